@@ -1,0 +1,113 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.conf import settings
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+
+from tenants.codes import code_problem
+from tenants.models import Municipality
+
+
+class Form(forms.Form):
+    """Labels without Django's trailing colon (it reads oddly after Japanese labels)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+
+
+class LoginForm(Form):
+    username = forms.CharField(
+        label=_("ユーザー名"),
+        max_length=150,
+        widget=forms.TextInput(attrs={"autocomplete": "username", "autocapitalize": "none"}),
+    )
+    password = forms.CharField(
+        label=_("パスワード"),
+        max_length=4096,
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+    token = forms.CharField(
+        label=_("確認コード（6桁）"),
+        help_text=_("認証アプリに表示されている6桁の数字です。"),
+        max_length=16,
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric"}),
+    )
+
+
+class SearchForm(Form):
+    q = forms.CharField(
+        label=_("市区町村コードまたは名称で検索"),
+        max_length=50,
+        required=False,
+        widget=forms.TextInput(attrs={"type": "search"}),
+    )
+
+
+class ProvisionForm(Form):
+    code = forms.CharField(
+        label=_("市区町村コード（6桁）"),
+        help_text=_("全国地方公共団体コード。6桁目は検査数字です。"),
+        min_length=6,
+        max_length=6,
+        widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "off"}),
+    )
+    name = forms.CharField(
+        label=_("名称（省略可）"),
+        help_text=_("省略すると全国の一覧の名称を使います。"),
+        max_length=50,
+        required=False,
+    )
+    subdomain = forms.CharField(
+        label=_("サブドメイン"),
+        max_length=32,
+        widget=forms.TextInput(attrs={"autocomplete": "off", "autocapitalize": "none"}),
+    )
+    admin_email = forms.EmailField(
+        label=_("最初の管理者のメールアドレス"),
+        help_text=_("この方に管理者の初期設定リンクを渡してください。"),
+    )
+    login_mode = forms.ChoiceField(
+        label=_("住民のログイン方式"),
+        choices=Municipality.LoginMode.choices,
+        initial=Municipality.LoginMode.VOUCHER_CODE,
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["subdomain"].help_text = gettext(
+            "英小文字・数字・ハイフン。例: kodaira → kodaira.%(base)s"
+        ) % {"base": settings.SESSHU_BASE_DOMAIN}
+
+    def clean_code(self) -> str:
+        # The same check the provisioning service makes, here so the message sits on the field.
+        code = self.cleaned_data["code"].strip()
+        problem = code_problem(code)
+        if problem:
+            raise forms.ValidationError(problem, code="invalid_municipality_code")
+        return code
+
+
+class SuspendForm(Form):
+    reason = forms.CharField(
+        label=_("停止の理由"),
+        help_text=_("監査記録に残ります。住民の個人情報は書かないでください。"),
+        max_length=200,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+
+
+class ConfirmForm(Form):
+    """An empty form: the confirmation page's button is the confirmation."""
+
+
+class DecommissionForm(Form):
+    confirmation = forms.CharField(
+        label=_("確認のため、この市区町村のコード（6桁）を入力してください"),
+        max_length=20,
+        widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "off"}),
+    )

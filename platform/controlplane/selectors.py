@@ -1,0 +1,100 @@
+"""What the control plane reads: public rows only, and counts — never a resident's data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db.models import Q, QuerySet
+from django.http import Http404
+from django.utils.functional import Promise
+from django_tenants.utils import get_public_schema_name
+
+from tenants.models import Municipality
+from tenants.services import site_url
+from tenants.tasks import STAT_COUNTERS
+
+
+@dataclass(frozen=True)
+class SiteLink:
+    host: str
+    resident_url: str
+    console_url: str
+
+
+@dataclass(frozen=True)
+class StatLine:
+    label: str | Promise
+    value: int | None
+
+
+@dataclass(frozen=True)
+class MunicipalityRow:
+    municipality: Municipality
+    links: list[SiteLink]
+    stats: list[StatLine]
+    stats_refreshed_at: datetime | None
+
+    @property
+    def can_suspend(self) -> bool:
+        status = self.municipality.status
+        return status in (Municipality.Status.ACTIVE, Municipality.Status.INCIDENT)
+
+    @property
+    def can_resume(self) -> bool:
+        return self.municipality.status == Municipality.Status.SUSPENDED
+
+    @property
+    def can_decommission(self) -> bool:
+        return self.municipality.status != Municipality.Status.DECOMMISSIONED
+
+
+def _municipalities() -> QuerySet[Municipality]:
+    return Municipality.objects.exclude(schema_name=get_public_schema_name())
+
+
+def _stat_lines(stats: dict[str, object]) -> list[StatLine]:
+    lines = []
+    for key, counter in STAT_COUNTERS.items():
+        value = stats.get(key)
+        lines.append(StatLine(counter.label, value if isinstance(value, int) else None))
+    return lines
+
+
+def _row(municipality: Municipality) -> MunicipalityRow:
+    links = [
+        SiteLink(
+            host=domain.domain,
+            resident_url=site_url(domain.domain, "/"),
+            console_url=site_url(domain.domain, "/console/"),
+        )
+        for domain in municipality.domains.all()
+    ]
+    return MunicipalityRow(
+        municipality=municipality,
+        links=links,
+        stats=_stat_lines(municipality.stats or {}),
+        stats_refreshed_at=municipality.stats_refreshed_at,
+    )
+
+
+def municipality_rows(*, query: str = "") -> list[MunicipalityRow]:
+    """Municipalities whose code starts with, or whose name contains, ``query``."""
+    municipalities = (
+        _municipalities().defer("wrapped_data_key").prefetch_related("domains").order_by("code")
+    )
+    query = query.strip()
+    if query:
+        municipalities = municipalities.filter(Q(code__startswith=query) | Q(name__icontains=query))
+    return [_row(municipality) for municipality in municipalities]
+
+
+def municipality_get(*, code: str) -> Municipality:
+    municipality = _municipalities().filter(code=code).first()
+    if municipality is None:
+        raise Http404("no such municipality")
+    return municipality
+
+
+def municipality_row(*, code: str) -> MunicipalityRow:
+    return _row(municipality_get(code=code))

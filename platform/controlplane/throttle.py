@@ -1,0 +1,58 @@
+"""Failed-login throttling for vendor operators, in the shared cache (Redis in production).
+
+Counted per typed username and per client address, in fixed windows. Checked *before* the
+password is hashed, so a flood of guesses costs the attacker more than it costs us. The
+username is hashed in the key: the cache never holds what was typed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from django.conf import settings
+from django.core.cache import cache
+
+DEFAULT_FAILURES_PER_USERNAME = 5
+DEFAULT_FAILURES_PER_IP = 20
+DEFAULT_WINDOW_SECONDS = 15 * 60
+
+
+def _limit(name: str, default: int) -> int:
+    return int(getattr(settings, name, default))
+
+
+def _key(kind: str, value: str) -> str:
+    digest = hashlib.sha256(value.encode()).hexdigest()
+    return f"controlplane:login-failures:{kind}:{digest}"
+
+
+class LoginThrottle:
+    def __init__(self, *, username: str, ip: str | None) -> None:
+        self.window = _limit("SESSHU_CONTROLPLANE_LOGIN_WINDOW_SECONDS", DEFAULT_WINDOW_SECONDS)
+        self.limits = {
+            _key("username", username.strip().casefold()): _limit(
+                "SESSHU_CONTROLPLANE_LOGIN_FAILURES_PER_USERNAME", DEFAULT_FAILURES_PER_USERNAME
+            ),
+            _key("ip", ip or "unknown"): _limit(
+                "SESSHU_CONTROLPLANE_LOGIN_FAILURES_PER_IP", DEFAULT_FAILURES_PER_IP
+            ),
+        }
+        self.username_key = next(iter(self.limits))
+
+    def blocked(self) -> bool:
+        counts = cache.get_many(list(self.limits))
+        return any(counts.get(key, 0) >= limit for key, limit in self.limits.items())
+
+    def failed(self) -> None:
+        for key in self.limits:
+            # add() starts the window only if none is running; incr() keeps its expiry.
+            cache.add(key, 0, timeout=self.window)
+            try:
+                cache.incr(key)
+            except ValueError:  # expired between add() and incr()
+                cache.set(key, 1, timeout=self.window)
+
+    def succeeded(self) -> None:
+        # The address keeps its count: one good account must not launder an address's
+        # failures against the others.
+        cache.delete(self.username_key)

@@ -1,0 +1,245 @@
+"""The vendor operators' console. Each view: a form in, one service call, a response out."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth import login as auth_login
+from django.contrib.auth import logout as auth_logout
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_otp import login as otp_login
+
+from audit.chain import Actor
+from controlplane.access import (
+    client_ip,
+    operator_required,
+    operator_session_valid,
+    session_start,
+)
+from controlplane.forms import (
+    ConfirmForm,
+    DecommissionForm,
+    LoginForm,
+    ProvisionForm,
+    SearchForm,
+    SuspendForm,
+)
+from controlplane.selectors import municipality_get, municipality_row, municipality_rows
+from controlplane.services import (
+    LoginRefused,
+    login_attempt_incomplete,
+    login_attempt_verify,
+    logout_record,
+    stats_refresh_request,
+)
+from tenants.services import (
+    ProvisioningError,
+    municipality_decommission,
+    municipality_provision,
+    municipality_resume,
+    municipality_suspend,
+)
+
+
+def _login_refused_message() -> str:
+    # One message for every failure (wrong password, wrong code, throttled, not an operator),
+    # so the page never tells an attacker which part was right.
+    return _(
+        "ログインできませんでした。ユーザー名・パスワード・確認コードを確かめてください。"
+        "失敗が続くと、しばらくログインできなくなります。"
+    )
+
+
+def _requested_next(request: HttpRequest) -> str:
+    return request.POST.get("next") or request.GET.get("next") or ""
+
+
+def _next_url(request: HttpRequest) -> str:
+    """Where to go after login: a path on this host, or the list."""
+    target = _requested_next(request)
+    if (
+        target.startswith("/")
+        and not target.startswith("//")
+        and url_has_allowed_host_and_scheme(
+            target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+        )
+    ):
+        return target
+    return reverse("controlplane:municipality_list")
+
+
+@require_http_methods(["GET", "POST"])
+def login_view(request: HttpRequest) -> HttpResponse:
+    if request.method == "GET" and operator_session_valid(request):
+        return redirect("controlplane:municipality_list")
+    form = LoginForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST":
+        try:
+            if not form.is_valid():
+                raise login_attempt_incomplete(ip=client_ip(request))
+            verified = login_attempt_verify(
+                username=form.cleaned_data["username"],
+                password=form.cleaned_data["password"],
+                token=form.cleaned_data["token"],
+                ip=client_ip(request),
+                request=request,
+            )
+        except LoginRefused:
+            form.add_error(None, _login_refused_message())
+        else:
+            auth_login(request, verified.user)  # a new session id (ASVS 7.2.4)
+            otp_login(request, verified.device)
+            session_start(request)
+            return redirect(_next_url(request))
+    return render(
+        request,
+        "controlplane/login.html",
+        {"form": form, "next": _requested_next(request)},
+    )
+
+
+@require_POST
+def logout_view(request: HttpRequest) -> HttpResponse:
+    if request.user.is_authenticated:
+        logout_record(user=request.user, ip=client_ip(request))
+    auth_logout(request)
+    messages.success(request, _("ログアウトしました。"))
+    return redirect("controlplane:login")
+
+
+@require_GET
+@operator_required
+def municipality_list(request: HttpRequest) -> HttpResponse:
+    search = SearchForm(request.GET or None)
+    query = search.cleaned_data["q"] if search.is_valid() else ""
+    return render(
+        request,
+        "controlplane/municipality_list.html",
+        {"search": search, "query": query, "rows": municipality_rows(query=query)},
+    )
+
+
+@require_POST
+@operator_required
+def stats_refresh(request: HttpRequest) -> HttpResponse:
+    stats_refresh_request(actor=Actor.vendor(request.user), ip=client_ip(request))
+    messages.success(
+        request,
+        _("件数の集計を始めました。しばらくしてからこのページを再読み込みしてください。"),
+    )
+    return redirect("controlplane:municipality_list")
+
+
+@require_http_methods(["GET", "POST"])
+@operator_required
+def municipality_create(request: HttpRequest) -> HttpResponse:
+    form = ProvisionForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            provisioned = municipality_provision(
+                code=data["code"],
+                subdomain=data["subdomain"],
+                admin_email=data["admin_email"],
+                name=data["name"] or None,
+                login_mode=data["login_mode"],
+                actor=Actor.vendor(request.user),
+                ip=client_ip(request),
+            )
+        except ProvisioningError as exc:
+            form.add_error(None, str(exc))
+        else:
+            return render(request, "controlplane/provisioned.html", {"result": provisioned})
+    return render(request, "controlplane/municipality_create.html", {"form": form})
+
+
+@require_GET
+@operator_required
+def municipality_detail(request: HttpRequest, code: str) -> HttpResponse:
+    return render(
+        request,
+        "controlplane/municipality_detail.html",
+        {"row": municipality_row(code=code)},
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@operator_required
+def municipality_suspend_view(request: HttpRequest, code: str) -> HttpResponse:
+    municipality = municipality_get(code=code)
+    form = SuspendForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            municipality_suspend(
+                municipality=municipality,
+                reason=form.cleaned_data["reason"],
+                actor=Actor.vendor(request.user),
+                ip=client_ip(request),
+            )
+        except ProvisioningError as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(request, _("%(name)s を停止しました。") % {"name": municipality.name})
+        return redirect("controlplane:municipality_detail", code=municipality.code)
+    return render(
+        request,
+        "controlplane/municipality_suspend.html",
+        {"municipality": municipality, "form": form},
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@operator_required
+def municipality_resume_view(request: HttpRequest, code: str) -> HttpResponse:
+    municipality = municipality_get(code=code)
+    form = ConfirmForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            municipality_resume(
+                municipality=municipality,
+                actor=Actor.vendor(request.user),
+                ip=client_ip(request),
+            )
+        except ProvisioningError as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(request, _("%(name)s を再開しました。") % {"name": municipality.name})
+        return redirect("controlplane:municipality_detail", code=municipality.code)
+    return render(
+        request,
+        "controlplane/municipality_resume.html",
+        {"municipality": municipality, "form": form},
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@operator_required
+def municipality_decommission_view(request: HttpRequest, code: str) -> HttpResponse:
+    municipality = municipality_get(code=code)
+    form = DecommissionForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            municipality_decommission(
+                municipality=municipality,
+                confirmation=form.cleaned_data["confirmation"],
+                actor=Actor.vendor(request.user),
+                ip=client_ip(request),
+            )
+        except ProvisioningError as exc:
+            form.add_error("confirmation", str(exc))
+        else:
+            messages.success(
+                request,
+                _("%(name)s を廃止しました。鍵は破棄され、データは削除されました。")
+                % {"name": municipality.name},
+            )
+            return redirect("controlplane:municipality_detail", code=municipality.code)
+    return render(
+        request,
+        "controlplane/municipality_decommission.html",
+        {"municipality": municipality, "form": form},
+    )

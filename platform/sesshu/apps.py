@@ -1,0 +1,14 @@
+from __future__ import annotations
+
+from django.apps import AppConfig
+from django.core import checks
+
+
+class SesshuConfig(AppConfig):
+    name = "sesshu"
+    verbose_name = "Sesshu"
+
+    def ready(self) -> None:
+        from sesshu.regions import check_tokyo_region
+
+        checks.register(check_tokyo_region, checks.Tags.security, deploy=False)

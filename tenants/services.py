@@ -1,0 +1,274 @@
+"""Provisioning, suspending and decommissioning municipalities (the control plane's writes).
+
+Each is one function that the vendor console, the management commands and the tests call.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django_tenants.utils import schema_context
+from psycopg import sql
+
+from audit import record
+from audit.chain import Actor
+from tenants.codes import code_problem, reference_municipalities, schema_name_for
+from tenants.db.roles import drop_schema_role, owner_mode, role_for_schema
+from tenants.keys import forget_data_key, key_provider
+from tenants.models import Domain, Municipality
+from tenants.prefectures import prefecture_for
+
+SUBDOMAIN = re.compile(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$")
+RESERVED_SUBDOMAINS = frozenset(
+    {
+        "platform",
+        "www",
+        "api",
+        "admin",
+        "static",
+        "media",
+        "mail",
+        "smtp",
+        "console",
+        "status",
+        "line",
+        "auth",
+        "login",
+        "sesshu",
+    }
+)
+
+
+class ProvisioningError(Exception):
+    """A request the control plane refuses, with a message for the operator."""
+
+
+@dataclass(frozen=True)
+class Provisioned:
+    municipality: Municipality
+    resident_url: str
+    console_url: str
+    admin_setup_url: str
+    admin_email: str
+
+
+def site_url(host: str, path: str = "/") -> str:
+    scheme = "https" if settings.SESSHU_HTTPS else "http"
+    port = f":{settings.SESSHU_PUBLIC_PORT}" if settings.SESSHU_PUBLIC_PORT else ""
+    return f"{scheme}://{host}{port}{path}"
+
+
+def _check_request(code: str, subdomain: str) -> None:
+    problem = code_problem(code)
+    if problem:
+        raise ProvisioningError(problem)
+    existing = Municipality.objects.filter(code=code).first()
+    if existing is not None:
+        raise ProvisioningError(
+            _("市区町村コード %(code)s（%(name)s）は既に登録されています（状態: %(status)s）。")
+            % {"code": code, "name": existing.name, "status": existing.get_status_display()}
+        )
+    if not SUBDOMAIN.match(subdomain) or "--" in subdomain:
+        raise ProvisioningError(
+            _("サブドメインは英小文字で始まる2〜32文字の英小文字・数字・ハイフンです。")
+        )
+    if subdomain in RESERVED_SUBDOMAINS:
+        raise ProvisioningError(
+            _("サブドメイン「%(sub)s」は予約されています。") % {"sub": subdomain}
+        )
+    if Domain.objects.filter(domain=f"{subdomain}.{settings.SESSHU_BASE_DOMAIN}").exists():
+        raise ProvisioningError(_("サブドメイン「%(sub)s」は使用中です。") % {"sub": subdomain})
+    # Refused here rather than truncated by PostgreSQL into another tenant's role name.
+    try:
+        role_for_schema(connection.settings_dict["NAME"], schema_name_for(code))
+    except Exception as exc:
+        raise ProvisioningError(str(exc)) from exc
+
+
+def municipality_provision(
+    *,
+    code: str,
+    subdomain: str,
+    admin_email: str,
+    actor: Actor,
+    name: str | None = None,
+    login_mode: str = Municipality.LoginMode.VOUCHER_CODE,
+    ip: str | None = None,
+) -> Provisioned:
+    code = code.strip()
+    subdomain = subdomain.strip().lower()
+    _check_request(code, subdomain)
+    reference = reference_municipalities().get(code)
+    name = (name or "").strip() or (reference.name if reference else "")
+    if not name:
+        raise ProvisioningError(
+            _("市区町村コード %(code)s は全国の一覧にありません。名称を入力してください。")
+            % {"code": code}
+        )
+    provider = key_provider()
+    data_key = provider.generate_data_key(tenant_code=code)
+    municipality = Municipality(
+        code=code,
+        schema_name=schema_name_for(code),
+        name=name,
+        prefecture=reference.prefecture if reference else prefecture_for(code),
+        login_mode=login_mode,
+        key_provider=provider.name,
+        wrapped_data_key=data_key.wrapped,
+    )
+    host = f"{subdomain}.{settings.SESSHU_BASE_DOMAIN}"
+    with owner_mode():
+        try:
+            municipality.save(
+                verbosity=0
+            )  # creates the schema, runs its migrations, grants its role
+            Domain.objects.create(domain=host, tenant=municipality, is_primary=True)
+        except Exception:
+            _drop_everything(municipality)
+            raise
+    record(
+        action="municipality.provisioned",
+        actor=actor,
+        target=municipality,
+        ip=ip,
+        details={"code": code, "subdomain": subdomain, "key_provider": provider.name},
+    )
+    from booking.services.staff import staff_invite
+
+    with schema_context(municipality.schema_name):
+        invitation = staff_invite(
+            email=admin_email, role="admin", invited_by=None, actor=actor, ip=ip
+        )
+    return Provisioned(
+        municipality=municipality,
+        resident_url=site_url(host, "/"),
+        console_url=site_url(host, "/console/"),
+        admin_setup_url=site_url(host, f"/console/setup/{invitation.token}/"),
+        admin_email=admin_email,
+    )
+
+
+def _drop_schema(schema_name: str) -> None:
+    with owner_mode(), connection.cursor() as cursor:
+        # Deferred foreign-key checks still pending in this transaction would block the drop.
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        cursor.execute(
+            sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema_name))
+        )
+
+
+def _drop_everything(municipality: Municipality) -> None:
+    _drop_schema(municipality.schema_name)
+    drop_schema_role(connection, municipality.schema_name)
+    if municipality.pk:
+        Domain.objects.filter(tenant=municipality).delete()
+        Municipality.objects.filter(pk=municipality.pk).delete()
+
+
+def _set_status(
+    municipality: Municipality,
+    status: str,
+    *,
+    action: str,
+    actor: Actor,
+    ip: str | None,
+    allowed_from: tuple[str, ...],
+    reason: str = "",
+) -> Municipality:
+    with transaction.atomic():
+        locked = Municipality.objects.select_for_update().get(pk=municipality.pk)
+        if locked.status not in allowed_from:
+            raise ProvisioningError(
+                _("%(name)s は現在「%(status)s」のため、この操作はできません。")
+                % {"name": locked.name, "status": locked.get_status_display()}
+            )
+        previous = locked.status
+        locked.status = status
+        locked.save(update_fields=["status", "updated_at"])
+        record(
+            action=action,
+            actor=actor,
+            target=locked,
+            ip=ip,
+            details={"from": previous, "to": status, "reason": reason[:200]},
+        )
+    return locked
+
+
+def municipality_suspend(
+    *, municipality: Municipality, actor: Actor, reason: str = "", ip: str | None = None
+) -> Municipality:
+    S = Municipality.Status
+    return _set_status(
+        municipality,
+        S.SUSPENDED,
+        action="municipality.suspended",
+        actor=actor,
+        ip=ip,
+        allowed_from=(S.ACTIVE, S.INCIDENT),
+        reason=reason,
+    )
+
+
+def municipality_resume(
+    *, municipality: Municipality, actor: Actor, ip: str | None = None
+) -> Municipality:
+    S = Municipality.Status
+    return _set_status(
+        municipality,
+        S.ACTIVE,
+        action="municipality.resumed",
+        actor=actor,
+        ip=ip,
+        allowed_from=(S.SUSPENDED,),
+    )
+
+
+def municipality_decommission(
+    *, municipality: Municipality, confirmation: str, actor: Actor, ip: str | None = None
+) -> Municipality:
+    """Destroy the municipality's key (crypto-shredding), then drop its schema and role.
+
+    The key goes first: if anything after it fails, what remains is ciphertext nobody can
+    read. The Municipality row stays (status and dates only) so the platform trail can
+    refer to it.
+    """
+    if confirmation.strip() != municipality.code:
+        raise ProvisioningError(
+            _("確認のため市区町村コード（%(code)s）を正しく入力してください。")
+            % {"code": municipality.code}
+        )
+    if municipality.status == Municipality.Status.DECOMMISSIONED:
+        raise ProvisioningError(
+            _("%(name)s は既に廃止されています。") % {"name": municipality.name}
+        )
+    with transaction.atomic():
+        locked = Municipality.objects.select_for_update().get(pk=municipality.pk)
+        locked.wrapped_data_key = b""
+        locked.key_destroyed_at = timezone.now()
+        locked.status = Municipality.Status.DECOMMISSIONED
+        locked.save(update_fields=["wrapped_data_key", "key_destroyed_at", "status", "updated_at"])
+        Domain.objects.filter(tenant=locked).delete()
+        record(
+            action="tenant_key.destroyed",
+            actor=actor,
+            target=locked,
+            ip=ip,
+            details={"key_provider": locked.key_provider},
+        )
+    forget_data_key(locked.code)
+    _drop_schema(locked.schema_name)
+    drop_schema_role(connection, locked.schema_name)
+    record(
+        action="municipality.decommissioned",
+        actor=actor,
+        target=locked,
+        ip=ip,
+        details={"code": locked.code},
+    )
+    return locked

@@ -1,0 +1,276 @@
+"""The municipality pages: list, provision, suspend/resume, decommission — each write through
+tenants.services, by the logged-in vendor, in the platform audit trail."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import pytest
+from django.contrib.auth.models import User
+from django.db import connection
+from django.test.client import Client as ClientType
+from django_tenants.utils import schema_context
+
+from audit.chain import Actor
+from audit.platform.models import PlatformEvent
+from controlplane.services import CreatedOperator
+from tenants.models import Domain, Municipality
+from tenants.services import municipality_decommission, municipality_provision
+from tenants.tasks import municipality_stats_refresh
+
+SAPPORO = "011002"  # not in the cast
+
+
+def _schema_exists(schema_name: str) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", [schema_name])
+        return cursor.fetchone() is not None
+
+
+def _vendor_events(operator: CreatedOperator, action: str) -> list[PlatformEvent]:
+    return list(
+        PlatformEvent.objects.filter(
+            action=action, actor_kind="vendor", actor_id=str(operator.user.pk), ip="127.0.0.1"
+        )
+    )
+
+
+@pytest.fixture
+def sapporo(db: None) -> Iterator[Municipality]:
+    """A municipality outside the cast, provisioned for one test and decommissioned after."""
+    municipality = municipality_provision(
+        code=SAPPORO,
+        subdomain="sapporo",
+        admin_email="admin@sapporo.example.jp",
+        actor=Actor.system("tests"),
+    ).municipality
+    yield municipality
+    _decommission_if_live(SAPPORO)
+
+
+def _decommission_if_live(code: str) -> None:
+    connection.set_schema_to_public()
+    municipality = Municipality.objects.filter(code=code).first()
+    if municipality and municipality.status != Municipality.Status.DECOMMISSIONED:
+        municipality_decommission(
+            municipality=municipality, confirmation=code, actor=Actor.system("tests")
+        )
+
+
+def test_the_list_shows_every_municipality_and_counts_only(
+    operator_client: ClientType, tenant_a: Municipality, tenant_b: Municipality
+) -> None:
+    with schema_context(tenant_a.schema_name):
+        User.objects.create_user(
+            "hanako.yamada", email="hanako.yamada@city.kodaira.example.jp", password="x" * 12
+        )
+    municipality_stats_refresh(tenant_a.pk)
+
+    page = operator_client.get("/").content.decode()
+    for member in (tenant_a, tenant_b):
+        assert member.code in page
+        assert member.name in page
+        assert member.prefecture in page
+        assert f"http://{member.get_primary_domain().domain}/" in page
+    assert "稼働中" in page
+    assert "職員アカウント" in page
+    assert re.search(r"<dt>職員アカウント</dt><dd>1</dd>", page)
+    assert "時点" in page  # "as of" the refresh
+    assert "未集計" in page  # B was never counted
+    # Nothing personal: not the staff member, not the first admin the service invited.
+    for personal in ("hanako", "yamada", "admin@kodaira.example.jp", "admin@chiyoda.example.jp"):
+        assert personal not in page
+
+
+def test_the_list_searches_by_code_or_name(
+    operator_client: ClientType, tenant_a: Municipality, tenant_b: Municipality
+) -> None:
+    by_name = operator_client.get("/", {"q": "小平"}).content.decode()
+    assert tenant_a.code in by_name and tenant_b.code not in by_name
+    by_code = operator_client.get("/", {"q": "1310"}).content.decode()
+    assert tenant_b.code in by_code and tenant_a.code not in by_code
+    nothing = operator_client.get("/", {"q": "存在しない市"}).content.decode()
+    assert "該当する市区町村はありません。" in nothing
+
+
+def test_an_operator_provisions_a_municipality_from_the_page(
+    operator_client: ClientType, operator: CreatedOperator
+) -> None:
+    form = operator_client.get("/municipalities/new/").content.decode()
+    assert '<label for="id_code">' in form
+    response = operator_client.post(
+        "/municipalities/new/",
+        {
+            "code": SAPPORO,
+            "name": "",
+            "subdomain": "sapporo",
+            "admin_email": "first.admin@city.sapporo.example.jp",
+            "login_mode": Municipality.LoginMode.VOUCHER_DOB,
+        },
+    )
+    try:
+        assert response.status_code == 200
+        page = response.content.decode()
+        municipality = Municipality.objects.get(code=SAPPORO)
+        assert municipality.name == "札幌市"  # from the national list
+        assert municipality.prefecture == "北海道"
+        assert municipality.login_mode == Municipality.LoginMode.VOUCHER_DOB
+        assert _schema_exists(municipality.schema_name)
+        assert "http://sapporo.localhost/" in page
+        assert "http://sapporo.localhost/console/" in page
+        setup = re.search(r"http://sapporo\.localhost/console/setup/([^/<\s]+)/", page)
+        assert setup, "the single-use setup link is on the page"
+        assert "一度だけ表示されます" in page
+        (event,) = _vendor_events(operator, "municipality.provisioned")
+        assert event.target_id == str(municipality.pk)
+        # The token is shown once and kept nowhere in the clear.
+        with schema_context(municipality.schema_name):
+            from booking.models import StaffInvitation
+
+            invitation = StaffInvitation.objects.get()
+            assert setup.group(1) not in invitation.token_hash
+        assert setup.group(1) not in operator_client.get("/").content.decode()
+    finally:
+        _decommission_if_live(SAPPORO)
+    assert not _schema_exists(f"m{SAPPORO}")
+
+
+def test_a_code_already_registered_is_a_clear_error(
+    operator_client: ClientType, tenant_a: Municipality
+) -> None:
+    before = Municipality.objects.count()
+    response = operator_client.post(
+        "/municipalities/new/",
+        {
+            "code": tenant_a.code,
+            "subdomain": "kodaira2",
+            "admin_email": "someone@example.jp",
+            "login_mode": Municipality.LoginMode.VOUCHER_CODE,
+        },
+    )
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert f"市区町村コード {tenant_a.code}（{tenant_a.name}）は既に登録されています" in page
+    assert 'role="alert"' in page
+    assert Municipality.objects.count() == before
+    assert not Domain.objects.filter(domain="kodaira2.localhost").exists()
+
+
+def test_a_wrong_check_digit_is_refused_with_the_japanese_message_on_the_field(
+    operator_client: ClientType,
+) -> None:
+    response = operator_client.post(
+        "/municipalities/new/",
+        {
+            "code": "011001",
+            "subdomain": "sapporo",
+            "admin_email": "someone@example.jp",
+            "login_mode": Municipality.LoginMode.VOUCHER_CODE,
+        },
+    )
+    page = response.content.decode()
+    assert "市区町村コードの検査数字（6桁目）が正しくありません。" in page
+    assert 'id="id_code_error"' in page
+    assert re.search(r'<input[^>]*aria-invalid="true"[^>]*id="id_code"', page) or re.search(
+        r'<input[^>]*id="id_code"[^>]*aria-invalid="true"', page
+    )
+    assert not Municipality.objects.filter(code="011001").exists()
+
+
+def test_a_reserved_subdomain_is_refused_by_the_service(operator_client: ClientType) -> None:
+    response = operator_client.post(
+        "/municipalities/new/",
+        {
+            "code": SAPPORO,
+            "subdomain": "platform",
+            "admin_email": "someone@example.jp",
+            "login_mode": Municipality.LoginMode.VOUCHER_CODE,
+        },
+    )
+    assert "サブドメイン「platform」は予約されています。" in response.content.decode()
+    assert not Municipality.objects.filter(code=SAPPORO).exists()
+
+
+def test_suspend_and_resume_ask_for_confirmation_and_go_through_the_service(
+    operator_client: ClientType, operator: CreatedOperator, tenant_b: Municipality
+) -> None:
+    confirm = operator_client.get(f"/municipalities/{tenant_b.code}/suspend/")
+    assert confirm.status_code == 200
+    assert Municipality.objects.get(pk=tenant_b.pk).status == Municipality.Status.ACTIVE
+
+    no_reason = operator_client.post(f"/municipalities/{tenant_b.code}/suspend/", {"reason": ""})
+    assert no_reason.status_code == 200
+    assert 'id="id_reason_error"' in no_reason.content.decode()
+    assert Municipality.objects.get(pk=tenant_b.pk).status == Municipality.Status.ACTIVE
+
+    response = operator_client.post(
+        f"/municipalities/{tenant_b.code}/suspend/", {"reason": "契約手続き中"}
+    )
+    assert response.status_code == 302
+    assert Municipality.objects.get(pk=tenant_b.pk).status == Municipality.Status.SUSPENDED
+    detail = operator_client.get(response["Location"]).content.decode()
+    assert "停止中" in detail
+    (suspended,) = _vendor_events(operator, "municipality.suspended")
+    assert suspended.details["reason"] == "契約手続き中"
+
+    # Suspending twice is refused by the service, and says so.
+    again = operator_client.post(
+        f"/municipalities/{tenant_b.code}/suspend/", {"reason": "二度目"}, follow=True
+    )
+    assert "この操作はできません" in again.content.decode()
+
+    assert operator_client.get(f"/municipalities/{tenant_b.code}/resume/").status_code == 200
+    assert Municipality.objects.get(pk=tenant_b.pk).status == Municipality.Status.SUSPENDED
+    response = operator_client.post(f"/municipalities/{tenant_b.code}/resume/")
+    assert response.status_code == 302
+    assert Municipality.objects.get(pk=tenant_b.pk).status == Municipality.Status.ACTIVE
+    assert len(_vendor_events(operator, "municipality.resumed")) == 1
+
+
+def test_decommissioning_needs_the_code_typed(
+    operator_client: ClientType, operator: CreatedOperator, sapporo: Municipality
+) -> None:
+    explain = operator_client.get(f"/municipalities/{SAPPORO}/decommission/").content.decode()
+    assert "元に戻せません" in explain
+    assert "暗号鍵を破棄" in explain
+
+    wrong = operator_client.post(
+        f"/municipalities/{SAPPORO}/decommission/", {"confirmation": "132110"}
+    )
+    assert wrong.status_code == 200
+    page = wrong.content.decode()
+    assert f"確認のため市区町村コード（{SAPPORO}）を正しく入力してください。" in page
+    assert 'id="id_confirmation_error"' in page
+    sapporo.refresh_from_db()
+    assert sapporo.status == Municipality.Status.ACTIVE
+    assert sapporo.wrapped_data_key
+    assert _schema_exists(sapporo.schema_name)
+
+    response = operator_client.post(
+        f"/municipalities/{SAPPORO}/decommission/", {"confirmation": SAPPORO}
+    )
+    assert response.status_code == 302
+    sapporo.refresh_from_db()
+    assert sapporo.status == Municipality.Status.DECOMMISSIONED
+    assert bytes(sapporo.wrapped_data_key) == b""
+    assert sapporo.key_destroyed_at is not None
+    assert not _schema_exists(sapporo.schema_name)
+    assert not Domain.objects.filter(tenant=sapporo).exists()
+    detail = operator_client.get(response["Location"]).content.decode()
+    assert "廃止" in detail
+    assert len(_vendor_events(operator, "tenant_key.destroyed")) == 1
+    assert len(_vendor_events(operator, "municipality.decommissioned")) == 1
+    # Nothing more can be done to it from the console.
+    assert "/decommission/" not in detail
+    assert (
+        "既に廃止されています"
+        in operator_client.get(f"/municipalities/{SAPPORO}/decommission/").content.decode()
+    )
+
+
+def test_an_unknown_code_is_not_found(operator_client: ClientType) -> None:
+    assert operator_client.get("/municipalities/999999/").status_code == 404
+    assert (
+        operator_client.post("/municipalities/999999/suspend/", {"reason": "x"}).status_code == 404
+    )

@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django_tenants.utils import tenant_context
+
+from audit.models import Event
+from booking.models import RegistryImport, Voucher
+from tenants.models import Municipality
+from tests.booking.registry_import.conftest import csv_bytes, row
+
+
+def _upload(client, code: str, data: bytes, **extra: object):
+    return client.post(
+        f"/municipalities/{code}/registry/",
+        {
+            "file": SimpleUploadedFile("meibo.csv", data, content_type="text/csv"),
+            "encoding": "",
+            **extra,
+        },
+    )
+
+
+def test_a_vendor_previews_then_imports_on_a_municipalitys_behalf(
+    operator_client, tenant_a: Municipality, settings, tmp_path, django_capture_on_commit_callbacks
+) -> None:
+    settings.MEDIA_ROOT = tmp_path
+    settings.SESSHU_REGISTRY_PROCESSES = 1
+    with django_capture_on_commit_callbacks(execute=True):
+        response = _upload(
+            operator_client,
+            tenant_a.code,
+            csv_bytes([row("0000000001"), row("0000000002", birth="昭和23年2月30日")]),
+        )
+    assert response.status_code == 302
+    page = operator_client.get(response["Location"])
+    text = page.content.decode()
+    assert "確認済み（取込待ち）" in text and "2月30日は存在しない日付です" in text
+    # Masked values only: the resident's name never reaches the vendor's page.
+    assert "小平 花子" not in text and "コダイラ" not in text
+    with tenant_context(tenant_a):
+        registry_import = RegistryImport.objects.get()
+        assert not Voucher.objects.exists()
+    with django_capture_on_commit_callbacks(execute=True):
+        operator_client.post(f"{response['Location']}decide/", {"decision": "confirm"})
+    with tenant_context(tenant_a):
+        registry_import.refresh_from_db()
+        assert registry_import.status == RegistryImport.Status.DONE
+        assert list(Voucher.objects.values_list("voucher_number", flat=True)) == ["0000000001"]
+        actors = set(
+            Event.objects.filter(action__startswith="registry_import.").values_list(
+                "actor_kind", flat=True
+            )
+        )
+    assert "vendor" in actors
+    done = operator_client.get(response["Location"]).content.decode()
+    assert "自治体の管理画面から" in done
+
+
+def test_a_binary_upload_is_refused_with_a_message(operator_client, tenant_a, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+    response = _upload(operator_client, tenant_a.code, b"PK\x03\x04" + b"\x00" * 200)
+    assert response.status_code == 200
+    assert "Excel" in response.content.decode()
+    with tenant_context(tenant_a):
+        assert not RegistryImport.objects.exists()
+
+
+def test_anonymous_and_the_decommissioned_are_refused(platform_client, tenant_a) -> None:
+    response = platform_client.get(f"/municipalities/{tenant_a.code}/registry/")
+    assert response.status_code == 302 and "/login/" in response["Location"]
