@@ -1,0 +1,1 @@
+"""The municipal console: staff login, invitations, staff accounts (``/console/``)."""

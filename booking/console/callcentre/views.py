@@ -1,0 +1,474 @@
+"""The call centre's pages (UX.md "The call-centre operator's path").
+
+Search → the resident (masked) → reveal with a reason and confirm identity → book, change,
+cancel, reset the password, disable or re-enable web login, lift a login lock. Every write is
+a POST to a service in ``booking.services.callcentre``; nothing personal is ever in a URL
+(the search itself is a POST), and resident pages are ``no-store`` (the security headers
+middleware).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods, require_POST
+
+from audit.middleware import client_ip
+from booking.console.access import staff_required
+from booking.console.callcentre.forms import (
+    DayFilterForm,
+    IdentityForm,
+    RevealForm,
+    SearchForm,
+    SlotChoiceForm,
+    WebLoginForm,
+)
+from booking.console.callcentre.pages import console_page
+from booking.models import Booking, BookingPolicy, Channel, Slot, StaffMember, Voucher
+from booking.models.bookings import booking_number_display
+from booking.selectors.availability import availability_choices, availability_for_day, open_days
+from booking.selectors.residents import bookings_of, next_dose
+from booking.services.booking import BookingRefused
+from booking.services.callcentre import (
+    IDENTITY_VALID,
+    IdentityCheckRequired,
+    PasswordResetNotApplicable,
+    RevealRequired,
+    callcentre_book,
+    callcentre_cancel,
+    callcentre_change,
+    callcentre_identity_record,
+    callcentre_login_lock_lift,
+    callcentre_password_reset,
+    callcentre_personal_data_reveal,
+    callcentre_resident_view,
+    callcentre_search,
+    callcentre_web_login_set,
+    identity_confirmed_at,
+    password_reset_applies,
+)
+
+JAPAN = ZoneInfo("Asia/Tokyo")
+CHANNEL = Channel.CALL_CENTRE.value
+Role = StaffMember.Role
+operators = staff_required(Role.CALL_CENTRE, Role.ADMIN)
+
+
+def _staff(request: HttpRequest) -> StaffMember:
+    return request.staff  # type: ignore[attr-defined,no-any-return]
+
+
+def _voucher(voucher_id: int) -> Voucher:
+    voucher = Voucher.objects.filter(pk=voucher_id).first()
+    if voucher is None:
+        raise Http404
+    return voucher
+
+
+def _booking(voucher: Voucher, booking_id: int) -> Booking:
+    booking = bookings_of(voucher).filter(pk=booking_id).first()
+    if booking is None:
+        raise Http404
+    return booking
+
+
+def _resident_url(voucher: Voucher) -> str:
+    return reverse("console:callcentre:resident", args=[voucher.pk])
+
+
+# --- Search -----------------------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+@operators
+def search(request: HttpRequest) -> HttpResponse:
+    form = SearchForm(request.POST or None)
+    context: dict[str, Any] = {"form": form}
+    status = 200
+    if request.method == "POST" and form.is_valid():
+        try:
+            result = callcentre_search(
+                staff=_staff(request), query=form.cleaned_data["q"], ip=client_ip(request)
+            )
+        except ValidationError as invalid:
+            form.add_error("q", invalid)
+            status = 400
+        else:
+            if len(result.residents) == 1:
+                return redirect(
+                    "console:callcentre:resident", voucher_id=result.residents[0].voucher_id
+                )
+            context["result"] = result
+    elif request.method == "POST":
+        status = 400
+    return console_page(request, "booking/console/callcentre/search.html", context, status=status)
+
+
+# --- The resident -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BookingRow:
+    booking: Booking
+    number: str
+    live: bool
+    changeable: bool
+
+
+def _booking_rows(voucher: Voucher) -> list[BookingRow]:
+    rows = []
+    for booking in bookings_of(voucher):
+        live = booking.status in Booking.LIVE_STATUSES
+        rows.append(
+            BookingRow(
+                booking=booking,
+                number=booking_number_display(booking.booking_number),
+                live=live,
+                changeable=booking.status == Booking.Status.ACTIVE,
+            )
+        )
+    return rows
+
+
+def _identity_until(request: HttpRequest, voucher: Voucher) -> datetime | None:
+    confirmed = identity_confirmed_at(staff=_staff(request), voucher=voucher)
+    return confirmed + IDENTITY_VALID if confirmed else None
+
+
+def _resident_page(
+    request: HttpRequest,
+    voucher: Voucher,
+    *,
+    reveal_form: RevealForm | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    staff = _staff(request)
+    summary = callcentre_resident_view(staff=staff, voucher=voucher, ip=client_ip(request))
+    municipality = request.tenant  # type: ignore[attr-defined]
+    return console_page(
+        request,
+        "booking/console/callcentre/resident.html",
+        {
+            "voucher": voucher,
+            "summary": summary,
+            "bookings": _booking_rows(voucher),
+            "next": next_dose(voucher),
+            "identity_until": _identity_until(request, voucher),
+            "identity_minutes": int(IDENTITY_VALID.total_seconds() // 60),
+            "reveal_form": reveal_form or RevealForm(),
+            "password_reset_applies": password_reset_applies(municipality),
+            "login_mode": municipality.get_login_mode_display(),
+        },
+        status=status,
+    )
+
+
+@require_http_methods(["GET"])
+@operators
+def resident(request: HttpRequest, voucher_id: int) -> HttpResponse:
+    return _resident_page(request, _voucher(voucher_id))
+
+
+@require_POST
+@operators
+def reveal(request: HttpRequest, voucher_id: int) -> HttpResponse:
+    voucher = _voucher(voucher_id)
+    form = RevealForm(request.POST)
+    if not form.is_valid():
+        return _resident_page(request, voucher, reveal_form=form, status=400)
+    try:
+        personal = callcentre_personal_data_reveal(
+            staff=_staff(request),
+            voucher=voucher,
+            reason=form.cleaned_data["reason"],
+            note=form.cleaned_data["note"],
+            ip=client_ip(request),
+        )
+    except ValidationError as invalid:
+        form.add_error(None, invalid)
+        return _resident_page(request, voucher, reveal_form=form, status=400)
+    return console_page(
+        request,
+        "booking/console/callcentre/reveal.html",
+        {"voucher": voucher, "personal": personal, "identity_form": IdentityForm()},
+    )
+
+
+@require_POST
+@operators
+def identity(request: HttpRequest, voucher_id: int) -> HttpResponse:
+    voucher = _voucher(voucher_id)
+    form = IdentityForm(request.POST)
+    form.is_valid()  # three optional checkboxes: always valid
+    try:
+        confirmed = callcentre_identity_record(
+            staff=_staff(request),
+            voucher=voucher,
+            name_matches=bool(form.cleaned_data.get("name_matches")),
+            birth_date_matches=bool(form.cleaned_data.get("birth_date_matches")),
+            address_matches=bool(form.cleaned_data.get("address_matches")),
+            ip=client_ip(request),
+        )
+    except RevealRequired as refused:
+        messages.error(request, refused.message)
+        return redirect(_resident_url(voucher))
+    if confirmed:
+        messages.success(
+            request,
+            _("本人確認を記録しました。%(minutes)d分間、予約やアカウントの操作ができます。")
+            % {"minutes": int(IDENTITY_VALID.total_seconds() // 60)},
+        )
+    else:
+        messages.error(
+            request,
+            _(
+                "一致しない項目があったため、本人確認できなかったことを記録しました。"
+                "予約やアカウントの操作はできません。"
+            ),
+        )
+    return redirect(_resident_url(voucher))
+
+
+def _identity_refused(
+    request: HttpRequest, voucher: Voucher, refused: IdentityCheckRequired
+) -> HttpResponse:
+    messages.error(request, refused.message)
+    return redirect(_resident_url(voucher))
+
+
+# --- Booking on the resident's behalf -----------------------------------------------------
+
+
+def _slot(form: SlotChoiceForm) -> Slot:
+    slot = (
+        Slot.objects.select_related("venue", "product").filter(pk=form.cleaned_data["slot"]).first()
+        if form.is_valid()
+        else None
+    )
+    if slot is None:
+        raise Http404
+    return slot
+
+
+def _today() -> date:
+    return timezone.localdate(timezone=JAPAN)
+
+
+def _slot_picker(request: HttpRequest, *, preset_product: str | None = None) -> dict[str, Any]:
+    """The same choices the resident sees (every venue for a day), with the call centre's
+    capacity only."""
+    data = request.GET.copy()
+    if "product" not in data and preset_product:
+        data["product"] = preset_product
+    filters = DayFilterForm(data)
+    area = filters.value("area")
+    product = filters.value("product")
+    policy = BookingPolicy.current()
+    today = _today()
+    days = open_days(
+        CHANNEL,
+        today,
+        today + timedelta(days=policy.opens_days_ahead),
+        area=str(area) if area else None,
+        product=str(product) if product else None,
+    )
+    chosen = filters.value("day")
+    if not isinstance(chosen, date):
+        chosen = next((day.day for day in days if day.mark.bookable), None)
+    venues = (
+        availability_for_day(
+            channel=CHANNEL,
+            day=chosen,
+            area=str(area) if area else None,
+            product=str(product) if product else None,
+        )
+        if chosen
+        else []
+    )
+    return {
+        "days": days,
+        "chosen_day": chosen,
+        "venues": venues,
+        "choices": availability_choices(),
+        "area": area or "",
+        "product": product or "",
+    }
+
+
+def _book_page(
+    request: HttpRequest,
+    voucher: Voucher,
+    *,
+    changing: Booking | None = None,
+    error: str = "",
+    status: int = 200,
+) -> HttpResponse:
+    preset = changing.slot.product.code if changing is not None else None
+    context = {
+        "voucher": voucher,
+        "changing": changing,
+        "changing_number": booking_number_display(changing.booking_number) if changing else "",
+        "next": next_dose(voucher),
+        "identity_until": _identity_until(request, voucher),
+        "error": error,
+        **_slot_picker(request, preset_product=preset),
+    }
+    return console_page(request, "booking/console/callcentre/book.html", context, status=status)
+
+
+@require_http_methods(["GET", "POST"])
+@operators
+def book(request: HttpRequest, voucher_id: int) -> HttpResponse:
+    voucher = _voucher(voucher_id)
+    if request.method == "GET":
+        return _book_page(request, voucher)
+    slot = _slot(SlotChoiceForm(request.POST))
+    try:
+        booking = callcentre_book(
+            staff=_staff(request), voucher=voucher, slot=slot, ip=client_ip(request)
+        )
+    except IdentityCheckRequired as refused:
+        return _identity_refused(request, voucher, refused)
+    except BookingRefused as refused:
+        return _book_page(request, voucher, error=refused.message, status=409)
+    messages.success(request, _("予約しました。予約番号をお伝えください。"))
+    return redirect("console:callcentre:booking", voucher_id=voucher.pk, booking_id=booking.pk)
+
+
+@require_http_methods(["GET", "POST"])
+@operators
+def change(request: HttpRequest, voucher_id: int, booking_id: int) -> HttpResponse:
+    voucher = _voucher(voucher_id)
+    current = _booking(voucher, booking_id)
+    if request.method == "GET":
+        return _book_page(request, voucher, changing=current)
+    slot = _slot(SlotChoiceForm(request.POST))
+    try:
+        changed = callcentre_change(
+            staff=_staff(request),
+            voucher=voucher,
+            booking=current,
+            slot=slot,
+            ip=client_ip(request),
+        )
+    except IdentityCheckRequired as refused:
+        return _identity_refused(request, voucher, refused)
+    except BookingRefused as refused:
+        return _book_page(request, voucher, changing=current, error=refused.message, status=409)
+    messages.success(request, _("予約を変更しました。予約番号は変わりません。"))
+    return redirect("console:callcentre:booking", voucher_id=voucher.pk, booking_id=changed.pk)
+
+
+@require_http_methods(["GET", "POST"])
+@operators
+def cancel(request: HttpRequest, voucher_id: int, booking_id: int) -> HttpResponse:
+    voucher = _voucher(voucher_id)
+    current = _booking(voucher, booking_id)
+    context: dict[str, Any] = {
+        "voucher": voucher,
+        "booking": current,
+        "number": booking_number_display(current.booking_number),
+        "identity_until": _identity_until(request, voucher),
+    }
+    if request.method == "GET":
+        return console_page(request, "booking/console/callcentre/cancel.html", context)
+    try:
+        callcentre_cancel(
+            staff=_staff(request), voucher=voucher, booking=current, ip=client_ip(request)
+        )
+    except IdentityCheckRequired as refused:
+        return _identity_refused(request, voucher, refused)
+    except BookingRefused as refused:
+        context["error"] = refused.message
+        return console_page(request, "booking/console/callcentre/cancel.html", context, status=409)
+    messages.success(request, _("予約を取り消しました。"))
+    return redirect("console:callcentre:booking", voucher_id=voucher.pk, booking_id=current.pk)
+
+
+@require_http_methods(["GET"])
+@operators
+def booking_detail(request: HttpRequest, voucher_id: int, booking_id: int) -> HttpResponse:
+    voucher = _voucher(voucher_id)
+    current = _booking(voucher, booking_id)
+    return console_page(
+        request,
+        "booking/console/callcentre/booking.html",
+        {
+            "voucher": voucher,
+            "booking": current,
+            "number": booking_number_display(current.booking_number),
+            "live": current.status in Booking.LIVE_STATUSES,
+        },
+    )
+
+
+# --- The resident's web login -------------------------------------------------------------
+
+
+@require_POST
+@operators
+def password_reset(request: HttpRequest, voucher_id: int) -> HttpResponse:
+    voucher = _voucher(voucher_id)
+    try:
+        result = callcentre_password_reset(
+            staff=_staff(request), voucher=voucher, ip=client_ip(request)
+        )
+    except IdentityCheckRequired as refused:
+        return _identity_refused(request, voucher, refused)
+    except PasswordResetNotApplicable:
+        messages.error(request, _("この市区町村のログイン方式には、パスワードがありません。"))
+        return redirect(_resident_url(voucher))
+    # Rendered, not redirected: a new one-time code is shown once and kept nowhere.
+    return console_page(
+        request,
+        "booking/console/callcentre/password_reset.html",
+        {"voucher": voucher, "result": result},
+    )
+
+
+@require_POST
+@operators
+def web_login(request: HttpRequest, voucher_id: int) -> HttpResponse:
+    voucher = _voucher(voucher_id)
+    form = WebLoginForm(request.POST)
+    if not form.is_valid():
+        return redirect(_resident_url(voucher))
+    disabled = bool(form.cleaned_data["disabled"])
+    try:
+        callcentre_web_login_set(
+            staff=_staff(request), voucher=voucher, disabled=disabled, ip=client_ip(request)
+        )
+    except IdentityCheckRequired as refused:
+        return _identity_refused(request, voucher, refused)
+    if disabled:
+        messages.success(
+            request, _("ウェブでのログインを停止し、ログイン中のセッションを終了しました。")
+        )
+    else:
+        messages.success(request, _("ウェブでのログインを再開しました。"))
+    return redirect(_resident_url(voucher))
+
+
+@require_POST
+@operators
+def lock_lift(request: HttpRequest, voucher_id: int) -> HttpResponse:
+    voucher = _voucher(voucher_id)
+    try:
+        callcentre_login_lock_lift(staff=_staff(request), voucher=voucher, ip=client_ip(request))
+    except IdentityCheckRequired as refused:
+        return _identity_refused(request, voucher, refused)
+    messages.success(
+        request,
+        _("ログインの試行制限を解除しました。すぐにもう一度ログインしていただけます。"),
+    )
+    return redirect(_resident_url(voucher))

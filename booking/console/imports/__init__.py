@@ -1,0 +1,1 @@
+"""Voucher-registry imports from the municipal console (admins)."""

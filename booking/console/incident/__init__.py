@@ -1,0 +1,1 @@
+"""Incident mode and the console's allowed networks (the municipality's admins)."""

@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from booking.console.forms import ConsoleForm
+from booking.models import Incident
+
+
+class IncidentStartForm(ConsoleForm):
+    notice = forms.CharField(
+        label=_("住民向けサイトに表示し、通知に同意した住民へ送るお知らせ"),
+        max_length=Incident.NOTICE_MAX_LENGTH,
+        help_text=_("個人の情報は書かないでください。SMSでも送られるため、短く分かりやすく。"),
+        widget=forms.Textarea(attrs={"rows": 5}),
+    )
+    confirm = forms.BooleanField(
+        label=_(
+            "住民のログインと利用登録を止め、すべての住民のパスワードを無効にし、"
+            "お知らせを送ることを確認しました"
+        ),
+        required=True,
+    )
+
+
+class IncidentEndForm(ConsoleForm):
+    confirm = forms.BooleanField(
+        label=_("原因への対応が済み、住民向けサイトを再開してよいことを確認しました"),
+        required=True,
+    )
+
+
+class NetworksForm(ConsoleForm):
+    networks = forms.CharField(
+        label=_("職員コンソールを使えるネットワーク"),
+        required=False,
+        max_length=5000,
+        help_text=_(
+            "1行に1つ、CIDR形式で（例：203.0.113.0/24 本庁舎）。空にすると、"
+            "どこからでも使えるようになります。"
+        ),
+        widget=forms.Textarea(attrs={"rows": 8, "spellcheck": "false"}),
+    )

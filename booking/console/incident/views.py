@@ -1,0 +1,143 @@
+"""Incident mode and allowed networks: the municipality's admins only."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods, require_POST
+
+from audit.middleware import client_ip
+from booking.console.access import staff_required
+from booking.console.callcentre.pages import console_page
+from booking.console.incident.forms import IncidentEndForm, IncidentStartForm, NetworksForm
+from booking.models import ConsoleNetwork, Incident, StaffMember
+from booking.services.incident import (
+    IncidentRefused,
+    console_networks_replace,
+    default_notice,
+    incident_end,
+    incident_start,
+    network_list_parse,
+    network_of,
+)
+from tenants.models import Municipality
+
+admins = staff_required(StaffMember.Role.ADMIN)
+
+
+def _index(
+    request: HttpRequest,
+    *,
+    start_form: IncidentStartForm | None = None,
+    end_form: IncidentEndForm | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    municipality: Municipality = request.tenant  # type: ignore[attr-defined]
+    context: dict[str, Any] = {
+        "in_incident": municipality.status == Municipality.Status.INCIDENT,
+        "open_incident": Incident.open(),
+        "history": Incident.objects.select_related("started_by", "ended_by")[:20],
+        "start_form": start_form
+        or IncidentStartForm(initial={"notice": default_notice(municipality)}),
+        "end_form": end_form or IncidentEndForm(),
+        "network_count": ConsoleNetwork.objects.count(),
+    }
+    return console_page(request, "booking/console/incident/index.html", context, status=status)
+
+
+@require_http_methods(["GET"])
+@admins
+def index(request: HttpRequest) -> HttpResponse:
+    return _index(request)
+
+
+@require_POST
+@admins
+def start(request: HttpRequest) -> HttpResponse:
+    form = IncidentStartForm(request.POST)
+    if not form.is_valid():
+        return _index(request, start_form=form, status=400)
+    try:
+        incident = incident_start(
+            staff=request.staff,  # type: ignore[attr-defined]
+            notice=form.cleaned_data["notice"],
+            ip=client_ip(request),
+        )
+    except ValidationError as invalid:
+        form.add_error("notice", invalid)
+        return _index(request, start_form=form, status=400)
+    except IncidentRefused as refused:
+        messages.error(request, refused.message)
+        return redirect("console:incident:index")
+    messages.success(
+        request,
+        _(
+            "インシデントモードを開始しました。住民のパスワード%(passwords)d件を無効にし、"
+            "セッション%(sessions)d件を終了し、お知らせ%(notices)d件を送信待ちにしました。"
+        )
+        % {
+            "passwords": incident.passwords_reset,
+            "sessions": incident.sessions_ended,
+            "notices": incident.notices_queued,
+        },
+    )
+    return redirect("console:incident:index")
+
+
+@require_POST
+@admins
+def end(request: HttpRequest) -> HttpResponse:
+    form = IncidentEndForm(request.POST)
+    if not form.is_valid():
+        return _index(request, end_form=form, status=400)
+    try:
+        incident_end(staff=request.staff, ip=client_ip(request))  # type: ignore[attr-defined]
+    except IncidentRefused as refused:
+        messages.error(request, refused.message)
+        return redirect("console:incident:index")
+    messages.success(request, _("インシデントモードを終了し、住民向けサイトを再開しました。"))
+    return redirect("console:incident:index")
+
+
+def _networks_text() -> str:
+    return "\n".join(f"{row.network} {row.label}".strip() for row in ConsoleNetwork.objects.all())
+
+
+@require_http_methods(["GET", "POST"])
+@admins
+def networks(request: HttpRequest) -> HttpResponse:
+    ip = client_ip(request)
+    form = NetworksForm(request.POST or None, initial={"networks": _networks_text()})
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.is_valid():
+            try:
+                entries = network_list_parse(form.cleaned_data["networks"])
+                console_networks_replace(
+                    staff=request.staff,  # type: ignore[attr-defined]
+                    entries=entries,
+                    current_ip=ip,
+                    ip=ip,
+                )
+            except ValidationError as invalid:
+                form.add_error("networks", invalid)
+            else:
+                messages.success(request, _("職員コンソールを使えるネットワークを保存しました。"))
+                return redirect("console:incident:networks")
+    return console_page(
+        request,
+        "booking/console/incident/networks.html",
+        {
+            "form": form,
+            "current_ip": ip,
+            "suggestion": network_of(ip),
+            "saved": list(ConsoleNetwork.objects.all()),
+        },
+        status=status,
+    )

@@ -1,0 +1,377 @@
+"""Planning forms: Japanese labels, rendered by the console's one form template."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+from django import forms
+from django.core.validators import URLValidator
+from django.utils.translation import gettext_lazy as _
+
+from booking.console.forms import ConsoleForm
+from booking.console.planning.common import WEEKDAYS, today
+from booking.models import Channel, Slot, VaccineProduct, Venue
+from booking.services.planning import MAX_PLAN_DAYS, SlotPattern, VenueDetails
+
+MAX_SLOT_CAPACITY = 10_000
+MAX_REPORT_DAYS = 93
+MAX_FREE_SLOT_DAYS = 62
+MAX_UPLOAD_BYTES = 2 * 1024 * 1024
+
+
+class PlanningForm(ConsoleForm):
+    """The console's form, with a fieldset and legend around groups of boxes (曜日, 期間の基準)
+    so a screen reader names the group, not only each box."""
+
+    template_name = "booking/console/planning/_form.html"
+
+
+def _date_input() -> forms.DateInput:
+    return forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+
+
+def _time_input() -> forms.TimeInput:
+    return forms.TimeInput(attrs={"type": "time", "step": 60}, format="%H:%M")
+
+
+def _capacity_field(label: Any) -> forms.IntegerField:
+    return forms.IntegerField(
+        label=label,
+        min_value=0,
+        max_value=MAX_SLOT_CAPACITY,
+        initial=0,
+        widget=forms.NumberInput(attrs={"inputmode": "numeric"}),
+    )
+
+
+class VenueForm(PlanningForm):
+    name = forms.CharField(label=_("会場名"), max_length=100)
+    area = forms.CharField(
+        label=_("地区"),
+        max_length=40,
+        help_text=_("住民が会場を絞り込むときの地区名です（例：中央地区）。"),
+    )
+    address = forms.CharField(label=_("住所"), max_length=200)
+    access_notes = forms.CharField(
+        label=_("交通案内"),
+        max_length=300,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=_("最寄り駅・バス停、駐車場の有無など。"),
+    )
+    accessibility = forms.CharField(
+        label=_("バリアフリー情報"),
+        max_length=300,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=_("車いすでの来場、エレベーター、多目的トイレなど。"),
+    )
+    map_url = forms.URLField(
+        label=_("地図のURL"),
+        required=False,
+        max_length=200,
+        assume_scheme="https",
+        validators=[URLValidator(schemes=["https", "http"])],
+        help_text=_("https:// で始まる地図ページのアドレス。"),
+    )
+    products = forms.ModelMultipleChoiceField(
+        label=_("扱うワクチン"),
+        queryset=VaccineProduct.objects.none(),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_("選ばない場合は、どのワクチンの枠も作成できます。"),
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["products"]
+        assert isinstance(field, forms.ModelMultipleChoiceField)
+        field.queryset = VaccineProduct.objects.filter(active=True).order_by("name")
+
+    @classmethod
+    def initial_for(cls, venue: Venue) -> dict[str, Any]:
+        return {
+            "name": venue.name,
+            "area": venue.area,
+            "address": venue.address,
+            "access_notes": venue.access_notes,
+            "accessibility": venue.accessibility,
+            "map_url": venue.map_url,
+            "products": list(venue.products.all()),
+        }
+
+    def details(self) -> VenueDetails:
+        data = self.cleaned_data
+        return VenueDetails(
+            name=data["name"].strip(),
+            area=data["area"].strip(),
+            address=data["address"].strip(),
+            access_notes=data["access_notes"].strip(),
+            accessibility=data["accessibility"].strip(),
+            map_url=data["map_url"],
+            products=tuple(data["products"]),
+        )
+
+
+class SlotGeneratorForm(PlanningForm):
+    venue = forms.ModelChoiceField(
+        label=_("会場"), queryset=Venue.objects.none(), empty_label=_("選択してください")
+    )
+    product = forms.ModelChoiceField(
+        label=_("ワクチン"),
+        queryset=VaccineProduct.objects.none(),
+        empty_label=_("選択してください"),
+    )
+    first_day = forms.DateField(label=_("開始日"), widget=_date_input())
+    last_day = forms.DateField(label=_("終了日"), widget=_date_input())
+    weekdays = forms.TypedMultipleChoiceField(
+        label=_("曜日"),
+        choices=[(str(index), name) for index, name in enumerate(WEEKDAYS)],
+        coerce=int,
+        widget=forms.CheckboxSelectMultiple,
+        initial=["0", "1", "2", "3", "4"],
+    )
+    opens = forms.TimeField(label=_("受付開始時刻"), widget=_time_input(), initial="09:00")
+    closes = forms.TimeField(label=_("受付終了時刻"), widget=_time_input(), initial="17:00")
+    break_from = forms.TimeField(
+        label=_("休憩の開始（任意）"),
+        widget=_time_input(),
+        required=False,
+        help_text=_("休憩時間には枠を作りません。"),
+    )
+    break_to = forms.TimeField(label=_("休憩の終了（任意）"), widget=_time_input(), required=False)
+    slot_minutes = forms.IntegerField(
+        label=_("1枠の長さ（分）"), min_value=5, max_value=240, initial=30
+    )
+    capacity_web = _capacity_field(_("1枠の定員：ウェブ"))
+    capacity_line = _capacity_field(_("1枠の定員：LINE"))
+    capacity_call_centre = _capacity_field(_("1枠の定員：コールセンター"))
+    # Set by the preview; "generate" writes only the plan the preview showed.
+    plan = forms.CharField(widget=forms.HiddenInput, required=False)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        venue = self.fields["venue"]
+        product = self.fields["product"]
+        assert isinstance(venue, forms.ModelChoiceField)
+        assert isinstance(product, forms.ModelChoiceField)
+        venue.queryset = Venue.objects.filter(is_open=True).order_by("area", "name")
+        product.queryset = VaccineProduct.objects.filter(active=True).order_by("name")
+        start = today() + timedelta(days=7)
+        self.fields["first_day"].initial = start
+        self.fields["last_day"].initial = start + timedelta(days=6)
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        first, last = cleaned.get("first_day"), cleaned.get("last_day")
+        if first and last:
+            if last < first:
+                self.add_error("last_day", _("終了日は開始日以降にしてください。"))
+            elif (last - first).days + 1 > MAX_PLAN_DAYS:
+                self.add_error(
+                    "last_day",
+                    _("一度に作成できるのは%(days)s日分までです。") % {"days": MAX_PLAN_DAYS},
+                )
+            if first < today():
+                self.add_error("first_day", _("過去の日付には枠を作成できません。"))
+        opens, closes = cleaned.get("opens"), cleaned.get("closes")
+        if opens and closes and closes <= opens:
+            self.add_error("closes", _("受付終了時刻は開始時刻より後にしてください。"))
+        break_from, break_to = cleaned.get("break_from"), cleaned.get("break_to")
+        if bool(break_from) != bool(break_to):
+            self.add_error("break_to", _("休憩は開始と終了の両方を入力してください。"))
+        elif break_from and break_to and break_to <= break_from:
+            self.add_error("break_to", _("休憩の終了は開始より後にしてください。"))
+        capacities = [cleaned.get(name) for name in _CAPACITY_FIELDS]
+        if all(value is not None for value in capacities) and sum(capacities) <= 0:  # type: ignore[arg-type]
+            self.add_error(
+                "capacity_web", _("いずれかの受付方法に1人以上の定員を設定してください。")
+            )
+        venue, product = cleaned.get("venue"), cleaned.get("product")
+        if venue and product:
+            offered = set(venue.products.values_list("pk", flat=True))
+            if offered and product.pk not in offered:
+                self.add_error("product", _("この会場では扱っていないワクチンです。"))
+        return cleaned
+
+    def pattern(self) -> SlotPattern:
+        data = self.cleaned_data
+        return SlotPattern(
+            venue=data["venue"],
+            product=data["product"],
+            first_day=data["first_day"],
+            last_day=data["last_day"],
+            weekdays=frozenset(data["weekdays"]),
+            opens=data["opens"],
+            closes=data["closes"],
+            slot_minutes=data["slot_minutes"],
+            capacity_web=data["capacity_web"],
+            capacity_line=data["capacity_line"],
+            capacity_call_centre=data["capacity_call_centre"],
+            break_from=data.get("break_from"),
+            break_to=data.get("break_to"),
+        )
+
+
+_CAPACITY_FIELDS = ("capacity_web", "capacity_line", "capacity_call_centre")
+
+
+class SlotUploadForm(PlanningForm):
+    file = forms.FileField(
+        label=_("予約枠のCSVファイル"),
+        help_text=_(
+            "UTF-8 または Shift_JIS（CP932）。1行目は見出し："
+            "会場、日付、開始時刻、終了時刻、ワクチンコード、ウェブ枠、LINE枠、コールセンター枠。"
+        ),
+    )
+    check_only = forms.BooleanField(
+        label=_("確認だけする（登録しない）"),
+        required=False,
+        help_text=_("誤りがないかと、作成される枠の数だけを表示します。"),
+    )
+
+    def clean_file(self) -> Any:
+        upload = self.cleaned_data["file"]
+        if upload.size > MAX_UPLOAD_BYTES:
+            raise forms.ValidationError(
+                _("ファイルが大きすぎます（2MBまで）。何回かに分けてください。")
+            )
+        return upload
+
+
+class SlotFilterForm(PlanningForm):
+    venue = forms.ModelChoiceField(
+        label=_("会場"),
+        queryset=Venue.objects.none(),
+        required=False,
+        empty_label=_("すべての会場"),
+    )
+    first_day = forms.DateField(label=_("開始日"), widget=_date_input(), required=False)
+    last_day = forms.DateField(label=_("終了日"), widget=_date_input(), required=False)
+    status = forms.ChoiceField(
+        label=_("状態"), choices=[("", _("すべて")), *Slot.Status.choices], required=False
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        venue = self.fields["venue"]
+        assert isinstance(venue, forms.ModelChoiceField)
+        venue.queryset = Venue.objects.order_by("area", "name")
+
+
+class SlotCancelForm(PlanningForm):
+    notice = forms.CharField(
+        label=_("住民へのお知らせ（任意）"),
+        max_length=200,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=_(
+            "中止の理由など、予約者全員に送られる文です。個人の氏名などは書かないでください。"
+        ),
+    )
+    confirm = forms.BooleanField(
+        label=_("この枠を中止し、上の予約をすべて取り消します"), required=True
+    )
+
+
+class DateRangeForm(PlanningForm):
+    """A date range given in the query string; the defaults make a blank form valid."""
+
+    max_days = MAX_REPORT_DAYS
+    first_day = forms.DateField(label=_("開始日"), widget=_date_input(), required=False)
+    last_day = forms.DateField(label=_("終了日"), widget=_date_input(), required=False)
+
+    def default_range(self) -> tuple[date, date]:
+        return today() - timedelta(days=13), today() + timedelta(days=14)
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        default_first, default_last = self.default_range()
+        first = cleaned.get("first_day") or default_first
+        last = cleaned.get("last_day") or max(first, default_last)
+        if last < first:
+            self.add_error("last_day", _("終了日は開始日以降にしてください。"))
+        elif (last - first).days + 1 > self.max_days:
+            self.add_error(
+                "last_day", _("表示できるのは%(days)s日分までです。") % {"days": self.max_days}
+            )
+        cleaned["first_day"], cleaned["last_day"] = first, last
+        return cleaned
+
+    def range(self) -> tuple[date, date]:
+        if self.is_valid():
+            return self.cleaned_data["first_day"], self.cleaned_data["last_day"]
+        return self.default_range()
+
+
+class FreeSlotFilterForm(DateRangeForm):
+    max_days = MAX_FREE_SLOT_DAYS
+    area = forms.ChoiceField(label=_("地区"), required=False)
+    product = forms.ChoiceField(label=_("ワクチン"), required=False)
+    venue = forms.TypedChoiceField(label=_("会場"), required=False, coerce=int, empty_value=None)
+    channel = forms.ChoiceField(
+        label=_("空きのある受付方法"),
+        choices=[("", _("いずれか")), *Channel.choices],
+        required=False,
+    )
+
+    def __init__(self, *args: Any, venues: Any, channels: tuple[str, ...], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["venue"].choices = [  # type: ignore[attr-defined]
+            ("", _("すべての会場")),
+            *((str(v.pk), f"{v.area}　{v.name}") for v in venues),
+        ]
+        self.fields["area"].choices = [  # type: ignore[attr-defined]
+            ("", _("すべての地区")),
+            *((area, area) for area in sorted({v.area for v in venues})),
+        ]
+        self.fields["product"].choices = [  # type: ignore[attr-defined]
+            ("", _("すべてのワクチン")),
+            *VaccineProduct.objects.filter(active=True)
+            .order_by("name")
+            .values_list("code", "name"),
+        ]
+        if len(channels) == 1:
+            del self.fields["channel"]
+
+    def default_range(self) -> tuple[date, date]:
+        return today(), today() + timedelta(days=13)
+
+
+class VrsExportForm(PlanningForm):
+    BASIS_CHOICES = [
+        ("vaccinated_on", _("接種日")),
+        ("recorded_at", _("登録日（記録を入力した日）")),
+    ]
+    ENCODING_CHOICES = [
+        ("utf-8", _("UTF-8")),
+        ("utf-8-sig", _("UTF-8（BOM付き・Excelで開く場合）")),
+        ("cp932", _("Shift_JIS（CP932）")),
+    ]
+    first_day = forms.DateField(label=_("開始日"), widget=_date_input())
+    last_day = forms.DateField(label=_("終了日"), widget=_date_input())
+    basis = forms.ChoiceField(
+        label=_("期間の基準"),
+        choices=BASIS_CHOICES,
+        initial="vaccinated_on",
+        widget=forms.RadioSelect,
+        help_text=_(
+            "毎日の登録には「登録日」が確実です（後から入力された過去の接種も漏れません）。"
+        ),
+    )
+    encoding = forms.ChoiceField(label=_("文字コード"), choices=ENCODING_CHOICES, initial="utf-8")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["first_day"].initial = today() - timedelta(days=1)
+        self.fields["last_day"].initial = today() - timedelta(days=1)
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        first, last = cleaned.get("first_day"), cleaned.get("last_day")
+        if first and last and last < first:
+            self.add_error("last_day", _("終了日は開始日以降にしてください。"))
+        if first and last and (last - first).days > 400:
+            self.add_error("last_day", _("一度に出力できるのは400日分までです。"))
+        return cleaned

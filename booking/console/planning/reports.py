@@ -1,0 +1,291 @@
+"""The reports dashboard: one aggregate query per report, a chart and a table of the same numbers.
+
+Every figure is a count grouped in SQL (``GROUP BY`` day, channel, venue); Python only lays the
+few grouped rows out on the calendar. Nothing personal is read: bookings are counted, never
+loaded.
+
+- bookings: bookings made per day (when they were made, Asia/Tokyo), by channel, whatever
+  became of them later;
+- fill: places taken / places offered per venue and slot day, from the slots' counters
+  (cancelled slots left out);
+- cancellations: bookings cancelled per day (when cancelled), by the channel they were made in;
+- no_shows: bookings marked 来場なし per slot day, by channel;
+- doses: vaccinations recorded per vaccination day, by dose.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from datetime import time as clock
+
+from django.db.models import Count, F, Sum
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from booking.console.planning.charts import (
+    PALETTE,
+    BarChart,
+    HeatMap,
+    Series,
+    heat_map,
+    stacked_bars,
+)
+from booking.console.planning.common import JAPAN
+from booking.models import Booking, Channel, Slot, VaccinationRecord
+
+REPORT_KEYS = ("bookings", "fill", "cancellations", "no_shows", "doses")
+
+
+@dataclass(frozen=True)
+class Report:
+    key: str
+    title: str
+    description: str
+    columns: tuple[str, ...]
+    rows: tuple[tuple[object, ...], ...]
+    chart: BarChart | HeatMap
+
+    @property
+    def is_heat_map(self) -> bool:
+        return isinstance(self.chart, HeatMap)
+
+
+def _bounds(first: date, last: date) -> tuple[datetime, datetime]:
+    return (
+        datetime.combine(first, clock.min, tzinfo=JAPAN),
+        datetime.combine(last + timedelta(days=1), clock.min, tzinfo=JAPAN),
+    )
+
+
+def _days(first: date, last: date) -> list[date]:
+    return [first + timedelta(days=offset) for offset in range((last - first).days + 1)]
+
+
+def _label(day: date) -> str:
+    return f"{day.month}/{day.day}"
+
+
+def _channel_series() -> list[Series]:
+    return [
+        Series(channel, str(label), PALETTE[index])
+        for index, (channel, label) in enumerate(Channel.choices)
+    ]
+
+
+def _per_day_by_channel(
+    key: str,
+    title: str,
+    description: str,
+    grouped: dict[tuple[date, str], int],
+    first: date,
+    last: date,
+) -> Report:
+    series = _channel_series()
+    days = _days(first, last)
+    values = [{s.key: grouped.get((day, s.key), 0) for s in series} for day in days]
+    rows = tuple(
+        (day.isoformat(), *(row[s.key] for s in series), sum(row.values()))
+        for day, row in zip(days, values, strict=True)
+    )
+    return Report(
+        key=key,
+        title=title,
+        description=description,
+        columns=(_("日付"), *(s.label for s in series), _("合計")),
+        rows=rows,
+        chart=stacked_bars(categories=[_label(d) for d in days], series=series, values=values),
+    )
+
+
+def bookings_per_day(first: date, last: date) -> Report:
+    start, end = _bounds(first, last)
+    grouped = {
+        (row["day"], row["channel"]): row["count"]
+        for row in Booking.objects.filter(created_at__gte=start, created_at__lt=end)
+        .annotate(day=TruncDate("created_at", tzinfo=JAPAN))
+        .values("day", "channel")
+        .annotate(count=Count("id"))
+        .order_by()
+    }
+    return _per_day_by_channel(
+        "bookings",
+        _("予約数（受付日別・受付方法別）"),
+        _("その日に受け付けた予約の数です。後で取り消された予約も含みます。"),
+        grouped,
+        first,
+        last,
+    )
+
+
+def cancellations_per_day(first: date, last: date) -> Report:
+    start, end = _bounds(first, last)
+    grouped = {
+        (row["day"], row["channel"]): row["count"]
+        for row in Booking.objects.filter(
+            status=Booking.Status.CANCELLED, cancelled_at__gte=start, cancelled_at__lt=end
+        )
+        .annotate(day=TruncDate("cancelled_at", tzinfo=JAPAN))
+        .values("day", "channel")
+        .annotate(count=Count("id"))
+        .order_by()
+    }
+    return _per_day_by_channel(
+        "cancellations",
+        _("取消数（取消日別・予約したときの受付方法別）"),
+        _("その日に取り消された予約の数です（枠の中止による取消を含みます）。"),
+        grouped,
+        first,
+        last,
+    )
+
+
+def no_shows_per_day(first: date, last: date) -> Report:
+    start, end = _bounds(first, last)
+    grouped = {
+        (row["day"], row["channel"]): row["count"]
+        for row in Booking.objects.filter(
+            status=Booking.Status.NO_SHOW, slot__starts_at__gte=start, slot__starts_at__lt=end
+        )
+        .annotate(day=TruncDate("slot__starts_at", tzinfo=JAPAN))
+        .values("day", "channel")
+        .annotate(count=Count("id"))
+        .order_by()
+    }
+    return _per_day_by_channel(
+        "no_shows",
+        _("来場なし（接種予定日別・受付方法別）"),
+        _("「来場なし」と記録された予約の数です。"),
+        grouped,
+        first,
+        last,
+    )
+
+
+def doses_per_day(first: date, last: date) -> Report:
+    grouped: dict[tuple[date, str], int] = {}
+    for row in (
+        VaccinationRecord.objects.filter(vaccinated_on__gte=first, vaccinated_on__lte=last)
+        .values("vaccinated_on", "dose")
+        .annotate(count=Count("id"))
+        .order_by()
+    ):
+        dose_key = str(min(int(row["dose"]), 3))
+        key = (row["vaccinated_on"], dose_key)
+        grouped[key] = grouped.get(key, 0) + int(row["count"])
+    series = [
+        Series("1", _("1回目"), PALETTE[0]),
+        Series("2", _("2回目"), PALETTE[1]),
+        Series("3", _("3回目以降"), PALETTE[2]),
+    ]
+    days = _days(first, last)
+    values = [{s.key: grouped.get((day, s.key), 0) for s in series} for day in days]
+    return Report(
+        key="doses",
+        title=_("接種数（接種日別・回数別）"),
+        description=_("接種記録の数です。"),
+        columns=(_("日付"), *(s.label for s in series), _("合計")),
+        rows=tuple(
+            (day.isoformat(), *(row[s.key] for s in series), sum(row.values()))
+            for day, row in zip(days, values, strict=True)
+        ),
+        chart=stacked_bars(categories=[_label(d) for d in days], series=series, values=values),
+    )
+
+
+def fill_rate(first: date, last: date) -> Report:
+    start, end = _bounds(first, last)
+    capacity = F("capacity_web") + F("capacity_line") + F("capacity_call_centre")
+    booked = F("booked_web") + F("booked_line") + F("booked_call_centre")
+    grouped = list(
+        Slot.objects.filter(starts_at__gte=start, starts_at__lt=end)
+        .exclude(status=Slot.Status.CANCELLED)
+        .annotate(day=TruncDate("starts_at", tzinfo=JAPAN))
+        .values("venue_id", "venue__area", "venue__name", "day")
+        .annotate(places=Sum(capacity), taken=Sum(booked))
+        .order_by("venue__area", "venue__name", "venue_id", "day")
+    )
+    venues: list[tuple[int, str]] = []
+    for row in grouped:
+        if not venues or venues[-1][0] != row["venue_id"]:
+            venues.append((row["venue_id"], row["venue__name"]))
+    venue_index = {venue_id: index for index, (venue_id, _name) in enumerate(venues)}
+    days = _days(first, last)
+    day_index = {day: index for index, day in enumerate(days)}
+    rates = {
+        (venue_index[row["venue_id"]], day_index[row["day"]]): (
+            int(row["taken"]),
+            int(row["places"]),
+        )
+        for row in grouped
+    }
+    rows = tuple(
+        (
+            row["day"].isoformat(),
+            row["venue__area"],
+            row["venue__name"],
+            int(row["places"]),
+            int(row["taken"]),
+            _percent(int(row["taken"]), int(row["places"])),
+        )
+        for row in sorted(grouped, key=lambda r: (r["day"], r["venue__area"], r["venue__name"]))
+    )
+    return Report(
+        key="fill",
+        title=_("充足率（会場別・接種日別）"),
+        description=_(
+            "予約済みの人数を定員で割った割合です（中止した枠を除く）。"
+            "色が濃いほど埋まっています。白は枠がない日です。"
+        ),
+        columns=(_("日付"), _("地区"), _("会場"), _("定員"), _("予約済み"), _("充足率（%）")),
+        rows=rows,
+        chart=heat_map(
+            rows=[name for _id, name in venues], columns=[_label(d) for d in days], rates=rates
+        ),
+    )
+
+
+def _percent(part: int, whole: int) -> str:
+    return f"{part * 100 / whole:.1f}" if whole else ""
+
+
+REPORTS: dict[str, Callable[[date, date], Report]] = {
+    "bookings": bookings_per_day,
+    "fill": fill_rate,
+    "cancellations": cancellations_per_day,
+    "no_shows": no_shows_per_day,
+    "doses": doses_per_day,
+}
+
+
+@dataclass(frozen=True)
+class Headline:
+    bookings_last_hour: int
+    bookings_today: int
+    places_next_week: int
+    booked_next_week: int
+
+    @property
+    def fill_next_week(self) -> str:
+        return _percent(self.booked_next_week, self.places_next_week)
+
+
+def headline() -> Headline:
+    """What an admin watches on the day: bookings in the last hour and today, and how full
+    the coming seven days are. Three aggregate queries."""
+    now = timezone.now()
+    today = timezone.localdate(timezone=JAPAN)
+    start_of_day, _end = _bounds(today, today)
+    last_hour = Booking.objects.filter(created_at__gte=now - timedelta(hours=1)).count()
+    today_count = Booking.objects.filter(created_at__gte=start_of_day).count()
+    week = (
+        Slot.objects.filter(starts_at__gte=now, starts_at__lt=now + timedelta(days=7))
+        .exclude(status=Slot.Status.CANCELLED)
+        .aggregate(
+            places=Sum(F("capacity_web") + F("capacity_line") + F("capacity_call_centre")),
+            taken=Sum(F("booked_web") + F("booked_line") + F("booked_call_centre")),
+        )
+    )
+    return Headline(last_hour, today_count, int(week["places"] or 0), int(week["taken"] or 0))

@@ -1,0 +1,257 @@
+"""Slots: list, generator (preview, then write), CSV upload, close, reopen, cancel (admin)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from datetime import time as clock
+from typing import Any
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.urls import reverse
+from django.utils.http import urlencode
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from booking.console.access import staff_required
+from booking.console.planning.common import (
+    ADMIN,
+    JAPAN,
+    actor_of,
+    by_day,
+    ip_of,
+    page,
+    today,
+)
+from booking.console.planning.forms import (
+    SlotCancelForm,
+    SlotFilterForm,
+    SlotGeneratorForm,
+    SlotUploadForm,
+)
+from booking.console.planning.slot_csv import ERRORS_SHOWN, read_slot_file, template_csv
+from booking.models import Slot
+from booking.services.planning import (
+    PlanningRefused,
+    slot_cancel,
+    slot_cancel_impact,
+    slot_close,
+    slot_pattern_plan,
+    slot_plan_preview,
+    slot_reopen,
+    slots_create,
+)
+
+SLOTS_PER_PAGE = 100
+
+
+@require_GET
+@staff_required(ADMIN)
+def slot_list(request: HttpRequest) -> HttpResponse:
+    form = SlotFilterForm(request.GET or None)
+    slots = Slot.objects.select_related("venue", "product")
+    first = today()
+    last = None
+    if form.is_valid():
+        data = form.cleaned_data
+        if data.get("venue"):
+            slots = slots.filter(venue=data["venue"])
+        if data.get("status"):
+            slots = slots.filter(status=data["status"])
+        first = data.get("first_day") or first
+        last = data.get("last_day")
+    slots = slots.filter(starts_at__gte=datetime.combine(first, clock.min, tzinfo=JAPAN))
+    if last is not None:
+        end = datetime.combine(last + timedelta(days=1), clock.min, tzinfo=JAPAN)
+        slots = slots.filter(starts_at__lt=end)
+    paginator = Paginator(
+        slots.order_by("starts_at", "venue__area", "venue__name", "pk"), SLOTS_PER_PAGE
+    )
+    slot_page = paginator.get_page(request.GET.get("page"))
+    params = request.GET.copy()
+    params.pop("page", None)
+    return page(
+        request,
+        "slots.html",
+        {
+            "form": form,
+            "slot_page": slot_page,
+            "days": by_day(slot_page.object_list, lambda s: s.starts_at.astimezone(JAPAN).date()),
+            "query": params.urlencode(),
+            "back": request.get_full_path(),
+        },
+    )
+
+
+def _back_to_list(request: HttpRequest) -> HttpResponse:
+    target = request.POST.get("back", "")
+    if target.startswith(reverse("console:planning:slots")):
+        return redirect(target)
+    return redirect("console:planning:slots")
+
+
+@require_http_methods(["GET", "POST"])
+@staff_required(ADMIN)
+def slot_generate(request: HttpRequest) -> HttpResponse:
+    """GET: the form. POST "preview": the plan, nothing written. POST "generate": writes the
+    plan, but only the one the preview showed (else it shows the new preview)."""
+    if request.method == "GET":
+        return page(request, "slot_generate.html", {"form": SlotGeneratorForm()})
+    form = SlotGeneratorForm(request.POST)
+    if not form.is_valid():
+        return page(request, "slot_generate.html", {"form": form}, status=400)
+    try:
+        specs = slot_pattern_plan(form.pattern())
+    except PlanningRefused as refused:
+        form.add_error(None, refused.message)
+        return page(request, "slot_generate.html", {"form": form}, status=400)
+    preview = slot_plan_preview(specs)
+    wants_write = request.POST.get("action") == "generate"
+    previewed = form.cleaned_data.get("plan") == preview.digest
+    if wants_write and previewed and preview.new == 0:
+        messages.info(request, _("新しく作成する枠はありません（すべて作成済みです）。"))
+    elif wants_write and previewed:
+        try:
+            created = slots_create(
+                specs=specs, source="generator", actor=actor_of(request), ip=ip_of(request)
+            )
+        except PlanningRefused as refused:
+            form.add_error(None, refused.message)
+            return page(request, "slot_generate.html", {"form": form}, status=400)
+        messages.success(
+            request,
+            _(
+                "予約枠を%(created)s件作成しました（既にあった、または重なる%(skipped)s件は作成していません）。"
+            )
+            % {"created": created.created, "skipped": created.skipped},
+        )
+        venue = form.cleaned_data["venue"]
+        first = form.cleaned_data["first_day"]
+        last = form.cleaned_data["last_day"]
+        query = urlencode(
+            {"venue": str(venue.pk), "first_day": first.isoformat(), "last_day": last.isoformat()}
+        )
+        return redirect(reverse("console:planning:slots") + "?" + query)
+    elif wants_write:
+        messages.warning(
+            request, _("入力内容が確認画面と異なります。内容を確認してから作成してください。")
+        )
+    data = request.POST.copy()
+    data["plan"] = preview.digest
+    form = SlotGeneratorForm(data)
+    form.is_valid()
+    return page(
+        request,
+        "slot_generate.html",
+        {"form": form, "preview": preview, "pattern": form.pattern()},
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@staff_required(ADMIN)
+def slot_upload(request: HttpRequest) -> HttpResponse:
+    form = SlotUploadForm(request.POST or None, request.FILES or None)
+    context: dict[str, Any] = {"form": form, "errors_shown": ERRORS_SHOWN}
+    if request.method == "GET":
+        return page(request, "slot_upload.html", context)
+    if not form.is_valid():
+        return page(request, "slot_upload.html", context, status=400)
+    parsed = read_slot_file(form.cleaned_data["file"].read())
+    context["parsed"] = parsed
+    context["errors"] = parsed.errors[:ERRORS_SHOWN]
+    if not parsed.valid:
+        return page(request, "slot_upload.html", context, status=400)
+    if not parsed.specs:
+        form.add_error("file", _("登録する行がありません。"))
+        return page(request, "slot_upload.html", context, status=400)
+    preview = slot_plan_preview(parsed.specs)
+    context["preview"] = preview
+    if form.cleaned_data["check_only"]:
+        return page(request, "slot_upload.html", context)
+    try:
+        created = slots_create(
+            specs=parsed.specs, source="csv", actor=actor_of(request), ip=ip_of(request)
+        )
+    except PlanningRefused as refused:
+        form.add_error(None, refused.message)
+        return page(request, "slot_upload.html", context, status=400)
+    messages.success(
+        request,
+        _(
+            "予約枠を%(created)s件作成しました（既にあった、または重なる%(skipped)s件は作成していません）。"
+        )
+        % {"created": created.created, "skipped": created.skipped},
+    )
+    return redirect("console:planning:slots")
+
+
+@require_GET
+@staff_required(ADMIN)
+def slot_upload_template(request: HttpRequest) -> HttpResponse:
+    response = HttpResponse(template_csv(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = 'attachment; filename="slots_template.csv"'
+    return response
+
+
+@require_POST
+@staff_required(ADMIN)
+def slot_close_view(request: HttpRequest, slot_id: int) -> HttpResponse:
+    slot = get_object_or_404(Slot, pk=slot_id)
+    try:
+        slot_close(slot=slot, actor=actor_of(request), ip=ip_of(request))
+    except PlanningRefused as refused:
+        messages.error(request, refused.message)
+    else:
+        messages.success(request, _("予約枠の受付を停止しました。既存の予約はそのままです。"))
+    return _back_to_list(request)
+
+
+@require_POST
+@staff_required(ADMIN)
+def slot_reopen_view(request: HttpRequest, slot_id: int) -> HttpResponse:
+    slot = get_object_or_404(Slot, pk=slot_id)
+    try:
+        slot_reopen(slot=slot, actor=actor_of(request), ip=ip_of(request))
+    except PlanningRefused as refused:
+        messages.error(request, refused.message)
+    else:
+        messages.success(request, _("予約枠の受付を再開しました。"))
+    return _back_to_list(request)
+
+
+@require_http_methods(["GET", "POST"])
+@staff_required(ADMIN)
+def slot_cancel_view(request: HttpRequest, slot_id: int) -> HttpResponse:
+    slot = get_object_or_404(Slot.objects.select_related("venue", "product"), pk=slot_id)
+    form = SlotCancelForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            result = slot_cancel(
+                slot=slot,
+                actor=actor_of(request),
+                ip=ip_of(request),
+                notice=form.cleaned_data["notice"].strip(),
+            )
+        except PlanningRefused as refused:
+            form.add_error(None, refused.message)
+        else:
+            messages.success(
+                request,
+                _(
+                    "予約枠を中止し、予約%(bookings)s件を取り消しました（お知らせ%(sent)s件を送信予定）。"
+                )
+                % {"bookings": result.bookings_cancelled, "sent": result.notifications},
+            )
+            return redirect(reverse("console:planning:slots") + "?" + _slot_query(slot))
+    impact = slot_cancel_impact(slot=slot, actor=actor_of(request), ip=ip_of(request))
+    status = 400 if request.method == "POST" else 200
+    return page(
+        request, "slot_cancel.html", {"slot": slot, "form": form, "impact": impact}, status=status
+    )
+
+
+def _slot_query(slot: Slot) -> str:
+    day = slot.starts_at.astimezone(JAPAN).date().isoformat()
+    return urlencode({"venue": str(slot.venue_id), "first_day": day, "last_day": day})

@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+from django.urls import path
+
+from booking.console.planning import read_views, slot_views, venue_views, vrs_views
+
+app_name = "planning"
+
+urlpatterns = [
+    path("", read_views.index, name="index"),
+    path("venues/", venue_views.venue_list, name="venues"),
+    path("venues/new/", venue_views.venue_new, name="venue_new"),
+    path("venues/<int:venue_id>/edit/", venue_views.venue_edit, name="venue_edit"),
+    path("venues/<int:venue_id>/close/", venue_views.venue_close_view, name="venue_close"),
+    path("venues/<int:venue_id>/reopen/", venue_views.venue_reopen_view, name="venue_reopen"),
+    path("slots/", slot_views.slot_list, name="slots"),
+    path("slots/generate/", slot_views.slot_generate, name="slot_generate"),
+    path("slots/upload/", slot_views.slot_upload, name="slot_upload"),
+    path("slots/upload/template.csv", slot_views.slot_upload_template, name="slot_template"),
+    path("slots/<int:slot_id>/close/", slot_views.slot_close_view, name="slot_close"),
+    path("slots/<int:slot_id>/reopen/", slot_views.slot_reopen_view, name="slot_reopen"),
+    path("slots/<int:slot_id>/cancel/", slot_views.slot_cancel_view, name="slot_cancel"),
+    path("free/", read_views.free_slots, name="free_slots"),
+    path("free.csv", read_views.free_slots_csv, name="free_slots_csv"),
+    path("reports/", read_views.reports, name="reports"),
+    path("reports/<slug:key>.csv", read_views.report_csv, name="report_csv"),
+    path("vrs/", vrs_views.vrs_export, name="vrs"),
+]

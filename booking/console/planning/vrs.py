@@ -1,0 +1,167 @@
+"""Vaccination records as CSV for the national Vaccination Record System (VRS).
+
+One row per dose given, in this column order (the per-dose block of VRS's 予防接種台帳向け
+layout, with the dose number last because each row holds one dose):
+
+    1  宛名番号          the municipality's address number, from the sealed voucher
+    2  登録日時          when the record was entered, YYYYMMDDHHMMSS, Asia/Tokyo
+    3  接種日            YYYYMMDD
+    4  接種券番号        10 digits
+    5  市区町村コード    6 digits (the municipality's 全国地方公共団体コード)
+    6  接種会場          as recorded
+    7  医師名            as recorded
+    8  ワクチンメーカー  the vaccine's maker (its name when no maker is set)
+    9  ロット番号        as recorded
+    10 接種回数          1, 2, 3, ...
+
+Values are written as recorded, never shortened to VRS's display widths (a lot number cut
+short would be a wrong record). Rows are ordered by record id, read in batches by keyset
+(``id > last``), so a large export never holds more than one batch in memory and needs no
+long transaction. The set is fixed when the export starts (records entered up to ``as_of``),
+so the audited count is the number of rows written and a leak report can name the rows.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from datetime import time as clock
+from typing import Any
+
+from django.db.models import Count, QuerySet
+from django_tenants.utils import tenant_context
+
+from booking.console.planning.common import JAPAN
+from booking.models import VaccinationRecord
+from tenants.crypto import cipher_for
+
+VRS_COLUMNS = (
+    "宛名番号",
+    "登録日時",
+    "接種日",
+    "接種券番号",
+    "市区町村コード",
+    "接種会場",
+    "医師名",
+    "ワクチンメーカー",
+    "ロット番号",
+    "接種回数",
+)
+VOUCHER_TABLE = "booking_voucher"
+BATCH = 1000
+ENCODINGS = ("utf-8", "utf-8-sig", "cp932")
+
+
+@dataclass(frozen=True)
+class VrsQuery:
+    first_day: date
+    last_day: date
+    basis: str  # "vaccinated_on" or "recorded_at"
+    as_of: datetime
+
+    def records(self) -> QuerySet[VaccinationRecord]:
+        records = VaccinationRecord.objects.filter(recorded_at__lte=self.as_of)
+        if self.basis == "recorded_at":
+            start = datetime.combine(self.first_day, clock.min, tzinfo=JAPAN)
+            end = datetime.combine(self.last_day + timedelta(days=1), clock.min, tzinfo=JAPAN)
+            return records.filter(recorded_at__gte=start, recorded_at__lt=end)
+        if self.basis != "vaccinated_on":
+            raise ValueError(f"unknown basis {self.basis!r}")
+        return records.filter(vaccinated_on__gte=self.first_day, vaccinated_on__lte=self.last_day)
+
+
+def vrs_counts(query: VrsQuery) -> tuple[int, int]:
+    """Rows and distinct vouchers the export will hold (one aggregate query)."""
+    counts = query.records().aggregate(
+        rows=Count("id"), vouchers=Count("voucher_id", distinct=True)
+    )
+    return int(counts["rows"]), int(counts["vouchers"])
+
+
+_FIELDS = (
+    "id",
+    "recorded_at",
+    "vaccinated_on",
+    "venue_name",
+    "doctor",
+    "lot_number",
+    "dose",
+    "product__maker",
+    "product__name",
+    "voucher__voucher_number",
+    "voucher__personal",
+)
+
+
+def _batches(query: VrsQuery) -> Iterator[list[tuple[Any, ...]]]:
+    last_id = 0
+    while True:
+        batch = list(
+            query.records().filter(id__gt=last_id).order_by("id").values_list(*_FIELDS)[:BATCH]
+        )
+        if not batch:
+            return
+        yield batch
+        last_id = batch[-1][0]
+
+
+def vrs_csv_stream(*, municipality: Any, query: VrsQuery, encoding: str) -> Iterator[bytes]:
+    """The CSV, batch by batch, for a ``StreamingHttpResponse``.
+
+    It runs after the view has returned, when the request's middleware has already put the
+    connection back to the public schema: so it enters the municipality itself for each
+    batch, and leaves again before handing the bytes out.
+    """
+    if encoding not in ENCODINGS:
+        raise ValueError(f"unknown encoding {encoding!r}")
+    codec = "utf-8" if encoding == "utf-8-sig" else encoding
+    cipher = cipher_for(municipality)  # one cipher for the whole export
+    header = _lines([VRS_COLUMNS])
+    yield (("\ufeff" if encoding == "utf-8-sig" else "") + header).encode(codec)
+    batches = _batches(query)
+    while True:
+        with tenant_context(municipality):
+            batch = next(batches, None)
+            if batch is None:
+                return
+            rows = [_row(cipher, municipality.code, values) for values in batch]
+        yield _lines(rows).encode(codec, errors="replace")
+
+
+def _row(cipher: Any, municipality_code: str, values: tuple[Any, ...]) -> list[str]:
+    (
+        _id,
+        recorded_at,
+        vaccinated_on,
+        venue_name,
+        doctor,
+        lot_number,
+        dose,
+        maker,
+        product_name,
+        voucher_number,
+        personal,
+    ) = values
+    sealed = cipher.open_record(bytes(personal), table=VOUCHER_TABLE, row_id=voucher_number)
+    return [
+        sealed.get("address_number") or "",
+        recorded_at.astimezone(JAPAN).strftime("%Y%m%d%H%M%S"),
+        vaccinated_on.strftime("%Y%m%d"),
+        voucher_number,
+        municipality_code,
+        venue_name,
+        doctor,
+        maker or product_name,
+        lot_number,
+        str(dose),
+    ]
+
+
+def _lines(rows: Any) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerows(rows)
+    return buffer.getvalue()

@@ -1,0 +1,58 @@
+"""The VRS export page (admin only): a form, then the CSV streamed."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.utils import timezone
+from django.views.decorators.http import require_http_methods
+
+from booking.console.access import staff_required
+from booking.console.planning.common import ADMIN, actor_of, ip_of, page
+from booking.console.planning.forms import VrsExportForm
+from booking.console.planning.vrs import VrsQuery, vrs_counts, vrs_csv_stream
+from booking.services.planning import export_record
+
+
+@require_http_methods(["GET", "POST"])
+@staff_required(ADMIN)
+def vrs_export(request: HttpRequest) -> HttpResponse:
+    """POST, not GET: an export of residents' records is a deliberate act (CSRF-checked),
+    not a link a browser might prefetch."""
+    form = VrsExportForm(request.POST or None)
+    if request.method == "GET" or not form.is_valid():
+        status = 400 if request.method == "POST" else 200
+        return page(request, "vrs.html", {"form": form}, status=status)
+    data = form.cleaned_data
+    municipality = request.tenant  # type: ignore[attr-defined]
+    query = VrsQuery(
+        first_day=data["first_day"],
+        last_day=data["last_day"],
+        basis=data["basis"],
+        as_of=timezone.now(),
+    )
+    rows, vouchers = vrs_counts(query)
+    export_record(
+        kind="vrs",
+        actor=actor_of(request),
+        ip=ip_of(request),
+        details={
+            "first_day": query.first_day.isoformat(),
+            "last_day": query.last_day.isoformat(),
+            "basis": query.basis,
+            "as_of": query.as_of.isoformat(),
+            "rows": rows,
+            "vouchers": vouchers,
+            "encoding": data["encoding"],
+        },
+    )
+    charset = "shift_jis" if data["encoding"] == "cp932" else "utf-8"
+    response = StreamingHttpResponse(
+        vrs_csv_stream(municipality=municipality, query=query, encoding=data["encoding"]),
+        content_type=f"text/csv; charset={charset}",
+    )
+    filename = f"vrs_{municipality.code}_{query.first_day:%Y%m%d}_{query.last_day:%Y%m%d}.csv"
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response["Cache-Control"] = "no-store"
+    response["X-Content-Type-Options"] = "nosniff"
+    # staff_required types views as returning HttpResponse; a streaming one is as good.
+    return response  # type: ignore[return-value]

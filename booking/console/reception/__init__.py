@@ -1,0 +1,1 @@
+"""Reception and vaccination records at a venue (venue staff and admins)."""

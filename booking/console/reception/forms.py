@@ -1,0 +1,141 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.db.models import QuerySet
+from django.utils.translation import gettext_lazy as _
+
+from booking.console.forms import ConsoleForm
+from booking.models import Slot, StaffMember, VaccineProduct, Venue
+from booking.services.reception import ProductChangeReason, lot_number_normalize
+
+
+class LookupForm(ConsoleForm):
+    """One box for the typed 予約番号 and for a scan: a hardware QR scanner types the code's
+    text followed by Enter, which submits the form; a phone's camera app's text can be
+    pasted in."""
+
+    number = forms.CharField(
+        label=_("予約番号（またはQRコードの読み取り）"),
+        max_length=500,
+        help_text=_(
+            "予約確認のQRコードをスキャナーで読み取るか、予約番号（英数字10文字）を入力して"
+            "Enterキーを押してください。ハイフンや小文字も使えます。"
+        ),
+        widget=forms.TextInput(
+            attrs={
+                "autofocus": True,
+                "autocomplete": "off",
+                "autocapitalize": "characters",
+                "spellcheck": "false",
+                "enterkeyhint": "search",
+                "size": 16,
+            }
+        ),
+    )
+
+    def __init__(self, *args: Any, autofocus: bool = True, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if not autofocus:
+            self.fields["number"].widget.attrs.pop("autofocus", None)
+
+
+class VaccinationForm(ConsoleForm):
+    """After the shot: the vaccine (the slot's unless the doctor says otherwise, with a
+    reason), its lot number, and the doctor. Dose, date and venue come from the booking."""
+
+    product = forms.ModelChoiceField(
+        label=_("ワクチン"),
+        queryset=VaccineProduct.objects.none(),
+        empty_label=None,
+        help_text=_("予約枠のワクチンが選ばれています。変える場合は医師が理由を選びます。"),
+    )
+    product_reason = forms.ChoiceField(
+        label=_("予約枠と異なるワクチンにした理由"),
+        choices=[("", _("（変えない場合は選ばない）")), *ProductChangeReason.choices],
+        required=False,
+    )
+    lot_number = forms.CharField(
+        label=_("ロット番号"),
+        max_length=30,
+        help_text=_("バイアルまたはシールに記載の番号"),
+        error_messages={"required": _("ロット番号を入力してください。")},
+        widget=forms.TextInput(
+            attrs={"autocomplete": "off", "autocapitalize": "characters", "autofocus": True}
+        ),
+    )
+    doctor = forms.CharField(
+        label=_("接種した医師の氏名"),
+        max_length=60,
+        error_messages={"required": _("医師の氏名を入力してください。")},
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
+    )
+
+    def __init__(self, *args: Any, slot: Slot, **kwargs: Any) -> None:
+        kwargs.setdefault("initial", {})
+        kwargs["initial"].setdefault("product", slot.product_id)
+        super().__init__(*args, **kwargs)
+        self.slot = slot
+        # Every vaccine the municipality has, inactive ones too: the doctor records what was
+        # actually given.
+        products: QuerySet[VaccineProduct] = VaccineProduct.objects.order_by("-active", "name")
+        self.fields["product"].queryset = products  # type: ignore[attr-defined]
+
+    def clean_lot_number(self) -> str:
+        lot = lot_number_normalize(self.cleaned_data["lot_number"])
+        if not lot:
+            raise forms.ValidationError(_("ロット番号を入力してください。"))
+        return lot
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        product = cleaned.get("product")
+        reason = cleaned.get("product_reason") or ""
+        if product is not None:
+            if product.pk != self.slot.product_id and not reason:
+                self.add_error(
+                    "product_reason",
+                    _("予約枠と異なるワクチンを記録するには、医師が理由を選んでください。"),
+                )
+            if product.pk == self.slot.product_id:
+                cleaned["product_reason"] = ""
+        return cleaned
+
+
+class NoShowForm(ConsoleForm):
+    """The list staff saw: the venue and the booking ids listed on the page."""
+
+    venue = forms.ModelChoiceField(label=_("会場"), queryset=Venue.objects.none())
+
+    def __init__(self, *args: Any, venues: QuerySet[Venue], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["venue"].queryset = venues  # type: ignore[attr-defined]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        ids: list[int] = []
+        for value in self.data.getlist("booking") if hasattr(self.data, "getlist") else []:
+            if not str(value).isdigit():
+                raise forms.ValidationError(_("一覧が正しく送信されませんでした。"))
+            ids.append(int(value))
+        cleaned["booking_ids"] = ids
+        return cleaned
+
+
+class StaffVenuesForm(ConsoleForm):
+    venues = forms.ModelMultipleChoiceField(
+        label=_("担当会場"),
+        queryset=Venue.objects.none(),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )
+
+    def __init__(self, *args: Any, member: StaffMember, **kwargs: Any) -> None:
+        kwargs.setdefault("initial", {"venues": list(member.venues.all())})
+        kwargs.setdefault("prefix", f"staff-{member.pk}")
+        super().__init__(*args, **kwargs)
+        self.member = member
+        self.fields["venues"].queryset = Venue.objects.order_by(  # type: ignore[attr-defined]
+            "area", "name"
+        )

@@ -1,0 +1,50 @@
+"""Reception's reads that show no personal data: the day at a venue, in numbers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db.models import Count, QuerySet
+
+from booking.models import Booking, StaffMember, Venue
+from booking.services.reception import day_bounds, reception_venues, today_in_japan
+
+
+@dataclass(frozen=True)
+class VenueDay:
+    venue: Venue
+    active: int
+    checked_in: int
+    vaccinated: int
+    no_show: int
+
+    @property
+    def total(self) -> int:
+        return self.active + self.checked_in + self.vaccinated + self.no_show
+
+
+def reception_day(staff: StaffMember) -> list[VenueDay]:
+    """Today's bookings at each venue ``staff`` works at, counted by status."""
+    venues: QuerySet[Venue] = reception_venues(staff)
+    start, end = day_bounds(today_in_japan())
+    counts: dict[tuple[int, str], int] = {}
+    rows = (
+        Booking.objects.filter(
+            slot__venue__in=venues, slot__starts_at__gte=start, slot__starts_at__lt=end
+        )
+        .values_list("slot__venue_id", "status")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    for venue_id, status, number in rows:
+        counts[(venue_id, status)] = number
+    return [
+        VenueDay(
+            venue=venue,
+            active=counts.get((venue.pk, Booking.Status.ACTIVE), 0),
+            checked_in=counts.get((venue.pk, Booking.Status.CHECKED_IN), 0),
+            vaccinated=counts.get((venue.pk, Booking.Status.VACCINATED), 0),
+            no_show=counts.get((venue.pk, Booking.Status.NO_SHOW), 0),
+        )
+        for venue in venues
+    ]

@@ -1,0 +1,16 @@
+from __future__ import annotations
+
+from django.urls import path
+
+from booking.console.reception import views
+
+app_name = "reception"
+
+urlpatterns = [
+    path("", views.lookup, name="lookup"),
+    path("bookings/<int:booking_id>/", views.booking, name="booking"),
+    path("bookings/<int:booking_id>/check-in/", views.check_in, name="check_in"),
+    path("bookings/<int:booking_id>/vaccination/", views.vaccinate, name="vaccinate"),
+    path("no-shows/", views.no_shows, name="no_shows"),
+    path("staff-venues/", views.staff_venues, name="staff_venues"),
+]

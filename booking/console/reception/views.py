@@ -1,0 +1,299 @@
+"""Reception at a venue: look up, identify, check in, record the dose, mark no-shows.
+
+Venue staff (at the venues they work at) and admins (everywhere). The booking number never
+travels in a URL: the lookup is a POST, and pages address a booking by its id.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from audit.middleware import client_ip
+from booking.console.access import staff_required
+from booking.console.reception.forms import (
+    LookupForm,
+    NoShowForm,
+    StaffVenuesForm,
+    VaccinationForm,
+)
+from booking.console.reception.selectors import reception_day
+from booking.models import Booking, StaffMember
+from booking.models.bookings import booking_number_display
+from booking.registry.dates import ERAS
+from booking.services.reception import (
+    ReceptionRefused,
+    booking_check_in,
+    no_shows_due,
+    no_shows_mark,
+    reception_booking_get,
+    reception_card_open,
+    reception_lookup,
+    reception_venues,
+    staff_venue_ids,
+    staff_venues_set,
+    today_in_japan,
+    vaccination_record,
+)
+
+Admin = StaffMember.Role.ADMIN
+Venue_ = StaffMember.Role.VENUE
+
+
+def era_label(day: date) -> str:
+    """``昭和23年``: the 接種券 and many IDs print the birth date in the Japanese era."""
+    for era in reversed(ERAS):
+        if day >= era.start:
+            year = day.year - era.offset
+            return f"{era.name}{'元' if year == 1 else year}年"
+    return ""
+
+
+def _staff(request: HttpRequest) -> StaffMember:
+    return request.staff  # type: ignore[attr-defined,no-any-return]
+
+
+def _context(request: HttpRequest, **extra: Any) -> dict[str, Any]:
+    return {
+        "site_name": request.tenant.name,  # type: ignore[attr-defined]
+        "staff": _staff(request),
+        **extra,
+    }
+
+
+def _lookup_page(
+    request: HttpRequest, *, form: LookupForm | None = None, error: str = "", status: int = 200
+) -> HttpResponse:
+    staff = _staff(request)
+    days = reception_day(staff)
+    if staff.role == Admin:
+        days = [day for day in days if day.total]
+    return render(
+        request,
+        "booking/console/reception/lookup.html",
+        _context(
+            request,
+            form=form or LookupForm(),
+            lookup_error=error,
+            days=days,
+            no_venue=staff_venue_ids(staff) == set(),
+            today=today_in_japan(),
+        ),
+        status=status,
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@staff_required(Admin, Venue_)
+def lookup(request: HttpRequest) -> HttpResponse:
+    if request.method == "GET":
+        return _lookup_page(request)
+    form = LookupForm(request.POST)
+    if not form.is_valid():
+        return _lookup_page(request, form=form, status=400)
+    try:
+        booking = reception_lookup(
+            staff=_staff(request), text=form.cleaned_data["number"], ip=client_ip(request)
+        )
+    except ReceptionRefused as refusal:
+        # An empty box again, ready for the next scan; the message says what went wrong.
+        status = 403 if refusal.code == "other_venue" else 404
+        return _lookup_page(request, error=refusal.message, status=status)
+    return redirect("console:reception:booking", booking_id=booking.pk)
+
+
+def _card_page(
+    request: HttpRequest,
+    booking: Booking,
+    *,
+    vaccination_form: VaccinationForm | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    card = reception_card_open(staff=_staff(request), booking=booking, ip=client_ip(request))
+    can_check_in = (
+        booking.status == Booking.Status.ACTIVE and card.is_today and not card.voucher_withdrawn
+    )
+    can_record = booking.status == Booking.Status.CHECKED_IN and card.record is None
+    if can_record and vaccination_form is None:
+        vaccination_form = VaccinationForm(slot=booking.slot)
+    return render(
+        request,
+        "booking/console/reception/card.html",
+        _context(
+            request,
+            card=card,
+            booking=booking,
+            number=booking_number_display(booking.booking_number),
+            era_label=era_label(card.birth_date) if card.birth_date else "",
+            # The focus goes where the next keystroke belongs: the check-in button, the
+            # vaccination form, or the box for the next resident's number.
+            lookup_form=LookupForm(autofocus=not (can_check_in or can_record)),
+            can_check_in=can_check_in,
+            can_record=can_record,
+            vaccination_form=vaccination_form if can_record else None,
+        ),
+        status=status,
+    )
+
+
+def _open(request: HttpRequest, booking_id: int) -> Booking | HttpResponse:
+    try:
+        return reception_booking_get(
+            staff=_staff(request), booking_id=booking_id, ip=client_ip(request)
+        )
+    except ReceptionRefused as refusal:
+        status = 403 if refusal.code == "other_venue" else 404
+        return _lookup_page(request, error=refusal.message, status=status)
+
+
+@require_GET
+@staff_required(Admin, Venue_)
+def booking(request: HttpRequest, booking_id: int) -> HttpResponse:
+    opened = _open(request, booking_id)
+    if isinstance(opened, HttpResponse):
+        return opened
+    return _card_page(request, opened)
+
+
+@require_POST
+@staff_required(Admin, Venue_)
+def check_in(request: HttpRequest, booking_id: int) -> HttpResponse:
+    opened = _open(request, booking_id)
+    if isinstance(opened, HttpResponse):
+        return opened
+    number = booking_number_display(opened.booking_number)
+    try:
+        booking_check_in(booking=opened, staff=_staff(request), ip=client_ip(request))
+    except ReceptionRefused as refusal:
+        messages.error(request, refusal.message)
+    else:
+        messages.success(request, _("予約番号 %(number)s を受付しました。") % {"number": number})
+    return redirect("console:reception:booking", booking_id=opened.pk)
+
+
+@require_POST
+@staff_required(Admin, Venue_)
+def vaccinate(request: HttpRequest, booking_id: int) -> HttpResponse:
+    opened = _open(request, booking_id)
+    if isinstance(opened, HttpResponse):
+        return opened
+    form = VaccinationForm(request.POST, slot=opened.slot)
+    if not form.is_valid():
+        return _card_page(request, opened, vaccination_form=form, status=400)
+    try:
+        vaccination_record(
+            booking=opened,
+            staff=_staff(request),
+            product=form.cleaned_data["product"],
+            lot_number=form.cleaned_data["lot_number"],
+            doctor=form.cleaned_data["doctor"],
+            product_reason=form.cleaned_data["product_reason"],
+            ip=client_ip(request),
+        )
+    except ReceptionRefused as refusal:
+        messages.error(request, refusal.message)
+    else:
+        messages.success(
+            request,
+            _("予約番号 %(number)s の接種を記録しました。")
+            % {"number": booking_number_display(opened.booking_number)},
+        )
+    return redirect("console:reception:booking", booking_id=opened.pk)
+
+
+@require_http_methods(["GET", "POST"])
+@staff_required(Admin, Venue_)
+def no_shows(request: HttpRequest) -> HttpResponse:
+    staff = _staff(request)
+    venues = reception_venues(staff)
+    form = NoShowForm(request.POST or request.GET or None, venues=venues)
+    if request.method == "POST":
+        if form.is_valid():
+            venue = form.cleaned_data["venue"]
+            try:
+                marked = no_shows_mark(
+                    venue=venue,
+                    booking_ids=form.cleaned_data["booking_ids"],
+                    staff=staff,
+                    ip=client_ip(request),
+                )
+            except ReceptionRefused as refusal:
+                messages.error(request, refusal.message)
+            else:
+                messages.success(
+                    request,
+                    _("%(venue)s の %(count)d 件を「来場なし」にしました。")
+                    % {"venue": venue.name, "count": len(marked)},
+                )
+            return redirect(f"{request.path}?venue={venue.pk}")
+        return render(
+            request,
+            "booking/console/reception/no_shows.html",
+            _context(request, form=form, venues=venues, venue=None, due=[]),
+            status=400,
+        )
+    venue = None
+    if form.is_bound and form.is_valid():
+        venue = form.cleaned_data["venue"]
+    elif not form.is_bound and venues.count() == 1:
+        venue = venues.first()
+    due = list(no_shows_due(venue=venue)) if venue is not None else []
+    return render(
+        request,
+        "booking/console/reception/no_shows.html",
+        _context(
+            request,
+            venues=venues,
+            venue=venue,
+            due=[(item, booking_number_display(item.booking_number)) for item in due],
+            now=timezone.now(),
+        ),
+        status=200 if venue is not None or not form.is_bound else 400,
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@staff_required(Admin)
+def staff_venues(request: HttpRequest) -> HttpResponse:
+    members = list(
+        StaffMember.objects.filter(role=StaffMember.Role.VENUE)
+        .select_related("user")
+        .prefetch_related("venues")
+        .order_by("user__email")
+    )
+    status = 200
+    forms = []
+    for member in members:
+        bound = request.method == "POST" and request.POST.get("member") == str(member.pk)
+        form = StaffVenuesForm(request.POST if bound else None, member=member)
+        if bound:
+            if form.is_valid():
+                staff_venues_set(
+                    staff=member,
+                    venues=list(form.cleaned_data["venues"]),
+                    by=_staff(request),
+                    ip=client_ip(request),
+                )
+                messages.success(
+                    request,
+                    _("%(email)s の担当会場を保存しました。") % {"email": member.user.email},
+                )
+                return redirect("console:reception:staff_venues")
+            status = 400
+        forms.append((member, form))
+    if request.method == "POST" and status == 200:
+        status = 400  # a member that is not (or no longer) venue staff
+        messages.error(request, _("対象の職員が見つかりません。"))
+    return render(
+        request,
+        "booking/console/reception/staff_venues.html",
+        _context(request, forms=forms),
+        status=status,
+    )

@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from audit.chain import Actor
+from booking.console.forms import ConsoleForm
+
+LOCAL_FORMAT = "%Y-%m-%dT%H:%M"
+
+
+def _moment(label: Any, *, required: bool) -> forms.DateTimeField:
+    # Read in the current time zone (Asia/Tokyo), stored and compared in UTC.
+    return forms.DateTimeField(
+        label=label,
+        required=required,
+        input_formats=[LOCAL_FORMAT, "%Y-%m-%d %H:%M", "%Y-%m-%d"],
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format=LOCAL_FORMAT),
+    )
+
+
+ACTOR_KINDS = [
+    ("", _("すべて")),
+    (Actor.STAFF, _("職員")),
+    (Actor.RESIDENT, _("住民")),
+    (Actor.ANONYMOUS, _("ログイン前")),
+    (Actor.SYSTEM, _("システム")),
+]
+
+
+class TrailFilterForm(ConsoleForm):
+    start = _moment(_("開始（日本時間）"), required=False)
+    end = _moment(_("終了（日本時間、この時刻は含まない）"), required=False)
+    action = forms.CharField(
+        label=_("操作（前方一致）"),
+        required=False,
+        max_length=80,
+        help_text=_("例：callcentre. 、booking.created 、resident.login"),
+    )
+    actor_kind = forms.ChoiceField(label=_("操作した人の種別"), required=False, choices=ACTOR_KINDS)
+    actor_id = forms.CharField(label=_("操作した人のID"), required=False, max_length=64)
+    before = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
+
+    def filters(self) -> dict[str, Any]:
+        if not self.is_valid():
+            return {}
+        return {key: value for key, value in self.cleaned_data.items() if value not in ("", None)}
+
+
+class TrailReportForm(ConsoleForm):
+    start = _moment(_("開始（日本時間）"), required=True)
+    end = _moment(_("終了（日本時間、この時刻は含まない）"), required=True)
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        start: datetime | None = cleaned.get("start")
+        end: datetime | None = cleaned.get("end")
+        if start and end and end <= start:
+            raise forms.ValidationError(_("終了日時は開始日時より後にしてください。"))
+        return cleaned

@@ -1,0 +1,103 @@
+"""The audit trail for auditors and admins (SECURITY.md: breach scope comes from the trail).
+
+Reading the trail changes nothing; the breach-scope report is audited
+(``trail.report_downloaded``) because it lists whose data was read.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import timedelta
+from typing import Any
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
+
+from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
+from django.views.decorators.http import require_http_methods, require_POST
+
+from audit.middleware import client_ip
+from audit.services import audit_seal_pending, audit_verify
+from booking.console.access import staff_required
+from booking.console.callcentre.pages import console_page
+from booking.console.trail.forms import LOCAL_FORMAT, TrailFilterForm, TrailReportForm
+from booking.console.trail.selectors import trail_page
+from booking.models import StaffMember
+from booking.services.incident import REPORT_HEADER, trail_report_build
+
+JAPAN = ZoneInfo("Asia/Tokyo")
+Role = StaffMember.Role
+auditors = staff_required(Role.AUDITOR, Role.ADMIN)
+
+
+def _default_report_form() -> TrailReportForm:
+    now = timezone.now().astimezone(JAPAN).replace(second=0, microsecond=0)
+    return TrailReportForm(
+        initial={
+            "start": (now - timedelta(days=7)).strftime(LOCAL_FORMAT),
+            "end": now.strftime(LOCAL_FORMAT),
+        }
+    )
+
+
+def _index(
+    request: HttpRequest, *, report_form: TrailReportForm | None = None, status: int = 200
+) -> HttpResponse:
+    filter_form = TrailFilterForm(request.GET or None)
+    filters = filter_form.filters()
+    rows, older = trail_page(**filters)
+    next_query = ""
+    if older is not None:
+        query: dict[str, Any] = {
+            key: value for key, value in request.GET.items() if key != "before" and value
+        }
+        query["before"] = older
+        next_query = urlencode(query)
+    context = {
+        "filter_form": filter_form,
+        "rows": rows,
+        "next_query": next_query,
+        "report_form": report_form or _default_report_form(),
+    }
+    return console_page(request, "booking/console/trail/index.html", context, status=status)
+
+
+@require_http_methods(["GET"])
+@auditors
+def index(request: HttpRequest) -> HttpResponse:
+    return _index(request)
+
+
+@require_POST
+@auditors
+def report(request: HttpRequest) -> HttpResponse:
+    form = TrailReportForm(request.POST)
+    if not form.is_valid():
+        return _index(request, report_form=form, status=400)
+    start, end = form.cleaned_data["start"], form.cleaned_data["end"]
+    built = trail_report_build(
+        staff=request.staff,  # type: ignore[attr-defined]
+        start=start,
+        end=end,
+        ip=client_ip(request),
+    )
+    output = io.StringIO(newline="")
+    writer = csv.writer(output, lineterminator="\r\n")
+    writer.writerow(REPORT_HEADER)
+    writer.writerows(built.rows)
+    # With a byte-order mark: Excel, which most municipal offices open CSV files with, then
+    # reads it as UTF-8 rather than Shift_JIS.
+    response = HttpResponse("\ufeff" + output.getvalue(), content_type="text/csv; charset=utf-8")
+    name = (
+        f"access-report-{start.astimezone(JAPAN):%Y%m%d%H%M}-{end.astimezone(JAPAN):%Y%m%d%H%M}.csv"
+    )
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
+
+
+@require_http_methods(["GET"])
+@auditors
+def verify(request: HttpRequest) -> HttpResponse:
+    audit_seal_pending()  # events committed but not yet sealed are checked too
+    return console_page(request, "booking/console/trail/verify.html", {"report": audit_verify()})

@@ -1,0 +1,172 @@
+"""Console entrance: login, logout, home (with staff accounts and invitations for admins)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.http import require_http_methods, require_POST
+
+from audit.chain import Actor
+from audit.middleware import client_ip
+from booking.console.access import console_staff, forbidden, staff_required
+from booking.console.forms import InviteForm, LoginForm
+from booking.console.networks import console_network_allowed
+from booking.console.sessions import console_login, console_logout
+from booking.models import StaffInvitation, StaffMember
+from booking.services.staff import (
+    IssuedInvitation,
+    LoginRefused,
+    staff_authenticate,
+    staff_invite,
+    staff_logout_record,
+    staff_sessions_end,
+)
+
+Admin = StaffMember.Role.ADMIN
+
+
+def _municipality_name(request: HttpRequest) -> str:
+    return request.tenant.name  # type: ignore[attr-defined]
+
+
+def _next_url(request: HttpRequest) -> str:
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    home = reverse("console:home")
+    if (
+        target.startswith("/console/")
+        and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()})
+        and not target.startswith(reverse("console:login"))
+    ):
+        return target
+    return home
+
+
+@sensitive_post_parameters("password", "code")
+@require_http_methods(["GET", "POST"])
+def login(request: HttpRequest) -> HttpResponse:
+    ip = client_ip(request)
+    if not console_network_allowed(municipality=request.tenant, ip=ip):  # type: ignore[attr-defined]
+        return forbidden(request, message=_("このネットワークからは利用できません。"))
+    if request.method == "GET" and console_staff(request)[0] is not None:
+        return redirect(_next_url(request))
+    form = LoginForm(request.POST or None)
+    error, status = "", 200
+    if request.method == "POST":
+        status = 400
+        if form.is_valid():
+            try:
+                user, device = staff_authenticate(
+                    email=form.cleaned_data["email"],
+                    password=form.cleaned_data["password"],
+                    code=form.cleaned_data["code"],
+                    ip=ip,
+                )
+            except LoginRefused as refused:
+                # Nothing typed is echoed back, so every failure renders the same page.
+                form = LoginForm()
+                if refused.throttled:
+                    status = 429
+                    error = _(
+                        "ログインの試行が多すぎます。しばらく時間をおいてから、"
+                        "もう一度お試しください。"
+                    )
+                else:
+                    error = _(
+                        "メールアドレス、パスワード、認証コードのいずれかが正しくありません。"
+                    )
+            else:
+                console_login(request, user=user, device=device)
+                return redirect(_next_url(request))
+    return render(
+        request,
+        "booking/console/login.html",
+        {
+            "site_name": _municipality_name(request),
+            "form": form,
+            "login_error": error,
+            "next": _next_url(request),
+        },
+        status=status,
+    )
+
+
+@require_POST
+def logout(request: HttpRequest) -> HttpResponse:
+    user = request.user
+    if user.is_authenticated:
+        staff_logout_record(user=user, ip=client_ip(request))
+    console_logout(request)
+    messages.success(request, _("ログアウトしました。"))
+    return redirect("console:login")
+
+
+def _home(
+    request: HttpRequest,
+    *,
+    invite_form: InviteForm | None = None,
+    issued: IssuedInvitation | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    staff: StaffMember = request.staff  # type: ignore[attr-defined]
+    context: dict[str, Any] = {
+        "site_name": _municipality_name(request),
+        "municipality": request.tenant,  # type: ignore[attr-defined]
+        "staff": staff,
+        "is_admin": staff.role == Admin,
+    }
+    if staff.role == Admin:
+        context["members"] = StaffMember.objects.select_related("user").order_by("user__username")
+        context["pending_invitations"] = StaffInvitation.objects.filter(
+            accepted_at__isnull=True, expires_at__gt=timezone.now()
+        ).order_by("expires_at")
+        context["invite_form"] = invite_form or InviteForm()
+        if issued is not None:
+            context["issued"] = issued
+            context["issued_url"] = request.build_absolute_uri(
+                reverse("console:setup", args=[issued.token])
+            )
+    return render(request, "booking/console/home.html", context, status=status)
+
+
+@require_http_methods(["GET"])
+@staff_required()
+def home(request: HttpRequest) -> HttpResponse:
+    return _home(request)
+
+
+@require_POST
+@staff_required(Admin)
+def invite(request: HttpRequest) -> HttpResponse:
+    form = InviteForm(request.POST)
+    if not form.is_valid():
+        return _home(request, invite_form=form, status=400)
+    issued = staff_invite(
+        email=form.cleaned_data["email"],
+        role=form.cleaned_data["role"],
+        invited_by=request.user,
+        actor=Actor.staff(request.user),
+        ip=client_ip(request),
+    )
+    # Rendered, not redirected: the link is shown once and kept nowhere but this response.
+    return _home(request, issued=issued)
+
+
+@require_POST
+@staff_required(Admin)
+def end_sessions(request: HttpRequest, staff_id: int) -> HttpResponse:
+    member = get_object_or_404(StaffMember.objects.select_related("user"), pk=staff_id)
+    ended = staff_sessions_end(staff=member, actor=Actor.staff(request.user), ip=client_ip(request))
+    messages.success(
+        request,
+        _("%(email)s のセッションを %(count)d 件終了しました。")
+        % {"email": member.user.email, "count": ended},
+    )
+    return redirect("console:home")

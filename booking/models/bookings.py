@@ -1,0 +1,135 @@
+from __future__ import annotations
+
+import secrets
+import unicodedata
+from typing import Any
+
+from django.db import connection, models
+from django.db.models import Q
+from django.db.models.signals import post_init
+from django.utils.translation import gettext_lazy as _
+
+from booking.models.venues import Channel, Slot, VaccineProduct
+from booking.models.vouchers import Voucher
+
+# 予約番号: read aloud over the phone and typed at reception, so no 0/O or 1/I to confuse.
+# 32 symbols, 10 of them: 50 random bits, so a number cannot be guessed from another.
+BOOKING_NUMBER_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
+BOOKING_NUMBER_LENGTH = 10
+
+
+def booking_number_new() -> str:
+    return "".join(secrets.choice(BOOKING_NUMBER_ALPHABET) for _ in range(BOOKING_NUMBER_LENGTH))
+
+
+def booking_number_normalize(text: str) -> str:
+    """What a resident or operator typed, as stored: full-width folded, upper case, without
+    the hyphen and spaces of the printed form (``booking_number_display``)."""
+    folded = unicodedata.normalize("NFKC", text or "").upper()
+    return "".join(ch for ch in folded if ch not in " -ー‐－")
+
+
+def booking_number_display(number: str) -> str:
+    """``ABCDE-FGHJK``: two groups of five are easier to read back than ten in a row."""
+    half = len(number) // 2
+    return f"{number[:half]}-{number[half:]}" if len(number) > 5 else number
+
+
+class Booking(models.Model):
+    """A reservation of one dose in one slot for one voucher.
+
+    Database constraints, not only the service, make two active bookings for the same voucher
+    and dose impossible.
+    """
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", _("予約中")
+        CANCELLED = "cancelled", _("取消")
+        CHECKED_IN = "checked_in", _("受付済み")
+        VACCINATED = "vaccinated", _("接種済み")
+        NO_SHOW = "no_show", _("来場なし")
+
+    booking_number = models.CharField(_("予約番号"), max_length=12, unique=True)
+    voucher = models.ForeignKey(Voucher, on_delete=models.PROTECT, related_name="bookings")
+    slot = models.ForeignKey(Slot, on_delete=models.PROTECT, related_name="bookings")
+    dose = models.PositiveSmallIntegerField(_("接種回数"))
+    channel = models.CharField(_("予約経路"), max_length=12, choices=Channel.choices)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.ACTIVE)
+    # Set when this booking was made together with the previous dose's booking.
+    linked_to = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="linked"
+    )
+    actor_kind = models.CharField(max_length=20)
+    actor_id = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    # A change moves the booking to another slot and keeps its number (booking_change).
+    changed_at = models.DateTimeField(null=True, blank=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+
+    LIVE_STATUSES = (Status.ACTIVE, Status.CHECKED_IN)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["voucher", "dose"],
+                condition=Q(status__in=["active", "checked_in"]),
+                name="one_live_booking_per_voucher_and_dose",
+            )
+        ]
+        indexes = [models.Index(fields=["slot", "status"], name="booking_slot_status")]
+
+    def __str__(self) -> str:
+        return f"booking {self.booking_number}"
+
+
+class VaccinationRecord(models.Model):
+    """A dose given (接種記録): what drives eligibility for the next one, and VRS exports."""
+
+    voucher = models.ForeignKey(Voucher, on_delete=models.PROTECT, related_name="vaccinations")
+    booking = models.OneToOneField(
+        Booking, null=True, blank=True, on_delete=models.SET_NULL, related_name="vaccination"
+    )
+    dose = models.PositiveSmallIntegerField(_("接種回数"))
+    product = models.ForeignKey(VaccineProduct, on_delete=models.PROTECT, related_name="+")
+    lot_number = models.CharField(_("ロット番号"), max_length=30)
+    vaccinated_on = models.DateField(_("接種日"))
+    venue_name = models.CharField(_("接種会場"), max_length=100)
+    doctor = models.CharField(_("医師名"), max_length=60, blank=True)
+    recorded_at = models.DateTimeField(auto_now_add=True)
+    actor_kind = models.CharField(max_length=20)
+    actor_id = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        ordering = ["voucher_id", "dose"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["voucher", "dose"], name="one_record_per_voucher_and_dose"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"dose {self.dose} of voucher {self.voucher_id}"
+
+
+# --- Which municipality an object came from -------------------------------------------------
+# Primary keys repeat across municipalities' schemas: voucher 17 of B is a different person
+# from voucher 17 of A. An object loaded (or built) under one municipality and handed to code
+# running under another would silently address the other municipality's row with the same id.
+# Each instance remembers the schema it was made in; services and selectors compare it with
+# the connection's before they use it (``made_in_current_schema``).
+
+_SCHEMA_ATTRIBUTE = "_sesshu_schema"
+
+
+def _remember_schema(sender: type[models.Model], instance: models.Model, **kwargs: Any) -> None:
+    instance.__dict__[_SCHEMA_ATTRIBUTE] = getattr(connection, "schema_name", None)
+
+
+def made_in_current_schema(instance: models.Model) -> bool:
+    schema = instance.__dict__.get(_SCHEMA_ATTRIBUTE)
+    return schema is not None and schema == getattr(connection, "schema_name", None)
+
+
+for _model in (Voucher, Slot, Booking, VaccinationRecord):
+    post_init.connect(_remember_schema, sender=_model, weak=False, dispatch_uid=f"schema:{_model}")

@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+
+class BookingPolicy(models.Model):
+    """The municipality's booking rules (one row per schema)."""
+
+    opens_days_ahead = models.PositiveSmallIntegerField(_("何日先まで予約できるか"), default=28)
+    closes_hours_before = models.PositiveSmallIntegerField(
+        _("予約・変更の締切（開始の何時間前）"), default=24
+    )
+    book_series_together = models.BooleanField(_("1回目と2回目をまとめて予約する"), default=False)
+    cancel_cascades = models.BooleanField(_("1回目を取り消すと2回目も取り消す"), default=True)
+    call_centre_phone = models.CharField(_("コールセンター電話番号"), max_length=20, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            # ``current()`` reads row 1; a second row would be a policy nobody applies.
+            models.CheckConstraint(condition=Q(id=1), name="booking_policy_single_row")
+        ]
+
+    def __str__(self) -> str:
+        return "booking policy"
+
+    @classmethod
+    def current(cls) -> BookingPolicy:
+        policy, _created = cls.objects.get_or_create(pk=1)
+        return policy
+
+
+class AgePhase(models.Model):
+    """Who may book from when: residents aged ``minimum_age`` or more (on the day of the
+    appointment) from ``opens_at``. No phase that has opened covers them: not yet eligible."""
+
+    name = models.CharField(_("名称"), max_length=60)
+    minimum_age = models.PositiveSmallIntegerField(_("年齢（以上）"))
+    opens_at = models.DateTimeField(_("予約開始日時"))
+
+    class Meta:
+        ordering = ["opens_at", "-minimum_age"]
+
+    def __str__(self) -> str:
+        return self.name

@@ -1,0 +1,135 @@
+from __future__ import annotations
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class RegistryImport(models.Model):
+    """One upload of the voucher registry, from preview to import.
+
+    Parsing writes every valid row, sealed, into ``RegistryImportRow`` (the staging table)
+    and every invalid one into ``RegistryImportError``; the preview's counts come from
+    comparing the staging rows with the vouchers in SQL. Confirming applies the staging rows
+    in batches, each committed with the progress it made, so a worker killed half-way
+    resumes where the last batch ended and never applies a row twice or loses one.
+    """
+
+    class Status(models.TextChoices):
+        UPLOADED = "uploaded", _("アップロード済み")
+        PARSING = "parsing", _("確認中")
+        PREVIEWED = "previewed", _("確認済み（取込待ち）")
+        APPLYING = "applying", _("取込中")
+        DONE = "done", _("取込完了")
+        FAILED = "failed", _("失敗")
+        CANCELLED = "cancelled", _("取消")
+
+    class Source(models.TextChoices):
+        CONTROL_PLANE = "controlplane", _("事業者管理画面")
+        CONSOLE = "console", _("自治体管理画面")
+        COMMAND = "command", _("コマンド")
+
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.UPLOADED)
+    source = models.CharField(max_length=14, choices=Source.choices)
+    file_name = models.CharField(_("ファイル名"), max_length=200)
+    stored_file = models.CharField(max_length=300, blank=True)
+    size = models.BigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    encoding = models.CharField(max_length=20, blank=True)  # chosen, or empty: detect
+    detected_encoding = models.CharField(max_length=20, blank=True)
+    column_mapping = models.JSONField(default=dict, blank=True)
+    full_list = models.BooleanField(_("全件リスト"), default=False)
+    actor_kind = models.CharField(max_length=20)
+    actor_id = models.CharField(max_length=64, blank=True)
+    # Progress: bytes of the file parsed, rows applied; timestamps for rates and time left.
+    bytes_done = models.BigIntegerField(default=0)
+    rows_total = models.IntegerField(default=0)
+    rows_applied = models.IntegerField(default=0)
+    applied_through_line = models.IntegerField(default=0)
+    phase_started_at = models.DateTimeField(null=True, blank=True)
+    # Touched after every chunk or batch; a run whose heartbeat stopped long ago is dead
+    # and its work may be taken over.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    counts = models.JSONField(default=dict, blank=True)
+    message = models.TextField(blank=True)
+    error_file = models.CharField(max_length=300, blank=True)
+    error_file_expires_at = models.DateTimeField(null=True, blank=True)
+    codes_file = models.CharField(max_length=300, blank=True)
+    codes_downloaded_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    parsed_at = models.DateTimeField(null=True, blank=True)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            # One import at work per municipality: two at once would race on the same rows.
+            models.UniqueConstraint(
+                fields=["status"],
+                condition=models.Q(status__in=["parsing", "applying"]),
+                name="one_registry_import_at_work",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"registry import {self.pk} ({self.status})"
+
+
+class RegistryImportRow(models.Model):
+    """A valid row of an import, sealed and indexed, waiting to be applied.
+
+    Unlogged (tenants.db.roles): a million staged rows write no WAL. A database crash empties
+    the table; the apply step notices and asks for the preview to be run again.
+    """
+
+    holds_personal_data = True
+    unlogged = True
+
+    registry_import = models.ForeignKey(
+        RegistryImport, on_delete=models.CASCADE, db_column="import_id", related_name="+"
+    )
+    line_number = models.IntegerField()
+    voucher_number = models.CharField(max_length=10)
+    personal = models.BinaryField()
+    kana_index = models.BinaryField(null=True)
+    phone_index = models.BinaryField(null=True)
+    content_hash = models.BinaryField()
+    dose = models.PositiveSmallIntegerField(null=True)
+    duplicate = models.BooleanField(db_default=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["registry_import", "line_number"], name="registry_row_line"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["registry_import", "voucher_number"], name="registry_row_voucher")
+        ]
+
+    def __str__(self) -> str:
+        return f"line {self.line_number} of import {self.registry_import_id}"
+
+
+class RegistryImportError(models.Model):
+    """Why one row was not imported; the value is masked (never a full personal value)."""
+
+    registry_import = models.ForeignKey(
+        RegistryImport, on_delete=models.CASCADE, db_column="import_id", related_name="errors"
+    )
+    line_number = models.IntegerField()
+    # Set when the row's voucher number itself is valid: a full-list import must not
+    # withdraw a voucher whose row is in the file but has, say, a mistyped birth date.
+    voucher_number = models.CharField(max_length=10, blank=True)
+    column = models.CharField(max_length=40, blank=True)
+    masked_value = models.CharField(max_length=60, blank=True)
+    message = models.CharField(max_length=300)
+
+    class Meta:
+        ordering = ["line_number", "id"]
+        indexes = [
+            models.Index(fields=["registry_import", "line_number"], name="registry_error_line")
+        ]
+
+    def __str__(self) -> str:
+        return f"line {self.line_number}: {self.message}"

@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class Voucher(models.Model):
+    """One 接種券 from the municipality's registry: who may log in and book.
+
+    The voucher number is the lookup key and the only value ever shown back to a resident.
+    Every other personal field is sealed together under the municipality's key, bound to this
+    table and this voucher number; the kana name and the phone number also get blind indexes
+    so staff can find a resident by exact match without decrypting anyone else.
+    """
+
+    holds_personal_data = True
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", _("有効")
+        WITHDRAWN = "withdrawn", _("対象外（転出・死亡等）")
+
+    voucher_number = models.CharField(_("接種券番号"), max_length=10, unique=True)
+    personal = models.BinaryField()
+    kana_index = models.BinaryField(null=True)
+    phone_index = models.BinaryField(null=True)
+    # A keyed hash of the normalised row: tells an unchanged row from a changed one on
+    # re-import without decrypting anything.
+    content_hash = models.BinaryField()
+    dose = models.PositiveSmallIntegerField(_("接種回数"), null=True, blank=True)
+    status = models.CharField(
+        _("状態"), max_length=12, choices=Status.choices, default=Status.ACTIVE
+    )
+    withdrawn_at = models.DateTimeField(null=True, blank=True)
+    withdrawn_by = models.ForeignKey(
+        "booking.RegistryImport",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    # Staff can stop a resident's web login (it also ends their sessions).
+    web_login_disabled = models.BooleanField(default=False)
+    # voucher_code login mode: a keyed hash of the one-time code printed on the letter.
+    activation_code_hash = models.BinaryField(null=True)
+    activation_code_used_at = models.DateTimeField(null=True, blank=True)
+    last_import = models.ForeignKey(
+        "booking.RegistryImport",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["kana_index"], name="voucher_kana_index"),
+            models.Index(fields=["phone_index"], name="voucher_phone_index"),
+        ]
+
+    def __str__(self) -> str:
+        return f"voucher {self.voucher_number}"

@@ -1,0 +1,109 @@
+"""Message texts: the municipality's own template if it has one, else the packaged one.
+
+Templates see only the outbox row's context (booking number, venue, dose, times, extras),
+the municipality's name and contact number: nothing about the resident exists in it. Texts
+are plain (no HTML), rendered without autoescaping. SMS and LINE share the short template.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.template import Context, Engine, engines
+from django.template.backends.django import DjangoTemplates
+from django.template.loader import select_template
+
+from booking.models import NotificationSettings, NotificationTemplate
+
+JAPAN = ZoneInfo("Asia/Tokyo")
+TEMPLATE_DIR = "booking/notifications"
+_WEEKDAYS_JA = "月火水木金土日"
+
+
+@dataclass(frozen=True)
+class RenderedMessage:
+    subject: str
+    body: str
+
+
+def _engine() -> Engine:
+    backend = engines["django"]
+    assert isinstance(backend, DjangoTemplates)
+    return backend.engine
+
+
+def _when(value: str | None, language: str) -> dict[str, str]:
+    if not value:
+        return {"date": "", "time": ""}
+    moment = datetime.fromisoformat(value).astimezone(JAPAN)
+    if language == "en":
+        return {"date": moment.strftime("%a %-d %b %Y"), "time": moment.strftime("%H:%M")}
+    weekday = _WEEKDAYS_JA[moment.weekday()]
+    return {
+        "date": f"{moment.year}年{moment.month}月{moment.day}日（{weekday}）",
+        "time": moment.strftime("%H:%M"),
+    }
+
+
+def message_context(
+    context: dict[str, Any], *, language: str, municipality_name: str
+) -> dict[str, Any]:
+    starts = _when(context.get("starts_at"), language)
+    ends = _when(context.get("ends_at"), language)
+    previous = _when(context.get("previous_starts_at"), language)
+    settings_row = NotificationSettings.objects.filter(pk=NotificationSettings.SINGLETON_ID).first()
+    return {
+        **context,
+        "date": starts["date"],
+        "start_time": starts["time"],
+        "end_time": ends["time"],
+        "previous_date": previous["date"],
+        "previous_time": previous["time"],
+        "municipality_name": municipality_name,
+        "contact_phone": settings_row.contact_phone if settings_row else "",
+    }
+
+
+def _channel_group(channel: str) -> str:
+    return "email" if channel == "email" else "short"
+
+
+def render_message(
+    *, kind: str, channel: str, language: str, context: dict[str, Any], municipality_name: str
+) -> RenderedMessage:
+    values = Context(
+        message_context(context, language=language, municipality_name=municipality_name),
+        autoescape=False,
+    )
+    custom = NotificationTemplate.objects.filter(
+        kind=kind, channel=channel, language=language
+    ).first()
+    if custom is not None:
+        engine = _engine()
+        subject = engine.from_string(custom.subject).render(values) if custom.subject else ""
+        body = engine.from_string(custom.body).render(values)
+    else:
+        group = _channel_group(channel)
+        body = _packaged(f"{language}/{kind}.{group}.txt").render(values)
+        subject = (
+            _packaged(f"{language}/{kind}.subject.txt").render(values) if group == "email" else ""
+        )
+    return RenderedMessage(subject=" ".join(subject.split()), body=_tidy(body))
+
+
+def _packaged(name: str) -> Any:
+    # The backend wrapper's render() always autoescapes; plain text needs the inner template.
+    return select_template([f"{TEMPLATE_DIR}/{name}"]).template  # type: ignore[attr-defined]
+
+
+def _tidy(text: str) -> str:
+    lines = [line.rstrip() for line in text.strip().splitlines()]
+    out: list[str] = []
+    for line in lines:
+        if line == "" and out and out[-1] == "":
+            continue  # template tags leave blank lines behind
+        out.append(line)
+    return "\n".join(out)

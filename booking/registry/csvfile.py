@@ -1,0 +1,424 @@
+"""Reading a municipality's registry CSV as a stream.
+
+The file is never held in memory: a sample of the first bytes decides the encoding, then the
+records are decoded and split as they are read. Each record carries the physical line number
+it starts on, so messages can point at the line the operator sees in a text editor.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from booking.registry.errors import RegistryValueError
+from booking.registry.fields import (
+    FIELD_LABELS,
+    HEADER_ALIASES,
+    REQUIRED_FIELDS,
+    field_for_label,
+    normalize_header,
+)
+
+SAMPLE_SIZE = 64 * 1024
+# An ASCII-only sample says nothing about the encoding; read on (up to this much) for the
+# first non-ASCII byte.
+_MAX_SAMPLE_SIZE = 1024 * 1024
+
+ENCODING_LABELS = {"utf-8-sig": "UTF-8（BOM付き）", "utf-8": "UTF-8", "cp932": "Shift_JIS"}
+# What an operator may choose, and the codec it means. Shift_JIS files from Windows are CP932
+# (it adds NEC and IBM characters such as ① and 髙), so every Shift_JIS name reads as CP932.
+_ENCODING_CHOICES = {
+    "utf-8": "utf-8-sig",  # utf-8-sig also reads a file without BOM; a stray BOM is dropped
+    "utf8": "utf-8-sig",
+    "utf-8-sig": "utf-8-sig",
+    "cp932": "cp932",
+    "ms932": "cp932",
+    "windows-31j": "cp932",
+    "shift-jis": "cp932",
+    "sjis": "cp932",
+}
+
+
+class CsvFileError(RegistryValueError):
+    """The file as a whole cannot be read (encoding, header, broken quoting)."""
+
+
+class UploadRejected(CsvFileError):
+    """Refused before parsing: too large, binary, or not a CSV."""
+
+
+class HeaderError(CsvFileError):
+    """The header row does not give the columns the import needs."""
+
+
+class _BinaryReadable(Protocol):
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
+@dataclass(frozen=True, slots=True)
+class CsvRecord:
+    """One data record: ``values`` maps field names to the raw cell text.
+
+    ``problem`` is set (Japanese) when the reader could not split the record properly; the
+    values are then unreliable and the row must be reported, not imported.
+    """
+
+    line_number: int
+    values: dict[str, str]
+    problem: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HeaderMapping:
+    """Which field each column holds (``None``: the column is not imported)."""
+
+    columns: tuple[str | None, ...]
+    ignored: tuple[str, ...]  # header texts of the columns that are not imported
+
+    @property
+    def fields(self) -> frozenset[str]:
+        return frozenset(field for field in self.columns if field is not None)
+
+
+# ---------------------------------------------------------------------------------------------
+# Encoding
+
+
+def resolve_encoding(choice: str) -> str:
+    """The codec for an operator's encoding choice (``"utf-8"``, ``"cp932"``, ``"shift_jis"``
+    ...); raises :class:`CsvFileError` for anything else."""
+    codec = _ENCODING_CHOICES.get(choice.strip().lower().replace("_", "-"))
+    if codec is None:
+        raise CsvFileError("文字コードは UTF-8 または Shift_JIS を指定してください")
+    return codec
+
+
+def _decodes(sample: bytes, encoding: str) -> bool:
+    # Incremental, not final: the sample may end in the middle of a multi-byte character.
+    decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
+    try:
+        decoder.decode(sample, final=False)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def detect_encoding(sample: bytes) -> str:
+    """``"utf-8-sig"`` (BOM), ``"utf-8"`` or ``"cp932"`` for the first bytes of a file.
+
+    UTF-8 is tried before CP932: Japanese text in CP932 is practically never valid UTF-8, the
+    other way round it often decodes (to nonsense)."""
+    if sample.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    if _decodes(sample, "utf-8"):
+        return "utf-8"
+    if _decodes(sample, "cp932"):
+        return "cp932"
+    raise CsvFileError(
+        "文字コードを判別できません。UTF-8 または Shift_JIS で保存したCSVファイルを選んでください"
+    )
+
+
+class _PrefixedStream(io.RawIOBase):
+    """The bytes already read for the sample, then the rest of the source stream."""
+
+    def __init__(self, prefix: bytes, rest: _BinaryReadable) -> None:
+        super().__init__()
+        self._prefix = memoryview(prefix)
+        self._rest = rest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        size = len(buffer)
+        if self._prefix:
+            count = min(size, len(self._prefix))
+            buffer[:count] = self._prefix[:count]
+            self._prefix = self._prefix[count:]
+            return count
+        data = self._rest.read(size)
+        buffer[: len(data)] = data
+        return len(data)
+
+
+def _read_sample(stream: _BinaryReadable) -> bytes:
+    sample = stream.read(SAMPLE_SIZE)
+    while sample.isascii() and len(sample) < _MAX_SAMPLE_SIZE:
+        more = stream.read(SAMPLE_SIZE)
+        if not more:
+            break
+        sample += more
+    return sample
+
+
+# ---------------------------------------------------------------------------------------------
+# Header
+
+
+def map_header(
+    cells: Sequence[str], column_mapping: Mapping[str, str | None] | None = None
+) -> HeaderMapping:
+    """Match header cells to fields.
+
+    ``column_mapping`` (a municipality's saved mapping, header text -> field name or Japanese
+    label, or ``None`` to skip the column) is consulted first; a field it assigns is no longer
+    matched by the built-in names. Raises :class:`HeaderError` naming missing required columns
+    or a field given twice."""
+    custom: dict[str, str | None] = {}
+    for header, target in (column_mapping or {}).items():
+        field = None
+        if target:
+            field = field_for_label(target)
+            if field is None:
+                raise HeaderError(f"列の対応付けに不明な項目があります（{target}）")
+        custom[normalize_header(header)] = field
+    assigned_by_custom = {field for field in custom.values() if field is not None}
+
+    columns: list[str | None] = []
+    ignored: list[str] = []
+    seen: dict[str, int] = {}
+    for index, cell in enumerate(cells):
+        key = normalize_header(cell)
+        if key in custom:
+            field = custom[key]
+        else:
+            field = HEADER_ALIASES.get(key)
+            if field in assigned_by_custom:
+                field = None
+        if field is None:
+            if key:
+                ignored.append(cell.strip())
+            columns.append(None)
+            continue
+        if field in seen:
+            raise HeaderError(
+                f"「{FIELD_LABELS[field]}」の列が2つあります"
+                f"（{seen[field] + 1}列目と{index + 1}列目）。どちらか一方にしてください"
+            )
+        seen[field] = index
+        columns.append(field)
+
+    missing = [FIELD_LABELS[field] for field in REQUIRED_FIELDS if field not in seen]
+    if missing:
+        names = "、".join(f"「{label}」" for label in missing)
+        raise HeaderError(
+            f"必須の列が見つかりません: {names}。"
+            "1行目が見出し行になっているか、列名が正しいかを確認してください"
+        )
+    return HeaderMapping(columns=tuple(columns), ignored=tuple(ignored))
+
+
+# ---------------------------------------------------------------------------------------------
+# Records
+
+
+def _csv_problem(error: csv.Error) -> str:
+    text = str(error)
+    if "expected after" in text:
+        return '引用符（"）の使い方が正しくありません。"で囲んだ項目の中の"は""と2つ重ねてください'
+    if "unexpected end of data" in text:
+        return '引用符（"）が閉じられないままファイルが終わっています'
+    return "この行をCSVとして読み取れません"
+
+
+class RegistryFile:
+    """A registry CSV opened for streaming; iterate it for :class:`CsvRecord` objects.
+
+    Use :func:`open_registry`. ``encoding`` is the codec in use (detected or chosen),
+    ``header`` the column mapping.
+    """
+
+    def __init__(
+        self,
+        stream: _BinaryReadable,
+        *,
+        encoding: str | None = None,
+        column_mapping: Mapping[str, str | None] | None = None,
+    ) -> None:
+        sample = _read_sample(stream)
+        if encoding is None:
+            self.encoding = detect_encoding(sample)
+        else:
+            self.encoding = resolve_encoding(encoding)
+        raw = io.BufferedReader(_PrefixedStream(sample, stream), buffer_size=SAMPLE_SIZE)
+        # newline="": the csv module sees line endings as they are, so quoted fields keep
+        # their line breaks, and each of \r\n, \n, \r ends one physical line.
+        self._text = io.TextIOWrapper(raw, encoding=self.encoding, errors="strict", newline="")
+        self._reader = csv.reader(self._text, strict=True)
+        self._finished = False
+        self.header_line_number = 0
+        self.header = self._read_header(column_mapping)
+
+    @property
+    def encoding_label(self) -> str:
+        return ENCODING_LABELS.get(self.encoding, self.encoding)
+
+    def _next_cells(self) -> tuple[int, list[str] | str] | None:
+        """(start line, cells) or (start line, problem); None at the end of the file."""
+        start = self._reader.line_num + 1
+        try:
+            return start, next(self._reader)
+        except StopIteration:
+            return None
+        except UnicodeDecodeError:
+            raise CsvFileError(
+                f"{start}行目以降に{self.encoding_label}として読めない文字があります。"
+                "文字コードを指定して取り込み直してください"
+            ) from None
+        except csv.Error as error:
+            if "field larger than field limit" in str(error):
+                raise CsvFileError(
+                    f'{start}行目から始まる項目の引用符（"）が閉じられていないようです'
+                ) from None
+            if "NUL" in str(error):
+                raise CsvFileError(
+                    f"{start}行目にNUL文字があります。CSVファイルではないようです"
+                ) from None
+            return start, _csv_problem(error)
+
+    def _read_header(self, column_mapping: Mapping[str, str | None] | None) -> HeaderMapping:
+        while True:
+            item = self._next_cells()
+            if item is None:
+                raise HeaderError("見出し行がありません（ファイルが空です）")
+            line_number, cells = item
+            if isinstance(cells, str):
+                raise HeaderError(f"見出し行（{line_number}行目）を読み取れません: {cells}")
+            if any(cell.strip() for cell in cells):
+                self.header_line_number = line_number
+                return map_header(cells, column_mapping)
+
+    def __iter__(self) -> Iterator[CsvRecord]:
+        if self._finished:
+            return
+        columns = self.header.columns
+        width = len(columns)
+        indexed = [(index, field) for index, field in enumerate(columns) if field is not None]
+        while True:
+            item = self._next_cells()
+            if item is None:
+                break
+            line_number, cells = item
+            if isinstance(cells, str):
+                yield CsvRecord(line_number, {}, cells)
+                continue
+            if not "".join(cells).strip():
+                continue  # a blank line, or a row of empty cells as spreadsheets leave
+            count = len(cells)
+            if count > width and any(cell.strip() for cell in cells[width:]):
+                yield CsvRecord(
+                    line_number,
+                    {},
+                    f"列の数が見出しより多くなっています（見出し{width}列、この行{count}列）。"
+                    '住所などにカンマを含む項目は"で囲んでください',
+                )
+                continue
+            if count >= width:
+                values = {field: cells[index] for index, field in indexed}
+            else:
+                # A short row (trailing empty cells dropped by some tools): missing = empty.
+                values = {field: cells[index] for index, field in indexed if index < count}
+            yield CsvRecord(line_number, values)
+        self._finished = True
+
+    def close(self) -> None:
+        """Release the decoding buffers; the caller's stream stays open."""
+        self._text.close()
+
+    def __enter__(self) -> RegistryFile:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def open_registry(
+    stream: _BinaryReadable,
+    *,
+    encoding: str | None = None,
+    column_mapping: Mapping[str, str | None] | None = None,
+) -> RegistryFile:
+    """Open a registry CSV from a binary stream (an upload, an S3 body, an open file).
+
+    ``encoding`` overrides detection (``"utf-8"``, ``"cp932"``/``"shift_jis"``);
+    ``column_mapping`` is the municipality's saved header -> field mapping. Reads the header
+    at once, so :class:`HeaderError` and encoding errors come from here; the records are read
+    as the result is iterated. The caller keeps ownership of ``stream`` and closes it."""
+    return RegistryFile(stream, encoding=encoding, column_mapping=column_mapping)
+
+
+# ---------------------------------------------------------------------------------------------
+# Upload guard
+
+_CONTROL_BYTES = frozenset(range(0x20)) - {0x09, 0x0A, 0x0D, 0x1A} | {0x7F}
+_MAGIC: tuple[tuple[bytes, str], ...] = (
+    (
+        b"PK\x03\x04",
+        "Excelファイル（.xlsx）またはZIPファイルのようです。CSV形式で保存し直してください",
+    ),
+    (b"\xd0\xcf\x11\xe0", "Excelファイル（.xls）のようです。CSV形式で保存し直してください"),
+    (b"%PDF", "PDFファイルのようです。CSVファイルを選んでください"),
+    (
+        b"\xff\xfe",
+        "UTF-16 のファイルは取り込めません。UTF-8 または Shift_JIS のCSVで保存し直してください",
+    ),
+    (
+        b"\xfe\xff",
+        "UTF-16 のファイルは取り込めません。UTF-8 または Shift_JIS のCSVで保存し直してください",
+    ),
+)
+
+
+def _format_size(size: int) -> str:
+    if size >= 1024 * 1024:
+        return f"{size / (1024 * 1024):.1f}MB"
+    if size >= 1024:
+        return f"{size / 1024:.1f}KB"
+    return f"{size}バイト"
+
+
+def check_upload(first_bytes: bytes, size: int, limit: int) -> None:
+    """Refuse an upload before parsing it: over ``limit`` bytes, empty, binary, or not a CSV.
+
+    ``first_bytes`` is the start of the file (a few KB is enough), ``size`` its full size.
+    Raises :class:`UploadRejected` with a Japanese message; returns None when the file may be
+    parsed."""
+    if size <= 0 or not first_bytes.strip():
+        raise UploadRejected("ファイルが空です")
+    if size > limit:
+        raise UploadRejected(
+            f"ファイルが大きすぎます（上限{_format_size(limit)}、このファイルは{_format_size(size)}）。"
+            "ファイルを分けて取り込んでください"
+        )
+    for magic, message in _MAGIC:
+        if first_bytes.startswith(magic):
+            raise UploadRejected(message)
+    if b"\x00" in first_bytes:
+        raise UploadRejected(
+            "バイナリファイルのようです（NUL文字を含みます）。CSVファイルを選んでください"
+        )
+    controls = sum(1 for byte in first_bytes[:SAMPLE_SIZE] if byte in _CONTROL_BYTES)
+    if controls > max(8, len(first_bytes[:SAMPLE_SIZE]) // 100):
+        raise UploadRejected(
+            "バイナリファイルのようです（制御文字が多く含まれます）。CSVファイルを選んでください"
+        )
+    try:
+        encoding = detect_encoding(first_bytes)
+    except CsvFileError as error:
+        raise UploadRejected(error.message) from None
+    text = first_bytes.decode(encoding, errors="ignore")
+    first_line = next((line for line in text.splitlines() if line.strip()), "")
+    lowered = first_line.lstrip().lower()
+    if lowered.startswith(("<!doctype", "<html", "<?xml")):
+        raise UploadRejected("HTMLまたはXMLのファイルのようです。CSVファイルを選んでください")
+    if "," not in first_line:
+        if "\t" in first_line:
+            raise UploadRejected(
+                "タブ区切りのファイルのようです。カンマ区切り（CSV）で保存し直してください"
+            )
+        raise UploadRejected("CSVファイル（カンマ区切り）ではないようです。1行目に見出しが必要です")

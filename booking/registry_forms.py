@@ -1,0 +1,51 @@
+"""The registry-import form and page context shared by the vendor's control plane and the
+municipal console: two entry points, one service, one way of showing an import."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from booking.models import RegistryImport
+from booking.services.registry_import import ERROR_ROWS_SHOWN, registry_import_progress
+
+
+class RegistryUploadForm(forms.Form):
+    file = forms.FileField(
+        label=_("接種券の名簿（CSVファイル）"),
+        help_text=_(
+            "Shift_JIS（CP932）またはUTF-8のCSV。"
+            "1行目は見出し（接種券番号、氏名、氏名カナ、生年月日 など）。"
+        ),
+    )
+    encoding = forms.ChoiceField(
+        label=_("文字コード"),
+        choices=[("", _("自動判定")), ("cp932", "Shift_JIS (CP932)"), ("utf-8", "UTF-8")],
+        required=False,
+    )
+    full_list = forms.BooleanField(
+        label=_("全件リストとして取り込む"),
+        help_text=_(
+            "このファイルにない接種券を「対象外（転出・死亡等）」にします。削除はせず、予約も取り消しません。"
+        ),
+        required=False,
+    )
+
+
+def import_context(registry_import: RegistryImport) -> dict[str, Any]:
+    working = registry_import.status in (
+        RegistryImport.Status.UPLOADED,
+        RegistryImport.Status.PARSING,
+        RegistryImport.Status.APPLYING,
+    )
+    return {
+        "registry_import": registry_import,
+        "progress": registry_import_progress(registry_import),
+        "working": working,
+        "errors": list(registry_import.errors.all()[:ERROR_ROWS_SHOWN]),
+        "errors_shown": ERROR_ROWS_SHOWN,
+        "can_confirm": registry_import.status == RegistryImport.Status.PREVIEWED
+        and registry_import.confirmed_at is None,
+    }

@@ -1,0 +1,76 @@
+"""Who may open a resident page: :func:`resident_required`, on every page behind the login."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.utils.translation import gettext_lazy
+
+import audit
+from audit.chain import Actor
+from audit.middleware import client_ip
+from booking.resident.sessions import password_pending, resident_logout, resident_of
+
+View = Callable[..., HttpResponse]
+
+_MESSAGES = {
+    "idle": gettext_lazy(
+        "一定時間操作がなかったため、ログアウトしました。もう一度ログインしてください。"
+    ),
+    "absolute": gettext_lazy(
+        "ログインしてから時間が経ったため、ログアウトしました。もう一度ログインしてください。"
+    ),
+    "anonymous": gettext_lazy("このページを見るには、ログインしてください。"),
+    "ended": gettext_lazy("ログアウトしました。もう一度ログインしてください。"),
+    "voucher_unusable": gettext_lazy(
+        "このサイトではログインできません。コールセンターにお問い合わせください。"
+    ),
+    "site_closed": gettext_lazy(
+        "現在、このサイトでの受付を停止しています。コールセンターにお問い合わせください。"
+    ),
+}
+
+
+def resident_required(view: View | None = None, *, allow_password_pending: bool = False) -> Any:
+    """Open the view only to a logged-in resident; it finds the voucher in
+    ``request.voucher``.
+
+    Anyone else goes to the top page (with a message saying why, for a session that ran
+    out); a session that ran out or lost its standing is ended. Every refusal is audited.
+    A resident who must still set a password goes to that page first.
+    """
+
+    def decorator(inner: View) -> View:
+        @wraps(inner)
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            voucher, reason = resident_of(request)
+            if voucher is None:
+                voucher_id = request.session.get("resident_voucher_id")
+                audit.record(
+                    action="resident.access_refused",
+                    actor=Actor.resident(voucher_id)
+                    if isinstance(voucher_id, int)
+                    else Actor.anonymous(),
+                    ip=client_ip(request),
+                    details={"path": request.path[:200], "reason": reason},
+                )
+                if reason not in ("anonymous", "unstamped"):
+                    resident_logout(request, reason=reason)
+                if reason in _MESSAGES:
+                    messages.warning(request, _MESSAGES[reason])
+                return redirect("resident:top")
+            if password_pending(request) and not allow_password_pending:
+                return redirect("resident:password_set")
+            request.voucher = voucher  # type: ignore[attr-defined]
+            return inner(request, *args, **kwargs)
+
+        return wrapper
+
+    if view is not None:
+        return decorator(view)
+    return decorator

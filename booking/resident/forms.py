@@ -1,0 +1,308 @@
+"""Residents' forms. Rendered by one template each field, so every input has its label, and
+its help and error text tied to it (Django sets ``aria-describedby`` and ``aria-invalid``)."""
+
+from __future__ import annotations
+
+import unicodedata
+from datetime import date
+from typing import Any
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from booking.models import NotificationChannel
+from booking.models.notifications import Language
+from booking.registry.normalize import NormalizeError, normalize_kana, normalize_voucher_number
+from booking.services.registry_import import CODE_ALPHABET, CODE_LENGTH
+
+# 和暦: many residents know their birth year by era (昭和23年) rather than as 1948.
+_ERAS = [
+    (date(2019, 5, 1), "令和"),
+    (date(1989, 1, 8), "平成"),
+    (date(1926, 12, 25), "昭和"),
+    (date(1912, 7, 30), "大正"),
+    (date(1868, 1, 25), "明治"),
+]
+
+
+def _era_year(day: date) -> str:
+    for start, era in _ERAS:
+        if day >= start:
+            number = day.year - start.year + 1
+            return f"{era}{'元' if number == 1 else number}"
+    return ""
+
+
+def japanese_year_label(year: int) -> str:
+    """``1948（昭和23）``; a year in which the era changed names both eras."""
+    first = _era_year(date(year, 1, 1))
+    last = _era_year(date(year, 12, 31))
+    era = first if first == last else f"{first}／{last}"
+    return f"{year}（{era}）"
+
+
+class BirthDateWidget(forms.SelectDateWidget):
+    """Three selects, each labelled by its unit (年 月 日), inside the field's fieldset."""
+
+    template_name = "booking/resident/widgets/birth_date.html"
+    _units = {"year": _("年"), "month": _("月"), "day": _("日")}
+
+    def __init__(self) -> None:
+        super().__init__(
+            months={month: str(month) for month in range(1, 13)},
+            empty_label=("―", "―", "―"),
+        )
+
+    def get_context(self, name: str, value: Any, attrs: dict[str, Any] | None) -> dict[str, Any]:
+        this_year = timezone.localdate().year
+        self.years = range(this_year - 110, this_year + 1)
+        # Always an empty first choice, so nobody is born in the first year on the list by
+        # forgetting to choose (the field stays required).
+        required, self.is_required = self.is_required, False
+        try:
+            context = super().get_context(name, value, attrs)
+        finally:
+            self.is_required = required
+        for sub in context["widget"]["subwidgets"]:
+            part = sub["name"].rsplit("_", 1)[1]
+            sub["unit"] = self._units[part]
+            if part == "year":
+                sub["optgroups"] = [
+                    (
+                        group,
+                        [
+                            {**option, "label": japanese_year_label(int(option["value"]))}
+                            if option["value"]
+                            else option
+                            for option in options
+                        ],
+                        index,
+                    )
+                    for group, options, index in sub["optgroups"]
+                ]
+        return context
+
+
+class ResidentForm(forms.Form):
+    template_name = "booking/resident/form.html"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("label_suffix", "")  # no colon after Japanese labels
+        super().__init__(*args, **kwargs)
+
+
+def _voucher_number_field() -> forms.CharField:
+    return forms.CharField(
+        label=_("接種券番号（10桁）"),
+        max_length=40,
+        help_text=_("接種券に印刷されている10桁の数字です。"),
+        widget=forms.TextInput(
+            attrs={"inputmode": "numeric", "autocomplete": "off", "size": 14, "spellcheck": "false"}
+        ),
+    )
+
+
+def _clean_voucher_number(value: str) -> str:
+    try:
+        return normalize_voucher_number(value)
+    except NormalizeError:
+        raise ValidationError(
+            _("接種券番号は10桁の数字で入力してください。"), code="voucher_format"
+        ) from None
+
+
+def _birth_date_field() -> forms.DateField:
+    return forms.DateField(
+        label=_("生年月日"),
+        widget=BirthDateWidget(),
+        help_text=_("年・月・日を選んでください。年は西暦と和暦で表示しています。"),
+        error_messages={
+            "invalid": _("生年月日が正しくありません（存在しない日付です）。"),
+            "required": _("生年月日を選んでください。"),
+        },
+    )
+
+
+def _name_kana_field() -> forms.CharField:
+    # Not required by the form: left empty, the login service asks for it (and explains why)
+    # without counting an attempt.
+    return forms.CharField(
+        label=_("お名前（カタカナ）"),
+        max_length=100,
+        required=False,
+        help_text=_(
+            "確認のため、接種券のあて名のお名前をカタカナで入力してください。例：セッシュ ハナコ"
+        ),
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
+    )
+
+
+class BirthDateLoginForm(ResidentForm):
+    """Voucher number and birth date; under attack, the katakana name as well."""
+
+    voucher_number = _voucher_number_field()
+    birth_date = _birth_date_field()
+
+    def __init__(self, *args: Any, extra_step: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.extra_step = extra_step
+        if extra_step:
+            self.fields["name_kana"] = _name_kana_field()
+
+    def clean_voucher_number(self) -> str:
+        return _clean_voucher_number(self.cleaned_data["voucher_number"])
+
+    def clean_name_kana(self) -> str:
+        if not self.cleaned_data["name_kana"]:
+            return ""
+        try:
+            return normalize_kana(self.cleaned_data["name_kana"])
+        except NormalizeError:
+            raise ValidationError(
+                _("お名前はカタカナで入力してください。"), code="kana_format"
+            ) from None
+
+
+class CodeLoginForm(ResidentForm):
+    voucher_number = _voucher_number_field()
+    code = forms.CharField(
+        label=_("認証コード（8文字）"),
+        max_length=40,
+        help_text=_("接種券と一緒に届いた案内に印刷されている、英字と数字の8文字です。"),
+        widget=forms.TextInput(
+            attrs={"autocomplete": "off", "autocapitalize": "characters", "spellcheck": "false"}
+        ),
+    )
+
+    def clean_voucher_number(self) -> str:
+        return _clean_voucher_number(self.cleaned_data["voucher_number"])
+
+    def clean_code(self) -> str:
+        text = unicodedata.normalize("NFKC", self.cleaned_data["code"]).upper()
+        code = "".join(ch for ch in text if ch not in " -ー")
+        if len(code) != CODE_LENGTH or any(ch not in CODE_ALPHABET for ch in code):
+            raise ValidationError(
+                _("認証コードは英字と数字の8文字です（例：AB3D-EF7H）。"), code="code_format"
+            )
+        return code
+
+
+def _password_field(label: Any, *, autocomplete: str, help_text: Any = "") -> forms.CharField:
+    return forms.CharField(
+        label=label,
+        max_length=4096,
+        strip=False,
+        help_text=help_text,
+        widget=forms.PasswordInput(attrs={"autocomplete": autocomplete}),
+    )
+
+
+class PasswordLoginForm(ResidentForm):
+    voucher_number = _voucher_number_field()
+    password = _password_field(_("パスワード"), autocomplete="current-password")
+
+    def clean_voucher_number(self) -> str:
+        return _clean_voucher_number(self.cleaned_data["voucher_number"])
+
+
+class AccountLoginForm(ResidentForm):
+    # Not an EmailField: a malformed address fails exactly like a wrong password.
+    email = forms.CharField(
+        label=_("メールアドレス"),
+        max_length=254,
+        widget=forms.EmailInput(attrs={"autocomplete": "username"}),
+    )
+    password = _password_field(_("パスワード"), autocomplete="current-password")
+
+
+_NEW_PASSWORD_HELP = _(
+    "10文字以上。数字だけのもの、よく使われるもの、接種券番号に似たものは使えません。"
+)
+
+
+class PasswordSetForm(ResidentForm):
+    password1 = _password_field(
+        _("新しいパスワード"), autocomplete="new-password", help_text=_NEW_PASSWORD_HELP
+    )
+    password2 = _password_field(
+        _("新しいパスワード（確認のためもう一度）"), autocomplete="new-password"
+    )
+
+    def clean_password2(self) -> str:
+        first = self.cleaned_data.get("password1")
+        second: str = self.cleaned_data["password2"]
+        if first is not None and first != second:
+            raise ValidationError(_("2つのパスワードが一致しません。"), code="mismatch")
+        return second
+
+
+class AccountCreateForm(PasswordSetForm):
+    email = forms.EmailField(
+        label=_("メールアドレス"),
+        max_length=254,
+        help_text=_("ログインに使います。"),
+        widget=forms.EmailInput(attrs={"autocomplete": "email"}),
+    )
+    field_order = ["email", "password1", "password2"]
+
+    def clean_email(self) -> str:
+        return unicodedata.normalize("NFKC", self.cleaned_data["email"]).strip()
+
+
+class ContactForm(ResidentForm):
+    """Every field is entered again; the old values are never shown (ARCHITECTURE.md)."""
+
+    email = forms.CharField(
+        label=_("メールアドレス"),
+        max_length=254,
+        required=False,
+        help_text=_("空欄にすると、登録済みのメールアドレスを削除します。"),
+        widget=forms.EmailInput(attrs={"autocomplete": "email"}),
+    )
+    phone = forms.CharField(
+        label=_("携帯電話番号（SMS）"),
+        max_length=30,
+        required=False,
+        help_text=_("070・080・090で始まる番号。空欄にすると、登録済みの番号を削除します。"),
+        widget=forms.TextInput(attrs={"inputmode": "tel", "autocomplete": "tel"}),
+    )
+    channels = forms.MultipleChoiceField(
+        label=_("お知らせの受け取り方"),
+        required=False,
+        choices=NotificationChannel.choices,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_("予約の完了・変更・取消と、接種日前日のお知らせを送ります。"),
+    )
+    language = forms.ChoiceField(
+        label=_("お知らせの言語"), choices=Language.choices, initial=Language.JA
+    )
+
+
+class AvailabilityFilterForm(forms.Form):
+    """Area and vaccine filters of the date and slot pages (query string; nothing personal)."""
+
+    area = forms.ChoiceField(label=_("地区"), required=False)
+    product = forms.ChoiceField(label=_("ワクチン"), required=False)
+
+    def __init__(
+        self,
+        *args: Any,
+        areas: tuple[str, ...],
+        products: tuple[tuple[str, str], ...],
+        **kwargs: Any,
+    ) -> None:
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+        area_field = self.fields["area"]
+        product_field = self.fields["product"]
+        assert isinstance(area_field, forms.ChoiceField)
+        assert isinstance(product_field, forms.ChoiceField)
+        area_field.choices = [("", _("すべての地区")), *[(area, area) for area in areas]]
+        product_field.choices = [("", _("すべてのワクチン")), *products]
+
+    def filters(self) -> tuple[str | None, str | None]:
+        if not self.is_valid():
+            return None, None
+        return self.cleaned_data["area"] or None, self.cleaned_data["product"] or None

@@ -1,0 +1,78 @@
+"""Reads for the residents' pages that the booking selectors do not cover.
+
+Nothing here decrypts: the pages show only the voucher number, bookings, doses, and whether
+a contact address is registered (ARCHITECTURE.md: every other field is masked).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db.models import Q
+from django.utils import timezone
+
+from booking.models import AgePhase, ContactPreference, Incident, Slot, Voucher
+
+
+@dataclass(frozen=True)
+class Phases:
+    """Who may book now (phases that have opened) and who comes next."""
+
+    open: list[AgePhase]
+    upcoming: list[AgePhase]
+
+
+def age_phases(now: datetime | None = None) -> Phases:
+    moment = now or timezone.now()
+    phases = list(AgePhase.objects.order_by("opens_at", "-minimum_age"))
+    return Phases(
+        open=[phase for phase in phases if phase.opens_at <= moment],
+        upcoming=[phase for phase in phases if phase.opens_at > moment],
+    )
+
+
+@dataclass(frozen=True)
+class ContactStatus:
+    email_registered: bool
+    phone_registered: bool
+    line_linked: bool
+    channels: list[str]
+    language: str
+
+
+def contact_status(voucher: Voucher) -> ContactStatus:
+    """Registered or not, and the channels chosen — never the addresses themselves."""
+    preference = ContactPreference.objects.filter(voucher_id=voucher.pk).first()
+    if preference is None:
+        return ContactStatus(False, False, False, [], "ja")
+    return ContactStatus(
+        email_registered=preference.email is not None,
+        phone_registered=preference.phone is not None,
+        line_linked=preference.line_user_id is not None,
+        channels=preference.consented_channels(),
+        language=preference.language,
+    )
+
+
+def slot_for_booking(slot_id: int, *, channel: str) -> Slot | None:
+    """An open slot with its venue and vaccine, if ``channel`` has places in it at all.
+
+    Slots are public (venue, time, vaccine); whether the resident may book it is the booking
+    service's decision, made again when they confirm.
+    """
+    return (
+        Slot.objects.select_related("venue", "product")
+        .filter(
+            Q(**{f"capacity_{channel}__gt": 0}),
+            pk=slot_id,
+            status=Slot.Status.OPEN,
+            venue__is_open=True,
+        )
+        .first()
+    )
+
+
+def incident_notice() -> str:
+    """The municipality's own words while in incident mode ("" if it gave none)."""
+    return Incident.current_notice()

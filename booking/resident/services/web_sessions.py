@@ -1,0 +1,93 @@
+"""Which web sessions are a resident's: registered at login, ended by logout, by staff
+(disabling web login) and by resets."""
+
+from __future__ import annotations
+
+from django.contrib.sessions.models import Session
+from django.db import transaction
+from django.utils import timezone
+
+from audit import record
+from audit.chain import Actor
+from booking.models import ResidentSession, Voucher
+from booking.resident.services.login import voucher_target
+
+# --- Sessions -----------------------------------------------------------------------------
+
+
+def resident_session_register(*, voucher: Voucher, session_key: str) -> ResidentSession:
+    """Record that ``session_key`` is ``voucher``'s session; drop rows of its sessions that
+    have ended or expired since."""
+    live = Session.objects.filter(expire_date__gt=timezone.now()).values("session_key")
+    ResidentSession.objects.filter(voucher=voucher).exclude(session_key__in=live).delete()
+    return ResidentSession.objects.create(session_key=session_key, voucher=voucher)
+
+
+def resident_session_is_registered(*, voucher_id: int, session_key: str | None) -> bool:
+    if not session_key:
+        return False
+    return ResidentSession.objects.filter(session_key=session_key, voucher_id=voucher_id).exists()
+
+
+def resident_session_forget(*, session_key: str | None) -> None:
+    if session_key:
+        ResidentSession.objects.filter(session_key=session_key).delete()
+
+
+def resident_logout_record(*, voucher_id: int, reason: str, ip: str | None) -> None:
+    record(
+        action="resident.logout",
+        actor=Actor.resident(voucher_id),
+        target=("booking.voucher", str(voucher_id)),
+        ip=ip,
+        details={"reason": reason},
+    )
+
+
+def resident_sessions_end(
+    voucher: Voucher, *, actor: Actor | None = None, ip: str | None = None
+) -> int:
+    """End every web session of ``voucher`` (ASVS 7.4.2); return how many were live.
+
+    Call it when staff disable the resident's web login (see :func:`resident_web_login_set`),
+    after a password reset, or when the voucher is withdrawn.
+    """
+    with transaction.atomic():
+        registered = ResidentSession.objects.filter(voucher_id=voucher.pk)
+        keys = list(registered.values_list("session_key", flat=True))
+        ended, _by_model = Session.objects.filter(
+            session_key__in=keys, expire_date__gt=timezone.now()
+        ).delete()
+        Session.objects.filter(session_key__in=keys).delete()
+        registered.delete()
+        record(
+            action="resident.sessions_ended",
+            actor=actor or Actor.system("resident-sessions"),
+            target=voucher_target(voucher),
+            ip=ip,
+            details={"sessions": ended},
+        )
+    return ended
+
+
+def resident_web_login_set(
+    *, voucher: Voucher, disabled: bool, actor: Actor, ip: str | None = None
+) -> Voucher:
+    """Disable (or enable again) a resident's web login; disabling ends their sessions."""
+    with transaction.atomic():
+        changed = (
+            Voucher.objects.filter(pk=voucher.pk)
+            .exclude(web_login_disabled=disabled)
+            .update(web_login_disabled=disabled, updated_at=timezone.now())
+        )
+        voucher.web_login_disabled = disabled
+        if changed:
+            record(
+                action="resident.web_login_disabled" if disabled else "resident.web_login_enabled",
+                actor=actor,
+                target=voucher_target(voucher),
+                ip=ip,
+            )
+        if disabled:
+            resident_sessions_end(voucher, actor=actor, ip=ip)
+    return voucher

@@ -1,0 +1,45 @@
+"""The residents' site. Nothing personal is ever in a path or query: dates, slot ids,
+booking numbers and filters only (ASVS 14.2.1)."""
+
+from __future__ import annotations
+
+from django.urls import path
+
+from booking.resident.views import booking, entry, mypage
+
+app_name = "resident"
+
+urlpatterns = [
+    path("", entry.top, name="top"),
+    path("line/", entry.line_entry, name="line"),
+    path("login/", entry.login, name="login"),
+    path("login/password/", entry.login_password, name="login_password"),
+    path("register/", entry.register, name="register"),
+    path("register/account/", entry.register_account, name="register_account"),
+    path("password/", entry.password_set, name="password_set"),
+    path("logout/", entry.logout, name="logout"),
+    path("mypage/", mypage.mypage, name="mypage"),
+    path("contact/", mypage.contact, name="contact"),
+    path("book/", booking.choose_date, name="book_date"),
+    path("book/<str:day>/", booking.choose_slot, name="book_slots"),
+    path("book/slot/<int:slot_id>/", booking.confirm, name="book_confirm"),
+    path("bookings/<str:booking_number>/", booking.booking_detail, name="booking_detail"),
+    path("bookings/<str:booking_number>/done/", booking.booking_done, name="booking_done"),
+    path("bookings/<str:booking_number>/print/", booking.booking_print, name="booking_print"),
+    path(
+        "bookings/<str:booking_number>/cancel/",
+        booking.booking_cancel_view,
+        name="booking_cancel",
+    ),
+    path("bookings/<str:booking_number>/change/", booking.choose_date, name="change_date"),
+    path(
+        "bookings/<str:booking_number>/change/slot/<int:slot_id>/",
+        booking.confirm,
+        name="change_confirm",
+    ),
+    path(
+        "bookings/<str:booking_number>/change/<str:day>/",
+        booking.choose_slot,
+        name="change_slots",
+    ),
+]

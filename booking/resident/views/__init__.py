@@ -1,0 +1,1 @@
+"""The residents' pages: entry (top, login, registration, password), my page, booking."""

@@ -1,0 +1,409 @@
+"""Booking, changing and cancelling: date → venues and slots that day → confirm → done.
+
+Every booking is found through ``booking_of(voucher, number)`` (404 for anyone else's), and
+every write goes through the one booking service with the request's channel: ``line`` in
+LINE's browser or after the rich menu's entry, otherwise ``web``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_http_methods
+
+from audit.middleware import client_ip
+from booking.models import Booking, BookingPolicy, Slot
+from booking.models.bookings import booking_number_display
+from booking.resident.access import resident_required
+from booking.resident.forms import AvailabilityFilterForm
+from booking.resident.qr import qr_data_uri
+from booking.resident.selectors import slot_for_booking
+from booking.resident.sessions import channel_for
+from booking.resident.views.common import page
+from booking.selectors.availability import (
+    MARK_LABELS,
+    Mark,
+    availability_choices,
+    availability_for_day,
+    open_days,
+)
+from booking.selectors.residents import NextDose, booking_of, next_dose
+from booking.services.booking import (
+    BookingRefused,
+    booking_cancel,
+    booking_change,
+    booking_create,
+    resident_actor,
+)
+
+# What to bring (UX.md "The resident's path" 4).
+TO_BRING = [
+    gettext_lazy("接種券（せっしゅけん）"),
+    gettext_lazy("予診票（よしんひょう）：記入してお持ちください"),
+    gettext_lazy("本人確認書類（マイナンバーカード、運転免許証、健康保険証など）"),
+]
+
+
+@dataclass(frozen=True)
+class BookingRow:
+    booking: Booking
+    number: str
+    changeable: bool
+
+
+def _closes_at(booking: Booking, policy: BookingPolicy) -> datetime:
+    return booking.slot.starts_at - timedelta(hours=policy.closes_hours_before)
+
+
+def _changeable(booking: Booking, policy: BookingPolicy) -> bool:
+    return booking.status == Booking.Status.ACTIVE and timezone.now() < _closes_at(booking, policy)
+
+
+def booking_rows(bookings: list[Booking]) -> list[BookingRow]:
+    policy = BookingPolicy.current()
+    return [
+        BookingRow(b, booking_number_display(b.booking_number), _changeable(b, policy))
+        for b in bookings
+    ]
+
+
+def map_url(venue: Any) -> str:
+    """The venue's own map link, or a map search for its address (a link the resident
+    follows, never a request this page makes)."""
+    if venue.map_url:
+        return str(venue.map_url)
+    return "https://www.google.com/maps/search/?" + urlencode({"api": 1, "query": venue.address})
+
+
+# What a booking number in a path may look like (as stored, or as printed, in any case or
+# width); anything else is not found before it reaches the database.
+_BOOKING_NUMBER_TYPED = re.compile(r"[0-9A-Za-z０-９Ａ-Ｚａ-ｚ\-ー－‐ ]{1,24}")
+
+
+def _booking(request: HttpRequest, booking_number: str) -> Booking:
+    """The logged-in resident's booking with this number; 404 for anyone else's."""
+    if not _BOOKING_NUMBER_TYPED.fullmatch(booking_number):
+        raise Http404
+    return booking_of(request.voucher, booking_number)  # type: ignore[attr-defined]
+
+
+def _own_booking(request: HttpRequest, booking_number: str | None) -> Booking | None:
+    if booking_number is None:
+        return None
+    return _booking(request, booking_number)
+
+
+def _changeable_or_redirect(request: HttpRequest, booking: Booking) -> HttpResponse | None:
+    if _changeable(booking, BookingPolicy.current()):
+        return None
+    messages.warning(
+        request,
+        _(
+            "この予約は締切を過ぎたため、ここでは変更・取消できません。"
+            "コールセンターにお電話ください。"
+        ),
+    )
+    return redirect("resident:booking_detail", booking_number=booking.booking_number)
+
+
+def nothing_to_book(nxt: NextDose, policy: BookingPolicy) -> str:
+    if nxt.series_complete:
+        return _(
+            "この接種券で予約できる回数の接種は、すでに済んでいるか予約済みです。"
+            "追加の接種については市区町村のお知らせをご確認ください。"
+        )
+    if nxt.has_pending_booking and not policy.book_series_together:
+        return _(
+            "すでにご予約があります。次の回は、いまの予約の接種が済んでからご予約ください。"
+            "予約の変更はマイページからできます。"
+        )
+    return ""
+
+
+@dataclass(frozen=True)
+class _Flow:
+    """What the date, slot and confirm pages share: new booking or change, filters, dose."""
+
+    changing: Booking | None
+    channel: str
+    filters: AvailabilityFilterForm
+    area: str | None
+    product: str | None
+    dose: int
+    earliest: date | None
+    query: str
+
+    @property
+    def changing_number(self) -> str:
+        return booking_number_display(self.changing.booking_number) if self.changing else ""
+
+    def url(self, name: str, **kwargs: Any) -> str:
+        if self.changing is not None:
+            kwargs["booking_number"] = self.changing.booking_number
+            name = f"change_{name}"
+        else:
+            name = f"book_{name}"
+        return reverse(f"resident:{name}", kwargs=kwargs)
+
+
+def _flow(request: HttpRequest, booking_number: str | None) -> _Flow | HttpResponse:
+    voucher = request.voucher  # type: ignore[attr-defined]
+    changing = _own_booking(request, booking_number)
+    policy = BookingPolicy.current()
+    choices = availability_choices()
+    nxt = next_dose(voucher)
+    if changing is not None:
+        refusal = _changeable_or_redirect(request, changing)
+        if refusal is not None:
+            return refusal
+        preset = changing.slot.product.code
+        dose, earliest = changing.dose, None
+    else:
+        blocker = nothing_to_book(nxt, policy)
+        if blocker:
+            return page(request, "booking/resident/nothing_to_book.html", {"message": blocker})
+        preset = nxt.product.code if nxt.product is not None else ""
+        dose, earliest = nxt.dose, nxt.earliest_day
+    data = request.GET.copy()
+    if "product" not in data and preset:
+        data["product"] = preset  # the next dose is of the same vaccine
+    filters = AvailabilityFilterForm(data, areas=choices.areas, products=choices.products)
+    area, product = filters.filters()
+    query = urlencode(
+        {key: value for key, value in [("area", area), ("product", product)] if value}
+    )
+    return _Flow(
+        changing=changing,
+        channel=channel_for(request),
+        filters=filters,
+        area=area,
+        product=product,
+        dose=dose,
+        earliest=earliest,
+        query=query,
+    )
+
+
+def _with_query(url: str, query: str) -> str:
+    return f"{url}?{query}" if query else url
+
+
+@require_http_methods(["GET", "HEAD"])
+@resident_required
+def choose_date(request: HttpRequest, booking_number: str | None = None) -> HttpResponse:
+    flow = _flow(request, booking_number)
+    if isinstance(flow, HttpResponse):
+        return flow
+    policy = BookingPolicy.current()
+    today = timezone.localdate()
+    first = max(today, flow.earliest) if flow.earliest else today
+    days = open_days(
+        flow.channel,
+        first,
+        today + timedelta(days=policy.opens_days_ahead),
+        area=flow.area,
+        product=flow.product,
+    )
+    return page(
+        request,
+        "booking/resident/choose_date.html",
+        {
+            "flow": flow,
+            "days": [
+                {
+                    "day": item.day,
+                    "mark": item.mark.value,
+                    "label": MARK_LABELS[item.mark],
+                    "bookable": item.mark.bookable,
+                    "url": _with_query(flow.url("slots", day=item.day.isoformat()), flow.query),
+                }
+                for item in days
+            ],
+            "earliest": flow.earliest if flow.earliest and flow.earliest > today else None,
+            "form_action": flow.url("date"),
+            "legend": _legend(),
+        },
+    )
+
+
+def _legend() -> list[tuple[str, str]]:
+    return [(mark.value, str(MARK_LABELS[mark])) for mark in Mark]
+
+
+def _parse_day(day: str) -> date:
+    try:
+        return date.fromisoformat(day)
+    except ValueError:
+        raise Http404 from None
+
+
+@require_http_methods(["GET", "HEAD"])
+@resident_required
+def choose_slot(request: HttpRequest, day: str, booking_number: str | None = None) -> HttpResponse:
+    flow = _flow(request, booking_number)
+    if isinstance(flow, HttpResponse):
+        return flow
+    chosen_day = _parse_day(day)
+    venues = availability_for_day(
+        channel=flow.channel, day=chosen_day, area=flow.area, product=flow.product
+    )
+    return page(
+        request,
+        "booking/resident/choose_slot.html",
+        {
+            "flow": flow,
+            "day": chosen_day,
+            "venues": [
+                {
+                    "venue": venue,
+                    "map_url": map_url(venue),
+                    "slots": [
+                        {
+                            "slot": slot,
+                            "mark": slot.mark.value,
+                            "label": MARK_LABELS[slot.mark],
+                            "bookable": slot.mark.bookable,
+                            "url": flow.url("confirm", slot_id=slot.slot_id),
+                        }
+                        for slot in venue.slots
+                    ],
+                }
+                for venue in venues
+            ],
+            "form_action": flow.url("slots", day=chosen_day.isoformat()),
+            "dates_url": _with_query(flow.url("date"), flow.query),
+            "legend": _legend(),
+        },
+    )
+
+
+def _confirm_page(
+    request: HttpRequest, flow: _Flow, slot: Slot, *, error: str = "", status: int = 200
+) -> HttpResponse:
+    return page(
+        request,
+        "booking/resident/confirm.html",
+        {
+            "flow": flow,
+            "slot": slot,
+            "venue": slot.venue,
+            "map_url": map_url(slot.venue),
+            "to_bring": TO_BRING,
+            "error": error,
+            "dates_url": _with_query(flow.url("date"), flow.query),
+        },
+        status=status,
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@resident_required
+def confirm(request: HttpRequest, slot_id: int, booking_number: str | None = None) -> HttpResponse:
+    flow = _flow(request, booking_number)
+    if isinstance(flow, HttpResponse):
+        return flow
+    slot = slot_for_booking(slot_id, channel=flow.channel)
+    if slot is None:
+        raise Http404
+    if request.method != "POST":
+        return _confirm_page(request, flow, slot)
+    voucher = request.voucher  # type: ignore[attr-defined]
+    try:
+        if flow.changing is not None:
+            booking = booking_change(
+                booking=flow.changing,
+                slot=slot,
+                channel=flow.channel,
+                actor=resident_actor(voucher),
+                ip=client_ip(request),
+            )
+        else:
+            booking = booking_create(
+                voucher=voucher,
+                slot=slot,
+                channel=flow.channel,
+                actor=resident_actor(voucher),
+                ip=client_ip(request),
+            )
+    except BookingRefused as refused:
+        return _confirm_page(request, flow, slot, error=refused.message, status=409)
+    done = reverse("resident:booking_done", kwargs={"booking_number": booking.booking_number})
+    return redirect(done + ("?changed=1" if flow.changing is not None else ""))
+
+
+def _booking_context(booking: Booking) -> dict[str, Any]:
+    return {
+        "booking": booking,
+        "number": booking_number_display(booking.booking_number),
+        "slot": booking.slot,
+        "venue": booking.slot.venue,
+        "map_url": map_url(booking.slot.venue),
+        "to_bring": TO_BRING,
+        "changeable": _changeable(booking, BookingPolicy.current()),
+    }
+
+
+@require_http_methods(["GET", "HEAD"])
+@resident_required
+def booking_done(request: HttpRequest, booking_number: str) -> HttpResponse:
+    booking = _booking(request, booking_number)
+    context = _booking_context(booking)
+    context["changed"] = request.GET.get("changed") == "1"
+    return page(request, "booking/resident/done.html", context)
+
+
+@require_http_methods(["GET", "HEAD"])
+@resident_required
+def booking_detail(request: HttpRequest, booking_number: str) -> HttpResponse:
+    booking = _booking(request, booking_number)
+    return page(request, "booking/resident/booking_detail.html", _booking_context(booking))
+
+
+@require_http_methods(["GET", "HEAD"])
+@resident_required
+def booking_print(request: HttpRequest, booking_number: str) -> HttpResponse:
+    booking = _booking(request, booking_number)
+    context = _booking_context(booking)
+    context["qr"] = qr_data_uri(booking.booking_number)
+    context["voucher_number"] = request.voucher.voucher_number  # type: ignore[attr-defined]
+    return page(request, "booking/resident/print.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+@resident_required
+def booking_cancel_view(request: HttpRequest, booking_number: str) -> HttpResponse:
+    voucher = request.voucher  # type: ignore[attr-defined]
+    booking = _booking(request, booking_number)
+    refusal = _changeable_or_redirect(request, booking)
+    if refusal is not None:
+        return refusal
+    if request.method != "POST":
+        return page(request, "booking/resident/cancel.html", _booking_context(booking))
+    try:
+        booking_cancel(
+            booking=booking,
+            channel=channel_for(request),
+            actor=resident_actor(voucher),
+            ip=client_ip(request),
+        )
+    except BookingRefused as refused:
+        context = _booking_context(booking)
+        context["error"] = refused.message
+        return page(request, "booking/resident/cancel.html", context, status=409)
+    messages.success(
+        request,
+        _("予約（予約番号 %(number)s）を取り消しました。")
+        % {"number": booking_number_display(booking.booking_number)},
+    )
+    return redirect("resident:mypage")

@@ -1,0 +1,448 @@
+"""The way in: top page, login in the municipality's mode, registration (``account`` mode),
+the first password, logout, and the LINE rich menu's entry."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.http import require_http_methods, require_POST
+
+from audit.middleware import client_ip
+from booking.resident import throttle
+from booking.resident.access import resident_required
+from booking.resident.forms import (
+    AccountCreateForm,
+    AccountLoginForm,
+    BirthDateLoginForm,
+    CodeLoginForm,
+    PasswordLoginForm,
+    PasswordSetForm,
+)
+from booking.resident.selectors import age_phases, incident_notice
+from booking.resident.services import (
+    LoginRefused,
+    LoginResult,
+    PasswordAlreadySet,
+    RegistrationRefused,
+    SiteClosed,
+    resident_account_create,
+    resident_login_account,
+    resident_login_birth_date,
+    resident_login_code,
+    resident_login_malformed,
+    resident_login_password,
+    resident_password_set,
+    resident_registration_check,
+)
+from booking.resident.sessions import (
+    mark_from_line,
+    password_pending,
+    registration_forget,
+    registration_remember,
+    registration_voucher,
+    resident_login,
+    resident_logout,
+    resident_of,
+    resident_password_done,
+)
+from booking.resident.views.common import municipality_of, page
+from tenants.models import Municipality
+
+Mode = Municipality.LoginMode
+
+# One message per form, whatever went wrong (ASVS 6.3.8): nothing says whether the voucher
+# exists, is withdrawn, or which of the two fields was wrong.
+FAILED = {
+    "birth_date": gettext_lazy("接種券番号または生年月日が正しくありません。"),
+    "registration": gettext_lazy("接種券番号または生年月日が正しくありません。"),
+    "code": gettext_lazy("接種券番号または認証コードが正しくありません。"),
+    "password": gettext_lazy("接種券番号またはパスワードが正しくありません。"),
+    "account": gettext_lazy("メールアドレスまたはパスワードが正しくありません。"),
+}
+THROTTLED = gettext_lazy(
+    "ログインの試行が多すぎます。15分ほど時間をおいてから、もう一度お試しください。"
+    "お急ぎの方はコールセンターにお電話ください。"
+)
+EXTRA_STEP = gettext_lazy(
+    "ただいま、なりすましを防ぐために確認を強化しています。"
+    "お名前（カタカナ）もあわせて入力してください。"
+)
+# Kept out of error reports (the voucher number and e-mail address too).
+SENSITIVE = (
+    "voucher_number",
+    "birth_date_year",
+    "birth_date_month",
+    "birth_date_day",
+    "name_kana",
+    "code",
+    "email",
+    "password",
+    "password1",
+    "password2",
+)
+
+
+_FIRST_FORMS: dict[str, type[forms.Form]] = {
+    Mode.VOUCHER_DOB: BirthDateLoginForm,
+    Mode.VOUCHER_DOB_THEN_PASSWORD: BirthDateLoginForm,
+    Mode.VOUCHER_CODE: CodeLoginForm,
+    Mode.ACCOUNT: AccountLoginForm,
+}
+
+
+def _first_form_class(mode: str) -> type[forms.Form]:
+    return _FIRST_FORMS[mode]
+
+
+def _method(mode: str) -> str:
+    return {
+        Mode.VOUCHER_DOB: "birth_date",
+        Mode.VOUCHER_DOB_THEN_PASSWORD: "birth_date",
+        Mode.VOUCHER_CODE: "code",
+        Mode.ACCOUNT: "account",
+    }[Mode(mode)]
+
+
+def _form(form_class: type[forms.Form], *, extra_step: bool, **kwargs: Any) -> forms.Form:
+    if form_class is BirthDateLoginForm:
+        return BirthDateLoginForm(extra_step=extra_step, **kwargs)
+    return form_class(**kwargs)
+
+
+def _closed(municipality: Municipality) -> bool:
+    return municipality.status != Municipality.Status.ACTIVE
+
+
+def _after_login(request: HttpRequest, result: LoginResult) -> HttpResponse:
+    resident_login(request, voucher=result.voucher, password_required=result.password_required)
+    if result.password_required:
+        return redirect("resident:password_set")
+    return redirect("resident:mypage")
+
+
+@require_http_methods(["GET", "HEAD"])
+def top(request: HttpRequest) -> HttpResponse:
+    municipality = municipality_of(request)
+    voucher, _reason = resident_of(request)
+    if voucher is not None:
+        request.voucher = voucher  # type: ignore[attr-defined]
+    mode = municipality.login_mode
+    incident = municipality.status == Municipality.Status.INCIDENT
+    extra_step = mode in (Mode.VOUCHER_DOB, Mode.VOUCHER_DOB_THEN_PASSWORD) and (
+        throttle.under_attack()
+    )
+    return page(
+        request,
+        "booking/resident/top.html",
+        {
+            "phases": age_phases(),
+            "incident": incident,
+            "incident_notice": incident_notice() if incident else "",
+            "closed": _closed(municipality),
+            "logged_in": voucher is not None,
+            "mode": mode,
+            "form": _form(_first_form_class(mode), extra_step=extra_step),
+            "has_password_login": mode in (Mode.VOUCHER_DOB_THEN_PASSWORD, Mode.VOUCHER_CODE),
+        },
+    )
+
+
+def _point_at(form: forms.Form, *, error_id: str) -> None:
+    """After a refused attempt, focus goes back to the first field, which is described by
+    the message (read out with it) as well as by its own help text."""
+    name = next(iter(form.fields))
+    attrs = form.fields[name].widget.attrs
+    attrs["autofocus"] = True
+    described = [error_id]
+    if form.fields[name].help_text:
+        described.append(f"id_{name}_helptext")
+    attrs["aria-describedby"] = " ".join(described)
+
+
+def _login_page(
+    request: HttpRequest,
+    *,
+    template: str,
+    form: forms.Form,
+    error: str = "",
+    status: int = 200,
+) -> HttpResponse:
+    if error:
+        _point_at(form, error_id="login-error")
+    municipality = municipality_of(request)
+    return page(
+        request,
+        template,
+        {
+            "form": form,
+            "login_error": error,
+            "mode": municipality.login_mode,
+            "closed": _closed(municipality),
+            "has_password_login": municipality.login_mode
+            in (Mode.VOUCHER_DOB_THEN_PASSWORD, Mode.VOUCHER_CODE),
+        },
+        status=status,
+    )
+
+
+def _refused(
+    request: HttpRequest,
+    refused: LoginRefused,
+    *,
+    template: str,
+    form_class: type[forms.Form],
+    method: str,
+    typed: dict[str, Any],
+) -> HttpResponse:
+    """The page for a refused attempt. Nothing typed is shown again, so every failure renders
+    the same page; only the extra step keeps what was typed (nothing was checked)."""
+    if isinstance(refused, SiteClosed):
+        return _login_page(request, template=template, form=form_class(), status=503)
+    if refused.extra_step_required:
+        form = _form(form_class, extra_step=True, initial=typed)
+        return _login_page(request, template=template, form=form, error=str(EXTRA_STEP), status=400)
+    if refused.throttled:
+        form = _form(form_class, extra_step=throttle.under_attack())
+        return _login_page(request, template=template, form=form, error=str(THROTTLED), status=429)
+    form = _form(form_class, extra_step=throttle.under_attack())
+    return _login_page(request, template=template, form=form, error=str(FAILED[method]), status=400)
+
+
+@sensitive_post_parameters(*SENSITIVE)
+@require_http_methods(["GET", "POST"])
+def login(request: HttpRequest) -> HttpResponse:
+    """The first (or only) login step of the municipality's mode."""
+    municipality = municipality_of(request)
+    mode = municipality.login_mode
+    form_class = _first_form_class(mode)
+    method = _method(mode)
+    template = "booking/resident/login.html"
+    birth_date_mode = form_class is BirthDateLoginForm
+    extra_step = birth_date_mode and throttle.under_attack()
+    if request.method != "POST":
+        status = 503 if _closed(municipality) else 200
+        form = _form(form_class, extra_step=extra_step)
+        return _login_page(request, template=template, form=form, status=status)
+    form = _form(form_class, extra_step=extra_step, data=request.POST)
+    if not form.is_valid():
+        resident_login_malformed(method=method, fields=sorted(form.errors), ip=client_ip(request))
+        status = 503 if _closed(municipality) else 400
+        return _login_page(request, template=template, form=form, status=status)
+    data = form.cleaned_data
+    ip = client_ip(request)
+    try:
+        if method == "birth_date":
+            result = resident_login_birth_date(
+                voucher_number=data["voucher_number"],
+                birth_date=data["birth_date"],
+                name_kana=data.get("name_kana") or None,
+                ip=ip,
+            )
+        elif method == "code":
+            result = resident_login_code(
+                voucher_number=data["voucher_number"], code=data["code"], ip=ip
+            )
+        else:
+            result = resident_login_account(email=data["email"], password=data["password"], ip=ip)
+    except LoginRefused as refused:
+        typed = {key: data[key] for key in ("voucher_number", "birth_date") if key in data}
+        return _refused(
+            request, refused, template=template, form_class=form_class, method=method, typed=typed
+        )
+    return _after_login(request, result)
+
+
+@sensitive_post_parameters(*SENSITIVE)
+@require_http_methods(["GET", "POST"])
+def login_password(request: HttpRequest) -> HttpResponse:
+    """Voucher number and password, in the modes where a password follows the first login."""
+    municipality = municipality_of(request)
+    if municipality.login_mode not in (Mode.VOUCHER_DOB_THEN_PASSWORD, Mode.VOUCHER_CODE):
+        raise Http404
+    template = "booking/resident/login_password.html"
+    if request.method != "POST":
+        status = 503 if _closed(municipality) else 200
+        return _login_page(request, template=template, form=PasswordLoginForm(), status=status)
+    form = PasswordLoginForm(request.POST)
+    if not form.is_valid():
+        resident_login_malformed(
+            method="password", fields=sorted(form.errors), ip=client_ip(request)
+        )
+        status = 503 if _closed(municipality) else 400
+        return _login_page(request, template=template, form=form, status=status)
+    try:
+        result = resident_login_password(
+            voucher_number=form.cleaned_data["voucher_number"],
+            password=form.cleaned_data["password"],
+            ip=client_ip(request),
+        )
+    except LoginRefused as refused:
+        return _refused(
+            request,
+            refused,
+            template=template,
+            form_class=PasswordLoginForm,
+            method="password",
+            typed={},
+        )
+    return _after_login(request, result)
+
+
+# --- Registration (account mode) ----------------------------------------------------------
+
+
+def _account_mode(request: HttpRequest) -> Municipality:
+    municipality = municipality_of(request)
+    if municipality.login_mode != Mode.ACCOUNT:
+        raise Http404
+    return municipality
+
+
+@sensitive_post_parameters(*SENSITIVE)
+@require_http_methods(["GET", "POST"])
+def register(request: HttpRequest) -> HttpResponse:
+    """Step one: the voucher and its birth date, checked like a birth-date login."""
+    municipality = _account_mode(request)
+    template = "booking/resident/register.html"
+    extra_step = throttle.under_attack()
+    if request.method != "POST":
+        status = 503 if _closed(municipality) else 200
+        form = BirthDateLoginForm(extra_step=extra_step)
+        return _login_page(request, template=template, form=form, status=status)
+    form = BirthDateLoginForm(request.POST, extra_step=extra_step)
+    if not form.is_valid():
+        resident_login_malformed(
+            method="registration",
+            fields=sorted(form.errors),
+            ip=client_ip(request),
+            action="resident.registration_failed",
+        )
+        status = 503 if _closed(municipality) else 400
+        return _login_page(request, template=template, form=form, status=status)
+    data = form.cleaned_data
+    try:
+        voucher = resident_registration_check(
+            voucher_number=data["voucher_number"],
+            birth_date=data["birth_date"],
+            name_kana=data.get("name_kana") or None,
+            ip=client_ip(request),
+        )
+    except RegistrationRefused:
+        return page(request, "booking/resident/register_exists.html", status=409)
+    except LoginRefused as refused:
+        typed = {key: data[key] for key in ("voucher_number", "birth_date")}
+        return _refused(
+            request,
+            refused,
+            template=template,
+            form_class=BirthDateLoginForm,
+            method="registration",
+            typed=typed,
+        )
+    registration_remember(request, voucher=voucher)
+    return redirect("resident:register_account")
+
+
+def _apply_errors(form: forms.Form, invalid: ValidationError, renames: dict[str, str]) -> None:
+    for field, errors in invalid.error_dict.items():
+        for error in errors:
+            form.add_error(renames.get(field, field), error)
+
+
+@sensitive_post_parameters(*SENSITIVE)
+@require_http_methods(["GET", "POST"])
+def register_account(request: HttpRequest) -> HttpResponse:
+    """Step two: the e-mail address and password of the new account."""
+    municipality = _account_mode(request)
+    if _closed(municipality):
+        return redirect("resident:register")
+    voucher = registration_voucher(request)
+    if voucher is None:
+        messages.warning(request, _("はじめから登録の手続きをしてください。"))
+        return redirect("resident:register")
+    form = AccountCreateForm(request.POST or None)
+    context: dict[str, Any] = {"form": form, "voucher_number": voucher.voucher_number}
+    if request.method != "POST":
+        return page(request, "booking/resident/register_account.html", context)
+    if form.is_valid():
+        try:
+            resident_account_create(
+                voucher=voucher,
+                email=form.cleaned_data["email"],
+                password=form.cleaned_data["password1"],
+                ip=client_ip(request),
+            )
+        except ValidationError as invalid:
+            _apply_errors(form, invalid, {"password": "password1"})
+        except RegistrationRefused:
+            registration_forget(request)
+            return page(request, "booking/resident/register_exists.html", status=409)
+        else:
+            resident_login(request, voucher=voucher, password_required=False)
+            messages.success(request, _("アカウントを登録しました。"))
+            return redirect("resident:mypage")
+    return page(request, "booking/resident/register_account.html", context, status=400)
+
+
+# --- The first password ------------------------------------------------------------------------
+
+
+@sensitive_post_parameters(*SENSITIVE)
+@require_http_methods(["GET", "POST"])
+@resident_required(allow_password_pending=True)
+def password_set(request: HttpRequest) -> HttpResponse:
+    if not password_pending(request):
+        return redirect("resident:mypage")
+    voucher = request.voucher  # type: ignore[attr-defined]
+    form = PasswordSetForm(request.POST or None)
+    context = {"form": form, "voucher_number": voucher.voucher_number}
+    if request.method != "POST":
+        return page(request, "booking/resident/password_set.html", context)
+    if form.is_valid():
+        try:
+            resident_password_set(
+                voucher=voucher, password=form.cleaned_data["password1"], ip=client_ip(request)
+            )
+        except ValidationError as invalid:
+            for error in invalid.error_list:
+                form.add_error("password1", error)
+        except PasswordAlreadySet:
+            resident_logout(request, reason="password_already_set")
+            messages.warning(
+                request,
+                _("パスワードは既に設定されています。設定したパスワードでログインしてください。"),
+            )
+            return redirect("resident:login_password")
+        else:
+            resident_password_done(request)
+            messages.success(
+                request,
+                _("パスワードを設定しました。次回からは接種券番号とパスワードでログインします。"),
+            )
+            return redirect("resident:mypage")
+    return page(request, "booking/resident/password_set.html", context, status=400)
+
+
+@require_POST
+def logout(request: HttpRequest) -> HttpResponse:
+    resident_logout(request, reason="logout")
+    messages.success(request, _("ログアウトしました。"))
+    return redirect("resident:top")
+
+
+@require_http_methods(["GET", "HEAD"])
+def line_entry(request: HttpRequest) -> HttpResponse:
+    """The LINE rich menu opens this: bookings made in this session use LINE's places.
+
+    Nothing about the resident goes to LINE; the page is ours, in LINE's browser.
+    """
+    mark_from_line(request)
+    return redirect("resident:top")

@@ -1,0 +1,78 @@
+"""My page (voucher number, bookings, doses) and contact details for reminders."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.utils.translation import gettext as _
+from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.http import require_http_methods
+
+from audit.chain import Actor
+from audit.middleware import client_ip
+from booking.models import Booking, BookingPolicy
+from booking.resident.access import resident_required
+from booking.resident.forms import ContactForm
+from booking.resident.selectors import contact_status
+from booking.resident.views.booking import booking_rows, nothing_to_book
+from booking.resident.views.common import page
+from booking.selectors.residents import bookings_of, next_dose, vaccinations_of
+from booking.services.notifications import contact_preferences_update
+
+
+@require_http_methods(["GET", "HEAD"])
+@resident_required
+def mypage(request: HttpRequest) -> HttpResponse:
+    voucher = request.voucher  # type: ignore[attr-defined]
+    bookings = list(bookings_of(voucher))
+    live = [b for b in bookings if b.status in (Booking.Status.ACTIVE, Booking.Status.CHECKED_IN)]
+    nxt = next_dose(voucher)
+    return page(
+        request,
+        "booking/resident/mypage.html",
+        {
+            "voucher_number": voucher.voucher_number,
+            "bookings": booking_rows(live),
+            "next": nxt,
+            "can_book": not nothing_to_book(nxt, BookingPolicy.current()),
+            "vaccinations": list(vaccinations_of(voucher)),
+            "contact": contact_status(voucher),
+        },
+    )
+
+
+@sensitive_post_parameters("email", "phone")
+@require_http_methods(["GET", "POST"])
+@resident_required
+def contact(request: HttpRequest) -> HttpResponse:
+    """Every field entered again; what is registered is shown only as registered or not."""
+    voucher = request.voucher  # type: ignore[attr-defined]
+    status = contact_status(voucher)
+    if request.method != "POST":
+        form = ContactForm(initial={"channels": status.channels, "language": status.language})
+        return page(request, "booking/resident/contact.html", {"form": form, "contact": status})
+    form = ContactForm(request.POST)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            contact_preferences_update(
+                voucher=voucher,
+                email=data["email"] or None,
+                phone=data["phone"] or None,
+                channels=data["channels"],
+                language=data["language"],
+                actor=Actor.resident(voucher.pk),
+                ip=client_ip(request),
+            )
+        except ValidationError as invalid:
+            for field, errors in invalid.error_dict.items():
+                for error in errors:
+                    form.add_error(field if field in form.fields else None, error)
+        else:
+            messages.success(request, _("お知らせの受け取り方を保存しました。"))
+            return redirect("resident:mypage")
+    return page(
+        request, "booking/resident/contact.html", {"form": form, "contact": status}, status=400
+    )

@@ -1,0 +1,311 @@
+"""Free places for residents and operators: every venue for a date, and the days that have any.
+
+What a resident sees first (UX.md "The resident's path" 3): pick a date, see every venue with
+slots that day — not venue by venue (Kobe 2021) — filtered by area and vaccine, for one
+channel, because each channel has its own capacity (the call centre sees only its own).
+
+Places are shown only roughly (◎ ○ △ ×), so one cached answer serves everyone for a few
+seconds. The cache is invalidated when a booking changes a slot's mark (not on every booking:
+during an opening rush most bookings move no mark, and dropping the cache on each one would
+send every page view to the database, Yokohama 2021). A mark can therefore lag by at most
+``AVAILABILITY_CACHE_SECONDS`` for a change that does not cross a threshold; the booking
+service, not this page, decides whether a place is left.
+
+Reads go to the primary database explicitly: availability is never read from a replica.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from datetime import time as clock
+from enum import StrEnum
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.core.cache import cache
+from django.db import DEFAULT_DB_ALIAS
+from django.db.models import F, Q, QuerySet, Sum
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from booking.models import BookingPolicy, Channel, Slot, VaccineProduct, Venue
+
+JAPAN = ZoneInfo("Asia/Tokyo")
+AVAILABILITY_CACHE_SECONDS = 5
+# Generations outlive the answers they key; when one expires the next answer is simply new.
+_GENERATION_SECONDS = 24 * 3600
+
+
+class Mark(StrEnum):
+    """Remaining places, roughly. Thresholds are fractions of the channel's capacity."""
+
+    PLENTY = "◎"  # at least half left
+    SOME = "○"  # at least a fifth left
+    FEW = "△"  # at least one left
+    NONE = "×"  # none left
+
+    @property
+    def label(self) -> str:
+        """For screen readers and the legend: a symbol alone is read out as a symbol."""
+        return str(MARK_LABELS[self])
+
+    @property
+    def bookable(self) -> bool:
+        return self is not Mark.NONE
+
+
+MARK_PLENTY_FROM = 0.5
+MARK_SOME_FROM = 0.2
+MARK_LABELS = {
+    Mark.PLENTY: _("空きあり"),
+    Mark.SOME: _("空きあり（残り少なめ）"),
+    Mark.FEW: _("残りわずか"),
+    Mark.NONE: _("空きなし"),
+}
+
+
+def mark_for(remaining: int, capacity: int) -> Mark:
+    if capacity <= 0 or remaining <= 0:
+        return Mark.NONE
+    share = remaining / capacity
+    if share >= MARK_PLENTY_FROM:
+        return Mark.PLENTY
+    if share >= MARK_SOME_FROM:
+        return Mark.SOME
+    return Mark.FEW
+
+
+@dataclass(frozen=True, slots=True)
+class SlotAvailability:
+    slot_id: int
+    starts_at: datetime
+    ends_at: datetime
+    product_code: str
+    product_name: str
+    mark: Mark
+
+
+@dataclass(frozen=True, slots=True)
+class VenueAvailability:
+    venue_id: int
+    name: str
+    area: str
+    address: str
+    access_notes: str
+    accessibility: str
+    map_url: str
+    slots: tuple[SlotAvailability, ...]
+
+    @property
+    def bookable(self) -> bool:
+        return any(slot.mark.bookable for slot in self.slots)
+
+
+@dataclass(frozen=True, slots=True)
+class OpenDay:
+    day: date
+    mark: Mark
+
+
+@dataclass(frozen=True, slots=True)
+class AvailabilityChoices:
+    areas: tuple[str, ...]
+    products: tuple[tuple[str, str], ...]  # (code, name)
+
+
+# --- Cache keys -------------------------------------------------------------------------------
+# django-tenants' KEY_FUNCTION prefixes every key with the schema, so these are per
+# municipality. Filters are hashed: an area name is free text.
+
+
+def _generation_key(channel: str, scope: str) -> str:
+    return f"booking:availability:generation:{channel}:{scope}"
+
+
+def _generation(channel: str, scope: str) -> str:
+    return str(cache.get(_generation_key(channel, scope), "0"))
+
+
+def _digest(*parts: object) -> str:
+    text = "\x1f".join("" if part is None else str(part) for part in parts)
+    return hashlib.blake2s(text.encode("utf-8"), digest_size=12).hexdigest()
+
+
+def availability_invalidate(*, channels: Iterable[str] | None = None, days: Iterable[date]) -> None:
+    """Forget cached availability of ``days`` (and the date picker) for ``channels`` (all if
+    None). The booking service calls it on commit when a mark changed; call it too after
+    editing slots or venues."""
+    stamp = str(time.time_ns())
+    keys = {}
+    for channel in channels or Channel.values:
+        keys[_generation_key(channel, "days")] = stamp
+        for day in days:
+            keys[_generation_key(channel, day.isoformat())] = stamp
+    cache.set_many(keys, timeout=_GENERATION_SECONDS)
+
+
+# --- Queries ----------------------------------------------------------------------------------
+
+
+def _check_channel(channel: str) -> str:
+    if channel not in Channel.values:
+        raise ValueError(f"unknown channel {channel!r}")
+    return channel
+
+
+def _bookable_slots(channel: str, *, area: str | None, product: str | None) -> QuerySet[Slot]:
+    """Open slots of open venues that ``channel`` may book now, inside the booking window."""
+    policy = BookingPolicy.current()
+    now = timezone.now()
+    slots = Slot.objects.using(DEFAULT_DB_ALIAS).filter(
+        Q(**{f"capacity_{channel}__gt": 0}),
+        status=Slot.Status.OPEN,
+        venue__is_open=True,
+        product__active=True,
+        starts_at__gt=now + timedelta(hours=policy.closes_hours_before),
+        starts_at__lte=now + timedelta(days=policy.opens_days_ahead),
+    )
+    if area:
+        slots = slots.filter(venue__area=area)
+    if product:
+        slots = slots.filter(product__code=product)
+    return slots
+
+
+def _day_bounds(first: date, last: date) -> tuple[datetime, datetime]:
+    start = datetime.combine(first, clock.min, tzinfo=JAPAN)
+    end = datetime.combine(last + timedelta(days=1), clock.min, tzinfo=JAPAN)
+    return start, end
+
+
+def availability_for_day(
+    *, channel: str, day: date, area: str | None = None, product: str | None = None
+) -> list[VenueAvailability]:
+    """Every venue with slots on ``day`` for ``channel``, each with its slots and marks.
+
+    Two queries (the policy and the slots with their venue and vaccine), cached for a few
+    seconds per municipality, channel, day and filters.
+    """
+    _check_channel(channel)
+    key = "booking:availability:day:" + _digest(
+        channel, day.isoformat(), area, product, _generation(channel, day.isoformat())
+    )
+    cached = cache.get(key)
+    if cached is not None:
+        return list(cached)
+    start, end = _day_bounds(day, day)
+    rows = (
+        _bookable_slots(channel, area=area, product=product)
+        .filter(starts_at__gte=start, starts_at__lt=end)
+        .order_by("venue__area", "venue__name", "venue_id", "starts_at", "product__code")
+        .values_list(
+            "id",
+            "starts_at",
+            "ends_at",
+            f"capacity_{channel}",
+            f"booked_{channel}",
+            "product__code",
+            "product__name",
+            "venue_id",
+            "venue__name",
+            "venue__area",
+            "venue__address",
+            "venue__access_notes",
+            "venue__accessibility",
+            "venue__map_url",
+        )
+    )
+    venues: list[VenueAvailability] = []
+    current: list[SlotAvailability] = []
+    head: tuple[Any, ...] | None = None
+    for row in rows:
+        slot_id, starts_at, ends_at, capacity, booked, code, name, *venue = row
+        if head is None or venue[0] != head[0]:
+            if head is not None:
+                venues.append(_venue(head, current))
+            head, current = tuple(venue), []
+        current.append(
+            SlotAvailability(
+                slot_id, starts_at, ends_at, code, name, mark_for(capacity - booked, capacity)
+            )
+        )
+    if head is not None:
+        venues.append(_venue(head, current))
+    cache.set(key, tuple(venues), AVAILABILITY_CACHE_SECONDS)
+    return venues
+
+
+def _venue(head: tuple[Any, ...], slots: list[SlotAvailability]) -> VenueAvailability:
+    venue_id, name, area, address, access_notes, accessibility, map_url = head
+    return VenueAvailability(
+        venue_id, name, area, address, access_notes, accessibility, map_url, tuple(slots)
+    )
+
+
+def open_days(
+    channel: str,
+    from_date: date,
+    to_date: date,
+    *,
+    area: str | None = None,
+    product: str | None = None,
+) -> list[OpenDay]:
+    """Days between ``from_date`` and ``to_date`` (inclusive) that have bookable slots for
+    ``channel``, each with a mark for the whole day (× when every slot is taken). One query."""
+    _check_channel(channel)
+    if to_date < from_date:
+        return []
+    key = "booking:availability:days:" + _digest(
+        channel, from_date, to_date, area, product, _generation(channel, "days")
+    )
+    cached = cache.get(key)
+    if cached is not None:
+        return list(cached)
+    start, end = _day_bounds(from_date, to_date)
+    rows = (
+        _bookable_slots(channel, area=area, product=product)
+        .filter(starts_at__gte=start, starts_at__lt=end)
+        .annotate(day=TruncDate("starts_at", tzinfo=JAPAN))
+        .values("day")
+        .annotate(
+            day_capacity=Sum(F(f"capacity_{channel}")),
+            day_booked=Sum(F(f"booked_{channel}")),
+        )
+        .order_by("day")
+        .values_list("day", "day_capacity", "day_booked")
+    )
+    days = [
+        OpenDay(day, mark_for(int(capacity) - int(booked), int(capacity)))
+        for day, capacity, booked in rows
+    ]
+    cache.set(key, tuple(days), AVAILABILITY_CACHE_SECONDS)
+    return days
+
+
+def availability_choices() -> AvailabilityChoices:
+    """The filters to offer: areas of open venues and active vaccines (cached briefly)."""
+    key = "booking:availability:choices"
+    cached = cache.get(key)
+    if cached is not None:
+        return AvailabilityChoices(*cached)
+    areas = tuple(
+        Venue.objects.using(DEFAULT_DB_ALIAS)
+        .filter(is_open=True)
+        .order_by("area")
+        .values_list("area", flat=True)
+        .distinct()
+    )
+    products = tuple(
+        (code, name)
+        for code, name in VaccineProduct.objects.using(DEFAULT_DB_ALIAS)
+        .filter(active=True)
+        .order_by("name")
+        .values_list("code", "name")
+    )
+    cache.set(key, (areas, products), 60)
+    return AvailabilityChoices(areas, products)

@@ -1,0 +1,599 @@
+"""The call centre acting for a resident on the phone (UX.md "The call-centre operator's path").
+
+An operator finds the resident with one search box, sees them masked, reveals the full record
+only with a stated reason, confirms the resident's identity (name, birth date and address read
+back), and only then books, changes or cancels for them — through the one booking service with
+the call centre's channel and capacity — resets their password, disables or re-enables their
+web login, or lifts a login lock.
+
+Every function here is for staff with the ``call_centre`` or ``admin`` role and checks it
+itself, so a future caller cannot skip the check a view makes. Everything is audited, with ids
+and codes only:
+
+- ``callcentre.searched``: which key was used and which vouchers were listed (never the typed
+  text);
+- ``callcentre.resident_viewed``: the masked record was shown;
+- ``callcentre.personal_data_revealed``: the full record was shown, with the reason code. The
+  operator's free-text note may itself hold personal values ("called about her son ..."), so
+  it never enters the trail in clear: it is sealed under the municipality's key
+  (``note_sealed``, bound to ``note_id``) and only the trail pages open it again. Decommissioning
+  the municipality destroys it with the key.
+- ``callcentre.identity_confirmed`` / ``callcentre.identity_failed``: the checklist result.
+  The trail is also where the sensitive actions look the check up (:func:`identity_confirmed_at`):
+  it is append-only and hash-chained, so a check cannot be forged afterwards by editing a row.
+- ``callcentre.refused``: a sensitive action tried without a valid identity check.
+"""
+
+from __future__ import annotations
+
+import base64
+import secrets
+import unicodedata
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import models, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from audit import record
+from audit.chain import Actor
+from audit.models import Event
+from booking.models import Booking, Channel, ResidentCredential, Slot, StaffMember, Voucher
+from booking.registry.dates import ERAS
+from booking.registry.normalize import NormalizeError, normalize_kana, normalize_phone
+from booking.registry.pipeline import VOUCHER_TABLE, kana_key
+from booking.resident import throttle
+from booking.resident.services import (
+    CREDENTIAL_TABLE,
+    normalize_login_email,
+    resident_sessions_end,
+    resident_web_login_set,
+)
+from booking.services.booking import booking_cancel, booking_change, booking_create
+from booking.services.registry_import import (
+    CODE_ALPHABET,
+    CODE_LENGTH,
+    activation_code_hash,
+    format_code,
+)
+from tenants.crypto import cipher_for
+from tenants.db import current_municipality
+from tenants.models import Municipality
+
+Role = StaffMember.Role
+CALL_CENTRE_ROLES = (Role.ADMIN, Role.CALL_CENTRE)
+SEARCH_LIMIT = 20
+# How long a confirmed identity opens the sensitive actions: one phone call.
+IDENTITY_VALID = timedelta(minutes=15)
+NOTE_MAX_LENGTH = 200
+NOTE_TABLE = "audit_event"
+NOTE_COLUMN = "reveal_note"
+MASK = "＊"
+
+SEARCHED = "callcentre.searched"
+VIEWED = "callcentre.resident_viewed"
+REVEALED = "callcentre.personal_data_revealed"
+IDENTITY_CONFIRMED = "callcentre.identity_confirmed"
+IDENTITY_FAILED = "callcentre.identity_failed"
+REFUSED = "callcentre.refused"
+
+
+class RevealReason(models.TextChoices):
+    IDENTITY_CHECK = "identity_check", gettext_lazy("本人確認のため（読み上げと照合）")
+    RESIDENT_INQUIRY = "resident_inquiry", gettext_lazy("ご本人からの登録内容の問い合わせ")
+    CALLBACK = "callback", gettext_lazy("折り返しの連絡のため")
+    OTHER = "other", gettext_lazy("その他（メモに記入）")
+
+
+class IdentityCheckRequired(Exception):
+    """A sensitive action without a confirmed identity check in this call."""
+
+    def __init__(self) -> None:
+        super().__init__("identity_required")
+        self.message = _(
+            "先に本人確認をしてください（氏名・生年月日・住所をご本人に読み上げていただき、"
+            "照合します）。"
+        )
+
+
+class RevealRequired(Exception):
+    """The identity checklist without the record shown first: nothing to compare against."""
+
+    def __init__(self) -> None:
+        super().__init__("reveal_required")
+        self.message = _(
+            "照合する前に、理由を選んで登録内容を表示してください（本人確認を始める）。"
+        )
+
+
+class PasswordResetNotApplicable(Exception):
+    """The municipality's login mode has no resident passwords."""
+
+
+# --- Who ------------------------------------------------------------------------------------
+
+
+def _operator(staff: StaffMember) -> Actor:
+    if staff.role not in CALL_CENTRE_ROLES:
+        raise PermissionDenied("the call centre is for call-centre staff and admins")
+    return Actor(Actor.STAFF, str(staff.user_id))
+
+
+# --- Masking ----------------------------------------------------------------------------------
+
+
+def mask_name(name: str | None) -> str:
+    """``小平 花子`` -> ``小＊ ＊＊``: the first character only, the length kept roughly."""
+    if not name:
+        return ""
+    parts = name.split()
+    masked = [parts[0][0] + MASK * (len(parts[0]) - 1)]
+    masked += [MASK * len(part) for part in parts[1:]]
+    return " ".join(masked)
+
+
+def _birth_year(birth_date: str | None) -> int | None:
+    if not birth_date:
+        return None
+    return int(birth_date[:4])
+
+
+def era_year(day: date | None) -> str:
+    """``昭和31年`` for a day in 1956: many residents give their birth year this way."""
+    if day is None:
+        return ""
+    for era in reversed(ERAS):
+        if day >= era.start:
+            year = day.year - era.offset
+            return f"{era.name}{'元' if year == 1 else year}年"
+    return ""
+
+
+@dataclass(frozen=True)
+class ResidentSummary:
+    """What the call centre sees before revealing anything."""
+
+    voucher_id: int
+    voucher_number: str
+    masked_name: str
+    birth_year: int | None
+    birth_era_year: str  # 昭和31年: the era year of the (unshown) birth date
+    withdrawn: bool
+    web_login_disabled: bool
+
+
+@dataclass(frozen=True)
+class PersonalData:
+    """The full record, for the reveal page only."""
+
+    voucher_number: str
+    name: str
+    name_kana: str
+    birth_date: date | None
+    birth_era_year: str
+    sex: str
+    postal_code: str
+    address: str
+    phone: str
+    email: str
+
+
+def _open(voucher: Voucher) -> dict[str, str | None]:
+    return cipher_for(current_municipality()).open_record(
+        bytes(voucher.personal), table=VOUCHER_TABLE, row_id=voucher.voucher_number
+    )
+
+
+def _summary(voucher: Voucher) -> ResidentSummary:
+    personal = _open(voucher)
+    birth = personal.get("birth_date")
+    return ResidentSummary(
+        voucher_id=voucher.pk,
+        voucher_number=voucher.voucher_number,
+        masked_name=mask_name(personal.get("name")),
+        birth_year=_birth_year(birth),
+        birth_era_year=era_year(date.fromisoformat(birth) if birth else None),
+        withdrawn=voucher.status == Voucher.Status.WITHDRAWN,
+        web_login_disabled=voucher.web_login_disabled,
+    )
+
+
+# --- Search -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SearchTerms:
+    voucher_number: str | None = None
+    kana: str | None = None
+    phone: str | None = None
+
+    @property
+    def kind(self) -> str:
+        """For the audit trail: which keys, never their values."""
+        if self.kana and self.phone:
+            return "kana_and_phone"
+        if self.kana:
+            return "kana"
+        if self.voucher_number and self.phone:
+            return "voucher_or_phone"
+        return "voucher" if self.voucher_number else "phone"
+
+
+_NUMBER_MARKS = "-‐‑‒–—―−－ー()（）+"
+
+
+def _is_number_token(token: str) -> bool:
+    stripped = "".join(ch for ch in token if ch not in _NUMBER_MARKS)
+    return bool(stripped) and stripped.isdigit()
+
+
+def search_terms_parse(query: str) -> SearchTerms:
+    """What the operator typed, as search keys. Raises ValidationError with a message.
+
+    Ten digits are a voucher number — and also a fixed-line phone number if they could be one,
+    so both are searched. Eleven digits (or ten with hyphens or brackets) are a phone number.
+    Katakana or hiragana is the name in kana (spaces ignored). Kana and a number together
+    narrow to both. Kanji is not searchable: the registry holds only kana in a searchable form.
+    """
+    text = unicodedata.normalize("NFKC", query or "").strip()
+    if not text:
+        raise ValidationError(_("接種券番号、氏名（カナ）、電話番号のいずれかを入力してください。"))
+    tokens = text.split()
+    number = "".join(token for token in tokens if _is_number_token(token))
+    words = " ".join(token for token in tokens if not _is_number_token(token))
+    kana = phone = voucher_number = None
+    if words:
+        try:
+            kana = kana_key(normalize_kana(words))
+        except NormalizeError:
+            raise ValidationError(
+                _(
+                    "氏名はカタカナかひらがなで入力してください（漢字では検索できません）。"
+                    "電話番号・接種券番号は数字で入力してください。"
+                )
+            ) from None
+    if number:
+        digits = "".join(ch for ch in number if ch.isdigit())
+        plain = number.isdigit()
+        if plain and len(digits) == 10 and not kana:
+            voucher_number = digits
+        try:
+            phone = normalize_phone(number)
+        except NormalizeError:
+            phone = None
+        if voucher_number is None and phone is None:
+            raise ValidationError(
+                _(
+                    "接種券番号は10桁、電話番号は市外局番から10桁または11桁で入力してください"
+                    "（%(count)d桁になっています）。"
+                )
+                % {"count": len(digits)}
+            )
+        if kana and phone is None:
+            raise ValidationError(_("電話番号を市外局番から正しく入力してください。"))
+    return SearchTerms(voucher_number=voucher_number, kana=kana, phone=phone)
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    terms: SearchTerms
+    residents: list[ResidentSummary]
+    truncated: bool
+
+
+def callcentre_search(*, staff: StaffMember, query: str, ip: str | None) -> SearchResult:
+    """Find residents by voucher number, kana name or phone (exact match; blind indexes for
+    the last two). Results are masked. Raises ValidationError for input that is none of them.
+    """
+    actor = _operator(staff)
+    terms = search_terms_parse(query)
+    cipher = cipher_for(current_municipality())
+    condition = models.Q()
+    if terms.kana:
+        condition &= models.Q(kana_index=cipher.blind_index(terms.kana, purpose="name_kana"))
+    if terms.phone and terms.kana:
+        condition &= models.Q(phone_index=cipher.blind_index(terms.phone, purpose="phone"))
+    elif terms.phone or terms.voucher_number:
+        either = models.Q(pk__in=[])
+        if terms.voucher_number:
+            either |= models.Q(voucher_number=terms.voucher_number)
+        if terms.phone:
+            either |= models.Q(phone_index=cipher.blind_index(terms.phone, purpose="phone"))
+        condition &= either
+    found = list(
+        Voucher.objects.filter(condition)
+        .only("id", "voucher_number", "personal", "status", "web_login_disabled")
+        .order_by("voucher_number")[: SEARCH_LIMIT + 1]
+    )
+    truncated = len(found) > SEARCH_LIMIT
+    residents = [_summary(voucher) for voucher in found[:SEARCH_LIMIT]]
+    record(
+        action=SEARCHED,
+        actor=actor,
+        ip=ip,
+        details={
+            "by": terms.kind,
+            "results": len(residents),
+            "truncated": truncated,
+            "vouchers": [resident.voucher_id for resident in residents],
+        },
+    )
+    return SearchResult(terms=terms, residents=residents, truncated=truncated)
+
+
+def callcentre_resident_view(
+    *, staff: StaffMember, voucher: Voucher, ip: str | None
+) -> ResidentSummary:
+    """The masked record of one resident, as the resident page shows it (audited)."""
+    actor = _operator(staff)
+    summary = _summary(voucher)
+    record(action=VIEWED, actor=actor, target=voucher, ip=ip)
+    return summary
+
+
+# --- Reveal and identity check ------------------------------------------------------------
+
+
+def _seal_note(note: str) -> dict[str, str]:
+    note_id = uuid.uuid4().hex
+    sealed = cipher_for(current_municipality()).encrypt_field(
+        note, table=NOTE_TABLE, column=NOTE_COLUMN, row_id=note_id
+    )
+    return {"note_id": note_id, "note_sealed": base64.b64encode(sealed).decode("ascii")}
+
+
+def reveal_note_open(details: dict[str, object]) -> str:
+    """The operator's note of a reveal event, for the trail pages ("" if none)."""
+    note_id, sealed = details.get("note_id"), details.get("note_sealed")
+    if not isinstance(note_id, str) or not isinstance(sealed, str):
+        return ""
+    return cipher_for(current_municipality()).decrypt_field(
+        base64.b64decode(sealed), table=NOTE_TABLE, column=NOTE_COLUMN, row_id=note_id
+    )
+
+
+def callcentre_personal_data_reveal(
+    *, staff: StaffMember, voucher: Voucher, reason: str, note: str, ip: str | None
+) -> PersonalData:
+    """The full record of ``voucher``, for a stated reason. Raises ValidationError without a
+    known reason, or with "other" and no note."""
+    actor = _operator(staff)
+    if reason not in RevealReason.values:
+        raise ValidationError(_("表示する理由を選んでください。"))
+    note = " ".join((note or "").split())[:NOTE_MAX_LENGTH]
+    if reason == RevealReason.OTHER and not note:
+        raise ValidationError(_("「その他」の場合は、理由をメモに記入してください。"))
+    personal = _open(voucher)
+    details: dict[str, object] = {"reason": reason}
+    if note:
+        details.update(_seal_note(note))
+    record(action=REVEALED, actor=actor, target=voucher, ip=ip, details=details)
+    birth = personal.get("birth_date")
+    birth_date = date.fromisoformat(birth) if birth else None
+    sex = {"1": _("男"), "2": _("女")}.get(personal.get("sex") or "", "")
+    return PersonalData(
+        voucher_number=voucher.voucher_number,
+        name=personal.get("name") or "",
+        name_kana=personal.get("name_kana") or "",
+        birth_date=birth_date,
+        birth_era_year=era_year(birth_date),
+        sex=sex,
+        postal_code=personal.get("postal_code") or "",
+        address=personal.get("address") or "",
+        phone=personal.get("phone") or "",
+        email=personal.get("email") or "",
+    )
+
+
+def callcentre_identity_record(
+    *,
+    staff: StaffMember,
+    voucher: Voucher,
+    name_matches: bool,
+    birth_date_matches: bool,
+    address_matches: bool,
+    ip: str | None,
+) -> bool:
+    """Record the identity checklist: confirmed only when all three were read back right.
+
+    Returns whether the identity is confirmed. A failed check also closes any earlier
+    confirmation of the same operator for the same resident. Raises :class:`RevealRequired`
+    unless this operator revealed the record within ``IDENTITY_VALID``: a tick without the
+    registered values on screen compares nothing.
+    """
+    actor = _operator(staff)
+    if not _latest_events(staff, voucher, [REVEALED], since=timezone.now() - IDENTITY_VALID):
+        raise RevealRequired
+    checked = {
+        "name": name_matches,
+        "birth_date": birth_date_matches,
+        "address": address_matches,
+    }
+    confirmed = all(checked.values())
+    record(
+        action=IDENTITY_CONFIRMED if confirmed else IDENTITY_FAILED,
+        actor=actor,
+        target=voucher,
+        ip=ip,
+        # Which items matched (booleans), never what was read back.
+        details={"matched": [item for item, ok in checked.items() if ok]},
+    )
+    return confirmed
+
+
+def identity_confirmed_at(*, staff: StaffMember, voucher: Voucher) -> datetime | None:
+    """When this operator confirmed this resident's identity, if that still holds: the
+    latest checklist result is a confirmation made within ``IDENTITY_VALID``."""
+    latest = _latest_events(staff, voucher, [IDENTITY_CONFIRMED, IDENTITY_FAILED])
+    if not latest or latest[0][0] != IDENTITY_CONFIRMED:
+        return None
+    if latest[0][1] < timezone.now() - IDENTITY_VALID:
+        return None
+    return latest[0][1]
+
+
+def _latest_events(
+    staff: StaffMember, voucher: Voucher, actions: list[str], *, since: datetime | None = None
+) -> list[tuple[str, datetime]]:
+    """The newest of this operator's ``actions`` on this voucher: [(action, occurred_at)]."""
+    events = Event.objects.filter(
+        action__in=actions,
+        actor_kind=Actor.STAFF,
+        actor_id=str(staff.user_id),
+        target_type="booking.voucher",
+        target_id=str(voucher.pk),
+    )
+    if since is not None:
+        events = events.filter(occurred_at__gte=since)
+    return list(events.order_by("-seq").values_list("action", "occurred_at")[:1])
+
+
+def _require_identity(
+    staff: StaffMember, voucher: Voucher, *, operation: str, ip: str | None
+) -> Actor:
+    actor = _operator(staff)
+    if identity_confirmed_at(staff=staff, voucher=voucher) is None:
+        record(
+            action=REFUSED,
+            actor=actor,
+            target=voucher,
+            ip=ip,
+            details={"operation": operation, "reason": "identity_not_confirmed"},
+        )
+        raise IdentityCheckRequired
+    return actor
+
+
+# --- Booking on the resident's behalf -----------------------------------------------------
+
+
+def _own_booking(voucher: Voucher, booking: Booking) -> None:
+    if booking.voucher_id != voucher.pk:
+        raise PermissionDenied("the booking is not this resident's")
+
+
+def callcentre_book(*, staff: StaffMember, voucher: Voucher, slot: Slot, ip: str | None) -> Booking:
+    """Book the resident's next dose with the call centre's capacity (BookingRefused as the
+    booking service raises it)."""
+    actor = _require_identity(staff, voucher, operation="book", ip=ip)
+    return booking_create(
+        voucher=voucher, slot=slot, channel=Channel.CALL_CENTRE, actor=actor, ip=ip
+    )
+
+
+def callcentre_change(
+    *, staff: StaffMember, voucher: Voucher, booking: Booking, slot: Slot, ip: str | None
+) -> Booking:
+    actor = _require_identity(staff, voucher, operation="change", ip=ip)
+    _own_booking(voucher, booking)
+    return booking_change(
+        booking=booking, slot=slot, channel=Channel.CALL_CENTRE, actor=actor, ip=ip
+    )
+
+
+def callcentre_cancel(
+    *, staff: StaffMember, voucher: Voucher, booking: Booking, ip: str | None
+) -> Booking:
+    actor = _require_identity(staff, voucher, operation="cancel", ip=ip)
+    _own_booking(voucher, booking)
+    return booking_cancel(booking=booking, channel=Channel.CALL_CENTRE, actor=actor, ip=ip)
+
+
+# --- The resident's web login -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PasswordReset:
+    mode: str
+    # voucher_code mode: the new one-time code to read out, shown once and stored hashed.
+    new_code: str | None
+    sessions_ended: int
+
+
+def password_reset_applies(municipality: Municipality) -> bool:
+    return municipality.login_mode != Municipality.LoginMode.VOUCHER_DOB
+
+
+def _new_code() -> str:
+    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+
+
+def callcentre_password_reset(
+    *, staff: StaffMember, voucher: Voucher, ip: str | None
+) -> PasswordReset:
+    """Forget the resident's password; they set a new one at their next login.
+
+    How they get back in depends on the municipality's login mode:
+
+    - ``voucher_dob_then_password``: the birth date logs in again once, then asks for a
+      password;
+    - ``voucher_code``: the code on the letter is spent, so a new one-time code is issued
+      here and returned (only its keyed hash is kept) for the operator to read out;
+    - ``account``: the account (e-mail and password) is removed and the resident registers
+      again with voucher number and birth date;
+    - ``voucher_dob`` has no passwords: :class:`PasswordResetNotApplicable`.
+
+    Their web sessions end.
+    """
+    actor = _require_identity(staff, voucher, operation="password_reset", ip=ip)
+    municipality = current_municipality()
+    mode = municipality.login_mode
+    if not password_reset_applies(municipality):
+        raise PasswordResetNotApplicable
+    code = None
+    with transaction.atomic():
+        locked = Voucher.objects.select_for_update().get(pk=voucher.pk)
+        credentials = ResidentCredential.objects.filter(voucher=locked)
+        had_password = credentials.exclude(password="").exists()
+        if mode == Municipality.LoginMode.ACCOUNT:
+            credentials.delete()
+        else:
+            credentials.update(password="", password_set_at=None, updated_at=timezone.now())
+        if mode == Municipality.LoginMode.VOUCHER_CODE:
+            code = _new_code()
+            Voucher.objects.filter(pk=locked.pk).update(
+                activation_code_hash=activation_code_hash(cipher_for(municipality), code),
+                activation_code_used_at=None,
+                updated_at=timezone.now(),
+            )
+        record(
+            action="callcentre.password_reset",
+            actor=actor,
+            target=locked,
+            ip=ip,
+            details={"mode": mode, "had_password": had_password, "code_issued": code is not None},
+        )
+        ended = resident_sessions_end(locked, actor=actor, ip=ip)
+    return PasswordReset(
+        mode=mode, new_code=format_code(code) if code else None, sessions_ended=ended
+    )
+
+
+def callcentre_web_login_set(
+    *, staff: StaffMember, voucher: Voucher, disabled: bool, ip: str | None
+) -> Voucher:
+    """Disable (ending their sessions) or re-enable the resident's web login."""
+    operation = "web_login_disable" if disabled else "web_login_enable"
+    actor = _require_identity(staff, voucher, operation=operation, ip=ip)
+    return resident_web_login_set(voucher=voucher, disabled=disabled, actor=actor, ip=ip)
+
+
+def callcentre_login_lock_lift(*, staff: StaffMember, voucher: Voucher, ip: str | None) -> None:
+    """Lift the per-voucher login lock (five failures in fifteen minutes) — and, in the
+    ``account`` mode, the lock on the account's e-mail address."""
+    actor = _require_identity(staff, voucher, operation="login_lock_lift", ip=ip)
+    throttle.throttle_forget_subject(throttle.subject_for_voucher(voucher.voucher_number))
+    credential = ResidentCredential.objects.filter(voucher=voucher, email__isnull=False).first()
+    if credential is not None and credential.email is not None:
+        address = cipher_for(current_municipality()).decrypt_field(
+            bytes(credential.email),
+            table=CREDENTIAL_TABLE,
+            column="email",
+            row_id=voucher.voucher_number,
+        )
+        throttle.throttle_forget_subject(throttle.subject_for_email(normalize_login_email(address)))
+    record(action="callcentre.login_lock_lifted", actor=actor, target=voucher, ip=ip)

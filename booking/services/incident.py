@@ -1,0 +1,488 @@
+"""Incident response for one municipality (SECURITY.md "Incident response", Kodaira 2018).
+
+- :func:`incident_start`: the admin's one action. In one transaction: every resident password
+  is forgotten (each resident sets a new one at their next login), every resident session
+  ends, the notice for the resident site is stored, a notice is queued in the outbox for every
+  resident who consented to messages, and the municipality's status becomes ``incident`` —
+  which closes resident logins and registrations (the resident services refuse any status but
+  ``active``) while the console keeps working.
+- :func:`incident_end`: back to ``active``.
+- :func:`console_networks_replace`: where the console may be used from.
+- :func:`trail_report_rows`: breach scope from the audit trail — whose data was read, by whom,
+  when.
+
+The ``Municipality`` row lives in the public schema, which the municipality's database role
+cannot write. The status is switched in the same transaction from the public context
+(``schema_context("public")``, the restricted public role), and the platform's own trail
+records it too, so the vendor sees that a municipality entered incident mode.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.contrib.sessions.models import Session
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import connection, transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django_tenants.utils import get_public_schema_name, schema_context
+
+from audit import record
+from audit.chain import Actor
+from audit.models import Event
+from booking.models import (
+    Booking,
+    ConsoleNetwork,
+    ContactPreference,
+    Incident,
+    Notification,
+    NotificationKind,
+    ResidentCredential,
+    ResidentSession,
+    StaffMember,
+    Voucher,
+)
+from booking.services.notifications import notifications_dispatch_on_commit
+from tenants.db import current_municipality
+from tenants.models import Municipality
+
+JAPAN = ZoneInfo("Asia/Tokyo")
+Status = Municipality.Status
+Mode = Municipality.LoginMode
+
+
+class IncidentRefused(Exception):
+    """The action does not fit the municipality's current state; ``message`` says why."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(code)
+        self.code = code
+        self.message = message
+
+
+def _admin(staff: StaffMember) -> Actor:
+    if staff.role != StaffMember.Role.ADMIN:
+        raise PermissionDenied("incident response is for the municipality's admins")
+    return Actor(Actor.STAFF, str(staff.user_id))
+
+
+# --- Incident mode ------------------------------------------------------------------------
+
+
+def default_notice(municipality: Municipality) -> str:
+    return _(
+        "現在、%(name)sのワクチン接種予約サイトは、セキュリティ上の確認のため受付を停止しています。"
+        "ご予約・変更・取消はコールセンターで承ります。再開後は、パスワードの再設定をお願いします。"
+    ) % {"name": municipality.name}
+
+
+def _forget_resident_passwords(mode: str) -> int:
+    """Every resident sets a new password at their next login (see
+    ``booking.services.callcentre.callcentre_password_reset`` for how, per login mode)."""
+    now = timezone.now()
+    if mode == Mode.ACCOUNT:
+        deleted, _by_model = ResidentCredential.objects.all().delete()
+        return deleted
+    return ResidentCredential.objects.exclude(password="").update(
+        password="", password_set_at=None, updated_at=now
+    )
+
+
+def _end_resident_sessions() -> int:
+    keys = ResidentSession.objects.values("session_key")
+    ended, _by_model = Session.objects.filter(
+        session_key__in=keys, expire_date__gt=timezone.now()
+    ).delete()
+    Session.objects.filter(session_key__in=keys).delete()
+    ResidentSession.objects.all().delete()
+    return ended
+
+
+# One outbox row per consented channel of every active voucher, written by one statement: a
+# municipality may have hundreds of thousands of residents to tell. The dedupe key makes a
+# second run for the same incident a no-op.
+_QUEUE_NOTICES = """
+INSERT INTO {notification} (
+    kind, channel, voucher_id, booking_id, dedupe_key, context, status, idempotency_key,
+    attempts, provider, provider_message_id, last_error, created_at, updated_at
+)
+SELECT
+    %(kind)s, ch.channel, cp.voucher_id, NULL,
+    'incident:' || %(incident)s || ':' || cp.voucher_id || ':' || ch.channel,
+    jsonb_build_object('notice', %(notice)s::text),
+    'pending', gen_random_uuid(), 0, '', '', '', now(), now()
+FROM {preference} cp
+JOIN {voucher} v ON v.id = cp.voucher_id AND v.status = 'active'
+CROSS JOIN LATERAL (
+    VALUES
+        ('email', cp.email_consented_at IS NOT NULL AND cp.email IS NOT NULL),
+        ('sms', cp.sms_consented_at IS NOT NULL AND cp.phone IS NOT NULL),
+        ('line', cp.line_consented_at IS NOT NULL AND cp.line_user_id IS NOT NULL)
+) AS ch (channel, consented)
+WHERE ch.consented
+ON CONFLICT (dedupe_key) DO NOTHING
+RETURNING id
+"""
+
+
+def _queue_notices(incident: Incident) -> int:
+    quote = connection.ops.quote_name
+    statement = _QUEUE_NOTICES.format(
+        notification=quote(Notification._meta.db_table),
+        preference=quote(ContactPreference._meta.db_table),
+        voucher=quote(Voucher._meta.db_table),
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            statement,
+            {
+                "kind": NotificationKind.INCIDENT_NOTICE.value,
+                "incident": str(incident.pk),
+                "notice": incident.notice,
+            },
+        )
+        created = [row[0] for row in cursor.fetchall()]
+    notifications_dispatch_on_commit(created)
+    return len(created)
+
+
+def _set_status(municipality: Municipality, *, to: str, allowed_from: str, action: str) -> bool:
+    """Switch the public row's status from the public context; False if it was not
+    ``allowed_from``. Also records the change in the platform's trail."""
+    with schema_context(get_public_schema_name()):
+        changed = Municipality.objects.filter(pk=municipality.pk, status=allowed_from).update(
+            status=to, updated_at=timezone.now()
+        )
+        if changed:
+            record(
+                action=action,
+                actor=Actor.system("municipal-console"),
+                target=municipality,
+                details={"from": allowed_from, "to": to},
+            )
+    if changed:
+        municipality.status = to
+    return bool(changed)
+
+
+def incident_start(*, staff: StaffMember, notice: str, ip: str | None) -> Incident:
+    """Put the resident site into incident mode (see the module's docstring)."""
+    actor = _admin(staff)
+    municipality: Municipality = current_municipality()
+    notice = (notice or "").strip()
+    if not notice or len(notice) > Incident.NOTICE_MAX_LENGTH:
+        raise ValidationError(
+            _("お知らせの文面を%(max)d文字以内で入力してください。")
+            % {"max": Incident.NOTICE_MAX_LENGTH}
+        )
+    if municipality.status != Status.ACTIVE:
+        raise IncidentRefused(
+            "not_active",
+            _("現在の状態（%(status)s）では、インシデントモードを開始できません。")
+            % {"status": municipality.get_status_display()},
+        )
+    with transaction.atomic():
+        if Incident.objects.select_for_update().filter(ended_at__isnull=True).exists():
+            raise IncidentRefused("already_open", _("インシデントモードは既に開始されています。"))
+        incident = Incident.objects.create(
+            notice=notice, started_at=timezone.now(), started_by_id=staff.user_id
+        )
+        incident.passwords_reset = _forget_resident_passwords(municipality.login_mode)
+        incident.sessions_ended = _end_resident_sessions()
+        incident.notices_queued = _queue_notices(incident)
+        incident.save(update_fields=["passwords_reset", "sessions_ended", "notices_queued"])
+        if not _set_status(
+            municipality,
+            to=Status.INCIDENT,
+            allowed_from=Status.ACTIVE,
+            action="municipality.incident_started",
+        ):
+            # Suspended by the platform meanwhile: nothing of the above happens.
+            raise IncidentRefused(
+                "not_active", _("市区町村の状態が変わったため、開始できませんでした。")
+            )
+        record(
+            action="incident.started",
+            actor=actor,
+            target=incident,
+            ip=ip,
+            details={
+                "passwords_reset": incident.passwords_reset,
+                "sessions_ended": incident.sessions_ended,
+                "notices_queued": incident.notices_queued,
+                "login_mode": municipality.login_mode,
+            },
+        )
+    return incident
+
+
+def incident_end(*, staff: StaffMember, ip: str | None) -> Incident | None:
+    """Reopen the resident site: status back to ``active``, the notice taken down.
+
+    Passwords stay forgotten: residents set new ones as they log in again.
+    """
+    actor = _admin(staff)
+    municipality: Municipality = current_municipality()
+    with transaction.atomic():
+        incident = Incident.objects.select_for_update().filter(ended_at__isnull=True).first()
+        reopened = _set_status(
+            municipality,
+            to=Status.ACTIVE,
+            allowed_from=Status.INCIDENT,
+            action="municipality.incident_ended",
+        )
+        if incident is None and not reopened:
+            raise IncidentRefused("not_open", _("インシデントモードではありません。"))
+        if incident is not None:
+            incident.ended_at = timezone.now()
+            incident.ended_by_id = staff.user_id
+            incident.save(update_fields=["ended_at", "ended_by"])
+        record(
+            action="incident.ended",
+            actor=actor,
+            target=incident,
+            ip=ip,
+            # A platform suspension meanwhile leaves the status alone: say so.
+            details={"status_reopened": reopened, "status": municipality.status},
+        )
+    return incident
+
+
+# --- Allowed networks -------------------------------------------------------------------------
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def parse_network(text: str) -> Network:
+    """A CIDR (or a single address) as written by an admin; raises ValueError.
+
+    Host bits set (``192.0.2.10/24``) are refused rather than silently dropped: the admin
+    probably meant something else.
+    """
+    return ipaddress.ip_network(text.strip(), strict=True)
+
+
+def address_in(ip: str | None, networks: Iterable[str]) -> bool:
+    if not ip:
+        return False
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    for text in networks:
+        try:
+            network = ipaddress.ip_network(text, strict=False)
+        except ValueError:
+            continue
+        if address.version == network.version and address in network:
+            return True
+    return False
+
+
+@dataclass(frozen=True)
+class NetworkEntry:
+    network: str
+    label: str = ""
+
+
+def network_list_parse(text: str) -> list[NetworkEntry]:
+    """One network per line, optionally followed by a label: ``203.0.113.0/24 本庁舎``.
+    Blank lines and lines starting with ``#`` are skipped. Raises ValidationError naming
+    the lines that are not networks."""
+    entries: list[NetworkEntry] = []
+    errors: list[str] = []
+    seen: set[str] = set()
+    for number, line in enumerate((text or "").splitlines(), start=1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        cidr, _sep, label = stripped.partition(" ")
+        try:
+            network = str(parse_network(cidr))
+        except ValueError:
+            errors.append(
+                _("%(line)d行目「%(value)s」はネットワーク（例：203.0.113.0/24）ではありません。")
+                % {"line": number, "value": cidr[:50]}
+            )
+            continue
+        if network not in seen:
+            seen.add(network)
+            entries.append(NetworkEntry(network, label.strip()[:60]))
+    if errors:
+        raise ValidationError(errors)
+    return entries
+
+
+def console_networks_replace(
+    *,
+    staff: StaffMember,
+    entries: Sequence[NetworkEntry],
+    current_ip: str | None,
+    ip: str | None,
+) -> list[ConsoleNetwork]:
+    """Replace the console's allowed networks with ``entries`` (empty: no restriction).
+
+    Refuses (ValidationError) a list that does not include ``current_ip``, the address the
+    admin is saving from: they would lock themselves out with their own save.
+    """
+    actor = _admin(staff)
+    networks = [str(parse_network(entry.network)) for entry in entries]
+    if networks and not address_in(current_ip, networks):
+        raise ValidationError(
+            _(
+                "いまお使いのアドレス（%(ip)s）が含まれていないため、保存すると"
+                "この画面に戻れなくなります。このアドレスを含むネットワークを加えてください。"
+            )
+            % {"ip": current_ip or _("不明")}
+        )
+    with transaction.atomic():
+        ConsoleNetwork.objects.all().delete()
+        saved = ConsoleNetwork.objects.bulk_create(
+            ConsoleNetwork(network=network, label=entry.label)
+            for network, entry in zip(networks, entries, strict=True)
+        )
+        record(
+            action="console.networks_replaced",
+            actor=actor,
+            ip=ip,
+            details={"networks": networks},
+        )
+    return saved
+
+
+def network_of(ip: str | None) -> str:
+    """A suggestion for the admin: the /24 (IPv4) or /64 (IPv6) around an address."""
+    if not ip:
+        return ""
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return ""
+    prefix = 24 if address.version == 4 else 64
+    return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False))
+
+
+# --- Breach scope: whose data was read, by whom, when ---------------------------------------
+
+# Events that show a resident's data to someone. Besides these, any action named "*.viewed",
+# "*_viewed" or "*_revealed" (other parts of the console follow that naming) counts.
+READ_ACTIONS = (
+    "callcentre.personal_data_revealed",
+    "callcentre.resident_viewed",
+    "callcentre.searched",
+    "resident.login_succeeded",
+)
+_READ_SUFFIXES = (".viewed", "_viewed", "_revealed")
+
+REPORT_HEADER = [
+    "日時",
+    "操作",
+    "閲覧者の種別",
+    "閲覧者ID",
+    "接種券ID",
+    "接種券番号",
+    "理由",
+    "IPアドレス",
+    "監査記録番号",
+]
+
+
+def _read_events(start: datetime, end: datetime) -> Iterator[Event]:
+    condition = Q(action__in=READ_ACTIONS)
+    for suffix in _READ_SUFFIXES:
+        condition |= Q(action__endswith=suffix)
+    events = Event.objects.filter(condition, occurred_at__gte=start, occurred_at__lt=end)
+    yield from events.order_by("seq").iterator(chunk_size=2000)
+
+
+def _vouchers_of(event: Event, bookings: dict[int, int]) -> list[int]:
+    if event.target_type == "booking.voucher" and event.target_id.isdigit():
+        return [int(event.target_id)]
+    if event.target_type == "booking.booking" and event.target_id.isdigit():
+        voucher_id = bookings.get(int(event.target_id))
+        return [voucher_id] if voucher_id is not None else []
+    listed = event.details.get("vouchers") if isinstance(event.details, dict) else None
+    if isinstance(listed, list):
+        return [value for value in listed if isinstance(value, int)]
+    voucher = event.details.get("voucher") if isinstance(event.details, dict) else None
+    return [voucher] if isinstance(voucher, int) else []
+
+
+def _chunks(items: Iterable[Event], size: int) -> Iterator[list[Event]]:
+    chunk: list[Event] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _report_rows(start: datetime, end: datetime) -> Iterator[list[Any]]:
+    for chunk in _chunks(_read_events(start, end), 2000):
+        booking_ids = [
+            int(event.target_id)
+            for event in chunk
+            if event.target_type == "booking.booking" and event.target_id.isdigit()
+        ]
+        bookings = dict(Booking.objects.filter(pk__in=booking_ids).values_list("id", "voucher_id"))
+        per_event = [(event, _vouchers_of(event, bookings)) for event in chunk]
+        voucher_ids = {voucher for _event, listed in per_event for voucher in listed}
+        numbers = dict(
+            Voucher.objects.filter(pk__in=voucher_ids).values_list("id", "voucher_number")
+        )
+        for event, listed in per_event:
+            for voucher_id in listed:
+                yield [
+                    event.occurred_at.astimezone(JAPAN).isoformat(timespec="seconds"),
+                    event.action,
+                    event.actor_kind,
+                    event.actor_id,
+                    voucher_id,
+                    numbers.get(voucher_id, ""),
+                    str(event.details.get("reason", "")),
+                    event.ip or "",
+                    event.seq,
+                ]
+
+
+@dataclass
+class TrailReport:
+    start: datetime
+    end: datetime
+    rows: list[list[Any]]
+
+
+def trail_report_build(
+    *, staff: StaffMember, start: datetime, end: datetime, ip: str | None
+) -> TrailReport:
+    """Every read of a resident's data between ``start`` (inclusive) and ``end``: one row
+    per event and resident, with the voucher's id and number. Audited as
+    ``trail.report_downloaded`` (the range and the row count)."""
+    if staff.role not in (StaffMember.Role.ADMIN, StaffMember.Role.AUDITOR):
+        raise PermissionDenied("the trail is for auditors and admins")
+    if end <= start:
+        raise ValidationError(_("終了日時は開始日時より後にしてください。"))
+    rows = list(_report_rows(start, end))
+    record(
+        action="trail.report_downloaded",
+        actor=Actor(Actor.STAFF, str(staff.user_id)),
+        ip=ip,
+        details={
+            "from": start.isoformat(),
+            "to": end.isoformat(),
+            "rows": len(rows),
+            "residents": len({row[4] for row in rows}),
+        },
+    )
+    return TrailReport(start=start, end=end, rows=rows)

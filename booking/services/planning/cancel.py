@@ -1,0 +1,218 @@
+"""Cancelling a slot (中止): its bookings are cancelled through the one booking service, with
+the call centre's channel and the staff member as actor, and each resident is sent a
+``slot_cancelled`` message, in one transaction. Locks follow the booking service's order
+(vouchers, bookings, slots): the vouchers of the slot's bookings are locked before the slot.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from audit import record
+from audit.chain import Actor
+from booking.models import Booking, Channel, Notification, Slot, Voucher
+from booking.models.bookings import booking_number_display
+from booking.services.booking import BookingRefused, booking_cancel
+from booking.services.notifications import notification_enqueue
+from booking.services.planning.base import (
+    PlanningRefused,
+    check_slot,
+    invalidate_on_commit,
+    slot_day,
+)
+
+
+@dataclass(frozen=True)
+class SlotCancellation:
+    slot: Slot
+    bookings_cancelled: int
+    linked_cancelled: int  # later doses booked together, cancelled with them (policy)
+    notifications: int
+
+
+def linked_active_bookings(booking_ids: Sequence[int]) -> list[int]:
+    """Active bookings of later doses made together with these (the chain dose 2, 3, ...):
+    the booking service cancels them too when the policy says so."""
+    found: list[int] = []
+    frontier = list(booking_ids)
+    while frontier:
+        frontier = list(
+            Booking.objects.filter(
+                linked_to_id__in=frontier, status=Booking.Status.ACTIVE
+            ).values_list("pk", flat=True)
+        )
+        found += frontier
+    return found
+
+
+@dataclass(frozen=True)
+class AffectedBooking:
+    booking_number: str
+    voucher_number: str
+    dose: int
+    channel: str
+    checked_in: bool
+
+
+@dataclass(frozen=True)
+class LinkedBooking:
+    booking_number: str
+    dose: int
+    starts_at: datetime
+    venue_name: str
+
+
+@dataclass(frozen=True)
+class SlotCancelImpact:
+    bookings: tuple[AffectedBooking, ...]
+    linked: tuple[LinkedBooking, ...]
+
+    @property
+    def has_checked_in(self) -> bool:
+        return any(b.checked_in for b in self.bookings)
+
+
+def slot_cancel_impact(*, slot: Slot, actor: Actor, ip: str | None = None) -> SlotCancelImpact:
+    """Who a cancellation would reach, by numbers only (booking and voucher numbers, never a
+    name), for the confirmation page. Showing voucher numbers is a read of residents' data,
+    so it is audited with the slot and how many were listed."""
+    check_slot(slot)
+    live = list(
+        Booking.objects.filter(slot_id=slot.pk, status__in=Booking.LIVE_STATUSES)
+        .order_by("pk")
+        .values_list("pk", "booking_number", "voucher__voucher_number", "dose", "channel", "status")
+    )
+    linked = (
+        Booking.objects.filter(pk__in=linked_active_bookings([row[0] for row in live]))
+        .order_by("slot__starts_at")
+        .values_list("booking_number", "dose", "slot__starts_at", "slot__venue__name")
+    )
+    impact = SlotCancelImpact(
+        bookings=tuple(
+            AffectedBooking(
+                booking_number_display(number),
+                voucher_number,
+                dose,
+                channel,
+                status == Booking.Status.CHECKED_IN,
+            )
+            for _pk, number, voucher_number, dose, channel, status in live
+        ),
+        linked=tuple(
+            LinkedBooking(booking_number_display(number), dose, starts_at, venue_name)
+            for number, dose, starts_at, venue_name in linked
+        ),
+    )
+    record(
+        action="slot.cancel_viewed",
+        actor=actor,
+        target=slot,
+        ip=ip,
+        details={"bookings_listed": len(impact.bookings), "linked_listed": len(impact.linked)},
+    )
+    return impact
+
+
+def _supersede_cancel_notices(booking_ids: list[int], after_id: int) -> None:
+    """The booking service queued a plain 予約取消 message for each booking; the resident
+    gets the 予約枠の中止 message instead (it says the booking is cancelled, and why), not both.
+    Only rows written in this transaction are touched."""
+    Notification.objects.filter(
+        pk__gt=after_id,
+        booking_id__in=booking_ids,
+        kind="booking_cancelled",
+        status=Notification.Status.PENDING,
+    ).update(status=Notification.Status.SKIPPED, last_error="superseded: slot_cancelled")
+
+
+def slot_cancel(
+    *, slot: Slot, actor: Actor, ip: str | None = None, notice: str = ""
+) -> SlotCancellation:
+    """中止: the slot takes no bookings, every active booking in it is cancelled through the
+    booking service (call centre channel, staff actor: allowed after the residents' cut-off)
+    and each resident is sent a ``slot_cancelled`` message (``notice``, optional, is added
+    to it and must name nobody). All in one transaction; nothing happens if one part fails.
+
+    Refused for a slot that has ended or has checked-in residents (they are at the venue).
+    Cancelling a cancelled slot returns it unchanged.
+    """
+    check_slot(slot)
+    if actor.kind != Actor.STAFF:
+        raise PermissionDenied("slots are cancelled by staff")
+    with transaction.atomic():
+        voucher_ids = sorted(
+            set(
+                Booking.objects.filter(
+                    slot_id=slot.pk, status__in=Booking.LIVE_STATUSES
+                ).values_list("voucher_id", flat=True)
+            )
+        )
+        locked = set(
+            Voucher.objects.select_for_update()
+            .filter(pk__in=voucher_ids)
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+        current = (
+            Slot.objects.select_for_update().select_related("venue", "product").get(pk=slot.pk)
+        )
+        if current.status == Slot.Status.CANCELLED:
+            return SlotCancellation(current, 0, 0, 0)
+        if current.ends_at <= timezone.now():
+            raise PlanningRefused("ended", _("終了した枠は中止できません。"))
+        live = list(
+            Booking.objects.filter(slot_id=current.pk, status__in=Booking.LIVE_STATUSES)
+            .select_related("slot__venue", "slot__product")
+            .order_by("pk")
+        )
+        if any(b.status == Booking.Status.CHECKED_IN for b in live):
+            raise PlanningRefused(
+                "checked_in",
+                _("受付済みの方がいるため、この枠は中止できません。受付停止にしてください。"),
+            )
+        late = sorted({b.voucher_id for b in live} - locked)
+        if late:  # booked between the first read and the slot lock
+            list(Voucher.objects.select_for_update().filter(pk__in=late).order_by("pk"))
+        current.status = Slot.Status.CANCELLED
+        current.save(update_fields=["status"])
+        high_water = Notification.objects.aggregate(top=Max("pk"))["top"] or 0
+        ids = [b.pk for b in live]
+        linked_ids = linked_active_bookings(ids)
+        for booking in live:
+            try:
+                booking_cancel(booking=booking, channel=Channel.CALL_CENTRE, actor=actor, ip=ip)
+            except BookingRefused as refused:  # rolls the whole cancellation back
+                raise PlanningRefused(refused.code, refused.message) from refused
+        linked = Booking.objects.filter(pk__in=linked_ids, status=Booking.Status.CANCELLED).count()
+        _supersede_cancel_notices(ids, high_water)
+        extra = {"notice": notice} if notice else None
+        notifications = 0
+        for booking in Booking.objects.filter(pk__in=ids).select_related(
+            "slot__venue", "slot__product"
+        ):
+            notifications += len(
+                notification_enqueue(kind="slot_cancelled", booking=booking, extra=extra)
+            )
+        record(
+            action="slot.cancelled",
+            actor=actor,
+            target=current,
+            ip=ip,
+            details={
+                "bookings_cancelled": len(live),
+                "linked_cancelled": linked,
+                "notifications": notifications,
+                "notice": bool(notice),
+            },
+        )
+        invalidate_on_commit([slot_day(current)])
+    current.refresh_from_db()
+    return SlotCancellation(current, len(live), linked, notifications)

@@ -1,0 +1,117 @@
+"""Venues: create, edit, close (no new bookings) and reopen; every change audited."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time
+
+from django.db import transaction
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+
+from audit import record
+from audit.chain import Actor
+from booking.models import Booking, Slot, VaccineProduct, Venue
+from booking.services.planning.base import JAPAN, invalidate_on_commit
+
+
+@dataclass(frozen=True)
+class VenueDetails:
+    name: str
+    area: str
+    address: str
+    access_notes: str = ""
+    accessibility: str = ""
+    map_url: str = ""
+    products: tuple[VaccineProduct, ...] = ()
+
+
+_VENUE_FIELDS = ("name", "area", "address", "access_notes", "accessibility", "map_url")
+
+
+def _venue_days(venue: Venue) -> list[date]:
+    """Days with slots of ``venue`` from today on: the residents' cached availability to drop."""
+    today = timezone.localdate(timezone=JAPAN)
+    start = datetime.combine(today, time.min, tzinfo=JAPAN)
+    return list(
+        Slot.objects.filter(venue=venue, starts_at__gte=start)
+        .annotate(day=TruncDate("starts_at", tzinfo=JAPAN))
+        .order_by("day")
+        .values_list("day", flat=True)
+        .distinct()
+    )
+
+
+def venue_create(*, details: VenueDetails, actor: Actor, ip: str | None = None) -> Venue:
+    with transaction.atomic():
+        venue = Venue.objects.create(**{name: getattr(details, name) for name in _VENUE_FIELDS})
+        venue.products.set(details.products)
+        record(
+            action="venue.created",
+            actor=actor,
+            target=venue,
+            ip=ip,
+            details={"products": sorted(p.pk for p in details.products)},
+        )
+    return venue
+
+
+def venue_update(
+    *, venue: Venue, details: VenueDetails, actor: Actor, ip: str | None = None
+) -> Venue:
+    """Change a venue's description and vaccines. Slots already made keep their vaccine."""
+    with transaction.atomic():
+        current = Venue.objects.select_for_update().get(pk=venue.pk)
+        changed = [
+            name for name in _VENUE_FIELDS if getattr(current, name) != getattr(details, name)
+        ]
+        for name in changed:
+            setattr(current, name, getattr(details, name))
+        if changed:
+            current.save(update_fields=changed)
+        before = set(current.products.values_list("pk", flat=True))
+        after = {p.pk for p in details.products}
+        if before != after:
+            current.products.set(details.products)
+            changed.append("products")
+        if changed:
+            record(
+                action="venue.updated",
+                actor=actor,
+                target=current,
+                ip=ip,
+                details={"changed": changed, "products": sorted(after)},
+            )
+            invalidate_on_commit(_venue_days(current))
+    return current
+
+
+def _venue_set_open(*, venue: Venue, is_open: bool, actor: Actor, ip: str | None) -> Venue:
+    with transaction.atomic():
+        updated = Venue.objects.filter(pk=venue.pk, is_open=not is_open).update(is_open=is_open)
+        current = Venue.objects.get(pk=venue.pk)
+        if updated:
+            live = Booking.objects.filter(
+                slot__venue=current,
+                slot__starts_at__gte=timezone.now(),
+                status__in=Booking.LIVE_STATUSES,
+            ).count()
+            record(
+                action="venue.reopened" if is_open else "venue.closed",
+                actor=actor,
+                target=current,
+                ip=ip,
+                details={"live_bookings_kept": live},
+            )
+            invalidate_on_commit(_venue_days(current))
+    return current
+
+
+def venue_close(*, venue: Venue, actor: Actor, ip: str | None = None) -> Venue:
+    """Stop new bookings at the venue (``is_open=False``). Bookings already made are kept:
+    cancelling them is a per-slot decision (``slot_cancel``)."""
+    return _venue_set_open(venue=venue, is_open=False, actor=actor, ip=ip)
+
+
+def venue_reopen(*, venue: Venue, actor: Actor, ip: str | None = None) -> Venue:
+    return _venue_set_open(venue=venue, is_open=True, actor=actor, ip=ip)

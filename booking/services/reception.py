@@ -1,0 +1,521 @@
+"""Reception at a venue (UX.md "The venue's path"): find the booking from its 予約番号 or the
+QR code on the confirmation, show who the resident is, check them in, record the dose after
+the shot, and mark the day's no-shows.
+
+Who may act: admins at every venue, venue staff only at the venues they work at
+(``StaffMember.venues``). Every refusal is audited (``reception.refused``), and so is every
+read of a resident's name and birth date (``reception.viewed``): a leak report can say whose
+data was seen, by whom, when. Audit details carry ids and codes, never personal values.
+
+Lock order, the same as the booking service's so the two cannot deadlock: the voucher row,
+then the booking row (then the audit chain's advisory lock, held until commit).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from audit import record
+from audit.chain import Actor
+from booking.models import (
+    Booking,
+    StaffMember,
+    VaccinationRecord,
+    VaccineProduct,
+    Venue,
+    Voucher,
+)
+from booking.models.bookings import (
+    BOOKING_NUMBER_ALPHABET,
+    BOOKING_NUMBER_LENGTH,
+    booking_number_normalize,
+    made_in_current_schema,
+)
+from tenants.crypto import cipher_for
+from tenants.db import current_municipality
+
+JAPAN = ZoneInfo("Asia/Tokyo")
+VOUCHER_TABLE = "booking_voucher"
+RECORD_CONSTRAINT = "one_record_per_voucher_and_dose"
+
+
+class ProductChangeReason:
+    """Why the vaccine given differs from the slot's (chosen from a list: a free-text reason
+    could carry health information, and the audit trail keeps only codes)."""
+
+    STOCK = "stock"
+    MEDICAL = "medical"
+    RESIDENT = "resident"
+    OTHER = "other"
+
+    choices = [
+        (STOCK, gettext_lazy("在庫・供給の都合")),
+        (MEDICAL, gettext_lazy("医師の判断（医学的な理由）")),
+        (RESIDENT, gettext_lazy("本人の希望（医師が了承）")),
+        (OTHER, gettext_lazy("その他（医師の判断）")),
+    ]
+    values = frozenset(code for code, _label in choices)
+
+
+# --- Refusals ---------------------------------------------------------------------------------
+
+_REFUSAL_MESSAGES: dict[str, Any] = {
+    "not_found": gettext_lazy(
+        "この予約番号の予約は見つかりません。番号をもう一度確かめてください"
+        "（予約番号は英数字10文字です。接種券のバーコードではなく、予約確認のQRコードを"
+        "読み取ってください）。"
+    ),
+    "other_venue": gettext_lazy(
+        "この予約は、あなたの担当会場の予約ではありません。予約した会場をご案内ください。"
+    ),
+    "no_venue": gettext_lazy("担当会場が設定されていません。管理者に連絡してください。"),
+    "not_today": gettext_lazy("この予約は本日の予約ではないため、受付できません。"),
+    "already_checked_in": gettext_lazy("この予約は既に受付済みです。"),
+    "not_active": gettext_lazy("この予約は受付できる状態ではありません（取消・来場なし等）。"),
+    "voucher_withdrawn": gettext_lazy(
+        "この接種券は対象外（転出・死亡等）になっています。受付せず、管理者に確認してください。"
+    ),
+    "not_checked_in": gettext_lazy("受付が済んでいないため、接種を記録できません。"),
+    "already_recorded": gettext_lazy(
+        "この方のこの回の接種は既に記録されています。二重に記録することはできません。"
+    ),
+    "future": gettext_lazy("これから始まる予約枠の接種は記録できません。"),
+    "product_reason_required": gettext_lazy(
+        "予約枠と異なるワクチンを記録するには、医師が理由を選んでください。"
+    ),
+    "lot_number_required": gettext_lazy("ロット番号を入力してください。"),
+    "role": gettext_lazy("この操作を行う権限がありません。"),
+}
+
+
+class ReceptionRefused(Exception):
+    """An action reception may not take, with a message for the staff member (Japanese).
+    ``code`` is what the audit trail records."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
+
+    @property
+    def message(self) -> str:
+        return refusal_message(self.code)
+
+
+def _refused(
+    *,
+    code: str,
+    operation: str,
+    staff: StaffMember,
+    booking: Booking | None = None,
+    venue: Venue | None = None,
+    ip: str | None,
+) -> ReceptionRefused:
+    """Audit a refusal (outside any transaction that rolls back) and return it to raise."""
+    details: dict[str, Any] = {"operation": operation, "reason": code}
+    if venue is not None:
+        details["venue"] = venue.pk
+    record(
+        action="reception.refused",
+        actor=staff_actor(staff),
+        target=booking,
+        ip=ip,
+        details=details,
+    )
+    return ReceptionRefused(code)
+
+
+def staff_actor(staff: StaffMember) -> Actor:
+    return Actor.staff(staff.user)
+
+
+# --- Where a staff member works ---------------------------------------------------------------
+
+
+def staff_venue_ids(staff: StaffMember) -> set[int] | None:
+    """The venues ``staff`` may receive residents at; None for every venue (an admin)."""
+    if staff.role == StaffMember.Role.ADMIN:
+        return None
+    if staff.role != StaffMember.Role.VENUE:
+        return set()
+    return set(staff.venues.values_list("id", flat=True))
+
+
+def staff_works_at(staff: StaffMember, venue_id: int) -> bool:
+    venue_ids = staff_venue_ids(staff)
+    return venue_ids is None or venue_id in venue_ids
+
+
+def reception_venues(staff: StaffMember) -> QuerySet[Venue]:
+    venue_ids = staff_venue_ids(staff)
+    venues = Venue.objects.all()
+    if venue_ids is not None:
+        venues = venues.filter(pk__in=venue_ids)
+    return venues.order_by("area", "name")
+
+
+def staff_venues_set(
+    *, staff: StaffMember, venues: Collection[Venue], by: StaffMember, ip: str | None = None
+) -> StaffMember:
+    """An admin sets the venues a venue staff member works at."""
+    if by.role != StaffMember.Role.ADMIN:
+        raise _refused(code="role", operation="staff_venues", staff=by, ip=ip)
+    for venue in venues:
+        if venue.pk is None:
+            raise ValueError("unsaved venue")
+    with transaction.atomic():
+        locked = StaffMember.objects.select_for_update().get(pk=staff.pk)
+        before = set(locked.venues.values_list("id", flat=True))
+        after = {venue.pk for venue in venues}
+        locked.venues.set(list(venues))
+        record(
+            action="staff.venues_set",
+            actor=staff_actor(by),
+            target=("auth.user", str(locked.user_id)),
+            ip=ip,
+            details={"added": sorted(after - before), "removed": sorted(before - after)},
+        )
+    return locked
+
+
+# --- Days -------------------------------------------------------------------------------------
+
+
+def today_in_japan() -> date:
+    return timezone.localdate(timezone=JAPAN)
+
+
+def day_of(moment: datetime) -> date:
+    return moment.astimezone(JAPAN).date()
+
+
+def day_bounds(day: date) -> tuple[datetime, datetime]:
+    start = datetime.combine(day, time(0, 0), tzinfo=JAPAN)
+    return start, start + timedelta(days=1)
+
+
+# --- Finding a booking ------------------------------------------------------------------------
+
+_ALPHABET = set(BOOKING_NUMBER_ALPHABET)
+_TOKEN = re.compile(r"[0-9A-Z]+(?:-[0-9A-Z]+)*")
+
+
+def _is_booking_number(text: str) -> bool:
+    return len(text) == BOOKING_NUMBER_LENGTH and set(text) <= _ALPHABET
+
+
+def booking_number_from_text(text: str) -> str:
+    """The booking number in what was typed or scanned, or "" if there is none.
+
+    Accepts the number as typed (any width, case, hyphens and spaces: ``abcde-fghjk``) and
+    whatever a QR scanner or a phone's camera app yields for the confirmation's code: the
+    number alone, or inside a URL or a labelled text (the last number-shaped word wins).
+    """
+    typed = booking_number_normalize(text[:200])
+    if _is_booking_number(typed):
+        return typed
+    folded = unicodedata.normalize("NFKC", text[:500]).upper()
+    found = ""
+    for token in _TOKEN.findall(folded):
+        candidate = token.replace("-", "")
+        if _is_booking_number(candidate):
+            found = candidate
+    return found
+
+
+def _booking_query() -> QuerySet[Booking]:
+    return Booking.objects.select_related("slot__venue", "slot__product", "voucher")
+
+
+def reception_lookup(*, staff: StaffMember, text: str, ip: str | None = None) -> Booking:
+    """The booking whose number was typed or scanned, at a venue ``staff`` works at.
+
+    Raises ReceptionRefused ``not_found`` or ``other_venue`` (audited). Another
+    municipality's bookings are not in this schema: they are ``not_found``.
+    """
+    number = booking_number_from_text(text)
+    booking = _booking_query().filter(booking_number=number).first() if number else None
+    if booking is None:
+        raise _refused(code="not_found", operation="lookup", staff=staff, ip=ip)
+    if not staff_works_at(staff, booking.slot.venue_id):
+        raise _refused(code="other_venue", operation="lookup", staff=staff, booking=booking, ip=ip)
+    return booking
+
+
+def reception_booking_get(*, staff: StaffMember, booking_id: int, ip: str | None = None) -> Booking:
+    """A booking by id for a reception page; ``not_found`` and ``other_venue`` as above."""
+    booking = _booking_query().filter(pk=booking_id).first()
+    if booking is None:
+        raise _refused(code="not_found", operation="open", staff=staff, ip=ip)
+    if not staff_works_at(staff, booking.slot.venue_id):
+        raise _refused(code="other_venue", operation="open", staff=staff, booking=booking, ip=ip)
+    return booking
+
+
+# --- The resident's identity, for the check against the 接種券 and an ID ---------------------
+
+
+@dataclass(frozen=True)
+class ReceptionCard:
+    """What reception sees: the booking, and the resident's name and birth date only."""
+
+    booking: Booking
+    voucher_number: str
+    voucher_withdrawn: bool
+    name: str
+    name_kana: str
+    birth_date: date | None
+    age: int | None
+    is_today: bool
+    record: VaccinationRecord | None
+
+
+def _age_on(birth_date: date, day: date) -> int:
+    return day.year - birth_date.year - ((day.month, day.day) < (birth_date.month, birth_date.day))
+
+
+def reception_card_open(
+    *, staff: StaffMember, booking: Booking, ip: str | None = None
+) -> ReceptionCard:
+    """Decrypt the resident's name and birth date for reception, and audit the read
+    (``reception.viewed``: whose data — the voucher — was seen, by whom)."""
+    if not made_in_current_schema(booking):
+        raise ValueError("the booking is not of the current municipality")
+    if not staff_works_at(staff, booking.slot.venue_id):
+        raise _refused(code="other_venue", operation="view", staff=staff, booking=booking, ip=ip)
+    voucher = booking.voucher
+    personal = cipher_for(current_municipality()).open_record(
+        bytes(voucher.personal), table=VOUCHER_TABLE, row_id=voucher.voucher_number
+    )
+    birth_text = personal.get("birth_date")
+    birth_date = date.fromisoformat(birth_text) if birth_text else None
+    today = today_in_japan()
+    record(
+        action="reception.viewed",
+        actor=staff_actor(staff),
+        target=booking,
+        ip=ip,
+        details={"voucher": voucher.pk, "fields": ["name", "name_kana", "birth_date"]},
+    )
+    return ReceptionCard(
+        booking=booking,
+        voucher_number=voucher.voucher_number,
+        voucher_withdrawn=voucher.status == Voucher.Status.WITHDRAWN,
+        name=personal.get("name") or "",
+        name_kana=personal.get("name_kana") or "",
+        birth_date=birth_date,
+        age=_age_on(birth_date, today) if birth_date else None,
+        is_today=day_of(booking.slot.starts_at) == today,
+        record=VaccinationRecord.objects.filter(booking=booking).select_related("product").first(),
+    )
+
+
+# --- Check-in ---------------------------------------------------------------------------------
+
+
+def _lock(booking: Booking) -> tuple[Voucher, Booking]:
+    voucher = Voucher.objects.select_for_update().only("id", "status").get(pk=booking.voucher_id)
+    locked = (
+        Booking.objects.select_for_update(of=("self",))
+        .select_related("slot__venue", "slot__product")
+        .get(pk=booking.pk)
+    )
+    return voucher, locked
+
+
+def _check_own(booking: Booking) -> None:
+    if not made_in_current_schema(booking):
+        raise ValueError("the booking is not of the current municipality")
+
+
+def booking_check_in(*, booking: Booking, staff: StaffMember, ip: str | None = None) -> Booking:
+    """受付: an active booking of today, at a venue ``staff`` works at, becomes checked in.
+
+    Raises ReceptionRefused (audited) for anything else.
+    """
+    _check_own(booking)
+    try:
+        with transaction.atomic():
+            voucher, locked = _lock(booking)
+            if not staff_works_at(staff, locked.slot.venue_id):
+                raise ReceptionRefused("other_venue")
+            if locked.status == Booking.Status.CHECKED_IN:
+                raise ReceptionRefused("already_checked_in")
+            if locked.status != Booking.Status.ACTIVE:
+                raise ReceptionRefused("not_active")
+            if day_of(locked.slot.starts_at) != today_in_japan():
+                raise ReceptionRefused("not_today")
+            if voucher.status == Voucher.Status.WITHDRAWN:
+                raise ReceptionRefused("voucher_withdrawn")
+            locked.status = Booking.Status.CHECKED_IN
+            locked.save(update_fields=["status"])
+            record(
+                action="reception.checked_in",
+                actor=staff_actor(staff),
+                target=locked,
+                ip=ip,
+                details={"venue": locked.slot.venue_id, "slot": locked.slot_id},
+            )
+    except ReceptionRefused as refusal:
+        raise _refused(
+            code=refusal.code, operation="check_in", staff=staff, booking=booking, ip=ip
+        ) from None
+    return locked
+
+
+# --- The dose given ---------------------------------------------------------------------------
+
+
+def lot_number_normalize(text: str) -> str:
+    return unicodedata.normalize("NFKC", text or "").strip().upper()
+
+
+def vaccination_record(
+    *,
+    booking: Booking,
+    staff: StaffMember,
+    product: VaccineProduct,
+    lot_number: str,
+    doctor: str,
+    product_reason: str = "",
+    ip: str | None = None,
+) -> VaccinationRecord:
+    """Record the dose given for a checked-in booking, and mark the booking vaccinated.
+
+    The record (dose, vaccine, date) is what the booking service reads for the next dose's
+    interval and vaccine. The vaccine must be the slot's, unless the doctor gives a reason
+    (a ``ProductChangeReason`` code): then the vaccine actually given is recorded. The dose
+    is the booking's, the date the slot's day, the venue the slot's venue.
+    """
+    _check_own(booking)
+    lot = lot_number_normalize(lot_number)
+    if product_reason and product_reason not in ProductChangeReason.values:
+        raise ValueError(f"unknown product change reason {product_reason!r}")
+    try:
+        with transaction.atomic():
+            _voucher, locked = _lock(booking)
+            slot = locked.slot
+            if not staff_works_at(staff, slot.venue_id):
+                raise ReceptionRefused("other_venue")
+            if locked.status != Booking.Status.CHECKED_IN:
+                raise ReceptionRefused("not_checked_in")
+            if day_of(slot.starts_at) > today_in_japan():
+                raise ReceptionRefused("future")
+            if product.pk != slot.product_id and not product_reason:
+                raise ReceptionRefused("product_reason_required")
+            if not lot:
+                raise ReceptionRefused("lot_number_required")
+            if VaccinationRecord.objects.filter(
+                voucher_id=locked.voucher_id, dose=locked.dose
+            ).exists():
+                raise ReceptionRefused("already_recorded")
+            try:
+                with transaction.atomic():
+                    vaccination = VaccinationRecord.objects.create(
+                        voucher_id=locked.voucher_id,
+                        booking=locked,
+                        dose=locked.dose,
+                        product=product,
+                        lot_number=lot[:30],
+                        vaccinated_on=day_of(slot.starts_at),
+                        venue_name=slot.venue.name,
+                        doctor=doctor.strip()[:60],
+                        actor_kind=Actor.STAFF,
+                        actor_id=str(staff.user_id),
+                    )
+            except IntegrityError as exc:
+                if RECORD_CONSTRAINT in str(exc):
+                    raise ReceptionRefused("already_recorded") from None
+                raise
+            locked.status = Booking.Status.VACCINATED
+            locked.save(update_fields=["status"])
+            record(
+                action="reception.vaccination_recorded",
+                actor=staff_actor(staff),
+                target=vaccination,
+                ip=ip,
+                details={
+                    "booking": locked.pk,
+                    "dose": locked.dose,
+                    "product": product.code,
+                    "slot_product": slot.product.code,
+                    "product_reason": product_reason if product.pk != slot.product_id else "",
+                },
+            )
+    except ReceptionRefused as refusal:
+        raise _refused(
+            code=refusal.code, operation="vaccination", staff=staff, booking=booking, ip=ip
+        ) from None
+    return vaccination
+
+
+# --- No-shows ---------------------------------------------------------------------------------
+
+
+def no_shows_due(*, venue: Venue, now: datetime | None = None) -> QuerySet[Booking]:
+    """Today's bookings at ``venue`` whose slot has ended and that are still active: nobody
+    came. Booking numbers and times only reach the page, no names."""
+    now = now or timezone.now()
+    start, _end = day_bounds(day_of(now))
+    return (
+        Booking.objects.filter(
+            slot__venue=venue,
+            slot__starts_at__gte=start,
+            slot__ends_at__lte=now,
+            status=Booking.Status.ACTIVE,
+        )
+        .select_related("slot__product")
+        .order_by("slot__starts_at", "booking_number")
+    )
+
+
+def no_shows_mark(
+    *,
+    venue: Venue,
+    booking_ids: Collection[int],
+    staff: StaffMember,
+    ip: str | None = None,
+) -> list[int]:
+    """Mark as no-show the listed bookings that are still due (``no_shows_due``), in one
+    action. Only what staff saw listed is marked: a booking that became due after the list
+    was shown waits for the next list, and one checked in meanwhile is left alone.
+
+    Returns the ids marked.
+    """
+    if not staff_works_at(staff, venue.pk):
+        raise _refused(code="other_venue", operation="no_shows", staff=staff, venue=venue, ip=ip)
+    wanted = {int(booking_id) for booking_id in booking_ids}
+    with transaction.atomic():
+        marked = list(
+            no_shows_due(venue=venue)
+            .filter(pk__in=wanted)
+            .select_for_update(of=("self",))
+            .values_list("id", flat=True)
+        )
+        if marked:
+            Booking.objects.filter(pk__in=marked, status=Booking.Status.ACTIVE).update(
+                status=Booking.Status.NO_SHOW
+            )
+        record(
+            action="reception.no_shows_marked",
+            actor=staff_actor(staff),
+            target=venue,
+            ip=ip,
+            details={"count": len(marked), "bookings": sorted(marked)},
+        )
+    return sorted(marked)
+
+
+def refusal_message(code: str) -> str:
+    return str(_REFUSAL_MESSAGES.get(code, _("この操作はできません。")))

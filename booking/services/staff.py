@@ -1,0 +1,331 @@
+"""Municipal staff accounts: invitations, console login, console sessions.
+
+Every function here runs inside one municipality's schema (the request's or a
+``schema_context``) and writes that municipality's audit trail.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from django.contrib.auth import authenticate, get_user_model
+from django.contrib.sessions.models import Session
+from django.core.cache import cache
+from django.db import transaction
+from django.utils import timezone
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from audit import record
+from audit.chain import Actor
+from booking.models import StaffInvitation, StaffMember, StaffSession
+from sesshu import metrics
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
+INVITATION_TTL = timedelta(days=3)
+
+# Console login throttle (SECURITY.md "throttle before hashing"). Attempts are counted
+# before the password hash is computed; a success gives its attempt back. The account limit
+# keys on the typed address, so an unknown address is throttled exactly like a real one.
+LOGIN_ACCOUNT_LIMIT = 10
+LOGIN_IP_LIMIT = 50
+LOGIN_WINDOW_SECONDS = 15 * 60
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _target_user(user_id: Any) -> tuple[str, str]:
+    return ("auth.user", str(user_id))
+
+
+# --- Invitations --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IssuedInvitation:
+    invitation: StaffInvitation
+    token: str  # shown once (in the link); only its hash is stored
+
+
+def staff_invite(
+    *,
+    email: str,
+    role: str,
+    invited_by: object | None,
+    actor: Actor,
+    ip: str | None = None,
+    ttl: timedelta = INVITATION_TTL,
+) -> IssuedInvitation:
+    if role not in StaffMember.Role.values:
+        raise ValueError(f"unknown staff role {role!r}")
+    token = secrets.token_urlsafe(32)
+    with transaction.atomic():
+        invitation = StaffInvitation.objects.create(
+            email=email.strip().lower(),
+            role=role,
+            token_hash=token_hash(token),
+            invited_by=invited_by,  # type: ignore[misc]
+            expires_at=timezone.now() + ttl,
+        )
+        record(
+            action="staff.invited", actor=actor, target=invitation, ip=ip, details={"role": role}
+        )
+    return IssuedInvitation(invitation=invitation, token=token)
+
+
+class InvitationRefused(Exception):
+    """The invitation cannot be used. ``reason`` is for the audit trail, never for the page."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _invitation_refused(
+    *, reason: str, invitation: StaffInvitation | None, ip: str | None
+) -> InvitationRefused:
+    record(
+        action="staff.invitation_refused",
+        actor=Actor.anonymous(),
+        target=invitation,
+        ip=ip,
+        details={"reason": reason},
+    )
+    return InvitationRefused(reason)
+
+
+def _unusable_reason(invitation: StaffInvitation | None) -> str:
+    if invitation is None:
+        return "unknown"
+    if invitation.accepted_at is not None:
+        return "used"
+    if invitation.expires_at <= timezone.now():
+        return "expired"
+    return ""
+
+
+def staff_invitation_open(*, token: str, ip: str | None = None) -> StaffInvitation:
+    """Return the usable invitation for ``token``, or audit the refusal and raise.
+
+    Unknown, expired and used tokens raise the same exception; only the audit trail says which.
+    """
+    invitation = StaffInvitation.objects.filter(token_hash=token_hash(token)).first()
+    reason = _unusable_reason(invitation)
+    if reason:
+        raise _invitation_refused(reason=reason, invitation=invitation, ip=ip)
+    assert invitation is not None
+    return invitation
+
+
+def staff_invitation_accept(
+    *, token: str, password_hash: str, totp_key: str, totp_last_t: int = -1, ip: str | None = None
+) -> StaffMember:
+    """Create the staff account for ``token``: user, confirmed TOTP device, role.
+
+    ``password_hash`` comes from ``make_password`` (the plain password never reaches the
+    session that carries the setup state); ``totp_key`` is the hex secret the person has just
+    proven to hold. The invitation is claimed with one conditional UPDATE and nothing is
+    checked before it, so of two tabs (or two people) finishing at once exactly one succeeds.
+    """
+    hashed = token_hash(token)
+    user_model = get_user_model()
+    try:
+        with transaction.atomic():
+            now = timezone.now()
+            claimed = StaffInvitation.objects.filter(
+                token_hash=hashed, accepted_at__isnull=True, expires_at__gt=now
+            ).update(accepted_at=now)
+            if claimed != 1:
+                raise InvitationRefused("")
+            invitation = StaffInvitation.objects.get(token_hash=hashed)
+            if user_model.objects.filter(username=invitation.email).exists():
+                raise InvitationRefused("account_exists")
+            user = user_model.objects.create(
+                username=invitation.email, email=invitation.email, password=password_hash
+            )
+            TOTPDevice.objects.create(
+                user=user,
+                name="authenticator",
+                key=totp_key,
+                confirmed=True,
+                last_t=totp_last_t,
+            )
+            staff = StaffMember.objects.create(user=user, role=invitation.role)
+            StaffInvitation.objects.filter(pk=invitation.pk).update(accepted_user=user)
+            record(
+                action="staff.invitation_accepted",
+                actor=Actor.staff(user),
+                target=invitation,
+                ip=ip,
+                details={"role": invitation.role, "user_id": user.pk},
+            )
+    except InvitationRefused as refused:
+        # Rolled back; say why from what is committed now.
+        current = StaffInvitation.objects.filter(token_hash=hashed).first()
+        reason = refused.reason or _unusable_reason(current) or "used"
+        raise _invitation_refused(reason=reason, invitation=current, ip=ip) from None
+    return staff
+
+
+# --- Console login ------------------------------------------------------------------------
+
+
+class LoginRefused(Exception):
+    """Console login failed. ``reason`` goes to the audit trail; the page says one thing."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+    @property
+    def throttled(self) -> bool:
+        return self.reason == "throttled"
+
+
+def _login_throttle_keys(email: str, ip: str | None) -> list[tuple[str, int]]:
+    # The address is hashed so the cache (Redis in production) holds nothing typed by a person.
+    account = hashlib.sha256(email.encode()).hexdigest()
+    keys = [(f"console-login:account:{account}", LOGIN_ACCOUNT_LIMIT)]
+    if ip:
+        keys.append((f"console-login:ip:{ip}", LOGIN_IP_LIMIT))
+    return keys
+
+
+def _throttle_take(keys: list[tuple[str, int]]) -> bool:
+    """Count one attempt against every key; False if any is over its limit."""
+    allowed = True
+    for key, limit in keys:
+        cache.add(key, 0, timeout=LOGIN_WINDOW_SECONDS)
+        try:
+            count = cache.incr(key)
+        except ValueError:  # expired between add and incr
+            cache.add(key, 1, timeout=LOGIN_WINDOW_SECONDS)
+            count = 1
+        if count > limit:
+            allowed = False
+    return allowed
+
+
+def _throttle_give_back(keys: list[tuple[str, int]]) -> None:
+    for key, _limit in keys:
+        try:
+            cache.decr(key)
+        except ValueError:
+            pass
+
+
+def _login_failed(*, reason: str, user_id: Any, ip: str | None) -> LoginRefused:
+    record(
+        action="console.login_failed",
+        actor=Actor.anonymous(),
+        target=_target_user(user_id) if user_id is not None else None,
+        ip=ip,
+        details={"reason": reason},
+    )
+    metrics.login_failed("console")
+    return LoginRefused(reason)
+
+
+def staff_authenticate(
+    *, email: str, password: str, code: str, ip: str | None = None
+) -> tuple[User, TOTPDevice]:
+    """Check a console login (address, password, TOTP code) and audit it.
+
+    Raises :class:`LoginRefused` for every failure. The throttle is consulted before the
+    password hash is computed; an unknown address still costs one hash (Django's model
+    backend hashes for it), so timing does not tell whether an account exists.
+    """
+    email = email.strip().lower()
+    keys = _login_throttle_keys(email, ip)
+    if not _throttle_take(keys):
+        raise _login_failed(reason="throttled", user_id=None, ip=ip)
+    user_model = get_user_model()
+    known = user_model.objects.filter(username=email).values_list("pk", "is_active").first()
+    user = authenticate(None, username=email, password=password)
+    if user is None:
+        if known is None:
+            raise _login_failed(reason="unknown_account", user_id=None, ip=ip)
+        reason = "wrong_password" if known[1] else "inactive"
+        raise _login_failed(reason=reason, user_id=known[0], ip=ip)
+    staff = StaffMember.objects.filter(user=user).first()
+    if staff is None:
+        raise _login_failed(reason="not_staff", user_id=user.pk, ip=ip)
+    with transaction.atomic():
+        # Locked, so two requests cannot both spend the same code (django-otp keeps last_t).
+        device = TOTPDevice.objects.select_for_update().filter(user=user, confirmed=True).first()
+        verified = device is not None and device.verify_token(code)
+    if device is None:
+        raise _login_failed(reason="no_device", user_id=user.pk, ip=ip)
+    if not verified:
+        raise _login_failed(reason="wrong_code", user_id=user.pk, ip=ip)
+    _throttle_give_back(keys)
+    record(
+        action="console.login_succeeded",
+        actor=Actor.staff(user),
+        target=_target_user(user.pk),
+        ip=ip,
+        details={"role": staff.role},
+    )
+    return user, device
+
+
+# --- Console sessions ---------------------------------------------------------------------
+
+
+def staff_session_register(*, user: Any, session_key: str) -> StaffSession:
+    """Record that the session ``session_key`` is ``user``'s console session.
+
+    Rows of this user's sessions that have since ended or expired are cleared here, so the
+    table stays as small as the live sessions.
+    """
+    live = Session.objects.filter(expire_date__gt=timezone.now()).values("session_key")
+    StaffSession.objects.filter(user=user).exclude(session_key__in=live).delete()
+    return StaffSession.objects.create(session_key=session_key, user=user)
+
+
+def staff_session_is_registered(*, user: Any, session_key: str | None) -> bool:
+    if not session_key:
+        return False
+    return StaffSession.objects.filter(session_key=session_key, user_id=user.pk).exists()
+
+
+def staff_session_forget(*, session_key: str | None) -> None:
+    """Drop the registration of a session that is being ended (logout, timeout)."""
+    if session_key:
+        StaffSession.objects.filter(session_key=session_key).delete()
+
+
+def staff_logout_record(*, user: Any, ip: str | None = None) -> None:
+    record(
+        action="console.logout",
+        actor=Actor.staff(user),
+        target=_target_user(user.pk),
+        ip=ip,
+    )
+
+
+def staff_sessions_end(*, staff: StaffMember, actor: Actor, ip: str | None = None) -> int:
+    """End every console session of ``staff`` (ASVS 7.4.5); return how many were live."""
+    with transaction.atomic():
+        registered = StaffSession.objects.filter(user_id=staff.user_id)
+        keys = list(registered.values_list("session_key", flat=True))
+        ended, _by_model = Session.objects.filter(
+            session_key__in=keys, expire_date__gt=timezone.now()
+        ).delete()
+        Session.objects.filter(session_key__in=keys).delete()
+        registered.delete()
+        record(
+            action="staff.sessions_ended",
+            actor=actor,
+            target=_target_user(staff.user_id),
+            ip=ip,
+            details={"sessions": ended},
+        )
+    return ended

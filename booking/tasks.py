@@ -1,0 +1,37 @@
+"""Celery tasks of a municipality: interfaces that take ids and call a service.
+
+Each runs in the schema and role of the municipality that queued it (tenant-schemas-celery)
+and is idempotent: the services claim their work with a conditional UPDATE.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+# Celery discovers booking.tasks only: the notification tasks register through this import.
+from booking import tasks_notifications  # noqa: F401
+from sesshu.celery import app
+
+
+@app.task(name="booking.registry_import_parse", bind=True, acks_late=True, max_retries=None)
+def registry_import_parse(self: Any, registry_import_id: int) -> None:
+    from booking.services.registry_import import STALE_AFTER, RegistryImportBusy
+    from booking.services.registry_import import registry_import_parse as parse
+
+    try:
+        parse(registry_import_id=registry_import_id)
+    except RegistryImportBusy as exc:
+        # A redelivered task while the first run may still be alive: look again once its
+        # heartbeat would have gone stale.
+        raise self.retry(countdown=STALE_AFTER.total_seconds() + 5) from exc
+
+
+@app.task(name="booking.registry_import_apply", bind=True, acks_late=True, max_retries=None)
+def registry_import_apply(self: Any, registry_import_id: int) -> None:
+    from booking.services.registry_import import STALE_AFTER, RegistryImportBusy
+    from booking.services.registry_import import registry_import_apply as apply
+
+    try:
+        apply(registry_import_id=registry_import_id)
+    except RegistryImportBusy as exc:
+        raise self.retry(countdown=STALE_AFTER.total_seconds() + 5) from exc

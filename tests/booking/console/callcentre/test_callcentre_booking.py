@@ -1,0 +1,162 @@
+"""Booking, changing and cancelling for a resident: the one booking service, call-centre
+capacity only, the same rules and messages."""
+
+from __future__ import annotations
+
+import time_machine
+from django.test import Client
+from django_tenants.utils import schema_context
+
+from booking.models import Booking, Slot
+from tenants.models import Municipality
+from tests.booking.booking.conftest import counters
+from tests.booking.console.callcentre.cast import (
+    CALL_CENTRE_HOME,
+    Town,
+    confirm_identity,
+    live_bookings,
+    signed_in,
+)
+from tests.booking.console.conftest import StaffAccount, events
+
+
+def resident_url(town: Town) -> str:
+    return f"{CALL_CENTRE_HOME}residents/{town.hanako.pk}/"
+
+
+def ready(client: Client, account: StaffAccount, town: Town, clock) -> Client:  # noqa: ANN001
+    signed_in(client, account, clock)
+    confirm_identity(client, town.hanako)
+    return client
+
+
+def test_the_operator_books_with_the_call_centres_capacity(
+    tenant_a: Municipality,
+    client_a: Client,
+    operator_a: StaffAccount,
+    town: Town,
+    clock: time_machine.Coordinates,
+) -> None:
+    ready(client_a, operator_a, town, clock)
+    response = client_a.post(resident_url(town) + "book/", {"slot": town.call_slot.pk})
+    assert response.status_code == 302
+    [booking] = live_bookings(tenant_a, town.hanako)
+    assert response["Location"] == f"{resident_url(town)}bookings/{booking.pk}/"
+    assert booking.channel == "call_centre" and booking.dose == 1
+    assert (booking.actor_kind, booking.actor_id) == ("staff", str(operator_a.user_id))
+    with schema_context(tenant_a.schema_name):
+        assert counters(town.call_slot) == (0, 0, 1)
+    created = events(tenant_a, "booking.created")[-1]
+    assert created.details["channel"] == "call_centre"
+    page = client_a.get(response["Location"]).content.decode()
+    number = booking.booking_number
+    assert f"{number[:5]}-{number[5:]}" in page
+
+
+def test_a_slot_closed_to_the_call_centre_is_refused_with_the_services_message(
+    tenant_a: Municipality,
+    client_a: Client,
+    operator_a: StaffAccount,
+    town: Town,
+    clock: time_machine.Coordinates,
+) -> None:
+    ready(client_a, operator_a, town, clock)
+    response = client_a.post(resident_url(town) + "book/", {"slot": town.web_only.pk})
+    assert response.status_code == 409
+    assert "この受付方法では予約できません" in response.content.decode()
+    assert live_bookings(tenant_a, town.hanako) == []
+    with schema_context(tenant_a.schema_name):
+        assert counters(town.web_only) == (0, 0, 0)
+
+
+def test_the_last_call_centre_place_taken_means_full_even_with_web_places_left(
+    tenant_a: Municipality,
+    client_a: Client,
+    operator_a: StaffAccount,
+    town: Town,
+    clock: time_machine.Coordinates,
+) -> None:
+    with schema_context(tenant_a.schema_name):
+        Slot.objects.filter(pk=town.call_slot.pk).update(booked_call_centre=2)
+    ready(client_a, operator_a, town, clock)
+    response = client_a.post(resident_url(town) + "book/", {"slot": town.call_slot.pk})
+    assert response.status_code == 409
+    assert "満員" in response.content.decode()
+    assert live_bookings(tenant_a, town.hanako) == []
+
+
+def test_the_booking_page_lists_only_slots_with_call_centre_capacity(
+    client_a: Client,
+    operator_a: StaffAccount,
+    town: Town,
+    clock: time_machine.Coordinates,
+) -> None:
+    signed_in(client_a, operator_a, clock)
+    days = town.call_slot.starts_at, town.web_only.starts_at
+    call_day, web_day = (moment.date().isoformat() for moment in days)
+    page = client_a.get(resident_url(town) + f"book/?day={call_day}").content.decode()
+    assert f'name="slot" value="{town.call_slot.pk}"' in page
+    assert "本人確認がまだです" in page
+    web_page = client_a.get(resident_url(town) + f"book/?day={web_day}").content.decode()
+    assert f'value="{town.web_only.pk}"' not in web_page
+    assert "コールセンター用の枠がある会場はありません" in web_page
+
+
+def test_change_and_cancel_go_through_the_same_service(
+    tenant_a: Municipality,
+    client_a: Client,
+    operator_a: StaffAccount,
+    town: Town,
+    clock: time_machine.Coordinates,
+) -> None:
+    ready(client_a, operator_a, town, clock)
+    client_a.post(resident_url(town) + "book/", {"slot": town.call_slot.pk})
+    [booking] = live_bookings(tenant_a, town.hanako)
+
+    change_url = f"{resident_url(town)}bookings/{booking.pk}/change/"
+    assert client_a.get(change_url).status_code == 200
+    refused = client_a.post(change_url, {"slot": town.web_only.pk})
+    assert refused.status_code == 409
+    moved = client_a.post(change_url, {"slot": town.later_slot.pk})
+    assert moved.status_code == 302
+    [after] = live_bookings(tenant_a, town.hanako)
+    assert after.pk == booking.pk and after.slot_id == town.later_slot.pk
+    assert after.booking_number == booking.booking_number
+    assert events(tenant_a, "booking.changed")[-1].details["channel"] == "call_centre"
+
+    cancel_url = f"{resident_url(town)}bookings/{booking.pk}/cancel/"
+    assert "取り消しますか" in client_a.get(cancel_url).content.decode()
+    assert client_a.post(cancel_url).status_code == 302
+    assert live_bookings(tenant_a, town.hanako) == []
+    with schema_context(tenant_a.schema_name):
+        assert Booking.objects.get(pk=booking.pk).status == Booking.Status.CANCELLED
+        assert counters(town.later_slot) == (0, 0, 0)
+
+
+def test_another_residents_booking_is_not_found_under_this_resident(
+    tenant_a: Municipality,
+    client_a: Client,
+    operator_a: StaffAccount,
+    town: Town,
+    clock: time_machine.Coordinates,
+) -> None:
+    ready(client_a, operator_a, town, clock)
+    client_a.post(resident_url(town) + "book/", {"slot": town.call_slot.pk})
+    [booking] = live_bookings(tenant_a, town.hanako)
+    elsewhere = f"{CALL_CENTRE_HOME}residents/{town.namesake.pk}/bookings/{booking.pk}/"
+    assert client_a.get(elsewhere).status_code == 404
+    assert client_a.post(elsewhere + "cancel/").status_code == 404
+    assert len(live_bookings(tenant_a, town.hanako)) == 1
+
+
+def test_the_auditor_cannot_book(
+    tenant_a: Municipality,
+    client_a: Client,
+    auditor_a: StaffAccount,
+    town: Town,
+    clock: time_machine.Coordinates,
+) -> None:
+    signed_in(client_a, auditor_a, clock)
+    response = client_a.post(resident_url(town) + "book/", {"slot": town.call_slot.pk})
+    assert response.status_code == 403
+    assert live_bookings(tenant_a, town.hanako) == []

@@ -1,0 +1,233 @@
+"""Full data only after a reason, in the trail; the identity checklist, recorded and timed."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import time_machine
+from django.test import Client
+from django_tenants.utils import schema_context
+
+from audit.models import Event
+from tenants.models import Municipality
+from tests.booking.console.callcentre.cast import (
+    CALL_CENTRE_HOME,
+    Town,
+    confirm_identity,
+    live_bookings,
+    signed_in,
+)
+from tests.booking.console.conftest import StaffAccount, events
+
+
+def resident_url(town: Town) -> str:
+    return f"{CALL_CENTRE_HOME}residents/{town.hanako.pk}/"
+
+
+def test_full_data_is_shown_only_after_a_reason_and_the_reveal_is_in_the_trail(
+    tenant_a: Municipality,
+    client_a: Client,
+    operator_a: StaffAccount,
+    town: Town,
+    clock: time_machine.Coordinates,
+) -> None:
+    signed_in(client_a, operator_a, clock)
+    masked = client_a.get(resident_url(town)).content.decode()
+    assert "小平 花子" not in masked and "東京都小平市小川町" not in masked
+
+    page = client_a.post(resident_url(town) + "reveal/", {"reason": "identity_check"})
+    assert page.status_code == 200
+    body = page.content.decode()
+    assert "小平 花子" in body and "コダイラ ハナコ" in body
+    assert "東京都小平市小川町1-1" in body and "0423111111" in body
+    assert page["Cache-Control"] == "no-store"
+
+    revealed = events(tenant_a, "callcentre.personal_data_revealed")[-1]
+    assert revealed.actor_kind == "staff" and revealed.actor_id == str(operator_a.user_id)
+    assert (revealed.target_type, revealed.target_id) == ("booking.voucher", str(town.hanako.pk))
+    assert revealed.details == {"reason": "identity_check"}
+
+
+def test_a_reveal_without_a_known_reason_shows_nothing(
+    tenant_a: Municipality,
+    client_a: Client,
+    operator_a: StaffAccount,
+    town: Town,
+    clock: time_machine.Coordinates,
+) -> None:
+    signed_in(client_a, operator_a, clock)
+    for data in ({}, {"reason": "curiosity"}, {"reason": "other", "note": "   "}):
+        response = client_a.post(resident_url(town) + "reveal/", data)
+        assert response.status_code == 400
+        assert "小平 花子" not in response.content.decode()
+    assert events(tenant_a, "callcentre.personal_data_revealed") == []
+
+
+def test_the_free_text_note_is_sealed_never_in_the_trail_in_clear(
+    tenant_a: Municipality,
+    client_a: Client,
+    operator_a: StaffAccount,
+    town: Town,
+    clock: time_machine.Coordinates,
+) -> None:
+    signed_in(client_a, operator_a, clock)
+    note = "長男の小平太郎さんから住所の問い合わせ"
+    response = client_a.post(resident_url(town) + "reveal/", {"reason": "other", "note": note})
+    assert response.status_code == 200
+    revealed = events(tenant_a, "callcentre.personal_data_revealed")[-1]
+    assert revealed.details["reason"] == "other"
+    assert "note_sealed" in revealed.details
+    stored = json.dumps(revealed.details, ensure_ascii=False)
+    assert "小平" not in stored and "問い合わせ" not in stored
+
+
+def test_identity_is_confirmed_only_when_all_three_items_match(
+    tenant_a: Municipality,
+    client_a: Client,
+    operator_a: StaffAccount,
+    town: Town,
+    clock: time_machine.Coordinates,
+) -> None:
+    signed_in(client_a, operator_a, clock)
+    client_a.post(resident_url(town) + "reveal/", {"reason": "identity_check"})
+    partial = client_a.post(
+        resident_url(town) + "identity/", {"name_matches": "on", "birth_date_matches": "on"}
+    )
+    assert partial.status_code == 302
+    failed = events(tenant_a, "callcentre.identity_failed")[-1]
+    assert failed.details == {"matched": ["name", "birth_date"]}
+    assert "本人確認できなかった" in client_a.get(resident_url(town)).content.decode()
+
+    confirmed = confirm_identity(client_a, town.hanako)
+    assert confirmed.status_code == 302
+    event = events(tenant_a, "callcentre.identity_confirmed")[-1]
+    assert event.details == {"matched": ["name", "birth_date", "address"]}
+    assert event.target_id == str(town.hanako.pk)
+    assert "本人確認済みです" in client_a.get(resident_url(town)).content.decode()
+
+
+def test_sensitive_actions_are_refused_before_the_identity_check(
+    tenant_a: Municipality,
+    client_a: Client,
+    operator_a: StaffAccount,
+    town: Town,
+    clock: time_machine.Coordinates,
+) -> None:
+    signed_in(client_a, operator_a, clock)
+    url = resident_url(town)
+    attempts = [
+        ("book/", {"slot": town.call_slot.pk}),
+        ("password-reset/", {}),
+        ("web-login/", {"disabled": "1"}),
+        ("lock-lift/", {}),
+    ]
+    for path, data in attempts:
+        response = client_a.post(url + path, data)
+        assert response.status_code == 302 and response["Location"] == url
+    refused = events(tenant_a, "callcentre.refused")
+    assert [event.details["operation"] for event in refused] == [
+        "book",
+        "password_reset",
+        "web_login_disable",
+        "login_lock_lift",
+    ]
+    assert all(event.details["reason"] == "identity_not_confirmed" for event in refused)
+    assert live_bookings(tenant_a, town.hanako) == []
+    page = client_a.get(url).content.decode()
+    assert "先に本人確認をしてください" in page
+
+
+def test_a_failed_check_closes_an_earlier_confirmation(
+    tenant_a: Municipality,
+    client_a: Client,
+    operator_a: StaffAccount,
+    town: Town,
+    clock: time_machine.Coordinates,
+) -> None:
+    signed_in(client_a, operator_a, clock)
+    confirm_identity(client_a, town.hanako)
+    client_a.post(resident_url(town) + "reveal/", {"reason": "identity_check"})
+    client_a.post(resident_url(town) + "identity/", {})
+    client_a.post(resident_url(town) + "book/", {"slot": town.call_slot.pk})
+    assert live_bookings(tenant_a, town.hanako) == []
+
+
+def test_the_identity_check_holds_for_fifteen_minutes_only(
+    tenant_a: Municipality,
+    client_a: Client,
+    operator_a: StaffAccount,
+    town: Town,
+    clock: time_machine.Coordinates,
+) -> None:
+    signed_in(client_a, operator_a, clock)
+    confirm_identity(client_a, town.hanako)
+    clock.shift(timedelta(minutes=15, seconds=1))
+    response = client_a.post(resident_url(town) + "book/", {"slot": town.call_slot.pk})
+    assert response.status_code == 302 and response["Location"] == resident_url(town)
+    assert live_bookings(tenant_a, town.hanako) == []
+
+
+def test_one_operators_check_does_not_open_actions_for_another(
+    tenant_a: Municipality,
+    client_a: Client,
+    operator_a: StaffAccount,
+    admin_a: StaffAccount,
+    town: Town,
+    clock: time_machine.Coordinates,
+) -> None:
+    signed_in(client_a, operator_a, clock)
+    confirm_identity(client_a, town.hanako)
+    other = signed_in(Client(HTTP_HOST="kodaira.localhost"), admin_a, clock)
+    response = other.post(resident_url(town) + "book/", {"slot": town.call_slot.pk})
+    assert response.status_code == 302 and response["Location"] == resident_url(town)
+    assert live_bookings(tenant_a, town.hanako) == []
+
+
+def test_no_personal_value_reaches_the_trail(
+    tenant_a: Municipality,
+    client_a: Client,
+    operator_a: StaffAccount,
+    town: Town,
+    clock: time_machine.Coordinates,
+) -> None:
+    signed_in(client_a, operator_a, clock)
+    client_a.post(CALL_CENTRE_HOME, {"q": "コダイラ ハナコ"})
+    client_a.post(CALL_CENTRE_HOME, {"q": "042-311-1111"})
+    confirm_identity(client_a, town.hanako)
+    client_a.post(resident_url(town) + "book/", {"slot": town.call_slot.pk})
+    with schema_context(tenant_a.schema_name):
+        trail = json.dumps(
+            list(Event.objects.values_list("action", "target_id", "details")),
+            ensure_ascii=False,
+            default=str,
+        )
+    for value in (
+        "小平 花子",
+        "コダイラ",
+        "ハナコ",
+        "0423111111",
+        "311-1111",
+        "小川町",
+        "2000000001",
+    ):
+        assert value not in trail
+
+
+def test_the_checklist_needs_the_record_on_screen_first(
+    tenant_a: Municipality,
+    client_a: Client,
+    operator_a: StaffAccount,
+    town: Town,
+    clock: time_machine.Coordinates,
+) -> None:
+    signed_in(client_a, operator_a, clock)
+    ticked = {"name_matches": "on", "birth_date_matches": "on", "address_matches": "on"}
+    response = client_a.post(resident_url(town) + "identity/", ticked)
+    assert response.status_code == 302
+    assert events(tenant_a, "callcentre.identity_confirmed") == []
+    assert "登録内容を表示してください" in client_a.get(resident_url(town)).content.decode()
+    client_a.post(resident_url(town) + "reveal/", {"reason": "identity_check"})
+    clock.shift(timedelta(minutes=16))  # the record shown long ago no longer counts
+    client_a.post(resident_url(town) + "identity/", ticked)
+    assert events(tenant_a, "callcentre.identity_confirmed") == []

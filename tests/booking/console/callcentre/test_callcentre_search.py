@@ -1,0 +1,215 @@
+"""One search box: voucher number, kana name or phone; masked results; who may search."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import time_machine
+from django.test import Client
+
+from tenants.models import Municipality
+from tests.booking.console.callcentre.cast import CALL_CENTRE_HOME, Town, signed_in
+from tests.booking.console.conftest import StaffAccount, events
+
+
+def search(client: Client, query: str):  # noqa: ANN201
+    return client.post(CALL_CENTRE_HOME, {"q": query})
+
+
+def test_a_voucher_number_opens_the_resident_masked(
+    tenant_a: Municipality,
+    client_a: Client,
+    operator_a: StaffAccount,
+    town: Town,
+    clock: time_machine.Coordinates,
+) -> None:
+    signed_in(client_a, operator_a, clock)
+    response = search(client_a, "２０００００００01")  # full-width digits, as IMEs type them
+    assert response.status_code == 302
+    assert response["Location"] == f"{CALL_CENTRE_HOME}residents/{town.hanako.pk}/"
+    page = client_a.get(response["Location"]).content.decode()
+    assert "2000000001" in page
+    assert "小＊ ＊＊" in page
+    assert "小平 花子" not in page and "コダイラ" not in page
+    assert "東京都小平市" not in page and "0423111111" not in page
+    searched = events(tenant_a, "callcentre.searched")[-1]
+    assert searched.details["by"] == "voucher"
+    assert searched.details["vouchers"] == [town.hanako.pk]
+    assert searched.actor_id == str(operator_a.user_id)
+    viewed = events(tenant_a, "callcentre.resident_viewed")[-1]
+    assert viewed.target_id == str(town.hanako.pk)
+
+
+@pytest.mark.parametrize("typed", ["コダイラハナコ", "こだいら　はなこ", "ｺﾀﾞｲﾗ ﾊﾅｺ"])
+def test_a_kana_name_lists_every_namesake_masked_with_birth_years(
+    tenant_a: Municipality,
+    client_a: Client,
+    operator_a: StaffAccount,
+    town: Town,
+    clock: time_machine.Coordinates,
+    typed: str,
+) -> None:
+    signed_in(client_a, operator_a, clock)
+    response = search(client_a, typed)
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "2000000001" in page and "2000000002" in page
+    assert page.count("小＊ ＊＊") == 2
+    assert "小平 花子" not in page
+    searched = events(tenant_a, "callcentre.searched")[-1]
+    assert searched.details["by"] == "kana"
+    assert sorted(searched.details["vouchers"]) == sorted([town.hanako.pk, town.namesake.pk])
+    # What the operator typed is nowhere in the trail.
+    assert "ハナコ" not in json.dumps(searched.details, ensure_ascii=False)
+
+
+@pytest.mark.parametrize("typed", ["042-311-1111", "(042)311-1111", "0423111111"])
+def test_a_phone_number_finds_the_resident(
+    client_a: Client,
+    operator_a: StaffAccount,
+    town: Town,
+    clock: time_machine.Coordinates,
+    typed: str,
+) -> None:
+    signed_in(client_a, operator_a, clock)
+    response = search(client_a, typed)
+    assert response.status_code == 302
+    assert response["Location"] == f"{CALL_CENTRE_HOME}residents/{town.hanako.pk}/"
+
+
+def test_kana_and_phone_together_narrow_to_one(
+    tenant_a: Municipality,
+    client_a: Client,
+    operator_a: StaffAccount,
+    town: Town,
+    clock: time_machine.Coordinates,
+) -> None:
+    signed_in(client_a, operator_a, clock)
+    response = search(client_a, "コダイラ ハナコ 090-1234-5678")
+    assert response.status_code == 302
+    assert response["Location"] == f"{CALL_CENTRE_HOME}residents/{town.namesake.pk}/"
+    assert events(tenant_a, "callcentre.searched")[-1].details["by"] == "kana_and_phone"
+
+
+def test_nothing_found_says_so(
+    client_a: Client, operator_a: StaffAccount, town: Town, clock: time_machine.Coordinates
+) -> None:
+    signed_in(client_a, operator_a, clock)
+    page = search(client_a, "9999999999").content.decode()
+    assert "一致する人はいません" in page
+
+
+@pytest.mark.parametrize(
+    ("typed", "message"),
+    [
+        ("小平花子", "漢字では検索できません"),
+        ("12345", "5桁になっています"),
+        ("", "入力してください"),
+    ],
+)
+def test_input_that_is_no_key_is_refused_with_a_reason(
+    client_a: Client,
+    operator_a: StaffAccount,
+    town: Town,
+    clock: time_machine.Coordinates,
+    typed: str,
+    message: str,
+) -> None:
+    signed_in(client_a, operator_a, clock)
+    response = search(client_a, typed)
+    assert response.status_code == 400
+    assert message in response.content.decode()
+
+
+def test_the_birth_year_helps_tell_namesakes_apart(
+    client_a: Client, operator_a: StaffAccount, town: Town, clock: time_machine.Coordinates
+) -> None:
+    from django_tenants.utils import tenant_context
+
+    from booking.services.callcentre import _summary
+
+    with tenant_context(town.world.municipality):
+        years = {_summary(town.hanako).birth_year, _summary(town.namesake).birth_year}
+    signed_in(client_a, operator_a, clock)
+    page = search(client_a, "コダイラハナコ").content.decode()
+    for year in years:
+        assert f"{year}年" in page
+    assert "昭和31年" in page and "昭和21年" in page  # 1956 and 1946, as residents say them
+
+
+def test_era_years_follow_the_day_an_era_began() -> None:
+    from datetime import date
+
+    from booking.services.callcentre import era_year
+
+    assert era_year(date(1989, 1, 7)) == "昭和64年"
+    assert era_year(date(1989, 1, 8)) == "平成元年"
+    assert era_year(date(2019, 5, 1)) == "令和元年"
+    assert era_year(date(1926, 12, 24)) == "大正15年"
+
+
+def test_venue_staff_cannot_use_the_call_centre(
+    tenant_a: Municipality,
+    client_a: Client,
+    venue_a: StaffAccount,
+    town: Town,
+    clock: time_machine.Coordinates,
+) -> None:
+    signed_in(client_a, venue_a, clock)
+    assert client_a.get(CALL_CENTRE_HOME).status_code == 403
+    assert search(client_a, "2000000001").status_code == 403
+    assert client_a.get(f"{CALL_CENTRE_HOME}residents/{town.hanako.pk}/").status_code == 403
+    refused = events(tenant_a, "console.access_refused")[-1]
+    assert refused.details["reason"] == "role"
+    assert refused.actor_id == str(venue_a.user_id)
+    assert events(tenant_a, "callcentre.searched") == []
+
+
+def test_the_auditor_cannot_use_the_call_centre(
+    tenant_a: Municipality,
+    client_a: Client,
+    auditor_a: StaffAccount,
+    town: Town,
+    clock: time_machine.Coordinates,
+) -> None:
+    signed_in(client_a, auditor_a, clock)
+    assert search(client_a, "2000000001").status_code == 403
+    response = client_a.post(
+        f"{CALL_CENTRE_HOME}residents/{town.hanako.pk}/reveal/", {"reason": "identity_check"}
+    )
+    assert response.status_code == 403
+    assert events(tenant_a, "callcentre.personal_data_revealed") == []
+
+
+def test_an_anonymous_visitor_goes_to_the_login_page(client_a: Client, town: Town) -> None:
+    response = search(client_a, "2000000001")
+    assert response.status_code == 302
+    assert response["Location"].startswith("/console/login/")
+
+
+def test_the_admin_may_use_the_call_centre(
+    client_a: Client, admin_a: StaffAccount, town: Town, clock: time_machine.Coordinates
+) -> None:
+    signed_in(client_a, admin_a, clock)
+    assert search(client_a, "2000000001").status_code == 302
+
+
+def test_staff_of_b_find_nothing_of_a_and_their_session_means_nothing_in_a(
+    tenant_a: Municipality,
+    tenant_b: Municipality,
+    client_b: Client,
+    operator_b: StaffAccount,
+    town: Town,
+    clock: time_machine.Coordinates,
+) -> None:
+    signed_in(client_b, operator_b, clock)
+    page = search(client_b, "2000000001").content.decode()
+    assert "一致する人はいません" in page
+    assert search(client_b, "コダイラハナコ").content.decode().count("小＊ ＊＊") == 0
+    # B's session cookie presented on A's host: no console session there.
+    foreign = Client(HTTP_HOST="kodaira.localhost")
+    foreign.cookies = client_b.cookies
+    response = foreign.get(f"{CALL_CENTRE_HOME}residents/{town.hanako.pk}/")
+    assert response.status_code == 302 and response["Location"].startswith("/console/login/")
+    assert events(tenant_a, "callcentre.resident_viewed") == []

@@ -1,0 +1,313 @@
+"""Registry imports from the municipal console: the same service as the control plane, plus
+the error file and the one-time activation codes, which only the municipality may take."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import timedelta
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+from django.utils import timezone
+from django_tenants.utils import tenant_context
+
+from audit.models import Event
+from booking.models import (
+    Booking,
+    RegistryImport,
+    Slot,
+    StaffMember,
+    VaccineProduct,
+    Venue,
+    Voucher,
+)
+from booking.models.bookings import booking_number_display, booking_number_new
+from tenants.models import Municipality
+from tests.booking.registry_import.conftest import csv_bytes, row
+from tests.booking.registry_import.conftest import upload as service_upload
+
+from ..conftest import StaffAccount, events, login, make_staff
+
+
+@pytest.fixture(autouse=True)
+def _storage(settings, tmp_path) -> None:
+    settings.MEDIA_ROOT = tmp_path
+    settings.SESSHU_REGISTRY_PROCESSES = 1
+
+
+def logged_in(client: Client, account: StaffAccount, clock) -> Client:
+    clock.shift(30)
+    assert login(client, account).status_code == 302
+    return client
+
+
+def upload(client: Client, data: bytes, *, full_list: bool = False):
+    form = {
+        "file": SimpleUploadedFile("meibo.csv", data, content_type="text/csv"),
+        "encoding": "",
+    }
+    if full_list:
+        form["full_list"] = "on"
+    return client.post("/console/imports/", form)
+
+
+def previewed(client: Client, data: bytes, capture, **kwargs: bool) -> str:
+    """Upload, let the preview run, and return the import's page address."""
+    with capture(execute=True):
+        response = upload(client, data, **kwargs)
+    assert response.status_code == 302, response.content.decode()
+    return response["Location"]
+
+
+def confirm(client: Client, location: str, capture) -> None:
+    with capture(execute=True):
+        response = client.post(f"{location}decide/", {"decision": "confirm"})
+    assert response.status_code == 302
+
+
+def test_an_admin_previews_and_imports_the_registry(
+    tenant_a: Municipality,
+    client_a: Client,
+    admin_a: StaffAccount,
+    clock,
+    django_capture_on_commit_callbacks,
+) -> None:
+    logged_in(client_a, admin_a, clock)
+    listing = client_a.get("/console/imports/").content.decode()
+    assert 'enctype="multipart/form-data"' in listing and "csrfmiddlewaretoken" in listing
+    location = previewed(
+        client_a,
+        csv_bytes([row("0000000001"), row("0000000002", birth="昭和23年2月30日")]),
+        django_capture_on_commit_callbacks,
+    )
+    page = client_a.get(location).content.decode()
+    assert "確認済み（取込待ち）" in page and "2月30日は存在しない日付です" in page
+    assert "この内容で取り込む" in page and 'http-equiv="refresh"' not in page
+    assert "小平 花子" not in page  # masked, as on the vendor's page
+    with tenant_context(tenant_a):
+        assert not Voucher.objects.exists()
+        registry_import = RegistryImport.objects.get()
+        assert registry_import.source == RegistryImport.Source.CONSOLE
+
+    confirm(client_a, location, django_capture_on_commit_callbacks)
+    with tenant_context(tenant_a):
+        registry_import.refresh_from_db()
+        assert registry_import.status == RegistryImport.Status.DONE
+        assert list(Voucher.objects.values_list("voucher_number", flat=True)) == ["0000000001"]
+        trail = list(
+            Event.objects.filter(action__startswith="registry_import.").values_list(
+                "action", "actor_kind", "actor_id"
+            )
+        )
+    staff = ("staff", str(admin_a.user_id))
+    assert ("registry_import.uploaded", *staff) in trail
+    assert ("registry_import.confirmed", *staff) in trail
+    listing = client_a.get("/console/imports/").content.decode()
+    assert "meibo.csv" in listing and "取込完了" in listing and "自治体管理画面" in listing
+
+
+def test_the_page_refreshes_itself_while_the_import_works(
+    tenant_a: Municipality, client_a: Client, admin_a: StaffAccount, clock
+) -> None:
+    logged_in(client_a, admin_a, clock)
+    response = upload(client_a, csv_bytes([row("0000000001")]))  # the preview is not run
+    page = client_a.get(response["Location"]).content.decode()
+    assert '<meta http-equiv="refresh" content="3">' in page
+    assert "<progress" in page and "この内容で取り込む" not in page
+
+
+def test_an_admin_cancels_a_preview(
+    tenant_a: Municipality,
+    client_a: Client,
+    admin_a: StaffAccount,
+    clock,
+    django_capture_on_commit_callbacks,
+) -> None:
+    logged_in(client_a, admin_a, clock)
+    location = previewed(
+        client_a, csv_bytes([row("0000000001")]), django_capture_on_commit_callbacks
+    )
+    client_a.post(f"{location}decide/", {"decision": "cancel"})
+    page = client_a.get(location).content.decode()
+    assert "取込を取り消しました" in page and "取消" in page
+    with tenant_context(tenant_a):
+        assert RegistryImport.objects.get().status == RegistryImport.Status.CANCELLED
+        assert not Voucher.objects.exists()
+    assert events(tenant_a, "registry_import.cancelled")[0].actor_id == str(admin_a.user_id)
+
+
+def test_a_binary_file_is_refused_on_the_form(
+    tenant_a: Municipality, client_a: Client, admin_a: StaffAccount, clock
+) -> None:
+    logged_in(client_a, admin_a, clock)
+    response = upload(client_a, b"PK\x03\x04" + b"\x00" * 200)
+    assert response.status_code == 400 and "Excel" in response.content.decode()
+    with tenant_context(tenant_a):
+        assert not RegistryImport.objects.exists()
+
+
+def test_the_error_file_is_downloaded_as_sent_and_audited(
+    tenant_a: Municipality,
+    client_a: Client,
+    admin_a: StaffAccount,
+    clock,
+    django_capture_on_commit_callbacks,
+) -> None:
+    logged_in(client_a, admin_a, clock)
+    bad = row("0000000002", birth="昭和23年2月30日")
+    location = previewed(
+        client_a, csv_bytes([row("0000000001"), bad]), django_capture_on_commit_callbacks
+    )
+    assert "エラー行のファイルをダウンロード" in client_a.get(location).content.decode()
+    response = client_a.get(f"{location}errors/")
+    assert response.status_code == 200
+    assert response["Content-Type"] == "text/csv; charset=Shift_JIS"
+    assert response["Content-Disposition"].startswith("attachment;")
+    assert response["Cache-Control"] == "no-store"
+    lines = list(csv.reader(io.StringIO(response.content.decode("cp932"))))
+    assert lines[0][-1] == "エラー内容"
+    assert lines[1][0] == "0000000002" and lines[1][2] == "小平 花子"  # the row as sent
+    assert "2月30日は存在しない日付です" in lines[1][-1]
+    (downloaded,) = events(tenant_a, "registry_import.error_file_downloaded")
+    assert downloaded.actor_kind == "staff" and downloaded.actor_id == str(admin_a.user_id)
+    assert downloaded.details == {"invalid": 1}
+
+
+def test_the_activation_codes_are_downloaded_once(
+    tenant_a: Municipality,
+    client_a: Client,
+    admin_a: StaffAccount,
+    clock,
+    django_capture_on_commit_callbacks,
+) -> None:
+    Municipality.objects.filter(pk=tenant_a.pk).update(
+        login_mode=Municipality.LoginMode.VOUCHER_CODE
+    )
+    logged_in(client_a, admin_a, clock)
+    location = previewed(
+        client_a,
+        csv_bytes([row("0000000001"), row("0000000002")]),
+        django_capture_on_commit_callbacks,
+    )
+    confirm(client_a, location, django_capture_on_commit_callbacks)
+    page = client_a.get(location).content.decode()
+    assert "一度だけダウンロードできます" in page and "印刷業者" in page
+    assert 'id="codes-download"' in page
+    # A GET (a link prefetcher, a crawler) never takes the file.
+    assert client_a.get(f"{location}codes/").status_code == 405
+
+    response = client_a.post(f"{location}codes/")
+    assert response.status_code == 200
+    assert response["Content-Disposition"].startswith("attachment;")
+    lines = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
+    assert lines[0] == ["接種券番号", "認証コード"]
+    assert sorted(line[0] for line in lines[1:]) == ["0000000001", "0000000002"]
+    assert all(len(line[1]) == 9 and line[1][4] == "-" for line in lines[1:])
+
+    again = client_a.post(f"{location}codes/")
+    assert again.status_code == 302
+    after = client_a.get(again["Location"]).content.decode()
+    assert "既にダウンロードされたか" in after and "ダウンロード済みです" in after
+    assert 'id="codes-download"' not in after
+    (downloaded,) = events(tenant_a, "registry_import.codes_downloaded")
+    assert downloaded.actor_id == str(admin_a.user_id) and downloaded.details == {"codes": 2}
+
+
+def test_a_full_list_import_lists_withdrawn_vouchers_that_still_hold_a_booking(
+    tenant_a: Municipality,
+    client_a: Client,
+    admin_a: StaffAccount,
+    clock,
+    django_capture_on_commit_callbacks,
+) -> None:
+    logged_in(client_a, admin_a, clock)
+    first = previewed(
+        client_a,
+        csv_bytes([row("0000000001"), row("0000000002"), row("0000000003")]),
+        django_capture_on_commit_callbacks,
+    )
+    confirm(client_a, first, django_capture_on_commit_callbacks)
+    with tenant_context(tenant_a):
+        product = VaccineProduct.objects.create(code="pfizer", name="ファイザー", interval_days=19)
+        venue = Venue.objects.create(name="小平市役所", area="中央", address="小川町")
+        start = timezone.now() + timedelta(days=3)
+        slot = Slot.objects.create(
+            venue=venue, product=product, starts_at=start, ends_at=start + timedelta(minutes=30)
+        )
+        held = Booking.objects.create(
+            booking_number=booking_number_new(),
+            voucher=Voucher.objects.get(voucher_number="0000000002"),
+            slot=slot,
+            dose=1,
+            channel="web",
+            actor_kind="system",
+        )
+    second = previewed(
+        client_a,
+        csv_bytes([row("0000000001")]),
+        django_capture_on_commit_callbacks,
+        full_list=True,
+    )
+    confirm(client_a, second, django_capture_on_commit_callbacks)
+    page = client_a.get(second).content.decode()
+    assert "対象外になった接種券のうち、予約が残っているもの" in page
+    assert "0000000002" in page and booking_number_display(held.booking_number) in page
+    assert "0000000003" not in page.split("予約が残っているもの")[1]  # withdrawn, no booking
+    assert "小平 花子" not in page and "コダイラ" not in page
+
+
+@pytest.mark.parametrize(
+    "role",
+    [StaffMember.Role.VENUE, StaffMember.Role.CALL_CENTRE, StaffMember.Role.AUDITOR],
+)
+def test_only_admins_import(tenant_a: Municipality, client_a: Client, role: str, clock) -> None:
+    with tenant_context(tenant_a):
+        registry_import = service_upload(csv_bytes([row("0000000001")]))
+    account = make_staff(tenant_a, f"{role}@kodaira.example.jp", role)
+    logged_in(client_a, account, clock)
+    base = f"/console/imports/{registry_import.pk}/"
+    assert client_a.get("/console/imports/").status_code == 403
+    assert upload(client_a, csv_bytes([row("0000000009")])).status_code == 403
+    assert client_a.get(base).status_code == 403
+    assert client_a.post(f"{base}decide/", {"decision": "cancel"}).status_code == 403
+    assert client_a.get(f"{base}errors/").status_code == 403
+    assert client_a.post(f"{base}codes/").status_code == 403
+    with tenant_context(tenant_a):
+        assert RegistryImport.objects.count() == 1
+        assert RegistryImport.objects.get().status == RegistryImport.Status.UPLOADED
+    refused = events(tenant_a, "console.access_refused")
+    assert len(refused) == 6 and {event.details["reason"] for event in refused} == {"role"}
+    assert "/console/imports/" not in client_a.get("/console/").content.decode()
+
+
+def test_admins_of_a_cannot_open_bs_imports(
+    tenant_a: Municipality,
+    tenant_b: Municipality,
+    client_a: Client,
+    client_b: Client,
+    admin_a: StaffAccount,
+    clock,
+) -> None:
+    with tenant_context(tenant_b):
+        of_b = service_upload(csv_bytes([row("0000000001")]))
+    logged_in(client_a, admin_a, clock)
+    # The id names nothing in A's schema.
+    assert client_a.get(f"/console/imports/{of_b.pk}/").status_code == 404
+    assert client_a.get(f"/console/imports/{of_b.pk}/errors/").status_code == 404
+    assert client_a.post(f"/console/imports/{of_b.pk}/codes/").status_code == 404
+    # A's session on B's host is no session.
+    client_b.cookies["sessionid"] = client_a.cookies["sessionid"].value
+    response = client_b.get(f"/console/imports/{of_b.pk}/")
+    assert response.status_code == 302 and response["Location"].startswith("/console/login/")
+    with tenant_context(tenant_b):
+        assert RegistryImport.objects.get().status == RegistryImport.Status.UPLOADED
+
+
+def test_the_admins_menu_links_the_imports_and_reception(
+    client_a: Client, admin_a: StaffAccount, clock
+) -> None:
+    logged_in(client_a, admin_a, clock)
+    home = client_a.get("/console/").content.decode()
+    assert 'href="/console/imports/"' in home and 'href="/console/reception/"' in home

@@ -1,0 +1,226 @@
+"""Incident mode: one confirmed action by an admin; resident logins stop, the console goes on."""
+
+from __future__ import annotations
+
+import pytest
+import time_machine
+from django.contrib.sessions.models import Session
+from django.db import DatabaseError, transaction
+from django.test import Client
+from django_tenants.utils import schema_context, tenant_context
+
+from audit.chain import Actor
+from audit.platform.models import PlatformEvent
+from booking.models import Incident, Notification, ResidentCredential, ResidentSession
+from booking.resident.services import SiteClosed, resident_login_birth_date
+from booking.services.notifications import contact_preferences_update
+from tenants.models import Municipality
+from tests.booking.booking.conftest import years_ago
+from tests.booking.console.callcentre.cast import (
+    CALL_CENTRE_HOME,
+    Town,
+    confirm_identity,
+    give_password,
+    live_bookings,
+    resident_session,
+    set_login_mode,
+    signed_in,
+    status_of,
+)
+from tests.booking.console.conftest import StaffAccount, events
+
+SECURITY = "/console/security/"
+NOTICE = "不正アクセスの疑いがあるため、予約サイトを停止しています。お電話でご予約ください。"
+
+
+def start(client: Client, notice: str = NOTICE, confirm: bool = True):  # noqa: ANN201
+    data = {"notice": notice}
+    if confirm:
+        data["confirm"] = "on"
+    return client.post(SECURITY + "incident/start/", data)
+
+
+def consent_by_email(tenant: Municipality, town: Town) -> None:
+    with tenant_context(tenant):
+        contact_preferences_update(
+            voucher=town.hanako,
+            email="hanako@example.jp",
+            phone=None,
+            channels=["email"],
+            language="ja",
+            actor=Actor.resident(town.hanako.pk),
+            ip=None,
+        )
+
+
+def test_the_admin_starts_incident_mode_in_one_action(
+    tenant_a: Municipality,
+    client_a: Client,
+    admin_a: StaffAccount,
+    town: Town,
+    clock: time_machine.Coordinates,
+) -> None:
+    set_login_mode(tenant_a, Municipality.LoginMode.VOUCHER_DOB_THEN_PASSWORD)
+    give_password(tenant_a, town.hanako)
+    give_password(tenant_a, town.namesake)
+    session_key = resident_session(tenant_a, town.hanako)
+    consent_by_email(tenant_a, town)
+    signed_in(client_a, admin_a, clock)
+    assert "インシデントモードを開始する" in client_a.get(SECURITY).content.decode()
+
+    response = start(client_a)
+    assert response.status_code == 302
+    assert status_of(tenant_a) == Municipality.Status.INCIDENT
+    with schema_context(tenant_a.schema_name):
+        incident = Incident.objects.get()
+        assert incident.notice == NOTICE and incident.ended_at is None
+        assert Incident.current_notice() == NOTICE
+        assert not ResidentCredential.objects.exclude(password="").exists()
+        assert not Session.objects.filter(session_key=session_key).exists()
+        assert not ResidentSession.objects.exists()
+        [notice] = Notification.objects.filter(kind="incident_notice")
+        assert notice.voucher_id == town.hanako.pk and notice.booking_id is None
+        assert notice.channel == "email" and notice.context == {"notice": NOTICE}
+    assert (incident.passwords_reset, incident.sessions_ended, incident.notices_queued) == (2, 1, 1)
+    started = events(tenant_a, "incident.started")[-1]
+    assert started.actor_id == str(admin_a.user_id)
+    assert started.details["passwords_reset"] == 2 and started.details["notices_queued"] == 1
+    with schema_context("public"):
+        platform = PlatformEvent.objects.filter(action="municipality.incident_started").last()
+        assert platform is not None and platform.target_id == str(tenant_a.pk)
+    page = client_a.get(SECURITY).content.decode()
+    assert "インシデントモード中" in page and NOTICE in page
+
+
+def test_incident_mode_stops_resident_logins_and_the_console_keeps_working(
+    tenant_a: Municipality,
+    client_a: Client,
+    admin_a: StaffAccount,
+    operator_a: StaffAccount,
+    town: Town,
+    clock: time_machine.Coordinates,
+) -> None:
+    set_login_mode(tenant_a, Municipality.LoginMode.VOUCHER_DOB)
+    signed_in(client_a, admin_a, clock)
+    start(client_a)
+
+    with tenant_context(Municipality.objects.get(pk=tenant_a.pk)), pytest.raises(SiteClosed):
+        resident_login_birth_date(
+            voucher_number="2000000001", birth_date=years_ago(70), ip="192.0.2.1"
+        )
+    assert client_a.get("/console/").status_code == 200
+
+    operator = signed_in(Client(HTTP_HOST="kodaira.localhost"), operator_a, clock)
+    confirm_identity(operator, town.hanako)
+    booked = operator.post(
+        f"{CALL_CENTRE_HOME}residents/{town.hanako.pk}/book/", {"slot": town.call_slot.pk}
+    )
+    assert booked.status_code == 302
+    assert len(live_bookings(tenant_a, town.hanako)) == 1
+
+
+def test_ending_incident_mode_reopens_the_resident_site(
+    tenant_a: Municipality,
+    client_a: Client,
+    admin_a: StaffAccount,
+    town: Town,
+    clock: time_machine.Coordinates,
+) -> None:
+    set_login_mode(tenant_a, Municipality.LoginMode.VOUCHER_DOB)
+    signed_in(client_a, admin_a, clock)
+    start(client_a)
+    assert client_a.post(SECURITY + "incident/end/", {}).status_code == 400
+    assert status_of(tenant_a) == Municipality.Status.INCIDENT
+
+    assert client_a.post(SECURITY + "incident/end/", {"confirm": "on"}).status_code == 302
+    assert status_of(tenant_a) == Municipality.Status.ACTIVE
+    with schema_context(tenant_a.schema_name):
+        assert Incident.objects.get().ended_at is not None
+        assert Incident.current_notice() == ""
+    ended = events(tenant_a, "incident.ended")[-1]
+    assert ended.actor_id == str(admin_a.user_id) and ended.details["status_reopened"] is True
+    with tenant_context(Municipality.objects.get(pk=tenant_a.pk)):
+        result = resident_login_birth_date(
+            voucher_number="2000000001", birth_date=years_ago(70), ip="192.0.2.1"
+        )
+    assert result.voucher.pk == town.hanako.pk
+
+
+def test_starting_needs_the_confirmation_and_a_notice(
+    tenant_a: Municipality,
+    client_a: Client,
+    admin_a: StaffAccount,
+    town: Town,
+    clock: time_machine.Coordinates,
+) -> None:
+    signed_in(client_a, admin_a, clock)
+    assert start(client_a, confirm=False).status_code == 400
+    assert start(client_a, notice="").status_code == 400
+    assert start(client_a, notice="あ" * 401).status_code == 400
+    assert status_of(tenant_a) == Municipality.Status.ACTIVE
+    assert events(tenant_a, "incident.started") == []
+
+
+def test_starting_twice_is_refused(
+    tenant_a: Municipality,
+    client_a: Client,
+    admin_a: StaffAccount,
+    town: Town,
+    clock: time_machine.Coordinates,
+) -> None:
+    signed_in(client_a, admin_a, clock)
+    start(client_a)
+    response = start(client_a)
+    assert response.status_code == 302
+    assert "開始できません" in client_a.get(SECURITY).content.decode()
+    with schema_context(tenant_a.schema_name):
+        assert Incident.objects.count() == 1
+
+
+@pytest.mark.parametrize("role_fixture", ["operator_a", "auditor_a", "venue_a"])
+def test_only_an_admin_can_enter_incident_mode(
+    request: pytest.FixtureRequest,
+    tenant_a: Municipality,
+    client_a: Client,
+    town: Town,
+    clock: time_machine.Coordinates,
+    role_fixture: str,
+) -> None:
+    account: StaffAccount = request.getfixturevalue(role_fixture)
+    signed_in(client_a, account, clock)
+    assert client_a.get(SECURITY).status_code == 403
+    assert start(client_a).status_code == 403
+    assert client_a.post(SECURITY + "incident/end/", {"confirm": "on"}).status_code == 403
+    assert status_of(tenant_a) == Municipality.Status.ACTIVE
+    refused = events(tenant_a, "console.access_refused")[-1]
+    assert refused.details["reason"] == "role" and refused.actor_id == str(account.user_id)
+
+
+def test_the_municipality_row_is_written_from_the_public_role_only(
+    tenant_a: Municipality, town: Town
+) -> None:
+    """Why the service leaves the tenant context for the status: the tenant role cannot."""
+    with tenant_context(tenant_a), pytest.raises(DatabaseError), transaction.atomic():
+        Municipality.objects.filter(pk=tenant_a.pk).update(status="incident")
+    assert status_of(tenant_a) == Municipality.Status.ACTIVE
+
+
+def test_the_admin_of_b_cannot_touch_a(
+    tenant_a: Municipality,
+    tenant_b: Municipality,
+    client_b: Client,
+    admin_b: StaffAccount,
+    town: Town,
+    clock: time_machine.Coordinates,
+) -> None:
+    signed_in(client_b, admin_b, clock)
+    start(client_b)
+    assert status_of(tenant_b) == Municipality.Status.INCIDENT
+    assert status_of(tenant_a) == Municipality.Status.ACTIVE
+    with schema_context(tenant_a.schema_name):
+        assert not Incident.objects.exists()
+    foreign = Client(HTTP_HOST="kodaira.localhost")
+    foreign.cookies = client_b.cookies
+    response = foreign.post(SECURITY + "incident/start/", {"notice": NOTICE, "confirm": "on"})
+    assert response.status_code in (302, 403)
+    assert status_of(tenant_a) == Municipality.Status.ACTIVE

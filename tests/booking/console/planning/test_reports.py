@@ -1,0 +1,147 @@
+"""Reports: the numbers in the tables and CSVs are the data's, and nothing personal shows."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from datetime import date, datetime
+
+import pytest
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+
+from booking.models import Booking, VaccinationRecord
+from booking.services.booking import booking_cancel
+from tenants.models import Municipality
+
+from ..conftest import events
+from .conftest import JAPAN, MONDAY, RESIDENT_NAME, SYSTEM, World, at, in_a, make_slot
+
+TUESDAY = MONDAY.replace(day=19)
+RANGE = "first_day=2026-05-08&last_day=2026-05-19"
+
+
+def made_on(booking: Booking, day: date, hour: int = 12) -> None:
+    Booking.objects.filter(pk=booking.pk).update(
+        created_at=datetime(day.year, day.month, day.day, hour, tzinfo=JAPAN)
+    )
+
+
+@pytest.fixture
+def history(world: World, tenant_a: Municipality) -> World:
+    with in_a(tenant_a):
+        a = make_slot(world.civic, world.pfizer, at(MONDAY, 9))  # 8 places each
+        b = make_slot(world.north, world.pfizer, at(MONDAY, 10))
+        c = make_slot(world.civic, world.pfizer, at(TUESDAY, 9))
+        r = world.residents
+        made_on(world.book(a, r[0], "web"), date(2026, 5, 8))
+        # 08:00 on the 9th in Tokyo is still the 8th in UTC: days are Tokyo's.
+        made_on(world.book(a, r[1], "line"), date(2026, 5, 9), hour=8)
+        made_on(world.book(b, r[2], "web"), date(2026, 5, 9))
+        late = world.book(c, r[3], "call_centre")
+        made_on(late, date(2026, 5, 9))
+        booking_cancel(booking=late, channel="call_centre", actor=SYSTEM)  # now: the 11th
+        Booking.objects.filter(voucher=r[1]).update(status=Booking.Status.NO_SHOW)
+        for voucher, dose, day in [(r[0], 1, MONDAY), (r[4], 2, MONDAY), (r[5], 3, TUESDAY)]:
+            VaccinationRecord.objects.create(
+                voucher=voucher,
+                dose=dose,
+                product=world.pfizer,
+                lot_number="FA1234",
+                vaccinated_on=day,
+                venue_name="小平市役所",
+                actor_kind="staff",
+                actor_id="1",
+            )
+    return world
+
+
+def csv_rows(client: Client, key: str) -> list[list[str]]:
+    response = client.get(f"/console/planning/reports/{key}.csv?{RANGE}")
+    assert response.status_code == 200
+    assert response["Cache-Control"] == "no-store"
+    return list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
+
+
+def rows_with_data(rows: list[list[str]]) -> list[list[str]]:
+    return [row for row in rows[1:] if row[-1] not in ("0", "")]
+
+
+def test_bookings_per_day_by_channel(as_admin: Client, history: World) -> None:
+    rows = csv_rows(as_admin, "bookings")
+    assert rows[0] == ["日付", "ウェブ", "LINE", "コールセンター", "合計"]
+    assert len(rows) == 1 + 12  # every day of the range, empty ones too
+    assert rows_with_data(rows) == [
+        ["2026-05-08", "1", "0", "0", "1"],
+        ["2026-05-09", "1", "1", "1", "3"],
+    ]
+
+
+def test_fill_rate_per_venue_and_day(as_admin: Client, history: World) -> None:
+    rows = csv_rows(as_admin, "fill")
+    assert rows == [
+        ["日付", "地区", "会場", "定員", "予約済み", "充足率（%）"],
+        ["2026-05-18", "中央地区", "小平市役所", "8", "2", "25.0"],
+        ["2026-05-18", "北地区", "北部集会所", "8", "1", "12.5"],
+        ["2026-05-19", "中央地区", "小平市役所", "8", "0", "0.0"],
+    ]
+
+
+def test_cancellations_no_shows_and_doses(as_admin: Client, history: World) -> None:
+    assert rows_with_data(csv_rows(as_admin, "cancellations")) == [
+        ["2026-05-11", "0", "0", "1", "1"]
+    ]
+    assert rows_with_data(csv_rows(as_admin, "no_shows")) == [["2026-05-18", "0", "1", "0", "1"]]
+    doses = csv_rows(as_admin, "doses")
+    assert doses[0] == ["日付", "1回目", "2回目", "3回目以降", "合計"]
+    assert rows_with_data(doses) == [
+        ["2026-05-18", "1", "1", "0", "2"],
+        ["2026-05-19", "0", "0", "1", "1"],
+    ]
+
+
+def test_the_dashboard_draws_svg_without_script_or_inline_style(
+    as_admin: Client, history: World, tenant_a: Municipality
+) -> None:
+    response = as_admin.get(f"/console/planning/reports/?{RANGE}")
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert page.count("<svg viewBox") == 5
+    assert "<script" not in page and " style=" not in page and "<style" not in page
+    # A bar per channel segment, with its number as the title (for a pointer and a reader).
+    assert "<title>5/9 LINE 1件</title>" in page
+    assert "小平市役所 5/18 25%（2/8）" in page
+    assert "今日の予約：0件" in page
+    with in_a(tenant_a):
+        vouchers = [v.voucher_number for v in history.residents]
+    for personal in [RESIDENT_NAME, *vouchers]:
+        assert personal not in page
+    assert events(tenant_a, "export.report") == []
+
+
+def test_each_report_is_one_aggregate_query(history: World) -> None:
+    from booking.console.planning.reports import REPORTS
+
+    for key, report in REPORTS.items():
+        with CaptureQueriesContext(connection) as queries:
+            report(date(2026, 5, 8), date(2026, 5, 19))
+        selects = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("SELECT")]
+        assert len(selects) == 1, key
+        assert re.search(r"GROUP BY", selects[0]), key
+
+
+def test_a_report_csv_is_audited_without_values(as_admin: Client, history: World, tenant_a):
+    csv_rows(as_admin, "fill")
+    exported = events(tenant_a, "export.report")[-1]
+    assert exported.details == {
+        "report": "fill",
+        "first_day": "2026-05-08",
+        "last_day": "2026-05-19",
+        "rows": 3,
+    }
+
+
+def test_an_unknown_report_is_404(as_admin: Client, world: World) -> None:
+    assert as_admin.get("/console/planning/reports/vouchers.csv").status_code == 404

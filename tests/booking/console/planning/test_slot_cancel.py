@@ -1,0 +1,205 @@
+"""Closing a slot stops new bookings; cancelling it cancels its bookings and tells residents."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from django.test import Client
+
+from audit.chain import Actor
+from booking.models import Booking, Notification, Slot
+from booking.services.booking import BookingRefused
+from booking.services.notifications import contact_preferences_update
+from tenants.models import Municipality
+
+from ..conftest import events
+from .conftest import MONDAY, RESIDENT_KANA, RESIDENT_NAME, World, at, in_a, make_slot
+
+
+@pytest.fixture
+def slot(world: World) -> Slot:
+    return make_slot(world.civic, world.pfizer, at(MONDAY, 10))
+
+
+def consent_to_email(voucher_pk: int, address: str) -> None:
+    from booking.models import Voucher
+
+    voucher = Voucher.objects.get(pk=voucher_pk)
+    contact_preferences_update(
+        voucher=voucher,
+        email=address,
+        phone=None,
+        channels=["email"],
+        language="ja",
+        actor=Actor.resident(str(voucher.pk)),
+        ip=None,
+    )
+
+
+def test_closing_a_slot_keeps_its_bookings_and_refuses_new_ones(
+    as_admin: Client, world: World, slot: Slot, tenant_a: Municipality
+) -> None:
+    with in_a(tenant_a):
+        kept = world.book(slot, world.residents[0])
+
+    response = as_admin.post(f"/console/planning/slots/{slot.pk}/close/")
+    assert response.status_code == 302
+
+    with in_a(tenant_a):
+        slot.refresh_from_db()
+        assert slot.status == Slot.Status.CLOSED
+        kept.refresh_from_db()
+        assert kept.status == Booking.Status.ACTIVE
+        with pytest.raises(BookingRefused) as refused:
+            world.book(slot, world.residents[1])
+        assert refused.value.code == "slot_closed"
+    closed = events(tenant_a, "slot.closed")[-1]
+    assert closed.target_id == str(slot.pk) and closed.details == {"booked": 1}
+
+    as_admin.post(f"/console/planning/slots/{slot.pk}/reopen/")
+    with in_a(tenant_a):
+        slot.refresh_from_db()
+        assert slot.status == Slot.Status.OPEN
+        world.book(slot, world.residents[1])
+    assert events(tenant_a, "slot.reopened")[-1].details == {"previous_status": "closed"}
+
+
+def test_the_cancel_page_lists_booking_and_voucher_numbers_but_no_names(
+    as_admin: Client, world: World, slot: Slot, tenant_a: Municipality
+) -> None:
+    with in_a(tenant_a):
+        booking = world.book(slot, world.residents[0])
+        world.book(slot, world.residents[1], channel="line")
+
+    response = as_admin.get(f"/console/planning/slots/{slot.pk}/cancel/")
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "取り消される予約：2件" in page
+    number = booking.booking_number
+    assert f"{number[:5]}-{number[5:]}" in page
+    assert world.residents[0].voucher_number in page
+    assert world.residents[1].voucher_number in page
+    for personal in (RESIDENT_NAME, RESIDENT_KANA, "1950", "小川町1-1"):
+        assert personal not in page
+    viewed = events(tenant_a, "slot.cancel_viewed")[-1]
+    assert viewed.details == {"bookings_listed": 2, "linked_listed": 0}
+    with in_a(tenant_a):
+        slot.refresh_from_db()
+        assert slot.status == Slot.Status.OPEN  # looking changes nothing
+
+
+def test_cancelling_a_slot_cancels_every_booking_and_queues_one_message_each(
+    as_admin: Client, world: World, slot: Slot, tenant_a: Municipality
+) -> None:
+    with in_a(tenant_a):
+        consent_to_email(world.residents[0].pk, "hanako@example.jp")
+        told = world.book(slot, world.residents[0])
+        untold = world.book(slot, world.residents[1], channel="line")  # no contact given
+        other = make_slot(world.civic, world.pfizer, at(MONDAY, 11))
+        elsewhere = world.book(other, world.residents[2])
+        before = Notification.objects.filter(kind="booking_created").count()
+
+    response = as_admin.post(
+        f"/console/planning/slots/{slot.pk}/cancel/",
+        {"confirm": "on", "notice": "会場の設備点検のため中止します。"},
+    )
+    assert response.status_code == 302
+
+    with in_a(tenant_a):
+        slot.refresh_from_db()
+        assert slot.status == Slot.Status.CANCELLED
+        assert (slot.booked_web, slot.booked_line, slot.booked_call_centre) == (0, 0, 0)
+        for booking in (told, untold):
+            booking.refresh_from_db()
+            assert booking.status == Booking.Status.CANCELLED
+        elsewhere.refresh_from_db()
+        assert elsewhere.status == Booking.Status.ACTIVE
+
+        messages = Notification.objects.filter(booking=told).exclude(kind="booking_created")
+        pending = messages.filter(status="pending")
+        assert [(n.kind, n.channel) for n in pending] == [("slot_cancelled", "email")]
+        assert pending[0].context["notice"] == "会場の設備点検のため中止します。"
+        # The booking service's plain 予約取消 message gives way to 予約枠の中止: one message.
+        assert list(messages.filter(kind="booking_cancelled").values_list("status", flat=True)) == [
+            "skipped"
+        ]
+        assert (
+            not Notification.objects.filter(booking=untold).exclude(kind="booking_created").exists()
+        )
+        assert Notification.objects.filter(kind="booking_created").count() == before
+
+    cancelled = events(tenant_a, "slot.cancelled")[-1]
+    assert cancelled.actor_kind == "staff"
+    assert cancelled.details == {
+        "bookings_cancelled": 2,
+        "linked_cancelled": 0,
+        "notifications": 1,
+        "notice": True,
+    }
+    per_booking = events(tenant_a, "booking.cancelled")[-2:]
+    assert {e.target_id for e in per_booking} == {str(told.pk), str(untold.pk)}
+    assert all(e.details["channel"] == "call_centre" for e in per_booking)
+
+
+def test_cancelling_needs_the_confirmation_box(
+    as_admin: Client, world: World, slot: Slot, tenant_a: Municipality
+) -> None:
+    with in_a(tenant_a):
+        booking = world.book(slot, world.residents[0])
+    response = as_admin.post(f"/console/planning/slots/{slot.pk}/cancel/", {"notice": ""})
+    assert response.status_code == 400
+    with in_a(tenant_a):
+        booking.refresh_from_db()
+        slot.refresh_from_db()
+        assert booking.status == Booking.Status.ACTIVE and slot.status == Slot.Status.OPEN
+    assert events(tenant_a, "slot.cancelled") == []
+
+
+def test_a_slot_with_a_checked_in_resident_is_not_cancelled(
+    as_admin: Client, world: World, slot: Slot, tenant_a: Municipality
+) -> None:
+    with in_a(tenant_a):
+        arrived = world.book(slot, world.residents[0])
+        waiting = world.book(slot, world.residents[1])
+        Booking.objects.filter(pk=arrived.pk).update(status=Booking.Status.CHECKED_IN)
+
+    page = as_admin.get(f"/console/planning/slots/{slot.pk}/cancel/").content.decode()
+    assert "受付済みの方がいるため" in page and "中止して予約を取り消す" not in page
+    response = as_admin.post(f"/console/planning/slots/{slot.pk}/cancel/", {"confirm": "on"})
+    assert response.status_code == 400
+    with in_a(tenant_a):
+        waiting.refresh_from_db()
+        slot.refresh_from_db()
+        assert waiting.status == Booking.Status.ACTIVE and slot.status == Slot.Status.OPEN
+
+
+def test_a_later_dose_booked_together_is_listed_and_cancelled_with_it(
+    as_admin: Client, world: World, slot: Slot, tenant_a: Municipality
+) -> None:
+    with in_a(tenant_a):
+        from booking.models import BookingPolicy
+        from booking.services.booking import booking_create
+
+        from .conftest import SYSTEM
+
+        policy = BookingPolicy.current()
+        policy.book_series_together = True
+        policy.save()
+        second_slot = make_slot(world.civic, world.pfizer, at(date(2026, 6, 8), 10))
+        first = booking_create(
+            voucher=world.residents[0],
+            slot=slot,
+            channel="web",
+            actor=SYSTEM,
+            second_slot=second_slot,
+        )
+        second = first.linked.get()
+
+    page = as_admin.get(f"/console/planning/slots/{slot.pk}/cancel/").content.decode()
+    assert "あわせて取り消される次回の予約：1件" in page
+    as_admin.post(f"/console/planning/slots/{slot.pk}/cancel/", {"confirm": "on"})
+    with in_a(tenant_a):
+        second.refresh_from_db()
+        assert second.status == Booking.Status.CANCELLED
+    assert events(tenant_a, "slot.cancelled")[-1].details["linked_cancelled"] == 1

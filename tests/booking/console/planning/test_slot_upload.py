@@ -1,0 +1,145 @@
+"""Slot CSV upload: Japanese headers, UTF-8 or CP932, every error with its line, all or nothing."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+
+from booking.models import Slot
+from tenants.models import Municipality
+
+from ..conftest import events
+from .conftest import MONDAY, World, at, in_a, make_slot
+
+URL = "/console/planning/slots/upload/"
+HEADER = "会場,日付,開始時刻,終了時刻,ワクチンコード,ウェブ枠,LINE枠,コールセンター枠"
+
+
+def upload(client: Client, text: str, *, encoding: str = "utf-8", check_only: bool = False):
+    data: dict[str, object] = {
+        "file": SimpleUploadedFile("slots.csv", text.encode(encoding), content_type="text/csv")
+    }
+    if check_only:
+        data["check_only"] = "on"
+    return client.post(URL, data)
+
+
+def slots(tenant: Municipality) -> list[tuple[str, datetime, int, int, int]]:
+    with in_a(tenant):
+        return [
+            (s.venue.name, s.starts_at, s.capacity_web, s.capacity_line, s.capacity_call_centre)
+            for s in Slot.objects.select_related("venue").order_by("starts_at", "venue__name")
+        ]
+
+
+def test_a_utf8_file_creates_its_slots_and_is_audited(
+    as_admin: Client, world: World, tenant_a: Municipality
+) -> None:
+    text = "\n".join(
+        [
+            "\ufeff" + HEADER,
+            f"{world.civic.pk},2026/5/18,9:00,9:30,pfizer,10,5,5",
+            "北部集会所,2026-05-18,09:30,10:00,PFIZER,８,０,２",  # name, full-width digits
+            ",,,,,,,",  # Excel's empty row
+        ]
+    )
+    response = upload(as_admin, text)
+    assert response.status_code == 302, response.content.decode()[:3000]
+    assert slots(tenant_a) == [
+        ("小平市役所", at(MONDAY, 9), 10, 5, 5),
+        ("北部集会所", at(MONDAY, 9, 30), 8, 0, 2),
+    ]
+    created = events(tenant_a, "slots.created")[-1]
+    assert created.details["source"] == "csv" and created.details["created"] == 2
+
+
+def test_a_cp932_file_from_excel_is_read(
+    as_admin: Client, world: World, tenant_a: Municipality
+) -> None:
+    text = "\r\n".join([HEADER, "小平市役所,2026/5/19,14:00,14:30,moderna,3,0,1", ""])
+    response = upload(as_admin, text, encoding="cp932")
+    assert response.status_code == 302
+    assert slots(tenant_a) == [("小平市役所", at(MONDAY.replace(day=19), 14), 3, 0, 1)]
+
+
+def test_errors_are_listed_with_their_line_numbers_and_nothing_is_written(
+    as_admin: Client, world: World, tenant_a: Municipality
+) -> None:
+    text = "\n".join(
+        [
+            HEADER,
+            f"{world.civic.pk},2026/5/18,9:00,9:30,pfizer,10,5,5",  # line 2: fine
+            f"{world.civic.pk},2026/13/1,9:00,9:30,pfizer,10,5,5",  # line 3: no 13th month
+            "市民ホール,2026/5/18,9:00,9:30,pfizer,10,5,5",  # line 4: no such venue
+            f"{world.north.pk},2026/5/18,9:00,9:30,moderna,1,0,0",  # line 5: not offered there
+            f"{world.civic.pk},2026/5/18,10:00,9:30,pfizer,-1,0,0",  # line 6: two errors
+            f"{world.civic.pk},2026/5/18,9:00,9:30,pfizer,1,1,1",  # line 7: twin of line 2
+            f"{world.civic.pk},2026/5/18,9:15,9:45,pfizer,1,1,1",  # line 8: overlaps line 2
+            f"{world.civic.pk},2026/5/1,9:00,9:30,pfizer,1,1,1",  # line 9: in the past
+        ]
+    )
+    response = upload(as_admin, text)
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert "何も登録していません" in page
+    expected = [
+        ("3行目", "日付の形式が正しくありません"),
+        ("4行目", "会場が見つかりません"),
+        ("5行目", "この会場では扱っていないワクチンです"),
+        ("6行目", "終了時刻は開始時刻より後にしてください"),
+        ("6行目", "ウェブ枠は0以上"),
+        ("7行目", "2行目と同じ会場・ワクチン・開始時刻です"),
+        ("8行目", "2行目の枠と時間が重なっています"),
+        ("9行目", "過去の日時には枠を作成できません"),
+    ]
+    for line, message in expected:
+        assert f"<td>{line}</td><td>{message}" in page, (line, message)
+    assert "2行目</td>" not in page
+    assert slots(tenant_a) == []
+    assert events(tenant_a, "slots.created") == []
+
+
+def test_a_missing_column_is_named(as_admin: Client, world: World, tenant_a: Municipality) -> None:
+    response = upload(as_admin, "会場,日付,開始時刻,終了時刻,ウェブ枠\n1,2026/5/18,9:00,9:30,1\n")
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert "見出しに次の列がありません：ワクチンコード、LINE枠、コールセンター枠" in page
+    assert slots(tenant_a) == []
+
+
+def test_an_unreadable_encoding_is_explained(as_admin: Client, world: World) -> None:
+    response = as_admin.post(
+        URL, {"file": SimpleUploadedFile("slots.csv", b"\x81\x00\xff\xfe\x80", "text/csv")}
+    )
+    assert response.status_code == 400
+    assert "文字コードを読み取れません" in response.content.decode()
+
+
+def test_check_only_writes_nothing(as_admin: Client, world: World, tenant_a: Municipality) -> None:
+    text = f"{HEADER}\n{world.civic.pk},2026/5/18,9:00,9:30,pfizer,10,5,5\n"
+    response = upload(as_admin, text, check_only=True)
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "確認結果（まだ登録していません）" in page and "新しく作成する枠：1件" in page
+    assert slots(tenant_a) == []
+
+
+def test_a_row_for_an_existing_slot_is_skipped_not_refused(
+    as_admin: Client, world: World, tenant_a: Municipality
+) -> None:
+    with in_a(tenant_a):
+        make_slot(world.civic, world.pfizer, at(MONDAY, 9))
+    text = "\n".join(
+        [
+            HEADER,
+            f"{world.civic.pk},2026/5/18,9:00,9:30,pfizer,10,5,5",
+            f"{world.civic.pk},2026/5/18,9:30,10:00,pfizer,10,5,5",
+        ]
+    )
+    response = upload(as_admin, text)
+    assert response.status_code == 302
+    assert len(slots(tenant_a)) == 2
+    created = events(tenant_a, "slots.created")[-1]
+    assert (created.details["created"], created.details["skipped"]) == (1, 1)

@@ -1,0 +1,105 @@
+"""Venues: an admin creates, edits, closes and reopens them; every change is audited."""
+
+from __future__ import annotations
+
+from django.test import Client
+
+from booking.models import Booking, Venue
+from booking.services.booking import BookingRefused
+from tenants.models import Municipality
+
+from ..conftest import events
+from .conftest import MONDAY, World, at, in_a, make_slot
+
+NEW_VENUE = {
+    "name": "小平市民総合体育館",
+    "area": "南地区",
+    "address": "東京都小平市津田町1-1-1",
+    "access_notes": "西武多摩湖線 一橋学園駅 徒歩10分",
+    "accessibility": "車いす用駐車場・エレベーターあり",
+    "map_url": "https://maps.example.jp/kodaira-gym",
+}
+
+
+def test_an_admin_creates_a_venue_with_its_vaccines(
+    as_admin: Client, world: World, tenant_a: Municipality
+) -> None:
+    response = as_admin.post(
+        "/console/planning/venues/new/", {**NEW_VENUE, "products": [world.pfizer.pk]}
+    )
+    assert response.status_code == 302
+    with in_a(tenant_a):
+        venue = Venue.objects.get(name="小平市民総合体育館")
+        assert venue.area == "南地区" and venue.is_open
+        assert venue.map_url == "https://maps.example.jp/kodaira-gym"
+        assert list(venue.products.values_list("code", flat=True)) == ["pfizer"]
+    created = events(tenant_a, "venue.created")[-1]
+    assert created.target_id == str(venue.pk)
+    assert created.details == {"products": [world.pfizer.pk]}
+
+    page = as_admin.get("/console/planning/venues/").content.decode()
+    assert "小平市民総合体育館" in page and "南地区" in page
+
+
+def test_a_map_link_must_be_a_web_address(as_admin: Client, world: World, tenant_a: Municipality):
+    response = as_admin.post(
+        "/console/planning/venues/new/", {**NEW_VENUE, "map_url": "javascript:alert(1)"}
+    )
+    assert response.status_code == 400
+    with in_a(tenant_a):
+        assert not Venue.objects.filter(name="小平市民総合体育館").exists()
+
+
+def test_editing_records_which_fields_changed(
+    as_admin: Client, world: World, tenant_a: Municipality
+) -> None:
+    url = f"/console/planning/venues/{world.north.pk}/edit/"
+    page = as_admin.get(url).content.decode()
+    assert 'value="北部集会所"' in page
+    response = as_admin.post(
+        url,
+        {
+            "name": "北部集会所",
+            "area": "北地区",
+            "address": "東京都小平市上水本町2-2",
+            "products": [world.pfizer.pk, world.moderna.pk],
+        },
+    )
+    assert response.status_code == 302
+    with in_a(tenant_a):
+        world.north.refresh_from_db()
+        assert world.north.address == "東京都小平市上水本町2-2"
+        assert world.north.products.count() == 2
+    updated = events(tenant_a, "venue.updated")[-1]
+    assert updated.details["changed"] == ["address", "products"]
+
+
+def test_closing_a_venue_stops_new_bookings_and_keeps_the_old_ones(
+    as_admin: Client, world: World, tenant_a: Municipality
+) -> None:
+    with in_a(tenant_a):
+        slot = make_slot(world.north, world.pfizer, at(MONDAY, 10))
+        kept = world.book(slot, world.residents[0])
+
+    page = as_admin.get(f"/console/planning/venues/{world.north.pk}/close/").content.decode()
+    assert "今後の予約：1件" in page and "すでにある予約は取り消されません" in page
+    assert as_admin.post(f"/console/planning/venues/{world.north.pk}/close/").status_code == 302
+
+    with in_a(tenant_a):
+        world.north.refresh_from_db()
+        assert not world.north.is_open
+        kept.refresh_from_db()
+        assert kept.status == Booking.Status.ACTIVE
+        try:
+            world.book(slot, world.residents[1])
+        except BookingRefused as refused:
+            assert refused.code == "slot_closed"
+        else:
+            raise AssertionError("a closed venue took a booking")
+    assert events(tenant_a, "venue.closed")[-1].details == {"live_bookings_kept": 1}
+
+    assert as_admin.post(f"/console/planning/venues/{world.north.pk}/reopen/").status_code == 302
+    with in_a(tenant_a):
+        world.north.refresh_from_db()
+        assert world.north.is_open
+    assert events(tenant_a, "venue.reopened")

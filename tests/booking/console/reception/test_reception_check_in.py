@@ -1,0 +1,143 @@
+"""Check-in (受付): today's active bookings, at a venue the staff member works at."""
+
+from __future__ import annotations
+
+from django.test import Client
+from django_tenants.utils import tenant_context
+
+from booking.models import Booking, StaffMember, Voucher
+from tenants.models import Municipality
+from tests.conftest import host_of
+
+from ..conftest import StaffAccount, events, make_staff
+from .conftest import RESIDENT_NAME, Day, logged_in, make_booking
+
+
+def check_in(client: Client, booking: Booking):
+    return client.post(f"/console/reception/bookings/{booking.pk}/check-in/")
+
+
+def status_of(tenant: Municipality, booking: Booking) -> str:
+    with tenant_context(tenant):
+        return Booking.objects.get(pk=booking.pk).status
+
+
+def test_venue_staff_check_a_resident_in(
+    tenant_a: Municipality, client_a: Client, day: Day, venue_a: StaffAccount, clock
+) -> None:
+    logged_in(client_a, venue_a, clock)
+    card = client_a.get(f"/console/reception/bookings/{day.booking.pk}/").content.decode()
+    assert 'id="check-in"' in card and "本人確認をして受付する" in card
+
+    response = check_in(client_a, day.booking)
+    assert response.status_code == 302
+    assert response["Location"] == f"/console/reception/bookings/{day.booking.pk}/"
+    assert status_of(tenant_a, day.booking) == Booking.Status.CHECKED_IN
+    page = client_a.get(response["Location"]).content.decode()
+    assert f"予約番号 {day.number} を受付しました" in page
+    assert "受付済み" in page and 'id="record-vaccination"' in page
+    assert 'id="check-in"' not in page
+
+    (checked,) = events(tenant_a, "reception.checked_in")
+    assert checked.actor_kind == "staff" and checked.actor_id == str(venue_a.user_id)
+    assert checked.target_id == str(day.booking.pk)
+    assert checked.details == {"venue": day.civic.pk, "slot": day.later.pk}
+
+
+def test_a_second_check_in_is_refused_without_harm(
+    tenant_a: Municipality, client_a: Client, day: Day, venue_a: StaffAccount, clock
+) -> None:
+    logged_in(client_a, venue_a, clock)
+    check_in(client_a, day.booking)
+    response = check_in(client_a, day.booking)
+    assert "既に受付済みです" in client_a.get(response["Location"]).content.decode()
+    assert status_of(tenant_a, day.booking) == Booking.Status.CHECKED_IN
+    assert len(events(tenant_a, "reception.checked_in")) == 1
+    assert events(tenant_a, "reception.refused")[-1].details == {
+        "operation": "check_in",
+        "reason": "already_checked_in",
+    }
+
+
+def test_only_todays_bookings_are_checked_in(
+    tenant_a: Municipality, client_a: Client, day: Day, venue_a: StaffAccount, clock
+) -> None:
+    with tenant_context(tenant_a):
+        tomorrow = make_booking(day.resident, day.tomorrow, dose=2)
+    logged_in(client_a, venue_a, clock)
+    card = client_a.get(f"/console/reception/bookings/{tomorrow.pk}/").content.decode()
+    assert "本日の予約ではありません" in card and 'id="check-in"' not in card
+
+    response = check_in(client_a, tomorrow)
+    assert (
+        "本日の予約ではないため、受付できません"
+        in client_a.get(response["Location"]).content.decode()
+    )
+    assert status_of(tenant_a, tomorrow) == Booking.Status.ACTIVE
+    assert events(tenant_a, "reception.refused")[-1].details["reason"] == "not_today"
+
+
+def test_venue_staff_of_one_venue_cannot_check_in_at_another(
+    tenant_a: Municipality, client_a: Client, day: Day, venue_north_a: StaffAccount, clock
+) -> None:
+    logged_in(client_a, venue_north_a, clock)
+    response = check_in(client_a, day.booking)
+    assert response.status_code == 403
+    assert RESIDENT_NAME not in response.content.decode()
+    assert status_of(tenant_a, day.booking) == Booking.Status.ACTIVE
+    assert events(tenant_a, "reception.refused")[-1].details["reason"] == "other_venue"
+    assert not events(tenant_a, "reception.checked_in")
+
+
+def test_an_admin_checks_in_at_any_venue(
+    tenant_a: Municipality, client_a: Client, day: Day, admin_a: StaffAccount, clock
+) -> None:
+    with tenant_context(tenant_a):
+        north = make_booking(day.resident, day.north_today, dose=2)
+    logged_in(client_a, admin_a, clock)
+    assert check_in(client_a, north).status_code == 302
+    assert status_of(tenant_a, north) == Booking.Status.CHECKED_IN
+
+
+def test_cancelled_and_no_show_bookings_are_not_checked_in(
+    tenant_a: Municipality, client_a: Client, day: Day, venue_a: StaffAccount, clock
+) -> None:
+    with tenant_context(tenant_a):
+        Booking.objects.filter(pk=day.booking.pk).update(status=Booking.Status.CANCELLED)
+    logged_in(client_a, venue_a, clock)
+    check_in(client_a, day.booking)
+    assert status_of(tenant_a, day.booking) == Booking.Status.CANCELLED
+    assert events(tenant_a, "reception.refused")[-1].details["reason"] == "not_active"
+
+
+def test_a_withdrawn_voucher_is_not_checked_in(
+    tenant_a: Municipality, client_a: Client, day: Day, venue_a: StaffAccount, clock
+) -> None:
+    with tenant_context(tenant_a):
+        Voucher.objects.filter(pk=day.resident.pk).update(status=Voucher.Status.WITHDRAWN)
+    logged_in(client_a, venue_a, clock)
+    card = client_a.get(f"/console/reception/bookings/{day.booking.pk}/").content.decode()
+    assert "対象外（転出・死亡等）" in card and 'id="check-in"' not in card
+    check_in(client_a, day.booking)
+    assert status_of(tenant_a, day.booking) == Booking.Status.ACTIVE
+    assert events(tenant_a, "reception.refused")[-1].details["reason"] == "voucher_withdrawn"
+
+
+def test_check_in_is_a_post_with_a_csrf_token(
+    tenant_a: Municipality, client_a: Client, day: Day, venue_a: StaffAccount, clock
+) -> None:
+    logged_in(client_a, venue_a, clock)
+    strict = Client(HTTP_HOST=host_of(tenant_a), enforce_csrf_checks=True)
+    strict.cookies["sessionid"] = client_a.cookies["sessionid"].value
+    assert strict.get(f"/console/reception/bookings/{day.booking.pk}/check-in/").status_code == 405
+    assert check_in(strict, day.booking).status_code == 403  # no token
+    assert status_of(tenant_a, day.booking) == Booking.Status.ACTIVE
+
+
+def test_an_auditor_cannot_check_in(
+    tenant_a: Municipality, client_a: Client, day: Day, clock
+) -> None:
+    auditor = make_staff(tenant_a, "kansa@kodaira.example.jp", StaffMember.Role.AUDITOR)
+    logged_in(client_a, auditor, clock)
+    assert check_in(client_a, day.booking).status_code == 403
+    assert status_of(tenant_a, day.booking) == Booking.Status.ACTIVE

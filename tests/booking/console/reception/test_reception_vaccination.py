@@ -1,0 +1,205 @@
+"""Recording the dose after the shot, and what it means for the next dose."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+from django.test import Client
+from django_tenants.utils import tenant_context
+
+from audit.chain import Actor
+from booking.models import Booking, StaffMember, VaccinationRecord, VaccineProduct
+from booking.services.booking import BookingRefused, booking_create
+from tenants.models import Municipality
+
+from ..conftest import StaffAccount, events, make_staff
+from .conftest import Day, at, logged_in, make_slot
+
+TODAY = date(2026, 5, 11)
+
+
+def checked_in(tenant: Municipality, booking: Booking) -> Booking:
+    with tenant_context(tenant):
+        Booking.objects.filter(pk=booking.pk).update(status=Booking.Status.CHECKED_IN)
+    return booking
+
+
+def record(client: Client, booking: Booking, product: VaccineProduct, **extra: str):
+    data = {"product": str(product.pk), "lot_number": "ｆｋ８８９２", "doctor": "医師 一郎"}
+    data.update(extra)
+    return client.post(f"/console/reception/bookings/{booking.pk}/vaccination/", data)
+
+
+def test_venue_staff_record_the_dose_given(
+    tenant_a: Municipality, client_a: Client, day: Day, venue_a: StaffAccount, clock
+) -> None:
+    checked_in(tenant_a, day.booking)
+    logged_in(client_a, venue_a, clock)
+    card = client_a.get(f"/console/reception/bookings/{day.booking.pk}/").content.decode()
+    assert 'id="record-vaccination"' in card and "1回目 ／ 接種日 2026年5月11日" in card
+
+    response = record(client_a, day.booking, day.pfizer)
+    assert response.status_code == 302
+    with tenant_context(tenant_a):
+        vaccination = VaccinationRecord.objects.get()
+        booking = Booking.objects.get(pk=day.booking.pk)
+    assert booking.status == Booking.Status.VACCINATED
+    assert vaccination.booking_id == day.booking.pk
+    assert vaccination.voucher_id == day.resident.pk
+    assert (vaccination.dose, vaccination.product_id) == (1, day.pfizer.pk)
+    assert vaccination.lot_number == "FK8892"  # folded from full width, upper case
+    assert vaccination.vaccinated_on == TODAY
+    assert vaccination.venue_name == "小平市役所" and vaccination.doctor == "医師 一郎"
+    assert (vaccination.actor_kind, vaccination.actor_id) == ("staff", str(venue_a.user_id))
+
+    page = client_a.get(response["Location"]).content.decode()
+    assert "接種を記録しました" in page and "FK8892" in page and "接種済み" in page
+    assert 'id="record-vaccination"' not in page
+
+    (recorded,) = events(tenant_a, "reception.vaccination_recorded")
+    assert recorded.target_id == str(vaccination.pk)
+    assert recorded.details == {
+        "booking": day.booking.pk,
+        "dose": 1,
+        "product": "pfizer",
+        "slot_product": "pfizer",
+        "product_reason": "",
+    }
+    assert "医師" not in str(recorded.details)
+
+
+def test_a_dose_is_not_recorded_before_check_in(
+    tenant_a: Municipality, client_a: Client, day: Day, venue_a: StaffAccount, clock
+) -> None:
+    logged_in(client_a, venue_a, clock)
+    card = client_a.get(f"/console/reception/bookings/{day.booking.pk}/").content.decode()
+    assert 'id="record-vaccination"' not in card
+    response = record(client_a, day.booking, day.pfizer)
+    assert "受付が済んでいないため" in client_a.get(response["Location"]).content.decode()
+    with tenant_context(tenant_a):
+        assert not VaccinationRecord.objects.exists()
+    assert events(tenant_a, "reception.refused")[-1].details == {
+        "operation": "vaccination",
+        "reason": "not_checked_in",
+    }
+
+
+def test_another_vaccine_needs_the_doctors_reason(
+    tenant_a: Municipality, client_a: Client, day: Day, venue_a: StaffAccount, clock
+) -> None:
+    checked_in(tenant_a, day.booking)
+    logged_in(client_a, venue_a, clock)
+    refused = record(client_a, day.booking, day.moderna)
+    assert refused.status_code == 400
+    assert "医師が理由を選んでください" in refused.content.decode()
+    with tenant_context(tenant_a):
+        assert not VaccinationRecord.objects.exists()
+
+    accepted = record(client_a, day.booking, day.moderna, product_reason="stock")
+    assert accepted.status_code == 302
+    with tenant_context(tenant_a):
+        assert VaccinationRecord.objects.get().product_id == day.moderna.pk
+    assert events(tenant_a, "reception.vaccination_recorded")[-1].details["product_reason"] == (
+        "stock"
+    )
+
+
+def test_a_missing_lot_number_is_asked_for(
+    tenant_a: Municipality, client_a: Client, day: Day, venue_a: StaffAccount, clock
+) -> None:
+    checked_in(tenant_a, day.booking)
+    logged_in(client_a, venue_a, clock)
+    response = record(client_a, day.booking, day.pfizer, lot_number="  ")
+    assert response.status_code == 400
+    assert "ロット番号を入力してください" in response.content.decode()
+    with tenant_context(tenant_a):
+        assert not VaccinationRecord.objects.exists()
+
+
+def test_a_dose_already_recorded_is_not_recorded_twice(
+    tenant_a: Municipality, client_a: Client, day: Day, venue_a: StaffAccount, clock
+) -> None:
+    checked_in(tenant_a, day.booking)
+    with tenant_context(tenant_a):
+        VaccinationRecord.objects.create(
+            voucher=day.resident,
+            dose=1,
+            product=day.pfizer,
+            lot_number="OLD1",
+            vaccinated_on=TODAY - timedelta(days=40),
+            venue_name="他市の会場",
+            actor_kind="system",
+        )
+    logged_in(client_a, venue_a, clock)
+    response = record(client_a, day.booking, day.pfizer)
+    assert "既に記録されています" in client_a.get(response["Location"]).content.decode()
+    with tenant_context(tenant_a):
+        assert VaccinationRecord.objects.count() == 1
+        assert Booking.objects.get(pk=day.booking.pk).status == Booking.Status.CHECKED_IN
+
+
+@pytest.mark.parametrize(
+    "role", [StaffMember.Role.CALL_CENTRE, StaffMember.Role.AUDITOR], ids=["call", "auditor"]
+)
+def test_the_call_centre_and_auditors_cannot_record_vaccinations(
+    tenant_a: Municipality, client_a: Client, day: Day, role: str, clock
+) -> None:
+    checked_in(tenant_a, day.booking)
+    account = make_staff(tenant_a, f"{role}@kodaira.example.jp", role)
+    logged_in(client_a, account, clock)
+    assert record(client_a, day.booking, day.pfizer).status_code == 403
+    with tenant_context(tenant_a):
+        assert not VaccinationRecord.objects.exists()
+        assert Booking.objects.get(pk=day.booking.pk).status == Booking.Status.CHECKED_IN
+
+
+def test_venue_staff_of_another_venue_cannot_record(
+    tenant_a: Municipality, client_a: Client, day: Day, venue_north_a: StaffAccount, clock
+) -> None:
+    checked_in(tenant_a, day.booking)
+    logged_in(client_a, venue_north_a, clock)
+    assert record(client_a, day.booking, day.pfizer).status_code == 403
+    with tenant_context(tenant_a):
+        assert not VaccinationRecord.objects.exists()
+
+
+def second_dose(day: Day, slot_day: int, product: VaccineProduct | None = None) -> Booking:
+    slot = make_slot(day.civic, product or day.pfizer, at(slot_day, 14))
+    return booking_create(
+        voucher=day.resident, slot=slot, channel="web", actor=Actor.system("tests")
+    )
+
+
+def test_the_recorded_dose_sets_when_the_next_may_be_booked(
+    tenant_a: Municipality, client_a: Client, day: Day, venue_a: StaffAccount, clock
+) -> None:
+    checked_in(tenant_a, day.booking)
+    logged_in(client_a, venue_a, clock)
+    assert record(client_a, day.booking, day.pfizer).status_code == 302
+    with tenant_context(tenant_a):
+        # Pfizer: 19 days after 11 May, so from 30 May.
+        with pytest.raises(BookingRefused) as too_soon:
+            second_dose(day, 18)
+        assert too_soon.value.code == "too_soon_after_previous_dose"
+        with pytest.raises(BookingRefused) as other_vaccine:
+            second_dose(day, 30, day.moderna)
+        assert other_vaccine.value.code == "different_product"
+        booked = second_dose(day, 19)
+        assert booked.dose == 2 and booked.status == Booking.Status.ACTIVE
+
+
+def test_the_vaccine_actually_given_is_the_one_the_series_continues_with(
+    tenant_a: Municipality, client_a: Client, day: Day, venue_a: StaffAccount, clock
+) -> None:
+    checked_in(tenant_a, day.booking)
+    logged_in(client_a, venue_a, clock)
+    record(client_a, day.booking, day.moderna, product_reason="medical")
+    with tenant_context(tenant_a):
+        with pytest.raises(BookingRefused) as pfizer:
+            second_dose(day, 30)
+        assert pfizer.value.code == "different_product"
+        with pytest.raises(BookingRefused) as too_soon:
+            second_dose(day, 27, day.moderna)
+        assert too_soon.value.code == "too_soon_after_previous_dose"
+        assert second_dose(day, 28, day.moderna).dose == 2

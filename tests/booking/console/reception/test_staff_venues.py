@@ -1,0 +1,52 @@
+"""Admins say where venue staff work; reception follows."""
+
+from __future__ import annotations
+
+from django.test import Client
+from django_tenants.utils import tenant_context
+
+from booking.models import StaffMember
+from tenants.models import Municipality
+
+from ..conftest import StaffAccount, events, make_staff
+from .conftest import Day, logged_in
+
+
+def test_an_admin_assigns_venues_and_the_staff_member_may_receive_there(
+    tenant_a: Municipality, client_a: Client, day: Day, admin_a: StaffAccount, clock
+) -> None:
+    newcomer = make_staff(tenant_a, "shinjin@kodaira.example.jp", StaffMember.Role.VENUE)
+    logged_in(client_a, admin_a, clock)
+    page = client_a.get("/console/reception/staff-venues/").content.decode()
+    assert "shinjin@kodaira.example.jp" in page and "小平市役所" in page
+    prefix = f"staff-{newcomer.staff_id}"
+    response = client_a.post(
+        "/console/reception/staff-venues/",
+        {"member": str(newcomer.staff_id), f"{prefix}-venues": [str(day.civic.pk)]},
+    )
+    assert response.status_code == 302
+    with tenant_context(tenant_a):
+        member = StaffMember.objects.get(pk=newcomer.staff_id)
+        assert list(member.venues.values_list("pk", flat=True)) == [day.civic.pk]
+    (assigned,) = events(tenant_a, "staff.venues_set")
+    assert assigned.details == {"added": [day.civic.pk], "removed": []}
+    assert assigned.target_id == str(newcomer.user_id)
+
+    other = Client(HTTP_HOST=client_a.defaults["HTTP_HOST"])
+    logged_in(other, newcomer, clock)
+    assert other.post("/console/reception/", {"number": day.number}).status_code == 302
+
+
+def test_only_admins_assign_venues(
+    tenant_a: Municipality, client_a: Client, day: Day, venue_a: StaffAccount, clock
+) -> None:
+    logged_in(client_a, venue_a, clock)
+    prefix = f"staff-{venue_a.staff_id}"
+    response = client_a.post(
+        "/console/reception/staff-venues/",
+        {"member": str(venue_a.staff_id), f"{prefix}-venues": [str(day.north.pk)]},
+    )
+    assert response.status_code == 403
+    with tenant_context(tenant_a):
+        venues = StaffMember.objects.get(pk=venue_a.staff_id).venues.values_list("pk", flat=True)
+        assert list(venues) == [day.civic.pk]

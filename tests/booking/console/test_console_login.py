@@ -1,0 +1,214 @@
+"""Console login: one form (address, password, TOTP code), one answer for every failure."""
+
+from __future__ import annotations
+
+import pytest
+import time_machine
+from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import MD5PasswordHasher
+from django.contrib.sessions.models import Session
+from django.test import Client, override_settings
+from django_otp.plugins.otp_totp.models import TOTPDevice
+from django_tenants.utils import schema_context
+
+from booking.models import StaffSession
+from booking.services.staff import LOGIN_ACCOUNT_LIMIT, LOGIN_IP_LIMIT
+from tenants.models import Municipality
+
+from .conftest import (
+    PASSWORD,
+    StaffAccount,
+    code_for,
+    events,
+    login,
+    make_plain_user,
+    make_staff,
+    same_page,
+)
+
+
+class CountingHasher(MD5PasswordHasher):
+    """A real (fast) hasher that counts how often a password is hashed or checked."""
+
+    algorithm = "counting_md5"
+    calls = 0
+
+    def encode(self, password: str, salt: str) -> str:
+        type(self).calls += 1
+        return super().encode(password, salt)
+
+
+COUNTING = [f"{CountingHasher.__module__}.CountingHasher"]
+
+
+def test_a_staff_member_logs_in_with_a_new_session_id(
+    tenant_a: Municipality,
+    client_a: Client,
+    admin_a: StaffAccount,
+    clock: time_machine.Coordinates,
+) -> None:
+    with schema_context(tenant_a.schema_name):
+        from django.contrib.sessions.backends.db import SessionStore
+
+        before = SessionStore()
+        before["planted"] = True
+        before.create()
+    client_a.cookies["sessionid"] = before.session_key
+    clock.shift(30)
+
+    response = login(client_a, admin_a)
+
+    assert response.status_code == 302 and response["Location"] == "/console/"
+    after = client_a.cookies["sessionid"].value
+    assert after != before.session_key
+    with schema_context(tenant_a.schema_name):
+        assert not Session.objects.filter(session_key=before.session_key).exists()
+        assert StaffSession.objects.filter(session_key=after, user_id=admin_a.user_id).exists()
+    [succeeded] = events(tenant_a, "console.login_succeeded")
+    assert succeeded.actor_kind == "staff" and succeeded.actor_id == str(admin_a.user_id)
+    assert client_a.get("/console/").status_code == 200
+
+
+def test_login_returns_to_the_page_asked_for_but_never_elsewhere(
+    client_a: Client, admin_a: StaffAccount, clock: time_machine.Coordinates
+) -> None:
+    clock.shift(30)
+    data = {"next": "https://evil.example/console/"}
+    response = login(client_a, admin_a, **data)
+    assert response["Location"] == "/console/"
+
+
+def test_every_failure_gives_the_same_page_and_status(
+    tenant_a: Municipality,
+    client_a: Client,
+    admin_a: StaffAccount,
+    clock: time_machine.Coordinates,
+) -> None:
+    clock.shift(30)
+    no_device = make_staff(tenant_a, "nodevice@kodaira.example.jp", "venue")
+    with schema_context(tenant_a.schema_name):
+        TOTPDevice.objects.filter(user_id=no_device.user_id).update(confirmed=False)
+    not_staff = make_plain_user(tenant_a, "resident-like@kodaira.example.jp")
+    inactive = make_staff(tenant_a, "left@kodaira.example.jp", "venue")
+    with schema_context(tenant_a.schema_name):
+        get_user_model().objects.filter(pk=inactive.user_id).update(is_active=False)
+    wrong_code = f"{(int(code_for(admin_a.key)) + 500000) % 1000000:06d}"
+
+    attempts = {
+        "unknown_account": {"email": "nobody@kodaira.example.jp"},
+        "wrong_password": {"password": "not-the-password-1"},
+        "wrong_code": {"code": wrong_code},
+        "no_device": {"email": no_device.email},
+        "not_staff": {"email": not_staff.username},
+        "inactive": {"email": inactive.email, "code": code_for(inactive.key)},
+        "malformed": {"email": "not an address", "code": "12"},
+    }
+    pages = {kind: login(client_a, admin_a, **data) for kind, data in attempts.items()}
+
+    assert {page.status_code for page in pages.values()} == {400}
+    bodies = {same_page(page.content) for page in pages.values()}
+    assert len(bodies) == 1
+    body = bodies.pop()
+    assert "メールアドレス、パスワード、認証コードのいずれかが正しくありません。" in body
+    assert admin_a.email not in body  # nothing typed is echoed back
+    assert "sessionid" not in client_a.cookies
+
+    failed = events(tenant_a, "console.login_failed")
+    assert [event.details["reason"] for event in failed] == [
+        "unknown_account",
+        "wrong_password",
+        "wrong_code",
+        "no_device",
+        "not_staff",
+        "inactive",
+        "unknown_account",
+    ]
+    assert failed[1].target_id == str(admin_a.user_id)
+    for event in failed:
+        assert event.actor_kind == "anonymous"
+        flat = repr(event.details) + event.target_id
+        assert "@" not in flat and PASSWORD not in flat
+
+
+def test_a_code_is_accepted_only_once(
+    client_a: Client, admin_a: StaffAccount, clock: time_machine.Coordinates
+) -> None:
+    clock.shift(30)
+    assert login(client_a, admin_a).status_code == 302
+    replay = login(Client(HTTP_HOST="kodaira.localhost"), admin_a)
+    assert replay.status_code == 400
+
+
+def test_the_account_throttle_stops_attempts_before_the_password_is_hashed(
+    tenant_a: Municipality, client_a: Client, clock: time_machine.Coordinates
+) -> None:
+    with override_settings(PASSWORD_HASHERS=COUNTING):
+        account = make_staff(tenant_a, "target@kodaira.example.jp", "admin")
+        clock.shift(30)
+        CountingHasher.calls = 0
+        for _attempt in range(LOGIN_ACCOUNT_LIMIT):
+            assert login(client_a, account, password="guess-guess-1").status_code == 400
+        assert CountingHasher.calls == LOGIN_ACCOUNT_LIMIT
+
+        # Even the right password and code are not checked now: no hash, same refusal.
+        throttled = login(client_a, account)
+        assert throttled.status_code == 429
+        assert CountingHasher.calls == LOGIN_ACCOUNT_LIMIT
+        assert "sessionid" not in client_a.cookies
+        assert events(tenant_a, "console.login_failed")[-1].details == {"reason": "throttled"}
+
+        # An unknown address is throttled exactly like a real one (no enumeration).
+        for _attempt in range(LOGIN_ACCOUNT_LIMIT):
+            login(client_a, account, email="ghost@kodaira.example.jp")
+        assert login(client_a, account, email="ghost@kodaira.example.jp").status_code == 429
+
+
+def test_the_ip_throttle_stops_a_walk_over_many_addresses(
+    tenant_a: Municipality, admin_a: StaffAccount, clock: time_machine.Coordinates
+) -> None:
+    clock.shift(30)
+    attacker = Client(HTTP_HOST="kodaira.localhost", REMOTE_ADDR="203.0.113.7")
+    with override_settings(PASSWORD_HASHERS=COUNTING):
+        CountingHasher.calls = 0
+        for number in range(LOGIN_IP_LIMIT):
+            response = login(attacker, admin_a, email=f"guess{number}@kodaira.example.jp")
+            assert response.status_code == 400
+        hashed = CountingHasher.calls
+        assert login(attacker, admin_a).status_code == 429
+        assert CountingHasher.calls == hashed
+    # Someone else, elsewhere, still gets in.
+    elsewhere = Client(HTTP_HOST="kodaira.localhost", REMOTE_ADDR="198.51.100.20")
+    assert login(elsewhere, admin_a).status_code == 302
+
+
+def test_a_success_gives_its_attempt_back(
+    client_a: Client, admin_a: StaffAccount, clock: time_machine.Coordinates
+) -> None:
+    for _round in range(LOGIN_ACCOUNT_LIMIT + 2):
+        clock.shift(30)
+        assert login(Client(HTTP_HOST="kodaira.localhost"), admin_a).status_code == 302
+
+
+@pytest.mark.parametrize("method", ["get", "head"])
+def test_logout_is_only_by_post(
+    method: str, client_a: Client, admin_a: StaffAccount, clock: time_machine.Coordinates
+) -> None:
+    clock.shift(30)
+    login(client_a, admin_a)
+    assert getattr(client_a, method)("/console/logout/").status_code == 405
+    assert client_a.get("/console/").status_code == 200
+
+
+def test_logout_ends_the_session(
+    tenant_a: Municipality, client_a: Client, admin_a: StaffAccount, clock: time_machine.Coordinates
+) -> None:
+    clock.shift(30)
+    login(client_a, admin_a)
+    key = client_a.cookies["sessionid"].value
+    response = client_a.post("/console/logout/")
+    assert response.status_code == 302 and response["Location"] == "/console/login/"
+    with schema_context(tenant_a.schema_name):
+        assert not Session.objects.filter(session_key=key).exists()
+        assert not StaffSession.objects.filter(session_key=key).exists()
+    assert events(tenant_a, "console.logout")[-1].actor_id == str(admin_a.user_id)
+    assert client_a.get("/console/").status_code == 302

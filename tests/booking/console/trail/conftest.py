@@ -1,0 +1,8 @@
+from __future__ import annotations
+
+from tests.booking.console.callcentre.cast import (  # noqa: F401  (fixtures)
+    auditor_a,
+    operator_b,
+    town,
+    venue_a,
+)

@@ -1,0 +1,246 @@
+"""The trail: browsable and filterable by auditors and admins, the breach-scope report, the
+chain verification; nobody else, and nothing of another municipality."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+import time_machine
+from django.test import Client
+from django.utils import timezone
+from django_tenants.utils import schema_context
+
+from audit import record
+from audit.chain import Actor
+from audit.services import audit_verify
+from booking.console.trail.selectors import PAGE_SIZE
+from tenants.models import Municipality
+from tests.booking.console.callcentre.cast import (
+    CALL_CENTRE_HOME,
+    Town,
+    csv_rows,
+    signed_in,
+)
+from tests.booking.console.conftest import START, StaffAccount, events
+
+TRAIL = "/console/trail/"
+
+
+def local(moment) -> str:  # noqa: ANN001
+    return timezone.localtime(moment).strftime("%Y-%m-%dT%H:%M")
+
+
+def reveal(client: Client, town: Town, **data: str) -> None:
+    url = f"{CALL_CENTRE_HOME}residents/{town.hanako.pk}/reveal/"
+    response = client.post(url, {"reason": "identity_check", **data})
+    assert response.status_code == 200
+
+
+def test_the_report_lists_a_reveal_with_the_voucher_the_operator_and_the_time(
+    tenant_a: Municipality,
+    client_a: Client,
+    operator_a: StaffAccount,
+    auditor_a: StaffAccount,
+    town: Town,
+    clock: time_machine.Coordinates,
+) -> None:
+    operator = signed_in(client_a, operator_a, clock)
+    reveal(operator, town)
+    revealed = events(tenant_a, "callcentre.personal_data_revealed")[-1]
+
+    auditor = signed_in(Client(HTTP_HOST="kodaira.localhost"), auditor_a, clock)
+    response = auditor.post(
+        TRAIL + "report/",
+        {
+            "start": local(START - timedelta(hours=1)),
+            "end": local(START + timedelta(hours=1)),
+        },
+    )
+    assert response.status_code == 200
+    assert response["Content-Type"] == "text/csv; charset=utf-8"
+    assert response["Content-Disposition"].startswith('attachment; filename="access-report-')
+    rows = csv_rows(response.content)
+    assert rows[0][:6] == ["日時", "操作", "閲覧者の種別", "閲覧者ID", "接種券ID", "接種券番号"]
+    reveals = [row for row in rows[1:] if row[1] == "callcentre.personal_data_revealed"]
+    assert reveals == [
+        [
+            timezone.localtime(revealed.occurred_at).isoformat(timespec="seconds"),
+            "callcentre.personal_data_revealed",
+            "staff",
+            str(operator_a.user_id),
+            str(town.hanako.pk),
+            "2000000001",
+            "identity_check",
+            "127.0.0.1",
+            str(revealed.seq),
+        ]
+    ]
+    viewed = [row for row in rows[1:] if row[1] == "callcentre.resident_viewed"]
+    assert viewed == []  # the reveal came straight from a POST; no masked view before it
+    downloaded = events(tenant_a, "trail.report_downloaded")[-1]
+    assert downloaded.actor_id == str(auditor_a.user_id)
+    assert downloaded.details["rows"] == len(rows) - 1 and downloaded.details["residents"] == 1
+
+
+def test_the_report_covers_only_its_time_range(
+    tenant_a: Municipality,
+    client_a: Client,
+    operator_a: StaffAccount,
+    admin_a: StaffAccount,
+    town: Town,
+    clock: time_machine.Coordinates,
+) -> None:
+    operator = signed_in(client_a, operator_a, clock)
+    reveal(operator, town)
+    clock.shift(timedelta(hours=2))
+    admin = signed_in(Client(HTTP_HOST="kodaira.localhost"), admin_a, clock)
+    later = timezone.now()
+    response = admin.post(
+        TRAIL + "report/",
+        {"start": local(later - timedelta(minutes=30)), "end": local(later + timedelta(hours=1))},
+    )
+    rows = csv_rows(response.content)
+    assert [row for row in rows[1:] if "revealed" in row[1]] == []
+
+
+def test_a_report_with_the_end_before_the_start_is_refused(
+    tenant_a: Municipality,
+    client_a: Client,
+    auditor_a: StaffAccount,
+    clock: time_machine.Coordinates,
+) -> None:
+    signed_in(client_a, auditor_a, clock)
+    response = client_a.post(
+        TRAIL + "report/", {"start": local(START), "end": local(START - timedelta(hours=1))}
+    )
+    assert response.status_code == 400
+    assert events(tenant_a, "trail.report_downloaded") == []
+
+
+def test_the_trail_filters_by_action_prefix_actor_and_time(
+    tenant_a: Municipality,
+    client_a: Client,
+    operator_a: StaffAccount,
+    auditor_a: StaffAccount,
+    town: Town,
+    clock: time_machine.Coordinates,
+) -> None:
+    operator = signed_in(client_a, operator_a, clock)
+    operator.post(CALL_CENTRE_HOME, {"q": "コダイラハナコ"})
+    reveal(operator, town, reason="other", note="ご家族からの問い合わせ")
+
+    auditor = signed_in(Client(HTTP_HOST="kodaira.localhost"), auditor_a, clock)
+    page = auditor.get(TRAIL, {"action": "callcentre."}).content.decode()
+    assert "callcentre.searched" in page and "callcentre.personal_data_revealed" in page
+    assert "console.login_succeeded" not in page
+    assert "ご家族からの問い合わせ" in page  # the sealed note, opened for the auditor
+    assert "note_sealed" not in page
+    assert "call@kodaira.example.jp" in page
+
+    by_actor = auditor.get(TRAIL, {"actor_kind": "staff", "actor_id": str(auditor_a.user_id)})
+    body = by_actor.content.decode()
+    assert "console.login_succeeded" in body and "callcentre.searched" not in body
+
+    soon = timezone.now() + timedelta(minutes=5)
+    later = auditor.get(TRAIL, {"start": local(soon), "end": local(soon + timedelta(minutes=5))})
+    assert "条件に合う記録はありません" in later.content.decode()
+
+
+def test_the_trail_pages_through_older_events(
+    tenant_a: Municipality,
+    client_a: Client,
+    auditor_a: StaffAccount,
+    clock: time_machine.Coordinates,
+) -> None:
+    with schema_context(tenant_a.schema_name):
+        for number in range(PAGE_SIZE + 5):
+            record(action="tests.filler", actor=Actor.system("tests"), details={"n": number})
+    auditor = signed_in(client_a, auditor_a, clock)
+    first = auditor.get(TRAIL, {"action": "tests."}).content.decode()
+    assert first.count("tests.filler") == PAGE_SIZE
+    assert "&quot;n&quot;: 104" in first and "&quot;n&quot;: 4}" not in first
+    older = re.search(r'href="\?([^"]+)">さらに古い記録', first)
+    assert older is not None
+    second = auditor.get(TRAIL + "?" + older.group(1).replace("&amp;", "&")).content.decode()
+    assert second.count("tests.filler") == 5
+    assert "&quot;n&quot;: 0}" in second and "さらに古い記録" not in second
+
+
+def test_the_chain_verification_is_shown(
+    tenant_a: Municipality,
+    client_a: Client,
+    auditor_a: StaffAccount,
+    clock: time_machine.Coordinates,
+) -> None:
+    signed_in(client_a, auditor_a, clock)
+    page = client_a.get(TRAIL + "verify/").content.decode()
+    with schema_context(tenant_a.schema_name):
+        report = audit_verify()
+    assert report.ok
+    assert "改ざんは見つかりませんでした" in page
+    assert f'<dd id="verified-events">{report.events}</dd>' in page
+
+
+@pytest.mark.parametrize("role_fixture", ["operator_a", "venue_a"])
+def test_the_trail_is_closed_to_other_roles(
+    request: pytest.FixtureRequest,
+    tenant_a: Municipality,
+    client_a: Client,
+    clock: time_machine.Coordinates,
+    role_fixture: str,
+) -> None:
+    account: StaffAccount = request.getfixturevalue(role_fixture)
+    signed_in(client_a, account, clock)
+    assert client_a.get(TRAIL).status_code == 403
+    assert client_a.get(TRAIL + "verify/").status_code == 403
+    response = client_a.post(
+        TRAIL + "report/", {"start": local(START), "end": local(START + timedelta(hours=1))}
+    )
+    assert response.status_code == 403
+    assert events(tenant_a, "trail.report_downloaded") == []
+
+
+def test_the_auditor_cannot_write(
+    tenant_a: Municipality,
+    client_a: Client,
+    auditor_a: StaffAccount,
+    town: Town,
+    clock: time_machine.Coordinates,
+) -> None:
+    signed_in(client_a, auditor_a, clock)
+    assert client_a.post(CALL_CENTRE_HOME, {"q": "2000000001"}).status_code == 403
+    url = f"{CALL_CENTRE_HOME}residents/{town.hanako.pk}/"
+    assert client_a.post(url + "book/", {"slot": town.call_slot.pk}).status_code == 403
+    assert client_a.post(url + "web-login/", {"disabled": "1"}).status_code == 403
+    incident = {"notice": "停止します", "confirm": "on"}
+    assert client_a.post("/console/security/incident/start/", incident).status_code == 403
+    networks = {"networks": "127.0.0.0/8"}
+    assert client_a.post("/console/security/networks/", networks).status_code == 403
+
+
+def test_the_auditor_of_a_sees_nothing_of_b(
+    tenant_a: Municipality,
+    tenant_b: Municipality,
+    client_a: Client,
+    client_b: Client,
+    auditor_a: StaffAccount,
+    operator_b: StaffAccount,
+    clock: time_machine.Coordinates,
+) -> None:
+    signed_in(client_b, operator_b, clock)
+    client_b.post(CALL_CENTRE_HOME, {"q": "0000000001"})
+    b_event = events(tenant_b, "callcentre.searched")[-1]
+    signed_in(client_a, auditor_a, clock)
+    page = client_a.get(TRAIL, {"action": "callcentre."}).content.decode()
+    assert "call@chiyoda.example.jp" not in page
+    assert "条件に合う記録はありません" in page
+    assert b_event.seq  # B's trail has it; A's does not
+    rows = csv_rows(
+        client_a.post(
+            TRAIL + "report/",
+            {"start": local(START - timedelta(hours=1)), "end": local(START + timedelta(hours=1))},
+        ).content
+    )
+    assert all(row[1] != "callcentre.searched" for row in rows[1:])

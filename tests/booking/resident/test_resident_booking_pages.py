@@ -1,0 +1,238 @@
+"""Booking through the residents' pages: date, venues and slots that day, confirm, done,
+printable confirmation; change (the old booking stays if the new slot fails) and cancel."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+
+from django.test import Client
+from django_tenants.utils import tenant_context
+
+from booking.models import Booking, ContactPreference, Slot
+from booking.models.bookings import booking_number_display
+from tenants.models import Municipality
+from tests.booking.resident.conftest import (
+    Resident,
+    World,
+    at,
+    events,
+    logged_in,
+    login_dob,
+    make_resident,
+)
+
+LINE_AGENT = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Mobile/15E148 Safari Line/13.6.1"
+)
+
+
+def _book(client: Client, slot: Slot, municipality: Municipality) -> Booking:
+    response = client.post(f"/book/slot/{slot.pk}/")
+    assert response.status_code == 302, response.content.decode()[:3000]
+    match = re.fullmatch(r"/bookings/([A-Z0-9]+)/done/", response["Location"])
+    assert match is not None
+    with tenant_context(municipality):
+        return Booking.objects.select_related("slot").get(booking_number=match.group(1))
+
+
+def _bookings(municipality: Municipality, resident: Resident) -> list[Booking]:
+    with tenant_context(municipality):
+        return list(Booking.objects.filter(voucher_id=resident.pk).order_by("pk"))
+
+
+def test_a_resident_books_by_date_then_venue_then_slot(
+    client_a: Client, world_a: World, resident_a: Resident
+) -> None:
+    logged_in(client_a, resident_a)
+    morning = world_a.slot(3, 10)
+    world_a.slot(3, 14, venue=world_a.north, web=1, booked_web=1)  # full: shown as ×
+    world_a.slot(5, 10)
+    dates = client_a.get("/book/")
+    text = dates.content.decode()
+    assert dates.status_code == 200
+    day_url = f"/book/{morning.starts_at.astimezone(at(0).tzinfo).date().isoformat()}/"
+    assert f'href="{day_url}"' in text
+    assert "◎" in text and "空きあり" in text  # the mark, and words for screen readers
+
+    slots = client_a.get(day_url)
+    text = slots.content.decode()
+    assert "小平市役所" in text and "北部集会所" in text  # every venue of the day, together
+    assert f'href="/book/slot/{morning.pk}/"' in text
+    assert "×" in text and "空きなし" in text
+
+    confirm = client_a.get(f"/book/slot/{morning.pk}/")
+    text = confirm.content.decode()
+    for expected in (
+        "小平市役所",
+        "東京都小平市小川町2-1333",
+        "10:00",
+        "1回目",
+        "接種券",
+        "予診票",
+    ):
+        assert expected in text
+    assert "本人確認書類" in text and "https://www.google.com/maps/search/" in text
+
+    booking = _book(client_a, morning, world_a.municipality)
+    assert booking.channel == "web" and booking.dose == 1
+    done = client_a.get(f"/bookings/{booking.booking_number}/done/")
+    text = done.content.decode()
+    assert "予約が完了しました" in text
+    assert booking_number_display(booking.booking_number) in text
+    mypage = client_a.get("/mypage/").content.decode()
+    assert booking_number_display(booking.booking_number) in mypage
+
+
+def test_the_printable_confirmation_has_a_server_drawn_qr_code(
+    client_a: Client, world_a: World, resident_a: Resident
+) -> None:
+    logged_in(client_a, resident_a)
+    booking = _book(client_a, world_a.slot(3, 10), world_a.municipality)
+    page = client_a.get(f"/bookings/{booking.booking_number}/print/")
+    text = page.content.decode()
+    assert page.status_code == 200
+    assert re.search(r'<img class="qr" src="data:image/png;base64,[A-Za-z0-9+/=]+"', text)
+    assert "予約番号" in text and "のQRコード" in text
+    assert "/static/sesshu/resident.css" in text and "@media print" not in text  # in the file
+    assert '<script src="/static/sesshu/resident.js" defer></script>' in text
+    assert page["Cache-Control"] == "no-store"
+
+
+def test_a_change_keeps_the_number_and_the_old_slot_if_the_new_one_fails(
+    client_a: Client, world_a: World, resident_a: Resident, neighbour_a: Resident
+) -> None:
+    logged_in(client_a, resident_a)
+    booking = _book(client_a, world_a.slot(3, 10), world_a.municipality)
+    last_place = world_a.slot(4, 11, web=1)
+    # The change pages: dates, then slots, then confirm, all under the booking's number.
+    base = f"/bookings/{booking.booking_number}/change/"
+    assert client_a.get(base).status_code == 200
+    day = last_place.starts_at.astimezone(at(0).tzinfo).date().isoformat()
+    assert f"{base}slot/{last_place.pk}/" in client_a.get(f"{base}{day}/").content.decode()
+    # Someone else takes the last place between the resident's look and their confirm.
+    neighbour = Client(HTTP_HOST="kodaira.localhost")
+    login_dob(neighbour, neighbour_a)
+    _book(neighbour, last_place, world_a.municipality)
+    refused = client_a.post(f"{base}slot/{last_place.pk}/")
+    assert refused.status_code == 409
+    assert "満員" in refused.content.decode()
+    (still,) = _bookings(world_a.municipality, resident_a)
+    assert still.slot_id == booking.slot_id and still.status == "active"
+    # A slot with room: the same booking number, the new slot.
+    later = world_a.slot(6, 9)
+    moved = client_a.post(f"{base}slot/{later.pk}/")
+    assert moved["Location"] == f"/bookings/{booking.booking_number}/done/?changed=1"
+    (changed,) = _bookings(world_a.municipality, resident_a)
+    assert changed.booking_number == booking.booking_number and changed.slot_id == later.pk
+    assert "予約を変更しました" in client_a.get(moved["Location"]).content.decode()
+
+
+def test_cancelling_asks_first_then_cancels(
+    client_a: Client, world_a: World, resident_a: Resident
+) -> None:
+    logged_in(client_a, resident_a)
+    booking = _book(client_a, world_a.slot(3, 10), world_a.municipality)
+    url = f"/bookings/{booking.booking_number}/cancel/"
+    confirm = client_a.get(url)
+    assert confirm.status_code == 200 and "取り消しますか" in confirm.content.decode()
+    assert _bookings(world_a.municipality, resident_a)[0].status == "active"
+    response = client_a.post(url, follow=True)
+    assert "取り消しました" in response.content.decode()
+    assert _bookings(world_a.municipality, resident_a)[0].status == "cancelled"
+    assert "現在、予約はありません" in client_a.get("/mypage/").content.decode()
+
+
+def test_after_the_cut_off_change_and_cancel_go_to_the_call_centre(
+    client_a: Client, world_a: World, resident_a: Resident
+) -> None:
+    logged_in(client_a, resident_a)
+    booking = _book(client_a, world_a.slot(3, 10), world_a.municipality)
+    with tenant_context(world_a.municipality):
+        Slot.objects.filter(pk=booking.slot_id).update(
+            starts_at=at(0, 23, 0), ends_at=at(0, 23, 30)
+        )
+    detail = client_a.get(f"/bookings/{booking.booking_number}/").content.decode()
+    assert "/cancel/" not in detail and "コールセンター" in detail
+    response = client_a.post(f"/bookings/{booking.booking_number}/cancel/", follow=True)
+    assert "締切を過ぎたため" in response.content.decode()
+    assert _bookings(world_a.municipality, resident_a)[0].status == "active"
+
+
+def test_one_booking_at_a_time(client_a: Client, world_a: World, resident_a: Resident) -> None:
+    logged_in(client_a, resident_a)
+    _book(client_a, world_a.slot(3, 10), world_a.municipality)
+    page = client_a.get("/book/")
+    assert "すでにご予約があります" in page.content.decode()
+    assert client_a.post(f"/book/slot/{world_a.slot(5, 10).pk}/").status_code == 200
+    assert len(_bookings(world_a.municipality, resident_a)) == 1
+
+
+def test_a_refusal_shows_the_booking_services_message(client_a: Client, world_a: World) -> None:
+    young = make_resident(world_a.municipality, "1000000005", born=date(1990, 1, 1))
+    logged_in(client_a, young)
+    refused = client_a.post(f"/book/slot/{world_a.slot(5, 10).pk}/")
+    assert refused.status_code == 409
+    text = refused.content.decode()
+    assert "まだ予約の対象ではありません" in text and 'role="alert"' in text
+    assert _bookings(world_a.municipality, young) == []
+
+
+def test_lines_browser_books_with_lines_places(
+    tenant_a: Municipality, world_a: World, resident_a: Resident
+) -> None:
+    client = Client(HTTP_HOST="kodaira.localhost", HTTP_USER_AGENT=LINE_AGENT)
+    logged_in(client, resident_a)
+    booking = _book(client, world_a.slot(3, 10), world_a.municipality)
+    assert booking.channel == "line"
+
+
+def test_the_rich_menu_entry_marks_the_session_as_line_through_login(
+    client_a: Client, world_a: World, resident_a: Resident
+) -> None:
+    assert client_a.get("/line/")["Location"] == "/"
+    logged_in(client_a, resident_a)
+    booking = _book(client_a, world_a.slot(3, 10), world_a.municipality)
+    assert booking.channel == "line"
+
+
+def test_slots_without_places_for_the_channel_are_not_offered(
+    client_a: Client, world_a: World, resident_a: Resident
+) -> None:
+    logged_in(client_a, resident_a)
+    phone_only = world_a.slot(3, 10, web=0, line=0, call_centre=5)
+    assert client_a.get(f"/book/slot/{phone_only.pk}/").status_code == 404
+    assert client_a.post(f"/book/slot/{phone_only.pk}/").status_code == 404
+
+
+def test_contact_details_are_entered_again_and_never_shown(
+    client_a: Client, world_a: World, resident_a: Resident
+) -> None:
+    logged_in(client_a, resident_a)
+    page = client_a.get("/contact/").content.decode()
+    assert "未登録" in page
+    assert 'action="/contact/line/link/"' in page  # linking LINE starts here, by a POST
+    invalid = client_a.post(
+        "/contact/", {"email": "", "phone": "", "channels": ["email"], "language": "ja"}
+    )
+    assert invalid.status_code == 400
+    assert 'id="id_email_error"' in invalid.content.decode()
+    saved = client_a.post(
+        "/contact/",
+        {
+            "email": "hanako.kodaira@example.jp",
+            "phone": "090-1234-5678",
+            "channels": ["email", "sms"],
+            "language": "ja",
+        },
+    )
+    assert saved.status_code == 302 and saved["Location"] == "/mypage/"
+    for url in ("/mypage/", "/contact/"):
+        text = client_a.get(url).content.decode()
+        assert "登録済み" in text
+        assert "hanako.kodaira" not in text and "1234" not in text
+    with tenant_context(world_a.municipality):
+        preference = ContactPreference.objects.get(voucher_id=resident_a.pk)
+        assert preference.consented_channels() == ["email", "sms"]
+    assert events(world_a.municipality, "notification.preferences_updated")

@@ -1,0 +1,70 @@
+"""Japanese by default; English through the base template's language form."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.conf import settings as django_settings
+from django.test import Client
+
+from tenants.models import Municipality
+from tests.booking.resident.conftest import Resident, World, birth_fields, logged_in
+
+CATALOGUE = Path(django_settings.BASE_DIR) / "booking" / "resident" / "locale"
+
+
+@pytest.fixture
+def english_catalogue(settings: Any) -> None:
+    # Until the project settings list it (LOCALE_PATHS), the test adds it itself.
+    if CATALOGUE not in [Path(p) for p in settings.LOCALE_PATHS]:
+        settings.LOCALE_PATHS = [*settings.LOCALE_PATHS, CATALOGUE]
+
+
+def _english(client: Client) -> None:
+    response = client.post("/i18n/setlang/", {"language": "en", "next": "/"})
+    assert response.status_code == 302
+
+
+def test_the_site_is_japanese_by_default(client_a: Client, dob_mode: Municipality) -> None:
+    text = client_a.get("/").content.decode()
+    assert '<html lang="ja">' in text and "ワクチン接種の予約" in text
+
+
+def test_the_language_form_switches_the_residents_pages_to_english(
+    client_a: Client, dob_mode: Municipality, resident_a: Resident, english_catalogue: None
+) -> None:
+    _english(client_a)
+    text = client_a.get("/").content.decode()
+    assert '<html lang="en">' in text
+    assert "vaccination booking" in text and "Voucher number (10 digits)" in text
+    assert "Date of birth" in text and "Booking by phone" in text
+    failed = client_a.post(
+        "/login/", {"voucher_number": resident_a.number, **birth_fields(date(1950, 4, 2))}
+    )
+    assert "The voucher number or the date of birth is not correct." in failed.content.decode()
+
+
+def test_my_page_and_the_booking_pages_read_in_english(
+    client_a: Client, world_a: World, resident_a: Resident, english_catalogue: None
+) -> None:
+    logged_in(client_a, resident_a)
+    _english(client_a)
+    world_a.slot(3, 10)
+    mypage = client_a.get("/mypage/").content.decode()
+    assert "My page" in mypage and "Book dose 1" in mypage and "Not registered" in mypage
+    dates = client_a.get("/book/").content.decode()
+    assert "Choose the day of your vaccination" in dates and "places free" in dates
+
+
+def test_every_message_of_the_catalogue_is_translated() -> None:
+    text = (CATALOGUE / "en" / "LC_MESSAGES" / "django.po").read_text(encoding="utf-8")
+    entries = re.findall(r'^msgid "(.*)"\nmsgstr "(.*)"$', text, flags=re.M)
+    assert len(entries) > 150
+    untranslated = [msgid for msgid, msgstr in entries if msgid and not msgstr]
+    assert untranslated == []
+    compiled = CATALOGUE / "en" / "LC_MESSAGES" / "django.mo"
+    assert compiled.stat().st_mtime >= (compiled.parent / "django.po").stat().st_mtime - 1
