@@ -1,0 +1,216 @@
+"""Browser tests: headless Chromium (Playwright) against a real server thread.
+
+pytest-django's ``live_server`` needs a transactional database, whose flush (TRUNCATE) the
+append-only audit trail refuses. Instead each module provisions its own municipality outside
+any test transaction, serves the test database from a server thread, and decommissions the
+municipality (key destroyed, schema dropped) at the end. Chromium resolves every
+``*.localhost`` host to the server, so the municipality is chosen by host as in production.
+
+Screenshots go to ``test-artifacts/e2e/`` (ignored by git).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.contrib.staticfiles.handlers import StaticFilesHandler
+from django.core.cache import cache
+from django.test.testcases import LiveServerThread
+from django.utils import timezone
+from django_tenants.utils import tenant_context
+
+from audit.chain import Actor
+from booking.models import AgePhase, BookingPolicy, Slot, VaccineProduct, Venue, Voucher
+from tenants.codes import check_digit, reference_municipalities
+from tenants.crypto import cipher_for
+from tenants.models import Municipality
+from tenants.services import municipality_decommission, municipality_provision
+
+JAPAN = ZoneInfo("Asia/Tokyo")
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "e2e"
+# Each module's municipality gets a code of its own: decommissioning keeps the row, so a
+# code is never provisioned twice in one test database.
+_modules = itertools.count(980)
+
+
+def _next_municipality() -> tuple[str, str]:
+    """A valid code of prefecture 13 that names no real municipality, and a subdomain."""
+    while True:
+        number = next(_modules)
+        first_five = f"13{number:03d}"
+        code = first_five + str(check_digit(first_five))
+        if code not in reference_municipalities():
+            return code, f"e2e-{number}"
+
+
+ACTOR = Actor.system("tests/e2e")
+
+
+@dataclass(frozen=True)
+class Site:
+    municipality: Municipality
+    base_url: str
+    voucher_number: str
+    born: date
+
+    def url(self, path: str = "/") -> str:
+        return self.base_url + path
+
+
+def _at(days: int, hour: int) -> datetime:
+    day = timezone.localdate(timezone=JAPAN) + timedelta(days=days)
+    return datetime.combine(day, time(hour, 0), tzinfo=JAPAN)
+
+
+def _populate(municipality: Municipality) -> tuple[str, date]:
+    """A policy, an open age phase, one vaccine, two venues with slots, one resident."""
+    born = date(1948, 3, 15)
+    number = "3000000001"
+    with tenant_context(municipality):
+        policy = BookingPolicy.current()
+        policy.call_centre_phone = "042-000-0000"
+        policy.save()
+        AgePhase.objects.create(
+            name="65歳以上の方", minimum_age=65, opens_at=timezone.now() - timedelta(days=1)
+        )
+        pfizer = VaccineProduct.objects.create(
+            code="pfizer", name="ファイザー社ワクチン", interval_days=19
+        )
+        civic = Venue.objects.create(
+            name="市役所 健康センター", area="中央地区", address="東京都小平市小川町2-1333"
+        )
+        north = Venue.objects.create(
+            name="北部公民館", area="北地区", address="東京都小平市上水本町1-1"
+        )
+        for venue in (civic, north):
+            venue.products.add(pfizer)
+            for days in (3, 5):
+                for hour in (10, 14):
+                    starts_at = _at(days, hour)
+                    Slot.objects.create(
+                        venue=venue,
+                        product=pfizer,
+                        starts_at=starts_at,
+                        ends_at=starts_at + timedelta(minutes=30),
+                        capacity_web=10,
+                        capacity_line=2,
+                        capacity_call_centre=2,
+                    )
+        cipher = cipher_for(municipality)
+        values = {
+            "name": "小平 花子",
+            "name_kana": "コダイラ ハナコ",
+            "birth_date": born.isoformat(),
+            "sex": "2",
+            "postal_code": "1878701",
+            "address": "東京都小平市小川町2-1333",
+            "phone": "0423411211",
+            "email": None,
+            "address_number": "000123456",
+        }
+        Voucher.objects.create(
+            voucher_number=number,
+            personal=cipher.seal_record(values, table="booking_voucher", row_id=number),
+            content_hash=cipher.blind_index(number, purpose="e2e"),
+        )
+    return number, born
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _orm_beside_playwright() -> Iterator[None]:
+    """Playwright's sync API runs an event loop in this thread; the test's own database
+    calls (set-up, checks) are synchronous and safe here, so Django may allow them."""
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    yield
+    if previous is None:
+        os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    else:
+        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+
+
+@pytest.fixture(scope="module")
+def site(django_db_setup: None, django_db_blocker: Any) -> Iterator[Site]:
+    """A municipality of its own, committed, served by a real server thread."""
+    code, subdomain = _next_municipality()
+    with django_db_blocker.unblock():
+        municipality = municipality_provision(
+            code=code,
+            subdomain=subdomain,
+            name="E2E市",
+            admin_email="admin@e2e.example.jp",
+            login_mode=Municipality.LoginMode.VOUCHER_DOB,
+            actor=ACTOR,
+        ).municipality
+        number, born = _populate(municipality)
+    # The server thread opens its own connections to the test database; pytest-django's
+    # blocker is process-wide, so it stays lifted while the module runs.
+    with django_db_blocker.unblock():
+        server = LiveServerThread("localhost", StaticFilesHandler, connections_override={}, port=0)
+        server.daemon = True
+        server.start()
+        server.is_ready.wait()
+        if server.error:
+            raise server.error
+        try:
+            yield Site(
+                municipality=municipality,
+                base_url=f"http://{subdomain}.localhost:{server.port}",
+                voucher_number=number,
+                born=born,
+            )
+        finally:
+            server.terminate()
+            municipality.refresh_from_db()
+            municipality_decommission(municipality=municipality, confirmation=code, actor=ACTOR)
+            cache.clear()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    # A missing browser fails the run: a skipped browser test would hide untested pages.
+    from playwright.sync_api import sync_playwright
+
+    executable = shutil.which("chromium")
+    if executable is None:
+        pytest.fail("chromium is not installed (apt-get install -y chromium)")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=executable,
+            args=[
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--host-resolver-rules=MAP *.localhost 127.0.0.1",
+            ],
+        )
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+class Shots:
+    """Numbered screenshots of one flow, in ``test-artifacts/e2e/<flow>/``."""
+
+    def __init__(self, flow: str) -> None:
+        self.folder = ARTIFACTS / flow
+        shutil.rmtree(self.folder, ignore_errors=True)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.count = 0
+
+    def take(self, page: Any, name: str) -> Path:
+        self.count += 1
+        path = self.folder / f"{self.count:02d}-{name}.png"
+        page.screenshot(path=str(path), full_page=True)
+        return path

@@ -1,0 +1,197 @@
+"""A call-centre operator, in Japanese, in headless Chromium: log in with a password and TOTP,
+find a resident by the kana name they give on the phone, reveal the record for the identity
+check, tick the checklist, book a call-centre slot for them and read back the 予約番号."""
+
+from __future__ import annotations
+
+import re
+from binascii import unhexlify
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import pytest
+from django.contrib.auth.hashers import make_password
+from django_otp.oath import totp
+from django_tenants.utils import tenant_context
+
+from audit.models import Event
+from booking.console.totp import new_totp_key
+from booking.models import Booking, StaffMember, Voucher
+from booking.models.bookings import booking_number_display
+from booking.registry.pipeline import kana_key
+from booking.services.staff import staff_invitation_accept, staff_invite
+from tenants.crypto import cipher_for
+from tests.e2e.conftest import ACTOR, Shots, Site
+
+pytestmark = pytest.mark.browser
+
+PASSWORD = "denwa-uketsuke-e2e-2026"
+NUMBER = "3000000101"
+BORN = date(1950, 7, 1)
+
+
+@dataclass(frozen=True)
+class Operator:
+    email: str
+    key: str
+
+    def code(self) -> str:
+        return f"{totp(unhexlify(self.key), step=30, t0=0, digits=6):06d}"
+
+
+@dataclass(frozen=True)
+class Caller:
+    voucher_id: int
+    number: str
+
+
+@pytest.fixture(scope="module")
+def caller(site: Site, django_db_blocker: Any) -> Caller:
+    """A resident as the registry import leaves them, with the kana and phone indexes the
+    call centre searches."""
+    municipality = site.municipality
+    with django_db_blocker.unblock(), tenant_context(municipality):
+        cipher = cipher_for(municipality)
+        values = {
+            "name": "武蔵 一郎",
+            "name_kana": "ムサシ イチロウ",
+            "birth_date": BORN.isoformat(),
+            "sex": "1",
+            "postal_code": "1870011",
+            "address": "東京都小平市鈴木町1-100",
+            "phone": "0423000101",
+            "email": None,
+            "address_number": "000000101",
+        }
+        voucher = Voucher.objects.create(
+            voucher_number=NUMBER,
+            personal=cipher.seal_record(values, table="booking_voucher", row_id=NUMBER),
+            kana_index=cipher.blind_index(kana_key("ムサシ イチロウ"), purpose="name_kana"),
+            phone_index=cipher.blind_index("0423000101", purpose="phone"),
+            content_hash=cipher.blind_index(NUMBER, purpose="e2e"),
+        )
+    return Caller(voucher.pk, NUMBER)
+
+
+@pytest.fixture(scope="module")
+def operator(site: Site, django_db_blocker: Any) -> Operator:
+    with django_db_blocker.unblock(), tenant_context(site.municipality):
+        email = "denwa@e2e.example.jp"
+        issued = staff_invite(
+            email=email, role=StaffMember.Role.CALL_CENTRE, invited_by=None, actor=ACTOR
+        )
+        key = new_totp_key()
+        staff_invitation_accept(
+            token=issued.token, password_hash=make_password(PASSWORD), totp_key=key
+        )
+    return Operator(email, key)
+
+
+@pytest.fixture
+def page(browser: Any, site: Site) -> Iterator[Any]:
+    context = browser.new_context(locale="ja-JP", viewport={"width": 1024, "height": 900})
+    page = context.new_page()
+    problems: list[str] = []
+    # Anything the CSP blocks or a script throws shows up on the console: none is expected.
+    # Failed loads are judged by their response instead (Chromium's own /favicon.ico probe
+    # answers 404: the site has no favicon).
+    page.on(
+        "console",
+        lambda message: (
+            problems.append(message.text)
+            if message.type == "error" and not message.text.startswith("Failed to load resource")
+            else None
+        ),
+    )
+    page.on(
+        "response",
+        lambda response: (
+            problems.append(f"{response.status} {response.url}")
+            if response.status >= 400 and not response.url.endswith("/favicon.ico")
+            else None
+        ),
+    )
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    page.on(
+        "request",
+        lambda request: (
+            problems.append(f"third-party request {request.url}")
+            if not request.url.startswith((site.base_url, "data:"))
+            else None
+        ),
+    )
+    yield page
+    context.close()
+    assert problems == []
+
+
+def test_an_operator_finds_a_resident_checks_identity_and_books_for_them(
+    page: Any, site: Site, caller: Caller, operator: Operator, django_db_blocker: Any
+) -> None:
+    shots = Shots("console-callcentre")
+    resident_url = site.url(f"/console/callcentre/residents/{caller.voucher_id}/")
+
+    page.goto(site.url("/console/login/"))
+    page.get_by_label("メールアドレス").fill(operator.email)
+    page.get_by_label("パスワード").fill(PASSWORD)
+    page.get_by_label("認証コード").fill(operator.code())
+    shots.take(page, "login")
+    page.get_by_role("button", name="ログイン").click()
+    page.wait_for_url(site.url("/console/"))
+
+    page.get_by_role("link", name="コールセンター").click()
+    page.wait_for_url(site.url("/console/callcentre/"))
+    # The one search box has the focus: the operator types what the resident says, and Enter.
+    assert page.evaluate("document.activeElement.name") == "q"
+    shots.take(page, "search")
+    page.keyboard.type("むさし いちろう")
+    page.keyboard.press("Enter")
+    page.wait_for_url(resident_url)
+    main = page.inner_text("main")
+    assert NUMBER in main and "武＊ ＊＊" in main and "1950年" in main
+    assert "武蔵 一郎" not in main and "鈴木町" not in main
+    shots.take(page, "resident-masked")
+
+    # Reveal for the identity check: the reason is preselected and the button has the focus.
+    assert page.evaluate("document.activeElement.textContent") == "登録内容を表示"
+    page.keyboard.press("Enter")
+    page.wait_for_url(resident_url + "reveal/")
+    main = page.inner_text("main")
+    assert "武蔵 一郎" in main and "1950年7月1日" in main and "東京都小平市鈴木町1-100" in main
+    shots.take(page, "revealed")
+    # The checklist by keyboard: the first box has the focus; Space ticks, Tab moves on.
+    assert page.evaluate("document.activeElement.name") == "name_matches"
+    for key in ("Space", "Tab", "Space", "Tab", "Space"):
+        page.keyboard.press(key)
+    assert page.get_by_label("住所が登録内容と一致した").is_checked()
+    shots.take(page, "checklist")
+    page.keyboard.press("Tab")
+    page.keyboard.press("Enter")
+    page.wait_for_url(resident_url)
+    assert "本人確認済みです" in page.inner_text("main")
+    assert "武蔵 一郎" not in page.inner_text("main")  # masked again
+    shots.take(page, "identity-confirmed")
+
+    assert page.evaluate("document.activeElement.textContent") == "1回目を予約する"
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r".*/book/$"))
+    assert "コールセンター用の枠だけ" in page.inner_text("main")
+    shots.take(page, "slots")
+    page.get_by_role("button", name=re.compile("この枠で予約")).first.click()
+    page.wait_for_url(re.compile(rf".*/residents/{caller.voucher_id}/bookings/\d+/$"))
+    shots.take(page, "booked")
+
+    with django_db_blocker.unblock(), tenant_context(site.municipality):
+        booking = Booking.objects.get(voucher_id=caller.voucher_id)
+        actions = set(
+            Event.objects.filter(target_id=str(caller.voucher_id)).values_list("action", flat=True)
+        )
+    assert booking.channel == "call_centre" and booking.status == Booking.Status.ACTIVE
+    assert page.inner_text("#booking-number") == booking_number_display(booking.booking_number)
+    assert {
+        "callcentre.resident_viewed",
+        "callcentre.personal_data_revealed",
+        "callcentre.identity_confirmed",
+    } <= actions

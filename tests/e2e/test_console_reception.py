@@ -1,0 +1,237 @@
+"""Venue staff, in Japanese, in headless Chromium: log in with a password and TOTP, take the
+resident's number from the scanner, check them in, record the dose after the shot."""
+
+from __future__ import annotations
+
+import re
+from binascii import unhexlify
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from typing import Any
+
+import pytest
+from django.contrib.auth.hashers import make_password
+from django.utils import timezone
+from django_otp.oath import totp
+from django_tenants.utils import tenant_context
+
+from audit.models import Event
+from booking.console.totp import new_totp_key
+from booking.models import (
+    Booking,
+    Slot,
+    StaffMember,
+    VaccinationRecord,
+    VaccineProduct,
+    Venue,
+    Voucher,
+)
+from booking.models.bookings import booking_number_display, booking_number_new
+from booking.services.staff import staff_invitation_accept, staff_invite
+from tenants.crypto import cipher_for
+from tests.e2e.conftest import ACTOR, JAPAN, Shots, Site
+
+pytestmark = pytest.mark.browser
+
+PASSWORD = "uketsuke-e2e-2026"
+
+
+@dataclass(frozen=True)
+class Desk:
+    venue: str
+    bookings: list[Booking]
+
+
+@dataclass(frozen=True)
+class Staff:
+    email: str
+    key: str
+
+    def code(self) -> str:
+        return f"{totp(unhexlify(self.key), step=30, t0=0, digits=6):06d}"
+
+
+def _staff(site: Site, email: str, venue: Venue) -> Staff:
+    issued = staff_invite(email=email, role=StaffMember.Role.VENUE, invited_by=None, actor=ACTOR)
+    key = new_totp_key()
+    member = staff_invitation_accept(
+        token=issued.token, password_hash=make_password(PASSWORD), totp_key=key
+    )
+    member.venues.add(venue)
+    return Staff(email, key)
+
+
+@pytest.fixture(scope="module")
+def desk(site: Site, django_db_blocker: Any) -> Desk:
+    """Two of the site's residents booked late today at the civic centre (the booking
+    service closes slots a day ahead, so these are written as it would leave them)."""
+    with django_db_blocker.unblock(), tenant_context(site.municipality):
+        venue = Venue.objects.get(name="市役所 健康センター")
+        product = VaccineProduct.objects.get(code="pfizer")
+        today = timezone.localdate(timezone=JAPAN)
+        starts_at = datetime.combine(today, time(23, 0), tzinfo=JAPAN)
+        slot = Slot.objects.create(
+            venue=venue,
+            product=product,
+            starts_at=starts_at,
+            ends_at=starts_at + timedelta(minutes=30),
+            capacity_web=10,
+        )
+        first = Voucher.objects.get(voucher_number=site.voucher_number)
+        cipher = cipher_for(site.municipality)
+        second = Voucher.objects.create(
+            voucher_number="3000000002",
+            personal=cipher.seal_record(
+                {"name": "小川 一郎", "name_kana": "オガワ イチロウ", "birth_date": "1950-01-02"},
+                table="booking_voucher",
+                row_id="3000000002",
+            ),
+            content_hash=cipher.blind_index("3000000002", purpose="e2e"),
+        )
+        bookings = [
+            Booking.objects.create(
+                booking_number=booking_number_new(),
+                voucher=voucher,
+                slot=slot,
+                dose=1,
+                channel="web",
+                actor_kind="system",
+                actor_id="tests/e2e",
+            )
+            for voucher in (first, second)
+        ]
+    return Desk(venue=venue.name, bookings=bookings)
+
+
+@pytest.fixture
+def page(browser: Any, site: Site) -> Iterator[Any]:
+    context = browser.new_context(locale="ja-JP", viewport={"width": 820, "height": 1000})
+    page = context.new_page()
+    problems: list[str] = []
+    # Anything the CSP blocks or a script throws shows up on the console: none is expected.
+    # (A refused form answers 400; the site has no favicon yet, and Chromium asks for one.)
+    page.on(
+        "console",
+        lambda message: (
+            problems.append(message.text)
+            if message.type == "error"
+            and "status of 400" not in message.text
+            and not message.location.get("url", "").endswith("/favicon.ico")
+            else None
+        ),
+    )
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    page.on(
+        "request",
+        lambda request: (
+            problems.append(f"third-party request {request.url}")
+            if not request.url.startswith((site.base_url, "data:"))
+            else None
+        ),
+    )
+    yield page
+    context.close()
+    assert problems == []
+
+
+def _log_in(page: Any, site: Site, staff: Staff) -> None:
+    page.goto(site.url("/console/login/"))
+    page.get_by_label("メールアドレス").fill(staff.email)
+    page.get_by_label("パスワード").fill(PASSWORD)
+    page.get_by_label("認証コード").fill(staff.code())
+    page.get_by_role("button", name="ログイン").click()
+    page.wait_for_url(site.url("/console/"))
+
+
+def test_venue_staff_check_a_resident_in_and_record_the_dose(
+    page: Any, site: Site, desk: Desk, django_db_blocker: Any
+) -> None:
+    shots = Shots("console-reception")
+    booking = desk.bookings[0]
+    with django_db_blocker.unblock(), tenant_context(site.municipality):
+        venue = Venue.objects.get(name=desk.venue)
+        staff = _staff(site, "uketsuke@e2e.example.jp", venue)
+
+    _log_in(page, site, staff)
+    shots.take(page, "console-home")
+    page.get_by_role("link", name="受付").click()
+    page.wait_for_url(site.url("/console/reception/"))
+    # The box has the focus: a hardware scanner types the QR code's text and an Enter.
+    box = page.get_by_label("予約番号（またはQRコードの読み取り）")
+    assert page.evaluate("document.activeElement.name") == "number"
+    assert desk.venue in page.inner_text("main")
+    shots.take(page, "reception")
+    page.keyboard.type(booking.booking_number)
+    shots.take(page, "scanned")
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(rf".*/console/reception/bookings/{booking.pk}/$"))
+    main = page.inner_text("main")
+    for expected in (
+        booking_number_display(booking.booking_number),
+        "小平 花子",
+        "コダイラ ハナコ",
+        "1948年3月15日（昭和23年）",
+        desk.venue,
+        "23:00",
+        "1回目",
+        "ファイザー社ワクチン",
+        "予約中",
+    ):
+        assert expected in main
+    assert box.count() == 1  # the next resident's box is on the card too
+    shots.take(page, "card")
+
+    # The check-in button has the focus: Enter checks in.
+    assert page.evaluate("document.activeElement.id") == "check-in"
+    page.keyboard.press("Enter")
+    page.wait_for_load_state()
+    page.get_by_text("を受付しました").wait_for()
+    assert page.inner_text("#booking-status") == "受付済み"
+    shots.take(page, "checked-in")
+
+    # After the shot: the lot number field has the focus.
+    assert page.evaluate("document.activeElement.name") == "lot_number"
+    page.keyboard.type("fk8892")
+    page.get_by_label("接種した医師の氏名").fill("医師 一郎")
+    shots.take(page, "vaccination-filled")
+    page.get_by_role("button", name="接種を記録する").click()
+    page.get_by_text("の接種を記録しました").wait_for()
+    assert page.inner_text("#booking-status") == "接種済み"
+    assert "FK8892" in page.inner_text("main")
+    shots.take(page, "vaccinated")
+
+    with django_db_blocker.unblock(), tenant_context(site.municipality):
+        record = VaccinationRecord.objects.get(booking_id=booking.pk)
+        assert (record.dose, record.lot_number, record.doctor) == (1, "FK8892", "医師 一郎")
+        assert Booking.objects.get(pk=booking.pk).status == Booking.Status.VACCINATED
+        actions = list(
+            Event.objects.filter(action__startswith="reception.").values_list("action", flat=True)
+        )
+    assert "reception.viewed" in actions
+    assert "reception.checked_in" in actions and "reception.vaccination_recorded" in actions
+
+
+def test_reception_works_without_javascript(
+    browser: Any, site: Site, desk: Desk, django_db_blocker: Any
+) -> None:
+    booking = desk.bookings[1]
+    with django_db_blocker.unblock(), tenant_context(site.municipality):
+        venue = Venue.objects.get(name=desk.venue)
+        staff = _staff(site, "uketsuke2@e2e.example.jp", venue)
+    context = browser.new_context(locale="ja-JP", java_script_enabled=False)
+    page = context.new_page()
+    try:
+        _log_in(page, site, staff)
+        page.goto(site.url("/console/reception/"))
+        page.get_by_label("予約番号（またはQRコードの読み取り）").fill(
+            booking_number_display(booking.booking_number).lower()
+        )
+        page.get_by_role("button", name="予約を探す").click()
+        page.wait_for_url(re.compile(rf".*/console/reception/bookings/{booking.pk}/$"))
+        page.get_by_role("button", name="本人確認をして受付する").click()
+        page.get_by_text("を受付しました").wait_for()
+        assert page.inner_text("#booking-status") == "受付済み"
+        Shots("console-reception-no-javascript").take(page, "checked-in")
+    finally:
+        context.close()

@@ -1,0 +1,159 @@
+"""An admin, in Japanese, in headless Chromium: log in with a password and TOTP, then generate
+a week of slots (preview first, then write) from the planning pages."""
+
+from __future__ import annotations
+
+from binascii import unhexlify
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+import pytest
+from django.contrib.auth.hashers import make_password
+from django.utils import timezone
+from django_otp.oath import totp
+from django_tenants.utils import tenant_context
+
+from audit.chain import Actor
+from booking.console.totp import new_totp_key
+from booking.models import Slot, StaffMember, Venue
+from booking.services.staff import staff_invitation_accept, staff_invite
+from tests.e2e.conftest import JAPAN, Shots, Site
+
+pytestmark = pytest.mark.browser
+
+PASSWORD = "e2e-kanri-password-2026"
+
+
+@dataclass(frozen=True)
+class Admin:
+    email: str
+    key: str
+
+    def code(self) -> str:
+        """What the admin's authenticator app shows now."""
+        return f"{totp(unhexlify(self.key), step=30, t0=0, digits=6):06d}"
+
+
+@pytest.fixture(scope="module")
+def admin(site: Site, django_db_blocker: Any) -> Admin:
+    """An admin account made the way the setup page makes one (invite, then accept)."""
+    email = "kanri@e2e.example.jp"
+    with django_db_blocker.unblock(), tenant_context(site.municipality):
+        issued = staff_invite(
+            email=email,
+            role=StaffMember.Role.ADMIN,
+            invited_by=None,
+            actor=Actor.system("tests/e2e"),
+        )
+        key = new_totp_key()
+        staff_invitation_accept(
+            token=issued.token, password_hash=make_password(PASSWORD), totp_key=key
+        )
+    return Admin(email, key)
+
+
+@pytest.fixture
+def page(browser: Any, site: Site) -> Iterator[Any]:
+    context = browser.new_context(locale="ja-JP", viewport={"width": 1024, "height": 900})
+    page = context.new_page()
+    problems: list[str] = []
+    # Anything the CSP blocks or a script throws shows up on the console: none is expected.
+    # Chromium asks for /favicon.ico on its own; the site has none (base.html names no icon).
+    page.on(
+        "console",
+        lambda message: (
+            problems.append(f"{message.text} {message.location.get('url')}")
+            if message.type == "error"
+            and not str(message.location.get("url", "")).endswith("/favicon.ico")
+            else None
+        ),
+    )
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    page.on(
+        "request",
+        lambda request: (
+            problems.append(f"third-party request {request.url}")
+            if not request.url.startswith((site.base_url, "data:"))
+            else None
+        ),
+    )
+    yield page
+    context.close()
+    assert problems == []
+
+
+def _monday_in_two_weeks() -> date:
+    """Clear of the slots the site starts with (3 and 5 days ahead)."""
+    day = timezone.localdate(timezone=JAPAN) + timedelta(days=14)
+    return day - timedelta(days=day.weekday())
+
+
+def test_an_admin_logs_in_with_totp_and_generates_a_week_of_slots(
+    page: Any, site: Site, admin: Admin, django_db_blocker: Any
+) -> None:
+    shots = Shots("console-generate-slots")
+    monday = _monday_in_two_weeks()
+
+    page.goto(site.url("/console/login/"))
+    page.get_by_label("メールアドレス").fill(admin.email)
+    page.get_by_label("パスワード").fill(PASSWORD)
+    page.get_by_label("認証コード").fill(admin.code())
+    shots.take(page, "login")
+    page.get_by_role("button", name="ログイン").click()
+    page.wait_for_url(site.url("/console/"))
+
+    page.get_by_role("link", name="会場・予約枠・集計").click()
+    page.get_by_role("link", name="予約枠をまとめて作成").click()
+    page.wait_for_url(site.url("/console/planning/slots/generate/"))
+    _fill_a_week(page, monday)
+    shots.take(page, "generator-filled")
+
+    # Enter in a field previews: it never writes.
+    page.get_by_label("1枠の定員：コールセンター").press("Enter")
+    page.get_by_role("heading", name="作成内容の確認").wait_for()
+    main = page.inner_text("main")
+    assert "新しく作成する枠：30件（計画 30件）" in main
+    assert _slots(site, django_db_blocker, monday) == 0
+    shots.take(page, "generator-preview")
+
+    page.get_by_role("button", name="この内容で30件を作成する").click()
+    page.wait_for_url(site.url("/console/planning/slots/") + "**")
+    assert "予約枠を30件作成しました" in page.inner_text("main")
+    shots.take(page, "slots-created")
+    assert _slots(site, django_db_blocker, monday) == 30
+
+    # The same week again: the preview says there is nothing new, and nothing is duplicated.
+    page.goto(site.url("/console/planning/slots/generate/"))
+    _fill_a_week(page, monday)
+    page.get_by_role("button", name="確認する（まだ作成しません）").click()
+    page.get_by_role("heading", name="作成内容の確認").wait_for()
+    assert "新しく作成する枠：0件（計画 30件）" in page.inner_text("main")
+    shots.take(page, "generator-again")
+    assert _slots(site, django_db_blocker, monday) == 30
+
+
+def _fill_a_week(page: Any, monday: date) -> None:
+    page.get_by_label("会場").select_option(label="市役所 健康センター")
+    page.get_by_label("ワクチン").select_option(label="ファイザー社ワクチン")
+    page.get_by_label("開始日").fill(monday.isoformat())
+    page.get_by_label("終了日").fill((monday + timedelta(days=6)).isoformat())
+    # Monday to Friday are ticked already; Saturday and Sunday stay off.
+    assert page.get_by_label("月", exact=True).is_checked()
+    assert not page.get_by_label("土", exact=True).is_checked()
+    page.get_by_label("受付開始時刻").fill("09:00")
+    page.get_by_label("受付終了時刻").fill("12:00")
+    page.get_by_label("1枠の長さ（分）").fill("30")
+    page.get_by_label("1枠の定員：ウェブ").fill("6")
+    page.get_by_label("1枠の定員：LINE").fill("2")
+    page.get_by_label("1枠の定員：コールセンター").fill("2")
+
+
+def _slots(site: Site, django_db_blocker: Any, monday: date) -> int:
+    start = datetime.combine(monday, time.min, tzinfo=JAPAN)
+    with django_db_blocker.unblock(), tenant_context(site.municipality):
+        venue = Venue.objects.get(name="市役所 健康センター")
+        return Slot.objects.filter(
+            venue=venue, starts_at__gte=start, starts_at__lt=start + timedelta(days=7)
+        ).count()

@@ -1,0 +1,188 @@
+"""A resident, in Japanese, in headless Chromium: log in, book, change, cancel."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from django_tenants.utils import tenant_context
+
+from booking.models import Booking
+from tests.e2e.conftest import Shots, Site
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def page(browser: Any, site: Site) -> Iterator[Any]:
+    context = browser.new_context(locale="ja-JP", viewport={"width": 420, "height": 900})
+    page = context.new_page()
+    problems: list[str] = []
+    # Anything the CSP blocks or a script throws shows up on the console: none is expected.
+    # (A refused form answers 400, which Chromium reports as a failed load: expected.)
+    page.on(
+        "console",
+        lambda message: (
+            problems.append(message.text)
+            if message.type == "error" and "status of 400" not in message.text
+            else None
+        ),
+    )
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    page.on(
+        "request",
+        lambda request: (
+            problems.append(f"third-party request {request.url}")
+            if not request.url.startswith((site.base_url, "data:"))
+            else None
+        ),
+    )
+    yield page
+    context.close()
+    assert problems == []
+
+
+def _log_in(page: Any, site: Site) -> None:
+    page.goto(site.url("/"))
+    page.get_by_label("接種券番号（10桁）").fill(site.voucher_number)
+    page.select_option("#id_birth_date_year", str(site.born.year))
+    page.select_option("#id_birth_date_month", str(site.born.month))
+    page.select_option("#id_birth_date_day", str(site.born.day))
+    page.get_by_role("button", name="ログイン").click()
+    page.wait_for_url(site.url("/mypage/"))
+
+
+def _bookings(site: Site, django_db_blocker: Any) -> list[Booking]:
+    with django_db_blocker.unblock(), tenant_context(site.municipality):
+        return list(Booking.objects.order_by("pk"))
+
+
+def test_a_resident_logs_in_books_changes_and_cancels(
+    page: Any, site: Site, django_db_blocker: Any
+) -> None:
+    shots = Shots("resident-book-change-cancel")
+
+    page.goto(site.url("/"))
+    assert page.get_by_role("heading", level=1).inner_text() == "E2E市 ワクチン接種の予約"
+    assert page.get_by_text("65歳以上の方", exact=False).first.is_visible()
+    assert page.get_by_role("link", name="042-000-0000").get_attribute("href") == "tel:0420000000"
+    shots.take(page, "top")
+
+    page.get_by_label("接種券番号（10桁）").fill(site.voucher_number)
+    page.select_option("#id_birth_date_year", str(site.born.year))
+    page.select_option("#id_birth_date_month", str(site.born.month))
+    page.select_option("#id_birth_date_day", str(site.born.day))
+    shots.take(page, "login-filled")
+    page.get_by_role("button", name="ログイン").click()
+    page.wait_for_url(site.url("/mypage/"))
+    assert site.voucher_number in page.inner_text("main")
+    shots.take(page, "mypage")
+
+    # Book: a date, then every venue that day, then a slot, then confirm.
+    page.get_by_role("link", name="1回目の接種を予約する").click()
+    page.wait_for_url(re.compile(r".*/book/$"))
+    shots.take(page, "choose-date")
+    page.locator("a.day").first.click()
+    page.wait_for_url(re.compile(r".*/book/\d{4}-\d{2}-\d{2}/(\?.*)?$"))
+    assert page.get_by_role("heading", name="市役所 健康センター").is_visible()
+    assert page.get_by_role("heading", name="北部公民館").is_visible()
+    shots.take(page, "choose-slot")
+    page.locator("a.slot").first.click()
+    page.wait_for_url(re.compile(r".*/book/slot/\d+/$"))
+    main = page.inner_text("main")
+    for expected in (
+        "市役所 健康センター",
+        "東京都小平市小川町2-1333",
+        "1回目",
+        "接種券",
+        "予診票",
+    ):
+        assert expected in main
+    shots.take(page, "confirm")
+    page.get_by_role("button", name="予約する").click()
+    page.wait_for_url(re.compile(r".*/bookings/[A-Z0-9]+/done/$"))
+    assert page.get_by_role("heading", level=1).inner_text() == "予約が完了しました"
+    number = page.inner_text("#booking-number")
+    (booking,) = _bookings(site, django_db_blocker)
+    assert number.replace("-", "") == booking.booking_number
+    assert booking.channel == "web"
+    shots.take(page, "done")
+
+    page.get_by_role("link", name="確認票を表示・印刷する").click()
+    page.wait_for_url(re.compile(r".*/print/$"))
+    qr = page.locator("img.qr")
+    assert qr.get_attribute("src").startswith("data:image/png;base64,")
+    assert page.evaluate("document.querySelector('img.qr').naturalWidth") > 100
+    # The script shows the print button (progressive enhancement).
+    assert page.get_by_role("button", name="印刷する").is_visible()
+    shots.take(page, "print")
+    page.emulate_media(media="print")
+    assert page.locator(".site-header").is_hidden()
+    assert page.get_by_role("button", name="印刷する").is_hidden()
+    assert page.locator("img.qr").is_visible()
+    shots.take(page, "print-as-printed")
+    page.emulate_media(media="screen")
+
+    # Change: another day, another slot; the number stays.
+    page.goto(site.url("/mypage/"))
+    page.get_by_role("link", name="日時・会場を変更").click()
+    page.wait_for_url(re.compile(r".*/change/$"))
+    shots.take(page, "change-date")
+    page.locator("a.day").last.click()
+    page.wait_for_url(re.compile(r".*/change/\d{4}-\d{2}-\d{2}/(\?.*)?$"))
+    page.locator("a.slot").last.click()
+    page.wait_for_url(re.compile(r".*/change/slot/\d+/$"))
+    shots.take(page, "change-confirm")
+    page.get_by_role("button", name="変更する").click()
+    page.wait_for_url(re.compile(r".*/done/\?changed=1$"))
+    assert page.get_by_role("heading", level=1).inner_text() == "予約を変更しました"
+    (changed,) = _bookings(site, django_db_blocker)
+    assert changed.booking_number == booking.booking_number
+    assert changed.slot_id != booking.slot_id
+    shots.take(page, "changed")
+
+    # Cancel: a confirmation step first.
+    page.goto(site.url("/mypage/"))
+    page.get_by_role("link", name="取り消す").click()
+    page.wait_for_url(re.compile(r".*/cancel/$"))
+    assert page.get_by_role("heading", level=1).inner_text() == "この予約を取り消しますか"
+    shots.take(page, "cancel-confirm")
+    page.get_by_role("button", name="予約を取り消す").click()
+    page.wait_for_url(site.url("/mypage/"))
+    assert "取り消しました" in page.inner_text("main")
+    assert "現在、予約はありません" in page.inner_text("main")
+    (cancelled,) = _bookings(site, django_db_blocker)
+    assert cancelled.status == "cancelled"
+    shots.take(page, "cancelled")
+
+    page.get_by_role("button", name="ログアウト").click()
+    page.wait_for_url(site.url("/"))
+    shots.take(page, "logged-out")
+
+
+def test_the_pages_work_without_javascript(browser: Any, site: Site) -> None:
+    context = browser.new_context(locale="ja-JP", java_script_enabled=False)
+    page = context.new_page()
+    try:
+        _log_in(page, site)
+        page.goto(site.url("/book/"))
+        assert page.get_by_role("heading", level=1).is_visible()
+        Shots("no-javascript").take(page, "choose-date")
+    finally:
+        context.close()
+
+
+def test_a_failed_login_is_announced_and_the_skip_link_comes_first(page: Any, site: Site) -> None:
+    page.goto(site.url("/"))
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "本文へ移動"
+    page.get_by_label("接種券番号（10桁）").fill("3999999999")
+    page.select_option("#id_birth_date_year", "1950")
+    page.select_option("#id_birth_date_month", "1")
+    page.select_option("#id_birth_date_day", "1")
+    page.get_by_role("button", name="ログイン").click()
+    alert = page.get_by_role("alert")
+    assert "接種券番号または生年月日が正しくありません" in alert.inner_text()
+    Shots("failed-login").take(page, "failed")
