@@ -1,0 +1,1 @@
+"""Custom checkov policies for terraform/ (checkov loads only folders with this file)."""
