@@ -1,0 +1,870 @@
+"""A booking rush through the real booking service, next to the bare SQL of the same claim.
+
+    cd /work/main && .venv/bin/python scripts/bench/bench_booking.py \\
+        [--threads 8,32] [--slots 300] [--capacity 10] [--vouchers 5000] [--hot 0.2] \\
+        [--admin-url postgresql://postgres@127.0.0.1:5432/postgres] [--app-role sesshu] \\
+        [--database bench_booking] [--tree HEAD|<commit>|live] [--http] [--keep]
+
+Run on purpose, never by the test suite. It works in a database of its own (``--database``,
+which must start with ``bench_``), created with a superuser's URL through tenants.db.bootstrap,
+migrated with ``manage.py migrate_schemas --shared`` in owner mode, and dropped together with
+its tenant roles at the end.
+
+Set-up: one municipality provisioned through ``municipality_provision``; ``--slots`` slots over
+ten venues with ``--capacity`` web places each; ``--vouchers`` vouchers sealed with the
+municipality's key and inserted directly (as the registry import leaves them), all of an age
+whose phase is open.
+
+The rush, for each thread count: every voucher tries to book once; each thread takes the next
+voucher and books a random slot among the ``--hot`` share of slots still believed open (the
+earliest ones: everyone wants the first days), moving on to another when told "full" — at most
+five tries, as a resident would. Every thread has its own database connection. Measured:
+
+(a) ``booking.services.booking.booking_create`` — the real transaction: voucher lock, policy,
+    dose history, birth date decrypted for the age phase, the conditional UPDATE, the INSERT,
+    the outbox call, the audit event;
+(b) the baseline: the same claim and insert as bare SQL in one transaction
+    (``UPDATE booking_slot ... WHERE booked_web < capacity_web``; ``INSERT INTO booking_booking``).
+
+Reported per run: successful bookings per second, attempts per second, p50/p99 latency of an
+attempt, and the integrity checks (slots whose counter differs from their live bookings, slots
+over capacity, vouchers with two live bookings of a dose) — all must be 0. Ratios are (a)/(b).
+
+``--http`` also serves the application with gunicorn on 127.0.0.1 (``sesshu.wsgi:application``,
+``--workers``) against the same database and checks it answers; ``http_rush`` is where a rush
+through the resident pages goes once they exist (it reports "not available" until then).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import os
+import queue
+import random
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlsplit, urlunsplit
+
+REPO = Path(__file__).resolve().parents[2]
+ROOT = REPO  # the tree under test; set by use_tree() before the project is imported
+STARTED = time.perf_counter()
+MUNICIPALITY = {"code": "132110", "subdomain": "kodaira", "name": "小平市"}
+VENUES = 10
+TRIES = 5
+
+
+def log(message: str) -> None:
+    print(f"[{time.perf_counter() - STARTED:7.1f} s] {message}", flush=True)
+
+
+# --- Environment (as scripts/bench/bench_provision.py does it) ---------------------------------
+
+
+def app_url(admin_url: str, *, role: str, database: str) -> str:
+    parts = urlsplit(admin_url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{quote(role)}@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit((parts.scheme, netloc, "/" + quote(database), parts.query, ""))
+
+
+def _git(*arguments: str) -> str:
+    return subprocess.run(
+        ["git", *arguments], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
+def use_tree(revision: str) -> str:
+    """Export ``revision`` to a temporary folder (default HEAD), or take the working tree."""
+    global ROOT
+    if revision == "live":
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain"], cwd=REPO, capture_output=True, text=True, check=False
+        ).stdout.strip()
+        description = f"working tree at {_git('rev-parse', '--short', 'HEAD')}"
+        description += " with local changes" if dirty else ""
+    else:
+        commit = _git("rev-parse", "--verify", f"{revision}^{{commit}}")
+        ROOT = Path(tempfile.mkdtemp(prefix="bench_booking_"))
+        archive = subprocess.run(
+            ["git", "archive", "--format=tar", commit], cwd=REPO, capture_output=True, check=True
+        ).stdout
+        subprocess.run(["tar", "-x", "-C", str(ROOT)], input=archive, check=True)
+        description = f"commit {commit[:12]} exported to {ROOT}"
+    sys.path[:0] = [str(ROOT / "platform"), str(ROOT)]
+    return description
+
+
+def configure_environment(args: argparse.Namespace, database_url: str) -> None:
+    """What settings.py reads, before Django is imported: nothing that reaches another
+    database, a real KMS key, a broker or Sentry."""
+    os.environ["DJANGO_SETTINGS_MODULE"] = "sesshu.settings"
+    os.environ["DATABASE_URL"] = database_url
+    os.environ["DATABASE_ADMIN_URL"] = args.admin_url
+    os.environ["SESSHU_DB_APP_ROLE"] = args.app_role
+    os.environ["DJANGO_DEBUG"] = "0"  # DEBUG would keep every query in memory
+    os.environ["SECRET_KEY"] = secrets.token_urlsafe(64)
+    os.environ["SESSHU_KEY_PROVIDER"] = "local"
+    os.environ["SESSHU_LOCAL_MASTER_KEY"] = base64.b64encode(os.urandom(32)).decode()
+    os.environ["SESSHU_BASE_DOMAIN"] = "bench.localhost"
+    os.environ["LOG_LEVEL"] = "WARNING"
+    for name in (
+        "SESSHU_DB_OWNER_MODE",
+        "DATABASE_POOL",
+        "REDIS_URL",
+        "CELERY_BROKER_URL",
+        "CELERY_RESULT_BACKEND",
+        "SENTRY_DSN",
+        "AWS_STORAGE_BUCKET_NAME",
+        "SESSHU_TESTING",
+    ):
+        os.environ.pop(name, None)
+
+
+def manage(*arguments: str) -> float:
+    started = time.perf_counter()
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "manage.py"), *arguments],
+        cwd=ROOT,
+        env=dict(os.environ, SESSHU_DB_OWNER_MODE="1"),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        sys.stderr.write(result.stdout[-3000:] + result.stderr[-6000:])
+        raise SystemExit(f"manage.py {' '.join(arguments)} failed")
+    return time.perf_counter() - started
+
+
+def quiet_log_output() -> None:
+    """Log records are still formatted (a real cost: every booking ships an audit line), but
+    written to /dev/null instead of over the report."""
+    import logging
+
+    sink = open(os.devnull, "w")  # noqa: SIM115  (for the life of the process)
+    loggers = [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]
+    for logger in loggers:
+        for handler in getattr(logger, "handlers", []):
+            if isinstance(handler, logging.StreamHandler):
+                handler.setStream(sink)
+
+
+# --- Set-up -------------------------------------------------------------------------------------
+
+
+@dataclass
+class Stage:
+    municipality: Any
+    slot_ids: list[int]  # earliest first
+    voucher_ids: list[int]
+
+
+def stage(args: argparse.Namespace) -> Stage:
+    from django.db import connection
+    from django.utils import timezone
+    from django_tenants.utils import tenant_context
+
+    from audit.chain import Actor
+    from booking.models import AgePhase, BookingPolicy, Slot, VaccineProduct, Venue, Voucher
+    from tenants.crypto import cipher_for
+    from tenants.services import municipality_provision
+
+    started = time.perf_counter()
+    municipality = municipality_provision(
+        code=MUNICIPALITY["code"],
+        subdomain=MUNICIPALITY["subdomain"],
+        name=MUNICIPALITY["name"],
+        admin_email="admin@kodaira.example.jp",
+        actor=Actor.system("bench_booking"),
+    ).municipality
+    connection.set_schema_to_public()
+    log(f"provisioned {municipality.name} in {time.perf_counter() - started:.1f} s")
+    japan = timezone.get_default_timezone()
+    with tenant_context(municipality):
+        policy = BookingPolicy.current()
+        policy.opens_days_ahead, policy.closes_hours_before = 60, 24
+        policy.save()
+        AgePhase.objects.create(
+            name="65歳以上", minimum_age=65, opens_at=timezone.now() - timedelta(days=1)
+        )
+        product = VaccineProduct.objects.create(
+            code="pfizer", name="ファイザー社ワクチン", interval_days=19
+        )
+        venues = [
+            Venue.objects.create(
+                name=f"会場{i + 1}", area=f"地区{i % 4 + 1}", address="東京都小平市"
+            )
+            for i in range(VENUES)
+        ]
+        first_day = timezone.localdate() + timedelta(days=2)
+        slots = []
+        for index in range(args.slots):
+            step = index // VENUES
+            day = first_day + timedelta(days=step // 16)
+            starts = datetime.combine(day, datetime.min.time(), tzinfo=japan) + timedelta(
+                hours=9, minutes=30 * (step % 16)
+            )
+            slots.append(
+                Slot(
+                    venue=venues[index % VENUES],
+                    product=product,
+                    starts_at=starts,
+                    ends_at=starts + timedelta(minutes=30),
+                    capacity_web=args.capacity,
+                    capacity_line=max(1, args.capacity // 5),
+                    capacity_call_centre=max(1, args.capacity // 5),
+                )
+            )
+        Slot.objects.bulk_create(slots, batch_size=1000)
+        slot_ids = list(Slot.objects.order_by("starts_at", "id").values_list("id", flat=True))
+        started = time.perf_counter()
+        cipher = cipher_for(municipality)
+        rng = random.Random(20210503)  # noqa: S311  (demo data, not secrets)
+        today = timezone.localdate()
+        batch: list[Voucher] = []
+        for index in range(args.vouchers):
+            number = f"{index + 1:010d}"
+            born = today - timedelta(days=365 * 66 + rng.randrange(365 * 25))
+            values = {
+                "name": "接種 太郎",
+                "name_kana": "セッシュ タロウ",
+                "birth_date": born.isoformat(),
+                "sex": "1",
+                "postal_code": "1870001",
+                "address": "東京都小平市小川町1-1",
+                "phone": None,
+                "email": None,
+                "address_number": number,
+            }
+            batch.append(
+                Voucher(
+                    voucher_number=number,
+                    personal=cipher.seal_record(values, table="booking_voucher", row_id=number),
+                    content_hash=cipher.blind_index(number, purpose="bench"),
+                )
+            )
+            if len(batch) == 2000:
+                Voucher.objects.bulk_create(batch)
+                batch = []
+        Voucher.objects.bulk_create(batch)
+        voucher_ids = list(Voucher.objects.order_by("id").values_list("id", flat=True))
+    connection.set_schema_to_public()
+    log(
+        f"{len(slot_ids)} slots ({args.capacity} web places each, {len(slot_ids) * args.capacity} "
+        f"in all), {len(voucher_ids)} vouchers sealed and inserted in "
+        f"{time.perf_counter() - started:.1f} s"
+    )
+    return Stage(municipality, slot_ids, voucher_ids)
+
+
+def reset(stage_: Stage) -> None:
+    """Back to no bookings (the audit trail, append-only, keeps growing: that is real too)."""
+    from django.db import connection, transaction
+    from django_tenants.utils import tenant_context
+
+    with tenant_context(stage_.municipality), transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("DELETE FROM booking_notification")
+            cursor.execute("DELETE FROM booking_booking")
+            cursor.execute(
+                "UPDATE booking_slot SET booked_web = 0, booked_line = 0, booked_call_centre = 0"
+            )
+    connection.set_schema_to_public()
+
+
+# --- The rush -----------------------------------------------------------------------------------
+
+
+class Full(Exception):
+    pass
+
+
+@dataclass
+class RushResult:
+    label: str
+    threads: int
+    processes: int = 1
+    wall: float = 0.0
+    booked: int = 0
+    outcomes: Counter[str] = field(default_factory=Counter)
+    latencies: list[float] = field(default_factory=list)
+    integrity: dict[str, int] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+    # Wall seconds and counts per kind of SQL statement, summed over every thread.
+    sql_seconds: Counter[str] = field(default_factory=Counter)
+    sql_count: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def attempts(self) -> int:
+        return len(self.latencies)
+
+    def percentile(self, share: float) -> float:
+        if not self.latencies:
+            return float("nan")
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+def service_attempt(stage_: Stage) -> Callable[[int, int], None]:
+    """One booking through the real service; raises Full when the slot had no place left."""
+    from audit.chain import Actor
+    from booking.models import Slot, Voucher
+    from booking.services.booking import BookingRefused, booking_create
+
+    def attempt(voucher_id: int, slot_id: int) -> None:
+        voucher = Voucher.objects.only("id", "voucher_number").get(pk=voucher_id)
+        slot = Slot(pk=slot_id)  # the service loads the slot itself
+        try:
+            booking_create(
+                voucher=voucher, slot=slot, channel="web", actor=Actor.resident(voucher_id)
+            )
+        except BookingRefused as refusal:
+            if refusal.code == "full":
+                raise Full from refusal
+            raise
+
+    return attempt
+
+
+def raw_attempt(stage_: Stage) -> Callable[[int, int], None]:
+    """The baseline: the same claim and insert, bare SQL, one transaction."""
+    from django.db import connection, transaction
+
+    from booking.models.bookings import booking_number_new
+
+    def attempt(voucher_id: int, slot_id: int) -> None:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(
+                "UPDATE booking_slot SET booked_web = booked_web + 1 "
+                "WHERE id = %s AND status = 'open' AND booked_web < capacity_web RETURNING id",
+                [slot_id],
+            )
+            if cursor.fetchone() is None:
+                raise Full
+            cursor.execute(
+                "INSERT INTO booking_booking (booking_number, voucher_id, slot_id, dose, channel, "
+                "status, actor_kind, actor_id, created_at) "
+                "VALUES (%s, %s, %s, 1, 'web', 'active', 'resident', %s, now())",
+                [booking_number_new(), voucher_id, slot_id, str(voucher_id)],
+            )
+
+    return attempt
+
+
+def rush(
+    stage_: Stage,
+    *,
+    label: str,
+    processes: int,
+    threads: int,
+    hot_share: float,
+    make_attempt: Callable[[Stage], Callable[[int, int], None]],
+) -> RushResult:
+    """``processes`` x ``threads`` residents at once (processes, like gunicorn workers, each
+    with their own interpreter lock); the vouchers are shared out between the processes."""
+    import multiprocessing
+
+    from django.db import connections
+
+    if processes == 1:
+        result = _rush_threads(
+            stage_, label=label, threads=threads, hot_share=hot_share, make_attempt=make_attempt
+        )
+    else:
+        context = multiprocessing.get_context("fork")
+        start = context.Barrier(processes + 1)
+        answers = context.Queue()
+
+        def child(index: int) -> None:
+            share = Stage(
+                stage_.municipality, stage_.slot_ids, stage_.voucher_ids[index::processes]
+            )
+            part = _rush_threads(
+                share,
+                label=label,
+                threads=threads,
+                hot_share=hot_share,
+                make_attempt=make_attempt,
+                before_start=start.wait,
+                seed=index * 1000,
+            )
+            answers.put(
+                (part.outcomes, part.latencies, part.errors, part.sql_seconds, part.sql_count)
+            )
+
+        connections.close_all()  # a forked child must not share the parent's socket
+        children = [context.Process(target=child, args=(i,)) for i in range(processes)]
+        for process in children:
+            process.start()
+        start.wait()
+        started = time.perf_counter()
+        result = RushResult(label, threads)
+        for _child in children:
+            outcomes, latencies, errors, sql_seconds, sql_count = answers.get()
+            result.sql_seconds.update(sql_seconds)
+            result.sql_count.update(sql_count)
+            result.outcomes.update(outcomes)
+            result.latencies.extend(latencies)
+            result.errors.extend(errors[: max(0, 5 - len(result.errors))])
+        result.wall = time.perf_counter() - started
+        for process in children:
+            process.join()
+    result.processes = processes
+    result.booked = result.outcomes["booked"]
+    result.integrity = integrity(stage_)
+    return result
+
+
+def _rush_threads(
+    stage_: Stage,
+    *,
+    label: str,
+    threads: int,
+    hot_share: float,
+    make_attempt: Callable[[Stage], Callable[[int, int], None]],
+    before_start: Callable[[], object] | None = None,
+    seed: int = 0,
+) -> RushResult:
+    from django.db import connection, connections
+
+    result = RushResult(label, threads)
+    todo: queue.SimpleQueue[int] = queue.SimpleQueue()
+    for voucher_id in stage_.voucher_ids:
+        todo.put(voucher_id)
+    hot = stage_.slot_ids[: max(1, int(len(stage_.slot_ids) * hot_share))]
+    believed_open = list(stage_.slot_ids)  # what the cached availability would still show
+    lock = threading.Lock()
+    connected = threading.Barrier(threads + 1)
+    go = threading.Event()
+
+    def worker(seed: int) -> None:
+        rng = random.Random(seed)  # noqa: S311
+        latencies: list[float] = []
+        outcomes: Counter[str] = Counter()
+        sql_seconds: Counter[str] = Counter()
+        sql_count: Counter[str] = Counter()
+
+        def timed(execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any):
+            began = time.perf_counter()
+            try:
+                return execute(sql, params, many, context)
+            finally:
+                kind = _statement_kind(sql)
+                sql_seconds[kind] += time.perf_counter() - began
+                sql_count[kind] += 1
+
+        try:
+            connection.set_tenant(stage_.municipality)
+            connection.ensure_connection()
+            attempt = make_attempt(stage_)
+            connection.execute_wrappers.append(timed)
+            connected.wait()
+            go.wait()
+            while True:
+                try:
+                    voucher_id = todo.get_nowait()
+                except queue.Empty:
+                    break
+                for _try in range(TRIES):
+                    with lock:
+                        open_hot = [s for s in hot if s in believed_open_set]
+                        choices = open_hot or believed_open
+                        if not choices:
+                            break
+                        slot_id = rng.choice(choices)
+                    started = time.perf_counter()
+                    try:
+                        attempt(voucher_id, slot_id)
+                    except Full:
+                        latencies.append(time.perf_counter() - started)
+                        outcomes["full"] += 1
+                        with lock:
+                            if slot_id in believed_open_set:
+                                believed_open_set.discard(slot_id)
+                                believed_open.remove(slot_id)
+                        continue
+                    except Exception as exc:  # reported below, not hidden
+                        latencies.append(time.perf_counter() - started)
+                        outcomes[type(exc).__name__] += 1
+                        with lock:
+                            if len(result.errors) < 5:
+                                result.errors.append(f"{type(exc).__name__}: {exc}")
+                        break
+                    latencies.append(time.perf_counter() - started)
+                    outcomes["booked"] += 1
+                    break
+        finally:
+            connections.close_all()
+            with lock:
+                result.latencies.extend(latencies)
+                result.outcomes.update(outcomes)
+                result.sql_seconds.update(sql_seconds)
+                result.sql_count.update(sql_count)
+
+    believed_open_set = set(believed_open)
+    pool = [threading.Thread(target=worker, args=(seed + i,)) for i in range(threads)]
+    for thread in pool:
+        thread.start()
+    connected.wait()
+    if before_start is not None:
+        before_start()
+    go.set()
+    started = time.perf_counter()
+    for thread in pool:
+        thread.join()
+    result.wall = time.perf_counter() - started
+    return result
+
+
+def _statement_kind(sql: str) -> str:
+    words = sql.split()
+    head = " ".join(words[:4])
+    if head.startswith("SAVEPOINT") or head.startswith("RELEASE SAVEPOINT"):
+        return "SAVEPOINT / RELEASE"
+    if head.startswith("SET search_path"):
+        return "SET search_path; SET ROLE"
+    return head[:56]
+
+
+def integrity(stage_: Stage) -> dict[str, int]:
+    from django.db import connection
+    from django_tenants.utils import tenant_context
+
+    checks = {
+        "counter_mismatch": """
+            SELECT count(*) FROM booking_slot s
+             WHERE s.booked_web <> (SELECT count(*) FROM booking_booking b
+                                     WHERE b.slot_id = s.id AND b.channel = 'web'
+                                       AND b.status IN ('active', 'checked_in'))""",
+        "overbooked_slots": """
+            SELECT count(*) FROM booking_slot s
+             WHERE s.capacity_web < (SELECT count(*) FROM booking_booking b
+                                      WHERE b.slot_id = s.id AND b.channel = 'web'
+                                        AND b.status IN ('active', 'checked_in'))""",
+        "double_bookings": """
+            SELECT count(*) FROM (SELECT voucher_id, dose FROM booking_booking
+                                   WHERE status IN ('active', 'checked_in')
+                                   GROUP BY voucher_id, dose HAVING count(*) > 1) d""",
+    }
+    found = {}
+    with tenant_context(stage_.municipality), connection.cursor() as cursor:
+        for name, sql in checks.items():
+            cursor.execute(sql)
+            found[name] = int(cursor.fetchone()[0])
+    connection.set_schema_to_public()
+    return found
+
+
+def profile_service(stage_: Stage, bookings: int = 200) -> None:
+    """Where the time of one booking goes: SQL statements and a cProfile, one thread."""
+    import cProfile
+    import io
+    import pstats
+
+    from django.db import connection
+    from django_tenants.utils import tenant_context
+
+    statements: Counter[str] = Counter()
+    sql_seconds = 0.0
+
+    def count(execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any):
+        nonlocal sql_seconds
+        started = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            sql_seconds += time.perf_counter() - started
+            statements[" ".join(sql.split()[:4])[:60]] += 1
+
+    reset(stage_)
+    attempt = service_attempt(stage_)
+    slots = stage_.slot_ids
+    profiler = cProfile.Profile()
+    with tenant_context(stage_.municipality), connection.execute_wrapper(count):
+        started = time.perf_counter()
+        profiler.enable()
+        for index, voucher_id in enumerate(stage_.voucher_ids[:bookings]):
+            attempt(voucher_id, slots[index % len(slots)])
+        profiler.disable()
+        wall = time.perf_counter() - started
+    connection.set_schema_to_public()
+    print(
+        f"profile: {bookings} bookings in {wall:.2f} s ({wall / bookings * 1000:.1f} ms each), "
+        f"{sum(statements.values()) / bookings:.1f} SQL statements each, "
+        f"{sql_seconds / bookings * 1000:.1f} ms of it in SQL"
+    )
+    for statement, times in statements.most_common(25):
+        print(f"  {times / bookings:5.2f} x  {statement}")
+    out = io.StringIO()
+    pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(40)
+    print(out.getvalue())
+
+
+# --- HTTP ---------------------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextmanager
+def gunicorn_serving(*, workers: int) -> Iterator[str]:
+    """The application under gunicorn on 127.0.0.1, against the benchmark database."""
+    port = _free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "sesshu.wsgi:application",
+            f"--bind=127.0.0.1:{port}",
+            f"--workers={workers}",
+            "--log-level=warning",
+        ],
+        cwd=ROOT,
+        env=dict(os.environ, PYTHONPATH=f"{ROOT / 'platform'}{os.pathsep}{ROOT}"),
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"{base}/healthz", timeout=2) as answer:  # noqa: S310
+                    if answer.status == 200:
+                        break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise SystemExit("gunicorn did not start") from None
+                time.sleep(0.2)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def probe(base_url: str, host: str, path: str) -> int:
+    """The status of one GET as the municipality's host (no redirect followed)."""
+    import http.client
+
+    parts = urlsplit(base_url)
+    client = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=10)
+    try:
+        client.request("GET", path, headers={"Host": host, "X-Forwarded-Proto": "https"})
+        return client.getresponse().status
+    finally:
+        client.close()
+
+
+def http_rush(*, base_url: str, host: str, stage_: Stage, threads: int) -> RushResult | None:
+    """A rush through the resident pages, as residents make it.
+
+    To be written once the resident booking pages exist: per voucher, log in through the real
+    login form (Host: ``host``, CSRF token from the form), open the day's availability, post
+    the booking form, and count the 予約番号 pages; the same RushResult and integrity checks as
+    the in-process runs, so the three can be compared. Returns None until then.
+    """
+    return None
+
+
+# --- Report -------------------------------------------------------------------------------------
+
+
+def report(tree: str, args: argparse.Namespace, runs: list[tuple[RushResult, RushResult]]) -> None:
+    print()
+    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+    print(
+        f"Code: {tree}. {os.cpu_count()} CPUs (load average now {load}); "
+        f"Python {sys.version.split()[0]}."
+    )
+    print(
+        f"{args.vouchers} vouchers rushing {args.slots} slots x {args.capacity} web places "
+        f"({args.slots * args.capacity} places), hot share {args.hot:.0%}, up to {TRIES} tries "
+        "each; one database connection per thread; several processes share out the vouchers."
+    )
+    header = (
+        f"{'procs x threads':>15} | {'path':<8} | {'booked/s':>9} | {'attempts/s':>10} | "
+        f"{'p50 ms':>7} | {'p99 ms':>7} | {'booked':>6} | {'full':>6} | {'other':>5} | "
+        f"{'integrity':<9}"
+    )
+    print(header)
+    print("-" * len(header))
+    for service, raw in runs:
+        for result in (service, raw):
+            other = sum(v for k, v in result.outcomes.items() if k not in ("booked", "full"))
+            clean = "ok" if not any(result.integrity.values()) else str(result.integrity)
+            shape = f"{result.processes} x {result.threads}"
+            print(
+                f"{shape:>15} | {result.label:<8} | {result.booked / result.wall:>9.0f} | "
+                f"{result.attempts / result.wall:>10.0f} | {result.percentile(0.5) * 1000:>7.1f} | "
+                f"{result.percentile(0.99) * 1000:>7.1f} | {result.booked:>6} | "
+                f"{result.outcomes['full']:>6} | {other:>5} | {clean:<9}"
+            )
+        throughput = (service.booked / service.wall) / (raw.booked / raw.wall)
+        print(
+            f"{'':>15}   ratio service/raw: booked/s x{throughput:.2f}, "
+            f"p50 x{service.percentile(0.5) / raw.percentile(0.5):.1f}, "
+            f"p99 x{service.percentile(0.99) / raw.percentile(0.99):.1f}"
+        )
+    print()
+    print(
+        "Where a booking's time goes, service path (wall ms per successful booking summed over "
+        "all threads, so waits for locks count; statements per booking):"
+    )
+    for service, _raw in runs:
+        booked = max(1, service.booked)
+        total = sum(service.sql_seconds.values()) / booked * 1000
+        shape = f"{service.processes} x {service.threads}"
+        print(
+            f"  {shape}: {sum(service.sql_count.values()) / booked:.1f} statements, {total:.1f} ms "
+            f"in SQL of {service.wall * service.threads * service.processes / booked * 1000:.1f} "
+            "ms per booking"
+        )
+        for kind, seconds in service.sql_seconds.most_common(8):
+            per_booking = service.sql_count[kind] / booked
+            print(f"    {seconds / booked * 1000:6.2f} ms  {per_booking:4.2f} x  {kind}")
+    for service, raw in runs:
+        for result in (service, raw):
+            for error in result.errors:
+                print(f"error ({result.label}, {result.threads} threads): {error}")
+    print(f"wall time: {time.perf_counter() - STARTED:.0f} s")
+
+
+# --- Main ---------------------------------------------------------------------------------------
+
+
+def parse_threads(text: str) -> list[int]:
+    values = [int(part) for part in text.split(",") if part.strip()]
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError("thread counts are positive integers, e.g. 8,32")
+    return values
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=parse_threads, default=parse_threads("8,32"))
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        help="run the threads in this many processes each (like gunicorn workers)",
+    )
+    parser.add_argument("--slots", type=int, default=300)
+    parser.add_argument("--capacity", type=int, default=10, help="web places per slot")
+    parser.add_argument("--vouchers", type=int, default=5000)
+    parser.add_argument(
+        "--hot", type=float, default=0.2, help="share of the earliest slots everyone wants first"
+    )
+    parser.add_argument("--admin-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--app-role", default="sesshu")
+    parser.add_argument("--database", default="bench_booking")
+    parser.add_argument("--tree", default="HEAD", help="commit to export, or 'live'")
+    parser.add_argument("--http", action="store_true", help="also serve with gunicorn")
+    parser.add_argument("--workers", type=int, default=3, help="gunicorn workers (2-4)")
+    parser.add_argument("--keep", action="store_true", help="leave the database for inspection")
+    parser.add_argument(
+        "--profile", action="store_true", help="cProfile 200 service bookings in one thread first"
+    )
+    args = parser.parse_args()
+    if not args.database.startswith("bench_"):
+        parser.error("--database must start with bench_ (it is dropped and re-created)")
+    if not 0 < args.hot <= 1 or args.slots < 1 or args.vouchers < 1 or args.capacity < 1:
+        parser.error("--hot is in (0, 1]; --slots, --vouchers and --capacity are positive")
+
+    tree = use_tree(args.tree)
+    try:
+        runs = benchmark(args, tree)
+    finally:
+        if ROOT != REPO and not args.keep:
+            shutil.rmtree(ROOT, ignore_errors=True)
+    report(tree, args, runs)
+
+
+def benchmark(args: argparse.Namespace, tree: str) -> list[tuple[RushResult, RushResult]]:
+    database_url = app_url(args.admin_url, role=args.app_role, database=args.database)
+    configure_environment(args, database_url)
+    log(f"code under test: {tree}")
+
+    from tenants.db import bootstrap
+
+    bootstrap.bootstrap_cluster(args.admin_url, app_role=args.app_role)
+    bootstrap.create_database(
+        args.admin_url, database=args.database, app_role=args.app_role, drop=True
+    )
+    bootstrap.drop_database_roles(args.admin_url, database=args.database)
+    runs: list[tuple[RushResult, RushResult]] = []
+    try:
+        bootstrap.bootstrap_database(args.admin_url, database=args.database, app_role=args.app_role)
+        log(f"migrate_schemas --shared: {manage('migrate_schemas', '--shared', '--noinput'):.1f} s")
+        import django
+
+        django.setup()
+        quiet_log_output()
+        staged = stage(args)
+        if args.profile:
+            profile_service(staged)
+        for threads in args.threads:
+            results = []
+            for label, make_attempt in (("service", service_attempt), ("raw SQL", raw_attempt)):
+                reset(staged)
+                result = rush(
+                    staged,
+                    label=label,
+                    processes=args.processes,
+                    threads=threads,
+                    hot_share=args.hot,
+                    make_attempt=make_attempt,
+                )
+                log(
+                    f"{args.processes} x {threads} threads, {label}: {result.booked} booked "
+                    f"in {result.wall:.1f} s "
+                    f"({result.booked / result.wall:.0f}/s), integrity {result.integrity}"
+                )
+                results.append(result)
+            runs.append((results[0], results[1]))
+        if args.http:
+            from django.db import connections
+
+            connections.close_all()
+            with gunicorn_serving(workers=args.workers) as base:
+                log(f"gunicorn with {args.workers} workers answers at {base}")
+                host = f"{MUNICIPALITY['subdomain']}.bench.localhost"
+                log(f"the resident top page of {host}: HTTP {probe(base, host, '/')}")
+                if http_rush(base_url=base, host=host, stage_=staged, threads=args.threads[-1]):
+                    log("HTTP rush done")
+                else:
+                    log("HTTP rush: not available yet (no resident booking page to post to)")
+    finally:
+        if "django.db" in sys.modules:
+            from django.db import connections
+
+            connections.close_all()
+        if args.keep:
+            log(f"kept database {args.database} (DATABASE_URL={database_url})")
+        else:
+            bootstrap.drop_database(args.admin_url, database=args.database)
+            bootstrap.drop_database_roles(args.admin_url, database=args.database)
+            log(f"dropped database {args.database} and its roles")
+    return runs
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,313 @@
+"""A million-row voucher registry: the import's rate against PostgreSQL's own COPY.
+
+    cd /work/main && .venv/bin/python scripts/bench/bench_registry_import.py \\
+        [--rows 1000000] [--small 250000] [--processes 2] \\
+        [--admin-url postgresql://postgres@127.0.0.1:5432/postgres] [--app-role sesshu]
+
+Run on purpose, never by the test suite. It makes a realistic CP932 registry with
+scripts/gen_registry.py (mixed Western and era dates, full-width digits, ~2 % bad rows) and
+works in a database of its own (``bench_registry``), created and dropped with a superuser's
+URL the way the operator does it.
+
+Measured in the same run, each in a fresh process so its peak memory is its own:
+- baseline: ``COPY … FROM STDIN (FORMAT csv, HEADER, ENCODING 'SJIS')`` of the same file into
+  a plain table of text columns — PostgreSQL reading, converting and storing the rows;
+- the import: the real service, preview (parse, validate, seal, index, COPY into staging,
+  duplicates and counts in SQL) then apply (batched upserts), in ``voucher_dob`` mode;
+- the same import of a smaller file (``--small``), to show that peak memory does not grow
+  with the file.
+Reported: rows/s, the ratio to COPY's rate, and peak RSS of the process and its workers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import resource
+import secrets
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+DATABASE = "bench_registry"
+CODES = ("132110", "131016")
+
+
+def _env(admin_url: str, app_role: str, processes: int) -> dict[str, str]:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(admin_url)
+    host = parts.hostname or "127.0.0.1"
+    port = parts.port or 5432
+    return {
+        **os.environ,
+        "DATABASE_URL": f"postgresql://{app_role}@{host}:{port}/{DATABASE}",
+        "DATABASE_ADMIN_URL": admin_url,
+        "DJANGO_SETTINGS_MODULE": "sesshu.settings",
+        "DJANGO_DEBUG": "1",
+        "SESSHU_LOCAL_MASTER_KEY": base64.b64encode(secrets.token_bytes(32)).decode(),
+        "SESSHU_VAR_DIR": str(ROOT / "var" / "bench"),
+        "SESSHU_REGISTRY_PROCESSES": str(processes),
+        "PYTHONPATH": f"{ROOT / 'platform'}{os.pathsep}{ROOT}",
+    }
+
+
+def _peak_rss_mb() -> tuple[float, float]:
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return own, _DESCENDANTS_PEAK_MB[0]
+
+
+# The parsing workers are children of multiprocessing's fork server, not of this process, so
+# getrusage(RUSAGE_CHILDREN) never sees them: sample every descendant's RSS from /proc.
+_DESCENDANTS_PEAK_MB = [0.0]
+
+
+def _descendants(root: int) -> list[int]:
+    parents: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as handle:
+                    fields = handle.read().rsplit(")", 1)[1].split()
+                parents[int(entry)] = int(fields[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    found, frontier = [], [root]
+    while frontier:
+        current = frontier.pop()
+        children = [pid for pid, parent in parents.items() if parent == current]
+        found += children
+        frontier += children
+    return found
+
+
+def _sample_descendants(stop: threading.Event) -> None:
+    while not stop.wait(0.5):
+        total_kb = 0
+        for pid in _descendants(os.getpid()):
+            try:
+                with open(f"/proc/{pid}/status") as handle:
+                    for line in handle:
+                        if line.startswith("VmRSS:"):
+                            total_kb += int(line.split()[1])
+            except OSError:
+                continue
+        _DESCENDANTS_PEAK_MB[0] = max(_DESCENDANTS_PEAK_MB[0], total_kb / 1024)
+
+
+def child_copy(path: Path) -> dict[str, object]:
+    import psycopg
+
+    started = time.perf_counter()
+    with psycopg.connect(
+        os.environ["DATABASE_ADMIN_URL"], dbname=DATABASE, autocommit=True
+    ) as conn:
+        conn.execute("DROP TABLE IF EXISTS copy_baseline")
+        conn.execute(
+            "CREATE TABLE copy_baseline (voucher_number text, address_number text, name text,"
+            " name_kana text, birth_date text, sex text, postal_code text, address text,"
+            " phone text, email text, dose text)"
+        )
+        started = time.perf_counter()
+        with conn.cursor() as cursor, path.open("rb") as stream:
+            with cursor.copy(
+                "COPY copy_baseline FROM STDIN (FORMAT csv, HEADER true, ENCODING 'SJIS')"
+            ) as copy:
+                while block := stream.read(1024 * 1024):
+                    copy.write(block)
+        seconds = time.perf_counter() - started
+        (rows,) = conn.execute("SELECT count(*) FROM copy_baseline").fetchone()
+        conn.execute("DROP TABLE copy_baseline")
+    own, children = _peak_rss_mb()
+    return {"rows": rows, "seconds": seconds, "rss_mb": own, "children_rss_mb": children}
+
+
+def child_import(path: Path, code: str) -> dict[str, object]:
+    import django
+
+    django.setup()
+    from django_tenants.utils import tenant_context
+
+    from audit.chain import Actor
+    from booking.models import RegistryImport, Voucher
+    from booking.services.registry_import import (
+        registry_import_apply,
+        registry_import_confirm,
+        registry_import_parse,
+        registry_import_upload,
+    )
+    from tenants.models import Municipality
+
+    municipality = Municipality.objects.get(code=code)
+    actor = Actor.system("bench")
+    stop = threading.Event()
+    sampler = threading.Thread(target=_sample_descendants, args=(stop,), daemon=True)
+    sampler.start()
+    with tenant_context(municipality):
+        started = time.perf_counter()
+        with path.open("rb") as stream:
+            registry_import = registry_import_upload(
+                stream=stream,
+                file_name=path.name,
+                size=path.stat().st_size,
+                actor=actor,
+                source=RegistryImport.Source.COMMAND,
+                enqueue=False,
+            )
+        uploaded = time.perf_counter()
+        registry_import_parse(registry_import_id=registry_import.pk)
+        parsed = time.perf_counter()
+        registry_import.refresh_from_db()
+        registry_import_confirm(registry_import=registry_import, actor=actor, enqueue=False)
+        registry_import_apply(registry_import_id=registry_import.pk)
+        applied = time.perf_counter()
+        registry_import.refresh_from_db()
+        vouchers = Voucher.objects.count()
+    stop.set()
+    own, children = _peak_rss_mb()
+    return {
+        "rows": registry_import.rows_total,
+        "counts": registry_import.counts,
+        "vouchers": vouchers,
+        "upload_seconds": uploaded - started,
+        "parse_seconds": parsed - uploaded,
+        "apply_seconds": applied - parsed,
+        "seconds": applied - started,
+        "rss_mb": own,
+        "children_rss_mb": children,
+    }
+
+
+def _child(kind: str, path: Path, env: dict[str, str], code: str = "") -> dict[str, object]:
+    result = subprocess.run(
+        [sys.executable, __file__, "--child", kind, "--file", str(path), "--code", code],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        sys.stderr.write(result.stdout + result.stderr)
+        raise SystemExit(f"{kind} run failed")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def _registry(rows: int) -> Path:
+    path = ROOT / "var" / "bench" / f"registry-{rows}.csv"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        print(f"generating {rows:,} rows into {path}", flush=True)
+        subprocess.run(
+            [
+                sys.executable,
+                str(ROOT / "scripts" / "gen_registry.py"),
+                "--rows",
+                str(rows),
+                "--out",
+                str(path),
+                "--seed",
+                "1",
+                "--bad-percent",
+                "2",
+            ],
+            check=True,
+        )
+    return path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--small", type=int, default=250_000)
+    parser.add_argument("--processes", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--admin-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--app-role", default="sesshu")
+    parser.add_argument("--child", choices=["copy", "import"])
+    parser.add_argument("--file", type=Path)
+    parser.add_argument("--code", default="")
+    args = parser.parse_args()
+    if args.child:
+        if args.child == "copy":
+            result = child_copy(args.file)
+        else:
+            result = child_import(args.file, args.code)
+        print(json.dumps(result, default=str))
+        return
+
+    sys.path[:0] = [str(ROOT / "platform"), str(ROOT)]
+    from tenants.db import bootstrap
+
+    env = _env(args.admin_url, args.app_role, args.processes)
+    big, small = _registry(args.rows), _registry(args.small)
+    print(f"database {DATABASE}: creating", flush=True)
+    bootstrap.bootstrap_cluster(args.admin_url, app_role=args.app_role)
+    bootstrap.create_database(args.admin_url, database=DATABASE, app_role=args.app_role, drop=True)
+    bootstrap.drop_database_roles(args.admin_url, database=DATABASE)
+    bootstrap.bootstrap_database(args.admin_url, database=DATABASE, app_role=args.app_role)
+    try:
+        manage = [sys.executable, str(ROOT / "manage.py")]
+        subprocess.run(
+            [*manage, "migrate_schemas", "--shared", "-v0"], env=env, cwd=ROOT, check=True
+        )
+        for code in CODES:  # each import into a municipality of its own, from empty
+            provision = ["tenant_provision", "--code", code, "--subdomain", f"b{code}"]
+            subprocess.run(
+                [
+                    *manage,
+                    *provision,
+                    "--admin-email",
+                    "bench@example.jp",
+                    "--login-mode",
+                    "voucher_dob",
+                ],
+                env=env,
+                cwd=ROOT,
+                check=True,
+                capture_output=True,
+            )
+        print("COPY baseline …", flush=True)
+        copy = _child("copy", big, env)
+        print(f"import of {args.rows:,} rows with {args.processes} processes …", flush=True)
+        full = _child("import", big, env, CODES[0])
+        print(f"import of {args.small:,} rows …", flush=True)
+        part = _child("import", small, env, CODES[1])
+    finally:
+        bootstrap.drop_database(args.admin_url, database=DATABASE)
+        bootstrap.drop_database_roles(args.admin_url, database=DATABASE)
+
+    copy_rate = copy["rows"] / copy["seconds"]
+    rate = full["rows"] / full["seconds"]
+    print()
+    print(f"{'':28}{'rows':>10}{'seconds':>10}{'rows/s':>12}{'peak RSS MB':>14}")
+    print(
+        f"{'COPY (baseline)':28}{copy['rows']:>10,}{copy['seconds']:>10.2f}{copy_rate:>12,.0f}"
+        f"{copy['rss_mb']:>14.0f}"
+    )
+    for label, result in ((f"import {args.rows:,}", full), (f"import {args.small:,}", part)):
+        peak = max(result["rss_mb"], result["children_rss_mb"])
+        print(
+            f"{label:28}{result['rows']:>10,}{result['seconds']:>10.2f}"
+            f"{result['rows'] / result['seconds']:>12,.0f}{peak:>14.0f}"
+        )
+    print()
+    print(f"import / COPY rate: {rate / copy_rate:.3f}  (goal ≥ 0.100)")
+    print(
+        f"phases ({args.rows:,}): upload {full['upload_seconds']:.1f} s, preview "
+        f"{full['parse_seconds']:.1f} s, apply {full['apply_seconds']:.1f} s"
+    )
+    print(f"counts: {full['counts']}; vouchers stored: {full['vouchers']:,}")
+    print(
+        f"peak RSS: main {full['rss_mb']:.0f} MB / workers (sum) {full['children_rss_mb']:.0f} MB "
+        f"({args.rows:,} rows) vs main {part['rss_mb']:.0f} MB / workers "
+        f"{part['children_rss_mb']:.0f} MB ({args.small:,} rows)"
+    )
+
+
+if __name__ == "__main__":
+    main()
