@@ -16,6 +16,7 @@ from booking.models.vouchers import Voucher
 # 32 symbols, 10 of them: 50 random bits, so a number cannot be guessed from another.
 BOOKING_NUMBER_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
 BOOKING_NUMBER_LENGTH = 10
+_BOOKING_NUMBER_SET = frozenset(BOOKING_NUMBER_ALPHABET)
 
 
 def booking_number_new() -> str:
@@ -27,6 +28,12 @@ def booking_number_normalize(text: str) -> str:
     the hyphen and spaces of the printed form (``booking_number_display``)."""
     folded = unicodedata.normalize("NFKC", text or "").upper()
     return "".join(ch for ch in folded if ch not in " -ー‐－")
+
+
+def booking_number_is_well_formed(number: str) -> bool:
+    """Ten characters of the booking-number alphabet: anything else is not worth a query
+    (and a stray NUL from a pasted text would not even reach the database)."""
+    return len(number) == BOOKING_NUMBER_LENGTH and set(number) <= _BOOKING_NUMBER_SET
 
 
 def booking_number_display(number: str) -> str:

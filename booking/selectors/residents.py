@@ -22,7 +22,11 @@ from django.db.models import QuerySet
 from django.http import Http404
 
 from booking.models import Booking, VaccinationRecord, VaccineProduct, Voucher
-from booking.models.bookings import booking_number_normalize, made_in_current_schema
+from booking.models.bookings import (
+    booking_number_is_well_formed,
+    booking_number_normalize,
+    made_in_current_schema,
+)
 
 JAPAN = ZoneInfo("Asia/Tokyo")
 LIVE = [Booking.Status.ACTIVE, Booking.Status.CHECKED_IN]
@@ -48,7 +52,11 @@ def bookings_of(voucher: Voucher, *, live_only: bool = False) -> QuerySet[Bookin
 def booking_of(voucher: Voucher, booking_number: str) -> Booking:
     """The resident's booking with this number; Http404 for anyone else's or none."""
     number = booking_number_normalize(booking_number)
-    booking = bookings_of(voucher).filter(booking_number=number).first() if number else None
+    booking = (
+        bookings_of(voucher).filter(booking_number=number).first()
+        if booking_number_is_well_formed(number)
+        else None
+    )
     if booking is None:
         raise Http404
     return booking

@@ -50,6 +50,7 @@ from booking.models import (
 from booking.models.bookings import booking_number_new, made_in_current_schema
 from booking.selectors.availability import availability_invalidate, mark_for
 from booking.selectors.residents import DoseHistory, DoseTaken, dose_history, series_size
+from sesshu import metrics
 from tenants.crypto import cipher_for
 from tenants.db import current_municipality
 
@@ -579,6 +580,7 @@ def booking_create(
             )
         for booking in bookings:
             _notify("booking_created", booking)
+        metrics.booking_created(channel, len(bookings))
         for booking in bookings:
             record(
                 action="booking.created",
@@ -698,6 +700,7 @@ def booking_change(
         current.channel = channel
         current.changed_at = ctx.now
         current.save(update_fields=["slot", "channel", "changed_at"])
+        metrics.booking_changed(channel)
         _notify(
             "booking_changed",
             current,
@@ -732,7 +735,13 @@ def _claim_or_refuse(ctx: _Context, slot: Slot, dose: int, marks: _Marks) -> Non
 
 
 def booking_cancel(
-    *, booking: Booking, channel: str, actor: Actor, ip: str | None = None
+    *,
+    booking: Booking,
+    channel: str,
+    actor: Actor,
+    ip: str | None = None,
+    notification_kind: str = "booking_cancelled",
+    notification_extra: dict[str, Any] | None = None,
 ) -> Booking:
     """Cancel a live booking and give its place back to the channel it was booked through.
 
@@ -740,6 +749,10 @@ def booking_cancel(
     resident phoning on the morning of the appointment). With ``policy.cancel_cascades``
     the doses booked together with it (``linked``) are cancelled too. Cancelling a cancelled
     booking returns it unchanged.
+
+    The resident is told with a ``notification_kind`` message about ``booking`` (a slot
+    cancelled by the municipality says so, and why, instead of a plain 予約取消) and a
+    ``booking_cancelled`` one about each dose cancelled with it.
     """
     channel = _check_channel(channel)
     _check_actor(actor, channel, booking.voucher_id)
@@ -765,7 +778,11 @@ def booking_cancel(
             each.cancelled_at = ctx.now
             each.save(update_fields=["status", "cancelled_at"])
         for each in cancelled:
-            _notify("booking_cancelled", each)
+            if each is current:
+                _notify(notification_kind, each, notification_extra)
+            else:
+                _notify("booking_cancelled", each)
+        metrics.booking_cancelled(channel, len(cancelled))
         for each in cancelled:
             record(
                 action="booking.cancelled",

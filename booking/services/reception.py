@@ -38,8 +38,7 @@ from booking.models import (
     Voucher,
 )
 from booking.models.bookings import (
-    BOOKING_NUMBER_ALPHABET,
-    BOOKING_NUMBER_LENGTH,
+    booking_number_is_well_formed,
     booking_number_normalize,
     made_in_current_schema,
 )
@@ -207,12 +206,7 @@ def day_bounds(day: date) -> tuple[datetime, datetime]:
 
 # --- Finding a booking ------------------------------------------------------------------------
 
-_ALPHABET = set(BOOKING_NUMBER_ALPHABET)
 _TOKEN = re.compile(r"[0-9A-Z]+(?:-[0-9A-Z]+)*")
-
-
-def _is_booking_number(text: str) -> bool:
-    return len(text) == BOOKING_NUMBER_LENGTH and set(text) <= _ALPHABET
 
 
 def booking_number_from_text(text: str) -> str:
@@ -223,13 +217,13 @@ def booking_number_from_text(text: str) -> str:
     number alone, or inside a URL or a labelled text (the last number-shaped word wins).
     """
     typed = booking_number_normalize(text[:200])
-    if _is_booking_number(typed):
+    if booking_number_is_well_formed(typed):
         return typed
     folded = unicodedata.normalize("NFKC", text[:500]).upper()
     found = ""
     for token in _TOKEN.findall(folded):
         candidate = token.replace("-", "")
-        if _is_booking_number(candidate):
+        if booking_number_is_well_formed(candidate):
             found = candidate
     return found
 

@@ -197,7 +197,7 @@ OTP_TOTP_ISSUER = "Sesshu"
 LANGUAGE_CODE = "ja"
 # Each language named in itself, as a language menu must be.
 LANGUAGES = [("ja", "日本語"), ("en", "English")]
-LOCALE_PATHS = [BASE_DIR / "locale"]
+# Translations live in each app's locale/ folder (booking/locale), found without a setting.
 TIME_ZONE = "Asia/Tokyo"
 USE_I18N = True
 USE_TZ = True

@@ -33,6 +33,7 @@ from booking.registry.normalize import NormalizeError, normalize_kana
 from booking.registry.pipeline import VOUCHER_TABLE, kana_key
 from booking.resident import throttle
 from booking.services.registry_import import activation_code_hash
+from sesshu import metrics
 from tenants.crypto import DecryptionFailed, TenantCipher, cipher_for
 from tenants.db import current_municipality
 from tenants.models import Municipality
@@ -113,6 +114,7 @@ def voucher_target(voucher: Voucher | None) -> Any:
 def _failed(
     *, reason: str, method: str, voucher: Voucher | None, ip: str | None, action: str
 ) -> LoginRefused:
+    metrics.login_failed("resident")
     record(
         action=action,
         actor=Actor.anonymous(),
@@ -159,6 +161,7 @@ def _begin(
         )
         raise LoginRefused("extra_step_required") from None
     except throttle.Throttled as limit:
+        metrics.login_failed("resident")
         record(
             action=action,
             actor=Actor.anonymous(),

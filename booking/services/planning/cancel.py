@@ -21,7 +21,6 @@ from audit.chain import Actor
 from booking.models import Booking, Channel, Notification, Slot, Voucher
 from booking.models.bookings import booking_number_display
 from booking.services.booking import BookingRefused, booking_cancel
-from booking.services.notifications import notification_enqueue
 from booking.services.planning.base import (
     PlanningRefused,
     check_slot,
@@ -121,18 +120,6 @@ def slot_cancel_impact(*, slot: Slot, actor: Actor, ip: str | None = None) -> Sl
     return impact
 
 
-def _supersede_cancel_notices(booking_ids: list[int], after_id: int) -> None:
-    """The booking service queued a plain 予約取消 message for each booking; the resident
-    gets the 予約枠の中止 message instead (it says the booking is cancelled, and why), not both.
-    Only rows written in this transaction are touched."""
-    Notification.objects.filter(
-        pk__gt=after_id,
-        booking_id__in=booking_ids,
-        kind="booking_cancelled",
-        status=Notification.Status.PENDING,
-    ).update(status=Notification.Status.SKIPPED, last_error="superseded: slot_cancelled")
-
-
 def slot_cancel(
     *, slot: Slot, actor: Actor, ip: str | None = None, notice: str = ""
 ) -> SlotCancellation:
@@ -186,21 +173,23 @@ def slot_cancel(
         high_water = Notification.objects.aggregate(top=Max("pk"))["top"] or 0
         ids = [b.pk for b in live]
         linked_ids = linked_active_bookings(ids)
+        extra = {"notice": notice} if notice else None
         for booking in live:
             try:
-                booking_cancel(booking=booking, channel=Channel.CALL_CENTRE, actor=actor, ip=ip)
+                booking_cancel(
+                    booking=booking,
+                    channel=Channel.CALL_CENTRE,
+                    actor=actor,
+                    ip=ip,
+                    notification_kind="slot_cancelled",
+                    notification_extra=extra,
+                )
             except BookingRefused as refused:  # rolls the whole cancellation back
                 raise PlanningRefused(refused.code, refused.message) from refused
         linked = Booking.objects.filter(pk__in=linked_ids, status=Booking.Status.CANCELLED).count()
-        _supersede_cancel_notices(ids, high_water)
-        extra = {"notice": notice} if notice else None
-        notifications = 0
-        for booking in Booking.objects.filter(pk__in=ids).select_related(
-            "slot__venue", "slot__product"
-        ):
-            notifications += len(
-                notification_enqueue(kind="slot_cancelled", booking=booking, extra=extra)
-            )
+        notifications = Notification.objects.filter(
+            pk__gt=high_water, booking_id__in=ids, kind="slot_cancelled"
+        ).count()
         record(
             action="slot.cancelled",
             actor=actor,

@@ -236,3 +236,15 @@ def test_contact_details_are_entered_again_and_never_shown(
         preference = ContactPreference.objects.get(voucher_id=resident_a.pk)
         assert preference.consented_channels() == ["email", "sms"]
     assert events(world_a.municipality, "notification.preferences_updated")
+
+
+def test_a_malformed_booking_number_in_the_address_is_not_found(
+    client_a: Client, world_a: World, resident_a: Resident
+) -> None:
+    logged_in(client_a, resident_a)
+    booking = _book(client_a, world_a.slot(3, 10), world_a.municipality)
+    number = booking.booking_number
+    # Typed with the printed hyphen and in lower case: still the resident's booking.
+    assert client_a.get(f"/bookings/{booking_number_display(number).lower()}/").status_code == 200
+    for bad in (f"{number[:5]}%00{number[5:]}", number[:9], f"{number}X", "%E3%81%82" * 10):
+        assert client_a.get(f"/bookings/{bad}/").status_code == 404, bad

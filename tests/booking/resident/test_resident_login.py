@@ -7,6 +7,7 @@ from datetime import date
 import pytest
 from django.test import Client
 from django_tenants.utils import tenant_context
+from prometheus_client import REGISTRY
 
 from booking.models import ResidentCredential, Voucher
 from tenants.models import Municipality
@@ -46,8 +47,11 @@ def test_voucher_and_birth_date_log_in(
 def test_a_wrong_birth_date_does_not_log_in(
     client_a: Client, dob_mode: Municipality, resident_a: Resident
 ) -> None:
+    labels = {"kind": "resident", "tenant": dob_mode.code}
+    failures = REGISTRY.get_sample_value("sesshu_login_failures_total", labels) or 0.0
     response = login_dob(client_a, resident_a, **birth_fields(date(1950, 4, 2)))
     assert response.status_code == 400
+    assert REGISTRY.get_sample_value("sesshu_login_failures_total", labels) == failures + 1
     text = response.content.decode()
     assert "接種券番号または生年月日が正しくありません" in text
     # The message is announced, and the first field (focused again) is described by it.
