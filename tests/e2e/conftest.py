@@ -14,7 +14,9 @@ from __future__ import annotations
 import itertools
 import os
 import shutil
-from collections.abc import Iterator
+from binascii import unhexlify
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
@@ -22,14 +24,25 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.contrib.auth.hashers import make_password
 from django.contrib.staticfiles.handlers import StaticFilesHandler
 from django.core.cache import cache
 from django.test.testcases import LiveServerThread
 from django.utils import timezone
+from django_otp.oath import totp
 from django_tenants.utils import tenant_context
 
 from audit.chain import Actor
-from booking.models import AgePhase, BookingPolicy, Slot, VaccineProduct, Venue, Voucher
+from booking.console.totp import new_totp_key
+from booking.models import (
+    AgePhase,
+    BookingPolicy,
+    Slot,
+    VaccineProduct,
+    Venue,
+    Voucher,
+)
+from booking.services.staff import staff_invitation_accept, staff_invite
 from tenants.codes import check_digit, reference_municipalities
 from tenants.crypto import cipher_for
 from tenants.models import Municipality
@@ -214,3 +227,83 @@ class Shots:
         path = self.folder / f"{self.count:02d}-{name}.png"
         page.screenshot(path=str(path), full_page=True)
         return path
+
+
+@contextmanager
+def watched_page(
+    browser: Any, site: Site, *, width: int, height: int = 900, statuses: Iterable[int] = ()
+) -> Iterator[Any]:
+    """A Japanese page that fails the test on anything unexpected: a script error, whatever
+    the CSP blocks, a request to another site, or an error status other than ``statuses``
+    (a refused form answers 400 on purpose)."""
+    context = browser.new_context(locale="ja-JP", viewport={"width": width, "height": height})
+    page = context.new_page()
+    problems: list[str] = []
+    expected = set(statuses)
+    page.on(
+        "console",
+        lambda message: (
+            problems.append(message.text)
+            # A failed load is judged by its response below, which knows the status.
+            if message.type == "error" and not message.text.startswith("Failed to load resource")
+            else None
+        ),
+    )
+    page.on(
+        "response",
+        lambda response: (
+            problems.append(f"{response.status} {response.url}")
+            if response.status >= 400 and response.status not in expected
+            else None
+        ),
+    )
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    page.on(
+        "request",
+        lambda request: (
+            problems.append(f"third-party request {request.url}")
+            if not request.url.startswith((site.base_url, "data:"))
+            else None
+        ),
+    )
+    try:
+        yield page
+    finally:
+        context.close()
+    assert problems == []
+
+
+@dataclass(frozen=True)
+class StaffLogin:
+    email: str
+    password: str
+    key: str
+
+    def code(self) -> str:
+        """What the staff member's authenticator app shows now."""
+        return f"{totp(unhexlify(self.key), step=30, t0=0, digits=6):06d}"
+
+    def log_in(self, page: Any, site: Site, shots: Shots | None = None) -> None:
+        page.goto(site.url("/console/login/"))
+        page.get_by_label("メールアドレス").fill(self.email)
+        page.get_by_label("パスワード").fill(self.password)
+        page.get_by_label("認証コード").fill(self.code())
+        if shots is not None:
+            shots.take(page, "login")
+        page.get_by_role("button", name="ログイン").click()
+        page.wait_for_url(site.url("/console/"))
+
+
+def staff_account(
+    site: Site, *, email: str, role: str, password: str, venues: Iterable[Venue] = ()
+) -> StaffLogin:
+    """A staff account made the way the console makes one (invite, then accept), with its
+    TOTP key. Call with database access unblocked."""
+    with tenant_context(site.municipality):
+        issued = staff_invite(email=email, role=role, invited_by=None, actor=ACTOR)
+        key = new_totp_key()
+        member = staff_invitation_accept(
+            token=issued.token, password_hash=make_password(password), totp_key=key
+        )
+        member.venues.add(*venues)
+    return StaffLogin(email, password, key)

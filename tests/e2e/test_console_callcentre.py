@@ -5,40 +5,26 @@ check, tick the checklist, book a call-centre slot for them and read back the �
 from __future__ import annotations
 
 import re
-from binascii import unhexlify
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
 import pytest
-from django.contrib.auth.hashers import make_password
-from django_otp.oath import totp
 from django_tenants.utils import tenant_context
 
 from audit.models import Event
-from booking.console.totp import new_totp_key
 from booking.models import Booking, StaffMember, Voucher
 from booking.models.bookings import booking_number_display
 from booking.registry.pipeline import kana_key
-from booking.services.staff import staff_invitation_accept, staff_invite
 from tenants.crypto import cipher_for
-from tests.e2e.conftest import ACTOR, Shots, Site
+from tests.e2e.conftest import Shots, Site, StaffLogin, staff_account, watched_page
 
 pytestmark = pytest.mark.browser
 
 PASSWORD = "denwa-uketsuke-e2e-2026"
 NUMBER = "3000000101"
 BORN = date(1950, 7, 1)
-
-
-@dataclass(frozen=True)
-class Operator:
-    email: str
-    key: str
-
-    def code(self) -> str:
-        return f"{totp(unhexlify(self.key), step=30, t0=0, digits=6):06d}"
 
 
 @dataclass(frozen=True)
@@ -76,70 +62,26 @@ def caller(site: Site, django_db_blocker: Any) -> Caller:
 
 
 @pytest.fixture(scope="module")
-def operator(site: Site, django_db_blocker: Any) -> Operator:
-    with django_db_blocker.unblock(), tenant_context(site.municipality):
-        email = "denwa@e2e.example.jp"
-        issued = staff_invite(
-            email=email, role=StaffMember.Role.CALL_CENTRE, invited_by=None, actor=ACTOR
+def operator(site: Site, django_db_blocker: Any) -> StaffLogin:
+    with django_db_blocker.unblock():
+        return staff_account(
+            site, email="denwa@e2e.example.jp", role=StaffMember.Role.CALL_CENTRE, password=PASSWORD
         )
-        key = new_totp_key()
-        staff_invitation_accept(
-            token=issued.token, password_hash=make_password(PASSWORD), totp_key=key
-        )
-    return Operator(email, key)
 
 
 @pytest.fixture
 def page(browser: Any, site: Site) -> Iterator[Any]:
-    context = browser.new_context(locale="ja-JP", viewport={"width": 1024, "height": 900})
-    page = context.new_page()
-    problems: list[str] = []
-    # Anything the CSP blocks or a script throws shows up on the console: none is expected.
-    # Failed loads are judged by their response instead (Chromium's own /favicon.ico probe
-    # answers 404: the site has no favicon).
-    page.on(
-        "console",
-        lambda message: (
-            problems.append(message.text)
-            if message.type == "error" and not message.text.startswith("Failed to load resource")
-            else None
-        ),
-    )
-    page.on(
-        "response",
-        lambda response: (
-            problems.append(f"{response.status} {response.url}")
-            if response.status >= 400 and not response.url.endswith("/favicon.ico")
-            else None
-        ),
-    )
-    page.on("pageerror", lambda error: problems.append(str(error)))
-    page.on(
-        "request",
-        lambda request: (
-            problems.append(f"third-party request {request.url}")
-            if not request.url.startswith((site.base_url, "data:"))
-            else None
-        ),
-    )
-    yield page
-    context.close()
-    assert problems == []
+    with watched_page(browser, site, width=1024) as page:
+        yield page
 
 
 def test_an_operator_finds_a_resident_checks_identity_and_books_for_them(
-    page: Any, site: Site, caller: Caller, operator: Operator, django_db_blocker: Any
+    page: Any, site: Site, caller: Caller, operator: StaffLogin, django_db_blocker: Any
 ) -> None:
     shots = Shots("console-callcentre")
     resident_url = site.url(f"/console/callcentre/residents/{caller.voucher_id}/")
 
-    page.goto(site.url("/console/login/"))
-    page.get_by_label("メールアドレス").fill(operator.email)
-    page.get_by_label("パスワード").fill(PASSWORD)
-    page.get_by_label("認証コード").fill(operator.code())
-    shots.take(page, "login")
-    page.get_by_role("button", name="ログイン").click()
-    page.wait_for_url(site.url("/console/"))
+    operator.log_in(page, site, shots)
 
     page.get_by_role("link", name="コールセンター").click()
     page.wait_for_url(site.url("/console/callcentre/"))

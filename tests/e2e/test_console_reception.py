@@ -4,20 +4,16 @@ resident's number from the scanner, check them in, record the dose after the sho
 from __future__ import annotations
 
 import re
-from binascii import unhexlify
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Any
 
 import pytest
-from django.contrib.auth.hashers import make_password
 from django.utils import timezone
-from django_otp.oath import totp
 from django_tenants.utils import tenant_context
 
 from audit.models import Event
-from booking.console.totp import new_totp_key
 from booking.models import (
     Booking,
     Slot,
@@ -28,9 +24,8 @@ from booking.models import (
     Voucher,
 )
 from booking.models.bookings import booking_number_display, booking_number_new
-from booking.services.staff import staff_invitation_accept, staff_invite
 from tenants.crypto import cipher_for
-from tests.e2e.conftest import ACTOR, JAPAN, Shots, Site
+from tests.e2e.conftest import JAPAN, Shots, Site, StaffLogin, staff_account, watched_page
 
 pytestmark = pytest.mark.browser
 
@@ -41,25 +36,6 @@ PASSWORD = "uketsuke-e2e-2026"
 class Desk:
     venue: str
     bookings: list[Booking]
-
-
-@dataclass(frozen=True)
-class Staff:
-    email: str
-    key: str
-
-    def code(self) -> str:
-        return f"{totp(unhexlify(self.key), step=30, t0=0, digits=6):06d}"
-
-
-def _staff(site: Site, email: str, venue: Venue) -> Staff:
-    issued = staff_invite(email=email, role=StaffMember.Role.VENUE, invited_by=None, actor=ACTOR)
-    key = new_totp_key()
-    member = staff_invitation_accept(
-        token=issued.token, password_hash=make_password(PASSWORD), totp_key=key
-    )
-    member.venues.add(venue)
-    return Staff(email, key)
 
 
 @pytest.fixture(scope="module")
@@ -106,42 +82,14 @@ def desk(site: Site, django_db_blocker: Any) -> Desk:
 
 @pytest.fixture
 def page(browser: Any, site: Site) -> Iterator[Any]:
-    context = browser.new_context(locale="ja-JP", viewport={"width": 820, "height": 1000})
-    page = context.new_page()
-    problems: list[str] = []
-    # Anything the CSP blocks or a script throws shows up on the console: none is expected.
-    # (A refused form answers 400; the site has no favicon yet, and Chromium asks for one.)
-    page.on(
-        "console",
-        lambda message: (
-            problems.append(message.text)
-            if message.type == "error"
-            and "status of 400" not in message.text
-            and not message.location.get("url", "").endswith("/favicon.ico")
-            else None
-        ),
-    )
-    page.on("pageerror", lambda error: problems.append(str(error)))
-    page.on(
-        "request",
-        lambda request: (
-            problems.append(f"third-party request {request.url}")
-            if not request.url.startswith((site.base_url, "data:"))
-            else None
-        ),
-    )
-    yield page
-    context.close()
-    assert problems == []
+    with watched_page(browser, site, width=820, height=1000, statuses=[400]) as page:
+        yield page
 
 
-def _log_in(page: Any, site: Site, staff: Staff) -> None:
-    page.goto(site.url("/console/login/"))
-    page.get_by_label("メールアドレス").fill(staff.email)
-    page.get_by_label("パスワード").fill(PASSWORD)
-    page.get_by_label("認証コード").fill(staff.code())
-    page.get_by_role("button", name="ログイン").click()
-    page.wait_for_url(site.url("/console/"))
+def _venue_staff(site: Site, email: str, venue: Venue) -> StaffLogin:
+    return staff_account(
+        site, email=email, role=StaffMember.Role.VENUE, password=PASSWORD, venues=[venue]
+    )
 
 
 def test_venue_staff_check_a_resident_in_and_record_the_dose(
@@ -151,9 +99,9 @@ def test_venue_staff_check_a_resident_in_and_record_the_dose(
     booking = desk.bookings[0]
     with django_db_blocker.unblock(), tenant_context(site.municipality):
         venue = Venue.objects.get(name=desk.venue)
-        staff = _staff(site, "uketsuke@e2e.example.jp", venue)
+        staff = _venue_staff(site, "uketsuke@e2e.example.jp", venue)
 
-    _log_in(page, site, staff)
+    staff.log_in(page, site)
     shots.take(page, "console-home")
     page.get_by_role("link", name="受付").click()
     page.wait_for_url(site.url("/console/reception/"))
@@ -218,11 +166,11 @@ def test_reception_works_without_javascript(
     booking = desk.bookings[1]
     with django_db_blocker.unblock(), tenant_context(site.municipality):
         venue = Venue.objects.get(name=desk.venue)
-        staff = _staff(site, "uketsuke2@e2e.example.jp", venue)
+        staff = _venue_staff(site, "uketsuke2@e2e.example.jp", venue)
     context = browser.new_context(locale="ja-JP", java_script_enabled=False)
     page = context.new_page()
     try:
-        _log_in(page, site, staff)
+        staff.log_in(page, site)
         page.goto(site.url("/console/reception/"))
         page.get_by_label("予約番号（またはQRコードの読み取り）").fill(
             booking_number_display(booking.booking_number).lower()

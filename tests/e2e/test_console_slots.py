@@ -3,85 +3,34 @@ a week of slots (preview first, then write) from the planning pages."""
 
 from __future__ import annotations
 
-from binascii import unhexlify
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
 import pytest
-from django.contrib.auth.hashers import make_password
 from django.utils import timezone
-from django_otp.oath import totp
 from django_tenants.utils import tenant_context
 
-from audit.chain import Actor
-from booking.console.totp import new_totp_key
 from booking.models import Slot, StaffMember, Venue
-from booking.services.staff import staff_invitation_accept, staff_invite
-from tests.e2e.conftest import JAPAN, Shots, Site
+from tests.e2e.conftest import JAPAN, Shots, Site, StaffLogin, staff_account, watched_page
 
 pytestmark = pytest.mark.browser
 
 PASSWORD = "e2e-kanri-password-2026"
 
 
-@dataclass(frozen=True)
-class Admin:
-    email: str
-    key: str
-
-    def code(self) -> str:
-        """What the admin's authenticator app shows now."""
-        return f"{totp(unhexlify(self.key), step=30, t0=0, digits=6):06d}"
-
-
 @pytest.fixture(scope="module")
-def admin(site: Site, django_db_blocker: Any) -> Admin:
-    """An admin account made the way the setup page makes one (invite, then accept)."""
-    email = "kanri@e2e.example.jp"
-    with django_db_blocker.unblock(), tenant_context(site.municipality):
-        issued = staff_invite(
-            email=email,
-            role=StaffMember.Role.ADMIN,
-            invited_by=None,
-            actor=Actor.system("tests/e2e"),
+def admin(site: Site, django_db_blocker: Any) -> StaffLogin:
+    with django_db_blocker.unblock():
+        return staff_account(
+            site, email="kanri@e2e.example.jp", role=StaffMember.Role.ADMIN, password=PASSWORD
         )
-        key = new_totp_key()
-        staff_invitation_accept(
-            token=issued.token, password_hash=make_password(PASSWORD), totp_key=key
-        )
-    return Admin(email, key)
 
 
 @pytest.fixture
 def page(browser: Any, site: Site) -> Iterator[Any]:
-    context = browser.new_context(locale="ja-JP", viewport={"width": 1024, "height": 900})
-    page = context.new_page()
-    problems: list[str] = []
-    # Anything the CSP blocks or a script throws shows up on the console: none is expected.
-    # Chromium asks for /favicon.ico on its own; the site has none (base.html names no icon).
-    page.on(
-        "console",
-        lambda message: (
-            problems.append(f"{message.text} {message.location.get('url')}")
-            if message.type == "error"
-            and not str(message.location.get("url", "")).endswith("/favicon.ico")
-            else None
-        ),
-    )
-    page.on("pageerror", lambda error: problems.append(str(error)))
-    page.on(
-        "request",
-        lambda request: (
-            problems.append(f"third-party request {request.url}")
-            if not request.url.startswith((site.base_url, "data:"))
-            else None
-        ),
-    )
-    yield page
-    context.close()
-    assert problems == []
+    with watched_page(browser, site, width=1024) as page:
+        yield page
 
 
 def _monday_in_two_weeks() -> date:
@@ -91,18 +40,12 @@ def _monday_in_two_weeks() -> date:
 
 
 def test_an_admin_logs_in_with_totp_and_generates_a_week_of_slots(
-    page: Any, site: Site, admin: Admin, django_db_blocker: Any
+    page: Any, site: Site, admin: StaffLogin, django_db_blocker: Any
 ) -> None:
     shots = Shots("console-generate-slots")
     monday = _monday_in_two_weeks()
 
-    page.goto(site.url("/console/login/"))
-    page.get_by_label("メールアドレス").fill(admin.email)
-    page.get_by_label("パスワード").fill(PASSWORD)
-    page.get_by_label("認証コード").fill(admin.code())
-    shots.take(page, "login")
-    page.get_by_role("button", name="ログイン").click()
-    page.wait_for_url(site.url("/console/"))
+    admin.log_in(page, site, shots)
 
     page.get_by_role("link", name="会場・予約枠・集計").click()
     page.get_by_role("link", name="予約枠をまとめて作成").click()

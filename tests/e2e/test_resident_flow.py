@@ -10,38 +10,15 @@ import pytest
 from django_tenants.utils import tenant_context
 
 from booking.models import Booking
-from tests.e2e.conftest import Shots, Site
+from tests.e2e.conftest import Shots, Site, watched_page
 
 pytestmark = pytest.mark.browser
 
 
 @pytest.fixture
 def page(browser: Any, site: Site) -> Iterator[Any]:
-    context = browser.new_context(locale="ja-JP", viewport={"width": 420, "height": 900})
-    page = context.new_page()
-    problems: list[str] = []
-    # Anything the CSP blocks or a script throws shows up on the console: none is expected.
-    # (A refused form answers 400, which Chromium reports as a failed load: expected.)
-    page.on(
-        "console",
-        lambda message: (
-            problems.append(message.text)
-            if message.type == "error" and "status of 400" not in message.text
-            else None
-        ),
-    )
-    page.on("pageerror", lambda error: problems.append(str(error)))
-    page.on(
-        "request",
-        lambda request: (
-            problems.append(f"third-party request {request.url}")
-            if not request.url.startswith((site.base_url, "data:"))
-            else None
-        ),
-    )
-    yield page
-    context.close()
-    assert problems == []
+    with watched_page(browser, site, width=420, statuses=[400]) as page:
+        yield page
 
 
 def _log_in(page: Any, site: Site) -> None:
