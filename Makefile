@@ -27,6 +27,7 @@ run: install
 
 ## The whole test suite
 test: install
+	scripts/ensure_chromium.sh
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: install
