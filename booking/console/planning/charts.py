@@ -11,6 +11,9 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
+
 WIDTH = 720
 BAR_HEIGHT = 300
 _LEFT, _RIGHT, _TOP, _BOTTOM = 56, 12, 16, 64
@@ -105,9 +108,10 @@ def stacked_bars(
     categories: Sequence[str],
     series: Sequence[Series],
     values: Sequence[Mapping[str, int]],
-    unit: str = "件",
+    unit: str | None = None,
 ) -> BarChart:
     """One stacked bar per category, one segment per series."""
+    unit = pgettext("count unit", "件") if unit is None else unit
     plot_left, plot_right = _LEFT, WIDTH - _RIGHT
     plot_top, plot_bottom = _TOP, BAR_HEIGHT - _BOTTOM
     totals = [sum(int(row.get(s.key, 0)) for s in series) for row in values]
@@ -251,7 +255,7 @@ def heat_map(
                         NO_SLOTS_FILL,
                         "#444444",
                         "",
-                        f"{row_label} {column_label} 枠なし",
+                        f"{row_label} {column_label} {_('枠なし')}",
                     )
                 )
                 continue

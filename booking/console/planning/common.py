@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
+from django.utils.translation import pgettext_lazy
 
 from audit.chain import Actor
 from audit.middleware import client_ip
@@ -24,7 +25,15 @@ ADMIN = StaffMember.Role.ADMIN
 CALL_CENTRE = StaffMember.Role.CALL_CENTRE
 VENUE = StaffMember.Role.VENUE
 AUDITOR = StaffMember.Role.AUDITOR
-WEEKDAYS = "月火水木金土日"
+WEEKDAYS = (
+    pgettext_lazy("weekday", "月"),
+    pgettext_lazy("weekday", "火"),
+    pgettext_lazy("weekday", "水"),
+    pgettext_lazy("weekday", "木"),
+    pgettext_lazy("weekday", "金"),
+    pgettext_lazy("weekday", "土"),
+    pgettext_lazy("weekday", "日"),
+)
 
 # A cell that starts like a formula is run by a spreadsheet (CSV injection): published lists
 # and reports are opened in Excel, so such text is prefixed with an apostrophe.
@@ -60,7 +69,7 @@ def page(
 
 
 def weekday_of(day: date) -> str:
-    return WEEKDAYS[day.weekday()]
+    return str(WEEKDAYS[day.weekday()])
 
 
 def by_day(items: Iterable[T], day_of: Callable[[T], date]) -> list[tuple[date, list[T]]]:

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.utils.translation import gettext as _
 
 from audit.chain import Actor
 from audit.models import Event
@@ -35,7 +36,7 @@ def _note(details: dict[str, Any]) -> str:
     try:
         return reveal_note_open(details)
     except DecryptionFailed:
-        return "（復号できません）"
+        return _("（復号できません）")
 
 
 def trail_page(
