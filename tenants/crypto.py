@@ -17,10 +17,10 @@ as the other.
 
 from __future__ import annotations
 
-import hmac
+import hashlib
 import os
 import struct
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 from cryptography.exceptions import InvalidTag
@@ -105,6 +105,39 @@ def encode_record(values: Mapping[str, str | None]) -> bytes:
     return b"".join(parts)
 
 
+class RecordEncoder:
+    """``encode_record`` for rows that always have the same fields, in the same order.
+
+    The bytes are exactly those of ``encode_record(dict(zip(names, values)))``; the constant
+    parts (field count, names, presence flags) are built once instead of once per row, which
+    is what a million-row import spends its time on.
+    """
+
+    __slots__ = ("names", "_count", "_present", "_absent")
+
+    def __init__(self, names: Sequence[str]) -> None:
+        if len(set(names)) != len(names):
+            raise ValueError("record field names must be unique")
+        if len(names) > 0xFFFF:
+            raise ValueError("a sealed record holds at most 65535 fields")
+        self.names = tuple(names)
+        self._count = _COUNT.pack(len(names))
+        self._present = tuple(_encoded_name(name) + bytes([_PRESENT]) for name in names)
+        self._absent = tuple(_encoded_name(name) + bytes([_ABSENT]) for name in names)
+
+    def encode(self, values: Sequence[str | None]) -> bytes:
+        if len(values) != len(self.names):
+            raise ValueError(f"expected {len(self.names)} values, got {len(values)}")
+        pack_length = _VALUE_LENGTH.pack
+        raws = [None if value is None else value.encode("utf-8") for value in values]
+        return self._count + b"".join(
+            [
+                absent if raw is None else present + pack_length(len(raw)) + raw
+                for present, absent, raw in zip(self._present, self._absent, raws, strict=True)
+            ]
+        )
+
+
 def _decode_record(plaintext: bytes) -> dict[str, str | None]:
     # Only ever called on authenticated plaintext, but parse strictly all the same.
     view = memoryview(plaintext)
@@ -144,7 +177,14 @@ class TenantCipher:
     for the blind index, so an index value can never help an attack on the ciphertexts.
     """
 
-    __slots__ = ("tenant_code", "_aead", "_index_key", "_record_ad_prefixes", "_purposes")
+    __slots__ = (
+        "tenant_code",
+        "_aead",
+        "_index_inner",
+        "_index_outer",
+        "_record_ad_prefixes",
+        "_purposes",
+    )
 
     def __init__(self, tenant_code: str, data_key: bytes) -> None:
         if not tenant_code:
@@ -155,7 +195,12 @@ class TenantCipher:
         self._aead = AESGCM(_derive(data_key, _ENCRYPTION_INFO))
         # The tenant code in the info keeps two tenants' indexes apart even if they were
         # ever (wrongly) given the same data key.
-        self._index_key = _derive(data_key, _INDEX_INFO + b":" + tenant_code.encode("utf-8"))
+        index_key = _derive(data_key, _INDEX_INFO + b":" + tenant_code.encode("utf-8"))
+        # HMAC-SHA256 (RFC 2104) with the keyed inner and outer hash states computed once:
+        # the same digests as hmac.digest(index_key, ...), without re-keying for every value
+        # (a registry import indexes a million rows, three values each).
+        self._index_inner = hashlib.sha256(bytes(b ^ 0x36 for b in index_key.ljust(64, b"\0")))
+        self._index_outer = hashlib.sha256(bytes(b ^ 0x5C for b in index_key.ljust(64, b"\0")))
         # The constant leading parts of associated data and index messages, per table and
         # purpose: the same bytes as building them whole, without rebuilding them per row.
         self._record_ad_prefixes: dict[str, bytes] = {}
@@ -216,6 +261,24 @@ class TenantCipher:
         also hashes, so it encodes each row once)."""
         return self._seal(payload, self._record_ad(table, row_id))
 
+    def seal_encoded_records(
+        self, payloads: Sequence[bytes], *, table: str, row_ids: Sequence[str]
+    ) -> list[bytes]:
+        """`seal_encoded_record` for many rows: the same format and associated data, each
+        row with its own random nonce, drawn from the OS in one call instead of one per row."""
+        if len(payloads) != len(row_ids):
+            raise ValueError("one row id per payload")
+        nonces = os.urandom(NONCE_BYTES * len(payloads))
+        encrypt = self._aead.encrypt
+        record_ad = self._record_ad
+        sealed = []
+        for index, (payload, row_id) in enumerate(zip(payloads, row_ids, strict=True)):
+            nonce = nonces[index * NONCE_BYTES : (index + 1) * NONCE_BYTES]
+            sealed.append(
+                FORMAT_VERSION + nonce + encrypt(nonce, payload, record_ad(table, row_id))
+            )
+        return sealed
+
     def open_record(self, blob: bytes, *, table: str, row_id: str) -> dict[str, str | None]:
         return _decode_record(self._open(bytes(blob), self._record_ad(table, row_id)))
 
@@ -224,8 +287,13 @@ class TenantCipher:
         prefix = self._purposes.get(purpose)
         if prefix is None:
             prefix = self._purposes[purpose] = _length_prefixed(purpose)
-        message = prefix + _VALUE_LENGTH.pack(len(value)) + value
-        return hmac.digest(self._index_key, message, "sha256")[:BLIND_INDEX_BYTES]
+        inner = self._index_inner.copy()
+        inner.update(prefix)
+        inner.update(_VALUE_LENGTH.pack(len(value)))
+        inner.update(value)
+        outer = self._index_outer.copy()
+        outer.update(inner.digest())
+        return outer.digest()[:BLIND_INDEX_BYTES]
 
     def blind_index(self, value: str, *, purpose: str) -> bytes:
         """A keyed digest for exact-match search on an encrypted column.

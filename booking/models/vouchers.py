@@ -19,7 +19,9 @@ class Voucher(models.Model):
         ACTIVE = "active", _("有効")
         WITHDRAWN = "withdrawn", _("対象外（転出・死亡等）")
 
-    voucher_number = models.CharField(_("接種券番号"), max_length=10, unique=True)
+    # Unique through Meta.constraints rather than unique=True, which on PostgreSQL adds a
+    # second (varchar_pattern_ops) index that no query uses and every import row pays for.
+    voucher_number = models.CharField(_("接種券番号"), max_length=10)
     personal = models.BinaryField()
     kana_index = models.BinaryField(null=True)
     phone_index = models.BinaryField(null=True)
@@ -43,17 +45,25 @@ class Voucher(models.Model):
     # voucher_code login mode: a keyed hash of the one-time code printed on the letter.
     activation_code_hash = models.BinaryField(null=True)
     activation_code_used_at = models.DateTimeField(null=True, blank=True)
+    # Which import last wrote the row. Set on every row an import writes, so no database
+    # constraint or index: PostgreSQL would check the constraint once per row (a million
+    # lookups per import) and nothing searches by it. Django's SET_NULL still applies.
     last_import = models.ForeignKey(
         "booking.RegistryImport",
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
         related_name="+",
+        db_constraint=False,
+        db_index=False,
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["voucher_number"], name="voucher_number_unique")
+        ]
         indexes = [
             models.Index(fields=["kana_index"], name="voucher_kana_index"),
             models.Index(fields=["phone_index"], name="voucher_phone_index"),

@@ -248,7 +248,25 @@ class RegistryFile:
         raw = io.BufferedReader(_PrefixedStream(sample, stream), buffer_size=SAMPLE_SIZE)
         # newline="": the csv module sees line endings as they are, so quoted fields keep
         # their line breaks, and each of \r\n, \n, \r ends one physical line.
-        self._text = io.TextIOWrapper(raw, encoding=self.encoding, errors="strict", newline="")
+        self._start(
+            io.TextIOWrapper(raw, encoding=self.encoding, errors="strict", newline=""),
+            column_mapping,
+        )
+
+    @classmethod
+    def from_text(
+        cls, text: str, *, encoding: str, column_mapping: Mapping[str, str | None] | None = None
+    ) -> RegistryFile:
+        """A registry already decoded as a whole (a chunk of a file: the header record and
+        whole records). ``encoding`` is the codec it was decoded with."""
+        registry = cls.__new__(cls)
+        registry.encoding = encoding
+        # StringIO with newline="" splits lines exactly as TextIOWrapper(newline="") does.
+        registry._start(io.StringIO(text, newline=""), column_mapping)
+        return registry
+
+    def _start(self, text: io.TextIOBase, column_mapping: Mapping[str, str | None] | None) -> None:
+        self._text = text
         self._reader = csv.reader(self._text, strict=True)
         self._finished = False
         self.header_line_number = 0
@@ -293,38 +311,49 @@ class RegistryFile:
                 self.header_line_number = line_number
                 return map_header(cells, column_mapping)
 
-    def __iter__(self) -> Iterator[CsvRecord]:
+    def rows(self) -> Iterator[tuple[int, list[str] | None, str | None]]:
+        """``(line number, cells, None)`` for each data record, or ``(line number, None,
+        problem)`` for one the reader could not split properly. ``cells`` are in file order
+        (see ``header.columns``); a short row is not padded. Blank rows are skipped.
+
+        :meth:`__iter__` gives the same records as :class:`CsvRecord`; a bulk import reads
+        this instead and spares a dictionary per row."""
         if self._finished:
             return
-        columns = self.header.columns
-        width = len(columns)
-        indexed = [(index, field) for index, field in enumerate(columns) if field is not None]
+        width = len(self.header.columns)
+        next_cells = self._next_cells
         while True:
-            item = self._next_cells()
+            item = next_cells()
             if item is None:
                 break
             line_number, cells = item
             if isinstance(cells, str):
-                yield CsvRecord(line_number, {}, cells)
+                yield line_number, None, cells
                 continue
             if not "".join(cells).strip():
                 continue  # a blank line, or a row of empty cells as spreadsheets leave
             count = len(cells)
             if count > width and any(cell.strip() for cell in cells[width:]):
-                yield CsvRecord(
+                yield (
                     line_number,
-                    {},
+                    None,
                     f"列の数が見出しより多くなっています（見出し{width}列、この行{count}列）。"
                     '住所などにカンマを含む項目は"で囲んでください',
                 )
                 continue
-            if count >= width:
-                values = {field: cells[index] for index, field in indexed}
-            else:
-                # A short row (trailing empty cells dropped by some tools): missing = empty.
-                values = {field: cells[index] for index, field in indexed if index < count}
-            yield CsvRecord(line_number, values)
+            yield line_number, cells, None
         self._finished = True
+
+    def __iter__(self) -> Iterator[CsvRecord]:
+        indexed = [(index, field) for index, field in enumerate(self.header.columns) if field]
+        for line_number, cells, problem in self.rows():
+            if cells is None:
+                yield CsvRecord(line_number, {}, problem)
+                continue
+            count = len(cells)
+            # A short row (trailing empty cells dropped by some tools): missing = empty.
+            values = {field: cells[index] for index, field in indexed if index < count}
+            yield CsvRecord(line_number, values)
 
     def close(self) -> None:
         """Release the decoding buffers; the caller's stream stays open."""

@@ -187,10 +187,41 @@ def _parse_cached(raw: str) -> date:
     raise DateParseError(f"日付の形式が読み取れません（{FORMAT_HINT}）")
 
 
+def _western_ascii(text: str) -> date | None:
+    """The commonest spellings, ``19480401`` and ``1948/4/1`` (or ``-``, ``.``), read without
+    a regex or the cache; None for anything else, which takes the general path. Accepts
+    exactly what ``_parse_cached`` accepts for these shapes."""
+    if len(text) == 8 and text.isdigit():
+        return _western(int(text[:4]), int(text[4:6]), int(text[6:]))
+    separator = text[4:5]
+    if separator not in ("/", "-", "."):
+        return None
+    parts = text.split(separator)
+    if len(parts) != 3:
+        return None
+    year, month, day = parts
+    if (
+        len(year) == 4
+        and 0 < len(month) <= 2
+        and 0 < len(day) <= 2
+        and year.isdigit()
+        and month.isdigit()
+        and day.isdigit()
+    ):
+        return _western(int(year), int(month), int(day))
+    return None
+
+
 def parse_date(text: str) -> date:
     """Read a Western or era date (see the module docstring); raise :class:`DateParseError`."""
     if len(text) > _MAX_INPUT_LENGTH:
         raise DateParseError(f"日付の形式が読み取れません（{FORMAT_HINT}）")
+    if text.isascii() and text[:1].isdigit():
+        # ASCII digits only: no NFKC, spaces or midnight suffix for _preprocess to remove
+        # as long as the whole text is digits and one kind of separator.
+        found = _western_ascii(text)
+        if found is not None:
+            return found
     return _parse_cached(text)
 
 

@@ -36,12 +36,14 @@ from audit.chain import Actor
 from booking.models import RegistryImport, RegistryImportError, Voucher
 from booking.registry.csvfile import CsvFileError, check_upload, resolve_encoding
 from booking.registry.dates import today_in_japan
+from booking.registry.errorrows import header_cells, rows_at_lines
 from booking.registry.errors import RegistryValueError
 from booking.registry.pipeline import (
     CHUNK_BYTES,
     COPY_COLUMNS,
     ChunkResult,
     chunk_file,
+    copy_binary,
     process_chunk,
     split_head,
 )
@@ -66,6 +68,10 @@ class RegistryImportRefused(Exception):
 
 def _max_bytes() -> int:
     return int(getattr(settings, "SESSHU_REGISTRY_MAX_BYTES", 512 * 1024 * 1024))
+
+
+def _chunk_bytes() -> int:
+    return int(getattr(settings, "SESSHU_REGISTRY_CHUNK_BYTES", CHUNK_BYTES))
 
 
 def _error_file_days() -> int:
@@ -197,28 +203,38 @@ def _no_commit_wait() -> None:
         cursor.execute("SET LOCAL synchronous_commit = off")
 
 
-def _copy_rows(text: str) -> None:
-    with connection.cursor() as cursor:
-        copy_sql = f"COPY booking_registryimportrow ({', '.join(COPY_COLUMNS)}) FROM STDIN"
-        with cursor.cursor.copy(copy_sql) as copy:
-            copy.write(text)
+def _copy_rows(data: bytes) -> None:
+    """The workers' rows into the staging table: binary COPY, so PostgreSQL neither parses
+    text nor decodes hex for the sealed values."""
+    copy_sql = (
+        f"COPY booking_registryimportrow ({', '.join(COPY_COLUMNS)}) FROM STDIN (FORMAT binary)"
+    )
+    with connection.cursor() as cursor, cursor.cursor.copy(copy_sql) as copy:
+        for piece in copy_binary(data):
+            copy.write(piece)
+
+
+_ERROR_COPY = (
+    "COPY booking_registryimporterror"
+    ' (import_id, line_number, voucher_number, "column", masked_value, message) FROM STDIN'
+)
 
 
 def _save_errors(registry_import: RegistryImport, result: ChunkResult) -> None:
-    RegistryImportError.objects.bulk_create(
-        [
-            RegistryImportError(
-                registry_import=registry_import,
-                line_number=error.line_number,
-                voucher_number=voucher,
-                column=error.column or "",
-                masked_value=error.value[:60],
-                message=error.message[:300],
+    if not result.errors:
+        return
+    with connection.cursor() as cursor, cursor.cursor.copy(_ERROR_COPY) as copy:
+        for error, voucher in result.errors:
+            copy.write_row(
+                (
+                    registry_import.pk,
+                    error.line_number,
+                    voucher,
+                    error.column or "",
+                    error.value[:60],
+                    error.message[:300],
+                )
             )
-            for error, voucher in result.errors
-        ],
-        batch_size=2000,
-    )
 
 
 def registry_import_parse(
@@ -291,13 +307,12 @@ def _parse(registry_import: RegistryImport, progress: Progress | None) -> None:
         )
         rows = 0
         done = len(head.header_bytes)
-        chunk_bytes = int(getattr(settings, "SESSHU_REGISTRY_CHUNK_BYTES", CHUNK_BYTES))
-        chunks = chunk_file(head, rest, stream, chunk_bytes=chunk_bytes)
+        chunks = chunk_file(head, rest, stream, chunk_bytes=_chunk_bytes())
         for result in _results(chunks, work, _processes()):
             with transaction.atomic():
                 _no_commit_wait()
-                if result.copy_text:
-                    _copy_rows(result.copy_text)
+                if result.copy_data:
+                    _copy_rows(result.copy_data)
                 _save_errors(registry_import, result)
                 rows += result.rows
                 done += result.bytes_done
@@ -309,7 +324,7 @@ def _parse(registry_import: RegistryImport, progress: Progress | None) -> None:
                 progress(registry_import)
     _mark_duplicates(registry_import)
     registry_import.counts = _preview_counts(registry_import)
-    registry_import.error_file = _write_error_file(registry_import, head.header_bytes, encoding)
+    registry_import.error_file = _write_error_file(registry_import, encoding)
     registry_import.error_file_expires_at = (
         timezone.now() + timedelta(days=_error_file_days()) if registry_import.error_file else None
     )
@@ -332,17 +347,23 @@ def _count_details(counts: dict[str, int]) -> dict[str, Any]:
 
 def _mark_duplicates(registry_import: RegistryImport) -> None:
     """A voucher number twice in one file is an error for every row that has it: which
-    one is right is for the municipality to say, not for the import to guess."""
+    one is right is for the municipality to say, not for the import to guess.
+
+    Written as a semi-join the (import, voucher number) index answers row by row: the
+    staging table's statistics are usually those of an earlier import (the application's
+    role may not ANALYZE it), and a join against an aggregate planned on such estimates
+    can rescan the aggregate for every row."""
     with connection.cursor() as cursor:
         cursor.execute(
             """
             UPDATE booking_registryimportrow s SET duplicate = true
-            FROM (SELECT voucher_number FROM booking_registryimportrow WHERE import_id = %s
-                  GROUP BY voucher_number HAVING count(*) > 1) d
-            WHERE s.import_id = %s AND s.voucher_number = d.voucher_number
+            WHERE s.import_id = %s AND EXISTS (
+                SELECT 1 FROM booking_registryimportrow o
+                WHERE o.import_id = s.import_id AND o.voucher_number = s.voucher_number
+                  AND o.line_number <> s.line_number)
             RETURNING s.line_number, s.voucher_number
             """,
-            [registry_import.pk, registry_import.pk],
+            [registry_import.pk],
         )
         duplicated = cursor.fetchall()
     lines_by_voucher: dict[str, list[int]] = {}
@@ -414,7 +435,7 @@ def _unlisted_vouchers(registry_import: RegistryImport) -> Any:
     )
 
 
-def _write_error_file(registry_import: RegistryImport, header_bytes: bytes, encoding: str) -> str:
+def _write_error_file(registry_import: RegistryImport, encoding: str) -> str:
     """The invalid rows exactly as the municipality sent them (same encoding, same columns),
     plus a last column saying what is wrong, so it can fix and re-send just those rows."""
     messages: dict[int, list[str]] = {}
@@ -426,19 +447,14 @@ def _write_error_file(registry_import: RegistryImport, header_bytes: bytes, enco
         return ""
     output = io.StringIO(newline="")
     writer = csv.writer(output, lineterminator="\r\n")
+    column_mapping = registry_import.column_mapping or None
     with default_storage.open(registry_import.stored_file, "rb") as stream:
-        text = io.TextIOWrapper(stream, encoding=encoding, newline="")
-        reader = csv.reader(text)
-        header: list[str] | None = None
-        for cells in reader:
-            start = reader.line_num - (sum(cell.count("\n") for cell in cells))
-            if header is None:
-                if any(cell.strip() for cell in cells):
-                    header = cells
-                    writer.writerow([*cells, "エラー内容"])
-                continue
-            if start in messages:
-                writer.writerow([*cells, " / ".join(messages[start])])
+        head, _encoding, rest = split_head(stream, encoding=encoding, column_mapping=column_mapping)
+        writer.writerow([*header_cells(head, encoding=encoding), "エラー内容"])
+        for line, cells in rows_at_lines(
+            head, rest, stream, encoding=encoding, lines=messages, chunk_bytes=_chunk_bytes()
+        ):
+            writer.writerow([*cells, " / ".join(messages[line])])
     data = output.getvalue().encode(encoding, errors="replace")
     cipher = cipher_for(current_municipality())
     sealed = cipher.encrypt_field(
@@ -524,21 +540,30 @@ def registry_import_cancel(
     return registry_import
 
 
-_UPSERT = """
+# A batch of the apply: changed (or withdrawn) vouchers are updated, new ones inserted, and
+# unchanged ones not touched at all — not even locked, so re-importing the same list writes
+# nothing. Vouchers are only ever created by an import, one import at work at a time, and
+# no two rows of a batch share a number (duplicates are marked): a plain INSERT suffices.
+_APPLY_CHANGED = """
+UPDATE booking_voucher v SET
+    personal = s.personal, kana_index = s.kana_index, phone_index = s.phone_index,
+    content_hash = s.content_hash, dose = s.dose, status = 'active', withdrawn_at = NULL,
+    last_import_id = %(id)s, updated_at = now()
+FROM booking_registryimportrow s
+WHERE s.import_id = %(id)s AND NOT s.duplicate AND s.line_number > %(after)s
+  AND s.line_number <= %(upto)s AND v.voucher_number = s.voucher_number
+  AND (v.content_hash <> s.content_hash OR v.status <> 'active')
+"""
+_APPLY_NEW = """
 INSERT INTO booking_voucher (voucher_number, personal, kana_index, phone_index, content_hash,
                              dose, status, web_login_disabled, last_import_id, created_at,
                              updated_at)
-SELECT voucher_number, personal, kana_index, phone_index, content_hash, dose, 'active', false,
-       %(id)s, now(), now()
-FROM booking_registryimportrow
-WHERE import_id = %(id)s AND NOT duplicate AND line_number > %(after)s AND line_number <= %(upto)s
-ON CONFLICT (voucher_number) DO UPDATE SET
-    personal = EXCLUDED.personal, kana_index = EXCLUDED.kana_index,
-    phone_index = EXCLUDED.phone_index, content_hash = EXCLUDED.content_hash,
-    dose = EXCLUDED.dose, status = 'active', withdrawn_at = NULL,
-    last_import_id = EXCLUDED.last_import_id, updated_at = now()
-WHERE booking_voucher.content_hash <> EXCLUDED.content_hash
-   OR booking_voucher.status <> 'active'
+SELECT s.voucher_number, s.personal, s.kana_index, s.phone_index, s.content_hash, s.dose,
+       'active', false, %(id)s, now(), now()
+FROM booking_registryimportrow s
+WHERE s.import_id = %(id)s AND NOT s.duplicate AND s.line_number > %(after)s
+  AND s.line_number <= %(upto)s
+  AND NOT EXISTS (SELECT 1 FROM booking_voucher v WHERE v.voucher_number = s.voucher_number)
 """
 
 
@@ -577,7 +602,9 @@ def registry_import_apply(
                 )
                 row = cursor.fetchone()
                 upto = row[0] if row else 2**31 - 1
-                cursor.execute(_UPSERT, {"id": registry_import_id, "after": after, "upto": upto})
+                batch = {"id": registry_import_id, "after": after, "upto": upto}
+                cursor.execute(_APPLY_CHANGED, batch)
+                cursor.execute(_APPLY_NEW, batch)
                 cursor.execute(
                     "SELECT count(*) FROM booking_registryimportrow WHERE import_id = %s AND"
                     " line_number > %s AND line_number <= %s",

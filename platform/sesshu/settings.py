@@ -290,6 +290,10 @@ SESSHU_NOTIFICATION_RATES = {
 }
 SESSHU_NOTIFICATION_CLAIM_SECONDS = env_int("SESSHU_NOTIFICATION_CLAIM_SECONDS", 120, minimum=10)
 
+# --- Registry imports ------------------------------------------------------------------------
+# Processes that parse, validate and seal a registry file; 0: one per core.
+SESSHU_REGISTRY_PROCESSES = env_int("SESSHU_REGISTRY_PROCESSES", 0, minimum=0)
+
 # --- Sentry (scrubbed; sesshu.observability) ----------------------------------------------
 SENTRY_DSN = env_optional("SENTRY_DSN")
 SENTRY_ENVIRONMENT = env_str("SENTRY_ENVIRONMENT", "development" if DEBUG else "production")

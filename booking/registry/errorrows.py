@@ -1,0 +1,103 @@
+"""Reading back the records that start on given lines, for the error file.
+
+The error file holds the invalid rows exactly as the municipality sent them. A registry of a
+million rows has a few tens of thousands of them, so instead of splitting every record with
+the csv module again, each chunk is cut into physical lines as bytes and only the wanted
+records are decoded and split. The line numbers are those the parse reported: the chunks
+are cut the same way (:func:`booking.registry.pipeline.chunk_file`).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Iterator
+
+from booking.registry.csvfile import resolve_encoding
+from booking.registry.pipeline import CHUNK_BYTES, Chunk, FileHead, Readable, chunk_file
+
+
+def header_cells(head: FileHead, *, encoding: str) -> list[str]:
+    """The header record's cells (the first record with a non-blank cell)."""
+    text = head.header_bytes.decode(resolve_encoding(encoding), errors="replace")
+    for cells in csv.reader(io.StringIO(text, newline="")):
+        if any(cell.strip() for cell in cells):
+            return cells
+    return []
+
+
+def rows_at_lines(
+    head: FileHead,
+    rest: bytes,
+    stream: Readable,
+    *,
+    encoding: str,
+    lines: Iterable[int],
+    chunk_bytes: int = CHUNK_BYTES,
+) -> Iterator[tuple[int, list[str]]]:
+    """``(line, cells)`` for every record of the file that starts on one of ``lines``, in
+    file order. ``head``, ``rest`` and ``stream`` are as for ``chunk_file``."""
+    codec = resolve_encoding(encoding)
+    wanted = iter(sorted(set(lines)))
+    next_wanted = next(wanted, None)
+    for chunk in chunk_file(head, rest, stream, chunk_bytes=chunk_bytes):
+        if next_wanted is None:
+            return
+        last_line = chunk.first_line + chunk.data.count(b"\n")
+        in_chunk: list[int] = []
+        while next_wanted is not None and next_wanted <= last_line:
+            in_chunk.append(next_wanted)
+            next_wanted = next(wanted, None)
+        if in_chunk:
+            yield from _chunk_rows(chunk, in_chunk, codec)
+
+
+def _chunk_rows(chunk: Chunk, wanted: list[int], codec: str) -> Iterator[tuple[int, list[str]]]:
+    found = _rows_by_bytes(chunk, wanted, codec)
+    if found is None:
+        found = _rows_by_csv(chunk, wanted, codec)
+    yield from found
+
+
+def _rows_by_bytes(
+    chunk: Chunk, wanted: list[int], codec: str
+) -> list[tuple[int, list[str]]] | None:
+    """Records cut at the newlines outside quotes (an even number of ``"`` before them).
+    None when that is not certain to match the csv module's reading: a lone CR (which the
+    csv module counts as a line end), or a record that does not read as exactly one row."""
+    data = chunk.data
+    if data.count(b"\r") != data.count(b"\r\n"):
+        return None
+    physical = data.split(b"\n")
+    targets = set(wanted)
+    last = wanted[-1] - chunk.first_line
+    found: list[tuple[int, list[str]]] = []
+    index = 0
+    while index <= last and index < len(physical):
+        end = index
+        quotes = physical[index].count(b'"')
+        while quotes % 2 and end + 1 < len(physical):
+            end += 1
+            quotes += physical[end].count(b'"')
+        line = chunk.first_line + index
+        if line in targets:
+            text = b"\n".join(physical[index : end + 1]).decode(codec, errors="replace")
+            rows = list(csv.reader(io.StringIO(text, newline="")))
+            if len(rows) != 1:
+                return None
+            found.append((line, rows[0]))
+        index = end + 1
+    return found
+
+
+def _rows_by_csv(chunk: Chunk, wanted: list[int], codec: str) -> list[tuple[int, list[str]]]:
+    """The chunk read with the csv module (leniently: the file's own quoting, however odd,
+    goes back as it came)."""
+    targets = set(wanted)
+    reader = csv.reader(io.StringIO(chunk.data.decode(codec, errors="replace"), newline=""))
+    found = []
+    for cells in reader:
+        start = chunk.first_line - 1 + reader.line_num - sum(cell.count("\n") for cell in cells)
+        if start in targets:
+            found.append((start, cells))
+    return found
