@@ -10,6 +10,9 @@ from typing import Any
 from django import forms
 from django.core.exceptions import ValidationError
 from django.utils import timezone
+from django.utils.formats import localize
+from django.utils.html import conditional_escape
+from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext_lazy as _
 
 from booking.models import NotificationChannel
@@ -82,7 +85,38 @@ class BirthDateWidget(forms.SelectDateWidget):
                     )
                     for group, options, index in sub["optgroups"]
                 ]
+            sub["options_html"] = _options_html(sub["optgroups"])
         return context
+
+
+def _attrs_html(attrs: dict[str, Any]) -> str:
+    # As django/forms/widgets/attrs.html writes them.
+    return "".join(
+        f" {conditional_escape(name)}"
+        + ("" if value is True else f'="{conditional_escape(str(value))}"')
+        for name, value in attrs.items()
+        if value is not False
+    )
+
+
+def _options_html(optgroups: list[tuple[Any, list[dict[str, Any]], int]]) -> SafeString:
+    """The options of one select exactly as Django's select.html and select_option.html write
+    them, built here instead of through a template include per option: the login page, the
+    first page of every booking, has some 150 options, and the includes were most of its
+    cost. The template (widgets/birth_date.html) writes the select around them."""
+    parts = []
+    for group, options, _index in optgroups:
+        if group:
+            parts.append(f'\n  <optgroup label="{conditional_escape(group)}">')
+        for option in options:
+            value = conditional_escape(str(option["value"]))
+            label = conditional_escape(localize(option["label"]))
+            parts.append(
+                f'\n  <option value="{value}"{_attrs_html(option["attrs"])}>{label}</option>\n'
+            )
+        if group:
+            parts.append("\n  </optgroup>")
+    return mark_safe("".join(parts))  # noqa: S308  (every value above is escaped)
 
 
 class ResidentForm(forms.Form):

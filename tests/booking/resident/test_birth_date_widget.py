@@ -1,0 +1,62 @@
+"""The birth-date selects write their options in Python (BirthDateWidget): the HTML must be
+what Django's own select templates write, for a blank form, a chosen date and an error."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from django.forms.renderers import get_default_renderer
+from django.utils import translation
+from django.utils.html import escape
+
+from booking.resident.forms import BirthDateLoginForm, BirthDateWidget
+
+
+def _as_django_writes_it(widget: BirthDateWidget, value: object, attrs: dict[str, object]) -> str:
+    renderer = get_default_renderer()
+    context = widget.get_context("birth_date", value, attrs)
+    parts = []
+    for sub in context["widget"]["subwidgets"]:
+        # renderer.render() strips; an {% include %} of select.html keeps its last newline.
+        select = renderer.render("django/forms/widgets/select.html", {"widget": sub}) + "\n"
+        label = f'<label class="unit" for="{sub["attrs"]["id"]}">{escape(sub["unit"])}</label>'
+        parts.append(f'<span class="date-part">{select}{label}</span>')
+    return f'<span class="date-parts">{"".join(parts)}</span>'  # render() strips, too
+
+
+@pytest.mark.parametrize("language", ["ja", "en"])
+@pytest.mark.parametrize(
+    ("value", "attrs"),
+    [
+        (None, {"id": "id_birth_date", "required": True}),
+        (date(1948, 2, 29), {"id": "id_birth_date", "required": True}),
+        (
+            {"birth_date_year": "1950", "birth_date_month": "2", "birth_date_day": "31"},
+            {"id": "id_birth_date", "aria-invalid": "true", "aria-describedby": "login-error"},
+        ),
+    ],
+)
+def test_the_selects_are_what_djangos_templates_write(
+    language: str, value: object, attrs: dict[str, object]
+) -> None:
+    widget = BirthDateWidget()
+    with translation.override(language):
+        expected = _as_django_writes_it(widget, value, attrs)
+        assert widget.render("birth_date", value, attrs) == expected
+    assert expected.count("<option") > 150
+
+
+def test_the_login_form_keeps_the_chosen_date_selected() -> None:
+    form = BirthDateLoginForm(
+        data={
+            "voucher_number": "0000000001",
+            "birth_date_year": "1950",
+            "birth_date_month": "2",
+            "birth_date_day": "3",
+        }
+    )
+    html = str(form["birth_date"])
+    assert '<option value="1950" selected>1950（昭和25）</option>' in html
+    assert '<option value="2" selected>2</option>' in html
+    assert '<option value="3" selected>3</option>' in html
