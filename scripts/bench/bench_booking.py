@@ -3,7 +3,9 @@
     cd /work/main && .venv/bin/python scripts/bench/bench_booking.py \\
         [--threads 8,32] [--slots 300] [--capacity 10] [--vouchers 5000] [--hot 0.2] \\
         [--admin-url postgresql://postgres@127.0.0.1:5432/postgres] [--app-role sesshu] \\
-        [--database bench_booking] [--tree HEAD|<commit>|live] [--http] [--keep]
+        [--database bench_booking] [--tree HEAD|<commit>|live] [--keep] \\
+        [--http [--workers 2] [--gunicorn-threads 1] [--http-clients 64] [--http-follow yes]] \\
+        [--http-only] [--page-costs N] [--profile] [--py-spy FILE] [--redis-url redis://...]
 
 Run on purpose, never by the test suite. It works in a database of its own (``--database``,
 which must start with ``bench_``), created with a superuser's URL through tenants.db.bootstrap,
@@ -26,13 +28,31 @@ five tries, as a resident would. Every thread has its own database connection. M
 (b) the baseline: the same claim and insert as bare SQL in one transaction
     (``UPDATE booking_slot ... WHERE booked_web < capacity_web``; ``INSERT INTO booking_booking``).
 
+Every process uses Redis as its cache (``--redis-url``, a database the bench empties of its keys
+before each rush and at the end), as in production.
+
 Reported per run: successful bookings per second, attempts per second, p50/p99 latency of an
 attempt, and the integrity checks (slots whose counter differs from their live bookings, slots
 over capacity, vouchers with two live bookings of a dose) — all must be 0. Ratios are (a)/(b).
 
-``--http`` also serves the application with gunicorn on 127.0.0.1 (``sesshu.wsgi:application``,
-``--workers``) against the same database and checks it answers; ``http_rush`` is where a rush
-through the resident pages goes once they exist (it reports "not available" until then).
+``--http`` also serves the application with gunicorn on 127.0.0.1 (the repository's
+gunicorn.conf.py, ``--workers`` x ``--gunicorn-threads``, DATABASE_POOL=1 and Redis as in the
+pods; SESSHU_HTTPS=0 and SESSHU_TRUSTED_PROXY_COUNT=1 in its environment only) against the
+same database, and rushes it from a separate load-generator process (booking_http.py,
+``--http-clients`` threads with one keep-alive connection each, one X-Forwarded-For address per
+resident): GET /login/, POST voucher number + birth date, GET /mypage/, POST
+/book/slot/<id>/ until a 302 to the done page (a 409 "full" moves to another slot, at most five
+tries), GET the done page (``--http-follow no`` skips the two GETs that follow redirects).
+Reported next to (a) and (b): bookings/s, p50/p99 of the booking POST and of the login POST,
+outcomes and errors, the same integrity checks, ratios, and who used the CPU meanwhile.
+
+Configuration (2 vCPUs shared with other benchmarks; 1,500 residents for 1,000 places, 64
+clients, browser flow): 2x1 (sync), 2x4, 4x1 and 4x4 workers x threads all served 4-6
+residents/s (3-4 bookings/s); the differences were within the noise of the other load on the
+machine. gunicorn CPU per resident: 2x1 181 ms, 4x4 189 ms, 4x1 194 ms, 2x4 205 ms, so on a
+2-core box: 2 workers of 1 thread (the defaults here). Every page costs 30-60 ms of CPU on this
+machine, about 45 SQL statements per resident: the goal of 333 bookings/s is out of reach by
+two orders of magnitude (figures in scripts/bench/README.md).
 """
 
 from __future__ import annotations
@@ -44,21 +64,34 @@ import queue
 import random
 import secrets
 import shutil
-import socket
+import signal
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
+
+from booking_http import (
+    Gunicorn,
+    HttpRushResult,
+    LoadPlan,
+    gunicorn_cpu,
+    gunicorn_errors,
+    gunicorn_serving,
+    load_generator,
+    machine_busy_seconds,
+    percentile,
+    postgres_backends_cpu,
+    probe,
+    redis_forget,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 ROOT = REPO  # the tree under test; set by use_tree() before the project is imported
@@ -122,12 +155,15 @@ def configure_environment(args: argparse.Namespace, database_url: str) -> None:
     os.environ["SECRET_KEY"] = secrets.token_urlsafe(64)
     os.environ["SESSHU_KEY_PROVIDER"] = "local"
     os.environ["SESSHU_LOCAL_MASTER_KEY"] = base64.b64encode(os.urandom(32)).decode()
-    os.environ["SESSHU_BASE_DOMAIN"] = "bench.localhost"
+    os.environ["SESSHU_BASE_DOMAIN"] = BASE_DOMAIN
     os.environ["LOG_LEVEL"] = "WARNING"
     for name in (
         "SESSHU_DB_OWNER_MODE",
         "DATABASE_POOL",
         "REDIS_URL",
+        "SESSHU_HTTPS",
+        "SESSHU_TRUSTED_PROXY_COUNT",
+        "SESSHU_PUBLIC_PORT",
         "CELERY_BROKER_URL",
         "CELERY_RESULT_BACKEND",
         "SENTRY_DSN",
@@ -135,6 +171,9 @@ def configure_environment(args: argparse.Namespace, database_url: str) -> None:
         "SESSHU_TESTING",
     ):
         os.environ.pop(name, None)
+    if args.redis_url:
+        # The cache every process shares, as in production (throttle counters, availability).
+        os.environ["REDIS_URL"] = args.redis_url
 
 
 def manage(*arguments: str) -> float:
@@ -174,6 +213,8 @@ class Stage:
     municipality: Any
     slot_ids: list[int]  # earliest first
     voucher_ids: list[int]
+    # What each resident types at the login page, in voucher_ids' order: (number, birth date).
+    residents: list[tuple[str, str]] = field(default_factory=list)
 
 
 def stage(args: argparse.Namespace) -> Stage:
@@ -184,6 +225,7 @@ def stage(args: argparse.Namespace) -> Stage:
     from audit.chain import Actor
     from booking.models import AgePhase, BookingPolicy, Slot, VaccineProduct, Venue, Voucher
     from tenants.crypto import cipher_for
+    from tenants.models import Municipality
     from tenants.services import municipality_provision
 
     started = time.perf_counter()
@@ -195,6 +237,9 @@ def stage(args: argparse.Namespace) -> Stage:
         actor=Actor.system("bench_booking"),
     ).municipality
     connection.set_schema_to_public()
+    # Voucher number + birth date: the resident login the HTTP rush goes through.
+    municipality.login_mode = Municipality.LoginMode.VOUCHER_DOB
+    municipality.save(update_fields=["login_mode"])
     log(f"provisioned {municipality.name} in {time.perf_counter() - started:.1f} s")
     japan = timezone.get_default_timezone()
     with tenant_context(municipality):
@@ -239,6 +284,7 @@ def stage(args: argparse.Namespace) -> Stage:
         rng = random.Random(20210503)  # noqa: S311  (demo data, not secrets)
         today = timezone.localdate()
         batch: list[Voucher] = []
+        birth_dates: dict[str, str] = {}
         for index in range(args.vouchers):
             number = f"{index + 1:010d}"
             born = today - timedelta(days=365 * 66 + rng.randrange(365 * 25))
@@ -253,6 +299,7 @@ def stage(args: argparse.Namespace) -> Stage:
                 "email": None,
                 "address_number": number,
             }
+            birth_dates[number] = born.isoformat()
             batch.append(
                 Voucher(
                     voucher_number=number,
@@ -264,14 +311,16 @@ def stage(args: argparse.Namespace) -> Stage:
                 Voucher.objects.bulk_create(batch)
                 batch = []
         Voucher.objects.bulk_create(batch)
-        voucher_ids = list(Voucher.objects.order_by("id").values_list("id", flat=True))
+        numbered = list(Voucher.objects.order_by("id").values_list("id", "voucher_number"))
+        voucher_ids = [voucher_id for voucher_id, _number in numbered]
+        residents = [(number, birth_dates[number]) for _id, number in numbered]
     connection.set_schema_to_public()
     log(
         f"{len(slot_ids)} slots ({args.capacity} web places each, {len(slot_ids) * args.capacity} "
         f"in all), {len(voucher_ids)} vouchers sealed and inserted in "
         f"{time.perf_counter() - started:.1f} s"
     )
-    return Stage(municipality, slot_ids, voucher_ids)
+    return Stage(municipality, slot_ids, voucher_ids, residents)
 
 
 def reset(stage_: Stage) -> None:
@@ -287,6 +336,8 @@ def reset(stage_: Stage) -> None:
                 "UPDATE booking_slot SET booked_web = 0, booked_line = 0, booked_call_centre = 0"
             )
     connection.set_schema_to_public()
+    # Availability cached before the reset would show the slots still full.
+    redis_forget(os.environ.get("REDIS_URL", ""), stage_.municipality.schema_name)
 
 
 # --- The rush -----------------------------------------------------------------------------------
@@ -617,78 +668,220 @@ def profile_service(stage_: Stage, bookings: int = 200) -> None:
     print(out.getvalue())
 
 
+def page_costs(stage_: Stage, residents: int, *, profile: bool = False) -> None:
+    """What each page of the resident's way costs, one resident after another in this process,
+    through the whole middleware stack (Django's test client; no gunicorn, no network, no
+    concurrency): wall and CPU ms, SQL statements and their ms, per request. Independent of
+    how loaded the machine is, as far as anything is."""
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    reset(stage_)
+    rows: dict[str, list[tuple[float, float, int, float]]] = {}
+
+    def timed(kind: str, client: Any, path: str, data: dict[str, str] | None = None) -> Any:
+        with CaptureQueriesContext(connection) as queries:
+            wall, cpu = time.perf_counter(), time.process_time()
+            response = client.get(path) if data is None else client.post(path, data)
+            wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        sql = sum(float(query["time"]) for query in queries.captured_queries)
+        rows.setdefault(kind, []).append((wall, cpu, len(queries), sql))
+        if profile and len(rows[kind]) == 2:  # the second resident's (the first warms up)
+            print(f"{kind} {path}: {response.status_code}")
+            for query in queries.captured_queries:
+                print(f"    {query['time']}  {' '.join(query['sql'].split())[:150]}")
+        return response
+
+    import cProfile
+    import io
+    import pstats
+
+    profiler = cProfile.Profile()
+    if profile:
+        profiler.enable()
+    for index in range(residents):
+        number, born = stage_.residents[index]
+        year, month, day = (str(int(part)) for part in born.split("-"))
+        client = Client(HTTP_HOST=SITE, REMOTE_ADDR=f"10.1.{index // 250}.{index % 250 + 1}")
+        timed("login page GET", client, "/login/")
+        typed = {
+            "voucher_number": number,
+            "birth_date_year": year,
+            "birth_date_month": month,
+            "birth_date_day": day,
+        }
+        answer = timed("login POST", client, "/login/", typed)
+        assert answer.status_code == 302, answer.status_code
+        timed("mypage GET", client, answer["Location"])
+        slot_id = stage_.slot_ids[index % len(stage_.slot_ids)]
+        answer = timed("booking POST", client, f"/book/slot/{slot_id}/", {})
+        assert answer.status_code == 302, answer.status_code
+        timed("done page GET", client, answer["Location"])
+    profiler.disable()
+    connection.set_schema_to_public()
+    print(
+        f"Page costs, in-process, one resident at a time ({residents} residents; mean per request):"
+    )
+    print(f"  {'request':<16} | {'wall ms':>7} | {'CPU ms':>6} | {'SQL':>5} | {'SQL ms':>6}")
+    for kind, values in rows.items():
+        count = len(values)
+        print(
+            f"  {kind:<16} | {sum(v[0] for v in values) / count * 1000:>7.1f} | "
+            f"{sum(v[1] for v in values) / count * 1000:>6.1f} | "
+            f"{sum(v[2] for v in values) / count:>5.1f} | "
+            f"{sum(v[3] for v in values) / count * 1000:>6.1f}"
+        )
+    if profile:
+        out = io.StringIO()
+        stats = pstats.Stats(profiler, stream=out)
+        print("Own time by package (cProfile, all pages):")
+        by_package: Counter[str] = Counter()
+        for (filename, _line, _name), row in stats.stats.items():  # type: ignore[attr-defined]
+            by_package[_package_of(filename)] += row[2]
+        everything = sum(by_package.values()) or 1.0
+        for package, seconds in by_package.most_common(16):
+            print(f"  {seconds / everything:6.1%}  {package}")
+        stats.sort_stats("tottime").print_stats(30)
+        stats.sort_stats("cumulative").print_stats(60)
+        print(out.getvalue())
+    reset(stage_)
+
+
+def _package_of(filename: str) -> str:
+    """django.template, psycopg, booking.resident, ... for a profiled function's file."""
+    path = filename.replace(os.sep, "/")
+    for marker in ("/site-packages/", str(ROOT).replace(os.sep, "/") + "/"):
+        if marker in path:
+            parts = path.split(marker, 1)[1].split("/")
+            if parts[0] == "platform":
+                parts = parts[1:]
+            return (
+                ".".join(parts[:2])
+                if parts[0] == "django"
+                else ".".join(parts[:2]).removesuffix(".py")
+            )
+    if path.startswith("~") or path.startswith("<"):
+        return "builtins (C)"
+    return "python stdlib"
+
+
 # --- HTTP ---------------------------------------------------------------------------------------
 
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+BASE_DOMAIN = "bench.localhost"
+SITE = f"{MUNICIPALITY['subdomain']}.{BASE_DOMAIN}"  # the municipality's host, chosen by Host
 
 
-@contextmanager
-def gunicorn_serving(*, workers: int) -> Iterator[str]:
-    """The application under gunicorn on 127.0.0.1, against the benchmark database."""
-    port = _free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "sesshu.wsgi:application",
-            f"--bind=127.0.0.1:{port}",
-            f"--workers={workers}",
-            "--log-level=warning",
-        ],
-        cwd=ROOT,
-        env=dict(os.environ, PYTHONPATH=f"{ROOT / 'platform'}{os.pathsep}{ROOT}"),
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(f"{base}/healthz", timeout=2) as answer:  # noqa: S310
-                    if answer.status == 200:
-                        break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit("gunicorn did not start") from None
-                time.sleep(0.2)
-        yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+def http_rush(
+    *, server: Gunicorn, stage_: Stage, args: argparse.Namespace, follow: bool
+) -> HttpRushResult:
+    """A rush through the resident pages, as residents make it, from a process of its own.
 
-
-def probe(base_url: str, host: str, path: str) -> int:
-    """The status of one GET as the municipality's host (no redirect followed)."""
-    import http.client
-
-    parts = urlsplit(base_url)
-    client = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=10)
-    try:
-        client.request("GET", path, headers={"Host": host, "X-Forwarded-Proto": "https"})
-        return client.getresponse().status
-    finally:
-        client.close()
-
-
-def http_rush(*, base_url: str, host: str, stage_: Stage, threads: int) -> RushResult | None:
-    """A rush through the resident pages, as residents make it.
-
-    To be written once the resident booking pages exist: per voucher, log in through the real
-    login form (Host: ``host``, CSRF token from the form), open the day's availability, post
-    the booking form, and count the 予約番号 pages; the same RushResult and integrity checks as
-    the in-process runs, so the three can be compared. Returns None until then.
+    Each resident: GET /login/ (the CSRF cookie and token), POST /login/ with voucher number and
+    birth date (302 to /mypage/, a new session), [GET /mypage/], then POST /book/slot/<id>/ on a
+    slot chosen as the in-process rush chooses them; a 409 saying the slot is full sends them to
+    another (at most five tries); a 302 to /bookings/<number>/done/ is a booking [GET it]. The
+    bracketed requests are the redirects a browser follows (``follow``). Then the same
+    integrity checks as the in-process runs.
     """
-    return None
+    import multiprocessing
+
+    reset(stage_)
+    redis_forget(args.redis_url, stage_.municipality.schema_name)
+    parts = urlsplit(server.base_url)
+    plan = LoadPlan(
+        host=parts.hostname or "127.0.0.1",
+        port=int(parts.port or 80),
+        site=SITE,
+        residents=list(stage_.residents),
+        slot_ids=list(stage_.slot_ids),
+        hot_share=args.hot,
+        clients=args.http_clients,
+        follow=follow,
+        tries=TRIES,
+    )
+    random.Random(1).shuffle(plan.residents)  # noqa: S311  (not in voucher order)
+    result = HttpRushResult(
+        clients=args.http_clients,
+        workers=args.workers,
+        threads=args.gunicorn_threads,
+        follow=follow,
+        residents=len(plan.residents),
+    )
+    context = multiprocessing.get_context("spawn")
+    answers = context.Queue()
+    go = context.Event()
+    generator = context.Process(target=load_generator, args=(plan, answers, go), daemon=True)
+    spy: subprocess.Popen[bytes] | None = None
+    generator.start()
+    try:
+        if answers.get(timeout=120) != "ready":
+            raise SystemExit("the load generator did not start")
+        if args.py_spy:
+            spy = subprocess.Popen(  # noqa: S603
+                [
+                    str(Path(sys.executable).with_name("py-spy")),
+                    "record",
+                    f"--pid={server.pid}",
+                    "--subprocesses",
+                    "--rate=97",
+                    "--format=raw",
+                    f"--output={args.py_spy}",
+                    "--nonblocking",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            time.sleep(1.0)  # attached before the rush begins
+        postgres_before = postgres_backends_cpu(args.admin_url, args.database)
+        gunicorn_before = gunicorn_cpu(server.pid)
+        machine_before = machine_busy_seconds()
+        go.set()
+        answer = answers.get(timeout=3600)
+        machine = machine_busy_seconds() - machine_before
+        gunicorn = gunicorn_cpu(server.pid) - gunicorn_before
+        postgres_after = postgres_backends_cpu(args.admin_url, args.database)
+        postgres = sum(cpu - postgres_before.get(pid, 0.0) for pid, cpu in postgres_after.items())
+    finally:
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)
+            try:
+                spy.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                spy.kill()
+                spy.wait()
+        generator.join(timeout=30)
+        if generator.is_alive():
+            generator.terminate()
+            generator.join()
+    result.wall = answer["wall"]
+    result.last_booked = answer["last_booked"]
+    result.outcomes = answer["outcomes"]
+    result.statuses = answer["statuses"]
+    result.latencies = answer["latencies"]
+    result.errors = answer["errors"]
+    result.reconnects = answer["reconnects"]
+    result.cpu = {
+        "load generator": answer["cpu"],
+        "gunicorn": gunicorn,
+        "postgres (bench db)": postgres,
+        "rest of the machine": max(0.0, machine - answer["cpu"] - gunicorn - postgres),
+        "machine": machine,
+    }
+    result.integrity = integrity(stage_)
+    result.app_errors = gunicorn_errors(server)
+    return result
 
 
 # --- Report -------------------------------------------------------------------------------------
 
 
-def report(tree: str, args: argparse.Namespace, runs: list[tuple[RushResult, RushResult]]) -> None:
+def report(
+    tree: str,
+    args: argparse.Namespace,
+    runs: list[tuple[RushResult, RushResult]],
+    http_runs: list[HttpRushResult],
+) -> None:
     print()
     load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
     print(
@@ -745,7 +938,86 @@ def report(tree: str, args: argparse.Namespace, runs: list[tuple[RushResult, Rus
         for result in (service, raw):
             for error in result.errors:
                 print(f"error ({result.label}, {result.threads} threads): {error}")
+    if http_runs:
+        report_http(http_runs, runs)
     print(f"wall time: {time.perf_counter() - STARTED:.0f} s")
+
+
+def report_http(http_runs: list[HttpRushResult], runs: list[tuple[RushResult, RushResult]]) -> None:
+    raw = max((pair[1] for pair in runs), key=lambda r: r.booked / r.wall, default=None)
+    service = max((pair[0] for pair in runs), key=lambda r: r.booked / r.wall, default=None)
+    raw_rate = raw.booked / raw.wall if raw else float("nan")
+    service_rate = service.booked / service.wall if service else float("nan")
+    print()
+    print(
+        f"HTTP rush: gunicorn on 127.0.0.1 (gunicorn.conf.py, gthread), a load generator process "
+        f"on the same {os.cpu_count()} CPUs; each resident GET /login/, POST /login/, "
+        "[GET /mypage/], POST /book/slot/<id>/ (up to 5 slots), [GET the done page]; "
+        "[...] only when following redirects. Goal: 333 booked/s, booking POST p99 < 500 ms."
+    )
+    header = (
+        f"{'workers x thr':>13} | {'clients':>7} | {'follow':>6} | {'booked/s':>8} | "
+        f"{'req/s':>6} | {'book p50':>8} | {'book p99':>8} | {'login p50':>9} | "
+        f"{'login p99':>9} | {'booked':>6} | {'full':>5} | {'errors':>6} | {'integrity':<9}"
+    )
+    print(header)
+    print("-" * len(header))
+    for result in http_runs:
+        book = result.latencies.get("booking POST", [])
+        login = result.latencies.get("login POST", [])
+        full = result.statuses.get("booking POST 409", 0)
+        errors = sum(
+            count
+            for outcome, count in result.outcomes.items()
+            if outcome not in ("booked", "no slot left", f"full {TRIES} times")
+        )
+        clean = "ok" if not any(result.integrity.values()) else str(result.integrity)
+        shape = f"{result.workers} x {result.threads}"
+        print(
+            f"{shape:>13} | {result.clients:>7} | {'yes' if result.follow else 'no':>6} | "
+            f"{result.booked / result.wall:>8.0f} | {result.requests / result.wall:>6.0f} | "
+            f"{percentile(book, 0.5) * 1000:>8.1f} | {percentile(book, 0.99) * 1000:>8.1f} | "
+            f"{percentile(login, 0.5) * 1000:>9.1f} | {percentile(login, 0.99) * 1000:>9.1f} | "
+            f"{result.booked:>6} | {full:>5} | {errors:>6} | {clean:<9}"
+        )
+    print()
+    for result in http_runs:
+        rate = result.booked / result.wall
+        shape = f"{result.workers} x {result.threads}, {result.clients} clients"
+        print(
+            f"  {shape}: {result.residents} residents in {result.wall:.1f} s "
+            f"({result.residents / result.wall:.0f} residents/s; the last booking at "
+            f"{result.last_booked:.1f} s, {result.booked / max(result.last_booked, 1e-9):.0f} "
+            f"booked/s until then); {result.requests} requests, {result.reconnects} reconnects"
+        )
+        book_p99 = percentile(result.latencies.get("booking POST", []), 0.99)
+        print(
+            f"    booked/s vs raw SQL ({raw_rate:.0f}/s): x{rate / raw_rate:.3f}; "
+            f"vs the in-process service ({service_rate:.0f}/s): x{rate / service_rate:.2f}; "
+            f"goal 333/s: {'met' if rate >= 333 else 'not met'}, booking p99 < 500 ms: "
+            f"{'met' if book_p99 < 0.5 else 'not met'}"
+        )
+        kinds = ", ".join(
+            f"{kind} {len(values)} x p50 {percentile(values, 0.5) * 1000:.0f} / "
+            f"p99 {percentile(values, 0.99) * 1000:.0f} ms"
+            for kind, values in result.latencies.items()
+        )
+        print(f"    requests: {kinds}")
+        print(f"    residents: {dict(result.outcomes.most_common())}")
+        print(f"    booking POST answers: {dict(result.statuses.most_common())}")
+        machine = result.cpu.get("machine", 0.0)
+        shares = ", ".join(
+            f"{name} {seconds:.1f} s ({seconds / result.wall:.2f} cores)"
+            for name, seconds in result.cpu.items()
+        )
+        print(
+            f"    CPU during the rush: {shares}; the machine was "
+            f"{machine / (result.wall * (os.cpu_count() or 1)):.0%} busy"
+        )
+        for error in result.errors:
+            print(f"    load generator error: {error}")
+        for line in result.app_errors:
+            print(f"    application error: {line}")
 
 
 # --- Main ---------------------------------------------------------------------------------------
@@ -756,6 +1028,10 @@ def parse_threads(text: str) -> list[int]:
     if not values or min(values) < 1:
         raise argparse.ArgumentTypeError("thread counts are positive integers, e.g. 8,32")
     return values
+
+
+def _stop_on_sigterm(signum: int, frame: Any) -> None:
+    raise SystemExit(128 + signum)  # so every finally below runs: gunicorn, database, roles
 
 
 def main() -> None:
@@ -777,8 +1053,56 @@ def main() -> None:
     parser.add_argument("--app-role", default="sesshu")
     parser.add_argument("--database", default="bench_booking")
     parser.add_argument("--tree", default="HEAD", help="commit to export, or 'live'")
-    parser.add_argument("--http", action="store_true", help="also serve with gunicorn")
-    parser.add_argument("--workers", type=int, default=3, help="gunicorn workers (2-4)")
+    parser.add_argument(
+        "--redis-url",
+        default="redis://127.0.0.1:6379/12",
+        help="the cache of every process, as in production ('' for each process's memory); "
+        "a Redis database nobody else uses: the bench deletes its keys there",
+    )
+    parser.add_argument("--http", action="store_true", help="also rush through gunicorn")
+    parser.add_argument(
+        "--workers",
+        type=parse_threads,
+        default=parse_threads("2"),
+        help="gunicorn workers (2 on 2 cores: see the docstring)",
+    )
+    parser.add_argument(
+        "--gunicorn-threads",
+        type=parse_threads,
+        default=parse_threads("1"),
+        help="threads per gunicorn worker (gthread); each value x each --workers value is run",
+    )
+    parser.add_argument(
+        "--http-clients", type=int, default=64, help="concurrent residents of the HTTP rush"
+    )
+    parser.add_argument(
+        "--http-follow",
+        choices=("yes", "no", "both"),
+        default="yes",
+        help="follow the 302s to /mypage/ and the done page as a browser does",
+    )
+    parser.add_argument(
+        "--no-pool",
+        action="store_true",
+        help="gunicorn without DATABASE_POOL (persistent connections instead)",
+    )
+    parser.add_argument(
+        "--py-spy",
+        metavar="FILE",
+        help="sample the gunicorn workers with py-spy during the HTTP rush (raw stacks)",
+    )
+    parser.add_argument(
+        "--page-costs",
+        type=int,
+        default=0,
+        metavar="N",
+        help="first walk N residents through the pages in-process and print each page's cost",
+    )
+    parser.add_argument(
+        "--http-only",
+        action="store_true",
+        help="skip the in-process runs (a) and (b): no ratios (for profiling the HTTP path)",
+    )
     parser.add_argument("--keep", action="store_true", help="leave the database for inspection")
     parser.add_argument(
         "--profile", action="store_true", help="cProfile 200 service bookings in one thread first"
@@ -788,17 +1112,24 @@ def main() -> None:
         parser.error("--database must start with bench_ (it is dropped and re-created)")
     if not 0 < args.hot <= 1 or args.slots < 1 or args.vouchers < 1 or args.capacity < 1:
         parser.error("--hot is in (0, 1]; --slots, --vouchers and --capacity are positive")
+    if args.http_clients < 1:
+        parser.error("--http-clients is positive")
 
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    # Even when started in the background (SIGINT ignored), Ctrl-C / kill -INT cleans up.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     tree = use_tree(args.tree)
     try:
-        runs = benchmark(args, tree)
+        runs, http_runs = benchmark(args, tree)
     finally:
         if ROOT != REPO and not args.keep:
             shutil.rmtree(ROOT, ignore_errors=True)
-    report(tree, args, runs)
+    report(tree, args, runs, http_runs)
 
 
-def benchmark(args: argparse.Namespace, tree: str) -> list[tuple[RushResult, RushResult]]:
+def benchmark(
+    args: argparse.Namespace, tree: str
+) -> tuple[list[tuple[RushResult, RushResult]], list[HttpRushResult]]:
     database_url = app_url(args.admin_url, role=args.app_role, database=args.database)
     configure_environment(args, database_url)
     log(f"code under test: {tree}")
@@ -811,6 +1142,8 @@ def benchmark(args: argparse.Namespace, tree: str) -> list[tuple[RushResult, Rus
     )
     bootstrap.drop_database_roles(args.admin_url, database=args.database)
     runs: list[tuple[RushResult, RushResult]] = []
+    http_runs: list[HttpRushResult] = []
+    staged: Stage | None = None
     try:
         bootstrap.bootstrap_database(args.admin_url, database=args.database, app_role=args.app_role)
         log(f"migrate_schemas --shared: {manage('migrate_schemas', '--shared', '--noinput'):.1f} s")
@@ -821,7 +1154,9 @@ def benchmark(args: argparse.Namespace, tree: str) -> list[tuple[RushResult, Rus
         staged = stage(args)
         if args.profile:
             profile_service(staged)
-        for threads in args.threads:
+        if args.page_costs:
+            page_costs(staged, args.page_costs, profile=args.profile)
+        for threads in [] if args.http_only else args.threads:
             results = []
             for label, make_attempt in (("service", service_attempt), ("raw SQL", raw_attempt)):
                 reset(staged)
@@ -841,29 +1176,65 @@ def benchmark(args: argparse.Namespace, tree: str) -> list[tuple[RushResult, Rus
                 results.append(result)
             runs.append((results[0], results[1]))
         if args.http:
-            from django.db import connections
-
-            connections.close_all()
-            with gunicorn_serving(workers=args.workers) as base:
-                log(f"gunicorn with {args.workers} workers answers at {base}")
-                host = f"{MUNICIPALITY['subdomain']}.bench.localhost"
-                log(f"the resident top page of {host}: HTTP {probe(base, host, '/')}")
-                if http_rush(base_url=base, host=host, stage_=staged, threads=args.threads[-1]):
-                    log("HTTP rush done")
-                else:
-                    log("HTTP rush: not available yet (no resident booking page to post to)")
+            http_runs = http_rushes(args, staged)
     finally:
         if "django.db" in sys.modules:
             from django.db import connections
 
             connections.close_all()
+        if staged is not None and not args.keep:
+            redis_forget(args.redis_url, staged.municipality.schema_name)
         if args.keep:
             log(f"kept database {args.database} (DATABASE_URL={database_url})")
         else:
             bootstrap.drop_database(args.admin_url, database=args.database)
             bootstrap.drop_database_roles(args.admin_url, database=args.database)
             log(f"dropped database {args.database} and its roles")
-    return runs
+    return runs, http_runs
+
+
+def http_rushes(args: argparse.Namespace, staged: Stage) -> list[HttpRushResult]:
+    """One gunicorn per (workers, threads) asked for, one rush per way of following."""
+    from django.db import connections
+
+    follows = {"yes": [True], "no": [False], "both": [True, False]}[args.http_follow]
+    results = []
+    for workers in args.workers:
+        for threads in args.gunicorn_threads:
+            connections.close_all()
+            with gunicorn_serving(
+                root=ROOT,
+                workers=workers,
+                threads=threads,
+                redis_url=args.redis_url,
+                pool=not args.no_pool,
+            ) as server:
+                log(
+                    f"gunicorn (pid {server.pid}) with {workers} workers x {threads} threads "
+                    f"answers at {server.base_url}"
+                )
+                log(f"the login page of {SITE}: HTTP {probe(server.base_url, SITE, '/login/')}")
+                warm_up(server.base_url, requests=workers * threads * 4)
+                for follow in follows:
+                    run_args = argparse.Namespace(**vars(args))
+                    run_args.workers, run_args.gunicorn_threads = workers, threads
+                    result = http_rush(server=server, stage_=staged, args=run_args, follow=follow)
+                    connections.close_all()
+                    log(
+                        f"HTTP rush, {workers} x {threads}, {args.http_clients} clients, "
+                        f"follow {'yes' if follow else 'no'}: {result.booked} booked in "
+                        f"{result.wall:.1f} s ({result.booked / result.wall:.0f}/s), "
+                        f"integrity {result.integrity}"
+                    )
+                    results.append(result)
+    return results
+
+
+def warm_up(base_url: str, *, requests: int) -> None:
+    """Every worker thread renders the login page once or more (templates compiled, URL
+    resolvers built) before the clock starts: a rush meets pods that have been up a while."""
+    for _ in range(requests):
+        probe(base_url, SITE, "/login/")
 
 
 if __name__ == "__main__":
