@@ -40,7 +40,9 @@ TODAY = date(2026, 11, 23)
 
 def _registry(rows: int, *, english_header: bool = False) -> RegistryFile:
     out = io.StringIO(newline="")
-    write_registry(out, rows=rows, bad_percent=5, seed=7, today=TODAY, english_header=english_header)
+    write_registry(
+        out, rows=rows, bad_percent=5, seed=7, today=TODAY, english_header=english_header
+    )
     return RegistryFile.from_text(out.getvalue(), encoding="utf-8")
 
 
@@ -148,7 +150,9 @@ def test_the_record_encoder_writes_encode_records_bytes() -> None:
         ("", "", "", "", "", "", "", "", ""),
     ]  # fmt: skip
     for values in rows:
-        assert encoder.encode(values) == encode_record(dict(zip(PERSONAL_FIELDS, values)))
+        assert encoder.encode(values) == encode_record(
+            dict(zip(PERSONAL_FIELDS, values, strict=True))
+        )
     with pytest.raises(ValueError):
         encoder.encode(rows[0][:-1])
     with pytest.raises(ValueError):
@@ -170,9 +174,7 @@ def test_batch_sealed_records_open_as_single_ones_do_with_fresh_nonces() -> None
     )
     assert sealed[0][1:13] != sealed[1][1:13]  # each row its own nonce
     for blob, row_id in zip(sealed, ["0000000001", "0000000002"], strict=True):
-        assert cipher.open_record(blob, table=VOUCHER_TABLE, row_id=row_id) == record_values(
-            record
-        )
+        assert cipher.open_record(blob, table=VOUCHER_TABLE, row_id=row_id) == record_values(record)
     with pytest.raises(Exception):  # noqa: B017, PT011  (the row id is authenticated)
         cipher.open_record(sealed[0], table=VOUCHER_TABLE, row_id="0000000002")
     with pytest.raises(ValueError):
