@@ -29,7 +29,7 @@ from django.db.models import F, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from booking.models import ContactPreference, Notification, NotificationSettings
+from booking.models import Booking, ContactPreference, Notification, NotificationSettings
 from booking.notifications.line_channel import line_credentials
 from booking.notifications.providers import (
     OutgoingMessage,
@@ -41,7 +41,13 @@ from booking.notifications.providers import (
 )
 from booking.notifications.ratelimit import rate_limit_take
 from booking.notifications.rendering import render_message
-from booking.services.notifications import contact_value, notifications_paused
+from booking.services.notifications import (
+    BOOKING_STATE_KINDS,
+    WITHDRAWN_CANCELLED,
+    WITHDRAWN_CHANGED,
+    contact_value,
+    notifications_paused,
+)
 from tenants.crypto import cipher_for
 from tenants.db import current_municipality
 
@@ -145,6 +151,35 @@ def _finish(notification_id: int, token: uuid.UUID, **changes: object) -> bool:
     )
 
 
+def _stale_reason(row: Notification) -> str | None:
+    """Why a message describing the booking (a confirmation, a reminder) is no longer true,
+    or None. Checked under the claim, right before the provider call: the booking service
+    withdraws pending rows when it cancels or moves a booking, but a row may already have
+    been claimed (or queued by a reminder pass racing the cancellation)."""
+    if row.kind not in BOOKING_STATE_KINDS or row.booking_id is None:
+        return None
+    booking = (
+        Booking.objects.filter(pk=row.booking_id)
+        .values_list("status", "slot_id", "slot__starts_at")
+        .first()
+    )
+    if booking is None:
+        return WITHDRAWN_CANCELLED
+    status, slot_id, starts_at = booking
+    if status == Booking.Status.CANCELLED:
+        return WITHDRAWN_CANCELLED
+    if status not in Booking.LIVE_STATUSES:
+        return f"booking.{status}: the appointment is over; not sent"
+    described_slot = row.context.get("slot_id")
+    if described_slot is not None:
+        moved = described_slot != slot_id
+    else:
+        # Rows written before the context named the slot: compare the appointment time.
+        described_start = row.context.get("starts_at")
+        moved = bool(described_start) and datetime.fromisoformat(described_start) != starts_at
+    return WITHDRAWN_CHANGED if moved else None
+
+
 def _message(row: Notification) -> OutgoingMessage | None:
     preference = (
         ContactPreference.objects.select_related("voucher")
@@ -234,6 +269,17 @@ def notification_deliver(*, notification_id: int, now: datetime | None = None) -
     token = claimed
     row = Notification.objects.select_related("voucher").get(pk=notification_id)
     try:
+        stale = _stale_reason(row)
+        if stale is not None:
+            # dedupe_key released: a reminder pass may queue one for the booking's new slot.
+            _finish(
+                notification_id,
+                token,
+                status=Notification.Status.SKIPPED,
+                last_error=stale,
+                dedupe_key=None,
+            )
+            return Delivery(Outcome.SKIPPED)
         message = _message(row)
         if message is None:
             _finish(

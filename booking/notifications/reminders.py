@@ -48,6 +48,7 @@ SELECT
     'reminder:' || b.id || ':' || %(day)s || ':' || ch.channel,
     jsonb_build_object(
         'booking_number', b.booking_number,
+        'slot_id', s.id,
         'dose', b.dose,
         'venue_name', v.name,
         'venue_address', v.address,

@@ -466,6 +466,18 @@ def _notify(kind: str, booking: Booking, extra: dict[str, Any] | None = None) ->
     notification_enqueue(kind=kind, booking=booking, extra=extra)
 
 
+def _withdraw_notices(booking: Booking, *, because: str) -> None:
+    """Pending confirmations and reminders that describe the booking as it no longer is."""
+    from booking.services.notifications import (
+        WITHDRAWN_CANCELLED,
+        WITHDRAWN_CHANGED,
+        notifications_withdraw_for_booking,
+    )
+
+    reason = WITHDRAWN_CANCELLED if because == "cancelled" else WITHDRAWN_CHANGED
+    notifications_withdraw_for_booking(booking=booking, reason=reason)
+
+
 def _constraint_name(exc: IntegrityError) -> str | None:
     diag = getattr(exc.__cause__, "diag", None)
     return getattr(diag, "constraint_name", None)
@@ -701,6 +713,7 @@ def booking_change(
         current.changed_at = ctx.now
         current.save(update_fields=["slot", "channel", "changed_at"])
         metrics.booking_changed(channel)
+        _withdraw_notices(current, because="changed")
         _notify(
             "booking_changed",
             current,
@@ -778,6 +791,7 @@ def booking_cancel(
             each.cancelled_at = ctx.now
             each.save(update_fields=["status", "cancelled_at"])
         for each in cancelled:
+            _withdraw_notices(each, because="cancelled")
             if each is current:
                 _notify(notification_kind, each, notification_extra)
             else:

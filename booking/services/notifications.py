@@ -61,6 +61,8 @@ def booking_message_context(booking: Booking) -> dict[str, Any]:
     venue = slot.venue
     return {
         "booking_number": booking.booking_number,
+        # Which slot the text describes: the sender checks the booking is still there.
+        "slot_id": slot.pk,
         "dose": booking.dose,
         "venue_name": venue.name,
         "venue_address": venue.address,
@@ -118,6 +120,36 @@ def notification_enqueue(
             Notification.objects.bulk_create(rows)
     notifications_dispatch_on_commit([row.pk for row in rows if row.status == "pending"])
     return rows
+
+
+# Messages that describe the booking as it is now (where and when): stale once it is
+# cancelled or moved. A cancellation or slot-cancelled message stays true and is kept.
+BOOKING_STATE_KINDS = (
+    NotificationKind.BOOKING_CREATED.value,
+    NotificationKind.BOOKING_CHANGED.value,
+    NotificationKind.REMINDER.value,
+)
+WITHDRAWN_CANCELLED = "booking.cancelled: the booking was cancelled before this was sent"
+WITHDRAWN_CHANGED = "booking.changed: the booking moved to another slot before this was sent"
+
+
+def notifications_withdraw_for_booking(*, booking: Booking, reason: str) -> int:
+    """Skip the still-pending messages that describe ``booking`` as it no longer is.
+
+    Call inside the transaction that cancels or moves it. A row a sender has already claimed
+    is left to the sender, which checks the booking again before calling the provider. A
+    withdrawn reminder gives up its ``dedupe_key``, so a booking moved to another time on the
+    same day gets a reminder for its new slot from the next reminder pass.
+    """
+    return Notification.objects.filter(
+        booking=booking, kind__in=BOOKING_STATE_KINDS, status=Notification.Status.PENDING
+    ).update(
+        status=Notification.Status.SKIPPED,
+        last_error=reason,
+        dedupe_key=None,
+        not_before=None,
+        updated_at=timezone.now(),
+    )
 
 
 def reminder_dedupe_key(booking: Booking, channel: str) -> str:
