@@ -49,6 +49,7 @@ from booking.models import (
     StaffMember,
     Voucher,
 )
+from booking.services.bulk_reads import BULK_READ_ACTIONS, ReadResident, bulk_read_residents
 from booking.services.notifications import notifications_dispatch_on_commit
 from tenants.db import current_municipality
 from tenants.models import Municipality
@@ -374,12 +375,14 @@ def network_of(ip: str | None) -> str:
 # --- Breach scope: whose data was read, by whom, when ---------------------------------------
 
 # Events that show a resident's data to someone. Besides these, any action named "*.viewed",
-# "*_viewed" or "*_revealed" (other parts of the console follow that naming) counts.
+# "*_viewed" or "*_revealed" (other parts of the console follow that naming) counts, and so
+# do the bulk reads of files and exports (``booking.services.bulk_reads``).
 READ_ACTIONS = (
     "callcentre.personal_data_revealed",
     "callcentre.resident_viewed",
     "callcentre.searched",
     "resident.login_succeeded",
+    *BULK_READ_ACTIONS,
 )
 _READ_SUFFIXES = (".viewed", "_viewed", "_revealed")
 
@@ -393,6 +396,7 @@ REPORT_HEADER = [
     "理由",
     "IPアドレス",
     "監査記録番号",
+    "備考",
 ]
 
 
@@ -404,17 +408,19 @@ def _read_events(start: datetime, end: datetime) -> Iterator[Event]:
     yield from events.order_by("seq").iterator(chunk_size=2000)
 
 
-def _vouchers_of(event: Event, bookings: dict[int, int]) -> list[int]:
+def _residents_of(event: Event, bookings: dict[int, int]) -> list[ReadResident]:
+    if event.action in BULK_READ_ACTIONS:
+        return list(bulk_read_residents(event))
     if event.target_type == "booking.voucher" and event.target_id.isdigit():
-        return [int(event.target_id)]
+        return [ReadResident(int(event.target_id))]
     if event.target_type == "booking.booking" and event.target_id.isdigit():
         voucher_id = bookings.get(int(event.target_id))
-        return [voucher_id] if voucher_id is not None else []
+        return [ReadResident(voucher_id)] if voucher_id is not None else []
     listed = event.details.get("vouchers") if isinstance(event.details, dict) else None
     if isinstance(listed, list):
-        return [value for value in listed if isinstance(value, int)]
+        return [ReadResident(value) for value in listed if isinstance(value, int)]
     voucher = event.details.get("voucher") if isinstance(event.details, dict) else None
-    return [voucher] if isinstance(voucher, int) else []
+    return [ReadResident(voucher)] if isinstance(voucher, int) else []
 
 
 def _chunks(items: Iterable[Event], size: int) -> Iterator[list[Event]]:
@@ -436,23 +442,32 @@ def _report_rows(start: datetime, end: datetime) -> Iterator[list[Any]]:
             if event.target_type == "booking.booking" and event.target_id.isdigit()
         ]
         bookings = dict(Booking.objects.filter(pk__in=booking_ids).values_list("id", "voucher_id"))
-        per_event = [(event, _vouchers_of(event, bookings)) for event in chunk]
-        voucher_ids = {voucher for _event, listed in per_event for voucher in listed}
+        per_event = [(event, _residents_of(event, bookings)) for event in chunk]
+        voucher_ids = {
+            resident.voucher_id
+            for _event, listed in per_event
+            for resident in listed
+            if resident.voucher_id is not None
+        }
         numbers = dict(
             Voucher.objects.filter(pk__in=voucher_ids).values_list("id", "voucher_number")
         )
         for event, listed in per_event:
-            for voucher_id in listed:
+            for resident in listed:
+                number = resident.voucher_number
+                if resident.voucher_id is not None:
+                    number = numbers.get(resident.voucher_id, number)
                 yield [
                     event.occurred_at.astimezone(JAPAN).isoformat(timespec="seconds"),
                     event.action,
                     event.actor_kind,
                     event.actor_id,
-                    voucher_id,
-                    numbers.get(voucher_id, ""),
+                    "" if resident.voucher_id is None else resident.voucher_id,
+                    number,
                     str(event.details.get("reason", "")),
                     event.ip or "",
                     event.seq,
+                    resident.note,
                 ]
 
 
@@ -482,7 +497,7 @@ def trail_report_build(
             "from": start.isoformat(),
             "to": end.isoformat(),
             "rows": len(rows),
-            "residents": len({row[4] for row in rows}),
+            "residents": len({(row[4], row[5]) for row in rows if row[4] != "" or row[5]}),
         },
     )
     return TrailReport(start=start, end=end, rows=rows)

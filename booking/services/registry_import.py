@@ -48,6 +48,7 @@ from booking.registry.pipeline import (
     split_head,
 )
 from booking.selectors.registry import withdrawn_vouchers_with_bookings
+from booking.services.bulk_reads import codes_file_scope
 from tenants.crypto import cipher_for
 from tenants.db import current_municipality
 from tenants.keys import data_key_for
@@ -781,7 +782,10 @@ def registry_import_codes_file(
             actor=actor,
             target=registry_import,
             ip=ip,
-            details={"codes": int(registry_import.counts.get("codes_issued", 0))},
+            details={
+                "codes": int(registry_import.counts.get("codes_issued", 0)),
+                **codes_file_scope(text),
+            },
         )
     default_storage.delete(registry_import.codes_file)
     RegistryImport.objects.filter(pk=registry_import.pk).update(codes_file="")

@@ -87,7 +87,15 @@ def slot_cancel_impact(*, slot: Slot, actor: Actor, ip: str | None = None) -> Sl
     live = list(
         Booking.objects.filter(slot_id=slot.pk, status__in=Booking.LIVE_STATUSES)
         .order_by("pk")
-        .values_list("pk", "booking_number", "voucher__voucher_number", "dose", "channel", "status")
+        .values_list(
+            "pk",
+            "booking_number",
+            "voucher__voucher_number",
+            "dose",
+            "channel",
+            "status",
+            "voucher_id",
+        )
     )
     linked = (
         Booking.objects.filter(pk__in=linked_active_bookings([row[0] for row in live]))
@@ -103,7 +111,7 @@ def slot_cancel_impact(*, slot: Slot, actor: Actor, ip: str | None = None) -> Sl
                 channel,
                 status == Booking.Status.CHECKED_IN,
             )
-            for _pk, number, voucher_number, dose, channel, status in live
+            for _pk, number, voucher_number, dose, channel, status, _voucher in live
         ),
         linked=tuple(
             LinkedBooking(booking_number_display(number), dose, starts_at, venue_name)
@@ -115,7 +123,13 @@ def slot_cancel_impact(*, slot: Slot, actor: Actor, ip: str | None = None) -> Sl
         actor=actor,
         target=slot,
         ip=ip,
-        details={"bookings_listed": len(impact.bookings), "linked_listed": len(impact.linked)},
+        details={
+            "bookings_listed": len(impact.bookings),
+            "linked_listed": len(impact.linked),
+            # Whose voucher numbers were shown, for the breach-scope report. The linked
+            # bookings are those same residents' other doses.
+            "vouchers": sorted({row[6] for row in live}),
+        },
     )
     return impact
 

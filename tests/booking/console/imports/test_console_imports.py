@@ -212,7 +212,10 @@ def test_the_activation_codes_are_downloaded_once(
     assert "既にダウンロードされたか" in after and "ダウンロード済みです" in after
     assert 'id="codes-download"' not in after
     (downloaded,) = events(tenant_a, "registry_import.codes_downloaded")
-    assert downloaded.actor_id == str(admin_a.user_id) and downloaded.details == {"codes": 2}
+    with tenant_context(tenant_a):
+        ids = sorted(Voucher.objects.values_list("pk", flat=True))
+    assert downloaded.actor_id == str(admin_a.user_id)
+    assert downloaded.details == {"codes": 2, "voucher_ranges": [ids], "residents": 2}
 
 
 def test_a_full_list_import_lists_withdrawn_vouchers_that_still_hold_a_booking(

@@ -83,7 +83,11 @@ def test_the_cancel_page_lists_booking_and_voucher_numbers_but_no_names(
     for personal in (RESIDENT_NAME, RESIDENT_KANA, "1950", "小川町1-1"):
         assert personal not in page
     viewed = events(tenant_a, "slot.cancel_viewed")[-1]
-    assert viewed.details == {"bookings_listed": 2, "linked_listed": 0}
+    assert viewed.details == {
+        "bookings_listed": 2,
+        "linked_listed": 0,
+        "vouchers": sorted([world.residents[0].pk, world.residents[1].pk]),
+    }
     with in_a(tenant_a):
         slot.refresh_from_db()
         assert slot.status == Slot.Status.OPEN  # looking changes nothing

@@ -75,6 +75,7 @@ def test_the_report_lists_a_reveal_with_the_voucher_the_operator_and_the_time(
             "identity_check",
             "127.0.0.1",
             str(revealed.seq),
+            "",
         ]
     ]
     viewed = [row for row in rows[1:] if row[1] == "callcentre.resident_viewed"]
