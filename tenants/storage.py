@@ -1,19 +1,38 @@
-"""File storage whose every path starts with the current tenant's schema, read at call time.
+"""File storage whose every object key names its area and the current tenant, read at call time.
+
+Every stored name starts with an *area*, and the storage puts the tenant right after it:
+
+    uploads/tenants/<schema>/registry-imports/<uuid>.csv   files sent in (registry CSVs: personal
+                                                             data in plaintext until processed)
+    exports/tenants/<schema>/registry-imports/errors-7.bin  files the application generates
+    uploads/platform/...  exports/platform/...               the public context (control plane)
+
+The area comes first because S3 can only scope IAM policies and lifecycle expiry by key prefix:
+terraform/iam.tf lets the web and worker roles use ``uploads/*`` and ``exports/*`` only, and
+terraform/s3.tf expires each area after its own number of days. A name outside the areas is
+refused here, before S3 would refuse it (or keep it for ever); tests/sesshu/
+test_storage_prefixes.py checks each key the application writes against the Terraform.
 
 A storage object is created once per process and shared by all requests, so the tenant
-cannot be fixed at construction: each call asks the connection which tenant is current. In
-the public context (control plane) paths go under ``platform/``.
+cannot be fixed at construction: each call asks the connection which tenant is current.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import SuspiciousFileOperation
 from django.core.files.storage import FileSystemStorage
 from django_tenants.utils import get_public_schema_name
 from storages.backends.s3 import S3Storage
 
 from tenants.db import current_schema
+
+# Files people send in: deleted once processed, and by the bucket lifecycle after a few weeks.
+UPLOADS = "uploads"
+# Files the application generates for download: deleted by the bucket lifecycle after days.
+EXPORTS = "exports"
+AREAS: tuple[str, ...] = (UPLOADS, EXPORTS)
 
 
 def tenant_prefix() -> str:
@@ -21,11 +40,23 @@ def tenant_prefix() -> str:
     return "platform" if schema in (None, get_public_schema_name()) else f"tenants/{schema}"
 
 
+def storage_key(name: str) -> str:
+    """The key under which `name` ("<area>/<path>") is stored for the current tenant:
+    "<area>/<tenant prefix>/<path>". Names already carrying the prefix are kept as they are."""
+    name = name.lstrip("/")
+    area, _, rest = name.partition("/")
+    if area not in AREAS or not rest.strip("/"):
+        raise SuspiciousFileOperation(
+            f"Stored file names start with one of {', '.join(a + '/' for a in AREAS)}"
+            f" (the prefixes IAM and the bucket lifecycle know): {name!r}"
+        )
+    prefix = tenant_prefix()
+    return name if rest.startswith(prefix + "/") else f"{area}/{prefix}/{rest}"
+
+
 class _TenantPathMixin:
     def _tenant_name(self, name: str) -> str:
-        prefix = tenant_prefix()
-        name = name.lstrip("/")
-        return name if name.startswith(prefix + "/") else f"{prefix}/{name}"
+        return storage_key(name)
 
 
 class TenantFileSystemStorage(_TenantPathMixin, FileSystemStorage):

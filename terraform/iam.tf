@@ -3,10 +3,12 @@
 #
 #   web      reads personal data:   KMS Decrypt (and GenerateDataKey for provisioning in the
 #                                   control plane) on the tenant key, always with the tenant
-#                                   encryption context; S3 uploads/ + exports/ read, uploads/
-#                                   write (registry files staff upload); no SES, SNS, anchors
+#                                   encryption context; S3 uploads/ write + delete (registry
+#                                   files staff upload), exports/ read + delete; no SES, SNS,
+#                                   anchors
 #   worker   background work:       KMS Decrypt + GenerateDataKey on the tenant key, S3 uploads/
-#                                   and exports/, audit anchors (write-once), SES, SNS SMS
+#                                   read/write/delete, exports/ write, audit anchors
+#                                   (write-once), SES, SNS SMS
 #   migrate  migrate_schemas:       KMS Decrypt + GenerateDataKey on the tenant key (data migrations)
 #   secrets  External Secrets:      read sesshu/<env>/* secrets and the RDS-managed secret
 #   beat     has no AWS role at all (it only talks to Redis).
@@ -99,16 +101,20 @@ data "aws_iam_policy_document" "web" {
     resources = [aws_kms_key.tenant.arn]
   }
 
+  # Object keys are <area>/<tenant prefix>/... (tenants.storage). Staff upload registry
+  # files and may cancel an import (its file is deleted); large files go up in parts.
   statement {
-    sid       = "ReadUploadsAndExports"
-    actions   = ["s3:GetObject"]
-    resources = ["${module.files_bucket.arn}/uploads/*", "${module.files_bucket.arn}/exports/*"]
+    sid       = "UploadRegistryFiles"
+    actions   = ["s3:PutObject", "s3:AbortMultipartUpload", "s3:DeleteObject"]
+    resources = ["${module.files_bucket.arn}/uploads/*"]
   }
 
+  # Staff download generated files: the error list, and the activation codes, which are
+  # deleted as they are read (downloadable once).
   statement {
-    sid       = "WriteUploads"
-    actions   = ["s3:PutObject"]
-    resources = ["${module.files_bucket.arn}/uploads/*"]
+    sid       = "DownloadExports"
+    actions   = ["s3:GetObject", "s3:DeleteObject"]
+    resources = ["${module.files_bucket.arn}/exports/*"]
   }
 
   statement {
@@ -169,10 +175,19 @@ data "aws_iam_policy_document" "worker" {
     resources = [aws_kms_key.tenant.arn]
   }
 
+  # Registry imports read the uploaded file and delete it when done; `manage.py
+  # vouchers_import`, run in a worker pod, uploads the file itself.
   statement {
-    sid       = "UploadsAndExports"
-    actions   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"]
-    resources = ["${module.files_bucket.arn}/uploads/*", "${module.files_bucket.arn}/exports/*"]
+    sid       = "ProcessUploads"
+    actions   = ["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload", "s3:DeleteObject"]
+    resources = ["${module.files_bucket.arn}/uploads/*"]
+  }
+
+  # Generated files (error lists, activation codes): written here, downloaded through web.
+  statement {
+    sid       = "WriteExports"
+    actions   = ["s3:PutObject", "s3:AbortMultipartUpload"]
+    resources = ["${module.files_bucket.arn}/exports/*"]
   }
 
   statement {

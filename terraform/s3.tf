@@ -141,8 +141,14 @@ resource "aws_s3_bucket_policy" "logs" {
 }
 
 # --- Files: django-storages (AWS_STORAGE_BUCKET_NAME) ---------------------------------------
-# uploads/<tenant>/...  registry import files and other uploads, deleted after a few weeks
-# exports/<tenant>/...  generated reports, deleted after a few days
+# Keys are <area>/<tenant prefix>/... (tenants.storage), <tenant prefix> being
+# tenants/<schema> for a municipality and platform for the control plane:
+#   uploads/...  files sent in (registry CSVs, personal data in plaintext until processed):
+#                deleted by the application once imported, here after uploads_expiry_days
+#   exports/...  generated files (registry error lists, activation codes, sealed under the
+#                tenant key): deleted here after exports_expiry_days
+# The application refuses to store anything outside these two areas, so every object it
+# writes expires (tests/sesshu/test_storage_prefixes.py).
 
 module "files_bucket" {
   source = "./modules/secure_bucket"

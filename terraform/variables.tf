@@ -184,9 +184,16 @@ variable "uploads_expiry_days" {
 }
 
 variable "exports_expiry_days" {
-  description = "Days after which objects under exports/ (reports) are deleted."
+  description = "Days after which objects under exports/ (registry error lists, activation codes) are deleted."
   type        = number
-  default     = 7
+  default     = 14
+
+  # The console offers a registry import's error list for 14 days (booking.services.
+  # registry_import.ERROR_FILE_DAYS): the object must not disappear before that.
+  validation {
+    condition     = var.exports_expiry_days >= 14
+    error_message = "exports_expiry_days must be at least 14: the console offers error files for 14 days."
+  }
 }
 
 variable "login_rate_limit" {

@@ -53,6 +53,7 @@ from tenants.crypto import cipher_for
 from tenants.db import current_municipality
 from tenants.keys import data_key_for
 from tenants.queue import enqueue_on_commit
+from tenants.storage import EXPORTS, UPLOADS
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +62,9 @@ APPLY_BATCH_ROWS = 50_000
 ERROR_ROWS_SHOWN = 200
 CODE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O, 1/I: read aloud and typed
 CODE_LENGTH = 8  # 32**8 = 2**40
+# Days the error file can be downloaded; the bucket keeps exports/ at least this long
+# (terraform exports_expiry_days, checked by tests/sesshu/test_storage_prefixes.py).
+ERROR_FILE_DAYS = 14
 
 
 class RegistryImportRefused(Exception):
@@ -76,7 +80,24 @@ def _chunk_bytes() -> int:
 
 
 def _error_file_days() -> int:
-    return int(getattr(settings, "SESSHU_REGISTRY_ERROR_FILE_DAYS", 14))
+    return int(getattr(settings, "SESSHU_REGISTRY_ERROR_FILE_DAYS", ERROR_FILE_DAYS))
+
+
+# --- Stored file names (tenants.storage puts the tenant after the area) ------------------------
+
+
+def upload_file_name() -> str:
+    """The registry file as sent: plaintext personal data until the import is done, so under
+    uploads/ (deleted after the import, and by the bucket lifecycle in any case)."""
+    return f"{UPLOADS}/registry-imports/{uuid.uuid4().hex}.csv"
+
+
+def error_file_name(registry_import_id: int) -> str:
+    return f"{EXPORTS}/registry-imports/errors-{registry_import_id}.bin"
+
+
+def codes_file_name(registry_import_id: int) -> str:
+    return f"{EXPORTS}/registry-imports/codes-{registry_import_id}.bin"
 
 
 # --- Upload ----------------------------------------------------------------------------------
@@ -113,7 +134,7 @@ def registry_import_upload(
     for block in iter(partial(stream.read, 1024 * 1024), b""):
         digest.update(block)
     stream.seek(0)
-    stored = default_storage.save(f"registry-imports/{uuid.uuid4().hex}.csv", File(stream))
+    stored = default_storage.save(upload_file_name(), File(stream))
     registry_import = RegistryImport.objects.create(
         source=source,
         file_name=os.path.basename(file_name)[:200],
@@ -464,9 +485,7 @@ def _write_error_file(registry_import: RegistryImport, encoding: str) -> str:
         column="content",
         row_id=str(registry_import.pk),
     )
-    return default_storage.save(
-        f"registry-imports/errors-{registry_import.pk}.bin", ContentFile(sealed)
-    )
+    return default_storage.save(error_file_name(registry_import.pk), ContentFile(sealed))
 
 
 def registry_import_error_file(
@@ -749,9 +768,7 @@ def _issue_activation_codes(registry_import: RegistryImport) -> tuple[str, int]:
         column="content",
         row_id=str(registry_import.pk),
     )
-    name = default_storage.save(
-        f"registry-imports/codes-{registry_import.pk}.bin", ContentFile(sealed)
-    )
+    name = default_storage.save(codes_file_name(registry_import.pk), ContentFile(sealed))
     return name, issued
 
 

@@ -244,7 +244,8 @@ def test_nothing_is_applied_before_confirmation_and_a_preview_can_be_cancelled(t
 def test_the_uploaded_file_is_deleted_after_the_import(tenant) -> None:
     registry_import = upload(csv_bytes([row("0000000001")]))
     stored = registry_import.stored_file
-    assert default_storage.exists(stored) and stored.startswith(f"tenants/{tenant.schema_name}/")
+    assert default_storage.exists(stored)
+    assert stored.startswith(f"uploads/tenants/{tenant.schema_name}/registry-imports/")
     registry_import_parse(registry_import_id=registry_import.pk)
     registry_import.refresh_from_db()
     registry_import_confirm(registry_import=registry_import, actor=ACTOR, enqueue=False)
