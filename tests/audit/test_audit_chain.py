@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection, connections, transaction
@@ -9,7 +11,7 @@ from django_tenants.utils import schema_context
 from audit import record
 from audit.chain import Actor
 from audit.models import Event, EventSeal
-from audit.platform.models import PlatformEvent
+from audit.platform.models import PlatformEvent, PlatformEventSeal
 from audit.services import audit_seal_pending, audit_verify
 from tenants.db.roles import owner_mode
 from tenants.models import Municipality
@@ -93,6 +95,38 @@ def test_postgresql_refuses_changes_even_to_the_owner(
             with owner_mode(), transaction.atomic(), connection.cursor() as cursor:
                 cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # checks pending in the test
                 cursor.execute(statement)
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE audit_platform_event SET action = 'x'",
+        "DELETE FROM audit_platform_event",
+        "TRUNCATE audit_platform_event CASCADE",
+        "TRUNCATE audit_platform_event, audit_platform_event_seal",
+        "UPDATE audit_platform_event_seal SET hash = 'x'",
+        "DELETE FROM audit_platform_event_seal",
+        "TRUNCATE audit_platform_event_seal",
+    ],
+)
+@pytest.mark.parametrize("as_owner", [True, False], ids=["owner", "application-role"])
+def test_postgresql_refuses_changes_to_the_platform_trail(
+    db: None, statement: str, as_owner: bool
+) -> None:
+    """The control plane's role lacks the privilege; the owner, who has it, meets the
+    triggers of audit/platform/migrations/0002_append_only.py."""
+    event = record(action="test.platform-kept", actor=Actor.system("tests"))
+    audit_seal_pending()
+    role = owner_mode() if as_owner else nullcontext()
+    refusal = "append-only" if as_owner else "permission denied"
+    with pytest.raises(DatabaseError, match=refusal):
+        with role, transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # checks pending in the test
+            cursor.execute(statement)
+    kept = PlatformEvent.objects.get(seq=event.seq)
+    assert kept.action == "test.platform-kept"
+    assert PlatformEventSeal.objects.filter(event=kept).exists()
+    assert audit_verify().ok
 
 
 def test_the_tenant_role_has_no_update_or_delete_privilege(tenant_a: Municipality) -> None:
