@@ -28,6 +28,7 @@ output "k8s_overlay_values" {
     FILES_BUCKET           = module.files_bucket.id
     AUDIT_ANCHOR_BUCKET    = module.audit_anchor_bucket.id
     TENANT_KMS_KEY_ARN     = aws_kms_key.tenant.arn
+    STORAGE_KMS_KEY_ARN    = aws_kms_key.storage.arn
     RDS_MASTER_SECRET_ARN  = aws_db_instance.main.master_user_secret[0].secret_arn
     PUBLIC_SUBNET_CIDRS    = join(",", local.public_subnet_cidrs)
     DATA_SUBNET_CIDRS      = join(",", local.data_subnet_cidrs)

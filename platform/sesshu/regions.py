@@ -9,6 +9,7 @@ from wsgi/asgi/celery) and by `manage.py check` (`check_tokyo_region`).
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -17,6 +18,9 @@ from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 
 ALLOWED_REGION = "ap-northeast-1"
+
+# A KMS key ARN (not an alias, not a bare key id): what S3 bucket policies compare against.
+KMS_KEY_ARN_RE = re.compile(r"arn:aws:kms:[a-z0-9-]+:[0-9]{12}:key/[A-Za-z0-9-]+")
 
 # Settings that hold a bare region name. AWS_REGION is the default for every client.
 REGION_SETTINGS: tuple[str, ...] = (

@@ -22,6 +22,7 @@ from sesshu.env import (
     env_str,
     parse_database_url,
 )
+from sesshu.regions import ALLOWED_REGION, KMS_KEY_ARN_RE
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 VAR_DIR = Path(env_str("SESSHU_VAR_DIR", str(BASE_DIR / "var")))
@@ -234,7 +235,13 @@ AWS_SECRET_ACCESS_KEY = env_optional("AWS_SECRET_ACCESS_KEY")
 
 # --- File storage: S3 in production, a local folder otherwise; paths carry the tenant ----
 AWS_STORAGE_BUCKET_NAME = env_optional("AWS_STORAGE_BUCKET_NAME")
-AWS_S3_REGION_NAME = env_optional("AWS_S3_REGION_NAME")
+# django-storages builds its own boto3 client (not sesshu.aws.client): with S3 storage its
+# region is always set, to Tokyo unless said otherwise (and then the region guard refuses).
+AWS_S3_REGION_NAME = (
+    env_str("AWS_S3_REGION_NAME", ALLOWED_REGION)
+    if AWS_STORAGE_BUCKET_NAME
+    else env_optional("AWS_S3_REGION_NAME")
+)
 MEDIA_ROOT = VAR_DIR / "media"
 STORAGES = {
     "default": {
@@ -247,10 +254,20 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 if AWS_STORAGE_BUCKET_NAME:
-    AWS_S3_OBJECT_PARAMETERS = {"ServerSideEncryption": "aws:kms"}
-    AWS_S3_SSE_KMS_KEY_ID = env_optional("AWS_S3_SSE_KMS_KEY_ID")
-    if AWS_S3_SSE_KMS_KEY_ID:
-        AWS_S3_OBJECT_PARAMETERS["SSEKMSKeyId"] = AWS_S3_SSE_KMS_KEY_ID
+    # Without a key id, "aws:kms" means the AWS-managed aws/s3 key, which the bucket policy
+    # refuses: the customer-managed storage key's ARN (terraform output STORAGE_KMS_KEY_ARN)
+    # is required, as an ARN because that is what the bucket policy compares.
+    AWS_S3_SSE_KMS_KEY_ID = env_str("AWS_S3_SSE_KMS_KEY_ID")
+    if not KMS_KEY_ARN_RE.fullmatch(AWS_S3_SSE_KMS_KEY_ID):
+        raise ImproperlyConfigured(
+            f"AWS_S3_SSE_KMS_KEY_ID={AWS_S3_SSE_KMS_KEY_ID!r} is not a KMS key ARN"
+            " (arn:aws:kms:ap-northeast-1:<account>:key/<key id>; no alias: the bucket policy"
+            " compares the key ARN)."
+        )
+    AWS_S3_OBJECT_PARAMETERS = {
+        "ServerSideEncryption": "aws:kms",
+        "SSEKMSKeyId": AWS_S3_SSE_KMS_KEY_ID,
+    }
     AWS_DEFAULT_ACL = None
     AWS_QUERYSTRING_AUTH = True
     AWS_S3_ENDPOINT_URL = AWS_ENDPOINT_URL

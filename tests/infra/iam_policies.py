@@ -3,7 +3,7 @@ evaluator of their statements: enough to ask "may this role do this action on th
 key?" and "does this bucket policy deny this PutObject?" without AWS.
 
 The evaluator knows what terraform/ uses: Allow/Deny, actions and resources with `*`
-wildcards, and the condition operators Null, StringEquals, StringNotEquals and StringLike,
+wildcards, and the condition operators Null, Bool, StringEquals, StringNotEquals and StringLike,
 each condition block ANDed, values within one block ORed (the IAM rules). Terraform
 references are replaced by fixed stand-ins (`BUCKET_ARNS`, `KMS_KEY_ARN`).
 Works with python-hcl2 and checkov's fork (see tests.infra.tokyo_guard.normalise).
@@ -62,6 +62,8 @@ class Condition:
         present = self.variable in context
         if self.test == "Null":
             return (not present) == (self.values[0].lower() == "true")
+        if self.test == "Bool":
+            return present and context[self.variable].lower() in {v.lower() for v in self.values}
         if self.test == "StringEquals":
             return present and context[self.variable] in self.values
         if self.test == "StringNotEquals":

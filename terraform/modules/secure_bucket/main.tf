@@ -172,6 +172,34 @@ data "aws_iam_policy_document" "this" {
     }
   }
 
+  # "aws:kms" without a key id means the AWS-managed aws/s3 key, which the statement above
+  # cannot see (no key id to compare). Writes must name the customer key, or send no
+  # encryption header at all and get it from the bucket default. (Not "deny when no key id":
+  # UploadPart carries no encryption headers, and multipart uploads would break.)
+  statement {
+    sid       = "DenyAwsManagedKey"
+    effect    = "Deny"
+    actions   = ["s3:PutObject"]
+    resources = ["${aws_s3_bucket.this.arn}/*"]
+
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "s3:x-amz-server-side-encryption"
+      values   = ["aws:kms"]
+    }
+
+    condition {
+      test     = "Null"
+      variable = "s3:x-amz-server-side-encryption-aws-kms-key-id"
+      values   = ["true"]
+    }
+  }
+
   statement {
     sid       = "DenyOtherEncryptionTypes"
     effect    = "Deny"
