@@ -286,6 +286,12 @@ class DataKeyCache:
             self._evict_expired()
             return len(self._entries)
 
+    def holds(self, tenant_code: str) -> bool:
+        """Whether a plain key of this tenant is in the cache (expired entries aside)."""
+        with self._lock:
+            self._evict_expired()
+            return any(key[0] == tenant_code for key in self._entries)
+
     def _fresh(self, key: _CacheKey) -> bytes | None:
         entry = self._entries.get(key)
         if entry is None:
@@ -323,3 +329,8 @@ def data_key_for(*, tenant_code: str, wrapped: bytes, provider: KeyProvider | No
 def forget_data_key(tenant_code: str) -> None:
     """Drop the tenant's plain data key from this process (decommissioning)."""
     _data_keys.forget(tenant_code)
+
+
+def data_key_cached(tenant_code: str) -> bool:
+    """Whether this process holds the tenant's plain data key right now."""
+    return _data_keys.holds(tenant_code)

@@ -9,10 +9,11 @@ import re
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.core.files.storage import FileSystemStorage, Storage, default_storage
 from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django_tenants.utils import schema_context
+from django_tenants.utils import get_public_schema_name, schema_context
 from psycopg import sql
 
 from audit import record
@@ -22,6 +23,8 @@ from tenants.db.roles import drop_schema_role, owner_mode, role_for_schema
 from tenants.keys import forget_data_key, key_provider
 from tenants.models import Domain, Municipality
 from tenants.prefectures import prefecture_for
+from tenants.storage import AREAS as STORAGE_AREAS
+from tenants.storage import tenant_prefix
 
 SUBDOMAIN = re.compile(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$")
 RESERVED_SUBDOMAINS = frozenset(
@@ -153,6 +156,38 @@ def municipality_provision(
     )
 
 
+def tenant_files_delete(schema_name: str, *, storage: Storage | None = None) -> int:
+    """Delete every stored file of the tenant, in every storage area; how many.
+
+    The folders are the ones the tenant storage itself writes under ("<area>/<tenant
+    prefix>/", read in the tenant's context), so this follows the storage's layout. Only the
+    storage's own listdir and delete are used: a local folder and an S3 bucket work alike. No
+    database query runs while the tenant's schema is current, so its role is never used.
+    """
+    if schema_name == get_public_schema_name():
+        raise ValueError("tenant_files_delete is for a municipality's schema, not public")
+    storage = default_storage if storage is None else storage
+    with schema_context(schema_name):
+        files: list[str] = []
+        folders: list[str] = []
+        pending = [f"{area}/{tenant_prefix()}/" for area in STORAGE_AREAS]
+        while pending:
+            folder = pending.pop()
+            try:
+                subfolders, names = storage.listdir(folder)
+            except FileNotFoundError:  # a local folder never written to
+                continue
+            folders.append(folder)
+            files += [folder + name for name in names]
+            pending += [f"{folder}{sub}/" for sub in subfolders]
+        for name in files:
+            storage.delete(name)
+        if isinstance(storage, FileSystemStorage):  # S3 has no folders to remove
+            for folder in sorted(folders, key=lambda f: f.count("/"), reverse=True):
+                storage.delete(folder)  # empty by now: rmdir
+    return len(files)
+
+
 def _drop_schema(schema_name: str) -> None:
     with owner_mode(), connection.cursor() as cursor:
         # Deferred foreign-key checks still pending in this transaction would block the drop.
@@ -232,11 +267,12 @@ def municipality_resume(
 def municipality_decommission(
     *, municipality: Municipality, confirmation: str, actor: Actor, ip: str | None = None
 ) -> Municipality:
-    """Destroy the municipality's key (crypto-shredding), then drop its schema and role.
+    """Destroy the municipality's key (crypto-shredding), delete its stored files, then drop
+    its schema and role.
 
-    The key goes first: if anything after it fails, what remains is ciphertext nobody can
-    read. The Municipality row stays (status and dates only) so the platform trail can
-    refer to it.
+    The key goes first: if anything after it fails, what remains in the database is
+    ciphertext nobody can read. The Municipality row stays (status and dates only) so the
+    platform trail can refer to it.
     """
     if confirmation.strip() != municipality.code:
         raise ProvisioningError(
@@ -262,6 +298,8 @@ def municipality_decommission(
             details={"key_provider": locked.key_provider},
         )
     forget_data_key(locked.code)
+    # Stored files (registry uploads, exports) are not under the data key: delete them.
+    files_deleted = tenant_files_delete(locked.schema_name)
     _drop_schema(locked.schema_name)
     drop_schema_role(connection, locked.schema_name)
     record(
@@ -269,6 +307,6 @@ def municipality_decommission(
         actor=actor,
         target=locked,
         ip=ip,
-        details={"code": locked.code},
+        details={"code": locked.code, "files_deleted": files_deleted},
     )
     return locked
