@@ -13,6 +13,12 @@ urlpatterns = [
     path("setup/<str:token>/", setup.setup, name="setup"),
     path("staff/invite/", views.invite, name="invite"),
     path("staff/<int:staff_id>/end-sessions/", views.end_sessions, name="end_sessions"),
+    path("staff/<int:staff_id>/deactivate/", views.deactivate, name="deactivate"),
+    path(
+        "staff/invitations/<int:invitation_id>/withdraw/",
+        views.withdraw_invitation,
+        name="withdraw_invitation",
+    ),
     path("reception/", include("booking.console.reception.urls")),
     path("imports/", include("booking.console.imports.urls")),
     path("planning/", include("booking.console.planning.urls")),

@@ -24,7 +24,11 @@ from booking.models import StaffInvitation, StaffMember
 from booking.services.staff import (
     IssuedInvitation,
     LoginRefused,
+    StaffRefused,
     staff_authenticate,
+    staff_deactivate,
+    staff_invitation_email,
+    staff_invitation_withdraw,
     staff_invite,
     staff_logout_record,
     staff_sessions_end,
@@ -113,6 +117,8 @@ def _home(
     *,
     invite_form: InviteForm | None = None,
     issued: IssuedInvitation | None = None,
+    issued_url: str = "",
+    emailed: bool = False,
     status: int = 200,
 ) -> HttpResponse:
     staff: StaffMember = request.staff  # type: ignore[attr-defined]
@@ -130,9 +136,8 @@ def _home(
         context["invite_form"] = invite_form or InviteForm()
         if issued is not None:
             context["issued"] = issued
-            context["issued_url"] = request.build_absolute_uri(
-                reverse("console:setup", args=[issued.token])
-            )
+            context["issued_url"] = issued_url
+            context["emailed"] = emailed
     return render(request, "booking/console/home.html", context, status=status)
 
 
@@ -155,8 +160,59 @@ def invite(request: HttpRequest) -> HttpResponse:
         actor=Actor.staff(request.user),
         ip=client_ip(request),
     )
-    # Rendered, not redirected: the link is shown once and kept nowhere but this response.
-    return _home(request, issued=issued)
+    link = request.build_absolute_uri(reverse("console:setup", args=[issued.token]))
+    emailed = staff_invitation_email(
+        issued=issued,
+        link=link,
+        municipality_name=_municipality_name(request),
+        ip=client_ip(request),
+    )
+    # Rendered, not redirected: the link is shown once (in case the mail does not arrive) and
+    # kept nowhere but this response and the invitee's mailbox.
+    return _home(request, issued=issued, issued_url=link, emailed=emailed)
+
+
+@require_POST
+@staff_required(Admin)
+def withdraw_invitation(request: HttpRequest, invitation_id: int) -> HttpResponse:
+    invitation = get_object_or_404(StaffInvitation, pk=invitation_id)
+    try:
+        staff_invitation_withdraw(
+            invitation=invitation,
+            by=request.staff,  # type: ignore[attr-defined]
+            ip=client_ip(request),
+        )
+    except StaffRefused as refused:
+        messages.error(request, refused.message)
+    else:
+        messages.success(
+            request, _("%(email)s さんへの招待を取り消しました。") % {"email": invitation.email}
+        )
+    return redirect("console:home")
+
+
+@require_POST
+@staff_required(Admin)
+def deactivate(request: HttpRequest, staff_id: int) -> HttpResponse:
+    member = get_object_or_404(StaffMember.objects.select_related("user"), pk=staff_id)
+    try:
+        staff_deactivate(
+            staff=member,
+            by=request.staff,  # type: ignore[attr-defined]
+            ip=client_ip(request),
+        )
+    except StaffRefused as refused:
+        messages.error(request, refused.message)
+        return redirect("console:home")
+    messages.success(
+        request,
+        _(
+            "%(email)s のアカウントを無効にしました。"
+            "ログインできなくなり、セッションも終了しました。"
+        )
+        % {"email": member.user.email},
+    )
+    return redirect("console:home")
 
 
 @require_POST

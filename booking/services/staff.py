@@ -7,6 +7,7 @@ Every function here runs inside one municipality's schema (the request's or a
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
@@ -15,8 +16,11 @@ from typing import TYPE_CHECKING, Any
 from django.contrib.auth import authenticate, get_user_model
 from django.contrib.sessions.models import Session
 from django.core.cache import cache
+from django.core.exceptions import PermissionDenied
+from django.core.mail import send_mail
 from django.db import transaction
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from audit import record
@@ -26,6 +30,8 @@ from sesshu import metrics
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
+
+logger = logging.getLogger(__name__)
 
 INVITATION_TTL = timedelta(days=3)
 
@@ -78,6 +84,87 @@ def staff_invite(
             action="staff.invited", actor=actor, target=invitation, ip=ip, details={"role": role}
         )
     return IssuedInvitation(invitation=invitation, token=token)
+
+
+def staff_invitation_email(
+    *, issued: IssuedInvitation, link: str, municipality_name: str, ip: str | None = None
+) -> bool:
+    """Send the invitation link to the invited address through Django's mail API (the
+    configured ``EMAIL_BACKEND``; not the residents' notification outbox). Call after the
+    invitation is committed. Returns whether the mail was handed over; a failure is audited
+    and logged (without the address), and the admin still has the link on screen."""
+    invitation = issued.invitation
+    with translation.override("ja"):
+        expires = timezone.localtime(invitation.expires_at).strftime("%Y年%-m月%-d日 %H:%M")
+        subject = _("【%(name)s】ワクチン接種予約システム 職員アカウントへの招待") % {
+            "name": municipality_name
+        }
+        body = _(
+            "%(name)s のワクチン接種予約システムの職員コンソールに招待されました。\n"
+            "役割：%(role)s\n\n"
+            "次のリンクを開き、パスワードと認証アプリを登録してください。\n"
+            "%(link)s\n\n"
+            "このリンクは一度だけ使え、%(expires)s（日本時間）まで有効です。\n"
+            "心当たりがない場合は、このメールを破棄してください。"
+        ) % {
+            "name": municipality_name,
+            "role": invitation.get_role_display(),
+            "link": link,
+            "expires": expires,
+        }
+    try:
+        send_mail(subject, body, None, [invitation.email])
+    except Exception:  # the mail server's failure must not lose the link shown to the admin
+        logger.exception("staff invitation %s: the e-mail was not sent", invitation.pk)
+        sent = False
+    else:
+        sent = True
+    record(
+        action="staff.invitation_emailed",
+        actor=Actor.system("municipal-console"),
+        target=invitation,
+        ip=ip,
+        details={"sent": sent},
+    )
+    return sent
+
+
+class StaffRefused(Exception):
+    """An admin's action on staff accounts that the rules forbid; ``message`` says why."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(code)
+        self.code = code
+        self.message = message
+
+
+def _admin_only(by: StaffMember) -> None:
+    if by.role != StaffMember.Role.ADMIN or not by.user.is_active:
+        raise PermissionDenied("staff accounts are managed by the municipality's admins")
+
+
+def staff_invitation_withdraw(
+    *, invitation: StaffInvitation, by: StaffMember, ip: str | None = None
+) -> None:
+    """Withdraw a pending invitation: its link stops working at once (it is made to expire
+    now; the trail says it was withdrawn rather than left to expire)."""
+    _admin_only(by)
+    with transaction.atomic():
+        now = timezone.now()
+        withdrawn = StaffInvitation.objects.filter(
+            pk=invitation.pk, accepted_at__isnull=True, expires_at__gt=now
+        ).update(expires_at=now)
+        if withdrawn != 1:
+            raise StaffRefused(
+                "not_pending", _("この招待は既に使われたか、有効期限が切れています。")
+            )
+        record(
+            action="staff.invitation_withdrawn",
+            actor=Actor.staff(by.user),
+            target=invitation,
+            ip=ip,
+            details={"role": invitation.role},
+        )
 
 
 class InvitationRefused(Exception):
@@ -327,5 +414,45 @@ def staff_sessions_end(*, staff: StaffMember, actor: Actor, ip: str | None = Non
             target=_target_user(staff.user_id),
             ip=ip,
             details={"sessions": ended},
+        )
+    return ended
+
+
+# --- Leaving staff ------------------------------------------------------------------------
+
+
+def staff_deactivate(*, staff: StaffMember, by: StaffMember, ip: str | None = None) -> int:
+    """A staff member leaves: their account can no longer log in and every console session
+    of theirs ends (returns how many). An admin cannot deactivate themselves, nor the last
+    active admin: the municipality would be left with nobody to manage its console."""
+    _admin_only(by)
+    if staff.pk == by.pk:
+        raise StaffRefused("self", _("自分自身のアカウントを無効にすることはできません。"))
+    user_model = get_user_model()
+    with transaction.atomic():
+        # Admins locked in one order, so two admins deactivating each other at once cannot
+        # both succeed and leave none.
+        admins = list(
+            user_model.objects.select_for_update()
+            .filter(staff__role=StaffMember.Role.ADMIN, is_active=True)
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+        user = user_model.objects.select_for_update().get(pk=staff.user_id)
+        if not user.is_active:
+            raise StaffRefused("inactive", _("このアカウントは既に無効です。"))
+        if staff.role == StaffMember.Role.ADMIN and [pk for pk in admins if pk != user.pk] == []:
+            raise StaffRefused("last_admin", _("最後の管理者のアカウントは無効にできません。"))
+        if by.user_id not in admins:  # deactivated meanwhile, by another admin
+            raise PermissionDenied("the acting admin is no longer active")
+        user.is_active = False
+        user.save(update_fields=["is_active"])
+        ended = staff_sessions_end(staff=staff, actor=Actor.staff(by.user), ip=ip)
+        record(
+            action="staff.deactivated",
+            actor=Actor.staff(by.user),
+            target=_target_user(staff.user_id),
+            ip=ip,
+            details={"role": staff.role, "sessions": ended},
         )
     return ended

@@ -307,6 +307,26 @@ SESSHU_NOTIFICATION_RATES = {
 }
 SESSHU_NOTIFICATION_CLAIM_SECONDS = env_int("SESSHU_NOTIFICATION_CLAIM_SECONDS", 120, minimum=10)
 
+# --- Staff e-mail (console invitations): Django's mail API ------------------------------
+# Residents' messages go through the notification outbox; a staff invitation is sent with
+# django.core.mail through this backend (pytest-django swaps in the locmem backend). The
+# timeout keeps a dead mail server from holding the admin's request: the link is on screen.
+EMAIL_BACKEND = env_str(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.console.EmailBackend"
+    if DEBUG or TESTING
+    else "django.core.mail.backends.smtp.EmailBackend",
+)
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1)
+EMAIL_HOST_USER = env_optional("EMAIL_HOST_USER") or ""
+EMAIL_HOST_PASSWORD = env_optional("EMAIL_HOST_PASSWORD") or ""  # or EMAIL_HOST_PASSWORD_FILE
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10, minimum=1)
+DEFAULT_FROM_EMAIL = env_str(
+    "DEFAULT_FROM_EMAIL", SESSHU_NOTIFICATION_EMAIL_FROM or f"no-reply@{SESSHU_BASE_DOMAIN}"
+)
+
 # --- Registry imports ------------------------------------------------------------------------
 # Processes that parse, validate and seal a registry file; 0: one per core.
 SESSHU_REGISTRY_PROCESSES = env_int("SESSHU_REGISTRY_PROCESSES", 0, minimum=0)
