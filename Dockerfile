@@ -2,8 +2,9 @@
 #
 # Sesshu application image: web (gunicorn), Celery worker and beat, and migrations all run
 # from it (k8s/base sets the command of each). Multi-stage: dependencies are built in a
-# virtualenv in the first stage and only that virtualenv, the application's source folders
-# and manage.py are copied into the runtime stage, which runs as an unprivileged user.
+# virtualenv in the first stage and only that virtualenv, the application's source folders,
+# translations, manage.py and gunicorn.conf.py are copied into the runtime stage, which runs
+# as an unprivileged user.
 #
 #   docker build -t sesshu:<version> .
 #
@@ -52,6 +53,9 @@ COPY platform/ ./platform/
 COPY tenants/ ./tenants/
 COPY booking/ ./booking/
 COPY audit/ ./audit/
+# The project's translations (settings.LOCALE_PATHS: control plane, base template, tenants,
+# audit); the apps' own catalogues come with their folders. Compiled (.mo) in the repository.
+COPY locale/ ./locale/
 
 # platform/ is a source folder (never a package), next to the repository root on the path.
 ENV PATH=/opt/venv/bin:$PATH \
