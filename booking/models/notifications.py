@@ -87,14 +87,16 @@ class Notification(models.Model):
 
     ``pending`` --claim--> ``sending`` --provider accepted--> ``sent``
                               |--transient error--> ``pending`` (``not_before`` = backoff)
+                              |--outcome unknown (SES/SNS timeout, 5xx)--> ``unconfirmed``
                               |--permanent error / attempts used up--> ``failed``
                               '--claim expired--> resent with the same ``idempotency_key``
                                  where the provider honours one (LINE), else ``unconfirmed``
 
-    ``unconfirmed`` means a worker stopped after claiming and before recording the result:
-    the provider may or may not have accepted it, and a provider without an idempotency key
-    (SES, SNS) would deliver a second copy if asked again. Staff see it in the console and
-    decide; it is never resent on its own.
+    ``unconfirmed`` means the provider may or may not have accepted it, and a provider
+    without an idempotency key (SES, SNS) would deliver a second copy if asked again: a
+    worker stopped after claiming and before recording the result, or the call failed after
+    the request went out (a read timeout, a dropped connection, a 5xx). Staff see it in the
+    console and decide; it is never resent on its own.
     """
 
     class Status(models.TextChoices):

@@ -11,6 +11,11 @@ the provider:
 - one that does not (SES, SNS) is not asked again: the row becomes ``unconfirmed`` with its
   reason, shown to staff, who decide. A second copy is never sent on its own.
 
+The same holds for a call that fails in a way that leaves the outcome in doubt (SES or SNS
+timing out after the request went out, a dropped connection, a 5xx: ``AmbiguousSendError``):
+the row becomes ``unconfirmed`` at once. Only failures known to have happened before the
+provider accepted the message (throttling, no connection made) are retried with backoff.
+
 Call outside any transaction (Celery tasks run in autocommit): each step must be durable
 before the next one starts.
 """
@@ -32,6 +37,7 @@ from django.utils import timezone
 from booking.models import Booking, ContactPreference, Notification, NotificationSettings
 from booking.notifications.line_channel import line_credentials
 from booking.notifications.providers import (
+    AmbiguousSendError,
     OutgoingMessage,
     PermanentSendError,
     Provider,
@@ -292,6 +298,12 @@ def notification_deliver(*, notification_id: int, now: datetime | None = None) -
         result = provider.send(message)
     except TransientSendError as exc:
         return _after_transient_error(row, token, exc)
+    except AmbiguousSendError as exc:
+        _finish(
+            notification_id, token, status=Notification.Status.UNCONFIRMED, last_error=exc.reason
+        )
+        logger.warning("notification %s: outcome unknown (%s), not resent", notification_id, exc)
+        return Delivery(Outcome.UNCONFIRMED)
     except SendError as exc:
         _finish(notification_id, token, status=Notification.Status.FAILED, last_error=exc.reason)
         return Delivery(Outcome.FAILED)

@@ -5,9 +5,13 @@ message; ``aws`` sends email through Amazon SES, SMS through Amazon SNS (both th
 ``sesshu.aws.client``, so Tokyo only) and LINE through the Messaging API push endpoint with
 the municipality's channel access token.
 
-A provider raises ``TransientSendError`` for what may succeed later (throttling, a timeout,
-a 5xx) and ``PermanentSendError`` for what never will (a rejected address, a bad token). Error
-reasons are codes and short texts for staff, never the address or the message.
+A provider raises ``TransientSendError`` for what may succeed later and is safe to ask again
+(throttling, no connection made; for LINE, anything, as it honours an idempotency key),
+``AmbiguousSendError`` when the provider may have accepted the message although the call
+failed (a read timeout, a connection dropped after the request went out, a 5xx: SES and SNS
+take no idempotency key, so asking again could deliver it twice) and ``PermanentSendError``
+for what never will succeed (a rejected address, a bad token). Error reasons are codes and
+short texts for staff, never the address or the message.
 """
 
 from __future__ import annotations
@@ -20,7 +24,15 @@ import urllib.request
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    PartialCredentialsError,
+    ProxyConnectionError,
+)
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
@@ -69,6 +81,11 @@ class PermanentSendError(SendError):
     """Will not succeed as it is; retrying is pointless."""
 
 
+class AmbiguousSendError(SendError):
+    """The call failed after the request may have reached the provider, and the provider has
+    no idempotency key: it may have delivered the message. Asking again is a person's call."""
+
+
 class Provider(Protocol):
     name: str
     # Whether asking twice with the same idempotency key delivers once. Decides what happens
@@ -111,19 +128,30 @@ def _masked(address: str) -> str:
 
 # --- Amazon SES (email) -------------------------------------------------------------------
 
-# SES answers these when sending may work later; every other client error is permanent.
-_AWS_TRANSIENT_CODES = frozenset(
+# Refusals made before the message was accepted: asking again later is safe.
+_AWS_THROTTLING_CODES = frozenset(
     {
         "Throttling",
         "ThrottlingException",
         "ThrottledException",
         "TooManyRequestsException",
-        "ServiceUnavailable",
-        "InternalFailure",
-        "InternalError",
-        "RequestTimeout",
         "KMSThrottlingException",
+        # HTTP 408: the service did not receive the whole request in time.
+        "RequestTimeout",
     }
+)
+# Errors from the service's side that say nothing about whether the message went out.
+_AWS_SERVER_CODES = frozenset(
+    {"ServiceUnavailable", "InternalFailure", "InternalError", "InternalServerError"}
+)
+# Failures raised before a byte of the request was sent: no connection was ever made, or the
+# request could not even be signed.
+_AWS_NOT_SENT = (
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    ProxyConnectionError,
+    NoCredentialsError,
+    PartialCredentialsError,
 )
 
 
@@ -133,15 +161,26 @@ def _region(setting: str) -> str | None:
 
 
 def _aws_error(exc: Exception) -> SendError:
+    """What a failed SES or SNS send means for sending again.
+
+    Neither service takes an idempotency key, so only a failure known to have happened
+    before the service accepted the message may be retried; one that may have happened
+    after (a 5xx, a read timeout, a connection closed mid-call, anything unrecognised) is
+    ambiguous and left to staff as ``unconfirmed``.
+    """
     if isinstance(exc, ClientError):
         error = exc.response.get("Error", {})
         code = str(error.get("Code", "ClientError"))
         status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 400))
         # The AWS message can quote the address it refused: keep the code only.
-        if code in _AWS_TRANSIENT_CODES or status >= 500:
+        if status >= 500 or code in _AWS_SERVER_CODES:
+            return AmbiguousSendError(f"aws.{code}", f"HTTP {status}; may have been sent")
+        if code in _AWS_THROTTLING_CODES:
             return TransientSendError(f"aws.{code}")
         return PermanentSendError(f"aws.{code}")
-    return TransientSendError("aws.connection", type(exc).__name__)
+    if isinstance(exc, _AWS_NOT_SENT):
+        return TransientSendError("aws.connection", type(exc).__name__)
+    return AmbiguousSendError("aws.connection", f"{type(exc).__name__}; may have been sent")
 
 
 class SesProvider:
@@ -152,7 +191,9 @@ class SesProvider:
         if not message.sender:
             raise PermanentSendError("config.email_from", "the municipality has no From address")
         try:
-            response = aws.client("ses", region=_region("SESSHU_SES_REGION")).send_email(
+            response = aws.client(
+                "ses", region=_region("SESSHU_SES_REGION"), send_once=True
+            ).send_email(
                 Source=message.sender,
                 Destination={"ToAddresses": [message.to]},
                 Message={
@@ -187,9 +228,9 @@ class SnsProvider:
                 "StringValue": message.sender,
             }
         try:
-            response = aws.client("sns", region=_region("SESSHU_SNS_REGION")).publish(
-                PhoneNumber=message.to, Message=message.body, MessageAttributes=attributes
-            )
+            response = aws.client(
+                "sns", region=_region("SESSHU_SNS_REGION"), send_once=True
+            ).publish(PhoneNumber=message.to, Message=message.body, MessageAttributes=attributes)
         except (ClientError, BotoCoreError) as exc:
             raise _aws_error(exc) from None
         return SendResult(provider_message_id=str(response["MessageId"]))

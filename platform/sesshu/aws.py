@@ -24,15 +24,32 @@ if TYPE_CHECKING:
     from mypy_boto3_ses.client import SESClient
     from mypy_boto3_sns.client import SNSClient
 
-# Standard retry mode backs off with jitter and respects throttling; a KMS or S3 call that
-# hangs must not hold a gunicorn worker or a Celery task for the default 60 s.
-_CLIENT_CONFIG = Config(
-    connect_timeout=3,
-    read_timeout=10,
-    retries={"mode": "standard", "max_attempts": 4},
-    # Gunicorn threads and Celery workers share one client per service.
-    max_pool_connections=32,
-)
+DEFAULT_READ_TIMEOUT_SECONDS = 10
+
+
+def _config(*, send_once: bool, read_timeout: float) -> Config:
+    """Standard retry mode backs off with jitter and respects throttling; a KMS or S3 call
+    that hangs must not hold a gunicorn worker or a Celery task for the default 60 s.
+
+    ``send_once``: a call that must reach the service at most once unless a person decides
+    otherwise. SES SendEmail and SNS Publish take no idempotency key, and botocore retrying
+    a read timeout, a dropped connection or a 5xx on its own would deliver a second copy;
+    the caller sees the first failure and decides (booking.notifications.providers). In
+    Config, ``max_attempts`` counts retries after the first call, ``total_max_attempts``
+    every call.
+    """
+    return Config(
+        connect_timeout=3,
+        read_timeout=read_timeout,
+        retries=(
+            {"mode": "standard", "total_max_attempts": 1}
+            if send_once
+            else {"mode": "standard", "max_attempts": 4}
+        ),
+        # Gunicorn threads and Celery workers share one client per service.
+        max_pool_connections=32,
+    )
+
 
 # At DEBUG, botocore logs whole request and response bodies: KMS plaintext data keys, SES and
 # SNS messages with residents' addresses and phone numbers. Those two loggers never go below
@@ -41,7 +58,7 @@ PAYLOAD_LOGGERS = ("botocore.endpoint", "botocore.parsers")
 for _logger_name in PAYLOAD_LOGGERS:
     logging.getLogger(_logger_name).setLevel(logging.INFO)
 
-_ClientKey = tuple[str, str, str | None, str | None]
+_ClientKey = tuple[str, str, str | None, str | None, bool, float]
 
 _clients: dict[_ClientKey, Any] = {}
 _clients_lock = threading.Lock()
@@ -50,6 +67,10 @@ _clients_lock = threading.Lock()
 def _setting(name: str) -> str | None:
     value = getattr(settings, name, None)
     return value or None
+
+
+def _read_timeout() -> float:
+    return float(getattr(settings, "AWS_READ_TIMEOUT_SECONDS", DEFAULT_READ_TIMEOUT_SECONDS))
 
 
 def _resolve_region(service: str, region: str | None) -> str:
@@ -81,31 +102,42 @@ def _credentials() -> dict[str, str]:
 
 
 @overload
-def client(service: Literal["kms"], *, region: str | None = None) -> KMSClient: ...
+def client(
+    service: Literal["kms"], *, region: str | None = None, send_once: bool = False
+) -> KMSClient: ...
 
 
 @overload
-def client(service: Literal["s3"], *, region: str | None = None) -> S3Client: ...
+def client(
+    service: Literal["s3"], *, region: str | None = None, send_once: bool = False
+) -> S3Client: ...
 
 
 @overload
-def client(service: Literal["ses"], *, region: str | None = None) -> SESClient: ...
+def client(
+    service: Literal["ses"], *, region: str | None = None, send_once: bool = False
+) -> SESClient: ...
 
 
 @overload
-def client(service: Literal["sns"], *, region: str | None = None) -> SNSClient: ...
+def client(
+    service: Literal["sns"], *, region: str | None = None, send_once: bool = False
+) -> SNSClient: ...
 
 
 @overload
-def client(service: str, *, region: str | None = None) -> Any: ...
+def client(service: str, *, region: str | None = None, send_once: bool = False) -> Any: ...
 
 
-def client(service: str, *, region: str | None = None) -> Any:
+def client(service: str, *, region: str | None = None, send_once: bool = False) -> Any:
     """A shared boto3 client for `service` in ap-northeast-1.
 
     Raises ImproperlyConfigured for any other region, whether passed in or taken from
     settings.AWS_REGION. boto3 clients are thread-safe, so the same one is returned to every
-    caller with the same service, region, endpoint and credentials.
+    caller with the same service, region, endpoint, credentials and retry policy.
+
+    ``send_once`` turns botocore's own retries off (one attempt): for calls that must not be
+    repeated blindly because the service cannot tell a repeat from a new request.
     """
     resolved_region = _resolve_region(service, region)
     endpoint_url = _setting("AWS_ENDPOINT_URL")
@@ -115,6 +147,8 @@ def client(service: str, *, region: str | None = None) -> Any:
         resolved_region,
         endpoint_url,
         credentials.get("aws_access_key_id"),
+        send_once,
+        _read_timeout(),
     )
     with _clients_lock:
         cached = _clients.get(key)
@@ -126,7 +160,7 @@ def client(service: str, *, region: str | None = None) -> Any:
                 service,  # type: ignore[call-overload]
                 region_name=resolved_region,
                 endpoint_url=endpoint_url,
-                config=_CLIENT_CONFIG,
+                config=_config(send_once=send_once, read_timeout=key[5]),
                 **credentials,
             )
             _clients[key] = cached
