@@ -6,6 +6,7 @@ Each is one function that the vendor console, the management commands and the te
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -108,6 +109,17 @@ def municipality_provision(
     _check_request(code, subdomain)
     reference = reference_municipalities().get(code)
     name = (name or "").strip() or (reference.name if reference else "")
+    if reference is not None and _comparable(name) != _comparable(reference.name):
+        raise ProvisioningError(
+            _(
+                "市区町村コード %(code)s は全国の一覧では「%(expected)s」です"
+                "（入力された名称: 「%(name)s」）。名称を省略するか「%(expected)s」と"
+                "入力してください。"
+            )
+            % {"code": code, "expected": reference.name, "name": name}
+        )
+    if reference is not None:
+        name = reference.name
     if not name:
         raise ProvisioningError(
             _("市区町村コード %(code)s は全国の一覧にありません。名称を入力してください。")
@@ -154,6 +166,11 @@ def municipality_provision(
         admin_setup_url=site_url(host, f"/console/setup/{invitation.token}/"),
         admin_email=admin_email,
     )
+
+
+def _comparable(name: str) -> str:
+    # Full-width and half-width forms and stray spaces are the same name; anything else is not.
+    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", name))
 
 
 def tenant_files_delete(schema_name: str, *, storage: Storage | None = None) -> int:

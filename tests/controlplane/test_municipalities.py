@@ -157,6 +157,26 @@ def test_a_code_already_registered_is_a_clear_error(
     assert not Domain.objects.filter(domain="kodaira2.localhost").exists()
 
 
+def test_a_name_other_than_the_national_lists_is_refused_naming_the_expected_one(
+    operator_client: ClientType,
+) -> None:
+    response = operator_client.post(
+        "/municipalities/new/",
+        {
+            "code": SAPPORO,
+            "name": "小平市",
+            "subdomain": "sapporo",
+            "admin_email": "someone@example.jp",
+            "login_mode": Municipality.LoginMode.VOUCHER_CODE,
+        },
+    )
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert f"市区町村コード {SAPPORO} は全国の一覧では「札幌市」です" in page
+    assert 'role="alert"' in page
+    assert not Municipality.objects.filter(code=SAPPORO).exists()
+
+
 def test_a_wrong_check_digit_is_refused_with_the_japanese_message_on_the_field(
     operator_client: ClientType,
 ) -> None:

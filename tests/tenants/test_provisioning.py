@@ -233,3 +233,38 @@ def test_files_are_deleted_from_s3_under_the_tenants_prefix_only(
     assert tenant_files_delete(tenant_a.schema_name, storage=storage) == 0
     with pytest.raises(ValueError, match="not public"):
         tenant_files_delete("public", storage=storage)
+
+
+def test_a_name_that_is_not_the_national_lists_is_refused(db: None) -> None:
+    with pytest.raises(ProvisioningError, match="全国の一覧では「札幌市」です"):
+        municipality_provision(
+            code="011002",
+            name="小平市",
+            subdomain="sapporo",
+            admin_email="a@x.jp",
+            actor=ACTOR,
+        )
+    assert not Municipality.objects.filter(code="011002").exists()
+    with pytest.raises(CommandError, match="「札幌市」と入力してください"):
+        call_command(
+            "tenant_provision",
+            code="011002",
+            name="さっぽろ",
+            subdomain="sapporo",
+            admin_email="a@x.jp",
+        )
+    assert not Municipality.objects.filter(code="011002").exists()
+
+
+def test_the_national_lists_name_is_accepted_in_any_width_or_spacing(db: None) -> None:
+    m = municipality_provision(
+        code="011002", name=" 札幌市　", subdomain="sapporo", admin_email="a@x.jp", actor=ACTOR
+    ).municipality
+    assert m.name == "札幌市"
+
+
+def test_a_code_off_the_national_list_keeps_the_name_given(db: None) -> None:
+    m = municipality_provision(
+        code="139998", name="デモ市", subdomain="demo", admin_email="a@x.jp", actor=ACTOR
+    ).municipality
+    assert (m.name, m.prefecture) == ("デモ市", "東京都")

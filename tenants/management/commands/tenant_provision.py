@@ -16,7 +16,11 @@ class Command(BaseCommand):
         parser.add_argument("--code", required=True, help="市区町村コード, e.g. 132110")
         parser.add_argument("--subdomain", required=True, help="e.g. kodaira")
         parser.add_argument("--admin-email", required=True)
-        parser.add_argument("--name", default=None, help="defaults to the national list's name")
+        parser.add_argument(
+            "--name",
+            default=None,
+            help="defaults to the national list's name; for a listed code it must be that name",
+        )
         parser.add_argument(
             "--login-mode",
             choices=Municipality.LoginMode.values,
