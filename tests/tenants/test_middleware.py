@@ -61,11 +61,12 @@ def test_file_paths_carry_the_tenant_read_at_call_time(
 ) -> None:
     settings.MEDIA_ROOT = tmp_path
     with schema_context(tenant_a.schema_name):
-        name = default_storage.save("imports/registry.csv", ContentFile(b"a"))
-        assert name.startswith(f"tenants/{tenant_a.schema_name}/imports/")
+        name = default_storage.save("uploads/imports/registry.csv", ContentFile(b"a"))
+        assert name.startswith(f"uploads/tenants/{tenant_a.schema_name}/imports/")
         assert default_storage.exists(name)
     with schema_context(tenant_b.schema_name):
         # The same name means B's folder in B's context: A's file is not reachable.
-        assert not default_storage.exists(name.split("/", 2)[2])
+        assert not default_storage.exists("uploads/imports/" + name.rsplit("/", 1)[1])
+        # A's full key is read under B's folder too: still not A's file.
         assert not default_storage.exists(name)
-    assert default_storage.save("x.txt", ContentFile(b"p")).startswith("platform/")
+    assert default_storage.save("exports/x.txt", ContentFile(b"p")).startswith("exports/platform/")
