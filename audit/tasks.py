@@ -23,3 +23,11 @@ def audit_seal_all() -> int:
         with schema_context(schema):
             sealed += audit_seal_pending()
     return sealed
+
+
+@app.task(name="audit.anchor_all")
+def audit_anchor_all() -> int:
+    """Copy every chain's head into the Object Lock bucket (audit.anchors)."""
+    from audit.anchors import anchor_all
+
+    return anchor_all()

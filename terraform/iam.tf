@@ -209,6 +209,18 @@ data "aws_iam_policy_document" "worker" {
     resources = ["${module.audit_anchor_bucket.arn}/anchors/*"]
   }
 
+  # audit_verify finds a chain's latest anchor by listing anchors/<chain>/ (newest first).
+  statement {
+    sid       = "ListAuditAnchors"
+    actions   = ["s3:ListBucket"]
+    resources = [module.audit_anchor_bucket.arn]
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = ["anchors/*"]
+    }
+  }
+
   statement {
     sid       = "StorageKeyThroughS3"
     actions   = ["kms:Decrypt", "kms:GenerateDataKey"]

@@ -272,6 +272,12 @@ if AWS_STORAGE_BUCKET_NAME:
     AWS_QUERYSTRING_AUTH = True
     AWS_S3_ENDPOINT_URL = AWS_ENDPOINT_URL
 
+# --- Audit anchors: chain heads copied to the Object Lock bucket (audit.anchors) ----------
+# Terraform output AUDIT_ANCHOR_BUCKET; unset (development, tests): no anchoring, and
+# audit_verify says it did not compare with an anchor.
+SESSHU_AUDIT_ANCHOR_BUCKET = env_optional("SESSHU_AUDIT_ANCHOR_BUCKET")
+SESSHU_AUDIT_ANCHOR_SECONDS = env_int("SESSHU_AUDIT_ANCHOR_SECONDS", 900, minimum=60)
+
 # --- Celery: every task carries its tenant (tenant-schemas-celery) ------------------------
 CELERY_BROKER_URL = env_optional("CELERY_BROKER_URL")
 CELERY_TASK_ALWAYS_EAGER = CELERY_BROKER_URL is None  # no broker: tasks run in-process
@@ -287,6 +293,7 @@ CELERY_BEAT_SCHEDULE = {
     "notifications-sweep": {"task": "booking.notifications_sweep_all", "schedule": 60.0},
     "reminders-queue": {"task": "booking.reminders_queue_all", "schedule": 600.0},
     "audit-seal": {"task": "audit.seal_all", "schedule": 30.0},
+    "audit-anchor": {"task": "audit.anchor_all", "schedule": float(SESSHU_AUDIT_ANCHOR_SECONDS)},
 }
 
 # --- Notifications -----------------------------------------------------------------------

@@ -94,3 +94,15 @@ def test_overlays_give_the_application_the_storage_key_arn(overlay: Any) -> None
         rf"arn:aws:kms:{ALLOWED_REGION}:{account}:key/[0-9a-f-]{{36}}",
         config["AWS_S3_SSE_KMS_KEY_ID"],
     ), config["AWS_S3_SSE_KMS_KEY_ID"]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS, ids=[p.name for p in OVERLAYS])
+def test_overlays_name_the_audit_anchor_bucket(overlay: Any) -> None:
+    (config,) = [
+        d["data"]
+        for d in render(overlay)
+        if d["kind"] == "ConfigMap" and d["metadata"]["name"].startswith("sesshu-config")
+    ]
+    account = config["AWS_STORAGE_BUCKET_NAME"].rsplit("-", 1)[1]
+    # terraform/s3.tf: "${local.name}-audit-anchors-${var.aws_account_id}"
+    assert config["SESSHU_AUDIT_ANCHOR_BUCKET"] == f"sesshu-{overlay.name}-audit-anchors-{account}"
