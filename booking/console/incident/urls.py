@@ -10,5 +10,6 @@ urlpatterns = [
     path("", views.index, name="index"),
     path("incident/start/", views.start, name="start"),
     path("incident/end/", views.end, name="end"),
+    path("incident/codes/", views.codes_reissue, name="codes_reissue"),
     path("networks/", views.networks, name="networks"),
 ]

@@ -25,6 +25,7 @@ from booking.services.incident import (
     network_list_parse,
     network_of,
 )
+from booking.services.incident_codes import incident_codes_reissue
 from tenants.models import Municipality
 
 admins = staff_required(StaffMember.Role.ADMIN)
@@ -102,6 +103,28 @@ def end(request: HttpRequest) -> HttpResponse:
         return redirect("console:incident:index")
     messages.success(request, _("インシデントモードを終了し、住民向けサイトを再開しました。"))
     return redirect("console:incident:index")
+
+
+@require_POST
+@admins
+def codes_reissue(request: HttpRequest) -> HttpResponse:
+    try:
+        reissue = incident_codes_reissue(
+            staff=request.staff,  # type: ignore[attr-defined]
+            ip=client_ip(request),
+        )
+    except IncidentRefused as refused:
+        messages.error(request, refused.message)
+        return redirect("console:incident:index")
+    messages.success(
+        request,
+        _(
+            "認証コードを%(count)d件発行しました。印刷業者向けのファイルを"
+            "ダウンロードしてください（1回限り）。"
+        )
+        % {"count": reissue.counts.get("codes_issued", 0)},
+    )
+    return redirect("console:imports:detail", pk=reissue.pk)
 
 
 def _networks_text() -> str:

@@ -1,0 +1,93 @@
+"""New activation codes after an incident, for the ``voucher_code`` login mode.
+
+Incident mode forgets every resident password (``booking.services.incident``). In the
+``voucher_code`` mode a resident who had already used the one-time code on their letter then
+has no way back in but the call centre, one resident at a time. :func:`incident_codes_reissue`
+gives each of them a new code in one action, through the registry import's own codes file:
+the same code generator, a file sealed under the municipality's key, downloadable once by an
+admin from the imports page (and audited, with the vouchers it names, as
+``registry_import.codes_downloaded``) for the print vendor to mail.
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from audit import record
+from audit.chain import Actor
+from booking.models import Incident, RegistryImport, StaffMember, Voucher
+from booking.services.incident import IncidentRefused
+from booking.services.registry_import import _issue_activation_codes
+from tenants.db import current_municipality
+from tenants.models import Municipality
+
+REISSUE_FILE_NAME = "認証コード再発行（インシデント対応）"
+
+
+def incident_codes_reissue(*, staff: StaffMember, ip: str | None) -> RegistryImport:
+    """New one-time codes for every active voucher whose code was spent; returns the
+    (import-like) record whose codes file the admin downloads once.
+
+    Only in the ``voucher_code`` mode and once an incident has been started. The vouchers'
+    spent codes are replaced; vouchers whose code is unused keep it (their letter still
+    works). Refused while a registry import is at work: it issues codes itself.
+    """
+    if staff.role != StaffMember.Role.ADMIN:
+        raise PermissionDenied("incident response is for the municipality's admins")
+    municipality: Municipality = current_municipality()
+    if municipality.login_mode != Municipality.LoginMode.VOUCHER_CODE:
+        raise IncidentRefused(
+            "not_voucher_code",
+            _("認証コードの再発行は、ログイン方式が認証コード方式の場合だけです。"),
+        )
+    if not Incident.objects.exists():
+        raise IncidentRefused("no_incident", _("インシデントモードを開始した後に再発行できます。"))
+    with transaction.atomic():
+        # The registry import's own lock: no import may apply (and issue codes) meanwhile.
+        busy = RegistryImport.objects.select_for_update().filter(
+            status__in=[RegistryImport.Status.PARSING, RegistryImport.Status.APPLYING]
+        )
+        if busy.exists():
+            raise IncidentRefused(
+                "import_at_work",
+                _("名簿の取込を実行中のため、再発行できません。取込の完了後にお試しください。"),
+            )
+        pending = Voucher.objects.filter(status=Voucher.Status.ACTIVE).filter(
+            Q(activation_code_used_at__isnull=False) | Q(activation_code_hash__isnull=True)
+        )
+        if not pending.exists():
+            raise IncidentRefused("nothing_to_reissue", _("再発行の対象となる接種券はありません。"))
+        spent = Voucher.objects.filter(
+            status=Voucher.Status.ACTIVE, activation_code_used_at__isnull=False
+        ).update(activation_code_hash=None, activation_code_used_at=None, updated_at=timezone.now())
+        now = timezone.now()
+        reissue = RegistryImport.objects.create(
+            status=RegistryImport.Status.DONE,
+            source=RegistryImport.Source.CONSOLE,
+            file_name=REISSUE_FILE_NAME,
+            size=0,
+            sha256="",
+            actor_kind=Actor.STAFF,
+            actor_id=str(staff.user_id),
+            confirmed_at=now,
+            finished_at=now,
+        )
+        # Every active voucher without a code gets one: the spent ones just cleared, and
+        # any that never had one (the mode chosen after their import).
+        reissue.codes_file, issued = _issue_activation_codes(reissue)
+        # The import page's count table reads the usual keys: nothing was imported.
+        nothing = dict.fromkeys(("rows", "new", "changed", "unchanged", "invalid"), 0)
+        reissue.counts = {**nothing, "codes_issued": issued, "codes_replaced": spent}
+        reissue.save(update_fields=["codes_file", "counts"])
+        record(
+            action="incident.codes_reissued",
+            actor=Actor(Actor.STAFF, str(staff.user_id)),
+            target=reissue,
+            ip=ip,
+            details={"codes_issued": issued, "codes_replaced": spent},
+        )
+    return reissue
