@@ -95,7 +95,8 @@ def staff_invitation_email(
     and logged (without the address), and the admin still has the link on screen."""
     invitation = issued.invitation
     with translation.override("ja"):
-        expires = timezone.localtime(invitation.expires_at).strftime("%Y年%-m月%-d日 %H:%M")
+        local = timezone.localtime(invitation.expires_at)
+        expires = f"{local.year}年{local.month}月{local.day}日 {local:%H:%M}"
         subject = _("【%(name)s】ワクチン接種予約システム 職員アカウントへの招待") % {
             "name": municipality_name
         }
