@@ -25,4 +25,5 @@ urlpatterns = [
     path("callcentre/", include("booking.console.callcentre.urls")),
     path("security/", include("booking.console.incident.urls")),
     path("trail/", include("booking.console.trail.urls")),
+    path("notifications/", include("booking.console.notices.urls")),
 ]

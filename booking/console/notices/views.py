@@ -1,0 +1,289 @@
+"""Notifications in the console: the municipality's admins only.
+
+What is shown of a message is what the outbox holds: kind, channel, status, the reason (a
+code, never an address), the booking number and times. Every change goes through an audited
+service; the LINE token is write-only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.template import TemplateDoesNotExist
+from django.template.loader import get_template
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods, require_POST
+
+from audit.chain import Actor
+from audit.middleware import client_ip
+from booking.console.access import staff_required
+from booking.console.callcentre.pages import console_page
+from booking.console.notices.forms import (
+    LineChannelForm,
+    PauseForm,
+    SettingsForm,
+    TemplateForm,
+)
+from booking.models import (
+    Language,
+    LineChannel,
+    Notification,
+    NotificationChannel,
+    NotificationKind,
+    NotificationTemplate,
+    StaffMember,
+)
+from booking.models.bookings import booking_number_display
+from booking.notifications.selectors import notification_counts, notifications_needing_attention
+from booking.services.notification_settings import (
+    PLACEHOLDERS,
+    notification_settings_update,
+    notification_template_delete,
+    notification_template_save,
+)
+from booking.services.notifications import (
+    line_channel_configure,
+    notification_resend,
+    notification_settings_get,
+    notifications_pause_set,
+)
+
+admins = staff_required(StaffMember.Role.ADMIN)
+ATTENTION_SHOWN = 200
+RESENDABLE = ("failed", "unconfirmed")
+
+
+def _actor(request: HttpRequest) -> Actor:
+    return Actor.staff(request.user)
+
+
+def _attention() -> list[dict[str, Any]]:
+    return [
+        {
+            "id": row.id,
+            "kind": NotificationKind(row.kind).label,
+            "channel": NotificationChannel(row.channel).label,
+            "status": row.status,
+            "status_label": Notification.Status(row.status).label,
+            "attempts": row.attempts,
+            "reason": row.reason,
+            "booking_number": booking_number_display(row.booking_number)
+            if row.booking_number
+            else "",
+            "created_at": row.created_at,
+            "next_try_at": row.next_try_at,
+            "resendable": row.status in RESENDABLE,
+        }
+        for row in notifications_needing_attention(limit=ATTENTION_SHOWN)
+    ]
+
+
+@require_http_methods(["GET"])
+@admins
+def index(request: HttpRequest) -> HttpResponse:
+    counts = notification_counts()
+    line_channel = LineChannel.objects.filter(pk=LineChannel.SINGLETON_ID).first()
+    context = {
+        "counts": [
+            {"status": value, "label": label, "count": counts[value]}
+            for value, label in Notification.Status.choices
+        ],
+        "attention": _attention(),
+        "attention_limit": ATTENTION_SHOWN,
+        "settings": notification_settings_get(),
+        "line_channel": line_channel,
+        "custom_templates": NotificationTemplate.objects.count(),
+    }
+    return console_page(request, "booking/console/notices/index.html", context)
+
+
+@require_POST
+@admins
+def resend(request: HttpRequest, notification_id: int) -> HttpResponse:
+    try:
+        notification_resend(
+            notification_id=notification_id, actor=_actor(request), ip=client_ip(request)
+        )
+    except ValidationError:
+        messages.error(
+            request,
+            _("このお知らせは再送できません。すでに送信済みか、送信待ちの可能性があります。"),
+        )
+    else:
+        messages.success(request, _("お知らせを送信待ちに戻しました。まもなく送信されます。"))
+    return redirect("console:notices:index")
+
+
+@require_POST
+@admins
+def pause(request: HttpRequest) -> HttpResponse:
+    form = PauseForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("操作を受け付けられませんでした。もう一度お試しください。"))
+        return redirect("console:notices:index")
+    paused = form.cleaned_data["action"] == "pause"
+    notifications_pause_set(paused=paused, actor=_actor(request), ip=client_ip(request))
+    if paused:
+        messages.success(
+            request,
+            _("送信を一時停止しました。お知らせは送信待ちのまま保たれ、再開すると送られます。"),
+        )
+    else:
+        messages.success(request, _("送信を再開しました。待っていたお知らせを送ります。"))
+    return redirect("console:notices:index")
+
+
+@require_http_methods(["GET", "POST"])
+@admins
+def settings_edit(request: HttpRequest) -> HttpResponse:
+    row = notification_settings_get()
+    initial = {
+        "reminder_time": row.reminder_time,
+        "reminders_enabled": row.reminders_enabled,
+        "email_from": row.email_from,
+        "sms_sender_id": row.sms_sender_id,
+        "contact_phone": row.contact_phone,
+    }
+    form = SettingsForm(request.POST or None, initial=initial)
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.is_valid():
+            try:
+                notification_settings_update(
+                    **form.cleaned_data, actor=_actor(request), ip=client_ip(request)
+                )
+            except ValidationError as invalid:
+                form.add_error(None, invalid)
+            else:
+                messages.success(request, _("通知の設定を保存しました。"))
+                return redirect("console:notices:settings")
+    return console_page(
+        request, "booking/console/notices/settings.html", {"form": form}, status=status
+    )
+
+
+def _cells() -> list[dict[str, Any]]:
+    custom = set(NotificationTemplate.objects.values_list("kind", "channel", "language"))
+    return [
+        {
+            "kind": kind,
+            "label": label,
+            "cells": [
+                {
+                    "channel": channel,
+                    "channel_label": channel_label,
+                    "language": language,
+                    "language_label": language_label,
+                    "custom": (kind, channel, language) in custom,
+                }
+                for channel, channel_label in NotificationChannel.choices
+                for language, language_label in Language.choices
+            ],
+        }
+        for kind, label in NotificationKind.choices
+    ]
+
+
+@require_http_methods(["GET"])
+@admins
+def templates(request: HttpRequest) -> HttpResponse:
+    return console_page(request, "booking/console/notices/templates.html", {"kinds": _cells()})
+
+
+def _packaged_source(kind: str, channel: str, language: str, part: str) -> str:
+    group = "email" if channel == NotificationChannel.EMAIL else "short"
+    name = f"booking/notifications/{language}/{kind}.{group if part == 'body' else part}.txt"
+    try:
+        return str(get_template(name).template.source).strip()  # type: ignore[attr-defined]
+    except TemplateDoesNotExist:
+        return ""
+
+
+@require_http_methods(["GET", "POST"])
+@admins
+def template_edit(request: HttpRequest, kind: str, channel: str, language: str) -> HttpResponse:
+    if (
+        kind not in NotificationKind.values
+        or channel not in NotificationChannel.values
+        or language not in Language.values
+    ):
+        raise Http404("no such template")
+    email = channel == NotificationChannel.EMAIL
+    custom = NotificationTemplate.objects.filter(
+        kind=kind, channel=channel, language=language
+    ).first()
+    if custom is not None:
+        initial = {"subject": custom.subject, "body": custom.body}
+    else:
+        initial = {
+            "subject": _packaged_source(kind, channel, language, "subject") if email else "",
+            "body": _packaged_source(kind, channel, language, "body"),
+        }
+    form = TemplateForm(request.POST or None, initial=initial, email=email)
+    status = 200
+    ip = client_ip(request)
+    if request.method == "POST":
+        if request.POST.get("action") == "delete":
+            notification_template_delete(
+                kind=kind, channel=channel, language=language, actor=_actor(request), ip=ip
+            )
+            messages.success(request, _("標準の文面に戻しました。"))
+            return redirect("console:notices:templates")
+        status = 400
+        if form.is_valid():
+            try:
+                notification_template_save(
+                    kind=kind,
+                    channel=channel,
+                    language=language,
+                    subject=form.cleaned_data.get("subject", ""),
+                    body=form.cleaned_data["body"],
+                    actor=_actor(request),
+                    ip=ip,
+                )
+            except ValidationError as invalid:
+                form.add_error(None, invalid)
+            else:
+                messages.success(request, _("文面を保存しました。次に送るお知らせから使われます。"))
+                return redirect("console:notices:templates")
+    context = {
+        "form": form,
+        "kind_label": NotificationKind(kind).label,
+        "channel_label": NotificationChannel(channel).label,
+        "language_label": Language(language).label,
+        "custom": custom,
+        "placeholders": PLACEHOLDERS[kind],
+        "short": not email,
+        "action_url": request.path,
+    }
+    return console_page(
+        request, "booking/console/notices/template_edit.html", context, status=status
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@admins
+def line(request: HttpRequest) -> HttpResponse:
+    row = LineChannel.objects.filter(pk=LineChannel.SINGLETON_ID).first()
+    form = LineChannelForm(request.POST or None)
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.is_valid():
+            try:
+                line_channel_configure(
+                    **form.cleaned_data, actor=_actor(request), ip=client_ip(request)
+                )
+            except ValidationError as invalid:
+                form.add_error(None, invalid)
+            else:
+                messages.success(request, _("LINEチャネルの設定を保存しました。"))
+                return redirect("console:notices:line")
+    return console_page(
+        request, "booking/console/notices/line.html", {"form": form, "channel": row}, status=status
+    )

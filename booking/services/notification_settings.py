@@ -1,0 +1,203 @@
+"""The municipality's notification settings and its own message wording, changed from the console.
+
+Writes here are audited with what changed, never with a resident's value (there is none: the
+settings and templates are the municipality's own). The pause switch, resending and the LINE
+channel are in ``booking.services.notifications``.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import time
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.template import Engine, TemplateSyntaxError
+from django.utils.translation import gettext as _
+
+from audit import record
+from audit.chain import Actor
+from booking.models import (
+    NotificationChannel,
+    NotificationKind,
+    NotificationSettings,
+    NotificationTemplate,
+)
+from booking.services.notifications import notification_settings_get
+
+# What each kind's message may say: the keys of rendering.message_context that are filled
+# for that kind. Nothing about the resident is among them.
+_COMMON = ("municipality_name", "contact_phone")
+_BOOKING = (
+    "booking_number",
+    "date",
+    "start_time",
+    "end_time",
+    "venue_name",
+    "venue_address",
+    "venue_map_url",
+    "product_name",
+    "dose",
+)
+PLACEHOLDERS: dict[str, tuple[str, ...]] = {
+    NotificationKind.BOOKING_CREATED: _BOOKING + _COMMON,
+    NotificationKind.BOOKING_CHANGED: _BOOKING + ("previous_date", "previous_time") + _COMMON,
+    NotificationKind.BOOKING_CANCELLED: _BOOKING + _COMMON,
+    NotificationKind.REMINDER: _BOOKING + _COMMON,
+    NotificationKind.SLOT_CANCELLED: _BOOKING + ("notice",) + _COMMON,
+    NotificationKind.INCIDENT_NOTICE: ("notice",) + _COMMON,
+}
+SUBJECT_MAX = 200
+BODY_MAX = 2000
+
+_TAG = re.compile(r"\{%(.*?)%\}", re.DOTALL)
+_VARIABLE = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
+_NAME = re.compile(r"[a-z_]+")
+_CONDITION = re.compile(r"if\s+([a-z_]+)")
+
+
+def template_problems(text: str, *, kind: str) -> list[str]:
+    """What is wrong with ``text`` as a template for ``kind``, in words for staff (none: [])."""
+    allowed = PLACEHOLDERS[kind]
+    problems: list[str] = []
+    for match in _VARIABLE.finditer(text):
+        name = match.group(1).strip()
+        if not _NAME.fullmatch(name) or name not in allowed:
+            problems.append(
+                _("「%(placeholder)s」は使えない差し込み項目です。")
+                % {"placeholder": match.group(0)}
+            )
+    for match in _TAG.finditer(text):
+        tag = " ".join(match.group(1).split())
+        condition = _CONDITION.fullmatch(tag)
+        if tag in ("else", "endif") or (condition and condition.group(1) in allowed):
+            continue
+        problems.append(
+            _(
+                "「%(tag)s」は使えません。使える指定は "
+                "{%% if 項目 %%}・{%% else %%}・{%% endif %%} だけです。"
+            )
+            % {"tag": match.group(0)}
+        )
+    if not problems:
+        try:
+            Engine().from_string(text)
+        except TemplateSyntaxError:
+            problems.append(_("「if」と「endif」の組み合わせが正しくありません。"))
+    return problems
+
+
+def notification_template_save(
+    *,
+    kind: str,
+    channel: str,
+    language: str,
+    subject: str,
+    body: str,
+    actor: Actor,
+    ip: str | None,
+) -> NotificationTemplate:
+    """Use the municipality's own wording for one kind, channel and language.
+
+    Raises ``ValidationError`` keyed by ``subject`` and ``body`` when a text uses a placeholder
+    the kind does not have, a tag other than if/else/endif, or is malformed. A subject is
+    kept for email only. Audited with which template, never the text.
+    """
+    if kind not in PLACEHOLDERS or channel not in NotificationChannel.values:
+        raise ValueError("unknown notification kind or channel")
+    subject = " ".join(subject.split()) if channel == NotificationChannel.EMAIL else ""
+    body = body.replace("\r\n", "\n").strip()
+    errors: dict[str, list[str]] = {}
+    if not body:
+        errors["body"] = [_("本文を入力してください。")]
+    elif len(body) > BODY_MAX:
+        errors["body"] = [_("本文は%(max)d文字以内にしてください。") % {"max": BODY_MAX}]
+    else:
+        errors["body"] = template_problems(body, kind=kind)
+    if len(subject) > SUBJECT_MAX:
+        errors["subject"] = [_("件名は%(max)d文字以内にしてください。") % {"max": SUBJECT_MAX}]
+    else:
+        errors["subject"] = template_problems(subject, kind=kind)
+    errors = {field: messages for field, messages in errors.items() if messages}
+    if errors:
+        raise ValidationError(errors)
+    with transaction.atomic():
+        row, created = NotificationTemplate.objects.update_or_create(
+            kind=kind,
+            channel=channel,
+            language=language,
+            defaults={"subject": subject, "body": body},
+        )
+        record(
+            action="notification.template_saved",
+            actor=actor,
+            target=row,
+            ip=ip,
+            details={"kind": kind, "channel": channel, "language": language, "new": created},
+        )
+    return row
+
+
+def notification_template_delete(
+    *, kind: str, channel: str, language: str, actor: Actor, ip: str | None
+) -> bool:
+    """Go back to the packaged wording. Audited when there was something to delete."""
+    with transaction.atomic():
+        deleted, _rows = NotificationTemplate.objects.filter(
+            kind=kind, channel=channel, language=language
+        ).delete()
+        if deleted:
+            record(
+                action="notification.template_deleted",
+                actor=actor,
+                ip=ip,
+                details={"kind": kind, "channel": channel, "language": language},
+            )
+    return bool(deleted)
+
+
+def notification_settings_update(
+    *,
+    reminder_time: time,
+    reminders_enabled: bool,
+    email_from: str,
+    sms_sender_id: str,
+    contact_phone: str,
+    actor: Actor,
+    ip: str | None,
+) -> NotificationSettings:
+    """Change when reminders go out and what messages are sent from. Audited with the names
+    of the fields that changed (and the reminder time, which is not personal)."""
+    if reminder_time.second or reminder_time.microsecond:
+        reminder_time = reminder_time.replace(second=0, microsecond=0)
+    values = {
+        "reminder_time": reminder_time,
+        "reminders_enabled": reminders_enabled,
+        "email_from": email_from.strip(),
+        "sms_sender_id": sms_sender_id.strip(),
+        "contact_phone": contact_phone.strip(),
+    }
+    with transaction.atomic():
+        notification_settings_get()
+        row = NotificationSettings.objects.select_for_update().get(
+            pk=NotificationSettings.SINGLETON_ID
+        )
+        changed = sorted(name for name, value in values.items() if getattr(row, name) != value)
+        if not changed:
+            return row
+        for name, value in values.items():
+            setattr(row, name, value)
+        row.full_clean()
+        row.save()
+        record(
+            action="notification.settings_updated",
+            actor=actor,
+            target=row,
+            ip=ip,
+            details={
+                "changed": changed,
+                "reminder_time": reminder_time.strftime("%H:%M"),
+                "reminders_enabled": reminders_enabled,
+            },
+        )
+    return row

@@ -1,0 +1,6 @@
+from __future__ import annotations
+
+from tests.booking.console.callcentre.cast import (  # noqa: F401  (fixtures)
+    auditor_a,
+    venue_a,
+)
