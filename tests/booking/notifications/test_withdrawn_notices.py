@@ -129,3 +129,37 @@ def test_a_move_on_the_same_day_withdraws_the_old_reminder_and_queues_one_for_th
     assert notification_deliver(notification_id=changed.pk).outcome == Outcome.SENT
     assert len(providers.delivered) == 2
     assert all("15:00" in push.texts[0] for push in providers.delivered)
+
+
+def _legacy_reminder(booking: Booking) -> Notification:
+    """A reminder queued before the context named its slot (only its time)."""
+    (row,) = notification_enqueue(kind="reminder", booking=booking)
+    context = {key: value for key, value in row.context.items() if key != "slot_id"}
+    Notification.objects.filter(pk=row.pk).update(context=context)
+    return row
+
+
+def test_a_reminder_queued_before_the_context_named_its_slot_is_checked_by_its_time(
+    world: World, providers: LineFake, line_channel_a: None
+) -> None:
+    set_contacts(Resident(world.neighbour, "", ""), line_user_id=LINE_USER)
+    stays = _legacy_reminder(_book(world, days=3, hour=10))
+    moving = booking_create(
+        voucher=world.neighbour,
+        slot=world.slot(days=3, hour=11),
+        channel="web",
+        actor=world.resident_actor(world.neighbour),
+    )
+    moves = _legacy_reminder(moving)
+    _claimed_by_a_sender_that_stopped(moves)
+    booking_change(
+        booking=moving,
+        slot=world.slot(days=4),
+        channel="web",
+        actor=world.resident_actor(world.neighbour),
+    )
+    assert notification_deliver(notification_id=stays.pk).outcome == Outcome.SENT
+    assert notification_deliver(notification_id=moves.pk).outcome == Outcome.SKIPPED
+    moves.refresh_from_db()
+    assert moves.last_error == WITHDRAWN_CHANGED
+    assert len(providers.delivered) == 1
