@@ -83,7 +83,9 @@ def test_an_operator_finds_a_resident_checks_identity_and_books_for_them(
 
     operator.log_in(page, site, shots)
 
-    page.get_by_role("link", name="コールセンター").click()
+    page.get_by_role("navigation", name="メニュー").get_by_role(
+        "link", name="コールセンター"
+    ).click()
     page.wait_for_url(site.url("/console/callcentre/"))
     # The one search box has the focus: the operator types what the resident says, and Enter.
     assert page.evaluate("document.activeElement.name") == "q"

@@ -103,7 +103,7 @@ def test_venue_staff_check_a_resident_in_and_record_the_dose(
 
     staff.log_in(page, site)
     shots.take(page, "console-home")
-    page.get_by_role("link", name="受付").click()
+    page.get_by_role("navigation", name="メニュー").get_by_role("link", name="受付").click()
     page.wait_for_url(site.url("/console/reception/"))
     # The box has the focus: a hardware scanner types the QR code's text and an Enter.
     box = page.get_by_label("予約番号（またはQRコードの読み取り）")

@@ -47,7 +47,9 @@ def test_an_admin_logs_in_with_totp_and_generates_a_week_of_slots(
 
     admin.log_in(page, site, shots)
 
-    page.get_by_role("link", name="会場・予約枠・集計").click()
+    page.get_by_role("navigation", name="メニュー").get_by_role(
+        "link", name="会場・予約枠・集計"
+    ).click()
     page.get_by_role("link", name="予約枠をまとめて作成").click()
     page.wait_for_url(site.url("/console/planning/slots/generate/"))
     _fill_a_week(page, monday)
