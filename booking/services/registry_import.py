@@ -369,20 +369,27 @@ def _count_details(counts: dict[str, int]) -> dict[str, Any]:
 
 def _mark_duplicates(registry_import: RegistryImport) -> None:
     """A voucher number twice in one file is an error for every row that has it: which
-    one is right is for the municipality to say, not for the import to guess.
+    one is right is for the municipality to say, not for the import to guess. That holds
+    when one of the rows is invalid for another reason too (its voucher number itself being
+    valid): the other row is not imported either, and the invalid row's entry in the error
+    file names the duplicate as well.
 
-    Written as a semi-join the (import, voucher number) index answers row by row: the
-    staging table's statistics are usually those of an earlier import (the application's
-    role may not ANALYZE it), and a join against an aggregate planned on such estimates
-    can rescan the aggregate for every row."""
+    Written as semi-joins the (import, voucher number) indexes of the staging and error
+    tables answer row by row: the staging table's statistics are usually those of an earlier
+    import (the application's role may not ANALYZE it), and a join against an aggregate
+    planned on such estimates can rescan the aggregate for every row."""
     with connection.cursor() as cursor:
         cursor.execute(
             """
             UPDATE booking_registryimportrow s SET duplicate = true
-            WHERE s.import_id = %s AND EXISTS (
-                SELECT 1 FROM booking_registryimportrow o
-                WHERE o.import_id = s.import_id AND o.voucher_number = s.voucher_number
-                  AND o.line_number <> s.line_number)
+            WHERE s.import_id = %s AND (
+                EXISTS (
+                    SELECT 1 FROM booking_registryimportrow o
+                    WHERE o.import_id = s.import_id AND o.voucher_number = s.voucher_number
+                      AND o.line_number <> s.line_number)
+                OR EXISTS (
+                    SELECT 1 FROM booking_registryimporterror e
+                    WHERE e.import_id = s.import_id AND e.voucher_number = s.voucher_number))
             RETURNING s.line_number, s.voucher_number
             """,
             [registry_import.pk],
@@ -391,6 +398,16 @@ def _mark_duplicates(registry_import: RegistryImport) -> None:
     lines_by_voucher: dict[str, list[int]] = {}
     for line, voucher in duplicated:
         lines_by_voucher.setdefault(voucher, []).append(line)
+    # The invalid rows sharing a number with a staged row (only numbers staged rows have:
+    # two invalid rows are both left out anyway).
+    invalid_lines = (
+        registry_import.errors.filter(voucher_number__in=list(lines_by_voucher))
+        .order_by()
+        .values_list("line_number", "voucher_number")
+        .distinct()
+    )
+    for line, voucher in list(invalid_lines):
+        lines_by_voucher[voucher].append(line)
     RegistryImportError.objects.bulk_create(
         [
             RegistryImportError(

@@ -112,6 +112,36 @@ def test_duplicate_voucher_numbers_are_an_error_for_both_rows(tenant) -> None:
     assert list(Voucher.objects.values_list("voucher_number", flat=True)) == ["0000000002"]
 
 
+def test_a_duplicate_of_an_invalid_row_is_not_imported_either(tenant) -> None:
+    registry_import = import_all(
+        csv_bytes(
+            [
+                row("0000000001"),
+                row("0000000002"),
+                row("0000000001", birth="昭和23年2月30日"),  # invalid, but its number is valid
+                row("0000000003", birth="平成32年1月1日"),  # invalid, no valid twin
+            ]
+        )
+    )
+    assert list(Voucher.objects.values_list("voucher_number", flat=True)) == ["0000000002"]
+    assert registry_import.counts["invalid"] == 3
+    assert registry_import.counts["new"] == 1
+    duplicate_messages = dict(
+        registry_import.errors.filter(message__startswith="同じ接種券番号").values_list(
+            "line_number", "message"
+        )
+    )
+    assert duplicate_messages == {
+        2: "同じ接種券番号が4行目にもあります（どちらも取り込みません）",
+        4: "同じ接種券番号が2行目にもあります（どちらも取り込みません）",
+    }
+    # The invalid row keeps its own reason too.
+    assert registry_import.errors.filter(line_number=4, message__contains="2月30日").exists()
+    _name, content = registry_import_error_file(registry_import=registry_import, actor=ACTOR)
+    rows = list(csv.reader(io.StringIO(content.decode("cp932"))))
+    assert [r[0] for r in rows[1:]] == ["0000000001", "0000000001", "0000000003"]
+
+
 def test_invalid_rows_never_block_valid_ones_and_come_back_in_the_same_format(tenant) -> None:
     data = csv_bytes(
         [
