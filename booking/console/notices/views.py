@@ -7,8 +7,10 @@ service; the LINE token is write-only.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+from django import forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
@@ -59,6 +61,27 @@ RESENDABLE = ("failed", "unconfirmed")
 
 def _actor(request: HttpRequest) -> Actor:
     return Actor.staff(request.user)
+
+
+def _submit(
+    request: HttpRequest, form: forms.Form, save: Callable[[], object], *, done: str, to: str
+) -> HttpResponse | None:
+    """A POSTed form through its service: the redirect after success, or None (the page is
+    shown again with the form's errors, the service's refusal among them)."""
+    if request.method != "POST" or not form.is_valid():
+        return None
+    try:
+        save()
+    except ValidationError as invalid:
+        form.add_error(None, invalid)
+        return None
+    messages.success(request, done)
+    return redirect(to)
+
+
+def _status(request: HttpRequest) -> int:
+    # A form page shown again after a POST is shown because something in it was refused.
+    return 400 if request.method == "POST" else 200
 
 
 def _attention() -> list[dict[str, Any]]:
@@ -149,21 +172,19 @@ def settings_edit(request: HttpRequest) -> HttpResponse:
         "contact_phone": row.contact_phone,
     }
     form = SettingsForm(request.POST or None, initial=initial)
-    status = 200
-    if request.method == "POST":
-        status = 400
-        if form.is_valid():
-            try:
-                notification_settings_update(
-                    **form.cleaned_data, actor=_actor(request), ip=client_ip(request)
-                )
-            except ValidationError as invalid:
-                form.add_error(None, invalid)
-            else:
-                messages.success(request, _("通知の設定を保存しました。"))
-                return redirect("console:notices:settings")
+    saved = _submit(
+        request,
+        form,
+        lambda: notification_settings_update(
+            **form.cleaned_data, actor=_actor(request), ip=client_ip(request)
+        ),
+        done=_("通知の設定を保存しました。"),
+        to="console:notices:settings",
+    )
+    if saved is not None:
+        return saved
     return console_page(
-        request, "booking/console/notices/settings.html", {"form": form}, status=status
+        request, "booking/console/notices/settings.html", {"form": form}, status=_status(request)
     )
 
 
@@ -225,7 +246,6 @@ def template_edit(request: HttpRequest, kind: str, channel: str, language: str) 
             "body": _packaged_source(kind, channel, language, "body"),
         }
     form = TemplateForm(request.POST or None, initial=initial, email=email)
-    status = 200
     ip = client_ip(request)
     if request.method == "POST":
         if request.POST.get("action") == "delete":
@@ -234,23 +254,23 @@ def template_edit(request: HttpRequest, kind: str, channel: str, language: str) 
             )
             messages.success(request, _("標準の文面に戻しました。"))
             return redirect("console:notices:templates")
-        status = 400
-        if form.is_valid():
-            try:
-                notification_template_save(
-                    kind=kind,
-                    channel=channel,
-                    language=language,
-                    subject=form.cleaned_data.get("subject", ""),
-                    body=form.cleaned_data["body"],
-                    actor=_actor(request),
-                    ip=ip,
-                )
-            except ValidationError as invalid:
-                form.add_error(None, invalid)
-            else:
-                messages.success(request, _("文面を保存しました。次に送るお知らせから使われます。"))
-                return redirect("console:notices:templates")
+    saved = _submit(
+        request,
+        form,
+        lambda: notification_template_save(
+            kind=kind,
+            channel=channel,
+            language=language,
+            subject=form.cleaned_data.get("subject", ""),
+            body=form.cleaned_data["body"],
+            actor=_actor(request),
+            ip=ip,
+        ),
+        done=_("文面を保存しました。次に送るお知らせから使われます。"),
+        to="console:notices:templates",
+    )
+    if saved is not None:
+        return saved
     context = {
         "form": form,
         "kind_label": NotificationKind(kind).label,
@@ -262,7 +282,7 @@ def template_edit(request: HttpRequest, kind: str, channel: str, language: str) 
         "action_url": request.path,
     }
     return console_page(
-        request, "booking/console/notices/template_edit.html", context, status=status
+        request, "booking/console/notices/template_edit.html", context, status=_status(request)
     )
 
 
@@ -271,19 +291,18 @@ def template_edit(request: HttpRequest, kind: str, channel: str, language: str) 
 def line(request: HttpRequest) -> HttpResponse:
     row = LineChannel.objects.filter(pk=LineChannel.SINGLETON_ID).first()
     form = LineChannelForm(request.POST or None)
-    status = 200
-    if request.method == "POST":
-        status = 400
-        if form.is_valid():
-            try:
-                line_channel_configure(
-                    **form.cleaned_data, actor=_actor(request), ip=client_ip(request)
-                )
-            except ValidationError as invalid:
-                form.add_error(None, invalid)
-            else:
-                messages.success(request, _("LINEチャネルの設定を保存しました。"))
-                return redirect("console:notices:line")
+    saved = _submit(
+        request,
+        form,
+        lambda: line_channel_configure(
+            **form.cleaned_data, actor=_actor(request), ip=client_ip(request)
+        ),
+        done=_("LINEチャネルの設定を保存しました。"),
+        to="console:notices:line",
+    )
+    if saved is not None:
+        return saved
+    context = {"form": form, "channel": row}
     return console_page(
-        request, "booking/console/notices/line.html", {"form": form, "channel": row}, status=status
+        request, "booking/console/notices/line.html", context, status=_status(request)
     )
