@@ -35,7 +35,8 @@ class RegistryUploadForm(forms.Form):
 
 
 def import_context(registry_import: RegistryImport) -> dict[str, Any]:
-    working = registry_import.status in (
+    stalled = registry_import.stalled
+    working = not stalled and registry_import.status in (
         RegistryImport.Status.UPLOADED,
         RegistryImport.Status.PARSING,
         RegistryImport.Status.APPLYING,
@@ -44,6 +45,11 @@ def import_context(registry_import: RegistryImport) -> dict[str, Any]:
         "registry_import": registry_import,
         "progress": registry_import_progress(registry_import),
         "working": working,
+        "stalled": stalled,
+        # An interrupted apply has written part of its rows: it can only be finished.
+        "can_cancel_stalled": stalled
+        and registry_import.status
+        in (RegistryImport.Status.UPLOADED, RegistryImport.Status.PARSING),
         "errors": list(registry_import.errors.all()[:ERROR_ROWS_SHOWN]),
         "errors_shown": ERROR_ROWS_SHOWN,
         "can_confirm": registry_import.status == RegistryImport.Status.PREVIEWED

@@ -35,3 +35,36 @@ def registry_import_apply(self: Any, registry_import_id: int) -> None:
         apply(registry_import_id=registry_import_id)
     except RegistryImportBusy as exc:
         raise self.retry(countdown=STALE_AFTER.total_seconds() + 5) from exc
+
+
+@app.task(name="booking.registry_imports_resume", acks_late=True)
+def registry_imports_resume() -> list[int]:
+    """Resume this municipality's import if its run died or its task was lost."""
+    from booking.services.registry_upkeep import registry_imports_resume_stalled
+
+    return registry_imports_resume_stalled()
+
+
+def _in_each_municipality(task: Any) -> int:
+    """Queue ``task`` once in every municipality that still has a schema of its own (a
+    suspended one too: its imports' files are kept as short a time as anyone's)."""
+    from django_tenants.utils import get_public_schema_name, schema_context, tenant_context
+
+    from tenants.models import Municipality
+
+    with schema_context(get_public_schema_name()):
+        municipalities = list(
+            Municipality.objects.exclude(status=Municipality.Status.DECOMMISSIONED).exclude(
+                schema_name=get_public_schema_name()
+            )
+        )
+    for municipality in municipalities:
+        with tenant_context(municipality):
+            task.delay()
+    return len(municipalities)
+
+
+@app.task(name="booking.registry_imports_resume_all")
+def registry_imports_resume_all() -> int:
+    """Beat entry (public schema, every few minutes): one resume pass per municipality."""
+    return _in_each_municipality(registry_imports_resume)

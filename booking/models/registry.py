@@ -1,7 +1,14 @@
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+
+# A run touches its import's heartbeat after every chunk or batch; one silent this long has
+# died, and its work may be taken over (booking.services.registry_import._claim).
+STALE_AFTER = timedelta(minutes=5)
 
 
 class RegistryImport(models.Model):
@@ -73,6 +80,24 @@ class RegistryImport(models.Model):
 
     def __str__(self) -> str:
         return f"registry import {self.pk} ({self.status})"
+
+    @property
+    def stalled(self) -> bool:
+        """Nothing is working on this import though work is due: the run that had it stopped
+        sending heartbeats (killed), or its queued task never came (lost message). It waits to
+        be resumed — by the periodic sweep, a button, or ``vouchers_import --resume``."""
+        stale_before = timezone.now() - STALE_AFTER
+        if self.status in (self.Status.PARSING, self.Status.APPLYING):
+            return self.heartbeat_at is None or self.heartbeat_at < stale_before
+        if self.status == self.Status.UPLOADED:
+            return self.created_at is not None and self.created_at < stale_before
+        if self.status == self.Status.PREVIEWED and self.confirmed_at is not None:
+            return self.confirmed_at < stale_before
+        return False
+
+    @property
+    def status_label(self) -> str:
+        return str(_("中断")) if self.stalled else self.get_status_display()
 
 
 class RegistryImportRow(models.Model):

@@ -34,6 +34,7 @@ from django.utils.translation import gettext as _
 from audit import record
 from audit.chain import Actor
 from booking.models import RegistryImport, RegistryImportError, Voucher
+from booking.models.registry import STALE_AFTER
 from booking.registry.csvfile import CsvFileError, check_upload, resolve_encoding
 from booking.registry.dates import today_in_japan
 from booking.registry.errorrows import header_cells, rows_at_lines
@@ -71,6 +72,37 @@ class RegistryImportRefused(Exception):
     """A request the import refuses, with a message for the operator (Japanese)."""
 
 
+class RegistryImportStalled(RegistryImportRefused):
+    """A new upload is refused because an earlier import stopped half-way: it must be
+    resumed (or, before its preview is ready, cancelled) first — one import at work at a
+    time, and an interrupted apply has already written part of its rows."""
+
+    def __init__(self, registry_import: RegistryImport) -> None:
+        self.registry_import = registry_import
+        if registry_import.status == RegistryImport.Status.APPLYING:
+            message = _(
+                "中断した取込（%(file)s）があります。その取込を再開して終わらせてから、"
+                "もう一度アップロードしてください。"
+            )
+        else:
+            message = _(
+                "中断した取込（%(file)s）があります。その取込を再開するか取り消してから、"
+                "もう一度アップロードしてください。"
+            )
+        super().__init__(message % {"file": registry_import.file_name})
+
+
+def _refuse_while_at_work() -> None:
+    at_work = RegistryImport.objects.filter(
+        status__in=[RegistryImport.Status.PARSING, RegistryImport.Status.APPLYING]
+    ).first()
+    if at_work is None:
+        return
+    if at_work.stalled:
+        raise RegistryImportStalled(at_work)
+    raise RegistryImportRefused(_("別の取込が進行中です。終わってからもう一度お試しください。"))
+
+
 def _max_bytes() -> int:
     return int(getattr(settings, "SESSHU_REGISTRY_MAX_BYTES", 512 * 1024 * 1024))
 
@@ -81,6 +113,15 @@ def _chunk_bytes() -> int:
 
 def _error_file_days() -> int:
     return int(getattr(settings, "SESSHU_REGISTRY_ERROR_FILE_DAYS", ERROR_FILE_DAYS))
+
+
+# The uploaded file's own name goes into the audit trail (a file name, not a resident's
+# data), cut to a length that keeps an event small.
+AUDIT_FILE_NAME_CHARS = 100
+
+
+def audit_file_name(registry_import: RegistryImport) -> str:
+    return registry_import.file_name[:AUDIT_FILE_NAME_CHARS]
 
 
 # --- Stored file names (tenants.storage puts the tenant after the area) ------------------------
@@ -125,10 +166,7 @@ def registry_import_upload(
             resolve_encoding(encoding)
     except RegistryValueError as exc:
         raise RegistryImportRefused(str(exc)) from exc
-    if RegistryImport.objects.filter(
-        status__in=[RegistryImport.Status.PARSING, RegistryImport.Status.APPLYING]
-    ).exists():
-        raise RegistryImportRefused(_("別の取込が進行中です。終わってからもう一度お試しください。"))
+    _refuse_while_at_work()
     stream.seek(0)
     digest = hashlib.sha256()
     for block in iter(partial(stream.read, 1024 * 1024), b""):
@@ -170,9 +208,6 @@ def _enqueue(task_name: str, registry_import: RegistryImport) -> None:
 
 class RegistryImportBusy(Exception):
     """Another run is working on this import right now (its heartbeat is fresh)."""
-
-
-STALE_AFTER = timedelta(minutes=5)
 
 
 def _claim(registry_import_id: int, *, to: str, fresh: Q) -> RegistryImport | None:
@@ -287,6 +322,9 @@ def _fail(registry_import: RegistryImport, message: str, *, phase: str = "parse"
     registry_import.message = message
     registry_import.finished_at = timezone.now()
     registry_import.save(update_fields=["status", "message", "finished_at"])
+    # A failed import is not taken up again (the operator uploads anew): its plaintext file
+    # has no further use.
+    _delete_upload(registry_import)
     record(
         action="registry_import.failed",
         actor=Actor.system("registry-import"),
@@ -563,11 +601,21 @@ def registry_import_confirm(
 def registry_import_cancel(
     *, registry_import: RegistryImport, actor: Actor, ip: str | None = None
 ) -> RegistryImport:
-    updated = RegistryImport.objects.filter(
-        pk=registry_import.pk,
+    now = timezone.now()
+    # A parse that died may be cancelled too (it wrote nothing but the staging rows); an
+    # apply that died may not: part of its rows are in, and resuming it finishes the job.
+    stalled_parse = Q(status=RegistryImport.Status.PARSING) & (
+        Q(heartbeat_at=None) | Q(heartbeat_at__lt=now - STALE_AFTER)
+    )
+    not_started = Q(
         status__in=[RegistryImport.Status.UPLOADED, RegistryImport.Status.PREVIEWED],
         confirmed_at=None,
-    ).update(status=RegistryImport.Status.CANCELLED, finished_at=timezone.now())
+    )
+    updated = (
+        RegistryImport.objects.filter(pk=registry_import.pk)
+        .filter(not_started | stalled_parse)
+        .update(status=RegistryImport.Status.CANCELLED, finished_at=now)
+    )
     if updated != 1:
         raise RegistryImportRefused(_("この取込は取り消せません。"))
     registry_import.refresh_from_db()

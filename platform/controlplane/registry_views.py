@@ -23,6 +23,7 @@ from booking.services.registry_import import (
     registry_import_confirm,
     registry_import_upload,
 )
+from booking.services.registry_upkeep import registry_import_resume
 from controlplane.access import client_ip, operator_required
 from controlplane.selectors import municipality_get
 from tenants.models import Municipality
@@ -95,6 +96,9 @@ def registry_import_decide(request: HttpRequest, code: str, pk: int) -> HttpResp
             if request.POST.get("decision") == "confirm":
                 registry_import_confirm(registry_import=registry_import, actor=actor, ip=ip)
                 messages.success(request, _("取込を開始しました。"))
+            elif request.POST.get("decision") == "resume":
+                registry_import_resume(registry_import=registry_import, actor=actor, ip=ip)
+                messages.success(request, _("取込を再開しました。"))
             else:
                 registry_import_cancel(registry_import=registry_import, actor=actor, ip=ip)
                 messages.success(request, _("取込を取り消しました。"))

@@ -294,6 +294,8 @@ CELERY_BEAT_SCHEDULE = {
     "reminders-queue": {"task": "booking.reminders_queue_all", "schedule": 600.0},
     "audit-seal": {"task": "audit.seal_all", "schedule": 30.0},
     "audit-anchor": {"task": "audit.anchor_all", "schedule": float(SESSHU_AUDIT_ANCHOR_SECONDS)},
+    # Resumes an import whose worker or command died (its heartbeat is 5 minutes stale).
+    "registry-imports-resume": {"task": "booking.registry_imports_resume_all", "schedule": 300.0},
 }
 
 # --- Notifications -----------------------------------------------------------------------

@@ -68,3 +68,32 @@ def test_a_binary_upload_is_refused_with_a_message(operator_client, tenant_a, se
 def test_anonymous_and_the_decommissioned_are_refused(platform_client, tenant_a) -> None:
     response = platform_client.get(f"/municipalities/{tenant_a.code}/registry/")
     assert response.status_code == 302 and "/login/" in response["Location"]
+
+
+def test_a_vendor_resumes_an_interrupted_apply(
+    operator_client, tenant_a: Municipality, settings, tmp_path, django_capture_on_commit_callbacks
+) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    settings.MEDIA_ROOT = tmp_path
+    settings.SESSHU_REGISTRY_PROCESSES = 1
+    with django_capture_on_commit_callbacks(execute=True):
+        response = _upload(operator_client, tenant_a.code, csv_bytes([row("0000000001")]))
+    with tenant_context(tenant_a):
+        RegistryImport.objects.update(
+            status=RegistryImport.Status.APPLYING,
+            confirmed_at=timezone.now() - timedelta(minutes=20),
+            heartbeat_at=timezone.now() - timedelta(minutes=20),
+        )
+    page = operator_client.get(response["Location"]).content.decode()
+    assert "中断" in page and "再開する" in page
+    assert 'value="cancel"' not in page  # part of it is written: it can only be finished
+    with django_capture_on_commit_callbacks(execute=True):
+        operator_client.post(f"{response['Location']}decide/", {"decision": "resume"})
+    with tenant_context(tenant_a):
+        assert RegistryImport.objects.get().status == RegistryImport.Status.DONE
+        assert Voucher.objects.count() == 1
+        (resumed,) = Event.objects.filter(action="registry_import.resumed")
+    assert resumed.actor_kind == "vendor"

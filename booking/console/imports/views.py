@@ -29,6 +29,7 @@ from booking.services.registry_import import (
     registry_import_error_file,
     registry_import_upload,
 )
+from booking.services.registry_upkeep import registry_import_resume
 
 Admin = StaffMember.Role.ADMIN
 RECENT_IMPORTS = 20
@@ -132,6 +133,9 @@ def decide(request: HttpRequest, pk: int) -> HttpResponse:
         if request.POST.get("decision") == "confirm":
             registry_import_confirm(registry_import=registry_import, actor=actor, ip=ip)
             messages.success(request, _("取込を開始しました。"))
+        elif request.POST.get("decision") == "resume":
+            registry_import_resume(registry_import=registry_import, actor=actor, ip=ip)
+            messages.success(request, _("取込を再開しました。"))
         else:
             registry_import_cancel(registry_import=registry_import, actor=actor, ip=ip)
             messages.success(request, _("取込を取り消しました。"))

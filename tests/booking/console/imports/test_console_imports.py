@@ -314,3 +314,36 @@ def test_the_admins_menu_links_the_imports_and_reception(
     logged_in(client_a, admin_a, clock)
     home = client_a.get("/console/").content.decode()
     assert 'href="/console/imports/"' in home and 'href="/console/reception/"' in home
+
+
+def test_an_interrupted_import_is_shown_as_such_and_resumed_from_its_page(
+    tenant_a: Municipality,
+    client_a: Client,
+    admin_a: StaffAccount,
+    clock,
+    django_capture_on_commit_callbacks,
+) -> None:
+    logged_in(client_a, admin_a, clock)
+    response = upload(client_a, csv_bytes([row("0000000001")]))  # the preview is not run
+    location = response["Location"]
+    with tenant_context(tenant_a):
+        registry_import = RegistryImport.objects.get()
+        RegistryImport.objects.filter(pk=registry_import.pk).update(
+            status=RegistryImport.Status.PARSING,
+            heartbeat_at=timezone.now() - timedelta(minutes=30),
+        )
+    page = client_a.get(location).content.decode()
+    assert "中断" in page and "再開する" in page and 'value="cancel"' in page
+    assert f"--resume {registry_import.pk}" in page
+    assert 'http-equiv="refresh"' not in page
+    listing = upload(client_a, csv_bytes([row("0000000002")]))
+    assert listing.status_code == 400
+    assert "中断した取込（meibo.csv）があります" in listing.content.decode()
+    assert "中断" in client_a.get("/console/imports/").content.decode()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        client_a.post(f"{location}decide/", {"decision": "resume"})
+    page = client_a.get(location).content.decode()
+    assert "取込を再開しました" in page and "確認済み（取込待ち）" in page
+    (resumed,) = events(tenant_a, "registry_import.resumed")
+    assert (resumed.actor_kind, resumed.actor_id) == ("staff", str(admin_a.user_id))
