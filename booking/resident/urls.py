@@ -23,6 +23,18 @@ urlpatterns = [
     path("book/", booking.choose_date, name="book_date"),
     path("book/<str:day>/", booking.choose_slot, name="book_slots"),
     path("book/slot/<int:slot_id>/", booking.confirm, name="book_confirm"),
+    # Booking the series together: the next dose's date, slot and the confirmation of both.
+    path("book/slot/<int:first_slot_id>/second/", booking.choose_date, name="book_second_date"),
+    path(
+        "book/slot/<int:first_slot_id>/second/<str:day>/",
+        booking.choose_slot,
+        name="book_second_slots",
+    ),
+    path(
+        "book/slot/<int:first_slot_id>/second/slot/<int:slot_id>/",
+        booking.confirm,
+        name="book_second_confirm",
+    ),
     path("bookings/<str:booking_number>/", booking.booking_detail, name="booking_detail"),
     path("bookings/<str:booking_number>/done/", booking.booking_done, name="booking_done"),
     path("bookings/<str:booking_number>/print/", booking.booking_print, name="booking_print"),

@@ -169,3 +169,36 @@ def next_dose(voucher: Voucher) -> NextDose:
         series_complete=complete,
         has_pending_booking=bool(history.pending),
     )
+
+
+def bookings_linked_to(booking: Booking) -> list[Booking]:
+    """The live bookings made together with ``booking`` (dose 2, 3, ...), in dose order: what
+    cancelling it cancels too when the municipality's policy cascades. Read without locks, to
+    tell the resident beforehand; the booking service finds them again under its locks."""
+    found: list[Booking] = []
+    frontier = [booking.pk]
+    while frontier:
+        batch = list(
+            Booking.objects.filter(
+                linked_to_id__in=frontier,
+                voucher_id=booking.voucher_id,
+                status=Booking.Status.ACTIVE,
+            )
+            .select_related("slot__venue", "slot__product")
+            .order_by("dose")
+        )
+        found += batch
+        frontier = [each.pk for each in batch]
+    return found
+
+
+def cancelled_together(booking: Booking, linked: list[Booking]) -> list[Booking]:
+    """Those of ``linked`` (read before cancelling ``booking``) that are cancelled now: what
+    the booking service did, not what it was expected to do."""
+    return list(
+        Booking.objects.filter(
+            pk__in=[each.pk for each in linked],
+            voucher_id=booking.voucher_id,
+            status=Booking.Status.CANCELLED,
+        ).order_by("dose")
+    )

@@ -456,6 +456,42 @@ def _choose_dose(ctx: _Context, history: DoseHistory, requested: int | None, slo
     return dose
 
 
+# --- The series booked together --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SeriesTogether:
+    """The dose booked with the first one when the municipality books the series together:
+    which dose, of which vaccine, and the first day it may be (the vaccine's interval after
+    the first slot's day). The booking service checks it all again when both are booked."""
+
+    first_dose: int
+    second_dose: int
+    product: VaccineProduct
+    earliest_day: date
+
+
+def series_together_for(voucher: Voucher, first_slot: Slot) -> SeriesTogether | None:
+    """What to book with ``first_slot`` as the voucher's next dose, or None when it is booked
+    alone: the policy books one dose at a time, the next dose is not the first of the
+    voucher's series, or the vaccine has no further dose."""
+    if not BookingPolicy.current().book_series_together:
+        return None
+    history = dose_history(voucher)
+    if history.doses:
+        return None
+    dose = history.next_dose
+    if dose + 1 > series_size(first_slot.product, history):
+        return None
+    return SeriesTogether(
+        first_dose=dose,
+        second_dose=dose + 1,
+        product=first_slot.product,
+        earliest_day=_day_of(first_slot.starts_at)
+        + timedelta(days=first_slot.product.interval_days),
+    )
+
+
 # --- Booking ----------------------------------------------------------------------------------
 
 
@@ -508,7 +544,7 @@ def _insert_booking(
     dose: int,
     channel: str,
     actor: Actor,
-    linked_to: Booking | None,
+    linked_to_id: int | None,
 ) -> Booking:
     booking = Booking(
         booking_number=booking_number_new(),
@@ -517,7 +553,7 @@ def _insert_booking(
         dose=dose,
         channel=channel,
         status=Booking.Status.ACTIVE,
-        linked_to=linked_to,
+        linked_to_id=linked_to_id,
         actor_kind=actor.kind,
         actor_id=actor.id,
     )
@@ -574,6 +610,14 @@ def booking_create(
             _check_follows(second, second_dose, stand_in, previous_product=first.product)
             plan.append((second, second_dose))
 
+        # Booked together, a dose follows the live booking of the dose before it even when
+        # booked later on its own (after cancelling just that dose): cancelling the first
+        # then cancels it too, instead of leaving it behind and making the next dose the 3rd.
+        follows_booking_id = (
+            previous.booking_id
+            if ctx.policy.book_series_together and previous is not None and not previous.given
+            else None
+        )
         marks = _Marks()
         for claimed, claimed_dose in sorted(plan, key=lambda item: item[0].pk):
             if not slot_claim_capacity(slot=claimed, channel=channel, marks=marks):
@@ -587,7 +631,7 @@ def booking_create(
                     dose=planned_dose,
                     channel=channel,
                     actor=actor,
-                    linked_to=bookings[-1] if bookings else None,
+                    linked_to_id=bookings[-1].pk if bookings else follows_booking_id,
                 )
             )
         for booking in bookings:

@@ -476,12 +476,25 @@ def _own_booking(voucher: Voucher, booking: Booking) -> None:
         raise PermissionDenied("the booking is not this resident's")
 
 
-def callcentre_book(*, staff: StaffMember, voucher: Voucher, slot: Slot, ip: str | None) -> Booking:
+def callcentre_book(
+    *,
+    staff: StaffMember,
+    voucher: Voucher,
+    slot: Slot,
+    ip: str | None,
+    second_slot: Slot | None = None,
+) -> Booking:
     """Book the resident's next dose with the call centre's capacity (BookingRefused as the
-    booking service raises it)."""
+    booking service raises it); ``second_slot`` books the following dose with it, linked,
+    where the municipality books the series together."""
     actor = _require_identity(staff, voucher, operation="book", ip=ip)
     return booking_create(
-        voucher=voucher, slot=slot, channel=Channel.CALL_CENTRE, actor=actor, ip=ip
+        voucher=voucher,
+        slot=slot,
+        channel=Channel.CALL_CENTRE,
+        actor=actor,
+        ip=ip,
+        second_slot=second_slot,
     )
 
 

@@ -54,6 +54,8 @@ class IdentityForm(ConsoleForm):
 
 class SlotChoiceForm(forms.Form):
     slot = forms.IntegerField(min_value=1)
+    # Booking the series together: the next dose's slot, booked with ``slot``.
+    second_slot = forms.IntegerField(min_value=1, required=False)
 
 
 class DayFilterForm(forms.Form):
@@ -62,6 +64,14 @@ class DayFilterForm(forms.Form):
     day = forms.DateField(required=False, input_formats=["%Y-%m-%d"])
     area = forms.CharField(required=False, max_length=40)
     product = forms.CharField(required=False, max_length=30)
+    # Booking the series together: the first dose's slot, chosen; the page chooses the next.
+    first = forms.IntegerField(required=False, min_value=1)
+
+    def first_slot_id(self) -> int | None:
+        if not self.is_valid():
+            return None
+        first = self.cleaned_data.get("first")
+        return int(first) if first else None
 
     def value(self, name: str) -> str | date | None:
         if not self.is_valid():

@@ -36,9 +36,15 @@ from booking.console.callcentre.forms import (
 from booking.console.callcentre.pages import console_page
 from booking.models import Booking, BookingPolicy, Channel, Slot, StaffMember, Voucher
 from booking.models.bookings import booking_number_display
+from booking.resident.selectors import slot_for_booking
 from booking.selectors.availability import availability_choices, availability_for_day, open_days
-from booking.selectors.residents import bookings_of, next_dose
-from booking.services.booking import BookingRefused
+from booking.selectors.residents import (
+    bookings_linked_to,
+    bookings_of,
+    cancelled_together,
+    next_dose,
+)
+from booking.services.booking import BookingRefused, SeriesTogether, series_together_for
 from booking.services.callcentre import (
     IDENTITY_VALID,
     IdentityCheckRequired,
@@ -264,11 +270,19 @@ def _today() -> date:
     return timezone.localdate(timezone=JAPAN)
 
 
-def _slot_picker(request: HttpRequest, *, preset_product: str | None = None) -> dict[str, Any]:
+def _slot_picker(
+    request: HttpRequest,
+    *,
+    preset_product: str | None = None,
+    series: SeriesTogether | None = None,
+) -> dict[str, Any]:
     """The same choices the resident sees (every venue for a day), with the call centre's
-    capacity only."""
+    capacity only. For the second dose booked together: its vaccine only, from the first day
+    its interval allows."""
     data = request.GET.copy()
-    if "product" not in data and preset_product:
+    if series is not None:
+        data["product"] = series.product.code
+    elif "product" not in data and preset_product:
         data["product"] = preset_product
     filters = DayFilterForm(data)
     area = filters.value("area")
@@ -277,12 +291,14 @@ def _slot_picker(request: HttpRequest, *, preset_product: str | None = None) -> 
     today = _today()
     days = open_days(
         CHANNEL,
-        today,
+        max(today, series.earliest_day) if series is not None else today,
         today + timedelta(days=policy.opens_days_ahead),
         area=str(area) if area else None,
         product=str(product) if product else None,
     )
     chosen = filters.value("day")
+    if series is not None and isinstance(chosen, date) and chosen < series.earliest_day:
+        chosen = None
     if not isinstance(chosen, date):
         chosen = next((day.day for day in days if day.mark.bookable), None)
     venues = (
@@ -310,6 +326,8 @@ def _book_page(
     voucher: Voucher,
     *,
     changing: Booking | None = None,
+    first_slot: Slot | None = None,
+    series: SeriesTogether | None = None,
     error: str = "",
     status: int = 200,
 ) -> HttpResponse:
@@ -321,9 +339,36 @@ def _book_page(
         "next": next_dose(voucher),
         "identity_until": _identity_until(request, voucher),
         "error": error,
-        **_slot_picker(request, preset_product=preset),
+        "first_slot": first_slot if series is not None else None,
+        "series": series,
+        **_slot_picker(request, preset_product=preset, series=series),
     }
     return console_page(request, "booking/console/callcentre/book.html", context, status=status)
+
+
+def _first_slot(slot_id: int | None) -> Slot | None:
+    """The first dose's slot chosen for a series booked together (404 when it is gone)."""
+    if slot_id is None:
+        return None
+    slot = slot_for_booking(slot_id, channel=CHANNEL)
+    if slot is None:
+        raise Http404
+    return slot
+
+
+def _book_page_for(request: HttpRequest, voucher: Voucher) -> HttpResponse:
+    first = _first_slot(DayFilterForm(request.GET).first_slot_id())
+    if first is None:
+        return _book_page(request, voucher)
+    series = series_together_for(voucher, first)
+    if series is None:
+        # Nothing to book with it any more (the policy changed, or a dose was booked).
+        return redirect("console:callcentre:book", voucher_id=voucher.pk)
+    return _book_page(request, voucher, first_slot=first, series=series)
+
+
+def _second_dose_url(voucher: Voucher, first: Slot) -> str:
+    return reverse("console:callcentre:book", args=[voucher.pk]) + f"?first={first.pk}"
 
 
 @require_http_methods(["GET", "POST"])
@@ -331,17 +376,54 @@ def _book_page(
 def book(request: HttpRequest, voucher_id: int) -> HttpResponse:
     voucher = _voucher(voucher_id)
     if request.method == "GET":
-        return _book_page(request, voucher)
-    slot = _slot(SlotChoiceForm(request.POST))
+        return _book_page_for(request, voucher)
+    form = SlotChoiceForm(request.POST)
+    slot = _slot(form)
+    series = series_together_for(voucher, slot)
+    second_id = form.cleaned_data.get("second_slot")
+    if second_id is None and series is not None:
+        # The municipality books the series together: the operator chooses the next dose's
+        # slot before anything is booked.
+        return redirect(_second_dose_url(voucher, slot))
+    second = _first_slot(second_id) if second_id is not None else None
+    if second is not None and series is None:
+        return _book_page(
+            request,
+            voucher,
+            error=_(
+                "この住民の予約は、いまは2回分をまとめて予約できません"
+                "（設定が変わったか、ほかの予約が入りました）。枠を選び直してください。"
+            ),
+            status=409,
+        )
     try:
         booking = callcentre_book(
-            staff=_staff(request), voucher=voucher, slot=slot, ip=client_ip(request)
+            staff=_staff(request),
+            voucher=voucher,
+            slot=slot,
+            second_slot=second,
+            ip=client_ip(request),
         )
     except IdentityCheckRequired as refused:
         return _identity_refused(request, voucher, refused)
     except BookingRefused as refused:
-        return _book_page(request, voucher, error=refused.message, status=409)
-    messages.success(request, _("予約しました。予約番号をお伝えください。"))
+        if second is None:
+            return _book_page(request, voucher, error=refused.message, status=409)
+        error = refused.message
+        if refused.dose is not None:
+            error = _("%(dose)s回目の予約：%(message)s") % {
+                "dose": refused.dose,
+                "message": refused.message,
+            }
+        return _book_page(request, voucher, first_slot=slot, series=series, error=error, status=409)
+    if second is not None:
+        messages.success(
+            request,
+            _("%(first)s回目と%(second)s回目を予約しました。2つの予約番号をお伝えください。")
+            % {"first": booking.dose, "second": booking.dose + 1},
+        )
+    else:
+        messages.success(request, _("予約しました。予約番号をお伝えください。"))
     return redirect("console:callcentre:booking", voucher_id=voucher.pk, booking_id=booking.pk)
 
 
@@ -374,11 +456,14 @@ def change(request: HttpRequest, voucher_id: int, booking_id: int) -> HttpRespon
 def cancel(request: HttpRequest, voucher_id: int, booking_id: int) -> HttpResponse:
     voucher = _voucher(voucher_id)
     current = _booking(voucher, booking_id)
+    linked = bookings_linked_to(current) if current.status == Booking.Status.ACTIVE else []
+    cascade = linked if BookingPolicy.current().cancel_cascades else []
     context: dict[str, Any] = {
         "voucher": voucher,
         "booking": current,
         "number": booking_number_display(current.booking_number),
         "identity_until": _identity_until(request, voucher),
+        "cascade": [(each, booking_number_display(each.booking_number)) for each in cascade],
     }
     if request.method == "GET":
         return console_page(request, "booking/console/callcentre/cancel.html", context)
@@ -391,7 +476,23 @@ def cancel(request: HttpRequest, voucher_id: int, booking_id: int) -> HttpRespon
     except BookingRefused as refused:
         context["error"] = refused.message
         return console_page(request, "booking/console/callcentre/cancel.html", context, status=409)
-    messages.success(request, _("予約を取り消しました。"))
+    with_it = cancelled_together(current, linked)
+    if with_it:
+        messages.success(
+            request,
+            _(
+                "予約を取り消しました。"
+                "一緒に予約していた%(doses)s（予約番号 %(numbers)s）も取り消しました。"
+            )
+            % {
+                "doses": "・".join(_("%(dose)s回目") % {"dose": each.dose} for each in with_it),
+                "numbers": "、".join(
+                    booking_number_display(each.booking_number) for each in with_it
+                ),
+            },
+        )
+    else:
+        messages.success(request, _("予約を取り消しました。"))
     return redirect("console:callcentre:booking", voucher_id=voucher.pk, booking_id=current.pk)
 
 
@@ -408,6 +509,10 @@ def booking_detail(request: HttpRequest, voucher_id: int, booking_id: int) -> Ht
             "booking": current,
             "number": booking_number_display(current.booking_number),
             "live": current.status in Booking.LIVE_STATUSES,
+            "linked": [
+                (each, booking_number_display(each.booking_number))
+                for each in bookings_linked_to(current)
+            ],
         },
     )
 

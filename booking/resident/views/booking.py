@@ -38,13 +38,20 @@ from booking.selectors.availability import (
     availability_for_day,
     open_days,
 )
-from booking.selectors.residents import NextDose, booking_of, next_dose
+from booking.selectors.residents import (
+    NextDose,
+    booking_of,
+    bookings_linked_to,
+    cancelled_together,
+    next_dose,
+)
 from booking.services.booking import (
     BookingRefused,
     booking_cancel,
     booking_change,
     booking_create,
     resident_actor,
+    series_together_for,
 )
 
 # What to bring (UX.md "The resident's path" 4).
@@ -143,13 +150,22 @@ class _Flow:
     dose: int
     earliest: date | None
     query: str
+    # Booking the series together: the first dose's slot, chosen; these pages choose the next.
+    first_slot: Slot | None = None
 
     @property
     def changing_number(self) -> str:
         return booking_number_display(self.changing.booking_number) if self.changing else ""
 
+    @property
+    def first_dose(self) -> int:
+        return self.dose - 1
+
     def url(self, name: str, **kwargs: Any) -> str:
-        if self.changing is not None:
+        if self.first_slot is not None:
+            kwargs["first_slot_id"] = self.first_slot.pk
+            name = f"book_second_{name}"
+        elif self.changing is not None:
             kwargs["booking_number"] = self.changing.booking_number
             name = f"change_{name}"
         else:
@@ -157,9 +173,21 @@ class _Flow:
         return reverse(f"resident:{name}", kwargs=kwargs)
 
 
-def _flow(request: HttpRequest, booking_number: str | None) -> _Flow | HttpResponse:
+def _first_slot(request: HttpRequest, first_slot_id: int | None) -> Slot | None:
+    if first_slot_id is None:
+        return None
+    slot = slot_for_booking(first_slot_id, channel=channel_for(request))
+    if slot is None:
+        raise Http404
+    return slot
+
+
+def _flow(
+    request: HttpRequest, booking_number: str | None, first_slot_id: int | None = None
+) -> _Flow | HttpResponse:
     voucher = request.voucher  # type: ignore[attr-defined]
     changing = _own_booking(request, booking_number)
+    first_slot = _first_slot(request, first_slot_id)
     policy = BookingPolicy.current()
     choices = availability_choices()
     nxt = next_dose(voucher)
@@ -176,7 +204,15 @@ def _flow(request: HttpRequest, booking_number: str | None) -> _Flow | HttpRespo
         preset = nxt.product.code if nxt.product is not None else ""
         dose, earliest = nxt.dose, nxt.earliest_day
     data = request.GET.copy()
-    if "product" not in data and preset:
+    if first_slot is not None:
+        series = series_together_for(voucher, first_slot)
+        if series is None:
+            # Nothing to book with it (the policy changed, or a dose was booked meanwhile).
+            return redirect("resident:book_confirm", slot_id=first_slot.pk)
+        dose, earliest = series.second_dose, series.earliest_day
+        # The series is of one vaccine: the second dose's slots are of the first's only.
+        data["product"] = first_slot.product.code
+    elif "product" not in data and preset:
         data["product"] = preset  # the next dose is of the same vaccine
     filters = AvailabilityFilterForm(data, areas=choices.areas, products=choices.products)
     area, product = filters.filters()
@@ -192,6 +228,7 @@ def _flow(request: HttpRequest, booking_number: str | None) -> _Flow | HttpRespo
         dose=dose,
         earliest=earliest,
         query=query,
+        first_slot=first_slot,
     )
 
 
@@ -201,8 +238,10 @@ def _with_query(url: str, query: str) -> str:
 
 @require_http_methods(["GET", "HEAD"])
 @resident_required
-def choose_date(request: HttpRequest, booking_number: str | None = None) -> HttpResponse:
-    flow = _flow(request, booking_number)
+def choose_date(
+    request: HttpRequest, booking_number: str | None = None, first_slot_id: int | None = None
+) -> HttpResponse:
+    flow = _flow(request, booking_number, first_slot_id)
     if isinstance(flow, HttpResponse):
         return flow
     policy = BookingPolicy.current()
@@ -250,8 +289,13 @@ def _parse_day(day: str) -> date:
 
 @require_http_methods(["GET", "HEAD"])
 @resident_required
-def choose_slot(request: HttpRequest, day: str, booking_number: str | None = None) -> HttpResponse:
-    flow = _flow(request, booking_number)
+def choose_slot(
+    request: HttpRequest,
+    day: str,
+    booking_number: str | None = None,
+    first_slot_id: int | None = None,
+) -> HttpResponse:
+    flow = _flow(request, booking_number, first_slot_id)
     if isinstance(flow, HttpResponse):
         return flow
     chosen_day = _parse_day(day)
@@ -291,6 +335,7 @@ def choose_slot(request: HttpRequest, day: str, booking_number: str | None = Non
 def _confirm_page(
     request: HttpRequest, flow: _Flow, slot: Slot, *, error: str = "", status: int = 200
 ) -> HttpResponse:
+    first = flow.first_slot
     return page(
         request,
         "booking/resident/confirm.html",
@@ -299,6 +344,7 @@ def _confirm_page(
             "slot": slot,
             "venue": slot.venue,
             "map_url": map_url(slot.venue),
+            "first_map_url": map_url(first.venue) if first is not None else "",
             "to_bring": TO_BRING,
             "error": error,
             "dates_url": _with_query(flow.url("date"), flow.query),
@@ -307,20 +353,52 @@ def _confirm_page(
     )
 
 
+def _refusal_text(flow: _Flow, refused: BookingRefused) -> str:
+    """Booking two doses at once, say which of them was refused."""
+    if flow.first_slot is None or refused.dose is None:
+        return refused.message
+    return _("%(dose)s回目の予約：%(message)s") % {
+        "dose": refused.dose,
+        "message": refused.message,
+    }
+
+
 @require_http_methods(["GET", "POST"])
 @resident_required
-def confirm(request: HttpRequest, slot_id: int, booking_number: str | None = None) -> HttpResponse:
-    flow = _flow(request, booking_number)
+def confirm(
+    request: HttpRequest,
+    slot_id: int,
+    booking_number: str | None = None,
+    first_slot_id: int | None = None,
+) -> HttpResponse:
+    flow = _flow(request, booking_number, first_slot_id)
     if isinstance(flow, HttpResponse):
         return flow
     slot = slot_for_booking(slot_id, channel=flow.channel)
     if slot is None:
         raise Http404
+    voucher = request.voucher  # type: ignore[attr-defined]
+    if (
+        flow.changing is None
+        and flow.first_slot is None
+        and series_together_for(voucher, slot) is not None
+    ):
+        # The municipality books the series together: the next dose's slot is chosen
+        # before anything is booked (a POST here books nothing either).
+        return redirect("resident:book_second_date", first_slot_id=slot.pk)
     if request.method != "POST":
         return _confirm_page(request, flow, slot)
-    voucher = request.voucher  # type: ignore[attr-defined]
     try:
-        if flow.changing is not None:
+        if flow.first_slot is not None:
+            booking = booking_create(
+                voucher=voucher,
+                slot=flow.first_slot,
+                second_slot=slot,
+                channel=flow.channel,
+                actor=resident_actor(voucher),
+                ip=client_ip(request),
+            )
+        elif flow.changing is not None:
             booking = booking_change(
                 booking=flow.changing,
                 slot=slot,
@@ -337,13 +415,31 @@ def confirm(request: HttpRequest, slot_id: int, booking_number: str | None = Non
                 ip=client_ip(request),
             )
     except BookingRefused as refused:
-        return _confirm_page(request, flow, slot, error=refused.message, status=409)
+        return _confirm_page(request, flow, slot, error=_refusal_text(flow, refused), status=409)
     done = reverse("resident:booking_done", kwargs={"booking_number": booking.booking_number})
     return redirect(done + ("?changed=1" if flow.changing is not None else ""))
 
 
+@dataclass(frozen=True)
+class LinkedRow:
+    booking: Booking
+    number: str
+
+
+def _linked_rows(booking: Booking) -> list[LinkedRow]:
+    return [
+        LinkedRow(each, booking_number_display(each.booking_number))
+        for each in bookings_linked_to(booking)
+    ]
+
+
 def _booking_context(booking: Booking) -> dict[str, Any]:
+    policy = BookingPolicy.current()
+    linked = _linked_rows(booking) if booking.status == Booking.Status.ACTIVE else []
     return {
+        "linked": linked,
+        # What cancelling this booking cancels too (the policy's cascade).
+        "cascade": linked if policy.cancel_cascades else [],
         "booking": booking,
         "number": booking_number_display(booking.booking_number),
         "slot": booking.slot,
@@ -390,6 +486,7 @@ def booking_cancel_view(request: HttpRequest, booking_number: str) -> HttpRespon
         return refusal
     if request.method != "POST":
         return page(request, "booking/resident/cancel.html", _booking_context(booking))
+    linked = bookings_linked_to(booking)
     try:
         booking_cancel(
             booking=booking,
@@ -401,9 +498,21 @@ def booking_cancel_view(request: HttpRequest, booking_number: str) -> HttpRespon
         context = _booking_context(booking)
         context["error"] = refused.message
         return page(request, "booking/resident/cancel.html", context, status=409)
-    messages.success(
-        request,
-        _("予約（予約番号 %(number)s）を取り消しました。")
-        % {"number": booking_number_display(booking.booking_number)},
-    )
+    messages.success(request, cancelled_message(booking, linked))
     return redirect("resident:mypage")
+
+
+def cancelled_message(booking: Booking, linked: list[Booking]) -> str:
+    """What was cancelled: the booking, and the doses booked with it that went with it."""
+    number = booking_number_display(booking.booking_number)
+    with_it = cancelled_together(booking, linked)
+    if not with_it:
+        return _("予約（予約番号 %(number)s）を取り消しました。") % {"number": number}
+    return _(
+        "予約（予約番号 %(number)s）と、一緒に予約していた%(doses)s"
+        "（予約番号 %(numbers)s）を取り消しました。"
+    ) % {
+        "number": number,
+        "doses": "・".join(_("%(dose)s回目") % {"dose": each.dose} for each in with_it),
+        "numbers": "、".join(booking_number_display(each.booking_number) for each in with_it),
+    }

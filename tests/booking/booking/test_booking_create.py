@@ -364,6 +364,47 @@ def test_the_second_dose_can_follow_a_booked_first_when_booked_together(world: W
     assert book(world, world.slot(days=22)).dose == 2
 
 
+def test_a_dose_booked_later_follows_the_live_dose_before_it_when_booked_together(
+    world: World,
+) -> None:
+    from booking.services.booking import booking_cancel
+
+    world.policy.book_series_together = True
+    world.policy.save()
+    first = book(world, world.slot(days=3), second_slot=world.slot(days=22))
+    booking_cancel(booking=first.linked.get(), channel="web", actor=world.resident_actor())
+    again = book(world, world.slot(days=23))
+    assert (again.dose, again.linked_to_id) == (2, first.pk)
+    booking_cancel(booking=first, channel="web", actor=world.resident_actor())
+    again.refresh_from_db()
+    assert again.status == Booking.Status.CANCELLED
+
+
+def test_a_dose_after_one_given_is_linked_to_nothing(world: World) -> None:
+    world.policy.book_series_together = True
+    world.policy.save()
+    first = book(world, world.slot(days=3))
+    Booking.objects.filter(pk=first.pk).update(status=Booking.Status.CHECKED_IN)
+    record_dose(world.resident, 1, world.pfizer, today() - timedelta(days=20))
+    second = book(world, world.slot(days=3, hour=11))
+    assert (second.dose, second.linked_to_id) == (2, None)
+
+
+def test_series_together_for_says_what_to_book_with_the_first_slot(world: World) -> None:
+    from booking.services.booking import series_together_for
+
+    first_slot = world.slot(days=3)
+    assert series_together_for(world.resident, first_slot) is None  # the policy is off
+    world.policy.book_series_together = True
+    world.policy.save()
+    series = series_together_for(world.resident, first_slot)
+    assert series is not None
+    assert (series.first_dose, series.second_dose, series.product) == (1, 2, world.pfizer)
+    assert series.earliest_day == today() + timedelta(days=3 + 19)
+    book(world, first_slot, second_slot=world.slot(days=22))
+    assert series_together_for(world.resident, world.slot(days=4)) is None  # dose 1 is booked
+
+
 def test_a_second_slot_needs_the_together_policy(world: World) -> None:
     with pytest.raises(ValueError):
         book(world, world.slot(days=3), second_slot=world.slot(days=25))
