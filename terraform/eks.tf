@@ -241,8 +241,9 @@ resource "aws_eks_addon" "coredns" {
   depends_on = [aws_eks_node_group.main]
 }
 
-# Container logs (Fluent Bit) and metrics to CloudWatch. Routing of the audit and access
-# streams to their 3-year log groups is described in docs/operations.md.
+# Container logs (Fluent Bit) and metrics to CloudWatch (Container Insights). The Sesshu
+# pods' own streams (audit, access, application) are shipped to the log groups of logs.tf by
+# the log shipper of k8s/log-shipper, with its own role (iam.tf, log_shipper).
 resource "aws_eks_addon" "cloudwatch_observability" {
   cluster_name                = aws_eks_cluster.main.name
   addon_name                  = "amazon-cloudwatch-observability"

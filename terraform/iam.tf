@@ -12,6 +12,8 @@
 #   migrate  migrate_schemas:       KMS Decrypt + GenerateDataKey on the tenant key (data migrations)
 #   secrets  External Secrets:      read sesshu/<env>/* secrets and the RDS-managed secret
 #   beat     has no AWS role at all (it only talks to Redis).
+#   log_shipper  Fluent Bit (k8s/log-shipper): CreateLogStream, PutLogEvents and
+#                DescribeLogStreams on the audit, access and application log groups only
 
 locals {
   irsa = {
@@ -19,6 +21,7 @@ locals {
     worker           = { namespace = var.k8s_namespace, service_account = "sesshu-worker" }
     migrate          = { namespace = var.k8s_namespace, service_account = "sesshu-migrate" }
     secrets          = { namespace = var.k8s_namespace, service_account = "sesshu-secrets" }
+    log_shipper      = { namespace = var.k8s_log_shipper_namespace, service_account = "sesshu-log-shipper" }
     vpc_cni          = { namespace = "kube-system", service_account = "aws-node" }
     lb_controller    = { namespace = "kube-system", service_account = "aws-load-balancer-controller" }
     cloudwatch_agent = { namespace = "amazon-cloudwatch", service_account = "cloudwatch-agent" }
@@ -326,4 +329,39 @@ resource "aws_iam_role_policy" "secrets" {
   name   = "sesshu-external-secrets"
   role   = aws_iam_role.irsa["secrets"].id
   policy = data.aws_iam_policy_document.secrets.json
+}
+
+# --- Log shipper (Fluent Bit, k8s/log-shipper) ---------------------------------------------
+
+# Streams are created in, and events written to, the three application log groups of logs.tf;
+# never a group (auto_create_group false), never another group. CreateLogStream and
+# DescribeLogStreams act on the group's ARN, PutLogEvents on its streams'. No KMS permission:
+# with a KMS-encrypted group, CloudWatch Logs itself uses the logs key (its key policy, kms.tf),
+# not the caller.
+data "aws_iam_policy_document" "log_shipper" {
+  statement {
+    sid     = "StreamsOfTheApplicationLogGroups"
+    actions = ["logs:CreateLogStream", "logs:DescribeLogStreams"]
+    resources = [
+      aws_cloudwatch_log_group.audit.arn,
+      aws_cloudwatch_log_group.access.arn,
+      aws_cloudwatch_log_group.application.arn,
+    ]
+  }
+
+  statement {
+    sid     = "EventsToTheApplicationLogGroups"
+    actions = ["logs:PutLogEvents"]
+    resources = [
+      "${aws_cloudwatch_log_group.audit.arn}:log-stream:*",
+      "${aws_cloudwatch_log_group.access.arn}:log-stream:*",
+      "${aws_cloudwatch_log_group.application.arn}:log-stream:*",
+    ]
+  }
+}
+
+resource "aws_iam_role_policy" "log_shipper" {
+  name   = "sesshu-log-shipper"
+  role   = aws_iam_role.irsa["log_shipper"].id
+  policy = data.aws_iam_policy_document.log_shipper.json
 }

@@ -22,6 +22,7 @@ output "k8s_overlay_values" {
     WORKER_ROLE_ARN        = aws_iam_role.irsa["worker"].arn
     MIGRATE_ROLE_ARN       = aws_iam_role.irsa["migrate"].arn
     SECRETS_ROLE_ARN       = aws_iam_role.irsa["secrets"].arn
+    LOG_SHIPPER_ROLE_ARN   = aws_iam_role.irsa["log_shipper"].arn
     CERTIFICATE_ARN        = aws_acm_certificate.main.arn
     WAF_ACL_ARN            = aws_wafv2_web_acl.main.arn
     LOGS_BUCKET            = aws_s3_bucket.logs.id

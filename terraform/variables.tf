@@ -119,6 +119,12 @@ variable "node_groups" {
   }
 }
 
+variable "k8s_log_shipper_namespace" {
+  description = "Kubernetes namespace of the log shipper (must match k8s/log-shipper)."
+  type        = string
+  default     = "sesshu-logs"
+}
+
 variable "k8s_namespace" {
   description = "Kubernetes namespace of the application (must match k8s/base)."
   type        = string
