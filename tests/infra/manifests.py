@@ -33,6 +33,7 @@ BUILTIN_GROUPS = {
     "autoscaling/v2",
     "networking.k8s.io/v1",
     "rbac.authorization.k8s.io/v1",
+    "scheduling.k8s.io/v1",
 }
 
 _NAME = {

@@ -16,7 +16,17 @@ from tests.infra.manifests import OVERLAYS, custom_errors, render
 from tests.infra.regions import ALLOWED_REGION, foreign_regions_in
 
 WORKLOADS = {"sesshu-web", "sesshu-worker", "sesshu-beat", "sesshu-migrate"}
-IRSA = {"sesshu-web": "web", "sesshu-worker": "worker", "sesshu-migrate": "migrate"}
+# Fluent Bit (k8s/log-shipper, tests/infra/test_log_shipper.py): a DaemonSet of its own
+# namespace, hardened like the rest with the exceptions listed in
+# test_every_pod_is_hardened_and_scheduled_in_tokyo.
+LOG_SHIPPER = "sesshu-log-shipper"
+LOG_SHIPPER_IMAGE = r"public\.ecr\.aws/aws-observability/aws-for-fluent-bit:\d+(\.\d+){2,3}"
+IRSA = {
+    "sesshu-web": "web",
+    "sesshu-worker": "worker",
+    "sesshu-migrate": "migrate",
+    LOG_SHIPPER: "log-shipper",
+}
 
 
 @pytest.fixture(scope="module", params=OVERLAYS, ids=[p.name for p in OVERLAYS])
@@ -43,7 +53,7 @@ def test_both_environments_are_rendered() -> None:
 
 def test_every_workload_is_present(overlay: tuple[str, list[dict[str, Any]]]) -> None:
     _, docs = overlay
-    assert set(_pod_templates(docs)) == WORKLOADS
+    assert set(_pod_templates(docs)) == WORKLOADS | {LOG_SHIPPER}
 
 
 def test_no_secret_values_and_no_placeholders(overlay: tuple[str, list[dict[str, Any]]]) -> None:
@@ -80,9 +90,22 @@ def test_every_pod_is_hardened_and_scheduled_in_tokyo(
             "operator": "In",
             "values": [ALLOWED_REGION],
         } in expressions, name
-        spread = {c["topologyKey"] for c in pod["topologySpreadConstraints"]}
-        assert "topology.kubernetes.io/zone" in spread, name
+        # Exception: a DaemonSet is one pod per node by definition, spread with the nodes.
+        if name != LOG_SHIPPER:
+            spread = {c["topologyKey"] for c in pod["topologySpreadConstraints"]}
+            assert "topology.kubernetes.io/zone" in spread, name
         assert not pod.get("hostNetwork") and not pod.get("hostPID"), name
+        assert not pod.get("hostIPC"), name
+        # Exception: the log shipper reads the node's container logs, read-only (and only
+        # /var/log/containers and /var/log/pods); no other pod mounts anything of the host.
+        host_volumes = {v["name"] for v in pod["volumes"] if "hostPath" in v}
+        if name == LOG_SHIPPER:
+            assert {v["hostPath"]["path"] for v in pod["volumes"] if "hostPath" in v} == {
+                "/var/log/containers",
+                "/var/log/pods",
+            }, name
+        else:
+            assert host_volumes == set(), name
         for container in pod["containers"] + pod.get("initContainers", []):
             where = f"{name}/{container['name']}"
             csc = container["securityContext"]
@@ -93,7 +116,14 @@ def test_every_pod_is_hardened_and_scheduled_in_tokyo(
             for bound in ("requests", "limits"):
                 assert set(container["resources"][bound]) >= {"cpu", "memory"}, where
             assert "livenessProbe" in container and "readinessProbe" in container, where
+            for mount in container.get("volumeMounts", []):
+                if mount["name"] in host_volumes:
+                    assert mount.get("readOnly") is True, where
             image = container["image"]
+            if name == LOG_SHIPPER:
+                # Exception: the AWS-published Fluent Bit image, at a fixed version.
+                assert re.fullmatch(LOG_SHIPPER_IMAGE, image), where
+                continue
             assert re.fullmatch(
                 r"\d{12}\.dkr\.ecr\.ap-northeast-1\.amazonaws\.com/sesshu"
                 r"(:[A-Za-z0-9][A-Za-z0-9._-]*)?(@sha256:[0-9a-f]{64})?",
@@ -206,11 +236,18 @@ def test_external_secret_feeds_every_mounted_secret(
     used = {m for value in template.values() for m in re.findall(r"\{\{\s*\.(\w+)", value)}
     assert used <= keys
     assert all(d["remoteRef"]["key"].startswith(f"sesshu/{env}/") for d in external["data"])
-    config = next(d for d in docs if d["kind"] == "ConfigMap")["data"]
+    config = next(
+        d
+        for d in docs
+        if d["kind"] == "ConfigMap" and d["metadata"]["name"].startswith("sesshu-config-")
+    )["data"]
     files = {v.rsplit("/", 1)[1] for k, v in config.items() if k.endswith("_FILE")}
     assert files <= set(template)
     for name, pod in _pod_templates(docs).items():
         secret_volumes = [v["secret"]["secretName"] for v in pod["volumes"] if "secret" in v]
+        if name == LOG_SHIPPER:  # reads no secret at all
+            assert secret_volumes == [], name
+            continue
         assert secret_volumes == [external["target"]["name"]], name
 
 
