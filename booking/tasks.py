@@ -45,6 +45,14 @@ def registry_imports_resume() -> list[int]:
     return registry_imports_resume_stalled()
 
 
+@app.task(name="booking.registry_imports_upkeep", acks_late=True)
+def registry_imports_upkeep() -> dict[str, int]:
+    """Expire this municipality's unconfirmed previews and old import files."""
+    from booking.services.registry_upkeep import registry_imports_expire
+
+    return registry_imports_expire()
+
+
 def _in_each_municipality(task: Any) -> int:
     """Queue ``task`` once in every municipality that still has a schema of its own (a
     suspended one too: its imports' files are kept as short a time as anyone's)."""
@@ -68,3 +76,9 @@ def _in_each_municipality(task: Any) -> int:
 def registry_imports_resume_all() -> int:
     """Beat entry (public schema, every few minutes): one resume pass per municipality."""
     return _in_each_municipality(registry_imports_resume)
+
+
+@app.task(name="booking.registry_imports_upkeep_all")
+def registry_imports_upkeep_all() -> int:
+    """Beat entry (public schema, hourly): one upkeep pass per municipality."""
+    return _in_each_municipality(registry_imports_upkeep)

@@ -111,7 +111,7 @@ def _chunk_bytes() -> int:
     return int(getattr(settings, "SESSHU_REGISTRY_CHUNK_BYTES", CHUNK_BYTES))
 
 
-def _error_file_days() -> int:
+def error_file_days() -> int:
     return int(getattr(settings, "SESSHU_REGISTRY_ERROR_FILE_DAYS", ERROR_FILE_DAYS))
 
 
@@ -386,7 +386,7 @@ def _parse(registry_import: RegistryImport, progress: Progress | None) -> None:
     registry_import.counts = _preview_counts(registry_import)
     registry_import.error_file = _write_error_file(registry_import, encoding)
     registry_import.error_file_expires_at = (
-        timezone.now() + timedelta(days=_error_file_days()) if registry_import.error_file else None
+        timezone.now() + timedelta(days=error_file_days()) if registry_import.error_file else None
     )
     registry_import.status = RegistryImport.Status.PREVIEWED
     registry_import.parsed_at = timezone.now()
@@ -547,13 +547,14 @@ def registry_import_error_file(
     *, registry_import: RegistryImport, actor: Actor, ip: str | None = None
 ) -> tuple[str, bytes]:
     """The error file's name and bytes (decrypted); audited."""
-    if not registry_import.error_file:
-        raise RegistryImportRefused(_("エラーファイルはありません。"))
+    # The expiry first: once past it, the periodic upkeep deletes the file itself.
     if (
         registry_import.error_file_expires_at
         and registry_import.error_file_expires_at < timezone.now()
     ):
         raise RegistryImportRefused(_("エラーファイルの保存期間が過ぎたため削除されました。"))
+    if not registry_import.error_file:
+        raise RegistryImportRefused(_("エラーファイルはありません。"))
     with default_storage.open(registry_import.error_file, "rb") as stream:
         sealed = stream.read()
     cipher = cipher_for(current_municipality())
@@ -599,8 +600,11 @@ def registry_import_confirm(
 
 
 def registry_import_cancel(
-    *, registry_import: RegistryImport, actor: Actor, ip: str | None = None
+    *, registry_import: RegistryImport, actor: Actor, ip: str | None = None, reason: str = ""
 ) -> RegistryImport:
+    """Drop an import that has not started writing vouchers: its staged rows and its
+    uploaded file go. ``reason`` says why in the trail when nobody asked (an expired
+    preview)."""
     now = timezone.now()
     # A parse that died may be cancelled too (it wrote nothing but the staging rows); an
     # apply that died may not: part of its rows are in, and resuming it finishes the job.
@@ -621,7 +625,16 @@ def registry_import_cancel(
     registry_import.refresh_from_db()
     _staging_reset(registry_import)
     _delete_upload(registry_import)
-    record(action="registry_import.cancelled", actor=actor, target=registry_import, ip=ip)
+    details: dict[str, Any] = {"file_name": audit_file_name(registry_import)}
+    if reason:
+        details["reason"] = reason
+    record(
+        action="registry_import.cancelled",
+        actor=actor,
+        target=registry_import,
+        ip=ip,
+        details=details,
+    )
     return registry_import
 
 

@@ -8,6 +8,10 @@ the file, a resumed apply continues from the last committed batch.
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.core.files.storage import default_storage
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -15,10 +19,21 @@ from audit import record
 from audit.chain import Actor
 from booking.models import RegistryImport
 from booking.models.registry import STALE_AFTER
-from booking.services.registry_import import RegistryImportRefused, audit_file_name
+from booking.services.registry_import import (
+    RegistryImportRefused,
+    audit_file_name,
+    error_file_days,
+    registry_import_cancel,
+)
 from tenants.queue import enqueue_on_commit
 
 SWEEP_ACTOR = Actor.system("registry-import-sweep")
+UPKEEP_ACTOR = Actor.system("registry-import-upkeep")
+PREVIEW_DAYS = 7
+
+
+def preview_days() -> int:
+    return int(getattr(settings, "SESSHU_REGISTRY_PREVIEW_DAYS", PREVIEW_DAYS))
 
 
 def resumable_phase(registry_import: RegistryImport) -> str | None:
@@ -83,3 +98,65 @@ def registry_imports_resume_stalled() -> list[int]:
             registry_import_resume(registry_import=registry_import, actor=SWEEP_ACTOR)
             return [registry_import.pk]
     return []
+
+
+# --- Expiry: nothing personal stays in storage longer than it is of use -----------------------
+
+
+def registry_imports_expire(*, now: datetime | None = None) -> dict[str, int]:
+    """The periodic upkeep of one municipality; every deletion is audited.
+
+    - A preview nobody confirmed within ``SESSHU_REGISTRY_PREVIEW_DAYS`` is cancelled: its
+      plaintext upload and staged rows go (an operator who still wants it uploads again).
+    - An error file past its download period, and an activation-codes file nobody took in
+      as long, are deleted from storage (the bucket's lifecycle rule would, on S3; local
+      disk has none).
+    - An upload left behind by a finished, failed or cancelled import is deleted.
+    """
+    now = now or timezone.now()
+    done = {"previews_cancelled": 0, "error_files": 0, "codes_files": 0, "uploads": 0}
+    expired_previews = RegistryImport.objects.filter(
+        status=RegistryImport.Status.PREVIEWED,
+        confirmed_at=None,
+        parsed_at__lt=now - timedelta(days=preview_days()),
+    )
+    for registry_import in expired_previews:
+        try:
+            registry_import_cancel(
+                registry_import=registry_import, actor=UPKEEP_ACTOR, reason="expired"
+            )
+        except RegistryImportRefused:
+            continue  # confirmed in the meantime
+        done["previews_cancelled"] += 1
+    for registry_import in RegistryImport.objects.exclude(error_file="").filter(
+        error_file_expires_at__lt=now
+    ):
+        _delete_file(registry_import, "error_file", "registry_import.error_file_deleted")
+        done["error_files"] += 1
+    for registry_import in RegistryImport.objects.exclude(codes_file="").filter(
+        finished_at__lt=now - timedelta(days=error_file_days())
+    ):
+        _delete_file(registry_import, "codes_file", "registry_import.codes_file_deleted")
+        done["codes_files"] += 1
+    for registry_import in RegistryImport.objects.exclude(stored_file="").filter(
+        status__in=[
+            RegistryImport.Status.DONE,
+            RegistryImport.Status.FAILED,
+            RegistryImport.Status.CANCELLED,
+        ]
+    ):
+        _delete_file(registry_import, "stored_file", "registry_import.upload_deleted")
+        done["uploads"] += 1
+    return done
+
+
+def _delete_file(registry_import: RegistryImport, field: str, action: str) -> None:
+    name = getattr(registry_import, field)
+    default_storage.delete(name)
+    RegistryImport.objects.filter(pk=registry_import.pk, **{field: name}).update(**{field: ""})
+    record(
+        action=action,
+        actor=UPKEEP_ACTOR,
+        target=registry_import,
+        details={"file_name": audit_file_name(registry_import)},
+    )

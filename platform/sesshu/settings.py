@@ -296,6 +296,8 @@ CELERY_BEAT_SCHEDULE = {
     "audit-anchor": {"task": "audit.anchor_all", "schedule": float(SESSHU_AUDIT_ANCHOR_SECONDS)},
     # Resumes an import whose worker or command died (its heartbeat is 5 minutes stale).
     "registry-imports-resume": {"task": "booking.registry_imports_resume_all", "schedule": 300.0},
+    # Cancels unconfirmed previews and deletes expired error and activation-code files.
+    "registry-imports-upkeep": {"task": "booking.registry_imports_upkeep_all", "schedule": 3600.0},
 }
 
 # --- Notifications -----------------------------------------------------------------------
@@ -339,6 +341,8 @@ DEFAULT_FROM_EMAIL = env_str(
 # --- Registry imports ------------------------------------------------------------------------
 # Processes that parse, validate and seal a registry file; 0: one per core.
 SESSHU_REGISTRY_PROCESSES = env_int("SESSHU_REGISTRY_PROCESSES", 0, minimum=0)
+# Days a preview waits for its confirmation; then it is cancelled and its upload deleted.
+SESSHU_REGISTRY_PREVIEW_DAYS = env_int("SESSHU_REGISTRY_PREVIEW_DAYS", 7, minimum=1)
 
 # --- Sentry (scrubbed; sesshu.observability) ----------------------------------------------
 SENTRY_DSN = env_optional("SENTRY_DSN")
