@@ -265,3 +265,20 @@ def test_without_the_policy_the_second_dose_pages_book_the_first_alone(
     response = client_a.get(f"/book/slot/{first.pk}/second/")
     assert response["Location"] == f"/book/slot/{first.pk}/"
     assert client_a.get(f"/book/slot/{first.pk}/").status_code == 200
+
+
+def test_line_s_browser_books_both_with_line_s_places(
+    together: World, resident_a: Resident
+) -> None:
+    from tests.booking.resident.test_resident_booking_pages import LINE_AGENT
+
+    client = Client(HTTP_HOST="kodaira.localhost", HTTP_USER_AGENT=LINE_AGENT)
+    logged_in(client, resident_a)
+    first, second = together.slot(3, 10), together.slot(22, 10)
+    assert client.get(f"/book/slot/{first.pk}/")["Location"].endswith("/second/")
+    _book_both(client, first, second)
+    dose1, dose2 = _bookings(together.municipality, resident_a)
+    assert dose1.channel == dose2.channel == "line"
+    assert dose2.linked_to_id == dose1.pk
+    assert _counters(together.municipality, first) == (0, 1, 0)
+    assert _counters(together.municipality, second) == (0, 1, 0)
