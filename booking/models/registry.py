@@ -65,6 +65,9 @@ class RegistryImport(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     parsed_at = models.DateTimeField(null=True, blank=True)
     confirmed_at = models.DateTimeField(null=True, blank=True)
+    # Who confirmed ("kind:id", as the audit trail names actors): the apply runs as the
+    # system, and its event says on whose request.
+    confirmed_by = models.CharField(max_length=90, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -94,6 +97,11 @@ class RegistryImport(models.Model):
         if self.status == self.Status.PREVIEWED and self.confirmed_at is not None:
             return self.confirmed_at < stale_before
         return False
+
+    @property
+    def requested_by(self) -> str:
+        """Who uploaded it, as "kind:id" (the audit trail's actor)."""
+        return f"{self.actor_kind}:{self.actor_id}"
 
     @property
     def status_label(self) -> str:

@@ -190,7 +190,12 @@ def registry_import_upload(
         actor=actor,
         target=registry_import,
         ip=ip,
-        details={"size": size, "full_list": full_list, "source": source},
+        details={
+            "file_name": audit_file_name(registry_import),
+            "size": size,
+            "full_list": full_list,
+            "source": source,
+        },
     )
     if enqueue:
         _enqueue("booking.registry_import_parse", registry_import)
@@ -329,7 +334,13 @@ def _fail(registry_import: RegistryImport, message: str, *, phase: str = "parse"
         action="registry_import.failed",
         actor=Actor.system("registry-import"),
         target=registry_import,
-        details={"phase": phase},
+        details={
+            "phase": phase,
+            "file_name": audit_file_name(registry_import),
+            "requested_by": registry_import.confirmed_by
+            if phase == "apply" and registry_import.confirmed_by
+            else registry_import.requested_by,
+        },
     )
 
 
@@ -395,7 +406,7 @@ def _parse(registry_import: RegistryImport, progress: Progress | None) -> None:
         action="registry_import.previewed",
         actor=Actor.system("registry-import"),
         target=registry_import,
-        details=_count_details(registry_import.counts),
+        details=_event_details(registry_import, registry_import.requested_by),
     )
     if progress:
         progress(registry_import)
@@ -403,6 +414,21 @@ def _parse(registry_import: RegistryImport, progress: Progress | None) -> None:
 
 def _count_details(counts: dict[str, int]) -> dict[str, Any]:
     return {key: int(value) for key, value in counts.items()}
+
+
+def _event_details(
+    registry_import: RegistryImport, requested_by: str = "", counts: dict[str, int] | None = None
+) -> dict[str, Any]:
+    """File name and counts for the trail; ``requested_by`` ("kind:id") when the event's
+    actor is the system working for someone (the preview for the uploader, the apply for
+    whoever confirmed)."""
+    details: dict[str, Any] = {
+        "file_name": audit_file_name(registry_import),
+        **_count_details(registry_import.counts if counts is None else counts),
+    }
+    if requested_by:
+        details["requested_by"] = requested_by
+    return details
 
 
 def _mark_duplicates(registry_import: RegistryImport) -> None:
@@ -566,7 +592,10 @@ def registry_import_error_file(
         actor=actor,
         target=registry_import,
         ip=ip,
-        details={"invalid": int(registry_import.counts.get("invalid", 0))},
+        details={
+            "file_name": audit_file_name(registry_import),
+            "invalid": int(registry_import.counts.get("invalid", 0)),
+        },
     )
     stem = os.path.splitext(registry_import.file_name)[0]
     return f"{stem}_errors.csv", data
@@ -583,7 +612,7 @@ def registry_import_confirm(
     with transaction.atomic():
         updated = RegistryImport.objects.filter(
             pk=registry_import.pk, status=RegistryImport.Status.PREVIEWED, confirmed_at=None
-        ).update(confirmed_at=timezone.now())
+        ).update(confirmed_at=timezone.now(), confirmed_by=f"{actor.kind}:{actor.id}"[:90])
         if updated != 1:
             raise RegistryImportRefused(_("この取込は既に実行されています。"))
         record(
@@ -591,7 +620,7 @@ def registry_import_confirm(
             actor=actor,
             target=registry_import,
             ip=ip,
-            details=_count_details(registry_import.counts),
+            details=_event_details(registry_import),
         )
         if enqueue:
             _enqueue("booking.registry_import_apply", registry_import)
@@ -770,7 +799,7 @@ def _finish(registry_import: RegistryImport) -> None:
             action="registry_import.applied",
             actor=Actor.system("registry-import"),
             target=registry_import,
-            details=_count_details(counts),
+            details=_event_details(registry_import, registry_import.confirmed_by, counts),
         )
     _delete_upload(registry_import)
 
@@ -878,6 +907,7 @@ def registry_import_codes_file(
             target=registry_import,
             ip=ip,
             details={
+                "file_name": audit_file_name(registry_import),
                 "codes": int(registry_import.counts.get("codes_issued", 0)),
                 **codes_file_scope(text),
             },

@@ -172,7 +172,7 @@ def test_the_error_file_is_downloaded_as_sent_and_audited(
     assert "2月30日は存在しない日付です" in lines[1][-1]
     (downloaded,) = events(tenant_a, "registry_import.error_file_downloaded")
     assert downloaded.actor_kind == "staff" and downloaded.actor_id == str(admin_a.user_id)
-    assert downloaded.details == {"invalid": 1}
+    assert downloaded.details == {"file_name": "meibo.csv", "invalid": 1}
 
 
 def test_the_activation_codes_are_downloaded_once(
@@ -215,7 +215,12 @@ def test_the_activation_codes_are_downloaded_once(
     with tenant_context(tenant_a):
         ids = sorted(Voucher.objects.values_list("pk", flat=True))
     assert downloaded.actor_id == str(admin_a.user_id)
-    assert downloaded.details == {"codes": 2, "voucher_ranges": [ids], "residents": 2}
+    assert downloaded.details == {
+        "file_name": "meibo.csv",
+        "codes": 2,
+        "voucher_ranges": [ids],
+        "residents": 2,
+    }
 
 
 def test_a_full_list_import_lists_withdrawn_vouchers_that_still_hold_a_booking(
