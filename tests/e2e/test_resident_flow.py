@@ -139,14 +139,87 @@ def test_a_resident_logs_in_books_changes_and_cancels(
     shots.take(page, "logged-out")
 
 
-def test_the_pages_work_without_javascript(browser: Any, site: Site) -> None:
-    context = browser.new_context(locale="ja-JP", java_script_enabled=False)
+def test_the_pages_work_without_javascript(
+    browser: Any, site: Site, django_db_blocker: Any
+) -> None:
+    """Log in, book, print, change and cancel with scripts off: links and forms only."""
+    context = browser.new_context(
+        locale="ja-JP", java_script_enabled=False, viewport={"width": 420, "height": 900}
+    )
     page = context.new_page()
+    failures: list[str] = []
+    page.on(
+        "response",
+        lambda response: (
+            failures.append(f"{response.status} {response.url}") if response.status >= 400 else None
+        ),
+    )
+    shots = Shots("no-javascript")
+    before = {b.pk for b in _bookings(site, django_db_blocker)}
     try:
         _log_in(page, site)
-        page.goto(site.url("/book/"))
+        shots.take(page, "mypage")
+
+        page.get_by_role("link", name="1回目の接種を予約する").click()
+        page.wait_for_url(re.compile(r".*/book/$"))
         assert page.get_by_role("heading", level=1).is_visible()
-        Shots("no-javascript").take(page, "choose-date")
+        shots.take(page, "choose-date")
+        page.locator("a.day").first.click()
+        page.wait_for_url(re.compile(r".*/book/\d{4}-\d{2}-\d{2}/(\?.*)?$"))
+        shots.take(page, "choose-slot")
+        page.locator("a.slot").first.click()
+        page.wait_for_url(re.compile(r".*/book/slot/\d+/$"))
+        shots.take(page, "confirm")
+        page.get_by_role("button", name="予約する").click()
+        page.wait_for_url(re.compile(r".*/bookings/[A-Z0-9]+/done/$"))
+        assert page.get_by_role("heading", level=1).inner_text() == "予約が完了しました"
+        number = page.inner_text("#booking-number").replace("-", "")
+        (booking,) = [b for b in _bookings(site, django_db_blocker) if b.pk not in before]
+        assert (booking.booking_number, booking.status) == (number, "active")
+        shots.take(page, "done")
+
+        page.get_by_role("link", name="確認票を表示・印刷する").click()
+        page.wait_for_url(re.compile(r".*/print/$"))
+        assert page.locator("img.qr").is_visible()
+        # Without the script the print button stays hidden and the hint says what to do.
+        assert page.get_by_role("button", name="印刷する").is_hidden()
+        assert page.get_by_text("ブラウザの「印刷」から印刷できます。").is_visible()
+        shots.take(page, "print")
+
+        page.goto(site.url("/mypage/"))
+        page.get_by_role("link", name="日時・会場を変更").click()
+        page.wait_for_url(re.compile(r".*/change/$"))
+        shots.take(page, "change-date")
+        page.locator("a.day").last.click()
+        page.wait_for_url(re.compile(r".*/change/\d{4}-\d{2}-\d{2}/(\?.*)?$"))
+        shots.take(page, "change-slot")
+        page.locator("a.slot").last.click()
+        page.wait_for_url(re.compile(r".*/change/slot/\d+/$"))
+        shots.take(page, "change-confirm")
+        page.get_by_role("button", name="変更する").click()
+        page.wait_for_url(re.compile(r".*/done/\?changed=1$"))
+        assert page.get_by_role("heading", level=1).inner_text() == "予約を変更しました"
+        (changed,) = [b for b in _bookings(site, django_db_blocker) if b.pk == booking.pk]
+        assert changed.booking_number == booking.booking_number
+        assert changed.slot_id != booking.slot_id
+        shots.take(page, "changed")
+
+        page.goto(site.url("/mypage/"))
+        page.get_by_role("link", name="取り消す").click()
+        page.wait_for_url(re.compile(r".*/cancel/$"))
+        shots.take(page, "cancel-confirm")
+        page.get_by_role("button", name="予約を取り消す").click()
+        page.wait_for_url(site.url("/mypage/"))
+        assert "取り消しました" in page.inner_text("main")
+        assert "現在、予約はありません" in page.inner_text("main")
+        (cancelled,) = [b for b in _bookings(site, django_db_blocker) if b.pk == booking.pk]
+        assert cancelled.status == "cancelled"
+        shots.take(page, "cancelled")
+
+        page.get_by_role("button", name="ログアウト").click()
+        page.wait_for_url(site.url("/"))
+        shots.take(page, "logged-out")
+        assert failures == []
     finally:
         context.close()
 
