@@ -9,6 +9,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from booking.models import RegistryImport
+from booking.registry.fields import FIELD_LABELS, REQUIRED_FIELDS
 from booking.services.registry_import import ERROR_ROWS_SHOWN, registry_import_progress
 
 
@@ -32,6 +33,20 @@ class RegistryUploadForm(forms.Form):
         ),
         required=False,
     )
+
+
+class ColumnMappingForm(forms.Form):
+    """One text box per registry field: the header the municipality's files give it."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for field, label in FIELD_LABELS.items():
+            self.fields[field] = forms.CharField(
+                label=label,
+                required=False,
+                max_length=80,  # the service allows 40 and says so in Japanese
+                help_text=_("必須の列です。") if field in REQUIRED_FIELDS else "",
+            )
 
 
 def import_context(registry_import: RegistryImport) -> dict[str, Any]:

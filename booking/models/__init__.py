@@ -13,7 +13,12 @@ from booking.models.notifications import (
     NotificationSettings,
     NotificationTemplate,
 )
-from booking.models.registry import RegistryImport, RegistryImportError, RegistryImportRow
+from booking.models.registry import (
+    RegistryColumnMapping,
+    RegistryImport,
+    RegistryImportError,
+    RegistryImportRow,
+)
 from booking.models.residents import ResidentCredential, ResidentSession
 from booking.models.staff import StaffInvitation, StaffMember, StaffSession
 from booking.models.venues import Channel, Slot, VaccineProduct, Venue
@@ -34,6 +39,7 @@ __all__ = [
     "NotificationKind",
     "NotificationSettings",
     "NotificationTemplate",
+    "RegistryColumnMapping",
     "RegistryImport",
     "RegistryImportError",
     "RegistryImportRow",

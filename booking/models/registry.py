@@ -179,3 +179,31 @@ class RegistryImportError(models.Model):
 
     def __str__(self) -> str:
         return f"line {self.line_number}: {self.message}"
+
+
+class RegistryColumnMapping(models.Model):
+    """The municipality's own header texts for the registry's columns, kept for every later
+    import (one row per schema, ``pk`` = 1). ``headers`` maps a field (booking.registry.fields
+    FIELD_LABELS) to the header text its files use; a field not in it is found by its
+    built-in names. Header texts are column names, not residents' data."""
+
+    SINGLETON_ID = 1
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=SINGLETON_ID)
+    headers = models.JSONField(default=dict, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.CharField(max_length=90, blank=True)  # "kind:id", as in the trail
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(id=1), name="registry_column_mapping_singleton"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return "registry column mapping"
+
+    def column_mapping(self) -> dict[str, str | None]:
+        """What the parser takes: header text -> field."""
+        return {header: field for field, header in self.headers.items() if header}

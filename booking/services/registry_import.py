@@ -50,6 +50,7 @@ from booking.registry.pipeline import (
 )
 from booking.selectors.registry import withdrawn_vouchers_with_bookings
 from booking.services.bulk_reads import codes_file_scope
+from booking.services.registry_mapping import saved_column_mapping
 from tenants.crypto import cipher_for
 from tenants.db import current_municipality
 from tenants.keys import data_key_for
@@ -158,7 +159,8 @@ def registry_import_upload(
     enqueue: bool = True,
 ) -> RegistryImport:
     """Check the upload before anything is parsed, store it, and queue the preview (unless
-    the caller, like the command, runs the preview itself)."""
+    the caller, like the command, runs the preview itself). Without ``column_mapping`` the
+    municipality's saved mapping applies (none saved: the built-in header names)."""
     head = stream.read(64 * 1024)
     try:
         check_upload(head, size, _max_bytes())
@@ -180,7 +182,7 @@ def registry_import_upload(
         size=size,
         sha256=digest.hexdigest(),
         encoding=encoding,
-        column_mapping=column_mapping or {},
+        column_mapping=saved_column_mapping() if column_mapping is None else column_mapping,
         full_list=full_list,
         actor_kind=actor.kind,
         actor_id=actor.id,

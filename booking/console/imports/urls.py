@@ -8,6 +8,7 @@ app_name = "imports"
 
 urlpatterns = [
     path("", views.imports, name="list"),
+    path("mapping/", views.mapping, name="mapping"),
     path("<int:pk>/", views.detail, name="detail"),
     path("<int:pk>/decide/", views.decide, name="decide"),
     path("<int:pk>/errors/", views.error_file, name="error_file"),

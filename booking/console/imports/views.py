@@ -19,7 +19,8 @@ from audit.middleware import client_ip
 from booking.console.access import staff_required
 from booking.models import Booking, RegistryImport, StaffMember
 from booking.models.bookings import booking_number_display
-from booking.registry_forms import RegistryUploadForm, import_context
+from booking.registry.fields import FIELD_LABELS
+from booking.registry_forms import ColumnMappingForm, RegistryUploadForm, import_context
 from booking.selectors.registry import withdrawn_vouchers_with_bookings
 from booking.services.registry_import import (
     RegistryImportRefused,
@@ -28,6 +29,11 @@ from booking.services.registry_import import (
     registry_import_confirm,
     registry_import_error_file,
     registry_import_upload,
+)
+from booking.services.registry_mapping import (
+    RegistryColumnMappingInvalid,
+    registry_column_mapping_get,
+    registry_column_mapping_save,
 )
 from booking.services.registry_upkeep import registry_import_resume
 
@@ -73,11 +79,44 @@ def imports(request: HttpRequest) -> HttpResponse:
                 form.add_error("file", str(exc))
             else:
                 return redirect("console:imports:detail", pk=registry_import.pk)
+    saved = registry_column_mapping_get()
     return render(
         request,
         "booking/console/imports/list.html",
-        _context(request, form=form, imports=list(RegistryImport.objects.all()[:RECENT_IMPORTS])),
+        _context(
+            request,
+            form=form,
+            imports=list(RegistryImport.objects.all()[:RECENT_IMPORTS]),
+            mapping=[(FIELD_LABELS[field], header) for field, header in saved.items()],
+        ),
         status=status,
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@staff_required(Admin)
+def mapping(request: HttpRequest) -> HttpResponse:
+    """The header texts the municipality's files use, saved for every later import."""
+    form = ColumnMappingForm(
+        request.POST or None, initial=registry_column_mapping_get(), label_suffix=""
+    )
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.is_valid():
+            try:
+                registry_column_mapping_save(
+                    headers=form.cleaned_data, actor=_actor(request), ip=client_ip(request)
+                )
+            except RegistryColumnMappingInvalid as exc:
+                for field, problems in exc.errors.items():
+                    for problem in problems:
+                        form.add_error(field or None, problem)
+            else:
+                messages.success(request, _("列の対応付けを保存しました。"))
+                return redirect("console:imports:list")
+    return render(
+        request, "booking/console/imports/mapping.html", _context(request, form=form), status=status
     )
 
 

@@ -164,3 +164,15 @@ def test_an_interrupted_apply_is_resumed_and_an_interrupted_parse_cancelled(tena
     assert parsing.status == RegistryImport.Status.CANCELLED and "(取消)" in out
     assert parsing.stored_file == "" and not default_storage.exists(stored)
     assert Voucher.objects.count() == 1
+
+
+def test_the_command_reads_the_file_with_the_saved_column_mapping(tenant, tmp_path) -> None:
+    from booking.services.registry_mapping import registry_column_mapping_save
+    from tests.booking.registry_import.conftest import ACTOR
+
+    registry_column_mapping_save(headers={"voucher_number": "券No"}, actor=ACTOR)
+    header = "券No,氏名,氏名カナ,生年月日\r\n"
+    data = (header + "0000000001,小平 花子,コダイラ ハナコ,S23.4.1\r\n").encode("cp932")
+    out, _err = run(tenant, write(tmp_path, data))
+    assert "(取込完了): rows 1, new 1" in out
+    assert Voucher.objects.get().voucher_number == "0000000001"

@@ -352,3 +352,70 @@ def test_an_interrupted_import_is_shown_as_such_and_resumed_from_its_page(
     assert "取込を再開しました" in page and "確認済み（取込待ち）" in page
     (resumed,) = events(tenant_a, "registry_import.resumed")
     assert (resumed.actor_kind, resumed.actor_id) == ("staff", str(admin_a.user_id))
+
+
+def test_an_admin_saves_the_column_mapping_and_the_next_upload_uses_it(
+    tenant_a: Municipality,
+    client_a: Client,
+    admin_a: StaffAccount,
+    clock,
+    django_capture_on_commit_callbacks,
+) -> None:
+    logged_in(client_a, admin_a, clock)
+    assert "列の対応付けを変更する" in client_a.get("/console/imports/").content.decode()
+    page = client_a.get("/console/imports/mapping/").content.decode()
+    assert 'name="voucher_number"' in page and "接種券番号" in page
+    refused = client_a.post(
+        "/console/imports/mapping/", {"voucher_number": "番号", "address_number": "番号"}
+    )
+    assert refused.status_code == 400
+    assert "「接種券番号」と同じ見出しです" in refused.content.decode()
+    response = client_a.post(
+        "/console/imports/mapping/", {"voucher_number": "接種券No", "birth_date": "誕生日"}
+    )
+    assert response.status_code == 302
+    listing = client_a.get("/console/imports/").content.decode()
+    assert "列の対応付けを保存しました" in listing and "接種券No" in listing and "誕生日" in listing
+    header = "接種券No,漢字氏名,カナ氏名,誕生日\r\n"
+    data = (header + "0000000001,小平 花子,コダイラ ハナコ,昭和23年4月1日\r\n").encode("cp932")
+    location = previewed(client_a, data, django_capture_on_commit_callbacks)
+    assert "確認済み（取込待ち）" in client_a.get(location).content.decode()
+    (saved,) = events(tenant_a, "registry_import.mapping_saved")
+    assert (saved.actor_kind, saved.actor_id) == ("staff", str(admin_a.user_id))
+
+
+def test_a_column_mapping_is_the_municipalitys_own(
+    tenant_a: Municipality,
+    tenant_b: Municipality,
+    client_a: Client,
+    admin_a: StaffAccount,
+    clock,
+) -> None:
+    from booking.models import RegistryColumnMapping
+
+    logged_in(client_a, admin_a, clock)
+    client_a.post("/console/imports/mapping/", {"voucher_number": "接種券No"})
+    with tenant_context(tenant_a):
+        assert RegistryColumnMapping.objects.get().headers == {"voucher_number": "接種券No"}
+    with tenant_context(tenant_b):
+        assert not RegistryColumnMapping.objects.exists()
+    anonymous = Client(HTTP_HOST=client_a.defaults["HTTP_HOST"])
+    response = anonymous.get("/console/imports/mapping/")
+    assert response.status_code == 302 and "/console/login/" in response["Location"]
+
+
+@pytest.mark.parametrize(
+    "role",
+    [StaffMember.Role.VENUE, StaffMember.Role.CALL_CENTRE, StaffMember.Role.AUDITOR],
+)
+def test_only_admins_change_the_column_mapping(
+    tenant_a: Municipality, client_a: Client, role: str, clock
+) -> None:
+    account = make_staff(tenant_a, f"{role}@kodaira.example.jp", role)
+    logged_in(client_a, account, clock)
+    assert client_a.get("/console/imports/mapping/").status_code == 403
+    assert client_a.post("/console/imports/mapping/", {"name": "x"}).status_code == 403
+    with tenant_context(tenant_a):
+        from booking.models import RegistryColumnMapping
+
+        assert not RegistryColumnMapping.objects.exists()
