@@ -282,3 +282,30 @@ def test_line_s_browser_books_both_with_line_s_places(
     assert dose2.linked_to_id == dose1.pk
     assert _counters(together.municipality, first) == (0, 1, 0)
     assert _counters(together.municipality, second) == (0, 1, 0)
+
+
+def test_no_day_for_the_second_dose_says_what_to_do(
+    client_a: Client, together: World, resident_a: Resident
+) -> None:
+    logged_in(client_a, resident_a)
+    late_first = together.slot(20, 10)  # dose 2 from day 39; booking opens 28 days ahead
+    together.slot(27, 10)
+    text = client_a.get(f"/book/slot/{late_first.pk}/second/").content.decode()
+    assert "2回目を予約できる日がいまはありません" in text
+    assert "1回目をもっと早い日にするか" in text
+    assert 'href="/book/"' in text  # choose the first dose again
+
+
+def test_the_second_dose_pages_read_in_english(
+    client_a: Client, together: World, resident_a: Resident
+) -> None:
+    logged_in(client_a, resident_a)
+    assert client_a.post("/i18n/setlang/", {"language": "en", "next": "/"}).status_code == 302
+    first, second = together.slot(3, 10), together.slot(22, 10)
+    dates = client_a.get(f"/book/slot/{first.pk}/second/").content.decode()
+    assert "Choose the day of dose 2" in dates and "(not booked yet)" in dates
+    confirm = client_a.get(f"/book/slot/{first.pk}/second/slot/{second.pk}/").content.decode()
+    assert "Book doses 1 and 2 as follows?" in confirm and "Book both doses" in confirm
+    too_soon = together.slot(21, 10)
+    refused = client_a.post(f"/book/slot/{first.pk}/second/slot/{too_soon.pk}/")
+    assert "Dose 2: " in refused.content.decode()
