@@ -309,3 +309,21 @@ def test_the_second_dose_pages_read_in_english(
     too_soon = together.slot(21, 10)
     refused = client_a.post(f"/book/slot/{first.pk}/second/slot/{too_soon.pk}/")
     assert "Dose 2: " in refused.content.decode()
+
+
+def test_without_the_cascade_cancelling_dose_1_leaves_dose_2_and_does_not_warn(
+    client_a: Client, together: World, resident_a: Resident
+) -> None:
+    with tenant_context(together.municipality):
+        together.policy.cancel_cascades = False
+        together.policy.save()
+    logged_in(client_a, resident_a)
+    number = _book_both(client_a, together.slot(3, 10), together.slot(22, 10))
+    asked = client_a.get(f"/bookings/{number}/cancel/").content.decode()
+    assert "も取り消されます" not in asked
+    text = client_a.post(f"/bookings/{number}/cancel/", follow=True).content.decode()
+    assert "一緒に予約していた" not in text and "を取り消しました" in text
+    assert [b.status for b in _bookings(together.municipality, resident_a)] == [
+        "cancelled",
+        "active",
+    ]
