@@ -26,7 +26,7 @@ from typing import IO, Any
 from django.conf import settings
 from django.core.files.base import ContentFile, File
 from django.core.files.storage import default_storage
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -223,9 +223,15 @@ def _claim(registry_import_id: int, *, to: str, fresh: Q) -> RegistryImport | No
     the import is past this phase; raises RegistryImportBusy when a live run has it."""
     now = timezone.now()
     stale = Q(status=to, heartbeat_at__lt=now - STALE_AFTER) | Q(status=to, heartbeat_at=None)
-    claimed = RegistryImport.objects.filter(Q(pk=registry_import_id) & (fresh | stale)).update(
-        status=to, phase_started_at=now, heartbeat_at=now
-    )
+    try:
+        with transaction.atomic():
+            claimed = RegistryImport.objects.filter(
+                Q(pk=registry_import_id) & (fresh | stale)
+            ).update(status=to, phase_started_at=now, heartbeat_at=now)
+    except IntegrityError as exc:
+        # Another import of the municipality is at work (one at a time): wait for it, as
+        # for a live run of this one. Two uploads in quick succession end up here.
+        raise RegistryImportBusy(registry_import_id) from exc
     if claimed == 1:
         return RegistryImport.objects.get(pk=registry_import_id)
     if RegistryImport.objects.filter(pk=registry_import_id, status=to).exists():

@@ -10,6 +10,7 @@ from typing import Any
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -153,7 +154,12 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
             request,
             **context,
             done=done,
-            error_file_available=bool(registry_import.error_file),
+            # Past its period the file is refused (and soon deleted): offer no dead link.
+            error_file_available=bool(registry_import.error_file)
+            and not (
+                registry_import.error_file_expires_at
+                and registry_import.error_file_expires_at < timezone.now()
+            ),
             codes_available=bool(registry_import.codes_file)
             and registry_import.codes_downloaded_at is None,
             withdrawn=withdrawn,

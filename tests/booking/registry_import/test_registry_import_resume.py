@@ -17,6 +17,7 @@ from audit.models import Event
 from booking.models import RegistryImport, Voucher
 from booking.models.registry import STALE_AFTER
 from booking.services.registry_import import (
+    RegistryImportBusy,
     RegistryImportRefused,
     RegistryImportStalled,
     registry_import_apply,
@@ -159,3 +160,13 @@ def test_the_beat_leaves_a_live_import_alone(tenant, django_capture_on_commit_ca
 def test_the_resume_sweep_is_on_the_beat_schedule() -> None:
     entries = {e["task"]: e for e in django_settings.CELERY_BEAT_SCHEDULE.values()}
     assert entries["booking.registry_imports_resume_all"]["schedule"] <= 600
+
+
+def test_a_second_upload_waits_while_the_first_is_parsed(tenant) -> None:
+    first = upload(csv_bytes([row("0000000001")]))
+    second = upload(csv_bytes([row("0000000002")]))  # both queued before either is parsed
+    killed_while(first, RegistryImport.Status.PARSING, ago=timedelta(seconds=5))
+    with pytest.raises(RegistryImportBusy):
+        registry_import_parse(registry_import_id=second.pk)
+    second.refresh_from_db()
+    assert second.status == RegistryImport.Status.UPLOADED  # taken up once the first is done

@@ -419,3 +419,23 @@ def test_only_admins_change_the_column_mapping(
         from booking.models import RegistryColumnMapping
 
         assert not RegistryColumnMapping.objects.exists()
+
+
+def test_an_expired_error_file_is_no_longer_offered(
+    tenant_a: Municipality,
+    client_a: Client,
+    admin_a: StaffAccount,
+    clock,
+    django_capture_on_commit_callbacks,
+) -> None:
+    logged_in(client_a, admin_a, clock)
+    bad = row("0000000002", birth="昭和23年2月30日")
+    location = previewed(
+        client_a, csv_bytes([row("0000000001"), bad]), django_capture_on_commit_callbacks
+    )
+    with tenant_context(tenant_a):
+        RegistryImport.objects.update(error_file_expires_at=timezone.now() - timedelta(hours=1))
+    assert "エラー行のファイルをダウンロード" not in client_a.get(location).content.decode()
+    response = client_a.get(f"{location}errors/", follow=True)
+    assert "保存期間が過ぎたため削除されました" in response.content.decode()
+    assert not events(tenant_a, "registry_import.error_file_downloaded")
