@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from django_tenants.utils import tenant_context
 
-from booking.models import Booking
+from booking.models import Booking, BookingPolicy, Slot
+from booking.selectors.availability import availability_invalidate
 from tests.e2e.conftest import Shots, Site, watched_page
 
 pytestmark = pytest.mark.browser
@@ -236,3 +238,71 @@ def test_a_failed_login_is_announced_and_the_skip_link_comes_first(page: Any, si
     alert = page.get_by_role("alert")
     assert "接種券番号または生年月日が正しくありません" in alert.inner_text()
     Shots("failed-login").take(page, "failed")
+
+
+def test_doses_1_and_2_booked_together_without_javascript(
+    browser: Any, site: Site, django_db_blocker: Any
+) -> None:
+    """Where the municipality books the series together: the first slot, then the second
+    dose's date and slot, one confirmation for both; cancelling dose 1 cancels dose 2."""
+    with django_db_blocker.unblock(), tenant_context(site.municipality):
+        policy = BookingPolicy.current()
+        policy.book_series_together, policy.cancel_cascades = True, True
+        policy.save()
+        first_day = Slot.objects.order_by("starts_at").first()
+        assert first_day is not None
+        later = Slot.objects.create(
+            venue=first_day.venue,
+            product=first_day.product,
+            starts_at=first_day.starts_at + timedelta(days=21),
+            ends_at=first_day.ends_at + timedelta(days=21),
+            capacity_web=10,
+        )
+        availability_invalidate(days=[later.starts_at.date()])
+    context = browser.new_context(
+        locale="ja-JP", java_script_enabled=False, viewport={"width": 420, "height": 900}
+    )
+    page = context.new_page()
+    shots = Shots("no-javascript-series-together")
+    before = {b.pk for b in _bookings(site, django_db_blocker)}
+    try:
+        _log_in(page, site)
+        page.get_by_role("link", name="1回目の接種を予約する").click()
+        page.wait_for_url(re.compile(r".*/book/$"))
+        page.locator("a.day").first.click()
+        page.locator("a.slot").first.click()
+        page.wait_for_url(re.compile(r".*/book/slot/\d+/second/$"))
+        assert "2回目の接種を受ける日を選んでください" in page.inner_text("main")
+        assert "まだ予約されていません" in page.inner_text("main")
+        shots.take(page, "second-date")
+        page.locator("a.day").first.click()
+        page.wait_for_url(re.compile(r".*/second/\d{4}-\d{2}-\d{2}/(\?.*)?$"))
+        shots.take(page, "second-slot")
+        page.locator("a.slot").first.click()
+        page.wait_for_url(re.compile(r".*/second/slot/\d+/$"))
+        assert "1回目と2回目を予約しますか" in page.inner_text("main")
+        shots.take(page, "confirm-both")
+        page.get_by_role("button", name="2回分を予約する").click()
+        page.wait_for_url(re.compile(r".*/bookings/[A-Z0-9]+/done/$"))
+        assert "一緒に予約した2回目" in page.inner_text("main")
+        shots.take(page, "done-both")
+        new = [b for b in _bookings(site, django_db_blocker) if b.pk not in before]
+        dose1, dose2 = sorted(new, key=lambda b: b.dose)
+        assert (dose1.dose, dose2.dose, dose2.linked_to_id) == (1, 2, dose1.pk)
+        assert dose2.slot_id == later.pk
+
+        page.goto(site.url(f"/bookings/{dose1.booking_number}/cancel/"))
+        assert "も取り消されます" in page.inner_text("main")
+        shots.take(page, "cancel-both-confirm")
+        page.get_by_role("button", name="予約を取り消す").click()
+        page.wait_for_url(site.url("/mypage/"))
+        assert "一緒に予約していた2回目" in page.inner_text("main")
+        shots.take(page, "cancelled-both")
+        statuses = {b.status for b in _bookings(site, django_db_blocker) if b.pk not in before}
+        assert statuses == {"cancelled"}
+    finally:
+        context.close()
+        with django_db_blocker.unblock(), tenant_context(site.municipality):
+            policy = BookingPolicy.current()
+            policy.book_series_together = False
+            policy.save()
