@@ -471,7 +471,7 @@ def test_a_booking_number_already_taken_is_drawn_again(world: World, monkeypatch
     making the generator repeat itself."""
     taken = book(world, world.slot(), world.neighbour, actor=world.resident_actor(world.neighbour))
     draws = iter([taken.booking_number, "ABCDEFGHJK"])
-    monkeypatch.setattr("booking.services.booking.booking_number_new", lambda: next(draws))
+    monkeypatch.setattr("booking.services.booking.create.booking_number_new", lambda: next(draws))
     slot = world.slot(hour=11)
     booking = book(world, slot)
     assert booking.booking_number == "ABCDEFGHJK"

@@ -1,0 +1,110 @@
+"""Cancelling a live booking, and the doses booked together with it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from audit import record
+from audit.chain import Actor
+from booking.models import Booking, BookingPolicy
+from booking.services.booking.access import _check_actor, _check_channel, _check_municipality
+from booking.services.booking.capacity import _Marks, slot_release_capacity
+from booking.services.booking.change import (
+    _check_changeable,
+    _check_same_voucher,
+    _lock_booking,
+)
+from booking.services.booking.checks import _Context, _lock_voucher
+from booking.services.booking.notices import _notify, _withdraw_notices
+from sesshu import metrics
+
+
+def booking_cancel(
+    *,
+    booking: Booking,
+    channel: str,
+    actor: Actor,
+    ip: str | None = None,
+    notification_kind: str = "booking_cancelled",
+    notification_extra: dict[str, Any] | None = None,
+) -> Booking:
+    """Cancel a live booking and give its place back to the channel it was booked through.
+
+    Residents cannot cancel after the cut-off; the call centre and staff can (an elderly
+    resident phoning on the morning of the appointment). With ``policy.cancel_cascades``
+    the doses booked together with it (``linked``) are cancelled too. Cancelling a cancelled
+    booking returns it unchanged.
+
+    The resident is told with a ``notification_kind`` message about ``booking`` (a slot
+    cancelled by the municipality says so, and why, instead of a plain 予約取消) and a
+    ``booking_cancelled`` one about each dose cancelled with it.
+    """
+    channel = _check_channel(channel)
+    _check_actor(actor, channel, booking.voucher_id)
+    _check_municipality(booking)
+
+    def cancel() -> Booking:
+        ctx = _Context(
+            timezone.now(), BookingPolicy.current(), channel, _lock_voucher(booking.voucher_id)
+        )
+        current = _lock_booking(booking.pk)
+        _check_same_voucher(current, ctx.voucher)
+        if current.status == Booking.Status.CANCELLED:
+            return current
+        _check_changeable(ctx, current, actor, late_allowed=actor.kind != Actor.RESIDENT)
+        marks = _Marks()
+        cancelled = [current]
+        if ctx.policy.cancel_cascades:
+            cancelled += _linked_live(current)
+        for each in sorted(cancelled, key=lambda b: b.slot_id):
+            slot_release_capacity(slot=each.slot, channel=each.channel, marks=marks)
+        for each in cancelled:
+            each.status = Booking.Status.CANCELLED
+            each.cancelled_at = ctx.now
+            each.save(update_fields=["status", "cancelled_at"])
+        for each in cancelled:
+            _withdraw_notices(each, because="cancelled")
+            if each is current:
+                _notify(notification_kind, each, notification_extra)
+            else:
+                _notify("booking_cancelled", each)
+        metrics.booking_cancelled(channel, len(cancelled))
+        for each in cancelled:
+            record(
+                action="booking.cancelled",
+                actor=actor,
+                target=each,
+                ip=ip,
+                details={
+                    "channel": channel,
+                    "dose": each.dose,
+                    "slot": each.slot_id,
+                    "booked_channel": each.channel,
+                    "cascade_of": None if each is current else current.pk,
+                },
+            )
+        marks.invalidate_on_commit()
+        return current
+
+    with transaction.atomic():
+        return cancel()
+
+
+def _linked_live(first: Booking) -> list[Booking]:
+    """Active bookings made together with ``first``, following the chain (dose 2, 3, ...)."""
+    found: list[Booking] = []
+    frontier: Iterable[int] = [first.pk]
+    while frontier:
+        batch = list(
+            Booking.objects.select_for_update(of=("self",))
+            .select_related("slot__venue", "slot__product")
+            .filter(linked_to_id__in=list(frontier), status=Booking.Status.ACTIVE)
+            .order_by("dose")
+        )
+        found += batch
+        frontier = [b.pk for b in batch]
+    return found

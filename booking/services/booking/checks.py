@@ -1,0 +1,173 @@
+"""The booking rules: the slot and its window, eligibility, the interval and vaccine of the
+doses before and after, and which dose to book."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from functools import partial
+from zoneinfo import ZoneInfo
+
+from booking.models import AgePhase, BookingPolicy, Slot, VaccineProduct, Voucher
+from booking.selectors.residents import DoseHistory, DoseTaken, series_size
+from booking.services.booking.refusals import BookingRefused
+from tenants.crypto import cipher_for
+from tenants.db import current_municipality
+
+JAPAN = ZoneInfo("Asia/Tokyo")
+VOUCHER_TABLE = "booking_voucher"
+
+
+def _day_of(moment: datetime) -> date:
+    return moment.astimezone(JAPAN).date()
+
+
+def _closes_at(slot: Slot, policy: BookingPolicy) -> datetime:
+    return slot.starts_at - timedelta(hours=policy.closes_hours_before)
+
+
+def _opens_at(slot: Slot, policy: BookingPolicy) -> datetime:
+    return slot.starts_at - timedelta(days=policy.opens_days_ahead)
+
+
+@dataclass(frozen=True)
+class _Context:
+    """What every check of one operation needs, loaded once."""
+
+    now: datetime
+    policy: BookingPolicy
+    channel: str
+    voucher: Voucher
+
+    @property
+    def phone(self) -> str:
+        return self.policy.call_centre_phone
+
+
+def _lock_voucher(voucher_id: int) -> Voucher:
+    return (
+        Voucher.objects.select_for_update()
+        .only("id", "voucher_number", "status", "dose", "personal")
+        .get(pk=voucher_id)
+    )
+
+
+def _load_slot(slot_id: int) -> Slot:
+    slot = Slot.objects.select_related("venue", "product").filter(pk=slot_id).first()
+    if slot is None:
+        # Removed by staff while the resident was on the confirmation page.
+        raise BookingRefused("slot_closed", slot_id=slot_id)
+    return slot
+
+
+def _check_slot(ctx: _Context, slot: Slot, dose: int) -> None:
+    """The slot is open to this channel now (slot_closed, channel_closed, the window)."""
+    refusal = partial(BookingRefused, dose=dose, slot_id=slot.pk, phone=ctx.phone)
+    if slot.status != Slot.Status.OPEN or not slot.venue.is_open or not slot.product.active:
+        raise refusal("slot_closed")
+    if slot.capacity(ctx.channel) <= 0:
+        raise refusal("channel_closed")
+    opens = _opens_at(slot, ctx.policy)
+    if ctx.now < opens:
+        raise refusal(
+            "window_not_open",
+            days=ctx.policy.opens_days_ahead,
+            opens=_date_text(opens.astimezone(JAPAN).date()),
+        )
+    if ctx.now > _closes_at(slot, ctx.policy):
+        raise refusal("window_closed", hours=ctx.policy.closes_hours_before)
+
+
+def _date_text(day: date) -> str:
+    weekdays = "月火水木金土日"
+    return f"{day.month}月{day.day}日（{weekdays[day.weekday()]}）"
+
+
+def _birth_date(voucher: Voucher) -> date | None:
+    personal = cipher_for(current_municipality()).open_record(
+        bytes(voucher.personal), table=VOUCHER_TABLE, row_id=voucher.voucher_number
+    )
+    text = personal.get("birth_date")
+    return date.fromisoformat(text) if text else None
+
+
+def age_on(birth_date: date, day: date) -> int:
+    """Completed years on ``day``: the birthday itself counts."""
+    return day.year - birth_date.year - ((day.month, day.day) < (birth_date.month, birth_date.day))
+
+
+def _check_eligible(ctx: _Context, slot: Slot, dose: int, birth_date: date | None) -> None:
+    """Old enough for the vaccine on the day, and inside an age phase that has opened."""
+    refusal = partial(BookingRefused, "not_eligible_yet", dose=dose, slot_id=slot.pk)
+    if birth_date is None:
+        raise refusal(phone=ctx.phone)
+    age = age_on(birth_date, _day_of(slot.starts_at))
+    if age < slot.product.minimum_age:
+        raise refusal(phone=ctx.phone)
+    if not AgePhase.objects.filter(opens_at__lte=ctx.now, minimum_age__lte=age).exists():
+        raise refusal(phone=ctx.phone)
+
+
+def _check_follows(
+    slot: Slot, dose: int, previous: DoseTaken | None, *, previous_product: VaccineProduct
+) -> None:
+    """Same vaccine as the dose before, and far enough after it."""
+    if previous is None:
+        return
+    if slot.product_id != previous.product_id:
+        raise BookingRefused(
+            "different_product", dose=dose, slot_id=slot.pk, product=previous_product.name
+        )
+    earliest = previous.day + timedelta(days=previous_product.interval_days)
+    if _day_of(slot.starts_at) < earliest:
+        raise BookingRefused(
+            "too_soon_after_previous_dose",
+            dose=dose,
+            slot_id=slot.pk,
+            days=previous_product.interval_days,
+            earliest=_date_text(earliest),
+        )
+
+
+def _check_precedes(slot: Slot, dose: int, following: DoseTaken | None) -> None:
+    """Moving a dose must leave the next, already booked, dose far enough after it."""
+    if following is None:
+        return
+    if slot.product_id != following.product_id:
+        product = _product(following.product_id, slot)
+        raise BookingRefused("different_product", dose=dose, slot_id=slot.pk, product=product.name)
+    latest = following.day - timedelta(days=slot.product.interval_days)
+    if _day_of(slot.starts_at) > latest:
+        raise BookingRefused(
+            "too_soon_after_previous_dose",
+            dose=dose,
+            slot_id=slot.pk,
+            days=slot.product.interval_days,
+            following=dose + 1,
+            latest=_date_text(latest),
+        )
+
+
+def _product(product_id: int, *candidates: Slot) -> VaccineProduct:
+    for slot in candidates:
+        if slot.product_id == product_id:
+            return slot.product
+    return VaccineProduct.objects.get(pk=product_id)
+
+
+def _choose_dose(ctx: _Context, history: DoseHistory, requested: int | None, slot: Slot) -> int:
+    """The dose to book: the next one, refusing a second live booking and a done series."""
+    dose = history.next_dose
+    if requested is not None and requested != dose:
+        if requested in history.doses or requested < history.first_dose:
+            raise BookingRefused("already_booked", dose=requested, phone=ctx.phone)
+        raise BookingRefused("not_eligible_yet", dose=requested, phone=ctx.phone)
+    # One booking at a time: the next dose is booked once the previous one was given, unless
+    # the municipality books the series together (then its date counts as the previous dose).
+    if history.pending and not ctx.policy.book_series_together:
+        raise BookingRefused("already_booked", dose=dose, phone=ctx.phone)
+    previous = history.previous
+    product = _product(previous.product_id, slot) if previous is not None else slot.product
+    if dose > series_size(product, history):
+        raise BookingRefused("series_complete", dose=dose, phone=ctx.phone)
+    return dose

@@ -1,0 +1,180 @@
+"""Booking a dose (or the series together), with a fresh 予約番号."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from audit import record
+from audit.chain import Actor
+from booking.models import Booking, BookingPolicy, Slot, Voucher
+from booking.models.bookings import booking_number_new
+from booking.selectors.residents import DoseTaken, dose_history, series_size
+from booking.services.booking.access import _check_actor, _check_channel, _check_municipality
+from booking.services.booking.capacity import (
+    _Marks,
+    _refusal_after_failed_claim,
+    slot_claim_capacity,
+)
+from booking.services.booking.checks import (
+    _birth_date,
+    _check_eligible,
+    _check_follows,
+    _check_slot,
+    _choose_dose,
+    _Context,
+    _day_of,
+    _load_slot,
+    _lock_voucher,
+    _product,
+)
+from booking.services.booking.notices import _notify
+from booking.services.booking.refusals import BookingRefused
+from sesshu import metrics
+
+LIVE_BOOKING_CONSTRAINT = "one_live_booking_per_voucher_and_dose"
+_NUMBER_ATTEMPTS = 5
+
+
+def _constraint_name(exc: IntegrityError) -> str | None:
+    diag = getattr(exc.__cause__, "diag", None)
+    return getattr(diag, "constraint_name", None)
+
+
+def _with_fresh_number(operation: Callable[[], Booking]) -> Booking:
+    """Run ``operation`` in its own transaction; retry it when a new booking number was
+    already taken (50 random bits: it will not happen twice)."""
+    for _attempt in range(_NUMBER_ATTEMPTS):
+        try:
+            with transaction.atomic():
+                return operation()
+        except IntegrityError as exc:
+            constraint = _constraint_name(exc)
+            if constraint == LIVE_BOOKING_CONSTRAINT:
+                # Another transaction booked this dose in between (the voucher lock makes
+                # that rare; code outside this service does not take it).
+                raise BookingRefused("already_booked") from exc
+            if constraint is None or "booking_number" not in constraint:
+                raise
+    raise RuntimeError("could not draw an unused booking number")
+
+
+def _insert_booking(
+    *,
+    voucher: Voucher,
+    slot: Slot,
+    dose: int,
+    channel: str,
+    actor: Actor,
+    linked_to_id: int | None,
+) -> Booking:
+    booking = Booking(
+        booking_number=booking_number_new(),
+        voucher=voucher,
+        slot=slot,
+        dose=dose,
+        channel=channel,
+        status=Booking.Status.ACTIVE,
+        linked_to_id=linked_to_id,
+        actor_kind=actor.kind,
+        actor_id=actor.id,
+    )
+    booking.save(force_insert=True)
+    return booking
+
+
+def booking_create(
+    *,
+    voucher: Voucher,
+    slot: Slot,
+    channel: str,
+    actor: Actor,
+    ip: str | None = None,
+    dose: int | None = None,
+    second_slot: Slot | None = None,
+) -> Booking:
+    """Book the voucher's next dose in ``slot`` with ``channel``'s capacity.
+
+    ``second_slot`` books the following dose too, in the same transaction, when the policy
+    books the series together (the returned booking's ``linked`` holds it). ``dose`` is for
+    the call centre's checks: it must be the next dose. Raises BookingRefused.
+    """
+    channel = _check_channel(channel)
+    _check_actor(actor, channel, voucher.pk)
+    _check_municipality(voucher, slot, second_slot)
+
+    def create() -> Booking:
+        ctx = _Context(timezone.now(), BookingPolicy.current(), channel, _lock_voucher(voucher.pk))
+        if ctx.voucher.status == Voucher.Status.WITHDRAWN:
+            raise BookingRefused("voucher_withdrawn", phone=ctx.phone)
+        first = _load_slot(slot.pk)
+        history = dose_history(ctx.voucher)
+        first_dose = _choose_dose(ctx, history, dose, first)
+        birth_date = _birth_date(ctx.voucher)
+        plan: list[tuple[Slot, int]] = [(first, first_dose)]
+        _check_eligible(ctx, first, first_dose, birth_date)
+        _check_slot(ctx, first, first_dose)
+        previous = history.previous
+        if previous is not None:
+            _check_follows(
+                first, first_dose, previous, previous_product=_product(previous.product_id, first)
+            )
+        if second_slot is not None:
+            second_dose = first_dose + 1
+            if not ctx.policy.book_series_together:
+                raise ValueError("second_slot is for municipalities that book the series together")
+            if second_dose > series_size(first.product, history):
+                raise ValueError("the vaccine's series has no further dose to book together")
+            second = _load_slot(second_slot.pk)
+            _check_slot(ctx, second, second_dose)
+            _check_eligible(ctx, second, second_dose, birth_date)
+            stand_in = DoseTaken(first_dose, first.product_id, _day_of(first.starts_at), False)
+            _check_follows(second, second_dose, stand_in, previous_product=first.product)
+            plan.append((second, second_dose))
+
+        # Booked together, a dose follows the live booking of the dose before it even when
+        # booked later on its own (after cancelling just that dose): cancelling the first
+        # then cancels it too, instead of leaving it behind and making the next dose the 3rd.
+        follows_booking_id = (
+            previous.booking_id
+            if ctx.policy.book_series_together and previous is not None and not previous.given
+            else None
+        )
+        marks = _Marks()
+        for claimed, claimed_dose in sorted(plan, key=lambda item: item[0].pk):
+            if not slot_claim_capacity(slot=claimed, channel=channel, marks=marks):
+                raise _refusal_after_failed_claim(ctx, claimed, claimed_dose)
+        bookings: list[Booking] = []
+        for planned, planned_dose in plan:
+            bookings.append(
+                _insert_booking(
+                    voucher=ctx.voucher,
+                    slot=planned,
+                    dose=planned_dose,
+                    channel=channel,
+                    actor=actor,
+                    linked_to_id=bookings[-1].pk if bookings else follows_booking_id,
+                )
+            )
+        for booking in bookings:
+            _notify("booking_created", booking)
+        metrics.booking_created(channel, len(bookings))
+        for booking in bookings:
+            record(
+                action="booking.created",
+                actor=actor,
+                target=booking,
+                ip=ip,
+                details={
+                    "channel": channel,
+                    "dose": booking.dose,
+                    "slot": booking.slot_id,
+                    "linked_to": booking.linked_to_id,
+                },
+            )
+        marks.invalidate_on_commit()
+        return bookings[0]
+
+    return _with_fresh_number(create)

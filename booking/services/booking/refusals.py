@@ -1,0 +1,132 @@
+"""Why a booking was refused: the codes programs read and the messages residents read."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.utils.translation import gettext as _
+
+REFUSAL_CODES = (
+    "full",
+    "channel_closed",
+    "slot_closed",
+    "window_not_open",
+    "window_closed",
+    "not_eligible_yet",
+    "too_soon_after_previous_dose",
+    "different_product",
+    "series_complete",
+    "already_booked",
+    "voucher_withdrawn",
+    "cutoff_passed",
+)
+
+
+def _call_centre(phone: str) -> str:
+    if phone:
+        return _("コールセンター（電話 %(phone)s）") % {"phone": phone}
+    return _("コールセンター")
+
+
+def _refusal_message(code: str, values: dict[str, Any]) -> str:
+    """What the resident reads: what happened and what to do next (UX.md)."""
+    centre = _call_centre(str(values.get("phone") or ""))
+    if code == "full":
+        return _(
+            "申し訳ありません。この予約枠はちょうど満員になりました。"
+            "ほかの日時・会場をお選びください。取消が出ると空きが表示されます。"
+        )
+    if code == "channel_closed":
+        return _(
+            "この予約枠は、この受付方法では予約できません。"
+            "ほかの日時・会場をお選びいただくか、%(centre)sにお問い合わせください。"
+        ) % {"centre": centre}
+    if code == "slot_closed":
+        return _("この予約枠は受付を停止しています。ほかの日時・会場をお選びください。")
+    if code == "window_not_open":
+        return (
+            _(
+                "この日の予約はまだ始まっていません。予約は接種日の%(days)s日前から受け付けます。"
+                "%(opens)s以降にもう一度お試しいただくか、もっと近い日をお選びください。"
+            )
+            % values
+        )
+    if code == "window_closed":
+        return (
+            _(
+                "この日時の予約受付は終了しました（接種開始の%(hours)s時間前まで）。"
+                "ほかの日時をお選びください。"
+            )
+            % values
+        )
+    if code == "not_eligible_yet":
+        return _(
+            "現在はまだ予約の対象ではありません。対象となる年齢と予約開始日は、"
+            "市区町村のお知らせでご確認のうえ、開始日以降にご予約ください。"
+            "ご不明な点は%(centre)sへお問い合わせください。"
+        ) % {"centre": centre}
+    if code == "too_soon_after_previous_dose" and "latest" in values:
+        return (
+            _(
+                "%(following)s回目の予約との間を%(days)s日以上あける必要があります。"
+                "%(latest)s以前の日時をお選びいただくか、先に%(following)s回目の予約を変更してください。"
+            )
+            % values
+        )
+    if code == "too_soon_after_previous_dose":
+        return (
+            _(
+                "%(dose)s回目は、前の接種から%(days)s日以上あける必要があります。"
+                "%(earliest)s以降の日時をお選びください。"
+            )
+            % values
+        )
+    if code == "different_product":
+        return (
+            _(
+                "%(dose)s回目は、前の接種と同じワクチン（%(product)s）で予約してください。"
+                "ワクチンで絞り込むと選びやすくなります。"
+            )
+            % values
+        )
+    if code == "series_complete":
+        return _(
+            "この接種券で予約できる回数の接種は、すでに済んでいるか予約済みです。"
+            "追加の接種については市区町村のお知らせをご確認ください。"
+        )
+    if code == "already_booked":
+        return _(
+            "すでにご予約があります。予約の確認・変更・取消は「予約の確認」からできます。"
+            "次の回は、いまの予約の接種が済んでからご予約ください。"
+        )
+    if code == "voucher_withdrawn":
+        return _(
+            "この接種券ではご予約いただけません。お手数ですが%(centre)sにお問い合わせください。"
+        ) % {"centre": centre}
+    if code == "cutoff_passed":
+        return _(
+            "締切（接種開始の%(hours)s時間前）を過ぎたため、この予約はここでは変更・取消できません。"
+            "%(centre)sにお電話ください。"
+        ) % {"hours": values.get("hours", ""), "centre": centre}
+    raise ValueError(f"unknown refusal code {code!r}")
+
+
+class BookingRefused(Exception):
+    """A booking rule said no. ``code`` is for programs, ``message`` for the resident.
+
+    ``dose`` and ``slot_id`` say which booking was refused when two are made together.
+    """
+
+    def __init__(
+        self, code: str, *, dose: int | None = None, slot_id: int | None = None, **values: Any
+    ) -> None:
+        if code not in REFUSAL_CODES:
+            raise ValueError(f"unknown refusal code {code!r}")
+        self.code = code
+        self.dose = dose
+        self.slot_id = slot_id
+        self.message = _refusal_message(code, {"dose": dose, **values})
+        super().__init__(code)
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message}"
