@@ -7,7 +7,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 # A run touches its import's heartbeat after every chunk or batch; one silent this long has
-# died, and its work may be taken over (booking.services.registry_import._claim).
+# died, and its work may be taken over (booking.services.registry_import.state._claim).
 STALE_AFTER = timedelta(minutes=5)
 
 

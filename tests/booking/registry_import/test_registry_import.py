@@ -288,6 +288,7 @@ def test_a_run_that_died_half_way_is_finished_by_a_rerun_without_duplicates(
 ) -> None:
     settings.SESSHU_REGISTRY_PROCESSES = 1
     from booking.services import registry_import as service
+    from booking.services.registry_import import apply as apply_module
 
     rows_ = [row(f"{n:010d}") for n in range(1, 251)]
     registry_import = preview(csv_bytes(rows_))
@@ -299,8 +300,8 @@ def test_a_run_that_died_half_way_is_finished_by_a_rerun_without_duplicates(
     def die_after_first_batch(state: RegistryImport) -> None:
         raise Killed
 
-    original = service.APPLY_BATCH_ROWS
-    service.APPLY_BATCH_ROWS = 100
+    original = apply_module.APPLY_BATCH_ROWS
+    apply_module.APPLY_BATCH_ROWS = 100
     try:
         with pytest.raises(Killed):
             registry_import_apply(
@@ -317,7 +318,7 @@ def test_a_run_that_died_half_way_is_finished_by_a_rerun_without_duplicates(
         )
         registry_import_apply(registry_import_id=registry_import.pk)
     finally:
-        service.APPLY_BATCH_ROWS = original
+        apply_module.APPLY_BATCH_ROWS = original
     registry_import.refresh_from_db()
     assert registry_import.status == RegistryImport.Status.DONE
     assert registry_import.rows_applied == 250

@@ -1,0 +1,303 @@
+"""The preview: the file parsed in worker processes (``booking.registry.pipeline``), their
+rows moved into the staging table with COPY, then duplicates marked and counts taken in SQL.
+
+Only ``process_chunk`` (bound with ``functools.partial``) crosses to the workers; it is
+pickled by its own module path, ``booking.registry.pipeline``."""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from datetime import timedelta
+from functools import partial
+from typing import Any
+
+from django.conf import settings
+from django.core.files.storage import default_storage
+from django.db import connection, transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from audit import record
+from audit.chain import Actor
+from booking.models import RegistryImport, RegistryImportError
+from booking.registry.csvfile import CsvFileError
+from booking.registry.dates import today_in_japan
+from booking.registry.pipeline import (
+    COPY_COLUMNS,
+    ChunkResult,
+    chunk_file,
+    copy_binary,
+    process_chunk,
+    split_head,
+)
+from booking.services.registry_import.apply import _unlisted_vouchers
+from booking.services.registry_import.error_file import _write_error_file
+from booking.services.registry_import.files import _chunk_bytes, error_file_days
+from booking.services.registry_import.progress import Progress
+from booking.services.registry_import.state import (
+    RegistryImportRefused,
+    _claim,
+    _event_details,
+    _fail,
+    _no_commit_wait,
+    _staging_reset,
+)
+from tenants.db import current_municipality
+from tenants.keys import data_key_for
+
+# The name the import's log lines have always carried (the package's, not this module's).
+logger = logging.getLogger(__package__)
+
+ERROR_ROWS_SHOWN = 200
+
+
+def _processes() -> int:
+    wanted = int(getattr(settings, "SESSHU_REGISTRY_PROCESSES", 0)) or (os.cpu_count() or 1)
+    # A daemonic process (a Celery prefork child) may not start children: parse in-process.
+    if multiprocessing.current_process().daemon:
+        return 1
+    return max(1, wanted)
+
+
+def _results(
+    chunks: Iterator[Any], work: Callable[[Any], ChunkResult], processes: int
+) -> Iterator[ChunkResult]:
+    """Run ``work`` over ``chunks`` in order, keeping at most a few chunks in flight so memory
+    stays flat however large the file is."""
+    if processes == 1:
+        yield from map(work, chunks)
+        return
+    context = multiprocessing.get_context("forkserver")
+    with ProcessPoolExecutor(max_workers=processes, mp_context=context) as pool:
+        pending: deque[Future[ChunkResult]] = deque()
+        for chunk in chunks:
+            pending.append(pool.submit(work, chunk))
+            if len(pending) >= processes * 2:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+
+def _copy_rows(data: bytes) -> None:
+    """The workers' rows into the staging table: binary COPY, so PostgreSQL neither parses
+    text nor decodes hex for the sealed values."""
+    copy_sql = (
+        f"COPY booking_registryimportrow ({', '.join(COPY_COLUMNS)}) FROM STDIN (FORMAT binary)"
+    )
+    with connection.cursor() as cursor, cursor.cursor.copy(copy_sql) as copy:
+        for piece in copy_binary(data):
+            copy.write(piece)
+
+
+_ERROR_COPY = (
+    "COPY booking_registryimporterror"
+    ' (import_id, line_number, voucher_number, "column", masked_value, message) FROM STDIN'
+)
+
+
+def _save_errors(registry_import: RegistryImport, result: ChunkResult) -> None:
+    if not result.errors:
+        return
+    with connection.cursor() as cursor, cursor.cursor.copy(_ERROR_COPY) as copy:
+        for error, voucher in result.errors:
+            copy.write_row(
+                (
+                    registry_import.pk,
+                    error.line_number,
+                    voucher,
+                    error.column or "",
+                    error.value[:60],
+                    error.message[:300],
+                )
+            )
+
+
+def registry_import_parse(
+    *, registry_import_id: int, progress: Progress | None = None
+) -> RegistryImport | None:
+    """Parse and stage the whole file; compute the preview. Safe to run again: a run that
+    died half-way is started over from the file."""
+    registry_import = _claim(
+        registry_import_id,
+        to=RegistryImport.Status.PARSING,
+        fresh=Q(status=RegistryImport.Status.UPLOADED),
+    )
+    if registry_import is None:
+        return None
+    try:
+        _parse(registry_import, progress)
+    except (CsvFileError, RegistryImportRefused) as exc:
+        _fail(registry_import, str(exc))
+    except Exception:
+        logger.exception("registry import %s failed while parsing", registry_import.pk)
+        _fail(registry_import, _("取込の確認中にエラーが発生しました。もう一度お試しください。"))
+        raise
+    return registry_import
+
+
+def _parse(registry_import: RegistryImport, progress: Progress | None) -> None:
+    _staging_reset(registry_import)
+    municipality = current_municipality()
+    data_key = data_key_for(
+        tenant_code=municipality.code, wrapped=bytes(municipality.wrapped_data_key)
+    )
+    today = today_in_japan()
+    with default_storage.open(registry_import.stored_file, "rb") as stream:
+        head, encoding, rest = split_head(
+            stream,
+            encoding=registry_import.encoding or None,
+            column_mapping=registry_import.column_mapping or None,
+        )
+        registry_import.detected_encoding = encoding
+        work = partial(
+            process_chunk,
+            head=head,
+            encoding=encoding,
+            column_mapping=registry_import.column_mapping or None,
+            tenant_code=municipality.code,
+            data_key=data_key,
+            import_id=registry_import.pk,
+            today=today,
+        )
+        rows = 0
+        done = len(head.header_bytes)
+        chunks = chunk_file(head, rest, stream, chunk_bytes=_chunk_bytes())
+        for result in _results(chunks, work, _processes()):
+            with transaction.atomic():
+                _no_commit_wait()
+                if result.copy_data:
+                    _copy_rows(result.copy_data)
+                _save_errors(registry_import, result)
+                rows += result.rows
+                done += result.bytes_done
+                RegistryImport.objects.filter(pk=registry_import.pk).update(
+                    bytes_done=done, rows_total=rows, heartbeat_at=timezone.now()
+                )
+            registry_import.bytes_done, registry_import.rows_total = done, rows
+            if progress:
+                progress(registry_import)
+    _mark_duplicates(registry_import)
+    registry_import.counts = _preview_counts(registry_import)
+    registry_import.error_file = _write_error_file(registry_import, encoding)
+    registry_import.error_file_expires_at = (
+        timezone.now() + timedelta(days=error_file_days()) if registry_import.error_file else None
+    )
+    registry_import.status = RegistryImport.Status.PREVIEWED
+    registry_import.parsed_at = timezone.now()
+    registry_import.save()
+    record(
+        action="registry_import.previewed",
+        actor=Actor.system("registry-import"),
+        target=registry_import,
+        details=_event_details(registry_import, registry_import.requested_by),
+    )
+    if progress:
+        progress(registry_import)
+
+
+def _mark_duplicates(registry_import: RegistryImport) -> None:
+    """A voucher number twice in one file is an error for every row that has it: which
+    one is right is for the municipality to say, not for the import to guess. That holds
+    when one of the rows is invalid for another reason too (its voucher number itself being
+    valid): the other row is not imported either, and the invalid row's entry in the error
+    file names the duplicate as well.
+
+    Written as semi-joins the (import, voucher number) index answers row by row: the
+    staging table's statistics are usually those of an earlier import (the application's
+    role may not ANALYZE it), and a join against an aggregate planned on such estimates
+    can rescan the aggregate for every row."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            UPDATE booking_registryimportrow s SET duplicate = true
+            WHERE s.import_id = %s AND EXISTS (
+                SELECT 1 FROM booking_registryimportrow o
+                WHERE o.import_id = s.import_id AND o.voucher_number = s.voucher_number
+                  AND o.line_number <> s.line_number)
+            RETURNING s.line_number, s.voucher_number
+            """,
+            [registry_import.pk],
+        )
+        duplicated = cursor.fetchall()
+        # Staged rows sharing a number with an invalid row: driven by the invalid rows (a
+        # few percent of a file), each probing the staging index once.
+        cursor.execute(
+            """
+            UPDATE booking_registryimportrow s SET duplicate = true
+            WHERE s.import_id = %s AND NOT s.duplicate AND s.voucher_number IN (
+                SELECT e.voucher_number FROM booking_registryimporterror e
+                WHERE e.import_id = %s AND e.voucher_number <> '')
+            RETURNING s.line_number, s.voucher_number
+            """,
+            [registry_import.pk, registry_import.pk],
+        )
+        duplicated += cursor.fetchall()
+    lines_by_voucher: dict[str, list[int]] = {}
+    for line, voucher in duplicated:
+        lines_by_voucher.setdefault(voucher, []).append(line)
+    # The invalid rows sharing a number with a staged row (only numbers staged rows have:
+    # two invalid rows are both left out anyway).
+    invalid_lines = (
+        registry_import.errors.filter(voucher_number__in=list(lines_by_voucher))
+        .order_by()
+        .values_list("line_number", "voucher_number")
+        .distinct()
+    )
+    for line, voucher in list(invalid_lines):
+        lines_by_voucher[voucher].append(line)
+    RegistryImportError.objects.bulk_create(
+        [
+            RegistryImportError(
+                registry_import=registry_import,
+                line_number=line,
+                voucher_number=voucher,
+                column="接種券番号",
+                masked_value="＊" * 8 + voucher[-2:],
+                message=_("同じ接種券番号が%(lines)s行目にもあります（どちらも取り込みません）")
+                % {"lines": "・".join(str(n) for n in sorted(lines) if n != line)},
+            )
+            for voucher, lines in lines_by_voucher.items()
+            for line in lines
+        ],
+        batch_size=2000,
+    )
+
+
+def _preview_counts(registry_import: RegistryImport) -> dict[str, int]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT count(*) FILTER (WHERE v.id IS NULL),
+                   count(*) FILTER (WHERE v.id IS NOT NULL AND (v.content_hash <> s.content_hash
+                                    OR v.status <> 'active')),
+                   count(*) FILTER (WHERE v.id IS NOT NULL AND v.content_hash = s.content_hash
+                                    AND v.status = 'active')
+            FROM booking_registryimportrow s
+            LEFT JOIN booking_voucher v ON v.voucher_number = s.voucher_number
+            WHERE s.import_id = %s AND NOT s.duplicate
+            """,
+            [registry_import.pk],
+        )
+        new, changed, unchanged = cursor.fetchone()
+        cursor.execute(
+            "SELECT count(DISTINCT line_number) FROM booking_registryimporterror"
+            " WHERE import_id = %s",
+            [registry_import.pk],
+        )
+        (invalid,) = cursor.fetchone()
+    counts = {
+        "rows": registry_import.rows_total,
+        "new": new,
+        "changed": changed,
+        "unchanged": unchanged,
+        "invalid": invalid,
+    }
+    if registry_import.full_list:
+        counts["withdrawn"] = _unlisted_vouchers(registry_import).count()
+    return counts
