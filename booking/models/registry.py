@@ -56,6 +56,9 @@ class RegistryImport(models.Model):
     # Touched after every chunk or batch; a run whose heartbeat stopped long ago is dead
     # and its work may be taken over.
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # How many times the periodic sweep has resumed it: a run that dies every time (out of
+    # memory on the file, say) is not started again for ever (registry_upkeep).
+    auto_resumes = models.PositiveSmallIntegerField(default=0)
     counts = models.JSONField(default=dict, blank=True)
     message = models.TextField(blank=True)
     error_file = models.CharField(max_length=300, blank=True)

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.files.storage import default_storage
+from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -25,11 +26,15 @@ from booking.services.registry_import import (
     error_file_days,
     registry_import_cancel,
 )
+from booking.services.registry_import.state import _fail, _staging_reset
 from tenants.queue import enqueue_on_commit
 
 SWEEP_ACTOR = Actor.system("registry-import-sweep")
 UPKEEP_ACTOR = Actor.system("registry-import-upkeep")
 PREVIEW_DAYS = 7
+# The sweep resumes an import this many times; after that a person decides (the button or
+# the command still resume it).
+MAX_AUTO_RESUMES = 3
 
 
 def preview_days() -> int:
@@ -94,10 +99,45 @@ def registry_imports_resume_stalled() -> list[int]:
             ).order_by("confirmed_at")[:1]
         )
     for registry_import in candidates:
-        if registry_import.stalled:
-            registry_import_resume(registry_import=registry_import, actor=SWEEP_ACTOR)
-            return [registry_import.pk]
+        if not registry_import.stalled:
+            continue
+        if registry_import.auto_resumes >= MAX_AUTO_RESUMES:
+            _give_up(registry_import)
+            return []
+        RegistryImport.objects.filter(pk=registry_import.pk).update(
+            auto_resumes=F("auto_resumes") + 1
+        )
+        registry_import_resume(registry_import=registry_import, actor=SWEEP_ACTOR)
+        return [registry_import.pk]
     return []
+
+
+def _give_up(registry_import: RegistryImport) -> None:
+    """The sweep's last word on an import whose runs keep dying. A parse has written nothing
+    yet: it fails, with a message saying so, and the next upload is taken. An apply has
+    written part of the vouchers and cannot be undone: it stays 中断 for a person to resume
+    once the cause is found; the trail says once that the sweep stopped."""
+    if resumable_phase(registry_import) == "parse":
+        _staging_reset(registry_import)
+        _fail(
+            registry_import,
+            _(
+                "確認の処理が%(count)d回続けて途中で止まったため、取込を終了しました。"
+                "ファイルの大きさや形式を確かめて、もう一度アップロードしてください。"
+            )
+            % {"count": MAX_AUTO_RESUMES + 1},
+        )
+        return
+    stopped = RegistryImport.objects.filter(
+        pk=registry_import.pk, auto_resumes=MAX_AUTO_RESUMES
+    ).update(auto_resumes=MAX_AUTO_RESUMES + 1)
+    if stopped:
+        record(
+            action="registry_import.auto_resume_stopped",
+            actor=SWEEP_ACTOR,
+            target=registry_import,
+            details={"phase": "apply", "file_name": audit_file_name(registry_import)},
+        )
 
 
 # --- Expiry: nothing personal stays in storage longer than it is of use -----------------------

@@ -25,7 +25,11 @@ from booking.services.registry_import import (
     registry_import_confirm,
     registry_import_parse,
 )
-from booking.services.registry_upkeep import registry_import_resume, resumable_phase
+from booking.services.registry_upkeep import (
+    MAX_AUTO_RESUMES,
+    registry_import_resume,
+    resumable_phase,
+)
 from booking.tasks import registry_imports_resume_all
 from tenants.models import Municipality
 from tests.booking.registry_import.conftest import ACTOR, csv_bytes, preview, row, upload
@@ -170,3 +174,52 @@ def test_a_second_upload_waits_while_the_first_is_parsed(tenant) -> None:
         registry_import_parse(registry_import_id=second.pk)
     second.refresh_from_db()
     assert second.status == RegistryImport.Status.UPLOADED  # taken up once the first is done
+
+
+def _sweep(tenant: Municipality, capture) -> None:
+    connection.set_schema_to_public()
+    with capture(execute=False):  # the resumed run "dies" again: its task never runs
+        registry_imports_resume_all()
+    connection.set_tenant(tenant)
+
+
+def test_the_sweep_gives_up_on_a_parse_that_keeps_dying(
+    tenant, django_capture_on_commit_callbacks
+) -> None:
+    registry_import = upload(csv_bytes([row("0000000001")]), name="big.csv")
+    for attempt in range(1, MAX_AUTO_RESUMES + 1):
+        killed_while(registry_import, RegistryImport.Status.PARSING, ago=LONG_AGO)
+        _sweep(tenant, django_capture_on_commit_callbacks)
+        registry_import.refresh_from_db()
+        assert registry_import.auto_resumes == attempt
+        assert registry_import.status == RegistryImport.Status.PARSING
+    killed_while(registry_import, RegistryImport.Status.PARSING, ago=LONG_AGO)
+    _sweep(tenant, django_capture_on_commit_callbacks)
+    registry_import.refresh_from_db()
+    assert registry_import.status == RegistryImport.Status.FAILED
+    assert "4回続けて途中で止まった" in registry_import.message
+    assert not registry_import.stored_file  # the plaintext upload goes with it
+    assert Event.objects.filter(action="registry_import.resumed").count() == MAX_AUTO_RESUMES
+    assert Event.objects.filter(action="registry_import.failed").count() == 1
+    upload(csv_bytes([row("0000000002")]))  # the next upload is taken
+
+
+def test_the_sweep_stops_resuming_an_apply_that_keeps_dying_and_leaves_it_to_a_person(
+    tenant, django_capture_on_commit_callbacks
+) -> None:
+    applying = killed_apply(csv_bytes([row("0000000001")]))
+    RegistryImport.objects.filter(pk=applying.pk).update(auto_resumes=MAX_AUTO_RESUMES)
+    for _ in range(2):
+        killed_while(applying, RegistryImport.Status.APPLYING, ago=LONG_AGO)
+        _sweep(tenant, django_capture_on_commit_callbacks)
+    applying.refresh_from_db()
+    # Part of it may be written: it is neither failed nor resumed, and the trail says so once.
+    assert applying.status == RegistryImport.Status.APPLYING and applying.stalled
+    assert not Event.objects.filter(action="registry_import.resumed").exists()
+    (stopped,) = Event.objects.filter(action="registry_import.auto_resume_stopped")
+    assert stopped.details["phase"] == "apply"
+    # A person still can.
+    assert registry_import_resume(registry_import=applying, actor=ACTOR, enqueue=False) == "apply"
+    registry_import_apply(registry_import_id=applying.pk)
+    applying.refresh_from_db()
+    assert applying.status == RegistryImport.Status.DONE
