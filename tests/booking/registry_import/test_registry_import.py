@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 from django.core.files.storage import default_storage
+from django.db import connection
+from django.db.models import Q
 from django.utils import timezone
 
 from audit.models import Event
@@ -77,6 +79,28 @@ def test_import_seals_personal_fields_and_indexes_kana_and_phone(tenant) -> None
     assert b"\xe5\xb0\x8f\xe5\xb9\xb3" not in bytes(voucher.personal)  # 小平 in UTF-8
     assert bytes(voucher.kana_index) == cipher.blind_index("コダイラハナコ", purpose="name_kana")
     assert bytes(voucher.phone_index) == cipher.blind_index("09012345678", purpose="phone")
+
+
+def test_the_call_centres_kana_or_phone_lookup_is_answered_by_the_hash_indexes(tenant) -> None:
+    import_all(csv_bytes([row(f"{n:010d}", phone=f"0901234{n:04d}") for n in range(1, 41)]))
+    cipher = cipher_for(tenant)
+    lookup = Voucher.objects.filter(
+        Q(kana_index=cipher.blind_index("コダイラハナコ", purpose="name_kana"))
+        | Q(phone_index=cipher.blind_index("09012340007", purpose="phone"))
+    )
+    assert [v.voucher_number for v in lookup] == [f"{n:010d}" for n in range(1, 41)]
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        plan = lookup.explain()
+    assert "voucher_kana_index" in plan and "voucher_phone_index" in plan, plan
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT am.amname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
+            " JOIN pg_am am ON am.oid = c.relam WHERE c.relname IN"
+            " ('voucher_kana_index', 'voucher_phone_index')"
+            " AND c.relnamespace = to_regnamespace(current_schema())"
+        )
+        assert sorted(row[0] for row in cursor.fetchall()) == ["hash", "hash"]
 
 
 def test_importing_the_same_file_twice_changes_nothing(tenant) -> None:
