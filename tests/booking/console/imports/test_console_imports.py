@@ -30,6 +30,8 @@ from tests.booking.registry_import.conftest import upload as service_upload
 
 from ..conftest import StaffAccount, events, login, make_staff
 
+NOT_ADMINS = [StaffMember.Role.VENUE, StaffMember.Role.CALL_CENTRE, StaffMember.Role.AUDITOR]
+
 
 @pytest.fixture(autouse=True)
 def _storage(settings, tmp_path) -> None:
@@ -59,6 +61,17 @@ def previewed(client: Client, data: bytes, capture, **kwargs: bool) -> str:
         response = upload(client, data, **kwargs)
     assert response.status_code == 302, response.content.decode()
     return response["Location"]
+
+
+def previewed_with_a_bad_row(client: Client, capture) -> str:
+    """Preview a file whose second row has an impossible birth date."""
+    bad = row("0000000002", birth="昭和23年2月30日")
+    return previewed(client, csv_bytes([row("0000000001"), bad]), capture)
+
+
+def logged_in_as_role(tenant: Municipality, client: Client, role: str, clock) -> Client:
+    account = make_staff(tenant, f"{role}@kodaira.example.jp", role)
+    return logged_in(client, account, clock)
 
 
 def confirm(client: Client, location: str, capture) -> None:
@@ -156,10 +169,7 @@ def test_the_error_file_is_downloaded_as_sent_and_audited(
     django_capture_on_commit_callbacks,
 ) -> None:
     logged_in(client_a, admin_a, clock)
-    bad = row("0000000002", birth="昭和23年2月30日")
-    location = previewed(
-        client_a, csv_bytes([row("0000000001"), bad]), django_capture_on_commit_callbacks
-    )
+    location = previewed_with_a_bad_row(client_a, django_capture_on_commit_callbacks)
     assert "エラー行のファイルをダウンロード" in client_a.get(location).content.decode()
     response = client_a.get(f"{location}errors/")
     assert response.status_code == 200
@@ -266,15 +276,11 @@ def test_a_full_list_import_lists_withdrawn_vouchers_that_still_hold_a_booking(
     assert "小平 花子" not in page and "コダイラ" not in page
 
 
-@pytest.mark.parametrize(
-    "role",
-    [StaffMember.Role.VENUE, StaffMember.Role.CALL_CENTRE, StaffMember.Role.AUDITOR],
-)
+@pytest.mark.parametrize("role", NOT_ADMINS)
 def test_only_admins_import(tenant_a: Municipality, client_a: Client, role: str, clock) -> None:
     with tenant_context(tenant_a):
         registry_import = service_upload(csv_bytes([row("0000000001")]))
-    account = make_staff(tenant_a, f"{role}@kodaira.example.jp", role)
-    logged_in(client_a, account, clock)
+    logged_in_as_role(tenant_a, client_a, role, clock)
     base = f"/console/imports/{registry_import.pk}/"
     assert client_a.get("/console/imports/").status_code == 403
     assert upload(client_a, csv_bytes([row("0000000009")])).status_code == 403
@@ -404,15 +410,11 @@ def test_a_column_mapping_is_the_municipalitys_own(
     assert response.status_code == 302 and "/console/login/" in response["Location"]
 
 
-@pytest.mark.parametrize(
-    "role",
-    [StaffMember.Role.VENUE, StaffMember.Role.CALL_CENTRE, StaffMember.Role.AUDITOR],
-)
+@pytest.mark.parametrize("role", NOT_ADMINS)
 def test_only_admins_change_the_column_mapping(
     tenant_a: Municipality, client_a: Client, role: str, clock
 ) -> None:
-    account = make_staff(tenant_a, f"{role}@kodaira.example.jp", role)
-    logged_in(client_a, account, clock)
+    logged_in_as_role(tenant_a, client_a, role, clock)
     assert client_a.get("/console/imports/mapping/").status_code == 403
     assert client_a.post("/console/imports/mapping/", {"name": "x"}).status_code == 403
     with tenant_context(tenant_a):
@@ -429,10 +431,7 @@ def test_an_expired_error_file_is_no_longer_offered(
     django_capture_on_commit_callbacks,
 ) -> None:
     logged_in(client_a, admin_a, clock)
-    bad = row("0000000002", birth="昭和23年2月30日")
-    location = previewed(
-        client_a, csv_bytes([row("0000000001"), bad]), django_capture_on_commit_callbacks
-    )
+    location = previewed_with_a_bad_row(client_a, django_capture_on_commit_callbacks)
     with tenant_context(tenant_a):
         RegistryImport.objects.update(error_file_expires_at=timezone.now() - timedelta(hours=1))
     assert "エラー行のファイルをダウンロード" not in client_a.get(location).content.decode()
