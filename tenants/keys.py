@@ -83,9 +83,16 @@ class LocalKeyProvider:
 
     def generate_data_key(self, *, tenant_code: str) -> DataKey:
         plaintext = AESGCM.generate_key(bit_length=256)
+        return DataKey(
+            plaintext=plaintext,
+            wrapped=self.wrap_data_key(tenant_code=tenant_code, plaintext=plaintext),
+        )
+
+    def wrap_data_key(self, *, tenant_code: str, plaintext: bytes) -> bytes:
+        """Wrap an existing data key (re-wrapping under a new master key)."""
         nonce = os.urandom(self._NONCE_BYTES)
         sealed = self._aead.encrypt(nonce, plaintext, self._associated_data(tenant_code))
-        return DataKey(plaintext=plaintext, wrapped=self._VERSION + nonce + sealed)
+        return self._VERSION + nonce + sealed
 
     def unwrap_data_key(self, *, tenant_code: str, wrapped: bytes) -> bytes:
         header = len(self._VERSION) + self._NONCE_BYTES
@@ -137,6 +144,35 @@ class KmsKeyProvider:
                 f"KMS did not generate a data key for tenant {tenant_code}: {_describe(exc)}"
             ) from exc
         return DataKey(plaintext=response["Plaintext"], wrapped=response["CiphertextBlob"])
+
+    def wrap_data_key(self, *, tenant_code: str, plaintext: bytes) -> bytes:
+        """Wrap an existing data key (re-wrapping under a new master key)."""
+        try:
+            response = self._kms.encrypt(
+                KeyId=self.key_id, Plaintext=plaintext, EncryptionContext=self._context(tenant_code)
+            )
+        except (BotoCoreError, ClientError) as exc:
+            raise KeyUnavailable(
+                f"KMS did not wrap the data key of tenant {tenant_code}: {_describe(exc)}"
+            ) from exc
+        return bytes(response["CiphertextBlob"])
+
+    def reencrypt_data_key(self, *, tenant_code: str, wrapped: bytes, source_key_id: str) -> bytes:
+        """Re-wrap a data key wrapped under `source_key_id` under this key, inside KMS: the
+        plain key never leaves it (needs kms:ReEncryptFrom on the source, ReEncryptTo here)."""
+        try:
+            response = self._kms.re_encrypt(
+                CiphertextBlob=wrapped,
+                SourceKeyId=source_key_id,
+                SourceEncryptionContext=self._context(tenant_code),
+                DestinationKeyId=self.key_id,
+                DestinationEncryptionContext=self._context(tenant_code),
+            )
+        except (BotoCoreError, ClientError) as exc:
+            raise KeyUnavailable(
+                f"KMS did not re-encrypt the data key of tenant {tenant_code}: {_describe(exc)}"
+            ) from exc
+        return bytes(response["CiphertextBlob"])
 
     def unwrap_data_key(self, *, tenant_code: str, wrapped: bytes) -> bytes:
         try:

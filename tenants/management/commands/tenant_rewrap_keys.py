@@ -20,12 +20,9 @@ key), or after a local master key is replaced in development.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
@@ -33,7 +30,6 @@ from audit import record
 from audit.chain import Actor
 from sesshu import aws
 from tenants.keys import (
-    ENCRYPTION_CONTEXT_KEY,
     KeyProvider,
     KeyUnavailable,
     KmsKeyProvider,
@@ -53,42 +49,11 @@ def _describe(provider: KeyProvider) -> str:
     return provider.name
 
 
-def _context(code: str) -> dict[str, str]:
-    return {ENCRYPTION_CONTEXT_KEY: code}
-
-
 def _wrap(target: KeyProvider, code: str, plaintext: bytes) -> bytes:
-    """Wrap a given data key under `target` (the providers only wrap keys they generate)."""
-    if isinstance(target, KmsKeyProvider):
-        try:
-            response = aws.client("kms").encrypt(
-                KeyId=target.key_id, Plaintext=plaintext, EncryptionContext=_context(code)
-            )
-        except (BotoCoreError, ClientError) as exc:
-            raise KeyUnavailable(f"KMS did not wrap the data key of {code}") from exc
-        return bytes(response["CiphertextBlob"])
-    if isinstance(target, LocalKeyProvider):
-        # The local provider's own format: version, nonce, AES-GCM with the tenant code as
-        # associated data (tenants.keys.LocalKeyProvider).
-        nonce = os.urandom(target._NONCE_BYTES)
-        aead: AESGCM = target._aead
-        sealed = aead.encrypt(nonce, plaintext, target._associated_data(code))
-        return target._VERSION + nonce + sealed
+    """Wrap a given data key under `target` (generate_data_key only wraps keys it makes)."""
+    if isinstance(target, KmsKeyProvider | LocalKeyProvider):
+        return target.wrap_data_key(tenant_code=code, plaintext=plaintext)
     raise CommandError(f"Cannot wrap under provider {target.name!r}.")
-
-
-def _reencrypt(source: KmsKeyProvider, target: KmsKeyProvider, code: str, wrapped: bytes) -> bytes:
-    try:
-        response = aws.client("kms").re_encrypt(
-            CiphertextBlob=wrapped,
-            SourceKeyId=source.key_id,
-            SourceEncryptionContext=_context(code),
-            DestinationKeyId=target.key_id,
-            DestinationEncryptionContext=_context(code),
-        )
-    except (BotoCoreError, ClientError) as exc:
-        raise KeyUnavailable(f"KMS did not re-encrypt the data key of {code}") from exc
-    return bytes(response["CiphertextBlob"])
 
 
 class Command(BaseCommand):
@@ -189,7 +154,9 @@ class Command(BaseCommand):
             if dry:
                 return "rewrapped"
             if isinstance(source, KmsKeyProvider) and isinstance(target, KmsKeyProvider):
-                new_wrapped = _reencrypt(source, target, code, wrapped)
+                new_wrapped = target.reencrypt_data_key(
+                    tenant_code=code, wrapped=wrapped, source_key_id=source.key_id
+                )
             else:
                 new_wrapped = _wrap(target, code, plaintext)
             if target.unwrap_data_key(tenant_code=code, wrapped=new_wrapped) != plaintext:
