@@ -56,20 +56,12 @@ def registry_imports_upkeep() -> dict[str, int]:
 def _in_each_municipality(task: Any) -> int:
     """Queue ``task`` once in every municipality that still has a schema of its own (a
     suspended one too: its imports' files are kept as short a time as anyone's)."""
-    from django_tenants.utils import get_public_schema_name, schema_context, tenant_context
-
     from tenants.models import Municipality
+    from tenants.queue import queue_in_each_municipality
 
-    with schema_context(get_public_schema_name()):
-        municipalities = list(
-            Municipality.objects.exclude(status=Municipality.Status.DECOMMISSIONED).exclude(
-                schema_name=get_public_schema_name()
-            )
-        )
-    for municipality in municipalities:
-        with tenant_context(municipality):
-            task.delay()
-    return len(municipalities)
+    return queue_in_each_municipality(
+        task, Municipality.objects.exclude(status=Municipality.Status.DECOMMISSIONED)
+    )
 
 
 @app.task(name="booking.registry_imports_resume_all")

@@ -104,21 +104,13 @@ def reminders_queue() -> int:
 
 def _in_each_municipality(task: Any) -> int:
     """Queue ``task`` once in every municipality that is sent notifications."""
-    from django_tenants.utils import get_public_schema_name, schema_context, tenant_context
-
     from booking.notifications.delivery import NOTIFIED_STATUSES
     from tenants.models import Municipality
+    from tenants.queue import queue_in_each_municipality
 
-    with schema_context(get_public_schema_name()):
-        municipalities = list(
-            Municipality.objects.filter(status__in=NOTIFIED_STATUSES).exclude(
-                schema_name=get_public_schema_name()
-            )
-        )
-    for municipality in municipalities:
-        with tenant_context(municipality):
-            task.delay()
-    return len(municipalities)
+    return queue_in_each_municipality(
+        task, Municipality.objects.filter(status__in=NOTIFIED_STATUSES)
+    )
 
 
 @app.task(name="booking.notifications_sweep_all")

@@ -8,13 +8,32 @@ so the schema is captured here, when the work is asked for, and sent as the head
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
 
 from tenants.db import current_schema
 
+if TYPE_CHECKING:
+    from django.db.models import QuerySet
+
+    from tenants.models import Municipality
+
 
 def enqueue_on_commit(task: Any, *args: Any, **kwargs: Any) -> None:
     headers = {"_schema_name": current_schema()}
     transaction.on_commit(lambda: task.apply_async(args=args, kwargs=kwargs, headers=headers))
+
+
+def queue_in_each_municipality(task: Any, municipalities: QuerySet[Municipality]) -> int:
+    """Queue ``task`` once in each of ``municipalities`` (a lazy queryset, read here in the
+    public schema; the public tenant itself is left out), each in that municipality's
+    context. For beat entries that run in the public schema. Returns how many."""
+    from django_tenants.utils import get_public_schema_name, schema_context, tenant_context
+
+    with schema_context(get_public_schema_name()):
+        chosen = list(municipalities.exclude(schema_name=get_public_schema_name()))
+    for municipality in chosen:
+        with tenant_context(municipality):
+            task.delay()
+    return len(chosen)
