@@ -111,8 +111,10 @@ def _own_booking(request: HttpRequest, booking_number: str | None) -> Booking | 
     return _booking(request, booking_number)
 
 
-def _changeable_or_redirect(request: HttpRequest, booking: Booking) -> HttpResponse | None:
-    if _changeable(booking, BookingPolicy.current()):
+def _changeable_or_redirect(
+    request: HttpRequest, booking: Booking, policy: BookingPolicy | None = None
+) -> HttpResponse | None:
+    if _changeable(booking, policy if policy is not None else BookingPolicy.current()):
         return None
     messages.warning(
         request,
@@ -150,6 +152,8 @@ class _Flow:
     dose: int
     earliest: date | None
     query: str
+    # Read once per request: the pages and the series check use this one.
+    policy: BookingPolicy
     # Booking the series together: the first dose's slot, chosen; these pages choose the next.
     first_slot: Slot | None = None
 
@@ -192,7 +196,7 @@ def _flow(
     choices = availability_choices()
     nxt = next_dose(voucher)
     if changing is not None:
-        refusal = _changeable_or_redirect(request, changing)
+        refusal = _changeable_or_redirect(request, changing, policy)
         if refusal is not None:
             return refusal
         preset = changing.slot.product.code
@@ -205,7 +209,7 @@ def _flow(
         dose, earliest = nxt.dose, nxt.earliest_day
     data = request.GET.copy()
     if first_slot is not None:
-        series = series_together_for(voucher, first_slot)
+        series = series_together_for(voucher, first_slot, policy=policy)
         if series is None:
             # Nothing to book with it (the policy changed, or a dose was booked meanwhile).
             return redirect("resident:book_confirm", slot_id=first_slot.pk)
@@ -228,6 +232,7 @@ def _flow(
         dose=dose,
         earliest=earliest,
         query=query,
+        policy=policy,
         first_slot=first_slot,
     )
 
@@ -244,7 +249,7 @@ def choose_date(
     flow = _flow(request, booking_number, first_slot_id)
     if isinstance(flow, HttpResponse):
         return flow
-    policy = BookingPolicy.current()
+    policy = flow.policy
     today = timezone.localdate()
     first = max(today, flow.earliest) if flow.earliest else today
     days = open_days(
@@ -381,7 +386,7 @@ def confirm(
     if (
         flow.changing is None
         and flow.first_slot is None
-        and series_together_for(voucher, slot) is not None
+        and series_together_for(voucher, slot, policy=flow.policy) is not None
     ):
         # The municipality books the series together: the next dose's slot is chosen
         # before anything is booked (a POST here books nothing either).

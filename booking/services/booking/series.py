@@ -22,11 +22,16 @@ class SeriesTogether:
     earliest_day: date
 
 
-def series_together_for(voucher: Voucher, first_slot: Slot) -> SeriesTogether | None:
+def series_together_for(
+    voucher: Voucher, first_slot: Slot, *, policy: BookingPolicy | None = None
+) -> SeriesTogether | None:
     """What to book with ``first_slot`` as the voucher's next dose, or None when it is booked
     alone: the policy books one dose at a time, the next dose is not the first of the
-    voucher's series, or the vaccine has no further dose."""
-    if not BookingPolicy.current().book_series_together:
+    voucher's series, or the vaccine has no further dose. ``policy``: the one the request
+    already read, if any."""
+    if policy is None:
+        policy = BookingPolicy.current()
+    if not policy.book_series_together:
         return None
     history = dose_history(voucher)
     if history.doses:
