@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from django.template import Context, Engine, engines
+from django.template import Context, Engine, TemplateDoesNotExist, engines
 from django.template.backends.django import DjangoTemplates
 from django.template.loader import select_template
 
@@ -86,12 +86,27 @@ def render_message(
         subject = engine.from_string(custom.subject).render(values) if custom.subject else ""
         body = engine.from_string(custom.body).render(values)
     else:
-        group = _channel_group(channel)
-        body = _packaged(f"{language}/{kind}.{group}.txt").render(values)
+        body = _packaged(_packaged_name(kind, channel, language, "body")).render(values)
         subject = (
-            _packaged(f"{language}/{kind}.subject.txt").render(values) if group == "email" else ""
+            _packaged(_packaged_name(kind, channel, language, "subject")).render(values)
+            if _channel_group(channel) == "email"
+            else ""
         )
     return RenderedMessage(subject=" ".join(subject.split()), body=_tidy(body))
+
+
+def _packaged_name(kind: str, channel: str, language: str, part: str) -> str:
+    """``part`` is "body" or "subject" (email only)."""
+    return f"{language}/{kind}.{_channel_group(channel) if part == 'body' else part}.txt"
+
+
+def packaged_source(*, kind: str, channel: str, language: str, part: str) -> str:
+    """The packaged wording of ``part`` ("body" or "subject") as written, placeholders and
+    all, for staff to start their own from; "" when there is none."""
+    try:
+        return str(_packaged(_packaged_name(kind, channel, language, part)).source).strip()
+    except TemplateDoesNotExist:
+        return ""
 
 
 def _packaged(name: str) -> Any:

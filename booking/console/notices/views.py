@@ -15,8 +15,6 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
-from django.template import TemplateDoesNotExist
-from django.template.loader import get_template
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -40,6 +38,7 @@ from booking.models import (
     StaffMember,
 )
 from booking.models.bookings import booking_number_display
+from booking.notifications.rendering import packaged_source
 from booking.notifications.selectors import notification_counts, notifications_needing_attention
 from booking.services.notification_settings import (
     PLACEHOLDERS,
@@ -216,15 +215,6 @@ def templates(request: HttpRequest) -> HttpResponse:
     return console_page(request, "booking/console/notices/templates.html", {"kinds": _cells()})
 
 
-def _packaged_source(kind: str, channel: str, language: str, part: str) -> str:
-    group = "email" if channel == NotificationChannel.EMAIL else "short"
-    name = f"booking/notifications/{language}/{kind}.{group if part == 'body' else part}.txt"
-    try:
-        return str(get_template(name).template.source).strip()  # type: ignore[attr-defined]
-    except TemplateDoesNotExist:
-        return ""
-
-
 @require_http_methods(["GET", "POST"])
 @admins
 def template_edit(request: HttpRequest, kind: str, channel: str, language: str) -> HttpResponse:
@@ -242,8 +232,12 @@ def template_edit(request: HttpRequest, kind: str, channel: str, language: str) 
         initial = {"subject": custom.subject, "body": custom.body}
     else:
         initial = {
-            "subject": _packaged_source(kind, channel, language, "subject") if email else "",
-            "body": _packaged_source(kind, channel, language, "body"),
+            "subject": packaged_source(
+                kind=kind, channel=channel, language=language, part="subject"
+            )
+            if email
+            else "",
+            "body": packaged_source(kind=kind, channel=channel, language=language, part="body"),
         }
     form = TemplateForm(request.POST or None, initial=initial, email=email)
     ip = client_ip(request)
