@@ -290,6 +290,16 @@ def test_an_unknown_template_is_not_found(
 # --- LINE channel --------------------------------------------------------------------------
 
 
+def _line_form(**changes: str) -> dict[str, str]:
+    data = {
+        "login_channel_id": "1650000001",
+        "login_channel_secret": SECRET,
+        "messaging_access_token": TOKEN,
+    }
+    data.update(changes)
+    return data
+
+
 def test_the_line_token_is_stored_encrypted_and_never_shown_again(
     tenant_a: Municipality,
     client_a: Client,
@@ -298,11 +308,7 @@ def test_the_line_token_is_stored_encrypted_and_never_shown_again(
 ) -> None:
     signed_in(client_a, admin_a, clock)
     assert "まだ設定されていません" in client_a.get(LINE).content.decode()
-    data = {
-        "login_channel_id": "1650000001",
-        "login_channel_secret": SECRET,
-        "messaging_access_token": TOKEN,
-    }
+    data = _line_form()
     assert client_a.post(LINE, data).status_code == 302
     with tenant_context(tenant_a):
         credentials = line_credentials()
@@ -322,14 +328,7 @@ def test_a_bad_line_channel_is_refused_without_echoing_the_token(
     clock: time_machine.Coordinates,
 ) -> None:
     signed_in(client_a, admin_a, clock)
-    response = client_a.post(
-        LINE,
-        {
-            "login_channel_id": "kodaira",
-            "login_channel_secret": SECRET,
-            "messaging_access_token": TOKEN,
-        },
-    )
+    response = client_a.post(LINE, _line_form(login_channel_id="kodaira"))
     assert response.status_code == 400
     page = response.content.decode()
     assert "チャネルIDは数字です。" in page and TOKEN not in page and SECRET not in page
@@ -360,17 +359,7 @@ def test_only_an_admin_may_see_or_change_notifications(
     assert client_a.post(HOME + "pause/", {"action": "pause"}).status_code == 403
     assert client_a.post(SETTINGS, _settings_form()).status_code == 403
     assert client_a.post(REMINDER_LINE_JA, {"body": "明日です"}).status_code == 403
-    assert (
-        client_a.post(
-            LINE,
-            {
-                "login_channel_id": "1",
-                "login_channel_secret": SECRET,
-                "messaging_access_token": TOKEN,
-            },
-        ).status_code
-        == 403
-    )
+    assert client_a.post(LINE, _line_form(login_channel_id="1")).status_code == 403
     assert _status(tenant_a, rows["line"]) == "failed"
     assert _settings(tenant_a) is None
     with schema_context(tenant_a.schema_name):
