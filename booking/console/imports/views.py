@@ -10,7 +10,6 @@ from typing import Any
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils import timezone
 from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -25,6 +24,7 @@ from booking.registry_forms import ColumnMappingForm, RegistryUploadForm, import
 from booking.selectors.registry import withdrawn_vouchers_with_bookings
 from booking.services.registry_import import (
     RegistryImportRefused,
+    error_file_expired,
     registry_import_cancel,
     registry_import_codes_file,
     registry_import_confirm,
@@ -156,10 +156,7 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
             done=done,
             # Past its period the file is refused (and soon deleted): offer no dead link.
             error_file_available=bool(registry_import.error_file)
-            and not (
-                registry_import.error_file_expires_at
-                and registry_import.error_file_expires_at < timezone.now()
-            ),
+            and not error_file_expired(registry_import),
             codes_available=bool(registry_import.codes_file)
             and registry_import.codes_downloaded_at is None,
             withdrawn=withdrawn,

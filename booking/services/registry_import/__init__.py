@@ -34,7 +34,10 @@ from booking.services.registry_import.codes import (
     format_code,
     registry_import_codes_file,
 )
-from booking.services.registry_import.error_file import registry_import_error_file
+from booking.services.registry_import.error_file import (
+    error_file_expired,
+    registry_import_error_file,
+)
 from booking.services.registry_import.files import (
     ERROR_FILE_DAYS,
     codes_file_name,
@@ -74,6 +77,7 @@ __all__ = [
     "audit_file_name",
     "codes_file_name",
     "error_file_days",
+    "error_file_expired",
     "error_file_name",
     "format_code",
     "registry_import_apply",

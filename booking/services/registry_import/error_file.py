@@ -54,15 +54,18 @@ def _write_error_file(registry_import: RegistryImport, encoding: str) -> str:
     return default_storage.save(error_file_name(registry_import.pk), ContentFile(sealed))
 
 
+def error_file_expired(registry_import: RegistryImport) -> bool:
+    """Past its download period: refused, and soon deleted by the upkeep."""
+    expires_at = registry_import.error_file_expires_at
+    return expires_at is not None and expires_at < timezone.now()
+
+
 def registry_import_error_file(
     *, registry_import: RegistryImport, actor: Actor, ip: str | None = None
 ) -> tuple[str, bytes]:
     """The error file's name and bytes (decrypted); audited."""
     # The expiry first: once past it, the periodic upkeep deletes the file itself.
-    if (
-        registry_import.error_file_expires_at
-        and registry_import.error_file_expires_at < timezone.now()
-    ):
+    if error_file_expired(registry_import):
         raise RegistryImportRefused(_("エラーファイルの保存期間が過ぎたため削除されました。"))
     if not registry_import.error_file:
         raise RegistryImportRefused(_("エラーファイルはありません。"))
