@@ -23,7 +23,7 @@ from booking.models import (
     NotificationSettings,
     NotificationTemplate,
 )
-from booking.services.notifications import notification_settings_get
+from booking.services.notifications import notification_settings_lock
 
 # What each kind's message may say: the keys of rendering.message_context that are filled
 # for that kind. Nothing about the resident is among them.
@@ -178,10 +178,7 @@ def notification_settings_update(
         "contact_phone": contact_phone.strip(),
     }
     with transaction.atomic():
-        notification_settings_get()
-        row = NotificationSettings.objects.select_for_update().get(
-            pk=NotificationSettings.SINGLETON_ID
-        )
+        row = notification_settings_lock()
         changed = sorted(name for name, value in values.items() if getattr(row, name) != value)
         if not changed:
             return row

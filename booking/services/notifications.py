@@ -368,16 +368,22 @@ def notification_settings_get() -> NotificationSettings:
     return settings_row
 
 
+def notification_settings_lock() -> NotificationSettings:
+    """The settings row, created if missing, locked until the transaction ends. Call inside
+    ``transaction.atomic()``."""
+    notification_settings_get()
+    return NotificationSettings.objects.select_for_update().get(
+        pk=NotificationSettings.SINGLETON_ID
+    )
+
+
 def notifications_pause_set(*, paused: bool, actor: Actor, ip: str | None) -> NotificationSettings:
     """Stop (or resume) every send of this municipality. Messages wait; none is dropped.
 
     Resuming schedules what waited.
     """
     with transaction.atomic():
-        notification_settings_get()
-        row = NotificationSettings.objects.select_for_update().get(
-            pk=NotificationSettings.SINGLETON_ID
-        )
+        row = notification_settings_lock()
         changed = row.paused != paused
         row.paused = paused
         row.paused_at = timezone.now() if paused else None
