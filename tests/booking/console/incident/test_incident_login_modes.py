@@ -29,9 +29,8 @@ from tenants.models import Municipality
 from tests.booking.booking.conftest import years_ago
 from tests.booking.console.callcentre.cast import Town, set_login_mode, signed_in
 from tests.booking.console.conftest import StaffAccount, events
+from tests.booking.console.incident.conftest import SECURITY, signed_in_in_mode, start
 
-SECURITY = "/console/security/"
-NOTICE = "不正アクセスの疑いがあるため、予約サイトを停止しています。お電話でご予約ください。"
 PASSWORD = "kodaira-hanako-password-2026"
 LETTER_CODE = "ABCD2345"
 IP = "192.0.2.1"
@@ -48,7 +47,7 @@ def as_resident(tenant: Municipality) -> Any:
 
 
 def start_incident(client: Client) -> None:
-    response = client.post(SECURITY + "incident/start/", {"notice": NOTICE, "confirm": "on"})
+    response = start(client)
     assert response.status_code == 302
 
 
@@ -147,8 +146,7 @@ def test_codes_are_reissued_only_in_voucher_code_mode_and_after_an_incident(
     town: Town,
     clock: time_machine.Coordinates,
 ) -> None:
-    set_login_mode(tenant_a, Municipality.LoginMode.VOUCHER_CODE)
-    signed_in(client_a, admin_a, clock)
+    signed_in_in_mode(tenant_a, Municipality.LoginMode.VOUCHER_CODE, client_a, admin_a, clock)
     before = client_a.post(SECURITY + "incident/codes/", follow=True).content.decode()
     assert "インシデントモードを開始した後に再発行できます。" in before
 

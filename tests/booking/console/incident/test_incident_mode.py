@@ -28,16 +28,7 @@ from tests.booking.console.callcentre.cast import (
     status_of,
 )
 from tests.booking.console.conftest import StaffAccount, events
-
-SECURITY = "/console/security/"
-NOTICE = "不正アクセスの疑いがあるため、予約サイトを停止しています。お電話でご予約ください。"
-
-
-def start(client: Client, notice: str = NOTICE, confirm: bool = True):  # noqa: ANN201
-    data = {"notice": notice}
-    if confirm:
-        data["confirm"] = "on"
-    return client.post(SECURITY + "incident/start/", data)
+from tests.booking.console.incident.conftest import NOTICE, SECURITY, signed_in_in_mode, start
 
 
 def consent_by_email(tenant: Municipality, town: Town) -> None:
@@ -100,8 +91,7 @@ def test_incident_mode_stops_resident_logins_and_the_console_keeps_working(
     town: Town,
     clock: time_machine.Coordinates,
 ) -> None:
-    set_login_mode(tenant_a, Municipality.LoginMode.VOUCHER_DOB)
-    signed_in(client_a, admin_a, clock)
+    signed_in_in_mode(tenant_a, Municipality.LoginMode.VOUCHER_DOB, client_a, admin_a, clock)
     start(client_a)
 
     with tenant_context(Municipality.objects.get(pk=tenant_a.pk)), pytest.raises(SiteClosed):
@@ -126,8 +116,7 @@ def test_ending_incident_mode_reopens_the_resident_site(
     town: Town,
     clock: time_machine.Coordinates,
 ) -> None:
-    set_login_mode(tenant_a, Municipality.LoginMode.VOUCHER_DOB)
-    signed_in(client_a, admin_a, clock)
+    signed_in_in_mode(tenant_a, Municipality.LoginMode.VOUCHER_DOB, client_a, admin_a, clock)
     start(client_a)
     assert client_a.post(SECURITY + "incident/end/", {}).status_code == 400
     assert status_of(tenant_a) == Municipality.Status.INCIDENT
