@@ -409,13 +409,14 @@ def book(request: HttpRequest, voucher_id: int) -> HttpResponse:
     except BookingRefused as refused:
         if second is None:
             return _book_page(request, voucher, error=refused.message, status=409)
-        error = refused.message
-        if refused.dose is not None:
-            error = _("%(dose)s回目の予約：%(message)s") % {
-                "dose": refused.dose,
-                "message": refused.message,
-            }
-        return _book_page(request, voucher, first_slot=slot, series=series, error=error, status=409)
+        return _book_page(
+            request,
+            voucher,
+            first_slot=slot,
+            series=series,
+            error=refused.message_naming_dose,
+            status=409,
+        )
     if second is not None:
         messages.success(
             request,

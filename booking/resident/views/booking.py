@@ -360,12 +360,7 @@ def _confirm_page(
 
 def _refusal_text(flow: _Flow, refused: BookingRefused) -> str:
     """Booking two doses at once, say which of them was refused."""
-    if flow.first_slot is None or refused.dose is None:
-        return refused.message
-    return _("%(dose)s回目の予約：%(message)s") % {
-        "dose": refused.dose,
-        "message": refused.message,
-    }
+    return refused.message if flow.first_slot is None else refused.message_naming_dose
 
 
 @require_http_methods(["GET", "POST"])

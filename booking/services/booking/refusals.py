@@ -128,5 +128,12 @@ class BookingRefused(Exception):
         self.message = _refusal_message(code, {"dose": dose, **values})
         super().__init__(code)
 
+    @property
+    def message_naming_dose(self) -> str:
+        """The message when two doses are booked together: it says which was refused."""
+        if self.dose is None:
+            return self.message
+        return _("%(dose)s回目の予約：%(message)s") % {"dose": self.dose, "message": self.message}
+
     def __str__(self) -> str:
         return f"{self.code}: {self.message}"
