@@ -20,6 +20,7 @@ from django.utils.translation import gettext as _
 from audit import record
 from audit.chain import Actor
 from booking.models import Incident, RegistryImport, StaffMember, Voucher
+from booking.selectors.registry import registry_imports_at_work
 from booking.services.incident import IncidentRefused
 from booking.services.registry_import import _issue_activation_codes
 from tenants.db import current_municipality
@@ -48,9 +49,7 @@ def incident_codes_reissue(*, staff: StaffMember, ip: str | None) -> RegistryImp
         raise IncidentRefused("no_incident", _("インシデントモードを開始した後に再発行できます。"))
     with transaction.atomic():
         # The registry import's own lock: no import may apply (and issue codes) meanwhile.
-        busy = RegistryImport.objects.select_for_update().filter(
-            status__in=[RegistryImport.Status.PARSING, RegistryImport.Status.APPLYING]
-        )
+        busy = registry_imports_at_work().select_for_update()
         if busy.exists():
             raise IncidentRefused(
                 "import_at_work",

@@ -20,6 +20,7 @@ from audit import record
 from audit.chain import Actor
 from booking.models import RegistryImport
 from booking.models.registry import STALE_AFTER
+from booking.selectors.registry import registry_imports_at_work
 from booking.services.registry_import import (
     RegistryImportRefused,
     audit_file_name,
@@ -82,9 +83,7 @@ def registry_imports_resume_stalled() -> list[int]:
     task never came (an upload waiting for its preview, a confirmed preview waiting for its
     apply). Queueing a second one while one is at work would only trip over the one-at-work
     constraint."""
-    at_work = RegistryImport.objects.filter(
-        status__in=[RegistryImport.Status.PARSING, RegistryImport.Status.APPLYING]
-    ).first()
+    at_work = registry_imports_at_work().first()
     if at_work is not None:
         candidates = [at_work]
     else:

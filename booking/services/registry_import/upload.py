@@ -16,6 +16,7 @@ from audit.chain import Actor
 from booking.models import RegistryImport
 from booking.registry.csvfile import check_upload, resolve_encoding
 from booking.registry.errors import RegistryValueError
+from booking.selectors.registry import registry_imports_at_work
 from booking.services.registry_import.files import _max_bytes, upload_file_name
 from booking.services.registry_import.state import (
     RegistryImportRefused,
@@ -27,9 +28,7 @@ from booking.services.registry_mapping import saved_column_mapping
 
 
 def _refuse_while_at_work() -> None:
-    at_work = RegistryImport.objects.filter(
-        status__in=[RegistryImport.Status.PARSING, RegistryImport.Status.APPLYING]
-    ).first()
+    at_work = registry_imports_at_work().first()
     if at_work is None:
         return
     if at_work.stalled:
