@@ -142,13 +142,14 @@ def client(service: str, *, region: str | None = None, send_once: bool = False) 
     resolved_region = _resolve_region(service, region)
     endpoint_url = _setting("AWS_ENDPOINT_URL")
     credentials = _credentials()
+    read_timeout = _read_timeout()
     key: _ClientKey = (
         service,
         resolved_region,
         endpoint_url,
         credentials.get("aws_access_key_id"),
         send_once,
-        _read_timeout(),
+        read_timeout,
     )
     with _clients_lock:
         cached = _clients.get(key)
@@ -160,7 +161,7 @@ def client(service: str, *, region: str | None = None, send_once: bool = False) 
                 service,  # type: ignore[call-overload]
                 region_name=resolved_region,
                 endpoint_url=endpoint_url,
-                config=_config(send_once=send_once, read_timeout=key[5]),
+                config=_config(send_once=send_once, read_timeout=read_timeout),
                 **credentials,
             )
             _clients[key] = cached
