@@ -22,7 +22,7 @@ from audit.chain import Actor
 from booking.models import Incident, RegistryImport, StaffMember, Voucher
 from booking.selectors.registry import registry_imports_at_work
 from booking.services.incident import IncidentRefused
-from booking.services.registry_import import _issue_activation_codes
+from booking.services.registry_import import activation_codes_issue
 from tenants.db import current_municipality
 from tenants.models import Municipality
 
@@ -77,7 +77,7 @@ def incident_codes_reissue(*, staff: StaffMember, ip: str | None) -> RegistryImp
         )
         # Every active voucher without a code gets one: the spent ones just cleared, and
         # any that never had one (the mode chosen after their import).
-        reissue.codes_file, issued = _issue_activation_codes(reissue)
+        reissue.codes_file, issued = activation_codes_issue(reissue)
         # The import page's count table reads the usual keys: nothing was imported.
         nothing = dict.fromkeys(("rows", "new", "changed", "unchanged", "invalid"), 0)
         reissue.counts = {**nothing, "codes_issued": issued, "codes_replaced": spent}

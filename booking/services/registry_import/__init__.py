@@ -29,8 +29,8 @@ from booking.services.registry_import.apply import (
 from booking.services.registry_import.codes import (
     CODE_ALPHABET,
     CODE_LENGTH,
-    _issue_activation_codes,
     activation_code_hash,
+    activation_codes_issue,
     format_code,
     registry_import_codes_file,
 )
@@ -72,8 +72,8 @@ __all__ = [
     "RegistryImportBusy",
     "RegistryImportRefused",
     "RegistryImportStalled",
-    "_issue_activation_codes",
     "activation_code_hash",
+    "activation_codes_issue",
     "audit_file_name",
     "codes_file_name",
     "error_file_days",

@@ -16,7 +16,7 @@ from audit.chain import Actor
 from booking.models import RegistryImport, Voucher
 from booking.models.registry import STALE_AFTER
 from booking.selectors.registry import withdrawn_vouchers_with_bookings
-from booking.services.registry_import.codes import _issue_activation_codes
+from booking.services.registry_import.codes import activation_codes_issue
 from booking.services.registry_import.progress import Progress
 from booking.services.registry_import.state import (
     RegistryImportRefused,
@@ -214,7 +214,7 @@ def _finish(registry_import: RegistryImport) -> None:
             counts["withdrawn_with_booking"] = withdrawn_holding_bookings(registry_import)
         municipality = current_municipality()
         if municipality.login_mode == municipality.LoginMode.VOUCHER_CODE:
-            registry_import.codes_file, counts["codes_issued"] = _issue_activation_codes(
+            registry_import.codes_file, counts["codes_issued"] = activation_codes_issue(
                 registry_import
             )
         with connection.cursor() as cursor:

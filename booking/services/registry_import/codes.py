@@ -47,7 +47,7 @@ def activation_code_hash(cipher: Any, code: str) -> bytes:
     return cipher.blind_index(code.replace("-", "").upper(), purpose="activation-code")
 
 
-def _issue_activation_codes(registry_import: RegistryImport) -> tuple[str, int]:
+def activation_codes_issue(registry_import: RegistryImport) -> tuple[str, int]:
     """Give every active voucher without a code a new one; only its hash is kept. The codes
     go into one file, encrypted under the municipality's key, downloadable once."""
     cipher = cipher_for(current_municipality())
