@@ -4,6 +4,8 @@ both are booked at once, linked, and cancelling the first cancels the second (an
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import time_machine
 from django.test import Client
@@ -43,6 +45,11 @@ def _book_url(town: Town) -> str:
 def _all_bookings(tenant: Municipality, town: Town) -> list[Booking]:
     with schema_context(tenant.schema_name):
         return list(Booking.objects.filter(voucher_id=town.hanako.pk).order_by("dose", "pk"))
+
+
+def _book_both(client: Client, town: Town, second: Slot) -> Any:
+    """Post the call-centre slot as dose 1 and `second` as dose 2, in one go."""
+    return client.post(_book_url(town), {"slot": town.call_slot.pk, "second_slot": second.pk})
 
 
 def _ready(client: Client, account: StaffAccount, town: Town, clock: object) -> None:
@@ -93,9 +100,7 @@ def test_the_operator_books_both_doses_linked(
 ) -> None:
     _ready(client_a, operator_a, together, clock)
     second = _slot(tenant_a, together, 23, venue=together.world.north)
-    response = client_a.post(
-        _book_url(together), {"slot": together.call_slot.pk, "second_slot": second.pk}
-    )
+    response = _book_both(client_a, together, second)
     assert response.status_code == 302
     dose1, dose2 = live_bookings(tenant_a, together.hanako)
     assert response["Location"].endswith(f"/bookings/{dose1.pk}/")
@@ -123,9 +128,7 @@ def test_a_second_slot_too_early_is_refused_and_nothing_is_booked(
 ) -> None:
     _ready(client_a, operator_a, together, clock)
     too_soon = _slot(tenant_a, together, 21)
-    response = client_a.post(
-        _book_url(together), {"slot": together.call_slot.pk, "second_slot": too_soon.pk}
-    )
+    response = _book_both(client_a, together, too_soon)
     assert response.status_code == 409
     text = response.content.decode()
     assert "2回目の予約：2回目は、前の接種から19日以上あける必要があります" in text
@@ -149,9 +152,7 @@ def test_a_full_second_slot_books_nothing(
     full = _slot(tenant_a, together, 23, call_centre=1)
     with schema_context(tenant_a.schema_name):
         Slot.objects.filter(pk=full.pk).update(booked_call_centre=1)
-    response = client_a.post(
-        _book_url(together), {"slot": together.call_slot.pk, "second_slot": full.pk}
-    )
+    response = _book_both(client_a, together, full)
     assert response.status_code == 409
     assert "2回目の予約：" in response.content.decode()
     assert "満員" in response.content.decode()
@@ -169,7 +170,7 @@ def test_cancelling_dose_1_cancels_dose_2_and_says_so(
 ) -> None:
     _ready(client_a, operator_a, together, clock)
     second = _slot(tenant_a, together, 23)
-    client_a.post(_book_url(together), {"slot": together.call_slot.pk, "second_slot": second.pk})
+    _book_both(client_a, together, second)
     dose1, dose2 = live_bookings(tenant_a, together.hanako)
     cancel_url = f"{CALL_CENTRE_HOME}residents/{together.hanako.pk}/bookings/{dose1.pk}/cancel/"
     asked = client_a.get(cancel_url).content.decode()
@@ -194,7 +195,7 @@ def test_without_the_policy_the_first_slot_is_booked_alone(
 ) -> None:
     _ready(client_a, operator_a, town, clock)
     second = _slot(tenant_a, town, 23)
-    refused = client_a.post(_book_url(town), {"slot": town.call_slot.pk, "second_slot": second.pk})
+    refused = _book_both(client_a, town, second)
     assert refused.status_code == 409
     assert "2回分をまとめて予約できません" in refused.content.decode()
     assert _all_bookings(tenant_a, town) == []
