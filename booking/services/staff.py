@@ -442,7 +442,7 @@ def staff_deactivate(*, staff: StaffMember, by: StaffMember, ip: str | None = No
         user = user_model.objects.select_for_update().get(pk=staff.user_id)
         if not user.is_active:
             raise StaffRefused("inactive", _("このアカウントは既に無効です。"))
-        if staff.role == StaffMember.Role.ADMIN and [pk for pk in admins if pk != user.pk] == []:
+        if staff.role == StaffMember.Role.ADMIN and set(admins) <= {user.pk}:
             raise StaffRefused("last_admin", _("最後の管理者のアカウントは無効にできません。"))
         if by.user_id not in admins:  # deactivated meanwhile, by another admin
             raise PermissionDenied("the acting admin is no longer active")
