@@ -446,7 +446,7 @@ def _booking_context(booking: Booking) -> dict[str, Any]:
         "venue": booking.slot.venue,
         "map_url": map_url(booking.slot.venue),
         "to_bring": TO_BRING,
-        "changeable": _changeable(booking, BookingPolicy.current()),
+        "changeable": _changeable(booking, policy),
     }
 
 
