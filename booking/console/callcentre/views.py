@@ -346,8 +346,8 @@ def _book_page(
     return console_page(request, "booking/console/callcentre/book.html", context, status=status)
 
 
-def _first_slot(slot_id: int | None) -> Slot | None:
-    """The first dose's slot chosen for a series booked together (404 when it is gone)."""
+def _series_slot(slot_id: int | None) -> Slot | None:
+    """A slot chosen for a series booked together, of either dose (404 when it is gone)."""
     if slot_id is None:
         return None
     slot = slot_for_booking(slot_id, channel=CHANNEL)
@@ -357,7 +357,7 @@ def _first_slot(slot_id: int | None) -> Slot | None:
 
 
 def _book_page_for(request: HttpRequest, voucher: Voucher) -> HttpResponse:
-    first = _first_slot(DayFilterForm(request.GET).first_slot_id())
+    first = _series_slot(DayFilterForm(request.GET).first_slot_id())
     if first is None:
         return _book_page(request, voucher)
     series = series_together_for(voucher, first)
@@ -385,7 +385,7 @@ def book(request: HttpRequest, voucher_id: int) -> HttpResponse:
         # The municipality books the series together: the operator chooses the next dose's
         # slot before anything is booked.
         return redirect(_second_dose_url(voucher, slot))
-    second = _first_slot(second_id) if second_id is not None else None
+    second = _series_slot(second_id)
     if second is not None and series is None:
         return _book_page(
             request,
