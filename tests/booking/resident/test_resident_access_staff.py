@@ -64,14 +64,26 @@ def _staff_client(
     return client
 
 
+def _staff_of(
+    tenant: Municipality,
+    email: str,
+    role: str,
+    traveller: time_machine.Coordinates,
+    visiting: Municipality,
+) -> Client:
+    """A new staff member of ``tenant``, logged in to its console, sent to ``visiting``."""
+    return _staff_client(make_staff(tenant, email, role), traveller, host_of(visiting))
+
+
 @pytest.fixture
 def operator_of_a(
     tenant_a: Municipality,
     clock: time_machine.Coordinates,  # noqa: F811
     residents_booking: Booking,
 ) -> Client:
-    account = make_staff(tenant_a, "call@kodaira.example.jp", StaffMember.Role.CALL_CENTRE)
-    return _staff_client(account, clock, host_of(tenant_a))
+    return _staff_of(
+        tenant_a, "call@kodaira.example.jp", StaffMember.Role.CALL_CENTRE, clock, tenant_a
+    )
 
 
 @pytest.fixture
@@ -80,8 +92,7 @@ def admin_of_a(
     clock: time_machine.Coordinates,  # noqa: F811
     residents_booking: Booking,
 ) -> Client:
-    account = make_staff(tenant_a, "kanri@kodaira.example.jp", StaffMember.Role.ADMIN)
-    return _staff_client(account, clock, host_of(tenant_a))
+    return _staff_of(tenant_a, "kanri@kodaira.example.jp", StaffMember.Role.ADMIN, clock, tenant_a)
 
 
 @pytest.fixture
@@ -91,8 +102,9 @@ def operator_of_b(
     clock: time_machine.Coordinates,  # noqa: F811
     residents_booking: Booking,
 ) -> Client:
-    account = make_staff(tenant_b, "call@chiyoda.example.jp", StaffMember.Role.CALL_CENTRE)
-    return _staff_client(account, clock, host_of(tenant_a))
+    return _staff_of(
+        tenant_b, "call@chiyoda.example.jp", StaffMember.Role.CALL_CENTRE, clock, tenant_a
+    )
 
 
 @pytest.fixture
