@@ -24,6 +24,14 @@ def _logged_in(client: Client, account: StaffAccount, clock: time_machine.Coordi
     return client
 
 
+def _logged_in_in_english(
+    client: Client, account: StaffAccount, clock: time_machine.Coordinates
+) -> Client:
+    """Switch the browser to English, then log in (the language outlives the new session)."""
+    _english(client)
+    return _logged_in(client, account, clock)
+
+
 def test_the_console_entrance_is_japanese_by_default(
     client_a: Client, admin_a: StaffAccount
 ) -> None:
@@ -78,8 +86,7 @@ def test_the_planning_pages_read_in_english(
     with tenant_context(tenant_a):
         world = build_world(tenant_a)
         make_slot(world.civic, world.pfizer, at(MONDAY, 9))
-    _english(client_a)
-    _logged_in(client_a, admin_a, clock)
+    _logged_in_in_english(client_a, admin_a, clock)
     index = client_a.get("/console/planning/").content.decode()
     assert "Venues, slots and reports" in index and "Create slots in bulk" in index
     assert "Free slots" in index and "Export vaccination records as CSV for VRS" in index
@@ -106,8 +113,7 @@ def test_the_home_page_lists_the_sections_and_staff_actions_in_english(
     operator_a: StaffAccount,
     clock: time_machine.Coordinates,
 ) -> None:
-    _english(client_a)
-    _logged_in(client_a, admin_a, clock)
+    _logged_in_in_english(client_a, admin_a, clock)
     home = _page(client_a, "/console/")
     assert "Work areas" in home and "Browse the audit trail and download the report" in home
     assert "Deactivate the account" in home and "Active" in home
@@ -122,8 +128,7 @@ def test_the_home_page_lists_the_sections_and_staff_actions_in_english(
 def test_the_reception_pages_read_in_english(
     tenant_a: Municipality, client_a: Client, admin_a: StaffAccount, clock: time_machine.Coordinates
 ) -> None:
-    _english(client_a)
-    _logged_in(client_a, admin_a, clock)
+    _logged_in_in_english(client_a, admin_a, clock)
     lookup = _page(client_a, "/console/reception/")
     assert "Reception" in lookup and "Find the booking" in lookup
     assert "Booking number (or scan the QR code)" in lookup and "Today's bookings" in lookup
@@ -139,8 +144,7 @@ def test_the_reception_pages_read_in_english(
 def test_the_incident_pages_read_in_english(
     tenant_a: Municipality, client_a: Client, admin_a: StaffAccount, clock: time_machine.Coordinates
 ) -> None:
-    _english(client_a)
-    _logged_in(client_a, admin_a, clock)
+    _logged_in_in_english(client_a, admin_a, clock)
     index = _page(client_a, "/console/security/")
     assert "Incident mode" in index and "Start incident mode" in index
     assert "The staff console can still be used." in index
@@ -156,8 +160,7 @@ def test_the_incident_pages_read_in_english(
 def test_the_audit_trail_pages_read_in_english(
     tenant_a: Municipality, client_a: Client, admin_a: StaffAccount, clock: time_machine.Coordinates
 ) -> None:
-    _english(client_a)
-    _logged_in(client_a, admin_a, clock)
+    _logged_in_in_english(client_a, admin_a, clock)
     trail = _page(client_a, "/console/trail/")
     assert "Audit trail" in trail and "Download the CSV" in trail
     assert "Records (newest first)" in trail and "Who acted" in trail
@@ -187,8 +190,7 @@ def test_the_registry_import_pages_read_in_english(
 
     settings.MEDIA_ROOT = tmp_path
     settings.SESSHU_REGISTRY_PROCESSES = 1
-    _english(client_a)
-    _logged_in(client_a, admin_a, clock)
+    _logged_in_in_english(client_a, admin_a, clock)
     listing = _page(client_a, "/console/imports/")
     assert "Voucher registry import" in listing and "Upload and check the contents" in listing
     assert "Import as a full list" in listing and "No imports yet." in listing
