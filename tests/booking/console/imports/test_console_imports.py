@@ -25,10 +25,11 @@ from booking.models import (
 )
 from booking.models.bookings import booking_number_display, booking_number_new
 from tenants.models import Municipality
+from tests.booking.console.callcentre.cast import signed_in
 from tests.booking.registry_import.conftest import csv_bytes, row
 from tests.booking.registry_import.conftest import upload as service_upload
 
-from ..conftest import StaffAccount, events, login, make_staff
+from ..conftest import StaffAccount, events, make_staff
 
 NOT_ADMINS = [StaffMember.Role.VENUE, StaffMember.Role.CALL_CENTRE, StaffMember.Role.AUDITOR]
 
@@ -37,12 +38,6 @@ NOT_ADMINS = [StaffMember.Role.VENUE, StaffMember.Role.CALL_CENTRE, StaffMember.
 def _storage(settings, tmp_path) -> None:
     settings.MEDIA_ROOT = tmp_path
     settings.SESSHU_REGISTRY_PROCESSES = 1
-
-
-def logged_in(client: Client, account: StaffAccount, clock) -> Client:
-    clock.shift(30)
-    assert login(client, account).status_code == 302
-    return client
 
 
 def upload(client: Client, data: bytes, *, full_list: bool = False):
@@ -71,7 +66,7 @@ def previewed_with_a_bad_row(client: Client, capture) -> str:
 
 def logged_in_as_role(tenant: Municipality, client: Client, role: str, clock) -> Client:
     account = make_staff(tenant, f"{role}@kodaira.example.jp", role)
-    return logged_in(client, account, clock)
+    return signed_in(client, account, clock)
 
 
 def confirm(client: Client, location: str, capture) -> None:
@@ -87,7 +82,7 @@ def test_an_admin_previews_and_imports_the_registry(
     clock,
     django_capture_on_commit_callbacks,
 ) -> None:
-    logged_in(client_a, admin_a, clock)
+    signed_in(client_a, admin_a, clock)
     listing = client_a.get("/console/imports/").content.decode()
     assert 'enctype="multipart/form-data"' in listing and "csrfmiddlewaretoken" in listing
     location = previewed(
@@ -124,7 +119,7 @@ def test_an_admin_previews_and_imports_the_registry(
 def test_the_page_refreshes_itself_while_the_import_works(
     tenant_a: Municipality, client_a: Client, admin_a: StaffAccount, clock
 ) -> None:
-    logged_in(client_a, admin_a, clock)
+    signed_in(client_a, admin_a, clock)
     response = upload(client_a, csv_bytes([row("0000000001")]))  # the preview is not run
     page = client_a.get(response["Location"]).content.decode()
     assert '<meta http-equiv="refresh" content="3">' in page
@@ -138,7 +133,7 @@ def test_an_admin_cancels_a_preview(
     clock,
     django_capture_on_commit_callbacks,
 ) -> None:
-    logged_in(client_a, admin_a, clock)
+    signed_in(client_a, admin_a, clock)
     location = previewed(
         client_a, csv_bytes([row("0000000001")]), django_capture_on_commit_callbacks
     )
@@ -154,7 +149,7 @@ def test_an_admin_cancels_a_preview(
 def test_a_binary_file_is_refused_on_the_form(
     tenant_a: Municipality, client_a: Client, admin_a: StaffAccount, clock
 ) -> None:
-    logged_in(client_a, admin_a, clock)
+    signed_in(client_a, admin_a, clock)
     response = upload(client_a, b"PK\x03\x04" + b"\x00" * 200)
     assert response.status_code == 400 and "Excel" in response.content.decode()
     with tenant_context(tenant_a):
@@ -168,7 +163,7 @@ def test_the_error_file_is_downloaded_as_sent_and_audited(
     clock,
     django_capture_on_commit_callbacks,
 ) -> None:
-    logged_in(client_a, admin_a, clock)
+    signed_in(client_a, admin_a, clock)
     location = previewed_with_a_bad_row(client_a, django_capture_on_commit_callbacks)
     assert "エラー行のファイルをダウンロード" in client_a.get(location).content.decode()
     response = client_a.get(f"{location}errors/")
@@ -195,7 +190,7 @@ def test_the_activation_codes_are_downloaded_once(
     Municipality.objects.filter(pk=tenant_a.pk).update(
         login_mode=Municipality.LoginMode.VOUCHER_CODE
     )
-    logged_in(client_a, admin_a, clock)
+    signed_in(client_a, admin_a, clock)
     location = previewed(
         client_a,
         csv_bytes([row("0000000001"), row("0000000002")]),
@@ -240,7 +235,7 @@ def test_a_full_list_import_lists_withdrawn_vouchers_that_still_hold_a_booking(
     clock,
     django_capture_on_commit_callbacks,
 ) -> None:
-    logged_in(client_a, admin_a, clock)
+    signed_in(client_a, admin_a, clock)
     first = previewed(
         client_a,
         csv_bytes([row("0000000001"), row("0000000002"), row("0000000003")]),
@@ -306,7 +301,7 @@ def test_admins_of_a_cannot_open_bs_imports(
 ) -> None:
     with tenant_context(tenant_b):
         of_b = service_upload(csv_bytes([row("0000000001")]))
-    logged_in(client_a, admin_a, clock)
+    signed_in(client_a, admin_a, clock)
     # The id names nothing in A's schema.
     assert client_a.get(f"/console/imports/{of_b.pk}/").status_code == 404
     assert client_a.get(f"/console/imports/{of_b.pk}/errors/").status_code == 404
@@ -322,7 +317,7 @@ def test_admins_of_a_cannot_open_bs_imports(
 def test_the_admins_menu_links_the_imports_and_reception(
     client_a: Client, admin_a: StaffAccount, clock
 ) -> None:
-    logged_in(client_a, admin_a, clock)
+    signed_in(client_a, admin_a, clock)
     home = client_a.get("/console/").content.decode()
     assert 'href="/console/imports/"' in home and 'href="/console/reception/"' in home
 
@@ -334,7 +329,7 @@ def test_an_interrupted_import_is_shown_as_such_and_resumed_from_its_page(
     clock,
     django_capture_on_commit_callbacks,
 ) -> None:
-    logged_in(client_a, admin_a, clock)
+    signed_in(client_a, admin_a, clock)
     response = upload(client_a, csv_bytes([row("0000000001")]))  # the preview is not run
     location = response["Location"]
     with tenant_context(tenant_a):
@@ -367,7 +362,7 @@ def test_an_admin_saves_the_column_mapping_and_the_next_upload_uses_it(
     clock,
     django_capture_on_commit_callbacks,
 ) -> None:
-    logged_in(client_a, admin_a, clock)
+    signed_in(client_a, admin_a, clock)
     assert "列の対応付けを変更する" in client_a.get("/console/imports/").content.decode()
     page = client_a.get("/console/imports/mapping/").content.decode()
     assert 'name="voucher_number"' in page and "接種券番号" in page
@@ -399,7 +394,7 @@ def test_a_column_mapping_is_the_municipalitys_own(
 ) -> None:
     from booking.models import RegistryColumnMapping
 
-    logged_in(client_a, admin_a, clock)
+    signed_in(client_a, admin_a, clock)
     client_a.post("/console/imports/mapping/", {"voucher_number": "接種券No"})
     with tenant_context(tenant_a):
         assert RegistryColumnMapping.objects.get().headers == {"voucher_number": "接種券No"}
@@ -430,7 +425,7 @@ def test_an_expired_error_file_is_no_longer_offered(
     clock,
     django_capture_on_commit_callbacks,
 ) -> None:
-    logged_in(client_a, admin_a, clock)
+    signed_in(client_a, admin_a, clock)
     location = previewed_with_a_bad_row(client_a, django_capture_on_commit_callbacks)
     with tenant_context(tenant_a):
         RegistryImport.objects.update(error_file_expires_at=timezone.now() - timedelta(hours=1))
