@@ -9,4 +9,4 @@ class TenantsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from tenants import signals  # noqa: F401  (connects the schema_migrated grant hook)
+        from tenants import hosts, signals  # noqa: F401  (connect their signal receivers)

@@ -1,9 +1,10 @@
 """Resolve the host to the control plane or to one municipality, for the whole request.
 
 ``platform.<base>`` is the control plane (public schema, public role). Any other
-``<sub>.<base>`` must be a registered domain of a municipality that is not decommissioned;
-the connection then switches schema *and* database role to it. The lookup itself runs as the
-public role. The connection goes back to public at the end, whatever happened, so nothing
+``<sub>.<base>`` must be a registered domain of a municipality that is not decommissioned
+(remembered for a few seconds: tenants.hosts); the connection then switches schema *and*
+database role to it. The lookup itself runs as the public role. The connection goes back to
+public at the end, whatever happened, so nothing
 of this municipality follows the connection into the next request.
 """
 
@@ -16,7 +17,8 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.template.loader import render_to_string
 
 from tenants.db import tenant_connection
-from tenants.models import Domain, Municipality
+from tenants.hosts import municipality_for_host
+from tenants.models import Municipality
 
 
 class TenantHostMiddleware:
@@ -54,12 +56,7 @@ class TenantHostMiddleware:
 
     @staticmethod
     def _municipality_for(host: str) -> Municipality:
-        domain = (
-            Domain.objects.select_related("tenant")
-            .filter(domain=host)
-            .exclude(tenant__status=Municipality.Status.DECOMMISSIONED)
-            .first()
-        )
-        if domain is None:
+        municipality = municipality_for_host(host)
+        if municipality is None:
             raise Http404("unknown host")
-        return domain.tenant
+        return municipality

@@ -52,6 +52,7 @@ from booking.models import (
 from booking.services.bulk_reads import BULK_READ_ACTIONS, ReadResident, bulk_read_residents
 from booking.services.notifications import notifications_dispatch_on_commit
 from tenants.db import current_municipality
+from tenants.hosts import municipality_hosts_forget
 from tenants.models import Municipality
 
 JAPAN = ZoneInfo("Asia/Tokyo")
@@ -170,6 +171,7 @@ def _set_status(municipality: Municipality, *, to: str, allowed_from: str, actio
             )
     if changed:
         municipality.status = to
+        municipality_hosts_forget()  # this process serves the new status at once
     return bool(changed)
 
 
