@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from django.db import connection, transaction
 from django.db.utils import DatabaseError, ProgrammingError
+from django.test.utils import CaptureQueriesContext
 from django_tenants.utils import schema_context
 
 from tenants.db.backend.base import DatabaseWrapper
@@ -64,6 +65,30 @@ def test_the_role_follows_the_schema(tenant_a: Municipality, tenant_b: Municipal
             assert _whoami()[0] == _role(tenant_b.schema_name)
         assert _whoami()[0] == _role(tenant_a.schema_name)
     assert _whoami() == (_role("public"), ["public"])
+
+
+def _switches(queries: CaptureQueriesContext) -> int:
+    return sum(query["sql"].startswith("SET search_path") for query in queries.captured_queries)
+
+
+def test_selecting_the_same_tenant_again_issues_no_switch(
+    tenant_a: Municipality, tenant_b: Municipality
+) -> None:
+    with CaptureQueriesContext(connection) as queries:
+        with schema_context(tenant_a.schema_name):
+            _whoami()
+            with schema_context(tenant_a.schema_name):
+                _whoami()
+            _whoami()
+    assert _switches(queries) == 1
+    with CaptureQueriesContext(connection) as queries:
+        assert _whoami()[0] == _role("public")
+        with schema_context(tenant_a.schema_name):
+            _whoami()
+            with schema_context(tenant_b.schema_name):
+                assert _whoami()[0] == _role(tenant_b.schema_name)
+            assert _whoami()[0] == _role(tenant_a.schema_name)
+    assert _switches(queries) == 4  # to public, to A, to B, back to A
 
 
 def test_a_savepoint_rollback_does_not_leave_the_outer_tenants_role(

@@ -4,7 +4,10 @@ Upstream sets ``search_path`` whenever the tenant changes and swallows errors fr
 the same statement also sets the tenant's role, and errors propagate: a failed switch must
 never leave the previous tenant's role in force. Upstream clears its cache after
 ``set_tenant``, ``close``, ``rollback`` and ``savepoint_rollback``, so the role is re-issued
-exactly when the path is.
+exactly when the path is; except that here ``set_tenant`` keeps what the connection has set,
+since the cache holds the whole state (path and role) and a switch is issued whenever the
+wanted state differs from it: going back to the same municipality (the end of a
+``schema_context``) costs no statement.
 """
 
 from __future__ import annotations
@@ -23,6 +26,11 @@ NO_DB_ALIAS = "__no_db__"
 class DatabaseWrapper(TenantDatabaseWrapper):
     search_path_set_schemas: Any
     _setting_search_path: bool
+
+    def set_tenant(self, tenant: Any, include_public: bool = True) -> None:
+        in_force = self.search_path_set_schemas
+        super().set_tenant(tenant, include_public)
+        self.search_path_set_schemas = in_force
 
     def _handle_search_path(self, cursor: Any = None) -> None:
         if self._setting_search_path:
