@@ -10,7 +10,9 @@ import pytest
 import time_machine
 from django.conf import settings
 from django.contrib.sessions.models import Session
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django_tenants.utils import tenant_context
 
 from audit.chain import Actor
@@ -79,6 +81,28 @@ def test_the_session_ends_after_being_idle(
         assert not Session.objects.filter(session_key=key).exists()
     # Logging in again works at once.
     assert login_dob(client_a, resident_a).status_code == 302
+
+
+def test_pages_rewrite_the_session_once_a_minute_at_most(
+    client_a: Client, dob_mode: Municipality, resident_a: Resident, clock: time_machine.Coordinates
+) -> None:
+    login_dob(client_a, resident_a)
+
+    def session_writes() -> int:
+        with CaptureQueriesContext(connection) as queries:
+            assert client_a.get("/mypage/").status_code == 200
+        return sum(
+            query["sql"].startswith('UPDATE "django_session"') for query in queries.captured_queries
+        )
+
+    clock.shift(timedelta(seconds=30))
+    assert session_writes() == 0
+    clock.shift(timedelta(seconds=31))  # a minute after the login stamped it
+    assert session_writes() == 1
+    assert session_writes() == 0
+    # The idle timer runs from that refresh: idle time minus a second later, still in.
+    clock.shift(timedelta(seconds=settings.SESSHU_SESSION_IDLE_SECONDS - 1))
+    assert client_a.get("/mypage/").status_code == 200
 
 
 def test_logout_ends_the_session(
