@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from contextlib import nullcontext
+from typing import Any
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -9,6 +10,7 @@ from django.db.utils import DatabaseError
 from django_tenants.utils import schema_context
 
 from audit import record
+from audit import services as audit_services
 from audit.chain import Actor
 from audit.models import Event, EventSeal
 from audit.platform.models import PlatformEvent, PlatformEventSeal
@@ -182,3 +184,27 @@ def test_it_refuses_personal_values_in_details(tenant_a: Municipality) -> None:
             record(action="test.bad", actor=Actor.system("tests"), details={"phone": "0312345678"})
         with pytest.raises(ValueError, match="namespaced"):
             record(action="nonamespace", actor=Actor.system("tests"))
+
+
+def test_sealing_after_commit_runs_once_a_second_per_process(
+    tenant_a: Municipality,
+    django_capture_on_commit_callbacks: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    now = [5000.0]
+    monkeypatch.setattr(audit_services.time, "monotonic", lambda: now[0])
+    monkeypatch.setattr(audit_services, "_sealing_began", {})
+
+    def committed(action: str) -> Event:
+        with django_capture_on_commit_callbacks(execute=True):
+            return record(action=action, actor=Actor.system("tests"))
+
+    with schema_context(tenant_a.schema_name):
+        first = committed("test.first")
+        assert EventSeal.objects.filter(event=first).exists()
+        second = committed("test.second")
+        assert not EventSeal.objects.filter(event=second).exists()  # left to the next round
+        now[0] += audit_services.SEAL_AFTER_COMMIT_EVERY
+        third = committed("test.third")
+        assert EventSeal.objects.filter(event__in=[second, third]).count() == 2
+        assert audit_verify().ok and audit_verify().pending == 0
