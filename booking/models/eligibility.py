@@ -1,8 +1,15 @@
 from __future__ import annotations
 
-from django.db import models
+from typing import Any
+
+from django.db import models, transaction
 from django.db.models import Q
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
 from django.utils.translation import gettext_lazy as _
+
+from sesshu.brief_cache import BriefCache
+from tenants.db import current_schema
 
 
 class BookingPolicy(models.Model):
@@ -28,8 +35,27 @@ class BookingPolicy(models.Model):
 
     @classmethod
     def current(cls) -> BookingPolicy:
-        policy, _created = cls.objects.get_or_create(pk=1)
+        """This municipality's policy, created with the defaults on first use. Read on every
+        resident page, so each process keeps it a few seconds (sesshu.brief_cache); saving
+        it forgets it at once in the process that saves."""
+
+        def load() -> BookingPolicy:
+            policy, _created = cls.objects.get_or_create(pk=1)
+            return policy
+
+        policy = _policies.get(current_schema(), load)
+        assert policy is not None
         return policy
+
+
+_policies: BriefCache[BookingPolicy] = BriefCache()
+
+
+@receiver(post_save, sender=BookingPolicy)
+@receiver(post_delete, sender=BookingPolicy)
+def _forget_policies(sender: Any, **kwargs: Any) -> None:
+    _policies.forget()
+    transaction.on_commit(_policies.forget)
 
 
 class AgePhase(models.Model):

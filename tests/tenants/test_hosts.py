@@ -10,6 +10,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from audit.chain import Actor
+from sesshu import brief_cache
 from tenants import hosts
 from tenants.hosts import municipality_for_host, municipality_hosts_forget
 from tenants.models import Municipality
@@ -66,7 +67,7 @@ def test_a_change_made_elsewhere_is_served_once_the_time_is_up(
 ) -> None:
     host = host_of(tenant_a)
     now = [1000.0]
-    monkeypatch.setattr(hosts.time, "monotonic", lambda: now[0])
+    monkeypatch.setattr(brief_cache.time, "monotonic", lambda: now[0])
     assert municipality_for_host(host).status == Municipality.Status.ACTIVE  # type: ignore[union-attr]
     # Another process's bulk update: no signal reaches this one.
     Municipality.objects.filter(pk=tenant_a.pk).update(status=Municipality.Status.INCIDENT)
