@@ -25,8 +25,8 @@ from booking.models import Channel, Voucher
 from booking.resident.services import (
     resident_logout_record,
     resident_session_forget,
-    resident_session_is_registered,
     resident_session_register,
+    resident_session_voucher,
 )
 from tenants.models import Municipality
 
@@ -113,9 +113,7 @@ def resident_of(request: HttpRequest) -> tuple[Voucher | None, str]:
     municipality: Municipality = request.tenant  # type: ignore[attr-defined]
     if municipality.status != Municipality.Status.ACTIVE:
         return None, "site_closed"
-    if not resident_session_is_registered(voucher_id=voucher_id, session_key=session.session_key):
-        return None, "ended"
-    voucher = Voucher.objects.filter(pk=voucher_id).first()
+    voucher = resident_session_voucher(voucher_id=voucher_id, session_key=session.session_key)
     if voucher is None:
         return None, "ended"
     if voucher.status != Voucher.Status.ACTIVE or voucher.web_login_disabled:

@@ -31,8 +31,8 @@ from booking.resident.services.login import (
 from booking.resident.services.web_sessions import (
     resident_logout_record,
     resident_session_forget,
-    resident_session_is_registered,
     resident_session_register,
+    resident_session_voucher,
     resident_sessions_end,
     resident_web_login_set,
 )
@@ -57,8 +57,8 @@ __all__ = [
     "resident_password_set",
     "resident_registration_check",
     "resident_session_forget",
-    "resident_session_is_registered",
     "resident_session_register",
+    "resident_session_voucher",
     "resident_sessions_end",
     "resident_web_login_set",
     "validate_resident_password",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.contrib.sessions.models import Session
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from audit import record
@@ -23,10 +24,13 @@ def resident_session_register(*, voucher: Voucher, session_key: str) -> Resident
     return ResidentSession.objects.create(session_key=session_key, voucher=voucher)
 
 
-def resident_session_is_registered(*, voucher_id: int, session_key: str | None) -> bool:
+def resident_session_voucher(*, voucher_id: int, session_key: str | None) -> Voucher | None:
+    """``voucher_id``'s voucher if the resident login registered ``session_key`` to it and
+    nobody has ended the session since; else None. One query, on every resident page."""
     if not session_key:
-        return False
-    return ResidentSession.objects.filter(session_key=session_key, voucher_id=voucher_id).exists()
+        return None
+    registered = ResidentSession.objects.filter(session_key=session_key, voucher_id=OuterRef("pk"))
+    return Voucher.objects.filter(Exists(registered), pk=voucher_id).first()
 
 
 def resident_session_forget(*, session_key: str | None) -> None:
