@@ -4,7 +4,8 @@
         [--threads 8,32] [--slots 300] [--capacity 10] [--vouchers 5000] [--hot 0.2] \\
         [--admin-url postgresql://postgres@127.0.0.1:5432/postgres] [--app-role sesshu] \\
         [--database bench_booking] [--tree HEAD|<commit>|live] [--keep] \\
-        [--http [--workers 2] [--gunicorn-threads 1] [--http-clients 64] [--http-follow yes]] \\
+        [--http [--workers 2] [--gunicorn-threads 1] [--http-clients 64] [--http-follow yes] \\
+         [--http-login during|before|both]] \\
         [--http-only] [--page-costs N] [--profile] [--py-spy FILE] [--redis-url redis://...]
 
 Run on purpose, never by the test suite. It works in a database of its own (``--database``,
@@ -43,6 +44,9 @@ same database, and rushes it from a separate load-generator process (booking_htt
 resident): GET /login/, POST voucher number + birth date, GET /mypage/, POST
 /book/slot/<id>/ until a 302 to the done page (a 409 "full" moves to another slot, at most five
 tries), GET the done page (``--http-follow no`` skips the two GETs that follow redirects).
+``--http-login before`` logs every resident in first, untimed, as residents waiting for
+booking to open would be, so that the rush is the booking POSTs alone: the HTTP counterpart of
+(a) and (b), which time the booking transaction alone.
 Reported next to (a) and (b): bookings/s, p50/p99 of the booking POST and of the login POST,
 outcomes and errors, the same integrity checks, ratios, and who used the CPU meanwhile.
 
@@ -777,7 +781,12 @@ SITE = f"{MUNICIPALITY['subdomain']}.{BASE_DOMAIN}"  # the municipality's host, 
 
 
 def http_rush(
-    *, server: Gunicorn, stage_: Stage, args: argparse.Namespace, follow: bool
+    *,
+    server: Gunicorn,
+    stage_: Stage,
+    args: argparse.Namespace,
+    follow: bool,
+    login_before: bool = False,
 ) -> HttpRushResult:
     """A rush through the resident pages, as residents make it, from a process of its own.
 
@@ -785,8 +794,9 @@ def http_rush(
     birth date (302 to /mypage/, a new session), [GET /mypage/], then POST /book/slot/<id>/ on a
     slot chosen as the in-process rush chooses them; a 409 saying the slot is full sends them to
     another (at most five tries); a 302 to /bookings/<number>/done/ is a booking [GET it]. The
-    bracketed requests are the redirects a browser follows (``follow``). Then the same
-    integrity checks as the in-process runs.
+    bracketed requests are the redirects a browser follows (``follow``). With
+    ``login_before`` every resident logs in first, untimed (waiting for booking to open), and
+    the rush is the booking POSTs alone. Then the same integrity checks as the in-process runs.
     """
     import multiprocessing
 
@@ -803,6 +813,7 @@ def http_rush(
         clients=args.http_clients,
         follow=follow,
         tries=TRIES,
+        login_before=login_before,
     )
     random.Random(1).shuffle(plan.residents)  # noqa: S311  (not in voucher order)
     result = HttpRushResult(
@@ -810,6 +821,7 @@ def http_rush(
         workers=args.workers,
         threads=args.gunicorn_threads,
         follow=follow,
+        login_before=login_before,
         residents=len(plan.residents),
     )
     context = multiprocessing.get_context("spawn")
@@ -819,7 +831,7 @@ def http_rush(
     spy: subprocess.Popen[bytes] | None = None
     generator.start()
     try:
-        if answers.get(timeout=120) != "ready":
+        if answers.get(timeout=1800) != "ready":
             raise SystemExit("the load generator did not start")
         if args.py_spy:
             spy = subprocess.Popen(  # noqa: S603
@@ -960,8 +972,8 @@ def report_http(http_runs: list[HttpRushResult], runs: list[tuple[RushResult, Ru
         "[...] only when following redirects. Goal: 333 booked/s, booking POST p99 < 500 ms."
     )
     header = (
-        f"{'workers x thr':>13} | {'clients':>7} | {'follow':>6} | {'booked/s':>8} | "
-        f"{'req/s':>6} | {'book p50':>8} | {'book p99':>8} | {'login p50':>9} | "
+        f"{'workers x thr':>13} | {'clients':>7} | {'follow':>6} | {'login':>6} | "
+        f"{'booked/s':>8} | {'req/s':>6} | {'book p50':>8} | {'book p99':>8} | {'login p50':>9} | "
         f"{'login p99':>9} | {'booked':>6} | {'full':>5} | {'errors':>6} | {'integrity':<9}"
     )
     print(header)
@@ -979,6 +991,7 @@ def report_http(http_runs: list[HttpRushResult], runs: list[tuple[RushResult, Ru
         shape = f"{result.workers} x {result.threads}"
         print(
             f"{shape:>13} | {result.clients:>7} | {'yes' if result.follow else 'no':>6} | "
+            f"{'before' if result.login_before else 'during':>6} | "
             f"{result.booked / result.wall:>8.0f} | {result.requests / result.wall:>6.0f} | "
             f"{percentile(book, 0.5) * 1000:>8.1f} | {percentile(book, 0.99) * 1000:>8.1f} | "
             f"{percentile(login, 0.5) * 1000:>9.1f} | {percentile(login, 0.99) * 1000:>9.1f} | "
@@ -988,6 +1001,8 @@ def report_http(http_runs: list[HttpRushResult], runs: list[tuple[RushResult, Ru
     for result in http_runs:
         rate = result.booked / result.wall
         shape = f"{result.workers} x {result.threads}, {result.clients} clients"
+        if result.login_before:
+            shape += ", logged in before the rush"
         print(
             f"  {shape}: {result.residents} residents in {result.wall:.1f} s "
             f"({result.residents / result.wall:.0f} residents/s; the last booking at "
@@ -1084,6 +1099,13 @@ def main() -> None:
         choices=("yes", "no", "both"),
         default="yes",
         help="follow the 302s to /mypage/ and the done page as a browser does",
+    )
+    parser.add_argument(
+        "--http-login",
+        choices=("during", "before", "both"),
+        default="during",
+        help="residents log in during the rush, or all before it (untimed: waiting for "
+        "booking to open) so that the rush is the booking POSTs alone",
     )
     parser.add_argument(
         "--no-pool",
@@ -1202,6 +1224,7 @@ def http_rushes(args: argparse.Namespace, staged: Stage) -> list[HttpRushResult]
     from django.db import connections
 
     follows = {"yes": [True], "no": [False], "both": [True, False]}[args.http_follow]
+    logins = {"during": [False], "before": [True], "both": [False, True]}[args.http_login]
     results = []
     for workers in args.workers:
         for threads in args.gunicorn_threads:
@@ -1220,17 +1243,25 @@ def http_rushes(args: argparse.Namespace, staged: Stage) -> list[HttpRushResult]
                 log(f"the login page of {SITE}: HTTP {probe(server.base_url, SITE, '/login/')}")
                 warm_up(server.base_url, requests=workers * threads * 4)
                 for follow in follows:
-                    run_args = argparse.Namespace(**vars(args))
-                    run_args.workers, run_args.gunicorn_threads = workers, threads
-                    result = http_rush(server=server, stage_=staged, args=run_args, follow=follow)
-                    connections.close_all()
-                    log(
-                        f"HTTP rush, {workers} x {threads}, {args.http_clients} clients, "
-                        f"follow {'yes' if follow else 'no'}: {result.booked} booked in "
-                        f"{result.wall:.1f} s ({result.booked / result.wall:.0f}/s), "
-                        f"integrity {result.integrity}"
-                    )
-                    results.append(result)
+                    for login_before in logins:
+                        run_args = argparse.Namespace(**vars(args))
+                        run_args.workers, run_args.gunicorn_threads = workers, threads
+                        result = http_rush(
+                            server=server,
+                            stage_=staged,
+                            args=run_args,
+                            follow=follow,
+                            login_before=login_before,
+                        )
+                        connections.close_all()
+                        log(
+                            f"HTTP rush, {workers} x {threads}, {args.http_clients} clients, "
+                            f"follow {'yes' if follow else 'no'}, logged in "
+                            f"{'before' if login_before else 'during'}: {result.booked} booked in "
+                            f"{result.wall:.1f} s ({result.booked / result.wall:.0f}/s), "
+                            f"integrity {result.integrity}"
+                        )
+                        results.append(result)
     return results
 
 

@@ -194,6 +194,9 @@ class LoadPlan:
     clients: int
     follow: bool  # follow the 302s to /mypage/ and the done page, as a browser does
     tries: int  # slots a resident tries before giving up
+    # Every resident logs in before the rush (untimed: waiting for booking to open) and the
+    # rush is the booking POSTs alone; else each logs in during the rush, then books.
+    login_before: bool = False
 
 
 @dataclass
@@ -202,6 +205,7 @@ class HttpRushResult:
     workers: int
     threads: int
     follow: bool
+    login_before: bool = False
     residents: int = 0
     wall: float = 0.0
     last_booked: float = 0.0  # seconds from the start to the last successful booking
@@ -319,8 +323,13 @@ def _error_text(page: str) -> str:
     return re.sub(r"\s+", " ", found.group(1))[:120] if found else page[:120]
 
 
+def _address(index: int) -> str:
+    return str(ipaddress.IPv4Address(0x0A000001 + index))
+
+
 def load_generator(plan: LoadPlan, answers: Any, go: Any) -> None:
-    """The load generator's process: connect every client, say so, wait for ``go``, rush."""
+    """The load generator's process: connect every client (and, with ``login_before``, log
+    every resident in), say so, wait for ``go``, rush."""
     import resource
 
     latencies: dict[str, list[float]] = {}
@@ -352,10 +361,11 @@ def load_generator(plan: LoadPlan, answers: Any, go: Any) -> None:
                 believed_open_set.discard(slot_id)
                 believed_open.remove(slot_id)
 
-    def resident(browser: Browser, rng: random.Random, number: str, born: str) -> str:
+    def log_in(browser: Browser, number: str, born: str) -> tuple[str, str]:
+        """("", CSRF token) once logged in, else (what went wrong, "")."""
         status, _, page = browser.request("login page GET", "GET", "/login/")
         if status != 200:
-            return f"login page {status}"
+            return f"login page {status}", ""
         year, month, day = born.split("-")
         status, location, page = browser.request(
             "login POST",
@@ -370,17 +380,19 @@ def load_generator(plan: LoadPlan, answers: Any, go: Any) -> None:
             },
         )
         if status != 302 or not location.endswith("/mypage/"):
-            return (
+            failed = (
                 f"login {status}: {_error_text(page)}" if status != 302 else f"login → {location}"
             )
+            return failed, ""
         if plan.follow:
             status, _, page = browser.request("mypage GET", "GET", location)
             if status != 200:
-                return f"mypage {status}"
-            token = _token(page)
-        else:
-            # Without the page, the token is the cookie's secret (Django takes it unmasked).
-            token = browser.cookies["csrftoken"]
+                return f"mypage {status}", ""
+            return "", _token(page)
+        # Without the page, the token is the cookie's secret (Django takes it unmasked).
+        return "", browser.cookies["csrftoken"]
+
+    def book(browser: Browser, rng: random.Random, token: str) -> str:
         for _try in range(plan.tries):
             slot_id = choose(rng)
             if slot_id is None:
@@ -405,6 +417,33 @@ def load_generator(plan: LoadPlan, answers: Any, go: Any) -> None:
             return f"booking {status}: {_error_text(page)}"
         return f"full {plan.tries} times"
 
+    def resident(browser: Browser, rng: random.Random, number: str, born: str) -> str:
+        failed, token = log_in(browser, number, born)
+        return failed or book(browser, rng, token)
+
+    # Residents logged in before the rush: (index, cookies, address, token), or what failed.
+    waiting: queue.SimpleQueue[tuple[int, dict[str, str], str, str]] = queue.SimpleQueue()
+    refused_before: Counter[str] = Counter()
+
+    def log_in_before(browser: Browser) -> None:
+        untimed: dict[str, list[float]] = {}
+        timed, browser.latencies = browser.latencies, untimed
+        try:
+            while True:
+                try:
+                    index, number, born = todo.get_nowait()
+                except queue.Empty:
+                    return
+                browser.next_resident(_address(index))
+                failed, token = log_in(browser, number, born)
+                if failed:
+                    with lock:
+                        refused_before[failed[:80]] += 1
+                else:
+                    waiting.put((index, dict(browser.cookies), browser.forwarded_for, token))
+        finally:
+            browser.latencies = timed
+
     def client(seed: int) -> None:
         rng = random.Random(seed)  # noqa: S311
         mine: dict[str, list[float]] = {}
@@ -412,18 +451,27 @@ def load_generator(plan: LoadPlan, answers: Any, go: Any) -> None:
         counted: Counter[str] = Counter()
         try:
             browser.connect()
+            if plan.login_before:
+                log_in_before(browser)
         finally:
             connected.wait()
         start.wait()
         while True:
             try:
-                index, number, born = todo.get_nowait()
+                if plan.login_before:
+                    index, cookies, address, token = waiting.get_nowait()
+                    browser.cookies, browser.forwarded_for = cookies, address
+                else:
+                    index, number, born = todo.get_nowait()
+                    # One address per resident: 10.0.0.1, 10.0.0.2, ... (the ALB appends it).
+                    browser.next_resident(_address(index))
             except queue.Empty:
                 break
-            # One address per resident: 10.0.0.1, 10.0.0.2, ... (the ALB appends it).
-            browser.next_resident(str(ipaddress.IPv4Address(0x0A000001 + index)))
             try:
-                outcome = resident(browser, rng, number, born)
+                if plan.login_before:
+                    outcome = book(browser, rng, token)
+                else:
+                    outcome = resident(browser, rng, number, born)
             except Exception as exc:  # counted and shown, never hidden
                 outcome = f"{type(exc).__name__}"
                 with lock:
@@ -453,6 +501,7 @@ def load_generator(plan: LoadPlan, answers: Any, go: Any) -> None:
     wall = time.perf_counter() - began[0]
     after = resource.getrusage(resource.RUSAGE_SELF)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    outcomes.update({f"before the rush: {failed}": n for failed, n in refused_before.items()})
     answers.put(
         {
             "wall": wall,
