@@ -31,7 +31,9 @@ from booking.services.registry_import.state import (
 )
 from tenants.db import current_municipality
 
-APPLY_BATCH_ROWS = 50_000
+# A batch is a range of this many lines of the file: what a batch covers follows from the
+# line it starts after, with no query to find where the next one ends.
+APPLY_BATCH_LINES = 50_000
 
 
 def registry_import_confirm(
@@ -146,20 +148,17 @@ def registry_import_apply(
             phase="apply",
         )
         return registry_import
+    first_line, last_line = _staged_lines(registry_import_id)
     while True:
         with transaction.atomic():
             _no_commit_wait()
             locked = RegistryImport.objects.select_for_update().get(pk=registry_import_id)
-            after = locked.applied_through_line
+            after = max(locked.applied_through_line, first_line - 1)
+            if after >= last_line:
+                break
+            upto = min(after + APPLY_BATCH_LINES, last_line)
+            batch = {"id": registry_import_id, "after": after, "upto": upto}
             with connection.cursor() as cursor:
-                cursor.execute(
-                    "SELECT line_number FROM booking_registryimportrow WHERE import_id = %s AND"
-                    " line_number > %s ORDER BY line_number OFFSET %s LIMIT 1",
-                    [registry_import_id, after, APPLY_BATCH_ROWS - 1],
-                )
-                row = cursor.fetchone()
-                upto = row[0] if row else 2**31 - 1
-                batch = {"id": registry_import_id, "after": after, "upto": upto}
                 cursor.execute(_APPLY_CHANGED, batch)
                 cursor.execute(_APPLY_NEW, batch)
                 cursor.execute(
@@ -176,12 +175,24 @@ def registry_import_apply(
         registry_import.refresh_from_db()
         if progress:
             progress(registry_import)
-        if row is None:
-            break
     _finish(registry_import)
     if progress:
         progress(registry_import)
     return registry_import
+
+
+def _staged_lines(registry_import_id: int) -> tuple[int, int]:
+    """The first and last line of the staged rows ((1, 0) when none are staged): the span the
+    batches cut into ranges of lines. Two probes of the line index, where finding each
+    batch's end by counting rows (OFFSET) read the index and the heap behind it every time."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT min(line_number), max(line_number) FROM booking_registryimportrow"
+            " WHERE import_id = %s",
+            [registry_import_id],
+        )
+        first, last = cursor.fetchone()
+    return (1, 0) if first is None else (first, last)
 
 
 def _staging_lost(registry_import: RegistryImport) -> bool:

@@ -324,8 +324,8 @@ def test_a_run_that_died_half_way_is_finished_by_a_rerun_without_duplicates(
     def die_after_first_batch(state: RegistryImport) -> None:
         raise Killed
 
-    original = apply_module.APPLY_BATCH_ROWS
-    apply_module.APPLY_BATCH_ROWS = 100
+    original = apply_module.APPLY_BATCH_LINES
+    apply_module.APPLY_BATCH_LINES = 100
     try:
         with pytest.raises(Killed):
             registry_import_apply(
@@ -342,7 +342,7 @@ def test_a_run_that_died_half_way_is_finished_by_a_rerun_without_duplicates(
         )
         registry_import_apply(registry_import_id=registry_import.pk)
     finally:
-        apply_module.APPLY_BATCH_ROWS = original
+        apply_module.APPLY_BATCH_LINES = original
     registry_import.refresh_from_db()
     assert registry_import.status == RegistryImport.Status.DONE
     assert registry_import.rows_applied == 250
