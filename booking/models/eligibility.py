@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from django.db import models, transaction
@@ -71,3 +72,26 @@ class AgePhase(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @classmethod
+    def every(cls) -> tuple[AgePhase, ...]:
+        """This municipality's phases, earliest first. A handful of rows read by every booking
+        and the top page: kept like the policy (the tuple is shared; do not change its rows)."""
+        phases = _phases.get(current_schema(), lambda: tuple(cls.objects.all()))
+        assert phases is not None
+        return phases
+
+    @classmethod
+    def covers(cls, *, age: int, at: datetime) -> bool:
+        """Whether a phase that has opened by ``at`` includes residents of ``age``."""
+        return any(phase.opens_at <= at and phase.minimum_age <= age for phase in cls.every())
+
+
+_phases: BriefCache[tuple[AgePhase, ...]] = BriefCache()
+
+
+@receiver(post_save, sender=AgePhase)
+@receiver(post_delete, sender=AgePhase)
+def _forget_phases(sender: Any, **kwargs: Any) -> None:
+    _phases.forget()
+    transaction.on_commit(_phases.forget)

@@ -25,7 +25,7 @@ class Phases:
 
 def age_phases(now: datetime | None = None) -> Phases:
     moment = now or timezone.now()
-    phases = list(AgePhase.objects.order_by("opens_at", "-minimum_age"))
+    phases = AgePhase.every()
     return Phases(
         open=[phase for phase in phases if phase.opens_at <= moment],
         upcoming=[phase for phase in phases if phase.opens_at > moment],

@@ -1,11 +1,11 @@
 """Rows that hardly ever change, kept by each process for a few seconds.
 
-Which municipality a host names and a municipality's booking policy are read by almost every
-request and change a few times a year. Each process keeps them for
+Which municipality a host names, a municipality's booking policy and its age phases are read
+by almost every request and change a few times a year. Each process keeps them for
 ``SESSHU_TENANT_CACHE_SECONDS`` (5 by default; 0 turns this off, as in the tests but for those
 of the caches themselves). A change reaches other processes within that time; the process
 that saves it forgets at once (the caches' users connect ``forget`` to their models' signals).
-Callers get a copy of their own: a request may set attributes on what it was given.
+Callers get a (shallow) copy of their own: a request may set attributes on what it was given.
 """
 
 from __future__ import annotations

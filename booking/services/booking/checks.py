@@ -104,7 +104,7 @@ def _check_eligible(ctx: _Context, slot: Slot, dose: int, birth_date: date | Non
     age = age_on(birth_date, _day_of(slot.starts_at))
     if age < slot.product.minimum_age:
         raise refusal(phone=ctx.phone)
-    if not AgePhase.objects.filter(opens_at__lte=ctx.now, minimum_age__lte=age).exists():
+    if not AgePhase.covers(age=age, at=ctx.now):
         raise refusal(phone=ctx.phone)
 
 
