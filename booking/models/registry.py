@@ -17,8 +17,9 @@ class RegistryImport(models.Model):
     Parsing writes every valid row, sealed, into ``RegistryImportRow`` (the staging table)
     and every invalid one into ``RegistryImportError``; the preview's counts come from
     comparing the staging rows with the vouchers in SQL. Confirming applies the staging rows
-    in batches, each committed with the progress it made, so a worker killed half-way
-    resumes where the last batch ended and never applies a row twice or loses one.
+    in batches (over several database connections), each committed with the range of lines
+    it covered, so a worker killed half-way resumes with the ranges not yet covered and
+    never applies a row twice or loses one.
     """
 
     class Status(models.TextChoices):
@@ -51,7 +52,10 @@ class RegistryImport(models.Model):
     bytes_done = models.BigIntegerField(default=0)
     rows_total = models.IntegerField(default=0)
     rows_applied = models.IntegerField(default=0)
-    applied_through_line = models.IntegerField(default=0)
+    # The ranges of lines already applied, as [after, upto] pairs (lines after ``after`` up
+    # to ``upto``): each batch adds its own in the transaction that writes its rows, so a
+    # rerun applies exactly the lines no range covers, whichever batches a run got through.
+    applied_lines = models.JSONField(default=list, blank=True)
     phase_started_at = models.DateTimeField(null=True, blank=True)
     # Touched after every chunk or batch; a run whose heartbeat stopped long ago is dead
     # and its work may be taken over.

@@ -344,6 +344,8 @@ DEFAULT_FROM_EMAIL = env_str(
 # --- Registry imports ------------------------------------------------------------------------
 # Processes that parse, validate and seal a registry file; 0: one per core.
 SESSHU_REGISTRY_PROCESSES = env_int("SESSHU_REGISTRY_PROCESSES", 0, minimum=0)
+# Database connections that apply a confirmed import's batches at once (threads of the task).
+SESSHU_REGISTRY_APPLY_CONNECTIONS = env_int("SESSHU_REGISTRY_APPLY_CONNECTIONS", 2, minimum=1)
 # Days a preview waits for its confirmation; then it is cancelled and its upload deleted.
 SESSHU_REGISTRY_PREVIEW_DAYS = env_int("SESSHU_REGISTRY_PREVIEW_DAYS", 7, minimum=1)
 

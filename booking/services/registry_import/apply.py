@@ -4,10 +4,14 @@ codes."""
 
 from __future__ import annotations
 
+import json
+import queue
+import threading
 from typing import Any
 
+from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F, Q
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -29,11 +33,18 @@ from booking.services.registry_import.state import (
     _staging_reset,
     audit_file_name,
 )
-from tenants.db import current_municipality
+from tenants.db import current_municipality, tenant_connection
 
 # A batch is a range of this many lines of the file: what a batch covers follows from the
 # line it starts after, with no query to find where the next one ends.
 APPLY_BATCH_LINES = 50_000
+
+
+def _apply_connections() -> int:
+    """Database connections the apply works on at once (SESSHU_REGISTRY_APPLY_CONNECTIONS):
+    a batch is one backend's work on one core, so a second connection puts a second core of
+    the database to work."""
+    return max(1, int(getattr(settings, "SESSHU_REGISTRY_APPLY_CONNECTIONS", 2)))
 
 
 def registry_import_confirm(
@@ -129,8 +140,13 @@ WHERE s.import_id = %(id)s AND NOT s.duplicate AND s.line_number > %(after)s
 def registry_import_apply(
     *, registry_import_id: int, progress: Progress | None = None
 ) -> RegistryImport | None:
-    """Apply a confirmed preview in batches. Each batch commits with the line it reached, so
-    a rerun after a crash continues from there: the upsert of a batch is all or nothing."""
+    """Apply a confirmed preview in batches of lines. Each batch commits with the range of
+    lines it covered, so a rerun after a crash applies just the ranges not yet covered: the
+    upsert of a batch is all or nothing.
+
+    The batches run on several connections at once, each in a thread of its own, unless the
+    caller's connection is inside a transaction: other connections could not see what that
+    transaction has not committed, so the batches then run on it, one after another."""
     registry_import = _claim(
         registry_import_id,
         to=RegistryImport.Status.APPLYING,
@@ -148,43 +164,145 @@ def registry_import_apply(
             phase="apply",
         )
         return registry_import
-    first_line, last_line = _staged_lines(registry_import_id)
-    while True:
-        with transaction.atomic():
-            _no_commit_wait()
-            locked = RegistryImport.objects.select_for_update().get(pk=registry_import_id)
-            after = max(locked.applied_through_line, first_line - 1)
-            if after >= last_line:
-                break
-            upto = min(after + APPLY_BATCH_LINES, last_line)
-            batch = {"id": registry_import_id, "after": after, "upto": upto}
-            with connection.cursor() as cursor:
-                cursor.execute(_APPLY_CHANGED, batch)
-                cursor.execute(_APPLY_NEW, batch)
-                cursor.execute(
-                    "SELECT count(*) FROM booking_registryimportrow WHERE import_id = %s AND"
-                    " line_number > %s AND line_number <= %s",
-                    [registry_import_id, after, upto],
-                )
-                (batch_rows,) = cursor.fetchone()
-            RegistryImport.objects.filter(pk=registry_import_id).update(
-                applied_through_line=upto,
-                rows_applied=F("rows_applied") + batch_rows,
-                heartbeat_at=timezone.now(),
-            )
-        registry_import.refresh_from_db()
-        if progress:
-            progress(registry_import)
+    batches = _batches_left(registry_import)
+    workers = 1 if connection.in_atomic_block else min(_apply_connections(), len(batches))
+    if workers > 1:
+        _apply_in_parallel(registry_import, batches, workers, progress)
+    else:
+        for after, upto in batches:
+            _apply_batch(registry_import_id, after, upto)
+            registry_import.refresh_from_db()
+            if progress:
+                progress(registry_import)
+    registry_import.refresh_from_db()
     _finish(registry_import)
     if progress:
         progress(registry_import)
     return registry_import
 
 
+def _batches_left(registry_import: RegistryImport) -> list[tuple[int, int]]:
+    """The (after, upto] line ranges still to apply: the staged lines no applied range
+    covers, cut where multiples of APPLY_BATCH_LINES past the first staged line fall, so
+    every run cuts the same batches and finds a batch applied by its range."""
+    first_line, last_line = _staged_lines(registry_import.pk)
+    origin = first_line - 1
+    batches: list[tuple[int, int]] = []
+    position = origin
+    applied = sorted(tuple(pair) for pair in registry_import.applied_lines)
+    for applied_after, applied_upto in [*applied, (last_line, last_line)]:
+        gap_end = min(applied_after, last_line)
+        while position < gap_end:
+            cut = origin + ((position - origin) // APPLY_BATCH_LINES + 1) * APPLY_BATCH_LINES
+            upto = min(cut, gap_end)
+            batches.append((position, upto))
+            position = upto
+        position = max(position, applied_upto)
+    return batches
+
+
+def _covered(applied_lines: list[list[int]], after: int, upto: int) -> bool:
+    """Whether the applied ranges cover every line after ``after`` up to ``upto``."""
+    position = after
+    for applied_after, applied_upto in sorted(tuple(pair) for pair in applied_lines):
+        if applied_after <= position < applied_upto:
+            position = applied_upto
+    return position >= upto
+
+
+def _apply_batch(registry_import_id: int, after: int, upto: int) -> None:
+    """One batch in one transaction: its changed and new vouchers, and its range of lines
+    added to the import's applied ranges. Under a lock on the batch (an advisory lock on the
+    import and the range's first line), so a run that took the import over from one still
+    alive (its heartbeat late, not stopped) waits for that run's batch, then finds the range
+    applied and leaves it."""
+    with transaction.atomic():
+        _no_commit_wait()
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_advisory_xact_lock(hashtext(current_schema() || %s), %s)",
+                [f":registry-apply:{registry_import_id}", after],
+            )
+            cursor.execute(
+                "SELECT applied_lines FROM booking_registryimport WHERE id = %s",
+                [registry_import_id],
+            )
+            (applied,) = cursor.fetchone()
+            if _covered(json.loads(applied) if isinstance(applied, str) else applied, after, upto):
+                return
+            batch = {"id": registry_import_id, "after": after, "upto": upto}
+            cursor.execute(_APPLY_CHANGED, batch)
+            cursor.execute(_APPLY_NEW, batch)
+            cursor.execute(
+                "SELECT count(*) FROM booking_registryimportrow WHERE import_id = %s AND"
+                " line_number > %s AND line_number <= %s",
+                [registry_import_id, after, upto],
+            )
+            (batch_rows,) = cursor.fetchone()
+            # Last, so that the import's row is locked only just before the commit: the
+            # batches on the other connections update it too.
+            cursor.execute(
+                "UPDATE booking_registryimport SET applied_lines = applied_lines || %s::jsonb,"
+                " rows_applied = rows_applied + %s, heartbeat_at = %s WHERE id = %s",
+                [json.dumps([[after, upto]]), batch_rows, timezone.now(), registry_import_id],
+            )
+
+
+def _apply_in_parallel(
+    registry_import: RegistryImport,
+    batches: list[tuple[int, int]],
+    workers: int,
+    progress: Progress | None,
+) -> None:
+    """The batches over ``workers`` threads, each with its own connection switched to the
+    municipality; progress is reported from this thread as batches finish. A batch that
+    fails stops the others after the batch each is doing and is raised here: what was
+    committed stays applied, and a rerun does the rest."""
+    municipality = current_municipality()
+    pending: queue.SimpleQueue[tuple[int, int]] = queue.SimpleQueue()
+    for batch in batches:
+        pending.put(batch)
+    finished: queue.SimpleQueue[BaseException | None] = queue.SimpleQueue()
+    stop = threading.Event()
+
+    def work() -> None:
+        try:
+            tenant_connection().set_tenant(municipality)
+            while not stop.is_set():
+                try:
+                    after, upto = pending.get_nowait()
+                except queue.Empty:
+                    return
+                _apply_batch(registry_import.pk, after, upto)
+                finished.put(None)
+        except BaseException as exc:  # raised again by the thread that reports progress
+            finished.put(exc)
+        finally:
+            tenant_connection().set_schema_to_public()
+            connection.close()
+
+    threads = [
+        threading.Thread(target=work, name=f"registry-apply-{index}", daemon=True)
+        for index in range(workers)
+    ]
+    for thread in threads:
+        thread.start()
+    try:
+        for _batch in batches:
+            failure = finished.get()
+            if failure is not None:
+                raise failure
+            registry_import.refresh_from_db()
+            if progress:
+                progress(registry_import)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+
+
 def _staged_lines(registry_import_id: int) -> tuple[int, int]:
-    """The first and last line of the staged rows ((1, 0) when none are staged): the span the
-    batches cut into ranges of lines. Two probes of the line index, where finding each
-    batch's end by counting rows (OFFSET) read the index and the heap behind it every time."""
+    """The first and last line of the staged rows ((1, 0) when none are staged)."""
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT min(line_number), max(line_number) FROM booking_registryimportrow"

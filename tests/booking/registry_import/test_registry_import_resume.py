@@ -223,3 +223,35 @@ def test_the_sweep_stops_resuming_an_apply_that_keeps_dying_and_leaves_it_to_a_p
     registry_import_apply(registry_import_id=applying.pk)
     applying.refresh_from_db()
     assert applying.status == RegistryImport.Status.DONE
+
+
+def test_a_batch_found_applied_by_its_range_is_left_alone(tenant) -> None:
+    """What a run that took over from one still alive meets: the other run's batch is in
+    when its lock on the batch is granted."""
+    from booking.services.registry_import import apply as apply_module
+
+    registry_import = preview(csv_bytes([row(f"{n:010d}") for n in range(1, 6)]))
+    apply_module._apply_batch(registry_import.pk, 1, 6)
+    Voucher.objects.filter(voucher_number="0000000001").delete()
+    apply_module._apply_batch(registry_import.pk, 1, 6)
+    registry_import.refresh_from_db()
+    assert registry_import.applied_lines == [[1, 6]]
+    assert registry_import.rows_applied == 5
+    assert Voucher.objects.count() == 4  # not written again
+
+
+def test_an_apply_begun_before_ranges_were_recorded_continues_after_its_line(tenant) -> None:
+    """An apply under way when migration 0014 ran has its lines through
+    applied_through_line as its first range: the rerun applies only the lines after it."""
+    registry_import = killed_apply(csv_bytes([row(f"{n:010d}") for n in range(1, 6)]))
+    RegistryImport.objects.filter(pk=registry_import.pk).update(applied_lines=[[0, 3]])
+    registry_import_apply(registry_import_id=registry_import.pk)
+    registry_import.refresh_from_db()
+    assert registry_import.status == RegistryImport.Status.DONE
+    # Lines 2 and 3 count as applied already (they are not in the vouchers: this test's
+    # earlier run never wrote them), lines 4 to 6 are applied now.
+    assert sorted(Voucher.objects.values_list("voucher_number", flat=True)) == [
+        "0000000003",
+        "0000000004",
+        "0000000005",
+    ]
