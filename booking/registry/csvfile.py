@@ -283,21 +283,26 @@ class RegistryFile:
             return start, next(self._reader)
         except StopIteration:
             return None
-        except UnicodeDecodeError:
+        except (UnicodeDecodeError, csv.Error) as error:
+            return start, self._refused(start, error)
+
+    def _refused(self, start: int, error: UnicodeDecodeError | csv.Error) -> str:
+        """The problem with the record starting on line ``start`` that the reader refused;
+        raises :class:`CsvFileError` when the error means the file cannot be read on."""
+        if isinstance(error, UnicodeDecodeError):
             raise CsvFileError(
                 f"{start}行目以降に{self.encoding_label}として読めない文字があります。"
                 "文字コードを指定して取り込み直してください"
             ) from None
-        except csv.Error as error:
-            if "field larger than field limit" in str(error):
-                raise CsvFileError(
-                    f'{start}行目から始まる項目の引用符（"）が閉じられていないようです'
-                ) from None
-            if "NUL" in str(error):
-                raise CsvFileError(
-                    f"{start}行目にNUL文字があります。CSVファイルではないようです"
-                ) from None
-            return start, _csv_problem(error)
+        if "field larger than field limit" in str(error):
+            raise CsvFileError(
+                f'{start}行目から始まる項目の引用符（"）が閉じられていないようです'
+            ) from None
+        if "NUL" in str(error):
+            raise CsvFileError(
+                f"{start}行目にNUL文字があります。CSVファイルではないようです"
+            ) from None
+        return _csv_problem(error)
 
     def _read_header(self, column_mapping: Mapping[str, str | None] | None) -> HeaderMapping:
         while True:
@@ -321,27 +326,35 @@ class RegistryFile:
         if self._finished:
             return
         width = len(self.header.columns)
-        next_cells = self._next_cells
+        reader = self._reader
+        # The reader is iterated directly (a record starts on the line after the one the
+        # previous record ended on); a record it refuses is worded by _refused, and reading
+        # goes on after it.
+        start = reader.line_num + 1
         while True:
-            item = next_cells()
-            if item is None:
+            try:
+                for cells in reader:
+                    line_number, start = start, reader.line_num + 1
+                    first = cells[0] if cells else ""
+                    # A blank line, or a row of empty cells as spreadsheets leave: skipped.
+                    # (A first cell with text is the common case, and decides at once.)
+                    if (not first or first.isspace()) and not "".join(cells).strip():
+                        continue
+                    count = len(cells)
+                    if count > width and any(cell.strip() for cell in cells[width:]):
+                        yield (
+                            line_number,
+                            None,
+                            f"列の数が見出しより多くなっています（見出し{width}列、この行{count}列）。"
+                            '住所などにカンマを含む項目は"で囲んでください',
+                        )
+                        continue
+                    yield line_number, cells, None
                 break
-            line_number, cells = item
-            if isinstance(cells, str):
-                yield line_number, None, cells
-                continue
-            if not "".join(cells).strip():
-                continue  # a blank line, or a row of empty cells as spreadsheets leave
-            count = len(cells)
-            if count > width and any(cell.strip() for cell in cells[width:]):
-                yield (
-                    line_number,
-                    None,
-                    f"列の数が見出しより多くなっています（見出し{width}列、この行{count}列）。"
-                    '住所などにカンマを含む項目は"で囲んでください',
-                )
-                continue
-            yield line_number, cells, None
+            except (UnicodeDecodeError, csv.Error) as error:
+                problem = self._refused(start, error)
+            yield start, None, problem
+            start = reader.line_num + 1
         self._finished = True
 
     def __iter__(self) -> Iterator[CsvRecord]:

@@ -24,6 +24,7 @@ from booking.registry.dates import parse_birth_date
 from booking.registry.errors import RegistryValueError
 from booking.registry.fields import REQUIRED_FIELDS
 from booking.registry.normalize import (
+    Sex,
     normalize_address,
     normalize_address_number,
     normalize_dose,
@@ -216,9 +217,18 @@ def row_fingerprint(cipher: TenantCipher, payload: bytes, record: RegistryRecord
     return _fingerprint(cipher, payload, record.dose)
 
 
+_FINGERPRINT_PURPOSE = "registry-row"
+
+
 def _fingerprint(cipher: TenantCipher, payload: bytes, dose: int | None) -> bytes:
     suffix = b"\x00" + (str(dose).encode() if dose is not None else b"")
-    return cipher.blind_index_bytes(payload + suffix, purpose="registry-row")
+    return cipher.blind_index_bytes(payload + suffix, purpose=_FINGERPRINT_PURPOSE)
+
+
+# What _fingerprint appends to the payload, for every dose normalize_dose returns.
+_DOSE_SUFFIX: dict[int | None, bytes] = {
+    dose: b"\x00" + (str(dose).encode() if dose is not None else b"") for dose in (None, *range(10))
+}
 
 
 # A validated row: the personal fields in PERSONAL_FIELDS order (as sealed), then the voucher
@@ -282,16 +292,14 @@ def _fast_parser(
     )
     width = max(where.values()) + 1
 
-    def optional(cells: list[str], index: int, count: int) -> str | None:
-        if 0 <= index < count:
-            raw = cells[index]
-            if raw and not raw.isspace():
-                return raw
-        return None
+    # Optional columns the file does not have read as an empty cell.
+    has_number, has_sex, has_postal, has_address, has_phone, has_email, has_dose = (
+        index >= 0 for index in (i_number, i_sex, i_postal, i_address, i_phone, i_email, i_dose)
+    )
+    sex_value = {member: member.value for member in Sex}
 
     def parse(cells: list[str]) -> _Values | None:
-        count = len(cells)
-        if count < width:
+        if len(cells) < width:
             return None  # a short row: the general path knows what is missing
         voucher = cells[i_voucher]
         name = cells[i_name]
@@ -308,22 +316,23 @@ def _fast_parser(
             or birth.isspace()
         ):
             return None
+        # An optional value that is empty or blank is absent (None), as in parse_row.
         try:
             born = parse_birth_date(birth, today=today)
-            raw = optional(cells, i_number, count)
-            number = normalize_address_number(raw) if raw is not None else None
-            raw = optional(cells, i_sex, count)
-            sex = normalize_sex(raw).value if raw is not None else None
-            raw = optional(cells, i_postal, count)
-            postal = normalize_postal_code(raw) if raw is not None else None
-            raw = optional(cells, i_address, count)
-            address = normalize_address(raw) if raw is not None else None
-            raw = optional(cells, i_phone, count)
-            phone = normalize_phone(raw) if raw is not None else None
-            raw = optional(cells, i_email, count)
-            email = normalize_email(raw) if raw is not None else None
-            raw = optional(cells, i_dose, count)
-            dose = normalize_dose(raw) if raw is not None else None
+            raw = cells[i_number] if has_number else ""
+            number = normalize_address_number(raw) if raw and not raw.isspace() else None
+            raw = cells[i_sex] if has_sex else ""
+            sex = sex_value[normalize_sex(raw)] if raw and not raw.isspace() else None
+            raw = cells[i_postal] if has_postal else ""
+            postal = normalize_postal_code(raw) if raw and not raw.isspace() else None
+            raw = cells[i_address] if has_address else ""
+            address = normalize_address(raw) if raw and not raw.isspace() else None
+            raw = cells[i_phone] if has_phone else ""
+            phone = normalize_phone(raw) if raw and not raw.isspace() else None
+            raw = cells[i_email] if has_email else ""
+            email = normalize_email(raw) if raw and not raw.isspace() else None
+            raw = cells[i_dose] if has_dose else ""
+            dose = normalize_dose(raw) if raw and not raw.isspace() else None
             return (
                 normalize_name(name),
                 normalize_kana(kana),
@@ -405,7 +414,9 @@ def process_chunk(
         return ChunkResult(b"", rows, 0, errors, len(chunk.data))
     vouchers = [values[9] for values in valid_rows]
     sealed = cipher.seal_encoded_records(payloads, table=VOUCHER_TABLE, row_ids=vouchers)
-    index = cipher.blind_index
+    index_kana = cipher.blind_indexer("name_kana")
+    index_phone = cipher.blind_indexer("phone")
+    fingerprint = cipher.blind_indexer(_FINGERPRINT_PURPOSE)
     parts: list[bytes] = []
     append = parts.append
     pack_head = _ROW_HEAD.pack
@@ -420,14 +431,14 @@ def process_chunk(
         append(pack_length(len(blob)))
         append(blob)
         append(_INDEX_LENGTH)
-        append(index(kana_key(values[1]), purpose="name_kana"))
+        append(index_kana(kana_key(values[1]).encode()))
         if phone is None:
             append(_NULL)
         else:
             append(_INDEX_LENGTH)
-            append(index(phone, purpose="phone"))
+            append(index_phone(phone.encode()))
         append(_INDEX_LENGTH)
-        append(_fingerprint(cipher, payload, dose))
+        append(fingerprint(payload + _DOSE_SUFFIX[dose]))
         append(_NULL if dose is None else _DOSE_FIELD[dose])
     return ChunkResult(b"".join(parts), rows, len(valid_rows), errors, len(chunk.data))
 

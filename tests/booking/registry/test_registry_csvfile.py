@@ -199,6 +199,20 @@ def test_text_after_a_closing_quote_is_a_problem_and_reading_goes_on() -> None:
     assert records[1].values["name"] == "髙橋　花子"
 
 
+def test_reading_goes_on_after_refused_records_one_after_another_with_their_lines() -> None:
+    bad = '0012345678,1001,"山田"太郎,ヤマダ,S23.4.1,1,,,'
+    quoted = '0012345680,1003,佐藤,サトウ,S23.4.1,1,,"前橋市\n本町",'
+    records = _records(_file([HEADER, bad, bad, quoted, bad, ROW_2]))
+    assert [(record.line_number, record.problem is None) for record in records] == [
+        (2, False),
+        (3, False),
+        (4, True),
+        (6, False),
+        (7, True),
+    ]
+    assert records[2].values["address"] == "前橋市\n本町"
+
+
 def test_an_unclosed_quote_at_the_end_is_a_problem() -> None:
     records = _records(_file([HEADER, ROW_1, '0012345679,1002,"山田,ヤマダ,S23.4.1']))
     assert records[-1].line_number == 3

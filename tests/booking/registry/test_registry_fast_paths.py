@@ -141,6 +141,16 @@ def test_blind_indexes_are_hmac_sha256_of_the_derived_key() -> None:
     assert cipher.blind_index("a", purpose="phone") != cipher.blind_index("a", purpose="kana")
 
 
+def test_a_blind_indexer_gives_the_blind_index_of_its_purpose() -> None:
+    cipher, _key = _cipher()
+    index_phone = cipher.blind_indexer("phone")
+    for value in ["", "ヤマダタロウ", "09012345678", "x" * 500]:
+        raw = value.encode()
+        assert index_phone(raw) == cipher.blind_index(value, purpose="phone")
+        assert index_phone(raw) == cipher.blind_index_bytes(raw, purpose="phone")
+    assert cipher.blind_indexer("kana")(b"a") != index_phone(b"a")
+
+
 def test_the_record_encoder_writes_encode_records_bytes() -> None:
     encoder = RecordEncoder(PERSONAL_FIELDS)
     rows = [
