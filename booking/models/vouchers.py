@@ -34,12 +34,18 @@ class Voucher(models.Model):
         _("状態"), max_length=12, choices=Status.choices, default=Status.ACTIVE
     )
     withdrawn_at = models.DateTimeField(null=True, blank=True)
+    # The full-list import that withdrew it. Like last_import, no database constraint: it
+    # would queue a check for every row an import inserts (a million per import), each
+    # finding NULL. Indexed only where set (Meta.indexes): an index of every row would take
+    # a NULL entry for each voucher an import inserts, and only withdrawn ones are looked up.
     withdrawn_by = models.ForeignKey(
         "booking.RegistryImport",
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
         related_name="+",
+        db_constraint=False,
+        db_index=False,
     )
     # Staff can stop a resident's web login (it also ends their sessions).
     web_login_disabled = models.BooleanField(default=False)
@@ -71,6 +77,11 @@ class Voucher(models.Model):
         indexes = [
             HashIndex(fields=["kana_index"], name="voucher_kana_index"),
             HashIndex(fields=["phone_index"], name="voucher_phone_index"),
+            models.Index(
+                fields=["withdrawn_by"],
+                name="voucher_withdrawn_by",
+                condition=models.Q(withdrawn_by__isnull=False),
+            ),
         ]
 
     def __str__(self) -> str:

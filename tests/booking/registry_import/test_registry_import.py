@@ -408,3 +408,21 @@ def test_the_staging_table_writes_no_wal(tenant) -> None:
             "SELECT relpersistence FROM pg_class WHERE oid = 'booking_registryimportrow'::regclass"
         )
         assert cursor.fetchone()[0] == "u"
+
+
+def test_vouchers_an_import_inserts_cost_no_withdrawn_by_index_entry_or_check(tenant) -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT indexdef FROM pg_indexes WHERE schemaname = current_schema()"
+            " AND tablename = 'booking_voucher' AND indexdef LIKE '%%withdrawn_by_id%%'"
+        )
+        assert [row[0].split(" WHERE ")[1] for row in cursor.fetchall()] == [
+            "(withdrawn_by_id IS NOT NULL)"
+        ]
+        cursor.execute(
+            "SELECT count(*) FROM pg_constraint WHERE contype = 'f'"
+            " AND conrelid = 'booking_voucher'::regclass"
+        )
+        assert cursor.fetchone()[0] == 0
