@@ -212,14 +212,54 @@ def _western_ascii(text: str) -> date | None:
     return None
 
 
+def _era_ascii(text: str) -> date | None:
+    """Era dates written with the era's letter, ``S23.4.1``, ``S23/04/01``, ``H1-1-8`` or
+    ``S230401``, read without a regex or the cache; None for anything else, or for a date
+    that does not exist, which takes the general path (and its message). Accepts exactly
+    what ``_parse_cached`` accepts for these shapes, as the same dates."""
+    era = _ERA_BY_TOKEN.get(text[:1])
+    rest = text[1:]
+    if era is None or not rest:
+        return None
+    if len(rest) == 6 and rest.isdigit():
+        year, month, day = rest[:2], rest[2:4], rest[4:]
+    else:
+        separator = rest[1:2] if rest[1:2] in ("/", "-", ".") else rest[2:3]
+        if separator not in ("/", "-", "."):
+            return None
+        parts = rest.split(separator)
+        if len(parts) != 3:
+            return None
+        year, month, day = parts
+        if not (0 < len(year) <= 2 and 0 < len(month) <= 2 and 0 < len(day) <= 2):
+            return None
+        if not (year.isdigit() and month.isdigit() and day.isdigit()):
+            return None
+    try:
+        return _era_date(era, int(year), int(month), int(day))
+    except DateParseError:
+        return None
+
+
+def _ascii_shapes(text: str) -> date | None:
+    """The commonest spellings, from text that is ASCII throughout (as written, or after
+    _preprocess): the Western and era-letter fast paths."""
+    if text[:1].isdigit():
+        return _western_ascii(text)
+    return _era_ascii(text)
+
+
 def parse_date(text: str) -> date:
     """Read a Western or era date (see the module docstring); raise :class:`DateParseError`."""
     if len(text) > _MAX_INPUT_LENGTH:
         raise DateParseError(f"日付の形式が読み取れません（{FORMAT_HINT}）")
-    if text.isascii() and text[:1].isdigit():
-        # ASCII digits only: no NFKC, spaces or midnight suffix for _preprocess to remove
-        # as long as the whole text is digits and one kind of separator.
-        found = _western_ascii(text)
+    # ASCII letters, digits and one kind of separator only: nothing for _preprocess to
+    # change as long as the shape is one the fast paths know. Other text (full-width digits,
+    # kanji eras) is preprocessed as the general path does first; what comes out ASCII
+    # takes the same fast paths.
+    shaped = text if text.isascii() else _preprocess(text)
+    if shaped.isascii():
+        found = _ascii_shapes(shaped)
         if found is not None:
             return found
     return _parse_cached(text)

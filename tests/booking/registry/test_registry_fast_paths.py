@@ -125,6 +125,36 @@ def test_ascii_dates_read_as_the_general_parser_reads_them(text: str) -> None:
     assert outcome(parse_date) == outcome(_parse_cached)
 
 
+def _era_letter_spellings() -> list[str]:
+    """Era-letter dates of every era, real and impossible (year 0, past the era's end, month
+    13, day 32, before the era began), in each separator and compact form, lower case,
+    full width and with stray spaces."""
+    spellings = []
+    for letter in "MTSHRs":
+        for year in (0, 1, 2, 15, 45, 64, 99):
+            for month, day in ((1, 1), (1, 7), (1, 8), (2, 29), (2, 30), (12, 25), (13, 1)):
+                for separator in "./-":
+                    spellings.append(f"{letter}{year}{separator}{month}{separator}{day}")
+                spellings.append(f"{letter}{year:02d}/{month:02d}/{day:02d}")
+                spellings.append(f"{letter}{year:02d}{month:02d}{day:02d}")
+    spellings += ["S23.4", "S23.4.1.1", "S23./4.1", "S.4.1", "S234.1.1", "S23.4.001", "S"]
+    spellings += ["S23.4/1", "X23.4.1", "S23. 4. 1", "s23.4.1 0:00", "H1.1.8", "h01-01-08"]
+    spellings += ["Ｓ２３．４．１", "昭23.4.1", "S２３/４/１", "２００６０７１２", "S230401"]
+    return spellings
+
+
+@pytest.mark.parametrize("text", _era_letter_spellings())
+def test_era_letter_dates_read_as_the_general_parser_reads_them(text: str) -> None:
+    def outcome(parse: object) -> object:
+        try:
+            return parse(text)  # type: ignore[operator]
+        except DateParseError as error:
+            return ("error", str(error))
+
+    _parse_cached.cache_clear()
+    assert outcome(parse_date) == outcome(_parse_cached)
+
+
 def _cipher() -> tuple[TenantCipher, bytes]:
     key = random.Random(1).randbytes(32)
     return TenantCipher("132110", key), key
