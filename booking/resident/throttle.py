@@ -162,12 +162,14 @@ def ip_limit(attacked: bool) -> int:
 
 
 def _take(key: str, timeout: int) -> int:
-    cache.add(key, 0, timeout=timeout)
+    """Count one more under ``key`` (starting its window if it has none): two cache round
+    trips either way (Redis: EXISTS and INCRBY, or EXISTS and SET NX)."""
     try:
         return int(cache.incr(key))
-    except ValueError:  # expired between add and incr
-        cache.add(key, 1, timeout=timeout)
-        return 1
+    except ValueError:  # no window yet, or it just ended
+        if cache.add(key, 1, timeout=timeout):
+            return 1
+        return int(cache.incr(key))  # another request started it meanwhile
 
 
 def attempt_begin(

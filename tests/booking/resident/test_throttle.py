@@ -3,10 +3,13 @@ the limits leave an attacker walking sequential voucher numbers (SECURITY.md).""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+import redis
 import time_machine
 from django.test import Client
 from django_tenants.utils import tenant_context
@@ -309,3 +312,45 @@ def test_an_attacker_replayed_for_a_day_from_endless_addresses_stays_within_the_
     checked = _walk(dob_mode, clock, addresses=None, per_minute=40)
     assert checked <= ATTACK_LONG_THRESHOLD
     assert checked / BIRTH_DATES <= takeovers_per_day()["birth_date_any_addresses"]
+
+
+def test_on_redis_parallel_attempts_are_each_counted_once(
+    dob_mode: Municipality, settings: object
+) -> None:
+    """Production's cache: concurrent first attempts of one voucher from many requests start
+    one window and count every attempt, and the limit holds exactly."""
+    settings.CACHES = {  # type: ignore[attr-defined]
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": os.environ.get("REDIS_URL_FOR_TESTS", "redis://127.0.0.1:6379/15"),
+            "KEY_PREFIX": f"throttle-test-{os.getpid()}",
+        }
+    }
+    from django.core.cache import cache
+
+    subject = throttle.subject_for_voucher("1234567890")
+    key = f"resident-login:subject:{subject}"
+    cache.delete(key)
+    outcomes: list[str] = []
+
+    def attempt(index: int) -> None:
+        try:
+            throttle.attempt_begin(subject=subject, ip=f"198.51.100.{index + 1}")
+            outcomes.append("counted")
+        except throttle.Throttled as refused:
+            outcomes.append(refused.scope)
+
+    try:
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            list(pool.map(attempt, range(SUBJECT_LIMIT + 7)))
+        assert outcomes.count("counted") == SUBJECT_LIMIT
+        assert outcomes.count("voucher") == 7
+        assert int(cache.get(key)) == SUBJECT_LIMIT + 7
+        raw = redis.Redis.from_url(settings.CACHES["default"]["LOCATION"])  # type: ignore[attr-defined]
+        try:
+            assert 0 < raw.ttl(cache.make_key(key)) <= SUBJECT_WINDOW_SECONDS  # a window, once
+        finally:
+            raw.close()
+    finally:
+        cache.delete(key)
+        cache.close()
