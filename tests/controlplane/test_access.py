@@ -9,7 +9,6 @@ import pytest
 from django.conf import settings
 from django.contrib.auth import get_user
 from django.contrib.auth.models import User
-from django.contrib.sessions.backends.db import SessionStore
 from django.contrib.sessions.models import Session
 from django.test import Client, RequestFactory
 from django.test.client import Client as ClientType
@@ -19,6 +18,7 @@ from django_tenants.utils import schema_context
 from audit.platform.models import PlatformEvent
 from controlplane import urls as controlplane_urls
 from controlplane.access import SESSION_LAST_SEEN, SESSION_LOGIN_AT
+from sesshu.session_store import SessionStore
 from tenants.models import Municipality
 from tests.conftest import CAST, host_of
 from tests.controlplane.conftest import PLATFORM_HOST

@@ -48,7 +48,7 @@ def test_a_staff_member_logs_in_with_a_new_session_id(
     clock: time_machine.Coordinates,
 ) -> None:
     with schema_context(tenant_a.schema_name):
-        from django.contrib.sessions.backends.db import SessionStore
+        from sesshu.session_store import SessionStore
 
         before = SessionStore()
         before["planted"] = True

@@ -158,8 +158,9 @@ def test_a_session_not_made_by_the_resident_login_is_no_resident_session(
 ) -> None:
     # A session that merely claims a voucher (as a bug elsewhere might write one) is refused:
     # only the login registers a resident session.
-    from django.contrib.sessions.backends.db import SessionStore
     from django.utils import timezone
+
+    from sesshu.session_store import SessionStore
 
     with tenant_context(dob_mode):
         session = SessionStore()

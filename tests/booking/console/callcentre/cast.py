@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 import time_machine
 from django.contrib.auth.hashers import make_password
-from django.contrib.sessions.backends.db import SessionStore
 from django.test import Client
 from django.utils import timezone
 from django_tenants.utils import schema_context, tenant_context
@@ -29,6 +28,7 @@ from booking.models import (
     Voucher,
 )
 from booking.registry.pipeline import kana_key
+from sesshu.session_store import SessionStore
 from tenants.crypto import cipher_for
 from tenants.models import Municipality
 from tests.booking.booking.conftest import World, build_world, years_ago
