@@ -83,6 +83,19 @@ def test_the_session_ends_after_being_idle(
     assert login_dob(client_a, resident_a).status_code == 302
 
 
+def test_logging_in_writes_the_new_session_once(
+    client_a: Client, dob_mode: Municipality, resident_a: Resident
+) -> None:
+    with CaptureQueriesContext(connection) as queries:
+        assert login_dob(client_a, resident_a).status_code == 302
+    statements = [q["sql"] for q in queries.captured_queries]
+    assert sum(sql.startswith('INSERT INTO "django_session"') for sql in statements) == 1
+    assert not any(sql.startswith('UPDATE "django_session"') for sql in statements)
+    assert not any('AS "a" FROM "django_session"' in sql for sql in statements)  # no "taken?"
+    # And the session it wrote is the one the browser now holds, with the resident in it.
+    assert client_a.get("/mypage/").status_code == 200
+
+
 def test_pages_rewrite_the_session_once_a_minute_at_most(
     client_a: Client, dob_mode: Municipality, resident_a: Resident, clock: time_machine.Coordinates
 ) -> None:
