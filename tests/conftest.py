@@ -13,6 +13,7 @@ from collections.abc import Iterator
 import pytest
 from django.conf import settings
 from django.db import connection, connections
+from django.utils import translation
 from django_tenants.utils import schema_context
 
 from audit.chain import Actor
@@ -105,6 +106,15 @@ def _back_to_public() -> Iterator[None]:
     """No test inherits another's tenant, role or owner mode."""
     yield
     connection.set_schema_to_public()
+
+
+@pytest.fixture(autouse=True)
+def _back_to_japanese() -> Iterator[None]:
+    """No test inherits another's language: a request in English leaves English active in
+    the thread (LocaleMiddleware activates, nothing deactivates), and messages a later test
+    builds outside a request would come out in it."""
+    yield
+    translation.deactivate()
 
 
 @pytest.fixture
