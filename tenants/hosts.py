@@ -6,23 +6,18 @@ of a resident's page under a booking rush, for an answer that changes a few time
 So each process keeps it briefly (sesshu.brief_cache): a change of a municipality's row or
 domains (suspension, incident mode, decommissioning, login mode, a rewrapped key) reaches the
 other processes within ``SESSHU_TENANT_CACHE_SECONDS``; the process that makes it forgets at
-once, on ``save``/``delete`` (signals below) and where a service updates the row in bulk
+once, on ``save``/``delete`` and where a service updates the row in bulk
 (:func:`municipality_hosts_forget`). Unknown hosts are never remembered, so probing names
 cannot fill the memory.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-from django.db import transaction
-from django.db.models.signals import post_delete, post_save
-from django.dispatch import receiver
-
 from sesshu.brief_cache import BriefCache
 from tenants.models import Domain, Municipality
 
 _remembered: BriefCache[Municipality] = BriefCache()
+_remembered.forget_on_changes_to(Municipality, Domain)
 
 
 def municipality_for_host(host: str) -> Municipality | None:
@@ -43,13 +38,3 @@ def municipality_for_host(host: str) -> Municipality | None:
 def municipality_hosts_forget() -> None:
     """Forget every remembered host (this process only)."""
     _remembered.forget()
-
-
-@receiver(post_save, sender=Municipality)
-@receiver(post_delete, sender=Municipality)
-@receiver(post_save, sender=Domain)
-@receiver(post_delete, sender=Domain)
-def _forget_on_change(sender: Any, **kwargs: Any) -> None:
-    municipality_hosts_forget()
-    # A request in between may have remembered the row as it was before the commit.
-    transaction.on_commit(municipality_hosts_forget)

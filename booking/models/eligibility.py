@@ -1,12 +1,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
-from django.db import models, transaction
+from django.db import models
 from django.db.models import Q
-from django.db.models.signals import post_delete, post_save
-from django.dispatch import receiver
 from django.utils.translation import gettext_lazy as _
 
 from sesshu.brief_cache import BriefCache
@@ -50,13 +47,7 @@ class BookingPolicy(models.Model):
 
 
 _policies: BriefCache[BookingPolicy] = BriefCache()
-
-
-@receiver(post_save, sender=BookingPolicy)
-@receiver(post_delete, sender=BookingPolicy)
-def _forget_policies(sender: Any, **kwargs: Any) -> None:
-    _policies.forget()
-    transaction.on_commit(_policies.forget)
+_policies.forget_on_changes_to(BookingPolicy)
 
 
 class AgePhase(models.Model):
@@ -88,10 +79,4 @@ class AgePhase(models.Model):
 
 
 _phases: BriefCache[tuple[AgePhase, ...]] = BriefCache()
-
-
-@receiver(post_save, sender=AgePhase)
-@receiver(post_delete, sender=AgePhase)
-def _forget_phases(sender: Any, **kwargs: Any) -> None:
-    _phases.forget()
-    transaction.on_commit(_phases.forget)
+_phases.forget_on_changes_to(AgePhase)

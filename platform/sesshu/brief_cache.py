@@ -4,7 +4,8 @@ Which municipality a host names, a municipality's booking policy and its age pha
 by almost every request and change a few times a year. Each process keeps them for
 ``SESSHU_TENANT_CACHE_SECONDS`` (5 by default; 0 turns this off, as in the tests but for those
 of the caches themselves). A change reaches other processes within that time; the process
-that saves it forgets at once (the caches' users connect ``forget`` to their models' signals).
+that saves or deletes a row of a model named by ``forget_on_changes_to`` forgets at once, and
+again when that transaction commits (a request in between may have kept the row as it was).
 Callers get a (shallow) copy of their own: a request may set attributes on what it was given.
 """
 
@@ -16,6 +17,8 @@ from collections.abc import Callable
 from typing import Generic, TypeVar
 
 from django.conf import settings
+from django.db import models, transaction
+from django.db.models.signals import post_delete, post_save
 
 T = TypeVar("T")
 
@@ -45,3 +48,12 @@ class BriefCache(Generic[T]):
     def forget(self) -> None:
         """Forget everything kept (in this process)."""
         self._entries.clear()
+
+    def forget_on_changes_to(self, *watched: type[models.Model]) -> None:
+        for model in watched:
+            post_save.connect(self._changed, sender=model, weak=False)
+            post_delete.connect(self._changed, sender=model, weak=False)
+
+    def _changed(self, sender: object, **kwargs: object) -> None:
+        self.forget()
+        transaction.on_commit(self.forget)
