@@ -171,21 +171,23 @@ def next_dose(voucher: Voucher) -> NextDose:
     )
 
 
-def bookings_linked_to(booking: Booking) -> list[Booking]:
+def bookings_linked_to(booking: Booking, *, lock: bool = False) -> list[Booking]:
     """The live bookings made together with ``booking`` (dose 2, 3, ...), in dose order: what
-    cancelling it cancels too when the municipality's policy cascades. Read without locks, to
-    tell the resident beforehand; the booking service finds them again under its locks."""
+    cancelling it cancels too when the municipality's policy cascades. Read without locks to
+    tell the resident beforehand; the booking service finds them again with ``lock`` (row
+    locks, inside its transaction)."""
+    rows = Booking.objects.select_related("slot__venue", "slot__product").order_by("dose")
+    if lock:
+        rows = rows.select_for_update(of=("self",))
     found: list[Booking] = []
     frontier = [booking.pk]
     while frontier:
         batch = list(
-            Booking.objects.filter(
+            rows.filter(
                 linked_to_id__in=frontier,
                 voucher_id=booking.voucher_id,
                 status=Booking.Status.ACTIVE,
             )
-            .select_related("slot__venue", "slot__product")
-            .order_by("dose")
         )
         found += batch
         frontier = [each.pk for each in batch]

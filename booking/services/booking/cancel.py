@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 from django.db import transaction
@@ -11,6 +10,7 @@ from django.utils import timezone
 from audit import record
 from audit.chain import Actor
 from booking.models import Booking, BookingPolicy
+from booking.selectors.residents import bookings_linked_to
 from booking.services.booking.access import _check_actor, _check_channel, _check_municipality
 from booking.services.booking.capacity import _Marks, slot_release_capacity
 from booking.services.booking.change import (
@@ -59,7 +59,7 @@ def booking_cancel(
         marks = _Marks()
         cancelled = [current]
         if ctx.policy.cancel_cascades:
-            cancelled += _linked_live(current)
+            cancelled += bookings_linked_to(current, lock=True)
         for each in sorted(cancelled, key=lambda b: b.slot_id):
             slot_release_capacity(slot=each.slot, channel=each.channel, marks=marks)
         for each in cancelled:
@@ -92,19 +92,3 @@ def booking_cancel(
 
     with transaction.atomic():
         return cancel()
-
-
-def _linked_live(first: Booking) -> list[Booking]:
-    """Active bookings made together with ``first``, following the chain (dose 2, 3, ...)."""
-    found: list[Booking] = []
-    frontier: Iterable[int] = [first.pk]
-    while frontier:
-        batch = list(
-            Booking.objects.select_for_update(of=("self",))
-            .select_related("slot__venue", "slot__product")
-            .filter(linked_to_id__in=list(frontier), status=Booking.Status.ACTIVE)
-            .order_by("dose")
-        )
-        found += batch
-        frontier = [b.pk for b in batch]
-    return found
