@@ -38,6 +38,30 @@ def _bookings(site: Site, django_db_blocker: Any) -> list[Booking]:
         return list(Booking.objects.order_by("pk"))
 
 
+def _day_slot_confirm(
+    page: Any,
+    shots: Shots,
+    step: str,
+    *,
+    last: bool,
+    shot_prefix: str,
+    confirm_shot: str,
+    button: str,
+) -> None:
+    """With scripts off, on the /{step}/ pages: the first (or last) day, then its first (or
+    last) slot, then the confirming button, with a screenshot before each choice."""
+    shots.take(page, f"{shot_prefix}date")
+    days = page.locator("a.day")
+    (days.last if last else days.first).click()
+    page.wait_for_url(re.compile(rf".*/{step}/\d{{4}}-\d{{2}}-\d{{2}}/(\?.*)?$"))
+    shots.take(page, f"{shot_prefix}slot")
+    slots = page.locator("a.slot")
+    (slots.last if last else slots.first).click()
+    page.wait_for_url(re.compile(rf".*/{step}/slot/\d+/$"))
+    shots.take(page, confirm_shot)
+    page.get_by_role("button", name=button).click()
+
+
 def test_a_resident_logs_in_books_changes_and_cancels(
     page: Any, site: Site, django_db_blocker: Any
 ) -> None:
@@ -165,14 +189,15 @@ def test_the_pages_work_without_javascript(
         page.get_by_role("link", name="1回目の接種を予約する").click()
         page.wait_for_url(re.compile(r".*/book/$"))
         assert page.get_by_role("heading", level=1).is_visible()
-        shots.take(page, "choose-date")
-        page.locator("a.day").first.click()
-        page.wait_for_url(re.compile(r".*/book/\d{4}-\d{2}-\d{2}/(\?.*)?$"))
-        shots.take(page, "choose-slot")
-        page.locator("a.slot").first.click()
-        page.wait_for_url(re.compile(r".*/book/slot/\d+/$"))
-        shots.take(page, "confirm")
-        page.get_by_role("button", name="予約する").click()
+        _day_slot_confirm(
+            page,
+            shots,
+            "book",
+            last=False,
+            shot_prefix="choose-",
+            confirm_shot="confirm",
+            button="予約する",
+        )
         page.wait_for_url(re.compile(r".*/bookings/[A-Z0-9]+/done/$"))
         assert page.get_by_role("heading", level=1).inner_text() == "予約が完了しました"
         number = page.inner_text("#booking-number").replace("-", "")
@@ -191,14 +216,15 @@ def test_the_pages_work_without_javascript(
         page.goto(site.url("/mypage/"))
         page.get_by_role("link", name="日時・会場を変更").click()
         page.wait_for_url(re.compile(r".*/change/$"))
-        shots.take(page, "change-date")
-        page.locator("a.day").last.click()
-        page.wait_for_url(re.compile(r".*/change/\d{4}-\d{2}-\d{2}/(\?.*)?$"))
-        shots.take(page, "change-slot")
-        page.locator("a.slot").last.click()
-        page.wait_for_url(re.compile(r".*/change/slot/\d+/$"))
-        shots.take(page, "change-confirm")
-        page.get_by_role("button", name="変更する").click()
+        _day_slot_confirm(
+            page,
+            shots,
+            "change",
+            last=True,
+            shot_prefix="change-",
+            confirm_shot="change-confirm",
+            button="変更する",
+        )
         page.wait_for_url(re.compile(r".*/done/\?changed=1$"))
         assert page.get_by_role("heading", level=1).inner_text() == "予約を変更しました"
         (changed,) = [b for b in _bookings(site, django_db_blocker) if b.pk == booking.pk]
