@@ -29,6 +29,7 @@ from typing import Any
 
 from audit.models import Event
 from booking.models import RegistryImportError, Voucher
+from booking.selectors.vaccinations import VrsQuery
 
 CODES_DOWNLOADED = "registry_import.codes_downloaded"
 ERROR_FILE_DOWNLOADED = "registry_import.error_file_downloaded"
@@ -104,8 +105,6 @@ def codes_file_scope(text: str) -> dict[str, Any]:
 
 def _vrs_residents(details: dict[str, Any]) -> list[ReadResident]:
     # The export's own query, so the report names exactly the records the file held.
-    from booking.console.planning.vrs import VrsQuery
-
     try:
         query = VrsQuery(
             first_day=date.fromisoformat(details["first_day"]),

@@ -26,16 +26,13 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import date, datetime, timedelta
-from datetime import time as clock
 from typing import Any
 
-from django.db.models import Count, QuerySet
+from django.db.models import Count
 from django_tenants.utils import tenant_context
 
 from booking.console.planning.common import JAPAN
-from booking.models import VaccinationRecord
+from booking.selectors.vaccinations import VrsQuery
 from tenants.crypto import cipher_for
 
 VRS_COLUMNS = (
@@ -53,24 +50,6 @@ VRS_COLUMNS = (
 VOUCHER_TABLE = "booking_voucher"
 BATCH = 1000
 ENCODINGS = ("utf-8", "utf-8-sig", "cp932")
-
-
-@dataclass(frozen=True)
-class VrsQuery:
-    first_day: date
-    last_day: date
-    basis: str  # "vaccinated_on" or "recorded_at"
-    as_of: datetime
-
-    def records(self) -> QuerySet[VaccinationRecord]:
-        records = VaccinationRecord.objects.filter(recorded_at__lte=self.as_of)
-        if self.basis == "recorded_at":
-            start = datetime.combine(self.first_day, clock.min, tzinfo=JAPAN)
-            end = datetime.combine(self.last_day + timedelta(days=1), clock.min, tzinfo=JAPAN)
-            return records.filter(recorded_at__gte=start, recorded_at__lt=end)
-        if self.basis != "vaccinated_on":
-            raise ValueError(f"unknown basis {self.basis!r}")
-        return records.filter(vaccinated_on__gte=self.first_day, vaccinated_on__lte=self.last_day)
 
 
 def vrs_counts(query: VrsQuery) -> tuple[int, int]:
