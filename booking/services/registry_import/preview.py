@@ -48,7 +48,7 @@ from booking.services.registry_import.state import (
     _no_commit_wait,
     _staging_reset,
 )
-from tenants.db import current_municipality
+from tenants.db import current_municipality, current_schema
 from tenants.keys import data_key_for
 
 # The name the import's log lines have always carried (the package's, not this module's).
@@ -135,7 +135,13 @@ def registry_import_parse(
     except (CsvFileError, RegistryImportRefused) as exc:
         _fail(registry_import, str(exc))
     except Exception:
-        logger.exception("registry import %s failed while parsing", registry_import.pk)
+        # An import's id is its municipality's own (a schema each): the schema says whose,
+        # also where no request or task puts the tenant on the line (the command).
+        logger.exception(
+            "registry import %s in schema %s failed while parsing",
+            registry_import.pk,
+            current_schema(),
+        )
         _fail(registry_import, _("取込の確認中にエラーが発生しました。もう一度お試しください。"))
         raise
     return registry_import
