@@ -118,10 +118,13 @@ class Command(BaseCommand):
         # The command does the work itself (not through the queue) to show progress.
         self._preview_then_apply(registry_import, dry_run=options["dry_run"])
 
-    def _preview_then_apply(self, registry_import: RegistryImport, *, dry_run: bool) -> None:
+    def _preview(self, registry_import: RegistryImport) -> None:
         registry_import_parse(registry_import_id=registry_import.pk, progress=self._bar)
         registry_import.refresh_from_db()
         self._report(registry_import)
+
+    def _preview_then_apply(self, registry_import: RegistryImport, *, dry_run: bool) -> None:
+        self._preview(registry_import)
         if registry_import.status != RegistryImport.Status.PREVIEWED:
             raise CommandError(registry_import.message or "The preview failed.")
         if dry_run:
@@ -153,9 +156,7 @@ class Command(BaseCommand):
             self._preview_then_apply(registry_import, dry_run=dry_run)
         else:
             # Uploaded from a screen: the operator confirms the preview there.
-            registry_import_parse(registry_import_id=registry_import.pk, progress=self._bar)
-            registry_import.refresh_from_db()
-            self._report(registry_import)
+            self._preview(registry_import)
 
     def _bar(self, registry_import: RegistryImport) -> None:
         report = registry_import_progress(registry_import)
