@@ -44,6 +44,18 @@ def signed_in(client: Client, account: StaffAccount, clock: time_machine.Coordin
     return client
 
 
+def signed_in_as_role(
+    request: pytest.FixtureRequest,
+    role_fixture: str,
+    client: Client,
+    clock: time_machine.Coordinates,
+) -> StaffAccount:
+    """Sign in the staff member the named fixture makes, and return the account."""
+    account: StaffAccount = request.getfixturevalue(role_fixture)
+    signed_in(client, account, clock)
+    return account
+
+
 def make_resident(
     municipality: Municipality,
     number: str,
@@ -174,6 +186,12 @@ def csv_rows(body: bytes) -> list[list[str]]:
 
 
 # --- Fixtures -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def as_admin(client_a: Client, admin_a: StaffAccount, clock: time_machine.Coordinates) -> Client:
+    """A's client, with A's admin signed in."""
+    return signed_in(client_a, admin_a, clock)
 
 
 @pytest.fixture

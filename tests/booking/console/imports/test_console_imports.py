@@ -79,10 +79,9 @@ def test_an_admin_previews_and_imports_the_registry(
     tenant_a: Municipality,
     client_a: Client,
     admin_a: StaffAccount,
-    clock,
+    as_admin: Client,
     django_capture_on_commit_callbacks,
 ) -> None:
-    signed_in(client_a, admin_a, clock)
     listing = client_a.get("/console/imports/").content.decode()
     assert 'enctype="multipart/form-data"' in listing and "csrfmiddlewaretoken" in listing
     location = previewed(
@@ -117,9 +116,8 @@ def test_an_admin_previews_and_imports_the_registry(
 
 
 def test_the_page_refreshes_itself_while_the_import_works(
-    tenant_a: Municipality, client_a: Client, admin_a: StaffAccount, clock
+    tenant_a: Municipality, client_a: Client, as_admin: Client
 ) -> None:
-    signed_in(client_a, admin_a, clock)
     response = upload(client_a, csv_bytes([row("0000000001")]))  # the preview is not run
     page = client_a.get(response["Location"]).content.decode()
     assert '<meta http-equiv="refresh" content="3">' in page
@@ -130,10 +128,9 @@ def test_an_admin_cancels_a_preview(
     tenant_a: Municipality,
     client_a: Client,
     admin_a: StaffAccount,
-    clock,
+    as_admin: Client,
     django_capture_on_commit_callbacks,
 ) -> None:
-    signed_in(client_a, admin_a, clock)
     location = previewed(
         client_a, csv_bytes([row("0000000001")]), django_capture_on_commit_callbacks
     )
@@ -147,9 +144,8 @@ def test_an_admin_cancels_a_preview(
 
 
 def test_a_binary_file_is_refused_on_the_form(
-    tenant_a: Municipality, client_a: Client, admin_a: StaffAccount, clock
+    tenant_a: Municipality, client_a: Client, as_admin: Client
 ) -> None:
-    signed_in(client_a, admin_a, clock)
     response = upload(client_a, b"PK\x03\x04" + b"\x00" * 200)
     assert response.status_code == 400 and "Excel" in response.content.decode()
     with tenant_context(tenant_a):
@@ -160,10 +156,9 @@ def test_the_error_file_is_downloaded_as_sent_and_audited(
     tenant_a: Municipality,
     client_a: Client,
     admin_a: StaffAccount,
-    clock,
+    as_admin: Client,
     django_capture_on_commit_callbacks,
 ) -> None:
-    signed_in(client_a, admin_a, clock)
     location = previewed_with_a_bad_row(client_a, django_capture_on_commit_callbacks)
     assert "エラー行のファイルをダウンロード" in client_a.get(location).content.decode()
     response = client_a.get(f"{location}errors/")
@@ -231,11 +226,9 @@ def test_the_activation_codes_are_downloaded_once(
 def test_a_full_list_import_lists_withdrawn_vouchers_that_still_hold_a_booking(
     tenant_a: Municipality,
     client_a: Client,
-    admin_a: StaffAccount,
-    clock,
+    as_admin: Client,
     django_capture_on_commit_callbacks,
 ) -> None:
-    signed_in(client_a, admin_a, clock)
     first = previewed(
         client_a,
         csv_bytes([row("0000000001"), row("0000000002"), row("0000000003")]),
@@ -315,9 +308,8 @@ def test_admins_of_a_cannot_open_bs_imports(
 
 
 def test_the_admins_menu_links_the_imports_and_reception(
-    client_a: Client, admin_a: StaffAccount, clock
+    client_a: Client, as_admin: Client
 ) -> None:
-    signed_in(client_a, admin_a, clock)
     home = client_a.get("/console/").content.decode()
     assert 'href="/console/imports/"' in home and 'href="/console/reception/"' in home
 
@@ -326,10 +318,9 @@ def test_an_interrupted_import_is_shown_as_such_and_resumed_from_its_page(
     tenant_a: Municipality,
     client_a: Client,
     admin_a: StaffAccount,
-    clock,
+    as_admin: Client,
     django_capture_on_commit_callbacks,
 ) -> None:
-    signed_in(client_a, admin_a, clock)
     response = upload(client_a, csv_bytes([row("0000000001")]))  # the preview is not run
     location = response["Location"]
     with tenant_context(tenant_a):
@@ -359,10 +350,9 @@ def test_an_admin_saves_the_column_mapping_and_the_next_upload_uses_it(
     tenant_a: Municipality,
     client_a: Client,
     admin_a: StaffAccount,
-    clock,
+    as_admin: Client,
     django_capture_on_commit_callbacks,
 ) -> None:
-    signed_in(client_a, admin_a, clock)
     assert "列の対応付けを変更する" in client_a.get("/console/imports/").content.decode()
     page = client_a.get("/console/imports/mapping/").content.decode()
     assert 'name="voucher_number"' in page and "接種券番号" in page
@@ -421,11 +411,9 @@ def test_only_admins_change_the_column_mapping(
 def test_an_expired_error_file_is_no_longer_offered(
     tenant_a: Municipality,
     client_a: Client,
-    admin_a: StaffAccount,
-    clock,
+    as_admin: Client,
     django_capture_on_commit_callbacks,
 ) -> None:
-    signed_in(client_a, admin_a, clock)
     location = previewed_with_a_bad_row(client_a, django_capture_on_commit_callbacks)
     with tenant_context(tenant_a):
         RegistryImport.objects.update(error_file_expires_at=timezone.now() - timedelta(hours=1))

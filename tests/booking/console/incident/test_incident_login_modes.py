@@ -27,7 +27,7 @@ from booking.services.registry_import import activation_code_hash
 from tenants.crypto import cipher_for
 from tenants.models import Municipality
 from tests.booking.booking.conftest import years_ago
-from tests.booking.console.callcentre.cast import Town, set_login_mode, signed_in
+from tests.booking.console.callcentre.cast import Town, set_login_mode, signed_in, signed_in_as_role
 from tests.booking.console.conftest import StaffAccount, events
 from tests.booking.console.incident.conftest import SECURITY, signed_in_in_mode, start
 
@@ -170,8 +170,7 @@ def test_only_an_admin_reissues_codes(
     role_fixture: str,
 ) -> None:
     set_login_mode(tenant_a, Municipality.LoginMode.VOUCHER_CODE)
-    account: StaffAccount = request.getfixturevalue(role_fixture)
-    signed_in(client_a, account, clock)
+    signed_in_as_role(request, role_fixture, client_a, clock)
     assert client_a.post(SECURITY + "incident/codes/").status_code == 403
     assert events(tenant_a, "incident.codes_reissued") == []
     refused = events(tenant_a, "console.access_refused")[-1]

@@ -25,6 +25,7 @@ from tests.booking.console.callcentre.cast import (
     resident_session,
     set_login_mode,
     signed_in,
+    signed_in_as_role,
     status_of,
 )
 from tests.booking.console.conftest import StaffAccount, events
@@ -175,8 +176,7 @@ def test_only_an_admin_can_enter_incident_mode(
     clock: time_machine.Coordinates,
     role_fixture: str,
 ) -> None:
-    account: StaffAccount = request.getfixturevalue(role_fixture)
-    signed_in(client_a, account, clock)
+    account = signed_in_as_role(request, role_fixture, client_a, clock)
     assert client_a.get(SECURITY).status_code == 403
     assert start(client_a).status_code == 403
     assert client_a.post(SECURITY + "incident/end/", {"confirm": "on"}).status_code == 403

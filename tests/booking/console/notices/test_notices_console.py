@@ -21,7 +21,7 @@ from booking.notifications.line_channel import line_credentials
 from booking.notifications.rendering import render_message
 from booking.services.notifications import notification_enqueue
 from tenants.models import Municipality
-from tests.booking.console.callcentre.cast import signed_in
+from tests.booking.console.callcentre.cast import signed_in, signed_in_as_role
 from tests.booking.console.conftest import StaffAccount, events
 from tests.booking.notifications.factories import (
     make_booking,
@@ -126,10 +126,8 @@ def test_resending_queues_the_message_again_and_is_audited(
 def test_the_pause_switch_stops_and_resumes_sending(
     tenant_a: Municipality,
     client_a: Client,
-    admin_a: StaffAccount,
-    clock: time_machine.Coordinates,
+    as_admin: Client,
 ) -> None:
-    signed_in(client_a, admin_a, clock)
     assert client_a.post(HOME + "pause/", {"action": "pause"}).status_code == 302
     settings_row = _settings(tenant_a)
     assert settings_row is not None and settings_row.paused
@@ -165,10 +163,8 @@ def _settings_form(**changes: str) -> dict[str, str]:
 def test_the_admin_sets_the_reminder_time_and_senders(
     tenant_a: Municipality,
     client_a: Client,
-    admin_a: StaffAccount,
-    clock: time_machine.Coordinates,
+    as_admin: Client,
 ) -> None:
-    signed_in(client_a, admin_a, clock)
     assert 'value="09:00"' in client_a.get(SETTINGS).content.decode()
     response = client_a.post(SETTINGS, _settings_form())
     assert response.status_code == 302
@@ -199,12 +195,10 @@ def test_the_admin_sets_the_reminder_time_and_senders(
 def test_bad_settings_are_refused_in_japanese_and_nothing_is_saved(
     tenant_a: Municipality,
     client_a: Client,
-    admin_a: StaffAccount,
-    clock: time_machine.Coordinates,
+    as_admin: Client,
     changes: dict[str, str],
     message: str,
 ) -> None:
-    signed_in(client_a, admin_a, clock)
     response = client_a.post(SETTINGS, _settings_form(**changes))
     assert response.status_code == 400
     assert message in response.content.decode()
@@ -219,10 +213,8 @@ def test_bad_settings_are_refused_in_japanese_and_nothing_is_saved(
 def test_the_admin_writes_the_municipalitys_own_reminder_and_can_go_back(
     tenant_a: Municipality,
     client_a: Client,
-    admin_a: StaffAccount,
-    clock: time_machine.Coordinates,
+    as_admin: Client,
 ) -> None:
-    signed_in(client_a, admin_a, clock)
     listing = client_a.get(HOME + "templates/").content.decode()
     assert REMINDER_LINE_JA in listing
     form = client_a.get(REMINDER_LINE_JA).content.decode()
@@ -267,12 +259,10 @@ def test_the_admin_writes_the_municipalitys_own_reminder_and_can_go_back(
 def test_a_template_with_what_it_may_not_say_is_refused_in_japanese(
     tenant_a: Municipality,
     client_a: Client,
-    admin_a: StaffAccount,
-    clock: time_machine.Coordinates,
+    as_admin: Client,
     body: str,
     message: str,
 ) -> None:
-    signed_in(client_a, admin_a, clock)
     response = client_a.post(REMINDER_LINE_JA, {"body": body})
     assert response.status_code == 400
     assert message in response.content.decode()
@@ -280,10 +270,7 @@ def test_a_template_with_what_it_may_not_say_is_refused_in_japanese(
         assert not NotificationTemplate.objects.exists()
 
 
-def test_an_unknown_template_is_not_found(
-    client_a: Client, admin_a: StaffAccount, clock: time_machine.Coordinates
-) -> None:
-    signed_in(client_a, admin_a, clock)
+def test_an_unknown_template_is_not_found(client_a: Client, as_admin: Client) -> None:
     assert client_a.get(HOME + "templates/reminder/fax/ja/").status_code == 404
 
 
@@ -303,10 +290,8 @@ def _line_form(**changes: str) -> dict[str, str]:
 def test_the_line_token_is_stored_encrypted_and_never_shown_again(
     tenant_a: Municipality,
     client_a: Client,
-    admin_a: StaffAccount,
-    clock: time_machine.Coordinates,
+    as_admin: Client,
 ) -> None:
-    signed_in(client_a, admin_a, clock)
     assert "まだ設定されていません" in client_a.get(LINE).content.decode()
     data = _line_form()
     assert client_a.post(LINE, data).status_code == 302
@@ -324,10 +309,8 @@ def test_the_line_token_is_stored_encrypted_and_never_shown_again(
 def test_a_bad_line_channel_is_refused_without_echoing_the_token(
     tenant_a: Municipality,
     client_a: Client,
-    admin_a: StaffAccount,
-    clock: time_machine.Coordinates,
+    as_admin: Client,
 ) -> None:
-    signed_in(client_a, admin_a, clock)
     response = client_a.post(LINE, _line_form(login_channel_id="kodaira"))
     assert response.status_code == 400
     page = response.content.decode()
@@ -350,8 +333,7 @@ def test_only_an_admin_may_see_or_change_notifications(
     role_fixture: str,
 ) -> None:
     rows = _messages(tenant_a)
-    account: StaffAccount = request.getfixturevalue(role_fixture)
-    signed_in(client_a, account, clock)
+    signed_in_as_role(request, role_fixture, client_a, clock)
     assert '<a href="/console/notifications/">' not in client_a.get("/console/").content.decode()
     for path in (HOME, SETTINGS, LINE, HOME + "templates/", REMINDER_LINE_JA):
         assert client_a.get(path).status_code == 403
@@ -401,10 +383,7 @@ def test_the_admin_of_b_neither_sees_nor_touches_a(
     assert events(tenant_a, "notification.resent") == []
 
 
-def test_the_section_reads_in_english(
-    client_a: Client, admin_a: StaffAccount, clock: time_machine.Coordinates
-) -> None:
-    signed_in(client_a, admin_a, clock)
+def test_the_section_reads_in_english(client_a: Client, as_admin: Client) -> None:
     client_a.post("/i18n/setlang/", {"language": "en", "next": "/console/"})
     page = client_a.get(HOME).content.decode()
     assert "Notifications" in page and "Pause sending" in page
