@@ -57,14 +57,23 @@ def _ready(client: Client, account: StaffAccount, town: Town, clock: object) -> 
     confirm_identity(client, town.hanako)
 
 
-def test_the_first_slot_leads_to_the_second_dose_s_slots(
-    tenant_a: Municipality,
+@pytest.fixture
+def at_the_desk(
     client_a: Client,
     operator_a: StaffAccount,
     together: Town,
     clock: time_machine.Coordinates,
 ) -> None:
+    """The operator signed in, with Hanako's identity confirmed, in a town that books both."""
     _ready(client_a, operator_a, together, clock)
+
+
+def test_the_first_slot_leads_to_the_second_dose_s_slots(
+    tenant_a: Municipality,
+    client_a: Client,
+    together: Town,
+    at_the_desk: None,
+) -> None:
     too_soon = _slot(tenant_a, together, 21)  # 18 days after the first: Pfizer needs 19
     in_time = _slot(tenant_a, together, 22)
     other_vaccine = _slot(tenant_a, together, 24, product=together.world.moderna)
@@ -94,11 +103,9 @@ def test_the_first_slot_leads_to_the_second_dose_s_slots(
 def test_the_operator_books_both_doses_linked(
     tenant_a: Municipality,
     client_a: Client,
-    operator_a: StaffAccount,
     together: Town,
-    clock: time_machine.Coordinates,
+    at_the_desk: None,
 ) -> None:
-    _ready(client_a, operator_a, together, clock)
     second = _slot(tenant_a, together, 23, venue=together.world.north)
     response = _book_both(client_a, together, second)
     assert response.status_code == 302
@@ -122,11 +129,9 @@ def test_the_operator_books_both_doses_linked(
 def test_a_second_slot_too_early_is_refused_and_nothing_is_booked(
     tenant_a: Municipality,
     client_a: Client,
-    operator_a: StaffAccount,
     together: Town,
-    clock: time_machine.Coordinates,
+    at_the_desk: None,
 ) -> None:
-    _ready(client_a, operator_a, together, clock)
     too_soon = _slot(tenant_a, together, 21)
     response = _book_both(client_a, together, too_soon)
     assert response.status_code == 409
@@ -144,11 +149,9 @@ def test_a_second_slot_too_early_is_refused_and_nothing_is_booked(
 def test_a_full_second_slot_books_nothing(
     tenant_a: Municipality,
     client_a: Client,
-    operator_a: StaffAccount,
     together: Town,
-    clock: time_machine.Coordinates,
+    at_the_desk: None,
 ) -> None:
-    _ready(client_a, operator_a, together, clock)
     full = _slot(tenant_a, together, 23, call_centre=1)
     with schema_context(tenant_a.schema_name):
         Slot.objects.filter(pk=full.pk).update(booked_call_centre=1)
@@ -164,11 +167,9 @@ def test_a_full_second_slot_books_nothing(
 def test_cancelling_dose_1_cancels_dose_2_and_says_so(
     tenant_a: Municipality,
     client_a: Client,
-    operator_a: StaffAccount,
     together: Town,
-    clock: time_machine.Coordinates,
+    at_the_desk: None,
 ) -> None:
-    _ready(client_a, operator_a, together, clock)
     second = _slot(tenant_a, together, 23)
     _book_both(client_a, together, second)
     dose1, dose2 = live_bookings(tenant_a, together.hanako)
