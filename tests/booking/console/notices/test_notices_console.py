@@ -65,6 +65,12 @@ def _messages(tenant: Municipality) -> dict[str, Notification]:
         return {key: Notification.objects.get(pk=row.pk) for key, row in rows.items()}
 
 
+@pytest.fixture
+def rows(tenant_a: Municipality, clock: time_machine.Coordinates) -> dict[str, Notification]:
+    """The messages of `_messages`, in A; ask for it before `as_admin` to make them first."""
+    return _messages(tenant_a)
+
+
 def _status(tenant: Municipality, row: Notification) -> str:
     with schema_context(tenant.schema_name):
         return Notification.objects.get(pk=row.pk).status
@@ -79,13 +85,10 @@ def _settings(tenant: Municipality) -> NotificationSettings | None:
 
 
 def test_the_admin_sees_counts_and_what_needs_attention_with_reasons_and_no_address(
-    tenant_a: Municipality,
     client_a: Client,
-    admin_a: StaffAccount,
-    clock: time_machine.Coordinates,
+    rows: dict[str, Notification],
+    as_admin: Client,
 ) -> None:
-    rows = _messages(tenant_a)
-    signed_in(client_a, admin_a, clock)
     page = client_a.get(HOME).content.decode()
     assert '<a href="/console/notifications/">通知</a>' in page  # in the console's menu
     number = booking_number_display(rows["line"].context["booking_number"])
@@ -103,10 +106,9 @@ def test_resending_queues_the_message_again_and_is_audited(
     tenant_a: Municipality,
     client_a: Client,
     admin_a: StaffAccount,
-    clock: time_machine.Coordinates,
+    rows: dict[str, Notification],
+    as_admin: Client,
 ) -> None:
-    rows = _messages(tenant_a)
-    signed_in(client_a, admin_a, clock)
     assert client_a.get(HOME + f"{rows['email'].pk}/resend/").status_code == 405
     response = client_a.post(HOME + f"{rows['email'].pk}/resend/")
     assert response.status_code == 302 and response["Location"] == HOME
