@@ -212,23 +212,19 @@ def kana_key(kana: str) -> str:
     return kana.replace(" ", "").replace("\u3000", "")
 
 
-def row_fingerprint(cipher: TenantCipher, payload: bytes, record: RegistryRecord) -> bytes:
-    """A keyed hash of the row as sealed (and its dose): equal exactly when nothing changed."""
-    return _fingerprint(cipher, payload, record.dose)
-
-
 _FINGERPRINT_PURPOSE = "registry-row"
 
-
-def _fingerprint(cipher: TenantCipher, payload: bytes, dose: int | None) -> bytes:
-    suffix = b"\x00" + (str(dose).encode() if dose is not None else b"")
-    return cipher.blind_index_bytes(payload + suffix, purpose=_FINGERPRINT_PURPOSE)
-
-
-# What _fingerprint appends to the payload, for every dose normalize_dose returns.
+# What the fingerprint appends to the payload, for every dose normalize_dose returns.
 _DOSE_SUFFIX: dict[int | None, bytes] = {
     dose: b"\x00" + (str(dose).encode() if dose is not None else b"") for dose in (None, *range(10))
 }
+
+
+def row_fingerprint(cipher: TenantCipher, payload: bytes, record: RegistryRecord) -> bytes:
+    """A keyed hash of the row as sealed (and its dose): equal exactly when nothing changed."""
+    return cipher.blind_index_bytes(
+        payload + _DOSE_SUFFIX[record.dose], purpose=_FINGERPRINT_PURPOSE
+    )
 
 
 # A validated row: the personal fields in PERSONAL_FIELDS order (as sealed), then the voucher
