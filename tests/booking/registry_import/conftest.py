@@ -45,14 +45,20 @@ def tenant(tenant_a: Municipality, settings, tmp_path) -> Iterator[Municipality]
 
 
 def upload(
-    data: bytes, *, full_list: bool = False, encoding: str = "", name: str = "list.csv"
+    data: bytes,
+    *,
+    full_list: bool = False,
+    encoding: str = "",
+    name: str = "list.csv",
+    actor: Actor = ACTOR,
+    source: str = RegistryImport.Source.COMMAND,
 ) -> RegistryImport:
     return registry_import_upload(
         stream=io.BytesIO(data),
         file_name=name,
         size=len(data),
-        actor=ACTOR,
-        source=RegistryImport.Source.COMMAND,
+        actor=actor,
+        source=source,
         full_list=full_list,
         encoding=encoding,
         enqueue=False,

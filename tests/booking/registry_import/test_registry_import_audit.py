@@ -4,8 +4,6 @@ work, done for someone: their events say for whom."""
 
 from __future__ import annotations
 
-import io
-
 from audit.chain import Actor
 from audit.models import Event
 from booking.models import RegistryImport
@@ -15,10 +13,8 @@ from booking.services.registry_import import (
     registry_import_codes_file,
     registry_import_confirm,
     registry_import_error_file,
-    registry_import_parse,
-    registry_import_upload,
 )
-from tests.booking.registry_import.conftest import csv_bytes, row
+from tests.booking.registry_import.conftest import csv_bytes, preview, row
 
 UPLOADER = Actor("staff", "41")
 CONFIRMER = Actor("vendor", "7")
@@ -31,16 +27,7 @@ def _event(action: str, registry_import: RegistryImport) -> Event:
 
 def _import(name: str = "令和8年度_接種券名簿.csv") -> RegistryImport:
     data = csv_bytes([row("0000000001"), row("0000000002", birth="昭和23年2月30日")])
-    registry_import = registry_import_upload(
-        stream=io.BytesIO(data),
-        file_name=name,
-        size=len(data),
-        actor=UPLOADER,
-        source=RegistryImport.Source.CONSOLE,
-        enqueue=False,
-    )
-    registry_import_parse(registry_import_id=registry_import.pk)
-    registry_import.refresh_from_db()
+    registry_import = preview(data, name=name, actor=UPLOADER, source=RegistryImport.Source.CONSOLE)
     registry_import_confirm(registry_import=registry_import, actor=CONFIRMER, enqueue=False)
     registry_import_apply(registry_import_id=registry_import.pk)
     registry_import.refresh_from_db()
@@ -102,14 +89,8 @@ def test_a_long_file_name_is_cut_in_the_trail(tenant) -> None:
 
 def test_a_failed_preview_says_whose_upload_it_was(tenant) -> None:
     data = "氏名,住所\r\n小平 花子,小平市\r\n".encode("cp932")
-    registry_import = registry_import_upload(
-        stream=io.BytesIO(data),
-        file_name="bad.csv",
-        size=len(data),
-        actor=UPLOADER,
-        source=RegistryImport.Source.CONSOLE,
-        enqueue=False,
+    registry_import = preview(
+        data, name="bad.csv", actor=UPLOADER, source=RegistryImport.Source.CONSOLE
     )
-    registry_import_parse(registry_import_id=registry_import.pk)
     failed = _event("registry_import.failed", registry_import)
     assert failed.details == {"phase": "parse", "file_name": "bad.csv", "requested_by": "staff:41"}
