@@ -249,10 +249,10 @@ def _ascii_shapes(text: str) -> date | None:
     return _era_ascii(text)
 
 
-def parse_date(text: str) -> date:
-    """Read a Western or era date (see the module docstring); raise :class:`DateParseError`."""
-    if len(text) > _MAX_INPUT_LENGTH:
-        raise DateParseError(f"日付の形式が読み取れません（{FORMAT_HINT}）")
+# A date read once is looked up, not read again, whichever path read it: the fast paths
+# cost more than the lookup, and a registry repeats its birth dates.
+@lru_cache(maxsize=65536)
+def _parse_seen(text: str) -> date:
     # ASCII letters, digits and one kind of separator only: nothing for _preprocess to
     # change as long as the shape is one the fast paths know. Other text (full-width digits,
     # kanji eras) is preprocessed as the general path does first; what comes out ASCII
@@ -263,6 +263,13 @@ def parse_date(text: str) -> date:
         if found is not None:
             return found
     return _parse_cached(text)
+
+
+def parse_date(text: str) -> date:
+    """Read a Western or era date (see the module docstring); raise :class:`DateParseError`."""
+    if len(text) > _MAX_INPUT_LENGTH:
+        raise DateParseError(f"日付の形式が読み取れません（{FORMAT_HINT}）")
+    return _parse_seen(text)
 
 
 def parse_birth_date(text: str, *, today: date | None = None) -> date:
