@@ -10,9 +10,14 @@ Formats (the first byte is a format version, so keys or layouts can change later
 
     field:  0x01 | nonce (12) | AES-GCM(value UTF-8) + tag (16)
     record: 0x01 | nonce (12) | AES-GCM(encoded mapping) + tag (16)
+    segments (a file too large to hold whole, sealed and opened a piece at a time):
+            SEGMENTS_MAGIC | per segment: flag (0x00 more, 0x01 last) | length (4)
+                           | 0x01 | nonce (12) | AES-GCM(bytes) + tag (16)
 
-The field and record formats use different associated-data labels, so one is never accepted
-as the other.
+The field, record and segment formats use different associated-data labels, so one is never
+accepted as another. A segment's associated data also holds its position and its flag: a
+segment moved, dropped or flagged last before its time fails authentication, and a stream
+without its last segment is refused as cut short.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import hashlib
 import hmac
 import os
 import struct
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Protocol
 
 from cryptography.exceptions import InvalidTag
@@ -39,6 +44,14 @@ BLIND_INDEX_BYTES = 16
 _HEADER_BYTES = len(FORMAT_VERSION) + NONCE_BYTES
 _FIELD_LABEL = b"sesshu:field:v1"
 _RECORD_LABEL = b"sesshu:record:v1"
+_SEGMENT_LABEL = b"sesshu:segment:v1"
+# The first byte is never FORMAT_VERSION: a file written whole as a field before segments
+# existed is told apart by its first bytes.
+SEGMENTS_MAGIC = b"\x02sesshu-segments\n"
+_MORE, _LAST = b"\x00", b"\x01"
+# A segment's plaintext is the writer's choice; a length beyond this is damage, not data
+# (and is never allocated).
+MAX_SEGMENT_BYTES = 64 * 1024 * 1024
 _ENCRYPTION_INFO = b"sesshu:v1:field-encryption"
 _INDEX_INFO = b"sesshu:v1:blind-index"
 
@@ -52,6 +65,23 @@ _PRESENT = 1
 
 class DecryptionFailed(Exception):
     """The ciphertext is damaged, or belongs to another tenant, table, row or column."""
+
+
+class Readable(Protocol):
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
+def _read_exactly(stream: Readable, size: int) -> bytes:
+    """``size`` bytes (a storage's stream may return fewer per call); fewer only at the end."""
+    parts = []
+    missing = size
+    while missing:
+        part = stream.read(missing)
+        if not part:
+            break
+        parts.append(part)
+        missing -= len(part)
+    return b"".join(parts)
 
 
 def _length_prefixed(*parts: str | bytes) -> bytes:
@@ -280,6 +310,71 @@ class TenantCipher:
                 FORMAT_VERSION + nonce + encrypt(nonce, payload, record_ad(table, row_id))
             )
         return sealed
+
+    def _segment_ad(self, table: str, column: str, row_id: str, index: int, flag: bytes) -> bytes:
+        return _length_prefixed(
+            FORMAT_VERSION,
+            _SEGMENT_LABEL,
+            self.tenant_code,
+            table,
+            column,
+            row_id,
+            str(index),
+            flag,
+        )
+
+    def seal_segments(
+        self, segments: Iterable[bytes], *, table: str, column: str, row_id: str
+    ) -> Iterator[bytes]:
+        """Seal a file a segment at a time (the segments format): neither this nor
+        `open_segments` ever holds more than one segment. No segments at all seal as one
+        empty last segment."""
+        yield SEGMENTS_MAGIC
+        index = 0
+        held: bytes | None = None
+        for segment in segments:
+            if len(segment) > MAX_SEGMENT_BYTES:
+                raise ValueError(f"a segment holds at most {MAX_SEGMENT_BYTES} bytes")
+            if held is not None:
+                yield self._sealed_segment(held, table, column, row_id, index, _MORE)
+                index += 1
+            held = segment
+        yield self._sealed_segment(held or b"", table, column, row_id, index, _LAST)
+
+    def _sealed_segment(
+        self, segment: bytes, table: str, column: str, row_id: str, index: int, flag: bytes
+    ) -> bytes:
+        blob = self._seal(segment, self._segment_ad(table, column, row_id, index, flag))
+        return flag + _VALUE_LENGTH.pack(len(blob)) + blob
+
+    def open_segments(
+        self, stream: Readable, *, table: str, column: str, row_id: str
+    ) -> Iterator[bytes]:
+        """The plaintext of a file sealed by `seal_segments`, a segment at a time, read from
+        ``stream``. Raises DecryptionFailed on the first segment that does not open, and at
+        the end if the last segment is missing or followed by anything."""
+        if _read_exactly(stream, len(SEGMENTS_MAGIC)) != SEGMENTS_MAGIC:
+            raise DecryptionFailed("not a segmented Sesshu ciphertext")
+        index = 0
+        head_size = len(_MORE) + _VALUE_LENGTH.size
+        limit = _HEADER_BYTES + MAX_SEGMENT_BYTES + TAG_BYTES
+        while True:
+            head = _read_exactly(stream, head_size)
+            if len(head) < head_size:
+                raise DecryptionFailed("the sealed file is cut short")
+            flag = head[:1]
+            (length,) = _VALUE_LENGTH.unpack(head[1:])
+            if flag not in (_MORE, _LAST) or length > limit:
+                raise DecryptionFailed("the sealed file is malformed")
+            blob = _read_exactly(stream, length)
+            if len(blob) < length:
+                raise DecryptionFailed("the sealed file is cut short")
+            yield self._open(blob, self._segment_ad(table, column, row_id, index, flag))
+            if flag == _LAST:
+                if stream.read(1):
+                    raise DecryptionFailed("bytes follow the last segment")
+                return
+            index += 1
 
     def open_record(self, blob: bytes, *, table: str, row_id: str) -> dict[str, str | None]:
         return _decode_record(self._open(bytes(blob), self._record_ad(table, row_id)))
