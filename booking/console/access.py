@@ -9,6 +9,7 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.http import Http404, HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -22,7 +23,7 @@ from booking.console.sessions import console_logout, console_session_expiry
 from booking.models import StaffMember
 from booking.services.staff import staff_session_is_registered
 
-View = Callable[..., HttpResponse]
+View = Callable[..., HttpResponseBase]
 
 # Reasons a logged-in person is sent back to the login page (their session is ended).
 _TIMEOUT_MESSAGES = {
@@ -90,7 +91,7 @@ def staff_required(*roles: str) -> Callable[[View], View]:
 
     def decorator(view: View) -> View:
         @wraps(view)
-        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
             municipality = getattr(request, "tenant", None)
             if municipality is None:
                 raise Http404("the console belongs to a municipality")

@@ -35,10 +35,11 @@ def rows_at_lines(
     lines: Iterable[int],
     chunk_bytes: int = CHUNK_BYTES,
 ) -> Iterator[tuple[int, list[str]]]:
-    """``(line, cells)`` for every record of the file that starts on one of ``lines``, in
-    file order. ``head``, ``rest`` and ``stream`` are as for ``chunk_file``."""
+    """``(line, cells)`` for every record of the file that starts on one of ``lines`` (in
+    increasing order, each once: they are taken as the file is read, a chunk ahead at most),
+    in file order. ``head``, ``rest`` and ``stream`` are as for ``chunk_file``."""
     codec = resolve_encoding(encoding)
-    wanted = iter(sorted(set(lines)))
+    wanted = iter(lines)
     next_wanted = next(wanted, None)
     for chunk in chunk_file(head, rest, stream, chunk_bytes=chunk_bytes):
         if next_wanted is None:

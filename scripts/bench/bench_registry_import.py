@@ -1,7 +1,7 @@
 """A million-row voucher registry: the import's rate against PostgreSQL's own COPY.
 
     cd /work/main && .venv/bin/python scripts/bench/bench_registry_import.py \\
-        [--rows 1000000] [--small 250000] [--processes 2] \\
+        [--rows 1000000] [--small 250000] [--processes 2] [--bad-percent 2] \\
         [--admin-url postgresql://postgres@127.0.0.1:5432/postgres] [--app-role sesshu]
 
 Run on purpose, never by the test suite. It makes a realistic CP932 registry with
@@ -198,8 +198,9 @@ def _child(kind: str, path: Path, env: dict[str, str], code: str = "") -> dict[s
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def _registry(rows: int) -> Path:
-    path = ROOT / "var" / "bench" / f"registry-{rows}.csv"
+def _registry(rows: int, bad_percent: float) -> Path:
+    suffix = "" if bad_percent == 2 else f"-bad{bad_percent:g}"
+    path = ROOT / "var" / "bench" / f"registry-{rows}{suffix}.csv"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         print(f"generating {rows:,} rows into {path}", flush=True)
@@ -214,7 +215,7 @@ def _registry(rows: int) -> Path:
                 "--seed",
                 "1",
                 "--bad-percent",
-                "2",
+                str(bad_percent),
             ],
             check=True,
         )
@@ -226,6 +227,12 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--small", type=int, default=250_000)
     parser.add_argument("--processes", type=int, default=os.cpu_count() or 2)
+    parser.add_argument(
+        "--bad-percent",
+        type=float,
+        default=2,
+        help="share of invalid rows (100: every row invalid, an error file as large as the file)",
+    )
     parser.add_argument("--admin-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--app-role", default="sesshu")
     parser.add_argument("--child", choices=["copy", "import"])
@@ -244,7 +251,7 @@ def main() -> None:
     from tenants.db import bootstrap
 
     env = _env(args.admin_url, args.app_role, args.processes)
-    big, small = _registry(args.rows), _registry(args.small)
+    big, small = _registry(args.rows, args.bad_percent), _registry(args.small, args.bad_percent)
     print(f"database {DATABASE}: creating", flush=True)
     bootstrap.bootstrap_cluster(args.admin_url, app_role=args.app_role)
     bootstrap.create_database(args.admin_url, database=DATABASE, app_role=args.app_role, drop=True)

@@ -5,10 +5,12 @@ the vendor's control plane, plus what only the municipality may take out — the
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
@@ -186,8 +188,15 @@ def decide(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("console:imports:detail", pk=pk)
 
 
-def _attachment(data: bytes, *, file_name: str, content_type: str) -> HttpResponse:
-    response = HttpResponse(data, content_type=content_type)
+def _attachment(
+    data: bytes | Iterator[bytes], *, file_name: str, content_type: str
+) -> HttpResponseBase:
+    """A download; bytes handed over as they come are streamed, never held whole."""
+    response: HttpResponseBase = (
+        HttpResponse(data, content_type=content_type)
+        if isinstance(data, bytes)
+        else StreamingHttpResponse(data, content_type=content_type)
+    )
     response["Content-Disposition"] = content_disposition_header(True, file_name) or ""
     response["Cache-Control"] = "no-store"
     response["X-Content-Type-Options"] = "nosniff"
@@ -196,7 +205,7 @@ def _attachment(data: bytes, *, file_name: str, content_type: str) -> HttpRespon
 
 @require_GET
 @staff_required(Admin)
-def error_file(request: HttpRequest, pk: int) -> HttpResponse:
+def error_file(request: HttpRequest, pk: int) -> HttpResponseBase:
     registry_import = get_object_or_404(RegistryImport, pk=pk)
     try:
         name, data = registry_import_error_file(
@@ -213,7 +222,7 @@ def error_file(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @staff_required(Admin)
-def codes_file(request: HttpRequest, pk: int) -> HttpResponse:
+def codes_file(request: HttpRequest, pk: int) -> HttpResponseBase:
     """A POST: the file can be taken once, so no link prefetcher or crawler may take it."""
     registry_import = get_object_or_404(RegistryImport, pk=pk)
     try:

@@ -3,12 +3,18 @@ sealed under the municipality's key; written by the preview, downloaded from the
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
+import itertools
 import os
+import tempfile
+from collections import deque
+from collections.abc import Iterable, Iterator
 
-from django.core.files.base import ContentFile
+from django.core.files import File
 from django.core.files.storage import default_storage
+from django.db.models import Max, Min
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -16,42 +22,103 @@ from audit import record
 from audit.chain import Actor
 from booking.models import RegistryImport
 from booking.registry.errorrows import header_cells, rows_at_lines
-from booking.registry.pipeline import split_head
+from booking.registry.pipeline import FileHead, Readable, split_head
 from booking.services.registry_import.files import _chunk_bytes, error_file_name
 from booking.services.registry_import.state import RegistryImportRefused, audit_file_name
-from tenants.crypto import cipher_for
+from tenants.crypto import SEGMENTS_MAGIC, cipher_for
 from tenants.db import current_municipality
+
+# The error file is written and read a segment at a time (TenantCipher.seal_segments): a
+# file whose every row is invalid — a wrong column mapping, say — makes an error file as large
+# as itself, and neither the worker writing it nor the pod serving it holds it whole.
+SEGMENT_BYTES = 1024 * 1024
+# The invalid rows' messages are read a window of lines at a time, in file order.
+_LINES_PER_QUERY = 5_000
+_TABLE = "registry_error_file"
 
 
 def _write_error_file(registry_import: RegistryImport, encoding: str) -> str:
     """The invalid rows exactly as the municipality sent them (same encoding, same columns),
     plus a last column saying what is wrong, so it can fix and re-send just those rows."""
-    messages: dict[int, list[str]] = {}
-    for line, column, message in registry_import.errors.values_list(
-        "line_number", "column", "message"
-    ):
-        messages.setdefault(line, []).append(f"{column}: {message}" if column else message)
-    if not messages:
+    if not registry_import.errors.exists():
         return ""
-    output = io.StringIO(newline="")
-    writer = csv.writer(output, lineterminator="\r\n")
-    column_mapping = registry_import.column_mapping or None
-    with default_storage.open(registry_import.stored_file, "rb") as stream:
-        head, _encoding, rest = split_head(stream, encoding=encoding, column_mapping=column_mapping)
-        writer.writerow([*header_cells(head, encoding=encoding), "エラー内容"])
-        for line, cells in rows_at_lines(
-            head, rest, stream, encoding=encoding, lines=messages, chunk_bytes=_chunk_bytes()
-        ):
-            writer.writerow([*cells, " / ".join(messages[line])])
-    data = output.getvalue().encode(encoding, errors="replace")
     cipher = cipher_for(current_municipality())
-    sealed = cipher.encrypt_field(
-        data.decode("latin-1"),
-        table="registry_error_file",
-        column="content",
-        row_id=str(registry_import.pk),
-    )
-    return default_storage.save(error_file_name(registry_import.pk), ContentFile(sealed))
+    column_mapping = registry_import.column_mapping or None
+    with (
+        default_storage.open(registry_import.stored_file, "rb") as stream,
+        tempfile.TemporaryFile() as sealed,
+    ):
+        head, _encoding, rest = split_head(stream, encoding=encoding, column_mapping=column_mapping)
+        rows = _error_rows(registry_import, head, rest, stream, encoding)
+        for piece in cipher.seal_segments(
+            _segments(rows, encoding),
+            table=_TABLE,
+            column="content",
+            row_id=str(registry_import.pk),
+        ):
+            sealed.write(piece)
+        sealed.seek(0)
+        return default_storage.save(error_file_name(registry_import.pk), File(sealed))
+
+
+def _messages_by_line(registry_import: RegistryImport) -> Iterator[tuple[int, list[str]]]:
+    """Each invalid line and what is wrong with it, in file order."""
+    errors = registry_import.errors.order_by("line_number", "id")
+    bounds = errors.aggregate(first=Min("line_number"), last=Max("line_number"))
+    if bounds["first"] is None:
+        return
+    after = bounds["first"] - 1
+    while after < bounds["last"]:
+        upto = after + _LINES_PER_QUERY
+        line_now: int | None = None
+        texts: list[str] = []
+        window = errors.filter(line_number__gt=after, line_number__lte=upto)
+        for line, column, message in window.values_list("line_number", "column", "message"):
+            if line != line_now:
+                if line_now is not None:
+                    yield line_now, texts
+                line_now, texts = line, []
+            texts.append(f"{column}: {message}" if column else message)
+        if line_now is not None:
+            yield line_now, texts
+        after = upto
+
+
+def _error_rows(
+    registry_import: RegistryImport, head: FileHead, rest: bytes, stream: Readable, encoding: str
+) -> Iterator[list[str]]:
+    """The error file's rows: the header with a last column, then each invalid row as sent
+    with what is wrong with it."""
+    yield [*header_cells(head, encoding=encoding), "エラー内容"]
+    # The lines asked for whose rows have not come back yet: a chunk's worth at most.
+    asked: deque[tuple[int, list[str]]] = deque()
+
+    def lines() -> Iterator[int]:
+        for line, texts in _messages_by_line(registry_import):
+            asked.append((line, texts))
+            yield line
+
+    for line, cells in rows_at_lines(
+        head, rest, stream, encoding=encoding, lines=lines(), chunk_bytes=_chunk_bytes()
+    ):
+        while asked and asked[0][0] < line:
+            asked.popleft()  # a line no record starts on (never, for lines the parse reported)
+        _line, texts = asked.popleft()
+        yield [*cells, " / ".join(texts)]
+
+
+def _segments(rows: Iterable[list[str]], encoding: str) -> Iterator[bytes]:
+    """Rows as CSV in the file's own encoding, about SEGMENT_BYTES at a time."""
+    encoder = codecs.getincrementalencoder(encoding)(errors="replace")
+    text = io.StringIO(newline="")
+    writer = csv.writer(text, lineterminator="\r\n")
+    for row in rows:
+        writer.writerow(row)
+        if text.tell() >= SEGMENT_BYTES:
+            yield encoder.encode(text.getvalue())
+            text.seek(0)
+            text.truncate()
+    yield encoder.encode(text.getvalue(), final=True)
 
 
 def error_file_expired(registry_import: RegistryImport) -> bool:
@@ -62,19 +129,16 @@ def error_file_expired(registry_import: RegistryImport) -> bool:
 
 def registry_import_error_file(
     *, registry_import: RegistryImport, actor: Actor, ip: str | None = None
-) -> tuple[str, bytes]:
-    """The error file's name and bytes (decrypted); audited."""
+) -> tuple[str, Iterator[bytes]]:
+    """The error file's name and its bytes (decrypted), a segment at a time; audited once
+    its first segment has opened."""
     # The expiry first: once past it, the periodic upkeep deletes the file itself.
     if error_file_expired(registry_import):
         raise RegistryImportRefused(_("エラーファイルの保存期間が過ぎたため削除されました。"))
     if not registry_import.error_file:
         raise RegistryImportRefused(_("エラーファイルはありません。"))
-    with default_storage.open(registry_import.error_file, "rb") as stream:
-        sealed = stream.read()
-    cipher = cipher_for(current_municipality())
-    data = cipher.decrypt_field(
-        sealed, table="registry_error_file", column="content", row_id=str(registry_import.pk)
-    ).encode("latin-1")
+    content = _opened(registry_import)
+    first = next(content)
     record(
         action="registry_import.error_file_downloaded",
         actor=actor,
@@ -86,4 +150,18 @@ def registry_import_error_file(
         },
     )
     stem = os.path.splitext(registry_import.file_name)[0]
-    return f"{stem}_errors.csv", data
+    return f"{stem}_errors.csv", itertools.chain([first], content)
+
+
+def _opened(registry_import: RegistryImport) -> Iterator[bytes]:
+    """The stored error file decrypted: segment by segment, or — written before segments —
+    whole. Always yields at least once."""
+    cipher = cipher_for(current_municipality())
+    where = {"table": _TABLE, "column": "content", "row_id": str(registry_import.pk)}
+    with default_storage.open(registry_import.error_file, "rb") as stream:
+        segmented = stream.read(len(SEGMENTS_MAGIC)) == SEGMENTS_MAGIC
+        stream.seek(0)
+        if not segmented:
+            yield cipher.decrypt_field(stream.read(), **where).encode("latin-1")
+            return
+        yield from cipher.open_segments(stream, **where)

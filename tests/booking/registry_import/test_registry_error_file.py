@@ -1,0 +1,114 @@
+"""The error file is written and served a segment at a time: a file whose every row is
+invalid makes an error file as large as itself, and nobody holds it whole. What comes out is
+the same as ever: the invalid rows as sent, in the file's encoding, with what is wrong."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import pytest
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+
+from audit.models import Event
+from booking.models import RegistryImport
+from booking.services.registry_import import error_file as error_file_module
+from booking.services.registry_import import registry_import_error_file
+from tenants.crypto import DecryptionFailed, cipher_for
+from tenants.db import current_municipality
+from tests.booking.registry_import.conftest import ACTOR, HEADER, csv_bytes, preview, row
+
+BAD = "昭和23年2月30日"
+
+
+def _downloaded(registry_import: RegistryImport, encoding: str = "cp932") -> list[list[str]]:
+    _name, content = registry_import_error_file(registry_import=registry_import, actor=ACTOR)
+    return list(csv.reader(io.StringIO(b"".join(content).decode(encoding), newline="")))
+
+
+def _segments_stored(registry_import: RegistryImport) -> int:
+    with default_storage.open(registry_import.error_file, "rb") as stream:
+        return sum(
+            1
+            for _segment in cipher_for(current_municipality()).open_segments(
+                stream,
+                table="registry_error_file",
+                column="content",
+                row_id=str(registry_import.pk),
+            )
+        )
+
+
+def test_an_error_file_of_many_segments_holds_every_invalid_row_in_order(
+    tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(error_file_module, "SEGMENT_BYTES", 300)
+    monkeypatch.setattr(error_file_module, "_LINES_PER_QUERY", 3)  # many windows of lines
+    rows = [
+        row(f"{n:010d}", birth=BAD if n % 3 else "昭和23年4月1日", address=f"小平市,\n{n}番")
+        for n in range(1, 41)
+    ]
+    invalid = [n for n in range(1, 41) if n % 3]
+    registry_import = preview(csv_bytes(rows))
+    assert registry_import.counts["invalid"] == len(invalid) == 27
+    assert _segments_stored(registry_import) > 5
+    got = _downloaded(registry_import)
+    assert got[0][-1] == "エラー内容" and got[0][0] == "接種券番号"
+    assert [line[0] for line in got[1:]] == [f"{n:010d}" for n in invalid]
+    assert all(line[7] == f"小平市,\n{n}番" for line, n in zip(got[1:], invalid, strict=True))
+    assert all("2月30日は存在しない日付です" in line[-1] for line in got[1:])
+
+
+def test_a_row_with_several_errors_and_a_duplicate_lists_them_all(
+    tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(error_file_module, "_LINES_PER_QUERY", 1)
+    registry_import = preview(
+        csv_bytes([row("0000000001", birth=BAD, phone="12"), row("0000000001"), row("2")])
+    )
+    got = _downloaded(registry_import)
+    assert [line[0] for line in got[1:]] == ["0000000001", "0000000001", "2"]
+    first = got[1][-1].split(" / ")
+    assert len(first) == 3 and any("同じ接種券番号が3行目にも" in text for text in first)
+    assert "同じ接種券番号が2行目にも" in got[2][-1]
+
+
+def test_a_utf8_file_with_a_bom_gets_one_bom_whatever_the_segments(
+    tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(error_file_module, "SEGMENT_BYTES", 100)
+    data = csv_bytes([row(f"{n:010d}", birth=BAD) for n in range(1, 11)], encoding="utf-8-sig")
+    registry_import = preview(data)
+    _name, content = registry_import_error_file(registry_import=registry_import, actor=ACTOR)
+    text = b"".join(content)
+    assert text.startswith("\ufeff".encode()) and text.count("\ufeff".encode()) == 1
+    assert len(list(csv.reader(io.StringIO(text.decode("utf-8-sig"))))) == 11
+
+
+def test_an_error_file_written_whole_before_segments_still_downloads(tenant) -> None:
+    registry_import = preview(csv_bytes([row("0000000001", birth=BAD)]))
+    old = (HEADER.rstrip("\r\n") + ",エラー内容\r\n0000000001,古い形式\r\n").encode("cp932")
+    sealed = cipher_for(current_municipality()).encrypt_field(
+        old.decode("latin-1"),
+        table="registry_error_file",
+        column="content",
+        row_id=str(registry_import.pk),
+    )
+    default_storage.delete(registry_import.error_file)
+    name = default_storage.save(registry_import.error_file, ContentFile(sealed))
+    RegistryImport.objects.filter(pk=registry_import.pk).update(error_file=name)
+    registry_import.refresh_from_db()
+    assert _downloaded(registry_import)[1] == ["0000000001", "古い形式"]
+
+
+def test_a_damaged_error_file_is_refused_before_anything_is_audited(tenant) -> None:
+    registry_import = preview(csv_bytes([row("0000000001", birth=BAD)]))
+    with default_storage.open(registry_import.error_file, "rb") as stream:
+        data = bytearray(stream.read())
+    data[-1] ^= 1
+    default_storage.delete(registry_import.error_file)
+    default_storage.save(registry_import.error_file, ContentFile(bytes(data)))
+    with pytest.raises(DecryptionFailed):
+        registry_import_error_file(registry_import=registry_import, actor=ACTOR)
+    assert not Event.objects.filter(action="registry_import.error_file_downloaded").exists()
