@@ -2,6 +2,7 @@
 
     cd /work/main && .venv/bin/python scripts/bench/bench_registry_import.py \\
         [--rows 1000000] [--small 250000] [--processes 2] [--bad-percent 2] \\
+        [--login-mode voucher_dob|voucher_code] \\
         [--admin-url postgresql://postgres@127.0.0.1:5432/postgres] [--app-role sesshu]
 
 Run on purpose, never by the test suite. It makes a realistic CP932 registry with
@@ -235,6 +236,12 @@ def main() -> None:
     )
     parser.add_argument("--admin-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--app-role", default="sesshu")
+    parser.add_argument(
+        "--login-mode",
+        choices=["voucher_dob", "voucher_code"],
+        default="voucher_dob",
+        help="voucher_code: the apply also issues an activation code per new voucher",
+    )
     parser.add_argument("--child", choices=["copy", "import"])
     parser.add_argument("--file", type=Path)
     parser.add_argument("--code", default="")
@@ -271,7 +278,7 @@ def main() -> None:
                     "--admin-email",
                     "bench@example.jp",
                     "--login-mode",
-                    "voucher_dob",
+                    args.login_mode,
                 ],
                 env=env,
                 cwd=ROOT,

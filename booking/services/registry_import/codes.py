@@ -6,9 +6,11 @@ from __future__ import annotations
 import csv
 import io
 import os
+import tempfile
+from collections.abc import Iterator
 from typing import Any
 
-from django.core.files.base import ContentFile
+from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import connection, transaction
 from django.utils import timezone
@@ -20,11 +22,14 @@ from booking.models import RegistryImport, Voucher
 from booking.services.bulk_reads import codes_file_scope
 from booking.services.registry_import.files import codes_file_name
 from booking.services.registry_import.state import RegistryImportRefused, audit_file_name
-from tenants.crypto import cipher_for
+from tenants.crypto import SEGMENTS_MAGIC, cipher_for
 from tenants.db import current_municipality
 
 CODE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O, 1/I: read aloud and typed
 CODE_LENGTH = 8  # 32**8 = 2**40
+_CODE_PURPOSE = "activation-code"
+_ISSUE_BATCH = 20_000
+_TABLE = "registry_codes_file"
 
 
 def _new_code(random_bytes: bytes) -> str:
@@ -44,46 +49,79 @@ def activation_code_hash(cipher: Any, code: str) -> bytes:
     """A keyed hash (not a password hash): a million codes are issued in one import, and the
     key — which never leaves the key provider unwrapped — is what keeps 40 bits from being
     walked offline."""
-    return cipher.blind_index(code.replace("-", "").upper(), purpose="activation-code")
+    return cipher.blind_index(code.replace("-", "").upper(), purpose=_CODE_PURPOSE)
 
 
 def activation_codes_issue(registry_import: RegistryImport) -> tuple[str, int]:
     """Give every active voucher without a code a new one; only its hash is kept. The codes
-    go into one file, encrypted under the municipality's key, downloadable once."""
+    go into one file, encrypted under the municipality's key, downloadable once. Written a
+    segment at a time (a million new vouchers make a file of some 25 MB)."""
     cipher = cipher_for(current_municipality())
-    output = io.StringIO(newline="")
-    writer = csv.writer(output, lineterminator="\r\n")
+    issued = [0]
+    with tempfile.TemporaryFile() as sealed:
+        for piece in cipher.seal_segments(
+            _issued_codes(cipher, issued),
+            table=_TABLE,
+            column="content",
+            row_id=str(registry_import.pk),
+        ):
+            sealed.write(piece)
+        if not issued[0]:
+            return "", 0
+        sealed.seek(0)
+        name = default_storage.save(codes_file_name(registry_import.pk), File(sealed))
+    return name, issued[0]
+
+
+def _issued_codes(cipher: Any, issued: list[int]) -> Iterator[bytes]:
+    """Issue the codes a batch of vouchers at a time, in id order, and yield the codes file
+    (UTF-8 CSV) a batch at a time; ``issued`` counts them."""
+    index = cipher.blind_indexer(_CODE_PURPOSE)  # what activation_code_hash computes
+    text = io.StringIO(newline="")
+    writer = csv.writer(text, lineterminator="\r\n")
     writer.writerow(["接種券番号", "認証コード"])
-    issued = 0
     pending = Voucher.objects.filter(status=Voucher.Status.ACTIVE, activation_code_hash=None)
+    after = 0
     while True:
-        batch = list(pending.order_by("id").values_list("id", "voucher_number")[:20_000])
+        # After the last id done, not from the start again: the vouchers done are still in
+        # the index the query walks (as updated rows), a million of them by the end.
+        batch = list(
+            pending.filter(id__gt=after)
+            .order_by("id")
+            .values_list("id", "voucher_number")[:_ISSUE_BATCH]
+        )
         if not batch:
             break
         randomness = os.urandom(5 * len(batch))
         ids, hashes = [], []
-        for index, (voucher_id, number) in enumerate(batch):
-            code = _new_code(randomness[5 * index : 5 * index + 5])
+        for position, (voucher_id, number) in enumerate(batch):
+            code = _new_code(randomness[5 * position : 5 * position + 5])
             writer.writerow([number, format_code(code)])
             ids.append(voucher_id)
-            hashes.append(activation_code_hash(cipher, code))
+            hashes.append(index(code.encode()))
         with connection.cursor() as cursor:
             cursor.execute(
                 "UPDATE booking_voucher v SET activation_code_hash = u.hash, updated_at = now()"
                 " FROM unnest(%s::bigint[], %s::bytea[]) AS u(id, hash) WHERE v.id = u.id",
                 [ids, hashes],
             )
-        issued += len(batch)
-    if not issued:
-        return "", 0
-    sealed = cipher.encrypt_field(
-        output.getvalue(),
-        table="registry_codes_file",
-        column="content",
-        row_id=str(registry_import.pk),
-    )
-    name = default_storage.save(codes_file_name(registry_import.pk), ContentFile(sealed))
-    return name, issued
+        issued[0] += len(batch)
+        after = batch[-1][0]
+        yield text.getvalue().encode("utf-8")
+        text.seek(0)
+        text.truncate()
+
+
+def _codes_text(registry_import: RegistryImport) -> str:
+    """The stored codes file decrypted: written in segments, or — before segments — whole."""
+    cipher = cipher_for(current_municipality())
+    where = {"table": _TABLE, "column": "content", "row_id": str(registry_import.pk)}
+    with default_storage.open(registry_import.codes_file, "rb") as stream:
+        if stream.read(len(SEGMENTS_MAGIC)) != SEGMENTS_MAGIC:
+            stream.seek(0)
+            return cipher.decrypt_field(stream.read(), **where)
+        stream.seek(0)
+        return b"".join(cipher.open_segments(stream, **where)).decode("utf-8")
 
 
 def registry_import_codes_file(
@@ -102,12 +140,7 @@ def registry_import_codes_file(
                     "認証コードのファイルは既にダウンロードされたか、ありません（一度だけ取得できます）。"
                 )
             )
-        with default_storage.open(registry_import.codes_file, "rb") as stream:
-            sealed = stream.read()
-        cipher = cipher_for(current_municipality())
-        text = cipher.decrypt_field(
-            sealed, table="registry_codes_file", column="content", row_id=str(registry_import.pk)
-        )
+        text = _codes_text(registry_import)
         record(
             action="registry_import.codes_downloaded",
             actor=actor,

@@ -1,6 +1,7 @@
 """The error file is written and served a segment at a time: a file whose every row is
 invalid makes an error file as large as itself, and nobody holds it whole. What comes out is
-the same as ever: the invalid rows as sent, in the file's encoding, with what is wrong."""
+the same as ever: the invalid rows as sent, in the file's encoding, with what is wrong. The
+activation codes file is written the same way, a batch of vouchers at a time."""
 
 from __future__ import annotations
 
@@ -12,12 +13,24 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
 from audit.models import Event
-from booking.models import RegistryImport
+from booking.models import RegistryImport, Voucher
+from booking.services.registry_import import (
+    activation_code_hash,
+    registry_import_codes_file,
+    registry_import_error_file,
+)
+from booking.services.registry_import import codes as codes_module
 from booking.services.registry_import import error_file as error_file_module
-from booking.services.registry_import import registry_import_error_file
 from tenants.crypto import DecryptionFailed, cipher_for
 from tenants.db import current_municipality
-from tests.booking.registry_import.conftest import ACTOR, HEADER, csv_bytes, preview, row
+from tests.booking.registry_import.conftest import (
+    ACTOR,
+    HEADER,
+    csv_bytes,
+    import_all,
+    preview,
+    row,
+)
 
 BAD = "昭和23年2月30日"
 
@@ -112,3 +125,44 @@ def test_a_damaged_error_file_is_refused_before_anything_is_audited(tenant) -> N
     with pytest.raises(DecryptionFailed):
         registry_import_error_file(registry_import=registry_import, actor=ACTOR)
     assert not Event.objects.filter(action="registry_import.error_file_downloaded").exists()
+
+
+def test_activation_codes_issued_over_many_batches_go_once_each_into_a_segmented_file(
+    tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(codes_module, "_ISSUE_BATCH", 3)
+    numbers = [f"{n:010d}" for n in range(1, 12)]
+    registry_import = import_all(csv_bytes([row(number) for number in numbers]))
+    assert registry_import.counts["codes_issued"] == 11
+    with default_storage.open(registry_import.codes_file, "rb") as stream:
+        segments = list(
+            cipher_for(current_municipality()).open_segments(
+                stream,
+                table="registry_codes_file",
+                column="content",
+                row_id=str(registry_import.pk),
+            )
+        )
+    assert len(segments) == 4  # a batch each (the last also holds nothing more)
+    _name, content = registry_import_codes_file(registry_import=registry_import, actor=ACTOR)
+    rows = list(csv.reader(io.StringIO(content.decode("utf-8-sig"))))
+    assert rows[0] == ["接種券番号", "認証コード"]
+    assert [number for number, _code in rows[1:]] == numbers  # each once, in id order
+    cipher = cipher_for(current_municipality())
+    for number, code in rows[1:]:
+        voucher = Voucher.objects.get(voucher_number=number)
+        assert bytes(voucher.activation_code_hash) == activation_code_hash(cipher, code)
+
+
+def test_a_codes_file_written_whole_before_segments_still_downloads(tenant) -> None:
+    registry_import = import_all(csv_bytes([row("0000000001")]))
+    sealed = cipher_for(current_municipality()).encrypt_field(
+        "接種券番号,認証コード\r\n0000000001,ABCD-EFGH\r\n",
+        table="registry_codes_file",
+        column="content",
+        row_id=str(registry_import.pk),
+    )
+    default_storage.delete(registry_import.codes_file)
+    default_storage.save(registry_import.codes_file, ContentFile(sealed))
+    _name, content = registry_import_codes_file(registry_import=registry_import, actor=ACTOR)
+    assert content.decode("utf-8-sig").splitlines()[1] == "0000000001,ABCD-EFGH"
