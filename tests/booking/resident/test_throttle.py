@@ -321,7 +321,7 @@ def test_on_redis_parallel_attempts_are_each_counted_once(
     one window and count every attempt, and the limit holds exactly."""
     settings.CACHES = {  # type: ignore[attr-defined]
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "sesshu.redis_cache.SharedClientRedisCache",
             "LOCATION": os.environ.get("REDIS_URL_FOR_TESTS", "redis://127.0.0.1:6379/15"),
             "KEY_PREFIX": f"throttle-test-{os.getpid()}",
         }
