@@ -6,11 +6,9 @@ from __future__ import annotations
 import csv
 import io
 import os
-import tempfile
 from collections.abc import Iterator
 from typing import Any
 
-from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import connection, transaction
 from django.utils import timezone
@@ -20,9 +18,13 @@ from audit import record
 from audit.chain import Actor
 from booking.models import RegistryImport, Voucher
 from booking.services.bulk_reads import codes_file_scope
-from booking.services.registry_import.files import codes_file_name
+from booking.services.registry_import.files import (
+    codes_file_name,
+    sealed_file_open,
+    sealed_file_save,
+)
 from booking.services.registry_import.state import RegistryImportRefused, audit_file_name
-from tenants.crypto import SEGMENTS_MAGIC, cipher_for
+from tenants.crypto import cipher_for
 from tenants.db import current_municipality
 
 CODE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O, 1/I: read aloud and typed
@@ -56,21 +58,20 @@ def activation_codes_issue(registry_import: RegistryImport) -> tuple[str, int]:
     """Give every active voucher without a code a new one; only its hash is kept. The codes
     go into one file, encrypted under the municipality's key, downloadable once. Written a
     segment at a time (a million new vouchers make a file of some 25 MB)."""
-    cipher = cipher_for(current_municipality())
+    if not _without_code().exists():
+        return "", 0
     issued = [0]
-    with tempfile.TemporaryFile() as sealed:
-        for piece in cipher.seal_segments(
-            _issued_codes(cipher, issued),
-            table=_TABLE,
-            column="content",
-            row_id=str(registry_import.pk),
-        ):
-            sealed.write(piece)
-        if not issued[0]:
-            return "", 0
-        sealed.seek(0)
-        name = default_storage.save(codes_file_name(registry_import.pk), File(sealed))
+    name = sealed_file_save(
+        codes_file_name(registry_import.pk),
+        _issued_codes(cipher_for(current_municipality()), issued),
+        table=_TABLE,
+        row_id=str(registry_import.pk),
+    )
     return name, issued[0]
+
+
+def _without_code() -> Any:
+    return Voucher.objects.filter(status=Voucher.Status.ACTIVE, activation_code_hash=None)
 
 
 def _issued_codes(cipher: Any, issued: list[int]) -> Iterator[bytes]:
@@ -80,7 +81,7 @@ def _issued_codes(cipher: Any, issued: list[int]) -> Iterator[bytes]:
     text = io.StringIO(newline="")
     writer = csv.writer(text, lineterminator="\r\n")
     writer.writerow(["接種券番号", "認証コード"])
-    pending = Voucher.objects.filter(status=Voucher.Status.ACTIVE, activation_code_hash=None)
+    pending = _without_code()
     after = 0
     while True:
         # After the last id done, not from the start again: the vouchers done are still in
@@ -112,18 +113,6 @@ def _issued_codes(cipher: Any, issued: list[int]) -> Iterator[bytes]:
         text.truncate()
 
 
-def _codes_text(registry_import: RegistryImport) -> str:
-    """The stored codes file decrypted: written in segments, or — before segments — whole."""
-    cipher = cipher_for(current_municipality())
-    where = {"table": _TABLE, "column": "content", "row_id": str(registry_import.pk)}
-    with default_storage.open(registry_import.codes_file, "rb") as stream:
-        if stream.read(len(SEGMENTS_MAGIC)) != SEGMENTS_MAGIC:
-            stream.seek(0)
-            return cipher.decrypt_field(stream.read(), **where)
-        stream.seek(0)
-        return b"".join(cipher.open_segments(stream, **where)).decode("utf-8")
-
-
 def registry_import_codes_file(
     *, registry_import: RegistryImport, actor: Actor, ip: str | None = None
 ) -> tuple[str, bytes]:
@@ -140,7 +129,11 @@ def registry_import_codes_file(
                     "認証コードのファイルは既にダウンロードされたか、ありません（一度だけ取得できます）。"
                 )
             )
-        text = _codes_text(registry_import)
+        text = b"".join(
+            sealed_file_open(
+                registry_import.codes_file, table=_TABLE, row_id=str(registry_import.pk)
+            )
+        ).decode("utf-8")
         record(
             action="registry_import.codes_downloaded",
             actor=actor,

@@ -8,11 +8,9 @@ import csv
 import io
 import itertools
 import os
-import tempfile
 from collections import deque
 from collections.abc import Iterable, Iterator
 
-from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db.models import Max, Min
 from django.utils import timezone
@@ -23,10 +21,13 @@ from audit.chain import Actor
 from booking.models import RegistryImport
 from booking.registry.errorrows import header_cells, rows_at_lines
 from booking.registry.pipeline import FileHead, Readable, split_head
-from booking.services.registry_import.files import _chunk_bytes, error_file_name
+from booking.services.registry_import.files import (
+    _chunk_bytes,
+    error_file_name,
+    sealed_file_open,
+    sealed_file_save,
+)
 from booking.services.registry_import.state import RegistryImportRefused, audit_file_name
-from tenants.crypto import SEGMENTS_MAGIC, cipher_for
-from tenants.db import current_municipality
 
 # The error file is written and read a segment at a time (TenantCipher.seal_segments): a
 # file whose every row is invalid — a wrong column mapping, say — makes an error file as large
@@ -42,23 +43,16 @@ def _write_error_file(registry_import: RegistryImport, encoding: str) -> str:
     plus a last column saying what is wrong, so it can fix and re-send just those rows."""
     if not registry_import.errors.exists():
         return ""
-    cipher = cipher_for(current_municipality())
     column_mapping = registry_import.column_mapping or None
-    with (
-        default_storage.open(registry_import.stored_file, "rb") as stream,
-        tempfile.TemporaryFile() as sealed,
-    ):
+    with default_storage.open(registry_import.stored_file, "rb") as stream:
         head, _encoding, rest = split_head(stream, encoding=encoding, column_mapping=column_mapping)
         rows = _error_rows(registry_import, head, rest, stream, encoding)
-        for piece in cipher.seal_segments(
+        return sealed_file_save(
+            error_file_name(registry_import.pk),
             _segments(rows, encoding),
             table=_TABLE,
-            column="content",
             row_id=str(registry_import.pk),
-        ):
-            sealed.write(piece)
-        sealed.seek(0)
-        return default_storage.save(error_file_name(registry_import.pk), File(sealed))
+        )
 
 
 def _messages_by_line(registry_import: RegistryImport) -> Iterator[tuple[int, list[str]]]:
@@ -137,7 +131,12 @@ def registry_import_error_file(
         raise RegistryImportRefused(_("エラーファイルの保存期間が過ぎたため削除されました。"))
     if not registry_import.error_file:
         raise RegistryImportRefused(_("エラーファイルはありません。"))
-    content = _opened(registry_import)
+    content = sealed_file_open(
+        registry_import.error_file,
+        table=_TABLE,
+        row_id=str(registry_import.pk),
+        whole_codec="latin-1",  # written whole, the file's bytes went in as latin-1 text
+    )
     first = next(content)
     record(
         action="registry_import.error_file_downloaded",
@@ -151,17 +150,3 @@ def registry_import_error_file(
     )
     stem = os.path.splitext(registry_import.file_name)[0]
     return f"{stem}_errors.csv", itertools.chain([first], content)
-
-
-def _opened(registry_import: RegistryImport) -> Iterator[bytes]:
-    """The stored error file decrypted: segment by segment, or — written before segments —
-    whole. Always yields at least once."""
-    cipher = cipher_for(current_municipality())
-    where = {"table": _TABLE, "column": "content", "row_id": str(registry_import.pk)}
-    with default_storage.open(registry_import.error_file, "rb") as stream:
-        segmented = stream.read(len(SEGMENTS_MAGIC)) == SEGMENTS_MAGIC
-        stream.seek(0)
-        if not segmented:
-            yield cipher.decrypt_field(stream.read(), **where).encode("latin-1")
-            return
-        yield from cipher.open_segments(stream, **where)
