@@ -16,6 +16,7 @@ from booking.models.notifications import (
 from booking.models.registry import (
     RegistryColumnMapping,
     RegistryImport,
+    RegistryImportCodes,
     RegistryImportError,
     RegistryImportRow,
 )
@@ -41,6 +42,7 @@ __all__ = [
     "NotificationTemplate",
     "RegistryColumnMapping",
     "RegistryImport",
+    "RegistryImportCodes",
     "RegistryImportError",
     "RegistryImportRow",
     "ResidentCredential",

@@ -159,6 +159,35 @@ class RegistryImportRow(models.Model):
         return f"line {self.line_number} of import {self.registry_import_id}"
 
 
+class RegistryImportCodes(models.Model):
+    """The activation codes one apply batch issued (the ``voucher_code`` login mode), sealed,
+    until the end of the apply puts them all into the codes file. Committed with the batch's
+    vouchers, which carry only the codes' hashes: a worker killed half-way loses no code,
+    and the rerun issues none twice."""
+
+    registry_import = models.ForeignKey(
+        RegistryImport, on_delete=models.CASCADE, db_column="import_id", related_name="+"
+    )
+    # The batch's range of lines ends after this line (see apply._batches_left).
+    after_line = models.IntegerField()
+    codes = models.PositiveIntegerField()
+    # The batch's rows of the codes file (voucher number, code), UTF-8 CSV, sealed as a field
+    # bound to the import and the batch.
+    sealed = models.BinaryField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["registry_import", "after_line"], name="registry_codes_batch"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return (
+            f"{self.codes} codes after line {self.after_line} of import {self.registry_import_id}"
+        )
+
+
 class RegistryImportError(models.Model):
     """Why one row was not imported; the value is masked (never a full personal value)."""
 

@@ -50,7 +50,11 @@ def _env(admin_url: str, app_role: str, processes: int) -> dict[str, str]:
         "DATABASE_URL": f"postgresql://{app_role}@{host}:{port}/{DATABASE}",
         "DATABASE_ADMIN_URL": admin_url,
         "DJANGO_SETTINGS_MODULE": "sesshu.settings",
-        "DJANGO_DEBUG": "1",
+        # As in production: DEBUG would also keep every statement (with its parameters, a
+        # batch's arrays of 50,000 values among them) in memory.
+        "DJANGO_DEBUG": "0",
+        "SECRET_KEY": secrets.token_urlsafe(64),
+        "EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend",
         "SESSHU_LOCAL_MASTER_KEY": base64.b64encode(secrets.token_bytes(32)).decode(),
         "SESSHU_VAR_DIR": str(ROOT / "var" / "bench"),
         "SESSHU_REGISTRY_PROCESSES": str(processes),

@@ -20,7 +20,11 @@ from audit.chain import Actor
 from booking.models import RegistryImport, Voucher
 from booking.models.registry import STALE_AFTER
 from booking.selectors.registry import withdrawn_vouchers_with_bookings
-from booking.services.registry_import.codes import activation_codes_issue
+from booking.services.registry_import.codes import (
+    activation_codes_issue,
+    activation_codes_keep,
+    activation_codes_new,
+)
 from booking.services.registry_import.progress import Progress
 from booking.services.registry_import.state import (
     RegistryImportRefused,
@@ -33,6 +37,7 @@ from booking.services.registry_import.state import (
     _staging_reset,
     audit_file_name,
 )
+from tenants.crypto import TenantCipher, cipher_for
 from tenants.db import current_municipality, tenant_connection
 
 # A batch is a range of this many lines of the file: what a batch covers follows from the
@@ -136,6 +141,27 @@ WHERE s.import_id = %(id)s AND NOT s.duplicate AND s.line_number > %(after)s
   AND NOT EXISTS (SELECT 1 FROM booking_voucher v WHERE v.voucher_number = s.voucher_number)
 """
 
+# The voucher_code mode: the batch's new vouchers, then their insert with the hashes of the
+# codes issued to them (an UPDATE of every new voucher afterwards would write each twice).
+_NEW_IN_BATCH = """
+SELECT s.line_number, s.voucher_number
+FROM booking_registryimportrow s
+WHERE s.import_id = %(id)s AND NOT s.duplicate AND s.line_number > %(after)s
+  AND s.line_number <= %(upto)s
+  AND NOT EXISTS (SELECT 1 FROM booking_voucher v WHERE v.voucher_number = s.voucher_number)
+ORDER BY s.line_number
+"""
+_APPLY_NEW_WITH_CODES = """
+INSERT INTO booking_voucher (voucher_number, personal, kana_index, phone_index, content_hash,
+                             dose, status, web_login_disabled, last_import_id,
+                             activation_code_hash, created_at, updated_at)
+SELECT s.voucher_number, s.personal, s.kana_index, s.phone_index, s.content_hash, s.dose,
+       'active', false, %(id)s, c.hash, now(), now()
+FROM booking_registryimportrow s
+JOIN unnest(%(lines)s::int[], %(hashes)s::bytea[]) AS c(line, hash) ON c.line = s.line_number
+WHERE s.import_id = %(id)s AND s.line_number > %(after)s AND s.line_number <= %(upto)s
+"""
+
 
 def registry_import_apply(
     *, registry_import_id: int, progress: Progress | None = None
@@ -165,12 +191,19 @@ def registry_import_apply(
         )
         return registry_import
     batches = _batches_left(registry_import)
+    municipality = current_municipality()
+    # The voucher_code mode: each batch issues its new vouchers' activation codes.
+    codes = (
+        cipher_for(municipality)
+        if municipality.login_mode == municipality.LoginMode.VOUCHER_CODE
+        else None
+    )
     workers = 1 if connection.in_atomic_block else min(_apply_connections(), len(batches))
     if workers > 1:
-        _apply_in_parallel(registry_import, batches, workers, progress)
+        _apply_in_parallel(registry_import, batches, workers, progress, codes)
     else:
         for after, upto in batches:
-            _apply_batch(registry_import_id, after, upto)
+            _apply_batch(registry_import_id, after, upto, codes=codes)
             registry_import.refresh_from_db()
             if progress:
                 progress(registry_import)
@@ -210,12 +243,15 @@ def _covered(applied_lines: list[list[int]], after: int, upto: int) -> bool:
     return position >= upto
 
 
-def _apply_batch(registry_import_id: int, after: int, upto: int) -> None:
-    """One batch in one transaction: its changed and new vouchers, and its range of lines
-    added to the import's applied ranges. Under a lock on the batch (an advisory lock on the
-    import and the range's first line), so a run that took the import over from one still
-    alive (its heartbeat late, not stopped) waits for that run's batch, then finds the range
-    applied and leaves it."""
+def _apply_batch(
+    registry_import_id: int, after: int, upto: int, *, codes: TenantCipher | None = None
+) -> None:
+    """One batch in one transaction: its changed and new vouchers (with ``codes``, the
+    cipher of a voucher_code municipality, each new voucher's activation code, kept sealed
+    for the codes file), and its range of lines added to the import's applied ranges.
+    Under a lock on the batch (an advisory lock on the import and the range's first line),
+    so a run that took the import over from one still alive (its heartbeat late, not
+    stopped) waits for that run's batch, then finds the range applied and leaves it."""
     with transaction.atomic():
         _no_commit_wait()
         with connection.cursor() as cursor:
@@ -232,7 +268,10 @@ def _apply_batch(registry_import_id: int, after: int, upto: int) -> None:
                 return
             batch = {"id": registry_import_id, "after": after, "upto": upto}
             cursor.execute(_APPLY_CHANGED, batch)
-            cursor.execute(_APPLY_NEW, batch)
+            if codes is None:
+                cursor.execute(_APPLY_NEW, batch)
+            else:
+                _insert_new_with_codes(cursor, batch, codes)
             cursor.execute(
                 "SELECT count(*) FROM booking_registryimportrow WHERE import_id = %s AND"
                 " line_number > %s AND line_number <= %s",
@@ -248,11 +287,26 @@ def _apply_batch(registry_import_id: int, after: int, upto: int) -> None:
             )
 
 
+def _insert_new_with_codes(cursor: Any, batch: dict[str, int], codes: TenantCipher) -> None:
+    cursor.execute(_NEW_IN_BATCH, batch)
+    new = cursor.fetchall()
+    if not new:
+        return
+    rows, hashes = activation_codes_new(codes, [number for _line, number in new])
+    cursor.execute(
+        _APPLY_NEW_WITH_CODES, {**batch, "lines": [line for line, _number in new], "hashes": hashes}
+    )
+    activation_codes_keep(
+        codes, registry_import_id=batch["id"], after_line=batch["after"], rows=rows, codes=len(new)
+    )
+
+
 def _apply_in_parallel(
     registry_import: RegistryImport,
     batches: list[tuple[int, int]],
     workers: int,
     progress: Progress | None,
+    codes: TenantCipher | None,
 ) -> None:
     """The batches over ``workers`` threads, each with its own connection switched to the
     municipality; progress is reported from this thread as batches finish. A batch that
@@ -273,7 +327,7 @@ def _apply_in_parallel(
                     after, upto = pending.get_nowait()
                 except queue.Empty:
                     return
-                _apply_batch(registry_import.pk, after, upto)
+                _apply_batch(registry_import.pk, after, upto, codes=codes)
                 finished.put(None)
         except BaseException as exc:  # raised again by the thread that reports progress
             finished.put(exc)

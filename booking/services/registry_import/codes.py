@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from django.core.files.storage import default_storage
@@ -16,7 +17,7 @@ from django.utils.translation import gettext as _
 
 from audit import record
 from audit.chain import Actor
-from booking.models import RegistryImport, Voucher
+from booking.models import RegistryImport, RegistryImportCodes, Voucher
 from booking.services.bulk_reads import codes_file_scope
 from booking.services.registry_import.files import (
     codes_file_name,
@@ -54,20 +55,77 @@ def activation_code_hash(cipher: Any, code: str) -> bytes:
     return cipher.blind_index(code.replace("-", "").upper(), purpose=_CODE_PURPOSE)
 
 
+_CODES_HEADER = "接種券番号,認証コード\r\n"
+# The codes one apply batch issued, sealed while they wait for the codes file.
+_BATCH_TABLE = "registry_import_codes"
+
+
+def activation_codes_new(cipher: Any, numbers: Sequence[str]) -> tuple[str, list[bytes]]:
+    """New codes for the vouchers ``numbers``: their rows of the codes file (CSV) and each
+    code's hash (what ``activation_code_hash`` computes), in the same order."""
+    index = cipher.blind_indexer(_CODE_PURPOSE)
+    randomness = os.urandom(5 * len(numbers))
+    text = io.StringIO(newline="")
+    writer = csv.writer(text, lineterminator="\r\n")
+    hashes = []
+    for position, number in enumerate(numbers):
+        code = _new_code(randomness[5 * position : 5 * position + 5])
+        writer.writerow([number, format_code(code)])
+        hashes.append(index(code.encode()))
+    return text.getvalue(), hashes
+
+
+def activation_codes_keep(
+    cipher: Any, *, registry_import_id: int, after_line: int, rows: str, codes: int
+) -> None:
+    """Keep an apply batch's codes (sealed) until the codes file is written: in the batch's
+    transaction, with the vouchers that carry their hashes."""
+    RegistryImportCodes.objects.create(
+        registry_import_id=registry_import_id,
+        after_line=after_line,
+        codes=codes,
+        sealed=cipher.encrypt_field(
+            rows, table=_BATCH_TABLE, column="rows", row_id=f"{registry_import_id}:{after_line}"
+        ),
+    )
+
+
 def activation_codes_issue(registry_import: RegistryImport) -> tuple[str, int]:
-    """Give every active voucher without a code a new one; only its hash is kept. The codes
-    go into one file, encrypted under the municipality's key, downloadable once. Written a
-    segment at a time (a million new vouchers make a file of some 25 MB)."""
-    if not _without_code().exists():
+    """The codes file, at the end of an apply: the codes its batches issued with the new
+    vouchers, and new codes for any other active voucher still without one (listed before
+    the municipality used codes). Only the codes' hashes are kept; the codes go into one
+    file, sealed a segment at a time under the municipality's key, downloadable once."""
+    kept = RegistryImportCodes.objects.filter(registry_import=registry_import)
+    if not kept.exists() and not _without_code().exists():
         return "", 0
     issued = [0]
+    cipher = cipher_for(current_municipality())
     name = sealed_file_save(
         codes_file_name(registry_import.pk),
-        _issued_codes(cipher_for(current_municipality()), issued),
+        itertools.chain(
+            [_CODES_HEADER.encode()],
+            _kept_codes(cipher, registry_import.pk, issued),
+            _issued_codes(cipher, issued),
+        ),
         table=_TABLE,
         row_id=str(registry_import.pk),
     )
+    kept.delete()
     return name, issued[0]
+
+
+def _kept_codes(cipher: Any, registry_import_id: int, issued: list[int]) -> Iterator[bytes]:
+    """The apply batches' codes, batch by batch in file order (one batch in memory)."""
+    kept = RegistryImportCodes.objects.filter(registry_import_id=registry_import_id)
+    for after_line in kept.order_by("after_line").values_list("after_line", flat=True):
+        batch = kept.get(after_line=after_line)
+        yield cipher.decrypt_field(
+            bytes(batch.sealed),
+            table=_BATCH_TABLE,
+            column="rows",
+            row_id=f"{registry_import_id}:{after_line}",
+        ).encode()
+        issued[0] += batch.codes
 
 
 def _without_code() -> Any:
@@ -75,17 +133,13 @@ def _without_code() -> Any:
 
 
 def _issued_codes(cipher: Any, issued: list[int]) -> Iterator[bytes]:
-    """Issue the codes a batch of vouchers at a time, in id order, and yield the codes file
-    (UTF-8 CSV) a batch at a time; ``issued`` counts them."""
-    index = cipher.blind_indexer(_CODE_PURPOSE)  # what activation_code_hash computes
-    text = io.StringIO(newline="")
-    writer = csv.writer(text, lineterminator="\r\n")
-    writer.writerow(["接種券番号", "認証コード"])
+    """Codes for the active vouchers still without one, a batch of vouchers at a time in id
+    order, each batch's rows of the codes file yielded as it is done."""
     pending = _without_code()
     after = 0
     while True:
         # After the last id done, not from the start again: the vouchers done are still in
-        # the index the query walks (as updated rows), a million of them by the end.
+        # the index the query walks (as updated rows).
         batch = list(
             pending.filter(id__gt=after)
             .order_by("id")
@@ -93,24 +147,16 @@ def _issued_codes(cipher: Any, issued: list[int]) -> Iterator[bytes]:
         )
         if not batch:
             break
-        randomness = os.urandom(5 * len(batch))
-        ids, hashes = [], []
-        for position, (voucher_id, number) in enumerate(batch):
-            code = _new_code(randomness[5 * position : 5 * position + 5])
-            writer.writerow([number, format_code(code)])
-            ids.append(voucher_id)
-            hashes.append(index(code.encode()))
+        rows, hashes = activation_codes_new(cipher, [number for _id, number in batch])
         with connection.cursor() as cursor:
             cursor.execute(
                 "UPDATE booking_voucher v SET activation_code_hash = u.hash, updated_at = now()"
                 " FROM unnest(%s::bigint[], %s::bytea[]) AS u(id, hash) WHERE v.id = u.id",
-                [ids, hashes],
+                [[voucher_id for voucher_id, _number in batch], hashes],
             )
         issued[0] += len(batch)
         after = batch[-1][0]
-        yield text.getvalue().encode("utf-8")
-        text.seek(0)
-        text.truncate()
+        yield rows.encode()
 
 
 def registry_import_codes_file(

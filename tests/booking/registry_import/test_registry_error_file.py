@@ -13,12 +13,13 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
 from audit.models import Event
-from booking.models import RegistryImport, Voucher
+from booking.models import RegistryImport, RegistryImportCodes, Voucher
 from booking.services.registry_import import (
     activation_code_hash,
     registry_import_codes_file,
     registry_import_error_file,
 )
+from booking.services.registry_import import apply as apply_module
 from booking.services.registry_import import codes as codes_module
 from booking.services.registry_import import error_file as error_file_module
 from tenants.crypto import DecryptionFailed, cipher_for
@@ -127,13 +128,20 @@ def test_a_damaged_error_file_is_refused_before_anything_is_audited(tenant) -> N
     assert not Event.objects.filter(action="registry_import.error_file_downloaded").exists()
 
 
-def test_activation_codes_issued_over_many_batches_go_once_each_into_a_segmented_file(
+def test_activation_codes_go_once_each_into_a_segmented_file_in_file_order(
     tenant, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(codes_module, "_ISSUE_BATCH", 3)
+    """Codes come from the apply's batches (their new vouchers) and, at the end, for active
+    vouchers still without one (listed before the municipality used codes)."""
+    monkeypatch.setattr(apply_module, "APPLY_BATCH_LINES", 3)
+    monkeypatch.setattr(codes_module, "_ISSUE_BATCH", 2)
+    earlier = [f"{n:010d}" for n in range(90, 95)]
+    for number in earlier:
+        Voucher.objects.create(voucher_number=number, personal=b"x", content_hash=b"x")
     numbers = [f"{n:010d}" for n in range(1, 12)]
     registry_import = import_all(csv_bytes([row(number) for number in numbers]))
-    assert registry_import.counts["codes_issued"] == 11
+    assert registry_import.counts["codes_issued"] == 16
+    assert not RegistryImportCodes.objects.exists()
     with default_storage.open(registry_import.codes_file, "rb") as stream:
         segments = list(
             cipher_for(current_municipality()).open_segments(
@@ -143,11 +151,12 @@ def test_activation_codes_issued_over_many_batches_go_once_each_into_a_segmented
                 row_id=str(registry_import.pk),
             )
         )
-    assert len(segments) == 4  # a batch each (the last also holds nothing more)
+    # The header, four apply batches (lines 2-4, 5-7, 8-10, 11-12), three batches at the end.
+    assert len(segments) == 8
     _name, content = registry_import_codes_file(registry_import=registry_import, actor=ACTOR)
     rows = list(csv.reader(io.StringIO(content.decode("utf-8-sig"))))
     assert rows[0] == ["接種券番号", "認証コード"]
-    assert [number for number, _code in rows[1:]] == numbers  # each once, in id order
+    assert [number for number, _code in rows[1:]] == numbers + earlier  # each once
     cipher = cipher_for(current_municipality())
     for number, code in rows[1:]:
         voucher = Voucher.objects.get(voucher_number=number)

@@ -8,22 +8,28 @@ decommissioned (key destroyed, schema and role dropped, row removed) at the end.
 
 from __future__ import annotations
 
+import csv
+import io
 import threading
 from collections.abc import Iterator
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from django.db import connection, connections
 from django.utils import timezone
 from django_tenants.utils import tenant_context
 
-from booking.models import RegistryImport, RegistryImportRow, Voucher
+from booking.models import RegistryImport, RegistryImportCodes, RegistryImportRow, Voucher
 from booking.models.registry import STALE_AFTER
-from booking.services.registry_import import apply as apply_module
 from booking.services.registry_import import (
+    activation_code_hash,
     registry_import_apply,
+    registry_import_codes_file,
     registry_import_confirm,
 )
+from booking.services.registry_import import apply as apply_module
+from tenants.crypto import cipher_for
 from tenants.db.roles import owner_mode
 from tenants.models import Municipality
 from tenants.services import municipality_decommission, municipality_provision
@@ -78,6 +84,23 @@ def committed(
     connection.set_schema_to_public()
 
 
+@pytest.fixture
+def with_codes(municipality: Municipality) -> Iterator[Municipality]:
+    """The municipality in the voucher_code login mode for one test (ask for it before
+    ``committed``)."""
+
+    def login_mode(mode: str) -> None:
+        with owner_mode():
+            Municipality.objects.filter(pk=municipality.pk).update(login_mode=mode)
+        municipality.login_mode = mode
+
+    login_mode(Municipality.LoginMode.VOUCHER_CODE)
+    try:
+        yield municipality
+    finally:
+        login_mode(Municipality.LoginMode.VOUCHER_DOB)
+
+
 def confirmed(rows: int) -> RegistryImport:
     registry_import = preview(csv_bytes([row(f"{n:010d}") for n in range(1, rows + 1)]))
     assert registry_import.counts["new"] == rows
@@ -97,14 +120,14 @@ class BatchRecorder:
         self._apply_batch = apply_module._apply_batch
         monkeypatch.setattr(apply_module, "_apply_batch", self)
 
-    def __call__(self, registry_import_id: int, after: int, upto: int) -> None:
+    def __call__(self, registry_import_id: int, after: int, upto: int, **options: Any) -> None:
         with self._lock:
             self.calls += 1
             failing = self.calls == self.fail_at
             self.threads.add(threading.current_thread().name)
         if failing:
             raise ConnectionError("connection lost")
-        self._apply_batch(registry_import_id, after, upto)
+        self._apply_batch(registry_import_id, after, upto, **options)
 
 
 def test_the_batches_run_on_two_connections_and_apply_every_row_once(
@@ -158,3 +181,36 @@ def test_a_batch_failing_on_one_connection_is_finished_by_a_rerun(committed, mon
     assert sorted(Voucher.objects.values_list("voucher_number", flat=True)) == [
         f"{n:010d}" for n in range(1, ROWS + 1)
     ]
+
+
+def test_codes_issued_by_batches_on_two_connections_survive_a_failed_batch(
+    with_codes, committed, monkeypatch
+) -> None:
+    """voucher_code: each batch inserts its new vouchers with their codes' hashes and keeps
+    the codes, sealed, in its own transaction; a rerun after a failed batch issues the rest,
+    and the codes file holds every voucher's code once."""
+    recorder = BatchRecorder(monkeypatch, fail_at=5)
+    registry_import = confirmed(ROWS)
+    with pytest.raises(ConnectionError):
+        registry_import_apply(registry_import_id=registry_import.pk)
+    registry_import.refresh_from_db()
+    applied = len(registry_import.applied_lines)
+    assert RegistryImportCodes.objects.filter(registry_import=registry_import).count() == applied
+    assert not Voucher.objects.filter(activation_code_hash=None).exists()
+    RegistryImport.objects.filter(pk=registry_import.pk).update(
+        heartbeat_at=timezone.now() - STALE_AFTER - timedelta(seconds=1)
+    )
+    recorder.fail_at = 0
+    registry_import_apply(registry_import_id=registry_import.pk)
+    registry_import.refresh_from_db()
+    assert registry_import.status == RegistryImport.Status.DONE
+    assert registry_import.counts["codes_issued"] == ROWS
+    assert recorder.threads == {"registry-apply-0", "registry-apply-1"}
+    assert not RegistryImportCodes.objects.exists()  # all in the codes file now
+
+    _name, content = registry_import_codes_file(registry_import=registry_import, actor=ACTOR)
+    rows = list(csv.reader(io.StringIO(content.decode("utf-8-sig"))))[1:]
+    assert sorted(number for number, _code in rows) == [f"{n:010d}" for n in range(1, ROWS + 1)]
+    cipher = cipher_for(committed)
+    hashes = dict(Voucher.objects.values_list("voucher_number", "activation_code_hash"))
+    assert all(bytes(hashes[number]) == activation_code_hash(cipher, code) for number, code in rows)
