@@ -25,7 +25,7 @@ from django.utils.translation import gettext as _
 
 from audit import record
 from audit.chain import Actor
-from booking.models import RegistryImport, RegistryImportError
+from booking.models import RegistryImport
 from booking.registry.csvfile import CsvFileError
 from booking.registry.dates import today_in_japan
 from booking.registry.pipeline import (
@@ -207,6 +207,39 @@ def _parse(registry_import: RegistryImport, progress: Progress | None) -> None:
         progress(registry_import)
 
 
+# A voucher number on this many other lines is named with the first of them and "…": the
+# message stays within its column however often a file repeats a number.
+_OTHER_LINES_SHOWN = 20
+
+# The error rows of duplicated voucher numbers, one per line that has such a number (staged
+# or invalid), naming the other lines — all in SQL: a file holding its list twice
+# duplicates every row.
+_DUPLICATE_ERRORS = """
+WITH duplicated AS (
+    SELECT line_number, voucher_number FROM booking_registryimportrow
+    WHERE import_id = %(id)s AND duplicate
+), lines AS (
+    SELECT line_number, voucher_number FROM duplicated
+    UNION
+    -- The invalid rows sharing a number with a staged row (only numbers staged rows have:
+    -- two invalid rows are both left out anyway).
+    SELECT e.line_number, e.voucher_number FROM booking_registryimporterror e
+    WHERE e.import_id = %(id)s AND e.voucher_number IN (SELECT voucher_number FROM duplicated)
+), grouped AS (
+    SELECT voucher_number, array_agg(line_number ORDER BY line_number) AS every_line
+    FROM lines GROUP BY voucher_number
+)
+INSERT INTO booking_registryimporterror
+    (import_id, line_number, voucher_number, "column", masked_value, message)
+SELECT %(id)s, l.line_number, l.voucher_number, %(column)s,
+       %(mask)s || right(l.voucher_number, 2),
+       %(before)s || array_to_string(others[1:%(shown)s], '・')
+           || CASE WHEN cardinality(others) > %(shown)s THEN '…' ELSE '' END || %(after)s
+FROM lines l JOIN grouped g USING (voucher_number),
+     LATERAL (SELECT array_remove(g.every_line, l.line_number) AS others) o
+"""
+
+
 def _mark_duplicates(registry_import: RegistryImport) -> None:
     """A voucher number twice in one file is an error for every row that has it: which
     one is right is for the municipality to say, not for the import to guess. That holds
@@ -217,7 +250,10 @@ def _mark_duplicates(registry_import: RegistryImport) -> None:
     Written as semi-joins the (import, voucher number) index answers row by row: the
     staging table's statistics are usually those of an earlier import (the application's
     role may not ANALYZE it), and a join against an aggregate planned on such estimates
-    can rescan the aggregate for every row."""
+    can rescan the aggregate for every row. Nothing comes back to Python: the error rows
+    are made in SQL too."""
+    message = _("同じ接種券番号が%(lines)s行目にもあります（どちらも取り込みません）")
+    before, after = message.split("%(lines)s")
     with connection.cursor() as cursor:
         cursor.execute(
             """
@@ -226,11 +262,9 @@ def _mark_duplicates(registry_import: RegistryImport) -> None:
                 SELECT 1 FROM booking_registryimportrow o
                 WHERE o.import_id = s.import_id AND o.voucher_number = s.voucher_number
                   AND o.line_number <> s.line_number)
-            RETURNING s.line_number, s.voucher_number
             """,
             [registry_import.pk],
         )
-        duplicated = cursor.fetchall()
         # Staged rows sharing a number with an invalid row: driven by the invalid rows (a
         # few percent of a file), each probing the staging index once.
         cursor.execute(
@@ -239,40 +273,20 @@ def _mark_duplicates(registry_import: RegistryImport) -> None:
             WHERE s.import_id = %s AND NOT s.duplicate AND s.voucher_number IN (
                 SELECT e.voucher_number FROM booking_registryimporterror e
                 WHERE e.import_id = %s AND e.voucher_number <> '')
-            RETURNING s.line_number, s.voucher_number
             """,
             [registry_import.pk, registry_import.pk],
         )
-        duplicated += cursor.fetchall()
-    lines_by_voucher: dict[str, list[int]] = {}
-    for line, voucher in duplicated:
-        lines_by_voucher.setdefault(voucher, []).append(line)
-    # The invalid rows sharing a number with a staged row (only numbers staged rows have:
-    # two invalid rows are both left out anyway).
-    invalid_lines = (
-        registry_import.errors.filter(voucher_number__in=list(lines_by_voucher))
-        .order_by()
-        .values_list("line_number", "voucher_number")
-        .distinct()
-    )
-    for line, voucher in list(invalid_lines):
-        lines_by_voucher[voucher].append(line)
-    RegistryImportError.objects.bulk_create(
-        [
-            RegistryImportError(
-                registry_import=registry_import,
-                line_number=line,
-                voucher_number=voucher,
-                column="接種券番号",
-                masked_value="＊" * 8 + voucher[-2:],
-                message=_("同じ接種券番号が%(lines)s行目にもあります（どちらも取り込みません）")
-                % {"lines": "・".join(str(n) for n in sorted(lines) if n != line)},
-            )
-            for voucher, lines in lines_by_voucher.items()
-            for line in lines
-        ],
-        batch_size=2000,
-    )
+        cursor.execute(
+            _DUPLICATE_ERRORS,
+            {
+                "id": registry_import.pk,
+                "column": "接種券番号",
+                "mask": "＊" * 8,
+                "before": before,
+                "after": after,
+                "shown": _OTHER_LINES_SHOWN,
+            },
+        )
 
 
 def _preview_counts(registry_import: RegistryImport) -> dict[str, int]:

@@ -11,6 +11,7 @@ import io
 import pytest
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
+from django.utils import translation
 
 from audit.models import Event
 from booking.models import RegistryImport, RegistryImportCodes, Voucher
@@ -175,3 +176,35 @@ def test_a_codes_file_written_whole_before_segments_still_downloads(tenant) -> N
     default_storage.save(registry_import.codes_file, ContentFile(sealed))
     _name, content = registry_import_codes_file(registry_import=registry_import, actor=ACTOR)
     assert content.decode("utf-8-sig").splitlines()[1] == "0000000001,ABCD-EFGH"
+
+
+def test_a_file_holding_its_list_twice_makes_every_row_an_error_naming_its_twin(tenant) -> None:
+    rows = [row(f"{n:010d}") for n in range(1, 6)]
+    registry_import = preview(csv_bytes(rows + rows))
+    assert registry_import.counts["invalid"] == 10 and registry_import.counts["new"] == 0
+    messages = dict(registry_import.errors.values_list("line_number", "message"))
+    # Lines 2-6 are the first copy, 7-11 the second.
+    assert messages[2] == "同じ接種券番号が7行目にもあります（どちらも取り込みません）"
+    assert messages[11] == "同じ接種券番号が6行目にもあります（どちらも取り込みません）"
+    masked = set(registry_import.errors.values_list("column", "masked_value"))
+    assert masked == {("接種券番号", "＊" * 8 + f"0{n}") for n in range(1, 6)}
+
+
+def test_a_number_on_many_lines_names_twenty_of_the_others(tenant) -> None:
+    registry_import = preview(csv_bytes([row("0000000001")] * 30 + [row("0000000002")]))
+    assert registry_import.counts["new"] == 1
+    first = registry_import.errors.get(line_number=2).message
+    others = "・".join(str(line) for line in range(3, 23))
+    assert first == f"同じ接種券番号が{others}…行目にもあります（どちらも取り込みません）"
+    assert registry_import.errors.get(line_number=31).message.startswith("同じ接種券番号が2・3・")
+    assert (
+        max(len(message) for message in registry_import.errors.values_list("message", flat=True))
+        <= 300
+    )
+
+
+def test_the_duplicate_message_follows_the_language_of_the_preview(tenant) -> None:
+    with translation.override("en"):
+        registry_import = preview(csv_bytes([row("0000000001"), row("0000000001")]))
+    message = registry_import.errors.get(line_number=2).message
+    assert "3" in message and "同じ" not in message
