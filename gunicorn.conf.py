@@ -2,6 +2,7 @@
 
 - bind and worker counts from the environment: GUNICORN_BIND (0.0.0.0:8000), GUNICORN_WORKERS
   (or WEB_CONCURRENCY, 3), GUNICORN_THREADS (4);
+- the application loaded once, in the master (``preload_app``), and forked into the workers;
 - no access log of gunicorn's: sesshu.logs.RequestContextMiddleware writes one JSON line per
   request, with the request id and the tenant; gunicorn's own lines are JSON too;
 - Prometheus metrics on their own port (SESSHU_METRICS_PORT, 9100), served by the master from
@@ -46,6 +47,11 @@ graceful_timeout = 30
 keepalive = 75
 max_requests = 2000
 max_requests_jitter = 200
+# The application (Django, every view, the templates: sesshu.wsgi warms them up) is loaded
+# once in the master and the workers are forked from it: a worker that replaces another
+# after max_requests starts at once, instead of spending ~0.8 s of CPU loading it again and
+# making its first resident wait ~0.4 s more. The load opens no database or Redis connection.
+preload_app = True
 
 # The runtime control socket (gunicorn >= 25.1) would live under $HOME, read-only in the pods;
 # Kubernetes manages the workers.
