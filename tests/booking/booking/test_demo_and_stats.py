@@ -65,7 +65,13 @@ def test_booking_counts_for_the_control_plane(tenant_a) -> None:
             demo_data_create(days=7, venues=1)
             vouchers = [make_voucher(tenant_a, f"100000008{i}") for i in range(3)]
             Voucher.objects.filter(pk=vouchers[2].pk).update(status=Voucher.Status.WITHDRAWN)
-            slot = Slot.objects.first()
+            # Well inside the booking window whatever the hour: today's first slots may
+            # already be closed to booking (it closes hours before a slot starts).
+            slot = (
+                Slot.objects.filter(starts_at__gte=timezone.now() + timedelta(days=2))
+                .order_by("starts_at")
+                .first()
+            )
             booking_create(
                 voucher=vouchers[0], slot=slot, channel="web", actor=Actor.resident(vouchers[0].pk)
             )
