@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.utils.formats import localize
 from django.utils.html import conditional_escape
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
 from booking.models import NotificationChannel
@@ -85,8 +86,31 @@ class BirthDateWidget(forms.SelectDateWidget):
                     )
                     for group, options, index in sub["optgroups"]
                 ]
-            sub["options_html"] = _options_html(sub["optgroups"])
+            # The options differ only by the year's range, the language and which one is
+            # selected: written once per process for each (the login page shows them to
+            # every resident).
+            key = (part, this_year, get_language(), _selected(sub["optgroups"]))
+            html = _OPTIONS_WRITTEN.get(key)
+            if html is None:
+                html = _options_html(sub["optgroups"])
+                if len(_OPTIONS_WRITTEN) < _OPTIONS_KEPT:
+                    _OPTIONS_WRITTEN[key] = html
+            sub["options_html"] = html
         return context
+
+
+# (part, this year, language, selected value) -> the options' HTML; bounded, though the keys
+# are few: three parts, two languages, a value each (a day, a month, 111 years) or none.
+_OPTIONS_WRITTEN: dict[tuple[str, int, str | None, str | None], SafeString] = {}
+_OPTIONS_KEPT = 2048
+
+
+def _selected(optgroups: list[tuple[Any, list[dict[str, Any]], int]]) -> str | None:
+    for _group, options, _index in optgroups:
+        for option in options:
+            if option["selected"]:
+                return str(option["value"])
+    return None
 
 
 def _attrs_html(attrs: dict[str, Any]) -> str:

@@ -60,3 +60,17 @@ def test_the_login_form_keeps_the_chosen_date_selected() -> None:
     assert '<option value="1950" selected>1950（昭和25）</option>' in html
     assert '<option value="2" selected>2</option>' in html
     assert '<option value="3" selected>3</option>' in html
+
+
+def test_options_written_once_are_never_served_for_another_language_or_choice() -> None:
+    """The options' HTML is kept per process: one language's or one chosen date's never
+    stands in for another's."""
+    widget = BirthDateWidget()
+    attrs = {"id": "id_birth_date", "required": True}
+    cases = [("ja", None), ("en", None), ("ja", date(1950, 2, 3)), ("ja", date(1950, 2, 4))]
+    for _round in range(2):  # the second round is served from what the first one kept
+        for language, value in cases:
+            with translation.override(language):
+                assert widget.render("birth_date", value, attrs) == _as_django_writes_it(
+                    widget, value, attrs
+                )
