@@ -17,7 +17,6 @@ import struct
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Protocol
 
 from booking.registry.csvfile import RegistryFile, open_registry, resolve_encoding
 from booking.registry.dates import parse_birth_date
@@ -37,7 +36,7 @@ from booking.registry.normalize import (
     normalize_voucher_number,
 )
 from booking.registry.rows import RegistryRecord, RowError, parse_row
-from tenants.crypto import BLIND_INDEX_BYTES, RecordEncoder, TenantCipher
+from tenants.crypto import BLIND_INDEX_BYTES, Readable, RecordEncoder, TenantCipher
 
 VOUCHER_TABLE = "booking_voucher"
 CHUNK_BYTES = 2 * 1024 * 1024
@@ -63,10 +62,6 @@ COPY_COLUMNS = (
     "content_hash",
     "dose",
 )
-
-
-class Readable(Protocol):
-    def read(self, size: int = -1, /) -> bytes: ...
 
 
 @dataclass(frozen=True, slots=True)
