@@ -34,6 +34,7 @@ from booking.services.registry_import.state import (
     _event_details,
     _fail,
     _no_commit_wait,
+    _staging_clear,
     _staging_reset,
     audit_file_name,
 )
@@ -402,10 +403,7 @@ def _finish(registry_import: RegistryImport) -> None:
             registry_import.codes_file, counts["codes_issued"] = activation_codes_issue(
                 registry_import
             )
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "DELETE FROM booking_registryimportrow WHERE import_id = %s", [registry_import.pk]
-            )
+        _staging_clear(registry_import)
         registry_import.counts = counts
         registry_import.status = RegistryImport.Status.DONE
         registry_import.finished_at = timezone.now()

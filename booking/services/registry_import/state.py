@@ -133,11 +133,31 @@ def _fail(registry_import: RegistryImport, message: str, *, phase: str = "parse"
 
 
 def _staging_reset(registry_import: RegistryImport) -> None:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "DELETE FROM booking_registryimportrow WHERE import_id = %s", [registry_import.pk]
-        )
+    _staging_clear(registry_import)
     registry_import.errors.all().delete()
+
+
+def _staging_clear(registry_import: RegistryImport) -> None:
+    """The import's staged rows gone. When no other import has rows staged (one import is
+    at work at a time, so nearly always), the table is truncated: a DELETE of a million rows
+    takes about half a second here and leaves them on disk, dead, until a vacuum; TRUNCATE
+    gives the space back at once. The lock, taken first, keeps any other import from staging
+    rows between the check and the TRUNCATE."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("LOCK TABLE booking_registryimportrow IN ACCESS EXCLUSIVE MODE")
+        # Two probes of the primary key (import, line), not a scan of the import's rows.
+        cursor.execute(
+            "SELECT EXISTS (SELECT 1 FROM booking_registryimportrow WHERE import_id < %(id)s)"
+            " OR EXISTS (SELECT 1 FROM booking_registryimportrow WHERE import_id > %(id)s)",
+            {"id": registry_import.pk},
+        )
+        (others,) = cursor.fetchone()
+        if others:
+            cursor.execute(
+                "DELETE FROM booking_registryimportrow WHERE import_id = %s", [registry_import.pk]
+            )
+        else:
+            cursor.execute("TRUNCATE booking_registryimportrow")
 
 
 def _delete_upload(registry_import: RegistryImport) -> None:
