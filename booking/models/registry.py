@@ -68,6 +68,10 @@ class RegistryImport(models.Model):
     error_file = models.CharField(max_length=300, blank=True)
     error_file_expires_at = models.DateTimeField(null=True, blank=True)
     codes_file = models.CharField(max_length=300, blank=True)
+    # The vouchers in the codes file, recorded as it is written ({"voucher_ranges": id
+    # ranges, "residents": how many}): what its download names in the audit trail, without
+    # reading a million lines back. Empty for files written before it was recorded.
+    codes_scope = models.JSONField(default=dict, blank=True)
     codes_downloaded_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     parsed_at = models.DateTimeField(null=True, blank=True)
@@ -167,6 +171,8 @@ class RegistryImportCodes(models.Model):
     # The batch's range of lines ends after this line (see apply._batches_left).
     after_line = models.IntegerField()
     codes = models.PositiveIntegerField()
+    # The ids of the batch's new vouchers, as [first, last] ranges.
+    voucher_ranges = models.JSONField(default=list)
     # The batch's rows of the codes file (voucher number, code), UTF-8 CSV, sealed as a field
     # bound to the import and the batch.
     sealed = models.BinaryField()

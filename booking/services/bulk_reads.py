@@ -20,8 +20,7 @@ Voucher ids and numbers only: never a personal value in the trail.
 
 from __future__ import annotations
 
-import csv
-import io
+import bisect
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -51,13 +50,49 @@ class ReadResident:
 
 def voucher_ranges(ids: Iterable[int]) -> list[list[int]]:
     """``[1, 2, 3, 7]`` → ``[[1, 3], [7, 7]]``."""
-    ranges: list[list[int]] = []
-    for voucher_id in sorted(set(ids)):
-        if ranges and ranges[-1][1] == voucher_id - 1:
-            ranges[-1][1] = voucher_id
-        else:
-            ranges.append([voucher_id, voucher_id])
-    return ranges
+    ranges = VoucherRanges()
+    ranges.add_sorted(sorted(set(ids)))
+    return ranges.pairs
+
+
+class VoucherRanges:
+    """Voucher ids as disjoint, ascending ``[first, last]`` ranges, built a piece at a time
+    (ranges, or sorted runs of ids, in any order): a million vouchers an import created are
+    one range in memory, not a million ids."""
+
+    def __init__(self, pairs: Iterable[list[int]] = ()) -> None:
+        self.pairs: list[list[int]] = []
+        for first, last in pairs:
+            self.add(first, last)
+
+    @property
+    def count(self) -> int:
+        return sum(last - first + 1 for first, last in self.pairs)
+
+    def add(self, first: int, last: int) -> None:
+        pairs = self.pairs
+        if not pairs or pairs[-1][1] < first - 1:  # the common case: after every range
+            pairs.append([first, last])
+            return
+        # The ranges that overlap [first, last] or touch it, merged with it into one.
+        start = bisect.bisect_left(pairs, first - 1, key=lambda pair: pair[1])
+        end = bisect.bisect_right(pairs, last + 1, key=lambda pair: pair[0])
+        if start < end:
+            first, last = min(first, pairs[start][0]), max(last, pairs[end - 1][1])
+        pairs[start:end] = [[first, last]]
+
+    def add_sorted(self, ids: Iterable[int]) -> None:
+        """Ids in ascending order (repeats allowed), added as runs of consecutive ids."""
+        run: list[int] = []
+        for voucher_id in ids:
+            if run and run[1] + 1 >= voucher_id:
+                run[1] = max(run[1], voucher_id)
+            else:
+                if run:
+                    self.add(run[0], run[1])
+                run = [voucher_id, voucher_id]
+        if run:
+            self.add(run[0], run[1])
 
 
 def voucher_ranges_expand(ranges: Any) -> list[int]:
@@ -93,14 +128,48 @@ def _voucher_ids_of_numbers(numbers: Iterable[str]) -> dict[str, int]:
     return found
 
 
-def codes_file_scope(text: str) -> dict[str, Any]:
-    """Audit details for a codes file (``接種券番号,認証コード`` rows): its vouchers as id
-    ranges. Call before the file is handed out, inside the download's transaction."""
-    reader = csv.reader(io.StringIO(text))
-    next(reader, None)  # the header
-    numbers = [line[0] for line in reader if line]
-    ids = _voucher_ids_of_numbers(numbers).values()
-    return {"voucher_ranges": voucher_ranges(ids), "residents": len(ids)}
+def codes_file_scope(segments: Iterable[bytes]) -> dict[str, Any]:
+    """Audit details for a codes file read back (UTF-8 ``接種券番号,認証コード`` rows, in
+    pieces that may cut a line anywhere): its vouchers as id ranges. For files written
+    before the scope was recorded with them (``RegistryImport.codes_scope``). Call before
+    the file is handed out, inside the download's transaction.
+
+    Read a batch of numbers at a time and kept as ranges only: a million codes are a few
+    ranges (an import's vouchers have consecutive ids), not a million ids in memory."""
+    ranges = VoucherRanges()
+    batch: list[str] = []
+    for number in _first_cells(segments):
+        batch.append(number)
+        if len(batch) == _LOOKUP_BATCH:
+            ranges.add_sorted(_voucher_ids_sorted(batch))
+            batch = []
+    if batch:
+        ranges.add_sorted(_voucher_ids_sorted(batch))
+    return {"voucher_ranges": ranges.pairs, "residents": ranges.count}
+
+
+def _first_cells(segments: Iterable[bytes]) -> Iterator[str]:
+    """The first cell of every line after the header (codes files hold no quoted cells)."""
+    rest = b""
+    header = True
+    for segment in segments:
+        lines = (rest + segment).split(b"\n")
+        rest = lines.pop()
+        for line in lines:
+            if header:
+                header = False
+            elif line.strip():
+                yield line.split(b",", 1)[0].decode("utf-8")
+    if rest.strip() and not header:
+        yield rest.split(b",", 1)[0].decode("utf-8")
+
+
+def _voucher_ids_sorted(numbers: list[str]) -> list[int]:
+    return list(
+        Voucher.objects.filter(voucher_number__in=numbers)
+        .order_by("id")
+        .values_list("id", flat=True)
+    )
 
 
 def _vrs_residents(details: dict[str, Any]) -> list[ReadResident]:

@@ -81,7 +81,7 @@ def incident_codes_reissue(*, staff: StaffMember, ip: str | None) -> RegistryImp
         # The import page's count table reads the usual keys: nothing was imported.
         nothing = dict.fromkeys(("rows", "new", "changed", "unchanged", "invalid"), 0)
         reissue.counts = {**nothing, "codes_issued": issued, "codes_replaced": spent}
-        reissue.save(update_fields=["codes_file", "counts"])
+        reissue.save(update_fields=["codes_file", "codes_scope", "counts"])
         record(
             action="incident.codes_reissued",
             actor=Actor(Actor.STAFF, str(staff.user_id)),

@@ -161,6 +161,7 @@ SELECT s.voucher_number, s.personal, s.kana_index, s.phone_index, s.content_hash
 FROM booking_registryimportrow s
 JOIN unnest(%(lines)s::int[], %(hashes)s::bytea[]) AS c(line, hash) ON c.line = s.line_number
 WHERE s.import_id = %(id)s AND s.line_number > %(after)s AND s.line_number <= %(upto)s
+RETURNING id
 """
 
 
@@ -298,7 +299,11 @@ def _insert_new_with_codes(cursor: Any, batch: dict[str, int], codes: TenantCiph
         _APPLY_NEW_WITH_CODES, {**batch, "lines": [line for line, _number in new], "hashes": hashes}
     )
     activation_codes_keep(
-        codes, registry_import_id=batch["id"], after_line=batch["after"], rows=rows, codes=len(new)
+        codes,
+        registry_import_id=batch["id"],
+        after_line=batch["after"],
+        rows=rows,
+        voucher_ids=[voucher_id for (voucher_id,) in cursor.fetchall()],
     )
 
 

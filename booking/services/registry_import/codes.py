@@ -8,6 +8,7 @@ import io
 import itertools
 import os
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.core.files.storage import default_storage
@@ -18,7 +19,7 @@ from django.utils.translation import gettext as _
 from audit import record
 from audit.chain import Actor
 from booking.models import RegistryImport, RegistryImportCodes, Voucher
-from booking.services.bulk_reads import codes_file_scope
+from booking.services.bulk_reads import VoucherRanges, codes_file_scope, voucher_ranges
 from booking.services.registry_import.files import (
     codes_file_name,
     sealed_file_open,
@@ -76,14 +77,20 @@ def activation_codes_new(cipher: Any, numbers: Sequence[str]) -> tuple[str, list
 
 
 def activation_codes_keep(
-    cipher: Any, *, registry_import_id: int, after_line: int, rows: str, codes: int
+    cipher: Any,
+    *,
+    registry_import_id: int,
+    after_line: int,
+    rows: str,
+    voucher_ids: Sequence[int],
 ) -> None:
     """Keep an apply batch's codes (sealed) until the codes file is written: in the batch's
-    transaction, with the vouchers that carry their hashes."""
+    transaction, with the vouchers that carry their hashes (``voucher_ids``)."""
     RegistryImportCodes.objects.create(
         registry_import_id=registry_import_id,
         after_line=after_line,
-        codes=codes,
+        codes=len(voucher_ids),
+        voucher_ranges=voucher_ranges(voucher_ids),
         sealed=cipher.encrypt_field(
             rows, table=_BATCH_TABLE, column="rows", row_id=f"{registry_import_id}:{after_line}"
         ),
@@ -94,11 +101,13 @@ def activation_codes_issue(registry_import: RegistryImport) -> tuple[str, int]:
     """The codes file, at the end of an apply: the codes its batches issued with the new
     vouchers, and new codes for any other active voucher still without one (listed before
     the municipality used codes). Only the codes' hashes are kept; the codes go into one
-    file, sealed a segment at a time under the municipality's key, downloadable once."""
+    file, sealed a segment at a time under the municipality's key, downloadable once.
+    The vouchers it holds are set on ``registry_import.codes_scope`` for the caller to
+    save with the file's name."""
     kept = RegistryImportCodes.objects.filter(registry_import=registry_import)
     if not kept.exists() and not _without_code().exists():
         return "", 0
-    issued = [0]
+    issued = _Issued()
     cipher = cipher_for(current_municipality())
     name = sealed_file_save(
         codes_file_name(registry_import.pk),
@@ -111,10 +120,22 @@ def activation_codes_issue(registry_import: RegistryImport) -> tuple[str, int]:
         row_id=str(registry_import.pk),
     )
     kept.delete()
-    return name, issued[0]
+    registry_import.codes_scope = {
+        "voucher_ranges": issued.vouchers.pairs,
+        "residents": issued.vouchers.count,
+    }
+    return name, issued.codes
 
 
-def _kept_codes(cipher: Any, registry_import_id: int, issued: list[int]) -> Iterator[bytes]:
+@dataclass
+class _Issued:
+    """What has gone into the codes file so far."""
+
+    codes: int = 0
+    vouchers: VoucherRanges = field(default_factory=VoucherRanges)
+
+
+def _kept_codes(cipher: Any, registry_import_id: int, issued: _Issued) -> Iterator[bytes]:
     """The apply batches' codes, batch by batch in file order (one batch in memory)."""
     kept = RegistryImportCodes.objects.filter(registry_import_id=registry_import_id)
     for after_line in kept.order_by("after_line").values_list("after_line", flat=True):
@@ -125,14 +146,16 @@ def _kept_codes(cipher: Any, registry_import_id: int, issued: list[int]) -> Iter
             column="rows",
             row_id=f"{registry_import_id}:{after_line}",
         ).encode()
-        issued[0] += batch.codes
+        issued.codes += batch.codes
+        for first, last in batch.voucher_ranges:
+            issued.vouchers.add(first, last)
 
 
 def _without_code() -> Any:
     return Voucher.objects.filter(status=Voucher.Status.ACTIVE, activation_code_hash=None)
 
 
-def _issued_codes(cipher: Any, issued: list[int]) -> Iterator[bytes]:
+def _issued_codes(cipher: Any, issued: _Issued) -> Iterator[bytes]:
     """Codes for the active vouchers still without one, a batch of vouchers at a time in id
     order, each batch's rows of the codes file yielded as it is done."""
     pending = _without_code()
@@ -154,20 +177,24 @@ def _issued_codes(cipher: Any, issued: list[int]) -> Iterator[bytes]:
                 " FROM unnest(%s::bigint[], %s::bytea[]) AS u(id, hash) WHERE v.id = u.id",
                 [[voucher_id for voucher_id, _number in batch], hashes],
             )
-        issued[0] += len(batch)
+        issued.codes += len(batch)
+        issued.vouchers.add_sorted(voucher_id for voucher_id, _number in batch)
         after = batch[-1][0]
         yield rows.encode()
 
 
 def registry_import_codes_file(
     *, registry_import: RegistryImport, actor: Actor, ip: str | None = None
-) -> tuple[str, bytes]:
-    """The activation codes for the print vendor, once: the file is deleted as it is read."""
+) -> tuple[str, Iterator[bytes]]:
+    """The activation codes for the print vendor, once, a segment at a time (UTF-8 with a
+    BOM). The sealed file is read twice, never whole: first to name its vouchers in the
+    audit trail, in the transaction that claims it; then as the download, which deletes
+    the file when it ends, read to the end or not."""
     with transaction.atomic():
         claimed = (
             RegistryImport.objects.filter(pk=registry_import.pk, codes_downloaded_at=None)
             .exclude(codes_file="")
-            .update(codes_downloaded_at=timezone.now())
+            .update(codes_downloaded_at=timezone.now(), codes_file="")
         )
         if claimed != 1:
             raise RegistryImportRefused(
@@ -175,11 +202,7 @@ def registry_import_codes_file(
                     "認証コードのファイルは既にダウンロードされたか、ありません（一度だけ取得できます）。"
                 )
             )
-        text = b"".join(
-            sealed_file_open(
-                registry_import.codes_file, table=_TABLE, row_id=str(registry_import.pk)
-            )
-        ).decode("utf-8")
+        stored = registry_import.codes_file
         record(
             action="registry_import.codes_downloaded",
             actor=actor,
@@ -188,9 +211,50 @@ def registry_import_codes_file(
             details={
                 "file_name": audit_file_name(registry_import),
                 "codes": int(registry_import.counts.get("codes_issued", 0)),
-                **codes_file_scope(text),
+                **(
+                    registry_import.codes_scope
+                    or codes_file_scope(_codes_open(registry_import.pk, stored))
+                ),
             },
         )
-    default_storage.delete(registry_import.codes_file)
-    RegistryImport.objects.filter(pk=registry_import.pk).update(codes_file="")
-    return f"activation-codes-{registry_import.pk}.csv", ("\ufeff" + text).encode("utf-8")
+    # Opened here, where the municipality's key is at hand: the response is read after the
+    # request has left the municipality's schema.
+    content = _codes_open(registry_import.pk, stored)
+    first = next(content)
+    registry_import.codes_file = ""
+    return f"activation-codes-{registry_import.pk}.csv", _DeletedWhenDone(
+        itertools.chain([_BOM, first], content), stored
+    )
+
+
+_BOM = "\ufeff".encode()
+
+
+def _codes_open(registry_import_id: int, stored: str) -> Iterator[bytes]:
+    return sealed_file_open(stored, table=_TABLE, row_id=str(registry_import_id))
+
+
+class _DeletedWhenDone:
+    """``content``, then the stored file deleted: when it has all been read, or when the
+    response is closed before that (a download cut short is not offered again). Django
+    closes a streaming response's content when the response is closed."""
+
+    def __init__(self, content: Iterator[bytes], stored: str) -> None:
+        self._content = content
+        self._stored = stored
+        self._deleted = False
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self
+
+    def __next__(self) -> bytes:
+        try:
+            return next(self._content)
+        except StopIteration:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        if not self._deleted:
+            self._deleted = True
+            default_storage.delete(self._stored)

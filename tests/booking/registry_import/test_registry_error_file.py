@@ -15,7 +15,9 @@ from django.utils import translation
 
 from audit.models import Event
 from booking.models import RegistryImport, RegistryImportCodes, Voucher
+from booking.services.bulk_reads import voucher_ranges_expand
 from booking.services.registry_import import (
+    RegistryImportRefused,
     activation_code_hash,
     registry_import_codes_file,
     registry_import_error_file,
@@ -155,13 +157,43 @@ def test_activation_codes_go_once_each_into_a_segmented_file_in_file_order(
     # The header, four apply batches (lines 2-4, 5-7, 8-10, 11-12), three batches at the end.
     assert len(segments) == 8
     _name, content = registry_import_codes_file(registry_import=registry_import, actor=ACTOR)
-    rows = list(csv.reader(io.StringIO(content.decode("utf-8-sig"))))
+    rows = list(csv.reader(io.StringIO(b"".join(content).decode("utf-8-sig"))))
     assert rows[0] == ["接種券番号", "認証コード"]
     assert [number for number, _code in rows[1:]] == numbers + earlier  # each once
+    # The audit trail names every voucher in the file, read from its segments.
+    scope = Event.objects.get(action="registry_import.codes_downloaded").details
+    ids = sorted(
+        Voucher.objects.filter(voucher_number__in=numbers + earlier).values_list("pk", flat=True)
+    )
+    assert scope["residents"] == len(ids) == len(rows) - 1
+    assert voucher_ranges_expand(scope["voucher_ranges"]) == ids
     cipher = cipher_for(current_municipality())
     for number, code in rows[1:]:
         voucher = Voucher.objects.get(voucher_number=number)
         assert bytes(voucher.activation_code_hash) == activation_code_hash(cipher, code)
+
+
+def test_the_codes_file_is_deleted_once_read_to_the_end(tenant) -> None:
+    registry_import = import_all(csv_bytes([row("0000000001"), row("0000000002")]))
+    stored = registry_import.codes_file
+    _name, content = registry_import_codes_file(registry_import=registry_import, actor=ACTOR)
+    # Claimed at once (no second download), the file itself read as the response goes out.
+    registry_import.refresh_from_db()
+    assert registry_import.codes_file == "" and registry_import.codes_downloaded_at
+    assert default_storage.exists(stored)
+    assert b"".join(content).startswith("\ufeff接種券番号,認証コード".encode())
+    assert not default_storage.exists(stored)
+
+
+def test_a_codes_download_cut_short_deletes_the_file_all_the_same(tenant) -> None:
+    registry_import = import_all(csv_bytes([row("0000000001")]))
+    stored = registry_import.codes_file
+    _name, content = registry_import_codes_file(registry_import=registry_import, actor=ACTOR)
+    next(content)
+    content.close()  # what Django does when the client goes away mid-download
+    assert not default_storage.exists(stored)
+    with pytest.raises(RegistryImportRefused, match="一度だけ"):
+        registry_import_codes_file(registry_import=registry_import, actor=ACTOR)
 
 
 def test_a_codes_file_written_whole_before_segments_still_downloads(tenant) -> None:
@@ -174,8 +206,14 @@ def test_a_codes_file_written_whole_before_segments_still_downloads(tenant) -> N
     )
     default_storage.delete(registry_import.codes_file)
     default_storage.save(registry_import.codes_file, ContentFile(sealed))
+    # Nor was the scope recorded then: the download reads it from the file.
+    RegistryImport.objects.filter(pk=registry_import.pk).update(codes_scope={})
+    registry_import.refresh_from_db()
     _name, content = registry_import_codes_file(registry_import=registry_import, actor=ACTOR)
-    assert content.decode("utf-8-sig").splitlines()[1] == "0000000001,ABCD-EFGH"
+    assert b"".join(content).decode("utf-8-sig").splitlines()[1] == "0000000001,ABCD-EFGH"
+    voucher = Voucher.objects.get(voucher_number="0000000001")
+    scope = Event.objects.get(action="registry_import.codes_downloaded").details
+    assert (scope["voucher_ranges"], scope["residents"]) == ([[voucher.pk, voucher.pk]], 1)
 
 
 def test_a_file_holding_its_list_twice_makes_every_row_an_error_naming_its_twin(tenant) -> None:

@@ -270,7 +270,7 @@ def test_activation_codes_are_issued_once_hashed_and_downloadable_once(tenant) -
     registry_import = import_all(csv_bytes([row("0000000001"), row("0000000002")]))
     assert registry_import.counts["codes_issued"] == 2
     name, content = registry_import_codes_file(registry_import=registry_import, actor=ACTOR)
-    rows = list(csv.reader(io.StringIO(content.decode("utf-8-sig"))))
+    rows = list(csv.reader(io.StringIO(b"".join(content).decode("utf-8-sig"))))
     assert rows[0] == ["接種券番号", "認証コード"]
     codes = dict(rows[1:])
     cipher = cipher_for(tenant)

@@ -22,6 +22,7 @@ from django_tenants.utils import tenant_context
 
 from booking.models import RegistryImport, RegistryImportCodes, RegistryImportRow, Voucher
 from booking.models.registry import STALE_AFTER
+from booking.services.bulk_reads import voucher_ranges_expand
 from booking.services.registry_import import (
     activation_code_hash,
     registry_import_apply,
@@ -209,8 +210,13 @@ def test_codes_issued_by_batches_on_two_connections_survive_a_failed_batch(
     assert not RegistryImportCodes.objects.exists()  # all in the codes file now
 
     _name, content = registry_import_codes_file(registry_import=registry_import, actor=ACTOR)
-    rows = list(csv.reader(io.StringIO(content.decode("utf-8-sig"))))[1:]
+    rows = list(csv.reader(io.StringIO(b"".join(content).decode("utf-8-sig"))))[1:]
     assert sorted(number for number, _code in rows) == [f"{n:010d}" for n in range(1, ROWS + 1)]
     cipher = cipher_for(committed)
     hashes = dict(Voucher.objects.values_list("voucher_number", "activation_code_hash"))
     assert all(bytes(hashes[number]) == activation_code_hash(cipher, code) for number, code in rows)
+    # Recorded batch by batch (a batch failed and was rerun): the vouchers, each once.
+    assert voucher_ranges_expand(registry_import.codes_scope["voucher_ranges"]) == sorted(
+        Voucher.objects.values_list("pk", flat=True)
+    )
+    assert registry_import.codes_scope["residents"] == ROWS

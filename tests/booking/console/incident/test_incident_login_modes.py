@@ -118,7 +118,7 @@ def test_in_voucher_code_mode_spent_codes_are_reissued_in_one_file_after_an_inci
 
     download = client_a.post(response["Location"] + "codes/")
     assert download.status_code == 200
-    lines = list(csv.reader(io.StringIO(download.content.decode("utf-8-sig"))))
+    lines = list(csv.reader(io.StringIO(b"".join(download.streaming_content).decode("utf-8-sig"))))
     codes = dict(lines[1:])
     assert lines[0] == ["接種券番号", "認証コード"] and len(codes) == issued
     assert "2000000001" in codes
