@@ -3,6 +3,7 @@ their keyed hash kept, the codes themselves in one sealed file downloadable once
 
 from __future__ import annotations
 
+import collections
 import csv
 import io
 import itertools
@@ -187,22 +188,30 @@ def registry_import_codes_file(
     *, registry_import: RegistryImport, actor: Actor, ip: str | None = None
 ) -> tuple[str, Iterator[bytes]]:
     """The activation codes for the print vendor, once, a segment at a time (UTF-8 with a
-    BOM). The sealed file is read twice, never whole: first to name its vouchers in the
-    audit trail, in the transaction that claims it; then as the download, which deletes
-    the file when it ends, read to the end or not."""
+    BOM); the file is deleted when the download ends, read to the end or not. Its vouchers
+    are named in the audit trail from the scope recorded with the file (a file from before
+    that is read for it). Never held whole: the file is opened twice, a segment at a time,
+    first to check it in the claim's transaction, then as the download."""
     with transaction.atomic():
-        claimed = (
-            RegistryImport.objects.filter(pk=registry_import.pk, codes_downloaded_at=None)
-            .exclude(codes_file="")
-            .update(codes_downloaded_at=timezone.now(), codes_file="")
-        )
-        if claimed != 1:
+        claimable = RegistryImport.objects.filter(
+            pk=registry_import.pk, codes_downloaded_at=None
+        ).exclude(codes_file="")
+        stored = claimable.select_for_update().values_list("codes_file", flat=True).first()
+        if stored is None:
             raise RegistryImportRefused(
                 _(
                     "認証コードのファイルは既にダウンロードされたか、ありません（一度だけ取得できます）。"
                 )
             )
-        stored = registry_import.codes_file
+        claimable.update(codes_downloaded_at=timezone.now(), codes_file="")
+        # Every segment opened once before the claim commits (a million codes take a few
+        # hundredths of a second): a file that is missing or damaged is not marked as
+        # downloaded, and the download cannot break off on a bad segment.
+        if registry_import.codes_scope:
+            scope = registry_import.codes_scope
+            collections.deque(_codes_open(registry_import.pk, stored), maxlen=0)
+        else:
+            scope = codes_file_scope(_codes_open(registry_import.pk, stored))
         record(
             action="registry_import.codes_downloaded",
             actor=actor,
@@ -211,16 +220,13 @@ def registry_import_codes_file(
             details={
                 "file_name": audit_file_name(registry_import),
                 "codes": int(registry_import.counts.get("codes_issued", 0)),
-                **(
-                    registry_import.codes_scope
-                    or codes_file_scope(_codes_open(registry_import.pk, stored))
-                ),
+                **scope,
             },
         )
-    # Opened here, where the municipality's key is at hand: the response is read after the
-    # request has left the municipality's schema.
-    content = _codes_open(registry_import.pk, stored)
-    first = next(content)
+        # Opened here, where the municipality's key is at hand: the response is read after
+        # the request has left the municipality's schema.
+        content = _codes_open(registry_import.pk, stored)
+        first = next(content)
     registry_import.codes_file = ""
     return f"activation-codes-{registry_import.pk}.csv", _DeletedWhenDone(
         itertools.chain([_BOM, first], content), stored

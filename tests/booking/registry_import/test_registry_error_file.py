@@ -196,6 +196,21 @@ def test_a_codes_download_cut_short_deletes_the_file_all_the_same(tenant) -> Non
         registry_import_codes_file(registry_import=registry_import, actor=ACTOR)
 
 
+def test_a_damaged_codes_file_is_refused_and_stays_claimable(tenant) -> None:
+    registry_import = import_all(csv_bytes([row("0000000001")]))
+    stored = registry_import.codes_file
+    with default_storage.open(stored, "rb") as stream:
+        data = bytearray(stream.read())
+    data[-1] ^= 1
+    default_storage.delete(stored)
+    default_storage.save(stored, ContentFile(bytes(data)))
+    with pytest.raises(DecryptionFailed):
+        registry_import_codes_file(registry_import=registry_import, actor=ACTOR)
+    assert not Event.objects.filter(action="registry_import.codes_downloaded").exists()
+    registry_import.refresh_from_db()
+    assert registry_import.codes_file == stored and registry_import.codes_downloaded_at is None
+
+
 def test_a_codes_file_written_whole_before_segments_still_downloads(tenant) -> None:
     registry_import = import_all(csv_bytes([row("0000000001")]))
     sealed = cipher_for(current_municipality()).encrypt_field(
