@@ -294,3 +294,34 @@ def test_first_deployment_bootstraps_the_database_once(path: Path) -> None:
     admin = _by_kind(docs, "ExternalSecret")["sesshu-db-admin"]
     assert custom_errors(admin) == []
     assert admin["spec"]["target"]["deletionPolicy"] == "Delete"
+
+
+_QUANTITY = re.compile(r"(\d+)(Mi|Gi)")
+
+
+def _registry_max_bytes() -> int:
+    source = Path(__file__).resolve().parents[2] / "booking/services/registry_import/files.py"
+    found = re.search(r"^REGISTRY_MAX_BYTES = (\d+) \* 1024 \* 1024$", source.read_text(), re.M)
+    assert found, "REGISTRY_MAX_BYTES is no longer a plain number of MiB"
+    return int(found.group(1)) * 1024 * 1024
+
+
+@pytest.mark.parametrize("workload", ["sesshu-web", "sesshu-worker"])
+def test_scratch_space_holds_two_of_the_largest_registry_files(
+    overlay: tuple[str, list[dict[str, Any]]], workload: str
+) -> None:
+    """The web pod spools a console upload to /tmp; the worker spools the stored file and
+    seals its error list there. An emptyDir over its sizeLimit gets the pod evicted."""
+    _, docs = overlay
+    spec = _pod_templates(docs)[workload]
+    (mount,) = [
+        m
+        for container in spec["containers"]
+        for m in container.get("volumeMounts", [])
+        if m["mountPath"] == "/tmp"  # noqa: S108 (the manifests' path, not a file made here)
+    ]
+    (volume,) = [v for v in spec["volumes"] if v["name"] == mount["name"]]
+    size = _QUANTITY.fullmatch(volume["emptyDir"]["sizeLimit"])
+    assert size, volume
+    limit = int(size.group(1)) * 1024 ** (2 if size.group(2) == "Mi" else 3)
+    assert limit >= 2 * _registry_max_bytes()

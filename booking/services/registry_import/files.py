@@ -21,8 +21,13 @@ from tenants.storage import EXPORTS, UPLOADS
 ERROR_FILE_DAYS = 14
 
 
+# The largest registry file taken by default. The web and worker pods' scratch space
+# (k8s/base) holds twice it: tests/infra/test_k8s_manifests.py reads this line.
+REGISTRY_MAX_BYTES = 512 * 1024 * 1024
+
+
 def _max_bytes() -> int:
-    return int(getattr(settings, "SESSHU_REGISTRY_MAX_BYTES", 512 * 1024 * 1024))
+    return int(getattr(settings, "SESSHU_REGISTRY_MAX_BYTES", REGISTRY_MAX_BYTES))
 
 
 def _chunk_bytes() -> int:
