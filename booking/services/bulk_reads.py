@@ -21,6 +21,7 @@ Voucher ids and numbers only: never a personal value in the trail.
 from __future__ import annotations
 
 import bisect
+import itertools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -109,25 +110,6 @@ def voucher_ranges_expand(ranges: Any) -> list[int]:
     return ids
 
 
-def _voucher_ids_of_numbers(numbers: Iterable[str]) -> dict[str, int]:
-    found: dict[str, int] = {}
-    batch: list[str] = []
-
-    def lookup() -> None:
-        found.update(
-            Voucher.objects.filter(voucher_number__in=batch).values_list("voucher_number", "id")
-        )
-
-    for number in numbers:
-        batch.append(number)
-        if len(batch) == _LOOKUP_BATCH:
-            lookup()
-            batch = []
-    if batch:
-        lookup()
-    return found
-
-
 def codes_file_scope(segments: Iterable[bytes]) -> dict[str, Any]:
     """Audit details for a codes file read back (UTF-8 ``接種券番号,認証コード`` rows, in
     pieces that may cut a line anywhere): its vouchers as id ranges. For files written
@@ -188,32 +170,42 @@ def _vrs_residents(details: dict[str, Any]) -> list[ReadResident]:
         return [ReadResident(None, note=f"VRS出力 {rows}件（対象を特定できません）")]
 
 
-def _error_file_residents(event: Event) -> list[ReadResident]:
+def _error_file_residents(event: Event) -> Iterator[ReadResident]:
+    """Each voucher number the import's error rows have, in order (a voucher, or a number
+    that is not one), then how many rows had none: read from the database a batch at a
+    time, so an error file of half a million rows is never in memory."""
     if not event.target_id.isdigit():
-        return [ReadResident(None, note="エラーファイル（取込を特定できません）")]
-    lines = RegistryImportError.objects.filter(registry_import_id=int(event.target_id))
-    numbered: dict[int, str] = {}
-    unnumbered: set[int] = set()
-    for line, number in lines.values_list("line_number", "voucher_number"):
-        if number:
-            numbered[line] = number
-        else:
-            unnumbered.add(line)
-    unnumbered -= set(numbered)
-    ids = _voucher_ids_of_numbers(sorted(set(numbered.values())))
-    residents = [
-        ReadResident(ids.get(number), number, "" if number in ids else "未登録の接種券番号")
-        for number in sorted(set(numbered.values()))
-    ]
-    if unnumbered:
-        residents.append(
-            ReadResident(
-                None,
-                note=f"接種券番号のない行 {len(unnumbered)}行"
-                f"（取込 {event.target_id} のエラーファイル）",
-            )
+        yield ReadResident(None, note="エラーファイル（取込を特定できません）")
+        return
+    errors = RegistryImportError.objects.filter(registry_import_id=int(event.target_id))
+    numbered = errors.exclude(voucher_number="")
+    numbers = (
+        numbered.order_by("voucher_number")
+        .values_list("voucher_number", flat=True)
+        .distinct()
+        .iterator(chunk_size=_LOOKUP_BATCH)
+    )
+    while batch := list(itertools.islice(numbers, _LOOKUP_BATCH)):
+        ids = dict(
+            Voucher.objects.filter(voucher_number__in=batch).values_list("voucher_number", "id")
         )
-    return residents
+        for number in batch:
+            yield ReadResident(
+                ids.get(number), number, "" if number in ids else "未登録の接種券番号"
+            )
+    # A row has several error rows when it has several errors: lines, not error rows.
+    unnumbered = (
+        errors.filter(voucher_number="")
+        .exclude(line_number__in=numbered.values("line_number"))
+        .values("line_number")
+        .distinct()
+        .count()
+    )
+    if unnumbered:
+        yield ReadResident(
+            None,
+            note=f"接種券番号のない行 {unnumbered}行（取込 {event.target_id} のエラーファイル）",
+        )
 
 
 def bulk_read_residents(event: Event) -> Iterator[ReadResident]:

@@ -19,11 +19,14 @@ records it too, so the vendor sees that a municipality entered incident mode.
 
 from __future__ import annotations
 
+import csv
+import io
 import ipaddress
+import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import IO, Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from django.contrib.sessions.models import Session
@@ -49,7 +52,12 @@ from booking.models import (
     StaffMember,
     Voucher,
 )
-from booking.services.bulk_reads import BULK_READ_ACTIONS, ReadResident, bulk_read_residents
+from booking.services.bulk_reads import (
+    BULK_READ_ACTIONS,
+    ReadResident,
+    VoucherRanges,
+    bulk_read_residents,
+)
 from booking.services.notifications import notifications_dispatch_on_commit
 from tenants.db import current_municipality
 from tenants.hosts import municipality_hosts_forget
@@ -410,9 +418,9 @@ def _read_events(start: datetime, end: datetime) -> Iterator[Event]:
     yield from events.order_by("seq").iterator(chunk_size=2000)
 
 
-def _residents_of(event: Event, bookings: dict[int, int]) -> list[ReadResident]:
+def _residents_of(event: Event, bookings: dict[int, int]) -> Iterable[ReadResident]:
     if event.action in BULK_READ_ACTIONS:
-        return list(bulk_read_residents(event))
+        return bulk_read_residents(event)  # a codes file's million vouchers: one at a time
     if event.target_type == "booking.voucher" and event.target_id.isdigit():
         return [ReadResident(int(event.target_id))]
     if event.target_type == "booking.booking" and event.target_id.isdigit():
@@ -425,8 +433,11 @@ def _residents_of(event: Event, bookings: dict[int, int]) -> list[ReadResident]:
     return [ReadResident(voucher)] if isinstance(voucher, int) else []
 
 
-def _chunks(items: Iterable[Event], size: int) -> Iterator[list[Event]]:
-    chunk: list[Event] = []
+_Item = TypeVar("_Item")
+
+
+def _chunks(items: Iterable[_Item], size: int) -> Iterator[list[_Item]]:
+    chunk: list[_Item] = []
     for item in items:
         chunk.append(item)
         if len(chunk) == size:
@@ -437,6 +448,9 @@ def _chunks(items: Iterable[Event], size: int) -> Iterator[list[Event]]:
 
 
 def _report_rows(start: datetime, end: datetime) -> Iterator[list[Any]]:
+    """The report's rows, in the trail's order, a batch of residents at a time: one event
+    may name a million (a codes file), and each batch's voucher numbers are looked up in
+    one query."""
     for chunk in _chunks(_read_events(start, end), 2000):
         booking_ids = [
             int(event.target_id)
@@ -444,40 +458,67 @@ def _report_rows(start: datetime, end: datetime) -> Iterator[list[Any]]:
             if event.target_type == "booking.booking" and event.target_id.isdigit()
         ]
         bookings = dict(Booking.objects.filter(pk__in=booking_ids).values_list("id", "voucher_id"))
-        per_event = [(event, _residents_of(event, bookings)) for event in chunk]
-        voucher_ids = {
-            resident.voucher_id
-            for _event, listed in per_event
-            for resident in listed
-            if resident.voucher_id is not None
-        }
-        numbers = dict(
-            Voucher.objects.filter(pk__in=voucher_ids).values_list("id", "voucher_number")
+        shown = (
+            (event, resident) for event in chunk for resident in _residents_of(event, bookings)
         )
-        for event, listed in per_event:
-            for resident in listed:
+        shown_event: Event | None = None
+        when = reason = ""
+        for batch in _chunks(shown, _RESIDENTS_PER_QUERY):
+            numbers = _voucher_numbers(
+                {resident.voucher_id for _event, resident in batch if resident.voucher_id}
+            )
+            for event, resident in batch:
                 number = resident.voucher_number
                 if resident.voucher_id is not None:
                     number = numbers.get(resident.voucher_id, number)
+                if event is not shown_event:  # once per event, however many residents
+                    shown_event, (when, reason) = event, _event_columns(event)
                 yield [
-                    event.occurred_at.astimezone(JAPAN).isoformat(timespec="seconds"),
+                    when,
                     event.action,
                     event.actor_kind,
                     event.actor_id,
                     "" if resident.voucher_id is None else resident.voucher_id,
                     number,
-                    str(event.details.get("reason", "")),
+                    reason,
                     event.ip or "",
                     event.seq,
                     resident.note,
                 ]
 
 
+def _voucher_numbers(voucher_ids: set[int]) -> dict[int, str]:
+    # One array parameter, not one placeholder per id: the client would parse thousands.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT id, voucher_number FROM booking_voucher WHERE id = ANY(%s)",
+            [list(voucher_ids)],
+        )
+        return dict(cursor.fetchall())
+
+
+def _event_columns(event: Event) -> tuple[str, str]:
+    """An event's time (in Japan) and its reason."""
+    return (
+        event.occurred_at.astimezone(JAPAN).isoformat(timespec="seconds"),
+        str(event.details.get("reason", "")),
+    )
+
+
+_RESIDENTS_PER_QUERY = 5000
+# Held in memory up to this size, then in the scratch space (/tmp).
+_REPORT_IN_MEMORY_BYTES = 8 * 1024 * 1024
+
+
 @dataclass
 class TrailReport:
     start: datetime
     end: datetime
-    rows: list[list[Any]]
+    rows: int
+    # The report as CSV (UTF-8 with a BOM: Excel, which most municipal offices open CSV
+    # files with, then reads it as UTF-8 rather than Shift_JIS), at its start; the caller
+    # closes it.
+    csv: IO[bytes]
 
 
 def trail_report_build(
@@ -485,21 +526,61 @@ def trail_report_build(
 ) -> TrailReport:
     """Every read of a resident's data between ``start`` (inclusive) and ``end``: one row
     per event and resident, with the voucher's id and number. Audited as
-    ``trail.report_downloaded`` (the range and the row count)."""
+    ``trail.report_downloaded`` (the range and the row count). Written as CSV into a file
+    that stays in memory while small (a report naming a codes file's million vouchers is
+    about 100 MB): no list of its rows is ever held."""
     if staff.role not in (StaffMember.Role.ADMIN, StaffMember.Role.AUDITOR):
         raise PermissionDenied("the trail is for auditors and admins")
     if end <= start:
         raise ValidationError(_("終了日時は開始日時より後にしてください。"))
-    rows = list(_report_rows(start, end))
-    record(
-        action="trail.report_downloaded",
-        actor=Actor(Actor.STAFF, str(staff.user_id)),
-        ip=ip,
-        details={
-            "from": start.isoformat(),
-            "to": end.isoformat(),
-            "rows": len(rows),
-            "residents": len({(row[4], row[5]) for row in rows if row[4] != "" or row[5]}),
-        },
-    )
-    return TrailReport(start=start, end=end, rows=rows)
+    spooled = tempfile.SpooledTemporaryFile(max_size=_REPORT_IN_MEMORY_BYTES)
+    try:
+        rows, residents = _write_report(spooled, _report_rows(start, end))
+        record(
+            action="trail.report_downloaded",
+            actor=Actor(Actor.STAFF, str(staff.user_id)),
+            ip=ip,
+            details={
+                "from": start.isoformat(),
+                "to": end.isoformat(),
+                "rows": rows,
+                "residents": residents,
+            },
+        )
+    except BaseException:
+        spooled.close()
+        raise
+    spooled.seek(0)
+    return TrailReport(start=start, end=end, rows=rows, csv=spooled)
+
+
+def _write_report(out: IO[bytes], rows: Iterable[list[Any]]) -> tuple[int, int]:
+    """The rows as CSV into ``out``; how many rows, and how many residents they name (a
+    voucher, or a voucher number that is not one): vouchers kept as id ranges, so a codes
+    file's million vouchers take a few numbers of memory."""
+    text = io.TextIOWrapper(out, encoding="utf-8", newline="")
+    writer = csv.writer(text, lineterminator="\r\n")
+    text.write("\ufeff")
+    writer.writerow(REPORT_HEADER)
+    count = 0
+    vouchers = VoucherRanges()
+    run: list[int] = []  # the current run of consecutive ids, added when it breaks
+    unregistered: set[str] = set()
+    for row in rows:
+        writer.writerow(row)
+        count += 1
+        voucher_id = row[4]
+        if voucher_id != "":
+            if run and run[1] + 1 == voucher_id:
+                run[1] = voucher_id
+            else:
+                if run:
+                    vouchers.add(run[0], run[1])
+                run = [voucher_id, voucher_id]
+        elif row[5]:
+            unregistered.add(row[5])
+    if run:
+        vouchers.add(run[0], run[1])
+    text.flush()
+    text.detach()  # ``out`` stays open for the caller
+    return count, vouchers.count + len(unregistered)

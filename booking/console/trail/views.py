@@ -6,14 +6,12 @@ Reading the trail changes nothing; the breach-scope report is audited
 
 from __future__ import annotations
 
-import csv
-import io
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
-from django.http import HttpRequest, HttpResponse
+from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseBase
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -24,7 +22,7 @@ from booking.console.callcentre.pages import console_page
 from booking.console.trail.forms import LOCAL_FORMAT, TrailFilterForm, TrailReportForm
 from booking.console.trail.selectors import trail_page
 from booking.models import StaffMember
-from booking.services.incident import REPORT_HEADER, trail_report_build
+from booking.services.incident import trail_report_build
 
 JAPAN = ZoneInfo("Asia/Tokyo")
 Role = StaffMember.Role
@@ -71,7 +69,7 @@ def index(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @auditors
-def report(request: HttpRequest) -> HttpResponse:
+def report(request: HttpRequest) -> HttpResponseBase:
     form = TrailReportForm(request.POST)
     if not form.is_valid():
         return _index(request, report_form=form, status=400)
@@ -82,13 +80,8 @@ def report(request: HttpRequest) -> HttpResponse:
         end=end,
         ip=client_ip(request),
     )
-    output = io.StringIO(newline="")
-    writer = csv.writer(output, lineterminator="\r\n")
-    writer.writerow(REPORT_HEADER)
-    writer.writerows(built.rows)
-    # With a byte-order mark: Excel, which most municipal offices open CSV files with, then
-    # reads it as UTF-8 rather than Shift_JIS.
-    response = HttpResponse("\ufeff" + output.getvalue(), content_type="text/csv; charset=utf-8")
+    # Streamed from the report's file (in memory while small), which it closes at the end.
+    response = FileResponse(built.csv, content_type="text/csv; charset=utf-8")
     name = (
         f"access-report-{start.astimezone(JAPAN):%Y%m%d%H%M}-{end.astimezone(JAPAN):%Y%m%d%H%M}.csv"
     )
