@@ -196,19 +196,20 @@ def registry_import_codes_file(
         claimable = RegistryImport.objects.filter(
             pk=registry_import.pk, codes_downloaded_at=None
         ).exclude(codes_file="")
-        stored = claimable.select_for_update().values_list("codes_file", flat=True).first()
-        if stored is None:
+        claimed = claimable.select_for_update().values_list("codes_file", "codes_scope").first()
+        if claimed is None:
             raise RegistryImportRefused(
                 _(
                     "認証コードのファイルは既にダウンロードされたか、ありません（一度だけ取得できます）。"
                 )
             )
+        stored, recorded_scope = claimed
         claimable.update(codes_downloaded_at=timezone.now(), codes_file="")
         # Every segment opened once before the claim commits (a million codes take a few
         # hundredths of a second): a file that is missing or damaged is not marked as
         # downloaded, and the download cannot break off on a bad segment.
-        if registry_import.codes_scope:
-            scope = registry_import.codes_scope
+        if recorded_scope:
+            scope = recorded_scope
             collections.deque(_codes_open(registry_import.pk, stored), maxlen=0)
         else:
             scope = codes_file_scope(_codes_open(registry_import.pk, stored))
