@@ -97,17 +97,21 @@ class VoucherRanges:
 
 
 def voucher_ranges_expand(ranges: Any) -> list[int]:
+    return list(voucher_ranges_ids(ranges))
+
+
+def voucher_ranges_ids(ranges: Any) -> Iterator[int]:
+    """The ids of recorded ranges, one at a time (a million for a large codes file);
+    anything that is not a ``[first, last]`` pair of integers is skipped."""
     if not isinstance(ranges, list):
-        return []
-    ids: list[int] = []
+        return
     for pair in ranges:
         if (
             isinstance(pair, list)
             and len(pair) == 2
             and all(isinstance(value, int) for value in pair)
         ):
-            ids.extend(range(pair[0], pair[1] + 1))
-    return ids
+            yield from range(pair[0], pair[1] + 1)
 
 
 def codes_file_scope(segments: Iterable[bytes]) -> dict[str, Any]:
@@ -217,7 +221,7 @@ def bulk_read_residents(event: Event) -> Iterator[ReadResident]:
         yield from _error_file_residents(event)
     elif event.action == CODES_DOWNLOADED:
         if "voucher_ranges" in details:
-            for voucher_id in voucher_ranges_expand(details["voucher_ranges"]):
+            for voucher_id in voucher_ranges_ids(details["voucher_ranges"]):
                 yield ReadResident(voucher_id)
         else:  # recorded before the codes file named its vouchers
             codes = details.get("codes", "?")
