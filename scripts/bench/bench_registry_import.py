@@ -2,7 +2,7 @@
 
     cd /work/main && .venv/bin/python scripts/bench/bench_registry_import.py \\
         [--rows 1000000] [--small 250000] [--processes 2] [--bad-percent 2] \\
-        [--login-mode voucher_dob|voucher_code] \\
+        [--login-mode voucher_dob|voucher_code] [--downloads] \\
         [--admin-url postgresql://postgres@127.0.0.1:5432/postgres] [--app-role sesshu]
 
 Run on purpose, never by the test suite. It makes a realistic CP932 registry with
@@ -17,7 +17,12 @@ Measured in the same run, each in a fresh process so its peak memory is its own:
   duplicates and counts in SQL) then apply (batched upserts), in ``voucher_dob`` mode;
 - the same import of a smaller file (``--small``), to show that peak memory does not grow
   with the file.
-Reported: rows/s, the ratio to COPY's rate, and peak RSS of the process and its workers.
+- with ``--downloads`` (``voucher_code`` mode), after the large import: its activation codes
+  file downloaded to the end, then the access report of the hour, which names every voucher
+  in that file — each timed, with the peak memory of a fresh process.
+Reported: rows/s, the ratio to COPY's rate, and peak RSS of the process and its workers; where
+the preview's time goes (the file streamed through the parsing workers into the staging
+table — with who used the CPU meanwhile — then duplicates, counts and the error file).
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 DATABASE = "bench_registry"
@@ -150,6 +156,7 @@ def child_import(path: Path, code: str) -> dict[str, object]:
 
     municipality = Municipality.objects.get(code=code)
     actor = Actor.system("bench")
+    breakdown = _preview_breakdown()
     stop = threading.Event()
     sampler = threading.Thread(target=_sample_descendants, args=(stop,), daemon=True)
     sampler.start()
@@ -185,10 +192,119 @@ def child_import(path: Path, code: str) -> dict[str, object]:
         "seconds": applied - started,
         "rss_mb": own,
         "children_rss_mb": children,
+        "preview_breakdown": breakdown,
     }
 
 
-def _child(kind: str, path: Path, env: dict[str, str], code: str = "") -> dict[str, object]:
+def _cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as handle:
+        fields = handle.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _machine_seconds() -> tuple[float, float]:
+    """CPU seconds of the whole machine since boot: (all, idle and waiting)."""
+    with open("/proc/stat") as handle:
+        values = [int(value) for value in handle.readline().split()[1:]]
+    tick = os.sysconf("SC_CLK_TCK")
+    return sum(values) / tick, (values[3] + values[4]) / tick
+
+
+def _preview_breakdown() -> dict[str, float]:
+    """Wrap the preview's steps to time them, and measure who used the CPU while the file
+    streamed through the parsing workers into the staging table: the machine as a whole,
+    this process, and its database backend (the workers are the rest)."""
+    from django.db import connection
+
+    from booking.services.registry_import import preview
+
+    times: dict[str, float] = {}
+
+    def timed(name: str, function: Any) -> Any:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                times[name] = times.get(name, 0.0) + time.perf_counter() - started
+
+        return wrapper
+
+    for name in ("_mark_duplicates", "_preview_counts", "_write_error_file"):
+        setattr(preview, name, timed(name.strip("_"), getattr(preview, name)))
+    results = preview._results
+
+    def streamed(*args: Any, **kwargs: Any) -> Any:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            (backend,) = cursor.fetchone()
+        backend_before, own_before = _cpu_seconds(backend), time.process_time()
+        (all_before, idle_before), started = _machine_seconds(), time.perf_counter()
+        yield from results(*args, **kwargs)
+        all_after, idle_after = _machine_seconds()
+        times["stream"] = time.perf_counter() - started
+        times["stream_machine_cpu"] = all_after - all_before
+        times["stream_busy_cpu"] = (all_after - all_before) - (idle_after - idle_before)
+        times["stream_backend_cpu"] = _cpu_seconds(backend) - backend_before
+        times["stream_parent_cpu"] = time.process_time() - own_before
+
+    preview._results = streamed
+    return times
+
+
+def child_downloads(code: str) -> dict[str, object]:
+    """In a fresh process (its peak memory its own): the activation codes download of the
+    last import, read to the end, then the access report of the last hour, which names every
+    voucher in that download."""
+    import django
+
+    django.setup()
+    from datetime import timedelta
+
+    from django.utils import timezone
+    from django_tenants.utils import tenant_context
+
+    from audit.chain import Actor
+    from booking.models import RegistryImport, StaffMember
+    from booking.services.incident import trail_report_build
+    from booking.services.registry_import import registry_import_codes_file
+    from tenants.models import Municipality
+
+    baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result: dict[str, object] = {"baseline_rss_mb": baseline}
+    with tenant_context(Municipality.objects.get(code=code)):
+        registry_import = RegistryImport.objects.exclude(codes_file="").latest("pk")
+        started = time.perf_counter()
+        _name, content = registry_import_codes_file(
+            registry_import=registry_import, actor=Actor.system("bench")
+        )
+        first_byte = time.perf_counter() - started
+        # Older trees returned the whole file as bytes.
+        size = len(content) if isinstance(content, bytes) else sum(len(part) for part in content)
+        result["codes"] = {
+            "bytes": size,
+            "first_byte_seconds": first_byte,
+            "seconds": time.perf_counter() - started,
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        }
+        staff = StaffMember(role=StaffMember.Role.AUDITOR, user_id=1)
+        started = time.perf_counter()
+        report = trail_report_build(
+            staff=staff,
+            start=timezone.now() - timedelta(hours=1),
+            end=timezone.now() + timedelta(minutes=1),
+            ip=None,
+        )
+        rows = report.rows if isinstance(report.rows, int) else len(report.rows)
+        result["report"] = {
+            "rows": rows,
+            "seconds": time.perf_counter() - started,
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        }
+    return result
+
+
+def _child(kind: str, path: Path, env: dict[str, str], code: str = "") -> dict[str, Any]:
     result = subprocess.run(
         [sys.executable, __file__, "--child", kind, "--file", str(path), "--code", code],
         env=env,
@@ -246,13 +362,21 @@ def main() -> None:
         default="voucher_dob",
         help="voucher_code: the apply also issues an activation code per new voucher",
     )
-    parser.add_argument("--child", choices=["copy", "import"])
+    parser.add_argument(
+        "--downloads",
+        action="store_true",
+        help="with --login-mode voucher_code: then time the codes download and the access"
+        " report naming its vouchers, each with its peak memory",
+    )
+    parser.add_argument("--child", choices=["copy", "import", "downloads"])
     parser.add_argument("--file", type=Path)
     parser.add_argument("--code", default="")
     args = parser.parse_args()
     if args.child:
         if args.child == "copy":
             result = child_copy(args.file)
+        elif args.child == "downloads":
+            result = child_downloads(args.code)
         else:
             result = child_import(args.file, args.code)
         print(json.dumps(result, default=str))
@@ -293,6 +417,10 @@ def main() -> None:
         copy = _child("copy", big, env)
         print(f"import of {args.rows:,} rows with {args.processes} processes …", flush=True)
         full = _child("import", big, env, CODES[0])
+        downloads = None
+        if args.downloads and args.login_mode == "voucher_code":
+            print("codes download and access report …", flush=True)
+            downloads = _child("downloads", big, env, CODES[0])
         print(f"import of {args.small:,} rows …", flush=True)
         part = _child("import", small, env, CODES[1])
     finally:
@@ -319,7 +447,26 @@ def main() -> None:
         f"phases ({args.rows:,}): upload {full['upload_seconds']:.1f} s, preview "
         f"{full['parse_seconds']:.1f} s, apply {full['apply_seconds']:.1f} s"
     )
+    parts = full.get("preview_breakdown") or {}
+    if parts:
+        print(
+            f"preview ({args.rows:,}): stream {parts['stream']:.1f} s (CPU busy"
+            f" {parts['stream_busy_cpu']:.1f} of {parts['stream_machine_cpu']:.1f} core-s;"
+            f" database backend {parts['stream_backend_cpu']:.1f}, this process"
+            f" {parts['stream_parent_cpu']:.1f}, parsing workers the rest), duplicates"
+            f" {parts['mark_duplicates']:.1f} s, counts {parts['preview_counts']:.1f} s,"
+            f" error file {parts['write_error_file']:.1f} s"
+        )
     print(f"counts: {full['counts']}; vouchers stored: {full['vouchers']:,}")
+    if downloads:
+        codes, report, base = downloads["codes"], downloads["report"], downloads["baseline_rss_mb"]
+        print(
+            f"codes download: {codes['bytes'] / 1e6:.1f} MB, first byte after"
+            f" {codes['first_byte_seconds']:.2f} s, all in {codes['seconds']:.2f} s, peak RSS"
+            f" +{codes['peak_rss_mb'] - base:.0f} MB; access report: {report['rows']:,} rows in"
+            f" {report['seconds']:.2f} s, peak RSS +{report['peak_rss_mb'] - base:.0f} MB"
+            f" (from {base:.0f} MB)"
+        )
     print(
         f"peak RSS: main {full['rss_mb']:.0f} MB / workers (sum) {full['children_rss_mb']:.0f} MB "
         f"({args.rows:,} rows) vs main {part['rss_mb']:.0f} MB / workers "
