@@ -5,6 +5,7 @@ codes."""
 from __future__ import annotations
 
 import json
+import logging
 import queue
 import threading
 from typing import Any
@@ -27,19 +28,25 @@ from booking.services.registry_import.codes import (
 )
 from booking.services.registry_import.progress import Progress
 from booking.services.registry_import.state import (
+    RegistryImportLost,
     RegistryImportRefused,
     _claim,
     _delete_upload,
     _enqueue,
     _event_details,
     _fail,
+    _held,
+    _hold,
     _no_commit_wait,
     _staging_clear,
     _staging_reset,
     audit_file_name,
 )
 from tenants.crypto import BLIND_INDEX_BYTES, TenantCipher, cipher_for
-from tenants.db import current_municipality, tenant_connection
+from tenants.db import current_municipality, current_schema, tenant_connection
+
+# The name the import's log lines have always carried (the package's, not this module's).
+logger = logging.getLogger(__package__)
 
 # A batch is a range of this many lines of the file: what a batch covers follows from the
 # line it starts after, with no query to find where the next one ends.
@@ -184,6 +191,7 @@ def registry_import_apply(
     )
     if registry_import is None:
         return None
+    held = _held(registry_import)
     if _staging_lost(registry_import):
         _fail(
             registry_import,
@@ -212,7 +220,17 @@ def registry_import_apply(
             if progress:
                 progress(registry_import)
     registry_import.refresh_from_db()
-    _finish(registry_import)
+    try:
+        _finish(registry_import, held)
+    except RegistryImportLost:
+        # Its batches are done and recorded (a batch is applied once, whoever runs it): the
+        # run that took the import over finishes it, once.
+        logger.warning(
+            "registry import %s in schema %s: taken over while applying; the other run finishes it",
+            registry_import.pk,
+            current_schema(),
+        )
+        return None
     if progress:
         progress(registry_import)
     return registry_import
@@ -401,9 +419,13 @@ def _staging_lost(registry_import: RegistryImport) -> bool:
     return not staged and registry_import.rows_applied < valid
 
 
-def _finish(registry_import: RegistryImport) -> None:
+def _finish(registry_import: RegistryImport, held: Q) -> None:
+    """Withdraw what a full list leaves out, issue the codes file, drop the staged rows and
+    mark the import done: once, by the run that holds the import (the row stays locked
+    until then, so a takeover waits and finds the import done)."""
     counts = dict(registry_import.counts)
     with transaction.atomic():
+        _hold(held)
         if registry_import.full_list:
             withdrawn = _unlisted_vouchers(registry_import)
             counts["withdrawn"] = withdrawn.update(

@@ -41,10 +41,13 @@ from booking.services.registry_import.error_file import _write_error_file
 from booking.services.registry_import.files import _chunk_bytes, error_file_days
 from booking.services.registry_import.progress import Progress
 from booking.services.registry_import.state import (
+    RegistryImportLost,
     RegistryImportRefused,
     _claim,
     _event_details,
     _fail,
+    _held,
+    _hold,
     _no_commit_wait,
     _staging_reset,
 )
@@ -132,6 +135,14 @@ def registry_import_parse(
         return None
     try:
         _parse(registry_import, progress)
+    except RegistryImportLost:
+        logger.warning(
+            "registry import %s in schema %s: taken over or cancelled while parsing; this run"
+            " stops",
+            registry_import.pk,
+            current_schema(),
+        )
+        return None
     except (CsvFileError, RegistryImportRefused) as exc:
         _fail(registry_import, str(exc))
     except Exception:
@@ -148,6 +159,7 @@ def registry_import_parse(
 
 
 def _parse(registry_import: RegistryImport, progress: Progress | None) -> None:
+    held = _held(registry_import)
     _staging_reset(registry_import)
     municipality = current_municipality()
     data_key = data_key_for(
@@ -182,27 +194,36 @@ def _parse(registry_import: RegistryImport, progress: Progress | None) -> None:
                 _save_errors(registry_import, result)
                 rows += result.rows
                 done += result.bytes_done
-                RegistryImport.objects.filter(pk=registry_import.pk).update(
+                # With the chunk's rows, or not at all: a run that lost the import (taken
+                # over, cancelled) has its last chunk rolled back and stops.
+                if not RegistryImport.objects.filter(held).update(
                     bytes_done=done, rows_total=rows, heartbeat_at=timezone.now()
-                )
+                ):
+                    raise RegistryImportLost()
             registry_import.bytes_done, registry_import.rows_total = done, rows
             if progress:
                 progress(registry_import)
-    _mark_duplicates(registry_import)
-    registry_import.counts = _preview_counts(registry_import)
-    registry_import.error_file = _write_error_file(registry_import, encoding)
-    registry_import.error_file_expires_at = (
-        timezone.now() + timedelta(days=error_file_days()) if registry_import.error_file else None
-    )
-    registry_import.status = RegistryImport.Status.PREVIEWED
-    registry_import.parsed_at = timezone.now()
-    registry_import.save()
-    record(
-        action="registry_import.previewed",
-        actor=Actor.system("registry-import"),
-        target=registry_import,
-        details=_event_details(registry_import, registry_import.requested_by),
-    )
+    # The rest in one transaction holding the import's row: a takeover or a cancellation
+    # waits for it, then finds the preview done.
+    with transaction.atomic():
+        _hold(held)
+        _mark_duplicates(registry_import)
+        registry_import.counts = _preview_counts(registry_import)
+        registry_import.error_file = _write_error_file(registry_import, encoding)
+        registry_import.error_file_expires_at = (
+            timezone.now() + timedelta(days=error_file_days())
+            if registry_import.error_file
+            else None
+        )
+        registry_import.status = RegistryImport.Status.PREVIEWED
+        registry_import.parsed_at = timezone.now()
+        registry_import.save()
+        record(
+            action="registry_import.previewed",
+            actor=Actor.system("registry-import"),
+            target=registry_import,
+            details=_event_details(registry_import, registry_import.requested_by),
+        )
     if progress:
         progress(registry_import)
 

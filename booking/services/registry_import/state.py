@@ -47,6 +47,30 @@ class RegistryImportBusy(Exception):
     """Another run is working on this import right now (its heartbeat is fresh)."""
 
 
+class RegistryImportLost(Exception):
+    """This run no longer holds the import: a run that took it over (this one's heartbeat
+    had gone stale, though it was alive) or a cancellation has it now. The run stops and
+    writes nothing more; the import is the other's to finish."""
+
+
+def _held(registry_import: RegistryImport) -> Q:
+    """The import as this run claimed it: its phase and the claim's time, which a takeover
+    or a cancellation changes. Taken right after the claim."""
+    return Q(
+        pk=registry_import.pk,
+        status=registry_import.status,
+        phase_started_at=registry_import.phase_started_at,
+    )
+
+
+def _hold(held: Q) -> None:
+    """Lock the import's row until the transaction ends, if this run still holds it: a
+    takeover or a cancellation then waits, and finds the phase over. Raises
+    RegistryImportLost otherwise."""
+    if not RegistryImport.objects.select_for_update().filter(held).exists():
+        raise RegistryImportLost()
+
+
 # The uploaded file's own name goes into the audit trail (a file name, not a resident's
 # data), cut to a length that keeps an event small.
 AUDIT_FILE_NAME_CHARS = 100
