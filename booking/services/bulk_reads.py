@@ -27,8 +27,10 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
+from django.db import connection
+
 from audit.models import Event
-from booking.models import RegistryImportError, Voucher
+from booking.models import RegistryImportError
 from booking.selectors.vaccinations import VrsQuery
 
 CODES_DOWNLOADED = "registry_import.codes_downloaded"
@@ -52,14 +54,14 @@ class ReadResident:
 def voucher_ranges(ids: Iterable[int]) -> list[list[int]]:
     """``[1, 2, 3, 7]`` → ``[[1, 3], [7, 7]]``."""
     ranges = VoucherRanges()
-    ranges.add_sorted(sorted(set(ids)))
+    ranges.add_ids(sorted(ids))
     return ranges.pairs
 
 
 class VoucherRanges:
     """Voucher ids as disjoint, ascending ``[first, last]`` ranges, built a piece at a time
-    (ranges, or sorted runs of ids, in any order): a million vouchers an import created are
-    one range in memory, not a million ids."""
+    in any order: a million vouchers an import created are one range in memory, not a
+    million ids."""
 
     def __init__(self, pairs: Iterable[list[int]] = ()) -> None:
         self.pairs: list[list[int]] = []
@@ -72,8 +74,12 @@ class VoucherRanges:
 
     def add(self, first: int, last: int) -> None:
         pairs = self.pairs
-        if not pairs or pairs[-1][1] < first - 1:  # the common case: after every range
+        # The common cases, ids in ascending order: after every range, or extending the last.
+        if not pairs or pairs[-1][1] < first - 1:
             pairs.append([first, last])
+            return
+        if pairs[-1][0] <= first and pairs[-1][1] <= last:
+            pairs[-1][1] = last
             return
         # The ranges that overlap [first, last] or touch it, merged with it into one.
         start = bisect.bisect_left(pairs, first - 1, key=lambda pair: pair[1])
@@ -82,18 +88,9 @@ class VoucherRanges:
             first, last = min(first, pairs[start][0]), max(last, pairs[end - 1][1])
         pairs[start:end] = [[first, last]]
 
-    def add_sorted(self, ids: Iterable[int]) -> None:
-        """Ids in ascending order (repeats allowed), added as runs of consecutive ids."""
-        run: list[int] = []
+    def add_ids(self, ids: Iterable[int]) -> None:
         for voucher_id in ids:
-            if run and run[1] + 1 >= voucher_id:
-                run[1] = max(run[1], voucher_id)
-            else:
-                if run:
-                    self.add(run[0], run[1])
-                run = [voucher_id, voucher_id]
-        if run:
-            self.add(run[0], run[1])
+            self.add(voucher_id, voucher_id)
 
 
 def voucher_ranges_expand(ranges: Any) -> list[int]:
@@ -123,14 +120,9 @@ def codes_file_scope(segments: Iterable[bytes]) -> dict[str, Any]:
     Read a batch of numbers at a time and kept as ranges only: a million codes are a few
     ranges (an import's vouchers have consecutive ids), not a million ids in memory."""
     ranges = VoucherRanges()
-    batch: list[str] = []
-    for number in _first_cells(segments):
-        batch.append(number)
-        if len(batch) == _LOOKUP_BATCH:
-            ranges.add_sorted(_voucher_ids_sorted(batch))
-            batch = []
-    if batch:
-        ranges.add_sorted(_voucher_ids_sorted(batch))
+    numbers = _first_cells(segments)
+    while batch := list(itertools.islice(numbers, _LOOKUP_BATCH)):
+        ranges.add_ids(sorted(_voucher_ids_of_numbers(batch).values()))
     return {"voucher_ranges": ranges.pairs, "residents": ranges.count}
 
 
@@ -150,12 +142,14 @@ def _first_cells(segments: Iterable[bytes]) -> Iterator[str]:
         yield rest.split(b",", 1)[0].decode("utf-8")
 
 
-def _voucher_ids_sorted(numbers: list[str]) -> list[int]:
-    return list(
-        Voucher.objects.filter(voucher_number__in=numbers)
-        .order_by("id")
-        .values_list("id", flat=True)
-    )
+def _voucher_ids_of_numbers(numbers: list[str]) -> dict[str, int]:
+    # One array parameter, not one placeholder per number: the client would parse thousands.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT voucher_number, id FROM booking_voucher WHERE voucher_number = ANY(%s)",
+            [numbers],
+        )
+        return dict(cursor.fetchall())
 
 
 def _vrs_residents(details: dict[str, Any]) -> list[ReadResident]:
@@ -190,9 +184,7 @@ def _error_file_residents(event: Event) -> Iterator[ReadResident]:
         .iterator(chunk_size=_LOOKUP_BATCH)
     )
     while batch := list(itertools.islice(numbers, _LOOKUP_BATCH)):
-        ids = dict(
-            Voucher.objects.filter(voucher_number__in=batch).values_list("voucher_number", "id")
-        )
+        ids = _voucher_ids_of_numbers(batch)
         for number in batch:
             yield ReadResident(
                 ids.get(number), number, "" if number in ids else "未登録の接種券番号"

@@ -564,23 +564,14 @@ def _write_report(out: IO[bytes], rows: Iterable[list[Any]]) -> tuple[int, int]:
     writer.writerow(REPORT_HEADER)
     count = 0
     vouchers = VoucherRanges()
-    run: list[int] = []  # the current run of consecutive ids, added when it breaks
     unregistered: set[str] = set()
     for row in rows:
         writer.writerow(row)
         count += 1
-        voucher_id = row[4]
-        if voucher_id != "":
-            if run and run[1] + 1 == voucher_id:
-                run[1] = voucher_id
-            else:
-                if run:
-                    vouchers.add(run[0], run[1])
-                run = [voucher_id, voucher_id]
+        if row[4] != "":
+            vouchers.add(row[4], row[4])
         elif row[5]:
             unregistered.add(row[5])
-    if run:
-        vouchers.add(run[0], run[1])
     text.flush()
     text.detach()  # ``out`` stays open for the caller
     return count, vouchers.count + len(unregistered)

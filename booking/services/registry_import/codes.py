@@ -132,6 +132,8 @@ def activation_codes_issue(registry_import: RegistryImport) -> tuple[str, int]:
 class _Issued:
     """What has gone into the codes file so far."""
 
+    # Counted apart from the vouchers: a batch kept before its vouchers were recorded has
+    # its codes but no ranges.
     codes: int = 0
     vouchers: VoucherRanges = field(default_factory=VoucherRanges)
 
@@ -179,7 +181,7 @@ def _issued_codes(cipher: Any, issued: _Issued) -> Iterator[bytes]:
                 [[voucher_id for voucher_id, _number in batch], hashes],
             )
         issued.codes += len(batch)
-        issued.vouchers.add_sorted(voucher_id for voucher_id, _number in batch)
+        issued.vouchers.add_ids(voucher_id for voucher_id, _number in batch)
         after = batch[-1][0]
         yield rows.encode()
 

@@ -57,7 +57,7 @@ def test_ranges_built_a_piece_at_a_time_equal_those_of_all_the_ids(
     ranges = VoucherRanges()
     every: list[int] = []
     for run, (first, length) in zip(runs, pairs, strict=False):
-        ranges.add_sorted(run)
+        ranges.add_ids(run)
         ranges.add(first, first + length)
         every += [*run, *range(first, first + length + 1)]
     assert ranges.pairs == _runs(every)
