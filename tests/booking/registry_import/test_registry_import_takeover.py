@@ -5,6 +5,7 @@ into a preview, nor finish an import a second time."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
@@ -13,6 +14,7 @@ from django.utils import timezone
 from audit.models import Event
 from booking.models import RegistryImport, RegistryImportRow, Voucher
 from booking.models.registry import STALE_AFTER
+from booking.services.registry_import import apply as apply_module
 from booking.services.registry_import import (
     registry_import_apply,
     registry_import_cancel,
@@ -43,22 +45,30 @@ def _taken_over(registry_import: RegistryImport) -> None:
     )
 
 
-def test_a_parse_cancelled_while_it_streams_stops_and_stays_cancelled(tenant, small_chunks) -> None:
-    registry_import = upload(csv_bytes(ROWS))
-    chunks = []
+def _parse_interrupted_after_the_first_chunk(
+    registry_import: RegistryImport, interrupt: Callable[[RegistryImport], None]
+) -> list[int]:
+    """Run the parse, doing ``interrupt`` (as another process would) once its first chunk is
+    staged; the run must see it and stop, returning nothing. The chunks it reported."""
+    chunks: list[int] = []
 
-    def cancel_after_the_first_chunk(current: RegistryImport) -> None:
+    def progress(current: RegistryImport) -> None:
         chunks.append(current.bytes_done)
         if len(chunks) == 1:
-            _gone_stale(current)
-            registry_import_cancel(registry_import=current, actor=ACTOR)
+            interrupt(current)
 
-    assert (
-        registry_import_parse(
-            registry_import_id=registry_import.pk, progress=cancel_after_the_first_chunk
-        )
-        is None
-    )
+    assert registry_import_parse(registry_import_id=registry_import.pk, progress=progress) is None
+    return chunks
+
+
+def test_a_parse_cancelled_while_it_streams_stops_and_stays_cancelled(tenant, small_chunks) -> None:
+    registry_import = upload(csv_bytes(ROWS))
+
+    def cancel(current: RegistryImport) -> None:
+        _gone_stale(current)
+        registry_import_cancel(registry_import=current, actor=ACTOR)
+
+    chunks = _parse_interrupted_after_the_first_chunk(registry_import, cancel)
     registry_import.refresh_from_db()
     assert registry_import.status == RegistryImport.Status.CANCELLED
     assert len(chunks) == 1  # nothing after the cancellation
@@ -71,19 +81,7 @@ def test_a_parse_taken_over_while_it_streams_leaves_the_preview_to_the_new_run(
     tenant, small_chunks
 ) -> None:
     registry_import = upload(csv_bytes(ROWS))
-    chunks = []
-
-    def taken_over_after_the_first_chunk(current: RegistryImport) -> None:
-        chunks.append(current.bytes_done)
-        if len(chunks) == 1:
-            _taken_over(current)
-
-    assert (
-        registry_import_parse(
-            registry_import_id=registry_import.pk, progress=taken_over_after_the_first_chunk
-        )
-        is None
-    )
+    chunks = _parse_interrupted_after_the_first_chunk(registry_import, _taken_over)
     registry_import.refresh_from_db()
     assert registry_import.status == RegistryImport.Status.PARSING  # the new run's
     assert len(chunks) == 1
@@ -101,15 +99,11 @@ def test_a_parse_taken_over_while_it_streams_leaves_the_preview_to_the_new_run(
 def test_an_apply_taken_over_before_it_finishes_is_finished_once_by_the_new_run(
     tenant, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from booking.services.registry_import import apply as apply_module
-
     monkeypatch.setattr(apply_module, "APPLY_BATCH_LINES", 10)
     registry_import = preview(csv_bytes(ROWS))
     registry_import_confirm(registry_import=registry_import, actor=ACTOR, enqueue=False)
-    batches = []
 
     def taken_over_after_the_last_batch(current: RegistryImport) -> None:
-        batches.append(current.rows_applied)
         if current.rows_applied == len(ROWS):
             _taken_over(current)
 
