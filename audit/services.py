@@ -5,6 +5,7 @@ import logging
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from django.db import connection, transaction
@@ -13,6 +14,7 @@ from django_tenants.utils import get_public_schema_name, schema_context
 
 from audit.chain import Actor, ChainedEvent, event_hash, genesis_hash
 from sesshu.observability import PERSONAL_FIELD_NAMES
+from sesshu.rows import Insert
 from tenants.db import current_schema
 
 logger = logging.getLogger("sesshu.audit")
@@ -30,6 +32,12 @@ def _models(schema_name: str) -> tuple[Any, Any]:
     from audit.models import Event, EventSeal
 
     return Event, EventSeal
+
+
+@cache
+def _insert(event_model: type[ChainedEvent]) -> Insert[ChainedEvent]:
+    # Every audited request writes one: without the ORM's compiler (sesshu.rows).
+    return Insert(event_model)
 
 
 def chain_name(schema_name: str) -> str:
@@ -78,15 +86,17 @@ def audit_record(
     target_type, target_id = _target_of(target)
     schema = current_schema()
     event_model, _seal_model = _models(schema)
-    event = event_model._default_manager.create(
-        occurred_at=timezone.now(),
-        actor_kind=actor.kind,
-        actor_id=actor.id,
-        action=action,
-        target_type=target_type,
-        target_id=target_id,
-        ip=ip,
-        details=details,
+    event = _insert(event_model)(
+        event_model(
+            occurred_at=timezone.now(),
+            actor_kind=actor.kind,
+            actor_id=actor.id,
+            action=action,
+            target_type=target_type,
+            target_id=target_id,
+            ip=ip,
+            details=details,
+        )
     )
     _seal_after_commit(schema)
     # The database row is the record; this line ships a copy out of the database (to the

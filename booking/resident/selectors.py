@@ -9,10 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Q
 from django.utils import timezone
 
 from booking.models import AgePhase, ContactPreference, Incident, Slot, Voucher
+from booking.selectors.slots import slot_with_venue_and_product
 
 
 @dataclass(frozen=True)
@@ -61,16 +61,7 @@ def slot_for_booking(slot_id: int, *, channel: str) -> Slot | None:
     Slots are public (venue, time, vaccine); whether the resident may book it is the booking
     service's decision, made again when they confirm.
     """
-    return (
-        Slot.objects.select_related("venue", "product")
-        .filter(
-            Q(**{f"capacity_{channel}__gt": 0}),
-            pk=slot_id,
-            status=Slot.Status.OPEN,
-            venue__is_open=True,
-        )
-        .first()
-    )
+    return slot_with_venue_and_product(slot_id, open_to=channel)
 
 
 def incident_notice() -> str:

@@ -9,22 +9,48 @@
   the same data. A store that has written exactly this data and expiry under this key does
   not write it again. Sessions whose expiry moves with every save (no explicit expiry) are
   always written.
+- Every page a resident opens reads its session: that read is written once as SQL instead of
+  compiled by the ORM each time (sesshu.rows).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 from django.contrib.sessions.backends.base import VALID_KEY_CHARS
 from django.contrib.sessions.backends.db import SessionStore as DatabaseSessionStore
+from django.db.models import Model
+from django.utils import timezone
 from django.utils.crypto import get_random_string
+
+from sesshu.rows import Columns, fetch_one
+
+
+@cache
+def _session_query(model: type[Model]) -> tuple[str, Columns[Model]]:
+    session = Columns(model, "s")
+    sql = (
+        f"SELECT {session.sql} FROM {session.table} s"  # noqa: S608
+        " WHERE s.session_key = %s AND s.expire_date > %s"
+    )
+    return sql, session
 
 
 class SessionStore(DatabaseSessionStore):
     def __init__(self, session_key: str | None = None) -> None:
         super().__init__(session_key)
         self._written: tuple[str, bytes, datetime] | None = None
+
+    def _get_session_from_db(self) -> Any:
+        """The live session row, or None (and no key: a new one is drawn when saving)."""
+        sql, columns = _session_query(self.model)
+        row = fetch_one(sql, [self.session_key, timezone.now()])
+        if row is None:
+            self._session_key = None
+            return None
+        return columns.load(row)
 
     def _get_new_session_key(self) -> str:
         return get_random_string(32, VALID_KEY_CHARS)

@@ -3,15 +3,17 @@
 
 from __future__ import annotations
 
+from functools import cache
+
 from django.contrib.sessions.models import Session
 from django.db import transaction
-from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from audit import record
 from audit.chain import Actor
 from booking.models import ResidentSession, Voucher
 from booking.resident.services.login import voucher_target
+from sesshu.rows import Columns, fetch_one, table
 
 # --- Sessions -----------------------------------------------------------------------------
 
@@ -29,8 +31,20 @@ def resident_session_voucher(*, voucher_id: int, session_key: str | None) -> Vou
     nobody has ended the session since; else None. One query, on every resident page."""
     if not session_key:
         return None
-    registered = ResidentSession.objects.filter(session_key=session_key, voucher_id=OuterRef("pk"))
-    return Voucher.objects.filter(Exists(registered), pk=voucher_id).first()
+    sql, columns = _session_voucher()
+    row = fetch_one(sql, [voucher_id, session_key])
+    return None if row is None else columns.load(row)
+
+
+@cache
+def _session_voucher() -> tuple[str, Columns[Voucher]]:
+    voucher = Columns(Voucher, "v")
+    registered = table(ResidentSession)
+    sql = (
+        f"SELECT {voucher.sql} FROM {voucher.table} v WHERE v.id = %s AND EXISTS"  # noqa: S608
+        f" (SELECT 1 FROM {registered} r WHERE r.session_key = %s AND r.voucher_id = v.id)"
+    )
+    return sql, voucher
 
 
 def resident_session_forget(*, session_key: str | None) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import cache
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -33,6 +34,7 @@ from booking.services.booking.checks import (
 from booking.services.booking.notices import _notify
 from booking.services.booking.refusals import BookingRefused
 from sesshu import metrics
+from sesshu.rows import Insert
 
 LIVE_BOOKING_CONSTRAINT = "one_live_booking_per_voucher_and_dose"
 _NUMBER_ATTEMPTS = 5
@@ -81,8 +83,12 @@ def _insert_booking(
         actor_kind=actor.kind,
         actor_id=actor.id,
     )
-    booking.save(force_insert=True)
-    return booking
+    return _booking_insert()(booking)
+
+
+@cache
+def _booking_insert() -> Insert[Booking]:
+    return Insert(Booking)
 
 
 def booking_create(
