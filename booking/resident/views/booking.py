@@ -371,53 +371,89 @@ def confirm(
     booking_number: str | None = None,
     first_slot_id: int | None = None,
 ) -> HttpResponse:
+    if request.method == "POST":
+        booked = _book(request, slot_id, booking_number, first_slot_id)
+        if booked is not None:
+            return booked
+    # The page; or a POST that goes no further than the page would (not changeable, the
+    # series to choose first, a slot not open to this channel): nothing was booked.
     flow = _flow(request, booking_number, first_slot_id)
     if isinstance(flow, HttpResponse):
         return flow
     slot = slot_for_booking(slot_id, channel=flow.channel)
     if slot is None:
         raise Http404
-    voucher = request.voucher  # type: ignore[attr-defined]
-    if (
-        flow.changing is None
-        and flow.first_slot is None
-        and series_together_for(voucher, slot, policy=flow.policy) is not None
-    ):
+    if _series_first(request, flow.changing, flow.first_slot, slot, flow.policy):
         # The municipality books the series together: the next dose's slot is chosen
         # before anything is booked (a POST here books nothing either).
         return redirect("resident:book_second_date", first_slot_id=slot.pk)
-    if request.method != "POST":
-        return _confirm_page(request, flow, slot)
+    return _confirm_page(request, flow, slot)
+
+
+def _series_first(
+    request: HttpRequest,
+    changing: Booking | None,
+    first_slot: Slot | None,
+    slot: Slot,
+    policy: BookingPolicy,
+) -> bool:
+    """A new booking of the first dose, where the municipality books the series together."""
+    if changing is not None or first_slot is not None:
+        return False
+    voucher = request.voucher  # type: ignore[attr-defined]
+    return series_together_for(voucher, slot, policy=policy) is not None
+
+
+def _book(
+    request: HttpRequest, slot_id: int, booking_number: str | None, first_slot_id: int | None
+) -> HttpResponse | None:
+    """The confirmation's POST: book, change or book the series, and send the resident to
+    the done page, or back to the confirmation with the service's refusal (409).
+
+    None when the page itself would not offer the booking (the caller then answers as the
+    page does). The booking service checks everything again under its locks, so only what
+    the page decides before it is checked here: the pages' other questions (the next dose,
+    the filters) are asked only when a refusal is shown. On the path of every booking in a
+    rush (scripts/bench/README.md, "Stop 13").
+    """
+    voucher = request.voucher  # type: ignore[attr-defined]
+    changing = _own_booking(request, booking_number)
+    first_slot = _first_slot(request, first_slot_id)
+    policy = BookingPolicy.current()
+    channel = channel_for(request)
+    if changing is not None and not _changeable(changing, policy):
+        return None
+    if first_slot is not None and series_together_for(voucher, first_slot, policy=policy) is None:
+        return None
+    slot = slot_for_booking(slot_id, channel=channel)
+    if slot is None or _series_first(request, changing, first_slot, slot, policy):
+        return None
+    actor, ip = resident_actor(voucher), client_ip(request)
     try:
-        if flow.first_slot is not None:
+        if first_slot is not None:
             booking = booking_create(
                 voucher=voucher,
-                slot=flow.first_slot,
+                slot=first_slot,
                 second_slot=slot,
-                channel=flow.channel,
-                actor=resident_actor(voucher),
-                ip=client_ip(request),
+                channel=channel,
+                actor=actor,
+                ip=ip,
             )
-        elif flow.changing is not None:
+        elif changing is not None:
             booking = booking_change(
-                booking=flow.changing,
-                slot=slot,
-                channel=flow.channel,
-                actor=resident_actor(voucher),
-                ip=client_ip(request),
+                booking=changing, slot=slot, channel=channel, actor=actor, ip=ip
             )
         else:
             booking = booking_create(
-                voucher=voucher,
-                slot=slot,
-                channel=flow.channel,
-                actor=resident_actor(voucher),
-                ip=client_ip(request),
+                voucher=voucher, slot=slot, channel=channel, actor=actor, ip=ip
             )
     except BookingRefused as refused:
+        flow = _flow(request, booking_number, first_slot_id)
+        if isinstance(flow, HttpResponse):
+            return flow  # e.g. nothing left to book: that page says why
         return _confirm_page(request, flow, slot, error=_refusal_text(flow, refused), status=409)
     done = reverse("resident:booking_done", kwargs={"booking_number": booking.booking_number})
-    return redirect(done + ("?changed=1" if flow.changing is not None else ""))
+    return redirect(done + ("?changed=1" if changing is not None else ""))
 
 
 @dataclass(frozen=True)
