@@ -476,3 +476,25 @@ def test_a_booking_number_already_taken_is_drawn_again(world: World, monkeypatch
     booking = book(world, slot)
     assert booking.booking_number == "ABCDEFGHJK"
     assert counters(slot) == (1, 0, 0)  # the first attempt's claim was rolled back
+
+
+@pytest.mark.parametrize(
+    ("change", "code"),
+    [({"status": Slot.Status.CLOSED}, "slot_closed"), ({"booked_web": 5}, "full")],
+)
+def test_a_slot_that_changes_between_its_checks_and_its_claim_is_refused_for_what_it_became(
+    world: World, monkeypatch: pytest.MonkeyPatch, change: dict[str, object], code: str
+) -> None:
+    from booking.services.booking import checks
+
+    slot = world.slot(web=5)
+    load = checks.slot_with_venue_and_product
+
+    def load_then_change(slot_id: int, **kwargs: object) -> Slot | None:
+        loaded = load(slot_id, **kwargs)  # as the checks see it: open, with places
+        Slot.objects.filter(pk=slot_id).update(**change)  # staff, or the last place, meanwhile
+        return loaded
+
+    monkeypatch.setattr(checks, "slot_with_venue_and_product", load_then_change)
+    assert refused(world, slot).code == code
+    assert not Booking.objects.filter(slot=slot).exists()
