@@ -161,15 +161,38 @@ def ip_limit(attacked: bool) -> int:
     return IP_LIMIT // UNDER_ATTACK_DIVISOR if attacked else IP_LIMIT
 
 
-def _take(key: str, timeout: int) -> int:
-    """Count one more under ``key`` (starting its window if it has none): two cache round
-    trips either way (Redis: EXISTS and INCRBY, or EXISTS and SET NX)."""
+def _take(*counters: tuple[str, int]) -> list[int]:
+    """Count one more under each ``(key, seconds)``, starting its window if it has none.
+
+    Production's cache does it in one round trip for all of them
+    (``sesshu.redis_cache.SharedClientRedisCache.counters_take``); any other cache through
+    Django's ``incr`` and ``add``."""
+    take = getattr(cache, "counters_take", None)
+    if take is not None:
+        return list(take(counters))
+    return [_take_one(key, seconds) for key, seconds in counters]
+
+
+def _take_one(key: str, timeout: int) -> int:
     try:
         return int(cache.incr(key))
     except ValueError:  # no window yet, or it just ended
         if cache.add(key, 1, timeout=timeout):
             return 1
         return int(cache.incr(key))  # another request started it meanwhile
+
+
+def _give_back(keys: list[str]) -> None:
+    """Take one back from each of ``keys`` whose window has not ended."""
+    give_back = getattr(cache, "counters_give_back", None)
+    if give_back is not None:
+        give_back(keys)
+        return
+    for key in keys:
+        try:
+            cache.decr(key)
+        except ValueError:  # the window ended meanwhile
+            pass
 
 
 def attempt_begin(
@@ -192,16 +215,18 @@ def attempt_begin(
     network = client_network(ip)
     if network is not None:
         ip_key = f"{_PREFIX}:ip:{network}"
-        if _take(ip_key, IP_WINDOW_SECONDS) > ip_limit(attacked):
+        if _take((ip_key, IP_WINDOW_SECONDS))[0] > ip_limit(attacked):
             raise Throttled("ip")
         attempt.taken.append(ip_key)
     subject_key = f"{_PREFIX}:subject:{subject}"
-    if _take(subject_key, SUBJECT_WINDOW_SECONDS) > subject_limit(attacked):
+    if _take((subject_key, SUBJECT_WINDOW_SECONDS))[0] > subject_limit(attacked):
         raise Throttled("voucher")
     attempt.taken.append(subject_key)
     minutes, hours = _rate_keys(_now())
-    _take(minutes[0], (ATTACK_SHORT_WINDOW_MINUTES + 2) * 60)
-    _take(hours[0], (ATTACK_LONG_WINDOW_HOURS + 2) * 3600)
+    _take(
+        (minutes[0], (ATTACK_SHORT_WINDOW_MINUTES + 2) * 60),
+        (hours[0], (ATTACK_LONG_WINDOW_HOURS + 2) * 3600),
+    )
     attempt.taken += [minutes[0], hours[0]]
     return attempt
 
@@ -210,14 +235,9 @@ def attempt_succeeded(attempt: Attempt) -> None:
     """Give the attempt back; the voucher's own failures are forgotten too (whoever got in
     knows its secret already). The address's earlier failures stay: an attacker who owns
     one voucher must not be able to wash their address clean by logging in with it."""
-    for key in attempt.taken:
-        if key.startswith(f"{_PREFIX}:subject:"):
-            cache.delete(key)
-            continue
-        try:
-            cache.decr(key)
-        except ValueError:  # the window ended meanwhile
-            pass
+    subjects = [key for key in attempt.taken if key.startswith(f"{_PREFIX}:subject:")]
+    cache.delete_many(subjects)
+    _give_back([key for key in attempt.taken if key not in subjects])
     attempt.taken = []
 
 

@@ -62,3 +62,27 @@ def test_threads_share_the_client_and_every_increment_counts(
         list(pool.map(lambda _n: shared.incr("hits"), range(400)))
     assert len({id(client) for client in clients}) == 1
     assert shared.get("hits") == 400
+
+
+def _ttl(shared: SharedClientRedisCache, key: str) -> int:
+    return int(shared._cache.get_client().ttl(shared.make_and_validate_key(key)))
+
+
+def test_counters_start_a_window_once_and_count_in_it(shared: SharedClientRedisCache) -> None:
+    assert shared.counters_take([("a", 60), ("b", 600)]) == [1, 1]
+    assert 0 < _ttl(shared, "a") <= 60 and 60 < _ttl(shared, "b") <= 600
+    shared._cache.get_client().expire(shared.make_and_validate_key("a"), 30)
+    assert shared.counters_take([("a", 60)]) == [2]
+    assert _ttl(shared, "a") <= 30  # the window is not pushed back by later counts
+    assert shared.get("a") == 2  # what the cache itself reads, under its own key
+    shared.delete("a")
+    assert shared.counters_take([("a", 60)]) == [1]  # a window that ended starts again
+
+
+def test_counters_give_back_only_to_windows_still_open(shared: SharedClientRedisCache) -> None:
+    shared.counters_take([("open", 60), ("open", 60)])
+    shared.counters_give_back(["open", "ended"])
+    assert shared.get("open") == 1
+    assert shared.get("ended") is None  # not made -1, and not made at all
+    assert not shared._cache.get_client().exists(shared.make_and_validate_key("ended"))
+    shared.counters_give_back([])

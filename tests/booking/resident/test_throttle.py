@@ -354,3 +354,34 @@ def test_on_redis_parallel_attempts_are_each_counted_once(
     finally:
         cache.delete(key)
         cache.close()
+
+
+def test_on_redis_a_success_gives_its_attempt_back(
+    dob_mode: Municipality, settings: object
+) -> None:
+    settings.CACHES = {  # type: ignore[attr-defined]
+        "default": {
+            "BACKEND": "sesshu.redis_cache.SharedClientRedisCache",
+            "LOCATION": os.environ.get("REDIS_URL_FOR_TESTS", "redis://127.0.0.1:6379/15"),
+            "KEY_PREFIX": f"throttle-test-{os.getpid()}",
+        }
+    }
+    from django.core.cache import cache
+
+    cache.clear()
+    try:
+        subject = throttle.subject_for_voucher("1234567890")
+        failed = throttle.attempt_begin(subject=subject, ip="198.51.100.1")
+        assert len(failed.taken) == 4
+        counted = dict(zip(failed.taken, [cache.get(key) for key in failed.taken], strict=True))
+        assert set(counted.values()) == {1}
+        throttle.attempt_succeeded(throttle.attempt_begin(subject=subject, ip="198.51.100.1"))
+        after = {key: cache.get(key) for key in failed.taken}
+        subject_key = f"resident-login:subject:{subject}"
+        # The voucher's count is forgotten; the address and the municipality keep the failure.
+        assert after.pop(subject_key) is None
+        assert set(after.values()) == {1}
+        assert throttle.failure_counts() == (1, 1)
+    finally:
+        cache.clear()
+        cache.close()
