@@ -80,9 +80,10 @@ class Columns(Generic[M]):
         return self.model.from_db(DEFAULT_DB_ALIAS, self._attnames, values)  # type: ignore[return-value]
 
 
-def keep_related(instance: Model, name: str, related: Model) -> None:
-    """Put ``related`` in ``instance``'s cache of the foreign key ``name``, as
-    ``select_related`` does: ``instance.<name>`` then runs no query."""
+def keep_related(instance: Model, name: str, related: Model | None) -> None:
+    """Put ``related`` in ``instance``'s cache of the relation ``name``, as ``select_related``
+    does: ``instance.<name>`` then runs no query (a reverse one-to-one cached as None raises
+    its ``DoesNotExist``, as after ``select_related``)."""
     field = instance._meta.get_field(name)
     field.set_cached_value(instance, related)  # type: ignore[union-attr]
 
@@ -94,40 +95,43 @@ def fetch_one(sql: str, params: Sequence[Any]) -> tuple[Any, ...] | None:
 
 
 class Insert(Generic[M]):
-    """``INSERT … RETURNING`` the primary key of a model with an automatic one, as
-    ``instance.save(force_insert=True)`` writes it: every local concrete field but that key,
-    with ``pre_save`` (``auto_now_add``) and ``get_db_prep_save`` (JSON, IP addresses)
-    applied. No signals are sent: use it for models nobody listens to."""
+    """``INSERT`` of a new row as ``instance.save(force_insert=True)`` writes it: every local
+    concrete field, with ``pre_save`` (``auto_now_add``) and ``get_db_prep_save`` (JSON, IP
+    addresses) applied; a primary key the database sets (an automatic one) is left out and
+    read back with ``RETURNING``. No signals are sent: use it for models nobody listens to."""
 
     def __init__(self, model: type[M]) -> None:
         meta = model._meta
         pk = meta.pk
         assert pk is not None
-        if not getattr(pk, "db_returning", False):
-            raise ValueError(f"{model.__name__}'s primary key is not set by the database")
         self.model = model
+        self._returning = bool(getattr(pk, "db_returning", False))
         self._fields = [
             field
             for field in meta.local_concrete_fields
-            if field is not pk and not getattr(field, "generated", False)
+            if not (field is pk and self._returning) and not getattr(field, "generated", False)
         ]
         columns = ", ".join(_quoted(field.column) for field in self._fields)
         marks = ", ".join(["%s"] * len(self._fields))
-        self.sql = (
-            f"INSERT INTO {table(model)} ({columns}) VALUES ({marks}) "  # noqa: S608
-            f"RETURNING {_quoted(pk.column)}"
-        )
+        self.sql = f"INSERT INTO {table(model)} ({columns}) VALUES ({marks})"  # noqa: S608
+        if self._returning:
+            self.sql += f" RETURNING {_quoted(pk.column)}"
 
     def __call__(self, instance: M) -> M:
-        if not isinstance(instance, self.model) or instance.pk is not None:
-            raise ValueError(f"a new {self.model.__name__} without a primary key is inserted")
+        if not isinstance(instance, self.model) or not instance._state.adding:
+            raise ValueError(f"a new {self.model.__name__} is inserted, once")
+        if self._returning and instance.pk is not None:
+            raise ValueError(f"a new {self.model.__name__} gets its primary key from the database")
+        if not self._returning and instance.pk in (None, ""):
+            raise ValueError(f"a new {self.model.__name__} needs its primary key")
         values = [
             field.get_db_prep_save(field.pre_save(instance, True), connection)
             for field in self._fields
         ]
-        row = fetch_one(self.sql, values)
-        assert row is not None
-        instance.pk = row[0]
+        with connection.cursor() as cursor:
+            cursor.execute(self.sql, values)
+            if self._returning:
+                instance.pk = cursor.fetchone()[0]
         instance._state.adding = False
         instance._state.db = DEFAULT_DB_ALIAS
         return instance

@@ -6,14 +6,14 @@ from __future__ import annotations
 from functools import cache
 
 from django.contrib.sessions.models import Session
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from audit import record
 from audit.chain import Actor
 from booking.models import ResidentSession, Voucher
 from booking.resident.services.login import voucher_target
-from sesshu.rows import Columns, fetch_one, table
+from sesshu.rows import Columns, Insert, fetch_one, table
 
 # --- Sessions -----------------------------------------------------------------------------
 
@@ -21,9 +21,22 @@ from sesshu.rows import Columns, fetch_one, table
 def resident_session_register(*, voucher: Voucher, session_key: str) -> ResidentSession:
     """Record that ``session_key`` is ``voucher``'s session; drop rows of its sessions that
     have ended or expired since."""
-    live = Session.objects.filter(expire_date__gt=timezone.now()).values("session_key")
-    ResidentSession.objects.filter(voucher=voucher).exclude(session_key__in=live).delete()
-    return ResidentSession.objects.create(session_key=session_key, voucher=voucher)
+    sql, insert = _register_statements()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [voucher.pk, timezone.now()])
+    return insert(ResidentSession(session_key=session_key, voucher=voucher))
+
+
+@cache
+def _register_statements() -> tuple[str, Insert[ResidentSession]]:
+    # On the path of every login in a rush: written once, not compiled (sesshu.rows).
+    registered, sessions = table(ResidentSession), table(Session)
+    ended = (
+        f"DELETE FROM {registered} r WHERE r.voucher_id = %s AND NOT EXISTS"  # noqa: S608
+        f" (SELECT 1 FROM {sessions} s WHERE s.session_key = r.session_key"
+        " AND s.expire_date > %s)"
+    )
+    return ended, Insert(ResidentSession)
 
 
 def resident_session_voucher(*, voucher_id: int, session_key: str | None) -> Voucher | None:

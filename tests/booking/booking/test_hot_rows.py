@@ -108,10 +108,19 @@ def test_an_insert_writes_the_row_the_orm_writes(world: World) -> None:
     stored_event = Event.objects.get(pk=event.pk)
     assert stored_event.details == {"dose": 1, "names": ["a", "b"], "none": None}
     assert stored_event.ip == "2001:db8::1"
-    with pytest.raises(ValueError, match="without a primary key"):
+    with pytest.raises(ValueError, match="inserted, once"):
         Insert(Event)(stored_event)
-    with pytest.raises(ValueError, match="not set by the database"):
-        Insert(ResidentSession)
+    with pytest.raises(ValueError, match="gets its primary key from the database"):
+        Insert(Event)(Event(seq=10**9, occurred_at=timezone.now(), action="tests.x"))
+    # A key the caller chooses is written as given.
+    registered = Insert(ResidentSession)(
+        ResidentSession(session_key="k" * 32, voucher=world.resident)
+    )
+    assert not registered._state.adding
+    stored_session = ResidentSession.objects.get(session_key="k" * 32)
+    assert stored_session.voucher_id == world.resident.pk and stored_session.created_at
+    with pytest.raises(ValueError, match="needs its primary key"):
+        Insert(ResidentSession)(ResidentSession(voucher=world.resident))
 
 
 def test_a_slot_comes_with_its_venue_and_vaccine_in_one_query(world: World) -> None:

@@ -157,6 +157,25 @@ def test_disabling_web_login_ends_every_session_of_that_resident(
     assert events(dob_mode, "resident.web_login_disabled")
 
 
+def test_a_login_forgets_the_residents_ended_sessions_and_keeps_the_live_ones(
+    dob_mode: Municipality, resident_a: Resident, neighbour_a: Resident
+) -> None:
+    phone, computer, tablet, neighbour = (Client(HTTP_HOST="kodaira.localhost") for _ in range(4))
+    login_dob(phone, resident_a)
+    login_dob(computer, resident_a)
+    login_dob(neighbour, neighbour_a)
+    with tenant_context(dob_mode):
+        # The phone's session expired; its row is still registered to the resident.
+        Session.objects.filter(session_key=_session_key(phone)).update(
+            expire_date=datetime(2020, 1, 1, tzinfo=UTC)
+        )
+    login_dob(tablet, resident_a)
+    with tenant_context(dob_mode):
+        registered = set(ResidentSession.objects.values_list("session_key", flat=True))
+    assert registered == {_session_key(c) for c in (computer, tablet, neighbour)}
+    assert computer.get("/mypage/").status_code == 200
+
+
 def test_resident_sessions_end_alone_logs_the_resident_out(
     client_a: Client, dob_mode: Municipality, resident_a: Resident
 ) -> None:
