@@ -98,6 +98,34 @@ class BirthDateWidget(forms.SelectDateWidget):
             sub["options_html"] = html
         return context
 
+    def render(
+        self,
+        name: str,
+        value: Any,
+        attrs: dict[str, Any] | None = None,
+        renderer: Any = None,
+    ) -> SafeString:
+        """The widget's HTML. Empty (the login page as every resident first sees it), it is
+        the same for the same name, attributes, year and language: written once per process
+        for each. Building the 150 options' contexts was most of what remained of the page's
+        cost (scripts/bench/README.md, "Stop 13")."""
+        if value not in (None, "", {}):
+            return super().render(name, value, attrs, renderer)
+        key = (name, _attrs_key(attrs), timezone.localdate().year, get_language(), id(renderer))
+        html = _EMPTY_WRITTEN.get(key)
+        if html is None:
+            html = super().render(name, value, attrs, renderer)
+            if len(_EMPTY_WRITTEN) < _OPTIONS_KEPT:
+                _EMPTY_WRITTEN[key] = html
+        return html
+
+
+def _attrs_key(attrs: dict[str, Any] | None) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted((str(name), repr(value)) for name, value in (attrs or {}).items()))
+
+
+# (name, attributes, this year, language, renderer) -> the empty widget's HTML.
+_EMPTY_WRITTEN: dict[tuple[Any, ...], SafeString] = {}
 
 # (part, this year, language, selected value) -> the options' HTML; bounded, though the keys
 # are few: three parts, two languages, a value each (a day, a month, 111 years) or none.

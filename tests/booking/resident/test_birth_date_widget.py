@@ -3,9 +3,10 @@ what Django's own select templates write, for a blank form, a chosen date and an
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 
 import pytest
+import time_machine
 from django.forms.renderers import get_default_renderer
 from django.utils import translation
 from django.utils.html import escape
@@ -74,3 +75,20 @@ def test_options_written_once_are_never_served_for_another_language_or_choice() 
                 assert widget.render("birth_date", value, attrs) == _as_django_writes_it(
                     widget, value, attrs
                 )
+
+
+def test_the_empty_widget_kept_once_follows_its_attributes_and_the_new_year() -> None:
+    """The empty widget's whole HTML is kept per process (the login page's): another id or
+    error state, or a new year (one more year to choose), is never served the old one."""
+    widget = BirthDateWidget()
+    plain = {"id": "id_birth_date", "required": True}
+    invalid = {"id": "id_birth_date", "aria-invalid": "true", "aria-describedby": "login-error"}
+    with time_machine.travel(datetime(2026, 12, 31, 12, tzinfo=UTC), tick=False):
+        for attrs in (plain, invalid, plain, invalid):
+            html = widget.render("birth_date", None, attrs)
+            assert html == _as_django_writes_it(widget, None, attrs)
+        assert '<option value="2027"' not in html
+    with time_machine.travel(datetime(2027, 1, 1, 12, tzinfo=UTC), tick=False):
+        html = widget.render("birth_date", None, plain)
+        assert html == _as_django_writes_it(widget, None, plain)
+        assert '<option value="2027">2027（令和9）</option>' in html
