@@ -11,7 +11,8 @@ from datetime import datetime
 
 from django.utils import timezone
 
-from booking.models import AgePhase, ContactPreference, Incident, Slot, Voucher
+from booking.models import AgePhase, Incident, Slot, Voucher
+from booking.selectors.residents import contact_preference_of
 from booking.selectors.slots import slot_with_venue_and_product
 
 
@@ -43,7 +44,7 @@ class ContactStatus:
 
 def contact_status(voucher: Voucher) -> ContactStatus:
     """Registered or not, and the channels chosen — never the addresses themselves."""
-    preference = ContactPreference.objects.filter(voucher_id=voucher.pk).first()
+    preference = contact_preference_of(voucher.pk)
     if preference is None:
         return ContactStatus(False, False, False, [], "ja")
     return ContactStatus(

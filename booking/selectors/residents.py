@@ -15,18 +15,27 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import cache
 from zoneinfo import ZoneInfo
 
 from django.db import connection
 from django.db.models import QuerySet
 from django.http import Http404
 
-from booking.models import Booking, VaccinationRecord, VaccineProduct, Voucher
+from booking.models import (
+    Booking,
+    ContactPreference,
+    VaccinationRecord,
+    VaccineProduct,
+    Voucher,
+)
 from booking.models.bookings import (
     booking_number_is_well_formed,
     booking_number_normalize,
     made_in_current_schema,
 )
+from booking.selectors.slots import bookings_with_slots
+from sesshu.rows import Columns, fetch_one
 
 JAPAN = ZoneInfo("Asia/Tokyo")
 LIVE = [Booking.Status.ACTIVE, Booking.Status.CHECKED_IN]
@@ -51,15 +60,16 @@ def bookings_of(voucher: Voucher, *, live_only: bool = False) -> QuerySet[Bookin
 
 def booking_of(voucher: Voucher, booking_number: str) -> Booking:
     """The resident's booking with this number; Http404 for anyone else's or none."""
+    _own(voucher)
     number = booking_number_normalize(booking_number)
-    booking = (
-        bookings_of(voucher).filter(booking_number=number).first()
-        if booking_number_is_well_formed(number)
-        else None
-    )
-    if booking is None:
+    if not booking_number_is_well_formed(number):
         raise Http404
-    return booking
+    # With its slot, venue and vaccine, as bookings_of() loads them: every done page reads
+    # one (sesshu.rows).
+    found = bookings_with_slots("b.voucher_id = %s AND b.booking_number = %s", [voucher.pk, number])
+    if not found:
+        raise Http404
+    return found[0]
 
 
 def vaccinations_of(voucher: Voucher) -> QuerySet[VaccinationRecord]:
@@ -176,18 +186,14 @@ def bookings_linked_to(booking: Booking, *, lock: bool = False) -> list[Booking]
     cancelling it cancels too when the municipality's policy cascades. Read without locks to
     tell the resident beforehand; the booking service finds them again with ``lock`` (row
     locks, inside its transaction)."""
-    rows = Booking.objects.select_related("slot__venue", "slot__product").order_by("dose")
-    if lock:
-        rows = rows.select_for_update(of=("self",))
+    then = "ORDER BY b.dose" + (" FOR UPDATE OF b" if lock else "")
     found: list[Booking] = []
     frontier = [booking.pk]
     while frontier:
-        batch = list(
-            rows.filter(
-                linked_to_id__in=frontier,
-                voucher_id=booking.voucher_id,
-                status=Booking.Status.ACTIVE,
-            )
+        batch = bookings_with_slots(
+            "b.linked_to_id = ANY(%s) AND b.voucher_id = %s AND b.status = %s",
+            [frontier, booking.voucher_id, Booking.Status.ACTIVE.value],
+            then=then,
         )
         found += batch
         frontier = [each.pk for each in batch]
@@ -204,3 +210,18 @@ def cancelled_together(booking: Booking, linked: list[Booking]) -> list[Booking]
             status=Booking.Status.CANCELLED,
         ).order_by("dose")
     )
+
+
+@cache
+def _preference_query() -> tuple[str, Columns[ContactPreference]]:
+    preference = Columns(ContactPreference, "c")
+    sql = f"SELECT {preference.sql} FROM {preference.table} c WHERE c.voucher_id = %s"  # noqa: S608
+    return sql, preference
+
+
+def contact_preference_of(voucher_id: int) -> ContactPreference | None:
+    """The voucher's contact preference, or None: read by every booking, change and
+    cancellation, and by my page (sesshu.rows)."""
+    sql, columns = _preference_query()
+    row = fetch_one(sql, [voucher_id])
+    return None if row is None else columns.load(row)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from functools import cache, partial
+from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -33,8 +33,8 @@ from booking.models import (
     NotificationSettings,
     Voucher,
 )
+from booking.selectors.residents import contact_preference_of
 from sesshu.observability import PERSONAL_FIELD_NAMES
-from sesshu.rows import Columns, fetch_one
 from tenants.crypto import cipher_for
 from tenants.db import current_municipality, tenant_connection
 
@@ -83,21 +83,6 @@ def _check_extra(extra: dict[str, Any]) -> dict[str, Any]:
     return extra
 
 
-@cache
-def _preference_query() -> tuple[str, Columns[ContactPreference]]:
-    preference = Columns(ContactPreference, "c")
-    sql = f"SELECT {preference.sql} FROM {preference.table} c WHERE c.voucher_id = %s"  # noqa: S608
-    return sql, preference
-
-
-def _preference_of(voucher_id: int) -> ContactPreference | None:
-    """The voucher's contact preference: read by every booking, change and cancellation
-    (sesshu.rows)."""
-    sql, columns = _preference_query()
-    row = fetch_one(sql, [voucher_id])
-    return None if row is None else columns.load(row)
-
-
 def notification_enqueue(
     *, kind: str, booking: Booking, extra: dict[str, Any] | None = None
 ) -> list[Notification]:
@@ -110,7 +95,7 @@ def notification_enqueue(
     """
     if kind not in NotificationKind.values:
         raise ValueError(f"unknown notification kind {kind!r}")
-    preference = _preference_of(booking.voucher_id)
+    preference = contact_preference_of(booking.voucher_id)
     channels = preference.consented_channels() if preference else []
     if not channels:
         return []

@@ -17,9 +17,9 @@ from audit.models import Event
 from audit.services import audit_record
 from booking.models import Booking, ContactPreference, ResidentSession, Slot, Voucher
 from booking.resident.services.web_sessions import resident_session_voucher
+from booking.selectors.residents import contact_preference_of
 from booking.selectors.slots import slot_with_venue_and_product
 from booking.services.booking.checks import _lock_voucher
-from booking.services.notifications import _preference_of
 from sesshu.rows import Columns, Insert, fetch_one
 from sesshu.session_store import SessionStore
 from tests.booking.booking.conftest import SYSTEM, World
@@ -174,11 +174,11 @@ def test_a_session_names_its_voucher_only_while_registered_to_it(world: World) -
 
 
 def test_a_contact_preference_is_read_for_its_voucher_only(world: World) -> None:
-    assert _preference_of(world.resident.pk) is None
+    assert contact_preference_of(world.resident.pk) is None
     made = ContactPreference.objects.create(voucher=world.resident, phone=b"sealed")
-    found = _preference_of(world.resident.pk)
+    found = contact_preference_of(world.resident.pk)
     assert found is not None and found.pk == made.pk and bytes(found.phone) == b"sealed"
-    assert _preference_of(world.neighbour.pk) is None
+    assert contact_preference_of(world.neighbour.pk) is None
 
 
 def test_an_expired_session_is_not_loaded_and_gets_a_new_key(world: World) -> None:
