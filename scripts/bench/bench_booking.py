@@ -54,11 +54,11 @@ Configuration (2 vCPUs shared with other benchmarks; 1,500 residents for 1,000 p
 clients, browser flow): 2x1 (sync), 2x4, 4x1 and 4x4 workers x threads all served 4-6
 residents/s (3-4 bookings/s); the differences were within the noise of the other load on the
 machine. gunicorn CPU per resident: 2x1 181 ms, 4x4 189 ms, 4x1 194 ms, 2x4 205 ms, so on a
-2-core box: 2 workers of 1 thread (the defaults here). On a faster machine of the same kind,
-at 1c8905e, a resident's pages cost about 32 ms of gunicorn CPU and a booking POST 9 ms: the
-goal of 333 bookings/s is out of reach by a factor of about 3 for booking POSTs of residents
-already logged in and about 10 for residents who log in during the rush (figures in
-scripts/bench/README.md).
+2-core box: 2 workers of 1 thread (the defaults here; 3 x 1 does as well now that a worker
+waits on the database for a good part of each request). At 645f9fb a resident's five pages
+cost about 19 ms of gunicorn CPU and a booking POST 4.6 ms: the goal of 333 bookings/s is out
+of reach by a factor of about 2 for booking POSTs of residents already logged in and about 10
+for residents who log in during the rush (figures in scripts/bench/README.md, "Stop 13").
 """
 
 from __future__ import annotations
