@@ -47,15 +47,16 @@ def _own(voucher: Voucher | None) -> Voucher:
     return voucher
 
 
-def bookings_of(voucher: Voucher, *, live_only: bool = False) -> QuerySet[Booking]:
-    """The resident's bookings, soonest first, with slot, venue and vaccine loaded."""
+def bookings_of(voucher: Voucher, *, live_only: bool = False) -> list[Booking]:
+    """The resident's bookings, soonest first, with slot, venue and vaccine loaded (my page
+    reads them on every visit: sesshu.rows)."""
     _own(voucher)
-    bookings = Booking.objects.filter(voucher_id=voucher.pk)
+    where = "b.voucher_id = %s"
+    params: list[object] = [voucher.pk]
     if live_only:
-        bookings = bookings.filter(status__in=LIVE)
-    return bookings.select_related("slot__venue", "slot__product").order_by(
-        "slot__starts_at", "dose"
-    )
+        where += " AND b.status = ANY(%s)"
+        params.append([str(status) for status in LIVE])
+    return bookings_with_slots(where, params, then="ORDER BY s.starts_at, b.dose")
 
 
 def booking_of(voucher: Voucher, booking_number: str) -> Booking:
@@ -65,7 +66,7 @@ def booking_of(voucher: Voucher, booking_number: str) -> Booking:
     if not booking_number_is_well_formed(number):
         raise Http404
     # With its slot, venue and vaccine, as bookings_of() loads them: every done page reads
-    # one (sesshu.rows).
+    # one.
     found = bookings_with_slots("b.voucher_id = %s AND b.booking_number = %s", [voucher.pk, number])
     if not found:
         raise Http404

@@ -65,17 +65,17 @@ class Columns(Generic[M]):
         self._attnames = [field.attname for field in fields]
         self._converters: list[tuple[int, list[_Converter], Any]] = []
         for index, field in enumerate(fields):
-            column = field.get_col(alias)
-            found = connection.ops.get_db_converters(column) + column.get_db_converters(connection)
+            col = field.get_col(alias)
+            found = connection.ops.get_db_converters(col) + col.get_db_converters(connection)
             if found:
-                self._converters.append((index, found, column))
+                self._converters.append((index, found, col))
 
     def load(self, row: Sequence[Any], start: int = 0) -> M:
         values = list(row[start : start + self.width])
-        for index, converters, column in self._converters:
+        for index, converters, col in self._converters:
             value = values[index]
             for converter in converters:
-                value = converter(value, column, connection)
+                value = converter(value, col, connection)
             values[index] = value
         return self.model.from_db(DEFAULT_DB_ALIAS, self._attnames, values)  # type: ignore[return-value]
 
@@ -89,6 +89,8 @@ def keep_related(instance: Model, name: str, related: Model | None) -> None:
 
 
 def fetch_one(sql: str, params: Sequence[Any]) -> tuple[Any, ...] | None:
+    """The first row of ``sql`` (values in ``params``), through Django's cursor: the tenant's
+    search path and role are set as for any query, and tests capture it."""
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchone()  # type: ignore[no-any-return]

@@ -82,7 +82,7 @@ def _voucher(voucher_id: int) -> Voucher:
 
 
 def _booking(voucher: Voucher, booking_id: int) -> Booking:
-    booking = bookings_of(voucher).filter(pk=booking_id).first()
+    booking = next((each for each in bookings_of(voucher) if each.pk == booking_id), None)
     if booking is None:
         raise Http404
     return booking

@@ -26,7 +26,7 @@ from booking.services.notifications import contact_preferences_update
 @resident_required
 def mypage(request: HttpRequest) -> HttpResponse:
     voucher = request.voucher  # type: ignore[attr-defined]
-    bookings = list(bookings_of(voucher))
+    bookings = bookings_of(voucher)
     live = [b for b in bookings if b.status in (Booking.Status.ACTIVE, Booking.Status.CHECKED_IN)]
     nxt = next_dose(voucher)
     return page(
