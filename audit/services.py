@@ -5,7 +5,6 @@ import logging
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import cache
 from typing import Any
 
 from django.db import connection, transaction
@@ -14,7 +13,7 @@ from django_tenants.utils import get_public_schema_name, schema_context
 
 from audit.chain import Actor, ChainedEvent, event_hash, genesis_hash
 from sesshu.observability import PERSONAL_FIELD_NAMES
-from sesshu.rows import Insert
+from sesshu.rows import insert_of
 from tenants.db import current_schema
 
 logger = logging.getLogger("sesshu.audit")
@@ -32,12 +31,6 @@ def _models(schema_name: str) -> tuple[Any, Any]:
     from audit.models import Event, EventSeal
 
     return Event, EventSeal
-
-
-@cache
-def _insert(event_model: type[ChainedEvent]) -> Insert[ChainedEvent]:
-    # Every audited request writes one: without the ORM's compiler (sesshu.rows).
-    return Insert(event_model)
 
 
 def chain_name(schema_name: str) -> str:
@@ -86,7 +79,8 @@ def audit_record(
     target_type, target_id = _target_of(target)
     schema = current_schema()
     event_model, _seal_model = _models(schema)
-    event = _insert(event_model)(
+    # Every audited request writes one: without the ORM's compiler (sesshu.rows).
+    event = insert_of(event_model)(
         event_model(
             occurred_at=timezone.now(),
             actor_kind=actor.kind,

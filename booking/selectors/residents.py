@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
-from functools import cache
 from zoneinfo import ZoneInfo
 
 from django.db import connection
@@ -35,7 +34,7 @@ from booking.models.bookings import (
     made_in_current_schema,
 )
 from booking.selectors.slots import bookings_with_slots
-from sesshu.rows import Columns, fetch_one
+from sesshu.rows import columns_of, fetch_one
 
 JAPAN = ZoneInfo("Asia/Tokyo")
 LIVE = [Booking.Status.ACTIVE, Booking.Status.CHECKED_IN]
@@ -213,16 +212,9 @@ def cancelled_together(booking: Booking, linked: list[Booking]) -> list[Booking]
     )
 
 
-@cache
-def _preference_query() -> tuple[str, Columns[ContactPreference]]:
-    preference = Columns(ContactPreference, "c")
-    sql = f"SELECT {preference.sql} FROM {preference.table} c WHERE c.voucher_id = %s"  # noqa: S608
-    return sql, preference
-
-
 def contact_preference_of(voucher_id: int) -> ContactPreference | None:
     """The voucher's contact preference, or None: read by every booking, change and
     cancellation, and by my page (sesshu.rows)."""
-    sql, columns = _preference_query()
-    row = fetch_one(sql, [voucher_id])
+    columns = columns_of(ContactPreference, "c")
+    row = fetch_one(f"{columns.select} WHERE c.voucher_id = %s", [voucher_id])
     return None if row is None else columns.load(row)

@@ -12,7 +12,7 @@ from typing import Any
 from django.db import connection
 
 from booking.models import Booking, Channel, Slot, VaccineProduct, Venue
-from sesshu.rows import Columns, column, fetch_one, keep_related
+from sesshu.rows import Columns, column, columns_of, fetch_one, keep_related
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ class _SlotTree:
 
 @cache
 def _slot_tree() -> _SlotTree:
-    return _SlotTree(Columns(Slot, "s"), Columns(Venue, "v"), Columns(VaccineProduct, "p"))
+    return _SlotTree(columns_of(Slot, "s"), columns_of(Venue, "v"), columns_of(VaccineProduct, "p"))
 
 
 @cache
@@ -77,7 +77,7 @@ def slot_with_venue_and_product(slot_id: int, *, open_to: str | None = None) -> 
 
 @cache
 def _booking_query() -> tuple[str, Columns[Booking]]:
-    booking, tree = Columns(Booking, "b"), _slot_tree()
+    booking, tree = columns_of(Booking, "b"), _slot_tree()
     sql = (
         f"SELECT {booking.sql}, {tree.sql} FROM {booking.table} b"  # noqa: S608
         f" JOIN {tree.slot.table} s ON s.id = b.slot_id{tree.joins}"

@@ -14,6 +14,7 @@ For the few queries a profile of the booking rush names; everywhere else, the OR
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import cache
 from typing import Any, Generic, TypeVar
 
 from django.db import DEFAULT_DB_ALIAS, connection
@@ -62,6 +63,8 @@ class Columns(Generic[M]):
         self.table = table(model)
         self.width = len(fields)
         self.sql = ", ".join(f"{alias}.{_quoted(field.column)}" for field in fields)
+        # The query's beginning when nothing else is joined: add WHERE and the rest.
+        self.select = f"SELECT {self.sql} FROM {self.table} {alias}"  # noqa: S608
         self._attnames = [field.attname for field in fields]
         self._converters: list[tuple[int, list[_Converter], Any]] = []
         for index, field in enumerate(fields):
@@ -78,6 +81,12 @@ class Columns(Generic[M]):
                 value = converter(value, col, connection)
             values[index] = value
         return self.model.from_db(DEFAULT_DB_ALIAS, self._attnames, values)  # type: ignore[return-value]
+
+
+@cache
+def columns_of(model: type[M], alias: str, only: tuple[str, ...] | None = None) -> Columns[M]:
+    """``Columns(model, alias, only=only)``, made once per process."""
+    return Columns(model, alias, only=only)
 
 
 def keep_related(instance: Model, name: str, related: Model | None) -> None:
@@ -137,3 +146,9 @@ class Insert(Generic[M]):
         instance._state.adding = False
         instance._state.db = DEFAULT_DB_ALIAS
         return instance
+
+
+@cache
+def insert_of(model: type[M]) -> Insert[M]:
+    """``Insert(model)``, made once per process."""
+    return Insert(model)

@@ -16,26 +16,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from functools import cache
 from typing import Any
 
 from django.contrib.sessions.backends.base import VALID_KEY_CHARS
 from django.contrib.sessions.backends.db import SessionStore as DatabaseSessionStore
-from django.db.models import Model
 from django.utils import timezone
 from django.utils.crypto import get_random_string
 
-from sesshu.rows import Columns, fetch_one
-
-
-@cache
-def _session_query(model: type[Model]) -> tuple[str, Columns[Model]]:
-    session = Columns(model, "s")
-    sql = (
-        f"SELECT {session.sql} FROM {session.table} s"  # noqa: S608
-        " WHERE s.session_key = %s AND s.expire_date > %s"
-    )
-    return sql, session
+from sesshu.rows import columns_of, fetch_one
 
 
 class SessionStore(DatabaseSessionStore):
@@ -45,8 +33,11 @@ class SessionStore(DatabaseSessionStore):
 
     def _get_session_from_db(self) -> Any:
         """The live session row, or None (and no key: a new one is drawn when saving)."""
-        sql, columns = _session_query(self.model)
-        row = fetch_one(sql, [self.session_key, timezone.now()])
+        columns = columns_of(self.model, "s")
+        row = fetch_one(
+            f"{columns.select} WHERE s.session_key = %s AND s.expire_date > %s",
+            [self.session_key, timezone.now()],
+        )
         if row is None:
             self._session_key = None
             return None

@@ -34,7 +34,7 @@ from booking.registry.pipeline import VOUCHER_TABLE, kana_key
 from booking.resident import throttle
 from booking.services.registry_import import activation_code_hash
 from sesshu import metrics
-from sesshu.rows import Columns, fetch_one, keep_related
+from sesshu.rows import columns_of, fetch_one, keep_related
 from tenants.crypto import DecryptionFailed, TenantCipher, cipher_for
 from tenants.db import current_municipality
 from tenants.models import Municipality
@@ -172,29 +172,24 @@ def _begin(
         raise LoginRefused("throttled") from None
 
 
-@cache
-def _login_query() -> tuple[str, Columns[Voucher], Columns[ResidentCredential]]:
-    voucher, credential = Columns(Voucher, "v"), Columns(ResidentCredential, "c")
-    sql = (
-        f"SELECT {voucher.sql}, {credential.sql} FROM {voucher.table} v"  # noqa: S608
-        f" LEFT JOIN {credential.table} c ON c.voucher_id = v.id WHERE v.voucher_number = %s"
-    )
-    return sql, voucher, credential
-
-
 def _voucher_for_login(voucher_number: str) -> Voucher | None:
     """The voucher with its credential, if any (``credential_of`` then runs no query).
 
     One query whatever exists: the credential comes along (or not) in the same join. On the
-    path of every login in a rush, so its SQL is written once (sesshu.rows)."""
-    sql, voucher_columns, credential_columns = _login_query()
-    row = fetch_one(sql, [voucher_number])
+    path of every login in a rush: not compiled by the ORM (sesshu.rows)."""
+    voucher_columns, credential = columns_of(Voucher, "v"), columns_of(ResidentCredential, "c")
+    row = fetch_one(
+        f"SELECT {voucher_columns.sql}, {credential.sql} FROM {voucher_columns.table} v"  # noqa: S608
+        f" LEFT JOIN {credential.table} c ON c.voucher_id = v.id WHERE v.voucher_number = %s",
+        [voucher_number],
+    )
     if row is None:
         return None
     voucher = voucher_columns.load(row)
-    has_credential = row[voucher_columns.width] is not None
-    credential = credential_columns.load(row, voucher_columns.width) if has_credential else None
-    keep_related(voucher, "resident_credential", credential)
+    at = voucher_columns.width  # the credential's id, NULL when the voucher has none
+    keep_related(
+        voucher, "resident_credential", None if row[at] is None else credential.load(row, at)
+    )
     return voucher
 
 

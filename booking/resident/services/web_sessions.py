@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-from functools import cache
-
 from django.contrib.sessions.models import Session
 from django.db import connection, transaction
 from django.utils import timezone
@@ -13,7 +11,7 @@ from audit import record
 from audit.chain import Actor
 from booking.models import ResidentSession, Voucher
 from booking.resident.services.login import voucher_target
-from sesshu.rows import Columns, Insert, fetch_one, table
+from sesshu.rows import columns_of, fetch_one, insert_of, table
 
 # --- Sessions -----------------------------------------------------------------------------
 
@@ -21,22 +19,15 @@ from sesshu.rows import Columns, Insert, fetch_one, table
 def resident_session_register(*, voucher: Voucher, session_key: str) -> ResidentSession:
     """Record that ``session_key`` is ``voucher``'s session; drop rows of its sessions that
     have ended or expired since."""
-    sql, insert = _register_statements()
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [voucher.pk, timezone.now()])
-    return insert(ResidentSession(session_key=session_key, voucher=voucher))
-
-
-@cache
-def _register_statements() -> tuple[str, Insert[ResidentSession]]:
-    # On the path of every login in a rush: written once, not compiled (sesshu.rows).
-    registered, sessions = table(ResidentSession), table(Session)
+    # On the path of every login in a rush: not compiled by the ORM (sesshu.rows).
     ended = (
-        f"DELETE FROM {registered} r WHERE r.voucher_id = %s AND NOT EXISTS"  # noqa: S608
-        f" (SELECT 1 FROM {sessions} s WHERE s.session_key = r.session_key"
+        f"DELETE FROM {table(ResidentSession)} r WHERE r.voucher_id = %s AND NOT EXISTS"  # noqa: S608
+        f" (SELECT 1 FROM {table(Session)} s WHERE s.session_key = r.session_key"
         " AND s.expire_date > %s)"
     )
-    return ended, Insert(ResidentSession)
+    with connection.cursor() as cursor:
+        cursor.execute(ended, [voucher.pk, timezone.now()])
+    return insert_of(ResidentSession)(ResidentSession(session_key=session_key, voucher=voucher))
 
 
 def resident_session_voucher(*, voucher_id: int, session_key: str | None) -> Voucher | None:
@@ -44,20 +35,14 @@ def resident_session_voucher(*, voucher_id: int, session_key: str | None) -> Vou
     nobody has ended the session since; else None. One query, on every resident page."""
     if not session_key:
         return None
-    sql, columns = _session_voucher()
-    row = fetch_one(sql, [voucher_id, session_key])
-    return None if row is None else columns.load(row)
-
-
-@cache
-def _session_voucher() -> tuple[str, Columns[Voucher]]:
-    voucher = Columns(Voucher, "v")
-    registered = table(ResidentSession)
-    sql = (
-        f"SELECT {voucher.sql} FROM {voucher.table} v WHERE v.id = %s AND EXISTS"  # noqa: S608
-        f" (SELECT 1 FROM {registered} r WHERE r.session_key = %s AND r.voucher_id = v.id)"
+    voucher = columns_of(Voucher, "v")
+    row = fetch_one(
+        f"{voucher.select} WHERE v.id = %s AND EXISTS"  # noqa: S608
+        f" (SELECT 1 FROM {table(ResidentSession)} r"
+        " WHERE r.session_key = %s AND r.voucher_id = v.id)",
+        [voucher_id, session_key],
     )
-    return sql, voucher
+    return None if row is None else voucher.load(row)
 
 
 def resident_session_forget(*, session_key: str | None) -> None:

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from functools import cache, partial
+from functools import partial
 from zoneinfo import ZoneInfo
 
 from booking.models import AgePhase, BookingPolicy, Slot, VaccineProduct, Voucher
 from booking.selectors.residents import DoseHistory, DoseTaken, series_size
 from booking.selectors.slots import slot_with_venue_and_product
 from booking.services.booking.refusals import BookingRefused
-from sesshu.rows import Columns, fetch_one
+from sesshu.rows import columns_of, fetch_one
 from tenants.crypto import cipher_for
 from tenants.db import current_municipality
 
@@ -46,18 +46,11 @@ class _Context:
         return self.policy.call_centre_phone
 
 
-@cache
-def _voucher_lock() -> tuple[str, Columns[Voucher]]:
-    voucher = Columns(Voucher, "v", only=("voucher_number", "status", "dose", "personal"))
-    sql = f"SELECT {voucher.sql} FROM {voucher.table} v WHERE v.id = %s FOR UPDATE"  # noqa: S608
-    return sql, voucher
-
-
 def _lock_voucher(voucher_id: int) -> Voucher:
     """The voucher's row, locked until the transaction ends: one operation at a time per
     voucher (on the booking path of every resident in a rush: sesshu.rows)."""
-    sql, columns = _voucher_lock()
-    row = fetch_one(sql, [voucher_id])
+    columns = columns_of(Voucher, "v", ("voucher_number", "status", "dose", "personal"))
+    row = fetch_one(f"{columns.select} WHERE v.id = %s FOR UPDATE", [voucher_id])
     if row is None:
         raise Voucher.DoesNotExist(f"voucher {voucher_id} does not exist")
     return columns.load(row)

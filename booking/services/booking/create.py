@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import cache
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -34,7 +33,7 @@ from booking.services.booking.checks import (
 from booking.services.booking.notices import _notify
 from booking.services.booking.refusals import BookingRefused
 from sesshu import metrics
-from sesshu.rows import Insert
+from sesshu.rows import insert_of
 
 LIVE_BOOKING_CONSTRAINT = "one_live_booking_per_voucher_and_dose"
 _NUMBER_ATTEMPTS = 5
@@ -83,12 +82,7 @@ def _insert_booking(
         actor_kind=actor.kind,
         actor_id=actor.id,
     )
-    return _booking_insert()(booking)
-
-
-@cache
-def _booking_insert() -> Insert[Booking]:
-    return Insert(Booking)
+    return insert_of(Booking)(booking)
 
 
 def booking_create(
