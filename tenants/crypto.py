@@ -27,7 +27,8 @@ import hmac
 import os
 import struct
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Protocol
+from itertools import repeat
+from typing import Any, Protocol
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -59,6 +60,10 @@ _INDEX_INFO = b"sesshu:v1:blind-index"
 _COUNT = struct.Struct(">H")
 _NAME_LENGTH = struct.Struct(">H")
 _VALUE_LENGTH = struct.Struct(">I")
+# HMAC-SHA256's padded keys (RFC 2104), for TenantCipher.blind_indexer.
+_SHA256_BLOCK = 64
+_INNER_PAD = bytes(byte ^ 0x36 for byte in range(256))
+_OUTER_PAD = bytes(byte ^ 0x5C for byte in range(256))
 _ABSENT = 0
 _PRESENT = 1
 
@@ -172,6 +177,34 @@ class RecordEncoder:
                 append(raw)
         return b"".join(parts)
 
+    def encode_columns(self, columns: Sequence[Sequence[str | None]]) -> list[bytes]:
+        """``[encode(row) for row in zip(*columns)]``, a column at a time: each field's
+        bytes are made by C-level maps over its column, then joined row by row (a registry
+        import encodes a chunk of thousands of rows at once)."""
+        if len(columns) != len(self.names):
+            raise ValueError(f"expected {len(self.names)} columns, got {len(columns)}")
+        rows = len(columns[0]) if columns else 0
+        if any(len(column) != rows for column in columns):
+            raise ValueError("columns of different lengths")
+        fields = [
+            _encoded_column(present, absent, column)
+            for present, absent, column in zip(self._present, self._absent, columns, strict=True)
+        ]
+        return list(map(b"".join, zip(repeat(self._count, rows), *fields, strict=True)))
+
+
+def _encoded_column(present: bytes, absent: bytes, column: Sequence[str | None]) -> list[bytes]:
+    """One field's bytes in every row (``str.encode`` refuses a value that is not text)."""
+    pack_length = _VALUE_LENGTH.pack
+    if None in column:
+        return [
+            absent if value is None else present + pack_length(len(raw)) + raw
+            for value in column
+            for raw in (b"" if value is None else str.encode(value),)
+        ]
+    raws = list(map(str.encode, column))  # type: ignore[arg-type]  # None is not in column
+    return list(map(b"".join, zip(repeat(present), map(pack_length, map(len, raws)), raws)))
+
 
 def _decode_record(plaintext: bytes) -> dict[str, str | None]:
     # Only ever called on authenticated plaintext, but parse strictly all the same.
@@ -216,6 +249,7 @@ class TenantCipher:
         "tenant_code",
         "_aead",
         "_index_hmac",
+        "_index_key",
         "_record_ad_prefixes",
         "_purposes",
     )
@@ -233,6 +267,7 @@ class TenantCipher:
         # A keyed HMAC-SHA256 copied for each value instead of re-keyed (a registry import
         # indexes a million rows, three values each).
         self._index_hmac = hmac.new(index_key, digestmod=hashlib.sha256)
+        self._index_key = index_key
         # The constant leading parts of associated data and index messages, per table and
         # purpose: the same bytes as building them whole, without rebuilding them per row.
         self._record_ad_prefixes: dict[str, bytes] = {}
@@ -301,15 +336,11 @@ class TenantCipher:
         if len(payloads) != len(row_ids):
             raise ValueError("one row id per payload")
         nonces = os.urandom(NONCE_BYTES * len(payloads))
-        encrypt = self._aead.encrypt
-        record_ad = self._record_ad
-        sealed = []
-        for index, (payload, row_id) in enumerate(zip(payloads, row_ids, strict=True)):
-            nonce = nonces[index * NONCE_BYTES : (index + 1) * NONCE_BYTES]
-            sealed.append(
-                FORMAT_VERSION + nonce + encrypt(nonce, payload, record_ad(table, row_id))
-            )
-        return sealed
+        each = [nonces[start : start + NONCE_BYTES] for start in range(0, len(nonces), NONCE_BYTES)]
+        sealed = map(
+            self._aead.encrypt, each, payloads, map(self._record_ad, repeat(table), row_ids)
+        )
+        return list(map(b"".join, zip(repeat(FORMAT_VERSION), each, sealed)))
 
     def _segment_ad(self, table: str, column: str, row_id: str, index: int, flag: bytes) -> bytes:
         return _length_prefixed(
@@ -391,19 +422,32 @@ class TenantCipher:
         return mac.digest()[:BLIND_INDEX_BYTES]
 
     def blind_indexer(self, purpose: str) -> Callable[[bytes], bytes]:
-        """`blind_index_bytes` for one purpose, as a function of the value alone: the HMAC
-        state that has absorbed the purpose is copied for each value (a registry import
-        indexes a million rows)."""
-        start = self._index_hmac.copy()
-        start.update(_length_prefixed(purpose))
+        """`blind_index_bytes` for one purpose, as a function of the value alone (a registry
+        import indexes a million rows, three values each).
+
+        The HMAC is computed from its two SHA-256 states (RFC 2104: the key padded and
+        XORed with 0x36 and 0x5c), each absorbed once and copied per value; the inner state
+        has absorbed the purpose too. The digests are those of `blind_index_bytes`, at about
+        half the cost of copying an ``hmac.HMAC`` (its methods are Python)."""
+        inner, outer = self._index_pads()
+        inner.update(_length_prefixed(purpose))
         pack_length = _VALUE_LENGTH.pack
 
         def index(value: bytes) -> bytes:
-            mac = start.copy()
+            mac = inner.copy()
             mac.update(pack_length(len(value)) + value)
-            return mac.digest()[:BLIND_INDEX_BYTES]
+            digest = outer.copy()
+            digest.update(mac.digest())
+            return digest.digest()[:BLIND_INDEX_BYTES]
 
         return index
+
+    def _index_pads(self) -> tuple[Any, Any]:
+        key = self._index_key.ljust(_SHA256_BLOCK, b"\0")
+        return (
+            hashlib.sha256(key.translate(_INNER_PAD)),
+            hashlib.sha256(key.translate(_OUTER_PAD)),
+        )
 
     def blind_index(self, value: str, *, purpose: str) -> bytes:
         """A keyed digest for exact-match search on an encrypted column.
