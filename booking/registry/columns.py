@@ -28,7 +28,7 @@ from functools import partial
 from operator import itemgetter
 from typing import Any
 
-from booking.registry.dates import parse_birth_date
+from booking.registry.dates import EARLIEST, ERAS, parse_birth_date
 from booking.registry.errors import RegistryValueError
 from booking.registry.normalize import (
     _ADDRESS_HYPHEN,
@@ -52,6 +52,52 @@ _UNACCEPTABLE = re.compile("[\x01-\x1f\x7f-\x9f\ue000-\uf8ff]")
 
 _HIRAGANA = re.compile("[\u3041-\u3096\u309d\u309e]")
 _VOUCHER = re.compile(r"[0-9]{10}")
+# The commonest birth-date spellings, each read as parse_birth_date reads it: the two ISO 8601
+# ones (not week dates), Western with a separator or 年月日, and era dates with the era's
+# letter or name.
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}|[0-9]{8}")
+_WESTERN_DATE = re.compile(
+    r"([0-9]{4})(?:([-/.])([0-9]{1,2})\2([0-9]{1,2})|年([0-9]{1,2})月([0-9]{1,2})日)"
+)
+_ERA_DATE = re.compile(
+    r"([MTSHR]|明治|大正|昭和|平成|令和)(元|[0-9]{1,2})"
+    r"(?:([-/.])([0-9]{1,2})\3([0-9]{1,2})|年([0-9]{1,2})月([0-9]{1,2})日)"
+)
+# Era -> (offset, first day, last day). A year the era never reached (0, 平成32) gives a day
+# outside its span.
+_ERA_SPANS = {
+    key: (era.offset, era.start, era.end or date.max)
+    for era in ERAS
+    for key in (era.letter, era.name)
+}
+
+
+def _common_date(text: str, today: date) -> str | None:
+    """The ISO date of a birth date in a common spelling, if it is valid (a real day, from
+    Meiji 1 to ``today``, within its era); None for anything else, which parse_birth_date
+    then reads or refuses with its message."""
+    try:
+        if _ISO_DATE.fullmatch(text):
+            born = date.fromisoformat(text)
+        elif match := _WESTERN_DATE.fullmatch(text):
+            year, _sep, month, day, kanji_month, kanji_day = match.groups()
+            born = date(int(year), int(month or kanji_month), int(day or kanji_day))
+        elif match := _ERA_DATE.fullmatch(text):
+            era, era_year, _sep, month, day, kanji_month, kanji_day = match.groups()
+            offset, first, last = _ERA_SPANS[era]
+            number = 1 if era_year == "元" else int(era_year)
+            born = date(offset + number, int(month or kanji_month), int(day or kanji_day))
+            if not first <= born <= last:
+                return None
+        else:
+            return None
+    except ValueError:  # not a day of the calendar
+        return None
+    if not EARLIEST <= born <= today:
+        return None
+    return born.isoformat()
+
+
 _POSTAL_MARK = "〒"
 _ADDRESS_NUMBER = re.compile(r"[0-9]{1,15}")
 _POSTAL_CODE = re.compile(r"[0-9]{7}")
@@ -375,17 +421,22 @@ class ColumnParser:
         return kanas
 
     def _births(self, rows: list[list[str]], refer: set[int]) -> list[str]:
+        """The common spellings read by :func:`_common_date`; every other one, and every
+        date it refuses, through ``parse_birth_date``."""
         column = self._column(rows, "birth_date")
         assert column is not None
         today = self._today
         values: list[str] = []
         append = values.append
         for index, text in enumerate(column):
-            try:
-                append(parse_birth_date(text, today=today).isoformat())
-            except RegistryValueError:
-                append("")
-                refer.add(index)
+            born = _common_date(text, today)
+            if born is None:
+                try:
+                    born = parse_birth_date(text, today=today).isoformat()
+                except RegistryValueError:
+                    born = ""
+                    refer.add(index)
+            append(born)
         return values
 
     def _emails(self, rows: list[list[str]], refer: set[int]) -> list[str | None] | None:

@@ -121,6 +121,24 @@ ROW = [
         ("dose", "10", False),
         ("birth_date", "昭和23年4月1日", True),
         ("birth_date", "平成32年1月1日", False),
+        ("birth_date", "1948-04-01", True),
+        ("birth_date", "19480401", True),
+        ("birth_date", "19480230", False),
+        ("birth_date", "1868-01-24", False),  # before Meiji 1
+        ("birth_date", "2099-01-01", False),  # in the future
+        ("birth_date", "1948-W01-1", False),
+        ("birth_date", "1948年4月1日", True),
+        ("birth_date", "1948/4/31", False),
+        ("birth_date", "H31.4.30", True),
+        ("birth_date", "H31.5.1", False),  # Reiwa from 1 May 2019
+        ("birth_date", "R1.5.1", True),
+        ("birth_date", "R1.4.30", False),
+        ("birth_date", "S64.1.7", True),
+        ("birth_date", "S64.1.8", False),
+        ("birth_date", "平成元年1月8日", True),
+        ("birth_date", "S0.1.1", False),
+        ("birth_date", "T15.12.25", False),
+        ("birth_date", "M1.1.1", False),  # before 25 January 1868
         ("voucher_number", " 0012345678", False),
         ("voucher_number", "012345678", False),
         ("email", "Taro@Example.JP", True),
@@ -195,3 +213,23 @@ def test_the_column_encoder_refuses_what_the_row_encoder_refuses() -> None:
         encoder.encode_columns([["a"], ["a", "b"]] + [["a"]] * (len(PERSONAL_FIELDS) - 2))
     with pytest.raises(TypeError):
         encoder.encode_columns([[1]] + [["a"]] * (len(PERSONAL_FIELDS) - 1))  # type: ignore[list-item]
+
+
+_DATE_LIKE = st.one_of(
+    st.from_regex(r"[0-9]{4}-?[0-9]{2}-?[0-9]{2}", fullmatch=True),
+    st.from_regex(r"(18|19|20)[0-9]{2}-?(0[0-9]|1[0-3])-?[0-3][0-9]", fullmatch=True),
+    st.from_regex(r"(18|19|20)[0-9]{2}([-/.年])1?[0-9]([-/.月])[1-3]?[0-9]日?", fullmatch=True),
+    st.from_regex(
+        r"([MTSHRmtsh]|明治|大正|昭和|平成|令和)(元|[0-9]{1,2})([-/.年])[01]?[0-9]([-/.月])[0-3]?[0-9]日?",
+        fullmatch=True,
+    ),
+    _TEXT,
+)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.lists(_DATE_LIKE, min_size=1, max_size=6))
+def test_birth_dates_read_in_c_are_those_parse_birth_date_reads(births: list[str]) -> None:
+    index = COLUMNS.index("birth_date")
+    rows = [[*ROW[:index], birth, *ROW[index + 1 :]] for birth in births]
+    _agree(COLUMNS, rows)
