@@ -3,7 +3,13 @@
 A file is cut into chunks at record boundaries (:func:`chunk_file`); each chunk is parsed,
 validated, sealed and indexed on its own (:func:`process_chunk`), in as many processes as
 there are cores. Nothing here touches the database or Django: a chunk goes in as bytes and
-comes out as COPY text plus the rows' errors, so the work moves between processes cheaply.
+comes out as binary COPY tuples plus the rows' errors, so the work moves between processes
+cheaply.
+
+A chunk's rows are validated a column at a time (:class:`booking.registry.columns.
+ColumnParser`); a row it leaves in doubt goes through the row validator (:func:`_fast_parser`)
+and, if that refuses it too, through :func:`booking.registry.rows.parse_row`, which words
+every error. All three give the same values for a row they accept.
 
 One cipher operation per row: every personal field of a row is sealed together
 (``TenantCipher.seal_record``); two blind indexes (kana name, phone) and a keyed hash of the
