@@ -205,6 +205,23 @@ def _fold_spaces(joined: str, count: int) -> list[str] | None:
     return parts if len(parts) == count else None
 
 
+def _accepted(
+    values: list[str], column: list[str], accept: Callable[[str], object], refer: set[int]
+) -> list[str | None]:
+    """An optional column's values where ``accept`` takes them, None elsewhere; a row whose
+    cell is not blank (a value the pattern does not know) is referred."""
+    kept: list[str | None] = []
+    append = kept.append
+    for index, (value, ok) in enumerate(zip(values, map(accept, values), strict=True)):
+        if ok:
+            append(value)
+        else:
+            append(None)
+            if not _blank(column[index]):
+                refer.add(index)
+    return kept
+
+
 def _containing(pattern: re.Pattern[str], values: list[str]) -> list[int]:
     """Indexes of the values the pattern finds something in (one search when none does)."""
     if not pattern.search(SEPARATOR.join(values)):
@@ -293,16 +310,7 @@ class ColumnParser:
         column = self._column(rows, name)
         if column is None:
             return None
-        values: list[str | None] = []
-        append = values.append
-        for index, (value, ok) in enumerate(zip(column, map(accept, column), strict=True)):
-            if ok:
-                append(value)
-            else:
-                append(None)
-                if not _blank(value):
-                    refer.add(index)
-        return values
+        return _accepted(column, column, accept, refer)
 
     def _digits(
         self,
@@ -331,16 +339,7 @@ class ColumnParser:
         if len(digits) != len(column):
             refer.update(range(len(column)))
             return None
-        values: list[str | None] = []
-        append = values.append
-        for index, (number, ok) in enumerate(zip(digits, map(accept, digits), strict=True)):
-            if ok:
-                append(number)
-            else:
-                append(None)
-                if not _blank(column[index]):
-                    refer.add(index)
-        return values
+        return _accepted(digits, column, accept, refer)
 
     def _codes(
         self,

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from itertools import chain, repeat
 
-from booking.registry.columns import ColumnParser
+from booking.registry.columns import ColumnParser, Values
 from booking.registry.csvfile import RegistryFile, open_registry, resolve_encoding
 from booking.registry.dates import parse_birth_date
 from booking.registry.errors import RegistryValueError
@@ -231,25 +231,10 @@ def row_fingerprint(cipher: TenantCipher, payload: bytes, record: RegistryRecord
     )
 
 
-# A validated row: the personal fields in PERSONAL_FIELDS order (as sealed), then the voucher
-# number and the dose.
-_Values = tuple[
-    str,
-    str,
-    str,
-    str | None,
-    str | None,
-    str | None,
-    str | None,
-    str | None,
-    str | None,
-    str,
-    int | None,
-]
 _ENCODER = RecordEncoder(PERSONAL_FIELDS)
 
 
-def _values_of(record: RegistryRecord) -> _Values:
+def _values_of(record: RegistryRecord) -> Values:
     return (
         record.name,
         record.name_kana,
@@ -267,7 +252,7 @@ def _values_of(record: RegistryRecord) -> _Values:
 
 def _fast_parser(
     columns: Sequence[str | None], today: date
-) -> Callable[[list[str]], _Values | None]:
+) -> Callable[[list[str]], Values | None]:
     """A validator for the common row, in which every value is present and valid.
 
     It calls the same normalisers as :func:`booking.registry.rows.parse_row`, in straight
@@ -298,7 +283,7 @@ def _fast_parser(
     )
     sex_value = {member: member.value for member in Sex}
 
-    def parse(cells: list[str]) -> _Values | None:
+    def parse(cells: list[str]) -> Values | None:
         if len(cells) < width:
             return None  # a short row: the general path knows what is missing
         voucher = cells[i_voucher]
@@ -380,7 +365,7 @@ def process_chunk(
     offset = chunk.first_line - head.header_lines - 1
     errors: list[tuple[RowError, str]] = []
     lines: list[int] = []
-    valid_rows: list[_Values] = []
+    valid_rows: list[Values] = []
     rows = 0
     columns = registry.header.columns
     fast = _fast_parser(columns, today)
@@ -432,7 +417,7 @@ def process_chunk(
 
 
 def _copy_tuples(
-    cipher: TenantCipher, valid_rows: list[_Values], lines: list[int], import_id: int
+    cipher: TenantCipher, valid_rows: list[Values], lines: list[int], import_id: int
 ) -> bytes:
     """The rows as binary COPY tuples, built a column at a time: one AES-GCM seal of the
     personal fields, the two blind indexes and the fingerprint per row, and the framing,

@@ -17,24 +17,13 @@ from hypothesis import strategies as st
 
 from booking.registry.columns import ColumnParser
 from booking.registry.csvfile import RegistryFile
+from booking.registry.fields import FIELD_LABELS
 from booking.registry.pipeline import PERSONAL_FIELDS, _fast_parser
 from scripts.gen_registry import write_registry
 from tenants.crypto import RecordEncoder
 
 TODAY = date(2026, 11, 23)
-COLUMNS = (
-    "voucher_number",
-    "address_number",
-    "name",
-    "name_kana",
-    "birth_date",
-    "sex",
-    "postal_code",
-    "address",
-    "phone",
-    "email",
-    "dose",
-)
+COLUMNS = tuple(FIELD_LABELS)  # every column, in the order of the canonical header
 
 
 def _agree(columns: tuple[str | None, ...], rows: list[list[str]]) -> int:
