@@ -2,9 +2,12 @@
 
 The row-at-a-time parser (``pipeline._fast_parser``, then ``rows.parse_row``) calls a
 normaliser for every cell: a million-row registry makes ten million Python calls, each doing
-little. Here the cells of one column are joined into one string and normalised by a handful of
-C calls (invisible characters, NFKC, whitespace), then split again; the simple columns (digits,
-codes) are checked by one compiled pattern each.
+little. Here the cells of one column are joined into one string for the steps a regex or a
+``str`` method does in one pass (invisible characters, the common full-width characters,
+whitespace folding, hyphens), then split again; NFKC goes value by value through ``map``
+(cheaper than on one long string: most values are already in NFKC once the full-width digits
+and spaces are replaced, and unicodedata answers those at once). Numbers, codes and the
+common date spellings are checked by compiled patterns.
 
 The result for a row is exactly what the row-at-a-time parser gives, or None: a value this
 module is not sure of (anything empty, too long, with unusual characters, or a shape its
@@ -13,9 +16,9 @@ error. tests/booking/registry/test_columns.py holds the two to the same output o
 text.
 
 Why joining is safe: the separator, U+0000, is a starter that NFKC neither changes nor
-composes with, and that no whitespace pattern matches, so normalising the joined string
-normalises each value on its own. A value that itself holds the separator (it would be refused
-anyway: a control character) makes the column go value by value.
+composes with, that no whitespace or hyphen pattern matches and that no pattern's lookaround
+crosses, so each step treats each value on its own. A value that itself holds the separator
+(it would be refused anyway: a control character) sends every row of the chunk back.
 """
 
 from __future__ import annotations
