@@ -340,7 +340,11 @@ def choose_slot(
 def _confirm_page(
     request: HttpRequest, flow: _Flow, slot: Slot, *, error: str = "", status: int = 200
 ) -> HttpResponse:
+    """The confirmation; with ``error`` (the booking service's refusal), the refusal and the
+    way on instead of the button: the same day's other slots, or another date. Pressing
+    "予約する" again on a slot that has just filled up would only be refused again."""
     first = flow.first_slot
+    day = timezone.localtime(slot.starts_at).date().isoformat()
     return page(
         request,
         "booking/resident/confirm.html",
@@ -352,6 +356,7 @@ def _confirm_page(
             "first_map_url": map_url(first.venue) if first is not None else "",
             "to_bring": TO_BRING,
             "error": error,
+            "slots_url": _with_query(flow.url("slots", day=day), flow.query) if error else "",
             "dates_url": _with_query(flow.url("date"), flow.query),
         },
         status=status,

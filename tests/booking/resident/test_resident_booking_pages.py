@@ -117,7 +117,11 @@ def test_a_change_keeps_the_number_and_the_old_slot_if_the_new_one_fails(
     _book(neighbour, last_place, world_a.municipality)
     refused = client_a.post(f"{base}slot/{last_place.pk}/")
     assert refused.status_code == 409
-    assert "満員" in refused.content.decode()
+    text = refused.content.decode()
+    assert "満員" in text
+    # No button to press again on the full slot: the way on is the same day's other slots.
+    assert f'action="{base}slot/{last_place.pk}/"' not in text
+    assert f'href="{base}{day}/' in text
     (still,) = _bookings(world_a.municipality, resident_a)
     assert still.slot_id == booking.slot_id and still.status == "active"
     # A slot with room: the same booking number, the new slot.
@@ -172,10 +176,17 @@ def test_one_booking_at_a_time(client_a: Client, world_a: World, resident_a: Res
 def test_a_refusal_shows_the_booking_services_message(client_a: Client, world_a: World) -> None:
     young = make_resident(world_a.municipality, "1000000005", born=date(1990, 1, 1))
     logged_in(client_a, young)
-    refused = client_a.post(f"/book/slot/{world_a.slot(5, 10).pk}/")
+    slot = world_a.slot(5, 10)
+    refused = client_a.post(f"/book/slot/{slot.pk}/")
     assert refused.status_code == 409
     text = refused.content.decode()
     assert "まだ予約の対象ではありません" in text and 'role="alert"' in text
+    day = slot.starts_at.astimezone(at(0).tzinfo).date().isoformat()
+    assert f'href="/book/{day}/"' in text and "この日のほかの枠を見る" in text
+    action = f'action="/book/slot/{slot.pk}/"'
+    assert action not in text
+    # The confirmation itself still offers the button.
+    assert action in client_a.get(f"/book/slot/{slot.pk}/").content.decode()
     assert _bookings(world_a.municipality, young) == []
 
 

@@ -142,8 +142,11 @@ def test_a_full_second_slot_books_nothing(
         Slot.objects.filter(pk=full.pk).update(booked_web=1)
     response = client_a.post(f"/book/slot/{first.pk}/second/slot/{full.pk}/")
     assert response.status_code == 409
-    assert "2回目の予約：" in response.content.decode()
-    assert "満員" in response.content.decode()
+    text = response.content.decode()
+    assert "2回目の予約：" in text and "満員" in text
+    # The way on: the second dose's other slots that day, the first dose still chosen.
+    assert f'href="/book/slot/{first.pk}/second/{_day(full)}/' in text
+    assert f'action="/book/slot/{first.pk}/second/slot/{full.pk}/"' not in text
     assert _bookings(together.municipality, resident_a) == []
     assert _counters(together.municipality, first) == (0, 0, 0)
 
