@@ -443,7 +443,10 @@ class TenantCipher:
         return index
 
     def _index_pads(self) -> tuple[Any, Any]:
-        key = self._index_key.ljust(_SHA256_BLOCK, b"\0")
+        key = self._index_key  # 32 bytes from HKDF; RFC 2104 hashes a key longer than a block
+        if len(key) > _SHA256_BLOCK:
+            key = hashlib.sha256(key).digest()
+        key = key.ljust(_SHA256_BLOCK, b"\0")
         return (
             hashlib.sha256(key.translate(_INNER_PAD)),
             hashlib.sha256(key.translate(_OUTER_PAD)),

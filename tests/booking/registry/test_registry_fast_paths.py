@@ -180,6 +180,19 @@ def test_a_blind_indexer_gives_the_blind_index_of_its_purpose() -> None:
     assert cipher.blind_indexer("kana")(b"a") != index_phone(b"a")
 
 
+@pytest.mark.parametrize("length", [16, 32, 64, 65, 100])
+def test_a_blind_indexer_is_hmac_sha256_for_a_key_of_any_length(length: int) -> None:
+    """The indexer builds HMAC from SHA-256 states itself (RFC 2104): the same digests as
+    the hmac module, for keys shorter than, as long as and longer than a block."""
+    cipher, _key = _cipher()
+    key = bytes(range(length))
+    cipher._index_key = key
+    index = cipher.blind_indexer("phone")
+    for value in [b"", b"x", "ヤマダタロウ".encode()]:
+        message = _length_prefixed("phone") + len(value).to_bytes(4, "big") + value
+        assert index(value) == hmac.digest(key, message, "sha256")[:BLIND_INDEX_BYTES]
+
+
 def test_the_record_encoder_writes_encode_records_bytes() -> None:
     encoder = RecordEncoder(PERSONAL_FIELDS)
     rows = [
