@@ -1,14 +1,25 @@
 #!/usr/bin/env bash
 # The browser tests drive Debian's Chromium through Playwright (Playwright cannot download a
-# browser of its own here). Installs it when it is missing and we may; otherwise says how.
+# browser of its own here), and keep a screenshot of each step of the resident's pages in
+# Japanese: without a Japanese font every kana and kanji in them is an empty box. Installs
+# what is missing when we may; otherwise says how.
 set -euo pipefail
-if command -v chromium >/dev/null 2>&1; then
+missing=()
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+if ! { command -v fc-list >/dev/null 2>&1 && [ -n "$(fc-list :lang=ja family)" ]; }; then
+  missing+=(fonts-ipafont-gothic)
+fi
+if [ ${#missing[@]} -eq 0 ]; then
   exit 0
 fi
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-  echo "installing Chromium for the browser tests (apt-get install chromium)"
-  apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null
+  echo "installing for the browser tests: ${missing[*]} (apt-get install)"
+  apt-get update -q >/dev/null && apt-get install -y -q "${missing[@]}" >/dev/null
   exit 0
 fi
-echo "The browser tests need Chromium: sudo apt-get install -y chromium" >&2
-exit 1
+if [[ " ${missing[*]} " == *" chromium "* ]]; then
+  echo "The browser tests need Chromium: sudo apt-get install -y ${missing[*]}" >&2
+  exit 1
+fi
+echo "No Japanese font: the browser tests' screenshots will show boxes for Japanese text" \
+  "(sudo apt-get install -y fonts-ipafont-gothic)" >&2

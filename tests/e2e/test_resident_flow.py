@@ -8,6 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.utils import timezone
 from django_tenants.utils import tenant_context
 
 from booking.models import Booking, BookingPolicy, Slot
@@ -332,3 +333,50 @@ def test_doses_1_and_2_booked_together_without_javascript(
             policy = BookingPolicy.current()
             policy.book_series_together = False
             policy.save()
+
+
+def _set_booked(site: Site, django_db_blocker: Any, slot: Slot) -> None:
+    """The slot's web counter back to what it was."""
+    with django_db_blocker.unblock(), tenant_context(site.municipality):
+        Slot.objects.filter(pk=slot.pk).update(booked_web=slot.booked_web)
+        availability_invalidate(channels=["web"], days=[timezone.localtime(slot.starts_at).date()])
+
+
+def test_a_slot_that_fills_up_while_confirming_offers_the_days_other_slots(
+    browser: Any, site: Site, django_db_blocker: Any, request: pytest.FixtureRequest
+) -> None:
+    """The last place is taken between the resident's look and their press: the refusal is
+    announced, nothing is booked, and the way on is that day's other slots, not the button
+    that would only be refused again."""
+    shots = Shots("slot-filled-while-confirming")
+    before = {b.pk for b in _bookings(site, django_db_blocker)}
+    with watched_page(browser, site, width=420, statuses=[409]) as page:
+        _log_in(page, site)
+        page.get_by_role("link", name="1回目の接種を予約する").click()
+        page.wait_for_url(re.compile(r".*/book/$"))
+        page.locator("a.day").first.click()
+        page.wait_for_url(re.compile(r".*/book/\d{4}-\d{2}-\d{2}/(\?.*)?$"))
+        day_url = page.url
+        page.locator("a.slot").first.click()
+        page.wait_for_url(re.compile(r".*/book/slot/\d+/$"))
+        slot_id = int(page.url.rstrip("/").rsplit("/", 1)[1])
+        with django_db_blocker.unblock(), tenant_context(site.municipality):
+            slot = Slot.objects.get(pk=slot_id)
+            Slot.objects.filter(pk=slot_id).update(booked_web=slot.capacity_web)
+            # What the booking service does when a slot's mark changes.
+            day = timezone.localtime(slot.starts_at).date()
+            availability_invalidate(channels=["web"], days=[day])
+        request.addfinalizer(lambda: _set_booked(site, django_db_blocker, slot))
+        page.get_by_role("button", name="予約する").click()
+        alert = page.get_by_role("alert")
+        assert "満員" in alert.inner_text()
+        heading = page.get_by_role("heading", level=1).inner_text()
+        assert heading == "この日時・会場では予約できませんでした"
+        assert page.get_by_role("button", name="予約する").count() == 0
+        shots.take(page, "refused")
+        page.get_by_role("link", name="この日のほかの枠を見る").click()
+        page.wait_for_url(day_url.split("?")[0] + "*")
+        assert page.locator("a.slot").count() > 0
+        assert page.locator(f'a[href="/book/slot/{slot_id}/"]').count() == 0  # full now
+        shots.take(page, "other-slots")
+    assert {b.pk for b in _bookings(site, django_db_blocker)} == before

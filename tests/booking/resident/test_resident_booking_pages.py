@@ -120,6 +120,7 @@ def test_a_change_keeps_the_number_and_the_old_slot_if_the_new_one_fails(
     text = refused.content.decode()
     assert "満員" in text
     # No button to press again on the full slot: the way on is the same day's other slots.
+    assert "この日時・会場には変更できませんでした" in text
     assert f'action="{base}slot/{last_place.pk}/"' not in text
     assert f'href="{base}{day}/' in text
     (still,) = _bookings(world_a.municipality, resident_a)
