@@ -76,10 +76,10 @@ _ERA_SPANS = {
 }
 
 
-def _common_date(text: str, today: date) -> str | None:
-    """The ISO date of a birth date in a common spelling, if it is valid (a real day, from
-    Meiji 1 to ``today``, within its era); None for anything else, which parse_birth_date
-    then reads or refuses with its message."""
+def _common_date(text: str) -> str:
+    """The ISO date of a birth date in a common spelling, if it is a real day from Meiji 1
+    on and within its era; "" for anything else, which parse_birth_date then reads or
+    refuses with its message. (Whether it is after today is for the caller.)"""
     try:
         if _ISO_DATE.fullmatch(text):
             born = date.fromisoformat(text)
@@ -92,14 +92,19 @@ def _common_date(text: str, today: date) -> str | None:
             number = 1 if era_year == "元" else int(era_year)
             born = date(offset + number, int(month or kanji_month), int(day or kanji_day))
             if not first <= born <= last:
-                return None
+                return ""
         else:
-            return None
+            return ""
     except ValueError:  # not a day of the calendar
-        return None
-    if not EARLIEST <= born <= today:
-        return None
-    return born.isoformat()
+        return ""
+    return born.isoformat() if born >= EARLIEST else ""
+
+
+# A registry repeats its birth dates: each spelling is read once per process. Bounded (the
+# first spellings seen are kept, about 10 MB at most); a file of many spellings, like the
+# benchmark's, reads the rest each time. Birth dates alone, as parse_date's own cache holds.
+_DATES_KEPT = 65_536
+_COMMON_DATES: dict[str, str] = {}
 
 
 _POSTAL_MARK = "〒"
@@ -424,16 +429,23 @@ class ColumnParser:
         return kanas
 
     def _births(self, rows: list[list[str]], refer: set[int]) -> list[str]:
-        """The common spellings read by :func:`_common_date`; every other one, and every
-        date it refuses, through ``parse_birth_date``."""
+        """The common spellings read by :func:`_common_date` (once per spelling and
+        process, up to _DATES_KEPT of them); every other one, and every date it refuses,
+        through ``parse_birth_date``."""
         column = self._column(rows, "birth_date")
         assert column is not None
         today = self._today
+        latest = today.isoformat()  # ISO dates compare as their text does
+        known = _COMMON_DATES
         values: list[str] = []
         append = values.append
         for index, text in enumerate(column):
-            born = _common_date(text, today)
+            born = known.get(text)
             if born is None:
+                born = _common_date(text)
+                if len(known) < _DATES_KEPT:
+                    known[text] = born
+            if not born or born > latest:
                 try:
                     born = parse_birth_date(text, today=today).isoformat()
                 except RegistryValueError:

@@ -222,3 +222,24 @@ def test_birth_dates_read_in_c_are_those_parse_birth_date_reads(births: list[str
     index = COLUMNS.index("birth_date")
     rows = [[*ROW[:index], birth, *ROW[index + 1 :]] for birth in births]
     _agree(COLUMNS, rows)
+
+
+def test_birth_dates_are_read_once_per_spelling_and_the_memory_of_them_is_bounded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from booking.registry import columns
+
+    monkeypatch.setattr(columns, "_COMMON_DATES", {})
+    monkeypatch.setattr(columns, "_DATES_KEPT", 3)
+    index = COLUMNS.index("birth_date")
+    births = ["1948/4/1", "S23.4.1", "1948/4/1", "2099/1/1", "1950-01-02", "昭和25年1月2日"]
+    rows = [[*ROW[:index], birth, *ROW[index + 1 :]] for birth in births]
+    # Twice: the second time from what the first kept (a future date is kept as read, and
+    # still refused against today).
+    assert _agree(COLUMNS, rows) == 5
+    assert _agree(COLUMNS, rows) == 5
+    assert columns._COMMON_DATES == {
+        "1948/4/1": "1948-04-01",
+        "S23.4.1": "1948-04-01",
+        "2099/1/1": "2099-01-01",
+    }
