@@ -224,13 +224,6 @@ _DOSE_SUFFIX: dict[int | None, bytes] = {
 }
 
 
-def row_fingerprint(cipher: TenantCipher, payload: bytes, record: RegistryRecord) -> bytes:
-    """A keyed hash of the row as sealed (and its dose): equal exactly when nothing changed."""
-    return cipher.blind_index_bytes(
-        payload + _DOSE_SUFFIX[record.dose], purpose=_FINGERPRINT_PURPOSE
-    )
-
-
 _ENCODER = RecordEncoder(PERSONAL_FIELDS)
 
 
@@ -462,9 +455,8 @@ def _copy_tuples(
 
 
 def _kana_keys(kanas: Sequence[str]) -> list[str]:
-    """``kana_key`` of each name: one replace per kind of space over the whole column."""
-    joined = "\x00".join(kanas)
-    keys = joined.replace(" ", "").replace("\u3000", "").split("\x00")
+    """``kana_key`` of each name, applied once to the whole column."""
+    keys = kana_key("\x00".join(kanas)).split("\x00")
     return keys if len(keys) == len(kanas) else list(map(kana_key, kanas))
 
 

@@ -72,6 +72,13 @@ def booking_of(voucher: Voucher, booking_number: str) -> Booking:
     return found[0]
 
 
+def booking_of_voucher(voucher: Voucher, booking_id: int) -> Booking | None:
+    """The voucher's booking with this id, loaded as bookings_of() loads them, or None."""
+    _own(voucher)
+    found = bookings_with_slots("b.voucher_id = %s AND b.id = %s", [voucher.pk, booking_id])
+    return found[0] if found else None
+
+
 def vaccinations_of(voucher: Voucher) -> QuerySet[VaccinationRecord]:
     """Doses given (接種記録), first dose first."""
     _own(voucher)

@@ -39,6 +39,7 @@ from booking.models.bookings import booking_number_display
 from booking.resident.selectors import slot_for_booking
 from booking.selectors.availability import availability_choices, availability_for_day, open_days
 from booking.selectors.residents import (
+    booking_of_voucher,
     bookings_linked_to,
     bookings_of,
     cancelled_together,
@@ -82,7 +83,7 @@ def _voucher(voucher_id: int) -> Voucher:
 
 
 def _booking(voucher: Voucher, booking_id: int) -> Booking:
-    booking = next((each for each in bookings_of(voucher) if each.pk == booking_id), None)
+    booking = booking_of_voucher(voucher, booking_id)
     if booking is None:
         raise Http404
     return booking

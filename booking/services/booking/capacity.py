@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import date
-from functools import partial
+from functools import cache, partial
 
 from django.db import connection, transaction
 
@@ -14,7 +14,7 @@ from booking.selectors.availability import availability_invalidate, mark_for
 from booking.services.booking.access import _check_channel
 from booking.services.booking.checks import _Context, _day_of
 from booking.services.booking.refusals import BookingRefused
-from sesshu.rows import fetch_one
+from sesshu.rows import column, fetch_one, table
 
 logger = logging.getLogger("sesshu.booking")
 
@@ -90,9 +90,15 @@ def slot_release_capacity(*, slot: Slot, channel: str, marks: _Marks | None = No
         marks.note(channel, slot, booked + 1, booked, capacity)
 
 
+@cache
+def _slot_status_query() -> str:
+    """The slot's status by id, its names taken from the model (made once per process)."""
+    return f"SELECT {column(Slot, 'status')} FROM {table(Slot)} WHERE id = %s"  # noqa: S608
+
+
 def _refusal_after_failed_claim(ctx: _Context, slot: Slot, dose: int) -> BookingRefused:
     """The claim found no place: full, unless the slot was closed in the meantime."""
     # On the path of every "full" answer in a rush: one statement, not compiled (sesshu.rows).
-    row = fetch_one("SELECT status FROM booking_slot WHERE id = %s", [slot.pk])
+    row = fetch_one(_slot_status_query(), [slot.pk])
     code = "full" if row is not None and row[0] == Slot.Status.OPEN else "slot_closed"
     return BookingRefused(code, dose=dose, slot_id=slot.pk, phone=ctx.phone)
