@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import csv
 import io
+from bisect import bisect_right
 from collections.abc import Iterable, Iterator
+from itertools import compress, count, repeat
 
 from booking.registry.csvfile import resolve_encoding
 from booking.registry.pipeline import CHUNK_BYTES, Chunk, FileHead, Readable, chunk_file
@@ -44,7 +46,9 @@ def rows_at_lines(
     for chunk in chunk_file(head, rest, stream, chunk_bytes=chunk_bytes):
         if next_wanted is None:
             return
-        last_line = chunk.first_line + chunk.data.count(b"\n")
+        # The chunk's records start on its lines up to the one after its last newline,
+        # which is the next chunk's first line when the chunk ends on a newline.
+        last_line = chunk.first_line + chunk.data.count(b"\n") - chunk.data.endswith(b"\n")
         in_chunk: list[int] = []
         while next_wanted is not None and next_wanted <= last_line:
             in_chunk.append(next_wanted)
@@ -65,29 +69,45 @@ def _rows_by_bytes(
 ) -> list[tuple[int, list[str]]] | None:
     """Records cut at the newlines outside quotes (an even number of ``"`` before them).
     None when that is not certain to match the csv module's reading: a lone CR (which the
-    csv module counts as a line end), or a record that does not read as exactly one row."""
+    csv module counts as a line end), a quote left open at the chunk's end, a wanted line
+    that the count puts inside another record, or a record that does not read, strictly, as
+    exactly one row.
+
+    A record spans several physical lines only between two lines of an odd number of
+    quotes (the one that opens a quoted line break and the one that closes it): those lines
+    are found by counting quotes line by line in C, and each wanted line is then placed
+    among them, instead of walking every line of the chunk in Python."""
     data = chunk.data
     if data.count(b"\r") != data.count(b"\r\n"):
         return None
     physical = data.split(b"\n")
-    targets = set(wanted)
-    last = wanted[-1] - chunk.first_line
+    odd = list(compress(count(), map((1).__and__, map(bytes.count, physical, repeat(b'"')))))
+    if len(odd) % 2:
+        return None
     found: list[tuple[int, list[str]]] = []
-    index = 0
-    while index <= last and index < len(physical):
-        end = index
-        quotes = physical[index].count(b'"')
-        while quotes % 2 and end + 1 < len(physical):
-            end += 1
-            quotes += physical[end].count(b'"')
-        line = chunk.first_line + index
-        if line in targets:
-            text = b"\n".join(physical[index : end + 1]).decode(codec, errors="replace")
-            rows = list(csv.reader(io.StringIO(text, newline="")))
-            if len(rows) != 1:
-                return None
-            found.append((line, rows[0]))
-        index = end + 1
+    for line in wanted:
+        index = line - chunk.first_line
+        if not 0 <= index < len(physical):
+            continue
+        opened = bisect_right(odd, index)  # odd lines up to this one
+        if opened % 2 == 0 and not (opened and odd[opened - 1] == index):
+            end = index
+        elif opened % 2 == 1 and odd[opened - 1] == index:
+            end = odd[opened]  # a record with quoted line breaks, up to the closing line
+        else:
+            # Within a quoted line break by this count, though the parse started a record
+            # here: a quote the csv module took as a plain character (``a,b"c``).
+            return None
+        text = b"\n".join(physical[index : end + 1]).decode(codec, errors="replace")
+        try:
+            # Strictly: a quote the count took as a plain character may have left the
+            # csv module inside a quoted cell at the end of the text.
+            rows = list(csv.reader(io.StringIO(text, newline=""), strict=True))
+        except csv.Error:
+            return None
+        if len(rows) != 1:
+            return None
+        found.append((line, rows[0]))
     return found
 
 

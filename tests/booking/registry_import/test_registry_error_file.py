@@ -77,6 +77,25 @@ def test_an_error_file_of_many_segments_holds_every_invalid_row_in_order(
     assert all("2月30日は存在しない日付です" in line[-1] for line in got[1:])
 
 
+@pytest.mark.parametrize("chunk_bytes", [200, 333, 512])
+def test_an_invalid_row_that_starts_a_chunk_is_in_the_error_file(
+    tenant, settings, chunk_bytes
+) -> None:
+    """Chunks end on a record's newline: the line after it is the next chunk's first, and
+    its row (invalid or not) is read there, not lost between the two."""
+    settings.SESSHU_REGISTRY_CHUNK_BYTES = chunk_bytes  # a row or two per chunk
+    rows = [
+        row(f"{n:010d}", birth=BAD if n % 2 else "昭和23年4月1日", address=f"小平市{n}番")
+        for n in range(1, 31)
+    ]
+    rows[6] = row("0000000007", birth=BAD, address="小平市,\n7番")  # a quoted line break
+    invalid = [n for n in range(1, 31) if n % 2]
+    registry_import = preview(csv_bytes(rows))
+    got = _downloaded(registry_import)
+    assert [line[0] for line in got[1:]] == [f"{n:010d}" for n in invalid]
+    assert registry_import.counts["invalid"] == len(invalid)
+
+
 def test_a_row_with_several_errors_and_a_duplicate_lists_them_all(
     tenant, monkeypatch: pytest.MonkeyPatch
 ) -> None:
