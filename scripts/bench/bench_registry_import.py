@@ -138,6 +138,22 @@ def child_copy(path: Path) -> dict[str, object]:
     return {"rows": rows, "seconds": seconds, "rss_mb": own, "children_rss_mb": children}
 
 
+def _error_file_rows(registry_import: Any, actor: Any) -> int:
+    """The rows of the error file as downloaded (its header not counted), after the peak
+    memory was read: one per invalid line, or the import lost some."""
+    import csv
+    import io
+
+    from booking.registry.csvfile import resolve_encoding
+    from booking.services.registry_import import registry_import_error_file
+
+    if not registry_import.error_file:
+        return 0
+    _name, content = registry_import_error_file(registry_import=registry_import, actor=actor)
+    text = b"".join(content).decode(resolve_encoding(registry_import.detected_encoding))
+    return sum(1 for _row in csv.reader(io.StringIO(text, newline=""))) - 1
+
+
 def child_import(path: Path, code: str) -> dict[str, object]:
     import django
 
@@ -184,10 +200,13 @@ def child_import(path: Path, code: str) -> dict[str, object]:
         vouchers = Voucher.objects.count()
     stop.set()
     own, children = _peak_rss_mb()
+    with tenant_context(municipality):
+        error_rows = _error_file_rows(registry_import, actor)
     return {
         "rows": registry_import.rows_total,
         "counts": registry_import.counts,
         "vouchers": vouchers,
+        "error_file_rows": error_rows,
         "upload_seconds": uploaded - started,
         "parse_seconds": parsed - uploaded,
         "apply_seconds": applied - parsed,
@@ -463,6 +482,11 @@ def main() -> None:
             f" error file {parts['write_error_file']:.1f} s"
         )
     print(f"counts: {full['counts']}; vouchers stored: {full['vouchers']:,}")
+    invalid = int(full["counts"].get("invalid", 0))
+    print(
+        f"error file: {full['error_file_rows']:,} rows for {invalid:,} invalid lines"
+        + ("" if full["error_file_rows"] == invalid else "  << MISMATCH: rows lost or added")
+    )
     if downloads:
         codes, report, base = downloads["codes"], downloads["report"], downloads["baseline_rss_mb"]
         print(
