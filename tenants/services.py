@@ -5,6 +5,7 @@ Each is one function that the vendor console, the management commands and the te
 
 from __future__ import annotations
 
+import logging
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -20,12 +21,14 @@ from psycopg import sql
 from audit import record
 from audit.chain import Actor
 from tenants.codes import code_problem, reference_municipalities, schema_name_for
-from tenants.db.roles import drop_schema_role, owner_mode, role_for_schema
+from tenants.db.roles import connection_role, drop_schema_role, owner_mode, role_for_schema
 from tenants.keys import forget_data_key, key_provider
 from tenants.models import Domain, Municipality
 from tenants.prefectures import prefecture_for
 from tenants.storage import AREAS as STORAGE_AREAS
 from tenants.storage import tenant_prefix
+
+logger = logging.getLogger(__name__)
 
 SUBDOMAIN = re.compile(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$")
 RESERVED_SUBDOMAINS = frozenset(
@@ -281,6 +284,23 @@ def municipality_resume(
     )
 
 
+def decommission_unfinished(municipality: Municipality) -> bool:
+    """Decommissioned (its key destroyed) but its schema or its role still there: a run that
+    stopped half-way, its storage or database unavailable. What is left is ciphertext nobody
+    can read; running the decommission again deletes it."""
+    if municipality.status != Municipality.Status.DECOMMISSIONED:
+        return False
+    role = connection_role(connection, municipality.schema_name)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = %s)"
+            " OR EXISTS (SELECT 1 FROM pg_roles WHERE rolname = %s)",
+            [municipality.schema_name, role],
+        )
+        (left,) = cursor.fetchone()
+    return bool(left)
+
+
 def municipality_decommission(
     *, municipality: Municipality, confirmation: str, actor: Actor, ip: str | None = None
 ) -> Municipality:
@@ -288,42 +308,60 @@ def municipality_decommission(
     its schema and role.
 
     The key goes first: if anything after it fails, what remains in the database is
-    ciphertext nobody can read. The Municipality row stays (status and dates only) so the
-    platform trail can refer to it.
+    ciphertext nobody can read, and the operator is told to run the decommission again,
+    which deletes what is left (every step after the key's is idempotent). The
+    Municipality row stays (status and dates only) so the platform trail can refer to it.
     """
     if confirmation.strip() != municipality.code:
         raise ProvisioningError(
             _("確認のため市区町村コード（%(code)s）を正しく入力してください。")
             % {"code": municipality.code}
         )
-    if municipality.status == Municipality.Status.DECOMMISSIONED:
+    if municipality.status == Municipality.Status.DECOMMISSIONED and not decommission_unfinished(
+        municipality
+    ):
         raise ProvisioningError(
             _("%(name)s は既に廃止されています。") % {"name": municipality.name}
         )
     with transaction.atomic():
         locked = Municipality.objects.select_for_update().get(pk=municipality.pk)
-        locked.wrapped_data_key = b""
-        locked.key_destroyed_at = timezone.now()
-        locked.status = Municipality.Status.DECOMMISSIONED
-        locked.save(update_fields=["wrapped_data_key", "key_destroyed_at", "status", "updated_at"])
-        Domain.objects.filter(tenant=locked).delete()
-        record(
-            action="tenant_key.destroyed",
-            actor=actor,
-            target=locked,
-            ip=ip,
-            details={"key_provider": locked.key_provider},
-        )
+        resumed = locked.status == Municipality.Status.DECOMMISSIONED
+        if not resumed:
+            locked.wrapped_data_key = b""
+            locked.key_destroyed_at = timezone.now()
+            locked.status = Municipality.Status.DECOMMISSIONED
+            locked.save(
+                update_fields=["wrapped_data_key", "key_destroyed_at", "status", "updated_at"]
+            )
+            Domain.objects.filter(tenant=locked).delete()
+            record(
+                action="tenant_key.destroyed",
+                actor=actor,
+                target=locked,
+                ip=ip,
+                details={"key_provider": locked.key_provider},
+            )
     forget_data_key(locked.code)
-    # Stored files (registry uploads, exports) are not under the data key: delete them.
-    files_deleted = tenant_files_delete(locked.schema_name)
-    _drop_schema(locked.schema_name)
-    drop_schema_role(connection, locked.schema_name)
+    try:
+        # Stored files (registry uploads, exports) are not under the data key: delete them.
+        files_deleted = tenant_files_delete(locked.schema_name)
+        _drop_schema(locked.schema_name)
+        drop_schema_role(connection, locked.schema_name)
+    except Exception as exc:
+        logger.exception("decommissioning %s stopped after its key was destroyed", locked.code)
+        raise ProvisioningError(
+            _(
+                "%(name)s の暗号鍵は破棄しましたが、データの削除が途中で止まりました。"
+                "残っているデータは誰にも読めません。しばらくしてから、もう一度廃止を実行して"
+                "削除を終えてください。"
+            )
+            % {"name": locked.name}
+        ) from exc
     record(
         action="municipality.decommissioned",
         actor=actor,
         target=locked,
         ip=ip,
-        details={"code": locked.code, "files_deleted": files_deleted},
+        details={"code": locked.code, "files_deleted": files_deleted, "resumed": resumed},
     )
     return locked

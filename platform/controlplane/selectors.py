@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from django.db.models import Q, QuerySet
@@ -11,7 +11,7 @@ from django.utils.functional import Promise
 from django_tenants.utils import get_public_schema_name
 
 from tenants.models import Municipality
-from tenants.services import site_url
+from tenants.services import decommission_unfinished, site_url
 from tenants.tasks import STAT_COUNTERS
 
 
@@ -34,6 +34,8 @@ class MunicipalityRow:
     links: list[SiteLink]
     stats: list[StatLine]
     stats_refreshed_at: datetime | None
+    # Read for one municipality's page only (a query each): see decommission_unfinished.
+    decommission_unfinished: bool = False
 
     @property
     def can_suspend(self) -> bool:
@@ -97,4 +99,7 @@ def municipality_get(*, code: str) -> Municipality:
 
 
 def municipality_row(*, code: str) -> MunicipalityRow:
-    return _row(municipality_get(code=code))
+    municipality = municipality_get(code=code)
+    return replace(
+        _row(municipality), decommission_unfinished=decommission_unfinished(municipality)
+    )

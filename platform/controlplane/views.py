@@ -38,6 +38,7 @@ from controlplane.services import (
 )
 from tenants.services import (
     ProvisioningError,
+    decommission_unfinished,
     municipality_decommission,
     municipality_provision,
     municipality_resume,
@@ -238,8 +239,13 @@ def municipality_decommission_view(request: HttpRequest, code: str) -> HttpRespo
                 % {"name": municipality.name},
             )
             return redirect("controlplane:municipality_detail", code=municipality.code)
+        municipality.refresh_from_db()  # a run stopped half-way has destroyed the key
     return render(
         request,
         "controlplane/municipality_decommission.html",
-        {"municipality": municipality, "form": form},
+        {
+            "municipality": municipality,
+            "form": form,
+            "unfinished": decommission_unfinished(municipality),
+        },
     )

@@ -15,6 +15,7 @@ from django_tenants.utils import schema_context
 from audit.chain import Actor
 from audit.platform.models import PlatformEvent
 from controlplane.services import CreatedOperator
+from tenants import services as tenants_services
 from tenants.models import Domain, Municipality
 from tenants.services import municipality_decommission, municipality_provision
 from tenants.tasks import municipality_stats_refresh
@@ -246,6 +247,45 @@ def test_suspend_and_resume_ask_for_confirmation_and_go_through_the_service(
     assert response.status_code == 302
     assert Municipality.objects.get(pk=tenant_b.pk).status == Municipality.Status.ACTIVE
     assert len(_vendor_events(operator, "municipality.resumed")) == 1
+
+
+def test_a_decommission_stopped_half_way_is_resumed_from_the_console(
+    operator_client: ClientType,
+    operator: CreatedOperator,
+    sapporo: Municipality,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def unavailable(schema_name: str) -> int:
+        raise OSError("storage unavailable")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(tenants_services, "tenant_files_delete", unavailable)
+        stopped = operator_client.post(
+            f"/municipalities/{SAPPORO}/decommission/", {"confirmation": SAPPORO}
+        )
+    assert stopped.status_code == 200
+    page = stopped.content.decode()
+    assert "データの削除が途中で止まりました" in page
+    assert "廃止処理を再開する" in page  # the same page offers to finish
+    sapporo.refresh_from_db()
+    assert sapporo.status == Municipality.Status.DECOMMISSIONED
+    assert _schema_exists(sapporo.schema_name)
+
+    detail = operator_client.get(f"/municipalities/{SAPPORO}/").content.decode()
+    assert "廃止処理が途中で止まっています" in detail
+    assert f"/municipalities/{SAPPORO}/decommission/" in detail
+
+    response = operator_client.post(
+        f"/municipalities/{SAPPORO}/decommission/", {"confirmation": SAPPORO}
+    )
+    assert response.status_code == 302
+    assert not _schema_exists(sapporo.schema_name)
+    detail = operator_client.get(response["Location"]).content.decode()
+    assert "廃止処理が途中で止まっています" not in detail
+    assert "/decommission/" not in detail
+    assert len(_vendor_events(operator, "tenant_key.destroyed")) == 1
+    (finished,) = _vendor_events(operator, "municipality.decommissioned")
+    assert finished.details["resumed"] is True
 
 
 def test_decommissioning_needs_the_code_typed(

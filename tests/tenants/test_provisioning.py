@@ -11,11 +11,13 @@ from audit.chain import Actor
 from audit.platform.models import PlatformEvent
 from booking.models import StaffInvitation
 from booking.services.staff import token_hash
+from tenants import services as tenants_services
 from tenants.crypto import DecryptionFailed, TenantCipher, cipher_for
 from tenants.keys import KeyUnavailable, data_key_cached, data_key_for, key_provider
 from tenants.models import Domain, Municipality
 from tenants.services import (
     ProvisioningError,
+    decommission_unfinished,
     municipality_decommission,
     municipality_provision,
     municipality_resume,
@@ -163,6 +165,58 @@ def test_decommissioning_shreds_the_key_and_drops_schema_and_role(
     assert recovered.decrypt_field(sealed, table="t", column="name", row_id="1") == "大阪 太郎"
 
 
+def _events(m: Municipality, action: str) -> list[PlatformEvent]:
+    return list(PlatformEvent.objects.filter(target_id=str(m.pk), action=action))
+
+
+@pytest.mark.parametrize("stopped_at", ["tenant_files_delete", "_drop_schema", "drop_schema_role"])
+def test_a_decommission_stopped_half_way_is_finished_by_running_it_again(
+    db: None, monkeypatch: pytest.MonkeyPatch, stopped_at: str
+) -> None:
+    m = municipality_provision(
+        code="271004", subdomain="osaka", admin_email="a@osaka.example.jp", actor=ACTOR
+    ).municipality
+    role = f"{connection.settings_dict['NAME']}_r_m271004"
+
+    def unavailable(*args: object, **kwargs: object) -> None:
+        raise OSError("storage or database unavailable")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(tenants_services, stopped_at, unavailable)
+        with pytest.raises(ProvisioningError, match="データの削除が途中で止まりました"):
+            municipality_decommission(municipality=m, confirmation="271004", actor=ACTOR)
+
+    m.refresh_from_db()
+    # The key went first: what is left is ciphertext nobody can read.
+    assert m.status == Municipality.Status.DECOMMISSIONED and bytes(m.wrapped_data_key) == b""
+    with pytest.raises(KeyUnavailable):
+        cipher_for(m)
+    assert _role_exists(role)
+    assert _schema_exists("m271004") == (stopped_at != "drop_schema_role")
+    assert decommission_unfinished(m)
+    assert len(_events(m, "tenant_key.destroyed")) == 1
+    assert not _events(m, "municipality.decommissioned")
+    with pytest.raises(ProvisioningError, match="確認のため"):
+        municipality_decommission(municipality=m, confirmation="271005", actor=ACTOR)
+
+    municipality_decommission(municipality=m, confirmation="271004", actor=ACTOR)
+
+    assert not _schema_exists("m271004") and not _role_exists(role)
+    assert not decommission_unfinished(m)
+    assert len(_events(m, "tenant_key.destroyed")) == 1  # destroyed once, not again
+    (finished,) = _events(m, "municipality.decommissioned")
+    assert finished.details["resumed"] is True
+    with pytest.raises(ProvisioningError, match="既に廃止"):
+        municipality_decommission(municipality=m, confirmation="271004", actor=ACTOR)
+
+
+def test_only_a_decommissioned_municipality_can_have_an_unfinished_decommission(
+    tenant_a: Municipality,
+) -> None:
+    assert _schema_exists(tenant_a.schema_name)
+    assert not decommission_unfinished(tenant_a)
+
+
 def _store(schema_name: str, name: str, content: bytes) -> str:
     with schema_context(schema_name):
         return default_storage.save(name, ContentFile(content))
@@ -194,7 +248,8 @@ def test_decommissioning_deletes_the_municipalitys_files_and_no_others(
         assert default_storage.open(others).read() == b"B's"
     assert default_storage.exists(platform_file)
     event = PlatformEvent.objects.get(action="municipality.decommissioned", target_id=str(m.pk))
-    assert event.details == {"code": "271004", "files_deleted": 3}  # a count, no names
+    # A count, no names.
+    assert event.details == {"code": "271004", "files_deleted": 3, "resumed": False}
 
 
 def test_files_are_deleted_from_s3_under_the_tenants_prefix_only(
