@@ -79,6 +79,17 @@ def booking_of_voucher(voucher: Voucher, booking_id: int) -> Booking | None:
     return found[0] if found else None
 
 
+def live_booking_in_slot(voucher: Voucher, slot_id: int) -> Booking | None:
+    """The voucher's live booking in this slot, loaded as bookings_of() loads them, or None:
+    what a booking sent twice finds."""
+    _own(voucher)
+    found = bookings_with_slots(
+        "b.voucher_id = %s AND b.slot_id = %s AND b.status = ANY(%s)",
+        [voucher.pk, slot_id, [str(status) for status in LIVE]],
+    )
+    return found[0] if found else None
+
+
 def vaccinations_of(voucher: Voucher) -> QuerySet[VaccinationRecord]:
     """Doses given (接種記録), first dose first."""
     _own(voucher)

@@ -23,7 +23,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods
 
 from audit.middleware import client_ip
-from booking.models import Booking, BookingPolicy, Slot
+from booking.models import Booking, BookingPolicy, Slot, Voucher
 from booking.models.bookings import booking_number_display
 from booking.resident.access import resident_required
 from booking.resident.forms import AvailabilityFilterForm
@@ -43,6 +43,7 @@ from booking.selectors.residents import (
     booking_of,
     bookings_linked_to,
     cancelled_together,
+    live_booking_in_slot,
     next_dose,
 )
 from booking.services.booking import (
@@ -453,12 +454,34 @@ def _book(
                 voucher=voucher, slot=slot, channel=channel, actor=actor, ip=ip
             )
     except BookingRefused as refused:
+        sent_before = _booked_before(voucher, slot, refused, changing, first_slot)
+        if sent_before is not None:
+            return _done(sent_before)
         flow = _flow(request, booking_number, first_slot_id)
         if isinstance(flow, HttpResponse):
             return flow  # e.g. nothing left to book: that page says why
         return _confirm_page(request, flow, slot, error=_refusal_text(flow, refused), status=409)
+    return _done(booking, changed=changing is not None)
+
+
+def _booked_before(
+    voucher: Voucher,
+    slot: Slot,
+    refused: BookingRefused,
+    changing: Booking | None,
+    first_slot: Slot | None,
+) -> Booking | None:
+    """The booking that the same confirmation sent before made (a double click, the form sent
+    again from the browser's history): the resident is shown it, not a refusal that reads as
+    if nothing had been booked."""
+    if refused.code != "already_booked" or changing is not None or first_slot is not None:
+        return None
+    return live_booking_in_slot(voucher, slot.pk)
+
+
+def _done(booking: Booking, *, changed: bool = False) -> HttpResponse:
     done = reverse("resident:booking_done", kwargs={"booking_number": booking.booking_number})
-    return redirect(done + ("?changed=1" if changing is not None else ""))
+    return redirect(done + ("?changed=1" if changed else ""))
 
 
 @dataclass(frozen=True)

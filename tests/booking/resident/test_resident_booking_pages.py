@@ -165,6 +165,35 @@ def test_after_the_cut_off_change_and_cancel_go_to_the_call_centre(
     assert _bookings(world_a.municipality, resident_a)[0].status == "active"
 
 
+def test_a_booking_sent_twice_shows_the_booking_it_made_both_times(
+    client_a: Client, world_a: World, resident_a: Resident
+) -> None:
+    """A double click, or the form sent again from the browser's history: the first one
+    booked, the second finds that booking and shows it, instead of a refusal that reads as
+    if nothing had been booked."""
+    logged_in(client_a, resident_a)
+    slot = world_a.slot(3, 10, web=2)
+    booking = _book(client_a, slot, world_a.municipality)
+    again = client_a.post(f"/book/slot/{slot.pk}/")
+    assert again.status_code == 302
+    assert again["Location"] == f"/bookings/{booking.booking_number}/done/"
+    assert (
+        booking_number_display(booking.booking_number)
+        in client_a.get(again["Location"]).content.decode()
+    )
+    assert len(_bookings(world_a.municipality, resident_a)) == 1
+    with tenant_context(world_a.municipality):
+        assert Slot.objects.get(pk=slot.pk).booked_web == 1
+    # Another slot, with the booking already made: still refused, saying why.
+    other = client_a.post(f"/book/slot/{world_a.slot(5, 10).pk}/")
+    assert other.status_code == 200
+    assert "すでにご予約があります" in other.content.decode()
+    # Once cancelled, the same slot is booked anew, with a new number.
+    client_a.post(f"/bookings/{booking.booking_number}/cancel/")
+    rebooked = _book(client_a, slot, world_a.municipality)
+    assert rebooked.booking_number != booking.booking_number
+
+
 def test_one_booking_at_a_time(client_a: Client, world_a: World, resident_a: Resident) -> None:
     logged_in(client_a, resident_a)
     _book(client_a, world_a.slot(3, 10), world_a.municipality)
