@@ -94,14 +94,14 @@ class Attempt:
 
 
 def subject_for_voucher(voucher_number: str) -> str:
-    return "v:" + _digest(voucher_number)
+    return "v:" + digest(voucher_number)
 
 
 def subject_for_email(email: str) -> str:
-    return "e:" + _digest(email)
+    return "e:" + digest(email)
 
 
-def _digest(value: str) -> str:
+def digest(value: str) -> str:
     # Keyed, so the cache (Redis) holds nothing a person typed, not even a voucher number
     # that could be recovered by hashing all 10**10 of them.
     return salted_hmac("sesshu.resident.throttle", value).hexdigest()[:32]

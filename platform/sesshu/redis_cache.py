@@ -30,6 +30,26 @@ return 0
 """
 
 
+# The waiting room's schedule (booking.resident.waiting_room): the key holds the next free
+# moment; take max(now, it), move it one spacing on, atomically. Moments travel as strings: a
+# Lua number returned to Redis would lose its fraction. With a second key, a moment more than
+# ARGV[5] seconds away is also counted under it (a window of ARGV[7] seconds), and refused,
+# taking nothing, past ARGV[6].
+_SCHEDULE_TAKE = """
+local now = tonumber(ARGV[1])
+local moment = tonumber(redis.call('GET', KEYS[1]) or '0') or 0
+if moment < now then moment = now end
+if moment - now > tonumber(ARGV[3]) then return 'full' end
+if #KEYS > 1 and moment - now > tonumber(ARGV[5]) then
+  local counted = redis.call('INCR', KEYS[2])
+  if counted == 1 then redis.call('EXPIRE', KEYS[2], ARGV[7]) end
+  if counted > tonumber(ARGV[6]) then return 'limited' end
+end
+redis.call('SET', KEYS[1], string.format('%.6f', moment + tonumber(ARGV[2])), 'EX', ARGV[4])
+return string.format('%.6f', moment)
+"""
+
+
 class SharedClientRedisCacheClient(RedisCacheClient):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -73,3 +93,40 @@ class SharedClientRedisCache(RedisCache):
         client = self._cache.get_client(None, write=True)  # type: ignore[attr-defined]
         made = [self.make_and_validate_key(key) for key in keys]
         client.eval(_GIVE_BACK, len(made), *made)
+
+    def schedule_take(
+        self,
+        key: str,
+        *,
+        now: float,
+        spacing: float,
+        horizon: float,
+        keep_seconds: int,
+        limit_key: str | None = None,
+        limit: int = 0,
+        limit_after: float = 0.0,
+        limit_seconds: int = 0,
+    ) -> float | str:
+        """The next free moment under ``key`` (at least ``now``), taken; "full", taking
+        nothing, when it is more than ``horizon`` seconds away. With ``limit_key``, a moment
+        more than ``limit_after`` seconds away counts one under it (a window of
+        ``limit_seconds``), and the ``limit`` + 1st is "limited", taking nothing. One atomic
+        round trip."""
+        client = self._cache.get_client(None, write=True)  # type: ignore[attr-defined]
+        keys = [self.make_and_validate_key(key)]
+        if limit_key is not None:
+            keys.append(self.make_and_validate_key(limit_key))
+        answer = client.eval(
+            _SCHEDULE_TAKE,
+            len(keys),
+            *keys,
+            f"{now:.6f}",
+            f"{spacing:.6f}",
+            f"{horizon:.6f}",
+            keep_seconds,
+            f"{limit_after:.6f}",
+            limit,
+            limit_seconds,
+        )
+        text = answer.decode() if isinstance(answer, bytes) else str(answer)
+        return text if text in ("full", "limited") else float(text)

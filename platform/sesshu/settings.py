@@ -93,6 +93,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "sesshu.middleware.SecurityHeadersMiddleware",
     "audit.middleware.RefusalAuditMiddleware",
+    "booking.resident.waiting_room.WaitingRoomMiddleware",
 ]
 CSRF_FAILURE_VIEW = "audit.middleware.csrf_failure"
 
@@ -228,6 +229,13 @@ SESSHU_DATA_KEY_TTL = env_int("SESSHU_DATA_KEY_TTL", 300, minimum=1)
 # How long a process remembers which municipality a host names (tenants.hosts); the tests
 # see every change at once, except those of the cache itself.
 SESSHU_TENANT_CACHE_SECONDS = env_int("SESSHU_TENANT_CACHE_SECONDS", 0 if TESTING else 5, minimum=0)
+# The waiting room (booking.resident.waiting_room): newcomers let into each municipality's
+# resident pages per minute, in order; 0 lets everyone in (development, tests). Sized to what
+# the web pods serve (scripts/bench/README.md): k8s/base sets it.
+SESSHU_WAITING_ROOM_PER_MINUTE = env_int("SESSHU_WAITING_ROOM_PER_MINUTE", 0, minimum=0)
+SESSHU_WAITING_ROOM_MAX_WAIT_MINUTES = env_int(
+    "SESSHU_WAITING_ROOM_MAX_WAIT_MINUTES", 120, minimum=1
+)
 AWS_REGION = env_str("AWS_REGION", "ap-northeast-1")
 SESSHU_KMS_REGION = env_optional("SESSHU_KMS_REGION")
 SESSHU_SES_REGION = env_optional("SESSHU_SES_REGION")

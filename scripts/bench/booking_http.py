@@ -59,6 +59,8 @@ def gunicorn_serving(
     - SESSHU_TRUSTED_PROXY_COUNT=1: the client is the last X-Forwarded-For entry, as behind the
       ALB, so every simulated resident has an address of its own for the login throttle;
     - REDIS_URL: the cache the workers share (throttle counters, availability), as in the pods;
+    - SESSHU_WAITING_ROOM_PER_MINUTE=0: every resident let in at once (the rush measures the
+      pages, not the waiting room's rate);
     - the metrics server on a free loopback port, its files in a folder removed afterwards.
     """
     port = _free_port()
@@ -72,6 +74,9 @@ def gunicorn_serving(
         SESSHU_METRICS_ADDR="127.0.0.1",
         PROMETHEUS_MULTIPROC_DIR=str(scratch / "prometheus"),
         DATABASE_POOL="1" if pool else "0",
+        # The rush measures what the pages serve: the waiting room, which would let the
+        # residents in at a set rate, stays off (docs/operations.md 2.4).
+        SESSHU_WAITING_ROOM_PER_MINUTE="0",
     )
     if redis_url:
         env["REDIS_URL"] = redis_url

@@ -1,0 +1,252 @@
+"""The waiting room: residents come in at the rate the site can serve, in the order they came.
+
+When booking opens, more residents arrive in a minute than the site can serve in ten (Yokohama,
+3 May 2021: SECURITY.md). Without a limit every page slows down for everyone, and the call
+centre, on the same servers, goes down with the site. With ``SESSHU_WAITING_ROOM_PER_MINUTE``
+set, each municipality's resident pages let in that many newcomers a minute:
+
+- A newcomer (no admission cookie) is given the next free moment of the municipality's
+  schedule, one every 60 / rate seconds, kept in the shared cache: ``at = max(now, next);
+  next = at + spacing``, atomically (one Redis round trip). First come, first in.
+- Within ``GRACE_SECONDS`` of now, they are let in at once (an admission cookie, signed and
+  bound to the municipality, valid for ``ADMISSION_MINUTES``), so a quiet site never shows
+  the waiting room. Later, they get a signed ticket naming their moment, and a page that
+  reloads itself until then (no script: a refresh header) and says how long it is.
+- Past ``SESSHU_WAITING_ROOM_MAX_WAIT_MINUTES`` nobody is given a moment: the page asks them
+  to come back later, or to call, instead of queueing them for hours.
+
+A ticket costs the server a signature check, not a database query. The console (the call
+centre, the venues) and the control plane are never held back: the call centre keeps working
+when the resident site is full. Residents already in keep their admission while they book.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core import signing
+from django.core.cache import cache
+from django.http import HttpRequest, HttpResponse
+from django.template.loader import render_to_string
+
+from audit.middleware import client_ip
+from booking.models import BookingPolicy
+from booking.resident import throttle
+from sesshu.logs import host_kind
+
+ADMITTED_COOKIE = "sesshu_admitted"
+TICKET_COOKIE = "sesshu_ticket"
+_SALT = "sesshu.waiting_room"
+# A newcomer whose moment is at most this far off comes in at once: small bursts never wait.
+GRACE_SECONDS = 5
+# How long an admission lasts: long enough to log in, choose and book, at the pace of an
+# 80-year-old resident; each page seen renews it.
+ADMISSION_MINUTES = 30
+# The page reloads itself at least this often, so the estimate it shows stays current.
+RELOAD_AT_MOST_SECONDS = 30
+# While residents wait, the places one network may take in a window (see admission_moment).
+PLACES_PER_NETWORK = 30
+NETWORK_WINDOW_SECONDS = 10 * 60
+
+
+def per_minute() -> int:
+    return int(getattr(settings, "SESSHU_WAITING_ROOM_PER_MINUTE", 0))
+
+
+def max_wait_seconds() -> int:
+    return 60 * int(getattr(settings, "SESSHU_WAITING_ROOM_MAX_WAIT_MINUTES", 120))
+
+
+def _now() -> float:
+    return time.time()
+
+
+def _schedule_key(schema_name: str) -> str:
+    return f"waiting-room:{schema_name}:next"
+
+
+def _network_key(schema_name: str, network: str) -> str:
+    # Keyed digest: the cache holds no address.
+    return f"waiting-room:{schema_name}:network:{throttle.digest(network)}"
+
+
+_local_lock = threading.Lock()
+
+
+def admission_moment(
+    schema_name: str, *, now: float, spacing: float, horizon: float, network: str | None = None
+) -> float | str:
+    """The municipality's next free moment (at least ``now``), taken: the one after it is
+    ``spacing`` later. "full", taking nothing, when it is more than ``horizon`` seconds away.
+
+    While residents wait (a moment past the grace), one network (an address, an IPv6 /64) is
+    given at most ``PLACES_PER_NETWORK`` places in ``NETWORK_WINDOW_SECONDS``; past that it is
+    "limited", taking nothing, so that a few machines cannot fill the queue for everyone.
+    Generous, for the residents behind one mobile carrier's shared address.
+
+    Production's cache does it in one atomic Redis script
+    (``sesshu.redis_cache.SharedClientRedisCache.schedule_take``); any other cache (a
+    development machine's memory) under a lock of this process."""
+    key = _schedule_key(schema_name)
+    keep = int(horizon + spacing) + 60
+    limit_key = None if network is None else _network_key(schema_name, network)
+    take = getattr(cache, "schedule_take", None)
+    if take is not None:
+        taken: float | str = take(
+            key,
+            now=now,
+            spacing=spacing,
+            horizon=horizon,
+            keep_seconds=keep,
+            limit_key=limit_key,
+            limit=PLACES_PER_NETWORK,
+            limit_after=GRACE_SECONDS,
+            limit_seconds=NETWORK_WINDOW_SECONDS,
+        )
+        return taken
+    with _local_lock:
+        moment = max(now, float(cache.get(key) or 0.0))
+        if moment - now > horizon:
+            return "full"
+        if limit_key is not None and moment - now > GRACE_SECONDS:
+            counted = int(cache.get(limit_key) or 0) + 1
+            cache.set(limit_key, counted, timeout=NETWORK_WINDOW_SECONDS)
+            if counted > PLACES_PER_NETWORK:
+                return "limited"
+        cache.set(key, moment + spacing, timeout=keep)
+        return moment
+
+
+@dataclass(frozen=True)
+class _Signed:
+    schema_name: str
+    moment: float
+
+
+def _sign(schema_name: str, moment: float) -> str:
+    return signing.dumps([schema_name, round(moment, 3)], salt=_SALT, compress=False)
+
+
+def _read(value: str | None, schema_name: str) -> _Signed | None:
+    """A cookie this site signed for this municipality, or None (absent, tampered, another
+    municipality's)."""
+    if not value:
+        return None
+    try:
+        name, moment = signing.loads(value, salt=_SALT)
+    except (signing.BadSignature, ValueError, TypeError):
+        return None
+    if name != schema_name or not isinstance(moment, (int, float)):
+        return None
+    return _Signed(name, float(moment))
+
+
+class WaitingRoomMiddleware:
+    """Lets residents into a municipality's pages at ``SESSHU_WAITING_ROOM_PER_MINUTE`` a
+    minute, in order (off when 0). Innermost in settings.MIDDLEWARE: the tenant is
+    known, the language chosen, and the security headers go on the waiting page too."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        rate = per_minute()
+        if rate <= 0 or host_kind(request) != "resident" or request.path.startswith("/i18n/"):
+            # The language switch stays open: the waiting page offers it.
+            return self.get_response(request)
+        schema_name = request.tenant.schema_name  # type: ignore[attr-defined]
+        now = _now()
+        admitted = _read(request.COOKIES.get(ADMITTED_COOKIE), schema_name)
+        if admitted is not None and admitted.moment > now:
+            return self._let_in(request, schema_name, now)
+        ticket = _read(request.COOKIES.get(TICKET_COOKIE), schema_name)
+        if ticket is None:
+            taken = admission_moment(
+                schema_name,
+                now=now,
+                spacing=60 / rate,
+                horizon=max_wait_seconds(),
+                network=throttle.client_network(client_ip(request)),
+            )
+            if isinstance(taken, str):  # "full" or "limited": no place given
+                return self._come_back_later(request)
+            moment = taken
+        else:
+            moment = ticket.moment
+        if moment - now <= GRACE_SECONDS:
+            return self._let_in(request, schema_name, now)
+        return self._wait(request, schema_name, moment, now, new_ticket=ticket is None)
+
+    def _let_in(self, request: HttpRequest, schema_name: str, now: float) -> HttpResponse:
+        response = self.get_response(request)
+        until = now + ADMISSION_MINUTES * 60
+        response.set_cookie(
+            ADMITTED_COOKIE,
+            _sign(schema_name, until),
+            max_age=ADMISSION_MINUTES * 60,
+            secure=settings.SESSION_COOKIE_SECURE,
+            httponly=True,
+            samesite="Lax",
+        )
+        if TICKET_COOKIE in request.COOKIES:
+            response.delete_cookie(TICKET_COOKIE, samesite="Lax")
+        return response
+
+    @staticmethod
+    def _wait(
+        request: HttpRequest, schema_name: str, moment: float, now: float, *, new_ticket: bool
+    ) -> HttpResponse:
+        seconds = moment - now
+        response = _page(
+            request,
+            {"minutes": max(1, math.ceil(seconds / 60)), "come_back_later": False},
+            retry_after=min(RELOAD_AT_MOST_SECONDS, max(1, math.ceil(seconds - GRACE_SECONDS))),
+        )
+        if new_ticket:
+            response.set_cookie(
+                TICKET_COOKIE,
+                _sign(schema_name, moment),
+                max_age=int(seconds) + ADMISSION_MINUTES * 60,
+                secure=settings.SESSION_COOKIE_SECURE,
+                httponly=True,
+                samesite="Lax",
+            )
+        return response
+
+    @staticmethod
+    def _come_back_later(request: HttpRequest) -> HttpResponse:
+        return _page(request, {"minutes": None, "come_back_later": True}, retry_after=None)
+
+
+def _page(
+    request: HttpRequest, context: dict[str, object], *, retry_after: int | None
+) -> HttpResponse:
+    """503 with no database query: the municipality and its call centre come from the
+    per-process caches the tenant middleware and the booking policy keep."""
+    tenant = request.tenant  # type: ignore[attr-defined]
+    phone = BookingPolicy.current().call_centre_phone
+    body = render_to_string(
+        "booking/resident/waiting_room.html",
+        {
+            **context,
+            "site_name": tenant.name,
+            "call_centre_phone": phone,
+            "resident_logged_in": False,
+        },
+        request=request,
+    )
+    response = HttpResponse(body, status=503)
+    if retry_after is not None:
+        # A browser without script reloads itself (the Refresh header); clients that retry
+        # read Retry-After.
+        response["Refresh"] = str(retry_after)
+        response["Retry-After"] = str(retry_after)
+    else:
+        response["Retry-After"] = "600"
+    response["Cache-Control"] = "no-store"
+    return response

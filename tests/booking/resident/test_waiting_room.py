@@ -1,0 +1,258 @@
+"""The waiting room lets residents into a municipality's pages at the configured rate, in the
+order they came, and never holds back the console (the call centre) or another municipality."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import os
+import re
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from django.core.cache import cache, caches
+from django.test import Client
+from django_tenants.utils import schema_context
+
+from booking.models import BookingPolicy
+from booking.resident import waiting_room
+from booking.resident.waiting_room import (
+    ADMITTED_COOKIE,
+    GRACE_SECONDS,
+    TICKET_COOKIE,
+    admission_moment,
+)
+from tenants.models import Municipality
+from tests.conftest import host_of
+
+T0 = 1_900_000_000.0  # a fixed clock: every moment below is counted from it
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[float]]:
+    now = [T0]
+    monkeypatch.setattr(waiting_room, "_now", lambda: now[0])
+    yield now
+
+
+@pytest.fixture
+def sixty_a_minute(settings, tenant_a: Municipality, tenant_b: Municipality) -> None:
+    """One newcomer a second: with five seconds of grace, the sixth of a burst waits."""
+    settings.SESSHU_WAITING_ROOM_PER_MINUTE = 60
+    settings.SESSHU_WAITING_ROOM_MAX_WAIT_MINUTES = 2
+    cache.clear()  # no schedule left by another test
+    with schema_context(tenant_a.schema_name):
+        policy = BookingPolicy.current()
+        policy.call_centre_phone = "0120-000-111"
+        policy.save()
+
+
+_addresses = itertools.count(1)
+
+
+def _visitor(municipality: Municipality, address: str | None = None) -> Client:
+    """A resident's browser, from an address of its own unless ``address`` is given."""
+    number = next(_addresses)
+    return Client(
+        HTTP_HOST=host_of(municipality),
+        REMOTE_ADDR=address or f"10.{number // 65536 % 256}.{number // 256 % 256}.{number % 256}",
+    )
+
+
+def _minutes(page: str) -> int:
+    found = re.search(r"あと約(\d+)分", page)
+    assert found is not None, page
+    return int(found.group(1))
+
+
+def test_off_by_default_nobody_waits_and_no_cookie_is_set(tenant_a: Municipality) -> None:
+    response = _visitor(tenant_a).get("/")
+    assert response.status_code == 200
+    assert ADMITTED_COOKIE not in response.cookies
+
+
+def test_a_burst_comes_in_then_newcomers_wait_in_order_and_come_in_at_their_moment(
+    sixty_a_minute: None, tenant_a: Municipality, clock: list[float]
+) -> None:
+    first = [_visitor(tenant_a) for _ in range(GRACE_SECONDS + 1)]
+    for visitor in first:  # moments T0 .. T0+5: within the grace, in at once
+        response = visitor.get("/login/")
+        assert response.status_code == 200
+        assert ADMITTED_COOKIE in response.cookies
+    waiting = [_visitor(tenant_a) for _ in range(3)]
+    pages = [visitor.get("/login/") for visitor in waiting]
+    for page in pages:
+        assert page.status_code == 503
+        assert page["Cache-Control"] == "no-store"
+        assert "Content-Security-Policy" in page  # the security headers go on it too
+        assert int(page["Refresh"]) >= 1 and page["Retry-After"] == page["Refresh"]
+        text = page.content.decode()
+        assert "来られた順にご案内しています" in text
+        assert "コールセンター 0120-000-111" in text  # booking by phone, meanwhile
+        assert TICKET_COOKIE in page.cookies and ADMITTED_COOKIE not in page.cookies
+    # Reloading keeps the place: no new ticket, the same moment.
+    again = waiting[0].get("/login/")
+    assert again.status_code == 503 and TICKET_COOKIE not in again.cookies
+    # Moments T0+6, T0+7, T0+8: each comes in once its moment is within the grace.
+    clock[0] = T0 + 1.5
+    assert waiting[0].get("/login/").status_code == 200
+    assert waiting[1].get("/login/").status_code == 503  # T0+7 is still 5.5 s away
+    clock[0] = T0 + 3
+    for visitor in waiting[1:]:
+        response = visitor.get("/login/")
+        assert response.status_code == 200
+        assert response.cookies[TICKET_COOKIE].value == ""  # the ticket is spent
+    # Once in, pages keep coming while the admission lasts, whatever the queue.
+    assert first[0].get("/").status_code == 200
+
+
+def test_the_wait_shown_is_the_time_to_the_moment(
+    sixty_a_minute: None, tenant_a: Municipality, clock: list[float], settings
+) -> None:
+    settings.SESSHU_WAITING_ROOM_PER_MINUTE = 6  # one every 10 s: the 2nd waits
+    assert _visitor(tenant_a).get("/").status_code == 200
+    queued = [_visitor(tenant_a).get("/") for _ in range(10)]
+    # The 11th arrival's moment is 100 s away: about 2 minutes (rounded up); the 2nd's 10 s.
+    assert _minutes(queued[-1].content.decode()) == 2
+    assert _minutes(queued[0].content.decode()) == 1
+    assert queued[0]["Refresh"] == "5"  # reloads when its moment is within the grace
+    assert int(queued[-1]["Refresh"]) == waiting_room.RELOAD_AT_MOST_SECONDS
+
+
+def test_the_waiting_room_speaks_the_residents_language(
+    sixty_a_minute: None, tenant_a: Municipality, clock: list[float]
+) -> None:
+    for _ in range(GRACE_SECONDS + 1):
+        _visitor(tenant_a).get("/")
+    english = Client(
+        HTTP_HOST=host_of(tenant_a), HTTP_ACCEPT_LANGUAGE="en", REMOTE_ADDR="192.0.2.1"
+    )
+    page = english.get("/").content.decode()
+    assert "in the order they came" in page and "About 1 minute until it is your turn." in page
+
+
+def test_past_the_longest_wait_nobody_is_given_a_place(
+    sixty_a_minute: None, tenant_a: Municipality, clock: list[float]
+) -> None:
+    for _ in range(2 * 60 + 1):  # moments T0 .. T0+120: the two minutes allowed
+        _visitor(tenant_a).get("/")
+    late = _visitor(tenant_a).get("/")
+    assert late.status_code == 503
+    assert "いまは順番をお取りできません" in late.content.decode()
+    assert TICKET_COOKIE not in late.cookies and "Refresh" not in late
+    assert late["Retry-After"] == "600"
+
+
+def test_while_residents_wait_one_network_takes_only_its_share_of_places(
+    sixty_a_minute: None, tenant_a: Municipality, clock: list[float]
+) -> None:
+    # A quiet site counts nobody: many residents behind one address come in at once.
+    shared = "203.0.113.7"
+    for _ in range(GRACE_SECONDS + 1):
+        assert _visitor(tenant_a, shared).get("/").status_code == 200
+    # Now they wait; one network gets PLACES_PER_NETWORK places, then none (nothing taken).
+    for _ in range(waiting_room.PLACES_PER_NETWORK):
+        page = _visitor(tenant_a, shared).get("/")
+        assert page.status_code == 503 and TICKET_COOKIE in page.cookies
+    refused = _visitor(tenant_a, shared).get("/")
+    assert "いまは順番をお取りできません" in refused.content.decode()
+    assert TICKET_COOKIE not in refused.cookies
+    # Anyone else still queues, right behind (the refused took no place).
+    other = _visitor(tenant_a).get("/")
+    assert other.status_code == 503 and TICKET_COOKIE in other.cookies
+    expected = GRACE_SECONDS + 1 + waiting_room.PLACES_PER_NETWORK
+    assert _minutes(other.content.decode()) == math.ceil(expected / 60)
+    # Later, with the queue gone by, the network's residents come in at once again.
+    clock[0] = T0 + waiting_room.NETWORK_WINDOW_SECONDS + 1
+    assert _visitor(tenant_a, shared).get("/").status_code == 200
+
+
+def test_the_console_and_other_municipalities_are_never_held_back(
+    sixty_a_minute: None, tenant_a: Municipality, tenant_b: Municipality, clock: list[float]
+) -> None:
+    for _ in range(GRACE_SECONDS + 1):
+        _visitor(tenant_a).get("/")
+    assert _visitor(tenant_a).get("/").status_code == 503
+    # The call centre and the venues, on the same host: the console's own login page.
+    console = _visitor(tenant_a).get("/console/login/")
+    assert console.status_code == 200 and ADMITTED_COOKIE not in console.cookies
+    # Another municipality keeps its own schedule.
+    assert _visitor(tenant_b).get("/").status_code == 200
+
+
+def test_an_admission_or_ticket_is_good_only_where_it_was_given_and_as_signed(
+    sixty_a_minute: None, tenant_a: Municipality, tenant_b: Municipality, clock: list[float]
+) -> None:
+    admitted_in_b = _visitor(tenant_b).get("/").cookies[ADMITTED_COOKIE].value
+    for _ in range(GRACE_SECONDS + 1):
+        _visitor(tenant_a).get("/")
+    borrowed = _visitor(tenant_a)
+    borrowed.cookies[ADMITTED_COOKIE] = admitted_in_b
+    assert borrowed.get("/").status_code == 503
+    forged = _visitor(tenant_a)
+    forged.cookies[TICKET_COOKIE] = waiting_room._sign(tenant_a.schema_name, T0)[:-2] + "xx"
+    forged_page = forged.get("/")
+    assert forged_page.status_code == 503  # treated as a newcomer: a real ticket, later
+    assert TICKET_COOKIE in forged_page.cookies
+    # An admission expires: after it, the resident is a newcomer again.
+    admitted = _visitor(tenant_b)
+    admitted.get("/")
+    clock[0] = T0 + waiting_room.ADMISSION_MINUTES * 60 + 1
+    response = admitted.get("/")
+    assert response.status_code == 200  # the schedule is free again by then: in at once
+    assert ADMITTED_COOKIE in response.cookies
+
+
+@pytest.fixture
+def redis_cache(settings) -> Iterator[None]:
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "sesshu.redis_cache.SharedClientRedisCache",
+            "LOCATION": os.environ.get("REDIS_URL_FOR_TESTS", "redis://127.0.0.1:6379/15"),
+            "KEY_PREFIX": f"waiting-room-test-{os.getpid()}",
+        }
+    }
+    caches["default"].clear()
+    yield
+    caches["default"].clear()
+
+
+def test_on_redis_concurrent_newcomers_each_take_their_own_moment(redis_cache: None) -> None:
+    """Production's cache: 200 newcomers at once from 8 threads take 200 distinct moments, one
+    spacing apart, and nobody is given one past the horizon."""
+    spacing, horizon = 0.25, 40.0
+
+    def take(_index: int) -> float | str:
+        return admission_moment("m999999", now=T0, spacing=spacing, horizon=horizon)
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        moments = list(pool.map(take, range(200)))
+    given = sorted(moment for moment in moments if isinstance(moment, float))
+    assert len(given) == int(horizon / spacing) + 1  # T0 .. T0+40, every quarter second
+    assert given == [pytest.approx(T0 + index * spacing, abs=1e-5) for index in range(len(given))]
+    assert moments.count("full") == 200 - len(given)
+    # Later, the schedule starts from the clock again, not from the queue of the past.
+    later = admission_moment("m999999", now=T0 + 3600, spacing=spacing, horizon=horizon)
+    assert later == pytest.approx(T0 + 3600, abs=1e-5)
+
+
+def test_on_redis_one_network_takes_only_its_share_while_residents_wait(
+    redis_cache: None,
+) -> None:
+    def take(network: str) -> float | str:
+        return admission_moment("m999998", now=T0, spacing=1.0, horizon=600, network=network)
+
+    immediate = [take("203.0.113.7") for _ in range(GRACE_SECONDS + 1)]
+    assert immediate == [pytest.approx(T0 + index) for index in range(GRACE_SECONDS + 1)]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        queued = list(pool.map(take, ["203.0.113.7"] * (waiting_room.PLACES_PER_NETWORK + 10)))
+    assert queued.count("limited") == 10
+    assert sorted(m for m in queued if isinstance(m, float)) == [
+        pytest.approx(T0 + GRACE_SECONDS + 1 + index)
+        for index in range(waiting_room.PLACES_PER_NETWORK)
+    ]
+    # Another network is not limited by it, and queues right after.
+    assert take("198.51.100.1") == pytest.approx(
+        T0 + GRACE_SECONDS + 1 + waiting_room.PLACES_PER_NETWORK
+    )

@@ -1,0 +1,51 @@
+"""The waiting room in headless Chromium: a resident who arrives in a rush waits, in Japanese,
+on a page that moves on by itself when their turn comes, then logs in as usual."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from django_tenants.utils import schema_context
+
+from booking.resident.waiting_room import GRACE_SECONDS, admission_moment
+from tests.e2e.conftest import Shots, Site, watched_page
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def page(browser: Any, site: Site) -> Iterator[Any]:
+    # The waiting room answers 503 (with Retry-After) until the resident's turn.
+    with watched_page(browser, site, width=420, statuses=[503]) as page:
+        yield page
+
+
+def test_a_resident_waits_for_their_turn_then_logs_in(
+    page: Any, site: Site, settings: Any, django_db_blocker: Any
+) -> None:
+    settings.SESSHU_WAITING_ROOM_PER_MINUTE = 60  # one newcomer a second
+    shots = Shots("waiting-room")
+    # Nine residents came just before: this one's turn is about nine seconds away.
+    now = time.time()
+    with django_db_blocker.unblock(), schema_context(site.municipality.schema_name):
+        for _ in range(GRACE_SECONDS + 4):
+            admission_moment(site.municipality.schema_name, now=now, spacing=1.0, horizon=600)
+    page.goto(site.url("/"))
+    assert page.get_by_role("heading", name="ただいま混み合っています").is_visible()
+    assert page.get_by_text("来られた順にご案内しています").is_visible()
+    assert page.get_by_text("ご案内まで、あと約1分です。").is_visible()
+    shots.take(page, "waiting")
+    # No script: the page reloads itself (the Refresh header) and lets them in on time.
+    page.get_by_label("接種券番号（10桁）").wait_for(timeout=20_000)
+    assert time.time() - now >= 9 - GRACE_SECONDS
+    shots.take(page, "their-turn")
+    page.get_by_label("接種券番号（10桁）").fill(site.voucher_number)
+    page.select_option("#id_birth_date_year", str(site.born.year))
+    page.select_option("#id_birth_date_month", str(site.born.month))
+    page.select_option("#id_birth_date_day", str(site.born.day))
+    page.get_by_role("button", name="ログイン").click()
+    page.wait_for_url(site.url("/mypage/"))
+    shots.take(page, "mypage")
