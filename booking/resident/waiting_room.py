@@ -45,8 +45,10 @@ _SALT = "sesshu.waiting_room"
 # A newcomer whose moment is at most this far off comes in at once: small bursts never wait.
 GRACE_SECONDS = 5
 # How long an admission lasts: long enough to log in, choose and book, at the pace of an
-# 80-year-old resident; each page seen renews it.
+# 80-year-old resident; a page seen renews it, once this many minutes after the last renewal
+# (not on every page: signing and setting the cookie is most of the room's cost per page).
 ADMISSION_MINUTES = 30
+RENEW_AFTER_MINUTES = 5
 # The page reloads itself at least this often, so the estimate it shows stays current.
 RELOAD_AT_MOST_SECONDS = 30
 # While residents wait, the places one network may take in a window (see admission_moment).
@@ -163,6 +165,8 @@ class WaitingRoomMiddleware:
         now = _now()
         admitted = _read(request.COOKIES.get(ADMITTED_COOKIE), schema_name)
         if admitted is not None and admitted.moment > now:
+            if admitted.moment - now > (ADMISSION_MINUTES - RENEW_AFTER_MINUTES) * 60:
+                return self.get_response(request)  # renewed a short while ago
             return self._let_in(request, schema_name, now)
         ticket = _read(request.COOKIES.get(TICKET_COOKIE), schema_name)
         if ticket is None:

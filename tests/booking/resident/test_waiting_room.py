@@ -103,7 +103,20 @@ def test_a_burst_comes_in_then_newcomers_wait_in_order_and_come_in_at_their_mome
         response = visitor.get("/login/")
         assert response.status_code == 200
         assert response.cookies[TICKET_COOKIE].value == ""  # the ticket is spent
-    # Once in, pages keep coming while the admission lasts, whatever the queue.
+    # Once in, pages keep coming while the admission lasts, whatever the queue; the
+    # admission is renewed by a page seen a while after the last renewal, not by every page.
+    clock[0] = T0 + 60
+    kept = first[0].get("/")
+    assert kept.status_code == 200 and ADMITTED_COOKIE not in kept.cookies
+    clock[0] = T0 + waiting_room.RENEW_AFTER_MINUTES * 60 + 1
+    renewed = first[0].get("/")
+    assert renewed.status_code == 200 and ADMITTED_COOKIE in renewed.cookies
+    # Past the first admission's end, with a queue again: the renewed one lets them in.
+    clock[0] = T0 + waiting_room.ADMISSION_MINUTES * 60 + 120
+    with schema_context(tenant_a.schema_name):
+        for _ in range(GRACE_SECONDS + 10):
+            admission_moment(tenant_a.schema_name, now=clock[0], spacing=1.0, horizon=600)
+    assert _visitor(tenant_a).get("/").status_code == 503  # a newcomer would wait
     assert first[0].get("/").status_code == 200
 
 
