@@ -78,6 +78,16 @@ class Site:
     def url(self, path: str = "/") -> str:
         return self.base_url + path
 
+    def log_in(self, page: Any) -> None:
+        """Type the resident's voucher number and birth date on the login form the page
+        shows, and land on my page."""
+        page.get_by_label("接種券番号（10桁）").fill(self.voucher_number)
+        page.select_option("#id_birth_date_year", str(self.born.year))
+        page.select_option("#id_birth_date_month", str(self.born.month))
+        page.select_option("#id_birth_date_day", str(self.born.day))
+        page.get_by_role("button", name="ログイン").click()
+        page.wait_for_url(self.url("/mypage/"))
+
 
 def _at(days: int, hour: int) -> datetime:
     day = timezone.localdate(timezone=JAPAN) + timedelta(days=days)

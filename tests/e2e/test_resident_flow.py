@@ -26,12 +26,7 @@ def page(browser: Any, site: Site) -> Iterator[Any]:
 
 def _log_in(page: Any, site: Site) -> None:
     page.goto(site.url("/"))
-    page.get_by_label("接種券番号（10桁）").fill(site.voucher_number)
-    page.select_option("#id_birth_date_year", str(site.born.year))
-    page.select_option("#id_birth_date_month", str(site.born.month))
-    page.select_option("#id_birth_date_day", str(site.born.day))
-    page.get_by_role("button", name="ログイン").click()
-    page.wait_for_url(site.url("/mypage/"))
+    site.log_in(page)
 
 
 def _bookings(site: Site, django_db_blocker: Any) -> list[Booking]:

@@ -42,10 +42,5 @@ def test_a_resident_waits_for_their_turn_then_logs_in(
     page.get_by_label("接種券番号（10桁）").wait_for(timeout=20_000)
     assert time.time() - now >= 9 - GRACE_SECONDS
     shots.take(page, "their-turn")
-    page.get_by_label("接種券番号（10桁）").fill(site.voucher_number)
-    page.select_option("#id_birth_date_year", str(site.born.year))
-    page.select_option("#id_birth_date_month", str(site.born.month))
-    page.select_option("#id_birth_date_day", str(site.born.day))
-    page.get_by_role("button", name="ログイン").click()
-    page.wait_for_url(site.url("/mypage/"))
+    site.log_in(page)
     shots.take(page, "mypage")
