@@ -824,6 +824,7 @@ def http_rush(
         threads=args.gunicorn_threads,
         follow=follow,
         login_before=login_before,
+        waiting_room=args.waiting_room,
         residents=len(plan.residents),
     )
     context = multiprocessing.get_context("spawn")
@@ -879,6 +880,7 @@ def http_rush(
     result.latencies = answer["latencies"]
     result.errors = answer["errors"]
     result.reconnects = answer["reconnects"]
+    result.waits = answer["waits"]
     result.cpu = {
         "load generator": answer["cpu"],
         "gunicorn": gunicorn,
@@ -968,7 +970,8 @@ def report_http(http_runs: list[HttpRushResult], runs: list[tuple[RushResult, Ru
     service_rate = service.booked / service.wall if service else float("nan")
     print()
     print(
-        f"HTTP rush: gunicorn on 127.0.0.1 (gunicorn.conf.py, gthread), a load generator process "
+        f"HTTP rush: gunicorn on 127.0.0.1 (gunicorn.conf.py: sync workers for 1 thread, gthread "
+        f"for more), a load generator process "
         f"on the same {os.cpu_count()} CPUs; each resident GET /login/, POST /login/, "
         "[GET /mypage/], POST /book/slot/<id>/ (up to 5 slots), [GET the done page]; "
         "[...] only when following redirects. Goal: 333 booked/s, booking POST p99 < 500 ms."
@@ -1005,6 +1008,8 @@ def report_http(http_runs: list[HttpRushResult], runs: list[tuple[RushResult, Ru
         shape = f"{result.workers} x {result.threads}, {result.clients} clients"
         if result.login_before:
             shape += ", logged in before the rush"
+        if result.waiting_room:
+            shape += f", waiting room {result.waiting_room:,} a minute"
         print(
             f"  {shape}: {result.residents} residents in {result.wall:.1f} s "
             f"({result.residents / result.wall:.0f} residents/s; the last booking at "
@@ -1025,6 +1030,12 @@ def report_http(http_runs: list[HttpRushResult], runs: list[tuple[RushResult, Ru
         )
         print(f"    requests: {kinds}")
         print(f"    residents: {dict(result.outcomes.most_common())}")
+        if result.waits:
+            print(
+                f"    waiting room: {len(result.waits)} of {result.residents} residents waited, "
+                f"p50 {percentile(result.waits, 0.5):.0f} s, p99 "
+                f"{percentile(result.waits, 0.99):.0f} s, longest {max(result.waits):.0f} s"
+            )
         print(f"    booking POST answers: {dict(result.statuses.most_common())}")
         machine = result.cpu.get("machine", 0.0)
         shares = ", ".join(
@@ -1130,6 +1141,14 @@ def main() -> None:
         "--http-only",
         action="store_true",
         help="skip the in-process runs (a) and (b): no ratios (for profiling the HTTP path)",
+    )
+    parser.add_argument(
+        "--waiting-room",
+        type=int,
+        default=0,
+        metavar="PER_MINUTE",
+        help="gunicorn with the waiting room letting this many residents in a minute (0: off); "
+        "the load generator waits in it as a browser does",
     )
     parser.add_argument("--keep", action="store_true", help="leave the database for inspection")
     parser.add_argument(
@@ -1237,6 +1256,7 @@ def http_rushes(args: argparse.Namespace, staged: Stage) -> list[HttpRushResult]
                 threads=threads,
                 redis_url=args.redis_url,
                 pool=not args.no_pool,
+                waiting_room=args.waiting_room,
             ) as server:
                 log(
                     f"gunicorn (pid {server.pid}) with {workers} workers x {threads} threads "

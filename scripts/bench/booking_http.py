@@ -45,7 +45,7 @@ class Gunicorn:
 
 @contextmanager
 def gunicorn_serving(
-    *, root: Path, workers: int, threads: int, redis_url: str, pool: bool
+    *, root: Path, workers: int, threads: int, redis_url: str, pool: bool, waiting_room: int = 0
 ) -> Iterator[Gunicorn]:
     """The application under gunicorn on 127.0.0.1, against the benchmark database.
 
@@ -59,8 +59,8 @@ def gunicorn_serving(
     - SESSHU_TRUSTED_PROXY_COUNT=1: the client is the last X-Forwarded-For entry, as behind the
       ALB, so every simulated resident has an address of its own for the login throttle;
     - REDIS_URL: the cache the workers share (throttle counters, availability), as in the pods;
-    - SESSHU_WAITING_ROOM_PER_MINUTE=0: every resident let in at once (the rush measures the
-      pages, not the waiting room's rate);
+    - SESSHU_WAITING_ROOM_PER_MINUTE: 0, every resident let in at once (the rush measures the
+      pages), unless ``waiting_room`` asks for the waiting room at that rate;
     - the metrics server on a free loopback port, its files in a folder removed afterwards.
     """
     port = _free_port()
@@ -74,9 +74,10 @@ def gunicorn_serving(
         SESSHU_METRICS_ADDR="127.0.0.1",
         PROMETHEUS_MULTIPROC_DIR=str(scratch / "prometheus"),
         DATABASE_POOL="1" if pool else "0",
-        # The rush measures what the pages serve: the waiting room, which would let the
-        # residents in at a set rate, stays off (docs/operations.md 2.4).
-        SESSHU_WAITING_ROOM_PER_MINUTE="0",
+        # Off unless asked for (``waiting_room`` a minute): the rush measures what the pages
+        # serve; with it, what residents in the site see while the rest wait
+        # (docs/operations.md 2.4).
+        SESSHU_WAITING_ROOM_PER_MINUTE=str(waiting_room),
     )
     if redis_url:
         env["REDIS_URL"] = redis_url
@@ -211,6 +212,7 @@ class HttpRushResult:
     threads: int
     follow: bool
     login_before: bool = False
+    waiting_room: int = 0  # residents let in a minute (0: the waiting room off)
     residents: int = 0
     wall: float = 0.0
     last_booked: float = 0.0  # seconds from the start to the last successful booking
@@ -219,6 +221,8 @@ class HttpRushResult:
     latencies: dict[str, list[float]] = field(default_factory=dict)  # per kind of request
     errors: list[str] = field(default_factory=list)
     reconnects: int = 0
+    # Seconds each resident who met the waiting room spent in it (Refresh, then again).
+    waits: list[float] = field(default_factory=list)
     cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds during the rush
     integrity: dict[str, int] = field(default_factory=dict)
     app_errors: list[str] = field(default_factory=list)
@@ -258,6 +262,7 @@ class Browser:
         self.cookies: dict[str, str] = {}
         self.forwarded_for = ""
         self.reconnects = 0
+        self.refresh = ""  # the last answer's Refresh header (the waiting room's)
 
     def connect(self) -> None:
         self.connection = http.client.HTTPConnection(self.plan.host, self.plan.port, timeout=120)
@@ -313,7 +318,23 @@ class Browser:
         if response.will_close:
             self.connection.close()
             self.connection = None
+        self.refresh = response.getheader("Refresh") or ""
         return response.status, response.getheader("Location") or "", data.decode(errors="replace")
+
+    def open_page(self, kind: str, path: str, waits: list[float]) -> tuple[int, str, str]:
+        """GET ``path`` as a browser does, waiting in the waiting room (a 503 that names
+        when to reload) for as long as it says; the time waited goes to ``waits``."""
+        waited = 0.0
+        while True:
+            answer = self.request(kind, "GET", path)
+            if answer[0] != 503 or not self.refresh:
+                break
+            pause = float(self.refresh)
+            time.sleep(pause)
+            waited += pause
+        if waited:
+            waits.append(waited)
+        return answer
 
 
 def _token(page: str) -> str:
@@ -352,6 +373,7 @@ def load_generator(plan: LoadPlan, answers: Any, go: Any) -> None:
     start = threading.Event()
     last_booked = [0.0]
     reconnects = [0]
+    waits: list[float] = []  # list.append is atomic: the clients share it
     began = [0.0]
 
     def choose(rng: random.Random) -> int | None:
@@ -368,7 +390,7 @@ def load_generator(plan: LoadPlan, answers: Any, go: Any) -> None:
 
     def log_in(browser: Browser, number: str, born: str) -> tuple[str, str]:
         """("", CSRF token) once logged in, else (what went wrong, "")."""
-        status, _, page = browser.request("login page GET", "GET", "/login/")
+        status, _, page = browser.open_page("login page GET", "/login/", waits)
         if status != 200:
             return f"login page {status}", ""
         year, month, day = born.split("-")
@@ -516,6 +538,7 @@ def load_generator(plan: LoadPlan, answers: Any, go: Any) -> None:
             "latencies": latencies,
             "errors": errors,
             "reconnects": reconnects[0],
+            "waits": waits,
             "cpu": cpu,
         }
     )
