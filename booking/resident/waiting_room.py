@@ -33,6 +33,7 @@ from django.core import signing
 from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
 from django.template.loader import render_to_string
+from django.utils.translation import get_language
 
 from audit.middleware import client_ip
 from booking.models import BookingPolicy
@@ -227,23 +228,36 @@ class WaitingRoomMiddleware:
         return _page(request, {"minutes": None, "come_back_later": True}, retry_after=None)
 
 
+# The waiting pages rendered so far, by municipality, name, call centre, language, minutes
+# left and whether a place was given: a few hundred at most per municipality and language.
+_PAGES: dict[tuple[object, ...], str] = {}
+_PAGES_KEPT = 4096
+
+
 def _page(
     request: HttpRequest, context: dict[str, object], *, retry_after: int | None
 ) -> HttpResponse:
-    """503 with no database query: the municipality and its call centre come from the
-    per-process caches the tenant middleware and the booking policy keep."""
+    """503, rendered once and kept: everyone waiting asks for it every few seconds, so it
+    costs a dictionary lookup, no template and no database query (the municipality and its
+    call centre come from the per-process caches of the tenant middleware and the policy)."""
     tenant = request.tenant  # type: ignore[attr-defined]
     phone = BookingPolicy.current().call_centre_phone
-    body = render_to_string(
-        "booking/resident/waiting_room.html",
-        {
-            **context,
-            "site_name": tenant.name,
-            "call_centre_phone": phone,
-            "resident_logged_in": False,
-        },
-        request=request,
+    key = (
+        tenant.schema_name,
+        tenant.name,
+        phone,
+        get_language(),
+        context["minutes"],
+        context["come_back_later"],
     )
+    body = _PAGES.get(key)
+    if body is None:
+        if len(_PAGES) >= _PAGES_KEPT:
+            _PAGES.clear()
+        body = _PAGES[key] = render_to_string(
+            "booking/resident/waiting_room.html",
+            {**context, "site_name": tenant.name, "call_centre_phone": phone},
+        )
     response = HttpResponse(body, status=503)
     if retry_after is not None:
         # A browser without script reloads itself (the Refresh header); clients that retry

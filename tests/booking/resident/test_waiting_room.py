@@ -145,6 +145,28 @@ def test_the_waiting_room_speaks_the_residents_language(
     assert "in the order they came" in page and "About 1 minute until it is your turn." in page
 
 
+def test_the_waiting_page_is_rendered_once_and_holds_nothing_of_one_request(
+    sixty_a_minute: None, tenant_a: Municipality, clock: list[float], monkeypatch
+) -> None:
+    rendered: list[str] = []
+    render = waiting_room.render_to_string
+
+    def counted(template: str, context: dict[str, object]) -> str:
+        rendered.append(template)
+        return render(template, context)
+
+    monkeypatch.setattr(waiting_room, "render_to_string", counted)
+    monkeypatch.setattr(waiting_room, "_PAGES", {})
+    for _ in range(GRACE_SECONDS + 1):
+        _visitor(tenant_a).get("/")
+    pages = [_visitor(tenant_a).get(f"/login/?from={index}") for index in range(5)]
+    assert [page.status_code for page in pages] == [503] * 5
+    assert len(rendered) == 1  # five residents, one minute left each: one rendering
+    text = pages[-1].content.decode()
+    assert "csrfmiddlewaretoken" not in text and "from=" not in text
+    assert pages[0].content == pages[-1].content
+
+
 def test_past_the_longest_wait_nobody_is_given_a_place(
     sixty_a_minute: None, tenant_a: Municipality, clock: list[float]
 ) -> None:
