@@ -160,7 +160,7 @@ class WaitingRoomMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         rate = per_minute()
         if rate <= 0 or host_kind(request) != "resident" or request.path.startswith("/i18n/"):
-            # The language switch stays open: the waiting page offers it.
+            # The language switch stays open (it redirects back, and costs no query).
             return self.get_response(request)
         schema_name = request.tenant.schema_name  # type: ignore[attr-defined]
         now = _now()
