@@ -117,8 +117,9 @@ def admission_moment(
         if moment - now > horizon:
             return "full"
         if limit_key is not None and moment - now > GRACE_SECONDS:
-            counted = int(cache.get(limit_key) or 0) + 1
-            cache.set(limit_key, counted, timeout=NETWORK_WINDOW_SECONDS)
+            # A window from the first place counted, as on Redis.
+            added = cache.add(limit_key, 1, timeout=NETWORK_WINDOW_SECONDS)
+            counted = 1 if added else int(cache.incr(limit_key))
             if counted > PLACES_PER_NETWORK:
                 return "limited"
         cache.set(key, moment + spacing, timeout=keep)
