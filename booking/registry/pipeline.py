@@ -197,20 +197,6 @@ def _valid_voucher_number(raw: str) -> str:
         return ""
 
 
-def record_values(record: RegistryRecord) -> dict[str, str | None]:
-    return {
-        "name": record.name,
-        "name_kana": record.name_kana,
-        "birth_date": record.birth_date.isoformat(),
-        "sex": record.sex.value if record.sex is not None else None,
-        "postal_code": record.postal_code,
-        "address": record.address,
-        "phone": record.phone,
-        "email": record.email,
-        "address_number": record.address_number,
-    }
-
-
 def kana_key(kana: str) -> str:
     """What staff type and what the registry holds compare equal: no spaces at all."""
     return kana.replace(" ", "").replace("\u3000", "")

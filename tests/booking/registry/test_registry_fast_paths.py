@@ -21,7 +21,6 @@ from booking.registry.pipeline import (
     VOUCHER_TABLE,
     _fast_parser,
     _values_of,
-    record_values,
 )
 from booking.registry.rows import RegistryRecord, parse_row
 from scripts.gen_registry import write_registry
@@ -209,6 +208,21 @@ def test_the_record_encoder_writes_encode_records_bytes() -> None:
         encoder.encode(rows[0][:-1])
     with pytest.raises(ValueError):
         RecordEncoder(["name", "name"])
+
+
+def record_values(record: RegistryRecord) -> dict[str, str | None]:
+    """The row's personal fields by name, as the record sealed for a voucher holds them."""
+    return {
+        "name": record.name,
+        "name_kana": record.name_kana,
+        "birth_date": record.birth_date.isoformat(),
+        "sex": record.sex.value if record.sex is not None else None,
+        "postal_code": record.postal_code,
+        "address": record.address,
+        "phone": record.phone,
+        "email": record.email,
+        "address_number": record.address_number,
+    }
 
 
 def test_batch_sealed_records_open_as_single_ones_do_with_fresh_nonces() -> None:
