@@ -26,7 +26,6 @@ import math
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from django.conf import settings
 from django.core import signing
@@ -126,19 +125,13 @@ def admission_moment(
         return moment
 
 
-@dataclass(frozen=True)
-class _Signed:
-    schema_name: str
-    moment: float
-
-
 def _sign(schema_name: str, moment: float) -> str:
     return signing.dumps([schema_name, round(moment, 3)], salt=_SALT, compress=False)
 
 
-def _read(value: str | None, schema_name: str) -> _Signed | None:
-    """A cookie this site signed for this municipality, or None (absent, tampered, another
-    municipality's)."""
+def _read(value: str | None, schema_name: str) -> float | None:
+    """The moment in a cookie this site signed for this municipality, or None (absent,
+    tampered, another municipality's)."""
     if not value:
         return None
     try:
@@ -147,7 +140,7 @@ def _read(value: str | None, schema_name: str) -> _Signed | None:
         return None
     if name != schema_name or not isinstance(moment, (int, float)):
         return None
-    return _Signed(name, float(moment))
+    return float(moment)
 
 
 class WaitingRoomMiddleware:
@@ -165,13 +158,13 @@ class WaitingRoomMiddleware:
             return self.get_response(request)
         schema_name = request.tenant.schema_name  # type: ignore[attr-defined]
         now = _now()
-        admitted = _read(request.COOKIES.get(ADMITTED_COOKIE), schema_name)
-        if admitted is not None and admitted.moment > now:
-            if admitted.moment - now > (ADMISSION_MINUTES - RENEW_AFTER_MINUTES) * 60:
+        admitted_until = _read(request.COOKIES.get(ADMITTED_COOKIE), schema_name)
+        if admitted_until is not None and admitted_until > now:
+            if admitted_until - now > (ADMISSION_MINUTES - RENEW_AFTER_MINUTES) * 60:
                 return self.get_response(request)  # renewed a short while ago
             return self._let_in(request, schema_name, now)
-        ticket = _read(request.COOKIES.get(TICKET_COOKIE), schema_name)
-        if ticket is None:
+        ticketed = _read(request.COOKIES.get(TICKET_COOKIE), schema_name)
+        if ticketed is None:
             taken = admission_moment(
                 schema_name,
                 now=now,
@@ -183,10 +176,10 @@ class WaitingRoomMiddleware:
                 return self._come_back_later(request)
             moment = taken
         else:
-            moment = ticket.moment
+            moment = ticketed  # the moment their ticket names
         if moment - now <= GRACE_SECONDS:
             return self._let_in(request, schema_name, now)
-        return self._wait(request, schema_name, moment, now, new_ticket=ticket is None)
+        return self._wait(request, schema_name, moment, now, new_ticket=ticketed is None)
 
     def _let_in(self, request: HttpRequest, schema_name: str, now: float) -> HttpResponse:
         response = self.get_response(request)
