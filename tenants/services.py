@@ -15,13 +15,13 @@ from django.core.files.storage import FileSystemStorage, Storage, default_storag
 from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django_tenants.utils import get_public_schema_name, schema_context
+from django_tenants.utils import get_public_schema_name, schema_context, schema_exists
 from psycopg import sql
 
 from audit import record
 from audit.chain import Actor
 from tenants.codes import code_problem, reference_municipalities, schema_name_for
-from tenants.db.roles import connection_role, drop_schema_role, owner_mode, role_for_schema
+from tenants.db.roles import drop_schema_role, owner_mode, role_for_schema, schema_role_exists
 from tenants.keys import forget_data_key, key_provider
 from tenants.models import Domain, Municipality
 from tenants.prefectures import prefecture_for
@@ -290,15 +290,9 @@ def decommission_unfinished(municipality: Municipality) -> bool:
     can read; running the decommission again deletes it."""
     if municipality.status != Municipality.Status.DECOMMISSIONED:
         return False
-    role = connection_role(connection, municipality.schema_name)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = %s)"
-            " OR EXISTS (SELECT 1 FROM pg_roles WHERE rolname = %s)",
-            [municipality.schema_name, role],
-        )
-        (left,) = cursor.fetchone()
-    return bool(left)
+    return schema_exists(municipality.schema_name) or schema_role_exists(
+        connection, municipality.schema_name
+    )
 
 
 def municipality_decommission(

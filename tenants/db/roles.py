@@ -171,14 +171,22 @@ def schema_granted(connection: BaseDatabaseWrapper, schema_name: str) -> bool:
         return bool(cursor.fetchone()[0])
 
 
+def schema_role_exists(connection: BaseDatabaseWrapper, schema_name: str) -> bool:
+    """Whether the schema's database role exists (it outlives the schema until dropped)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT 1 FROM pg_roles WHERE rolname = %s", [connection_role(connection, schema_name)]
+        )
+        return cursor.fetchone() is not None
+
+
 def drop_schema_role(connection: BaseDatabaseWrapper, schema_name: str) -> None:
     """Revoke what the role still holds outside its (already dropped) schema, then drop it."""
+    if not schema_role_exists(connection, schema_name):
+        return
     role = connection_role(connection, schema_name)
     ident_role = sql.Identifier(role)
     with owner_mode(), connection.cursor() as cursor:
-        cursor.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role])
-        if cursor.fetchone() is None:
-            return
         cursor.execute(sql.SQL("REVOKE ALL ON SCHEMA public FROM {}").format(ident_role))
         cursor.execute(
             sql.SQL("REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {}").format(ident_role)
