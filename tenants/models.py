@@ -42,6 +42,13 @@ class Municipality(TenantMixin):
         choices=LoginMode.choices,
         default=LoginMode.VOUCHER_CODE,
     )
+    # Newcomers a minute the waiting room lets into the resident pages (booking.resident.
+    # waiting_room): None takes the platform's SESSHU_WAITING_ROOM_PER_MINUTE, 0 turns the
+    # room off. Set per municipality, so that those opening at the same hour share the web
+    # pods as the vendor decides (docs/operations.md 2.4).
+    waiting_room_per_minute = models.PositiveIntegerField(
+        _("待合室の受け入れ数（1分あたり）"), null=True, blank=True
+    )
     key_provider = models.CharField(max_length=20)
     # The tenant's data key, wrapped by the key provider (KMS or the local master key). The
     # plain key exists only in process memory, for a short time. Emptied on decommissioning.

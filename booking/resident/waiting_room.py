@@ -5,17 +5,21 @@ When booking opens, more residents arrive in a minute than the site can serve in
 centre, on the same servers, goes down with the site. With ``SESSHU_WAITING_ROOM_PER_MINUTE``
 set, each municipality's resident pages let in that many newcomers a minute:
 
-- A newcomer (no admission cookie) is given the next free moment of the municipality's
-  schedule, one every 60 / rate seconds, kept in the shared cache: ``at = max(now, next);
-  next = at + spacing``, atomically (one Redis round trip). First come, first in.
-- Within ``GRACE_SECONDS`` of now, they are let in at once (an admission cookie, signed and
-  bound to the municipality, valid for ``ADMISSION_MINUTES``), so a quiet site never shows
-  the waiting room. Later, they get a signed ticket naming their moment, and a page that
-  reloads itself until then (no script: a refresh header) and says how long it is.
-- Past ``SESSHU_WAITING_ROOM_MAX_WAIT_MINUTES`` nobody is given a moment: the page asks them
+- A newcomer (no admission cookie) is given the next place in the municipality's queue, kept
+  in the shared cache (one atomic Redis round trip). Places come in at the rate, in order:
+  first come, first in. The rate is the municipality's own where the vendor set one
+  (``Municipality.waiting_room_per_minute``), else the platform's; a change reaches everyone
+  already waiting, since a place is a number in the queue and not a time.
+- A place whose turn comes within ``GRACE_SECONDS`` is let in at once (an admission cookie,
+  signed and bound to the municipality, valid for ``ADMISSION_MINUTES``), so a quiet site
+  never shows the waiting room. Otherwise its holder gets a signed ticket naming the place,
+  and a page that reloads itself until the turn comes (no script: a refresh header) and says
+  how long it is.
+- Past ``SESSHU_WAITING_ROOM_MAX_WAIT_MINUTES`` nobody is given a place: the page asks them
   to come back later, or to call, instead of queueing them for hours.
 
-A ticket costs the server a signature check, not a database query. The console (the call
+A waiting page costs the server a signature check and one read of the cache, not a database
+query. The console (the call
 centre, the venues) and the control plane are never held back: the call centre keeps working
 when the resident site is full. Residents already in keep their admission while they book.
 """
@@ -38,10 +42,12 @@ from audit.middleware import client_ip
 from booking.models import BookingPolicy
 from booking.resident import throttle
 from sesshu.logs import host_kind
+from tenants.models import Municipality
 
 ADMITTED_COOKIE = "sesshu_admitted"
 TICKET_COOKIE = "sesshu_ticket"
 _SALT = "sesshu.waiting_room"
+_TICKET_SALT = "sesshu.waiting_room.place"
 # A newcomer whose moment is at most this far off comes in at once: small bursts never wait.
 GRACE_SECONDS = 5
 # How long an admission lasts: long enough to log in, choose and book, at the pace of an
@@ -56,7 +62,12 @@ PLACES_PER_NETWORK = 30
 NETWORK_WINDOW_SECONDS = 10 * 60
 
 
-def per_minute() -> int:
+def per_minute(municipality: Municipality | None = None) -> int:
+    """Newcomers a minute let into ``municipality``'s pages: its own rate, if the vendor set
+    one, else the platform's (``SESSHU_WAITING_ROOM_PER_MINUTE``). 0: no waiting room."""
+    own = getattr(municipality, "waiting_room_per_minute", None)
+    if own is not None:
+        return int(own)
     return int(getattr(settings, "SESSHU_WAITING_ROOM_PER_MINUTE", 0))
 
 
@@ -68,8 +79,8 @@ def _now() -> float:
     return time.time()
 
 
-def _schedule_key(schema_name: str) -> str:
-    return f"waiting-room:{schema_name}:next"
+def _queue_key(schema_name: str) -> str:
+    return f"waiting-room:{schema_name}:queue"
 
 
 def _network_key(schema_name: str, network: str) -> str:
@@ -80,29 +91,31 @@ def _network_key(schema_name: str, network: str) -> str:
 _local_lock = threading.Lock()
 
 
-def admission_moment(
-    schema_name: str, *, now: float, spacing: float, horizon: float, network: str | None = None
-) -> float | str:
-    """The municipality's next free moment (at least ``now``), taken: the one after it is
-    ``spacing`` later. "full", taking nothing, when it is more than ``horizon`` seconds away.
+def queue_join(
+    schema_name: str, *, now: float, per_second: float, horizon: float, network: str | None = None
+) -> tuple[int, float] | str:
+    """The municipality's next place in the queue, taken, and the seconds until its turn:
+    ``(issued - served) / per_second``, where ``served`` (the places whose turn has come)
+    grows at ``per_second`` and never past the places given, so a quiet time banks nothing.
+    "full", taking nothing, when that is more than ``horizon`` seconds.
 
-    While residents wait (a moment past the grace), one network (an address, an IPv6 /64) is
+    While residents wait (a turn past the grace), one network (an address, an IPv6 /64) is
     given at most ``PLACES_PER_NETWORK`` places in ``NETWORK_WINDOW_SECONDS``; past that it is
     "limited", taking nothing, so that a few machines cannot fill the queue for everyone.
     Generous, for the residents behind one mobile carrier's shared address.
 
     Production's cache does it in one atomic Redis script
-    (``sesshu.redis_cache.SharedClientRedisCache.schedule_take``); any other cache (a
-    development machine's memory) under a lock of this process."""
-    key = _schedule_key(schema_name)
-    keep = int(horizon + spacing) + 60
+    (``sesshu.redis_cache.SharedClientRedisCache.queue_join``); any other cache (a development
+    machine's memory) under a lock of this process."""
+    key = _queue_key(schema_name)
+    keep = int(horizon) + 3600
     limit_key = None if network is None else _network_key(schema_name, network)
-    take = getattr(cache, "schedule_take", None)
-    if take is not None:
-        taken: float | str = take(
+    join = getattr(cache, "queue_join", None)
+    if join is not None:
+        joined: tuple[int, float] | str = join(
             key,
             now=now,
-            spacing=spacing,
+            per_second=per_second,
             horizon=horizon,
             keep_seconds=keep,
             limit_key=limit_key,
@@ -110,76 +123,104 @@ def admission_moment(
             limit_after=GRACE_SECONDS,
             limit_seconds=NETWORK_WINDOW_SECONDS,
         )
-        return taken
+        return joined
     with _local_lock:
-        moment = max(now, float(cache.get(key) or 0.0))
-        if moment - now > horizon:
+        issued, served, at = cache.get(key) or (0, 0.0, now)
+        if now > at:
+            served, at = served + (now - at) * per_second, now
+        served = min(served, float(issued))
+        wait = (issued - served) / per_second
+        if wait > horizon:
             return "full"
-        if limit_key is not None and moment - now > GRACE_SECONDS:
+        if limit_key is not None and wait > GRACE_SECONDS:
             # A window from the first place counted, as on Redis.
             added = cache.add(limit_key, 1, timeout=NETWORK_WINDOW_SECONDS)
             counted = 1 if added else int(cache.incr(limit_key))
             if counted > PLACES_PER_NETWORK:
                 return "limited"
-        cache.set(key, moment + spacing, timeout=keep)
-        return moment
+        cache.set(key, (issued + 1, served, at), timeout=keep)
+        return issued + 1, wait
 
 
-def _sign(schema_name: str, moment: float) -> str:
-    return signing.dumps([schema_name, round(moment, 3)], salt=_SALT, compress=False)
+def queue_wait(schema_name: str, place: int, *, now: float, per_second: float) -> float:
+    """The seconds until ``place``'s turn at the present rate: 0 once it has come, and 0 for
+    a place the queue never gave (its state lost with the cache, or expired): the resident
+    is let in rather than sent to the back."""
+    state_of = getattr(cache, "queue_state", None)
+    state = (
+        state_of(_queue_key(schema_name))
+        if state_of is not None
+        else cache.get(_queue_key(schema_name))
+    )
+    if state is None:
+        return 0.0
+    issued, served, at = state
+    if place > issued:
+        return 0.0
+    served = min(float(issued), served + max(0.0, now - at) * per_second)
+    return max(0.0, (place - 1 - served) / per_second)
 
 
-def _read(value: str | None, schema_name: str) -> float | None:
-    """The moment in a cookie this site signed for this municipality, or None (absent,
-    tampered, another municipality's)."""
+def _sign(schema_name: str, value: float, *, salt: str = _SALT) -> str:
+    return signing.dumps([schema_name, round(value, 3)], salt=salt, compress=False)
+
+
+def _read(value: str | None, schema_name: str, *, salt: str = _SALT) -> float | None:
+    """The number in a cookie this site signed for this municipality (an admission's end, a
+    ticket's place), or None (absent, tampered, another municipality's)."""
     if not value:
         return None
     try:
-        name, moment = signing.loads(value, salt=_SALT)
+        name, number = signing.loads(value, salt=salt)
     except (signing.BadSignature, ValueError, TypeError):
         return None
-    if name != schema_name or not isinstance(moment, (int, float)):
+    if name != schema_name or not isinstance(number, (int, float)):
         return None
-    return float(moment)
+    return float(number)
 
 
 class WaitingRoomMiddleware:
-    """Lets residents into a municipality's pages at ``SESSHU_WAITING_ROOM_PER_MINUTE`` a
-    minute, in order (off when 0). Innermost in settings.MIDDLEWARE: the tenant is
-    known, the language chosen, and the security headers go on the waiting page too."""
+    """Lets residents into a municipality's pages at its rate (:func:`per_minute`), in order
+    (off when 0). Innermost in settings.MIDDLEWARE: the tenant is known, the language
+    chosen, and the security headers go on the waiting page too."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        rate = per_minute()
-        if rate <= 0 or host_kind(request) != "resident" or request.path.startswith("/i18n/"):
+        if host_kind(request) != "resident" or request.path.startswith("/i18n/"):
             # The language switch stays open (it redirects back, and costs no query).
             return self.get_response(request)
-        schema_name = request.tenant.schema_name  # type: ignore[attr-defined]
+        municipality = request.tenant  # type: ignore[attr-defined]
+        rate = per_minute(municipality)
+        if rate <= 0:
+            return self.get_response(request)
+        schema_name = municipality.schema_name
         now = _now()
         admitted_until = _read(request.COOKIES.get(ADMITTED_COOKIE), schema_name)
         if admitted_until is not None and admitted_until > now:
             if admitted_until - now > (ADMISSION_MINUTES - RENEW_AFTER_MINUTES) * 60:
                 return self.get_response(request)  # renewed a short while ago
             return self._let_in(request, schema_name, now)
-        ticketed = _read(request.COOKIES.get(TICKET_COOKIE), schema_name)
-        if ticketed is None:
-            taken = admission_moment(
+        per_second = rate / 60
+        place = _read(request.COOKIES.get(TICKET_COOKIE), schema_name, salt=_TICKET_SALT)
+        if place is None:
+            joined = queue_join(
                 schema_name,
                 now=now,
-                spacing=60 / rate,
+                per_second=per_second,
                 horizon=max_wait_seconds(),
                 network=throttle.client_network(client_ip(request)),
             )
-            if isinstance(taken, str):  # "full" or "limited": no place given
+            if isinstance(joined, str):  # "full" or "limited": no place given
                 return self._come_back_later(request)
-            moment = taken
+            given, seconds = joined
         else:
-            moment = ticketed  # the moment their ticket names
-        if moment - now <= GRACE_SECONDS:
+            given = int(place)
+            seconds = queue_wait(schema_name, given, now=now, per_second=per_second)
+        if seconds <= GRACE_SECONDS:
             return self._let_in(request, schema_name, now)
-        return self._wait(request, schema_name, moment, now, new_ticket=ticketed is None)
+        return self._wait(request, schema_name, given, seconds, new_ticket=place is None)
 
     def _let_in(self, request: HttpRequest, schema_name: str, now: float) -> HttpResponse:
         response = self.get_response(request)
@@ -198,9 +239,8 @@ class WaitingRoomMiddleware:
 
     @staticmethod
     def _wait(
-        request: HttpRequest, schema_name: str, moment: float, now: float, *, new_ticket: bool
+        request: HttpRequest, schema_name: str, place: int, seconds: float, *, new_ticket: bool
     ) -> HttpResponse:
-        seconds = moment - now
         response = _page(
             request,
             {"minutes": max(1, math.ceil(seconds / 60)), "come_back_later": False},
@@ -209,8 +249,9 @@ class WaitingRoomMiddleware:
         if new_ticket:
             response.set_cookie(
                 TICKET_COOKIE,
-                _sign(schema_name, moment),
-                max_age=int(seconds) + ADMISSION_MINUTES * 60,
+                _sign(schema_name, place, salt=_TICKET_SALT),
+                # Kept as long as the longest wait: a lowered rate makes the wait longer.
+                max_age=max_wait_seconds() + ADMISSION_MINUTES * 60,
                 secure=settings.SESSION_COOKIE_SECURE,
                 httponly=True,
                 samesite="Lax",

@@ -30,23 +30,37 @@ return 0
 """
 
 
-# The waiting room's schedule (booking.resident.waiting_room): the key holds the next free
-# moment; take max(now, it), move it one spacing on, atomically. Moments travel as strings: a
-# Lua number returned to Redis would lose its fraction. With a second key, a moment more than
-# ARGV[5] seconds away is also counted under it (a window of ARGV[7] seconds), and refused,
-# taking nothing, past ARGV[6].
-_SCHEDULE_TAKE = """
-local now = tonumber(ARGV[1])
-local moment = tonumber(redis.call('GET', KEYS[1]) or '0') or 0
-if moment < now then moment = now end
-if moment - now > tonumber(ARGV[3]) then return 'full' end
-if #KEYS > 1 and moment - now > tonumber(ARGV[5]) then
+# The waiting room's queue (booking.resident.waiting_room), a hash: the last place given
+# ("issued"), and how many places had come in ("served", at most "issued") at the time "at".
+# Places come in at ARGV[2] a second from then on, so a change of the rate reaches everyone
+# already waiting. A newcomer waits (issued - served) / rate seconds for place issued + 1; it
+# is "full", taking nothing, past ARGV[3] seconds. With a second key, a newcomer who would
+# wait more than ARGV[5] seconds is counted under it (a window of ARGV[7] seconds), and
+# refused, taking nothing, past ARGV[6]. Fractions travel as strings: a Lua number returned to
+# Redis would lose them.
+_QUEUE_JOIN = """
+local now, rate = tonumber(ARGV[1]), tonumber(ARGV[2])
+local state = redis.call('HMGET', KEYS[1], 'issued', 'served', 'at')
+local issued = tonumber(state[1] or '0') or 0
+local served = tonumber(state[2] or '0') or 0
+local at = tonumber(state[3] or ARGV[1]) or now
+if now > at then
+  served = served + (now - at) * rate
+  at = now
+end
+if served > issued then served = issued end
+local wait = (issued - served) / rate
+if wait > tonumber(ARGV[3]) then return 'full' end
+if #KEYS > 1 and wait > tonumber(ARGV[5]) then
   local counted = redis.call('INCR', KEYS[2])
   if counted == 1 then redis.call('EXPIRE', KEYS[2], ARGV[7]) end
   if counted > tonumber(ARGV[6]) then return 'limited' end
 end
-redis.call('SET', KEYS[1], string.format('%.6f', moment + tonumber(ARGV[2])), 'EX', ARGV[4])
-return string.format('%.6f', moment)
+issued = issued + 1
+redis.call('HSET', KEYS[1], 'issued', string.format('%d', issued),
+           'served', string.format('%.6f', served), 'at', string.format('%.6f', at))
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+return {string.format('%d', issued), string.format('%.6f', wait)}
 """
 
 
@@ -94,22 +108,22 @@ class SharedClientRedisCache(RedisCache):
         made = [self.make_and_validate_key(key) for key in keys]
         client.eval(_GIVE_BACK, len(made), *made)
 
-    def schedule_take(
+    def queue_join(
         self,
         key: str,
         *,
         now: float,
-        spacing: float,
+        per_second: float,
         horizon: float,
         keep_seconds: int,
         limit_key: str | None = None,
         limit: int = 0,
         limit_after: float = 0.0,
         limit_seconds: int = 0,
-    ) -> float | str:
-        """The next free moment under ``key`` (at least ``now``), taken; "full", taking
-        nothing, when it is more than ``horizon`` seconds away. With ``limit_key``, a moment
-        more than ``limit_after`` seconds away counts one under it (a window of
+    ) -> tuple[int, float] | str:
+        """The next place in the queue under ``key``, taken, and the seconds it waits; "full",
+        taking nothing, when that is more than ``horizon``. With ``limit_key``, a place that
+        waits more than ``limit_after`` seconds counts one under it (a window of
         ``limit_seconds``), and the ``limit`` + 1st is "limited", taking nothing. One atomic
         round trip."""
         client = self._cache.get_client(None, write=True)  # type: ignore[attr-defined]
@@ -117,16 +131,26 @@ class SharedClientRedisCache(RedisCache):
         if limit_key is not None:
             keys.append(self.make_and_validate_key(limit_key))
         answer = client.eval(
-            _SCHEDULE_TAKE,
+            _QUEUE_JOIN,
             len(keys),
             *keys,
             f"{now:.6f}",
-            f"{spacing:.6f}",
+            f"{per_second:.9f}",
             f"{horizon:.6f}",
             keep_seconds,
             f"{limit_after:.6f}",
             limit,
             limit_seconds,
         )
-        text = answer.decode() if isinstance(answer, bytes) else str(answer)
-        return text if text in ("full", "limited") else float(text)
+        if isinstance(answer, list):
+            place, wait = answer
+            return int(place), float(wait)
+        return answer.decode() if isinstance(answer, bytes) else str(answer)
+
+    def queue_state(self, key: str) -> tuple[int, float, float] | None:
+        """The queue under ``key`` as (issued, served, at), or None where there is none."""
+        client = self._cache.get_client(None, write=False)  # type: ignore[attr-defined]
+        issued, served, at = client.hmget(self.make_and_validate_key(key), "issued", "served", "at")
+        if issued is None or served is None or at is None:
+            return None
+        return int(issued), float(served), float(at)

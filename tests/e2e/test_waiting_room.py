@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from django_tenants.utils import schema_context
 
-from booking.resident.waiting_room import GRACE_SECONDS, admission_moment
+from booking.resident.waiting_room import GRACE_SECONDS, queue_join
 from tests.e2e.conftest import Shots, Site, watched_page
 
 pytestmark = pytest.mark.browser
@@ -32,7 +32,7 @@ def test_a_resident_waits_for_their_turn_then_logs_in(
     now = time.time()
     with django_db_blocker.unblock(), schema_context(site.municipality.schema_name):
         for _ in range(GRACE_SECONDS + 4):
-            admission_moment(site.municipality.schema_name, now=now, spacing=1.0, horizon=600)
+            queue_join(site.municipality.schema_name, now=now, per_second=1.0, horizon=600)
     page.goto(site.url("/"))
     assert page.get_by_role("heading", name="ただいま混み合っています").is_visible()
     assert page.get_by_text("来られた順にご案内しています").is_visible()

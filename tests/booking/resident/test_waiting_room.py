@@ -21,7 +21,7 @@ from booking.resident.waiting_room import (
     ADMITTED_COOKIE,
     GRACE_SECONDS,
     TICKET_COOKIE,
-    admission_moment,
+    queue_join,
 )
 from tenants.models import Municipality
 from tests.conftest import host_of
@@ -115,7 +115,7 @@ def test_a_burst_comes_in_then_newcomers_wait_in_order_and_come_in_at_their_mome
     clock[0] = T0 + waiting_room.ADMISSION_MINUTES * 60 + 120
     with schema_context(tenant_a.schema_name):
         for _ in range(GRACE_SECONDS + 10):
-            admission_moment(tenant_a.schema_name, now=clock[0], spacing=1.0, horizon=600)
+            queue_join(tenant_a.schema_name, now=clock[0], per_second=1.0, horizon=600)
     assert _visitor(tenant_a).get("/").status_code == 503  # a newcomer would wait
     assert first[0].get("/").status_code == 200
 
@@ -226,7 +226,8 @@ def test_an_admission_or_ticket_is_good_only_where_it_was_given_and_as_signed(
     borrowed.cookies[ADMITTED_COOKIE] = admitted_in_b
     assert borrowed.get("/").status_code == 503
     forged = _visitor(tenant_a)
-    forged.cookies[TICKET_COOKIE] = waiting_room._sign(tenant_a.schema_name, T0)[:-2] + "xx"
+    ticket = waiting_room._sign(tenant_a.schema_name, 1, salt=waiting_room._TICKET_SALT)
+    forged.cookies[TICKET_COOKIE] = ticket[:-2] + "xx"
     forged_page = forged.get("/")
     assert forged_page.status_code == 503  # treated as a newcomer: a real ticket, later
     assert TICKET_COOKIE in forged_page.cookies
@@ -237,6 +238,61 @@ def test_an_admission_or_ticket_is_good_only_where_it_was_given_and_as_signed(
     response = admitted.get("/")
     assert response.status_code == 200  # the schedule is free again by then: in at once
     assert ADMITTED_COOKIE in response.cookies
+
+
+def _rate(municipality: Municipality, per_minute: int | None) -> None:
+    Municipality.objects.filter(pk=municipality.pk).update(waiting_room_per_minute=per_minute)
+
+
+def test_a_municipality_s_own_rate_comes_before_the_platform_s(
+    settings, tenant_a: Municipality, tenant_b: Municipality, clock: list[float]
+) -> None:
+    settings.SESSHU_WAITING_ROOM_PER_MINUTE = 0  # the platform's: off
+    cache.clear()
+    _rate(tenant_a, 6)  # one every 10 s: the 2nd newcomer waits
+    assert _visitor(tenant_a).get("/").status_code == 200
+    assert _visitor(tenant_a).get("/").status_code == 503
+    assert all(_visitor(tenant_b).get("/").status_code == 200 for _ in range(10))
+    # With the platform's room on, a municipality's own 0 turns it off there.
+    settings.SESSHU_WAITING_ROOM_PER_MINUTE = 6
+    _rate(tenant_b, 0)
+    assert all(_visitor(tenant_b).get("/").status_code == 200 for _ in range(10))
+    _rate(tenant_b, None)  # back to the platform's
+    assert _visitor(tenant_b).get("/").status_code == 200
+    assert _visitor(tenant_b).get("/").status_code == 503
+
+
+def test_a_change_of_rate_reaches_the_residents_already_waiting(
+    sixty_a_minute: None, tenant_a: Municipality, clock: list[float]
+) -> None:
+    for _ in range(GRACE_SECONDS + 1):  # places 1-6, in at once
+        assert _visitor(tenant_a).get("/").status_code == 200
+    waiting = [_visitor(tenant_a) for _ in range(30)]  # places 7-36: waits of 6-35 s
+    assert [visitor.get("/").status_code for visitor in waiting] == [503] * 30
+    # The site is struggling: the vendor lowers the rate to 6 a minute. Three seconds on,
+    # place 8 would have come in at 60 a minute (its turn 4 s off); now it is 67 s off.
+    _rate(tenant_a, 6)
+    clock[0] = T0 + 3
+    slowed = waiting[1].get("/")
+    assert slowed.status_code == 503 and _minutes(slowed.content.decode()) == 2
+    # Pods are added and the rate raised to 600 a minute: ten places a second.
+    _rate(tenant_a, 600)
+    clock[0] = T0 + 6
+    assert waiting[-1].get("/").status_code == 200  # place 36, served by now
+    assert waiting[1].get("/").status_code == 200
+
+
+def test_tickets_whose_queue_is_lost_are_let_in_not_sent_to_the_back(
+    sixty_a_minute: None, tenant_a: Municipality, clock: list[float]
+) -> None:
+    for _ in range(GRACE_SECONDS + 1):
+        _visitor(tenant_a).get("/")
+    waiting = _visitor(tenant_a)
+    assert waiting.get("/").status_code == 503
+    cache.clear()  # the cache restarted: the queue is gone, and newcomers start it anew
+    assert all(_visitor(tenant_a).get("/").status_code == 200 for _ in range(3))
+    # The ticket's place (7) was never given by this queue: in, rather than queued again.
+    assert waiting.get("/").status_code == 200
 
 
 @pytest.fixture
@@ -253,41 +309,56 @@ def redis_cache(settings) -> Iterator[None]:
     caches["default"].clear()
 
 
-def test_on_redis_concurrent_newcomers_each_take_their_own_moment(redis_cache: None) -> None:
-    """Production's cache: 200 newcomers at once from 8 threads take 200 distinct moments, one
-    spacing apart, and nobody is given one past the horizon."""
-    spacing, horizon = 0.25, 40.0
+def test_on_redis_concurrent_newcomers_each_take_their_own_place(redis_cache: None) -> None:
+    """Production's cache: 200 newcomers at once from 8 threads take distinct places, in
+    order, each waiting one spacing more than the last, and nobody is given a place whose
+    wait is past the horizon."""
+    per_second, horizon = 4.0, 40.0
 
-    def take(_index: int) -> float | str:
-        return admission_moment("m999999", now=T0, spacing=spacing, horizon=horizon)
+    def join(_index: int) -> tuple[int, float] | str:
+        return queue_join("m999999", now=T0, per_second=per_second, horizon=horizon)
 
     with ThreadPoolExecutor(max_workers=8) as pool:
-        moments = list(pool.map(take, range(200)))
-    given = sorted(moment for moment in moments if isinstance(moment, float))
-    assert len(given) == int(horizon / spacing) + 1  # T0 .. T0+40, every quarter second
-    assert given == [pytest.approx(T0 + index * spacing, abs=1e-5) for index in range(len(given))]
-    assert moments.count("full") == 200 - len(given)
-    # Later, the schedule starts from the clock again, not from the queue of the past.
-    later = admission_moment("m999999", now=T0 + 3600, spacing=spacing, horizon=horizon)
-    assert later == pytest.approx(T0 + 3600, abs=1e-5)
+        joined = list(pool.map(join, range(200)))
+    given = sorted(place for place in joined if isinstance(place, tuple))
+    assert len(given) == int(horizon * per_second) + 1  # waits 0 .. 40 s, a quarter apart
+    assert [place for place, _wait in given] == list(range(1, len(given) + 1))
+    assert [wait for _place, wait in given] == [
+        pytest.approx(index / per_second, abs=1e-5) for index in range(len(given))
+    ]
+    assert joined.count("full") == 200 - len(given)
+    # The turns come at the rate: ten seconds on, place 41 is next (40 places served).
+    assert waiting_room.queue_wait("m999999", 41, now=T0 + 10, per_second=per_second) == 0
+    assert waiting_room.queue_wait(
+        "m999999", 161, now=T0 + 10, per_second=per_second
+    ) == pytest.approx(30, abs=1e-5)
+    # At a rate raised tenfold, 80 places are served in two seconds, not 8: the last place's
+    # turn is two seconds off, not 38.
+    assert waiting_room.queue_wait(
+        "m999999", 161, now=T0 + 2, per_second=10 * per_second
+    ) == pytest.approx(2, abs=1e-5)
+    # Later, the queue starts from the clock again: a quiet hour banks nothing.
+    later = queue_join("m999999", now=T0 + 3600, per_second=per_second, horizon=horizon)
+    assert isinstance(later, tuple) and later[1] == 0
+    after = queue_join("m999999", now=T0 + 3600, per_second=per_second, horizon=horizon)
+    assert isinstance(after, tuple) and after[1] == pytest.approx(1 / per_second, abs=1e-5)
 
 
 def test_on_redis_one_network_takes_only_its_share_while_residents_wait(
     redis_cache: None,
 ) -> None:
-    def take(network: str) -> float | str:
-        return admission_moment("m999998", now=T0, spacing=1.0, horizon=600, network=network)
+    def join(network: str) -> tuple[int, float] | str:
+        return queue_join("m999998", now=T0, per_second=1.0, horizon=600, network=network)
 
-    immediate = [take("203.0.113.7") for _ in range(GRACE_SECONDS + 1)]
-    assert immediate == [pytest.approx(T0 + index) for index in range(GRACE_SECONDS + 1)]
+    immediate = [join("203.0.113.7") for _ in range(GRACE_SECONDS + 1)]
+    assert immediate == [(index + 1, pytest.approx(index)) for index in range(GRACE_SECONDS + 1)]
     with ThreadPoolExecutor(max_workers=8) as pool:
-        queued = list(pool.map(take, ["203.0.113.7"] * (waiting_room.PLACES_PER_NETWORK + 10)))
+        queued = list(pool.map(join, ["203.0.113.7"] * (waiting_room.PLACES_PER_NETWORK + 10)))
     assert queued.count("limited") == 10
-    assert sorted(m for m in queued if isinstance(m, float)) == [
-        pytest.approx(T0 + GRACE_SECONDS + 1 + index)
-        for index in range(waiting_room.PLACES_PER_NETWORK)
+    assert sorted(wait for place in queued if isinstance(place, tuple) for wait in place[1:]) == [
+        pytest.approx(GRACE_SECONDS + 1 + index) for index in range(waiting_room.PLACES_PER_NETWORK)
     ]
     # Another network is not limited by it, and queues right after.
-    assert take("198.51.100.1") == pytest.approx(
-        T0 + GRACE_SECONDS + 1 + waiting_room.PLACES_PER_NETWORK
-    )
+    other = join("198.51.100.1")
+    assert isinstance(other, tuple)
+    assert other[1] == pytest.approx(GRACE_SECONDS + 1 + waiting_room.PLACES_PER_NETWORK)
