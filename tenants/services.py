@@ -1,4 +1,5 @@
-"""Provisioning, suspending and decommissioning municipalities (the control plane's writes).
+"""Provisioning, suspending and decommissioning municipalities, and their waiting room's rate
+(the control plane's writes).
 
 Each is one function that the vendor console, the management commands and the tests call.
 """
@@ -282,6 +283,41 @@ def municipality_resume(
         ip=ip,
         allowed_from=(S.SUSPENDED,),
     )
+
+
+# A rate past this is no waiting room at all (some 1,700 newcomers a second to one
+# municipality): to turn the room off, set 0.
+WAITING_ROOM_MOST_PER_MINUTE = 100_000
+
+
+def municipality_waiting_room_set(
+    *, municipality: Municipality, per_minute: int | None, actor: Actor, ip: str | None = None
+) -> Municipality:
+    """Set how many newcomers a minute the waiting room lets into the municipality's resident
+    pages: None for the platform's rate, 0 for no waiting room. It reaches the residents
+    already waiting, and the other web processes within ``SESSHU_TENANT_CACHE_SECONDS``."""
+    if per_minute is not None and not 0 <= per_minute <= WAITING_ROOM_MOST_PER_MINUTE:
+        raise ProvisioningError(
+            _("待合室の受け入れ数は0から%(most)sまでの整数で入力してください。")
+            % {"most": f"{WAITING_ROOM_MOST_PER_MINUTE:,}"}
+        )
+    with transaction.atomic():
+        locked = Municipality.objects.select_for_update().get(pk=municipality.pk)
+        if locked.status == Municipality.Status.DECOMMISSIONED:
+            raise ProvisioningError(_("廃止された市区町村には操作できません。"))
+        previous = locked.waiting_room_per_minute
+        if previous == per_minute:
+            return locked
+        locked.waiting_room_per_minute = per_minute
+        locked.save(update_fields=["waiting_room_per_minute", "updated_at"])
+        record(
+            action="municipality.waiting_room_changed",
+            actor=actor,
+            target=locked,
+            ip=ip,
+            details={"from": previous, "to": per_minute},
+        )
+    return locked
 
 
 def decommission_unfinished(municipality: Municipality) -> bool:

@@ -9,6 +9,7 @@ from django.utils.translation import gettext_lazy as _
 
 from tenants.codes import code_problem
 from tenants.models import Municipality
+from tenants.services import WAITING_ROOM_MOST_PER_MINUTE
 
 
 class Form(forms.Form):
@@ -111,3 +112,26 @@ class DecommissionForm(Form):
         max_length=20,
         widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "off"}),
     )
+
+
+class WaitingRoomForm(Form):
+    per_minute = forms.IntegerField(
+        label=_("1分あたりに住民のページへ入れる人数"),
+        required=False,
+        min_value=0,
+        max_value=WAITING_ROOM_MOST_PER_MINUTE,
+        widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "off"}),
+        error_messages={
+            "invalid": _("半角または全角の数字（整数）で入力してください。"),
+            "min_value": _("0以上の数を入力してください。"),
+            "max_value": _("%(limit_value)s以下の数を入力してください。"),
+        },
+    )
+
+    def __init__(self, *args: Any, platform_rate: int, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["per_minute"].help_text = gettext(
+            "空欄にすると、プラットフォームの既定（1分あたり%(rate)s人）に従います。"
+            "0にすると、この市区町村では待合室を使いません。"
+            "変更は、すでに待っている住民の順番にも反映されます。"
+        ) % {"rate": f"{platform_rate:,}"}

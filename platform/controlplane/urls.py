@@ -26,6 +26,11 @@ urlpatterns: list[URLPattern] = [
         name="municipality_resume",
     ),
     re_path(
+        rf"^municipalities/{CODE}/waiting-room/$",
+        views.municipality_waiting_room_view,
+        name="municipality_waiting_room",
+    ),
+    re_path(
         rf"^municipalities/{CODE}/registry/$",
         registry_views.registry_imports,
         name="registry_imports",

@@ -14,6 +14,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_otp import login as otp_login
 
 from audit.chain import Actor
+from booking.resident.waiting_room import per_minute as waiting_room_per_minute
 from controlplane.access import (
     client_ip,
     operator_required,
@@ -27,6 +28,7 @@ from controlplane.forms import (
     ProvisionForm,
     SearchForm,
     SuspendForm,
+    WaitingRoomForm,
 )
 from controlplane.selectors import municipality_get, municipality_row, municipality_rows
 from controlplane.services import (
@@ -43,6 +45,7 @@ from tenants.services import (
     municipality_provision,
     municipality_resume,
     municipality_suspend,
+    municipality_waiting_room_set,
 )
 
 
@@ -161,10 +164,44 @@ def municipality_create(request: HttpRequest) -> HttpResponse:
 @require_GET
 @operator_required
 def municipality_detail(request: HttpRequest, code: str) -> HttpResponse:
+    row = municipality_row(code=code)
+    rate = waiting_room_per_minute(row.municipality)
     return render(
         request,
         "controlplane/municipality_detail.html",
-        {"row": municipality_row(code=code)},
+        {"row": row, "waiting_room_rate": f"{rate:,}" if rate else ""},
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@operator_required
+def municipality_waiting_room_view(request: HttpRequest, code: str) -> HttpResponse:
+    municipality = municipality_get(code=code)
+    form = WaitingRoomForm(
+        request.POST if request.method == "POST" else None,
+        initial={"per_minute": municipality.waiting_room_per_minute},
+        platform_rate=waiting_room_per_minute(),
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            municipality_waiting_room_set(
+                municipality=municipality,
+                per_minute=form.cleaned_data["per_minute"],
+                actor=Actor.vendor(request.user),
+                ip=client_ip(request),
+            )
+        except ProvisioningError as exc:
+            form.add_error("per_minute", str(exc))
+        else:
+            messages.success(
+                request,
+                _("%(name)s の待合室の受け入れ数を変更しました。") % {"name": municipality.name},
+            )
+            return redirect("controlplane:municipality_detail", code=municipality.code)
+    return render(
+        request,
+        "controlplane/municipality_waiting_room.html",
+        {"municipality": municipality, "form": form},
     )
 
 

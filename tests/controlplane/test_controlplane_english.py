@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.test.client import Client as ClientType
 
 from controlplane.services import CreatedOperator
+from tenants.models import Municipality
 from tests.controlplane.conftest import OPERATOR_USERNAME, error_summary, login, wrong_token_for
 
 
@@ -43,3 +46,19 @@ def test_the_municipality_list_reads_in_english(operator_client: ClientType) -> 
     assert '<html lang="en">' in page
     assert "Municipalities" in page and "Add a municipality" in page and "Log out" in page
     assert "市区町村一覧" not in page and "ログアウト" not in page
+
+
+def test_the_waiting_room_rate_reads_in_english(
+    operator_client: ClientType, tenant_b: Municipality, settings: Any
+) -> None:
+    settings.SESSHU_WAITING_ROOM_PER_MINUTE = 1200
+    _english(operator_client)
+    detail = operator_client.get(f"/municipalities/{tenant_b.code}/").content.decode()
+    assert "1,200 a minute (the platform's default)" in detail
+    page = operator_client.get(f"/municipalities/{tenant_b.code}/waiting-room/").content.decode()
+    assert "Residents let into the resident pages per minute" in page
+    assert "follow the platform&#x27;s default (1,200 a minute)" in page
+    refused = operator_client.post(
+        f"/municipalities/{tenant_b.code}/waiting-room/", {"per_minute": "-1"}
+    ).content.decode()
+    assert "Enter 0 or more." in refused and "待合室" not in refused

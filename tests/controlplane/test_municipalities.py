@@ -249,6 +249,64 @@ def test_suspend_and_resume_ask_for_confirmation_and_go_through_the_service(
     assert len(_vendor_events(operator, "municipality.resumed")) == 1
 
 
+def test_an_operator_sets_a_municipality_s_waiting_room_rate(
+    operator_client: ClientType, operator: CreatedOperator, tenant_b: Municipality, settings
+) -> None:
+    settings.SESSHU_WAITING_ROOM_PER_MINUTE = 1200
+    detail = operator_client.get(f"/municipalities/{tenant_b.code}/").content.decode()
+    assert "1分あたり1,200人（プラットフォームの既定）" in detail
+    form = operator_client.get(f"/municipalities/{tenant_b.code}/waiting-room/").content.decode()
+    assert "プラットフォームの既定（1分あたり1,200人）に従います" in form
+    assert "コールセンター" in form  # the console is never held back: the page says so
+
+    for value, message in [
+        ("abc", "数字（整数）で入力してください"),
+        ("-5", "0以上の数を入力してください"),
+        ("100001", "100000以下の数を入力してください"),
+    ]:
+        refused = operator_client.post(
+            f"/municipalities/{tenant_b.code}/waiting-room/", {"per_minute": value}
+        )
+        page = refused.content.decode()
+        assert refused.status_code == 200 and message in page, value
+        assert 'id="id_per_minute_error"' in page  # the error is tied to its field
+    assert Municipality.objects.get(pk=tenant_b.pk).waiting_room_per_minute is None
+
+    response = operator_client.post(
+        f"/municipalities/{tenant_b.code}/waiting-room/", {"per_minute": "３００"}
+    )
+    assert response.status_code == 302
+    assert Municipality.objects.get(pk=tenant_b.pk).waiting_room_per_minute == 300
+    detail = operator_client.get(response["Location"]).content.decode()
+    assert "待合室の受け入れ数を変更しました" in detail
+    assert "1分あたり300人" in detail and "プラットフォームの既定）" not in detail
+    (changed,) = _vendor_events(operator, "municipality.waiting_room_changed")
+    assert changed.details == {"from": None, "to": 300}
+
+    operator_client.post(f"/municipalities/{tenant_b.code}/waiting-room/", {"per_minute": "0"})
+    detail = operator_client.get(f"/municipalities/{tenant_b.code}/").content.decode()
+    assert re.search(r"<dt>待合室</dt><dd>使わない ", detail)
+    operator_client.post(f"/municipalities/{tenant_b.code}/waiting-room/", {"per_minute": ""})
+    assert Municipality.objects.get(pk=tenant_b.pk).waiting_room_per_minute is None
+    assert [
+        event.details["to"]
+        for event in PlatformEvent.objects.filter(
+            action="municipality.waiting_room_changed"
+        ).order_by("seq")
+    ] == [300, 0, None]
+
+
+def test_a_decommissioned_municipality_s_rate_is_not_changed(
+    operator_client: ClientType, tenant_b: Municipality
+) -> None:
+    Municipality.objects.filter(pk=tenant_b.pk).update(status=Municipality.Status.DECOMMISSIONED)
+    with pytest.raises(tenants_services.ProvisioningError, match="廃止された市区町村"):
+        tenants_services.municipality_waiting_room_set(
+            municipality=tenant_b, per_minute=10, actor=Actor.system("tests")
+        )
+    assert Municipality.objects.get(pk=tenant_b.pk).waiting_room_per_minute is None
+
+
 def test_a_decommission_stopped_half_way_is_resumed_from_the_console(
     operator_client: ClientType,
     operator: CreatedOperator,

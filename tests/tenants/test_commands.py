@@ -1,5 +1,6 @@
 """The control plane's operations as commands (tenant_provision is in test_provisioning.py):
-tenant_suspend, tenant_resume and tenant_decommission, as automation runs them."""
+tenant_suspend, tenant_resume, tenant_waiting_room and tenant_decommission, as automation runs
+them."""
 
 from __future__ import annotations
 
@@ -50,9 +51,37 @@ def test_suspend_and_resume_by_command(tenant_a: Municipality) -> None:
         call_command("tenant_resume", "--code", tenant_a.code)  # not suspended
 
 
-@pytest.mark.parametrize("command", ["tenant_suspend", "tenant_resume", "tenant_decommission"])
+def test_the_waiting_room_rate_by_command(tenant_a: Municipality) -> None:
+    out = _run("tenant_waiting_room", "--code", tenant_a.code, "--per-minute", "300")
+    tenant_a.refresh_from_db()
+    assert tenant_a.waiting_room_per_minute == 300 and "300 a minute" in out
+    changed = PlatformEvent.objects.filter(
+        action="municipality.waiting_room_changed", target_id=str(tenant_a.pk)
+    ).get()
+    assert changed.actor_id == "manage.py tenant_waiting_room"
+    assert changed.details == {"from": None, "to": 300}
+    # The same rate again changes nothing and records nothing.
+    _run("tenant_waiting_room", "--code", tenant_a.code, "--per-minute", "300")
+    assert _actions(tenant_a).count("municipality.waiting_room_changed") == 1
+
+    with pytest.raises(CommandError, match="0から100,000までの整数"):
+        call_command("tenant_waiting_room", "--code", tenant_a.code, "--per-minute", "-1")
+    tenant_a.refresh_from_db()
+    assert tenant_a.waiting_room_per_minute == 300  # a refused rate leaves the last one
+
+    out = _run("tenant_waiting_room", "--code", tenant_a.code, "--platform-default")
+    tenant_a.refresh_from_db()
+    assert tenant_a.waiting_room_per_minute is None and "follows the platform" in out
+
+
+@pytest.mark.parametrize(
+    "command", ["tenant_suspend", "tenant_resume", "tenant_waiting_room", "tenant_decommission"]
+)
 def test_an_unknown_code_is_refused(db: None, command: str) -> None:
-    extra = ["--confirm", "011002"] if command == "tenant_decommission" else []
+    extra = {
+        "tenant_decommission": ["--confirm", "011002"],
+        "tenant_waiting_room": ["--per-minute", "60"],
+    }.get(command, [])
     with pytest.raises(CommandError, match="No municipality with code 011002"):
         call_command(command, "--code", "011002", *extra)
 
