@@ -29,14 +29,17 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from django.conf import settings
 from django.core import signing
 from django.core.cache import cache
+from django.db import connection
 from django.http import HttpRequest, HttpResponse
 from django.template.loader import render_to_string
 from django.utils.translation import get_language
+from django_tenants.utils import schema_context
 
 from audit.middleware import client_ip
 from booking.models import BookingPolicy
@@ -91,6 +94,18 @@ def _network_key(schema_name: str, network: str) -> str:
 _local_lock = threading.Lock()
 
 
+@contextmanager
+def _under(schema_name: str) -> Iterator[None]:
+    """The cache's keys carry the connection's schema (``django_tenants.cache.make_key``):
+    a municipality's queue is reached under that municipality's schema, whoever asks (the
+    control plane asks from the public one). Nothing is queried in it."""
+    if connection.schema_name == schema_name:
+        yield
+    else:
+        with schema_context(schema_name):
+            yield
+
+
 def queue_join(
     schema_name: str, *, now: float, per_second: float, horizon: float, network: str | None = None
 ) -> tuple[int, float] | str:
@@ -108,8 +123,15 @@ def queue_join(
     (``sesshu.redis_cache.SharedClientRedisCache.queue_join``); any other cache (a development
     machine's memory) under a lock of this process."""
     key = _queue_key(schema_name)
-    keep = int(horizon) + 3600
     limit_key = None if network is None else _network_key(schema_name, network)
+    with _under(schema_name):
+        return _join(key, now=now, per_second=per_second, horizon=horizon, limit_key=limit_key)
+
+
+def _join(
+    key: str, *, now: float, per_second: float, horizon: float, limit_key: str | None
+) -> tuple[int, float] | str:
+    keep = int(horizon) + 3600
     join = getattr(cache, "queue_join", None)
     if join is not None:
         joined: tuple[int, float] | str = join(
@@ -142,23 +164,40 @@ def queue_join(
         return issued + 1, wait
 
 
+def _queue_state(schema_name: str) -> tuple[int, float, float] | None:
+    """The municipality's queue as (issued, served, at), or None where there is none."""
+    state_of = getattr(cache, "queue_state", None)
+    with _under(schema_name):
+        if state_of is not None:
+            state: tuple[int, float, float] | None = state_of(_queue_key(schema_name))
+            return state
+        return cache.get(_queue_key(schema_name))
+
+
+def _served(state: tuple[int, float, float], now: float, per_second: float) -> float:
+    issued, served, at = state
+    return min(float(issued), served + max(0.0, now - at) * per_second)
+
+
 def queue_wait(schema_name: str, place: int, *, now: float, per_second: float) -> float:
     """The seconds until ``place``'s turn at the present rate: 0 once it has come, and 0 for
     a place the queue never gave (its state lost with the cache, or expired): the resident
     is let in rather than sent to the back."""
-    state_of = getattr(cache, "queue_state", None)
-    state = (
-        state_of(_queue_key(schema_name))
-        if state_of is not None
-        else cache.get(_queue_key(schema_name))
-    )
-    if state is None:
+    state = _queue_state(schema_name)
+    if state is None or place > state[0]:
         return 0.0
-    issued, served, at = state
-    if place > issued:
-        return 0.0
-    served = min(float(issued), served + max(0.0, now - at) * per_second)
-    return max(0.0, (place - 1 - served) / per_second)
+    return max(0.0, (place - 1 - _served(state, now, per_second)) / per_second)
+
+
+def queue_length(schema_name: str, *, now: float, per_minute: int) -> tuple[int, float]:
+    """The places given whose turn has not come, and the seconds until the last one's turn:
+    what the control plane shows, to choose a rate by. (Some holders may have gone away.)"""
+    state = _queue_state(schema_name)
+    if state is None or per_minute <= 0:
+        return 0, 0.0
+    per_second = per_minute / 60
+    waiting = state[0] - _served(state, now, per_second)
+    return math.ceil(waiting), max(0.0, (waiting - 1) / per_second)
 
 
 def _sign(schema_name: str, value: float, *, salt: str = _SALT) -> str:

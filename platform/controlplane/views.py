@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+import time
+
 from django.contrib import messages
 from django.contrib.auth import login as auth_login
 from django.contrib.auth import logout as auth_logout
@@ -14,6 +17,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_otp import login as otp_login
 
 from audit.chain import Actor
+from booking.resident.waiting_room import GRACE_SECONDS, queue_length
 from booking.resident.waiting_room import per_minute as waiting_room_per_minute
 from controlplane.access import (
     client_ip,
@@ -38,6 +42,7 @@ from controlplane.services import (
     logout_record,
     stats_refresh_request,
 )
+from tenants.models import Municipality
 from tenants.services import (
     ProvisioningError,
     decommission_unfinished,
@@ -165,12 +170,27 @@ def municipality_create(request: HttpRequest) -> HttpResponse:
 @operator_required
 def municipality_detail(request: HttpRequest, code: str) -> HttpResponse:
     row = municipality_row(code=code)
-    rate = waiting_room_per_minute(row.municipality)
     return render(
         request,
         "controlplane/municipality_detail.html",
-        {"row": row, "waiting_room_rate": f"{rate:,}" if rate else ""},
+        {"row": row, **_waiting_room_facts(row.municipality)},
     )
+
+
+def _waiting_room_facts(municipality: Municipality) -> dict[str, object]:
+    """The rate the municipality's waiting room lets residents in at, and its queue now: the
+    residents given a place whose turn has not come, and the minutes the last one waits
+    (counts only; the queue holds nothing else)."""
+    rate = waiting_room_per_minute(municipality)
+    residents, seconds = queue_length(municipality.schema_name, now=time.time(), per_minute=rate)
+    return {
+        "waiting_room_rate": f"{rate:,}" if rate else "",
+        "waiting_room_queue": (
+            {"residents": f"{residents:,}", "minutes": max(1, math.ceil(seconds / 60))}
+            if seconds > GRACE_SECONDS
+            else None
+        ),
+    }
 
 
 @require_http_methods(["GET", "POST"])
@@ -201,7 +221,7 @@ def municipality_waiting_room_view(request: HttpRequest, code: str) -> HttpRespo
     return render(
         request,
         "controlplane/municipality_waiting_room.html",
-        {"municipality": municipality, "form": form},
+        {"municipality": municipality, "form": form, **_waiting_room_facts(municipality)},
     )
 
 

@@ -4,16 +4,19 @@ tenants.services, by the logged-in vendor, in the platform audit trail."""
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 
 import pytest
 from django.contrib.auth.models import User
+from django.core.cache import cache
 from django.db import connection
 from django.test.client import Client as ClientType
 from django_tenants.utils import schema_context
 
 from audit.chain import Actor
 from audit.platform.models import PlatformEvent
+from booking.resident.waiting_room import queue_join
 from controlplane.services import CreatedOperator
 from tenants import services as tenants_services
 from tenants.models import Domain, Municipality
@@ -253,6 +256,7 @@ def test_an_operator_sets_a_municipality_s_waiting_room_rate(
     operator_client: ClientType, operator: CreatedOperator, tenant_b: Municipality, settings
 ) -> None:
     settings.SESSHU_WAITING_ROOM_PER_MINUTE = 1200
+    cache.clear()  # no queue left by another test
     detail = operator_client.get(f"/municipalities/{tenant_b.code}/").content.decode()
     assert "1分あたり1,200人（プラットフォームの既定）" in detail
     form = operator_client.get(f"/municipalities/{tenant_b.code}/waiting-room/").content.decode()
@@ -282,6 +286,18 @@ def test_an_operator_sets_a_municipality_s_waiting_room_rate(
     assert "1分あたり300人" in detail and "プラットフォームの既定）" not in detail
     (changed,) = _vendor_events(operator, "municipality.waiting_room_changed")
     assert changed.details == {"from": None, "to": 300}
+    assert "いま待っている住民はいません。" in detail
+    # A rush: 600 residents queued at 300 a minute, by the resident pages (in the
+    # municipality's schema); the page, in the public one, shows the queue, counts only.
+    now = time.time()
+    with schema_context(tenant_b.schema_name):
+        for _ in range(600):
+            queue_join(tenant_b.schema_name, now=now, per_second=5.0, horizon=3600)
+    for page in (
+        operator_client.get(f"/municipalities/{tenant_b.code}/").content.decode(),
+        operator_client.get(f"/municipalities/{tenant_b.code}/waiting-room/").content.decode(),
+    ):
+        assert "いま約600人が待っています（最後の方のご案内まで約2分）。" in page
 
     operator_client.post(f"/municipalities/{tenant_b.code}/waiting-room/", {"per_minute": "0"})
     detail = operator_client.get(f"/municipalities/{tenant_b.code}/").content.decode()
