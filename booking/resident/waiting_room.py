@@ -35,7 +35,6 @@ from contextlib import contextmanager
 from django.conf import settings
 from django.core import signing
 from django.core.cache import cache
-from django.db import connection
 from django.http import HttpRequest, HttpResponse
 from django.template.loader import render_to_string
 from django.utils.translation import get_language
@@ -45,6 +44,7 @@ from audit.middleware import client_ip
 from booking.models import BookingPolicy
 from booking.resident import throttle
 from sesshu.logs import host_kind
+from tenants.db import current_schema
 from tenants.models import Municipality
 
 ADMITTED_COOKIE = "sesshu_admitted"
@@ -99,7 +99,7 @@ def _under(schema_name: str) -> Iterator[None]:
     """The cache's keys carry the connection's schema (``django_tenants.cache.make_key``):
     a municipality's queue is reached under that municipality's schema, whoever asks (the
     control plane asks from the public one). Nothing is queried in it."""
-    if connection.schema_name == schema_name:
+    if current_schema() == schema_name:
         yield
     else:
         with schema_context(schema_name):
