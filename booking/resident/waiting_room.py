@@ -341,4 +341,8 @@ def _page(
     else:
         response["Retry-After"] = "600"
     response["Cache-Control"] = "no-store"
+    # Waiting is the room working, not a fault: without this, Django's request logger
+    # would write an error for every waiting page (and Sentry, which takes errors from the
+    # log, would raise one per reload in a rush). The access log still has each one.
+    response._has_been_logged = True  # type: ignore[attr-defined]
     return response

@@ -4,6 +4,7 @@ order they came, and never holds back the console (the call centre) or another m
 from __future__ import annotations
 
 import itertools
+import logging
 import math
 import os
 import re
@@ -118,6 +119,22 @@ def test_a_burst_comes_in_then_newcomers_wait_in_order_and_come_in_at_their_mome
             queue_join(tenant_a.schema_name, now=clock[0], per_second=1.0, horizon=600)
     assert _visitor(tenant_a).get("/").status_code == 503  # a newcomer would wait
     assert first[0].get("/").status_code == 200
+
+
+def test_a_waiting_page_is_no_error_in_the_log(
+    sixty_a_minute: None, tenant_a: Municipality, clock: list[float], caplog
+) -> None:
+    """Django logs every 5xx answer as an error, which Sentry takes up: a rush would raise
+    one per reload. Waiting is the room working; the access log still has each page."""
+    for _ in range(GRACE_SECONDS + 1):
+        _visitor(tenant_a).get("/")
+    with caplog.at_level(logging.INFO):
+        waiting = _visitor(tenant_a).get("/login/")
+        refused = [_visitor(tenant_a).get("/") for _ in range(2 * 60)][-1]
+    assert waiting.status_code == 503 and "いまは順番をお取りできません" in refused.content.decode()
+    assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
+    waited = [r for r in caplog.records if r.name == "sesshu.access" and " 503" in r.getMessage()]
+    assert len(waited) == 1 + 2 * 60
 
 
 def test_the_wait_shown_is_the_time_to_the_moment(
