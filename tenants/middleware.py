@@ -16,6 +16,7 @@ from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse
 from django.template.loader import render_to_string
 
+from sesshu.logs import answered_on_purpose
 from tenants.db import tenant_connection
 from tenants.hosts import municipality_for_host
 from tenants.models import Municipality
@@ -52,7 +53,7 @@ class TenantHostMiddleware:
         )
         response = HttpResponse(body, status=503)
         response["Retry-After"] = "3600"
-        return response
+        return answered_on_purpose(response)
 
     @staticmethod
     def _municipality_for(host: str) -> Municipality:

@@ -43,7 +43,7 @@ from django_tenants.utils import schema_context
 from audit.middleware import client_ip
 from booking.models import BookingPolicy
 from booking.resident import throttle
-from sesshu.logs import host_kind
+from sesshu.logs import answered_on_purpose, host_kind
 from tenants.db import current_schema
 from tenants.models import Municipality
 
@@ -341,8 +341,4 @@ def _page(
     else:
         response["Retry-After"] = "600"
     response["Cache-Control"] = "no-store"
-    # Waiting is the room working, not a fault: without this, Django's request logger
-    # would write an error for every waiting page (and Sentry, which takes errors from the
-    # log, would raise one per reload in a rush). The access log still has each one.
-    response._has_been_logged = True  # type: ignore[attr-defined]
-    return response
+    return answered_on_purpose(response)  # waiting is the room working, not a fault

@@ -71,6 +71,15 @@ _task: ContextVar[TaskContext | None] = ContextVar("sesshu_task", default=None)
 _SCHEMA_OF_CODE = re.compile(r"^m(\d{6})$")  # tenants.codes.schema_name_for
 
 
+def answered_on_purpose(response: HttpResponse) -> HttpResponse:
+    """Mark a 5xx answer the site gives on purpose (the waiting room, a suspended
+    municipality, logins stopped in incident mode) as logged. Django's request logger would
+    write an error for each one, and Sentry, which takes errors from the log, raise an event
+    per page: thousands in a rush. The access log still has every one."""
+    response._has_been_logged = True  # type: ignore[attr-defined]
+    return response
+
+
 def current_request_id() -> str | None:
     return _request_id.get()
 

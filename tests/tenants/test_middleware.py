@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import pytest
 from django.core.cache import cache
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
@@ -22,11 +23,15 @@ def test_the_connection_is_back_in_public_after_a_request(tenant_a: Municipality
     assert connection.schema_name == "public"
 
 
-def test_a_suspended_municipality_serves_nothing(tenant_a: Municipality) -> None:
+def test_a_suspended_municipality_serves_nothing(
+    tenant_a: Municipality, caplog: pytest.LogCaptureFixture
+) -> None:
     municipality_suspend(municipality=tenant_a, actor=Actor.system("tests"))
     response = Client(HTTP_HOST=host_of(tenant_a)).get("/console/")
     assert response.status_code == 503
     assert "現在停止しています" in response.content.decode()
+    # Answered on purpose: no error in Django's request log (nor a Sentry event per page).
+    assert not [r for r in caplog.records if r.name == "django.request"]
     municipality_resume(municipality=tenant_a, actor=Actor.system("tests"))
     assert Client(HTTP_HOST=host_of(tenant_a)).get("/").status_code != 503
 

@@ -54,6 +54,7 @@ from booking.resident.sessions import (
     resident_password_done,
 )
 from booking.resident.views.common import municipality_of, page
+from sesshu.logs import answered_on_purpose
 from tenants.models import Municipality
 
 Mode = Municipality.LoginMode
@@ -178,7 +179,7 @@ def _login_page(
     if error:
         _point_at(form, error_id="login-error")
     municipality = municipality_of(request)
-    return page(
+    response = page(
         request,
         template,
         {
@@ -191,6 +192,8 @@ def _login_page(
         },
         status=status,
     )
+    # 503: logins stopped on purpose (incident mode), not a fault to log per attempt.
+    return answered_on_purpose(response) if status == 503 else response
 
 
 def _refused(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import date
 
 import pytest
@@ -383,10 +384,15 @@ def test_no_attempt_records_what_was_typed(
 
 @pytest.mark.parametrize("mode", [m.value for m in Mode])
 def test_incident_mode_shows_a_notice_and_takes_no_login_or_registration(
-    client_a: Client, tenant_a: Municipality, resident_a: Resident, mode: str
+    client_a: Client,
+    tenant_a: Municipality,
+    resident_a: Resident,
+    mode: str,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     set_mode(tenant_a, mode)
     set_status(tenant_a, Municipality.Status.INCIDENT)
+    caplog.set_level(logging.INFO)
     top = client_a.get("/")
     text = top.content.decode()
     assert top.status_code == 200
@@ -398,6 +404,8 @@ def test_incident_mode_shows_a_notice_and_takes_no_login_or_registration(
     assert client_a.get("/mypage/").status_code == 302
     if mode == Mode.ACCOUNT:
         assert client_a.get("/register/").status_code == 503
+    # Logins stopped on purpose are no error in the log (nor a Sentry event per attempt).
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
 
 
 def test_incident_mode_shows_the_municipalitys_own_notice(
