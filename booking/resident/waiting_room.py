@@ -2,8 +2,8 @@
 
 When booking opens, more residents arrive in a minute than the site can serve in ten (Yokohama,
 3 May 2021: SECURITY.md). Without a limit every page slows down for everyone, and the call
-centre, on the same servers, goes down with the site. With ``SESSHU_WAITING_ROOM_PER_MINUTE``
-set, each municipality's resident pages let in that many newcomers a minute:
+centre, on the same servers, goes down with the site. So each municipality's resident pages
+let in a set number of newcomers a minute (:func:`per_minute`; 0 turns the room off):
 
 - A newcomer (no admission cookie) is given the next place in the municipality's queue, kept
   in the shared cache (one atomic Redis round trip). Places come in at the rate, in order:
@@ -19,9 +19,9 @@ set, each municipality's resident pages let in that many newcomers a minute:
   to come back later, or to call, instead of queueing them for hours.
 
 A waiting page costs the server a signature check and one read of the cache, not a database
-query. The console (the call
-centre, the venues) and the control plane are never held back: the call centre keeps working
-when the resident site is full. Residents already in keep their admission while they book.
+query. The console (the call centre, the venues) and the control plane are never held back:
+the call centre keeps working when the resident site is full. Residents already in keep their
+admission while they book.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ ADMITTED_COOKIE = "sesshu_admitted"
 TICKET_COOKIE = "sesshu_ticket"
 _SALT = "sesshu.waiting_room"
 _TICKET_SALT = "sesshu.waiting_room.place"
-# A newcomer whose moment is at most this far off comes in at once: small bursts never wait.
+# A newcomer whose turn is at most this far off comes in at once: small bursts never wait.
 GRACE_SECONDS = 5
 # How long an admission lasts: long enough to log in, choose and book, at the pace of an
 # 80-year-old resident; a page seen renews it, once this many minutes after the last renewal
