@@ -31,6 +31,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.core import signing
@@ -189,15 +190,36 @@ def queue_wait(schema_name: str, place: int, *, now: float, per_second: float) -
     return max(0.0, (place - 1 - _served(state, now, per_second)) / per_second)
 
 
-def queue_length(schema_name: str, *, now: float, per_minute: int) -> tuple[int, float]:
-    """The places given whose turn has not come, and the seconds until the last one's turn:
-    what the control plane shows, to choose a rate by. (Some holders may have gone away.)"""
-    state = _queue_state(schema_name)
-    if state is None or per_minute <= 0:
-        return 0, 0.0
-    per_second = per_minute / 60
-    waiting = state[0] - _served(state, now, per_second)
-    return math.ceil(waiting), max(0.0, (waiting - 1) / per_second)
+@dataclass(frozen=True)
+class QueueNow:
+    """A municipality's waiting room at a glance, for the control plane and the call centre:
+    its rate, and how many residents hold a place whose turn has not come, the last of them
+    ``minutes`` away (counts only: the queue holds nothing else). Some may have gone away."""
+
+    per_minute: int
+    residents: int
+    minutes: int
+
+    @property
+    def per_minute_text(self) -> str:
+        return f"{self.per_minute:,}"
+
+    @property
+    def residents_text(self) -> str:
+        return f"{self.residents:,}"
+
+
+def queue_now(municipality: Municipality, *, now: float | None = None) -> QueueNow:
+    rate = per_minute(municipality)
+    state = _queue_state(municipality.schema_name) if rate > 0 else None
+    if state is None:
+        return QueueNow(rate, 0, 0)
+    per_second = rate / 60
+    waiting = state[0] - _served(state, _now() if now is None else now, per_second)
+    seconds = (waiting - 1) / per_second
+    if seconds <= GRACE_SECONDS:  # those come in at once: nobody waits
+        return QueueNow(rate, 0, 0)
+    return QueueNow(rate, math.ceil(waiting), max(1, math.ceil(seconds / 60)))
 
 
 def _sign(schema_name: str, value: float, *, salt: str = _SALT) -> str:

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import math
-import time
-
 from django.contrib import messages
 from django.contrib.auth import login as auth_login
 from django.contrib.auth import logout as auth_logout
@@ -17,8 +14,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_otp import login as otp_login
 
 from audit.chain import Actor
-from booking.resident.waiting_room import GRACE_SECONDS, queue_length
 from booking.resident.waiting_room import per_minute as waiting_room_per_minute
+from booking.resident.waiting_room import queue_now
 from controlplane.access import (
     client_ip,
     operator_required,
@@ -42,7 +39,6 @@ from controlplane.services import (
     logout_record,
     stats_refresh_request,
 )
-from tenants.models import Municipality
 from tenants.services import (
     ProvisioningError,
     decommission_unfinished,
@@ -173,24 +169,8 @@ def municipality_detail(request: HttpRequest, code: str) -> HttpResponse:
     return render(
         request,
         "controlplane/municipality_detail.html",
-        {"row": row, **_waiting_room_facts(row.municipality)},
+        {"row": row, "waiting_room": queue_now(row.municipality)},
     )
-
-
-def _waiting_room_facts(municipality: Municipality) -> dict[str, object]:
-    """The rate the municipality's waiting room lets residents in at, and its queue now: the
-    residents given a place whose turn has not come, and the minutes the last one waits
-    (counts only; the queue holds nothing else)."""
-    rate = waiting_room_per_minute(municipality)
-    residents, seconds = queue_length(municipality.schema_name, now=time.time(), per_minute=rate)
-    return {
-        "waiting_room_rate": f"{rate:,}" if rate else "",
-        "waiting_room_queue": (
-            {"residents": f"{residents:,}", "minutes": max(1, math.ceil(seconds / 60))}
-            if seconds > GRACE_SECONDS
-            else None
-        ),
-    }
 
 
 @require_http_methods(["GET", "POST"])
@@ -221,7 +201,7 @@ def municipality_waiting_room_view(request: HttpRequest, code: str) -> HttpRespo
     return render(
         request,
         "controlplane/municipality_waiting_room.html",
-        {"municipality": municipality, "form": form, **_waiting_room_facts(municipality)},
+        {"municipality": municipality, "form": form, "waiting_room": queue_now(municipality)},
     )
 
 

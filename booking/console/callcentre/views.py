@@ -37,6 +37,7 @@ from booking.console.callcentre.pages import console_page
 from booking.models import Booking, BookingPolicy, Channel, Slot, StaffMember, Voucher
 from booking.models.bookings import booking_number_display
 from booking.resident.selectors import slot_for_booking
+from booking.resident.waiting_room import queue_now
 from booking.selectors.availability import availability_choices, availability_for_day, open_days
 from booking.selectors.residents import (
     booking_of_voucher,
@@ -100,7 +101,11 @@ def _resident_url(voucher: Voucher) -> str:
 @operators
 def search(request: HttpRequest) -> HttpResponse:
     form = SearchForm(request.POST or None)
-    context: dict[str, Any] = {"form": form}
+    context: dict[str, Any] = {
+        "form": form,
+        # The web queue: a caller can be told that the phone does not wait.
+        "waiting_room": queue_now(request.tenant),  # type: ignore[attr-defined]
+    }
     status = 200
     if request.method == "POST" and form.is_valid():
         try:

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 import time_machine
+from django.core.cache import cache
 from django.test import Client
+from django_tenants.utils import schema_context
 
+from booking.resident.waiting_room import queue_join
 from tenants.models import Municipality
 from tests.booking.console.callcentre.cast import CALL_CENTRE_HOME, Town, signed_in
 from tests.booking.console.conftest import StaffAccount, events
@@ -213,3 +217,21 @@ def test_staff_of_b_find_nothing_of_a_and_their_session_means_nothing_in_a(
     response = foreign.get(f"{CALL_CENTRE_HOME}residents/{town.hanako.pk}/")
     assert response.status_code == 302 and response["Location"].startswith("/console/login/")
     assert events(tenant_a, "callcentre.resident_viewed") == []
+
+
+def test_the_call_centre_sees_the_web_queue_while_residents_wait(
+    tenant_a: Municipality,
+    client_a: Client,
+    operator_a: StaffAccount,
+    clock: time_machine.Coordinates,
+) -> None:
+    signed_in(client_a, operator_a, clock)
+    cache.clear()
+    Municipality.objects.filter(pk=tenant_a.pk).update(waiting_room_per_minute=60)
+    assert 'id="web-queue"' not in client_a.get(CALL_CENTRE_HOME).content.decode()
+    with schema_context(tenant_a.schema_name):  # 200 residents queue on the web, one a second
+        for _ in range(200):
+            queue_join(tenant_a.schema_name, now=time.time(), per_second=1.0, horizon=3600)
+    page = client_a.get(CALL_CENTRE_HOME).content.decode()
+    assert "いま約200人が順番を待っています（最後の方のご案内まで約4分）" in page
+    assert "お電話での予約は待たずにお受けできます" in page
