@@ -59,8 +59,11 @@ GRACE_SECONDS = 5
 # (not on every page: signing and setting the cookie is most of the room's cost per page).
 ADMISSION_MINUTES = 30
 RENEW_AFTER_MINUTES = 5
-# The page reloads itself at least this often, so the estimate it shows stays current.
+# The page reloads itself at least this often, so the estimate it shows stays current. Who
+# came together would reload together, every so often, in one burst that the residents let in
+# would queue behind: a long wait's reloads are spread over the last third of this, by place.
 RELOAD_AT_MOST_SECONDS = 30
+_RELOAD_SPREAD = RELOAD_AT_MOST_SECONDS // 3
 # While residents wait, the places one network may take in a window (see admission_moment).
 PLACES_PER_NETWORK = 30
 NETWORK_WINDOW_SECONDS = 10 * 60
@@ -305,7 +308,10 @@ class WaitingRoomMiddleware:
         response = _page(
             request,
             {"minutes": max(1, math.ceil(seconds / 60)), "come_back_later": False},
-            retry_after=min(RELOAD_AT_MOST_SECONDS, max(1, math.ceil(seconds - GRACE_SECONDS))),
+            retry_after=min(
+                RELOAD_AT_MOST_SECONDS - place % (_RELOAD_SPREAD + 1),
+                max(1, math.ceil(seconds - GRACE_SECONDS)),
+            ),
         )
         if new_ticket:
             response.set_cookie(

@@ -137,17 +137,23 @@ def test_a_waiting_page_is_no_error_in_the_log(
     assert len(waited) == 1 + 2 * 60
 
 
-def test_the_wait_shown_is_the_time_to_the_moment(
+def test_the_wait_shown_is_the_time_to_the_turn_and_long_waits_reload_spread_out(
     sixty_a_minute: None, tenant_a: Municipality, clock: list[float], settings
 ) -> None:
     settings.SESSHU_WAITING_ROOM_PER_MINUTE = 6  # one every 10 s: the 2nd waits
+    settings.SESSHU_WAITING_ROOM_MAX_WAIT_MINUTES = 10
     assert _visitor(tenant_a).get("/").status_code == 200
-    queued = [_visitor(tenant_a).get("/") for _ in range(10)]
-    # The 11th arrival's moment is 100 s away: about 2 minutes (rounded up); the 2nd's 10 s.
-    assert _minutes(queued[-1].content.decode()) == 2
+    queued = [_visitor(tenant_a).get("/") for _ in range(40)]
+    # The 11th arrival's turn is 100 s away: about 2 minutes (rounded up); the 2nd's 10 s.
+    assert _minutes(queued[9].content.decode()) == 2
     assert _minutes(queued[0].content.decode()) == 1
-    assert queued[0]["Refresh"] == "5"  # reloads when its moment is within the grace
-    assert int(queued[-1]["Refresh"]) == waiting_room.RELOAD_AT_MOST_SECONDS
+    assert queued[0]["Refresh"] == "5"  # reloads when its turn is within the grace
+    # Those who came together do not all reload together: a long wait's reloads are spread
+    # over the last third of the longest interval, place by place.
+    longest = waiting_room.RELOAD_AT_MOST_SECONDS
+    reloads = [int(page["Refresh"]) for page in queued[5:]]  # every wait here is over 55 s
+    assert all(longest * 2 // 3 <= seconds <= longest for seconds in reloads)
+    assert len(set(reloads)) == longest // 3 + 1
 
 
 def test_the_waiting_room_speaks_the_residents_language(
