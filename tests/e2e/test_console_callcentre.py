@@ -5,19 +5,23 @@ check, tick the checklist, book a call-centre slot for them and read back the �
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
 import pytest
-from django_tenants.utils import tenant_context
+from django.core.cache import cache
+from django_tenants.utils import schema_context, tenant_context
 
 from audit.models import Event
 from booking.models import Booking, StaffMember, Voucher
 from booking.models.bookings import booking_number_display
 from booking.registry.pipeline import kana_key
+from booking.resident.waiting_room import queue_join
 from tenants.crypto import cipher_for
+from tenants.models import Municipality
 from tests.e2e.conftest import Shots, Site, StaffLogin, staff_account, watched_page
 
 pytestmark = pytest.mark.browser
@@ -139,3 +143,37 @@ def test_an_operator_finds_a_resident_checks_identity_and_books_for_them(
         "callcentre.personal_data_revealed",
         "callcentre.identity_confirmed",
     } <= actions
+
+
+def test_the_operator_sees_how_long_the_web_queue_is_while_residents_wait(
+    page: Any, site: Site, django_db_blocker: Any
+) -> None:
+    """Booking has opened and 300 residents wait on the web, one let in a second: the call
+    centre's search page says so, so that a caller can be told the phone does not wait."""
+    municipality = site.municipality
+    with django_db_blocker.unblock():
+        # An operator of their own: an authenticator code logs in once.
+        operator = staff_account(
+            site,
+            email="denwa2@e2e.example.jp",
+            role=StaffMember.Role.CALL_CENTRE,
+            password=PASSWORD,
+        )
+        Municipality.objects.filter(pk=municipality.pk).update(waiting_room_per_minute=60)
+        with schema_context(municipality.schema_name):
+            for _ in range(300):
+                queue_join(municipality.schema_name, now=time.time(), per_second=1.0, horizon=3600)
+    try:
+        operator.log_in(page, site)  # the console never waits
+        page.goto(site.url("/console/callcentre/"))
+        notice = page.get_by_role("status")
+        assert notice.is_visible()
+        text = notice.inner_text()
+        assert "いま約300人が順番を待っています（最後の方のご案内まで約5分）" in text, text
+        assert "お電話での予約は待たずにお受けできます" in text
+        Shots("console-web-queue").take(page, "search")
+    finally:
+        with django_db_blocker.unblock():
+            Municipality.objects.filter(pk=municipality.pk).update(waiting_room_per_minute=None)
+            with schema_context(municipality.schema_name):
+                cache.clear()
