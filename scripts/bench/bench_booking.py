@@ -686,6 +686,7 @@ def page_costs(stage_: Stage, residents: int, *, profile: bool = False) -> None:
     from django.db import connection
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
+    from django_tenants.utils import tenant_context
 
     reset(stage_)
     rows: dict[str, list[tuple[float, float, int, float]]] = {}
@@ -707,6 +708,15 @@ def page_costs(stage_: Stage, residents: int, *, profile: bool = False) -> None:
     import io
     import pstats
 
+    # In a rush most residents are first told that the slot they chose has just filled up:
+    # one slot is full from the start, and each resident tries it before their own.
+    full_slot, *open_slots = stage_.slot_ids
+    with tenant_context(stage_.municipality), connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE booking_slot SET booked_web = capacity_web WHERE id = %s", [full_slot]
+        )
+    connection.set_schema_to_public()
+
     profiler = cProfile.Profile()
     if profile:
         profiler.enable()
@@ -724,7 +734,9 @@ def page_costs(stage_: Stage, residents: int, *, profile: bool = False) -> None:
         answer = timed("login POST", client, "/login/", typed)
         assert answer.status_code == 302, answer.status_code
         timed("mypage GET", client, answer["Location"])
-        slot_id = stage_.slot_ids[index % len(stage_.slot_ids)]
+        answer = timed("full slot POST", client, f"/book/slot/{full_slot}/", {})
+        assert answer.status_code == 409, answer.status_code
+        slot_id = open_slots[index % len(open_slots)]
         answer = timed("booking POST", client, f"/book/slot/{slot_id}/", {})
         assert answer.status_code == 302, answer.status_code
         timed("done page GET", client, answer["Location"])
