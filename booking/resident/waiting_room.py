@@ -64,6 +64,9 @@ RENEW_AFTER_MINUTES = 5
 # would queue behind: a long wait's reloads are spread over the last third of this, by place.
 RELOAD_AT_MOST_SECONDS = 30
 _RELOAD_SPREAD = RELOAD_AT_MOST_SECONDS // 3
+# ?waiting=by-hand: the waiting page without the reload, for those it would disturb.
+BY_HAND_PARAMETER = "waiting"
+BY_HAND = "by-hand"
 # While residents wait, the places one network may take in a window (see admission_moment).
 PLACES_PER_NETWORK = 30
 NETWORK_WINDOW_SECONDS = 10 * 60
@@ -344,6 +347,9 @@ def _page(
     call centre come from the per-process caches of the tenant middleware and the policy)."""
     tenant = request.tenant  # type: ignore[attr-defined]
     phone = BookingPolicy.current().call_centre_phone
+    # A page that reloads itself moves a screen reader back to its top each time (WCAG
+    # F41): the resident may ask for one that does not, with a link to check by hand.
+    by_hand = retry_after is not None and request.GET.get(BY_HAND_PARAMETER) == BY_HAND
     key = (
         tenant.schema_name,
         tenant.name,
@@ -351,6 +357,7 @@ def _page(
         get_language(),
         context["minutes"],
         context["come_back_later"],
+        by_hand,
     )
     body = _PAGES.get(key)
     if body is None:
@@ -358,10 +365,19 @@ def _page(
             _PAGES.clear()
         body = _PAGES[key] = render_to_string(
             "booking/resident/waiting_room.html",
-            {**context, "site_name": tenant.name, "call_centre_phone": phone},
+            {
+                **context,
+                "site_name": tenant.name,
+                "call_centre_phone": phone,
+                "by_hand": by_hand,
+                # Relative to the page's own path, whichever page the resident asked for.
+                "by_hand_url": f"?{BY_HAND_PARAMETER}={BY_HAND}",
+            },
         )
     response = HttpResponse(body, status=503)
-    if retry_after is not None:
+    if by_hand:
+        response["Retry-After"] = str(retry_after)
+    elif retry_after is not None:
         # A browser without script reloads itself (the Refresh header); clients that retry
         # read Retry-After.
         response["Refresh"] = str(retry_after)

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from django.core.cache import cache
 from django_tenants.utils import schema_context
 
 from booking.resident.waiting_room import GRACE_SECONDS, queue_join
@@ -31,6 +32,7 @@ def test_a_resident_waits_for_their_turn_then_logs_in(
     # Nine residents came just before: this one's turn is about nine seconds away.
     now = time.time()
     with django_db_blocker.unblock(), schema_context(site.municipality.schema_name):
+        cache.clear()  # no queue left by another test
         for _ in range(GRACE_SECONDS + 4):
             queue_join(site.municipality.schema_name, now=now, per_second=1.0, horizon=600)
     page.goto(site.url("/"))
@@ -44,3 +46,30 @@ def test_a_resident_waits_for_their_turn_then_logs_in(
     shots.take(page, "their-turn")
     site.log_in(page)
     shots.take(page, "mypage")
+
+
+def test_a_resident_may_wait_on_a_page_that_does_not_reload_and_check_by_hand(
+    page: Any, site: Site, settings: Any, django_db_blocker: Any
+) -> None:
+    """For a screen reader, a page that reloads itself starts over each time: the resident
+    follows the link to a page that stays still, and checks their turn with its button."""
+    settings.SESSHU_WAITING_ROOM_PER_MINUTE = 60
+    shots = Shots("waiting-room-by-hand")
+    now = time.time()
+    with django_db_blocker.unblock(), schema_context(site.municipality.schema_name):
+        cache.clear()  # no queue left by another test
+        for _ in range(GRACE_SECONDS + 4):
+            queue_join(site.municipality.schema_name, now=now, per_second=1.0, horizon=600)
+    page.goto(site.url("/"))
+    page.get_by_role("link", name="自動で再読み込みしないページにする").click()
+    page.wait_for_url(site.url("/?waiting=by-hand"))
+    assert page.get_by_text("このページは自動では進みません").is_visible()
+    shots.take(page, "by-hand")
+    check = page.get_by_role("link", name="順番を確認する")
+    # It stays still: five seconds on, the same page (a reload would have come by now).
+    page.wait_for_timeout(5_000)
+    assert check.is_visible()
+    check.click()  # its turn is within the grace by now: in
+    page.wait_for_load_state()
+    assert page.get_by_label("接種券番号（10桁）").is_visible()
+    shots.take(page, "their-turn")

@@ -156,6 +156,29 @@ def test_the_wait_shown_is_the_time_to_the_turn_and_long_waits_reload_spread_out
     assert len(set(reloads)) == longest // 3 + 1
 
 
+def test_a_resident_may_wait_on_a_page_that_does_not_reload_itself(
+    sixty_a_minute: None, tenant_a: Municipality, clock: list[float]
+) -> None:
+    """A page that reloads itself moves a screen reader back to its top each time: the
+    waiting page offers one that does not, where the resident checks their turn by hand."""
+    for _ in range(GRACE_SECONDS + 1):
+        _visitor(tenant_a).get("/")
+    resident = _visitor(tenant_a)
+    reloading = resident.get("/login/")
+    assert reloading.status_code == 503 and "Refresh" in reloading
+    text = reloading.content.decode()
+    assert '<a href="?waiting=by-hand">自動で再読み込みしないページにする' in text
+    by_hand = resident.get("/login/?waiting=by-hand")
+    assert by_hand.status_code == 503 and "Refresh" not in by_hand
+    assert by_hand["Retry-After"] == reloading["Retry-After"]
+    text = by_hand.content.decode()
+    assert "このページは自動では進みません" in text and "ご案内まで、あと約1分です" in text
+    assert '<a class="button" href="?waiting=by-hand">順番を確認する</a>' in text
+    assert TICKET_COOKIE not in by_hand.cookies  # the same place as before
+    clock[0] = T0 + 2  # place 7's turn is within the grace: checking lets them in
+    assert resident.get("/login/?waiting=by-hand").status_code == 200
+
+
 def test_the_waiting_room_speaks_the_residents_language(
     sixty_a_minute: None, tenant_a: Municipality, clock: list[float]
 ) -> None:
