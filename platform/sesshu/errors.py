@@ -1,0 +1,38 @@
+"""The error pages (400, 403, 404, 500), in the visitor's language (Django's own are English).
+
+Each names the municipality (held by the request since the tenant middleware: no query); the
+server error also names the request by the id every log line of it carries (sesshu.logs), so
+that the call centre or the vendor can find what happened. They need nothing that may be
+what failed: no database, no session, no cache, and no context processor.
+"""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse
+from django.template.loader import render_to_string
+
+
+def _page(
+    request: HttpRequest, template: str, status: int, *, request_id: str = ""
+) -> HttpResponse:
+    tenant = getattr(request, "tenant", None)
+    body = render_to_string(
+        template, {"site_name": getattr(tenant, "name", ""), "request_id": request_id}
+    )
+    return HttpResponse(body, status=status)
+
+
+def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
+    return _page(request, "400.html", 400)
+
+
+def permission_denied(request: HttpRequest, exception: Exception) -> HttpResponse:
+    return _page(request, "403.html", 403)
+
+
+def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    return _page(request, "404.html", 404)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    return _page(request, "500.html", 500, request_id=getattr(request, "request_id", ""))
