@@ -11,15 +11,20 @@ from __future__ import annotations
 from django.http import HttpRequest, HttpResponse
 from django.template.loader import render_to_string
 
+from sesshu.logs import host_kind
+
 
 def _page(
     request: HttpRequest, template: str, status: int, *, request_id: str = ""
 ) -> HttpResponse:
     tenant = getattr(request, "tenant", None)
-    body = render_to_string(
-        template, {"site_name": getattr(tenant, "name", ""), "request_id": request_id}
-    )
-    return HttpResponse(body, status=status)
+    context = {
+        "site_name": getattr(tenant, "name", ""),
+        "request_id": request_id,
+        # The call centre is for residents; staff and operators have their own ways.
+        "residents": host_kind(request) == "resident",
+    }
+    return HttpResponse(render_to_string(template, context), status=status)
 
 
 def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:

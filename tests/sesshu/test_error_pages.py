@@ -9,6 +9,7 @@ import pytest
 from django.core.exceptions import PermissionDenied, SuspiciousOperation
 from django.test import Client
 
+from booking.console import views as console_views
 from booking.resident import waiting_room
 from tenants.models import Municipality
 from tests.conftest import host_of
@@ -85,3 +86,18 @@ def test_a_failure_answers_its_page_in_japanese(
         assert "お急ぎの方は" in page
     else:
         assert "お問い合わせの際は" not in page
+
+
+def test_the_console_s_server_error_does_not_send_staff_to_the_call_centre(
+    tenant_a: Municipality, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def fail(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(console_views, "render", fail)  # the console's login page fails
+    response = Client(HTTP_HOST=host_of(tenant_a), raise_request_exception=False).get(
+        "/console/login/"
+    )
+    page = response.content.decode()
+    assert response.status_code == 500 and "ただいまご利用いただけません" in page
+    assert response["X-Request-ID"] in page and "コールセンター" not in page
