@@ -101,3 +101,13 @@ def test_the_console_s_server_error_does_not_send_staff_to_the_call_centre(
     page = response.content.decode()
     assert response.status_code == 500 and "ただいまご利用いただけません" in page
     assert response["X-Request-ID"] in page and "コールセンター" not in page
+
+
+def test_a_form_s_address_opened_as_a_page_is_no_blank_page(tenant_a: Municipality) -> None:
+    """/logout/ takes a POST (the button): opened from the history or a bookmark, Django's
+    answer is an empty 405, a blank page."""
+    response = Client(HTTP_HOST=host_of(tenant_a)).get("/logout/")
+    page = response.content.decode()
+    assert response.status_code == 405 and response["Allow"] == "POST"
+    assert "<h1>この操作はできません</h1>" in page and "トップページからお進みください" in page
+    assert _html_lang(page) == "ja" and tenant_a.name in page
