@@ -260,7 +260,8 @@ class WaitingRoomMiddleware:
             return self.get_response(request)
         municipality = request.tenant  # type: ignore[attr-defined]
         rate = per_minute(municipality)
-        if rate <= 0:
+        if rate <= 0 or municipality.status == Municipality.Status.INCIDENT:
+            # In incident mode nobody logs in: waiting would only lead to its notice.
             return self.get_response(request)
         schema_name = municipality.schema_name
         now = _now()

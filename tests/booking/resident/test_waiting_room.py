@@ -262,6 +262,18 @@ def test_the_console_and_other_municipalities_are_never_held_back(
     assert _visitor(tenant_b).get("/").status_code == 200
 
 
+def test_in_incident_mode_nobody_waits_for_a_site_that_takes_no_login(
+    sixty_a_minute: None, tenant_a: Municipality, clock: list[float]
+) -> None:
+    for _ in range(GRACE_SECONDS + 1):
+        _visitor(tenant_a).get("/")
+    assert _visitor(tenant_a).get("/").status_code == 503  # a queue
+    Municipality.objects.filter(pk=tenant_a.pk).update(status=Municipality.Status.INCIDENT)
+    top = _visitor(tenant_a).get("/")
+    assert top.status_code == 200 and 'id="incident-notice"' in top.content.decode()
+    assert TICKET_COOKIE not in top.cookies
+
+
 def test_an_admission_or_ticket_is_good_only_where_it_was_given_and_as_signed(
     sixty_a_minute: None, tenant_a: Municipality, tenant_b: Municipality, clock: list[float]
 ) -> None:
