@@ -24,17 +24,24 @@ def page(browser: Any, site: Site) -> Iterator[Any]:
         yield page
 
 
-def test_a_resident_waits_for_their_turn_then_logs_in(
-    page: Any, site: Site, settings: Any, django_db_blocker: Any
-) -> None:
-    settings.SESSHU_WAITING_ROOM_PER_MINUTE = 60  # one newcomer a second
-    shots = Shots("waiting-room")
-    # Nine residents came just before: this one's turn is about nine seconds away.
+def _nine_came_just_before(site: Site, django_db_blocker: Any) -> float:
+    """Nine residents join an empty queue at one a second, now (returned): the next one's
+    turn is about nine seconds away."""
     now = time.time()
     with django_db_blocker.unblock(), schema_context(site.municipality.schema_name):
         cache.clear()  # no queue left by another test
         for _ in range(GRACE_SECONDS + 4):
             queue_join(site.municipality.schema_name, now=now, per_second=1.0, horizon=600)
+    return now
+
+
+def test_a_resident_waits_for_their_turn_then_logs_in(
+    page: Any, site: Site, settings: Any, django_db_blocker: Any
+) -> None:
+    settings.SESSHU_WAITING_ROOM_PER_MINUTE = 60  # one newcomer a second
+    shots = Shots("waiting-room")
+    # This one's turn is about nine seconds away.
+    now = _nine_came_just_before(site, django_db_blocker)
     page.goto(site.url("/"))
     assert page.get_by_role("heading", name="ただいま混み合っています").is_visible()
     assert page.get_by_text("来られた順にご案内しています").is_visible()
@@ -55,11 +62,7 @@ def test_a_resident_may_wait_on_a_page_that_does_not_reload_and_check_by_hand(
     follows the link to a page that stays still, and checks their turn with its button."""
     settings.SESSHU_WAITING_ROOM_PER_MINUTE = 60
     shots = Shots("waiting-room-by-hand")
-    now = time.time()
-    with django_db_blocker.unblock(), schema_context(site.municipality.schema_name):
-        cache.clear()  # no queue left by another test
-        for _ in range(GRACE_SECONDS + 4):
-            queue_join(site.municipality.schema_name, now=now, per_second=1.0, horizon=600)
+    _nine_came_just_before(site, django_db_blocker)  # this one's turn: about 9 s away
     page.goto(site.url("/"))
     page.get_by_role("link", name="自動で再読み込みしないページにする").click()
     page.wait_for_url(site.url("/?waiting=by-hand"))
