@@ -36,8 +36,9 @@ return 0
 # already waiting. A newcomer waits (issued - served) / rate seconds for place issued + 1; it
 # is "full", taking nothing, past ARGV[3] seconds. With a second key, a newcomer who would
 # wait more than ARGV[5] seconds is counted under it (a window of ARGV[7] seconds), and
-# refused, taking nothing, past ARGV[6]. Fractions travel as strings: a Lua number returned to
-# Redis would lose them.
+# refused, taking nothing, past ARGV[6]. Numbers travel as strings that give back the same
+# double (repr, %.17g): a Lua number returned to Redis would lose its fraction, and a rounded
+# one would make the script's arithmetic differ from the Python fallback's, which is the same.
 _QUEUE_JOIN = """
 local now, rate = tonumber(ARGV[1]), tonumber(ARGV[2])
 local state = redis.call('HMGET', KEYS[1], 'issued', 'served', 'at')
@@ -58,9 +59,9 @@ if #KEYS > 1 and wait > tonumber(ARGV[5]) then
 end
 issued = issued + 1
 redis.call('HSET', KEYS[1], 'issued', string.format('%d', issued),
-           'served', string.format('%.6f', served), 'at', string.format('%.6f', at))
+           'served', string.format('%.17g', served), 'at', string.format('%.17g', at))
 redis.call('EXPIRE', KEYS[1], ARGV[4])
-return {string.format('%d', issued), string.format('%.6f', wait)}
+return {string.format('%d', issued), string.format('%.17g', wait)}
 """
 
 
@@ -134,11 +135,11 @@ class SharedClientRedisCache(RedisCache):
             _QUEUE_JOIN,
             len(keys),
             *keys,
-            f"{now:.6f}",
-            f"{per_second:.9f}",
-            f"{horizon:.6f}",
+            repr(now),
+            repr(per_second),
+            repr(horizon),
             keep_seconds,
-            f"{limit_after:.6f}",
+            repr(float(limit_after)),
             limit,
             limit_seconds,
         )

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from django.core.cache.backends.locmem import LocMemCache
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from booking.resident import waiting_room
@@ -60,7 +60,7 @@ def _replay(cache: Any, events: list[tuple[float, float, str]], monkeypatch: Any
         if isinstance(joined, tuple):
             place, wait = joined
             later = waiting_room.queue_wait(schema, place, now=now + 3, per_second=per_second)
-            seen.append((place, round(wait, 3), round(later, 3)))
+            seen.append((place, wait, later))
         else:
             seen.append(joined)
     return seen
@@ -70,6 +70,10 @@ def _replay(cache: Any, events: list[tuple[float, float, str]], monkeypatch: Any
     max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(events=_events)
+# Found in CI when Redis kept six decimal places: a wait of 0.1325 s rounded two ways.
+@example(
+    events=[(0.0, 0.1, "198.51.100.1"), (1.5, 0.5, "198.51.100.1"), (0.18, 4.0, "198.51.100.1")]
+)
 def test_redis_and_python_keep_the_same_queue(
     caches: tuple[Any, Any], monkeypatch: pytest.MonkeyPatch, events: list[tuple[float, float, str]]
 ) -> None:
@@ -78,6 +82,8 @@ def test_redis_and_python_keep_the_same_queue(
         on_redis = _replay(redis, events, patch)
     with monkeypatch.context() as patch:
         in_python = _replay(memory, events, patch)
+    # The same doubles, to the last bit: the script does the fallback's operations in the
+    # same order, and its numbers travel as strings that give back the same double.
     assert on_redis == in_python
     # Places are given in order, one more each time one is given.
     places = [entry[0] for entry in on_redis if isinstance(entry, tuple)]
