@@ -67,7 +67,7 @@ _RELOAD_SPREAD = RELOAD_AT_MOST_SECONDS // 3
 # ?waiting=by-hand: the waiting page without the reload, for those it would disturb.
 BY_HAND_PARAMETER = "waiting"
 BY_HAND = "by-hand"
-# While residents wait, the places one network may take in a window (see admission_moment).
+# While residents wait, the places one network may take in a window (see queue_join).
 PLACES_PER_NETWORK = 30
 NETWORK_WINDOW_SECONDS = 10 * 60
 
@@ -154,10 +154,9 @@ def _join(
         )
         return joined
     with _local_lock:
-        issued, served, at = cache.get(key) or (0, 0.0, now)
-        if now > at:
-            served, at = served + (now - at) * per_second, now
-        served = min(served, float(issued))
+        state = cache.get(key) or (0, 0.0, now)
+        issued, at = state[0], max(state[2], now)
+        served = _served(state, now, per_second)
         wait = (issued - served) / per_second
         if wait > horizon:
             return "full"
