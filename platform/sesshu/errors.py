@@ -12,37 +12,79 @@ from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
 from django.template.loader import render_to_string
+from django.utils.translation import gettext_lazy as _
 
 from sesshu.logs import host_kind
 
+# Each status's heading and message.
+_TEXTS = {
+    400: (
+        _("リクエストを処理できませんでした"),
+        _(
+            "送られた内容を処理できませんでした。前の画面に戻り、ページを再読み込みしてから、"
+            "もう一度お試しください。"
+        ),
+    ),
+    403: (
+        _("このページは表示できません"),
+        _(
+            "このページを表示する権限がありません。ログインし直すか、トップページからお進みください。"
+        ),
+    ),
+    404: (
+        _("ページが見つかりません"),
+        _(
+            "お探しのページは見つかりませんでした。アドレスが正しいか確認してください。"
+            "ブックマークや古いメールのリンクから開いた場合は、トップページからお進みください。"
+        ),
+    ),
+    405: (
+        _("この操作はできません"),
+        _(
+            "このアドレスは、画面のボタンから送るためのものです。"
+            "前の画面に戻るか、トップページからお進みください。"
+        ),
+    ),
+    500: (
+        _("ただいまご利用いただけません"),
+        _(
+            "システムで問題が起きたため、表示できませんでした。入力中の内容は保存されていません。"
+            "しばらくしてから、もう一度お試しください。"
+        ),
+    ),
+}
 
-def _page(
-    request: HttpRequest, template: str, status: int, *, request_id: str = ""
-) -> HttpResponse:
+
+def _page(request: HttpRequest, status: int) -> HttpResponse:
     tenant = getattr(request, "tenant", None)
+    heading, message = _TEXTS[status]
+    failed = status == 500
     context = {
         "site_name": getattr(tenant, "name", ""),
-        "request_id": request_id,
+        "heading": heading,
+        "message": message,
+        # The request as every log line of it names it, for whoever helps them.
+        "request_id": getattr(request, "request_id", "") if failed else "",
         # The call centre is for residents; staff and operators have their own ways.
-        "residents": host_kind(request) == "resident",
+        "call_centre": failed and host_kind(request) == "resident",
     }
-    return HttpResponse(render_to_string(template, context), status=status)
+    return HttpResponse(render_to_string("errors/page.html", context), status=status)
 
 
 def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
-    return _page(request, "400.html", 400)
+    return _page(request, 400)
 
 
 def permission_denied(request: HttpRequest, exception: Exception) -> HttpResponse:
-    return _page(request, "403.html", 403)
+    return _page(request, 403)
 
 
 def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
-    return _page(request, "404.html", 404)
+    return _page(request, 404)
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
-    return _page(request, "500.html", 500, request_id=getattr(request, "request_id", ""))
+    return _page(request, 500)
 
 
 class MethodNotAllowedPageMiddleware:
@@ -57,7 +99,7 @@ class MethodNotAllowedPageMiddleware:
         response = self.get_response(request)
         if response.status_code != 405 or response.streaming or response.content:
             return response
-        page = _page(request, "405.html", 405)
+        page = _page(request, 405)
         if "Allow" in response:
             page["Allow"] = response["Allow"]
         return page
