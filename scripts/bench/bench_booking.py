@@ -6,7 +6,8 @@
         [--database bench_booking] [--tree HEAD|<commit>|live] [--keep] \\
         [--http [--workers 2] [--gunicorn-threads 1] [--http-clients 64] [--http-follow yes] \\
          [--http-login during|before|both]] \\
-        [--http-only] [--page-costs N] [--profile] [--py-spy FILE] [--redis-url redis://...]
+        [--http-only] [--page-costs N] [--profile [--profile-page KIND]] [--py-spy FILE] \\
+        [--redis-url redis://...]
 
 Run on purpose, never by the test suite. It works in a database of its own (``--database``,
 which must start with ``bench_``), created with a superuser's URL through tenants.db.bootstrap,
@@ -678,11 +679,14 @@ def profile_service(stage_: Stage, bookings: int = 200) -> None:
     print(out.getvalue())
 
 
-def page_costs(stage_: Stage, residents: int, *, profile: bool = False) -> None:
+def page_costs(
+    stage_: Stage, residents: int, *, profile: bool = False, profile_page: str = ""
+) -> None:
     """What each page of the resident's way costs, one resident after another in this process,
     through the whole middleware stack (Django's test client; no gunicorn, no network, no
     concurrency): wall and CPU ms, SQL statements and their ms, per request. Independent of
-    how loaded the machine is, as far as anything is."""
+    how loaded the machine is, as far as anything is. With ``profile_page`` (a kind of
+    request, e.g. "full slot POST"), the profile covers that kind's requests alone."""
     from django.db import connection
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
@@ -692,10 +696,15 @@ def page_costs(stage_: Stage, residents: int, *, profile: bool = False) -> None:
     rows: dict[str, list[tuple[float, float, int, float]]] = {}
 
     def timed(kind: str, client: Any, path: str, data: dict[str, str] | None = None) -> Any:
+        alone = profile and kind == profile_page
         with CaptureQueriesContext(connection) as queries:
+            if alone:
+                profiler.enable()
             wall, cpu = time.perf_counter(), time.process_time()
             response = client.get(path) if data is None else client.post(path, data)
             wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+            if alone:
+                profiler.disable()
         sql = sum(float(query["time"]) for query in queries.captured_queries)
         rows.setdefault(kind, []).append((wall, cpu, len(queries), sql))
         if profile and len(rows[kind]) == 2:  # the second resident's (the first warms up)
@@ -708,6 +717,7 @@ def page_costs(stage_: Stage, residents: int, *, profile: bool = False) -> None:
     import io
     import pstats
 
+    profiler = cProfile.Profile()
     # In a rush most residents are first told that the slot they chose has just filled up:
     # one slot is full from the start, and each resident tries it before their own.
     full_slot, *open_slots = stage_.slot_ids
@@ -717,8 +727,7 @@ def page_costs(stage_: Stage, residents: int, *, profile: bool = False) -> None:
         )
     connection.set_schema_to_public()
 
-    profiler = cProfile.Profile()
-    if profile:
+    if profile and not profile_page:
         profiler.enable()
     for index in range(residents):
         number, born = stage_.residents[index]
@@ -757,7 +766,7 @@ def page_costs(stage_: Stage, residents: int, *, profile: bool = False) -> None:
     if profile:
         out = io.StringIO()
         stats = pstats.Stats(profiler, stream=out)
-        print("Own time by package (cProfile, all pages):")
+        print(f"Own time by package (cProfile, {profile_page or 'all pages'}):")
         by_package: Counter[str] = Counter()
         for (filename, _line, _name), row in stats.stats.items():  # type: ignore[attr-defined]
             by_package[_package_of(filename)] += row[2]
@@ -1162,6 +1171,11 @@ def main() -> None:
         help="gunicorn with the waiting room letting this many residents in a minute (0: off); "
         "the load generator waits in it as a browser does",
     )
+    parser.add_argument(
+        "--profile-page",
+        default="",
+        help='with --profile and --page-costs, profile one kind of request ("full slot POST")',
+    )
     parser.add_argument("--keep", action="store_true", help="leave the database for inspection")
     parser.add_argument(
         "--profile", action="store_true", help="cProfile 200 service bookings in one thread first"
@@ -1214,7 +1228,9 @@ def benchmark(
         if args.profile:
             profile_service(staged)
         if args.page_costs:
-            page_costs(staged, args.page_costs, profile=args.profile)
+            page_costs(
+                staged, args.page_costs, profile=args.profile, profile_page=args.profile_page
+            )
         for threads in [] if args.http_only else args.threads:
             results = []
             for label, make_attempt in (("service", service_attempt), ("raw SQL", raw_attempt)):

@@ -107,6 +107,42 @@ def test_a_savepoint_rollback_does_not_leave_the_outer_tenants_role(
     assert _whoami()[0] == _role(tenant_b.schema_name)
 
 
+def _whoami_on(wrapper: DatabaseWrapper) -> str:
+    with wrapper.cursor() as cursor:
+        cursor.execute("SELECT current_user")
+        return cursor.fetchone()[0]
+
+
+def test_a_rollback_keeps_a_switch_made_before_its_transaction_and_redoes_one_made_in_it(
+    tenant_a: Municipality, tenant_b: Municipality
+) -> None:
+    """A request switches in autocommit, then the booking service's transaction rolls back
+    (a full slot): the switch stands, and is not issued again. A switch made inside the
+    transaction is reverted by PostgreSQL, and must be issued again."""
+    own = DatabaseWrapper({**connection.settings_dict}, alias="rollback_probe")
+    try:
+        own.set_tenant(tenant_a)
+        assert _whoami_on(own) == _role(tenant_a.schema_name)  # switched, in autocommit
+        with CaptureQueriesContext(own) as queries:
+            own.set_autocommit(False)
+            assert _whoami_on(own) == _role(tenant_a.schema_name)
+            own.rollback()
+            own.set_autocommit(True)
+            assert _whoami_on(own) == _role(tenant_a.schema_name)
+        assert _switches(queries) == 0
+
+        with CaptureQueriesContext(own) as queries:
+            own.set_autocommit(False)
+            own.set_tenant(tenant_b)
+            assert _whoami_on(own) == _role(tenant_b.schema_name)  # switched in the transaction
+            own.rollback()  # PostgreSQL is back to A's role
+            own.set_autocommit(True)
+            assert _whoami_on(own) == _role(tenant_b.schema_name)
+        assert _switches(queries) == 2
+    finally:
+        own.close()
+
+
 def test_a_missing_tenant_role_raises_instead_of_falling_back(db: None) -> None:
     connection.set_schema("m999999")
     with pytest.raises(DatabaseError, match=f'role "{_role("m999999")}" does not exist'):

@@ -7,7 +7,10 @@ never leave the previous tenant's role in force. Upstream clears its cache after
 exactly when the path is; except that here ``set_tenant`` keeps what the connection has set,
 since the cache holds the whole state (path and role) and a switch is issued whenever the
 wanted state differs from it: going back to the same municipality (the end of a
-``schema_context``) costs no statement.
+``schema_context``) costs no statement. And a rollback forgets the state only when the switch
+was issued inside a transaction: PostgreSQL reverts a ``SET`` with the transaction (or the
+savepoint) that issued it, never one issued before it began — as a request's switch is,
+before the booking service's transaction that a full slot rolls back.
 """
 
 from __future__ import annotations
@@ -26,6 +29,20 @@ NO_DB_ALIAS = "__no_db__"
 class DatabaseWrapper(TenantDatabaseWrapper):
     search_path_set_schemas: Any
     _setting_search_path: bool
+    # Whether the state in force was set outside any transaction (so no rollback reverts it).
+    _search_path_set_outside: bool = False
+
+    def rollback(self) -> None:
+        kept = self.search_path_set_schemas if self._search_path_set_outside else None
+        super().rollback()
+        self.search_path_set_schemas = kept
+
+    def savepoint_rollback(self, sid: Any) -> None:
+        kept = self.search_path_set_schemas if self._search_path_set_outside else None
+        try:
+            super().savepoint_rollback(sid)
+        finally:
+            self.search_path_set_schemas = kept
 
     def set_tenant(self, tenant: Any, include_public: bool = True) -> None:
         in_force = self.search_path_set_schemas
@@ -54,10 +71,16 @@ class DatabaseWrapper(TenantDatabaseWrapper):
         )
         self._setting_search_path = True
         target = self.connection.cursor() if cursor is None else cursor
+        # In autocommit with no transaction open, the statement commits on its own.
+        outside = (
+            self.connection.autocommit
+            and self.connection.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+        )
         try:
             self.search_path_set_schemas = None
             target.execute(statement)
             self.search_path_set_schemas = state
+            self._search_path_set_outside = outside
         finally:
             self._setting_search_path = False
             if cursor is None:
