@@ -59,6 +59,8 @@ from dataclasses import dataclass, field
 from django.core.cache import cache
 from django.utils.crypto import salted_hmac
 
+from sesshu.outages import CACHE_DOWN, cache_down
+
 # --- The limits (the docstring above states them; keep both in step) -------------------------
 SUBJECT_LIMIT = 5
 SUBJECT_WINDOW_SECONDS = 15 * 60
@@ -151,6 +153,17 @@ def failure_counts() -> tuple[int, int]:
 def under_attack() -> bool:
     short, long = failure_counts()
     return short >= ATTACK_SHORT_THRESHOLD or long >= ATTACK_LONG_THRESHOLD
+
+
+def under_attack_shown() -> bool:
+    """Whether a login page asks for the name as well. A page shown is no attempt: with the
+    counters unreachable it shows the usual form (logged, sesshu.outages), and the attempt,
+    which cannot be counted, is refused (``attempt_begin`` raises; a 503 page)."""
+    try:
+        return under_attack()
+    except CACHE_DOWN as error:
+        cache_down("the login throttle's counters (logins refused)", error)
+        return False
 
 
 def subject_limit(attacked: bool) -> int:

@@ -45,6 +45,7 @@ from audit.middleware import client_ip
 from booking.models import BookingPolicy
 from booking.resident import throttle
 from sesshu.logs import answered_on_purpose, host_kind
+from sesshu.outages import CACHE_DOWN, cache_down
 from tenants.db import current_schema
 from tenants.models import Municipality
 
@@ -67,6 +68,8 @@ _RELOAD_SPREAD = RELOAD_AT_MOST_SECONDS // 3
 # ?waiting=by-hand: the waiting page without the reload, for those it would disturb.
 BY_HAND_PARAMETER = "waiting"
 BY_HAND = "by-hand"
+# When the queue cannot be reached (Redis down), the page reloads itself this often.
+UNREACHABLE_RETRY = 20
 # While residents wait, the places one network may take in a window (see queue_join).
 PLACES_PER_NETWORK = 30
 NETWORK_WINDOW_SECONDS = 10 * 60
@@ -271,20 +274,26 @@ class WaitingRoomMiddleware:
             return self._let_in(request, schema_name, now)
         per_second = rate / 60
         place = _read(request.COOKIES.get(TICKET_COOKIE), schema_name, salt=_TICKET_SALT)
-        if place is None:
-            joined = queue_join(
-                schema_name,
-                now=now,
-                per_second=per_second,
-                horizon=max_wait_seconds(),
-                network=throttle.client_network(client_ip(request)),
-            )
-            if isinstance(joined, str):  # "full" or "limited": no place given
-                return self._come_back_later(request)
-            given, seconds = joined
-        else:
-            given = int(place)
-            seconds = queue_wait(schema_name, given, now=now, per_second=per_second)
+        try:
+            if place is None:
+                joined = queue_join(
+                    schema_name,
+                    now=now,
+                    per_second=per_second,
+                    horizon=max_wait_seconds(),
+                    network=throttle.client_network(client_ip(request)),
+                )
+                if isinstance(joined, str):  # "full" or "limited": no place given
+                    return self._come_back_later(request)
+                given, seconds = joined
+            else:
+                given = int(place)
+                seconds = queue_wait(schema_name, given, now=now, per_second=per_second)
+        except CACHE_DOWN as error:
+            # Letting everyone in would fill the site with admissions that outlast the
+            # outage by half an hour: they wait, their place (if any) kept, and try again.
+            cache_down("the waiting room's queue (newcomers wait)", error)
+            return self._queue_unreachable(request)
         if seconds <= GRACE_SECONDS:
             return self._let_in(request, schema_name, now)
         return self._wait(request, schema_name, given, seconds, new_ticket=place is None)
@@ -331,6 +340,12 @@ class WaitingRoomMiddleware:
     @staticmethod
     def _come_back_later(request: HttpRequest) -> HttpResponse:
         return _page(request, {"minutes": None, "come_back_later": True}, retry_after=None)
+
+    @staticmethod
+    def _queue_unreachable(request: HttpRequest) -> HttpResponse:
+        return _page(
+            request, {"minutes": None, "come_back_later": False}, retry_after=UNREACHABLE_RETRY
+        )
 
 
 # The waiting pages rendered so far, by municipality, name, call centre, language, minutes

@@ -26,7 +26,6 @@ from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from django.core.cache import cache
 from django.db import DEFAULT_DB_ALIAS
 from django.db.models import F, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
@@ -34,8 +33,12 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from booking.models import BookingPolicy, Channel, Slot, VaccineProduct, Venue
+from sesshu.outages import CacheIfUp
 
 JAPAN = ZoneInfo("Asia/Tokyo")
+# Without Redis the database answers every time, and a dropped invalidation is outlived by
+# the answers it would have dropped (a few seconds).
+_cache = CacheIfUp("availability")
 AVAILABILITY_CACHE_SECONDS = 5
 # Generations outlive the answers they key; when one expires the next answer is simply new.
 _GENERATION_SECONDS = 24 * 3600
@@ -128,7 +131,7 @@ def _generation_key(channel: str, scope: str) -> str:
 
 
 def _generation(channel: str, scope: str) -> str:
-    return str(cache.get(_generation_key(channel, scope), "0"))
+    return str(_cache.get(_generation_key(channel, scope), "0"))
 
 
 def _digest(*parts: object) -> str:
@@ -146,7 +149,7 @@ def availability_invalidate(*, channels: Iterable[str] | None = None, days: Iter
         keys[_generation_key(channel, "days")] = stamp
         for day in days:
             keys[_generation_key(channel, day.isoformat())] = stamp
-    cache.set_many(keys, timeout=_GENERATION_SECONDS)
+    _cache.set_many(keys, timeout=_GENERATION_SECONDS)
 
 
 # --- Queries ----------------------------------------------------------------------------------
@@ -195,7 +198,7 @@ def availability_for_day(
     key = "booking:availability:day:" + _digest(
         channel, day.isoformat(), area, product, _generation(channel, day.isoformat())
     )
-    cached = cache.get(key)
+    cached = _cache.get(key)
     if cached is not None:
         return list(cached)
     start, end = _day_bounds(day, day)
@@ -236,7 +239,7 @@ def availability_for_day(
         )
     if head is not None:
         venues.append(_venue(head, current))
-    cache.set(key, tuple(venues), AVAILABILITY_CACHE_SECONDS)
+    _cache.set(key, tuple(venues), AVAILABILITY_CACHE_SECONDS)
     return venues
 
 
@@ -263,7 +266,7 @@ def open_days(
     key = "booking:availability:days:" + _digest(
         channel, from_date, to_date, area, product, _generation(channel, "days")
     )
-    cached = cache.get(key)
+    cached = _cache.get(key)
     if cached is not None:
         return list(cached)
     start, end = _day_bounds(from_date, to_date)
@@ -283,14 +286,14 @@ def open_days(
         OpenDay(day, mark_for(int(capacity) - int(booked), int(capacity)))
         for day, capacity, booked in rows
     ]
-    cache.set(key, tuple(days), AVAILABILITY_CACHE_SECONDS)
+    _cache.set(key, tuple(days), AVAILABILITY_CACHE_SECONDS)
     return days
 
 
 def availability_choices() -> AvailabilityChoices:
     """The filters to offer: areas of open venues and active vaccines (cached briefly)."""
     key = "booking:availability:choices"
-    cached = cache.get(key)
+    cached = _cache.get(key)
     if cached is not None:
         return AvailabilityChoices(*cached)
     areas = tuple(
@@ -307,5 +310,5 @@ def availability_choices() -> AvailabilityChoices:
         .order_by("name")
         .values_list("code", "name")
     )
-    cache.set(key, (areas, products), 60)
+    _cache.set(key, (areas, products), 60)
     return AvailabilityChoices(areas, products)

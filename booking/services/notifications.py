@@ -14,6 +14,7 @@ from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import kombu.exceptions
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
@@ -35,6 +36,7 @@ from booking.models import (
 )
 from booking.selectors.residents import contact_preference_of
 from sesshu.observability import PERSONAL_FIELD_NAMES
+from sesshu.outages import CACHE_DOWN, broker_down
 from tenants.crypto import cipher_for
 from tenants.db import current_municipality, tenant_connection
 
@@ -158,12 +160,18 @@ def reminder_dedupe_key(booking: Booking, channel: str) -> str:
     return f"reminder:{booking.pk}:{day}:{channel}"
 
 
+# What a publish raises when the broker cannot be reached (kombu wraps the transport's errors).
+_NOT_PUBLISHED: tuple[type[Exception], ...] = (kombu.exceptions.OperationalError, *CACHE_DOWN)
+
+
 def notifications_dispatch_on_commit(notification_ids: Sequence[int]) -> None:
     """Schedule the sender for these rows once the current transaction commits.
 
     The task is published in the municipality that wrote the rows, even if the caller
     leaves its context before the commit. A publish that never happens (a process killed
-    right after the commit) is caught by the sweeper: no row depends on this call alone.
+    right after the commit, the broker unreachable) is caught by the sweeper: no row depends
+    on this call alone, and the change that wrote them stands — a booking made is never
+    answered with an error page because its confirmation could not be queued at once.
     """
     if not notification_ids:
         return
@@ -183,7 +191,10 @@ def _dispatch(schema_name: str, notification_ids: list[int]) -> None:
         with schema_context(get_public_schema_name()):
             tenant = Municipality.objects.get(schema_name=schema_name)
     with tenant_context(tenant):
-        dispatch_ids(notification_ids)
+        try:
+            dispatch_ids(notification_ids)
+        except _NOT_PUBLISHED as error:
+            broker_down("notifications (the sweeper queues them within a minute)", error)
 
 
 # --- The resident's contact preferences ------------------------------------------------------

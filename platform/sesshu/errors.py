@@ -1,4 +1,5 @@
-"""The error pages (400, 403, 404, 405, 500), in the visitor's language (Django's own are English).
+"""The error pages (400, 403, 404, 405, 500, and 503 when the shared cache is unreachable), in
+the visitor's language (Django's own are English).
 
 Each names the municipality (held by the request since the tenant middleware: no query); the
 server error also names the request by the id every log line of it carries (sesshu.logs), so
@@ -8,13 +9,15 @@ what failed: no database, no session, no cache, and no context processor.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
 from django.template.loader import render_to_string
 from django.utils.translation import gettext_lazy as _
 
-from sesshu.logs import host_kind
+from sesshu.logs import answered_on_purpose, host_kind
+from sesshu.outages import CACHE_DOWN, cache_down
 
 # Each status's heading and message.
 _TEXTS = {
@@ -45,6 +48,13 @@ _TEXTS = {
             "前の画面に戻るか、トップページからお進みください。"
         ),
     ),
+    503: (
+        _("ただいまご利用いただけません"),
+        _(
+            "一時的に処理できない状態のため、表示できませんでした。入力中の内容は保存されていません。"
+            "しばらくしてから、もう一度お試しください。"
+        ),
+    ),
     500: (
         _("ただいまご利用いただけません"),
         _(
@@ -58,7 +68,7 @@ _TEXTS = {
 def _page(request: HttpRequest, status: int) -> HttpResponse:
     tenant = getattr(request, "tenant", None)
     heading, message = _TEXTS[status]
-    failed = status == 500
+    failed = status >= 500
     context = {
         "site_name": getattr(tenant, "name", ""),
         "heading": heading,
@@ -84,6 +94,14 @@ def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
+    failure = sys.exc_info()[1]
+    if isinstance(failure, CACHE_DOWN):
+        # Redis unreachable, for what may not go on without it (a login's throttle): the
+        # outage is logged once a minute (sesshu.outages), not as an error per page.
+        cache_down("a page that cannot go on without it (answered 503)", failure)
+        response = _page(request, 503)
+        response["Retry-After"] = "30"
+        return answered_on_purpose(response)
     return _page(request, 500)
 
 

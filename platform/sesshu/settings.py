@@ -152,9 +152,21 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache, sessions ----------------------------------------------------------------------
 REDIS_URL = env_optional("REDIS_URL")
+# A Redis that stops answering (a failover, a partition) must not hold a page, and the worker
+# serving it, for ever: connecting and every command give up after this long. Commands take
+# about a millisecond; the pages that can do without the cache do (sesshu.redis_cache).
+SESSHU_REDIS_TIMEOUT_SECONDS = env_int("SESSHU_REDIS_TIMEOUT_MS", 1000, minimum=10) / 1000
+SESSHU_REDIS_OPTIONS = {
+    "socket_connect_timeout": SESSHU_REDIS_TIMEOUT_SECONDS,
+    "socket_timeout": SESSHU_REDIS_TIMEOUT_SECONDS,
+}
 CACHES = {
     "default": (
-        {"BACKEND": "sesshu.redis_cache.SharedClientRedisCache", "LOCATION": REDIS_URL}
+        {
+            "BACKEND": "sesshu.redis_cache.SharedClientRedisCache",
+            "LOCATION": REDIS_URL,
+            "OPTIONS": SESSHU_REDIS_OPTIONS,
+        }
         if REDIS_URL
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
     )
@@ -292,6 +304,17 @@ SESSHU_AUDIT_ANCHOR_SECONDS = env_int("SESSHU_AUDIT_ANCHOR_SECONDS", 900, minimu
 
 # --- Celery: every task carries its tenant (tenant-schemas-celery) ------------------------
 CELERY_BROKER_URL = env_optional("CELERY_BROKER_URL")
+# The broker is Redis (ElastiCache): without socket timeouts, a publish to one that stops
+# answering waits for ever, and with it the page that published after its commit (a booking's
+# confirmation). Longer than the one-second BRPOP a worker waits on. Two tries at most; what
+# was not published, the sweepers find (sesshu.outages).
+CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_timeout": 5, "socket_connect_timeout": 2}
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.2,
+}
 CELERY_TASK_ALWAYS_EAGER = CELERY_BROKER_URL is None  # no broker: tasks run in-process
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_RESULT_BACKEND = env_optional("CELERY_RESULT_BACKEND")

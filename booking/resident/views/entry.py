@@ -138,7 +138,7 @@ def top(request: HttpRequest) -> HttpResponse:
     mode = municipality.login_mode
     incident = municipality.status == Municipality.Status.INCIDENT
     extra_step = mode in (Mode.VOUCHER_DOB, Mode.VOUCHER_DOB_THEN_PASSWORD) and (
-        throttle.under_attack()
+        throttle.under_attack_shown()
     )
     return page(
         request,
@@ -213,9 +213,9 @@ def _refused(
         form = _form(form_class, extra_step=True, initial=typed)
         return _login_page(request, template=template, form=form, error=str(EXTRA_STEP), status=400)
     if refused.throttled:
-        form = _form(form_class, extra_step=throttle.under_attack())
+        form = _form(form_class, extra_step=throttle.under_attack_shown())
         return _login_page(request, template=template, form=form, error=str(THROTTLED), status=429)
-    form = _form(form_class, extra_step=throttle.under_attack())
+    form = _form(form_class, extra_step=throttle.under_attack_shown())
     return _login_page(request, template=template, form=form, error=str(FAILED[method]), status=400)
 
 
@@ -229,7 +229,7 @@ def login(request: HttpRequest) -> HttpResponse:
     method = _method(mode)
     template = "booking/resident/login.html"
     birth_date_mode = form_class is BirthDateLoginForm
-    extra_step = birth_date_mode and throttle.under_attack()
+    extra_step = birth_date_mode and throttle.under_attack_shown()
     if request.method != "POST":
         status = 503 if _closed(municipality) else 200
         form = _form(form_class, extra_step=extra_step)
@@ -315,7 +315,7 @@ def register(request: HttpRequest) -> HttpResponse:
     """Step one: the voucher and its birth date, checked like a birth-date login."""
     municipality = _account_mode(request)
     template = "booking/resident/register.html"
-    extra_step = throttle.under_attack()
+    extra_step = throttle.under_attack_shown()
     if request.method != "POST":
         status = 503 if _closed(municipality) else 200
         form = BirthDateLoginForm(extra_step=extra_step)

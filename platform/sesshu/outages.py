@@ -1,0 +1,88 @@
+"""When the shared cache (Redis) or the task broker cannot be reached: what carries on without
+them, and the log.
+
+Redis holds what can be rebuilt or waited for: cached availability, the waiting room's queue,
+the throttles' counters. A failover or a partition must not turn the morning booking opens
+into error pages for residents already inside, nor a booking already committed into one:
+
+- a cached read that fails is a miss (the database answers), a cached write that fails is
+  skipped (:data:`cache_if_up`);
+- what must not go on without the cache decides for itself: the waiting room keeps
+  newcomers waiting, the login throttles refuse to guess (``booking.resident.throttle``).
+
+A task published after a commit (a booking's confirmation) that the broker does not take is
+left to the sweeper, which finds its row; the change stands (:func:`broker_down`).
+
+Every command gives up after ``SESSHU_REDIS_TIMEOUT_MS`` (settings.CACHES), so a Redis that
+hangs costs a page that long, not the worker. Each kind of failure is logged at most once a
+minute per process: in an outage every request meets it, and one line says as much.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import redis
+from django.core.cache import cache
+
+# What a cache command raises when Redis cannot be reached or does not answer in time.
+CACHE_DOWN: tuple[type[Exception], ...] = (
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+)
+
+logger = logging.getLogger("sesshu.cache")
+LOG_EVERY_SECONDS = 60
+_logged: dict[str, float] = {}
+_logged_lock = threading.Lock()
+
+
+def cache_down(what: str, error: BaseException) -> None:
+    """Log that the shared cache failed ``what`` (at most once a minute per process)."""
+    _log_once("the shared cache (Redis)", what, error)
+
+
+def broker_down(what: str, error: BaseException) -> None:
+    """Log that the task broker did not take ``what`` (at most once a minute per process)."""
+    _log_once("the task broker", what, error)
+
+
+def _log_once(service: str, what: str, error: BaseException) -> None:
+    now = time.monotonic()
+    with _logged_lock:
+        last = _logged.get(what)
+        if last is not None and now - last < LOG_EVERY_SECONDS:
+            return
+        _logged[what] = now
+    logger.error("%s cannot be reached: %s (%s: %s)", service, what, type(error).__name__, error)
+
+
+class CacheIfUp:
+    """The default cache, for what can do without it: a read that fails is a miss, a write
+    that fails is skipped, and both are logged as ``what``."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+
+    def get(self, key: str, default: Any = None) -> Any:
+        try:
+            return cache.get(key, default)
+        except CACHE_DOWN as error:
+            cache_down(self.what, error)
+            return default
+
+    def set(self, key: str, value: Any, timeout: float) -> None:
+        try:
+            cache.set(key, value, timeout)
+        except CACHE_DOWN as error:
+            cache_down(self.what, error)
+
+    def set_many(self, values: Mapping[str, Any], timeout: float) -> None:
+        try:
+            cache.set_many(dict(values), timeout)
+        except CACHE_DOWN as error:
+            cache_down(self.what, error)
