@@ -207,6 +207,8 @@ class QueueNow:
     per_minute: int
     residents: int
     minutes: int
+    # The queue could not be read (Redis unreachable): newcomers are held, nobody is let in.
+    unreachable: bool = False
 
     @property
     def per_minute_text(self) -> str:
@@ -219,7 +221,11 @@ class QueueNow:
 
 def queue_now(municipality: Municipality, *, now: float | None = None) -> QueueNow:
     rate = per_minute(municipality)
-    state = _queue_state(municipality.schema_name) if rate > 0 else None
+    try:
+        state = _queue_state(municipality.schema_name) if rate > 0 else None
+    except CACHE_DOWN as error:
+        cache_down("the waiting room's queue (shown as paused)", error)
+        return QueueNow(rate, 0, 0, unreachable=True)
     if state is None:
         return QueueNow(rate, 0, 0)
     per_second = rate / 60

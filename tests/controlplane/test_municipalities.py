@@ -22,6 +22,7 @@ from tenants import services as tenants_services
 from tenants.models import Domain, Municipality
 from tenants.services import municipality_decommission, municipality_provision
 from tenants.tasks import municipality_stats_refresh
+from tests.redis_outage import closed_port, redis_at
 
 SAPPORO = "011002"  # not in the cast
 
@@ -407,4 +408,16 @@ def test_an_unknown_code_is_not_found(operator_client: ClientType) -> None:
     assert operator_client.get("/municipalities/999999/").status_code == 404
     assert (
         operator_client.post("/municipalities/999999/suspend/", {"reason": "x"}).status_code == 404
+    )
+
+
+def test_with_redis_unreachable_the_municipality_s_page_says_newcomers_are_held(
+    operator_client: ClientType, tenant_b: Municipality, settings
+) -> None:
+    settings.SESSHU_WAITING_ROOM_PER_MINUTE = 1200
+    redis_at(settings, closed_port())
+    detail = operator_client.get(f"/municipalities/{tenant_b.code}/")
+    assert detail.status_code == 200
+    assert "Redis に接続できないため、待合室は新しく来た住民の順番を受け付けず" in (
+        detail.content.decode()
     )

@@ -49,13 +49,7 @@ from tests.booking.resident.conftest import (
     set_mode,
 )
 from tests.conftest import host_of
-
-
-def _closed_port() -> int:
-    """A port on loopback that nothing listens on: connecting is refused at once."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+from tests.redis_outage import closed_port, redis_at
 
 
 class _Silent:
@@ -85,20 +79,6 @@ class _Silent:
             connection.close()
 
 
-def _redis_at(settings: Any, port: int) -> None:
-    """The default cache as production configures it (settings.SESSHU_REDIS_OPTIONS), on
-    ``port``."""
-    settings.CACHES = {
-        "default": {
-            "BACKEND": "sesshu.redis_cache.SharedClientRedisCache",
-            "LOCATION": f"redis://127.0.0.1:{port}/0",
-            "OPTIONS": settings.SESSHU_REDIS_OPTIONS,
-            "KEY_FUNCTION": "django_tenants.cache.make_key",
-            "REVERSE_KEY_FUNCTION": "django_tenants.cache.reverse_key",
-        }
-    }
-
-
 @pytest.fixture(autouse=True)
 def _every_outage_logged() -> Iterator[None]:
     """Each test sees its own first log line (they are logged once a minute per process)."""
@@ -109,7 +89,7 @@ def _every_outage_logged() -> Iterator[None]:
 
 @pytest.fixture
 def redis_down(settings: Any) -> None:
-    _redis_at(settings, _closed_port())
+    redis_at(settings, closed_port())
 
 
 def _outage_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
@@ -127,9 +107,10 @@ def test_a_resident_inside_books_from_the_database_while_redis_is_unreachable(
     logged_in(client_a, resident_a)
     slot = world_a.slot(3, 10)
     day = slot.starts_at.astimezone(JAPAN).date().isoformat()
-    _redis_at(settings, _closed_port())
+    redis_at(settings, closed_port())
     caplog.set_level(logging.ERROR, logger="sesshu.cache")
 
+    assert client_a.get("/mypage/").status_code == 200
     assert client_a.get("/book/").status_code == 200
     day_page = client_a.get(f"/book/{day}/")
     assert day_page.status_code == 200
@@ -200,7 +181,7 @@ def test_the_waiting_room_keeps_newcomers_waiting_and_lets_those_inside_go_on(
     inside = Client(HTTP_HOST=host_of(tenant_a), REMOTE_ADDR="10.9.0.1")
     assert inside.get("/").status_code == 200  # let in while Redis is up (memory cache)
     assert ADMITTED_COOKIE in inside.cookies
-    _redis_at(settings, _closed_port())
+    redis_at(settings, closed_port())
     caplog.set_level(logging.ERROR, logger="sesshu.cache")
 
     newcomer = Client(HTTP_HOST=host_of(tenant_a), REMOTE_ADDR="10.9.0.2")
@@ -236,7 +217,7 @@ def test_a_bookings_confirmation_left_unqueued_by_an_unreachable_broker_waits_fo
     assert booked.status_code == 302
 
     previous = {key: app.conf[key] for key in ("broker_url", "task_always_eager")}
-    app.conf.update(broker_url=f"redis://127.0.0.1:{_closed_port()}/0", task_always_eager=False)
+    app.conf.update(broker_url=f"redis://127.0.0.1:{closed_port()}/0", task_always_eager=False)
     app._pool = None  # type: ignore[attr-defined]  # built afresh for the dead broker
     app.amqp._producer_pool = None
     caplog.set_level(logging.ERROR, logger="sesshu.cache")
@@ -284,7 +265,7 @@ def test_a_redis_that_hangs_costs_a_page_the_timeout_and_not_the_worker(
 ) -> None:
     silent = _Silent()
     try:
-        _redis_at(settings, silent.port)
+        redis_at(settings, silent.port)
         timeout = settings.SESSHU_REDIS_TIMEOUT_SECONDS
         cache = caches["default"]
         outcome = _within(timeout + 1, lambda: cache.get("anything"))

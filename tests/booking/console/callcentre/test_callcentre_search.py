@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Any
 
 import pytest
 import time_machine
@@ -15,6 +16,7 @@ from booking.resident.waiting_room import queue_join
 from tenants.models import Municipality
 from tests.booking.console.callcentre.cast import CALL_CENTRE_HOME, Town, signed_in
 from tests.booking.console.conftest import StaffAccount, events
+from tests.redis_outage import closed_port, redis_at
 
 
 def search(client: Client, query: str):  # noqa: ANN201
@@ -235,3 +237,18 @@ def test_the_call_centre_sees_the_web_queue_while_residents_wait(
     page = client_a.get(CALL_CENTRE_HOME).content.decode()
     assert "いま約200人が順番を待っています（最後の方のご案内まで約4分）" in page
     assert "お電話での予約は待たずにお受けできます" in page
+
+
+def test_with_redis_unreachable_the_call_centre_is_told_the_web_queue_is_paused(
+    settings: Any,
+    tenant_a: Municipality,
+    client_a: Client,
+    operator_a: StaffAccount,
+    clock: time_machine.Coordinates,
+) -> None:
+    signed_in(client_a, operator_a, clock)
+    Municipality.objects.filter(pk=tenant_a.pk).update(waiting_room_per_minute=60)
+    redis_at(settings, closed_port())
+    page = client_a.get(CALL_CENTRE_HOME)
+    assert page.status_code == 200  # the call centre keeps working
+    assert "新しく来た方の順番を受け付けていません" in page.content.decode()
