@@ -5,10 +5,13 @@ municipality, must not touch personal data, and must not be slowed by anything a
 They are neither logged nor counted (RequestContextMiddleware comes after this one).
 
 ``/healthz`` says the process answers, nothing more: a database outage must not make the
-kubelet restart every pod. ``/readyz`` asks what a request needs: the database, Redis and
-the key provider. The key provider is asked at most every ``KEY_PROVIDER_TTL`` seconds per
-process (KMS is billed per call and rate-limited, and the probe runs every 5 s in every pod),
-and never for longer than ``CHECK_DEADLINE`` seconds: a hung dependency must not hold the
+kubelet restart every pod. ``/readyz`` asks what a request needs: the database and the key
+provider; and reports Redis without failing on it: the pages carry on without Redis
+(``sesshu.outages``), and taking every pod out of the load balancer for it would turn a
+degraded site into none, the call centre's console with it. The key provider is asked at
+most every ``KEY_PROVIDER_TTL`` seconds per process (KMS is billed per call and rate-limited,
+and the probe runs every 5 s in every pod), and never for longer than ``CHECK_DEADLINE``
+seconds: a hung dependency must not hold the
 probe past its 3 s timeout.
 """
 
@@ -173,6 +176,10 @@ CHECKS: dict[str, Callable[[], str]] = {
 }
 
 
+# Reported by /readyz, but not a reason to take the pod out of service.
+REPORTED_ONLY = frozenset({"redis"})
+
+
 def readiness() -> tuple[bool, dict[str, str]]:
     results: dict[str, str] = {}
     for name, check in CHECKS.items():
@@ -183,7 +190,10 @@ def readiness() -> tuple[bool, dict[str, str]]:
             reason = exc.reason if isinstance(exc, CheckFailed) else type(exc).__name__
             logger.warning("readiness check %s failed: %s", name, reason)
             results[name] = UNAVAILABLE
-    return all(v != UNAVAILABLE for v in results.values()), results
+    ready = all(
+        value != UNAVAILABLE for name, value in results.items() if name not in REPORTED_ONLY
+    )
+    return ready, results
 
 
 class HealthMiddleware:
