@@ -11,8 +11,7 @@ provider; and reports Redis without failing on it: the pages carry on without Re
 degraded site into none, the call centre's console with it. The key provider is asked at
 most every ``KEY_PROVIDER_TTL`` seconds per process (KMS is billed per call and rate-limited,
 and the probe runs every 5 s in every pod), and never for longer than ``CHECK_DEADLINE``
-seconds: a hung dependency must not hold the
-probe past its 3 s timeout.
+seconds: a hung dependency must not hold the probe past its 3 s timeout.
 """
 
 from __future__ import annotations
