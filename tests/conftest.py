@@ -17,6 +17,7 @@ from django.utils import translation
 from django_tenants.utils import schema_context
 
 from audit.chain import Actor
+from sesshu import outages
 from tenants.db import bootstrap
 from tenants.db.roles import owner_mode
 from tenants.models import Municipality
@@ -106,6 +107,15 @@ def _back_to_public() -> Iterator[None]:
     """No test inherits another's tenant, role or owner mode."""
     yield
     connection.set_schema_to_public()
+
+
+@pytest.fixture(autouse=True)
+def _no_outage_carried_over() -> Iterator[None]:
+    """No test inherits another's Redis outage: the pause after a failure, the log's memory
+    (sesshu.outages: once a minute per process)."""
+    yield
+    outages._paused_until[0] = 0.0
+    outages._logged.clear()
 
 
 @pytest.fixture(autouse=True)

@@ -6,7 +6,7 @@ the throttles' counters. A failover or a partition must not turn the morning boo
 into error pages for residents already inside, nor a booking already committed into one:
 
 - a cached read that fails is a miss (the database answers), a cached write that fails is
-  skipped (:data:`cache_if_up`);
+  skipped (:class:`CacheIfUp`);
 - what must not go on without the cache decides for itself: the waiting room keeps
   newcomers waiting, the login throttles refuse to guess (``booking.resident.throttle``).
 
@@ -14,8 +14,11 @@ A task published after a commit (a booking's confirmation) that the broker does 
 left to the sweeper, which finds its row; the change stands (:func:`broker_down`).
 
 Every command gives up after ``SESSHU_REDIS_TIMEOUT_MS`` (settings.CACHES), so a Redis that
-hangs costs a page that long, not the worker. Each kind of failure is logged at most once a
-minute per process: in an outage every request meets it, and one line says as much.
+hangs costs a page that long, not the worker; and after a failure a process leaves the cache
+alone for ``PAUSE_SECONDS`` (:func:`cache_paused`), so that while it hangs one page in that
+time waits for it, not every page and every command of it. Each kind of failure is logged at
+most once a minute per process: in an outage every request meets it, and one line says as
+much.
 """
 
 from __future__ import annotations
@@ -37,12 +40,33 @@ CACHE_DOWN: tuple[type[Exception], ...] = (
 
 logger = logging.getLogger("sesshu.cache")
 LOG_EVERY_SECONDS = 60
+PAUSE_SECONDS = 5.0
 _logged: dict[str, float] = {}
 _logged_lock = threading.Lock()
+_paused_until = [0.0]  # time.monotonic(); one Redis for the whole process
+
+
+class CachePaused(redis.exceptions.ConnectionError):
+    """Raised instead of asking Redis, for ``PAUSE_SECONDS`` after it failed (one of
+    :data:`CACHE_DOWN`)."""
+
+
+def cache_paused() -> bool:
+    """Whether this process leaves the cache alone for now, after a failure."""
+    return time.monotonic() < _paused_until[0]
+
+
+def check_cache_reachable() -> None:
+    """Raise :class:`CachePaused` while the cache is left alone; before work that needs it."""
+    if cache_paused():
+        raise CachePaused("the shared cache failed a moment ago")
 
 
 def cache_down(what: str, error: BaseException) -> None:
-    """Log that the shared cache failed ``what`` (at most once a minute per process)."""
+    """Log that the shared cache failed ``what`` (at most once a minute per process), and
+    leave it alone for ``PAUSE_SECONDS``."""
+    if not isinstance(error, CachePaused):
+        _paused_until[0] = time.monotonic() + PAUSE_SECONDS
     _log_once("the shared cache (Redis)", what, error)
 
 
@@ -70,6 +94,7 @@ class CacheIfUp:
 
     def get(self, key: str, default: Any = None) -> Any:
         try:
+            check_cache_reachable()
             return cache.get(key, default)
         except CACHE_DOWN as error:
             cache_down(self.what, error)
@@ -77,12 +102,14 @@ class CacheIfUp:
 
     def set(self, key: str, value: Any, timeout: float) -> None:
         try:
+            check_cache_reachable()
             cache.set(key, value, timeout)
         except CACHE_DOWN as error:
             cache_down(self.what, error)
 
     def set_many(self, values: Mapping[str, Any], timeout: float) -> None:
         try:
+            check_cache_reachable()
             cache.set_many(dict(values), timeout)
         except CACHE_DOWN as error:
             cache_down(self.what, error)
