@@ -14,6 +14,8 @@ from django_tenants.utils import schema_context
 from booking.models import StaffSession
 from booking.services.staff import LOGIN_ACCOUNT_LIMIT, LOGIN_IP_LIMIT
 from tenants.models import Municipality
+from tests.conftest import host_of
+from tests.redis_outage import closed_port, redis_at
 
 from .conftest import (
     PASSWORD,
@@ -212,3 +214,19 @@ def test_logout_ends_the_session(
         assert not StaffSession.objects.filter(session_key=key).exists()
     assert events(tenant_a, "console.logout")[-1].actor_id == str(admin_a.user_id)
     assert client_a.get("/console/").status_code == 302
+
+
+def test_with_redis_unreachable_a_staff_login_is_refused_uncounted_with_a_page_saying_so(
+    settings, tenant_a: Municipality, admin_a: StaffAccount, clock: time_machine.Coordinates
+) -> None:
+    redis_at(settings, closed_port())
+    browser = Client(HTTP_HOST=host_of(tenant_a), raise_request_exception=False)
+    assert browser.get("/console/login/").status_code == 200
+    clock.shift(30)
+    refused = login(browser, admin_a)
+    assert refused.status_code == 503
+    text = refused.content.decode()
+    assert "しばらくしてから、もう一度お試しください" in text
+    assert "コールセンター" not in text  # staff have their own ways
+    assert events(tenant_a, "console.login_succeeded") == []
+    assert "sessionid" not in browser.cookies
