@@ -6,8 +6,8 @@
         [--database bench_booking] [--tree HEAD|<commit>|live] [--keep] \\
         [--http [--workers 2] [--gunicorn-threads 1] [--http-clients 64] [--http-follow yes] \\
          [--http-login during|before|both]] \\
-        [--http-only] [--page-costs N] [--profile [--profile-page KIND]] [--py-spy FILE] \\
-        [--redis-url redis://...]
+        [--http-only] [--redis-cut refuse|hang] [--page-costs N] \\
+        [--profile [--profile-page KIND]] [--py-spy FILE] [--redis-url redis://...]
 
 Run on purpose, never by the test suite. It works in a database of its own (``--database``,
 which must start with ``bench_``), created with a superuser's URL through tenants.db.bootstrap,
@@ -89,6 +89,7 @@ from booking_http import (
     Gunicorn,
     HttpRushResult,
     LoadPlan,
+    RedisBetween,
     gunicorn_cpu,
     gunicorn_errors,
     gunicorn_serving,
@@ -846,6 +847,7 @@ def http_rush(
         follow=follow,
         login_before=login_before,
         waiting_room=args.waiting_room,
+        redis_cut=args.redis_cut or "",
         residents=len(plan.residents),
     )
     context = multiprocessing.get_context("spawn")
@@ -857,6 +859,10 @@ def http_rush(
     try:
         if answers.get(timeout=1800) != "ready":
             raise SystemExit("the load generator did not start")
+        if args.redis_cut:
+            # Everyone has logged in through Redis; from now on it is gone.
+            args.redis_between.cut(args.redis_cut)
+            log(f"Redis cut ({args.redis_cut}) after the logins, before the rush")
         if args.py_spy:
             spy = subprocess.Popen(  # noqa: S603
                 [
@@ -1031,6 +1037,8 @@ def report_http(http_runs: list[HttpRushResult], runs: list[tuple[RushResult, Ru
             shape += ", logged in before the rush"
         if result.waiting_room:
             shape += f", waiting room {result.waiting_room:,} a minute"
+        if result.redis_cut:
+            shape += f", Redis cut ({result.redis_cut}) before the rush"
         print(
             f"  {shape}: {result.residents} residents in {result.wall:.1f} s "
             f"({result.residents / result.wall:.0f} residents/s; the last booking at "
@@ -1172,6 +1180,13 @@ def main() -> None:
         "the load generator waits in it as a browser does",
     )
     parser.add_argument(
+        "--redis-cut",
+        choices=["refuse", "hang"],
+        default=None,
+        help="with --http-login before: the application's Redis goes away once everyone has "
+        "logged in, before the rush (refuse: connections refused; hang: nothing answers)",
+    )
+    parser.add_argument(
         "--profile-page",
         default="",
         help='with --profile and --page-costs, profile one kind of request ("full slot POST")',
@@ -1187,6 +1202,8 @@ def main() -> None:
         parser.error("--hot is in (0, 1]; --slots, --vouchers and --capacity are positive")
     if args.http_clients < 1:
         parser.error("--http-clients is positive")
+    if args.redis_cut and (args.http_login != "before" or args.http_follow == "both"):
+        parser.error("--redis-cut needs --http-login before and one --http-follow (yes or no)")
 
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     # Even when started in the background (SIGINT ignored), Ctrl-C / kill -INT cleans up.
@@ -1278,11 +1295,13 @@ def http_rushes(args: argparse.Namespace, staged: Stage) -> list[HttpRushResult]
     for workers in args.workers:
         for threads in args.gunicorn_threads:
             connections.close_all()
+            # With --redis-cut the application reaches Redis through a relay the rush cuts.
+            between = RedisBetween(args.redis_url) if args.redis_cut else None
             with gunicorn_serving(
                 root=ROOT,
                 workers=workers,
                 threads=threads,
-                redis_url=args.redis_url,
+                redis_url=between.url if between else args.redis_url,
                 pool=not args.no_pool,
                 waiting_room=args.waiting_room,
             ) as server:
@@ -1296,6 +1315,7 @@ def http_rushes(args: argparse.Namespace, staged: Stage) -> list[HttpRushResult]
                     for login_before in logins:
                         run_args = argparse.Namespace(**vars(args))
                         run_args.workers, run_args.gunicorn_threads = workers, threads
+                        run_args.redis_between = between
                         result = http_rush(
                             server=server,
                             stage_=staged,
@@ -1312,6 +1332,8 @@ def http_rushes(args: argparse.Namespace, staged: Stage) -> list[HttpRushResult]
                             f"integrity {result.integrity}"
                         )
                         results.append(result)
+            if between is not None:
+                between.close()
     return results
 
 

@@ -43,6 +43,72 @@ class Gunicorn:
     log: Path  # its stdout and stderr (the app's JSON lines)
 
 
+class RedisBetween:
+    """A TCP relay between the application and Redis, that the bench can cut mid-run: Redis
+    failing over or stopping while residents book (``--redis-cut``).
+
+    ``cut("refuse")`` closes every connection and the listening port, so every new one is
+    refused (a Redis that is gone); ``cut("hang")`` stops relaying but keeps every connection
+    open and accepts new ones, answering nothing (a partition: each command waits for the
+    application's timeout)."""
+
+    def __init__(self, redis_url: str) -> None:
+        parts = urlsplit(redis_url)
+        self.upstream = (parts.hostname or "127.0.0.1", int(parts.port or 6379))
+        self.listener = socket.socket()
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(256)
+        port = int(self.listener.getsockname()[1])
+        self.url = parts._replace(netloc=f"127.0.0.1:{port}").geturl()
+        self.mode = "relay"
+        self.clients: list[socket.socket] = []
+        self.upstreams: list[socket.socket] = []
+        self.lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _address = self.listener.accept()
+            except OSError:
+                return  # the listener was closed: "refuse"
+            with self.lock:
+                self.clients.append(client)
+                if self.mode != "relay":
+                    continue  # "hang": held open, never answered
+                upstream = socket.create_connection(self.upstream)
+                self.upstreams.append(upstream)
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+
+    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while self.mode == "relay":
+                data = source.recv(65536)
+                if not data or self.mode != "relay":
+                    return
+                sink.sendall(data)
+        except OSError:
+            return
+
+    def cut(self, mode: str) -> None:
+        with self.lock:
+            self.mode = mode
+            closing = list(self.upstreams) + (list(self.clients) if mode == "refuse" else [])
+            if mode == "refuse":
+                self.listener.close()
+        for each in closing:
+            try:
+                each.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            each.close()
+
+    def close(self) -> None:
+        self.cut("refuse")
+
+
 @contextmanager
 def gunicorn_serving(
     *, root: Path, workers: int, threads: int, redis_url: str, pool: bool, waiting_room: int = 0
@@ -213,6 +279,7 @@ class HttpRushResult:
     follow: bool
     login_before: bool = False
     waiting_room: int = 0  # residents let in a minute (0: the waiting room off)
+    redis_cut: str = ""  # how Redis went away after the logins ("refuse", "hang"), or ""
     residents: int = 0
     wall: float = 0.0
     last_booked: float = 0.0  # seconds from the start to the last successful booking
