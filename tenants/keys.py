@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import logging
 import os
 import threading
 import time
@@ -31,11 +32,47 @@ if TYPE_CHECKING:
 
 DATA_KEY_BYTES = 32
 DEFAULT_DATA_KEY_TTL = 300
+# How long past its expiry a plain key may still be served while KMS cannot be reached, and
+# how often KMS is asked again meanwhile (DataKeyCache).
+DEFAULT_DATA_KEY_GRACE = 900
+STALE_RETRY_SECONDS = 30.0
 ENCRYPTION_CONTEXT_KEY = "sesshu:tenant"
+
+logger = logging.getLogger(__name__)
 
 
 class KeyUnavailable(Exception):
-    """A tenant's data key could not be generated or unwrapped."""
+    """A tenant's data key could not be generated or unwrapped. ``transient``: the provider
+    could not be reached or was overloaded (no answer, a timeout, throttling, its own
+    failure), as opposed to a refusal (access denied, a disabled or deleted key, a wrapping
+    that is not this tenant's)."""
+
+    def __init__(self, message: str, *, transient: bool = False) -> None:
+        super().__init__(message)
+        self.transient = transient
+
+
+# KMS error codes that say "not now" rather than "no".
+_KMS_TRANSIENT_CODES = frozenset(
+    {
+        "ThrottlingException",
+        "KMSInternalException",
+        "DependencyTimeoutException",
+        "ServiceUnavailableException",
+        "InternalFailure",
+        "InternalError",
+        "RequestTimeout",
+        "RequestTimeoutException",
+    }
+)
+
+
+def _transient(exc: BotoCoreError | ClientError) -> bool:
+    """Whether KMS failed to answer (BotoCoreError: no connection, a timeout) or said "not
+    now"; a ClientError with any other code is a refusal."""
+    if isinstance(exc, ClientError):
+        return exc.response.get("Error", {}).get("Code", "") in _KMS_TRANSIENT_CODES
+    return True
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,7 +222,8 @@ class KmsKeyProvider:
             )
         except (BotoCoreError, ClientError) as exc:
             raise KeyUnavailable(
-                f"KMS did not unwrap the data key of tenant {tenant_code}: {_describe(exc)}"
+                f"KMS did not unwrap the data key of tenant {tenant_code}: {_describe(exc)}",
+                transient=_transient(exc),
             ) from exc
         plaintext: bytes = response["Plaintext"]
         if len(plaintext) != DATA_KEY_BYTES:
@@ -247,6 +285,8 @@ def key_provider() -> KeyProvider:
 class _CachedKey:
     plaintext: bytes = field(repr=False)
     expires_at: float
+    # Past expires_at and until this moment, served only while the provider cannot be reached.
+    stale_until: float
 
 
 _CacheKey = tuple[str, bytes]
@@ -262,6 +302,13 @@ class DataKeyCache:
     A miss unwraps outside the cache-wide lock, so one tenant's slow KMS call never blocks
     another tenant; a per-entry lock makes concurrent misses for the same key wait for a
     single unwrap instead of each calling KMS.
+
+    If KMS cannot be reached when a key has expired (``KeyUnavailable.transient``: a
+    regional hiccup, throttling on the morning booking opens), the expired key is served for
+    up to ``grace`` seconds past its expiry, KMS being asked again every
+    ``STALE_RETRY_SECONDS``: without it every login and booking of every municipality would
+    fail five minutes into a KMS outage. A refusal (access denied, a disabled key) drops the
+    key at once, as ``forget`` does.
     """
 
     def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
@@ -279,6 +326,7 @@ class DataKeyCache:
         wrapped: bytes,
         unwrap: Callable[[], bytes],
         ttl: float,
+        grace: float = 0.0,
     ) -> bytes:
         key: _CacheKey = (tenant_code, hashlib.sha256(wrapped).digest())
         with self._lock:
@@ -292,15 +340,44 @@ class DataKeyCache:
                 plaintext = self._fresh(key)
                 if plaintext is not None:
                     return plaintext
-            plaintext = unwrap()
+            try:
+                plaintext = unwrap()
+            except KeyUnavailable as failure:
+                stale = self._stale(key, tenant_code, failure)
+                if stale is None:
+                    raise
+                return stale
             if len(plaintext) != DATA_KEY_BYTES:
                 raise KeyUnavailable(f"the data key of tenant {tenant_code} has the wrong size")
             if ttl > 0:
                 with self._lock:
                     if self._generations.get(tenant_code, 0) == generation:
                         self._evict_expired()
-                        self._entries[key] = _CachedKey(plaintext, self._clock() + ttl)
+                        now = self._clock()
+                        self._entries[key] = _CachedKey(
+                            plaintext, now + ttl, now + ttl + max(0.0, grace)
+                        )
             return plaintext
+
+    def _stale(self, key: _CacheKey, tenant_code: str, failure: KeyUnavailable) -> bytes | None:
+        """The expired key, while the provider cannot be reached and the grace lasts; None
+        (and the key dropped, on a refusal) otherwise."""
+        with self._lock:
+            entry = self._entries.get(key)
+            now = self._clock()
+            if entry is None or now >= entry.stale_until or not failure.transient:
+                self._entries.pop(key, None)
+                return None
+            entry.expires_at = min(now + STALE_RETRY_SECONDS, entry.stale_until)
+            left = entry.stale_until - now
+        logger.warning(
+            "the key provider cannot be reached (%s): tenant %s's data key is served from memory,"
+            " expired, for %.0f s more at most",
+            failure,
+            tenant_code,
+            left,
+        )
+        return entry.plaintext
 
     def forget(self, tenant_code: str) -> None:
         with self._lock:
@@ -323,7 +400,8 @@ class DataKeyCache:
             return len(self._entries)
 
     def holds(self, tenant_code: str) -> bool:
-        """Whether a plain key of this tenant is in the cache (expired entries aside)."""
+        """Whether a plain key of this tenant is in the cache (an expired one kept for its
+        grace included: it is still in memory)."""
         with self._lock:
             self._evict_expired()
             return any(key[0] == tenant_code for key in self._entries)
@@ -332,15 +410,17 @@ class DataKeyCache:
         entry = self._entries.get(key)
         if entry is None:
             return None
-        if entry.expires_at <= self._clock():
-            del self._entries[key]
+        now = self._clock()
+        if entry.expires_at <= now:
+            if entry.stale_until <= now:
+                del self._entries[key]
             return None
         return entry.plaintext
 
     def _evict_expired(self) -> None:
         # Runs on misses only; one entry per tenant keeps this a short loop.
         now = self._clock()
-        for key in [key for key, entry in self._entries.items() if entry.expires_at <= now]:
+        for key in [key for key, entry in self._entries.items() if entry.stale_until <= now]:
             del self._entries[key]
 
 
@@ -359,7 +439,10 @@ def data_key_for(*, tenant_code: str, wrapped: bytes, provider: KeyProvider | No
         )
 
     ttl = getattr(settings, "SESSHU_DATA_KEY_TTL", DEFAULT_DATA_KEY_TTL)
-    return _data_keys.get(tenant_code=tenant_code, wrapped=wrapped, unwrap=unwrap, ttl=ttl)
+    grace = getattr(settings, "SESSHU_DATA_KEY_GRACE", DEFAULT_DATA_KEY_GRACE)
+    return _data_keys.get(
+        tenant_code=tenant_code, wrapped=wrapped, unwrap=unwrap, ttl=ttl, grace=grace
+    )
 
 
 def forget_data_key(tenant_code: str) -> None:

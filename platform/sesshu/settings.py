@@ -239,6 +239,8 @@ SESSHU_KMS_KEY_ID = env_optional("SESSHU_KMS_KEY_ID")
 if SESSHU_KEY_PROVIDER == "aws-kms" and not SESSHU_KMS_KEY_ID:
     raise ImproperlyConfigured("SESSHU_KEY_PROVIDER=aws-kms needs SESSHU_KMS_KEY_ID.")
 SESSHU_DATA_KEY_TTL = env_int("SESSHU_DATA_KEY_TTL", 300, minimum=1)
+# While KMS cannot be reached, an expired plain key is served this much longer (0: never).
+SESSHU_DATA_KEY_GRACE = env_int("SESSHU_DATA_KEY_GRACE", 900, minimum=0)
 # How long a process remembers which municipality a host names (tenants.hosts); the tests
 # see every change at once, except those of the cache itself.
 SESSHU_TENANT_CACHE_SECONDS = env_int("SESSHU_TENANT_CACHE_SECONDS", 0 if TESTING else 5, minimum=0)

@@ -3,10 +3,12 @@ from __future__ import annotations
 import base64
 import logging
 import os
+import socket
 import threading
 import time
 
 import pytest
+from botocore.exceptions import ClientError
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.test import override_settings
@@ -233,9 +235,12 @@ def test_expired_keys_of_other_tenants_are_dropped_on_the_next_miss(clock: Clock
     key_a = provider.generate_data_key(tenant_code=TENANT_A)
     key_b = provider.generate_data_key(tenant_code=TENANT_B)
 
-    with override_settings(SESSHU_DATA_KEY_TTL=60):
+    with override_settings(SESSHU_DATA_KEY_TTL=60, SESSHU_DATA_KEY_GRACE=120):
         data_key_for(tenant_code=TENANT_A, wrapped=key_a.wrapped, provider=provider)
         clock.now += 61
+        data_key_for(tenant_code=TENANT_B, wrapped=key_b.wrapped, provider=provider)
+        assert len(keys._data_keys) == 2  # A's, expired, kept for its grace
+        clock.now += 120
         data_key_for(tenant_code=TENANT_B, wrapped=key_b.wrapped, provider=provider)
 
     assert len(keys._data_keys) == 1
@@ -341,6 +346,92 @@ def test_data_key_for_uses_the_configured_provider(clock: Clock) -> None:
         assert data_key_for(tenant_code=TENANT_A, wrapped=data_key.wrapped) == data_key.plaintext
 
 
+class FlakyProvider(CountingProvider):
+    """The counting provider, made to fail on demand as KMS does: ``failing`` None (it
+    answers), "transient" (unreachable, throttled) or "refused" (access denied)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.failing: str | None = None
+
+    def unwrap_data_key(self, *, tenant_code: str, wrapped: bytes) -> bytes:
+        if self.failing is not None:
+            self.unwraps += 1
+            raise KeyUnavailable("KMS: not now", transient=self.failing == "transient")
+        return super().unwrap_data_key(tenant_code=tenant_code, wrapped=wrapped)
+
+
+def test_while_kms_cannot_be_reached_an_expired_key_is_served_for_its_grace(
+    clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    provider = FlakyProvider()
+    data_key = provider.generate_data_key(tenant_code=TENANT_A)
+
+    def key() -> bytes:
+        return data_key_for(tenant_code=TENANT_A, wrapped=data_key.wrapped, provider=provider)
+
+    with override_settings(SESSHU_DATA_KEY_TTL=60, SESSHU_DATA_KEY_GRACE=300):
+        assert key() == data_key.plaintext
+        provider.failing = "transient"
+        clock.now += 61  # expired: KMS is asked, fails, and the key is served from memory
+        assert key() == data_key.plaintext
+        assert provider.unwraps == 2
+        clock.now += keys.STALE_RETRY_SECONDS - 1  # not asked again before the retry
+        assert key() == data_key.plaintext
+        assert provider.unwraps == 2
+        clock.now += 1
+        assert key() == data_key.plaintext
+        assert provider.unwraps == 3
+        provider.failing = None  # KMS is back: the next ask unwraps, a fresh TTL begins
+        clock.now += keys.STALE_RETRY_SECONDS
+        assert key() == data_key.plaintext
+        assert provider.unwraps == 4
+
+        provider.failing = "transient"
+        clock.now += 60 + 300  # past the expiry and the whole grace
+        with pytest.raises(KeyUnavailable):
+            key()
+    assert "served from memory" in caplog.text
+    assert data_key.plaintext.hex() not in caplog.text
+
+
+def test_a_refusal_drops_the_expired_key_at_once(clock: Clock) -> None:
+    provider = FlakyProvider()
+    data_key = provider.generate_data_key(tenant_code=TENANT_A)
+    with override_settings(SESSHU_DATA_KEY_TTL=60, SESSHU_DATA_KEY_GRACE=300):
+        data_key_for(tenant_code=TENANT_A, wrapped=data_key.wrapped, provider=provider)
+        clock.now += 61
+        provider.failing = "refused"  # a disabled key, a revoked grant
+        with pytest.raises(KeyUnavailable):
+            data_key_for(tenant_code=TENANT_A, wrapped=data_key.wrapped, provider=provider)
+        assert not keys.data_key_cached(TENANT_A)
+        provider.failing = "transient"  # and an outage after it does not bring it back
+        with pytest.raises(KeyUnavailable):
+            data_key_for(tenant_code=TENANT_A, wrapped=data_key.wrapped, provider=provider)
+
+
+def test_a_forgotten_key_is_not_served_through_an_outage(clock: Clock) -> None:
+    provider = FlakyProvider()
+    data_key = provider.generate_data_key(tenant_code=TENANT_A)
+    with override_settings(SESSHU_DATA_KEY_TTL=60, SESSHU_DATA_KEY_GRACE=300):
+        data_key_for(tenant_code=TENANT_A, wrapped=data_key.wrapped, provider=provider)
+        forget_data_key(TENANT_A)  # decommissioned
+        provider.failing = "transient"
+        with pytest.raises(KeyUnavailable):
+            data_key_for(tenant_code=TENANT_A, wrapped=data_key.wrapped, provider=provider)
+
+
+def test_without_a_grace_an_outage_fails_as_soon_as_the_key_expires(clock: Clock) -> None:
+    provider = FlakyProvider()
+    data_key = provider.generate_data_key(tenant_code=TENANT_A)
+    with override_settings(SESSHU_DATA_KEY_TTL=60, SESSHU_DATA_KEY_GRACE=0):
+        data_key_for(tenant_code=TENANT_A, wrapped=data_key.wrapped, provider=provider)
+        clock.now += 60
+        provider.failing = "transient"
+        with pytest.raises(KeyUnavailable):
+            data_key_for(tenant_code=TENANT_A, wrapped=data_key.wrapped, provider=provider)
+
+
 # --- AWS KMS, through real boto3 calls against a local moto server ------------------------
 
 
@@ -402,3 +493,41 @@ def test_the_kms_provider_is_built_from_settings_and_caches_through_data_key_for
 
     assert data_key.plaintext.hex() not in caplog.text
     assert base64.b64encode(data_key.plaintext).decode() not in caplog.text
+
+
+def test_kms_out_of_reach_is_transient_and_a_refusal_is_not(kms_key_id: str) -> None:
+    provider = KmsKeyProvider(kms_key_id, aws.client("kms"))
+    wrapped = provider.generate_data_key(tenant_code=TENANT_A).wrapped
+
+    with pytest.raises(KeyUnavailable, match="InvalidCiphertextException") as refused:
+        provider.unwrap_data_key(tenant_code=TENANT_B, wrapped=wrapped)
+    assert refused.value.transient is False
+
+    aws.clear_clients()
+    with socket.socket() as probe:  # a port nobody listens on: connections refused
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    with override_settings(AWS_ENDPOINT_URL=f"http://127.0.0.1:{closed}"):
+        unreachable = KmsKeyProvider(kms_key_id, aws.client("kms"))
+        with pytest.raises(KeyUnavailable) as out_of_reach:
+            unreachable.unwrap_data_key(tenant_code=TENANT_A, wrapped=wrapped)
+    assert out_of_reach.value.transient is True
+    aws.clear_clients()
+
+
+@pytest.mark.parametrize(
+    ("code", "transient"),
+    [
+        ("ThrottlingException", True),
+        ("KMSInternalException", True),
+        ("DependencyTimeoutException", True),
+        ("AccessDeniedException", False),
+        ("DisabledException", False),
+        ("KMSInvalidStateException", False),
+        ("NotFoundException", False),
+        ("IncorrectKeyException", False),
+    ],
+)
+def test_which_kms_answers_are_not_now_and_which_are_no(code: str, transient: bool) -> None:
+    error = ClientError({"Error": {"Code": code, "Message": "from KMS"}}, "Decrypt")
+    assert keys._transient(error) is transient
