@@ -67,7 +67,7 @@ _KMS_TRANSIENT_CODES = frozenset(
 )
 
 
-def _transient(exc: BotoCoreError | ClientError) -> bool:
+def is_transient(exc: BotoCoreError | ClientError) -> bool:
     """Whether KMS failed to answer (BotoCoreError: no connection, a timeout) or said "not
     now"; a ClientError with any other code is a refusal."""
     if isinstance(exc, ClientError):
@@ -223,7 +223,7 @@ class KmsKeyProvider:
         except (BotoCoreError, ClientError) as exc:
             raise KeyUnavailable(
                 f"KMS did not unwrap the data key of tenant {tenant_code}: {_describe(exc)}",
-                transient=_transient(exc),
+                transient=is_transient(exc),
             ) from exc
         plaintext: bytes = response["Plaintext"]
         if len(plaintext) != DATA_KEY_BYTES:

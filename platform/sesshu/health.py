@@ -8,10 +8,14 @@ They are neither logged nor counted (RequestContextMiddleware comes after this o
 kubelet restart every pod. ``/readyz`` asks what a request needs: the database and the key
 provider; and reports Redis without failing on it: the pages carry on without Redis
 (``sesshu.outages``), and taking every pod out of the load balancer for it would turn a
-degraded site into none, the call centre's console with it. The key provider is asked at
-most every ``KEY_PROVIDER_TTL`` seconds per process (KMS is billed per call and rate-limited,
-and the probe runs every 5 s in every pod), and never for longer than ``CHECK_DEADLINE``
-seconds: a hung dependency must not hold the probe past its 3 s timeout.
+degraded site into none, the call centre's console with it. Likewise KMS out of reach
+("unreachable": no answer, throttling) once this process has reached it: it serves the data
+keys it holds for a while (``tenants.keys``); a pod that never reached it is not ready.
+
+The key provider is asked at most every ``KEY_PROVIDER_TTL`` seconds per process (KMS is
+billed per call and rate-limited, and the probe runs every 5 s in every pod), and never for
+longer than ``CHECK_DEADLINE`` seconds: a hung dependency must not hold the probe past its
+3 s timeout.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ logger = logging.getLogger(__name__)
 
 OK = "ok"
 UNAVAILABLE = "unavailable"
+UNREACHABLE = "unreachable"  # for now; not a reason to leave service (see readiness)
 NOT_CONFIGURED = "not_configured"
 KEY_PROVIDER_TTL = 30.0
 KEY_PROVIDER_FAILURE_TTL = 5.0
@@ -68,8 +73,11 @@ def _redis() -> str:
 
 def _key_provider_reachable() -> str:
     """The provider can serve a data key now: the local master key decodes, or the KMS key
-    exists and is enabled. No tenant's key is touched."""
-    from tenants.keys import KmsKeyProvider, key_provider
+    exists and is enabled. No tenant's key is touched. ``UNREACHABLE``: KMS did not answer,
+    or said "not now" (tenants.keys: served from memory meanwhile)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from tenants.keys import KmsKeyProvider, is_transient, key_provider
 
     provider = key_provider()  # a bad configuration raises here
     check = getattr(provider, "check", None)
@@ -81,11 +89,24 @@ def _key_provider_reachable() -> str:
         region = getattr(settings, "SESSHU_KMS_REGION", None) or getattr(
             settings, "AWS_REGION", None
         )
-        metadata = aws.client("kms", region=region).describe_key(KeyId=provider.key_id)
+        try:
+            metadata = aws.client("kms", region=region).describe_key(KeyId=provider.key_id)
+        except (BotoCoreError, ClientError) as exc:
+            if is_transient(exc):
+                return UNREACHABLE
+            raise
         state = metadata["KeyMetadata"].get("KeyState")
         if state != "Enabled":
             raise RuntimeError(f"the KMS key is {state}")
+    _key_provider_answered.set()
     return OK
+
+
+# Set once the key provider has answered this process: from then on, KMS out of reach for a
+# while does not take the pod out of service (it serves the keys it holds, tenants.keys), while
+# a pod that never reached it (a new deployment that cannot, by its network or its role) stays
+# out: its rollout stops there.
+_key_provider_answered = threading.Event()
 
 
 class CheckFailed(Exception):
@@ -184,11 +205,17 @@ def readiness() -> tuple[bool, dict[str, str]]:
     for name, check in CHECKS.items():
         try:
             results[name] = check() or OK
+        except TimeoutError:
+            # A check still running at its deadline (CachedCheck): a provider that hangs.
+            logger.warning("readiness check %s failed: TimeoutError", name)
+            results[name] = UNREACHABLE
         except Exception as exc:  # a probe reports, it does not crash
             # The exception's type only: messages of drivers may quote connection strings.
             reason = exc.reason if isinstance(exc, CheckFailed) else type(exc).__name__
             logger.warning("readiness check %s failed: %s", name, reason)
             results[name] = UNAVAILABLE
+    if results.get("key_provider") == UNREACHABLE and not _key_provider_answered.is_set():
+        results["key_provider"] = UNAVAILABLE  # never reached: nothing to serve from memory
     ready = all(
         value != UNAVAILABLE for name, value in results.items() if name not in REPORTED_ONLY
     )

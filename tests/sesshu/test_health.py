@@ -23,9 +23,12 @@ def _redis_url() -> str:
 
 @pytest.fixture(autouse=True)
 def _fresh_key_provider_check() -> Iterator[None]:
+    """Each test starts as a new pod: nothing asked, the key provider never reached."""
     health.key_provider_check.reset()
+    health._key_provider_answered.clear()
     yield
     health.key_provider_check.reset()
+    health._key_provider_answered.clear()
 
 
 def readyz() -> tuple[int, dict[str, object]]:
@@ -240,3 +243,43 @@ def test_an_unreachable_kms_makes_the_pod_unready(db: None, kms_key_id: str, set
     finally:
         aws.clear_clients()
     assert (status, body["checks"]["key_provider"]) == (503, "unavailable")  # type: ignore[index]
+
+
+def test_kms_out_of_reach_after_it_answered_is_reported_and_the_pod_stays_ready(
+    db: None, kms_key_id: str, settings
+) -> None:
+    """KMS throttled or out of reach on the morning booking opens: a pod that has reached it
+    serves the keys it holds (tenants.keys), so it stays in service; taking every pod out
+    would leave no site at all. A new pod that never reached it stays out (above)."""
+    assert readyz()[0] == 200
+    health.key_provider_check.reset()  # the next probe asks again
+    settings.AWS_ENDPOINT_URL = "http://127.0.0.1:1"
+    aws.clear_clients()
+    try:
+        status, body = readyz()
+    finally:
+        aws.clear_clients()
+    assert (status, body["checks"]["key_provider"]) == (200, "unreachable")  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    ("answered_before", "expected"), [(True, (200, "unreachable")), (False, (503, "unavailable"))]
+)
+def test_a_hung_kms_leaves_in_service_only_a_pod_that_reached_it_before(
+    db: None, monkeypatch, answered_before: bool, expected: tuple[int, str]
+) -> None:
+    if answered_before:
+        health._key_provider_answered.set()
+    release = threading.Event()
+
+    def hung() -> str:
+        release.wait(10)
+        return "ok"
+
+    check = health.CachedCheck(hung, ttl=30, failure_ttl=5, deadline=0.2)
+    monkeypatch.setitem(health.CHECKS, "key_provider", check)
+    try:
+        status, body = readyz()
+    finally:
+        release.set()
+    assert (status, body["checks"]["key_provider"]) == expected  # type: ignore[index]

@@ -530,4 +530,4 @@ def test_kms_out_of_reach_is_transient_and_a_refusal_is_not(kms_key_id: str) -> 
 )
 def test_which_kms_answers_are_not_now_and_which_are_no(code: str, transient: bool) -> None:
     error = ClientError({"Error": {"Code": code, "Message": "from KMS"}}, "Decrypt")
-    assert keys._transient(error) is transient
+    assert keys.is_transient(error) is transient
