@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
 
+from sesshu.outages import NOT_PUBLISHED, broker_down
 from tenants.db import current_schema
 
 if TYPE_CHECKING:
@@ -21,8 +22,20 @@ if TYPE_CHECKING:
 
 
 def enqueue_on_commit(task: Any, *args: Any, **kwargs: Any) -> None:
+    """Queue ``task`` once the current transaction commits. A publish the broker does not
+    take is logged, not raised: what the task is for is committed, and its sweep queues it
+    again (``booking.services.registry_upkeep``: an upload waiting for its preview, a
+    confirmed preview waiting for its apply), so the operator is shown the import waiting,
+    not an error page."""
     headers = {"_schema_name": current_schema()}
-    transaction.on_commit(lambda: task.apply_async(args=args, kwargs=kwargs, headers=headers))
+
+    def publish() -> None:
+        try:
+            task.apply_async(args=args, kwargs=kwargs, headers=headers)
+        except NOT_PUBLISHED as error:
+            broker_down(f"task {task.name} (its sweep queues it again)", error)
+
+    transaction.on_commit(publish)
 
 
 def queue_in_each_municipality(task: Any, municipalities: QuerySet[Municipality]) -> int:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 
@@ -25,3 +27,20 @@ def redis_at(settings: Any, port: int) -> None:
             "REVERSE_KEY_FUNCTION": "django_tenants.cache.reverse_key",
         }
     }
+
+
+@contextmanager
+def broker_out_of_reach() -> Iterator[None]:
+    """Celery publishing for real (not eagerly) to a Redis broker nobody answers for."""
+    from sesshu.celery import app
+
+    previous = {key: app.conf[key] for key in ("broker_url", "task_always_eager")}
+    app.conf.update(broker_url=f"redis://127.0.0.1:{closed_port()}/0", task_always_eager=False)
+    app._pool = None  # built afresh for the broker out of reach
+    app.amqp._producer_pool = None
+    try:
+        yield
+    finally:
+        app.conf.update(previous)
+        app._pool = None
+        app.amqp._producer_pool = None

@@ -14,7 +14,6 @@ from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import kombu.exceptions
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
@@ -36,7 +35,7 @@ from booking.models import (
 )
 from booking.selectors.residents import contact_preference_of
 from sesshu.observability import PERSONAL_FIELD_NAMES
-from sesshu.outages import CACHE_DOWN, broker_down
+from sesshu.outages import NOT_PUBLISHED, broker_down
 from tenants.crypto import cipher_for
 from tenants.db import current_municipality, tenant_connection
 
@@ -160,10 +159,6 @@ def reminder_dedupe_key(booking: Booking, channel: str) -> str:
     return f"reminder:{booking.pk}:{day}:{channel}"
 
 
-# What a publish raises when the broker cannot be reached (kombu wraps the transport's errors).
-_NOT_PUBLISHED: tuple[type[Exception], ...] = (kombu.exceptions.OperationalError, *CACHE_DOWN)
-
-
 def notifications_dispatch_on_commit(notification_ids: Sequence[int]) -> None:
     """Schedule the sender for these rows once the current transaction commits.
 
@@ -193,7 +188,7 @@ def _dispatch(schema_name: str, notification_ids: list[int]) -> None:
     with tenant_context(tenant):
         try:
             dispatch_ids(notification_ids)
-        except _NOT_PUBLISHED as error:
+        except NOT_PUBLISHED as error:
             broker_down("notifications (the sweeper queues them within a minute)", error)
 
 

@@ -10,8 +10,9 @@ into error pages for residents already inside, nor a booking already committed i
 - what must not go on without the cache decides for itself: the waiting room keeps
   newcomers waiting, the login throttles refuse to guess (``booking.resident.throttle``).
 
-A task published after a commit (a booking's confirmation) that the broker does not take is
-left to the sweeper, which finds its row; the change stands (:func:`broker_down`).
+A task published after a commit (a booking's confirmation, a registry import's next phase)
+that the broker does not take is left to its sweep, which finds its row; the change stands
+(:func:`broker_down`).
 
 Every command gives up after ``SESSHU_REDIS_TIMEOUT_MS`` (settings.CACHES), so a Redis that
 hangs costs a page that long, not the worker; and after a failure a process leaves the cache
@@ -29,6 +30,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+import kombu.exceptions
 import redis
 from django.core.cache import cache
 
@@ -37,6 +39,10 @@ CACHE_DOWN: tuple[type[Exception], ...] = (
     redis.exceptions.ConnectionError,
     redis.exceptions.TimeoutError,
 )
+
+# What a publish raises when the broker (Redis) cannot be reached: kombu wraps the transport's
+# errors, and the redis transport's own may come through.
+NOT_PUBLISHED: tuple[type[Exception], ...] = (kombu.exceptions.OperationalError, *CACHE_DOWN)
 
 logger = logging.getLogger("sesshu.cache")
 LOG_EVERY_SECONDS = 60

@@ -4,6 +4,7 @@ resume: from a button, the command, or the periodic sweep."""
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -24,15 +25,18 @@ from booking.services.registry_import import (
     registry_import_cancel,
     registry_import_confirm,
     registry_import_parse,
+    registry_import_upload,
 )
 from booking.services.registry_upkeep import (
     MAX_AUTO_RESUMES,
     registry_import_resume,
+    registry_imports_resume_stalled,
     resumable_phase,
 )
 from booking.tasks import registry_imports_resume_all
 from tenants.models import Municipality
 from tests.booking.registry_import.conftest import ACTOR, csv_bytes, preview, row, upload
+from tests.redis_outage import broker_out_of_reach
 
 LONG_AGO = timedelta(minutes=10)
 
@@ -255,3 +259,33 @@ def test_an_apply_begun_before_ranges_were_recorded_continues_after_its_line(ten
         "0000000004",
         "0000000005",
     ]
+
+
+def test_an_upload_whose_parse_the_broker_did_not_take_is_shown_waiting_then_swept(
+    tenant, caplog: pytest.LogCaptureFixture, django_capture_on_commit_callbacks
+) -> None:
+    """The upload commits, then its parse is queued: with the broker out of reach the
+    operator is not shown an error page for a file that is safely stored. The import waits,
+    and the sweep queues its parse once the broker is back."""
+    with django_capture_on_commit_callbacks() as after_commit:
+        registry_import = registry_import_upload(
+            stream=io.BytesIO(csv_bytes([row("0000000001")])),
+            file_name="meibo.csv",
+            size=len(csv_bytes([row("0000000001")])),
+            actor=ACTOR,
+            source=RegistryImport.Source.COMMAND,
+        )
+    with broker_out_of_reach():
+        for callback in after_commit:
+            callback()  # raises nothing
+    assert any("registry_import_parse" in r.getMessage() for r in caplog.records)
+    registry_import.refresh_from_db()
+    assert registry_import.status == RegistryImport.Status.UPLOADED
+
+    RegistryImport.objects.filter(pk=registry_import.pk).update(
+        created_at=timezone.now() - STALE_AFTER - LONG_AGO
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        assert registry_imports_resume_stalled() == [registry_import.pk]
+    registry_import.refresh_from_db()
+    assert registry_import.status == RegistryImport.Status.PREVIEWED

@@ -37,7 +37,6 @@ from booking.models import Booking, ContactPreference, Notification
 from booking.notifications.delivery import SWEEP_GRACE, notifications_due
 from booking.resident.waiting_room import ADMITTED_COOKIE, TICKET_COOKIE
 from sesshu import outages
-from sesshu.celery import app
 from tenants.models import Municipality
 from tests.booking.resident.conftest import (
     JAPAN,
@@ -48,7 +47,7 @@ from tests.booking.resident.conftest import (
     set_mode,
 )
 from tests.conftest import host_of
-from tests.redis_outage import closed_port, redis_at
+from tests.redis_outage import broker_out_of_reach, closed_port, redis_at
 
 
 class _Silent:
@@ -207,20 +206,12 @@ def test_a_bookings_confirmation_left_unqueued_by_an_unreachable_broker_waits_fo
         booked = client_a.post(f"/book/slot/{slot.pk}/")
     assert booked.status_code == 302
 
-    previous = {key: app.conf[key] for key in ("broker_url", "task_always_eager")}
-    app.conf.update(broker_url=f"redis://127.0.0.1:{closed_port()}/0", task_always_eager=False)
-    app._pool = None  # type: ignore[attr-defined]  # built afresh for the dead broker
-    app.amqp._producer_pool = None
     caplog.set_level(logging.ERROR, logger="sesshu.cache")
-    try:
+    with broker_out_of_reach():
         started = time.monotonic()
         for callback in after_commit:
             callback()  # raises nothing
         took = time.monotonic() - started
-    finally:
-        app.conf.update(previous)
-        app._pool = None  # type: ignore[attr-defined]
-        app.amqp._producer_pool = None
     with tenant_context(world_a.municipality):
         waiting = list(Notification.objects.filter(voucher_id=resident_a.pk))
         assert [row.status for row in waiting] == ["pending"]
