@@ -18,6 +18,7 @@ from tests.booking.console.callcentre.cast import (
     signed_in,
 )
 from tests.booking.console.conftest import StaffAccount, events
+from tests.redis_outage import closed_port, redis_at
 
 
 def resident_url(town: Town) -> str:
@@ -160,3 +161,25 @@ def test_the_auditor_cannot_book(
     response = client_a.post(resident_url(town) + "book/", {"slot": town.call_slot.pk})
     assert response.status_code == 403
     assert live_bookings(tenant_a, town.hanako) == []
+
+
+def test_with_redis_unreachable_the_call_centre_still_books(
+    settings,  # noqa: ANN001
+    tenant_a: Municipality,
+    client_a: Client,
+    operator_a: StaffAccount,
+    town: Town,
+    clock: time_machine.Coordinates,
+    django_capture_on_commit_callbacks,  # noqa: ANN001
+) -> None:
+    """The call centre must keep working when the web site cannot (UX.md, Yokohama 2021):
+    an operator already signed in finds the slots and books, with Redis gone."""
+    ready(client_a, operator_a, town, clock)
+    redis_at(settings, closed_port())
+    assert client_a.get(resident_url(town) + "book/").status_code == 200
+    with django_capture_on_commit_callbacks(execute=True):  # the cache's invalidation too
+        response = client_a.post(resident_url(town) + "book/", {"slot": town.call_slot.pk})
+    assert response.status_code == 302
+    [booking] = live_bookings(tenant_a, town.hanako)
+    assert booking.channel == "call_centre"
+    assert client_a.get(response["Location"]).status_code == 200
