@@ -59,7 +59,7 @@ from dataclasses import dataclass, field
 from django.core.cache import cache
 from django.utils.crypto import salted_hmac
 
-from sesshu.outages import CACHE_DOWN, cache_down, check_cache_reachable
+from sesshu.outages import CACHE_DOWN, cache_down
 
 # --- The limits (the docstring above states them; keep both in step) -------------------------
 SUBJECT_LIMIT = 5
@@ -160,7 +160,6 @@ def under_attack_shown() -> bool:
     counters unreachable it shows the usual form (logged, sesshu.outages), and the attempt,
     which cannot be counted, is refused (``attempt_begin`` raises; a 503 page)."""
     try:
-        check_cache_reachable()
         return under_attack()
     except CACHE_DOWN as error:
         cache_down("the login throttle's counters (logins refused)", error)
@@ -221,7 +220,6 @@ def attempt_begin(
     against its voucher). With the counters unreachable (or left alone a moment after they
     failed, sesshu.outages) it raises one of ``CACHE_DOWN``: nothing is checked uncounted.
     """
-    check_cache_reachable()
     attacked = under_attack()
     if attacked and birth_date_path and not name_given:
         raise ExtraStepRequired

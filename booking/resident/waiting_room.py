@@ -45,7 +45,7 @@ from audit.middleware import client_ip
 from booking.models import BookingPolicy
 from booking.resident import throttle
 from sesshu.logs import answered_on_purpose, host_kind
-from sesshu.outages import CACHE_DOWN, cache_down, check_cache_reachable
+from sesshu.outages import CACHE_DOWN, cache_down
 from tenants.db import current_schema
 from tenants.models import Municipality
 
@@ -222,7 +222,6 @@ class QueueNow:
 def queue_now(municipality: Municipality, *, now: float | None = None) -> QueueNow:
     rate = per_minute(municipality)
     try:
-        check_cache_reachable()
         state = _queue_state(municipality.schema_name) if rate > 0 else None
     except CACHE_DOWN as error:
         cache_down("the waiting room's queue (shown as paused)", error)
@@ -282,7 +281,6 @@ class WaitingRoomMiddleware:
         per_second = rate / 60
         place = _read(request.COOKIES.get(TICKET_COOKIE), schema_name, salt=_TICKET_SALT)
         try:
-            check_cache_reachable()
             if place is None:
                 joined = queue_join(
                     schema_name,

@@ -27,7 +27,6 @@ from audit import record
 from audit.chain import Actor
 from booking.models import StaffInvitation, StaffMember, StaffSession
 from sesshu import metrics
-from sesshu.outages import check_cache_reachable
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -290,7 +289,6 @@ def _login_throttle_keys(email: str, ip: str | None) -> list[tuple[str, int]]:
 def _throttle_take(keys: list[tuple[str, int]]) -> bool:
     """Count one attempt against every key; False if any is over its limit. With the counters
     unreachable it raises (sesshu.outages): nothing is checked uncounted."""
-    check_cache_reachable()
     allowed = True
     for key, limit in keys:
         cache.add(key, 0, timeout=LOGIN_WINDOW_SECONDS)

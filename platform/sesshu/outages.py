@@ -63,7 +63,8 @@ def cache_paused() -> bool:
 
 
 def check_cache_reachable() -> None:
-    """Raise :class:`CachePaused` while the cache is left alone; before work that needs it."""
+    """Raise :class:`CachePaused` while the cache is left alone (the shared Redis client asks
+    before every command, sesshu.redis_cache)."""
     if cache_paused():
         raise CachePaused("the shared cache failed a moment ago")
 
@@ -100,7 +101,6 @@ class CacheIfUp:
 
     def get(self, key: str, default: Any = None) -> Any:
         try:
-            check_cache_reachable()
             return cache.get(key, default)
         except CACHE_DOWN as error:
             cache_down(self.what, error)
@@ -108,14 +108,12 @@ class CacheIfUp:
 
     def set(self, key: str, value: Any, timeout: float) -> None:
         try:
-            check_cache_reachable()
             cache.set(key, value, timeout)
         except CACHE_DOWN as error:
             cache_down(self.what, error)
 
     def set_many(self, values: Mapping[str, Any], timeout: float) -> None:
         try:
-            check_cache_reachable()
             cache.set_many(dict(values), timeout)
         except CACHE_DOWN as error:
             cache_down(self.what, error)

@@ -20,6 +20,8 @@ from typing import Any
 
 from django.core.cache.backends.redis import RedisCache, RedisCacheClient
 
+from sesshu.outages import check_cache_reachable
+
 # Take one back from each key that still exists; a key whose window ended stays gone (a DECR
 # of a missing key would make it -1, with no expiry).
 _GIVE_BACK = """
@@ -71,6 +73,9 @@ class SharedClientRedisCacheClient(RedisCacheClient):
         self._clients: dict[int, Any] = {}
 
     def get_client(self, key: Any = None, *, write: bool = False) -> Any:
+        # A moment after a failure every command is refused here, without asking Redis: one
+        # place for every user of the cache (sesshu.outages).
+        check_cache_reachable()
         # _get_connection_pool and _client are Django's (the stubs leave them out).
         pool = self._get_connection_pool(write)  # type: ignore[attr-defined]
         client = self._clients.get(id(pool))
