@@ -11,6 +11,10 @@ wanted state differs from it: going back to the same municipality (the end of a
 was issued inside a transaction: PostgreSQL reverts a ``SET`` with the transaction (or the
 savepoint) that issued it, never one issued before it began — as a request's switch is,
 before the booking service's transaction that a full slot rolls back.
+
+With Django's pool (``OPTIONS["pool"]``) and ``CONN_HEALTH_CHECKS``, connections are checked
+by :mod:`tenants.db.pool_check`, which spares a connection handed out a moment ago the round
+trip of psycopg_pool's own check.
 """
 
 from __future__ import annotations
@@ -18,9 +22,12 @@ from __future__ import annotations
 from typing import Any
 
 import psycopg
+from django.core.exceptions import ImproperlyConfigured
 from django_tenants.postgresql_backend.base import DatabaseWrapper as TenantDatabaseWrapper
 from django_tenants.utils import quote_schema_name
+from psycopg_pool import ConnectionPool
 
+from tenants.db.pool_check import check_connection
 from tenants.db.roles import connection_role, owner_mode_active
 
 NO_DB_ALIAS = "__no_db__"
@@ -31,6 +38,28 @@ class DatabaseWrapper(TenantDatabaseWrapper):
     _setting_search_path: bool
     # Whether the state in force was set outside any transaction (so no rollback reverts it).
     _search_path_set_outside: bool = False
+
+    @property
+    def pool(self) -> ConnectionPool | None:
+        """Django's pool (``django.db.backends.postgresql.base``), made the same way but for
+        its ``check``, which Django does not let the pool options set."""
+        options = self.settings_dict["OPTIONS"].get("pool")
+        if self.alias == NO_DB_ALIAS or not options:
+            return None
+        if self.alias not in self._connection_pools:
+            if self.settings_dict.get("CONN_MAX_AGE", 0) != 0:
+                raise ImproperlyConfigured("Pooling doesn't support persistent connections.")
+            connect_kwargs = self.get_connection_params()
+            connect_kwargs["autocommit"] = True  # Django sets it as it needs later on
+            pool = ConnectionPool(
+                kwargs=connect_kwargs,
+                open=False,
+                configure=self._configure_connection,
+                check=check_connection if self.settings_dict["CONN_HEALTH_CHECKS"] else None,
+                **({} if options is True else options),
+            )
+            self._connection_pools.setdefault(self.alias, pool)
+        return self._connection_pools[self.alias]
 
     def rollback(self) -> None:
         kept = self.search_path_set_schemas if self._search_path_set_outside else None
