@@ -18,6 +18,11 @@ let in a set number of newcomers a minute (:func:`per_minute`; 0 turns the room 
 - Past ``SESSHU_WAITING_ROOM_MAX_WAIT_MINUTES`` nobody is given a place: the page asks them
   to come back later, or to call, instead of queueing them for hours.
 
+A ticket is spent when its holder comes in: its place is marked in the cache, and a copy of
+it (a ticket passed around, kept from an earlier day) finds it spent and queues like any
+newcomer. The holder's own browser may come back with it for ``SPENT_AGAIN_SECONDS`` (a page
+reloaded before the admission cookie arrived). A ticket is good for as long as its cookie lasts.
+
 A waiting page costs the server a signature check and one read of the cache, not a database
 query. The console (the call centre, the venues) and the control plane are never held back:
 the call centre keeps working when the resident site is full. Residents already in keep their
@@ -70,6 +75,9 @@ BY_HAND_PARAMETER = "waiting"
 BY_HAND = "by-hand"
 # When the queue cannot be reached (Redis down), the page reloads itself this often.
 UNREACHABLE_RETRY = 20
+# A spent ticket still lets its holder in this long after it let them in: a page reloaded
+# before its answer (and the admission cookie) arrived.
+SPENT_AGAIN_SECONDS = 60
 # While residents wait, the places one network may take in a window (see queue_join).
 PLACES_PER_NETWORK = 30
 NETWORK_WINDOW_SECONDS = 10 * 60
@@ -94,6 +102,10 @@ def _now() -> float:
 
 def _queue_key(schema_name: str) -> str:
     return f"waiting-room:{schema_name}:queue"
+
+
+def _spent_key(schema_name: str, place: int) -> str:
+    return f"waiting-room:{schema_name}:spent:{place}"
 
 
 def _network_key(schema_name: str, network: str) -> str:
@@ -198,6 +210,22 @@ def queue_wait(schema_name: str, place: int, *, now: float, per_second: float) -
     return max(0.0, (place - 1 - _served(state, now, per_second)) / per_second)
 
 
+def ticket_spend(schema_name: str, place: int, *, now: float) -> bool:
+    """Spend the ticket for ``place`` as its holder comes in: False if it was spent before
+    (longer ago than ``SPENT_AGAIN_SECONDS``), by whoever held a copy. One atomic add."""
+    key = _spent_key(schema_name, place)
+    with _under(schema_name):
+        if cache.add(key, now, timeout=ticket_seconds()):
+            return True
+        spent_at = cache.get(key)
+    return spent_at is None or now - float(spent_at) <= SPENT_AGAIN_SECONDS
+
+
+def ticket_seconds() -> int:
+    """How long a ticket is good for: the longest wait, and an admission's time after it."""
+    return max_wait_seconds() + ADMISSION_MINUTES * 60
+
+
 @dataclass(frozen=True)
 class QueueNow:
     """A municipality's waiting room at a glance, for the control plane and the call centre:
@@ -240,13 +268,16 @@ def _sign(schema_name: str, value: float, *, salt: str = _SALT) -> str:
     return signing.dumps([schema_name, round(value, 3)], salt=salt, compress=False)
 
 
-def _read(value: str | None, schema_name: str, *, salt: str = _SALT) -> float | None:
+def _read(
+    value: str | None, schema_name: str, *, salt: str = _SALT, max_age: int | None = None
+) -> float | None:
     """The number in a cookie this site signed for this municipality (an admission's end, a
-    ticket's place), or None (absent, tampered, another municipality's)."""
+    ticket's place), or None (absent, tampered, another municipality's, signed longer than
+    ``max_age`` seconds ago)."""
     if not value:
         return None
     try:
-        name, number = signing.loads(value, salt=salt)
+        name, number = signing.loads(value, salt=salt, max_age=max_age)
     except (signing.BadSignature, ValueError, TypeError):
         return None
     if name != schema_name or not isinstance(number, (int, float)):
@@ -279,22 +310,31 @@ class WaitingRoomMiddleware:
                 return self.get_response(request)  # renewed a short while ago
             return self._let_in(request, schema_name, now)
         per_second = rate / 60
-        place = _read(request.COOKIES.get(TICKET_COOKIE), schema_name, salt=_TICKET_SALT)
+        place = _read(
+            request.COOKIES.get(TICKET_COOKIE),
+            schema_name,
+            salt=_TICKET_SALT,
+            max_age=ticket_seconds(),
+        )
         try:
-            if place is None:
-                joined = queue_join(
-                    schema_name,
-                    now=now,
-                    per_second=per_second,
-                    horizon=max_wait_seconds(),
-                    network=throttle.client_network(client_ip(request)),
-                )
-                if isinstance(joined, str):  # "full" or "limited": no place given
-                    return self._come_back_later(request)
-                given, seconds = joined
-            else:
+            if place is not None:
                 given = int(place)
                 seconds = queue_wait(schema_name, given, now=now, per_second=per_second)
+                if seconds > GRACE_SECONDS:
+                    return self._wait(request, schema_name, given, seconds, new_ticket=False)
+                if ticket_spend(schema_name, given, now=now):
+                    return self._let_in(request, schema_name, now)
+                # A copy of a ticket that let its holder in: this browser is a newcomer.
+            joined = queue_join(
+                schema_name,
+                now=now,
+                per_second=per_second,
+                horizon=max_wait_seconds(),
+                network=throttle.client_network(client_ip(request)),
+            )
+            if isinstance(joined, str):  # "full" or "limited": no place given
+                return self._come_back_later(request)
+            given, seconds = joined
         except CACHE_DOWN as error:
             # Letting everyone in would fill the site with admissions that outlast the
             # outage by half an hour: they wait, their place (if any) kept, and try again.
@@ -302,7 +342,7 @@ class WaitingRoomMiddleware:
             return self._queue_unreachable(request)
         if seconds <= GRACE_SECONDS:
             return self._let_in(request, schema_name, now)
-        return self._wait(request, schema_name, given, seconds, new_ticket=place is None)
+        return self._wait(request, schema_name, given, seconds, new_ticket=True)
 
     def _let_in(self, request: HttpRequest, schema_name: str, now: float) -> HttpResponse:
         response = self.get_response(request)
@@ -336,7 +376,7 @@ class WaitingRoomMiddleware:
                 TICKET_COOKIE,
                 _sign(schema_name, place, salt=_TICKET_SALT),
                 # Kept as long as the longest wait: a lowered rate makes the wait longer.
-                max_age=max_wait_seconds() + ADMISSION_MINUTES * 60,
+                max_age=ticket_seconds(),
                 secure=settings.SESSION_COOKIE_SECURE,
                 httponly=True,
                 samesite="Lax",

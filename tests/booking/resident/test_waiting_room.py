@@ -8,10 +8,12 @@ import logging
 import math
 import os
 import re
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+import time_machine
 from django.core.cache import cache, caches
 from django.test import Client
 from django_tenants.utils import schema_context
@@ -353,6 +355,55 @@ def test_tickets_whose_queue_is_lost_are_let_in_not_sent_to_the_back(
     assert waiting.get("/").status_code == 200
 
 
+def test_a_ticket_lets_in_its_holder_once_and_a_copy_of_it_queues_like_anyone(
+    sixty_a_minute: None, tenant_a: Municipality, clock: list[float]
+) -> None:
+    for _ in range(GRACE_SECONDS + 1):
+        _visitor(tenant_a).get("/")
+    holder = _visitor(tenant_a)
+    assert holder.get("/").status_code == 503  # place 7, its turn 6 s off
+    ticket = holder.cookies[TICKET_COOKIE].value
+    clock[0] = T0 + 1.5
+    assert holder.get("/").status_code == 200  # in, the ticket spent
+    # The same browser, its page reloaded before the admission cookie arrived, still comes in.
+    reloaded = _visitor(tenant_a)
+    reloaded.cookies[TICKET_COOKIE] = ticket
+    assert reloaded.get("/").status_code == 200
+    # A copy of the ticket passed around later, with residents waiting again, queues at the
+    # back with a ticket of its own.
+    clock[0] = T0 + 1.5 + waiting_room.SPENT_AGAIN_SECONDS + 1
+    for _ in range(GRACE_SECONDS + 10):
+        queue_join(tenant_a.schema_name, now=clock[0], per_second=1.0, horizon=600)
+    copy = _visitor(tenant_a)
+    copy.cookies[TICKET_COOKIE] = ticket
+    page = copy.get("/")
+    assert page.status_code == 503
+    assert page.cookies[TICKET_COOKIE].value not in ("", ticket)
+    assert ADMITTED_COOKIE not in page.cookies
+    assert copy.get("/").status_code == 503  # and waits its turn with its own ticket
+
+
+def test_a_ticket_kept_past_its_validity_is_no_ticket(
+    sixty_a_minute: None, tenant_a: Municipality, clock: list[float]
+) -> None:
+    for _ in range(GRACE_SECONDS + 1):
+        _visitor(tenant_a).get("/")
+    kept = _visitor(tenant_a)
+    assert kept.get("/").status_code == 503
+    ticket = kept.cookies[TICKET_COOKIE].value
+    # Days later the queue is long again; the old ticket (its place long served) is shown.
+    later = T0 + 3 * 86400
+    clock[0] = later
+    for _ in range(GRACE_SECONDS + 10):
+        queue_join(tenant_a.schema_name, now=later, per_second=1.0, horizon=600)
+    with time_machine.travel(time.time() + waiting_room.ticket_seconds() + 1):
+        replayed = _visitor(tenant_a)
+        replayed.cookies[TICKET_COOKIE] = ticket
+        page = replayed.get("/")
+    assert page.status_code == 503  # a newcomer: it waits
+    assert page.cookies[TICKET_COOKIE].value != ticket
+
+
 @pytest.fixture
 def redis_cache(settings) -> Iterator[None]:
     settings.CACHES = {
@@ -400,6 +451,16 @@ def test_on_redis_concurrent_newcomers_each_take_their_own_place(redis_cache: No
     assert isinstance(later, tuple) and later[1] == 0
     after = queue_join("m999999", now=T0 + 3600, per_second=per_second, horizon=horizon)
     assert isinstance(after, tuple) and after[1] == pytest.approx(1 / per_second, abs=1e-5)
+
+
+def test_on_redis_a_ticket_is_spent_once(redis_cache: None) -> None:
+    assert waiting_room.ticket_spend("m999997", 12, now=T0)
+    assert waiting_room.ticket_spend("m999997", 12, now=T0 + waiting_room.SPENT_AGAIN_SECONDS)
+    assert not waiting_room.ticket_spend(
+        "m999997", 12, now=T0 + waiting_room.SPENT_AGAIN_SECONDS + 1
+    )
+    assert waiting_room.ticket_spend("m999997", 13, now=T0 + 600)  # another place
+    assert waiting_room.ticket_spend("m999996", 12, now=T0 + 600)  # another municipality
 
 
 def test_on_redis_one_network_takes_only_its_share_while_residents_wait(
