@@ -355,7 +355,8 @@ def _confirm_page(
             "venue": slot.venue,
             "map_url": map_url(slot.venue),
             "first_map_url": map_url(first.venue) if first is not None else "",
-            "to_bring": TO_BRING,
+            # What to bring to a booking, not to a refusal.
+            "to_bring": () if error else TO_BRING,
             "error": error,
             "slots_url": _with_query(flow.url("slots", day=day), flow.query) if error else "",
             "dates_url": _with_query(flow.url("date"), flow.query),

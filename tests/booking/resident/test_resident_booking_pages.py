@@ -106,6 +106,7 @@ def test_a_change_keeps_the_number_and_the_old_slot_if_the_new_one_fails(
     logged_in(client_a, resident_a)
     booking = _book(client_a, world_a.slot(3, 10), world_a.municipality)
     last_place = world_a.slot(4, 11, web=1)
+    later = world_a.slot(6, 9)
     # The change pages: dates, then slots, then confirm, all under the booking's number.
     base = f"/bookings/{booking.booking_number}/change/"
     assert client_a.get(base).status_code == 200
@@ -123,10 +124,12 @@ def test_a_change_keeps_the_number_and_the_old_slot_if_the_new_one_fails(
     assert "この日時・会場には変更できませんでした" in text
     assert f'action="{base}slot/{last_place.pk}/"' not in text
     assert f'href="{base}{day}/' in text
+    assert "当日お持ちいただくもの" not in text  # nothing to bring to a refusal
+    confirm_page = client_a.get(f"{base}slot/{later.pk}/").content.decode()
+    assert "当日お持ちいただくもの" in confirm_page
     (still,) = _bookings(world_a.municipality, resident_a)
     assert still.slot_id == booking.slot_id and still.status == "active"
     # A slot with room: the same booking number, the new slot.
-    later = world_a.slot(6, 9)
     moved = client_a.post(f"{base}slot/{later.pk}/")
     assert moved["Location"] == f"/bookings/{booking.booking_number}/done/?changed=1"
     (changed,) = _bookings(world_a.municipality, resident_a)
