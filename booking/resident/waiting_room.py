@@ -12,9 +12,9 @@ let in a set number of newcomers a minute (:func:`per_minute`; 0 turns the room 
   already waiting, since a place is a number in the queue and not a time.
 - A place whose turn comes within ``GRACE_SECONDS`` is let in at once (an admission cookie,
   signed and bound to the municipality, valid for ``ADMISSION_MINUTES``), so a quiet site
-  never shows the waiting room. Otherwise its holder gets a signed ticket naming the place,
-  and a page that reloads itself until the turn comes (no script: a refresh header) and says
-  how long it is.
+  never shows the waiting room. Otherwise its holder gets a signed ticket naming the place
+  (and when its turn was due at the time: see :func:`queue_wait`), and a page that reloads
+  itself until the turn comes (no script: a refresh header) and says how long it is.
 - Past ``SESSHU_WAITING_ROOM_MAX_WAIT_MINUTES`` nobody is given a place: the page asks them
   to come back later, or to call, instead of queueing them for hours.
 
@@ -200,13 +200,20 @@ def _served(state: tuple[int, float, float], now: float, per_second: float) -> f
     return min(float(issued), served + max(0.0, now - at) * per_second)
 
 
-def queue_wait(schema_name: str, place: int, *, now: float, per_second: float) -> float:
-    """The seconds until ``place``'s turn at the present rate: 0 once it has come, and 0 for
-    a place the queue never gave (its state lost with the cache, or expired): the resident
-    is let in rather than sent to the back."""
+def queue_wait(
+    schema_name: str, place: int, *, now: float, per_second: float, due: float | None = None
+) -> float:
+    """The seconds until ``place``'s turn at the present rate, 0 once it has come.
+
+    A place the queue never gave (its state lost with the cache, or expired) waits until
+    ``due``, when its turn was due as its ticket was given: the residents waiting when Redis
+    lost the queue come in as they were due, neither sent to the back nor let in all at once
+    (tens of thousands of them, on the morning booking opens). Newcomers meanwhile start a
+    new queue, so for as long as the old one had to run, residents come in at up to twice
+    the rate. Without ``due`` (a ticket signed before it was kept): at once."""
     state = _queue_state(schema_name)
     if state is None or place > state[0]:
-        return 0.0
+        return 0.0 if due is None else max(0.0, due - now)
     return max(0.0, (place - 1 - _served(state, now, per_second)) / per_second)
 
 
@@ -268,16 +275,42 @@ def _sign(schema_name: str, value: float, *, salt: str = _SALT) -> str:
     return signing.dumps([schema_name, round(value, 3)], salt=salt, compress=False)
 
 
-def _read(
-    value: str | None, schema_name: str, *, salt: str = _SALT, max_age: int | None = None
-) -> float | None:
-    """The number in a cookie this site signed for this municipality (an admission's end, a
-    ticket's place), or None (absent, tampered, another municipality's, signed longer than
-    ``max_age`` seconds ago)."""
+@dataclass(frozen=True)
+class Ticket:
+    place: int
+    # When the place's turn was due, at the rate when the ticket was given (None: a ticket
+    # signed before this was kept). Read only when the queue is lost (queue_wait).
+    due: float | None
+
+
+def _sign_ticket(schema_name: str, place: int, *, due: float) -> str:
+    return signing.dumps([schema_name, place, round(due)], salt=_TICKET_SALT, compress=False)
+
+
+def _read_ticket(value: str | None, schema_name: str) -> Ticket | None:
+    """The ticket this site signed for this municipality, or None (absent, tampered,
+    another municipality's, older than a ticket lasts)."""
     if not value:
         return None
     try:
-        name, number = signing.loads(value, salt=salt, max_age=max_age)
+        signed = signing.loads(value, salt=_TICKET_SALT, max_age=ticket_seconds())
+    except (signing.BadSignature, ValueError, TypeError):
+        return None
+    if not isinstance(signed, list) or len(signed) not in (2, 3) or signed[0] != schema_name:
+        return None
+    place, due = signed[1], (signed[2] if len(signed) == 3 else None)
+    if not isinstance(place, (int, float)) or not isinstance(due, (int, float, type(None))):
+        return None
+    return Ticket(int(place), None if due is None else float(due))
+
+
+def _read(value: str | None, schema_name: str) -> float | None:
+    """The end of an admission this site signed for this municipality, or None (absent,
+    tampered, another municipality's)."""
+    if not value:
+        return None
+    try:
+        name, number = signing.loads(value, salt=_SALT)
     except (signing.BadSignature, ValueError, TypeError):
         return None
     if name != schema_name or not isinstance(number, (int, float)):
@@ -310,18 +343,15 @@ class WaitingRoomMiddleware:
                 return self.get_response(request)  # renewed a short while ago
             return self._let_in(request, schema_name, now)
         per_second = rate / 60
-        place = _read(
-            request.COOKIES.get(TICKET_COOKIE),
-            schema_name,
-            salt=_TICKET_SALT,
-            max_age=ticket_seconds(),
-        )
+        ticket = _read_ticket(request.COOKIES.get(TICKET_COOKIE), schema_name)
         try:
-            if place is not None:
-                given = int(place)
-                seconds = queue_wait(schema_name, given, now=now, per_second=per_second)
+            if ticket is not None:
+                given = ticket.place
+                seconds = queue_wait(
+                    schema_name, given, now=now, per_second=per_second, due=ticket.due
+                )
                 if seconds > GRACE_SECONDS:
-                    return self._wait(request, schema_name, given, seconds, new_ticket=False)
+                    return self._wait(request, given, seconds, new_ticket=None)
                 if ticket_spend(schema_name, given, now=now):
                     return self._let_in(request, schema_name, now)
                 # A copy of a ticket that let its holder in: this browser is a newcomer.
@@ -342,7 +372,8 @@ class WaitingRoomMiddleware:
             return self._queue_unreachable(request)
         if seconds <= GRACE_SECONDS:
             return self._let_in(request, schema_name, now)
-        return self._wait(request, schema_name, given, seconds, new_ticket=True)
+        ticket_given = _sign_ticket(schema_name, given, due=now + seconds)
+        return self._wait(request, given, seconds, new_ticket=ticket_given)
 
     def _let_in(self, request: HttpRequest, schema_name: str, now: float) -> HttpResponse:
         response = self.get_response(request)
@@ -361,8 +392,9 @@ class WaitingRoomMiddleware:
 
     @staticmethod
     def _wait(
-        request: HttpRequest, schema_name: str, place: int, seconds: float, *, new_ticket: bool
+        request: HttpRequest, place: int, seconds: float, *, new_ticket: str | None
     ) -> HttpResponse:
+        """The waiting page; with ``new_ticket`` (signed), the ticket cookie set."""
         response = _page(
             request,
             {"minutes": max(1, math.ceil(seconds / 60)), "come_back_later": False},
@@ -371,10 +403,10 @@ class WaitingRoomMiddleware:
                 max(1, math.ceil(seconds - GRACE_SECONDS)),
             ),
         )
-        if new_ticket:
+        if new_ticket is not None:
             response.set_cookie(
                 TICKET_COOKIE,
-                _sign(schema_name, place, salt=_TICKET_SALT),
+                new_ticket,
                 # Kept as long as the longest wait: a lowered rate makes the wait longer.
                 max_age=ticket_seconds(),
                 secure=settings.SESSION_COOKIE_SECURE,

@@ -342,17 +342,45 @@ def test_a_change_of_rate_reaches_the_residents_already_waiting(
     assert waiting[1].get("/").status_code == 200
 
 
-def test_tickets_whose_queue_is_lost_are_let_in_not_sent_to_the_back(
+def test_tickets_whose_queue_is_lost_come_in_as_they_were_due_not_all_at_once(
     sixty_a_minute: None, tenant_a: Municipality, clock: list[float]
 ) -> None:
     for _ in range(GRACE_SECONDS + 1):
         _visitor(tenant_a).get("/")
-    waiting = _visitor(tenant_a)
-    assert waiting.get("/").status_code == 503
+    waiting = [_visitor(tenant_a) for _ in range(60)]  # places 7-66: due 6-65 s from now
+    assert all(visitor.get("/").status_code == 503 for visitor in waiting)
     cache.clear()  # the cache restarted: the queue is gone, and newcomers start it anew
     assert all(_visitor(tenant_a).get("/").status_code == 200 for _ in range(3))
-    # The ticket's place (7) was never given by this queue: in, rather than queued again.
-    assert waiting.get("/").status_code == 200
+    # Their places were never given by this queue: each comes in when it was due, not all
+    # at once (nor sent to the back).
+    clock[0] = T0 + 20
+    came_in = [visitor.get("/").status_code == 200 for visitor in waiting]
+    assert came_in == [True] * 20 + [False] * 40  # due by T0+25 (grace included)
+    late = waiting[-1].get("/")
+    assert late.status_code == 503 and _minutes(late.content.decode()) == 1  # 45 s to go
+    clock[0] = T0 + 61
+    assert all(visitor.get("/").status_code == 200 for visitor in waiting[20:])
+
+
+def test_a_ticket_signed_before_tickets_said_when_they_were_due_still_counts(
+    sixty_a_minute: None, tenant_a: Municipality, clock: list[float]
+) -> None:
+    for _ in range(GRACE_SECONDS + 10):
+        _visitor(tenant_a).get("/")  # places 1-15: place 12 is due 11 s from now
+    older = _visitor(tenant_a)
+    older.cookies[TICKET_COOKIE] = waiting_room._sign(
+        tenant_a.schema_name, 12, salt=waiting_room._TICKET_SALT
+    )
+    page = older.get("/")
+    assert page.status_code == 503 and TICKET_COOKIE not in page.cookies  # its place kept
+    clock[0] = T0 + 6
+    assert older.get("/").status_code == 200
+    cache.clear()  # with the queue lost, such a ticket comes in at once, as it used to
+    kept = _visitor(tenant_a)
+    kept.cookies[TICKET_COOKIE] = waiting_room._sign(
+        tenant_a.schema_name, 40, salt=waiting_room._TICKET_SALT
+    )
+    assert kept.get("/").status_code == 200
 
 
 def test_a_ticket_lets_in_its_holder_once_and_a_copy_of_it_queues_like_anyone(
