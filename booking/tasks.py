@@ -74,3 +74,21 @@ def registry_imports_resume_all() -> int:
 def registry_imports_upkeep_all() -> int:
     """Beat entry (public schema, hourly): one upkeep pass per municipality."""
     return _in_each_municipality(registry_imports_upkeep)
+
+
+@app.task(name="booking.sessions_clear", acks_late=True)
+def sessions_clear() -> dict[str, int]:
+    """Delete this municipality's ended sessions (booking.services.session_upkeep)."""
+    from booking.services.session_upkeep import sessions_clear_ended
+
+    return sessions_clear_ended()
+
+
+@app.task(name="booking.sessions_clear_all")
+def sessions_clear_all() -> int:
+    """Beat entry (public schema, hourly): the platform's own ended sessions here, then one
+    pass per municipality."""
+    from booking.services.session_upkeep import sessions_clear_ended
+
+    sessions_clear_ended()
+    return _in_each_municipality(sessions_clear)

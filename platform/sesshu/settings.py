@@ -335,6 +335,8 @@ CELERY_BEAT_SCHEDULE = {
     "registry-imports-resume": {"task": "booking.registry_imports_resume_all", "schedule": 300.0},
     # Cancels unconfirmed previews and deletes expired error and activation-code files.
     "registry-imports-upkeep": {"task": "booking.registry_imports_upkeep_all", "schedule": 3600.0},
+    # Deletes expired sessions, and the rows that tied ended ones to a resident or staff.
+    "sessions-clear": {"task": "booking.sessions_clear_all", "schedule": 3600.0},
 }
 
 # --- Notifications -----------------------------------------------------------------------
