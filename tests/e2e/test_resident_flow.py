@@ -341,8 +341,8 @@ def test_a_slot_that_fills_up_while_confirming_offers_the_days_other_slots(
     browser: Any, site: Site, django_db_blocker: Any, request: pytest.FixtureRequest
 ) -> None:
     """The last place is taken between the resident's look and their press: the refusal is
-    announced, nothing is booked, and the way on is that day's other slots, not the button
-    that would only be refused again."""
+    announced, nothing is booked, and the answer is that day's other slots, the one just
+    taken shown full, not a button that would only be refused again."""
     shots = Shots("slot-filled-while-confirming")
     before = {b.pk for b in _bookings(site, django_db_blocker)}
     with watched_page(browser, site, width=420, statuses=[409]) as page:
@@ -351,7 +351,6 @@ def test_a_slot_that_fills_up_while_confirming_offers_the_days_other_slots(
         page.wait_for_url(re.compile(r".*/book/$"))
         page.locator("a.day").first.click()
         page.wait_for_url(re.compile(r".*/book/\d{4}-\d{2}-\d{2}/(\?.*)?$"))
-        day_url = page.url
         page.locator("a.slot").first.click()
         page.wait_for_url(re.compile(r".*/book/slot/\d+/$"))
         slot_id = int(page.url.rstrip("/").rsplit("/", 1)[1])
@@ -368,10 +367,11 @@ def test_a_slot_that_fills_up_while_confirming_offers_the_days_other_slots(
         heading = page.get_by_role("heading", level=1).inner_text()
         assert heading == "この日時・会場では予約できませんでした"
         assert page.get_by_role("button", name="予約する").count() == 0
-        shots.take(page, "refused")
-        page.get_by_role("link", name="この日のほかの枠を見る").click()
-        page.wait_for_url(day_url.split("?")[0] + "*")
-        assert page.locator("a.slot").count() > 0
+        assert page.locator("a.slot").count() > 0  # the day's other slots, on the same page
         assert page.locator(f'a[href="/book/slot/{slot_id}/"]').count() == 0  # full now
-        shots.take(page, "other-slots")
+        assert page.get_by_role("link", name="日にちを選び直す").count() == 1
+        shots.take(page, "refused-other-slots")
+        page.locator("a.slot").first.click()  # choosing again goes on as usual
+        page.wait_for_url(re.compile(r".*/book/slot/\d+/$"))
+        assert page.get_by_role("button", name="予約する").count() == 1
     assert {b.pk for b in _bookings(site, django_db_blocker)} == before

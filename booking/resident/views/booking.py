@@ -8,6 +8,7 @@ LINE's browser or after the rich menu's entry, otherwise ``web``.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -34,6 +35,7 @@ from booking.resident.views.common import page
 from booking.selectors.availability import (
     MARK_LABELS,
     Mark,
+    SlotAvailability,
     availability_choices,
     availability_for_day,
     open_days,
@@ -304,7 +306,25 @@ def choose_slot(
     flow = _flow(request, booking_number, first_slot_id)
     if isinstance(flow, HttpResponse):
         return flow
-    chosen_day = _parse_day(day)
+    return _slots_page(request, flow, _parse_day(day))
+
+
+# Refusals that leave the resident to choose another slot: the answer is the day's slots.
+_CHOOSE_AGAIN = frozenset({"full", "slot_closed"})
+
+
+def _slots_page(
+    request: HttpRequest,
+    flow: _Flow,
+    chosen_day: date,
+    *,
+    error: str = "",
+    refused_slot_id: int | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    """The day's venues and slots; with ``error`` (the booking service's refusal of
+    ``refused_slot_id``, which is shown as full whatever the cached marks still say), the
+    refusal above them: the resident chooses again on the same page."""
     venues = availability_for_day(
         channel=flow.channel, day=chosen_day, area=flow.area, product=flow.product
     )
@@ -314,20 +334,12 @@ def choose_slot(
         {
             "flow": flow,
             "day": chosen_day,
+            "error": error,
             "venues": [
                 {
                     "venue": venue,
                     "map_url": map_url(venue),
-                    "slots": [
-                        {
-                            "slot": slot,
-                            "mark": slot.mark.value,
-                            "label": MARK_LABELS[slot.mark],
-                            "bookable": slot.mark.bookable,
-                            "url": flow.url("confirm", slot_id=slot.slot_id),
-                        }
-                        for slot in venue.slots
-                    ],
+                    "slots": _slot_entries(flow, venue.slots, refused_slot_id),
                 }
                 for venue in venues
             ],
@@ -335,7 +347,26 @@ def choose_slot(
             "dates_url": _with_query(flow.url("date"), flow.query),
             "legend": _legend(),
         },
+        status=status,
     )
+
+
+def _slot_entries(
+    flow: _Flow, slots: Iterable[SlotAvailability], refused_slot_id: int | None
+) -> list[dict[str, object]]:
+    entries: list[dict[str, object]] = []
+    for slot in slots:
+        mark = Mark.NONE if slot.slot_id == refused_slot_id else slot.mark
+        entries.append(
+            {
+                "slot": slot,
+                "mark": mark.value,
+                "label": MARK_LABELS[mark],
+                "bookable": mark.bookable,
+                "url": flow.url("confirm", slot_id=slot.slot_id),
+            }
+        )
+    return entries
 
 
 def _confirm_page(
@@ -461,7 +492,13 @@ def _book(
         flow = _flow(request, booking_number, first_slot_id)
         if isinstance(flow, HttpResponse):
             return flow  # e.g. nothing left to book: that page says why
-        return _confirm_page(request, flow, slot, error=_refusal_text(flow, refused), status=409)
+        error = _refusal_text(flow, refused)
+        if refused.code in _CHOOSE_AGAIN and flow.first_slot is None:
+            # Taken (or closed) between the look and the press: the day's other slots at
+            # once, rather than a page with a button to them.
+            day = timezone.localtime(slot.starts_at).date()
+            return _slots_page(request, flow, day, error=error, refused_slot_id=slot.pk, status=409)
+        return _confirm_page(request, flow, slot, error=error, status=409)
     return _done(booking, changed=changing is not None)
 
 

@@ -120,10 +120,16 @@ def test_a_change_keeps_the_number_and_the_old_slot_if_the_new_one_fails(
     assert refused.status_code == 409
     text = refused.content.decode()
     assert "満員" in text
-    # No button to press again on the full slot: the way on is the same day's other slots.
+    # No button to press again on the full slot: the answer is the same day's slots, the
+    # one just taken shown full (whatever the cached marks say), the others to choose from.
     assert "この日時・会場には変更できませんでした" in text
+    assert "のほかの会場と時間" in text
     assert f'action="{base}slot/{last_place.pk}/"' not in text
-    assert f'href="{base}{day}/' in text
+    assert f'href="{base}slot/{last_place.pk}/"' not in text
+    assert re.search(
+        r'<span class="slot full"><span class="mark" aria-hidden="true">×</span> 11:00', text
+    )
+    assert re.search(rf'<a href="{base}(\?[^"]*)?">日にちを選び直す</a>', text)
     assert "当日お持ちいただくもの" not in text  # nothing to bring to a refusal
     confirm_page = client_a.get(f"{base}slot/{later.pk}/").content.decode()
     assert "当日お持ちいただくもの" in confirm_page
@@ -204,6 +210,32 @@ def test_one_booking_at_a_time(client_a: Client, world_a: World, resident_a: Res
     assert "すでにご予約があります" in page.content.decode()
     assert client_a.post(f"/book/slot/{world_a.slot(5, 10).pk}/").status_code == 200
     assert len(_bookings(world_a.municipality, resident_a)) == 1
+
+
+def test_a_slot_taken_meanwhile_answers_with_the_days_other_slots(
+    client_a: Client, world_a: World, resident_a: Resident
+) -> None:
+    logged_in(client_a, resident_a)
+    taken, free = world_a.slot(4, 11, web=1), world_a.slot(4, 14)
+    day = taken.starts_at.astimezone(at(0).tzinfo).date().isoformat()
+    listed = client_a.get(f"/book/{day}/").content.decode()  # the day's list, now cached
+    assert f'href="/book/slot/{taken.pk}/"' in listed
+    with tenant_context(world_a.municipality):  # someone takes the last place meanwhile
+        Slot.objects.filter(pk=taken.pk).update(booked_web=1)
+    refused = client_a.post(f"/book/slot/{taken.pk}/")
+    assert refused.status_code == 409
+    text = refused.content.decode()
+    assert "この日時・会場では予約できませんでした" in text and 'role="alert"' in text
+    assert "満員" in text
+    # The slot just refused shows full (the cached list still said otherwise); the day's
+    # other slots are there to choose from, with no button to press again.
+    assert f'href="/book/slot/{taken.pk}/"' not in text
+    assert f'href="/book/slot/{free.pk}/"' in text
+    assert f'action="/book/slot/{taken.pk}/"' not in text
+    assert "当日お持ちいただくもの" not in text
+    assert _bookings(world_a.municipality, resident_a) == []
+    # And the resident books the other one from there.
+    _book(client_a, free, world_a.municipality)
 
 
 def test_a_refusal_shows_the_booking_services_message(client_a: Client, world_a: World) -> None:
