@@ -724,8 +724,11 @@ def page_costs(
     full_slot, *open_slots = stage_.slot_ids
     with tenant_context(stage_.municipality), connection.cursor() as cursor:
         cursor.execute(
-            "UPDATE booking_slot SET booked_web = capacity_web WHERE id = %s", [full_slot]
+            "UPDATE booking_slot SET booked_web = capacity_web WHERE id = %s"
+            " RETURNING (starts_at AT TIME ZONE 'Asia/Tokyo')::date",
+            [full_slot],
         )
+        (first_day,) = cursor.fetchone()
     connection.set_schema_to_public()
 
     if profile and not profile_page:
@@ -744,6 +747,8 @@ def page_costs(
         answer = timed("login POST", client, "/login/", typed)
         assert answer.status_code == 302, answer.status_code
         timed("mypage GET", client, answer["Location"])
+        # The first day's venues and slots, as every resident sees them before choosing.
+        timed("slots page GET", client, f"/book/{first_day.isoformat()}/")
         answer = timed("full slot POST", client, f"/book/slot/{full_slot}/", {})
         assert answer.status_code == 409, answer.status_code
         slot_id = open_slots[index % len(open_slots)]

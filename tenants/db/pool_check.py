@@ -3,13 +3,14 @@
 psycopg_pool's own check (``ConnectionPool.check_connection``, what Django installs for
 ``CONN_HEALTH_CHECKS``) sends the server an empty query every time: one round trip per request,
 about one in fourteen of a booking's (on loopback too cheap to show in the booking rush; to a
-database in another availability zone, a network round trip of every request's time). Here a connection handed out a moment ago
-(``RECENTLY_SECONDS``) is checked without one: it worked then, and a server that has let it go
-since (restarted, failed over, the backend terminated) says so on the socket, with an error
-message or the end of the stream, which leaves it readable. An idle connection has nothing to
-read: readable, or anything but idle, and it gets the full check, which raises for a dead one
-(the pool then opens another). A server gone without a word (a host lost, a network cut) is
-not caught by either: the empty query would wait as long as the request's first one does.
+database in another availability zone, a network round trip of every request's time). Here a
+connection handed out a moment ago (``RECENTLY_SECONDS``) is checked without one: it worked
+then, and a server that has let it go since (restarted, failed over, the backend terminated)
+says so on the socket, with an error message or the end of the stream, which leaves it
+readable. An idle connection has nothing to read: readable, or anything but idle, and it gets
+the full check, which raises for a dead one (the pool then opens another). A server gone
+without a word (a host lost, a network cut) is not caught by either: the empty query would
+wait as long as the request's first one does.
 """
 
 from __future__ import annotations

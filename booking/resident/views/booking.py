@@ -8,19 +8,20 @@ LINE's browser or after the rich menu's entry, otherwise ``web``.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
+from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods
 
 from audit.middleware import client_ip
@@ -35,7 +36,7 @@ from booking.resident.views.common import page
 from booking.selectors.availability import (
     MARK_LABELS,
     Mark,
-    SlotAvailability,
+    VenueAvailability,
     availability_choices,
     availability_for_day,
     open_days,
@@ -328,6 +329,8 @@ def _slots_page(
     venues = availability_for_day(
         channel=flow.channel, day=chosen_day, area=flow.area, product=flow.product
     )
+    if refused_slot_id is not None:
+        venues = [_shown_full(venue, refused_slot_id) for venue in venues]
     return page(
         request,
         "booking/resident/choose_slot.html",
@@ -335,14 +338,12 @@ def _slots_page(
             "flow": flow,
             "day": chosen_day,
             "error": error,
-            "venues": [
-                {
-                    "venue": venue,
-                    "map_url": map_url(venue),
-                    "slots": _slot_entries(flow, venue.slots, refused_slot_id),
-                }
-                for venue in venues
-            ],
+            "venues_html": _day_venues_html(
+                tuple(venues),
+                flow.url("confirm", slot_id=0),
+                get_language(),
+                timezone.get_current_timezone_name(),
+            ),
             "form_action": flow.url("slots", day=chosen_day.isoformat()),
             "dates_url": _with_query(flow.url("date"), flow.query),
             "legend": _legend(),
@@ -351,22 +352,51 @@ def _slots_page(
     )
 
 
-def _slot_entries(
-    flow: _Flow, slots: Iterable[SlotAvailability], refused_slot_id: int | None
-) -> list[dict[str, object]]:
-    entries: list[dict[str, object]] = []
-    for slot in slots:
-        mark = Mark.NONE if slot.slot_id == refused_slot_id else slot.mark
-        entries.append(
+def _shown_full(venue: VenueAvailability, slot_id: int) -> VenueAvailability:
+    if not any(slot.slot_id == slot_id for slot in venue.slots):
+        return venue
+    slots = tuple(
+        replace(slot, mark=Mark.NONE) if slot.slot_id == slot_id else slot for slot in venue.slots
+    )
+    return replace(venue, slots=slots)
+
+
+@lru_cache(maxsize=64)
+def _day_venues_html(
+    venues: tuple[VenueAvailability, ...], slot_zero_url: str, language: str, zone: str
+) -> str:
+    """The day's venues with their slots, as HTML: the same for everyone shown the same
+    availability in the same flow, language and time zone, so made once per process until
+    the availability changes. A busy day (160 slots) takes some 40 ms of template work, ten
+    booking POSTs' worth, and every resident opens it before booking (scripts/bench/README.md,
+    "Stop 18"). Made from its arguments alone: nothing of a request, a resident or a
+    municipality that they do not hold.
+
+    ``slot_zero_url`` is the flow's confirmation URL of slot 0; each slot's is made from it."""
+    base = slot_zero_url.removesuffix("0/")
+    with translation.override(language), timezone.override(zone):
+        return render_to_string(
+            "booking/resident/_day_venues.html",
             {
-                "slot": slot,
-                "mark": mark.value,
-                "label": MARK_LABELS[mark],
-                "bookable": mark.bookable,
-                "url": flow.url("confirm", slot_id=slot.slot_id),
-            }
+                "venues": [
+                    {
+                        "venue": venue,
+                        "map_url": map_url(venue),
+                        "slots": [
+                            {
+                                "slot": slot,
+                                "mark": slot.mark.value,
+                                "label": MARK_LABELS[slot.mark],
+                                "bookable": slot.mark.bookable,
+                                "url": f"{base}{slot.slot_id}/",
+                            }
+                            for slot in venue.slots
+                        ],
+                    }
+                    for venue in venues
+                ]
+            },
         )
-    return entries
 
 
 def _confirm_page(

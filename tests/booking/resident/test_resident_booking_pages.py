@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import re
 from datetime import date
+from typing import Any
 
 from django.test import Client
 from django_tenants.utils import tenant_context
 
 from booking.models import Booking, ContactPreference, Slot
 from booking.models.bookings import booking_number_display
+from booking.resident.views.booking import _day_venues_html
 from tenants.models import Municipality
 from tests.booking.resident.conftest import (
     Resident,
@@ -210,6 +212,36 @@ def test_one_booking_at_a_time(client_a: Client, world_a: World, resident_a: Res
     assert "すでにご予約があります" in page.content.decode()
     assert client_a.post(f"/book/slot/{world_a.slot(5, 10).pk}/").status_code == 200
     assert len(_bookings(world_a.municipality, resident_a)) == 1
+
+
+def test_a_days_slots_are_made_once_for_everyone_and_again_when_a_mark_changes(
+    client_a: Client,
+    world_a: World,
+    resident_a: Resident,
+    neighbour_a: Resident,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    slot = world_a.slot(4, 10, web=1)
+    day_url = f"/book/{slot.starts_at.astimezone(at(0).tzinfo).date().isoformat()}/"
+    logged_in(client_a, resident_a)
+    neighbour = Client(HTTP_HOST="kodaira.localhost")
+    logged_in(neighbour, neighbour_a)
+    made = _day_venues_html.cache_info().misses
+    first = client_a.get(day_url).content.decode()
+    second = neighbour.get(day_url).content.decode()
+    assert _day_venues_html.cache_info().misses == made + 1  # made once, shown twice
+    link = f'<a class="slot" href="/book/slot/{slot.pk}/">'
+    assert link in first and link in second
+    # The neighbour takes the last place: the mark changes, and so does the list, at once.
+    with django_capture_on_commit_callbacks() as after_commit:
+        _book(neighbour, slot, world_a.municipality)
+    with tenant_context(world_a.municipality):  # as at the booking's commit: marks dropped
+        for callback in after_commit:
+            callback()
+    after = client_a.get(day_url).content.decode()
+    assert link not in after
+    assert '<span class="slot full"><span class="mark" aria-hidden="true">×</span> 10:00' in after
+    assert _day_venues_html.cache_info().misses == made + 2
 
 
 def test_a_slot_taken_meanwhile_answers_with_the_days_other_slots(
