@@ -747,7 +747,9 @@ def page_costs(
         answer = timed("login POST", client, "/login/", typed)
         assert answer.status_code == 302, answer.status_code
         timed("mypage GET", client, answer["Location"])
-        # The first day's venues and slots, as every resident sees them before choosing.
+        # The dates, then the first day's venues and slots, as every resident sees them
+        # before choosing.
+        timed("dates page GET", client, "/book/")
         timed("slots page GET", client, f"/book/{first_day.isoformat()}/")
         answer = timed("full slot POST", client, f"/book/slot/{full_slot}/", {})
         assert answer.status_code == 409, answer.status_code
