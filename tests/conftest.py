@@ -17,6 +17,7 @@ from django.utils import translation
 from django_tenants.utils import schema_context
 
 from audit.chain import Actor
+from booking.selectors import availability
 from sesshu import outages
 from tenants.db import bootstrap
 from tenants.db.roles import owner_mode
@@ -116,6 +117,16 @@ def _no_outage_carried_over() -> Iterator[None]:
     yield
     outages._paused_until[0] = 0.0
     outages._logged.clear()
+
+
+@pytest.fixture(autouse=True)
+def _no_availability_carried_over() -> Iterator[None]:
+    """No test reads another's availability from this process's memory of recent answers
+    (booking.selectors.availability): each test's municipality is made anew under the same
+    schema name, and its cache starts empty, so its keys repeat an earlier test's."""
+    availability._recent.clear()
+    yield
+    availability._recent.clear()
 
 
 @pytest.fixture(autouse=True)

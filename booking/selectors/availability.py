@@ -34,6 +34,7 @@ from django.utils.translation import gettext_lazy as _
 
 from booking.models import BookingPolicy, Channel, Slot, VaccineProduct, Venue
 from sesshu.outages import CacheIfUp
+from tenants.db import current_schema
 
 JAPAN = ZoneInfo("Asia/Tokyo")
 # Without Redis the database answers every time, and a dropped invalidation is outlived by
@@ -134,6 +135,35 @@ def _generation(channel: str, scope: str) -> str:
     return str(_cache.get(_generation_key(channel, scope), "0"))
 
 
+# The answers this process read or made lately, by schema and key, kept as long as Redis keeps
+# them: a busy day's answer is some 160 slots, and unpickling it from Redis was about a
+# millisecond of every slots page. A key names its generation, so a changed mark is never
+# served from here.
+_recent: dict[tuple[str, str], tuple[float, tuple[Any, ...]]] = {}
+_RECENT_KEPT = 512
+
+
+def _answer(key: str) -> tuple[Any, ...] | None:
+    held = _recent.get((current_schema(), key))
+    if held is not None and held[0] > time.monotonic():
+        return held[1]
+    value = _cache.get(key)
+    if value is not None:
+        _remember(key, value)
+    return value
+
+
+def _keep(key: str, value: tuple[Any, ...]) -> None:
+    _cache.set(key, value, AVAILABILITY_CACHE_SECONDS)
+    _remember(key, value)
+
+
+def _remember(key: str, value: tuple[Any, ...]) -> None:
+    if len(_recent) >= _RECENT_KEPT:
+        _recent.clear()
+    _recent[(current_schema(), key)] = (time.monotonic() + AVAILABILITY_CACHE_SECONDS, value)
+
+
 def _digest(*parts: object) -> str:
     text = "\x1f".join("" if part is None else str(part) for part in parts)
     return hashlib.blake2s(text.encode("utf-8"), digest_size=12).hexdigest()
@@ -198,7 +228,7 @@ def availability_for_day(
     key = "booking:availability:day:" + _digest(
         channel, day.isoformat(), area, product, _generation(channel, day.isoformat())
     )
-    cached = _cache.get(key)
+    cached = _answer(key)
     if cached is not None:
         return list(cached)
     start, end = _day_bounds(day, day)
@@ -239,7 +269,7 @@ def availability_for_day(
         )
     if head is not None:
         venues.append(_venue(head, current))
-    _cache.set(key, tuple(venues), AVAILABILITY_CACHE_SECONDS)
+    _keep(key, tuple(venues))
     return venues
 
 
@@ -266,7 +296,7 @@ def open_days(
     key = "booking:availability:days:" + _digest(
         channel, from_date, to_date, area, product, _generation(channel, "days")
     )
-    cached = _cache.get(key)
+    cached = _answer(key)
     if cached is not None:
         return list(cached)
     start, end = _day_bounds(from_date, to_date)
@@ -286,7 +316,7 @@ def open_days(
         OpenDay(day, mark_for(int(capacity) - int(booked), int(capacity)))
         for day, capacity, booked in rows
     ]
-    _cache.set(key, tuple(days), AVAILABILITY_CACHE_SECONDS)
+    _keep(key, tuple(days))
     return days
 
 

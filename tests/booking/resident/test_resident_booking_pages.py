@@ -10,7 +10,7 @@ from typing import Any
 from django.test import Client
 from django_tenants.utils import tenant_context
 
-from booking.models import Booking, ContactPreference, Slot
+from booking.models import Booking, ContactPreference, Slot, VaccineProduct
 from booking.models.bookings import booking_number_display
 from booking.resident.views.booking import _day_venues_html
 from tenants.models import Municipality
@@ -242,6 +242,21 @@ def test_a_days_slots_are_made_once_for_everyone_and_again_when_a_mark_changes(
     assert link not in after
     assert '<span class="slot full"><span class="mark" aria-hidden="true">×</span> 10:00' in after
     assert _day_venues_html.cache_info().misses == made + 2
+
+
+def test_what_staff_typed_is_shown_as_text_in_the_days_slots(
+    client_a: Client, world_a: World, resident_a: Resident
+) -> None:
+    with tenant_context(world_a.municipality):
+        VaccineProduct.objects.filter(pk=world_a.pfizer.pk).update(
+            name='ファイザー<script>alert("x")</script>&'
+        )
+    slot = world_a.slot(4, 10)
+    logged_in(client_a, resident_a)
+    day = slot.starts_at.astimezone(at(0).tzinfo).date().isoformat()
+    text = client_a.get(f"/book/{day}/").content.decode()
+    assert "<script>alert" not in text
+    assert "ファイザー&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&amp;" in text
 
 
 def test_a_slot_taken_meanwhile_answers_with_the_days_other_slots(
