@@ -6,6 +6,7 @@ bench_booking.py) that shares nothing with the application but the loopback inte
 
 from __future__ import annotations
 
+import html
 import http.client
 import ipaddress
 import os
@@ -239,8 +240,6 @@ def redis_forget(redis_url: str, schema_name: str) -> int:
 
 def probe(base_url: str, host: str, path: str) -> int:
     """The status of one GET as the municipality's host (no redirect followed)."""
-    import http.client
-
     parts = urlsplit(base_url)
     client = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=10)
     try:
@@ -312,7 +311,10 @@ def percentile(values: list[float], share: float) -> float:
 
 _TOKEN = re.compile(r'name="csrfmiddlewaretoken" value="([A-Za-z0-9]+)"')
 _ERROR_BOX = re.compile(r'<div class="error-box"[^>]*>\s*<p>(.*?)</p>', re.S)
-FULL_MARK = "満員"  # in the service's "full" refusal, which the confirm page shows with a 409
+FULL_MARK = "満員"  # in the service's "full" refusal, answered with a 409
+# The day's slots, which the refusal carries since stop 18; before, it had a button to them.
+_DAY_SLOTS = '<ul class="slots">'
+_OTHER_SLOTS_BUTTON = re.compile(r'<a class="button" href="([^"]+)">この日のほかの枠を見る</a>')
 
 
 class HttpError(Exception):
@@ -506,6 +508,14 @@ def load_generator(plan: LoadPlan, answers: Any, go: Any) -> None:
                 return "booked"
             if status == 409 and FULL_MARK in page:
                 full(slot_id)
+                other_slots = _OTHER_SLOTS_BUTTON.search(page)
+                if other_slots is not None and _DAY_SLOTS not in page:
+                    # A refusal without the day's slots on it: a resident opens them (its
+                    # button) to choose another, and that page is part of their rush too.
+                    path = html.unescape(other_slots.group(1))
+                    status, _, page = browser.request("slots page GET", "GET", path)
+                    if status != 200:
+                        return f"slots page {status}"
                 token = _token(page)
                 continue
             return f"booking {status}: {_error_text(page)}"
