@@ -381,6 +381,7 @@ class AvailabilityFilterForm(forms.Form):
     ) -> None:
         kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
+        self.areas, self.products = areas, products
         area_field = self.fields["area"]
         product_field = self.fields["product"]
         assert isinstance(area_field, forms.ChoiceField)

@@ -282,10 +282,44 @@ def choose_date(
                 for item in days
             ],
             "earliest": flow.earliest if flow.earliest and flow.earliest > today else None,
-            "form_action": flow.url("date"),
+            "filters_html": _filters_html(flow.filters, flow.url("date")),
             "legend": _legend(),
         },
     )
+
+
+def _filters_html(filters: AvailabilityFilterForm, action: str) -> str:
+    """The area and vaccine filters of the date and slot pages, as HTML."""
+    return _filters_made(
+        filters.areas,
+        filters.products,
+        filters["area"].value(),
+        filters["product"].value(),
+        action,
+        get_language(),
+    )
+
+
+@lru_cache(maxsize=128)
+def _filters_made(
+    areas: tuple[str, ...],
+    products: tuple[tuple[str, str], ...],
+    area: str | None,
+    product: str | None,
+    action: str,
+    language: str,
+) -> str:
+    """The filters made once per process for each choice of them: Django renders each
+    option of a select through a template, about a millisecond of every date and slot page.
+    Made from its arguments alone (the areas and vaccines offered, what the resident chose,
+    the page, the language)."""
+    with translation.override(language):
+        filters = AvailabilityFilterForm(
+            {"area": area or "", "product": product or ""}, areas=areas, products=products
+        )
+        return render_to_string(
+            "booking/resident/_filters.html", {"filters": filters, "form_action": action}
+        )
 
 
 def _legend() -> list[tuple[str, str]]:
@@ -347,7 +381,9 @@ def _slots_page(
                 get_language(),
                 timezone.get_current_timezone_name(),
             ),
-            "form_action": flow.url("slots", day=chosen_day.isoformat()),
+            "filters_html": _filters_html(
+                flow.filters, flow.url("slots", day=chosen_day.isoformat())
+            ),
             "dates_url": _with_query(flow.url("date"), flow.query),
             "legend": _legend(),
         },

@@ -244,6 +244,27 @@ def test_a_days_slots_are_made_once_for_everyone_and_again_when_a_mark_changes(
     assert _day_venues_html.cache_info().misses == made + 2
 
 
+def test_the_filters_show_what_the_resident_chose_on_each_page(
+    client_a: Client, world_a: World, resident_a: Resident
+) -> None:
+    civic, north = world_a.slot(4, 10), world_a.slot(4, 11, venue=world_a.north)
+    day = civic.starts_at.astimezone(at(0).tzinfo).date().isoformat()
+    logged_in(client_a, resident_a)
+    everything = client_a.get(f"/book/{day}/").content.decode()
+    assert '<option value="" selected>すべての地区</option>' in everything
+    assert f'action="/book/{day}/"' in everything
+    chosen = client_a.get(f"/book/{day}/?area=北地区").content.decode()
+    assert '<option value="北地区" selected>北地区</option>' in chosen
+    assert '<option value="" selected>すべての地区</option>' not in chosen
+    assert f"/book/slot/{north.pk}/" in chosen and f"/book/slot/{civic.pk}/" not in chosen
+    dates = client_a.get("/book/?area=北地区").content.decode()
+    assert '<option value="北地区" selected>北地区</option>' in dates
+    assert 'action="/book/"' in dates
+    # An area that is not offered filters nothing and selects nothing.
+    unknown = client_a.get(f"/book/{day}/?area=<b>").content.decode()
+    assert f"/book/slot/{civic.pk}/" in unknown and "<b>" not in unknown
+
+
 def test_what_staff_typed_is_shown_as_text_in_the_days_slots(
     client_a: Client, world_a: World, resident_a: Resident
 ) -> None:
