@@ -44,7 +44,9 @@ same database, and rushes it from a separate load-generator process (booking_htt
 ``--http-clients`` threads with one keep-alive connection each, one X-Forwarded-For address per
 resident): GET /login/, POST voucher number + birth date, GET /mypage/, POST
 /book/slot/<id>/ until a 302 to the done page (a 409 "full" moves to another slot, at most five
-tries), GET the done page (``--http-follow no`` skips the two GETs that follow redirects).
+tries), GET the done page (``--http-follow no`` skips the two GETs that follow redirects;
+``--http-choose`` adds, before the first POST, the dates page and the chosen slot's day, as a
+resident choosing a slot opens them).
 ``--http-login before`` logs every resident in first, untimed, as residents waiting for
 booking to open would be, so that the rush is the booking POSTs alone: the HTTP counterpart of
 (a) and (b), which time the booking transaction alone.
@@ -221,6 +223,7 @@ class Stage:
     municipality: Any
     slot_ids: list[int]  # earliest first
     voucher_ids: list[int]
+    slot_days: dict[int, str]  # slot id -> its day in Japan (ISO)
     # What each resident types at the login page, in voucher_ids' order: (number, birth date).
     residents: list[tuple[str, str]] = field(default_factory=list)
 
@@ -287,6 +290,10 @@ def stage(args: argparse.Namespace) -> Stage:
             )
         Slot.objects.bulk_create(slots, batch_size=1000)
         slot_ids = list(Slot.objects.order_by("starts_at", "id").values_list("id", flat=True))
+        slot_days = {
+            slot_id: timezone.localtime(starts_at, japan).date().isoformat()
+            for slot_id, starts_at in Slot.objects.values_list("id", "starts_at")
+        }
         started = time.perf_counter()
         cipher = cipher_for(municipality)
         rng = random.Random(20210503)  # noqa: S311  (demo data, not secrets)
@@ -328,7 +335,7 @@ def stage(args: argparse.Namespace) -> Stage:
         f"in all), {len(voucher_ids)} vouchers sealed and inserted in "
         f"{time.perf_counter() - started:.1f} s"
     )
-    return Stage(municipality, slot_ids, voucher_ids, residents)
+    return Stage(municipality, slot_ids, voucher_ids, slot_days, residents)
 
 
 def reset(stage_: Stage) -> None:
@@ -453,7 +460,10 @@ def rush(
 
         def child(index: int) -> None:
             share = Stage(
-                stage_.municipality, stage_.slot_ids, stage_.voucher_ids[index::processes]
+                stage_.municipality,
+                stage_.slot_ids,
+                stage_.voucher_ids[index::processes],
+                stage_.slot_days,
             )
             part = _rush_threads(
                 share,
@@ -845,6 +855,8 @@ def http_rush(
         follow=follow,
         tries=TRIES,
         login_before=login_before,
+        choose=args.http_choose,
+        slot_days=dict(stage_.slot_days),
     )
     random.Random(1).shuffle(plan.residents)  # noqa: S311  (not in voucher order)
     result = HttpRushResult(
@@ -1148,6 +1160,11 @@ def main() -> None:
         choices=("yes", "no", "both"),
         default="yes",
         help="follow the 302s to /mypage/ and the done page as a browser does",
+    )
+    parser.add_argument(
+        "--http-choose",
+        action="store_true",
+        help="each resident opens the dates page and the chosen slot's day before booking",
     )
     parser.add_argument(
         "--http-login",

@@ -268,6 +268,10 @@ class LoadPlan:
     # Every resident logs in before the rush (untimed: waiting for booking to open) and the
     # rush is the booking POSTs alone; else each logs in during the rush, then books.
     login_before: bool = False
+    # Before their first booking POST each resident opens the dates page and the chosen
+    # slot's day, as a resident choosing a slot does (slot_days: slot id -> its day).
+    choose: bool = False
+    slot_days: dict[int, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -489,10 +493,20 @@ def load_generator(plan: LoadPlan, answers: Any, go: Any) -> None:
         return "", browser.cookies["csrftoken"]
 
     def book(browser: Browser, rng: random.Random, token: str) -> str:
-        for _try in range(plan.tries):
+        for attempt in range(plan.tries):
             slot_id = choose(rng)
             if slot_id is None:
                 return "no slot left"
+            if plan.choose and attempt == 0:
+                day = plan.slot_days[slot_id]
+                for kind, path in (
+                    ("dates page GET", "/book/"),
+                    ("slots page GET", f"/book/{day}/"),
+                ):
+                    status, _, page = browser.request(kind, "GET", path)
+                    if status != 200:
+                        return f"{kind} {status}"
+                token = _token(page)
             status, location, page = browser.request(
                 "booking POST", "POST", f"/book/slot/{slot_id}/", {"csrfmiddlewaretoken": token}
             )
