@@ -441,8 +441,8 @@ _SLOT_TAKEN = (
 
 def _slot_items(slots: tuple[SlotAvailability, ...], base: str, labels: dict[Mark, str]) -> str:
     """A venue's slots as list items, written here rather than in the template: through the
-    template engine a busy day (160 slots) took some 35 ms of CPU, mostly formatting each
-    slot's two times, ten booking POSTs' worth (scripts/bench/README.md, "Stop 18")."""
+    template engine a busy day (160 slots) took some 14 ms of CPU, mostly formatting each
+    slot's two times: four booking POSTs' worth (scripts/bench/README.md, "Stop 18")."""
     items = []
     for slot in slots:
         start = f"{timezone.localtime(slot.starts_at):%H:%M}"
