@@ -411,6 +411,8 @@ def _day_venues_html(
     or a municipality that they do not hold.
 
     ``slot_zero_url`` is the flow's confirmation URL of slot 0; each slot's is made from it."""
+    if not slot_zero_url.endswith("/0/"):
+        raise ValueError(f"a confirmation URL that does not end with the slot: {slot_zero_url}")
     base = slot_zero_url.removesuffix("0/")
     with translation.override(language), timezone.override(zone):
         labels = {mark: str(MARK_LABELS[mark]) for mark in Mark}
