@@ -37,8 +37,9 @@ from sesshu.outages import CacheIfUp
 from tenants.db import current_schema
 
 JAPAN = ZoneInfo("Asia/Tokyo")
-# Without Redis the database answers every time, and a dropped invalidation is outlived by
-# the answers it would have dropped (a few seconds).
+# Without Redis the database answers, once per process and key every few seconds (_recent),
+# and a dropped invalidation is outlived by the answers it would have dropped (a few seconds;
+# the booking service, not these marks, decides whether a place is left).
 _cache = CacheIfUp("availability")
 AVAILABILITY_CACHE_SECONDS = 5
 # Generations outlive the answers they key; when one expires the next answer is simply new.
