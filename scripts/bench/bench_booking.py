@@ -45,8 +45,8 @@ same database, and rushes it from a separate load-generator process (booking_htt
 resident): GET /login/, POST voucher number + birth date, GET /mypage/, POST
 /book/slot/<id>/ until a 302 to the done page (a 409 "full" moves to another slot, at most five
 tries), GET the done page (``--http-follow no`` skips the two GETs that follow redirects;
-``--http-choose`` adds, before the first POST, the dates page and the chosen slot's day, as a
-resident choosing a slot opens them).
+``--http-choose`` adds, before the first POST, the dates page and the chosen slot's day, and
+before each POST the slot's confirmation, as a resident choosing a slot opens them).
 ``--http-login before`` logs every resident in first, untimed, as residents waiting for
 booking to open would be, so that the rush is the booking POSTs alone: the HTTP counterpart of
 (a) and (b), which time the booking transaction alone.
@@ -764,6 +764,7 @@ def page_costs(
         answer = timed("full slot POST", client, f"/book/slot/{full_slot}/", {})
         assert answer.status_code == 409, answer.status_code
         slot_id = open_slots[index % len(open_slots)]
+        timed("confirm page GET", client, f"/book/slot/{slot_id}/")
         answer = timed("booking POST", client, f"/book/slot/{slot_id}/", {})
         assert answer.status_code == 302, answer.status_code
         timed("done page GET", client, answer["Location"])
@@ -1164,7 +1165,8 @@ def main() -> None:
     parser.add_argument(
         "--http-choose",
         action="store_true",
-        help="each resident opens the dates page and the chosen slot's day before booking",
+        help="each resident opens the dates page, the chosen slot's day and its confirmation "
+        "before booking",
     )
     parser.add_argument(
         "--http-login",

@@ -269,7 +269,8 @@ class LoadPlan:
     # rush is the booking POSTs alone; else each logs in during the rush, then books.
     login_before: bool = False
     # Before their first booking POST each resident opens the dates page and the chosen
-    # slot's day, as a resident choosing a slot does (slot_days: slot id -> its day).
+    # slot's day, and before each the slot's confirmation, as a resident choosing a slot does
+    # (slot_days: slot id -> its day).
     choose: bool = False
     slot_days: dict[int, str] = field(default_factory=dict)
 
@@ -506,6 +507,12 @@ def load_generator(plan: LoadPlan, answers: Any, go: Any) -> None:
                     status, _, page = browser.request(kind, "GET", path)
                     if status != 200:
                         return f"{kind} {status}"
+            if plan.choose:  # the slot's confirmation, with the button the resident presses
+                status, _, page = browser.request(
+                    "confirm page GET", "GET", f"/book/slot/{slot_id}/"
+                )
+                if status != 200:
+                    return f"confirm page {status}"
                 token = _token(page)
             status, location, page = browser.request(
                 "booking POST", "POST", f"/book/slot/{slot_id}/", {"csrfmiddlewaretoken": token}
