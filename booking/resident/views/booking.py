@@ -586,11 +586,21 @@ def _book(
         if isinstance(flow, HttpResponse):
             return flow  # e.g. nothing left to book: that page says why
         error = _refusal_text(flow, refused)
-        if refused.code in _CHOOSE_AGAIN and flow.first_slot is None:
+        if refused.code in _CHOOSE_AGAIN:
             # Taken (or closed) between the look and the press: the day's other slots at
-            # once, rather than a page with a button to them.
-            day = timezone.localtime(slot.starts_at).date()
-            return _slots_page(request, flow, day, error=error, refused_slot_id=slot.pk, status=409)
+            # once, rather than a page with a button to them. Of a series booked together,
+            # those of the dose refused: the first dose's are chosen again from the start.
+            refused_slot, choosing = slot, flow
+            if first_slot is not None and refused.slot_id == first_slot.pk:
+                refused_slot = first_slot
+                first_flow = _flow(request, None)
+                if isinstance(first_flow, HttpResponse):
+                    return first_flow
+                choosing = first_flow
+            day = timezone.localtime(refused_slot.starts_at).date()
+            return _slots_page(
+                request, choosing, day, error=error, refused_slot_id=refused_slot.pk, status=409
+            )
         return _confirm_page(request, flow, slot, error=error, status=409)
     return _done(booking, changed=changing is not None)
 

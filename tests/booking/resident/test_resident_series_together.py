@@ -114,6 +114,26 @@ def test_both_doses_are_booked_together_and_linked(
     assert "すでに済んでいるか予約済み" in client_a.get("/book/").content.decode()
 
 
+def test_a_first_slot_taken_meanwhile_answers_with_the_first_doses_day_again(
+    client_a: Client, together: World, resident_a: Resident
+) -> None:
+    logged_in(client_a, resident_a)
+    first, other_first = together.slot(3, 10, web=1), together.slot(3, 14)
+    second = together.slot(23, 10)
+    with tenant_context(together.municipality):  # the first dose's last place goes meanwhile
+        Slot.objects.filter(pk=first.pk).update(booked_web=1)
+    response = client_a.post(f"/book/slot/{first.pk}/second/slot/{second.pk}/")
+    assert response.status_code == 409
+    text = response.content.decode()
+    assert "1回目の予約：" in text and "満員" in text
+    # The first dose is chosen again, from that day's slots: the taken one shown full.
+    assert f'href="/book/slot/{other_first.pk}/"' in text
+    assert f'href="/book/slot/{first.pk}/' not in text
+    assert f'action="/book/{_day(first)}/"' in text
+    assert _bookings(together.municipality, resident_a) == []
+    assert _counters(together.municipality, second) == (0, 0, 0)
+
+
 def test_a_second_slot_too_early_is_refused_and_nothing_is_booked(
     client_a: Client, together: World, resident_a: Resident
 ) -> None:
@@ -135,6 +155,7 @@ def test_a_full_second_slot_books_nothing(
     logged_in(client_a, resident_a)
     first = together.slot(3, 10)
     full = together.slot(23, 10, web=1)
+    other = together.slot(23, 14)
     # Taken between the resident's look and their confirmation.
     page = client_a.get(f"/book/slot/{first.pk}/second/slot/{full.pk}/")
     assert page.status_code == 200
@@ -144,9 +165,11 @@ def test_a_full_second_slot_books_nothing(
     assert response.status_code == 409
     text = response.content.decode()
     assert "2回目の予約：" in text and "満員" in text
-    # The way on: the second dose's other slots that day, the first dose still chosen.
-    assert f'href="/book/slot/{first.pk}/second/{_day(full)}/' in text
+    # The answer is the second dose's other slots that day, the first dose still chosen.
+    assert f'href="/book/slot/{first.pk}/second/slot/{other.pk}/"' in text
+    assert f'href="/book/slot/{first.pk}/second/slot/{full.pk}/"' not in text
     assert f'action="/book/slot/{first.pk}/second/slot/{full.pk}/"' not in text
+    assert f'action="/book/slot/{first.pk}/second/{_day(full)}/"' in text  # its filters
     assert _bookings(together.municipality, resident_a) == []
     assert _counters(together.municipality, first) == (0, 0, 0)
 
