@@ -9,6 +9,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
+import threading
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -27,6 +29,7 @@ from audit import record
 from audit.chain import Actor
 from booking.models import StaffInvitation, StaffMember, StaffSession
 from sesshu import metrics
+from sesshu.outages import CACHE_DOWN, cache_down
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -286,9 +289,53 @@ def _login_throttle_keys(email: str, ip: str | None) -> list[tuple[str, int]]:
     return keys
 
 
+class _ProcessCounters:
+    """The console login's counters while the shared ones (Redis) cannot be reached: this
+    process's own, in the same windows and limits. An attacker who spreads attempts over the
+    web processes gets that many times the allowance for as long as Redis is down; a console
+    login also needs the TOTP code of the account's device, and the call centre, which books
+    by phone when the resident site is in trouble, must be able to sign in then."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: dict[str, tuple[float, int]] = {}  # key -> (window's end, count)
+
+    def take(self, keys: list[tuple[str, int]], *, now: float) -> bool:
+        allowed = True
+        with self._lock:
+            if len(self._counts) > 10_000:  # drop ended windows now and then
+                self._counts = {k: v for k, v in self._counts.items() if v[0] > now}
+            for key, limit in keys:
+                ends, count = self._counts.get(key, (0.0, 0))
+                if ends <= now:
+                    ends, count = now + LOGIN_WINDOW_SECONDS, 0
+                self._counts[key] = (ends, count + 1)
+                if count + 1 > limit:
+                    allowed = False
+        return allowed
+
+    def give_back(self, keys: list[tuple[str, int]], *, now: float) -> None:
+        with self._lock:
+            for key, _limit in keys:
+                ends, count = self._counts.get(key, (0.0, 0))
+                if ends > now and count > 0:
+                    self._counts[key] = (ends, count - 1)
+
+
+_process_counters = _ProcessCounters()
+
+
 def _throttle_take(keys: list[tuple[str, int]]) -> bool:
-    """Count one attempt against every key; False if any is over its limit. With the counters
-    unreachable it raises (sesshu.outages): nothing is checked uncounted."""
+    """Count one attempt against every key; False if any is over its limit. With the shared
+    counters unreachable (sesshu.outages), in this process's (:class:`_ProcessCounters`)."""
+    try:
+        return _shared_throttle_take(keys)
+    except CACHE_DOWN as error:
+        cache_down("the console login's counters (counted in this process)", error)
+        return _process_counters.take(keys, now=time.monotonic())
+
+
+def _shared_throttle_take(keys: list[tuple[str, int]]) -> bool:
     allowed = True
     for key, limit in keys:
         cache.add(key, 0, timeout=LOGIN_WINDOW_SECONDS)
@@ -303,11 +350,15 @@ def _throttle_take(keys: list[tuple[str, int]]) -> bool:
 
 
 def _throttle_give_back(keys: list[tuple[str, int]]) -> None:
-    for key, _limit in keys:
-        try:
-            cache.decr(key)
-        except ValueError:
-            pass
+    try:
+        for key, _limit in keys:
+            try:
+                cache.decr(key)
+            except ValueError:
+                pass
+    except CACHE_DOWN as error:
+        cache_down("the console login's counters (counted in this process)", error)
+    _process_counters.give_back(keys, now=time.monotonic())
 
 
 def _login_failed(*, reason: str, user_id: Any, ip: str | None) -> LoginRefused:
