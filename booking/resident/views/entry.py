@@ -125,7 +125,8 @@ def _form_html(form: forms.Form, *, pointed: bool = False) -> str:
     and top page shows, the pages every resident opens first in a rush), is the same for
     everyone: made once per process for its kind, step, language and year (the birth-date
     widget's last year), instead of through Django's form templates each time (a millisecond
-    of each page)."""
+    of each page). Shared by every municipality: a login form must show nothing of one
+    (its name, its mode's wording: those are in the page around the form)."""
     if pointed or form.is_bound or form.initial:
         return str(form)
     return _empty_form_html(
