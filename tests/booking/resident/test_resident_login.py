@@ -443,3 +443,17 @@ def test_a_voucher_of_another_municipality_does_not_log_in_here(
     # B's resident has the same voucher number as nobody in A; their birth date is B's.
     response = login_dob(client_a, resident_b)
     assert response.status_code == 400
+
+
+def test_each_municipality_s_login_pages_show_only_its_own_name(
+    client_a: Client, client_b: Client, tenant_a: Municipality, tenant_b: Municipality
+) -> None:
+    """The empty login form is made once per process and shared by every municipality
+    (views/entry.py): what one municipality's page shows never reaches another's."""
+    set_mode(tenant_a, Municipality.LoginMode.VOUCHER_DOB)
+    set_mode(tenant_b, Municipality.LoginMode.VOUCHER_DOB)
+    for path in ("/login/", "/"):
+        seen_in_b = client_b.get(path).content.decode()
+        seen_in_a = client_a.get(path).content.decode()
+        assert tenant_b.name in seen_in_b and tenant_a.name not in seen_in_b
+        assert tenant_a.name in seen_in_a and tenant_b.name not in seen_in_a
