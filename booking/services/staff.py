@@ -9,8 +9,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
-import threading
-import time
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -29,7 +27,7 @@ from audit import record
 from audit.chain import Actor
 from booking.models import StaffInvitation, StaffMember, StaffSession
 from sesshu import metrics
-from sesshu.outages import CACHE_DOWN, cache_down
+from sesshu.outages import CACHE_DOWN, ProcessCounters, cache_down
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -289,50 +287,19 @@ def _login_throttle_keys(email: str, ip: str | None) -> list[tuple[str, int]]:
     return keys
 
 
-class _ProcessCounters:
-    """The console login's counters while the shared ones (Redis) cannot be reached: this
-    process's own, in the same windows and limits. An attacker who spreads attempts over the
-    web processes gets that many times the allowance for as long as Redis is down; a console
-    login also needs the TOTP code of the account's device, and the call centre, which books
-    by phone when the resident site is in trouble, must be able to sign in then."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._counts: dict[str, tuple[float, int]] = {}  # key -> (window's end, count)
-
-    def take(self, keys: list[tuple[str, int]], *, now: float) -> bool:
-        allowed = True
-        with self._lock:
-            if len(self._counts) > 10_000:  # drop ended windows now and then
-                self._counts = {k: v for k, v in self._counts.items() if v[0] > now}
-            for key, limit in keys:
-                ends, count = self._counts.get(key, (0.0, 0))
-                if ends <= now:
-                    ends, count = now + LOGIN_WINDOW_SECONDS, 0
-                self._counts[key] = (ends, count + 1)
-                if count + 1 > limit:
-                    allowed = False
-        return allowed
-
-    def give_back(self, keys: list[tuple[str, int]], *, now: float) -> None:
-        with self._lock:
-            for key, _limit in keys:
-                ends, count = self._counts.get(key, (0.0, 0))
-                if ends > now and count > 0:
-                    self._counts[key] = (ends, count - 1)
-
-
-_process_counters = _ProcessCounters()
+# The console login's counters while Redis cannot be reached (sesshu.outages).
+_process_counters = ProcessCounters()
 
 
 def _throttle_take(keys: list[tuple[str, int]]) -> bool:
     """Count one attempt against every key; False if any is over its limit. With the shared
-    counters unreachable (sesshu.outages), in this process's (:class:`_ProcessCounters`)."""
+    counters unreachable, in this process's (``sesshu.outages.ProcessCounters``)."""
     try:
         return _shared_throttle_take(keys)
     except CACHE_DOWN as error:
         cache_down("the console login's counters (counted in this process)", error)
-        return _process_counters.take(keys, now=time.monotonic())
+        counts = [_process_counters.incr(key, window=LOGIN_WINDOW_SECONDS) for key, _ in keys]
+        return all(count <= limit for count, (_key, limit) in zip(counts, keys, strict=True))
 
 
 def _shared_throttle_take(keys: list[tuple[str, int]]) -> bool:
@@ -358,7 +325,8 @@ def _throttle_give_back(keys: list[tuple[str, int]]) -> None:
                 pass
     except CACHE_DOWN as error:
         cache_down("the console login's counters (counted in this process)", error)
-    _process_counters.give_back(keys, now=time.monotonic())
+    for key, _limit in keys:
+        _process_counters.decr(key)
 
 
 def _login_failed(*, reason: str, user_id: Any, ip: str | None) -> LoginRefused:

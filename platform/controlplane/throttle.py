@@ -2,7 +2,9 @@
 
 Counted per typed username and per client address, in fixed windows. Checked *before* the
 password is hashed, so a flood of guesses costs the attacker more than it costs us. The
-username is hashed in the key: the cache never holds what was typed.
+username is hashed in the key: the cache never holds what was typed. While Redis cannot be
+reached the counting goes on in the web process (``sesshu.outages.ProcessCounters``): an
+operator may have to stop a municipality's logins, or slow its waiting room, during the outage.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ import hashlib
 from django.conf import settings
 from django.core.cache import cache
 
+from sesshu.outages import CACHE_DOWN, ProcessCounters, cache_down
+
 DEFAULT_FAILURES_PER_USERNAME = 5
 DEFAULT_FAILURES_PER_IP = 20
 DEFAULT_WINDOW_SECONDS = 15 * 60
@@ -19,6 +23,11 @@ DEFAULT_WINDOW_SECONDS = 15 * 60
 
 def _limit(name: str, default: int) -> int:
     return int(getattr(settings, name, default))
+
+
+# The counters while Redis cannot be reached.
+_process_counters = ProcessCounters()
+_OUTAGE = "the control plane login's counters (counted in this process)"
 
 
 def _key(kind: str, value: str) -> str:
@@ -40,19 +49,32 @@ class LoginThrottle:
         self.username_key = next(iter(self.limits))
 
     def blocked(self) -> bool:
-        counts = cache.get_many(list(self.limits))
+        try:
+            counts = cache.get_many(list(self.limits))
+        except CACHE_DOWN as error:
+            cache_down(_OUTAGE, error)
+            counts = {key: _process_counters.get(key) for key in self.limits}
         return any(counts.get(key, 0) >= limit for key, limit in self.limits.items())
 
     def failed(self) -> None:
-        for key in self.limits:
-            # add() starts the window only if none is running; incr() keeps its expiry.
-            cache.add(key, 0, timeout=self.window)
-            try:
-                cache.incr(key)
-            except ValueError:  # expired between add() and incr()
-                cache.set(key, 1, timeout=self.window)
+        try:
+            for key in self.limits:
+                # add() starts the window only if none is running; incr() keeps its expiry.
+                cache.add(key, 0, timeout=self.window)
+                try:
+                    cache.incr(key)
+                except ValueError:  # expired between add() and incr()
+                    cache.set(key, 1, timeout=self.window)
+        except CACHE_DOWN as error:
+            cache_down(_OUTAGE, error)
+            for key in self.limits:
+                _process_counters.incr(key, window=self.window)
 
     def succeeded(self) -> None:
         # The address keeps its count: one good account must not launder an address's
         # failures against the others.
-        cache.delete(self.username_key)
+        _process_counters.delete(self.username_key)
+        try:
+            cache.delete(self.username_key)
+        except CACHE_DOWN as error:
+            cache_down(_OUTAGE, error)

@@ -8,7 +8,9 @@ into error pages for residents already inside, nor a booking already committed i
 - a cached read that fails is a miss (the database answers), a cached write that fails is
   skipped (:class:`CacheIfUp`);
 - what must not go on without the cache decides for itself: the waiting room keeps
-  newcomers waiting, the login throttles refuse to guess (``booking.resident.throttle``).
+  newcomers waiting, the residents' login throttle refuses to guess
+  (``booking.resident.throttle``), and the staff's and operators' logins, which also need a
+  TOTP code, count in the process instead (:class:`ProcessCounters`).
 
 A task published after a commit (a booking's confirmation, a registry import's next phase)
 that the broker does not take is left to its sweep, which finds its row; the change stands
@@ -117,3 +119,46 @@ class CacheIfUp:
             cache.set_many(dict(values), timeout)
         except CACHE_DOWN as error:
             cache_down(self.what, error)
+
+
+class ProcessCounters:
+    """Counters in fixed windows, held by this process: where a login throttle counts while
+    the shared counters (Redis) cannot be reached, in the same windows and to the same limits.
+    An attacker who spreads attempts over the web processes gets that many times the
+    allowance for as long as Redis is down; used only for logins that also need the TOTP code
+    of the account's device (the console's staff, the control plane's operators), who must be
+    able to sign in during an outage: the call centre books by phone when the resident site is
+    in trouble, and an operator may have to stop logins or slow the waiting room."""
+
+    _KEPT = 10_000
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: dict[str, tuple[float, int]] = {}  # key -> (window's end, count)
+
+    def get(self, key: str) -> int:
+        with self._lock:
+            ends, count = self._counts.get(key, (0.0, 0))
+            return count if ends > time.monotonic() else 0
+
+    def incr(self, key: str, *, window: float) -> int:
+        """One more under ``key``, starting a window of ``window`` seconds if none runs."""
+        now = time.monotonic()
+        with self._lock:
+            if len(self._counts) >= self._KEPT:
+                self._counts = {k: v for k, v in self._counts.items() if v[0] > now}
+            ends, count = self._counts.get(key, (0.0, 0))
+            if ends <= now:
+                ends, count = now + window, 0
+            self._counts[key] = (ends, count + 1)
+            return count + 1
+
+    def decr(self, key: str) -> None:
+        with self._lock:
+            ends, count = self._counts.get(key, (0.0, 0))
+            if ends > time.monotonic() and count > 0:
+                self._counts[key] = (ends, count - 1)
+
+    def delete(self, key: str) -> None:
+        with self._lock:
+            self._counts.pop(key, None)

@@ -13,7 +13,9 @@ from django.test.client import Client as ClientType
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from audit.platform.models import PlatformEvent
+from controlplane import throttle
 from controlplane.services import CreatedOperator
+from sesshu.outages import ProcessCounters
 from tests.controlplane.conftest import (
     OPERATOR_PASSWORD,
     OPERATOR_USERNAME,
@@ -23,6 +25,7 @@ from tests.controlplane.conftest import (
     token_for,
     wrong_token_for,
 )
+from tests.redis_outage import closed_port, redis_at
 
 
 def _events(action: str) -> list[PlatformEvent]:
@@ -318,3 +321,43 @@ def test_the_page_asked_for_survives_a_failed_attempt(
         {"username": OPERATOR_USERNAME, "password": "wrong", "token": "000000", "next": "/x/"},
     )
     assert 'name="next" value="/x/"' in response.content.decode()
+
+
+def test_with_redis_unreachable_an_operator_signs_in_counted_in_this_process(
+    operator: CreatedOperator, settings: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An operator may have to stop a municipality's logins, or slow its waiting room, during
+    a Redis outage: the control plane's login counts in the web process meanwhile."""
+    monkeypatch.setattr(throttle, "_process_counters", ProcessCounters())
+    settings.SESSHU_CONTROLPLANE_LOGIN_FAILURES_PER_USERNAME = 3  # type: ignore[attr-defined]
+    redis_at(settings, closed_port())
+    for attempt in range(3):
+        guessed = login(
+            Client(HTTP_HOST=PLATFORM_HOST, raise_request_exception=False),
+            username=OPERATOR_USERNAME,
+            password=f"guess-{attempt}",
+            token="000000",
+            ip=f"10.0.0.{attempt + 1}",
+        )
+        assert guessed.status_code == 200
+    refused = login(
+        Client(HTTP_HOST=PLATFORM_HOST, raise_request_exception=False),
+        username=OPERATOR_USERNAME,
+        password=OPERATOR_PASSWORD,
+        token=token_for(operator.device),
+        ip="10.0.0.99",
+    )
+    assert refused.status_code == 200
+    assert _events("controlplane.login_failed")[-1].details == {"reason": "throttled"}
+    # With the window over (fresh counters), the operator signs in, Redis still down.
+    monkeypatch.setattr(throttle, "_process_counters", ProcessCounters())
+    client = Client(HTTP_HOST=PLATFORM_HOST, raise_request_exception=False)
+    signed_in = login(
+        client,
+        username=OPERATOR_USERNAME,
+        password=OPERATOR_PASSWORD,
+        token=token_for(operator.device),
+        ip="10.0.0.99",
+    )
+    assert signed_in.status_code == 302 and signed_in["Location"] == "/"
+    assert client.get("/").status_code == 200

@@ -14,6 +14,7 @@ from django_tenants.utils import schema_context
 from booking.models import StaffSession
 from booking.services import staff
 from booking.services.staff import LOGIN_ACCOUNT_LIMIT, LOGIN_IP_LIMIT
+from sesshu.outages import ProcessCounters
 from tenants.models import Municipality
 from tests.conftest import host_of
 from tests.redis_outage import closed_port, redis_at
@@ -226,7 +227,7 @@ def test_with_redis_unreachable_staff_still_sign_in_counted_in_this_process(
 ) -> None:
     """The call centre books by phone when the resident site is in trouble: a Redis outage
     must not keep an operator starting their shift out of the console."""
-    monkeypatch.setattr(staff, "_process_counters", staff._ProcessCounters())
+    monkeypatch.setattr(staff, "_process_counters", ProcessCounters())
     redis_at(settings, closed_port())
     clock.shift(30)
     browser = Client(HTTP_HOST=host_of(tenant_a), raise_request_exception=False)
