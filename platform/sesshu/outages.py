@@ -128,7 +128,10 @@ class ProcessCounters:
     allowance for as long as Redis is down; used only for logins that also need the TOTP code
     of the account's device (the console's staff, the control plane's operators), who must be
     able to sign in during an outage: the call centre books by phone when the resident site is
-    in trouble, and an operator may have to stop logins or slow the waiting room."""
+    in trouble, and an operator may have to stop logins or slow the waiting room.
+
+    A key is held as the cache would hold it (its ``KEY_FUNCTION`` names the connection's
+    schema), so each municipality counts apart here as it does in Redis."""
 
     _KEPT = 10_000
 
@@ -137,12 +140,14 @@ class ProcessCounters:
         self._counts: dict[str, tuple[float, int]] = {}  # key -> (window's end, count)
 
     def get(self, key: str) -> int:
+        key = cache.make_key(key)
         with self._lock:
             ends, count = self._counts.get(key, (0.0, 0))
             return count if ends > time.monotonic() else 0
 
     def incr(self, key: str, *, window: float) -> int:
         """One more under ``key``, starting a window of ``window`` seconds if none runs."""
+        key = cache.make_key(key)
         now = time.monotonic()
         with self._lock:
             if len(self._counts) >= self._KEPT:
@@ -154,11 +159,13 @@ class ProcessCounters:
             return count + 1
 
     def decr(self, key: str) -> None:
+        key = cache.make_key(key)
         with self._lock:
             ends, count = self._counts.get(key, (0.0, 0))
             if ends > time.monotonic() and count > 0:
                 self._counts[key] = (ends, count - 1)
 
     def delete(self, key: str) -> None:
+        key = cache.make_key(key)
         with self._lock:
             self._counts.pop(key, None)

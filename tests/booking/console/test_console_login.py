@@ -245,3 +245,25 @@ def test_with_redis_unreachable_staff_still_sign_in_counted_in_this_process(
     throttled = login(guesser, admin_a)
     assert throttled.status_code == 429 and "sessionid" not in guesser.cookies
     assert events(tenant_a, "console.login_failed")[-1].details == {"reason": "throttled"}
+
+
+def test_with_redis_unreachable_each_municipality_counts_its_own_console_logins(
+    settings,
+    monkeypatch: pytest.MonkeyPatch,
+    tenant_a: Municipality,
+    tenant_b: Municipality,
+    clock: time_machine.Coordinates,
+) -> None:
+    """The same address at two municipalities' consoles: guesses at one do not lock the
+    other out, in this process's counters as in Redis."""
+    monkeypatch.setattr(staff, "_process_counters", ProcessCounters())
+    shared = "clerk@example.jp"
+    in_a, in_b = make_staff(tenant_a, shared, "admin"), make_staff(tenant_b, shared, "admin")
+    redis_at(settings, closed_port())
+    clock.shift(30)
+    guesser = Client(HTTP_HOST=host_of(tenant_a), raise_request_exception=False)
+    for _attempt in range(LOGIN_ACCOUNT_LIMIT):
+        assert login(guesser, in_a, password="guess-guess-1").status_code == 400
+    assert login(guesser, in_a).status_code == 429
+    clerk_b = Client(HTTP_HOST=host_of(tenant_b), raise_request_exception=False)
+    assert login(clerk_b, in_b).status_code == 302
