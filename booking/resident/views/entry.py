@@ -129,12 +129,12 @@ def _form_html(form: forms.Form, *, pointed: bool = False) -> str:
     (its name, its mode's wording: those are in the page around the form)."""
     if pointed or form.is_bound or form.initial:
         return str(form)
-    return _empty_form_html(
-        type(form),
-        bool(getattr(form, "extra_step", False)),
-        get_language(),
-        timezone.localdate().year,
-    )
+    return _empty_form(type(form), extra_step=bool(getattr(form, "extra_step", False)))
+
+
+def _empty_form(form_class: type[forms.Form], *, extra_step: bool) -> str:
+    """The empty login form's HTML (:func:`_form_html`), without making a form first."""
+    return _empty_form_html(form_class, extra_step, get_language(), timezone.localdate().year)
 
 
 @lru_cache(maxsize=64)
@@ -177,7 +177,7 @@ def top(request: HttpRequest) -> HttpResponse:
             "closed": _closed(municipality),
             "logged_in": voucher is not None,
             "mode": mode,
-            "form_html": _form_html(_form(_first_form_class(mode), extra_step=extra_step)),
+            "form_html": _empty_form(_first_form_class(mode), extra_step=extra_step),
             "has_password_login": mode in (Mode.VOUCHER_DOB_THEN_PASSWORD, Mode.VOUCHER_CODE),
         },
     )
