@@ -367,29 +367,40 @@ class ContactForm(ResidentForm):
 
 
 class AvailabilityFilterForm(forms.Form):
-    """Area and vaccine filters of the date and slot pages (query string; nothing personal)."""
+    """Area, vaccine and venue filters of the date and slot pages (query string; nothing
+    personal). A value that is not offered filters nothing; the others still apply."""
 
     area = forms.ChoiceField(label=_("地区"), required=False)
     product = forms.ChoiceField(label=_("ワクチン"), required=False)
+    venue = forms.TypedChoiceField(label=_("会場"), required=False, coerce=int, empty_value=None)
 
     def __init__(
         self,
         *args: Any,
         areas: tuple[str, ...],
         products: tuple[tuple[str, str], ...],
+        venues: tuple[tuple[int, str, str], ...] = (),
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
-        self.areas, self.products = areas, products
+        self.areas, self.products, self.venues = areas, products, venues
         area_field = self.fields["area"]
         product_field = self.fields["product"]
+        venue_field = self.fields["venue"]
         assert isinstance(area_field, forms.ChoiceField)
         assert isinstance(product_field, forms.ChoiceField)
+        assert isinstance(venue_field, forms.ChoiceField)
         area_field.choices = [("", _("すべての地区")), *[(area, area) for area in areas]]
         product_field.choices = [("", _("すべてのワクチン")), *products]
+        # Grouped by area, as the venues are listed.
+        by_area: dict[str, list[tuple[str, str]]] = {}
+        for venue_id, name, area in venues:
+            by_area.setdefault(area, []).append((str(venue_id), name))
+        venue_field.choices = [("", _("すべての会場")), *by_area.items()]
 
-    def filters(self) -> tuple[str | None, str | None]:
-        if not self.is_valid():
-            return None, None
-        return self.cleaned_data["area"] or None, self.cleaned_data["product"] or None
+    def filters(self) -> tuple[str | None, str | None, int | None]:
+        """The area, vaccine and venue chosen, each None when not chosen or not offered."""
+        self.is_valid()
+        chosen = getattr(self, "cleaned_data", {})
+        return chosen.get("area") or None, chosen.get("product") or None, chosen.get("venue")

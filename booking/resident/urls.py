@@ -21,10 +21,17 @@ urlpatterns = [
     path("mypage/", mypage.mypage, name="mypage"),
     path("contact/", mypage.contact, name="contact"),
     path("book/", booking.choose_date, name="book_date"),
+    # Before the day's pattern, which "venues" would match.
+    path("book/venues/", booking.choose_venue, name="book_venues"),
     path("book/<str:day>/", booking.choose_slot, name="book_slots"),
     path("book/slot/<int:slot_id>/", booking.confirm, name="book_confirm"),
     # Booking the series together: the next dose's date, slot and the confirmation of both.
     path("book/slot/<int:first_slot_id>/second/", booking.choose_date, name="book_second_date"),
+    path(
+        "book/slot/<int:first_slot_id>/second/venues/",
+        booking.choose_venue,
+        name="book_second_venues",
+    ),
     path(
         "book/slot/<int:first_slot_id>/second/<str:day>/",
         booking.choose_slot,
@@ -44,6 +51,11 @@ urlpatterns = [
         name="booking_cancel",
     ),
     path("bookings/<str:booking_number>/change/", booking.choose_date, name="change_date"),
+    path(
+        "bookings/<str:booking_number>/change/venues/",
+        booking.choose_venue,
+        name="change_venues",
+    ),
     path(
         "bookings/<str:booking_number>/change/slot/<int:slot_id>/",
         booking.confirm,

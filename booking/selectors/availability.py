@@ -2,7 +2,9 @@
 
 What a resident sees first (UX.md "The resident's path" 3): pick a date, see every venue with
 slots that day — not venue by venue (Kobe 2021) — filtered by area and vaccine, for one
-channel, because each channel has its own capacity (the call centre sees only its own).
+channel, because each channel has its own capacity (the call centre sees only its own). Or
+pick a venue first (the clinic they always go to) from every venue with places in the booking
+window, and see its days: the same days and slots, filtered by that venue.
 
 Places are shown only roughly (◎ ○ △ ×), so one cached answer serves everyone for a few
 seconds. The cache is invalidated when a booking changes a slot's mark (not on every booking:
@@ -26,8 +28,9 @@ from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from django.contrib.postgres.aggregates import ArrayAgg
 from django.db import DEFAULT_DB_ALIAS
-from django.db.models import F, Q, QuerySet, Sum
+from django.db.models import F, Min, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -118,9 +121,30 @@ class OpenDay:
 
 
 @dataclass(frozen=True, slots=True)
+class OpenVenue:
+    """A venue with slots for the channel in the booking window, and how many are left."""
+
+    venue_id: int
+    name: str
+    area: str
+    address: str
+    access_notes: str
+    accessibility: str
+    map_url: str
+    products: tuple[str, ...]  # the names of the vaccines of its slots
+    mark: Mark  # for the whole window
+    first_day: date | None  # the first day with a place left
+
+    @property
+    def bookable(self) -> bool:
+        return self.mark.bookable
+
+
+@dataclass(frozen=True, slots=True)
 class AvailabilityChoices:
     areas: tuple[str, ...]
     products: tuple[tuple[str, str], ...]  # (code, name)
+    venues: tuple[tuple[int, str, str], ...] = ()  # (id, name, area) of the open venues
 
 
 # --- Cache keys -------------------------------------------------------------------------------
@@ -192,7 +216,9 @@ def _check_channel(channel: str) -> str:
     return channel
 
 
-def _bookable_slots(channel: str, *, area: str | None, product: str | None) -> QuerySet[Slot]:
+def _bookable_slots(
+    channel: str, *, area: str | None, product: str | None, venue: int | None = None
+) -> QuerySet[Slot]:
     """Open slots of open venues that ``channel`` may book now, inside the booking window."""
     policy = BookingPolicy.current()
     now = timezone.now()
@@ -208,6 +234,8 @@ def _bookable_slots(channel: str, *, area: str | None, product: str | None) -> Q
         slots = slots.filter(venue__area=area)
     if product:
         slots = slots.filter(product__code=product)
+    if venue is not None:
+        slots = slots.filter(venue_id=venue)
     return slots
 
 
@@ -218,23 +246,29 @@ def _day_bounds(first: date, last: date) -> tuple[datetime, datetime]:
 
 
 def availability_for_day(
-    *, channel: str, day: date, area: str | None = None, product: str | None = None
+    *,
+    channel: str,
+    day: date,
+    area: str | None = None,
+    product: str | None = None,
+    venue: int | None = None,
 ) -> list[VenueAvailability]:
-    """Every venue with slots on ``day`` for ``channel``, each with its slots and marks.
+    """Every venue with slots on ``day`` for ``channel`` (or the one ``venue``), each with its
+    slots and marks.
 
     Two queries (the policy and the slots with their venue and vaccine), cached for a few
     seconds per municipality, channel, day and filters.
     """
     _check_channel(channel)
     key = "booking:availability:day:" + _digest(
-        channel, day.isoformat(), area, product, _generation(channel, day.isoformat())
+        channel, day.isoformat(), area, product, venue, _generation(channel, day.isoformat())
     )
     cached = _answer(key)
     if cached is not None:
         return list(cached)
     start, end = _day_bounds(day, day)
     rows = (
-        _bookable_slots(channel, area=area, product=product)
+        _bookable_slots(channel, area=area, product=product, venue=venue)
         .filter(starts_at__gte=start, starts_at__lt=end)
         .order_by("venue__area", "venue__name", "venue_id", "starts_at", "product__code")
         .values_list(
@@ -258,11 +292,11 @@ def availability_for_day(
     current: list[SlotAvailability] = []
     head: tuple[Any, ...] | None = None
     for row in rows:
-        slot_id, starts_at, ends_at, capacity, booked, code, name, *venue = row
-        if head is None or venue[0] != head[0]:
+        slot_id, starts_at, ends_at, capacity, booked, code, name, *place = row
+        if head is None or place[0] != head[0]:
             if head is not None:
                 venues.append(_venue(head, current))
-            head, current = tuple(venue), []
+            head, current = tuple(place), []
         current.append(
             SlotAvailability(
                 slot_id, starts_at, ends_at, code, name, mark_for(capacity - booked, capacity)
@@ -288,21 +322,23 @@ def open_days(
     *,
     area: str | None = None,
     product: str | None = None,
+    venue: int | None = None,
 ) -> list[OpenDay]:
     """Days between ``from_date`` and ``to_date`` (inclusive) that have bookable slots for
-    ``channel``, each with a mark for the whole day (× when every slot is taken). One query."""
+    ``channel`` (at ``venue`` alone, if given), each with a mark for the whole day (× when
+    every slot is taken). One query."""
     _check_channel(channel)
     if to_date < from_date:
         return []
     key = "booking:availability:days:" + _digest(
-        channel, from_date, to_date, area, product, _generation(channel, "days")
+        channel, from_date, to_date, area, product, venue, _generation(channel, "days")
     )
     cached = _answer(key)
     if cached is not None:
         return list(cached)
     start, end = _day_bounds(from_date, to_date)
     rows = (
-        _bookable_slots(channel, area=area, product=product)
+        _bookable_slots(channel, area=area, product=product, venue=venue)
         .filter(starts_at__gte=start, starts_at__lt=end)
         .annotate(day=TruncDate("starts_at", tzinfo=JAPAN))
         .values("day")
@@ -321,19 +357,82 @@ def open_days(
     return days
 
 
+def open_venues(
+    channel: str,
+    from_date: date,
+    to_date: date,
+    *,
+    area: str | None = None,
+    product: str | None = None,
+) -> list[OpenVenue]:
+    """Venues with slots for ``channel`` between ``from_date`` and ``to_date`` (inclusive),
+    by area and name, each with a mark for the whole period, its first day with a place
+    left and its vaccines: the venue-first way in (UX.md "The resident's path" 3). A venue
+    whose every slot is taken is listed too, marked ×: a resident looking for their own
+    clinic learns it is full rather than wondering where it went. One query, cached like
+    the days."""
+    _check_channel(channel)
+    if to_date < from_date:
+        return []
+    key = "booking:availability:venues:" + _digest(
+        channel, from_date, to_date, area, product, _generation(channel, "days")
+    )
+    cached = _answer(key)
+    if cached is not None:
+        return list(cached)
+    start, end = _day_bounds(from_date, to_date)
+    capacity, booked = f"capacity_{channel}", f"booked_{channel}"
+    rows = (
+        _bookable_slots(channel, area=area, product=product)
+        .filter(starts_at__gte=start, starts_at__lt=end)
+        .values(
+            "venue_id",
+            "venue__name",
+            "venue__area",
+            "venue__address",
+            "venue__access_notes",
+            "venue__accessibility",
+            "venue__map_url",
+        )
+        .annotate(
+            venue_capacity=Sum(capacity),
+            venue_booked=Sum(booked),
+            first_free=Min("starts_at", filter=Q(**{f"{booked}__lt": F(capacity)})),
+            product_names=ArrayAgg("product__name", distinct=True, order_by="product__name"),
+        )
+        .order_by("venue__area", "venue__name", "venue_id")
+    )
+    venues = [
+        OpenVenue(
+            venue_id=row["venue_id"],
+            name=row["venue__name"],
+            area=row["venue__area"],
+            address=row["venue__address"],
+            access_notes=row["venue__access_notes"],
+            accessibility=row["venue__accessibility"],
+            map_url=row["venue__map_url"],
+            products=tuple(row["product_names"]),
+            mark=mark_for(
+                int(row["venue_capacity"]) - int(row["venue_booked"]), int(row["venue_capacity"])
+            ),
+            first_day=row["first_free"].astimezone(JAPAN).date() if row["first_free"] else None,
+        )
+        for row in rows
+    ]
+    _keep(key, tuple(venues))
+    return venues
+
+
 def availability_choices() -> AvailabilityChoices:
-    """The filters to offer: areas of open venues and active vaccines (cached briefly)."""
-    key = "booking:availability:choices"
+    """The filters to offer: areas and venues that are open, and active vaccines (cached
+    briefly)."""
+    key = "booking:availability:choices:2"
     cached = _cache.get(key)
     if cached is not None:
         return AvailabilityChoices(*cached)
-    areas = tuple(
-        Venue.objects.using(DEFAULT_DB_ALIAS)
-        .filter(is_open=True)
-        .order_by("area")
-        .values_list("area", flat=True)
-        .distinct()
-    )
+    opened = Venue.objects.using(DEFAULT_DB_ALIAS).filter(is_open=True)
+    venues = tuple(opened.order_by("area", "name", "id").values_list("id", "name", "area"))
+    areas = tuple(dict.fromkeys(area for _id, _name, area in venues))
     products = tuple(
         (code, name)
         for code, name in VaccineProduct.objects.using(DEFAULT_DB_ALIAS)
@@ -341,5 +440,5 @@ def availability_choices() -> AvailabilityChoices:
         .order_by("name")
         .values_list("code", "name")
     )
-    _cache.set(key, (areas, products), 60)
-    return AvailabilityChoices(areas, products)
+    _cache.set(key, (areas, products, venues), 60)
+    return AvailabilityChoices(areas, products, venues)

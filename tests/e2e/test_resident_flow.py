@@ -248,6 +248,51 @@ def test_the_pages_work_without_javascript(
         context.close()
 
 
+def test_a_resident_books_at_the_venue_they_look_for_first(
+    page: Any, site: Site, django_db_blocker: Any
+) -> None:
+    """The clinic they always go to: the venues, its days, its slots that day, confirm."""
+    shots = Shots("resident-venue-first")
+    before = {b.pk for b in _bookings(site, django_db_blocker)}
+    _log_in(page, site)
+    page.get_by_role("link", name="1回目の接種を予約する").click()
+    page.wait_for_url(re.compile(r".*/book/$"))
+    page.get_by_role("link", name="会場から探す").click()
+    page.wait_for_url(re.compile(r".*/book/venues/$"))
+    assert page.get_by_role("heading", level=1).inner_text() == "接種を受ける会場を選んでください"
+    assert page.get_by_role("heading", name="市役所 健康センター").is_visible()
+    assert page.get_by_role("heading", name="北部公民館").is_visible()
+    assert "いちばん早い空き" in page.inner_text("main")
+    shots.take(page, "venues")
+
+    page.get_by_role("link", name="北部公民館の空いている日を見る").click()
+    page.wait_for_url(re.compile(r".*/book/\?venue=\d+$"))
+    assert "北部公民館の空いている日を表示しています" in page.inner_text("main")
+    assert page.locator("#id_venue option:checked").inner_text() == "北部公民館"
+    shots.take(page, "venue-dates")
+    page.locator("a.day").first.click()
+    page.wait_for_url(re.compile(r".*/book/\d{4}-\d{2}-\d{2}/\?venue=\d+$"))
+    assert page.get_by_role("heading", name="北部公民館").is_visible()
+    assert page.get_by_role("heading", name="市役所 健康センター").count() == 0
+    shots.take(page, "venue-slots")
+    page.locator("a.slot").first.click()
+    page.wait_for_url(re.compile(r".*/book/slot/\d+/$"))
+    assert "北部公民館" in page.inner_text("main")
+    shots.take(page, "confirm")
+    page.get_by_role("button", name="予約する").click()
+    page.wait_for_url(re.compile(r".*/bookings/[A-Z0-9]+/done/$"))
+    (booking,) = [b for b in _bookings(site, django_db_blocker) if b.pk not in before]
+    with django_db_blocker.unblock(), tenant_context(site.municipality):
+        assert Slot.objects.get(pk=booking.slot_id).venue.name == "北部公民館"
+    shots.take(page, "done")
+
+    page.goto(site.url("/mypage/"))
+    page.get_by_role("link", name="取り消す").click()
+    page.get_by_role("button", name="予約を取り消す").click()
+    page.wait_for_url(site.url("/mypage/"))
+    assert "現在、予約はありません" in page.inner_text("main")
+
+
 def test_a_failed_login_is_announced_and_the_skip_link_comes_first(page: Any, site: Site) -> None:
     page.goto(site.url("/"))
     page.keyboard.press("Tab")

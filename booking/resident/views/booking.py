@@ -1,4 +1,5 @@
-"""Booking, changing and cancelling: date → venues and slots that day → confirm → done.
+"""Booking, changing and cancelling: date → venues and slots that day → confirm → done; or
+venue → its days → its slots that day → confirm → done.
 
 Every booking is found through ``booking_of(voucher, number)`` (404 for anyone else's), and
 every write goes through the one booking service with the request's channel: ``line`` in
@@ -43,6 +44,7 @@ from booking.selectors.availability import (
     availability_choices,
     availability_for_day,
     open_days,
+    open_venues,
 )
 from booking.selectors.residents import (
     NextDose,
@@ -149,16 +151,17 @@ def nothing_to_book(nxt: NextDose, policy: BookingPolicy) -> str:
 
 @dataclass(frozen=True)
 class _Flow:
-    """What the date, slot and confirm pages share: new booking or change, filters, dose."""
+    """What the venue, date, slot and confirm pages share: new booking or change, filters,
+    dose."""
 
     changing: Booking | None
     channel: str
     filters: AvailabilityFilterForm
     area: str | None
     product: str | None
+    venue: int | None
     dose: int
     earliest: date | None
-    query: str
     # Read once per request: the pages and the series check use this one.
     policy: BookingPolicy
     # Booking the series together: the first dose's slot, chosen; these pages choose the next.
@@ -171,6 +174,26 @@ class _Flow:
     @property
     def first_dose(self) -> int:
         return self.dose - 1
+
+    @property
+    def query(self) -> str:
+        """The filters chosen, for the links onward."""
+        return self.query_for(self.venue)
+
+    def query_for(self, venue: int | None) -> str:
+        """The filters chosen, with ``venue`` instead of the one chosen (None: every venue)."""
+        chosen = [("area", self.area), ("product", self.product), ("venue", venue)]
+        return urlencode([(key, value) for key, value in chosen if value is not None])
+
+    @property
+    def venue_name(self) -> str:
+        return next((name for pk, name, _area in self.filters.venues if pk == self.venue), "")
+
+    def window(self) -> tuple[date, date]:
+        """The first and last days that may be booked now in this flow."""
+        today = timezone.localdate()
+        first = max(today, self.earliest) if self.earliest else today
+        return first, today + timedelta(days=self.policy.opens_days_ahead)
 
     def url(self, name: str, **kwargs: Any) -> str:
         if self.first_slot is not None:
@@ -225,20 +248,19 @@ def _flow(
         data["product"] = first_slot.product.code
     elif "product" not in data and preset:
         data["product"] = preset  # the next dose is of the same vaccine
-    filters = AvailabilityFilterForm(data, areas=choices.areas, products=choices.products)
-    area, product = filters.filters()
-    query = urlencode(
-        {key: value for key, value in [("area", area), ("product", product)] if value}
+    filters = AvailabilityFilterForm(
+        data, areas=choices.areas, products=choices.products, venues=choices.venues
     )
+    area, product, venue = filters.filters()
     return _Flow(
         changing=changing,
         channel=channel_for(request),
         filters=filters,
         area=area,
         product=product,
+        venue=venue,
         dose=dose,
         earliest=earliest,
-        query=query,
         policy=policy,
         first_slot=first_slot,
     )
@@ -256,15 +278,10 @@ def choose_date(
     flow = _flow(request, booking_number, first_slot_id)
     if isinstance(flow, HttpResponse):
         return flow
-    policy = flow.policy
     today = timezone.localdate()
-    first = max(today, flow.earliest) if flow.earliest else today
+    first, last = flow.window()
     days = open_days(
-        flow.channel,
-        first,
-        today + timedelta(days=policy.opens_days_ahead),
-        area=flow.area,
-        product=flow.product,
+        flow.channel, first, last, area=flow.area, product=flow.product, venue=flow.venue
     )
     return page(
         request,
@@ -284,17 +301,54 @@ def choose_date(
             "earliest": flow.earliest if flow.earliest and flow.earliest > today else None,
             "filters_html": _filters_html(flow.filters, flow.url("date")),
             "legend": _legend(),
+            "venues_url": _with_query(flow.url("venues"), flow.query_for(None)),
+            "all_venues_url": _with_query(flow.url("date"), flow.query_for(None)),
         },
     )
 
 
-def _filters_html(filters: AvailabilityFilterForm, action: str) -> str:
-    """The area and vaccine filters of the date and slot pages, as HTML."""
+@require_http_methods(["GET", "HEAD"])
+@resident_required
+def choose_venue(
+    request: HttpRequest, booking_number: str | None = None, first_slot_id: int | None = None
+) -> HttpResponse:
+    """Every venue with slots in the booking window, each leading to its own days: for the
+    resident who wants the clinic they always go to (UX.md "The resident's path" 3)."""
+    flow = _flow(request, booking_number, first_slot_id)
+    if isinstance(flow, HttpResponse):
+        return flow
+    first, last = flow.window()
+    venues = open_venues(flow.channel, first, last, area=flow.area, product=flow.product)
+    return page(
+        request,
+        "booking/resident/choose_venue.html",
+        {
+            "flow": flow,
+            "venues": [
+                {
+                    "venue": venue,
+                    "map_url": map_url(venue),
+                    "label": MARK_LABELS[venue.mark],
+                    "url": _with_query(flow.url("date"), flow.query_for(venue.venue_id)),
+                }
+                for venue in venues
+            ],
+            "filters_html": _filters_html(flow.filters, flow.url("venues"), with_venue=False),
+            "dates_url": _with_query(flow.url("date"), flow.query_for(None)),
+            "legend": _legend(),
+        },
+    )
+
+
+def _filters_html(filters: AvailabilityFilterForm, action: str, *, with_venue: bool = True) -> str:
+    """The area, vaccine and (but on the venues page) venue filters, as HTML."""
     return _filters_made(
         filters.areas,
         filters.products,
+        filters.venues if with_venue else None,
         filters["area"].value(),
         filters["product"].value(),
+        filters["venue"].value() if with_venue else None,
         action,
         get_language(),
     )
@@ -304,21 +358,27 @@ def _filters_html(filters: AvailabilityFilterForm, action: str) -> str:
 def _filters_made(
     areas: tuple[str, ...],
     products: tuple[tuple[str, str], ...],
+    venues: tuple[tuple[int, str, str], ...] | None,
     area: str | None,
     product: str | None,
+    venue: str | None,
     action: str,
     language: str,
 ) -> str:
     """The filters made once per process for each choice of them: Django renders each
     option of a select through a template, about a millisecond of every date and slot page.
-    Made from its arguments alone (the areas and vaccines offered, what the resident chose,
-    the page, the language)."""
+    Made from its arguments alone (the areas, vaccines and venues offered — no venue filter
+    when None —, what the resident chose, the page, the language)."""
     with translation.override(language):
         filters = AvailabilityFilterForm(
-            {"area": area or "", "product": product or ""}, areas=areas, products=products
+            {"area": area or "", "product": product or "", "venue": venue or ""},
+            areas=areas,
+            products=products,
+            venues=venues or (),
         )
         return render_to_string(
-            "booking/resident/_filters.html", {"filters": filters, "form_action": action}
+            "booking/resident/_filters.html",
+            {"filters": filters, "form_action": action, "with_venue": venues is not None},
         )
 
 
@@ -364,7 +424,11 @@ def _slots_page(
     ``refused_slot_id``, which is shown as full whatever the cached marks still say), the
     refusal above them: the resident chooses again on the same page."""
     venues = availability_for_day(
-        channel=flow.channel, day=chosen_day, area=flow.area, product=flow.product
+        channel=flow.channel,
+        day=chosen_day,
+        area=flow.area,
+        product=flow.product,
+        venue=flow.venue,
     )
     if refused_slot_id is not None:
         venues = [_shown_full(venue, refused_slot_id) for venue in venues]

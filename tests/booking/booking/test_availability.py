@@ -14,6 +14,7 @@ from booking.selectors.availability import (
     availability_invalidate,
     mark_for,
     open_days,
+    open_venues,
 )
 from booking.services.booking import booking_cancel, booking_create
 from tests.booking.booking.conftest import World, make_voucher, today
@@ -145,6 +146,79 @@ def test_open_days_for_the_date_picker(world: World, django_assert_max_num_queri
         today() + timedelta(days=5)
     )
     assert open_days("web", today() + timedelta(days=5), today()) == []
+
+
+def _fill(slot: Slot) -> None:
+    Slot.objects.filter(pk=slot.pk).update(booked_web=slot.capacity_web)
+
+
+def test_venues_first_each_with_its_mark_first_free_day_and_vaccines(
+    world: World, django_assert_max_num_queries
+) -> None:
+    world.slot(days=5, hour=9)
+    world.slot(days=3, hour=9, product=world.moderna)
+    _fill(world.slot(days=2, hour=9))  # full: the first free day is the 3rd
+    _fill(world.slot(days=3, hour=9, venue=world.north, web=2))
+    world.slot(days=4, hour=9, venue=world.north, status=Slot.Status.CLOSED)
+    world.slot(days=40, hour=9, venue=world.north)  # outside the booking window
+    world.slot(days=4, hour=10, venue=world.north, web=0, call_centre=2)  # not for the web
+    with django_assert_max_num_queries(2):
+        venues = open_venues("web", today(), today() + timedelta(days=10))
+    civic, north = venues
+    assert (civic.venue_id, civic.name, civic.area) == (world.civic.pk, "小平市役所", "中央地区")
+    assert civic.address.startswith("東京都小平市")
+    assert civic.products == ("ファイザー社ワクチン", "モデルナ社ワクチン")
+    assert civic.mark is Mark.PLENTY and civic.bookable  # 10 of 15 places left
+    assert civic.first_day == today() + timedelta(days=3)
+    # Every slot of the north venue taken: listed, marked ×, with no free day.
+    assert (north.name, north.mark, north.first_day, north.bookable) == (
+        "北部集会所",
+        Mark.NONE,
+        None,
+        False,
+    )
+    assert north.products == ("ファイザー社ワクチン",)
+    centre = open_venues("call_centre", today(), today() + timedelta(days=10))
+    assert [(v.name, v.mark) for v in centre] == [
+        ("小平市役所", Mark.PLENTY),
+        ("北部集会所", Mark.PLENTY),
+    ]
+
+
+def test_venues_first_are_filtered_by_area_and_vaccine(world: World) -> None:
+    world.slot(days=3, hour=9, product=world.moderna)
+    world.slot(days=3, hour=9, venue=world.north)
+    window = (today(), today() + timedelta(days=10))
+    assert [v.name for v in open_venues("web", *window, area="北地区")] == ["北部集会所"]
+    assert [v.name for v in open_venues("web", *window, product="moderna")] == ["小平市役所"]
+    assert open_venues("web", *window, area="北地区", product="moderna") == []
+    assert open_venues("web", window[1], window[0]) == []
+
+
+def test_a_venues_own_days_and_slots(world: World) -> None:
+    day = today() + timedelta(days=3)
+    civic = world.slot(days=3, hour=9)
+    world.slot(days=4, hour=9)
+    north = world.slot(days=3, hour=10, venue=world.north)
+    window = (today(), today() + timedelta(days=10))
+    # Asked for all venues first, so a cached answer for everyone must not answer for one.
+    assert [(d.day - today()).days for d in open_days("web", *window)] == [3, 4]
+    assert [(d.day - today()).days for d in open_days("web", *window, venue=world.north.pk)] == [3]
+    assert len(availability_for_day(channel="web", day=day)) == 2
+    (only,) = availability_for_day(channel="web", day=day, venue=world.north.pk)
+    assert [s.slot_id for s in only.slots] == [north.pk]
+    (only,) = availability_for_day(channel="web", day=day, venue=world.civic.pk)
+    assert [s.slot_id for s in only.slots] == [civic.pk]
+
+
+def test_the_venues_offered_are_the_open_ones_by_area(world: World) -> None:
+    from booking.models import Venue
+
+    Venue.objects.create(name="旧庁舎", area="中央地区", address="東京都小平市1", is_open=False)
+    assert availability_choices().venues == (
+        (world.civic.pk, "小平市役所", "中央地区"),
+        (world.north.pk, "北部集会所", "北地区"),
+    )
 
 
 def test_availability_is_per_municipality(tenant_b, world: World) -> None:
