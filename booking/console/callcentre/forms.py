@@ -64,6 +64,7 @@ class DayFilterForm(forms.Form):
     day = forms.DateField(required=False, input_formats=["%Y-%m-%d"])
     area = forms.CharField(required=False, max_length=40)
     product = forms.CharField(required=False, max_length=30)
+    venue = forms.IntegerField(required=False, min_value=1)
     # Booking the series together: the first dose's slot, chosen; the page chooses the next.
     first = forms.IntegerField(required=False, min_value=1)
 
@@ -73,7 +74,7 @@ class DayFilterForm(forms.Form):
         first = self.cleaned_data.get("first")
         return int(first) if first else None
 
-    def value(self, name: str) -> str | date | None:
+    def value(self, name: str) -> str | int | date | None:
         if not self.is_valid():
             return None
         return self.cleaned_data.get(name) or None

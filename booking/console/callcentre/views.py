@@ -282,9 +282,9 @@ def _slot_picker(
     preset_product: str | None = None,
     series: SeriesTogether | None = None,
 ) -> dict[str, Any]:
-    """The same choices the resident sees (every venue for a day), with the call centre's
-    capacity only. For the second dose booked together: its vaccine only, from the first day
-    its interval allows."""
+    """The same choices the resident sees (every venue for a day, or one venue's days), with
+    the call centre's capacity only. For the second dose booked together: its vaccine only,
+    from the first day its interval allows."""
     data = request.GET.copy()
     if series is not None:
         data["product"] = series.product.code
@@ -293,6 +293,10 @@ def _slot_picker(
     filters = DayFilterForm(data)
     area = filters.value("area")
     product = filters.value("product")
+    choices = availability_choices()
+    chosen_venue = filters.value("venue")
+    # Not an open venue: no filter.
+    venue = next((pk for pk, _name, _area in choices.venues if pk == chosen_venue), None)
     policy = BookingPolicy.current()
     today = _today()
     days = open_days(
@@ -301,6 +305,7 @@ def _slot_picker(
         today + timedelta(days=policy.opens_days_ahead),
         area=str(area) if area else None,
         product=str(product) if product else None,
+        venue=venue,
     )
     chosen = filters.value("day")
     if series is not None and isinstance(chosen, date) and chosen < series.earliest_day:
@@ -313,6 +318,7 @@ def _slot_picker(
             day=chosen,
             area=str(area) if area else None,
             product=str(product) if product else None,
+            venue=venue,
         )
         if chosen
         else []
@@ -321,10 +327,19 @@ def _slot_picker(
         "days": days,
         "chosen_day": chosen,
         "venues": venues,
-        "choices": availability_choices(),
+        "choices": choices,
+        "venue_groups": _venues_by_area(choices.venues),
         "area": area or "",
         "product": product or "",
+        "venue": venue or "",
     }
+
+
+def _venues_by_area(venues: tuple[tuple[int, str, str], ...]) -> list[tuple[str, list[Any]]]:
+    grouped: dict[str, list[tuple[int, str]]] = {}
+    for pk, name, area in venues:
+        grouped.setdefault(area, []).append((pk, name))
+    return list(grouped.items())
 
 
 def _book_page(

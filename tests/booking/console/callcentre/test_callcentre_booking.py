@@ -103,6 +103,34 @@ def test_the_booking_page_lists_only_slots_with_call_centre_capacity(
     assert "コールセンター用の枠がある会場はありません" in web_page
 
 
+def test_the_operator_finds_the_days_of_the_venue_the_resident_asks_for(
+    tenant_a: Municipality,
+    client_a: Client,
+    operator_a: StaffAccount,
+    town: Town,
+    clock: time_machine.Coordinates,
+) -> None:
+    world = town.world
+    with schema_context(tenant_a.schema_name):
+        north = world.slot(days=6, hour=9, venue=world.north)
+    signed_in(client_a, operator_a, clock)
+    book = resident_url(town) + "book/"
+    everything = client_a.get(book).content.decode()
+    assert '<optgroup label="北地区">' in everything
+    assert f'<option value="{world.north.pk}">北部集会所</option>' in everything
+    page = client_a.get(book, {"venue": world.north.pk}).content.decode()
+    assert f'<option value="{world.north.pk}" selected>北部集会所</option>' in page
+    # The venue's one day is chosen; its slot is offered, and no other venue's.
+    assert f'name="slot" value="{north.pk}"' in page
+    assert f'value="{town.call_slot.pk}"' not in page
+    days = page.split('id="days-heading"')[1].split("</section>")[0]
+    assert days.count("<li>") == 1 and 'aria-current="date"' in days
+    # A venue that is not open filters nothing.
+    other = client_a.get(book, {"venue": 999999}).content.decode()
+    assert f'name="slot" value="{town.call_slot.pk}"' in other
+    assert f"&amp;venue={world.north.pk}" not in other
+
+
 def test_change_and_cancel_go_through_the_same_service(
     tenant_a: Municipality,
     client_a: Client,
