@@ -20,7 +20,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils import timezone, translation
+from django.utils import formats, timezone, translation
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 from django.utils.translation import get_language, gettext_lazy
@@ -55,7 +55,9 @@ from booking.selectors.residents import (
     next_dose,
 )
 from booking.services.booking import (
+    AgeWindow,
     BookingRefused,
+    age_window,
     booking_cancel,
     booking_change,
     booking_create,
@@ -149,6 +151,34 @@ def nothing_to_book(nxt: NextDose, policy: BookingPolicy) -> str:
     return ""
 
 
+def booking_window(policy: BookingPolicy, earliest: date | None = None) -> tuple[date, date]:
+    """The first and last days a booking may be made for now (from ``earliest`` at the
+    soonest)."""
+    today = timezone.localdate()
+    first = max(today, earliest) if earliest else today
+    return first, today + timedelta(days=policy.opens_days_ahead)
+
+
+def resident_age_window(voucher: Voucher, nxt: NextDose, policy: BookingPolicy) -> AgeWindow:
+    return age_window(voucher, *booking_window(policy, nxt.earliest_day), now=timezone.now())
+
+
+def not_eligible_yet(age: AgeWindow, policy: BookingPolicy) -> str:
+    """What a resident whose age no phase opens to yet is told before choosing anything: when
+    their turn opens, where the municipality has set it, or the booking service's own
+    refusal (which says where to ask)."""
+    if age.phase_opens_at is not None:
+        opens = timezone.localtime(age.phase_opens_at)
+        return _(
+            "あなたの年齢の方の予約受付は%(when)sに始まります。その日時以降にご予約ください。"
+        ) % {"when": f"{_date_text(opens.date())}{opens:%H:%M}"}
+    return BookingRefused("not_eligible_yet", phone=policy.call_centre_phone).message
+
+
+def _date_text(day: date) -> str:
+    return formats.date_format(day, _("Y年n月j日（D）"))
+
+
 @dataclass(frozen=True)
 class _Flow:
     """What the venue, date, slot and confirm pages share: new booking or change, filters,
@@ -162,6 +192,9 @@ class _Flow:
     venue: int | None
     dose: int
     earliest: date | None
+    # Why nothing before ``earliest`` is shown: "interval" (after the previous dose) or "age"
+    # (the resident's birthday, from which an age phase covers them).
+    earliest_because: str
     # Read once per request: the pages and the series check use this one.
     policy: BookingPolicy
     # Booking the series together: the first dose's slot, chosen; these pages choose the next.
@@ -191,9 +224,7 @@ class _Flow:
 
     def window(self) -> tuple[date, date]:
         """The first and last days that may be booked now in this flow."""
-        today = timezone.localdate()
-        first = max(today, self.earliest) if self.earliest else today
-        return first, today + timedelta(days=self.policy.opens_days_ahead)
+        return booking_window(self.policy, self.earliest)
 
     def url(self, name: str, **kwargs: Any) -> str:
         if self.first_slot is not None:
@@ -217,8 +248,14 @@ def _first_slot(request: HttpRequest, first_slot_id: int | None) -> Slot | None:
 
 
 def _flow(
-    request: HttpRequest, booking_number: str | None, first_slot_id: int | None = None
+    request: HttpRequest,
+    booking_number: str | None,
+    first_slot_id: int | None = None,
+    *,
+    refused: bool = False,
 ) -> _Flow | HttpResponse:
+    """The flow of the page asked for; or the page saying why there is nothing to book (409
+    when it answers a booking the service ``refused``)."""
     voucher = request.voucher  # type: ignore[attr-defined]
     changing = _own_booking(request, booking_number)
     first_slot = _first_slot(request, first_slot_id)
@@ -230,20 +267,31 @@ def _flow(
         if refusal is not None:
             return refusal
         preset = changing.slot.product.code
-        dose, earliest = changing.dose, None
+        dose, earliest, because = changing.dose, None, ""
     else:
         blocker = nothing_to_book(nxt, policy)
+        age = resident_age_window(voucher, nxt, policy) if not blocker else None
+        if age is not None and age.first_day is None:
+            blocker = not_eligible_yet(age, policy)
         if blocker:
-            return page(request, "booking/resident/nothing_to_book.html", {"message": blocker})
+            return page(
+                request,
+                "booking/resident/nothing_to_book.html",
+                {"message": blocker},
+                status=409 if refused else 200,
+            )
         preset = nxt.product.code if nxt.product is not None else ""
-        dose, earliest = nxt.dose, nxt.earliest_day
+        dose, earliest, because = nxt.dose, nxt.earliest_day, "interval"
+        assert age is not None and age.first_day is not None
+        if earliest is None or age.first_day > earliest:
+            earliest, because = age.first_day, "age"
     data = request.GET.copy()
     if first_slot is not None:
         series = series_together_for(voucher, first_slot, policy=policy)
         if series is None:
             # Nothing to book with it (the policy changed, or a dose was booked meanwhile).
             return redirect("resident:book_confirm", slot_id=first_slot.pk)
-        dose, earliest = series.second_dose, series.earliest_day
+        dose, earliest, because = series.second_dose, series.earliest_day, "interval"
         # The series is of one vaccine: the second dose's slots are of the first's only.
         data["product"] = first_slot.product.code
     elif "product" not in data and preset:
@@ -261,6 +309,7 @@ def _flow(
         venue=venue,
         dose=dose,
         earliest=earliest,
+        earliest_because=because,
         policy=policy,
         first_slot=first_slot,
     )
@@ -299,6 +348,7 @@ def choose_date(
                 for item in days
             ],
             "earliest": flow.earliest if flow.earliest and flow.earliest > today else None,
+            "earliest_because": flow.earliest_because,
             "filters_html": _filters_html(flow.filters, flow.url("date")),
             "legend": _legend(),
             "venues_url": _with_query(flow.url("venues"), flow.query_for(None)),
@@ -646,9 +696,9 @@ def _book(
         sent_before = _booked_before(voucher, slot, refused, changing, first_slot)
         if sent_before is not None:
             return _done(sent_before)
-        flow = _flow(request, booking_number, first_slot_id)
+        flow = _flow(request, booking_number, first_slot_id, refused=True)
         if isinstance(flow, HttpResponse):
-            return flow  # e.g. nothing left to book: that page says why
+            return flow  # e.g. nothing left to book, or not yet: that page says why
         error = _refusal_text(flow, refused)
         if refused.code in _CHOOSE_AGAIN:
             # Taken (or closed) between the look and the press: the day's other slots at

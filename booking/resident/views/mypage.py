@@ -16,7 +16,12 @@ from booking.models import Booking, BookingPolicy
 from booking.resident.access import resident_required
 from booking.resident.forms import ContactForm
 from booking.resident.selectors import contact_status
-from booking.resident.views.booking import booking_rows, nothing_to_book
+from booking.resident.views.booking import (
+    booking_rows,
+    not_eligible_yet,
+    nothing_to_book,
+    resident_age_window,
+)
 from booking.resident.views.common import page
 from booking.selectors.residents import bookings_of, next_dose, vaccinations_of
 from booking.services.notifications import contact_preferences_update
@@ -29,6 +34,13 @@ def mypage(request: HttpRequest) -> HttpResponse:
     bookings = bookings_of(voucher)
     live = [b for b in bookings if b.status in (Booking.Status.ACTIVE, Booking.Status.CHECKED_IN)]
     nxt = next_dose(voucher)
+    policy = BookingPolicy.current()
+    can_book = not nothing_to_book(nxt, policy)
+    not_yet = ""
+    if can_book:
+        age = resident_age_window(voucher, nxt, policy)
+        if age.first_day is None:
+            can_book, not_yet = False, not_eligible_yet(age, policy)
     return page(
         request,
         "booking/resident/mypage.html",
@@ -36,7 +48,8 @@ def mypage(request: HttpRequest) -> HttpResponse:
             "voucher_number": voucher.voucher_number,
             "bookings": booking_rows(live),
             "next": nxt,
-            "can_book": not nothing_to_book(nxt, BookingPolicy.current()),
+            "can_book": can_book,
+            "not_yet": not_yet,
             "vaccinations": list(vaccinations_of(voucher)),
             "contact": contact_status(voucher),
         },

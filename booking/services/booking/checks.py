@@ -100,6 +100,49 @@ def age_on(birth_date: date, day: date) -> int:
     return day.year - birth_date.year - ((day.month, day.day) < (birth_date.month, birth_date.day))
 
 
+def _birthdays(birth_date: date, after: date, until: date) -> list[date]:
+    """The days in (``after``, ``until``] on which a resident born on ``birth_date`` is a year
+    older, as ``age_on`` counts (born on 29 February: 1 March in other years)."""
+    days = []
+    for year in range(after.year, until.year + 1):
+        try:
+            birthday = birth_date.replace(year=year)
+        except ValueError:
+            birthday = date(year, 3, 1)
+        if after < birthday <= until:
+            days.append(birthday)
+    return days
+
+
+@dataclass(frozen=True)
+class AgeWindow:
+    """When a resident's age lets them book, by the same rule as ``_check_eligible``: the
+    first day from ``first`` to ``last`` whose slots the age phases open to them now (None:
+    none), and, when there is none, the opening of a later phase that will (None: none
+    that the municipality has set)."""
+
+    first_day: date | None
+    phase_opens_at: datetime | None = None
+
+
+def age_window(voucher: Voucher, first: date, last: date, *, now: datetime) -> AgeWindow:
+    """What the pages tell a resident before they choose a slot that the booking service
+    would refuse them for their age (UX.md: say which, and what to do next). A voucher
+    without a birth date can book no day, as the service decides."""
+    birth_date = _birth_date(voucher)
+    if birth_date is None:
+        return AgeWindow(None)
+    for day in [first, *_birthdays(birth_date, first, last)]:
+        if AgePhase.covers(age=age_on(birth_date, day), at=now):
+            return AgeWindow(day)
+    later = [
+        phase.opens_at
+        for phase in AgePhase.every()
+        if phase.opens_at > now and phase.minimum_age <= age_on(birth_date, _day_of(phase.opens_at))
+    ]
+    return AgeWindow(None, min(later, default=None))
+
+
 def _check_eligible(ctx: _Context, slot: Slot, dose: int, birth_date: date | None) -> None:
     """Old enough for the vaccine on the day, and inside an age phase that has opened."""
     refusal = partial(BookingRefused, "not_eligible_yet", dose=dose, slot_id=slot.pk)

@@ -4,10 +4,11 @@ printable confirmation; change (the old booking stays if the new slot fails) and
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import timedelta
 from typing import Any
 
 from django.test import Client
+from django.utils import timezone
 from django_tenants.utils import tenant_context
 
 from booking.models import Booking, ContactPreference, Slot, VaccineProduct
@@ -21,7 +22,6 @@ from tests.booking.resident.conftest import (
     events,
     logged_in,
     login_dob,
-    make_resident,
 )
 
 LINE_AGENT = (
@@ -197,7 +197,7 @@ def test_a_booking_sent_twice_shows_the_booking_it_made_both_times(
         assert Slot.objects.get(pk=slot.pk).booked_web == 1
     # Another slot, with the booking already made: still refused, saying why.
     other = client_a.post(f"/book/slot/{world_a.slot(5, 10).pk}/")
-    assert other.status_code == 200
+    assert other.status_code == 409
     assert "すでにご予約があります" in other.content.decode()
     # Once cancelled, the same slot is booked anew, with a new number.
     client_a.post(f"/bookings/{booking.booking_number}/cancel/")
@@ -210,7 +210,7 @@ def test_one_booking_at_a_time(client_a: Client, world_a: World, resident_a: Res
     _book(client_a, world_a.slot(3, 10), world_a.municipality)
     page = client_a.get("/book/")
     assert "すでにご予約があります" in page.content.decode()
-    assert client_a.post(f"/book/slot/{world_a.slot(5, 10).pk}/").status_code == 200
+    assert client_a.post(f"/book/slot/{world_a.slot(5, 10).pk}/").status_code == 409
     assert len(_bookings(world_a.municipality, resident_a)) == 1
 
 
@@ -306,21 +306,26 @@ def test_a_slot_taken_meanwhile_answers_with_the_days_other_slots(
     _book(client_a, free, world_a.municipality)
 
 
-def test_a_refusal_shows_the_booking_services_message(client_a: Client, world_a: World) -> None:
-    young = make_resident(world_a.municipality, "1000000005", born=date(1990, 1, 1))
-    logged_in(client_a, young)
-    slot = world_a.slot(5, 10)
+def test_a_refusal_shows_the_booking_services_message(
+    client_a: Client, world_a: World, resident_a: Resident
+) -> None:
+    logged_in(client_a, resident_a)
+    slot = world_a.slot(3, 10)
+    with tenant_context(world_a.municipality):  # moved into its last 24 hours: closed
+        soon = timezone.now() + timedelta(hours=3)
+        Slot.objects.filter(pk=slot.pk).update(starts_at=soon, ends_at=soon + timedelta(hours=1))
+        slot.refresh_from_db()
+    action = f'action="/book/slot/{slot.pk}/"'
+    # The confirmation offers the button (it is reached by its address, not from a list).
+    assert action in client_a.get(f"/book/slot/{slot.pk}/").content.decode()
     refused = client_a.post(f"/book/slot/{slot.pk}/")
     assert refused.status_code == 409
     text = refused.content.decode()
-    assert "まだ予約の対象ではありません" in text and 'role="alert"' in text
+    assert "この日時の予約受付は終了しました" in text and 'role="alert"' in text
     day = slot.starts_at.astimezone(at(0).tzinfo).date().isoformat()
     assert f'href="/book/{day}/"' in text and "この日のほかの枠を見る" in text
-    action = f'action="/book/slot/{slot.pk}/"'
     assert action not in text
-    # The confirmation itself still offers the button.
-    assert action in client_a.get(f"/book/slot/{slot.pk}/").content.decode()
-    assert _bookings(world_a.municipality, young) == []
+    assert _bookings(world_a.municipality, resident_a) == []
 
 
 def test_lines_browser_books_with_lines_places(
