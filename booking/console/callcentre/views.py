@@ -40,13 +40,21 @@ from booking.resident.selectors import slot_for_booking
 from booking.resident.waiting_room import queue_now
 from booking.selectors.availability import availability_choices, availability_for_day, open_days
 from booking.selectors.residents import (
+    NextDose,
     booking_of_voucher,
     bookings_linked_to,
     bookings_of,
     cancelled_together,
     next_dose,
 )
-from booking.services.booking import BookingRefused, SeriesTogether, series_together_for
+from booking.services.booking import (
+    BookingRefused,
+    SeriesTogether,
+    age_window,
+    booking_days,
+    not_eligible_yet_message,
+    series_together_for,
+)
 from booking.services.callcentre import (
     IDENTITY_VALID,
     IdentityCheckRequired,
@@ -353,11 +361,13 @@ def _book_page(
     status: int = 200,
 ) -> HttpResponse:
     preset = changing.slot.product.code if changing is not None else None
+    nxt = next_dose(voucher)
     context = {
         "voucher": voucher,
         "changing": changing,
         "changing_number": booking_number_display(changing.booking_number) if changing else "",
-        "next": next_dose(voucher),
+        "next": nxt,
+        "not_yet": _not_eligible_yet(voucher, nxt) if changing is None else "",
         "identity_until": _identity_until(request, voucher),
         "error": error,
         "first_slot": first_slot if series is not None else None,
@@ -365,6 +375,18 @@ def _book_page(
         **_slot_picker(request, preset_product=preset, series=series),
     }
     return console_page(request, "booking/console/callcentre/book.html", context, status=status)
+
+
+def _not_eligible_yet(voucher: Voucher, nxt: NextDose) -> str:
+    """What the resident is told on their own pages when no age phase opens to them yet in
+    the booking window: the operator reads the same, before choosing a slot that the
+    service would refuse."""
+    policy = BookingPolicy.current()
+    first, last = booking_days(policy, nxt.earliest_day)
+    age = age_window(voucher, first, last, now=timezone.now())
+    if age.first_day is not None:
+        return ""
+    return not_eligible_yet_message(age.phase_opens_at, policy.call_centre_phone)
 
 
 def _series_slot(slot_id: int | None) -> Slot | None:

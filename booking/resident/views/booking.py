@@ -20,7 +20,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils import formats, timezone, translation
+from django.utils import timezone, translation
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 from django.utils.translation import get_language, gettext_lazy
@@ -61,6 +61,8 @@ from booking.services.booking import (
     booking_cancel,
     booking_change,
     booking_create,
+    booking_days,
+    not_eligible_yet_message,
     resident_actor,
     series_together_for,
 )
@@ -151,32 +153,14 @@ def nothing_to_book(nxt: NextDose, policy: BookingPolicy) -> str:
     return ""
 
 
-def booking_window(policy: BookingPolicy, earliest: date | None = None) -> tuple[date, date]:
-    """The first and last days a booking may be made for now (from ``earliest`` at the
-    soonest)."""
-    today = timezone.localdate()
-    first = max(today, earliest) if earliest else today
-    return first, today + timedelta(days=policy.opens_days_ahead)
-
-
 def resident_age_window(voucher: Voucher, nxt: NextDose, policy: BookingPolicy) -> AgeWindow:
-    return age_window(voucher, *booking_window(policy, nxt.earliest_day), now=timezone.now())
+    """When the resident's age lets them book their next dose in the booking window."""
+    first, last = booking_days(policy, nxt.earliest_day)
+    return age_window(voucher, first, last, now=timezone.now())
 
 
 def not_eligible_yet(age: AgeWindow, policy: BookingPolicy) -> str:
-    """What a resident whose age no phase opens to yet is told before choosing anything: when
-    their turn opens, where the municipality has set it, or the booking service's own
-    refusal (which says where to ask)."""
-    if age.phase_opens_at is not None:
-        opens = timezone.localtime(age.phase_opens_at)
-        return _(
-            "あなたの年齢の方の予約受付は%(when)sに始まります。その日時以降にご予約ください。"
-        ) % {"when": f"{_date_text(opens.date())}{opens:%H:%M}"}
-    return BookingRefused("not_eligible_yet", phone=policy.call_centre_phone).message
-
-
-def _date_text(day: date) -> str:
-    return formats.date_format(day, _("Y年n月j日（D）"))
+    return not_eligible_yet_message(age.phase_opens_at, policy.call_centre_phone)
 
 
 @dataclass(frozen=True)
@@ -224,7 +208,7 @@ class _Flow:
 
     def window(self) -> tuple[date, date]:
         """The first and last days that may be booked now in this flow."""
-        return booking_window(self.policy, self.earliest)
+        return booking_days(self.policy, self.earliest)
 
     def url(self, name: str, **kwargs: Any) -> str:
         if self.first_slot is not None:

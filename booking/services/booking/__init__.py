@@ -30,9 +30,20 @@ from booking.services.booking.access import resident_actor
 from booking.services.booking.cancel import booking_cancel
 from booking.services.booking.capacity import slot_claim_capacity, slot_release_capacity
 from booking.services.booking.change import booking_change
-from booking.services.booking.checks import JAPAN, VOUCHER_TABLE, AgeWindow, age_on, age_window
+from booking.services.booking.checks import (
+    JAPAN,
+    VOUCHER_TABLE,
+    AgeWindow,
+    age_on,
+    age_window,
+    booking_days,
+)
 from booking.services.booking.create import LIVE_BOOKING_CONSTRAINT, booking_create
-from booking.services.booking.refusals import REFUSAL_CODES, BookingRefused
+from booking.services.booking.refusals import (
+    REFUSAL_CODES,
+    BookingRefused,
+    not_eligible_yet_message,
+)
 from booking.services.booking.series import SeriesTogether, series_together_for
 
 __all__ = [
@@ -45,9 +56,11 @@ __all__ = [
     "SeriesTogether",
     "age_on",
     "age_window",
+    "booking_days",
     "booking_cancel",
     "booking_change",
     "booking_create",
+    "not_eligible_yet_message",
     "resident_actor",
     "series_together_for",
     "slot_claim_capacity",

@@ -8,6 +8,8 @@ from datetime import date, datetime, timedelta
 from functools import partial
 from zoneinfo import ZoneInfo
 
+from django.utils import timezone
+
 from booking.models import AgePhase, BookingPolicy, Slot, VaccineProduct, Voucher
 from booking.selectors.residents import DoseHistory, DoseTaken, series_size
 from booking.selectors.slots import slot_with_venue_and_product
@@ -123,6 +125,14 @@ class AgeWindow:
 
     first_day: date | None
     phase_opens_at: datetime | None = None
+
+
+def booking_days(policy: BookingPolicy, earliest: date | None = None) -> tuple[date, date]:
+    """The first and last days whose slots may be booked now (from ``earliest`` at the
+    soonest), in Japan."""
+    today = timezone.localdate(timezone=JAPAN)
+    first = max(today, earliest) if earliest else today
+    return first, today + timedelta(days=policy.opens_days_ahead)
 
 
 def age_window(voucher: Voucher, first: date, last: date, *, now: datetime) -> AgeWindow:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
+from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 
 REFUSAL_CODES = (
@@ -109,6 +111,19 @@ def _refusal_message(code: str, values: dict[str, Any]) -> str:
             "%(centre)sにお電話ください。"
         ) % {"hours": values.get("hours", ""), "centre": centre}
     raise ValueError(f"unknown refusal code {code!r}")
+
+
+def not_eligible_yet_message(phase_opens_at: datetime | None, phone: str) -> str:
+    """What a resident whose age no phase opens to yet is told before choosing anything:
+    when their turn opens, where the municipality has set it (``AgeWindow``), or the
+    refusal the booking service would give, which says where to ask."""
+    if phase_opens_at is None:
+        return BookingRefused("not_eligible_yet", phone=phone).message
+    opens = timezone.localtime(phase_opens_at)
+    when = formats.date_format(opens, _("Y年n月j日（D）H:i"))
+    return _("あなたの年齢の方の予約受付は%(when)sに始まります。その日時以降にご予約ください。") % {
+        "when": when
+    }
 
 
 class BookingRefused(Exception):

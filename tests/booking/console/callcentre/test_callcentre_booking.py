@@ -5,16 +5,18 @@ from __future__ import annotations
 
 import time_machine
 from django.test import Client
+from django.utils import timezone
 from django_tenants.utils import schema_context
 
-from booking.models import Booking, Slot
+from booking.models import AgePhase, Booking, Slot
 from tenants.models import Municipality
-from tests.booking.booking.conftest import counters
+from tests.booking.booking.conftest import counters, years_ago
 from tests.booking.console.callcentre.cast import (
     CALL_CENTRE_HOME,
     Town,
     confirm_identity,
     live_bookings,
+    make_resident,
     signed_in,
 )
 from tests.booking.console.conftest import StaffAccount, events
@@ -129,6 +131,31 @@ def test_the_operator_finds_the_days_of_the_venue_the_resident_asks_for(
     other = client_a.get(book, {"venue": 999999}).content.decode()
     assert f'name="slot" value="{town.call_slot.pk}"' in other
     assert f"&amp;venue={world.north.pk}" not in other
+
+
+def test_the_operator_reads_what_a_resident_too_young_to_book_yet_is_told(
+    tenant_a: Municipality,
+    client_a: Client,
+    operator_a: StaffAccount,
+    town: Town,
+    clock: time_machine.Coordinates,
+) -> None:
+    with schema_context(tenant_a.schema_name):
+        young = make_resident(
+            tenant_a,
+            "2000000009",
+            name="小平 一郎",
+            kana="コダイラ イチロウ",
+            phone="0423112222",
+            born=years_ago(40),
+        )
+        opens = timezone.localtime(AgePhase.objects.get(minimum_age=12).opens_at)
+    signed_in(client_a, operator_a, clock)
+    page = client_a.get(f"{CALL_CENTRE_HOME}residents/{young.pk}/book/").content.decode()
+    assert 'id="not-eligible-yet"' in page
+    assert "あなたの年齢の方の予約受付は" in page and f"{opens.year}年{opens.month}月" in page
+    hanako = client_a.get(resident_url(town) + "book/").content.decode()
+    assert 'id="not-eligible-yet"' not in hanako
 
 
 def test_change_and_cancel_go_through_the_same_service(
