@@ -19,6 +19,7 @@ Reads go to the primary database explicitly: availability is never read from a r
 from __future__ import annotations
 
 import hashlib
+import secrets
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -198,7 +199,9 @@ def availability_invalidate(*, channels: Iterable[str] | None = None, days: Iter
     """Forget cached availability of ``days`` (and the date picker) for ``channels`` (all if
     None). The booking service calls it on commit when a mark changed; call it too after
     editing slots or venues."""
-    stamp = str(time.time_ns())
+    # Unique even when two invalidations read the same clock (a frozen one in tests, or two
+    # processes in the same tick): an equal stamp would leave the answers it should drop.
+    stamp = f"{time.time_ns():x}-{secrets.token_hex(4)}"
     keys = {}
     for channel in channels or Channel.values:
         keys[_generation_key(channel, "days")] = stamp

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+import re
+import unicodedata
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from django import forms
@@ -10,9 +12,16 @@ from django.core.validators import URLValidator
 from django.utils.translation import gettext_lazy as _
 
 from booking.console.forms import ConsoleForm
-from booking.console.planning.common import WEEKDAYS, today
-from booking.models import Channel, Slot, VaccineProduct, Venue
-from booking.services.planning import MAX_PLAN_DAYS, SlotPattern, VenueDetails
+from booking.console.planning.common import JAPAN, WEEKDAYS, today
+from booking.models import AgePhase, BookingPolicy, Channel, Slot, VaccineProduct, Venue
+from booking.services.planning import (
+    MAX_PLAN_DAYS,
+    PhaseDetails,
+    PolicyDetails,
+    SlotPattern,
+    VaccineDetails,
+    VenueDetails,
+)
 
 MAX_SLOT_CAPACITY = 10_000
 MAX_REPORT_DAYS = 93
@@ -375,3 +384,137 @@ class VrsExportForm(PlanningForm):
         if first and last and (last - first).days > 400:
             self.add_error("last_day", _("一度に出力できるのは400日分までです。"))
         return cleaned
+
+
+# --- The booking rules ---------------------------------------------------------------------
+
+MAX_OPENS_DAYS_AHEAD = 366
+MAX_CLOSES_HOURS_BEFORE = 24 * 14
+_PHONE = re.compile(r"[0-9]{2,5}-?[0-9]{1,4}-?[0-9]{3,4}")
+
+
+class BookingPolicyForm(PlanningForm):
+    opens_days_ahead = forms.IntegerField(
+        label=_("何日先まで予約できるか"),
+        min_value=1,
+        max_value=MAX_OPENS_DAYS_AHEAD,
+        widget=forms.NumberInput(attrs={"inputmode": "numeric"}),
+        help_text=_("今日から数えて何日先の枠まで住民に表示し、予約を受け付けるか。"),
+    )
+    closes_hours_before = forms.IntegerField(
+        label=_("予約・変更の締切（開始の何時間前）"),
+        min_value=0,
+        max_value=MAX_CLOSES_HOURS_BEFORE,
+        widget=forms.NumberInput(attrs={"inputmode": "numeric"}),
+        help_text=_("この時間を過ぎた枠は、ウェブでは予約・変更・取消ができません。"),
+    )
+    book_series_together = forms.BooleanField(
+        label=_("1回目と2回目をまとめて予約する"), required=False
+    )
+    cancel_cascades = forms.BooleanField(
+        label=_("1回目を取り消すと2回目も取り消す"), required=False
+    )
+    call_centre_phone = forms.CharField(
+        label=_("コールセンター電話番号"),
+        max_length=20,
+        required=False,
+        widget=forms.TextInput(attrs={"inputmode": "tel", "autocomplete": "off"}),
+        help_text=_("住民向けの画面とお知らせに表示します（例：042-000-0000）。"),
+    )
+
+    def clean_call_centre_phone(self) -> str:
+        phone = unicodedata.normalize("NFKC", self.cleaned_data["call_centre_phone"]).strip()
+        phone = phone.replace("ー", "-").replace("−", "-")
+        if phone and not _PHONE.fullmatch(phone):
+            raise forms.ValidationError(
+                _("電話番号は数字とハイフンで入力してください（例：042-000-0000）。")
+            )
+        return phone
+
+    @classmethod
+    def initial_for(cls, policy: BookingPolicy) -> dict[str, Any]:
+        return {name: getattr(policy, name) for name in cls.base_fields}
+
+    def details(self) -> PolicyDetails:
+        return PolicyDetails(**{name: self.cleaned_data[name] for name in self.base_fields})
+
+
+class AgePhaseForm(PlanningForm):
+    name = forms.CharField(
+        label=_("名称"),
+        max_length=60,
+        help_text=_("住民のトップページに表示します（例：65歳以上の方）。"),
+    )
+    minimum_age = forms.IntegerField(
+        label=_("年齢（以上）"),
+        min_value=0,
+        max_value=130,
+        widget=forms.NumberInput(attrs={"inputmode": "numeric"}),
+        help_text=_("接種日の年齢がこの歳以上の方が対象です。"),
+    )
+    opens_on = forms.DateField(label=_("予約開始日"), widget=_date_input())
+    opens_time = forms.TimeField(label=_("予約開始時刻"), widget=_time_input())
+
+    @classmethod
+    def initial_for(cls, phase: AgePhase) -> dict[str, Any]:
+        opens = phase.opens_at.astimezone(JAPAN)
+        return {
+            "name": phase.name,
+            "minimum_age": phase.minimum_age,
+            "opens_on": opens.date(),
+            "opens_time": opens.time().replace(second=0, microsecond=0),
+        }
+
+    def details(self) -> PhaseDetails:
+        data = self.cleaned_data
+        opens_at = datetime.combine(data["opens_on"], data["opens_time"], tzinfo=JAPAN)
+        return PhaseDetails(name=data["name"], minimum_age=data["minimum_age"], opens_at=opens_at)
+
+
+class VaccineForm(PlanningForm):
+    code = forms.SlugField(
+        label=_("コード"),
+        max_length=30,
+        help_text=_("半角英数字とハイフン（例：pfizer）。登録後は変更できません。"),
+    )
+    name = forms.CharField(label=_("ワクチン名"), max_length=60)
+    maker = forms.CharField(label=_("製造販売業者"), max_length=60, required=False)
+    doses_in_series = forms.IntegerField(
+        label=_("接種回数（初回シリーズ）"),
+        min_value=1,
+        max_value=9,
+        widget=forms.NumberInput(attrs={"inputmode": "numeric"}),
+    )
+    interval_days = forms.IntegerField(
+        label=_("接種間隔（日）"),
+        min_value=0,
+        max_value=3650,
+        widget=forms.NumberInput(attrs={"inputmode": "numeric"}),
+        help_text=_("前の回の接種日から、次の回を予約できるまでの日数（例：ファイザー社 19）。"),
+    )
+    minimum_age = forms.IntegerField(
+        label=_("対象年齢（下限）"),
+        min_value=0,
+        max_value=130,
+        widget=forms.NumberInput(attrs={"inputmode": "numeric"}),
+    )
+    active = forms.BooleanField(
+        label=_("予約を受け付ける"),
+        required=False,
+        initial=True,
+        help_text=_("外すと、このワクチンの枠は住民にもコールセンターにも表示されません。"),
+    )
+
+    def __init__(self, *args: Any, product: VaccineProduct | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if product is not None:
+            # The code names the vaccine in slots and records: shown, never changed.
+            self.fields["code"].disabled = True
+            self.fields["code"].initial = product.code
+
+    @classmethod
+    def initial_for(cls, product: VaccineProduct) -> dict[str, Any]:
+        return {name: getattr(product, name) for name in cls.base_fields}
+
+    def details(self) -> VaccineDetails:
+        return VaccineDetails(**{name: self.cleaned_data[name] for name in self.base_fields})

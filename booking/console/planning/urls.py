@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from booking.console.planning import read_views, slot_views, venue_views, vrs_views
+from booking.console.planning import read_views, rules_views, slot_views, venue_views, vrs_views
 
 app_name = "planning"
 
@@ -20,6 +20,13 @@ urlpatterns = [
     path("slots/<int:slot_id>/close/", slot_views.slot_close_view, name="slot_close"),
     path("slots/<int:slot_id>/reopen/", slot_views.slot_reopen_view, name="slot_reopen"),
     path("slots/<int:slot_id>/cancel/", slot_views.slot_cancel_view, name="slot_cancel"),
+    path("rules/", rules_views.rules, name="rules"),
+    path("rules/policy/", rules_views.policy_edit, name="policy_edit"),
+    path("rules/phases/new/", rules_views.phase_new, name="phase_new"),
+    path("rules/phases/<int:phase_id>/edit/", rules_views.phase_edit, name="phase_edit"),
+    path("rules/phases/<int:phase_id>/delete/", rules_views.phase_delete, name="phase_delete"),
+    path("rules/vaccines/new/", rules_views.vaccine_new, name="vaccine_new"),
+    path("rules/vaccines/<int:product_id>/edit/", rules_views.vaccine_edit, name="vaccine_edit"),
     path("free/", read_views.free_slots, name="free_slots"),
     path("free.csv", read_views.free_slots_csv, name="free_slots_csv"),
     path("reports/", read_views.reports, name="reports"),

@@ -1,8 +1,9 @@
-"""Planning writes for the municipal console: venues, slots (generated from a pattern or read
-from a CSV file, closed, reopened, cancelled), and the exports' audit events.
+"""Planning writes for the municipal console: the booking rules (window and options, age
+phases, vaccines), venues, slots (generated from a pattern or read from a CSV file, closed,
+reopened, cancelled), and the exports' audit events.
 
-One concept per module: ``venues``, ``slots``, ``cancel``, ``exports``; ``base`` holds what
-they share. Callers import from here.
+One concept per module: ``rules``, ``venues``, ``slots``, ``cancel``, ``exports``; ``base``
+holds what they share. Callers import from here.
 """
 
 from booking.services.planning.base import PlanningRefused
@@ -16,6 +17,17 @@ from booking.services.planning.cancel import (
     slot_cancel_impact,
 )
 from booking.services.planning.exports import EXPORT_KINDS, export_record
+from booking.services.planning.rules import (
+    PhaseDetails,
+    PolicyDetails,
+    VaccineDetails,
+    age_phase_create,
+    age_phase_delete,
+    age_phase_update,
+    booking_policy_update,
+    vaccine_create,
+    vaccine_update,
+)
 from booking.services.planning.slots import (
     MAX_PLAN_DAYS,
     MAX_PLANNED_SLOTS,
@@ -49,14 +61,21 @@ __all__ = [
     "AffectedBooking",
     "DayPlan",
     "LinkedBooking",
+    "PhaseDetails",
     "PlanningRefused",
+    "PolicyDetails",
     "SlotCancelImpact",
     "SlotCancellation",
     "SlotCreation",
     "SlotPattern",
     "SlotPlanPreview",
     "SlotSpec",
+    "VaccineDetails",
     "VenueDetails",
+    "age_phase_create",
+    "age_phase_delete",
+    "age_phase_update",
+    "booking_policy_update",
     "export_record",
     "linked_active_bookings",
     "slot_cancel",
@@ -71,5 +90,7 @@ __all__ = [
     "venue_close",
     "venue_create",
     "venue_reopen",
+    "vaccine_create",
+    "vaccine_update",
     "venue_update",
 ]

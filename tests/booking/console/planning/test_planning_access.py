@@ -22,6 +22,10 @@ ADMIN_ONLY_GETS = [
     "/console/planning/slots/upload/template.csv",
     "/console/planning/free.csv",
     "/console/planning/vrs/",
+    "/console/planning/rules/",
+    "/console/planning/rules/policy/",
+    "/console/planning/rules/phases/new/",
+    "/console/planning/rules/vaccines/new/",
 ]
 
 

@@ -1,0 +1,219 @@
+"""The municipality's booking rules, set by its admin: the booking window and options (the
+policy), who may book from when (age phases) and the vaccines offered with their dose rules.
+Every change is audited with what it changed, and drops the residents' cached availability
+where the change moves what they are offered."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from datetime import date, datetime, timedelta
+
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from audit import record
+from audit.chain import Actor
+from booking.models import AgePhase, BookingPolicy, VaccineProduct
+from booking.services.planning.base import JAPAN, PlanningRefused, invalidate_on_commit
+
+
+@dataclass(frozen=True)
+class PolicyDetails:
+    opens_days_ahead: int
+    closes_hours_before: int
+    book_series_together: bool
+    cancel_cascades: bool
+    call_centre_phone: str
+
+
+@dataclass(frozen=True)
+class PhaseDetails:
+    name: str
+    minimum_age: int
+    opens_at: datetime
+
+
+@dataclass(frozen=True)
+class VaccineDetails:
+    code: str
+    name: str
+    maker: str
+    doses_in_series: int
+    interval_days: int
+    minimum_age: int
+    active: bool
+
+
+def _changes(current: object, details: object) -> list[str]:
+    """The fields of ``details`` whose values differ from ``current``'s, in their order."""
+    return [
+        field.name
+        for field in fields(details)  # type: ignore[arg-type]
+        if getattr(current, field.name) != getattr(details, field.name)
+    ]
+
+
+def _as_text(value: object) -> str:
+    if isinstance(value, datetime):
+        return value.astimezone(JAPAN).isoformat(timespec="minutes")
+    return str(value)
+
+
+def _change_list(current: object, details: object, changed: list[str]) -> list[str]:
+    """``field: before → after`` for each change, for the audit trail (none is personal)."""
+    return [
+        f"{name}: {_as_text(getattr(current, name))} → {_as_text(getattr(details, name))}"
+        for name in changed
+    ]
+
+
+def _every_bookable_day(days_ahead: int) -> list[date]:
+    today = timezone.localdate(timezone=JAPAN)
+    return [today + timedelta(days=offset) for offset in range(days_ahead + 1)]
+
+
+def booking_policy_update(
+    *, details: PolicyDetails, actor: Actor, ip: str | None = None
+) -> BookingPolicy:
+    """Change the booking window and options. A longer or shorter window changes which days
+    residents are offered, so every day of the old and new windows is dropped from their
+    cached availability."""
+    with transaction.atomic():
+        BookingPolicy.current()  # the row exists
+        current = BookingPolicy.objects.select_for_update().get(pk=1)
+        changed = _changes(current, details)
+        if not changed:
+            return current
+        audit_changes = _change_list(current, details, changed)
+        days = max(current.opens_days_ahead, details.opens_days_ahead)
+        for name in changed:
+            setattr(current, name, getattr(details, name))
+        current.save(update_fields=[*changed, "updated_at"])
+        record(
+            action="booking_policy.updated",
+            actor=actor,
+            target=current,
+            ip=ip,
+            details={"changed": audit_changes},
+        )
+        if {"opens_days_ahead", "closes_hours_before"} & set(changed):
+            invalidate_on_commit(_every_bookable_day(days))
+    return current
+
+
+def age_phase_create(*, details: PhaseDetails, actor: Actor, ip: str | None = None) -> AgePhase:
+    with transaction.atomic():
+        phase = AgePhase.objects.create(
+            name=details.name, minimum_age=details.minimum_age, opens_at=details.opens_at
+        )
+        record(
+            action="age_phase.created",
+            actor=actor,
+            target=phase,
+            ip=ip,
+            details={
+                "phase": phase.name,
+                "minimum_age": phase.minimum_age,
+                "opens_at": _as_text(phase.opens_at),
+            },
+        )
+    return phase
+
+
+def age_phase_update(
+    *, phase: AgePhase, details: PhaseDetails, actor: Actor, ip: str | None = None
+) -> AgePhase:
+    with transaction.atomic():
+        current = AgePhase.objects.select_for_update().get(pk=phase.pk)
+        changed = _changes(current, details)
+        if changed:
+            audit_changes = _change_list(current, details, changed)
+            for name in changed:
+                setattr(current, name, getattr(details, name))
+            current.save(update_fields=changed)
+            record(
+                action="age_phase.updated",
+                actor=actor,
+                target=current,
+                ip=ip,
+                details={"changed": audit_changes},
+            )
+    return current
+
+
+def age_phase_delete(*, phase: AgePhase, actor: Actor, ip: str | None = None) -> None:
+    """Remove a phase. Bookings already made stay; residents it alone covered can no longer
+    book (the page that asks for the confirmation says so)."""
+    with transaction.atomic():
+        current = AgePhase.objects.select_for_update().filter(pk=phase.pk).first()
+        if current is None:
+            return
+        record(
+            action="age_phase.deleted",
+            actor=actor,
+            target=current,
+            ip=ip,
+            details={
+                "phase": current.name,
+                "minimum_age": current.minimum_age,
+                "opens_at": _as_text(current.opens_at),
+            },
+        )
+        current.delete()
+
+
+def vaccine_create(
+    *, details: VaccineDetails, actor: Actor, ip: str | None = None
+) -> VaccineProduct:
+    with transaction.atomic():
+        if VaccineProduct.objects.filter(code=details.code).exists():
+            raise PlanningRefused(
+                "vaccine_code_taken",
+                _("コード「%(code)s」のワクチンはすでに登録されています。")
+                % {"code": details.code},
+            )
+        product = VaccineProduct.objects.create(
+            **{field.name: getattr(details, field.name) for field in fields(details)}
+        )
+        record(
+            action="vaccine.created",
+            actor=actor,
+            target=product,
+            ip=ip,
+            details={
+                "code": product.code,
+                "doses_in_series": product.doses_in_series,
+                "interval_days": product.interval_days,
+                "minimum_age": product.minimum_age,
+            },
+        )
+    return product
+
+
+def vaccine_update(
+    *, product: VaccineProduct, details: VaccineDetails, actor: Actor, ip: str | None = None
+) -> VaccineProduct:
+    """Change a vaccine's name or rules, or stop offering it (``active``). Its code is how
+    slots and records name it: it does not change. A name or offer change is seen by
+    residents at once (their cached day lists name the vaccine)."""
+    if details.code != product.code:
+        raise PlanningRefused("vaccine_code_fixed", _("ワクチンのコードは変更できません。"))
+    with transaction.atomic():
+        current = VaccineProduct.objects.select_for_update().get(pk=product.pk)
+        changed = _changes(current, details)
+        if changed:
+            audit_changes = _change_list(current, details, changed)
+            for name in changed:
+                setattr(current, name, getattr(details, name))
+            current.save(update_fields=changed)
+            record(
+                action="vaccine.updated",
+                actor=actor,
+                target=current,
+                ip=ip,
+                details={"changed": audit_changes},
+            )
+            if {"name", "active"} & set(changed):
+                invalidate_on_commit(_every_bookable_day(BookingPolicy.current().opens_days_ahead))
+    return current

@@ -1,0 +1,213 @@
+"""The booking rules an admin sets: the window and options, age phases, vaccines. Each change
+is audited with what it changed and is what residents and the booking service see next."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from django.test import Client
+
+from booking.models import AgePhase, BookingPolicy, VaccineProduct
+from booking.selectors.availability import open_days
+from tenants.models import Municipality
+
+from ..conftest import events
+from .conftest import JAPAN, MONDAY, World, at, in_a, make_slot
+
+POLICY = {
+    "opens_days_ahead": "14",
+    "closes_hours_before": "48",
+    "book_series_together": "on",
+    "call_centre_phone": "０４２－３４６－９５００",
+}
+VACCINE = {
+    "code": "novavax",
+    "name": "ノババックス社ワクチン",
+    "maker": "武田薬品工業",
+    "doses_in_series": "2",
+    "interval_days": "21",
+    "minimum_age": "12",
+    "active": "on",
+}
+
+
+def _run(callbacks: list[Callable[[], object]]) -> None:
+    """What the request's commit runs, in the municipality's schema as the commit would (the
+    test's transaction never commits; the client's request has left the schema by now)."""
+    for callback in callbacks:
+        callback()
+
+
+def test_the_rules_page_lists_the_policy_phases_and_vaccines(
+    as_admin: Client, world: World
+) -> None:
+    page = as_admin.get("/console/planning/rules/").content.decode()
+    assert "60日先まで" in page and "開始の24時間前" in page
+    assert "12歳以上" in page and "受付中" in page
+    assert "ファイザー社ワクチン" in page and "モデルナ社ワクチン" in page
+    assert "コールセンターの電話番号が未設定です" in page
+    menu = as_admin.get("/console/planning/").content.decode()
+    assert 'href="/console/planning/rules/"' in menu
+
+
+def test_an_admin_changes_the_booking_window_and_options(
+    as_admin: Client, world: World, tenant_a: Municipality, django_capture_on_commit_callbacks
+) -> None:
+    form = as_admin.get("/console/planning/rules/policy/").content.decode()
+    assert 'name="opens_days_ahead"' in form and 'value="60"' in form
+    with in_a(tenant_a):
+        make_slot(world.civic, world.pfizer, at(MONDAY + timedelta(days=20), 10))
+        first, last = MONDAY - timedelta(days=7), MONDAY + timedelta(days=60)
+        assert len(open_days("web", first, last)) == 1  # cached from here on
+    with django_capture_on_commit_callbacks() as committed:
+        response = as_admin.post("/console/planning/rules/policy/", POLICY)
+    assert response.status_code == 302 and response["Location"] == "/console/planning/rules/"
+    with in_a(tenant_a):
+        _run(committed)
+        policy = BookingPolicy.current()
+        assert (policy.opens_days_ahead, policy.closes_hours_before) == (14, 48)
+        assert policy.book_series_together and not policy.cancel_cascades
+        assert policy.call_centre_phone == "042-346-9500"
+        # The slot 27 days ahead is beyond the new window, and the cached answer is dropped.
+        assert open_days("web", first, last) == []
+    changed = events(tenant_a, "booking_policy.updated")[-1].details["changed"]
+    assert changed == [
+        "opens_days_ahead: 60 → 14",
+        "closes_hours_before: 24 → 48",
+        "book_series_together: False → True",
+        "cancel_cascades: True → False",
+        "call_centre_phone:  → 042-346-9500",
+    ]
+    # Saving it again unchanged records nothing.
+    as_admin.post("/console/planning/rules/policy/", POLICY)
+    assert len(events(tenant_a, "booking_policy.updated")) == 1
+
+
+def test_bad_rules_are_refused_in_japanese_and_change_nothing(
+    as_admin: Client, world: World, tenant_a: Municipality
+) -> None:
+    for field, value, message in [
+        ("opens_days_ahead", "0", "この値は 1 以上でなければなりません"),
+        ("closes_hours_before", "-1", "この値は 0 以上でなければなりません"),
+        ("call_centre_phone", "call us", "電話番号は数字とハイフンで入力してください"),
+    ]:
+        response = as_admin.post("/console/planning/rules/policy/", {**POLICY, field: value})
+        assert response.status_code == 400, field
+        assert message in response.content.decode()
+    with in_a(tenant_a):
+        assert BookingPolicy.current().opens_days_ahead == 60
+    assert events(tenant_a, "booking_policy.updated") == []
+
+
+def test_an_admin_adds_edits_and_removes_an_age_phase(
+    as_admin: Client, world: World, tenant_a: Municipality
+) -> None:
+    response = as_admin.post(
+        "/console/planning/rules/phases/new/",
+        {
+            "name": "65歳以上の方",
+            "minimum_age": "65",
+            "opens_on": "2026-05-20",
+            "opens_time": "09:00",
+        },
+    )
+    assert response.status_code == 302
+    with in_a(tenant_a):
+        phase = AgePhase.objects.get(name="65歳以上の方")
+    assert phase.opens_at == datetime(2026, 5, 20, 9, 0, tzinfo=JAPAN)
+    created = events(tenant_a, "age_phase.created")[-1]
+    assert created.details == {
+        "phase": "65歳以上の方",
+        "minimum_age": 65,
+        "opens_at": "2026-05-20T09:00+09:00",
+    }
+    page = as_admin.get("/console/planning/rules/").content.decode()
+    assert "65歳以上の方" in page and "開始前" in page
+
+    url = f"/console/planning/rules/phases/{phase.pk}/edit/"
+    assert 'value="2026-05-20"' in as_admin.get(url).content.decode()
+    as_admin.post(
+        url,
+        {
+            "name": "65歳以上の方",
+            "minimum_age": "60",
+            "opens_on": "2026-05-20",
+            "opens_time": "10:30",
+        },
+    )
+    with in_a(tenant_a):
+        phase.refresh_from_db()
+    assert phase.minimum_age == 60 and phase.opens_at.astimezone(JAPAN).hour == 10
+    assert events(tenant_a, "age_phase.updated")[-1].details["changed"] == [
+        "minimum_age: 65 → 60",
+        "opens_at: 2026-05-20T09:00+09:00 → 2026-05-20T10:30+09:00",
+    ]
+
+    # Removing a phase that has opened warns first.
+    with in_a(tenant_a):
+        opened = AgePhase.objects.get(name="12歳以上")
+    confirm = as_admin.get(f"/console/planning/rules/phases/{opened.pk}/delete/")
+    assert "すでに受付中です" in confirm.content.decode()
+    assert as_admin.post(f"/console/planning/rules/phases/{opened.pk}/delete/").status_code == 302
+    with in_a(tenant_a):
+        assert not AgePhase.objects.filter(pk=opened.pk).exists()
+    assert events(tenant_a, "age_phase.deleted")[-1].details["phase"] == "12歳以上"
+
+
+def test_a_phase_needs_a_date_and_time(as_admin: Client, world: World, tenant_a: Municipality):
+    response = as_admin.post(
+        "/console/planning/rules/phases/new/",
+        {"name": "65歳以上", "minimum_age": "65", "opens_on": "2026-02-30", "opens_time": ""},
+    )
+    assert response.status_code == 400
+    text = response.content.decode()
+    assert 'aria-invalid="true"' in text and "このフィールドは必須です" in text
+    with in_a(tenant_a):
+        assert AgePhase.objects.count() == 1
+
+
+def test_an_admin_registers_a_vaccine_and_its_code_is_fixed(
+    as_admin: Client, world: World, tenant_a: Municipality
+) -> None:
+    assert as_admin.post("/console/planning/rules/vaccines/new/", VACCINE).status_code == 302
+    with in_a(tenant_a):
+        product = VaccineProduct.objects.get(code="novavax")
+    assert (product.name, product.interval_days, product.active) == (
+        "ノババックス社ワクチン",
+        21,
+        True,
+    )
+    assert events(tenant_a, "vaccine.created")[-1].details["interval_days"] == 21
+    again = as_admin.post("/console/planning/rules/vaccines/new/", VACCINE)
+    assert again.status_code == 400
+    assert "コード「novavax」のワクチンはすでに登録されています" in again.content.decode()
+
+    url = f"/console/planning/rules/vaccines/{product.pk}/edit/"
+    assert "disabled" in as_admin.get(url).content.decode()
+    response = as_admin.post(url, {**VACCINE, "code": "other", "interval_days": "28"})
+    assert response.status_code == 302
+    with in_a(tenant_a):
+        product.refresh_from_db()
+    assert (product.code, product.interval_days) == ("novavax", 28)
+    assert events(tenant_a, "vaccine.updated")[-1].details["changed"] == ["interval_days: 21 → 28"]
+
+
+def test_a_vaccine_no_longer_offered_leaves_the_residents_pages_at_once(
+    as_admin: Client, world: World, tenant_a: Municipality, django_capture_on_commit_callbacks
+) -> None:
+    day = MONDAY + timedelta(days=2)
+    with in_a(tenant_a):
+        make_slot(world.civic, world.moderna, at(day, 10))
+        assert len(open_days("web", day, day, product="moderna")) == 1
+    moderna = {**VACCINE, "code": "moderna", "name": "モデルナ社ワクチン", "interval_days": "28"}
+    del moderna["active"]
+    with django_capture_on_commit_callbacks() as committed:
+        response = as_admin.post(
+            f"/console/planning/rules/vaccines/{world.moderna.pk}/edit/", moderna
+        )
+    assert response.status_code == 302
+    with in_a(tenant_a):
+        _run(committed)
+        assert open_days("web", day, day, product="moderna") == []
+    assert "active: True → False" in events(tenant_a, "vaccine.updated")[-1].details["changed"]
