@@ -102,3 +102,36 @@ def _slots(site: Site, django_db_blocker: Any, monday: date) -> int:
         return Slot.objects.filter(
             venue=venue, starts_at__gte=start, starts_at__lt=start + timedelta(days=7)
         ).count()
+
+
+def test_an_admin_sets_an_age_phase_and_sees_it_in_the_rules(
+    page: Any, site: Site, admin: StaffLogin, django_db_blocker: Any
+) -> None:
+    shots = Shots("console-booking-rules")
+    tomorrow = timezone.localdate(timezone=JAPAN) + timedelta(days=1)
+    admin.log_in(page, site, shots)
+    page.goto(site.url("/console/planning/"))
+    page.get_by_role("link", name="予約の受付条件・年齢区分・ワクチン").click()
+    page.wait_for_url(site.url("/console/planning/rules/"))
+    main = page.inner_text("main")
+    assert "65歳以上の方" in main and "ファイザー社ワクチン" in main
+    shots.take(page, "rules")
+
+    page.get_by_role("link", name="年齢区分を登録する").click()
+    page.get_by_label("名称").fill("75歳以上の方（2回目の追加接種）")
+    page.get_by_label("年齢（以上）").fill("75")
+    page.get_by_label("予約開始日").fill(tomorrow.isoformat())
+    page.get_by_label("予約開始時刻").fill("09:00")
+    shots.take(page, "phase-filled")
+    page.get_by_role("button", name="登録する").click()
+    page.wait_for_url(site.url("/console/planning/rules/"))
+    row = page.get_by_role("row", name="75歳以上の方（2回目の追加接種）")
+    assert "開始前" in row.inner_text()
+    assert f"{tomorrow.month}月{tomorrow.day}日" in row.inner_text()
+    shots.take(page, "phase-registered")
+    with django_db_blocker.unblock(), tenant_context(site.municipality):
+        from booking.models import AgePhase
+
+        phase = AgePhase.objects.get(minimum_age=75)
+        assert phase.opens_at == datetime.combine(tomorrow, time(9, 0), tzinfo=JAPAN)
+        phase.delete()
