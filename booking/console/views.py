@@ -21,6 +21,7 @@ from booking.console.forms import InviteForm, LoginForm
 from booking.console.networks import console_network_allowed
 from booking.console.sessions import console_login, console_logout
 from booking.models import StaffInvitation, StaffMember
+from booking.selectors.readiness import booking_readiness
 from booking.services.staff import (
     IssuedInvitation,
     LoginRefused,
@@ -134,6 +135,7 @@ def _home(
             accepted_at__isnull=True, expires_at__gt=timezone.now()
         ).order_by("expires_at")
         context["invite_form"] = invite_form or InviteForm()
+        context["readiness"] = booking_readiness()
         if issued is not None:
             context["issued"] = issued
             context["issued_url"] = issued_url

@@ -6,14 +6,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
+import time_machine
 from django.test import Client
 
 from booking.models import AgePhase, BookingPolicy, VaccineProduct
 from booking.selectors.availability import open_days
 from tenants.models import Municipality
 
-from ..conftest import events
-from .conftest import JAPAN, MONDAY, World, at, in_a, make_slot
+from ..conftest import StaffAccount, events
+from .conftest import JAPAN, MONDAY, World, at, build_world, in_a, logged_in, make_slot
 
 POLICY = {
     "opens_days_ahead": "14",
@@ -211,3 +212,35 @@ def test_a_vaccine_no_longer_offered_leaves_the_residents_pages_at_once(
         _run(committed)
         assert open_days("web", day, day, product="moderna") == []
     assert "active: True → False" in events(tenant_a, "vaccine.updated")[-1].details["changed"]
+
+
+def test_the_console_home_tells_the_admin_what_is_missing_before_an_opening(
+    as_admin: Client, tenant_a: Municipality
+) -> None:
+    bare = as_admin.get("/console/").content.decode()
+    section = bare.split('id="readiness-heading"')[1].split("</section>")[0]
+    assert "このままでは住民は予約できません" in section
+    assert section.count("<strong>未完了</strong>") == 6
+    with in_a(tenant_a):
+        world = build_world(tenant_a)
+        make_slot(world.civic, world.pfizer, at(MONDAY, 10), web=4, line=2, call_centre=2)
+        policy = BookingPolicy.current()
+        policy.call_centre_phone = "042-346-9500"
+        policy.save()
+    ready = as_admin.get("/console/").content.decode()
+    section = ready.split('id="readiness-heading"')[1].split("</section>")[0]
+    assert "住民が予約できる状態です" in section and "未完了" not in section
+    assert "空き：ウェブ 4・LINE 2・コールセンター 2" in section
+    assert "有効な接種券 6件" in section and "受付中 2種類" in section
+    # Before the first phase opens, all is set and the page says from when.
+    with in_a(tenant_a):
+        AgePhase.objects.update(opens_at=datetime(2026, 5, 12, 9, 0, tzinfo=JAPAN))
+    waiting = as_admin.get("/console/").content.decode()
+    assert "準備はできています。2026年5月12日（火）09:00から住民が予約できます。" in waiting
+
+
+def test_only_admins_see_the_readiness(
+    client_a: Client, operator_a: StaffAccount, clock: time_machine.Coordinates
+) -> None:
+    home = logged_in(client_a, operator_a, clock).get("/console/").content.decode()
+    assert "予約受付の準備" not in home
