@@ -393,19 +393,27 @@ MAX_CLOSES_HOURS_BEFORE = 24 * 14
 _PHONE = re.compile(r"[0-9]{2,5}-?[0-9]{1,4}-?[0-9]{3,4}")
 
 
-class BookingPolicyForm(PlanningForm):
-    opens_days_ahead = forms.IntegerField(
-        label=_("何日先まで予約できるか"),
-        min_value=1,
-        max_value=MAX_OPENS_DAYS_AHEAD,
+def _number(label: Any, low: int, high: int, *, help_text: Any = "") -> forms.IntegerField:
+    return forms.IntegerField(
+        label=label,
+        min_value=low,
+        max_value=high,
         widget=forms.NumberInput(attrs={"inputmode": "numeric"}),
+        help_text=help_text,
+    )
+
+
+class BookingPolicyForm(PlanningForm):
+    opens_days_ahead = _number(
+        _("何日先まで予約できるか"),
+        1,
+        MAX_OPENS_DAYS_AHEAD,
         help_text=_("今日から数えて何日先の枠まで住民に表示し、予約を受け付けるか。"),
     )
-    closes_hours_before = forms.IntegerField(
-        label=_("予約・変更の締切（開始の何時間前）"),
-        min_value=0,
-        max_value=MAX_CLOSES_HOURS_BEFORE,
-        widget=forms.NumberInput(attrs={"inputmode": "numeric"}),
+    closes_hours_before = _number(
+        _("予約・変更の締切（開始の何時間前）"),
+        0,
+        MAX_CLOSES_HOURS_BEFORE,
         help_text=_("この時間を過ぎた枠は、ウェブでは予約・変更・取消ができません。"),
     )
     book_series_together = forms.BooleanField(
@@ -445,12 +453,8 @@ class AgePhaseForm(PlanningForm):
         max_length=60,
         help_text=_("住民のトップページに表示します（例：65歳以上の方）。"),
     )
-    minimum_age = forms.IntegerField(
-        label=_("年齢（以上）"),
-        min_value=0,
-        max_value=130,
-        widget=forms.NumberInput(attrs={"inputmode": "numeric"}),
-        help_text=_("接種日の年齢がこの歳以上の方が対象です。"),
+    minimum_age = _number(
+        _("年齢（以上）"), 0, 130, help_text=_("接種日の年齢がこの歳以上の方が対象です。")
     )
     opens_on = forms.DateField(label=_("予約開始日"), widget=_date_input())
     opens_time = forms.TimeField(label=_("予約開始時刻"), widget=_time_input())
@@ -479,25 +483,14 @@ class VaccineForm(PlanningForm):
     )
     name = forms.CharField(label=_("ワクチン名"), max_length=60)
     maker = forms.CharField(label=_("製造販売業者"), max_length=60, required=False)
-    doses_in_series = forms.IntegerField(
-        label=_("接種回数（初回シリーズ）"),
-        min_value=1,
-        max_value=9,
-        widget=forms.NumberInput(attrs={"inputmode": "numeric"}),
-    )
-    interval_days = forms.IntegerField(
-        label=_("接種間隔（日）"),
-        min_value=0,
-        max_value=3650,
-        widget=forms.NumberInput(attrs={"inputmode": "numeric"}),
+    doses_in_series = _number(_("接種回数（初回シリーズ）"), 1, 9)
+    interval_days = _number(
+        _("接種間隔（日）"),
+        0,
+        3650,
         help_text=_("前の回の接種日から、次の回を予約できるまでの日数（例：ファイザー社 19）。"),
     )
-    minimum_age = forms.IntegerField(
-        label=_("対象年齢（下限）"),
-        min_value=0,
-        max_value=130,
-        widget=forms.NumberInput(attrs={"inputmode": "numeric"}),
-    )
+    minimum_age = _number(_("対象年齢（下限）"), 0, 130)
     active = forms.BooleanField(
         label=_("予約を受け付ける"),
         required=False,

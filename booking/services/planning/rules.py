@@ -9,6 +9,7 @@ from dataclasses import dataclass, fields
 from datetime import date, datetime, timedelta
 
 from django.db import transaction
+from django.db.models import Model
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -45,27 +46,40 @@ class VaccineDetails:
     active: bool
 
 
-def _changes(current: object, details: object) -> list[str]:
-    """The fields of ``details`` whose values differ from ``current``'s, in their order."""
-    return [
-        field.name
-        for field in fields(details)  # type: ignore[arg-type]
-        if getattr(current, field.name) != getattr(details, field.name)
-    ]
-
-
 def _as_text(value: object) -> str:
     if isinstance(value, datetime):
         return value.astimezone(JAPAN).isoformat(timespec="minutes")
     return str(value)
 
 
-def _change_list(current: object, details: object, changed: list[str]) -> list[str]:
-    """``field: before → after`` for each change, for the audit trail (none is personal)."""
-    return [
+def _save_changes(
+    current: Model,
+    details: object,
+    *,
+    action: str,
+    actor: Actor,
+    ip: str | None,
+    also_save: tuple[str, ...] = (),
+) -> list[str]:
+    """Set on ``current`` (a row locked by the caller) the fields of ``details`` whose values
+    differ, save just those, and audit ``action`` with each ``field: before → after`` (none of
+    these values is personal). The names changed, in ``details``' order; none, nothing written."""
+    changed = [
+        field.name
+        for field in fields(details)  # type: ignore[arg-type]
+        if getattr(current, field.name) != getattr(details, field.name)
+    ]
+    if not changed:
+        return changed
+    audit_changes = [
         f"{name}: {_as_text(getattr(current, name))} → {_as_text(getattr(details, name))}"
         for name in changed
     ]
+    for name in changed:
+        setattr(current, name, getattr(details, name))
+    current.save(update_fields=[*changed, *also_save])
+    record(action=action, actor=actor, target=current, ip=ip, details={"changed": audit_changes})
+    return changed
 
 
 def _every_bookable_day(days_ahead: int) -> list[date]:
@@ -82,24 +96,26 @@ def booking_policy_update(
     with transaction.atomic():
         BookingPolicy.current()  # the row exists
         current = BookingPolicy.objects.select_for_update().get(pk=1)
-        changed = _changes(current, details)
-        if not changed:
-            return current
-        audit_changes = _change_list(current, details, changed)
         days = max(current.opens_days_ahead, details.opens_days_ahead)
-        for name in changed:
-            setattr(current, name, getattr(details, name))
-        current.save(update_fields=[*changed, "updated_at"])
-        record(
+        changed = _save_changes(
+            current,
+            details,
             action="booking_policy.updated",
             actor=actor,
-            target=current,
             ip=ip,
-            details={"changed": audit_changes},
+            also_save=("updated_at",),
         )
         if {"opens_days_ahead", "closes_hours_before"} & set(changed):
             invalidate_on_commit(_every_bookable_day(days))
     return current
+
+
+def _phase_facts(phase: AgePhase) -> dict[str, object]:
+    return {
+        "phase": phase.name,
+        "minimum_age": phase.minimum_age,
+        "opens_at": _as_text(phase.opens_at),
+    }
 
 
 def age_phase_create(*, details: PhaseDetails, actor: Actor, ip: str | None = None) -> AgePhase:
@@ -112,11 +128,7 @@ def age_phase_create(*, details: PhaseDetails, actor: Actor, ip: str | None = No
             actor=actor,
             target=phase,
             ip=ip,
-            details={
-                "phase": phase.name,
-                "minimum_age": phase.minimum_age,
-                "opens_at": _as_text(phase.opens_at),
-            },
+            details=_phase_facts(phase),
         )
     return phase
 
@@ -126,19 +138,7 @@ def age_phase_update(
 ) -> AgePhase:
     with transaction.atomic():
         current = AgePhase.objects.select_for_update().get(pk=phase.pk)
-        changed = _changes(current, details)
-        if changed:
-            audit_changes = _change_list(current, details, changed)
-            for name in changed:
-                setattr(current, name, getattr(details, name))
-            current.save(update_fields=changed)
-            record(
-                action="age_phase.updated",
-                actor=actor,
-                target=current,
-                ip=ip,
-                details={"changed": audit_changes},
-            )
+        _save_changes(current, details, action="age_phase.updated", actor=actor, ip=ip)
     return current
 
 
@@ -154,11 +154,7 @@ def age_phase_delete(*, phase: AgePhase, actor: Actor, ip: str | None = None) ->
             actor=actor,
             target=current,
             ip=ip,
-            details={
-                "phase": current.name,
-                "minimum_age": current.minimum_age,
-                "opens_at": _as_text(current.opens_at),
-            },
+            details=_phase_facts(current),
         )
         current.delete()
 
@@ -201,19 +197,7 @@ def vaccine_update(
         raise PlanningRefused("vaccine_code_fixed", _("ワクチンのコードは変更できません。"))
     with transaction.atomic():
         current = VaccineProduct.objects.select_for_update().get(pk=product.pk)
-        changed = _changes(current, details)
-        if changed:
-            audit_changes = _change_list(current, details, changed)
-            for name in changed:
-                setattr(current, name, getattr(details, name))
-            current.save(update_fields=changed)
-            record(
-                action="vaccine.updated",
-                actor=actor,
-                target=current,
-                ip=ip,
-                details={"changed": audit_changes},
-            )
-            if {"name", "active"} & set(changed):
-                invalidate_on_commit(_every_bookable_day(BookingPolicy.current().opens_days_ahead))
+        changed = _save_changes(current, details, action="vaccine.updated", actor=actor, ip=ip)
+        if {"name", "active"} & set(changed):
+            invalidate_on_commit(_every_bookable_day(BookingPolicy.current().opens_days_ahead))
     return current
