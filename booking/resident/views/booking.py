@@ -203,6 +203,13 @@ class _Flow:
         return urlencode([(key, value) for key, value in chosen if value is not None])
 
     @property
+    def area_filter(self) -> str | None:
+        """The area the slots are filtered by: none with a venue chosen, which is in its own
+        (a venue of another area and that area together would show nothing). The area chosen
+        stays in the links, for the venues list and every venue's days."""
+        return None if self.venue is not None else self.area
+
+    @property
     def venue_name(self) -> str:
         return next((name for pk, name, _area in self.filters.venues if pk == self.venue), "")
 
@@ -314,7 +321,7 @@ def choose_date(
     today = timezone.localdate()
     first, last = flow.window()
     days = open_days(
-        flow.channel, first, last, area=flow.area, product=flow.product, venue=flow.venue
+        flow.channel, first, last, area=flow.area_filter, product=flow.product, venue=flow.venue
     )
     return page(
         request,
@@ -375,9 +382,11 @@ def choose_venue(
 
 
 def _filters_html(filters: AvailabilityFilterForm, action: str, *, with_venue: bool = True) -> str:
-    """The area, vaccine and (but on the venues page) venue filters, as HTML."""
+    """The area, vaccine and (but on the venues page) venue filters, as HTML; with a venue
+    chosen, no area (its own)."""
+    with_area = not with_venue or filters.filters()[2] is None
     return _filters_made(
-        filters.areas,
+        filters.areas if with_area else None,
         filters.products,
         filters.venues if with_venue else None,
         filters["area"].value(),
@@ -390,7 +399,7 @@ def _filters_html(filters: AvailabilityFilterForm, action: str, *, with_venue: b
 
 @lru_cache(maxsize=128)
 def _filters_made(
-    areas: tuple[str, ...],
+    areas: tuple[str, ...] | None,
     products: tuple[tuple[str, str], ...],
     venues: tuple[tuple[int, str, str], ...] | None,
     area: str | None,
@@ -401,18 +410,25 @@ def _filters_made(
 ) -> str:
     """The filters made once per process for each choice of them: Django renders each
     option of a select through a template, about a millisecond of every date and slot page.
-    Made from its arguments alone (the areas, vaccines and venues offered — no venue filter
-    when None —, what the resident chose, the page, the language)."""
+    Made from its arguments alone (the areas, vaccines and venues offered — no area or venue
+    filter when None; an area chosen but not asked is kept in the form —, what the resident
+    chose, the page, the language)."""
     with translation.override(language):
         filters = AvailabilityFilterForm(
             {"area": area or "", "product": product or "", "venue": venue or ""},
-            areas=areas,
+            areas=areas or (),
             products=products,
             venues=venues or (),
         )
         return render_to_string(
             "booking/resident/_filters.html",
-            {"filters": filters, "form_action": action, "with_venue": venues is not None},
+            {
+                "filters": filters,
+                "form_action": action,
+                "with_area": areas is not None,
+                "area_kept": area if areas is None else None,
+                "with_venue": venues is not None,
+            },
         )
 
 
@@ -460,7 +476,7 @@ def _slots_page(
     venues = availability_for_day(
         channel=flow.channel,
         day=chosen_day,
-        area=flow.area,
+        area=flow.area_filter,
         product=flow.product,
         venue=flow.venue,
     )

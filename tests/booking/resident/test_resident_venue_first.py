@@ -160,3 +160,26 @@ def test_the_second_dose_of_a_series_can_start_from_a_venue(
     assert day_links == [
         f"/book/slot/{first.pk}/second/{_day(second)}/?product=pfizer&venue={world_a.north.pk}"
     ]
+
+
+def test_with_a_venue_chosen_the_area_is_its_own(
+    client_a: Client, world_a: World, resident_a: Resident
+) -> None:
+    logged_in(client_a, resident_a)
+    civic = world_a.slot(3, 10)
+    world_a.slot(4, 10, venue=world_a.north)
+    # The venues list of 北地区 leads to a venue; the resident then picks a venue of another
+    # area from the select, the area still in the address: that venue's days, not nothing.
+    page = client_a.get("/book/", {"area": "北地区", "venue": world_a.civic.pk}).content.decode()
+    assert [link for link in _links(page) if re.fullmatch(r"/book/\d{4}-.*", link)] == [
+        f"/book/{_day(civic)}/?area=%E5%8C%97%E5%9C%B0%E5%8C%BA&venue={world_a.civic.pk}"
+    ]
+    assert '<select name="area"' not in page and 'name="venue"' in page
+    assert '<input type="hidden" name="area" value="北地区">' in page  # kept for the links
+    slots = client_a.get(
+        f"/book/{_day(civic)}/", {"area": "北地区", "venue": world_a.civic.pk}
+    ).content.decode()
+    assert f'href="/book/slot/{civic.pk}/"' in slots
+    assert "/book/venues/?area=%E5%8C%97%E5%9C%B0%E5%8C%BA" in _links(page)
+    # Without a venue, the area select is back.
+    assert '<select name="area"' in client_a.get("/book/", {"area": "北地区"}).content.decode()
