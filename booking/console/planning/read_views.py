@@ -30,7 +30,12 @@ from booking.console.planning.free_slots import (
     free_slot_rows,
     venues_for,
 )
-from booking.console.planning.reports import REPORT_KEYS, REPORTS, headline
+from booking.console.planning.reports import (
+    REPORT_KEYS,
+    REPORTS,
+    bookings_last_hour,
+    headline,
+)
 from booking.models import Channel
 from booking.services.planning import export_record
 
@@ -121,6 +126,7 @@ def reports(request: HttpRequest) -> HttpResponse:
             "first_day": first,
             "last_day": last,
             "headline": headline(),
+            "last_hour": bookings_last_hour(),
             "reports": [REPORTS[key](first, last) for key in REPORT_KEYS],
             "range_query": urlencode(
                 {"first_day": first.isoformat(), "last_day": last.isoformat()}

@@ -21,7 +21,7 @@ from datetime import date, datetime, timedelta
 from datetime import time as clock
 
 from django.db.models import Count, F, Sum
-from django.db.models.functions import TruncDate
+from django.db.models.functions import Trunc, TruncDate
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -270,6 +270,39 @@ class Headline:
     @property
     def fill_next_week(self) -> str:
         return _percent(self.booked_next_week, self.places_next_week)
+
+
+def bookings_last_hour(now: datetime | None = None) -> Report:
+    """Bookings made in each of the last sixty minutes, by channel: what an admin watches on
+    the morning booking opens (UX.md "The admin's path"). One aggregate query; the table
+    lists the minutes that had any."""
+    now = timezone.now() if now is None else now
+    last = now.astimezone(JAPAN).replace(second=0, microsecond=0)
+    minutes = [last - timedelta(minutes=offset) for offset in range(59, -1, -1)]
+    grouped = {
+        (row["minute"], row["channel"]): row["count"]
+        for row in Booking.objects.filter(created_at__gte=minutes[0])
+        .annotate(minute=Trunc("created_at", "minute", tzinfo=JAPAN))
+        .values("minute", "channel")
+        .annotate(count=Count("id"))
+        .order_by()
+    }
+    series = _channel_series()
+    values = [{s.key: grouped.get((minute, s.key), 0) for s in series} for minute in minutes]
+    return Report(
+        key="last_hour",
+        title=_("直近1時間の予約（1分ごと・受付方法別）"),
+        description=_("1分ごとに受け付けた予約の数です。ページを再読み込みすると最新になります。"),
+        columns=(_("時刻"), *(s.label for s in series), _("合計")),
+        rows=tuple(
+            (f"{minute:%H:%M}", *(row[s.key] for s in series), sum(row.values()))
+            for minute, row in zip(minutes, values, strict=True)
+            if any(row.values())
+        ),
+        chart=stacked_bars(
+            categories=[f"{minute:%H:%M}" for minute in minutes], series=series, values=values
+        ),
+    )
 
 
 def headline() -> Headline:

@@ -108,7 +108,7 @@ def test_the_dashboard_draws_svg_without_script_or_inline_style(
     response = as_admin.get(f"/console/planning/reports/?{RANGE}")
     assert response.status_code == 200
     page = response.content.decode()
-    assert page.count("<svg viewBox") == 5
+    assert page.count("<svg viewBox") == 6  # the five reports and the last hour's minutes
     assert "<script" not in page and " style=" not in page and "<style" not in page
     # A bar per channel segment, with its number as the title (for a pointer and a reader).
     assert "<title>5/9 LINE 1件</title>" in page
@@ -145,3 +145,35 @@ def test_a_report_csv_is_audited_without_values(as_admin: Client, history: World
 
 def test_an_unknown_report_is_404(as_admin: Client, world: World) -> None:
     assert as_admin.get("/console/planning/reports/vouchers.csv").status_code == 404
+
+
+def test_the_last_hour_minute_by_minute(as_admin: Client, world: World, tenant_a) -> None:
+    """The clock stands at 09:30 in Tokyo: bookings at 09:05 and 09:29 (two), one at 08:20
+    (more than an hour ago), counted per minute and channel."""
+    from booking.console.planning.reports import bookings_last_hour
+
+    with in_a(tenant_a):
+        slot = make_slot(world.civic, world.pfizer, at(MONDAY, 9))
+        r = world.residents
+        for resident, channel, minute in [
+            (r[0], "web", (9, 5)),
+            (r[1], "web", (9, 29)),
+            (r[2], "call_centre", (9, 29)),
+            (r[3], "line", (8, 20)),
+        ]:
+            booking = world.book(slot, resident, channel)
+            Booking.objects.filter(pk=booking.pk).update(
+                created_at=datetime(2026, 5, 11, *minute, tzinfo=JAPAN)
+            )
+        report = bookings_last_hour()
+    assert report.columns[0] == "時刻" and report.columns[-1] == "合計"
+    web, line, centre = (
+        report.columns.index(label) for label in ("ウェブ", "LINE", "コールセンター")
+    )
+    assert [(row[0], row[web], row[line], row[centre], row[-1]) for row in report.rows] == [
+        ("09:05", 1, 0, 0, 1),
+        ("09:29", 1, 0, 1, 2),
+    ]
+    assert len(report.chart.rects) == 3  # two bars, the second of two channels
+    page = as_admin.get("/console/planning/reports/").content.decode()
+    assert "直近1時間の予約（1分ごと・受付方法別）" in page and '<th scope="row">09:29</th>' in page
