@@ -37,6 +37,7 @@ from booking.console.planning.reports import (
     headline,
 )
 from booking.models import Channel
+from booking.resident.waiting_room import queue_now
 from booking.services.planning import export_record
 
 
@@ -127,6 +128,7 @@ def reports(request: HttpRequest) -> HttpResponse:
             "last_day": last,
             "headline": headline(),
             "last_hour": bookings_last_hour(),
+            "waiting_room": queue_now(request.tenant),  # type: ignore[attr-defined]
             "reports": [REPORTS[key](first, last) for key in REPORT_KEYS],
             "range_query": urlencode(
                 {"first_day": first.isoformat(), "last_day": last.isoformat()}

@@ -5,14 +5,19 @@ from __future__ import annotations
 import csv
 import io
 import re
+import time
 from datetime import date, datetime
 
 import pytest
+from django.core.cache import cache
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
+from django_tenants.utils import schema_context
 
+from booking.console.planning.reports import bookings_last_hour
 from booking.models import Booking, VaccinationRecord
+from booking.resident.waiting_room import queue_join
 from booking.services.booking import booking_cancel
 from tenants.models import Municipality
 
@@ -150,8 +155,6 @@ def test_an_unknown_report_is_404(as_admin: Client, world: World) -> None:
 def test_the_last_hour_minute_by_minute(as_admin: Client, world: World, tenant_a) -> None:
     """The clock stands at 09:30 in Tokyo: bookings at 09:05 and 09:29 (two), one at 08:20
     (more than an hour ago), counted per minute and channel."""
-    from booking.console.planning.reports import bookings_last_hour
-
     with in_a(tenant_a):
         slot = make_slot(world.civic, world.pfizer, at(MONDAY, 9))
         r = world.residents
@@ -177,3 +180,18 @@ def test_the_last_hour_minute_by_minute(as_admin: Client, world: World, tenant_a
     assert len(report.chart.rects) == 3  # two bars, the second of two channels
     page = as_admin.get("/console/planning/reports/").content.decode()
     assert "直近1時間の予約（1分ごと・受付方法別）" in page and '<th scope="row">09:29</th>' in page
+
+
+def test_the_admin_sees_the_web_queue(as_admin: Client, world: World, tenant_a) -> None:
+    def line() -> str:
+        page = as_admin.get("/console/planning/reports/").content.decode()
+        return page.split('id="waiting-room">')[1].split("</li>")[0]
+
+    assert "使っていません" in line()
+    cache.clear()
+    Municipality.objects.filter(pk=tenant_a.pk).update(waiting_room_per_minute=60)
+    assert "1分あたり60人をご案内。いまは待っている方はいません。" in line()
+    with schema_context(tenant_a.schema_name):  # 200 residents queue, one a second
+        for _ in range(200):
+            queue_join(tenant_a.schema_name, now=time.time(), per_second=1.0, horizon=3600)
+    assert "いま約200人が待っています（最後の方まで約4分）" in line()
