@@ -128,24 +128,29 @@ def _populate(municipality: Municipality) -> tuple[str, date]:
                         capacity_line=2,
                         capacity_call_centre=2,
                     )
-        cipher = cipher_for(municipality)
-        values = {
-            "name": "小平 花子",
-            "name_kana": "コダイラ ハナコ",
-            "birth_date": born.isoformat(),
-            "sex": "2",
-            "postal_code": "1878701",
-            "address": "東京都小平市小川町2-1333",
-            "phone": "0423411211",
-            "email": None,
-            "address_number": "000123456",
-        }
-        Voucher.objects.create(
-            voucher_number=number,
-            personal=cipher.seal_record(values, table="booking_voucher", row_id=number),
-            content_hash=cipher.blind_index(number, purpose="e2e"),
-        )
+        add_voucher(municipality, number, born)
     return number, born
+
+
+def add_voucher(municipality: Municipality, number: str, born: date) -> None:
+    """A voucher as the registry import leaves it (in the municipality's schema)."""
+    cipher = cipher_for(municipality)
+    values = {
+        "name": "小平 花子",
+        "name_kana": "コダイラ ハナコ",
+        "birth_date": born.isoformat(),
+        "sex": "2",
+        "postal_code": "1878701",
+        "address": "東京都小平市小川町2-1333",
+        "phone": "0423411211",
+        "email": None,
+        "address_number": "000123456",
+    }
+    Voucher.objects.create(
+        voucher_number=number,
+        personal=cipher.seal_record(values, table="booking_voucher", row_id=number),
+        content_hash=cipher.blind_index(number, purpose="e2e"),
+    )
 
 
 @pytest.fixture(scope="module", autouse=True)

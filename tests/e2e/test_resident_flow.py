@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
 from django.utils import timezone
 from django_tenants.utils import tenant_context
 
-from booking.models import Booking, BookingPolicy, Slot
+from booking.models import AgePhase, Booking, BookingPolicy, Slot
 from booking.selectors.availability import availability_invalidate
-from tests.e2e.conftest import Shots, Site, watched_page
+from tests.e2e.conftest import JAPAN, Shots, Site, add_voucher, watched_page
 
 pytestmark = pytest.mark.browser
 
@@ -291,6 +291,39 @@ def test_a_resident_books_at_the_venue_they_look_for_first(
     page.get_by_role("button", name="予約を取り消す").click()
     page.wait_for_url(site.url("/mypage/"))
     assert "現在、予約はありません" in page.inner_text("main")
+
+
+def test_a_resident_not_yet_eligible_is_told_when_their_turn_opens(
+    page: Any, site: Site, django_db_blocker: Any
+) -> None:
+    """Aged 62 while only 65 and over may book: my page says from when, with no button to
+    pages that would only refuse."""
+    shots = Shots("resident-not-yet-eligible")
+    opens = (
+        (timezone.now() + timedelta(days=10))
+        .astimezone(JAPAN)
+        .replace(hour=9, minute=0, second=0, microsecond=0)
+    )
+    born = date(timezone.localdate(timezone=JAPAN).year - 62, 1, 1)
+    with django_db_blocker.unblock(), tenant_context(site.municipality):
+        phase = AgePhase.objects.create(name="60歳以上の方", minimum_age=60, opens_at=opens)
+        add_voucher(site.municipality, "3000000062", born)
+    try:
+        younger = Site(site.municipality, site.base_url, "3000000062", born)
+        page.goto(site.url("/"))
+        younger.log_in(page)
+        main = page.inner_text("main")
+        assert f"あなたの年齢の方の予約受付は{opens.year}年{opens.month}月{opens.day}日" in main
+        assert "09:00に始まります" in main
+        assert page.get_by_role("link", name="1回目の接種を予約する").count() == 0
+        shots.take(page, "mypage")
+        page.goto(site.url("/book/"))
+        assert "09:00に始まります" in page.inner_text("main")
+        shots.take(page, "book")
+        page.get_by_role("button", name="ログアウト").click()
+    finally:
+        with django_db_blocker.unblock(), tenant_context(site.municipality):
+            phase.delete()
 
 
 def test_a_failed_login_is_announced_and_the_skip_link_comes_first(page: Any, site: Site) -> None:
