@@ -48,6 +48,7 @@ from booking.selectors.residents import (
     next_dose,
 )
 from booking.services.booking import (
+    AgeWindow,
     BookingRefused,
     SeriesTogether,
     age_window,
@@ -289,10 +290,12 @@ def _slot_picker(
     *,
     preset_product: str | None = None,
     series: SeriesTogether | None = None,
+    earliest: date | None = None,
 ) -> dict[str, Any]:
     """The same choices the resident sees (every venue for a day, or one venue's days), with
-    the call centre's capacity only. For the second dose booked together: its vaccine only,
-    from the first day its interval allows."""
+    the call centre's capacity only, from ``earliest`` (the interval after the previous dose,
+    or the birthday from which an age phase covers the resident). For the second dose booked
+    together: its vaccine only, from the first day its interval allows."""
     data = request.GET.copy()
     if series is not None:
         data["product"] = series.product.code
@@ -307,16 +310,19 @@ def _slot_picker(
     venue = next((pk for pk, _name, _area in choices.venues if pk == chosen_venue), None)
     policy = BookingPolicy.current()
     today = _today()
+    if series is not None:
+        earliest = series.earliest_day
+    first = max(today, earliest) if earliest is not None else today
     days = open_days(
         CHANNEL,
-        max(today, series.earliest_day) if series is not None else today,
+        first,
         today + timedelta(days=policy.opens_days_ahead),
         area=str(area) if area else None,
         product=str(product) if product else None,
         venue=venue,
     )
     chosen = filters.value("day")
-    if series is not None and isinstance(chosen, date) and chosen < series.earliest_day:
+    if isinstance(chosen, date) and chosen < first:
         chosen = None
     if not isinstance(chosen, date):
         chosen = next((day.day for day in days if day.mark.bookable), None)
@@ -362,31 +368,35 @@ def _book_page(
 ) -> HttpResponse:
     preset = changing.slot.product.code if changing is not None else None
     nxt = next_dose(voucher)
+    age = _age_window(voucher, nxt) if changing is None else None
+    not_yet = ""
+    if age is not None and age.first_day is None:
+        policy = BookingPolicy.current()
+        not_yet = not_eligible_yet_message(age.phase_opens_at, policy.call_centre_phone)
+    # As on the resident's pages: from the interval's end, or the birthday, whichever is later.
+    earliest = None
+    if age is not None:
+        earliest = max((day for day in (nxt.earliest_day, age.first_day) if day), default=None)
     context = {
         "voucher": voucher,
         "changing": changing,
         "changing_number": booking_number_display(changing.booking_number) if changing else "",
         "next": nxt,
-        "not_yet": _not_eligible_yet(voucher, nxt) if changing is None else "",
+        "not_yet": not_yet,
         "identity_until": _identity_until(request, voucher),
         "error": error,
         "first_slot": first_slot if series is not None else None,
         "series": series,
-        **_slot_picker(request, preset_product=preset, series=series),
+        **_slot_picker(request, preset_product=preset, series=series, earliest=earliest),
     }
     return console_page(request, "booking/console/callcentre/book.html", context, status=status)
 
 
-def _not_eligible_yet(voucher: Voucher, nxt: NextDose) -> str:
-    """What the resident is told on their own pages when no age phase opens to them yet in
-    the booking window: the operator reads the same, before choosing a slot that the
-    service would refuse."""
-    policy = BookingPolicy.current()
-    first, last = booking_days(policy, nxt.earliest_day)
-    age = age_window(voucher, first, last, now=timezone.now())
-    if age.first_day is not None:
-        return ""
-    return not_eligible_yet_message(age.phase_opens_at, policy.call_centre_phone)
+def _age_window(voucher: Voucher, nxt: NextDose) -> AgeWindow:
+    """When the resident's age lets them book their next dose: the operator is told what the
+    resident's own pages say (not yet, and from when), and offered the same days."""
+    first, last = booking_days(BookingPolicy.current(), nxt.earliest_day)
+    return age_window(voucher, first, last, now=timezone.now())
 
 
 def _series_slot(slot_id: int | None) -> Slot | None:

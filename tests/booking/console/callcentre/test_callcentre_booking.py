@@ -3,6 +3,8 @@ capacity only, the same rules and messages."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import time_machine
 from django.test import Client
 from django.utils import timezone
@@ -156,6 +158,42 @@ def test_the_operator_reads_what_a_resident_too_young_to_book_yet_is_told(
     assert "あなたの年齢の方の予約受付は" in page and f"{opens.year}年{opens.month}月" in page
     hanako = client_a.get(resident_url(town) + "book/").content.decode()
     assert 'id="not-eligible-yet"' not in hanako
+
+
+def test_the_operator_is_offered_the_days_from_the_residents_birthday(
+    tenant_a: Municipality,
+    client_a: Client,
+    operator_a: StaffAccount,
+    town: Town,
+    clock: time_machine.Coordinates,
+) -> None:
+    """Turning 65 in six days while only 65 and over may book: as on the resident's own
+    pages, the days from the birthday (the service would refuse the others)."""
+    today = timezone.localdate()
+    birthday = today + timedelta(days=6)
+    with schema_context(tenant_a.schema_name):
+        turning = make_resident(
+            tenant_a,
+            "2000000010",
+            name="小平 次郎",
+            kana="コダイラ ジロウ",
+            phone="0423113333",
+            born=birthday.replace(year=birthday.year - 65),
+        )
+        after = town.world.slot(days=7, hour=10)
+    signed_in(client_a, operator_a, clock)
+    page = client_a.get(f"{CALL_CENTRE_HOME}residents/{turning.pk}/book/").content.decode()
+    days = page.split('id="days-heading"')[1].split("</section>")[0]
+    assert days.count("<li>") == 1 and 'aria-current="date"' in days
+    assert f'name="slot" value="{after.pk}"' in page
+    assert f'value="{town.call_slot.pk}"' not in page
+    # Asking for an earlier day by its address gives the first day that can be booked.
+    early = town.call_slot.starts_at.astimezone(timezone.get_current_timezone()).date()
+    again = client_a.get(
+        f"{CALL_CENTRE_HOME}residents/{turning.pk}/book/", {"day": early.isoformat()}
+    ).content.decode()
+    assert f'name="slot" value="{after.pk}"' in again
+    assert 'id="not-eligible-yet"' not in again
 
 
 def test_change_and_cancel_go_through_the_same_service(
