@@ -40,7 +40,6 @@ from booking.resident.selectors import slot_for_booking
 from booking.resident.waiting_room import queue_now
 from booking.selectors.availability import availability_choices, availability_for_day, open_days
 from booking.selectors.residents import (
-    NextDose,
     booking_of_voucher,
     bookings_linked_to,
     bookings_of,
@@ -48,12 +47,9 @@ from booking.selectors.residents import (
     next_dose,
 )
 from booking.services.booking import (
-    AgeWindow,
     BookingRefused,
     SeriesTogether,
-    age_window,
-    booking_days,
-    not_eligible_yet_message,
+    next_dose_age_window,
     series_together_for,
 )
 from booking.services.callcentre import (
@@ -368,15 +364,15 @@ def _book_page(
 ) -> HttpResponse:
     preset = changing.slot.product.code if changing is not None else None
     nxt = next_dose(voucher)
-    age = _age_window(voucher, nxt) if changing is None else None
-    not_yet = ""
-    if age is not None and age.first_day is None:
+    # What the resident's own pages say (not yet, and from when) and the days they offer:
+    # from the interval's end, or the birthday, whichever is later (the window's first day).
+    not_yet, earliest = "", None
+    if changing is None:
         policy = BookingPolicy.current()
-        not_yet = not_eligible_yet_message(age.phase_opens_at, policy.call_centre_phone)
-    # As on the resident's pages: from the interval's end, or the birthday, whichever is later.
-    earliest = None
-    if age is not None:
-        earliest = max((day for day in (nxt.earliest_day, age.first_day) if day), default=None)
+        age = next_dose_age_window(voucher, policy, nxt.earliest_day)
+        earliest = age.first_day
+        if age.first_day is None:
+            not_yet = age.not_yet_message(policy.call_centre_phone)
     context = {
         "voucher": voucher,
         "changing": changing,
@@ -390,13 +386,6 @@ def _book_page(
         **_slot_picker(request, preset_product=preset, series=series, earliest=earliest),
     }
     return console_page(request, "booking/console/callcentre/book.html", context, status=status)
-
-
-def _age_window(voucher: Voucher, nxt: NextDose) -> AgeWindow:
-    """When the resident's age lets them book their next dose: the operator is told what the
-    resident's own pages say (not yet, and from when), and offered the same days."""
-    first, last = booking_days(BookingPolicy.current(), nxt.earliest_day)
-    return age_window(voucher, first, last, now=timezone.now())
 
 
 def _series_slot(slot_id: int | None) -> Slot | None:

@@ -55,14 +55,12 @@ from booking.selectors.residents import (
     next_dose,
 )
 from booking.services.booking import (
-    AgeWindow,
     BookingRefused,
-    age_window,
     booking_cancel,
     booking_change,
     booking_create,
     booking_days,
-    not_eligible_yet_message,
+    next_dose_age_window,
     resident_actor,
     series_together_for,
 )
@@ -151,16 +149,6 @@ def nothing_to_book(nxt: NextDose, policy: BookingPolicy) -> str:
             "予約の変更はマイページからできます。"
         )
     return ""
-
-
-def resident_age_window(voucher: Voucher, nxt: NextDose, policy: BookingPolicy) -> AgeWindow:
-    """When the resident's age lets them book their next dose in the booking window."""
-    first, last = booking_days(policy, nxt.earliest_day)
-    return age_window(voucher, first, last, now=timezone.now())
-
-
-def not_eligible_yet(age: AgeWindow, policy: BookingPolicy) -> str:
-    return not_eligible_yet_message(age.phase_opens_at, policy.call_centre_phone)
 
 
 @dataclass(frozen=True)
@@ -261,9 +249,9 @@ def _flow(
         dose, earliest, because = changing.dose, None, ""
     else:
         blocker = nothing_to_book(nxt, policy)
-        age = resident_age_window(voucher, nxt, policy) if not blocker else None
+        age = next_dose_age_window(voucher, policy, nxt.earliest_day) if not blocker else None
         if age is not None and age.first_day is None:
-            blocker = not_eligible_yet(age, policy)
+            blocker = age.not_yet_message(policy.call_centre_phone)
         if blocker:
             return page(
                 request,

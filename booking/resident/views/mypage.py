@@ -16,14 +16,10 @@ from booking.models import Booking, BookingPolicy
 from booking.resident.access import resident_required
 from booking.resident.forms import ContactForm
 from booking.resident.selectors import contact_status
-from booking.resident.views.booking import (
-    booking_rows,
-    not_eligible_yet,
-    nothing_to_book,
-    resident_age_window,
-)
+from booking.resident.views.booking import booking_rows, nothing_to_book
 from booking.resident.views.common import page
 from booking.selectors.residents import bookings_of, next_dose, vaccinations_of
+from booking.services.booking import next_dose_age_window
 from booking.services.notifications import contact_preferences_update
 
 
@@ -38,9 +34,9 @@ def mypage(request: HttpRequest) -> HttpResponse:
     can_book = not nothing_to_book(nxt, policy)
     not_yet = ""
     if can_book:
-        age = resident_age_window(voucher, nxt, policy)
+        age = next_dose_age_window(voucher, policy, nxt.earliest_day)
         if age.first_day is None:
-            can_book, not_yet = False, not_eligible_yet(age, policy)
+            can_book, not_yet = False, age.not_yet_message(policy.call_centre_phone)
     return page(
         request,
         "booking/resident/mypage.html",

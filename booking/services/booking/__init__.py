@@ -37,13 +37,10 @@ from booking.services.booking.checks import (
     age_on,
     age_window,
     booking_days,
+    next_dose_age_window,
 )
 from booking.services.booking.create import LIVE_BOOKING_CONSTRAINT, booking_create
-from booking.services.booking.refusals import (
-    REFUSAL_CODES,
-    BookingRefused,
-    not_eligible_yet_message,
-)
+from booking.services.booking.refusals import REFUSAL_CODES, BookingRefused
 from booking.services.booking.series import SeriesTogether, series_together_for
 
 __all__ = [
@@ -60,7 +57,7 @@ __all__ = [
     "booking_cancel",
     "booking_change",
     "booking_create",
-    "not_eligible_yet_message",
+    "next_dose_age_window",
     "resident_actor",
     "series_together_for",
     "slot_claim_capacity",

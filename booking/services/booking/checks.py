@@ -13,7 +13,7 @@ from django.utils import timezone
 from booking.models import AgePhase, BookingPolicy, Slot, VaccineProduct, Voucher
 from booking.selectors.residents import DoseHistory, DoseTaken, series_size
 from booking.selectors.slots import slot_with_venue_and_product
-from booking.services.booking.refusals import BookingRefused
+from booking.services.booking.refusals import BookingRefused, not_eligible_yet_message
 from sesshu.rows import columns_of, fetch_one
 from tenants.crypto import cipher_for
 from tenants.db import current_municipality
@@ -126,6 +126,10 @@ class AgeWindow:
     first_day: date | None
     phase_opens_at: datetime | None = None
 
+    def not_yet_message(self, phone: str) -> str:
+        """What the resident is told when ``first_day`` is None (``not_eligible_yet_message``)."""
+        return not_eligible_yet_message(self.phase_opens_at, phone)
+
 
 def booking_days(policy: BookingPolicy, earliest: date | None = None) -> tuple[date, date]:
     """The first and last days whose slots may be booked now (from ``earliest`` at the
@@ -133,6 +137,16 @@ def booking_days(policy: BookingPolicy, earliest: date | None = None) -> tuple[d
     today = timezone.localdate(timezone=JAPAN)
     first = max(today, earliest) if earliest else today
     return first, today + timedelta(days=policy.opens_days_ahead)
+
+
+def next_dose_age_window(
+    voucher: Voucher, policy: BookingPolicy, earliest: date | None = None
+) -> AgeWindow:
+    """``age_window`` over the booking window as it stands now, from ``earliest`` (the end of
+    the interval after the previous dose): what the resident's pages and the call centre's
+    offer for the next dose."""
+    first, last = booking_days(policy, earliest)
+    return age_window(voucher, first, last, now=timezone.now())
 
 
 def age_window(voucher: Voucher, first: date, last: date, *, now: datetime) -> AgeWindow:
