@@ -19,6 +19,7 @@ from django.utils.translation import gettext_lazy as _
 from booking.models import NotificationChannel
 from booking.models.notifications import Language
 from booking.registry.normalize import NormalizeError, normalize_kana, normalize_voucher_number
+from booking.selectors.availability import venues_by_area
 from booking.services.registry_import import CODE_ALPHABET, CODE_LENGTH
 
 # 和暦: many residents know their birth year by era (昭和23年) rather than as 1948.
@@ -393,11 +394,13 @@ class AvailabilityFilterForm(forms.Form):
         assert isinstance(venue_field, forms.ChoiceField)
         area_field.choices = [("", _("すべての地区")), *[(area, area) for area in areas]]
         product_field.choices = [("", _("すべてのワクチン")), *products]
-        # Grouped by area, as the venues are listed.
-        by_area: dict[str, list[tuple[str, str]]] = {}
-        for venue_id, name, area in venues:
-            by_area.setdefault(area, []).append((str(venue_id), name))
-        venue_field.choices = [("", _("すべての会場")), *by_area.items()]
+        venue_field.choices = [
+            ("", _("すべての会場")),
+            *[
+                (area, [(str(venue_id), name) for venue_id, name in members])
+                for area, members in venues_by_area(venues)
+            ],
+        ]
 
     def filters(self) -> tuple[str | None, str | None, int | None]:
         """The area, vaccine and venue chosen, each None when not chosen or not offered."""

@@ -426,6 +426,17 @@ def open_venues(
     return venues
 
 
+def venues_by_area(
+    venues: Iterable[tuple[int, str, str]],
+) -> list[tuple[str, list[tuple[int, str]]]]:
+    """``AvailabilityChoices.venues`` (id, name, area), as a venue select groups them: under
+    each area, in the order given."""
+    grouped: dict[str, list[tuple[int, str]]] = {}
+    for venue_id, name, area in venues:
+        grouped.setdefault(area, []).append((venue_id, name))
+    return list(grouped.items())
+
+
 def availability_choices() -> AvailabilityChoices:
     """The filters to offer: areas and venues that are open, and active vaccines (cached
     briefly)."""

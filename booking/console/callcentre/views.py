@@ -38,7 +38,12 @@ from booking.models import Booking, BookingPolicy, Channel, Slot, StaffMember, V
 from booking.models.bookings import booking_number_display
 from booking.resident.selectors import slot_for_booking
 from booking.resident.waiting_room import queue_now
-from booking.selectors.availability import availability_choices, availability_for_day, open_days
+from booking.selectors.availability import (
+    availability_choices,
+    availability_for_day,
+    open_days,
+    venues_by_area,
+)
 from booking.selectors.residents import (
     booking_of_voucher,
     bookings_linked_to,
@@ -338,18 +343,11 @@ def _slot_picker(
         "chosen_day": chosen,
         "venues": venues,
         "choices": choices,
-        "venue_groups": _venues_by_area(choices.venues),
+        "venue_groups": venues_by_area(choices.venues),
         "area": area or "",
         "product": product or "",
         "venue": venue or "",
     }
-
-
-def _venues_by_area(venues: tuple[tuple[int, str, str], ...]) -> list[tuple[str, list[Any]]]:
-    grouped: dict[str, list[tuple[int, str]]] = {}
-    for pk, name, area in venues:
-        grouped.setdefault(area, []).append((pk, name))
-    return list(grouped.items())
 
 
 def _book_page(
