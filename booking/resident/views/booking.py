@@ -328,7 +328,7 @@ def choose_date(
             ],
             "earliest": flow.earliest if flow.earliest and flow.earliest > today else None,
             "earliest_because": flow.earliest_because,
-            "filters_html": _filters_html(flow.filters, flow.url("date")),
+            "filters_html": _filters_html(flow, flow.url("date")),
             "legend": _legend(),
             "venues_url": _with_query(flow.url("venues"), flow.query_for(None)),
             "all_venues_url": _with_query(flow.url("date"), flow.query_for(None)),
@@ -362,17 +362,18 @@ def choose_venue(
                 }
                 for venue in venues
             ],
-            "filters_html": _filters_html(flow.filters, flow.url("venues"), with_venue=False),
+            "filters_html": _filters_html(flow, flow.url("venues"), with_venue=False),
             "dates_url": _with_query(flow.url("date"), flow.query_for(None)),
             "legend": _legend(),
         },
     )
 
 
-def _filters_html(filters: AvailabilityFilterForm, action: str, *, with_venue: bool = True) -> str:
+def _filters_html(flow: _Flow, action: str, *, with_venue: bool = True) -> str:
     """The area, vaccine and (but on the venues page) venue filters, as HTML; with a venue
     chosen, no area (its own)."""
-    with_area = not with_venue or filters.filters()[2] is None
+    filters = flow.filters
+    with_area = not with_venue or flow.venue is None
     return _filters_made(
         filters.areas if with_area else None,
         filters.products,
@@ -483,9 +484,7 @@ def _slots_page(
                 get_language(),
                 timezone.get_current_timezone_name(),
             ),
-            "filters_html": _filters_html(
-                flow.filters, flow.url("slots", day=chosen_day.isoformat())
-            ),
+            "filters_html": _filters_html(flow, flow.url("slots", day=chosen_day.isoformat())),
             "dates_url": _with_query(flow.url("date"), flow.query),
             "legend": _legend(),
         },
