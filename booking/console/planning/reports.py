@@ -15,10 +15,11 @@ loaded.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from datetime import time as clock
+from typing import TypeVar
 
 from django.db.models import Count, F, Sum
 from django.db.models.functions import Trunc, TruncDate
@@ -36,6 +37,7 @@ from booking.console.planning.charts import (
 from booking.console.planning.common import JAPAN
 from booking.models import Booking, Channel, Slot, VaccinationRecord
 
+K = TypeVar("K", bound=Hashable)
 REPORT_KEYS = ("bookings", "fill", "cancellations", "no_shows", "doses")
 
 
@@ -75,6 +77,46 @@ def _channel_series() -> list[Series]:
     ]
 
 
+def _stacked(
+    key: str,
+    title: str,
+    description: str,
+    *,
+    heading: str,
+    categories: Sequence[tuple[K, str, str]],
+    series: Sequence[Series],
+    grouped: Mapping[tuple[K, str], int],
+    empty_rows: bool = True,
+) -> Report:
+    """A report of counts per category (a day, a minute) and series (a channel, a dose): a
+    stacked bar per category and a table with a row per category (``empty_rows``: those
+    with no count too) and a total. ``categories``: (the key in ``grouped``, the table's
+    label, the chart's label)."""
+    values = [
+        {s.key: grouped.get((group, s.key), 0) for s in series} for group, _r, _c in categories
+    ]
+    return Report(
+        key=key,
+        title=title,
+        description=description,
+        columns=(heading, *(s.label for s in series), _("合計")),
+        rows=tuple(
+            (row_label, *(row[s.key] for s in series), sum(row.values()))
+            for (_group, row_label, _chart), row in zip(categories, values, strict=True)
+            if empty_rows or any(row.values())
+        ),
+        chart=stacked_bars(
+            categories=[chart_label for _g, _r, chart_label in categories],
+            series=series,
+            values=values,
+        ),
+    )
+
+
+def _per_day(first: date, last: date) -> list[tuple[date, str, str]]:
+    return [(day, day.isoformat(), _label(day)) for day in _days(first, last)]
+
+
 def _per_day_by_channel(
     key: str,
     title: str,
@@ -83,20 +125,14 @@ def _per_day_by_channel(
     first: date,
     last: date,
 ) -> Report:
-    series = _channel_series()
-    days = _days(first, last)
-    values = [{s.key: grouped.get((day, s.key), 0) for s in series} for day in days]
-    rows = tuple(
-        (day.isoformat(), *(row[s.key] for s in series), sum(row.values()))
-        for day, row in zip(days, values, strict=True)
-    )
-    return Report(
-        key=key,
-        title=title,
-        description=description,
-        columns=(_("日付"), *(s.label for s in series), _("合計")),
-        rows=rows,
-        chart=stacked_bars(categories=[_label(d) for d in days], series=series, values=values),
+    return _stacked(
+        key,
+        title,
+        description,
+        heading=_("日付"),
+        categories=_per_day(first, last),
+        series=_channel_series(),
+        grouped=grouped,
     )
 
 
@@ -175,23 +211,18 @@ def doses_per_day(first: date, last: date) -> Report:
         dose_key = str(min(int(row["dose"]), 3))
         key = (row["vaccinated_on"], dose_key)
         grouped[key] = grouped.get(key, 0) + int(row["count"])
-    series = [
-        Series("1", _("1回目"), PALETTE[0]),
-        Series("2", _("2回目"), PALETTE[1]),
-        Series("3", _("3回目以降"), PALETTE[2]),
-    ]
-    days = _days(first, last)
-    values = [{s.key: grouped.get((day, s.key), 0) for s in series} for day in days]
-    return Report(
-        key="doses",
-        title=_("接種数（接種日別・回数別）"),
-        description=_("接種記録の数です。"),
-        columns=(_("日付"), *(s.label for s in series), _("合計")),
-        rows=tuple(
-            (day.isoformat(), *(row[s.key] for s in series), sum(row.values()))
-            for day, row in zip(days, values, strict=True)
-        ),
-        chart=stacked_bars(categories=[_label(d) for d in days], series=series, values=values),
+    return _stacked(
+        "doses",
+        _("接種数（接種日別・回数別）"),
+        _("接種記録の数です。"),
+        heading=_("日付"),
+        categories=_per_day(first, last),
+        series=[
+            Series("1", _("1回目"), PALETTE[0]),
+            Series("2", _("2回目"), PALETTE[1]),
+            Series("3", _("3回目以降"), PALETTE[2]),
+        ],
+        grouped=grouped,
     )
 
 
@@ -287,21 +318,15 @@ def bookings_last_hour(now: datetime | None = None) -> Report:
         .annotate(count=Count("id"))
         .order_by()
     }
-    series = _channel_series()
-    values = [{s.key: grouped.get((minute, s.key), 0) for s in series} for minute in minutes]
-    return Report(
-        key="last_hour",
-        title=_("直近1時間の予約（1分ごと・受付方法別）"),
-        description=_("1分ごとに受け付けた予約の数です。ページを再読み込みすると最新になります。"),
-        columns=(_("時刻"), *(s.label for s in series), _("合計")),
-        rows=tuple(
-            (f"{minute:%H:%M}", *(row[s.key] for s in series), sum(row.values()))
-            for minute, row in zip(minutes, values, strict=True)
-            if any(row.values())
-        ),
-        chart=stacked_bars(
-            categories=[f"{minute:%H:%M}" for minute in minutes], series=series, values=values
-        ),
+    return _stacked(
+        "last_hour",
+        _("直近1時間の予約（1分ごと・受付方法別）"),
+        _("1分ごとに受け付けた予約の数です。ページを再読み込みすると最新になります。"),
+        heading=_("時刻"),
+        categories=[(minute, f"{minute:%H:%M}", f"{minute:%H:%M}") for minute in minutes],
+        series=_channel_series(),
+        grouped=grouped,
+        empty_rows=False,
     )
 
 
