@@ -61,6 +61,7 @@ from booking.services.booking import (
     booking_create,
     booking_days,
     next_dose_age_window,
+    product_age_refusal,
     resident_actor,
     series_together_for,
 )
@@ -447,7 +448,7 @@ def choose_slot(
 
 
 # Refusals that leave the resident to choose another slot: the answer is the day's slots.
-_CHOOSE_AGAIN = frozenset({"full", "slot_closed"})
+_CHOOSE_AGAIN = frozenset({"full", "slot_closed", "below_product_age"})
 
 
 def _slots_page(
@@ -564,7 +565,13 @@ def _slot_items(slots: tuple[SlotAvailability, ...], base: str, labels: dict[Mar
 
 
 def _confirm_page(
-    request: HttpRequest, flow: _Flow, slot: Slot, *, error: str = "", status: int = 200
+    request: HttpRequest,
+    flow: _Flow,
+    slot: Slot,
+    *,
+    error: str = "",
+    status: int = 200,
+    pressed: bool = True,
 ) -> HttpResponse:
     """The confirmation; with ``error`` (the booking service's refusal), the refusal and the
     way on instead of the button: the same day's other slots, or another date. Pressing
@@ -583,6 +590,8 @@ def _confirm_page(
             # What to bring to a booking, not to a refusal.
             "to_bring": () if error else TO_BRING,
             "error": error,
+            # The refusal of a booking asked for, or of one the page does not offer.
+            "pressed": pressed,
             "slots_url": _with_query(flow.url("slots", day=day), flow.query) if error else "",
             "dates_url": _with_query(flow.url("date"), flow.query),
         },
@@ -619,7 +628,10 @@ def confirm(
         # The municipality books the series together: the next dose's slot is chosen
         # before anything is booked (a POST here books nothing either).
         return redirect("resident:book_second_date", first_slot_id=slot.pk)
-    return _confirm_page(request, flow, slot)
+    # A vaccine for older residents than this one: said here, not after 予約する.
+    too_young = product_age_refusal(request.voucher, slot)  # type: ignore[attr-defined]
+    error = "" if too_young is None else _refusal_text(flow, too_young)
+    return _confirm_page(request, flow, slot, error=error, pressed=False)
 
 
 def _series_first(

@@ -38,6 +38,7 @@ from booking.services.booking.checks import (
     age_window,
     booking_days,
     next_dose_age_window,
+    product_age_refusal,
 )
 from booking.services.booking.create import LIVE_BOOKING_CONSTRAINT, booking_create
 from booking.services.booking.refusals import REFUSAL_CODES, BookingRefused
@@ -58,6 +59,7 @@ __all__ = [
     "booking_change",
     "booking_create",
     "next_dose_age_window",
+    "product_age_refusal",
     "resident_actor",
     "series_together_for",
     "slot_claim_capacity",

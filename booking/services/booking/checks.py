@@ -167,14 +167,37 @@ def age_window(voucher: Voucher, first: date, last: date, *, now: datetime) -> A
     return AgeWindow(None, min(later, default=None))
 
 
+def product_age_refusal(voucher: Voucher, slot: Slot) -> BookingRefused | None:
+    """The booking service's refusal of ``slot`` for the resident's age on its day when its
+    vaccine is for older residents (a product for 18 and over, a resident of 15), for the
+    confirmation to say before anything is pressed; None otherwise."""
+    birth_date = _birth_date(voucher)
+    if birth_date is None:
+        return None
+    return _below_product_age(age_on(birth_date, _day_of(slot.starts_at)), slot, None)
+
+
+def _below_product_age(age: int, slot: Slot, dose: int | None) -> BookingRefused | None:
+    if age >= slot.product.minimum_age:
+        return None
+    return BookingRefused(
+        "below_product_age",
+        dose=dose,
+        slot_id=slot.pk,
+        product=slot.product.name,
+        age=slot.product.minimum_age,
+    )
+
+
 def _check_eligible(ctx: _Context, slot: Slot, dose: int, birth_date: date | None) -> None:
     """Old enough for the vaccine on the day, and inside an age phase that has opened."""
     refusal = partial(BookingRefused, "not_eligible_yet", dose=dose, slot_id=slot.pk)
     if birth_date is None:
         raise refusal(phone=ctx.phone)
     age = age_on(birth_date, _day_of(slot.starts_at))
-    if age < slot.product.minimum_age:
-        raise refusal(phone=ctx.phone)
+    too_young = _below_product_age(age, slot, dose)
+    if too_young is not None:
+        raise too_young
     if not AgePhase.covers(age=age, at=ctx.now):
         raise refusal(phone=ctx.phone)
 

@@ -15,6 +15,7 @@ REFUSAL_CODES = (
     "window_not_open",
     "window_closed",
     "not_eligible_yet",
+    "below_product_age",
     "too_soon_after_previous_dose",
     "different_product",
     "series_complete",
@@ -67,6 +68,14 @@ def _refusal_message(code: str, values: dict[str, Any]) -> str:
             "市区町村のお知らせでご確認のうえ、開始日以降にご予約ください。"
             "ご不明な点は%(centre)sへお問い合わせください。"
         ) % {"centre": centre}
+    if code == "below_product_age":
+        return (
+            _(
+                "このワクチン（%(product)s）は%(age)s歳以上の方が対象です。"
+                "ワクチンで絞り込んで、ほかのワクチンの予約枠をお選びください。"
+            )
+            % values
+        )
     if code == "too_soon_after_previous_dose" and "latest" in values:
         return (
             _(

@@ -82,6 +82,7 @@ def test_every_refusal_code_has_a_japanese_message_saying_what_to_do() -> None:
             opens="6月1日（月）",
             earliest="6月1日（月）",
             product="ファイザー社ワクチン",
+            age=12,
         )
         assert refusal.code == code
         assert re.search(r"[ぁ-んァ-ン一-龥]", refusal.message)
@@ -220,7 +221,10 @@ def test_it_refuses_a_child_below_the_vaccine_minimum_age(world: World) -> None:
 
     AgePhase.objects.create(name="全員", minimum_age=0, opens_at=timezone.now() - timedelta(days=1))
     child = make_voucher(world.municipality, "1000000010", born=years_ago(10))
-    assert refused(world, world.slot(), child).code == "not_eligible_yet"
+    refusal = refused(world, world.slot(), child)
+    assert refusal.code == "below_product_age"
+    pfizer = world.pfizer
+    assert f"このワクチン（{pfizer.name}）は{pfizer.minimum_age}歳以上" in refusal.message
     teenager = make_voucher(world.municipality, "1000000013", born=years_ago(13))
     assert book(world, world.slot(hour=11), teenager).dose == 1
 

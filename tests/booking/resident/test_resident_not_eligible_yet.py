@@ -12,7 +12,7 @@ from django.test import Client
 from django.utils import timezone
 from django_tenants.utils import tenant_context
 
-from booking.models import AgePhase, Booking
+from booking.models import AgePhase, Booking, VaccineProduct
 from booking.services.booking import age_window
 from booking.services.booking.checks import _birthdays
 from tests.booking.resident.conftest import World, at, logged_in, make_resident, today
@@ -124,3 +124,38 @@ def test_the_age_window_follows_the_services_rule(world_a: World) -> None:
         # Too young for every phase, later ones included.
         assert age_window(child.voucher, first, last, now=now) == type(window)(None, None)
     assert at(0).date() == first
+
+
+def test_a_vaccine_for_older_residents_is_refused_on_its_confirmation_with_the_reason(
+    client_a: Client, world_a: World
+) -> None:
+    """A 15-year-old in an opened phase, and a vaccine for 18 and over: its slot's
+    confirmation says so instead of offering 予約する, a booking sent anyway is refused with
+    the same reason and the day's slots to choose from again, and a slot of a vaccine for
+    their age books."""
+    with tenant_context(world_a.municipality):
+        AgePhase.objects.filter(minimum_age=12).update(opens_at=timezone.now() - timedelta(days=1))
+        adults_only = VaccineProduct.objects.create(
+            code="adult", name="成人用ワクチン", interval_days=28, doses_in_series=2, minimum_age=18
+        )
+        world_a.civic.products.add(adults_only)
+    teenager = make_resident(world_a.municipality, "1000000015", born=_years_before(today(), 15))
+    for_adults = world_a.slot(5, 10, product=adults_only)
+    for_everyone = world_a.slot(5, 11)
+    logged_in(client_a, teenager)
+    reason = "このワクチン（成人用ワクチン）は18歳以上の方が対象です"
+    confirmation = client_a.get(f"/book/slot/{for_adults.pk}/")
+    text = confirmation.content.decode()
+    assert confirmation.status_code == 200
+    assert reason in text and "この予約枠はご予約いただけません" in text
+    assert "<form" not in text.split('id="booking-error"')[1]  # no 予約する
+    refused = client_a.post(f"/book/slot/{for_adults.pk}/")
+    assert refused.status_code == 409
+    text = refused.content.decode()
+    assert reason in text and f"/book/slot/{for_everyone.pk}/" in text
+    booked = client_a.post(f"/book/slot/{for_everyone.pk}/")
+    assert booked.status_code == 302
+    with tenant_context(world_a.municipality):
+        assert list(
+            Booking.objects.filter(voucher_id=teenager.pk).values_list("slot_id", flat=True)
+        ) == [for_everyone.pk]
