@@ -24,6 +24,11 @@ def seal_line_secret(value: str, *, column: str) -> bytes:
     )
 
 
+def line_offered() -> bool:
+    """Whether this municipality sends notices by LINE (its channel set and switched on)."""
+    return LineChannel.objects.filter(pk=LineChannel.SINGLETON_ID, enabled=True).exists()
+
+
 def line_credentials() -> LineCredentials | None:
     """This municipality's LINE channel, or None if it has none (or it is switched off)."""
     row = LineChannel.objects.filter(pk=LineChannel.SINGLETON_ID, enabled=True).first()

@@ -366,6 +366,18 @@ class ContactForm(ResidentForm):
         label=_("お知らせの言語"), choices=Language.choices, initial=Language.JA
     )
 
+    def __init__(self, *args: Any, line_linked: bool, **kwargs: Any) -> None:
+        """LINE is a choice once an account is linked (the link is made below the form)."""
+        super().__init__(*args, **kwargs)
+        if not line_linked:
+            channels = self.fields["channels"]
+            assert isinstance(channels, forms.MultipleChoiceField)
+            channels.choices = [
+                (value, label)
+                for value, label in NotificationChannel.choices
+                if value != NotificationChannel.LINE
+            ]
+
 
 class AvailabilityFilterForm(forms.Form):
     """Area, vaccine and venue filters of the date and slot pages (query string; nothing

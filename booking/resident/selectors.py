@@ -12,6 +12,7 @@ from datetime import datetime
 from django.utils import timezone
 
 from booking.models import AgePhase, Incident, Slot, Voucher
+from booking.notifications.line_channel import line_offered
 from booking.selectors.residents import contact_preference_of
 from booking.selectors.slots import slot_with_venue_and_product
 
@@ -40,19 +41,28 @@ class ContactStatus:
     line_linked: bool
     channels: list[str]
     language: str
+    # The municipality sends notices by LINE: linking is offered (an account linked before
+    # the municipality stopped can still be unlinked).
+    line_offered: bool
+
+    @property
+    def line_shown(self) -> bool:
+        return self.line_offered or self.line_linked
 
 
 def contact_status(voucher: Voucher) -> ContactStatus:
     """Registered or not, and the channels chosen — never the addresses themselves."""
+    offered = line_offered()
     preference = contact_preference_of(voucher.pk)
     if preference is None:
-        return ContactStatus(False, False, False, [], "ja")
+        return ContactStatus(False, False, False, [], "ja", offered)
     return ContactStatus(
         email_registered=preference.email is not None,
         phone_registered=preference.phone is not None,
         line_linked=preference.line_user_id is not None,
         channels=preference.consented_channels(),
         language=preference.language,
+        line_offered=offered,
     )
 
 

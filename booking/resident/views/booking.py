@@ -33,7 +33,7 @@ from booking.models.bookings import booking_number_display
 from booking.resident.access import resident_required
 from booking.resident.forms import AvailabilityFilterForm
 from booking.resident.qr import qr_data_uri
-from booking.resident.selectors import slot_for_booking
+from booking.resident.selectors import contact_status, slot_for_booking
 from booking.resident.sessions import channel_for
 from booking.resident.views.common import page
 from booking.selectors.availability import (
@@ -79,6 +79,7 @@ class BookingRow:
     booking: Booking
     number: str
     changeable: bool
+    closes_at: datetime | None  # until when it may be changed or cancelled here
 
 
 def _closes_at(booking: Booking, policy: BookingPolicy) -> datetime:
@@ -91,10 +92,16 @@ def _changeable(booking: Booking, policy: BookingPolicy) -> bool:
 
 def booking_rows(bookings: list[Booking]) -> list[BookingRow]:
     policy = BookingPolicy.current()
-    return [
-        BookingRow(b, booking_number_display(b.booking_number), _changeable(b, policy))
-        for b in bookings
-    ]
+    rows = []
+    for booking in bookings:
+        changeable = _changeable(booking, policy)
+        closes_at = _closes_at(booking, policy) if changeable else None
+        rows.append(
+            BookingRow(
+                booking, booking_number_display(booking.booking_number), changeable, closes_at
+            )
+        )
+    return rows
 
 
 def map_url(venue: Any) -> str:
@@ -126,16 +133,39 @@ def _own_booking(request: HttpRequest, booking_number: str | None) -> Booking | 
 def _changeable_or_redirect(
     request: HttpRequest, booking: Booking, policy: BookingPolicy | None = None
 ) -> HttpResponse | None:
+    """None when the booking may be changed or cancelled here; otherwise its page, with why
+    not: past the cut-off (then the call centre can), or no longer a booking to change
+    (cancelled before — the browser's Back after cancelling —, received, or over)."""
     if _changeable(booking, policy if policy is not None else BookingPolicy.current()):
         return None
-    messages.warning(
-        request,
-        _(
-            "この予約は締切を過ぎたため、ここでは変更・取消できません。"
-            "コールセンターにお電話ください。"
-        ),
-    )
+    if booking.status == Booking.Status.ACTIVE:
+        messages.warning(
+            request,
+            _(
+                "この予約は締切を過ぎたため、ここでは変更・取消できません。"
+                "コールセンターにお電話ください。"
+            ),
+        )
+    else:
+        messages.info(request, _not_active_notice(booking))
     return redirect("resident:booking_detail", booking_number=booking.booking_number)
+
+
+def _not_active_notice(booking: Booking) -> str:
+    """What a booking that is no longer booked means for the resident, and what to do."""
+    if booking.status == Booking.Status.CANCELLED:
+        return _(
+            "この予約は取り消されています。この予約番号や確認票では接種を受けられません。"
+            "接種を希望される場合は、あらためてご予約ください。"
+        )
+    if booking.status == Booking.Status.NO_SHOW:
+        return _(
+            "この予約の日時にご来場の記録がないため、予約は終了しました。"
+            "接種を希望される場合は、あらためてご予約ください。"
+        )
+    if booking.status == Booking.Status.CHECKED_IN:
+        return _("この予約は会場で受付済みです。変更・取消はできません。")
+    return _("この予約の接種は済んでいます。接種の記録はマイページでご確認いただけます。")
 
 
 def nothing_to_book(nxt: NextDose, policy: BookingPolicy) -> str:
@@ -754,6 +784,8 @@ def _linked_rows(booking: Booking) -> list[LinkedRow]:
 def _booking_context(booking: Booking) -> dict[str, Any]:
     policy = BookingPolicy.current()
     linked = _linked_rows(booking) if booking.status == Booking.Status.ACTIVE else []
+    active = booking.status == Booking.Status.ACTIVE
+    changeable = _changeable(booking, policy)
     return {
         "linked": linked,
         # What cancelling this booking cancels too (the policy's cascade).
@@ -763,8 +795,12 @@ def _booking_context(booking: Booking) -> dict[str, Any]:
         "slot": booking.slot,
         "venue": booking.slot.venue,
         "map_url": map_url(booking.slot.venue),
-        "to_bring": TO_BRING,
-        "changeable": _changeable(booking, policy),
+        # What to bring, and the confirmation sheet, are for a booking still to come.
+        "active": active,
+        "to_bring": TO_BRING if active else (),
+        "not_active": "" if active else _not_active_notice(booking),
+        "changeable": changeable,
+        "closes_at": _closes_at(booking, policy) if changeable else None,
     }
 
 
@@ -772,8 +808,11 @@ def _booking_context(booking: Booking) -> dict[str, Any]:
 @resident_required
 def booking_done(request: HttpRequest, booking_number: str) -> HttpResponse:
     booking = _booking(request, booking_number)
+    if booking.status != Booking.Status.ACTIVE:  # e.g. the page again after cancelling
+        return redirect("resident:booking_detail", booking_number=booking.booking_number)
     context = _booking_context(booking)
     context["changed"] = request.GET.get("changed") == "1"
+    context["contact"] = contact_status(request.voucher)  # type: ignore[attr-defined]
     return page(request, "booking/resident/done.html", context)
 
 
@@ -787,7 +826,11 @@ def booking_detail(request: HttpRequest, booking_number: str) -> HttpResponse:
 @require_http_methods(["GET", "HEAD"])
 @resident_required
 def booking_print(request: HttpRequest, booking_number: str) -> HttpResponse:
+    """The confirmation sheet of a booking still to come; a cancelled or past booking's
+    page says what became of it instead (a sheet printed for it would be taken for valid)."""
     booking = _booking(request, booking_number)
+    if booking.status != Booking.Status.ACTIVE:
+        return redirect("resident:booking_detail", booking_number=booking.booking_number)
     context = _booking_context(booking)
     context["qr"] = qr_data_uri(booking.booking_number)
     context["voucher_number"] = request.voucher.voucher_number  # type: ignore[attr-defined]

@@ -60,9 +60,12 @@ def contact(request: HttpRequest) -> HttpResponse:
     voucher = request.voucher  # type: ignore[attr-defined]
     status = contact_status(voucher)
     if request.method != "POST":
-        form = ContactForm(initial={"channels": status.channels, "language": status.language})
+        form = ContactForm(
+            initial={"channels": status.channels, "language": status.language},
+            line_linked=status.line_linked,
+        )
         return page(request, "booking/resident/contact.html", {"form": form, "contact": status})
-    form = ContactForm(request.POST)
+    form = ContactForm(request.POST, line_linked=status.line_linked)
     if form.is_valid():
         data = form.cleaned_data
         try:

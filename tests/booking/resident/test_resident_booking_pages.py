@@ -11,9 +11,11 @@ from django.test import Client
 from django.utils import timezone
 from django_tenants.utils import tenant_context
 
+from audit.chain import Actor
 from booking.models import Booking, ContactPreference, Slot, VaccineProduct
 from booking.models.bookings import booking_number_display
 from booking.resident.views.booking import _day_venues_html
+from booking.services.notifications import line_channel_configure
 from tenants.models import Municipality
 from tests.booking.resident.conftest import (
     Resident,
@@ -158,6 +160,50 @@ def test_cancelling_asks_first_then_cancels(
     assert "取り消しました" in response.content.decode()
     assert _bookings(world_a.municipality, resident_a)[0].status == "cancelled"
     assert "現在、予約はありません" in client_a.get("/mypage/").content.decode()
+
+
+def test_a_cancelled_booking_has_no_sheet_to_print_and_says_it_is_cancelled(
+    client_a: Client, world_a: World, resident_a: Resident
+) -> None:
+    """A sheet printed for a cancelled booking would be taken for valid at reception; and
+    the browser's Back to the cancel page, or to the done page, says what happened, not
+    that the cut-off has passed or that the booking was made."""
+    logged_in(client_a, resident_a)
+    booking = _book(client_a, world_a.slot(3, 10), world_a.municipality)
+    number = booking.booking_number
+    detail = client_a.get(f"/bookings/{number}/").content.decode()
+    assert f"/bookings/{number}/print/" in detail and "当日お持ちいただくもの" in detail
+    client_a.post(f"/bookings/{number}/cancel/")
+    printed = client_a.get(f"/bookings/{number}/print/")
+    assert printed.status_code == 302 and printed["Location"] == f"/bookings/{number}/"
+    detail = client_a.get(f"/bookings/{number}/").content.decode()
+    assert "この予約は取り消されています" in detail
+    assert f"/bookings/{number}/print/" not in detail and "当日お持ちいただくもの" not in detail
+    for page in (f"/bookings/{number}/cancel/", f"/bookings/{number}/change/"):
+        back = client_a.get(page, follow=True).content.decode()
+        assert "この予約は取り消されています" in back and "締切を過ぎた" not in back
+    done = client_a.get(f"/bookings/{number}/done/", follow=True).content.decode()
+    assert "予約が完了しました" not in done and "この予約は取り消されています" in done
+
+
+def test_the_deadline_for_changes_is_shown_and_the_done_page_says_what_is_sent(
+    client_a: Client, world_a: World, resident_a: Resident
+) -> None:
+    logged_in(client_a, resident_a)
+    booking = _book(client_a, world_a.slot(3, 10), world_a.municipality)
+    closes = timezone.localtime(booking.slot.starts_at) - timedelta(hours=24)
+    deadline = f"{closes.year}年{closes.month}月{closes.day}日"
+    done = client_a.get(f"/bookings/{booking.booking_number}/done/").content.decode()
+    assert f"変更・取消は {deadline}" in done and f"{closes:%H:%M} まで" in done
+    assert "お知らせ先が登録されていないため" in done and 'href="/contact/"' in done
+    for page in ("/mypage/", f"/bookings/{booking.booking_number}/"):
+        assert f"変更・取消は {deadline}" in client_a.get(page).content.decode()
+    with tenant_context(world_a.municipality):
+        ContactPreference.objects.create(
+            voucher_id=resident_a.pk, email=b"sealed", email_consented_at=timezone.now()
+        )
+    done = client_a.get(f"/bookings/{booking.booking_number}/done/").content.decode()
+    assert "登録されたお知らせ先にお送りします" in done
 
 
 def test_after_the_cut_off_change_and_cancel_go_to_the_call_centre(
@@ -361,7 +407,21 @@ def test_contact_details_are_entered_again_and_never_shown(
     logged_in(client_a, resident_a)
     page = client_a.get("/contact/").content.decode()
     assert "未登録" in page
+    # A municipality without LINE offers neither the link nor LINE as a choice.
+    assert "/contact/line/link/" not in page and 'value="line"' not in page
+    assert "LINE" not in client_a.get("/mypage/").content.decode()
+    with tenant_context(world_a.municipality):
+        line_channel_configure(
+            login_channel_id="1650000000",
+            login_channel_secret="s" * 32,
+            messaging_access_token="t" * 40,
+            actor=Actor.system("tests"),
+            ip=None,
+        )
+    page = client_a.get("/contact/").content.decode()
     assert 'action="/contact/line/link/"' in page  # linking LINE starts here, by a POST
+    assert 'value="line"' not in page  # a choice once an account is linked
+    assert "未連携" in client_a.get("/mypage/").content.decode()
     invalid = client_a.post(
         "/contact/", {"email": "", "phone": "", "channels": ["email"], "language": "ja"}
     )
