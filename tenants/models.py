@@ -36,6 +36,13 @@ class Municipality(TenantMixin):
     status = models.CharField(
         _("状態"), max_length=20, choices=Status.choices, default=Status.ACTIVE
     )
+    # While suspended: the status it had (resuming restores it: a municipality suspended in
+    # incident mode stays in incident mode), the operator's reason, and since when.
+    suspended_from = models.CharField(
+        _("停止前の状態"), max_length=20, choices=Status.choices, blank=True, db_default=""
+    )
+    suspension_reason = models.CharField(_("停止の理由"), max_length=200, blank=True, db_default="")
+    suspended_at = models.DateTimeField(_("停止日時"), null=True, blank=True)
     login_mode = models.CharField(
         _("住民のログイン方式"),
         max_length=32,

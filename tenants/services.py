@@ -228,7 +228,7 @@ def _drop_everything(municipality: Municipality) -> None:
 
 def _set_status(
     municipality: Municipality,
-    status: str,
+    status: str | None,
     *,
     action: str,
     actor: Actor,
@@ -236,6 +236,9 @@ def _set_status(
     allowed_from: tuple[str, ...],
     reason: str = "",
 ) -> Municipality:
+    """Move the municipality to ``status`` (None: back to the status it had before its
+    suspension), keeping what a suspension remembers."""
+    S = Municipality.Status
     with transaction.atomic():
         locked = Municipality.objects.select_for_update().get(pk=municipality.pk)
         if locked.status not in allowed_from:
@@ -244,8 +247,24 @@ def _set_status(
                 % {"name": locked.name, "status": locked.get_status_display()}
             )
         previous = locked.status
+        if status is None:
+            status = locked.suspended_from or S.ACTIVE
         locked.status = status
-        locked.save(update_fields=["status", "updated_at"])
+        if status == S.SUSPENDED:
+            locked.suspended_from = previous
+            locked.suspension_reason = reason[:200]
+            locked.suspended_at = timezone.now()
+        else:
+            locked.suspended_from, locked.suspension_reason, locked.suspended_at = "", "", None
+        locked.save(
+            update_fields=[
+                "status",
+                "suspended_from",
+                "suspension_reason",
+                "suspended_at",
+                "updated_at",
+            ]
+        )
         record(
             action=action,
             actor=actor,
@@ -274,10 +293,12 @@ def municipality_suspend(
 def municipality_resume(
     *, municipality: Municipality, actor: Actor, ip: str | None = None
 ) -> Municipality:
+    """Back to the status before the suspension: active, or still in incident mode (the
+    resident site stays closed until the municipality itself ends its incident)."""
     S = Municipality.Status
     return _set_status(
         municipality,
-        S.ACTIVE,
+        None,
         action="municipality.resumed",
         actor=actor,
         ip=ip,

@@ -183,6 +183,13 @@ def _set_status(municipality: Municipality, *, to: str, allowed_from: str, actio
     return bool(changed)
 
 
+def _end_incident_under_suspension(municipality: Municipality) -> None:
+    with schema_context(get_public_schema_name()):
+        Municipality.objects.filter(
+            pk=municipality.pk, status=Status.SUSPENDED, suspended_from=Status.INCIDENT
+        ).update(suspended_from=Status.ACTIVE, updated_at=timezone.now())
+
+
 def incident_start(*, staff: StaffMember, notice: str, ip: str | None) -> Incident:
     """Put the resident site into incident mode (see the module's docstring)."""
     actor = _admin(staff)
@@ -249,6 +256,9 @@ def incident_end(*, staff: StaffMember, ip: str | None) -> Incident | None:
             allowed_from=Status.INCIDENT,
             action="municipality.incident_ended",
         )
+        if not reopened:
+            # Suspended by the platform meanwhile: its resumption is to reopen the site.
+            _end_incident_under_suspension(municipality)
         if incident is None and not reopened:
             raise IncidentRefused("not_open", _("インシデントモードではありません。"))
         if incident is not None:

@@ -39,6 +39,7 @@ from controlplane.services import (
     logout_record,
     stats_refresh_request,
 )
+from tenants.models import Municipality
 from tenants.services import (
     ProvisioningError,
     decommission_unfinished,
@@ -237,7 +238,7 @@ def municipality_resume_view(request: HttpRequest, code: str) -> HttpResponse:
     form = ConfirmForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         try:
-            municipality_resume(
+            resumed = municipality_resume(
                 municipality=municipality,
                 actor=Actor.vendor(request.user),
                 ip=client_ip(request),
@@ -245,7 +246,14 @@ def municipality_resume_view(request: HttpRequest, code: str) -> HttpResponse:
         except ProvisioningError as exc:
             messages.error(request, str(exc))
         else:
-            messages.success(request, _("%(name)s を再開しました。") % {"name": municipality.name})
+            if resumed.status == Municipality.Status.INCIDENT:
+                done = _(
+                    "%(name)s を再開しました。インシデント対応中のため、住民の予約サイトの"
+                    "ログインは停止したままです。"
+                )
+            else:
+                done = _("%(name)s を再開しました。")
+            messages.success(request, done % {"name": municipality.name})
         return redirect("controlplane:municipality_detail", code=municipality.code)
     return render(
         request,

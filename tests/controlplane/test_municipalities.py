@@ -235,7 +235,10 @@ def test_suspend_and_resume_ask_for_confirmation_and_go_through_the_service(
     assert response.status_code == 302
     assert Municipality.objects.get(pk=tenant_b.pk).status == Municipality.Status.SUSPENDED
     detail = operator_client.get(response["Location"]).content.decode()
-    assert "停止中" in detail
+    assert "停止中" in detail and "理由：契約手続き中" in detail  # why, and since when
+    # The suspend page of a suspended municipality offers nothing to press.
+    page = operator_client.get(f"/municipalities/{tenant_b.code}/suspend/").content.decode()
+    assert "停止できません" in page and 'name="reason"' not in page
     (suspended,) = _vendor_events(operator, "municipality.suspended")
     assert suspended.details["reason"] == "契約手続き中"
 
@@ -251,6 +254,8 @@ def test_suspend_and_resume_ask_for_confirmation_and_go_through_the_service(
     assert response.status_code == 302
     assert Municipality.objects.get(pk=tenant_b.pk).status == Municipality.Status.ACTIVE
     assert len(_vendor_events(operator, "municipality.resumed")) == 1
+    page = operator_client.get(f"/municipalities/{tenant_b.code}/resume/").content.decode()
+    assert "再開する必要はありません" in page and "<button" not in page.split("<h1>")[1]
 
 
 def test_an_operator_sets_a_municipality_s_waiting_room_rate(

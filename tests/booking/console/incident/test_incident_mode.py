@@ -213,3 +213,39 @@ def test_the_admin_of_b_cannot_touch_a(
     response = foreign.post(SECURITY + "incident/start/", {"notice": NOTICE, "confirm": "on"})
     assert response.status_code in (302, 403)
     assert status_of(tenant_a) == Municipality.Status.ACTIVE
+
+
+def test_a_suspension_in_incident_mode_resumes_into_incident_mode(
+    tenant_a: Municipality,
+    client_a: Client,
+    admin_a: StaffAccount,
+    town: Town,
+    clock: time_machine.Coordinates,
+) -> None:
+    """The platform suspends a municipality in incident mode and resumes it: the resident
+    site stays closed until the municipality ends its incident, and ending it while
+    suspended makes the resumption reopen the site."""
+    from booking.models import StaffMember
+    from booking.services.incident import incident_end
+    from tenants.services import municipality_resume, municipality_suspend
+
+    operator = Actor.system("tests")
+    signed_in_in_mode(tenant_a, Municipality.LoginMode.VOUCHER_DOB, client_a, admin_a, clock)
+    start(client_a)
+    suspended = municipality_suspend(municipality=tenant_a, actor=operator, reason="調査のため")
+    assert suspended.suspended_from == Municipality.Status.INCIDENT
+    assert suspended.suspension_reason == "調査のため" and suspended.suspended_at is not None
+    resumed = municipality_resume(municipality=suspended, actor=operator)
+    assert resumed.status == Municipality.Status.INCIDENT
+    assert (resumed.suspended_from, resumed.suspension_reason) == ("", "")
+    with tenant_context(Municipality.objects.get(pk=tenant_a.pk)), pytest.raises(SiteClosed):
+        resident_login_birth_date(
+            voucher_number="2000000001", birth_date=years_ago(70), ip="192.0.2.1"
+        )
+
+    suspended = municipality_suspend(municipality=resumed, actor=operator)
+    with tenant_context(Municipality.objects.get(pk=tenant_a.pk)):
+        incident_end(staff=StaffMember.objects.get(user_id=admin_a.user_id), ip=None)
+    assert status_of(tenant_a) == Municipality.Status.SUSPENDED  # the platform's to lift
+    resumed = municipality_resume(municipality=suspended, actor=operator)
+    assert resumed.status == Municipality.Status.ACTIVE
