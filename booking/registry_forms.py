@@ -6,11 +6,24 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.contrib import messages
+from django.http import HttpRequest
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from audit.chain import Actor
 from booking.models import RegistryImport
 from booking.registry.fields import FIELD_LABELS, REQUIRED_FIELDS
-from booking.services.registry_import import ERROR_ROWS_SHOWN, registry_import_progress
+from booking.services.registry_import import (
+    ERROR_ROWS_SHOWN,
+    RegistryImportRefused,
+    full_list_without_rows,
+    registry_import_cancel,
+    registry_import_confirm,
+    registry_import_progress,
+    withdrawals_to_acknowledge,
+)
+from booking.services.registry_upkeep import registry_import_resume
 
 
 class RegistryUploadForm(forms.Form):
@@ -69,4 +82,36 @@ def import_context(registry_import: RegistryImport) -> dict[str, Any]:
         "errors_shown": ERROR_ROWS_SHOWN,
         "can_confirm": registry_import.status == RegistryImport.Status.PREVIEWED
         and registry_import.confirmed_at is None,
+        # A full list that would withdraw every voucher, or many of them (the number is
+        # acknowledged with the confirmation).
+        "without_rows": full_list_without_rows(registry_import),
+        "withdrawals_to_acknowledge": withdrawals_to_acknowledge(registry_import),
     }
+
+
+def registry_import_decision(
+    request: HttpRequest, registry_import: RegistryImport, actor: Actor, ip: str | None
+) -> None:
+    """The buttons of an import's page (confirm, resume, cancel), the same on both entry
+    points; what happened, or why not, is told as a message."""
+    decision = request.POST.get("decision")
+    try:
+        if decision == "confirm":
+            acknowledged = request.POST.get("withdrawals_acknowledged", "")
+            registry_import_confirm(
+                registry_import=registry_import,
+                actor=actor,
+                ip=ip,
+                withdrawals_acknowledged=int(acknowledged) if acknowledged.isdigit() else 0,
+            )
+            messages.success(request, gettext("取込を開始しました。"))
+        elif decision == "resume":
+            registry_import_resume(registry_import=registry_import, actor=actor, ip=ip)
+            messages.success(request, gettext("取込を再開しました。"))
+        elif decision == "cancel":
+            registry_import_cancel(registry_import=registry_import, actor=actor, ip=ip)
+            messages.success(request, gettext("取込を取り消しました。"))
+        else:
+            messages.error(request, gettext("操作を選んでください。"))
+    except RegistryImportRefused as exc:
+        messages.error(request, str(exc))

@@ -25,7 +25,7 @@ class RegistryImport(models.Model):
     class Status(models.TextChoices):
         UPLOADED = "uploaded", _("アップロード済み")
         PARSING = "parsing", _("確認中")
-        PREVIEWED = "previewed", _("確認済み（取込待ち）")
+        PREVIEWED = "previewed", _("確認待ち（まだ取り込んでいません）")
         APPLYING = "applying", _("取込中")
         DONE = "done", _("取込完了")
         FAILED = "failed", _("失敗")

@@ -8,7 +8,8 @@ Accepted (full-width digits and letters too, spaces ignored)::
 
 An era year must exist within the era's span, checked to the day (昭和64年1月7日 is accepted,
 昭和64年1月8日 and 平成32年 are refused). Errors are :class:`DateParseError` with a Japanese
-message that names the rule, not the full value.
+message that names the rule, never the value (the day, the month or the era year it has:
+the messages reach the vendor's screens, which show residents' values masked).
 """
 
 from __future__ import annotations
@@ -93,11 +94,11 @@ def _year_label(era_year: int) -> str:
 
 def _calendar_date(year: int, month: int, day: int) -> date:
     if not 1 <= month <= 12:
-        raise DateParseError(f"{month}月は存在しません（月は1〜12）")
+        raise DateParseError("月が1〜12の範囲にありません")
     try:
         return date(year, month, day)
     except ValueError:
-        raise DateParseError(f"{month}月{day}日は存在しない日付です") from None
+        raise DateParseError("存在しない日付です（その月にない日です）") from None
 
 
 def _check_era_year(era: Era, era_year: int) -> int:
@@ -105,7 +106,7 @@ def _check_era_year(era: Era, era_year: int) -> int:
         raise DateParseError(f"{era.name}0年は存在しません（{era.name}は元年から）")
     if era.end is not None and era.last_year is not None and era_year > era.last_year:
         raise DateParseError(
-            f"{era.name}{era_year}年は存在しません"
+            f"{era.name}の年が範囲を超えています"
             f"（{era.name}は{era.last_year}年{era.end.month}月{era.end.day}日まで）"
         )
     return era.offset + era_year

@@ -7,23 +7,18 @@ residents' data, so they are downloaded by the municipality from its console, ne
 
 from __future__ import annotations
 
-from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_tenants.utils import tenant_context
 
 from audit.chain import Actor
 from booking.models import RegistryImport
-from booking.registry_forms import RegistryUploadForm, import_context
+from booking.registry_forms import RegistryUploadForm, import_context, registry_import_decision
 from booking.services.registry_import import (
     RegistryImportRefused,
-    registry_import_cancel,
-    registry_import_confirm,
     registry_import_upload,
 )
-from booking.services.registry_upkeep import registry_import_resume
 from controlplane.access import client_ip, operator_required
 from controlplane.selectors import municipality_get
 from tenants.models import Municipality
@@ -91,17 +86,7 @@ def registry_import_decide(request: HttpRequest, code: str, pk: int) -> HttpResp
         registry_import = RegistryImport.objects.filter(pk=pk).first()
         if registry_import is None:
             raise Http404("no such import")
-        actor, ip = Actor.vendor(request.user), client_ip(request)
-        try:
-            if request.POST.get("decision") == "confirm":
-                registry_import_confirm(registry_import=registry_import, actor=actor, ip=ip)
-                messages.success(request, _("取込を開始しました。"))
-            elif request.POST.get("decision") == "resume":
-                registry_import_resume(registry_import=registry_import, actor=actor, ip=ip)
-                messages.success(request, _("取込を再開しました。"))
-            else:
-                registry_import_cancel(registry_import=registry_import, actor=actor, ip=ip)
-                messages.success(request, _("取込を取り消しました。"))
-        except RegistryImportRefused as exc:
-            messages.error(request, str(exc))
+        registry_import_decision(
+            request, registry_import, Actor.vendor(request.user), client_ip(request)
+        )
     return redirect("controlplane:registry_import", code=code, pk=pk)

@@ -34,9 +34,13 @@ def test_a_vendor_previews_then_imports_on_a_municipalitys_behalf(
     assert response.status_code == 302
     page = operator_client.get(response["Location"])
     text = page.content.decode()
-    assert "確認済み（取込待ち）" in text and "2月30日は存在しない日付です" in text
-    # Masked values only: the resident's name never reaches the vendor's page.
-    assert "小平 花子" not in text and "コダイラ" not in text
+    assert (
+        "確認待ち（まだ取り込んでいません）" in text
+        and "存在しない日付です（その月にない日です）" in text
+    )
+    # Masked values only: the resident's name never reaches the vendor's page, nor does the
+    # message repeat the month and day of the birth date it refuses.
+    assert "小平 花子" not in text and "コダイラ" not in text and "2月30日" not in text
     with tenant_context(tenant_a):
         registry_import = RegistryImport.objects.get()
         assert not Voucher.objects.exists()
@@ -54,6 +58,49 @@ def test_a_vendor_previews_then_imports_on_a_municipalitys_behalf(
     assert "vendor" in actors
     done = operator_client.get(response["Location"]).content.decode()
     assert "自治体の管理画面から" in done
+
+
+def test_a_decision_that_is_none_of_the_buttons_changes_nothing(
+    operator_client, tenant_a: Municipality, settings, tmp_path, django_capture_on_commit_callbacks
+) -> None:
+    settings.MEDIA_ROOT = tmp_path
+    settings.SESSHU_REGISTRY_PROCESSES = 1
+    with django_capture_on_commit_callbacks(execute=True):
+        response = _upload(operator_client, tenant_a.code, csv_bytes([row("0000000001")]))
+    answer = operator_client.post(
+        f"{response['Location']}decide/", {"decision": "confirmm"}, follow=True
+    )
+    assert "操作を選んでください" in answer.content.decode()
+    with tenant_context(tenant_a):
+        assert RegistryImport.objects.get().status == RegistryImport.Status.PREVIEWED
+
+
+def test_a_full_list_withdrawing_many_asks_for_their_number_on_the_page(
+    operator_client, tenant_a: Municipality, settings, tmp_path, django_capture_on_commit_callbacks
+) -> None:
+    settings.MEDIA_ROOT = tmp_path
+    settings.SESSHU_REGISTRY_PROCESSES = 1
+    everyone = [row(f"{n:010d}") for n in range(1, 101)]
+    for rows, full_list in ((everyone, ""), (everyone[:40], "on")):
+        with django_capture_on_commit_callbacks(execute=True):
+            response = _upload(operator_client, tenant_a.code, csv_bytes(rows), full_list=full_list)
+        if not full_list:
+            with django_capture_on_commit_callbacks(execute=True):
+                operator_client.post(f"{response['Location']}decide/", {"decision": "confirm"})
+    page = operator_client.get(response["Location"]).content.decode()
+    assert "いま有効な接種券 100件のうち 60件が対象外になります" in page
+    assert 'name="withdrawals_acknowledged" value="60"' in page
+    refused = operator_client.post(
+        f"{response['Location']}decide/", {"decision": "confirm"}, follow=True
+    )
+    assert "60件と多いため" in refused.content.decode()
+    with django_capture_on_commit_callbacks(execute=True):
+        operator_client.post(
+            f"{response['Location']}decide/",
+            {"decision": "confirm", "withdrawals_acknowledged": "60"},
+        )
+    with tenant_context(tenant_a):
+        assert Voucher.objects.filter(status=Voucher.Status.ACTIVE).count() == 40
 
 
 def test_a_binary_upload_is_refused_with_a_message(operator_client, tenant_a, settings, tmp_path):

@@ -22,14 +22,17 @@ from booking.console.access import staff_required
 from booking.models import Booking, RegistryImport, StaffMember
 from booking.models.bookings import booking_number_display
 from booking.registry.fields import FIELD_LABELS
-from booking.registry_forms import ColumnMappingForm, RegistryUploadForm, import_context
+from booking.registry_forms import (
+    ColumnMappingForm,
+    RegistryUploadForm,
+    import_context,
+    registry_import_decision,
+)
 from booking.selectors.registry import withdrawn_vouchers_with_bookings
 from booking.services.registry_import import (
     RegistryImportRefused,
     error_file_expired,
-    registry_import_cancel,
     registry_import_codes_file,
-    registry_import_confirm,
     registry_import_error_file,
     registry_import_upload,
 )
@@ -38,7 +41,6 @@ from booking.services.registry_mapping import (
     registry_column_mapping_get,
     registry_column_mapping_save,
 )
-from booking.services.registry_upkeep import registry_import_resume
 
 Admin = StaffMember.Role.ADMIN
 RECENT_IMPORTS = 20
@@ -172,19 +174,7 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
 @staff_required(Admin)
 def decide(request: HttpRequest, pk: int) -> HttpResponse:
     registry_import = get_object_or_404(RegistryImport, pk=pk)
-    actor, ip = _actor(request), client_ip(request)
-    try:
-        if request.POST.get("decision") == "confirm":
-            registry_import_confirm(registry_import=registry_import, actor=actor, ip=ip)
-            messages.success(request, _("取込を開始しました。"))
-        elif request.POST.get("decision") == "resume":
-            registry_import_resume(registry_import=registry_import, actor=actor, ip=ip)
-            messages.success(request, _("取込を再開しました。"))
-        else:
-            registry_import_cancel(registry_import=registry_import, actor=actor, ip=ip)
-            messages.success(request, _("取込を取り消しました。"))
-    except RegistryImportRefused as exc:
-        messages.error(request, str(exc))
+    registry_import_decision(request, registry_import, _actor(request), client_ip(request))
     return redirect("console:imports:detail", pk=pk)
 
 

@@ -17,6 +17,7 @@ from booking.services.registry_import import (
     registry_import_parse,
     registry_import_progress,
     registry_import_upload,
+    withdrawals_to_acknowledge,
 )
 from booking.services.registry_upkeep import registry_import_resume
 from tenants.models import Municipality
@@ -49,6 +50,14 @@ class Command(BaseCommand):
             "--full-list",
             action="store_true",
             help="the file lists every voucher: mark vouchers not in it as withdrawn",
+        )
+        parser.add_argument(
+            "--confirm-withdrawals",
+            type=int,
+            default=0,
+            metavar="N",
+            help="with --full-list: the number of vouchers it withdraws, when they are many"
+            " (more than 5%% of the active ones); the preview says it",
         )
         parser.add_argument("--encoding", default="", help="cp932 or utf-8 (default: detect)")
         parser.add_argument(
@@ -116,14 +125,20 @@ class Command(BaseCommand):
                 enqueue=False,
             )
         # The command does the work itself (not through the queue) to show progress.
-        self._preview_then_apply(registry_import, dry_run=options["dry_run"])
+        self._preview_then_apply(
+            registry_import,
+            dry_run=options["dry_run"],
+            withdrawals=options["confirm_withdrawals"],
+        )
 
     def _preview(self, registry_import: RegistryImport) -> None:
         registry_import_parse(registry_import_id=registry_import.pk, progress=self._bar)
         registry_import.refresh_from_db()
         self._report(registry_import)
 
-    def _preview_then_apply(self, registry_import: RegistryImport, *, dry_run: bool) -> None:
+    def _preview_then_apply(
+        self, registry_import: RegistryImport, *, dry_run: bool, withdrawals: int = 0
+    ) -> None:
         self._preview(registry_import)
         if registry_import.status != RegistryImport.Status.PREVIEWED:
             raise CommandError(registry_import.message or "The preview failed.")
@@ -134,7 +149,26 @@ class Command(BaseCommand):
                 f"Dry run: nothing was written; import {registry_import.pk} is cancelled."
             )
             return
-        registry_import_confirm(registry_import=registry_import, actor=ACTOR, enqueue=False)
+        try:
+            registry_import_confirm(
+                registry_import=registry_import,
+                actor=ACTOR,
+                enqueue=False,
+                withdrawals_acknowledged=withdrawals,
+            )
+        except RegistryImportRefused as refused:
+            registry_import_cancel(registry_import=registry_import, actor=ACTOR)
+            hint = ""
+            many = withdrawals_to_acknowledge(registry_import)
+            if many and many != withdrawals:
+                hint = (
+                    f"\nThis full list withdraws {many:,} of"
+                    f" {registry_import.counts.get('active', 0):,} active vouchers. Check the"
+                    f" file; to go ahead, run again with --confirm-withdrawals {many}."
+                )
+            raise CommandError(
+                f"{refused}\nNothing was written; import {registry_import.pk} is cancelled.{hint}"
+            ) from refused
         self._apply(registry_import)
 
     def _apply(self, registry_import: RegistryImport) -> None:

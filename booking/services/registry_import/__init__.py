@@ -21,9 +21,13 @@ from __future__ import annotations
 
 from booking.models.registry import STALE_AFTER
 from booking.services.registry_import.apply import (
+    WITHDRAWAL_SHARE_ASKED,
+    WITHDRAWALS_NEVER_ASKED,
+    full_list_without_rows,
     registry_import_apply,
     registry_import_cancel,
     registry_import_confirm,
+    withdrawals_to_acknowledge,
     withdrawn_holding_bookings,
 )
 from booking.services.registry_import.codes import (
@@ -61,6 +65,10 @@ from booking.services.registry_import.state import (
 from booking.services.registry_import.upload import registry_import_upload
 
 __all__ = [
+    "WITHDRAWAL_SHARE_ASKED",
+    "WITHDRAWALS_NEVER_ASKED",
+    "full_list_without_rows",
+    "withdrawals_to_acknowledge",
     "AUDIT_FILE_NAME_CHARS",
     "CODE_ALPHABET",
     "CODE_LENGTH",

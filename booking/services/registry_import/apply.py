@@ -26,6 +26,7 @@ from booking.services.registry_import.codes import (
     activation_codes_keep,
     activation_codes_new,
 )
+from booking.services.registry_import.counts import preview_counts, unlisted_vouchers
 from booking.services.registry_import.progress import Progress
 from booking.services.registry_import.state import (
     RegistryImportLost,
@@ -60,11 +61,62 @@ def _apply_connections() -> int:
     return max(1, int(getattr(settings, "SESSHU_REGISTRY_APPLY_CONNECTIONS", 2)))
 
 
+# A full list that would withdraw more than this share of the active vouchers (a file cut
+# short, another municipality's or an old file) is confirmed only with that number
+# acknowledged; a few per cent a month are residents who moved out or died. A handful is
+# never asked about.
+WITHDRAWAL_SHARE_ASKED = 0.05
+WITHDRAWALS_NEVER_ASKED = 20
+
+
+def withdrawals_to_acknowledge(registry_import: RegistryImport) -> int:
+    """How many vouchers the confirmation must acknowledge withdrawing (0: nothing to ask)."""
+    counts = registry_import.counts or {}
+    withdrawn = int(counts.get("withdrawn") or 0)
+    if not registry_import.full_list or withdrawn <= WITHDRAWALS_NEVER_ASKED:
+        return 0
+    active = int(counts.get("active") or 0)
+    return withdrawn if withdrawn > active * WITHDRAWAL_SHARE_ASKED else 0
+
+
+def full_list_without_rows(registry_import: RegistryImport) -> bool:
+    """A full list with no row to import: confirming it would withdraw every voucher."""
+    counts = registry_import.counts or {}
+    listed = sum(int(counts.get(key) or 0) for key in ("new", "changed", "unchanged"))
+    return registry_import.full_list and listed == 0
+
+
 def registry_import_confirm(
-    *, registry_import: RegistryImport, actor: Actor, ip: str | None = None, enqueue: bool = True
+    *,
+    registry_import: RegistryImport,
+    actor: Actor,
+    ip: str | None = None,
+    enqueue: bool = True,
+    withdrawals_acknowledged: int = 0,
 ) -> RegistryImport:
+    """Start the apply of a preview, as shown: refused when another import has been applied
+    since (its counts are taken again, to be read before confirming), when a full list has no
+    row to import, and when a full list withdraws many vouchers and the confirmation does not
+    give their number (``withdrawals_to_acknowledge``)."""
     if registry_import.status != RegistryImport.Status.PREVIEWED or registry_import.confirmed_at:
         raise RegistryImportRefused(_("この取込は確認済みの状態ではないため、実行できません。"))
+    _refuse_stale_preview(registry_import)
+    if full_list_without_rows(registry_import):
+        raise RegistryImportRefused(
+            _(
+                "全件リストに取り込める行が1件もないため、実行できません"
+                "（実行すると、すべての接種券が対象外になります）。ファイルを確認してください。"
+            )
+        )
+    to_acknowledge = withdrawals_to_acknowledge(registry_import)
+    if to_acknowledge and withdrawals_acknowledged != to_acknowledge:
+        raise RegistryImportRefused(
+            _(
+                "対象外にする接種券が%(count)s件と多いため、その件数を確認のうえ"
+                "チェックを入れてから実行してください。"
+            )
+            % {"count": f"{to_acknowledge:,}"}
+        )
     with transaction.atomic():
         updated = RegistryImport.objects.filter(
             pk=registry_import.pk, status=RegistryImport.Status.PREVIEWED, confirmed_at=None
@@ -82,6 +134,32 @@ def registry_import_confirm(
             _enqueue("booking.registry_import_apply", registry_import)
     registry_import.refresh_from_db()
     return registry_import
+
+
+def _refuse_stale_preview(registry_import: RegistryImport) -> None:
+    """The preview's counts hold while no other import has written vouchers since it was
+    made: one still applying refuses the confirmation; one finished since has its counts
+    taken again and shown, and the confirmation is refused once, to be read."""
+    others = (
+        RegistryImport.objects.exclude(pk=registry_import.pk)
+        .exclude(confirmed_at=None)
+        .exclude(status=RegistryImport.Status.CANCELLED)
+    )
+    if others.filter(finished_at=None).exists():
+        raise RegistryImportRefused(
+            _("別の取込を実行中です。その取込が終わってから、もう一度実行してください。")
+        )
+    if not others.filter(finished_at__gt=registry_import.parsed_at).exists():
+        return
+    registry_import.counts = {**registry_import.counts, **preview_counts(registry_import)}
+    registry_import.parsed_at = timezone.now()  # the counts' time: they hold from now
+    registry_import.save(update_fields=["counts", "parsed_at"])
+    raise RegistryImportRefused(
+        _(
+            "この確認のあとに別の取込が行われたため、件数を計算し直しました。"
+            "新しい件数を確認してから、もう一度実行してください。"
+        )
+    )
 
 
 def registry_import_cancel(
@@ -427,7 +505,7 @@ def _finish(registry_import: RegistryImport, held: Q) -> None:
     with transaction.atomic():
         _hold(held)
         if registry_import.full_list:
-            withdrawn = _unlisted_vouchers(registry_import)
+            withdrawn = unlisted_vouchers(registry_import)
             counts["withdrawn"] = withdrawn.update(
                 status=Voucher.Status.WITHDRAWN,
                 withdrawn_at=timezone.now(),
@@ -458,17 +536,3 @@ def withdrawn_holding_bookings(registry_import: RegistryImport) -> int:
     """How many vouchers this import withdrew still hold an active booking. Their bookings
     are left as they are: the municipality decides, and the console lists them."""
     return withdrawn_vouchers_with_bookings(registry_import).count()
-
-
-def _unlisted_vouchers(registry_import: RegistryImport) -> Any:
-    """Active vouchers that the (full-list) file does not mention at all — not even in a row
-    that is invalid for another reason."""
-    return Voucher.objects.filter(status=Voucher.Status.ACTIVE).extra(  # noqa: S610
-        where=[
-            "NOT EXISTS (SELECT 1 FROM booking_registryimportrow s WHERE s.import_id = %s"
-            " AND s.voucher_number = booking_voucher.voucher_number)",
-            "NOT EXISTS (SELECT 1 FROM booking_registryimporterror e WHERE e.import_id = %s"
-            " AND e.voucher_number = booking_voucher.voucher_number)",
-        ],
-        params=[registry_import.pk, registry_import.pk],
-    )

@@ -36,7 +36,7 @@ from booking.registry.pipeline import (
     process_chunk,
     split_head,
 )
-from booking.services.registry_import.apply import _unlisted_vouchers
+from booking.services.registry_import.counts import preview_counts
 from booking.services.registry_import.error_file import _write_error_file
 from booking.services.registry_import.files import _chunk_bytes, error_file_days
 from booking.services.registry_import.progress import Progress
@@ -208,7 +208,7 @@ def _parse(registry_import: RegistryImport, progress: Progress | None) -> None:
     with transaction.atomic():
         _hold(held)
         _mark_duplicates(registry_import)
-        registry_import.counts = _preview_counts(registry_import)
+        registry_import.counts = preview_counts(registry_import)
         registry_import.error_file = _write_error_file(registry_import, encoding)
         registry_import.error_file_expires_at = (
             timezone.now() + timedelta(days=error_file_days())
@@ -306,37 +306,3 @@ def _mark_duplicates(registry_import: RegistryImport) -> None:
         )
         # Back to the session's setting, should this run inside a caller's transaction.
         cursor.execute("RESET enable_nestloop")
-
-
-def _preview_counts(registry_import: RegistryImport) -> dict[str, int]:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            SELECT count(*) FILTER (WHERE v.id IS NULL),
-                   count(*) FILTER (WHERE v.id IS NOT NULL AND (v.content_hash <> s.content_hash
-                                    OR v.status <> 'active')),
-                   count(*) FILTER (WHERE v.id IS NOT NULL AND v.content_hash = s.content_hash
-                                    AND v.status = 'active')
-            FROM booking_registryimportrow s
-            LEFT JOIN booking_voucher v ON v.voucher_number = s.voucher_number
-            WHERE s.import_id = %s AND NOT s.duplicate
-            """,
-            [registry_import.pk],
-        )
-        new, changed, unchanged = cursor.fetchone()
-        cursor.execute(
-            "SELECT count(DISTINCT line_number) FROM booking_registryimporterror"
-            " WHERE import_id = %s",
-            [registry_import.pk],
-        )
-        (invalid,) = cursor.fetchone()
-    counts = {
-        "rows": registry_import.rows_total,
-        "new": new,
-        "changed": changed,
-        "unchanged": unchanged,
-        "invalid": invalid,
-    }
-    if registry_import.full_list:
-        counts["withdrawn"] = _unlisted_vouchers(registry_import).count()
-    return counts

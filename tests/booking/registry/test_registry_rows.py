@@ -135,7 +135,7 @@ def test_every_error_of_a_row_is_reported_in_column_order() -> None:
     ]
     assert {error.line_number for error in errors} == {12}
     by_column = {error.column: error for error in errors}
-    assert by_column["生年月日"].message == "平成32年は存在しません（平成は31年4月30日まで）"
+    assert by_column["生年月日"].message == "平成の年が範囲を超えています（平成は31年4月30日まで）"
     assert "9桁" in by_column["接種券番号"].message
 
 

@@ -160,7 +160,7 @@ def test_a_duplicate_of_an_invalid_row_is_not_imported_either(tenant) -> None:
         4: "同じ接種券番号が2行目にもあります（どちらも取り込みません）",
     }
     # The invalid row keeps its own reason too.
-    assert registry_import.errors.filter(line_number=4, message__contains="2月30日").exists()
+    assert registry_import.errors.filter(line_number=4, message__contains="存在しない日付").exists()
     _name, content = registry_import_error_file(registry_import=registry_import, actor=ACTOR)
     rows = list(csv.reader(io.StringIO(b"".join(content).decode("cp932"))))
     assert [r[0] for r in rows[1:]] == ["0000000001", "0000000001", "0000000003"]
@@ -181,7 +181,7 @@ def test_invalid_rows_never_block_valid_ones_and_come_back_in_the_same_format(te
     text = b"".join(content).decode("cp932")  # the municipality's own encoding
     rows = list(csv.reader(io.StringIO(text)))
     assert rows[0][:3] == ["接種券番号", "宛名番号", "氏名"] and rows[0][-1] == "エラー内容"
-    assert rows[1][0] == "0000000002" and "平成32年は存在しません" in rows[1][-1]
+    assert rows[1][0] == "0000000002" and "平成の年が範囲を超えています" in rows[1][-1]
     assert len(rows) == 2
     assert Event.objects.filter(action="registry_import.error_file_downloaded").exists()
 

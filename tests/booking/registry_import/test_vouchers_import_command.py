@@ -47,7 +47,9 @@ def test_it_previews_then_imports_with_a_report_and_a_progress_bar(tenant, tmp_p
     assert registry_import.status == RegistryImport.Status.DONE
     assert registry_import.source == RegistryImport.Source.COMMAND
     assert registry_import.file_name == "meibo.csv"
-    assert f"Import {registry_import.pk} (確認済み（取込待ち）): rows 3, new 2," in out
+    assert (
+        f"Import {registry_import.pk} (確認待ち（まだ取り込んでいません）): rows 3, new 2," in out
+    )
     assert f"Import {registry_import.pk} (取込完了): rows 3, new 2, changed 0" in out
     assert "  line 4 接種券番号:" in out and "10桁" in out
     assert "parsing [" in err and "applying [" in err and "100.0%" in err and "rows/s" in err

@@ -90,7 +90,10 @@ def test_an_admin_previews_and_imports_the_registry(
         django_capture_on_commit_callbacks,
     )
     page = client_a.get(location).content.decode()
-    assert "確認済み（取込待ち）" in page and "2月30日は存在しない日付です" in page
+    assert (
+        "確認待ち（まだ取り込んでいません）" in page
+        and "存在しない日付です（その月にない日です）" in page
+    )
     assert "この内容で取り込む" in page and 'http-equiv="refresh"' not in page
     assert "小平 花子" not in page  # masked, as on the vendor's page
     with tenant_context(tenant_a):
@@ -170,7 +173,7 @@ def test_the_error_file_is_downloaded_as_sent_and_audited(
     lines = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode("cp932"))))
     assert lines[0][-1] == "エラー内容"
     assert lines[1][0] == "0000000002" and lines[1][2] == "小平 花子"  # the row as sent
-    assert "2月30日は存在しない日付です" in lines[1][-1]
+    assert "存在しない日付です（その月にない日です）" in lines[1][-1]
     (downloaded,) = events(tenant_a, "registry_import.error_file_downloaded")
     assert downloaded.actor_kind == "staff" and downloaded.actor_id == str(admin_a.user_id)
     assert downloaded.details == {"file_name": "meibo.csv", "invalid": 1}
@@ -343,7 +346,7 @@ def test_an_interrupted_import_is_shown_as_such_and_resumed_from_its_page(
     with django_capture_on_commit_callbacks(execute=True):
         client_a.post(f"{location}decide/", {"decision": "resume"})
     page = client_a.get(location).content.decode()
-    assert "取込を再開しました" in page and "確認済み（取込待ち）" in page
+    assert "取込を再開しました" in page and "確認待ち（まだ取り込んでいません）" in page
     (resumed,) = events(tenant_a, "registry_import.resumed")
     assert (resumed.actor_kind, resumed.actor_id) == ("staff", str(admin_a.user_id))
 
@@ -372,7 +375,7 @@ def test_an_admin_saves_the_column_mapping_and_the_next_upload_uses_it(
     header = "接種券No,漢字氏名,カナ氏名,誕生日\r\n"
     data = (header + "0000000001,小平 花子,コダイラ ハナコ,昭和23年4月1日\r\n").encode("cp932")
     location = previewed(client_a, data, django_capture_on_commit_callbacks)
-    assert "確認済み（取込待ち）" in client_a.get(location).content.decode()
+    assert "確認待ち（まだ取り込んでいません）" in client_a.get(location).content.decode()
     (saved,) = events(tenant_a, "registry_import.mapping_saved")
     assert (saved.actor_kind, saved.actor_id) == ("staff", str(admin_a.user_id))
 
