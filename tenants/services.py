@@ -10,6 +10,7 @@ import logging
 import re
 import unicodedata
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.conf import settings
 from django.core.files.storage import FileSystemStorage, Storage, default_storage
@@ -63,6 +64,7 @@ class Provisioned:
     console_url: str
     admin_setup_url: str
     admin_email: str
+    admin_setup_expires_at: datetime
 
 
 def site_url(host: str, path: str = "/") -> str:
@@ -169,6 +171,64 @@ def municipality_provision(
         console_url=site_url(host, "/console/"),
         admin_setup_url=site_url(host, f"/console/setup/{invitation.token}/"),
         admin_email=admin_email,
+        admin_setup_expires_at=invitation.invitation.expires_at,
+    )
+
+
+@dataclass(frozen=True)
+class AdminInvitation:
+    setup_url: str
+    email: str
+    expires_at: datetime
+
+
+def municipality_has_admin(municipality: Municipality) -> bool:
+    """Whether someone can sign in to the municipality's console as its admin."""
+    from booking.models import StaffMember
+
+    with schema_context(municipality.schema_name):
+        return StaffMember.objects.filter(
+            role=StaffMember.Role.ADMIN, user__is_active=True
+        ).exists()
+
+
+def municipality_admin_reinvite(
+    *, municipality: Municipality, admin_email: str, actor: Actor, ip: str | None = None
+) -> AdminInvitation:
+    """A new setup link for the municipality's first admin, while it has no admin who can
+    sign in (the link shown when it was provisioned was lost, or expired): only then, since
+    afterwards its admins invite their colleagues themselves. The first-admin links issued
+    before stop working."""
+    from booking.models import StaffInvitation
+    from booking.services.staff import staff_invite
+
+    if municipality.status == Municipality.Status.DECOMMISSIONED:
+        raise ProvisioningError(_("廃止された市区町村には操作できません。"))
+    if municipality_has_admin(municipality):
+        raise ProvisioningError(
+            _(
+                "この市区町村には既に管理者がいます。職員の招待は、その市区町村の"
+                "職員コンソールから管理者が行います。"
+            )
+        )
+    with schema_context(municipality.schema_name), transaction.atomic():
+        now = timezone.now()
+        StaffInvitation.objects.filter(
+            role="admin", invited_by=None, accepted_at=None, expires_at__gt=now
+        ).update(expires_at=now)
+        issued = staff_invite(email=admin_email, role="admin", invited_by=None, actor=actor, ip=ip)
+    record(
+        action="municipality.admin_reinvited",
+        actor=actor,
+        target=municipality,
+        ip=ip,
+        details={"invitation": issued.invitation.pk},
+    )
+    domain = Domain.objects.get(tenant=municipality, is_primary=True)
+    return AdminInvitation(
+        setup_url=site_url(domain.domain, f"/console/setup/{issued.token}/"),
+        email=issued.invitation.email,
+        expires_at=issued.invitation.expires_at,
     )
 
 

@@ -93,6 +93,13 @@ class ProvisionForm(Form):
         return code
 
 
+class AdminReinviteForm(Form):
+    admin_email = forms.EmailField(
+        label=_("最初の管理者のメールアドレス"),
+        help_text=_("この方に新しい初期設定リンクを渡してください。前のリンクは使えなくなります。"),
+    )
+
+
 class SuspendForm(Form):
     reason = forms.CharField(
         label=_("停止の理由"),

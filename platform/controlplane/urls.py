@@ -26,6 +26,11 @@ urlpatterns: list[URLPattern] = [
         name="municipality_resume",
     ),
     re_path(
+        rf"^municipalities/{CODE}/admin-invitation/$",
+        views.municipality_admin_reinvite_view,
+        name="municipality_admin_reinvite",
+    ),
+    re_path(
         rf"^municipalities/{CODE}/waiting-room/$",
         views.municipality_waiting_room_view,
         name="municipality_waiting_room",

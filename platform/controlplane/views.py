@@ -23,6 +23,7 @@ from controlplane.access import (
     session_start,
 )
 from controlplane.forms import (
+    AdminReinviteForm,
     ConfirmForm,
     DecommissionForm,
     LoginForm,
@@ -43,7 +44,9 @@ from tenants.models import Municipality
 from tenants.services import (
     ProvisioningError,
     decommission_unfinished,
+    municipality_admin_reinvite,
     municipality_decommission,
+    municipality_has_admin,
     municipality_provision,
     municipality_resume,
     municipality_suspend,
@@ -167,10 +170,15 @@ def municipality_create(request: HttpRequest) -> HttpResponse:
 @operator_required
 def municipality_detail(request: HttpRequest, code: str) -> HttpResponse:
     row = municipality_row(code=code)
+    decommissioned = row.municipality.status == Municipality.Status.DECOMMISSIONED
     return render(
         request,
         "controlplane/municipality_detail.html",
-        {"row": row, "waiting_room": queue_now(row.municipality)},
+        {
+            "row": row,
+            "waiting_room": queue_now(row.municipality),
+            "has_admin": decommissioned or municipality_has_admin(row.municipality),
+        },
     )
 
 
@@ -259,6 +267,36 @@ def municipality_resume_view(request: HttpRequest, code: str) -> HttpResponse:
         request,
         "controlplane/municipality_resume.html",
         {"municipality": municipality, "form": form},
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@operator_required
+def municipality_admin_reinvite_view(request: HttpRequest, code: str) -> HttpResponse:
+    """A new first-admin setup link, while the municipality has no admin who can sign in."""
+    municipality = municipality_get(code=code)
+    form = AdminReinviteForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            invitation = municipality_admin_reinvite(
+                municipality=municipality,
+                admin_email=form.cleaned_data["admin_email"],
+                actor=Actor.vendor(request.user),
+                ip=client_ip(request),
+            )
+        except ProvisioningError as exc:
+            form.add_error(None, str(exc))
+        else:
+            return render(
+                request,
+                "controlplane/admin_invited.html",
+                {"municipality": municipality, "invitation": invitation},
+            )
+    has_admin = municipality_has_admin(municipality)
+    return render(
+        request,
+        "controlplane/municipality_admin_reinvite.html",
+        {"municipality": municipality, "form": form, "has_admin": has_admin},
     )
 
 

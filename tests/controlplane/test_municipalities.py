@@ -426,3 +426,47 @@ def test_with_redis_unreachable_the_municipality_s_page_says_newcomers_are_held(
     assert "Redis に接続できないため、待合室は新しく来た住民の順番を受け付けず" in (
         detail.content.decode()
     )
+
+
+def test_a_lost_first_admin_link_is_reissued_until_the_admin_has_set_up(
+    operator_client: ClientType, operator: CreatedOperator, tenant_b: Municipality
+) -> None:
+    from django.contrib.auth.hashers import make_password
+
+    from booking.models import StaffInvitation
+    from booking.services.staff import (
+        InvitationRefused,
+        staff_invitation_accept,
+        staff_invitation_open,
+    )
+
+    base = f"/municipalities/{tenant_b.code}/"
+    with schema_context(tenant_b.schema_name):
+        StaffInvitation.objects.all().delete()
+    assert "最初の管理者を招待し直す" in operator_client.get(base).content.decode()
+    first = operator_client.post(f"{base}admin-invitation/", {"admin_email": "admin@b.example.jp"})
+    second = operator_client.post(f"{base}admin-invitation/", {"admin_email": "Admin@B.example.jp"})
+    tokens = [
+        re.search(r"/console/setup/([^/<\s]+)/", page.content.decode()).group(1)  # type: ignore[union-attr]
+        for page in (first, second)
+    ]
+    assert (
+        "一度だけ表示されます" in second.content.decode()
+        and "まで有効です" in second.content.decode()
+    )
+    with schema_context(tenant_b.schema_name):
+        with pytest.raises(InvitationRefused):
+            staff_invitation_open(token=tokens[0])  # the link before stops working
+        assert staff_invitation_open(token=tokens[1]).email == "admin@b.example.jp"
+        staff_invitation_accept(
+            token=tokens[1], password_hash=make_password("x" * 16), totp_key="00" * 20
+        )
+    assert len(_vendor_events(operator, "municipality.admin_reinvited")) == 2
+    # Once the admin has set up, their colleagues are invited from the console.
+    assert "最初の管理者を招待し直す" not in operator_client.get(base).content.decode()
+    page = operator_client.get(f"{base}admin-invitation/").content.decode()
+    assert "既に管理者がいます" in page and 'name="admin_email"' not in page
+    refused = operator_client.post(f"{base}admin-invitation/", {"admin_email": "x@b.example.jp"})
+    assert "既に管理者がいます" in refused.content.decode()
+    with schema_context(tenant_b.schema_name):
+        assert not StaffInvitation.objects.filter(email="x@b.example.jp").exists()

@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import psycopg
@@ -130,6 +131,18 @@ connection.close_pool()
 """
 
 
+def _url_of(database: dict[str, Any]) -> str:
+    """The test database's URL; a Unix socket folder (the embedded PostgreSQL of ``make
+    test`` without DATABASE_URL) goes in ``?host=``."""
+    user = quote(database["USER"]) + (
+        f":{quote(database['PASSWORD'])}" if database["PASSWORD"] else ""
+    )
+    host, name = database["HOST"], quote(database["NAME"])
+    if host.startswith("/"):
+        return f"postgresql://{user}@/{name}?host={quote(host)}"
+    return f"postgresql://{user}@{host}:{database['PORT']}/{name}"
+
+
 def test_production_settings_use_this_check_for_the_pool(db: None) -> None:
     database = connection.settings_dict
     environment = {
@@ -137,9 +150,7 @@ def test_production_settings_use_this_check_for_the_pool(db: None) -> None:
         "PYTHONPATH": f"{ROOT / 'platform'}{os.pathsep}{ROOT}",
         "DJANGO_SETTINGS_MODULE": "sesshu.settings",
         "SESSHU_TESTING": "1",
-        "DATABASE_URL": f"postgresql://{quote(database['USER'])}"
-        + (f":{quote(database['PASSWORD'])}" if database["PASSWORD"] else "")
-        + f"@{database['HOST']}:{database['PORT']}/{database['NAME']}",
+        "DATABASE_URL": _url_of(database),
         "DATABASE_POOL": "1",
         "DATABASE_POOL_MIN": "1",
         "DATABASE_POOL_MAX": "1",
