@@ -3,6 +3,7 @@ its help and error text tied to it (Django sets ``aria-describedby`` and ``aria-
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from datetime import date
 from typing import Any
@@ -13,7 +14,7 @@ from django.utils import timezone
 from django.utils.formats import localize
 from django.utils.html import conditional_escape
 from django.utils.safestring import SafeString, mark_safe
-from django.utils.translation import get_language
+from django.utils.translation import get_language, pgettext
 from django.utils.translation import gettext_lazy as _
 
 from booking.models import NotificationChannel
@@ -191,17 +192,45 @@ def _voucher_number_field() -> forms.CharField:
     )
 
 
+# What residents type between the digits as they copy them from the letter, in groups:
+# spaces and dashes of either width (and ー, which a Japanese keyboard gives for a dash).
+_VOUCHER_GAPS = re.compile("[ \u3000\\-\u2010-\u2015\u2212\u30fc\uff0d]")
+
+
 def _clean_voucher_number(value: str) -> str:
     try:
-        return normalize_voucher_number(value)
+        return normalize_voucher_number(_VOUCHER_GAPS.sub("", value.strip()))
     except NormalizeError:
         raise ValidationError(
             _("接種券番号は10桁の数字で入力してください。"), code="voucher_format"
         ) from None
 
 
+class BirthDateField(forms.DateField):
+    """A birth date from the three selects: one left at ― is named (日を選んでください), not
+    taken for a day that does not exist."""
+
+    _parts = (("year", _("年")), ("month", _("月")), ("day", _("日")))
+
+    def to_python(self, value: Any) -> date | None:
+        if isinstance(value, str):
+            pieces = value.split("-")
+            if len(pieces) == 3 and "0" in pieces and all(p.isdigit() for p in pieces):
+                missing = [
+                    str(unit)
+                    for (_part, unit), p in zip(self._parts, pieces, strict=True)
+                    if p == "0"
+                ]
+                raise ValidationError(
+                    _("生年月日の%(parts)sを選んでください。")
+                    % {"parts": pgettext("between the parts of a date", "・").join(missing)},
+                    code="incomplete",
+                )
+        return super().to_python(value)
+
+
 def _birth_date_field() -> forms.DateField:
-    return forms.DateField(
+    return BirthDateField(
         label=_("生年月日"),
         widget=BirthDateWidget(),
         help_text=_("年・月・日を選んでください。年は西暦と和暦で表示しています。"),

@@ -92,3 +92,28 @@ def test_the_empty_widget_kept_once_follows_its_attributes_and_the_new_year() ->
         html = widget.render("birth_date", None, plain)
         assert html == _as_django_writes_it(widget, None, plain)
         assert '<option value="2027">2027（令和9）</option>' in html
+
+
+@pytest.mark.parametrize(
+    ("year", "month", "day", "message"),
+    [
+        ("1950", "2", "", "生年月日の日を選んでください。"),
+        ("", "2", "3", "生年月日の年を選んでください。"),
+        ("1950", "", "", "生年月日の月・日を選んでください。"),
+        ("", "", "", "生年月日を選んでください。"),
+        ("1950", "2", "30", "生年月日が正しくありません（存在しない日付です）。"),
+    ],
+)
+def test_a_part_left_unchosen_is_named_not_taken_for_a_day_that_does_not_exist(
+    year: str, month: str, day: str, message: str
+) -> None:
+    form = BirthDateLoginForm(
+        data={
+            "voucher_number": "0000000001",
+            "birth_date_year": year,
+            "birth_date_month": month,
+            "birth_date_day": day,
+        }
+    )
+    assert not form.is_valid()
+    assert form.errors["birth_date"] == [message]

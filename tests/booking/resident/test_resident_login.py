@@ -72,6 +72,15 @@ def test_full_width_voucher_digits_are_accepted(
     assert login_dob(client_a, resident_a, voucher_number=full_width).status_code == 302
 
 
+@pytest.mark.parametrize("gap", [" ", "\u3000", "-", "－", "ー"])
+def test_a_voucher_number_typed_in_groups_is_accepted(
+    client_a: Client, dob_mode: Municipality, resident_a: Resident, gap: str
+) -> None:
+    number = resident_a.number
+    grouped = gap.join((number[:4], number[4:7], number[7:]))
+    assert login_dob(client_a, resident_a, voucher_number=grouped).status_code == 302
+
+
 @pytest.mark.parametrize(
     "variant",
     [
