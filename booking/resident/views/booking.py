@@ -658,6 +658,9 @@ def confirm(
         # The municipality books the series together: the next dose's slot is chosen
         # before anything is booked (a POST here books nothing either).
         return redirect("resident:book_second_date", first_slot_id=slot.pk)
+    if flow.changing is not None and flow.changing.slot_id == slot.pk:
+        error = _("これは、いまのご予約と同じ日時・会場です。変更先の枠をお選びください。")
+        return _confirm_page(request, flow, slot, error=error, pressed=False)
     # A vaccine for older residents than this one: said here, not after 予約する.
     too_young = product_age_refusal(request.voucher, slot)  # type: ignore[attr-defined]
     error = "" if too_young is None else _refusal_text(flow, too_young)

@@ -457,3 +457,34 @@ def test_a_malformed_booking_number_in_the_address_is_not_found(
     assert client_a.get(f"/bookings/{booking_number_display(number).lower()}/").status_code == 200
     for bad in (f"{number[:5]}%00{number[5:]}", number[:9], f"{number}X", "%E3%81%82" * 10):
         assert client_a.get(f"/bookings/{bad}/").status_code == 404, bad
+
+
+def test_a_change_shows_the_booking_it_changes_and_not_its_own_slot_as_a_change(
+    client_a: Client, world_a: World, resident_a: Resident
+) -> None:
+    logged_in(client_a, resident_a)
+    booking = _book(client_a, world_a.slot(3, 10), world_a.municipality)
+    later = world_a.slot(5, 14, venue=world_a.north)
+    base = f"/bookings/{booking.booking_number}/change/"
+    page = client_a.get(f"{base}slot/{later.pk}/").content.decode()
+    changing_from = page.split('id="changing-from"')[1].split("</p>")[0]
+    assert (
+        "いまのご予約" in changing_from
+        and "10:00" in changing_from
+        and "小平市役所" in changing_from
+    )
+    assert "変更後" in page and "北部集会所" in page and "変更する</button>" in page
+    same = client_a.get(f"{base}slot/{booking.slot_id}/").content.decode()
+    assert "いまのご予約と同じ日時・会場です" in same and "変更する</button>" not in same
+
+
+def test_my_page_says_when_the_next_dose_can_be_booked(
+    client_a: Client, world_a: World, resident_a: Resident
+) -> None:
+    logged_in(client_a, resident_a)
+    booking = _book(client_a, world_a.slot(3, 10), world_a.municipality)
+    earliest = timezone.localtime(booking.slot.starts_at).date() + timedelta(days=19)
+    text = client_a.get("/mypage/").content.decode()
+    next_dose = text.split('id="next-dose">')[1].split("</p>")[0]
+    assert "2回目（ファイザー社ワクチン）は、1回目の接種が済んでから予約できます" in next_dose
+    assert f"{earliest.year}年{earliest.month}月{earliest.day}日" in next_dose
