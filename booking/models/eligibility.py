@@ -64,6 +64,11 @@ class AgePhase(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    @property
+    def names_its_age(self) -> bool:
+        """Its name already says the age (「65歳以上」): the pages do not say it twice."""
+        return f"{self.minimum_age}歳" in self.name
+
     @classmethod
     def every(cls) -> tuple[AgePhase, ...]:
         """This municipality's phases, earliest first. A handful of rows read by every booking

@@ -70,6 +70,11 @@ FAILED = {
     "password": gettext_lazy("接種券番号またはパスワードが正しくありません。"),
     "account": gettext_lazy("メールアドレスまたはパスワードが正しくありません。"),
 }
+# After each of them: what to do next, the same for every failure.
+FAILED_NEXT = gettext_lazy(
+    "入力した内容をご確認のうえ、もう一度お試しください。"
+    "続けて間違えると、しばらくログインできなくなります。"
+)
 THROTTLED = gettext_lazy(
     "ログインの試行が多すぎます。15分ほど時間をおいてから、もう一度お試しください。"
     "お急ぎの方はコールセンターにお電話ください。"
@@ -244,7 +249,9 @@ def _refused(
         form = _form(form_class, extra_step=throttle.under_attack_shown())
         return _login_page(request, template=template, form=form, error=str(THROTTLED), status=429)
     form = _form(form_class, extra_step=throttle.under_attack_shown())
-    return _login_page(request, template=template, form=form, error=str(FAILED[method]), status=400)
+    return _login_page(
+        request, template=template, form=form, error=f"{FAILED[method]}{FAILED_NEXT}", status=400
+    )
 
 
 @sensitive_post_parameters(*SENSITIVE)

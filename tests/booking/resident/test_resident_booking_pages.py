@@ -488,3 +488,21 @@ def test_my_page_says_when_the_next_dose_can_be_booked(
     next_dose = text.split('id="next-dose">')[1].split("</p>")[0]
     assert "2回目（ファイザー社ワクチン）は、1回目の接種が済んでから予約できます" in next_dose
     assert f"{earliest.year}年{earliest.month}月{earliest.day}日" in next_dose
+
+
+def test_the_top_page_says_who_may_book_now_and_from_when_the_others_may(
+    client_a: Client, world_a: World
+) -> None:
+    from booking.models import AgePhase
+
+    with tenant_context(world_a.municipality):
+        AgePhase.objects.create(
+            name="一般", minimum_age=16, opens_at=timezone.now() + timedelta(days=40)
+        )
+        opens = timezone.localtime(AgePhase.objects.get(minimum_age=12).opens_at)
+    text = client_a.get("/").content.decode()
+    now, later = text.split("いま予約できる方")[1].split("これから予約できる方")
+    assert "<strong>65歳以上</strong><br>" in now  # the name says the age: said once
+    assert "（65歳以上の方）" not in now and "12歳以上" not in now
+    assert "<strong>一般</strong>（16歳以上の方）" in later
+    assert f"{opens:%Y年%-m月%-d日 %H:%M}から受付開始" in later

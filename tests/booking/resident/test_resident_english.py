@@ -29,6 +29,10 @@ def _english(client: Client) -> None:
 def test_the_site_is_japanese_by_default(client_a: Client, dob_mode: Municipality) -> None:
     text = client_a.get("/").content.decode()
     assert '<html lang="ja">' in text and "ワクチン接種の予約" in text
+    # Each language is offered by its own name, so a reader of either finds theirs.
+    assert '<option value="en" lang="en">English</option>' in text
+    assert '<option value="ja" lang="ja" selected>日本語</option>' in text
+    assert "言語 / Language" in text
 
 
 def test_the_language_form_switches_the_residents_pages_to_english(
@@ -36,7 +40,8 @@ def test_the_language_form_switches_the_residents_pages_to_english(
 ) -> None:
     _english(client_a)
     text = client_a.get("/").content.decode()
-    assert '<html lang="en">' in text
+    assert '<html lang="en">' in text and "Language / 言語" in text
+    assert '<option value="ja" lang="ja">日本語</option>' in text
     assert "vaccination booking" in text and "Voucher number (10 digits)" in text
     assert "Date of birth" in text and "Booking by phone" in text
     failed = client_a.post(
