@@ -506,3 +506,25 @@ def test_the_top_page_says_who_may_book_now_and_from_when_the_others_may(
     assert "（65歳以上の方）" not in now and "12歳以上" not in now
     assert "<strong>一般</strong>（16歳以上の方）" in later
     assert f"{opens:%Y年%-m月%-d日 %H:%M}から受付開始" in later
+
+
+def test_a_day_of_many_venues_starts_with_a_list_that_jumps_to_each(
+    client_a: Client, world_a: World, resident_a: Resident
+) -> None:
+    from booking.models import Venue
+
+    logged_in(client_a, resident_a)
+    with tenant_context(world_a.municipality):
+        third = Venue.objects.create(name="南公民館", area="南地区", address="小平市南町1-1")
+        third.products.add(world_a.pfizer)
+    two = timezone.localtime(world_a.slot(3, 10).starts_at).date().isoformat()
+    world_a.slot(3, 11, venue=world_a.north)
+    three = timezone.localtime(world_a.slot(4, 10).starts_at).date().isoformat()
+    world_a.slot(4, 11, venue=world_a.north)
+    world_a.slot(4, 12, venue=third)
+    text = client_a.get(f"/book/{two}/").content.decode()
+    assert "この日の会場" not in text  # two venues: nothing to jump over
+    text = client_a.get(f"/book/{three}/").content.decode()
+    jump = text.split('id="venue-jump-heading"')[1].split("</nav>")[0]
+    assert f'href="#venue-{third.pk}">南公民館</a>（南地区）' in jump
+    assert f'id="venue-{third.pk}"' in text
