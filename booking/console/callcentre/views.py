@@ -144,19 +144,27 @@ class BookingRow:
     booking: Booking
     number: str
     live: bool
+    # Cancelled by the call centre until the slot, moved only until the cut-off (the
+    # booking service's rule: after it, cancel and book anew).
     changeable: bool
+    movable: bool
 
 
 def _booking_rows(voucher: Voucher) -> list[BookingRow]:
+    policy = BookingPolicy.current()
+    now = timezone.now()
     rows = []
     for booking in bookings_of(voucher):
         live = booking.status in Booking.LIVE_STATUSES
+        active = booking.status == Booking.Status.ACTIVE
+        cut_off = booking.slot.starts_at - timedelta(hours=policy.closes_hours_before)
         rows.append(
             BookingRow(
                 booking=booking,
                 number=booking_number_display(booking.booking_number),
                 live=live,
-                changeable=booking.status == Booking.Status.ACTIVE,
+                changeable=active,
+                movable=active and now < cut_off,
             )
         )
     return rows
@@ -177,6 +185,7 @@ def _resident_page(
     staff = _staff(request)
     summary = callcentre_resident_view(staff=staff, voucher=voucher, ip=client_ip(request))
     municipality = request.tenant  # type: ignore[attr-defined]
+    nxt = next_dose(voucher)
     return console_page(
         request,
         "booking/console/callcentre/resident.html",
@@ -184,7 +193,10 @@ def _resident_page(
             "voucher": voucher,
             "summary": summary,
             "bookings": _booking_rows(voucher),
-            "next": next_dose(voucher),
+            "next": nxt,
+            # One booking at a time, unless the municipality books the series together.
+            "waits_for_dose": nxt.has_pending_booking
+            and not BookingPolicy.current().book_series_together,
             "identity_until": _identity_until(request, voucher),
             "identity_minutes": int(IDENTITY_VALID.total_seconds() // 60),
             "reveal_form": reveal_form or RevealForm(),
@@ -448,13 +460,13 @@ def book(request: HttpRequest, voucher_id: int) -> HttpResponse:
         return _identity_refused(request, voucher, refused)
     except BookingRefused as refused:
         if second is None:
-            return _book_page(request, voucher, error=refused.message, status=409)
+            return _book_page(request, voucher, error=refused.staff_message, status=409)
         return _book_page(
             request,
             voucher,
             first_slot=slot,
             series=series,
-            error=refused.message_naming_dose,
+            error=refused.staff_message_naming_dose,
             status=409,
         )
     if second is not None:
@@ -487,7 +499,9 @@ def change(request: HttpRequest, voucher_id: int, booking_id: int) -> HttpRespon
     except IdentityCheckRequired as refused:
         return _identity_refused(request, voucher, refused)
     except BookingRefused as refused:
-        return _book_page(request, voucher, changing=current, error=refused.message, status=409)
+        return _book_page(
+            request, voucher, changing=current, error=refused.staff_message, status=409
+        )
     messages.success(request, _("予約を変更しました。予約番号は変わりません。"))
     return redirect("console:callcentre:booking", voucher_id=voucher.pk, booking_id=changed.pk)
 
@@ -515,7 +529,7 @@ def cancel(request: HttpRequest, voucher_id: int, booking_id: int) -> HttpRespon
     except IdentityCheckRequired as refused:
         return _identity_refused(request, voucher, refused)
     except BookingRefused as refused:
-        context["error"] = refused.message
+        context["error"] = refused.staff_message
         return console_page(request, "booking/console/callcentre/cancel.html", context, status=409)
     with_it = cancelled_together(current, linked)
     if with_it:

@@ -122,6 +122,31 @@ def _refusal_message(code: str, values: dict[str, Any]) -> str:
     raise ValueError(f"unknown refusal code {code!r}")
 
 
+def _staff_message(code: str, values: dict[str, Any]) -> str | None:
+    """What a call-centre operator reads instead, where the resident's words would send them
+    to the call centre or to the resident's own pages (None: the resident's words do)."""
+    if code == "already_booked":
+        return _(
+            "この方には、この回の予約がすでにあるか、いまの予約の接種がまだ済んでいません。"
+            "予約の一覧を確認し、日時を変えるときは変更してください。"
+        )
+    if code == "cutoff_passed":
+        return _(
+            "締切（接種開始の%(hours)s時間前）を過ぎているため、日時・会場は変更できません。"
+            "取り消してから新しく予約してください。"
+        ) % {"hours": values.get("hours", "")}
+    if code == "voucher_withdrawn":
+        return _("この接種券は対象外（転出・死亡等）のため、予約できません。")
+    if code == "not_eligible_yet":
+        return _(
+            "この方は、いまはまだ予約の対象ではありません（年齢区分の受付開始前）。"
+            "受付開始日をお伝えください。"
+        )
+    if code == "channel_closed":
+        return _("この予約枠にはコールセンターの受付枠がありません。ほかの枠を選んでください。")
+    return None
+
+
 def not_eligible_yet_message(phase_opens_at: datetime | None, phone: str) -> str:
     """What a resident whose age no phase opens to yet is told before choosing anything:
     when their turn opens, where the municipality has set it (``AgeWindow``), or the
@@ -150,14 +175,22 @@ class BookingRefused(Exception):
         self.dose = dose
         self.slot_id = slot_id
         self.message = _refusal_message(code, {"dose": dose, **values})
+        self.staff_message = _staff_message(code, values) or self.message
         super().__init__(code)
 
     @property
     def message_naming_dose(self) -> str:
         """The message when two doses are booked together: it says which was refused."""
+        return self._naming_dose(self.message)
+
+    @property
+    def staff_message_naming_dose(self) -> str:
+        return self._naming_dose(self.staff_message)
+
+    def _naming_dose(self, message: str) -> str:
         if self.dose is None:
-            return self.message
-        return _("%(dose)s回目の予約：%(message)s") % {"dose": self.dose, "message": self.message}
+            return message
+        return _("%(dose)s回目の予約：%(message)s") % {"dose": self.dose, "message": message}
 
     def __str__(self) -> str:
         return f"{self.code}: {self.message}"

@@ -58,7 +58,7 @@ def test_the_operator_books_with_the_call_centres_capacity(
     assert f"{number[:5]}-{number[5:]}" in page
 
 
-def test_a_slot_closed_to_the_call_centre_is_refused_with_the_services_message(
+def test_a_slot_closed_to_the_call_centre_is_refused_in_words_for_the_operator(
     tenant_a: Municipality,
     client_a: Client,
     operator_a: StaffAccount,
@@ -68,7 +68,9 @@ def test_a_slot_closed_to_the_call_centre_is_refused_with_the_services_message(
     ready(client_a, operator_a, town, clock)
     response = client_a.post(resident_url(town) + "book/", {"slot": town.web_only.pk})
     assert response.status_code == 409
-    assert "この受付方法では予約できません" in response.content.decode()
+    text = response.content.decode()
+    assert "コールセンターの受付枠がありません" in text
+    assert "お問い合わせください" not in text  # the resident's words: ask the call centre
     assert live_bookings(tenant_a, town.hanako) == []
     with schema_context(tenant_a.schema_name):
         assert counters(town.web_only) == (0, 0, 0)
@@ -276,3 +278,29 @@ def test_with_redis_unreachable_the_call_centre_still_books(
     [booking] = live_bookings(tenant_a, town.hanako)
     assert booking.channel == "call_centre"
     assert client_a.get(response["Location"]).status_code == 200
+
+
+def test_the_resident_page_offers_only_what_the_service_allows_now(
+    tenant_a: Municipality,
+    client_a: Client,
+    operator_a: StaffAccount,
+    town: Town,
+    clock: time_machine.Coordinates,
+) -> None:
+    """A booking past its cut-off can be cancelled, not moved; and with dose 1 booked, dose
+    2 waits for it to be given (the series is not booked together here)."""
+    ready(client_a, operator_a, town, clock)
+    client_a.post(resident_url(town) + "book/", {"slot": town.call_slot.pk})
+    [booking] = live_bookings(tenant_a, town.hanako)
+    page = client_a.get(resident_url(town)).content.decode()
+    assert f"bookings/{booking.pk}/change/" in page and f"bookings/{booking.pk}/cancel/" in page
+    assert "2回目を予約する" not in page
+    assert "2回目は、1回目の接種が済んでから予約できます" in page
+    with schema_context(tenant_a.schema_name):
+        soon = timezone.now() + timedelta(hours=2)
+        Slot.objects.filter(pk=booking.slot_id).update(
+            starts_at=soon, ends_at=soon + timedelta(minutes=30)
+        )
+    page = client_a.get(resident_url(town)).content.decode()
+    assert f"bookings/{booking.pk}/change/" not in page
+    assert f"bookings/{booking.pk}/cancel/" in page and "締切後のため変更はできません" in page
