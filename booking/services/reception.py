@@ -31,6 +31,7 @@ from audit import record
 from audit.chain import Actor
 from booking.models import (
     Booking,
+    Channel,
     StaffMember,
     VaccinationRecord,
     VaccineProduct,
@@ -87,6 +88,7 @@ _REFUSAL_MESSAGES: dict[str, Any] = {
         "この接種券は対象外（転出・死亡等）になっています。受付せず、管理者に確認してください。"
     ),
     "not_checked_in": gettext_lazy("受付が済んでいないため、接種を記録できません。"),
+    "not_checked_in_now": gettext_lazy("この予約は受付済みの状態ではありません。"),
     "already_recorded": gettext_lazy(
         "この方のこの回の接種は既に記録されています。二重に記録することはできません。"
     ),
@@ -364,6 +366,52 @@ def booking_check_in(*, booking: Booking, staff: StaffMember, ip: str | None = N
     except ReceptionRefused as refusal:
         raise _refused(
             code=refusal.code, operation="check_in", staff=staff, booking=booking, ip=ip
+        ) from None
+    return locked
+
+
+# --- Checked in, and no dose given -----------------------------------------------------------
+
+
+def booking_check_in_undo(
+    *, booking: Booking, staff: StaffMember, deferred: bool, ip: str | None = None
+) -> Booking:
+    """A checked-in booking whose dose was not given: back to booked when it was checked in
+    by mistake (``deferred`` False); or, when the doctor defers the vaccination after the
+    pre-vaccination check (接種見合わせ), ended (cancelled, its place given back), so that
+    the resident books again when they may. Refused once the dose is recorded."""
+    _check_own(booking)
+    operation = "defer" if deferred else "undo_check_in"
+    try:
+        with transaction.atomic():
+            _voucher, locked = _lock(booking)
+            if not staff_works_at(staff, locked.slot.venue_id):
+                raise ReceptionRefused("other_venue")
+            if VaccinationRecord.objects.filter(booking_id=locked.pk).exists():
+                raise ReceptionRefused("already_recorded")
+            if locked.status != Booking.Status.CHECKED_IN:
+                raise ReceptionRefused("not_checked_in_now")
+            locked.status = Booking.Status.ACTIVE
+            locked.save(update_fields=["status"])
+            record(
+                action="reception.deferred" if deferred else "reception.check_in_undone",
+                actor=staff_actor(staff),
+                target=locked,
+                ip=ip,
+                details={"venue": locked.slot.venue_id, "slot": locked.slot_id},
+            )
+            if deferred:
+                # Ended as the booking service cancels (staff, past the cut-off): its place
+                # back, a dose booked with it too where the municipality cascades, the
+                # resident told.
+                from booking.services.booking import booking_cancel
+
+                locked = booking_cancel(
+                    booking=locked, channel=Channel.CALL_CENTRE, actor=staff_actor(staff), ip=ip
+                )
+    except ReceptionRefused as refusal:
+        raise _refused(
+            code=refusal.code, operation=operation, staff=staff, booking=booking, ip=ip
         ) from None
     return locked
 

@@ -31,6 +31,7 @@ from booking.registry.dates import ERAS
 from booking.services.reception import (
     ReceptionRefused,
     booking_check_in,
+    booking_check_in_undo,
     no_shows_due,
     no_shows_mark,
     reception_booking_get,
@@ -205,6 +206,41 @@ def vaccinate(request: HttpRequest, booking_id: int) -> HttpResponse:
             _("予約番号 %(number)s の接種を記録しました。")
             % {"number": booking_number_display(opened.booking_number)},
         )
+    return redirect("console:reception:booking", booking_id=opened.pk)
+
+
+@require_POST
+@staff_required(Admin, Venue_)
+def not_given(request: HttpRequest, booking_id: int) -> HttpResponse:
+    """A checked-in booking whose dose is not given: checked in by mistake (back to booked),
+    or deferred by the doctor (ended: the resident books again later)."""
+    opened = _open(request, booking_id)
+    if isinstance(opened, HttpResponse):
+        return opened
+    outcome = request.POST.get("outcome")
+    if outcome not in ("undo", "deferred") or not request.POST.get("confirm"):
+        messages.error(request, _("内容を選び、確認のチェックを入れてから押してください。"))
+        return redirect("console:reception:booking", booking_id=opened.pk)
+    number = booking_number_display(opened.booking_number)
+    try:
+        booking_check_in_undo(
+            booking=opened,
+            staff=_staff(request),
+            deferred=outcome == "deferred",
+            ip=client_ip(request),
+        )
+    except ReceptionRefused as refusal:
+        messages.error(request, refusal.message)
+    else:
+        done = (
+            _(
+                "予約番号 %(number)s の接種を見合わせ、予約を終了しました。"
+                "接種できるようになったら、あらためて予約するようお伝えください。"
+            )
+            if outcome == "deferred"
+            else _("予約番号 %(number)s の受付を取り消しました（予約中に戻しました）。")
+        )
+        messages.success(request, done % {"number": number})
     return redirect("console:reception:booking", booking_id=opened.pk)
 
 

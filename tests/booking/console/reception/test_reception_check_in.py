@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.test import Client
 from django_tenants.utils import tenant_context
 
-from booking.models import Booking, StaffMember, Voucher
+from booking.models import Booking, Slot, StaffMember, Voucher
 from tenants.models import Municipality
 from tests.conftest import host_of
 
@@ -141,3 +141,43 @@ def test_an_auditor_cannot_check_in(
     logged_in(client_a, auditor, clock)
     assert check_in(client_a, day.booking).status_code == 403
     assert status_of(tenant_a, day.booking) == Booking.Status.ACTIVE
+
+
+def _not_given(client: Client, booking: Booking, **data: str):
+    return client.post(f"/console/reception/bookings/{booking.pk}/not-given/", data)
+
+
+def test_a_check_in_by_mistake_is_undone_and_the_booking_is_booked_again(
+    tenant_a: Municipality, client_a: Client, day: Day, venue_a: StaffAccount, clock
+) -> None:
+    logged_in(client_a, venue_a, clock)
+    check_in(client_a, day.booking)
+    card = client_a.get(f"/console/reception/bookings/{day.booking.pk}/").content.decode()
+    assert 'id="not-given"' in card and "接種を見合わせる" in card
+    _not_given(client_a, day.booking, outcome="undo")  # not confirmed: nothing happens
+    assert status_of(tenant_a, day.booking) == Booking.Status.CHECKED_IN
+    response = _not_given(client_a, day.booking, outcome="undo", confirm="1")
+    assert "受付を取り消しました" in client_a.get(response["Location"]).content.decode()
+    assert status_of(tenant_a, day.booking) == Booking.Status.ACTIVE
+    (undone,) = events(tenant_a, "reception.check_in_undone")
+    assert undone.actor_id == str(venue_a.user_id)
+
+
+def test_a_deferred_vaccination_ends_the_booking_and_gives_its_place_back(
+    tenant_a: Municipality, client_a: Client, day: Day, venue_a: StaffAccount, clock
+) -> None:
+    logged_in(client_a, venue_a, clock)
+    check_in(client_a, day.booking)
+    with tenant_context(tenant_a):  # its place, as the booking service claims it
+        Slot.objects.filter(pk=day.later.pk).update(booked_web=1)
+    response = _not_given(client_a, day.booking, outcome="deferred", confirm="1")
+    page = client_a.get(response["Location"]).content.decode()
+    assert "接種を見合わせ、予約を終了しました" in page and 'id="not-given"' not in page
+    assert status_of(tenant_a, day.booking) == Booking.Status.CANCELLED
+    with tenant_context(tenant_a):
+        assert Slot.objects.get(pk=day.later.pk).booked_web == 0
+    assert len(events(tenant_a, "reception.deferred")) == 1
+    assert len(events(tenant_a, "booking.cancelled")) == 1
+    # Nothing to undo twice; and a dose recorded is never undone this way.
+    again = _not_given(client_a, day.booking, outcome="undo", confirm="1")
+    assert "受付済みの状態ではありません" in client_a.get(again["Location"]).content.decode()
