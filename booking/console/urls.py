@@ -14,6 +14,7 @@ urlpatterns = [
     path("staff/invite/", views.invite, name="invite"),
     path("staff/<int:staff_id>/end-sessions/", views.end_sessions, name="end_sessions"),
     path("staff/<int:staff_id>/deactivate/", views.deactivate, name="deactivate"),
+    path("staff/<int:staff_id>/reset/", views.reset, name="staff_reset"),
     path(
         "staff/invitations/<int:invitation_id>/withdraw/",
         views.withdraw_invitation,

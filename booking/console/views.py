@@ -32,6 +32,7 @@ from booking.services.staff import (
     staff_invitation_withdraw,
     staff_invite,
     staff_logout_record,
+    staff_reset_issue,
     staff_sessions_end,
 )
 
@@ -132,7 +133,7 @@ def _home(
     if staff.role == Admin:
         context["members"] = StaffMember.objects.select_related("user").order_by("user__username")
         context["pending_invitations"] = StaffInvitation.objects.filter(
-            accepted_at__isnull=True, expires_at__gt=timezone.now()
+            resets=None, accepted_at__isnull=True, expires_at__gt=timezone.now()
         ).order_by("expires_at")
         context["invite_form"] = invite_form or InviteForm()
         context["readiness"] = booking_readiness()
@@ -193,10 +194,19 @@ def withdraw_invitation(request: HttpRequest, invitation_id: int) -> HttpRespons
     return redirect("console:home")
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 @staff_required(Admin)
 def deactivate(request: HttpRequest, staff_id: int) -> HttpResponse:
+    """Asked first (GET), then done (POST with the confirmation): the account stops signing
+    in at once; a reset link (``reset``) enables it again."""
     member = get_object_or_404(StaffMember.objects.select_related("user"), pk=staff_id)
+    if request.method != "POST" or not request.POST.get("confirm"):
+        return render(
+            request,
+            "booking/console/staff_action.html",
+            {"member": member, "action": "deactivate", "unconfirmed": request.method == "POST"},
+            status=400 if request.method == "POST" else 200,
+        )
     try:
         staff_deactivate(
             staff=member,
@@ -215,6 +225,32 @@ def deactivate(request: HttpRequest, staff_id: int) -> HttpResponse:
         % {"email": member.user.email},
     )
     return redirect("console:home")
+
+
+@require_http_methods(["GET", "POST"])
+@staff_required(Admin)
+def reset(request: HttpRequest, staff_id: int) -> HttpResponse:
+    """A colleague's password and authenticator set up again (forgotten, lost phone, or an
+    account disabled before): asked first, then the single-use link, shown once."""
+    member = get_object_or_404(StaffMember.objects.select_related("user"), pk=staff_id)
+    context: dict[str, Any] = {"member": member, "action": "reset"}
+    if request.method != "POST":
+        return render(request, "booking/console/staff_action.html", context)
+    try:
+        issued = staff_reset_issue(
+            staff=member,
+            by=request.staff,  # type: ignore[attr-defined]
+            ip=client_ip(request),
+        )
+    except StaffRefused as refused:
+        messages.error(request, refused.message)
+        return redirect("console:home")
+    context["issued"] = issued
+    context["issued_url"] = request.build_absolute_uri(
+        reverse("console:setup", args=[issued.token])
+    )
+    # Rendered, not redirected: the link is shown once and kept nowhere.
+    return render(request, "booking/console/staff_action.html", context)
 
 
 @require_POST

@@ -52,6 +52,11 @@ class StaffInvitation(models.Model):
         on_delete=models.SET_NULL,
         related_name="+",
     )
+    # A link to set up an existing account again (a forgotten password, a lost authenticator,
+    # an account to enable again) rather than to create one.
+    resets = models.ForeignKey(
+        StaffMember, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
 
     def __str__(self) -> str:
         return f"invitation {self.pk} ({self.role})"

@@ -234,26 +234,28 @@ def staff_invitation_accept(
             if claimed != 1:
                 raise InvitationRefused("")
             invitation = StaffInvitation.objects.get(token_hash=hashed)
-            if user_model.objects.filter(username=invitation.email).exists():
-                raise InvitationRefused("account_exists")
-            user = user_model.objects.create(
-                username=invitation.email, email=invitation.email, password=password_hash
-            )
-            TOTPDevice.objects.create(
-                user=user,
-                name="authenticator",
-                key=totp_key,
-                confirmed=True,
-                last_t=totp_last_t,
-            )
-            staff = StaffMember.objects.create(user=user, role=invitation.role)
+            if invitation.resets_id is not None:
+                staff = _reset_account(invitation, password_hash, totp_key, totp_last_t, ip)
+                user = staff.user
+            else:
+                if user_model.objects.filter(username=invitation.email).exists():
+                    raise InvitationRefused("account_exists")
+                user = user_model.objects.create(
+                    username=invitation.email, email=invitation.email, password=password_hash
+                )
+                _authenticator(user, totp_key, totp_last_t)
+                staff = StaffMember.objects.create(user=user, role=invitation.role)
             StaffInvitation.objects.filter(pk=invitation.pk).update(accepted_user=user)
             record(
                 action="staff.invitation_accepted",
                 actor=Actor.staff(user),
                 target=invitation,
                 ip=ip,
-                details={"role": invitation.role, "user_id": user.pk},
+                details={
+                    "role": invitation.role,
+                    "user_id": user.pk,
+                    "reset": invitation.resets_id is not None,
+                },
             )
     except InvitationRefused as refused:
         # Rolled back; say why from what is committed now.
@@ -261,6 +263,72 @@ def staff_invitation_accept(
         reason = refused.reason or _unusable_reason(current) or "used"
         raise _invitation_refused(reason=reason, invitation=current, ip=ip) from None
     return staff
+
+
+def _authenticator(user: Any, totp_key: str, totp_last_t: int) -> None:
+    TOTPDevice.objects.create(
+        user=user, name="authenticator", key=totp_key, confirmed=True, last_t=totp_last_t
+    )
+
+
+def _reset_account(
+    invitation: StaffInvitation, password_hash: str, totp_key: str, totp_last_t: int, ip: str | None
+) -> StaffMember:
+    """The account a reset link names, set up again: the new password and authenticator
+    replace the old ones (a lost phone no longer signs in), the account is enabled, and any
+    session left open ends."""
+    staff = StaffMember.objects.select_related("user").get(pk=invitation.resets_id)
+    user = get_user_model().objects.select_for_update().get(pk=staff.user_id)
+    if user.email != invitation.email:  # the address changed since the link was made
+        raise InvitationRefused("account_changed")
+    user.password = password_hash
+    user.is_active = True
+    user.save(update_fields=["password", "is_active"])
+    TOTPDevice.objects.filter(user=user).delete()
+    _authenticator(user, totp_key, totp_last_t)
+    staff_sessions_end(staff=staff, actor=Actor.staff(user), ip=ip)
+    staff.user = user
+    return staff
+
+
+# A reset link lives a day: it replaces the credentials of an account that exists.
+RESET_TTL = timedelta(days=1)
+
+
+def staff_reset_issue(
+    *, staff: StaffMember, by: StaffMember, ip: str | None = None
+) -> IssuedInvitation:
+    """A single-use link with which a colleague sets their password and authenticator again
+    (forgotten, lost, or an account disabled by mistake: completing it enables the account).
+    Links issued for them before stop working. Their current password and authenticator keep
+    working until the link is used (disable the account first if a phone was stolen)."""
+    _admin_only(by)
+    if staff.pk == by.pk:
+        raise StaffRefused(
+            "self", _("自分自身の再設定リンクは発行できません。ほかの管理者に依頼してください。")
+        )
+    token = secrets.token_urlsafe(32)
+    with transaction.atomic():
+        now = timezone.now()
+        StaffInvitation.objects.filter(
+            resets=staff, accepted_at__isnull=True, expires_at__gt=now
+        ).update(expires_at=now)
+        invitation = StaffInvitation.objects.create(
+            email=staff.user.email,
+            role=staff.role,
+            token_hash=token_hash(token),
+            invited_by=by.user,
+            expires_at=now + RESET_TTL,
+            resets=staff,
+        )
+        record(
+            action="staff.reset_issued",
+            actor=Actor.staff(by.user),
+            target=_target_user(staff.user_id),
+            ip=ip,
+            details={"role": staff.role, "invitation": invitation.pk},
+        )
+    return IssuedInvitation(invitation=invitation, token=token)
 
 
 # --- Console login ------------------------------------------------------------------------

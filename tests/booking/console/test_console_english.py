@@ -121,7 +121,9 @@ def test_the_home_page_lists_the_sections_and_staff_actions_in_english(
     invited = _page(client_a, "/console/staff/invite/", email="n@kodaira.example.jp", role="venue")
     assert "The registration link was emailed to n@kodaira.example.jp." in invited
     assert "登録リンクをメールで送りました" not in invited
-    refused = client_a.post(f"/console/staff/{admin_a.staff_id}/deactivate/", follow=True)
+    refused = client_a.post(
+        f"/console/staff/{admin_a.staff_id}/deactivate/", {"confirm": "1"}, follow=True
+    )
     assert "You cannot deactivate your own account." in refused.content.decode()
 
 

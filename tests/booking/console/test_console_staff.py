@@ -148,7 +148,7 @@ def test_only_an_admin_withdraws_invitations_or_deactivates_staff(
     withdraw = client_a.post(f"/console/staff/invitations/{issued.invitation.pk}/withdraw/")
     assert withdraw.status_code == 403
     assert "この画面を表示する権限がありません" in withdraw.content.decode()
-    deactivate = client_a.post(f"/console/staff/{admin_a.staff_id}/deactivate/")
+    deactivate = client_a.post(f"/console/staff/{admin_a.staff_id}/deactivate/", {"confirm": "1"})
     assert deactivate.status_code == 403
     refused = [event.details["path"] for event in events(tenant_a, "console.access_refused")]
     assert refused[-2:] == [
@@ -179,7 +179,7 @@ def test_an_admin_deactivates_a_leaver_who_is_logged_out_everywhere_and_cannot_l
     desk = logged_in(Client(HTTP_HOST=HOST), operator_a, clock)
     laptop = logged_in(Client(HTTP_HOST=HOST), operator_a, clock)
 
-    response = client_a.post(f"/console/staff/{operator_a.staff_id}/deactivate/")
+    response = client_a.post(f"/console/staff/{operator_a.staff_id}/deactivate/", {"confirm": "1"})
     assert response.status_code == 302 and response["Location"] == "/console/"
     home = client_a.get("/console/").content.decode()
     assert "call@kodaira.example.jp のアカウントを無効にしました" in home
@@ -206,7 +206,9 @@ def test_an_admin_cannot_deactivate_themselves(
     tenant_a: Municipality, client_a: Client, admin_a: StaffAccount, clock
 ) -> None:
     logged_in(client_a, admin_a, clock)
-    page = client_a.post(f"/console/staff/{admin_a.staff_id}/deactivate/", follow=True)
+    page = client_a.post(
+        f"/console/staff/{admin_a.staff_id}/deactivate/", {"confirm": "1"}, follow=True
+    )
     assert "自分自身のアカウントを無効にすることはできません。" in page.content.decode()
     assert is_active(tenant_a, admin_a)
     assert client_a.get("/console/").status_code == 200
@@ -243,3 +245,76 @@ def test_a_deactivated_admin_can_no_longer_deactivate_anyone(
         with pytest.raises(PermissionDenied):
             staff_deactivate(staff=staff_of(tenant_a, operator_a), by=first_admin)
     assert is_active(tenant_a, operator_a)
+
+
+def test_deactivating_asks_first(
+    tenant_a: Municipality, client_a: Client, admin_a: StaffAccount, operator_a: StaffAccount, clock
+) -> None:
+    logged_in(client_a, admin_a, clock)
+    home = client_a.get("/console/").content.decode()
+    assert (
+        f'href="/console/staff/{operator_a.staff_id}/deactivate/"' in home
+    )  # a link, not a button
+    ask = client_a.get(f"/console/staff/{operator_a.staff_id}/deactivate/").content.decode()
+    assert "のアカウントを無効にしますか" in ask and 'name="confirm"' in ask
+    unconfirmed = client_a.post(f"/console/staff/{operator_a.staff_id}/deactivate/")
+    assert unconfirmed.status_code == 400 and is_active(tenant_a, operator_a)
+
+
+def test_a_colleague_locked_out_is_set_up_again_with_a_reset_link(
+    tenant_a: Municipality,
+    client_a: Client,
+    admin_a: StaffAccount,
+    operator_a: StaffAccount,
+    clock: time_machine.Coordinates,
+) -> None:
+    """A forgotten password or a lost phone, or an account disabled by mistake: the admin
+    issues a single-use link; with it the colleague sets a new password and authenticator,
+    the old ones stop working and the account is enabled again."""
+    from tests.booking.console.test_console_setup import GOOD_PASSWORD, walk_to_device_step
+
+    from .conftest import code_for
+
+    logged_in(client_a, admin_a, clock)
+    client_a.post(f"/console/staff/{operator_a.staff_id}/deactivate/", {"confirm": "1"})
+    assert not is_active(tenant_a, operator_a)
+    home = client_a.get("/console/").content.decode()
+    assert "再設定して有効に戻す" in home
+    first = client_a.post(f"/console/staff/{operator_a.staff_id}/reset/").content.decode()
+    second = client_a.post(f"/console/staff/{operator_a.staff_id}/reset/").content.decode()
+    links = [shown_link_of_reset(page) for page in (first, second)]
+    assert "一度だけ表示されます" in second
+    assert (
+        "call@kodaira.example.jp"
+        not in client_a.get("/console/").content.decode().split("招待中")[-1]
+    )  # a reset is not an invitation waiting to be accepted
+
+    colleague = Client(HTTP_HOST=HOST)
+    assert colleague.get(links[0]).status_code == 410  # the earlier link stopped working
+    page = colleague.get(links[1]).content.decode()
+    assert "職員アカウントの再設定" in page and "call@kodaira.example.jp" in page
+    key = walk_to_device_step(colleague, links[1])
+    clock.shift(30)
+    done = colleague.post(links[1], {"code": code_for(key)})
+    assert done.status_code == 302 and done["Location"] == "/console/"
+    assert is_active(tenant_a, operator_a)
+    with schema_context(tenant_a.schema_name):
+        user = get_user_model().objects.get(pk=operator_a.user_id)
+        assert user.check_password(GOOD_PASSWORD)
+        from django_otp.plugins.otp_totp.models import TOTPDevice
+
+        assert [device.key for device in TOTPDevice.objects.filter(user=user)] == [key]
+        assert StaffMember.objects.filter(user=user).count() == 1
+    assert len(events(tenant_a, "staff.reset_issued")) == 2
+    assert events(tenant_a, "staff.invitation_accepted")[-1].details["reset"] is True
+    # An admin does not reset their own account (another admin does).
+    own = client_a.post(f"/console/staff/{admin_a.staff_id}/reset/", follow=True)
+    assert "自分自身の再設定リンクは発行できません" in own.content.decode()
+
+
+def shown_link_of_reset(page: str) -> str:
+    import re
+
+    match = re.search(r'<code id="reset-link">https?://[^/]+(/console/setup/[^/<]+/)</code>', page)
+    assert match, page[:2000]
+    return match.group(1)
