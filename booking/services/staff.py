@@ -277,6 +277,7 @@ def _reset_account(
     """The account a reset link names, set up again: the new password and authenticator
     replace the old ones (a lost phone no longer signs in), the account is enabled, and any
     session left open ends."""
+    assert invitation.resets_id is not None
     staff = StaffMember.objects.select_related("user").get(pk=invitation.resets_id)
     user = get_user_model().objects.select_for_update().get(pk=staff.user_id)
     if user.email != invitation.email:  # the address changed since the link was made
