@@ -420,7 +420,9 @@ def booking_check_in_undo(
 
 
 def lot_number_normalize(text: str) -> str:
-    return unicodedata.normalize("NFKC", text or "").strip().upper()
+    """As printed on the vial, for the VRS: NFKC, upper case, no spaces (a lot number has
+    none; "fa 1234" typed at reception is FA1234)."""
+    return "".join(unicodedata.normalize("NFKC", text or "").upper().split())
 
 
 def vaccination_record(

@@ -237,7 +237,11 @@ class SlotUploadForm(PlanningForm):
     check_only = forms.BooleanField(
         label=_("確認だけする（登録しない）"),
         required=False,
-        help_text=_("誤りがないかと、作成される枠の数だけを表示します。"),
+        initial=True,  # first a look at what would be made, as the slot generator does
+        help_text=_(
+            "誤りがないかと、作成される枠の数だけを表示します。"
+            "確認できたら、チェックを外して同じファイルをもう一度送信すると登録します。"
+        ),
     )
 
     def clean_file(self) -> Any:
@@ -350,8 +354,8 @@ class FreeSlotFilterForm(DateRangeForm):
 
 class VrsExportForm(PlanningForm):
     BASIS_CHOICES = [
-        ("vaccinated_on", _("接種日")),
         ("recorded_at", _("登録日（記録を入力した日）")),
+        ("vaccinated_on", _("接種日")),
     ]
     ENCODING_CHOICES = [
         ("utf-8", _("UTF-8")),
@@ -363,7 +367,7 @@ class VrsExportForm(PlanningForm):
     basis = forms.ChoiceField(
         label=_("期間の基準"),
         choices=BASIS_CHOICES,
-        initial="vaccinated_on",
+        initial="recorded_at",  # what the help recommends for the daily export
         widget=forms.RadioSelect,
         help_text=_(
             "毎日の登録には「登録日」が確実です（後から入力された過去の接種も漏れません）。"

@@ -18,7 +18,7 @@ from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from booking.console.planning.common import CALL_CENTRE, JAPAN, VENUE, weekday_of
-from booking.models import Channel, Slot, StaffMember, Venue
+from booking.models import BookingPolicy, Channel, Slot, StaffMember, Venue
 
 FREE_SLOT_PAGE = 300
 
@@ -70,18 +70,20 @@ def channels_for(staff: StaffMember) -> tuple[str, ...]:
 
 
 def free_slots(*, staff: StaffMember, query: FreeSlotQuery) -> QuerySet[Any]:
-    """Open slots that have not started, with the places left per channel (SQL columns
-    ``remaining_<channel>``), in time order. Read from the primary: places move.
+    """Open slots that may still be booked (their cut-off not passed), with the places left
+    per channel (SQL columns ``remaining_<channel>``), in time order. Read from the primary:
+    places move.
 
     Typed ``QuerySet[Any]``: the annotated columns are not fields of ``Slot``."""
     start = datetime.combine(query.first_day, clock.min, tzinfo=JAPAN)
     end = datetime.combine(query.last_day + timedelta(days=1), clock.min, tzinfo=JAPAN)
     channels = channels_for(staff)
+    cut_off = timedelta(hours=BookingPolicy.current().closes_hours_before)
     slots = Slot.objects.using(DEFAULT_DB_ALIAS).filter(
         status=Slot.Status.OPEN,
         product__active=True,
         venue__in=venues_for(staff),
-        starts_at__gte=max(start, timezone.now()),
+        starts_at__gte=max(start, timezone.now() + cut_off),
         starts_at__lt=end,
     )
     if query.area:

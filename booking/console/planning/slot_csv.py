@@ -18,7 +18,7 @@ import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from django.utils import timezone
@@ -322,10 +322,14 @@ def _overlaps(
     return errors
 
 
-def template_csv() -> bytes:
-    """The header row and one example, UTF-8 with a BOM (Excel opens it as Japanese)."""
+def template_csv(today: date | None = None) -> bytes:
+    """The header row and one example, UTF-8 with a BOM (Excel opens it as Japanese). The
+    example's day is two weeks ahead, so the template as downloaded is a valid file."""
+    day = (today or timezone.localdate()) + timedelta(days=14)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(HEADERS)
-    writer.writerow(["1", "2026/6/1", "9:00", "9:30", "pfizer", "10", "5", "5"])
+    writer.writerow(
+        ["1", f"{day.year}/{day.month}/{day.day}", "9:00", "9:30", "pfizer", "10", "5", "5"]
+    )
     return buffer.getvalue().encode("utf-8-sig")

@@ -151,3 +151,19 @@ def test_the_call_centre_sees_only_its_own_places(
     assert "空き<br>コールセンター" in text and "空き<br>ウェブ" not in text
     assert "15:00" not in text  # nothing the call centre can book
     assert "空きのある枠 2件" in text
+
+
+def test_a_slot_past_its_cut_off_is_not_listed_as_free(
+    as_admin: Client, world: World, tenant_a: Municipality
+) -> None:
+    """The clock stands at Monday 11 May 09:30; the cut-off is 24 hours: a slot on Tuesday
+    at 09:00 can no longer be booked by anyone, one at 10:00 can."""
+    from datetime import date
+
+    tuesday = date(2026, 5, 12)
+    with in_a(tenant_a):
+        make_slot(world.civic, world.pfizer, at(tuesday, 9))
+        make_slot(world.civic, world.pfizer, at(tuesday, 10))
+    page = as_admin.get("/console/planning/free/?first_day=2026-05-12&last_day=2026-05-12")
+    text = page.content.decode()
+    assert "空きのある枠 1件" in text and "10:00" in text and "09:00" not in text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -143,3 +144,20 @@ def test_a_row_for_an_existing_slot_is_skipped_not_refused(
     assert len(slots(tenant_a)) == 2
     created = events(tenant_a, "slots.created")[-1]
     assert (created.details["created"], created.details["skipped"]) == (1, 1)
+
+
+def test_the_form_looks_first_and_its_template_uploads_as_it_is(
+    as_admin: Client, world: World, tenant_a: Municipality
+) -> None:
+    """The check box "確認だけする" starts ticked (a look before writing, as the generator);
+    and the template's example is a day ahead, so the file downloaded is accepted."""
+    form = as_admin.get(URL).content.decode()
+    assert re.search(r'<input[^>]*name="check_only"[^>]*checked', form)
+    template = as_admin.get(URL + "template.csv").content.decode("utf-8-sig")
+    with in_a(tenant_a):
+        venue_id = world.civic.pk
+    text = template.replace("\r\n1,", f"\r\n{venue_id},", 1)
+    looked = upload(as_admin, text, check_only=True)
+    assert looked.status_code == 200 and slots(tenant_a) == []
+    assert upload(as_admin, text).status_code == 302
+    assert len(slots(tenant_a)) == 1

@@ -220,3 +220,12 @@ def test_a_bad_range_is_explained(as_admin: Client, records: World, tenant_a) ->
     assert response.status_code == 400
     assert "終了日は開始日以降にしてください" in response.content.decode()
     assert events(tenant_a, "export.vrs") == []
+
+
+def test_the_form_starts_on_the_basis_its_help_recommends(as_admin: Client) -> None:
+    import re
+
+    form = as_admin.get("/console/planning/vrs/").content.decode()
+    assert "毎日の登録には「登録日」が確実です" in form
+    assert re.search(r'<input[^>]*value="recorded_at"[^>]*checked', form)
+    assert not re.search(r'<input[^>]*value="vaccinated_on"[^>]*checked', form)

@@ -26,7 +26,7 @@ def checked_in(tenant: Municipality, booking: Booking) -> Booking:
 
 
 def record(client: Client, booking: Booking, product: VaccineProduct, **extra: str):
-    data = {"product": str(product.pk), "lot_number": "ｆｋ８８９２", "doctor": "医師 一郎"}
+    data = {"product": str(product.pk), "lot_number": " ｆｋ　８８９２ ", "doctor": "医師 一郎"}
     data.update(extra)
     return client.post(f"/console/reception/bookings/{booking.pk}/vaccination/", data)
 
@@ -48,7 +48,7 @@ def test_venue_staff_record_the_dose_given(
     assert vaccination.booking_id == day.booking.pk
     assert vaccination.voucher_id == day.resident.pk
     assert (vaccination.dose, vaccination.product_id) == (1, day.pfizer.pk)
-    assert vaccination.lot_number == "FK8892"  # folded from full width, upper case
+    assert vaccination.lot_number == "FK8892"  # folded from full width, upper case, no spaces
     assert vaccination.vaccinated_on == TODAY
     assert vaccination.venue_name == "小平市役所" and vaccination.doctor == "医師 一郎"
     assert (vaccination.actor_kind, vaccination.actor_id) == ("staff", str(venue_a.user_id))
