@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
@@ -84,3 +85,13 @@ class WebLoginForm(forms.Form):
     disabled = forms.TypedChoiceField(
         choices=[("1", "1"), ("0", "0")], coerce=lambda value: value == "1"
     )
+    # Stopping ends the resident's sessions at once: it is confirmed, resuming is not.
+    confirm = forms.BooleanField(required=False)
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if cleaned.get("disabled") and not cleaned.get("confirm"):
+            raise forms.ValidationError(
+                _("停止するには、確認のチェックを入れてください。"), code="unconfirmed"
+            )
+        return cleaned

@@ -602,6 +602,8 @@ def web_login(request: HttpRequest, voucher_id: int) -> HttpResponse:
     voucher = _voucher(voucher_id)
     form = WebLoginForm(request.POST)
     if not form.is_valid():
+        for error in form.non_field_errors():
+            messages.error(request, error)
         return redirect(_resident_url(voucher))
     disabled = bool(form.cleaned_data["disabled"])
     try:

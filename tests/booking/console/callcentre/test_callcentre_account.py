@@ -131,8 +131,19 @@ def test_disabling_web_login_ends_the_residents_sessions_and_enabling_restores_i
     clock: time_machine.Coordinates,
 ) -> None:
     session_key = resident_session(tenant_a, town.hanako)
-    ready(client_a, operator_a, town, clock)
-    assert client_a.post(resident_url(town) + "web-login/", {"disabled": "1"}).status_code == 302
+    assert (
+        "ウェブでのログインを停止する"
+        not in signed_in(client_a, operator_a, clock).get(resident_url(town)).content.decode()
+    )  # before the identity check: nothing to press
+    confirm_identity(client_a, town.hanako)
+    page = client_a.get(resident_url(town)).content.decode()
+    assert "ウェブでのログインを停止する" in page and 'name="confirm"' in page
+    unconfirmed = client_a.post(resident_url(town) + "web-login/", {"disabled": "1"}, follow=True)
+    assert "確認のチェックを入れてください" in unconfirmed.content.decode()
+    with schema_context(tenant_a.schema_name):
+        assert not Voucher.objects.get(pk=town.hanako.pk).web_login_disabled
+    stop = {"disabled": "1", "confirm": "1"}
+    assert client_a.post(resident_url(town) + "web-login/", stop).status_code == 302
     with schema_context(tenant_a.schema_name):
         assert Voucher.objects.get(pk=town.hanako.pk).web_login_disabled
         assert not Session.objects.filter(session_key=session_key).exists()
@@ -176,7 +187,7 @@ def test_venue_staff_cannot_reset_or_disable(
 ) -> None:
     give_password(tenant_a, town.hanako)
     signed_in(client_a, venue_a, clock)
-    for path, data in (("password-reset/", {}), ("web-login/", {"disabled": "1"})):
+    for path, data in (("password-reset/", {}), ("web-login/", {"disabled": "1", "confirm": "1"})):
         assert client_a.post(resident_url(town) + path, data).status_code == 403
     with schema_context(tenant_a.schema_name):
         assert ResidentCredential.objects.get(voucher=town.hanako).password != ""

@@ -119,7 +119,7 @@ def test_sensitive_actions_are_refused_before_the_identity_check(
     attempts = [
         ("book/", {"slot": town.call_slot.pk}),
         ("password-reset/", {}),
-        ("web-login/", {"disabled": "1"}),
+        ("web-login/", {"disabled": "1", "confirm": "1"}),
         ("lock-lift/", {}),
     ]
     for path, data in attempts:
