@@ -19,6 +19,10 @@ class ConsoleForm(forms.Form):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("label_suffix", "")  # no colon after Japanese labels
         super().__init__(*args, **kwargs)
+        for field in self.fields.values():
+            # A required check box is a confirmation: say so, not Django's "required".
+            if isinstance(field, forms.BooleanField) and field.required:
+                field.error_messages["required"] = _("確認のチェックを入れてください。")
 
 
 def _code_field(label: Any) -> forms.CharField:

@@ -484,6 +484,9 @@ class VaccineForm(PlanningForm):
         label=_("コード"),
         max_length=30,
         help_text=_("半角英数字とハイフン（例：pfizer）。登録後は変更できません。"),
+        error_messages={
+            "invalid": _("コードは半角の英数字とハイフンで入力してください（例：pfizer）。")
+        },
     )
     name = forms.CharField(label=_("ワクチン名"), max_length=60)
     maker = forms.CharField(label=_("製造販売業者"), max_length=60, required=False)

@@ -252,3 +252,11 @@ def test_with_redis_unreachable_the_call_centre_is_told_the_web_queue_is_paused(
     page = client_a.get(CALL_CENTRE_HOME)
     assert page.status_code == 200  # the call centre keeps working
     assert "新しく来た方の順番を受け付けていません" in page.content.decode()
+
+
+def test_a_search_that_finds_nobody_says_so_and_what_to_check(
+    client_a: Client, operator_a: StaffAccount, town: Town, clock: time_machine.Coordinates
+) -> None:
+    signed_in(client_a, operator_a, clock)
+    page = search(client_a, "ダレモ イナイ 09099999999").content.decode()
+    assert "該当する方は見つかりませんでした" in page and "0件" not in page

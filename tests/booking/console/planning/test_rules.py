@@ -180,6 +180,8 @@ def test_an_admin_registers_a_vaccine_and_its_code_is_fixed(
         True,
     )
     assert events(tenant_a, "vaccine.created")[-1].details["interval_days"] == 21
+    odd = as_admin.post("/console/planning/rules/vaccines/new/", {**VACCINE, "code": "ファイザー"})
+    assert "コードは半角の英数字とハイフンで入力してください" in odd.content.decode()
     again = as_admin.post("/console/planning/rules/vaccines/new/", VACCINE)
     assert again.status_code == 400
     assert "コード「novavax」のワクチンはすでに登録されています" in again.content.decode()
