@@ -97,6 +97,8 @@ _REFUSAL_MESSAGES: dict[str, Any] = {
         "予約枠と異なるワクチンを記録するには、医師が理由を選んでください。"
     ),
     "lot_number_required": gettext_lazy("ロット番号を入力してください。"),
+    "correction_reason_required": gettext_lazy("訂正の理由を入力してください。"),
+    "nothing_to_correct": gettext_lazy("記録と同じ内容です。訂正する箇所を入力してください。"),
     "role": gettext_lazy("この操作を行う権限がありません。"),
 }
 
@@ -417,6 +419,71 @@ def booking_check_in_undo(
 
 
 # --- The dose given ---------------------------------------------------------------------------
+
+
+def vaccination_correct(
+    *,
+    vaccination: VaccinationRecord,
+    staff: StaffMember,
+    lot_number: str,
+    doctor: str,
+    reason: str,
+    ip: str | None = None,
+) -> VaccinationRecord:
+    """Correct a mistyped lot number or doctor's name, by the venue's staff or an admin,
+    with the reason; the audit trail keeps what it said before. Dose, vaccine and date are
+    not changed here (they decide the next dose's rules)."""
+    lot = lot_number_normalize(lot_number)
+    doctor = " ".join(doctor.split())
+    reason = " ".join(reason.split())
+    if not lot:
+        raise ReceptionRefused("lot_number_required")
+    if not reason:
+        raise ReceptionRefused("correction_reason_required")
+    try:
+        with transaction.atomic():
+            locked = (
+                VaccinationRecord.objects.select_for_update(of=("self",))
+                .select_related("booking__slot")
+                .get(pk=vaccination.pk)
+            )
+            booking = locked.booking
+            if booking is not None and not staff_works_at(staff, booking.slot.venue_id):
+                raise ReceptionRefused("other_venue")
+            if booking is None and staff.role != StaffMember.Role.ADMIN:
+                raise ReceptionRefused("role")
+            changes = {
+                field: {"before": getattr(locked, field), "after": value}
+                for field, value in (("lot_number", lot[:30]), ("doctor", doctor[:60]))
+                if getattr(locked, field) != value
+            }
+            if not changes:
+                raise ReceptionRefused("nothing_to_correct")
+            for field, change in changes.items():
+                setattr(locked, field, change["after"])
+            locked.save(update_fields=list(changes))
+            record(
+                action="reception.vaccination_corrected",
+                actor=staff_actor(staff),
+                target=locked,
+                ip=ip,
+                details={
+                    **{
+                        field: f"{change['before']} → {change['after']}"
+                        for field, change in changes.items()
+                    },
+                    "reason": reason[:200],
+                },
+            )
+    except ReceptionRefused as refusal:
+        raise _refused(
+            code=refusal.code,
+            operation="correct",
+            staff=staff,
+            booking=vaccination.booking,
+            ip=ip,
+        ) from None
+    return locked
 
 
 def lot_number_normalize(text: str) -> str:

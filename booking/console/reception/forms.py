@@ -139,3 +139,26 @@ class StaffVenuesForm(ConsoleForm):
         self.fields["venues"].queryset = Venue.objects.order_by(  # type: ignore[attr-defined]
             "area", "name"
         )
+
+
+class VaccinationCorrectionForm(ConsoleForm):
+    """A recorded dose's lot number and doctor, corrected with the reason."""
+
+    lot_number = forms.CharField(
+        label=_("ロット番号"),
+        max_length=30,
+        error_messages={"required": _("ロット番号を入力してください。")},
+        widget=forms.TextInput(attrs={"autocomplete": "off", "autocapitalize": "characters"}),
+    )
+    doctor = forms.CharField(
+        label=_("接種した医師の氏名"),
+        max_length=60,
+        error_messages={"required": _("医師の氏名を入力してください。")},
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
+    )
+    reason = forms.CharField(
+        label=_("訂正の理由"),
+        max_length=200,
+        help_text=_("例：ロット番号の入力誤り（バイアルの表示を確認）。監査記録に残ります。"),
+        error_messages={"required": _("訂正の理由を入力してください。")},
+    )

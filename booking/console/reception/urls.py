@@ -12,6 +12,11 @@ urlpatterns = [
     path("bookings/<int:booking_id>/check-in/", views.check_in, name="check_in"),
     path("bookings/<int:booking_id>/vaccination/", views.vaccinate, name="vaccinate"),
     path("bookings/<int:booking_id>/not-given/", views.not_given, name="not_given"),
+    path(
+        "bookings/<int:booking_id>/vaccination/correct/",
+        views.correct_vaccination,
+        name="correct_vaccination",
+    ),
     path("no-shows/", views.no_shows, name="no_shows"),
     path("staff-venues/", views.staff_venues, name="staff_venues"),
 ]

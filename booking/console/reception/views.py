@@ -10,7 +10,7 @@ from datetime import date
 from typing import Any
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -22,10 +22,11 @@ from booking.console.reception.forms import (
     LookupForm,
     NoShowForm,
     StaffVenuesForm,
+    VaccinationCorrectionForm,
     VaccinationForm,
 )
 from booking.console.reception.selectors import reception_day
-from booking.models import Booking, StaffMember
+from booking.models import Booking, StaffMember, VaccinationRecord
 from booking.models.bookings import booking_number_display
 from booking.registry.dates import ERAS
 from booking.services.reception import (
@@ -41,6 +42,7 @@ from booking.services.reception import (
     staff_venue_ids,
     staff_venues_set,
     today_in_japan,
+    vaccination_correct,
     vaccination_record,
 )
 
@@ -242,6 +244,53 @@ def not_given(request: HttpRequest, booking_id: int) -> HttpResponse:
         )
         messages.success(request, done % {"number": number})
     return redirect("console:reception:booking", booking_id=opened.pk)
+
+
+@require_http_methods(["GET", "POST"])
+@staff_required(Admin, Venue_)
+def correct_vaccination(request: HttpRequest, booking_id: int) -> HttpResponse:
+    """The recorded dose's lot number or doctor corrected, with the reason (a typo noticed
+    before the VRS export, or after it: then corrected in the VRS too)."""
+    opened = _open(request, booking_id)
+    if isinstance(opened, HttpResponse):
+        return opened
+    recorded = VaccinationRecord.objects.filter(booking_id=opened.pk).first()
+    if recorded is None:
+        raise Http404("no vaccination recorded for this booking")
+    form = VaccinationCorrectionForm(
+        request.POST if request.method == "POST" else None,
+        initial={"lot_number": recorded.lot_number, "doctor": recorded.doctor},
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            vaccination_correct(
+                vaccination=recorded,
+                staff=_staff(request),
+                lot_number=form.cleaned_data["lot_number"],
+                doctor=form.cleaned_data["doctor"],
+                reason=form.cleaned_data["reason"],
+                ip=client_ip(request),
+            )
+        except ReceptionRefused as refusal:
+            form.add_error(None, refusal.message)
+        else:
+            messages.success(
+                request,
+                _("接種記録を訂正しました。VRSに登録済みの場合は、VRSでも訂正してください。"),
+            )
+            return redirect("console:reception:booking", booking_id=opened.pk)
+    return render(
+        request,
+        "booking/console/reception/correct.html",
+        _context(
+            request,
+            booking=opened,
+            number=booking_number_display(opened.booking_number),
+            recorded=recorded,
+            form=form,
+        ),
+        status=400 if request.method == "POST" else 200,
+    )
 
 
 @require_http_methods(["GET", "POST"])

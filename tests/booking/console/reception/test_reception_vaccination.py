@@ -203,3 +203,32 @@ def test_the_vaccine_actually_given_is_the_one_the_series_continues_with(
             second_dose(day, 27, day.moderna)
         assert too_soon.value.code == "too_soon_after_previous_dose"
         assert second_dose(day, 28, day.moderna).dose == 2
+
+
+def test_a_mistyped_lot_number_is_corrected_with_the_reason_and_the_old_value_kept(
+    tenant_a: Municipality, client_a: Client, day: Day, venue_a: StaffAccount, clock
+) -> None:
+    logged_in(client_a, venue_a, clock)
+    client_a.post(f"/console/reception/bookings/{day.booking.pk}/check-in/")
+    record(client_a, day.booking, day.pfizer)
+    card = client_a.get(f"/console/reception/bookings/{day.booking.pk}/").content.decode()
+    url = f"/console/reception/bookings/{day.booking.pk}/vaccination/correct/"
+    assert url in card
+    form = client_a.get(url).content.decode()
+    assert 'value="FK8892"' in form
+    no_reason = client_a.post(url, {"lot_number": "FK8893", "doctor": "医師 一郎", "reason": ""})
+    assert (
+        no_reason.status_code == 400
+        and "訂正の理由を入力してください" in no_reason.content.decode()
+    )
+    same = client_a.post(url, {"lot_number": "fk8892", "doctor": "医師 一郎", "reason": "確認"})
+    assert "記録と同じ内容です" in same.content.decode()
+    done = client_a.post(
+        url, {"lot_number": "fk 8893", "doctor": "医師 一郎", "reason": "バイアルの表示を確認"}
+    )
+    assert done.status_code == 302
+    assert "VRSでも訂正してください" in client_a.get(done["Location"]).content.decode()
+    with tenant_context(tenant_a):
+        assert VaccinationRecord.objects.get(booking_id=day.booking.pk).lot_number == "FK8893"
+    (corrected,) = events(tenant_a, "reception.vaccination_corrected")
+    assert corrected.details == {"lot_number": "FK8892 → FK8893", "reason": "バイアルの表示を確認"}
