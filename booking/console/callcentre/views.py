@@ -603,7 +603,7 @@ def web_login(request: HttpRequest, voucher_id: int) -> HttpResponse:
     form = WebLoginForm(request.POST)
     if not form.is_valid():
         for error in form.non_field_errors():
-            messages.error(request, error)
+            messages.error(request, str(error))
         return redirect(_resident_url(voucher))
     disabled = bool(form.cleaned_data["disabled"])
     try:
