@@ -27,6 +27,10 @@ from booking.services.registry_upkeep import registry_import_resume
 
 
 class RegistryUploadForm(forms.Form):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("label_suffix", "")  # no colon after Japanese labels
+        super().__init__(*args, **kwargs)
+
     file = forms.FileField(
         label=_("接種券の名簿（CSVファイル）"),
         help_text=_(
@@ -52,6 +56,7 @@ class ColumnMappingForm(forms.Form):
     """One text box per registry field: the header the municipality's files give it."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
         for field, label in FIELD_LABELS.items():
             self.fields[field] = forms.CharField(

@@ -28,7 +28,8 @@ SAMPLE_SIZE = 64 * 1024
 # first non-ASCII byte.
 _MAX_SAMPLE_SIZE = 1024 * 1024
 
-ENCODING_LABELS = {"utf-8-sig": "UTF-8（BOM付き）", "utf-8": "UTF-8", "cp932": "Shift_JIS"}
+# utf-8-sig is the codec of every UTF-8 file (with a BOM or without): named UTF-8.
+ENCODING_LABELS = {"utf-8-sig": "UTF-8", "utf-8": "UTF-8", "cp932": "Shift_JIS"}
 # What an operator may choose, and the codec it means. Shift_JIS files from Windows are CP932
 # (it adds NEC and IBM characters such as ① and 髙), so every Shift_JIS name reads as CP932.
 _ENCODING_CHOICES = {

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import unicodedata
 from typing import Any
 
 from django import forms
@@ -86,7 +87,7 @@ class ProvisionForm(Form):
 
     def clean_code(self) -> str:
         # The same check the provisioning service makes, here so the message sits on the field.
-        code = self.cleaned_data["code"].strip()
+        code = _digits_typed(self.cleaned_data["code"])
         problem = code_problem(code)
         if problem:
             raise forms.ValidationError(problem, code="invalid_municipality_code")
@@ -120,6 +121,14 @@ class DecommissionForm(Form):
         widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "off"}),
     )
 
+    def clean_confirmation(self) -> str:
+        return _digits_typed(self.cleaned_data["confirmation"])
+
+
+def _digits_typed(text: str) -> str:
+    """A code as typed with a Japanese keyboard: full-width digits and spaces folded."""
+    return "".join(unicodedata.normalize("NFKC", text).split())
+
 
 class WaitingRoomForm(Form):
     per_minute = forms.IntegerField(
@@ -137,8 +146,13 @@ class WaitingRoomForm(Form):
 
     def __init__(self, *args: Any, platform_rate: int, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        default = (
+            gettext("1分あたり%(rate)s人") % {"rate": f"{platform_rate:,}"}
+            if platform_rate
+            else gettext("待合室を使わない")
+        )
         self.fields["per_minute"].help_text = gettext(
-            "空欄にすると、プラットフォームの既定（1分あたり%(rate)s人）に従います。"
+            "空欄にすると、プラットフォームの既定（%(default)s）に従います。"
             "0にすると、この市区町村では待合室を使いません。"
             "変更は、すでに待っている住民の順番にも反映されます。"
-        ) % {"rate": f"{platform_rate:,}"}
+        ) % {"default": default}

@@ -27,6 +27,11 @@ class StatLine:
     label: str | Promise
     value: int | None
 
+    @property
+    def text(self) -> str:
+        """The count with thousands separators (200,000), or a dash when not counted."""
+        return "—" if self.value is None else f"{self.value:,}"
+
 
 @dataclass(frozen=True)
 class MunicipalityRow:

@@ -57,7 +57,7 @@ def test_the_waiting_room_rate_reads_in_english(
     assert "1,200 a minute (the platform's default)" in detail
     page = operator_client.get(f"/municipalities/{tenant_b.code}/waiting-room/").content.decode()
     assert "Residents let into the resident pages per minute" in page
-    assert "follow the platform&#x27;s default (1,200 a minute)" in page
+    assert "the platform&#x27;s default applies (1,200 a minute)" in page
     refused = operator_client.post(
         f"/municipalities/{tenant_b.code}/waiting-room/", {"per_minute": "-1"}
     ).content.decode()

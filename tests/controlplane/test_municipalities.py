@@ -470,3 +470,21 @@ def test_a_lost_first_admin_link_is_reissued_until_the_admin_has_set_up(
     assert "既に管理者がいます" in refused.content.decode()
     with schema_context(tenant_b.schema_name):
         assert not StaffInvitation.objects.filter(email="x@b.example.jp").exists()
+
+
+def test_codes_typed_in_full_width_digits_are_read_as_digits() -> None:
+    from controlplane.forms import DecommissionForm, ProvisionForm
+
+    form = ProvisionForm(
+        data={
+            "code": "０１１００２",
+            "name": "",
+            "subdomain": "sapporo",
+            "admin_email": "a@sapporo.example.jp",
+            "login_mode": Municipality.LoginMode.VOUCHER_DOB,
+        }
+    )
+    assert form.is_valid(), form.errors
+    assert form.cleaned_data["code"] == SAPPORO
+    confirm = DecommissionForm(data={"confirmation": "４７３８２１"})
+    assert confirm.is_valid() and confirm.cleaned_data["confirmation"] == "473821"

@@ -150,3 +150,10 @@ def test_the_list_page_button_refreshes_every_municipality(
         actor_kind="vendor",
         actor_id=str(operator.user.pk),
     ).exists()
+
+
+def test_a_count_is_shown_with_thousands_separators() -> None:
+    from controlplane.selectors import StatLine
+
+    assert StatLine("有効な接種券", 200000).text == "200,000"
+    assert StatLine("有効な接種券", None).text == "—"
