@@ -9,6 +9,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from audit.chain import Actor
 from audit.models import Event
@@ -19,6 +20,35 @@ PAGE_SIZE = 100
 _HIDDEN_DETAILS = ("note_id", "note_sealed")
 
 
+# What each family of actions is about, for an auditor who does not read the codes (the code
+# is shown beside it: the filter takes its beginning).
+ACTION_AREAS = {
+    "booking": gettext_lazy("予約"),
+    "callcentre": gettext_lazy("コールセンター"),
+    "reception": gettext_lazy("受付・接種記録"),
+    "resident": gettext_lazy("住民のログイン・アカウント"),
+    "staff": gettext_lazy("職員アカウント"),
+    "console": gettext_lazy("職員コンソール"),
+    "registry_import": gettext_lazy("接種券名簿の取込"),
+    "incident": gettext_lazy("インシデント対応"),
+    "notification": gettext_lazy("お知らせの送信"),
+    "slot": gettext_lazy("予約枠"),
+    "slots": gettext_lazy("予約枠"),
+    "venue": gettext_lazy("会場"),
+    "booking_policy": gettext_lazy("予約の受付条件"),
+    "age_phase": gettext_lazy("年齢区分"),
+    "vaccine": gettext_lazy("ワクチン"),
+    "vrs": gettext_lazy("VRS出力"),
+    "report": gettext_lazy("集計"),
+    "trail": gettext_lazy("監査記録"),
+    "municipality": gettext_lazy("市区町村"),
+}
+
+
+def action_area(action: str) -> str:
+    return str(ACTION_AREAS.get(action.split(".", 1)[0], ""))
+
+
 @dataclass(frozen=True)
 class TrailRow:
     event: Event
@@ -26,10 +56,26 @@ class TrailRow:
     details_text: str
     note: str
 
+    @property
+    def area(self) -> str:
+        return action_area(self.event.action)
+
+    @property
+    def details_lines(self) -> list[str]:
+        return self.details_text.splitlines()
+
 
 def _details_text(details: dict[str, Any]) -> str:
-    shown = {key: value for key, value in details.items() if key not in _HIDDEN_DETAILS}
-    return json.dumps(shown, ensure_ascii=False, sort_keys=True) if shown else ""
+    """One ``key: value`` line per detail (lists and objects as JSON)."""
+    lines = []
+    for key in sorted(details):
+        if key in _HIDDEN_DETAILS:
+            continue
+        value = details[key]
+        if not isinstance(value, str):
+            value = json.dumps(value, ensure_ascii=False, sort_keys=True)
+        lines.append(f"{key}: {value}")
+    return "\n".join(lines)
 
 
 def _note(details: dict[str, Any]) -> str:

@@ -32,6 +32,7 @@ auditors = staff_required(Role.AUDITOR, Role.ADMIN)
 def _default_report_form() -> TrailReportForm:
     now = timezone.now().astimezone(JAPAN).replace(second=0, microsecond=0)
     return TrailReportForm(
+        prefix="report",
         initial={
             "start": (now - timedelta(days=7)).strftime(LOCAL_FORMAT),
             "end": now.strftime(LOCAL_FORMAT),
@@ -70,7 +71,7 @@ def index(request: HttpRequest) -> HttpResponse:
 @require_POST
 @auditors
 def report(request: HttpRequest) -> HttpResponseBase:
-    form = TrailReportForm(request.POST)
+    form = TrailReportForm(request.POST, prefix="report")
     if not form.is_valid():
         return _index(request, report_form=form, status=400)
     start, end = form.cleaned_data["start"], form.cleaned_data["end"]

@@ -168,7 +168,8 @@ def test_the_audit_trail_pages_read_in_english(
     assert "Records (newest first)" in trail and "Who acted" in trail
     assert "監査記録" not in trail and "操作した人" not in trail and "開始" not in trail
     backwards = client_a.post(
-        "/console/trail/report/", {"start": "2026-05-11T10:00", "end": "2026-05-11T09:00"}
+        "/console/trail/report/",
+        {"report-start": "2026-05-11T10:00", "report-end": "2026-05-11T09:00"},
     )
     assert backwards.status_code == 400
     assert "The end must be after the start." in backwards.content.decode()

@@ -64,8 +64,8 @@ def report(auditor: StaffAccount, clock: time_machine.Coordinates) -> list[list[
     response = client.post(
         TRAIL_REPORT,
         {
-            "start": (now - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M"),
-            "end": (now + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M"),
+            "report-start": (now - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M"),
+            "report-end": (now + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M"),
         },
     )
     assert response.status_code == 200
