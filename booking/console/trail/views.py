@@ -36,7 +36,7 @@ def _default_report_form() -> TrailReportForm:
         initial={
             "start": (now - timedelta(days=7)).strftime(LOCAL_FORMAT),
             "end": now.strftime(LOCAL_FORMAT),
-        }
+        },
     )
 
 

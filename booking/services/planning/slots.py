@@ -22,7 +22,7 @@ from django.utils.translation import gettext as _
 
 from audit import record
 from audit.chain import Actor
-from booking.models import Channel, Slot, VaccineProduct, Venue
+from booking.models import BookingPolicy, Channel, Slot, VaccineProduct, Venue
 from booking.services.planning.base import (
     JAPAN,
     PlanningRefused,
@@ -137,6 +137,7 @@ class DayPlan:
     capacity_call_centre: int = 0
     existing: int = 0  # a slot of the same venue, vaccine and start exists: skipped
     overlapping: int = 0  # overlaps an existing slot at another start: skipped
+    past_cut_off: int = 0  # made, but its booking cut-off has passed: nobody can book it
 
     @property
     def capacity(self) -> int:
@@ -151,6 +152,8 @@ class DayPlan:
 class SlotPlanPreview:
     days: list[DayPlan] = field(default_factory=list)
     digest: str = ""
+    # The cut-off, in hours before the start, that ``past_cut_off`` was counted with.
+    cut_off_hours: int = 0
 
     def _sum(self, name: str) -> int:
         return sum(int(getattr(day, name)) for day in self.days)
@@ -186,6 +189,10 @@ class SlotPlanPreview:
     @property
     def new(self) -> int:
         return self._sum("new")
+
+    @property
+    def past_cut_off(self) -> int:
+        return self._sum("past_cut_off")
 
 
 def slot_plan_digest(specs: Sequence[SlotSpec]) -> str:
@@ -258,10 +265,14 @@ def slot_plan_preview(specs: Sequence[SlotSpec]) -> SlotPlanPreview:
     """Per day: how many slots, the capacity per channel, and how many already exist.
     Writes nothing."""
     conflicts = slot_conflicts(specs)
+    hours = BookingPolicy.current().closes_hours_before
+    bookable_from = timezone.now() + timedelta(hours=hours)
     days: dict[date, DayPlan] = {}
     for index, spec in enumerate(specs):
         day = days.setdefault(spec.day, DayPlan(spec.day))
         day.slots += 1
+        if spec.starts_at < bookable_from and index not in conflicts:
+            day.past_cut_off += 1
         day.capacity_web += spec.capacity_web
         day.capacity_line += spec.capacity_line
         day.capacity_call_centre += spec.capacity_call_centre
@@ -271,7 +282,9 @@ def slot_plan_preview(specs: Sequence[SlotSpec]) -> SlotPlanPreview:
         elif kind == "overlapping":
             day.overlapping += 1
     return SlotPlanPreview(
-        days=sorted(days.values(), key=lambda d: d.day), digest=slot_plan_digest(specs)
+        days=sorted(days.values(), key=lambda d: d.day),
+        digest=slot_plan_digest(specs),
+        cut_off_hours=hours,
     )
 
 

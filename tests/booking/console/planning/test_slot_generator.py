@@ -250,3 +250,15 @@ def test_the_break_leaves_a_gap_and_slots_end_by_closing_time(world: World) -> N
         "14:00",
         "14:30",
     ]
+
+
+def test_the_preview_warns_of_slots_nobody_could_book_any_more(
+    as_admin: Client, world: World
+) -> None:
+    """The clock stands at Monday 11 May 09:30 and the cut-off is 24 hours: of Tuesday's
+    slots, those before 09:30 are past it already."""
+    page, _plan = preview(as_admin, week_form(world, first_day="2026-05-12", last_day="2026-05-12"))
+    warning = page.split('id="past-cut-off">')[1].split("</p>")[0]
+    assert "このうち2件は、予約の締切（接種開始の24時間前）を過ぎている" in warning
+    later, _plan = preview(as_admin, week_form(world))
+    assert 'id="past-cut-off"' not in later
