@@ -42,6 +42,44 @@ def booking_number_display(number: str) -> str:
     return f"{number[:half]}-{number[half:]}" if len(number) > 5 else number
 
 
+# How each character of a booking number is said on the phone: letters that sound alike in
+# Japanese (B/D/E/G/P/T/V/Z, M/N) are told apart by a word that starts with them.
+_SPOKEN = {
+    **dict(
+        zip("23456789", ["に", "さん", "よん", "ご", "ろく", "なな", "はち", "きゅう"], strict=True)
+    ),
+    "A": "エー（アップルのA）",
+    "B": "ビー（ボーイのB）",
+    "C": "シー（キャットのC）",
+    "D": "ディー（ドッグのD）",
+    "E": "イー（エッグのE）",
+    "F": "エフ（フラワーのF）",
+    "G": "ジー（ゴルフのG）",
+    "H": "エイチ（ホテルのH）",
+    "J": "ジェー（ジャパンのJ）",
+    "K": "ケー（キングのK）",
+    "L": "エル（ライオンのL）",
+    "M": "エム（マウンテンのM）",
+    "N": "エヌ（ナイトのN）",
+    "P": "ピー（ピアノのP）",
+    "Q": "キュー（クイーンのQ）",
+    "R": "アール（ラジオのR）",
+    "S": "エス（サンのS）",
+    "T": "ティー（タイガーのT）",
+    "U": "ユー（ユニフォームのU）",
+    "V": "ブイ（ビクトリーのV）",
+    "W": "ダブリュー（ウォーターのW）",
+    "X": "エックス（エックス線のX）",
+    "Y": "ワイ（ヨットのY）",
+    "Z": "ゼット（ゼブラのZ）",
+}
+
+
+def booking_number_spoken(number: str) -> list[str]:
+    """The number's characters as an operator reads them out, one per item."""
+    return [_SPOKEN.get(character, character) for character in number]
+
+
 class Booking(models.Model):
     """A reservation of one dose in one slot for one voucher.
 

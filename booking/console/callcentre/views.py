@@ -35,7 +35,7 @@ from booking.console.callcentre.forms import (
 )
 from booking.console.callcentre.pages import console_page
 from booking.models import Booking, BookingPolicy, Channel, Slot, StaffMember, Voucher
-from booking.models.bookings import booking_number_display
+from booking.models.bookings import booking_number_display, booking_number_spoken
 from booking.resident.selectors import slot_for_booking
 from booking.resident.waiting_room import queue_now
 from booking.selectors.availability import (
@@ -563,6 +563,7 @@ def booking_detail(request: HttpRequest, voucher_id: int, booking_id: int) -> Ht
             "voucher": voucher,
             "booking": current,
             "number": booking_number_display(current.booking_number),
+            "spoken": booking_number_spoken(current.booking_number),
             "live": current.status in Booking.LIVE_STATUSES,
             "linked": [
                 (each, booking_number_display(each.booking_number))

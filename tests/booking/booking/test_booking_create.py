@@ -502,3 +502,13 @@ def test_a_slot_that_changes_between_its_checks_and_its_claim_is_refused_for_wha
     monkeypatch.setattr(checks, "slot_with_venue_and_product", load_then_change)
     assert refused(world, slot).code == code
     assert not Booking.objects.filter(slot=slot).exists()
+
+
+def test_every_character_of_a_booking_number_has_a_way_to_be_read_out() -> None:
+    from booking.models.bookings import BOOKING_NUMBER_ALPHABET, booking_number_spoken
+
+    spoken = booking_number_spoken(BOOKING_NUMBER_ALPHABET)
+    pairs = zip(spoken, BOOKING_NUMBER_ALPHABET, strict=True)
+    assert all(item != character for item, character in pairs)
+    assert booking_number_spoken("B2") == ["ビー（ボーイのB）", "に"]
+    assert len(set(spoken)) == len(spoken)

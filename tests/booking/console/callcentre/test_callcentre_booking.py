@@ -56,6 +56,11 @@ def test_the_operator_books_with_the_call_centres_capacity(
     page = client_a.get(response["Location"]).content.decode()
     number = booking.booking_number
     assert f"{number[:5]}-{number[5:]}" in page
+    # Read back a character at a time, letters that sound alike told apart by a word.
+    read_back = page.split('id="read-back"')[1].split("</ol>")[0]
+    assert read_back.count("<li>") == 10
+    if "M" in number:
+        assert "エム（マウンテンのM）" in read_back
 
 
 def test_a_slot_closed_to_the_call_centre_is_refused_in_words_for_the_operator(
