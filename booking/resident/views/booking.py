@@ -23,7 +23,7 @@ from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
-from django.utils.translation import get_language, gettext_lazy
+from django.utils.translation import get_language, gettext_lazy, pgettext
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
@@ -547,7 +547,8 @@ def _day_venues_html(
         raise ValueError(f"a confirmation URL that does not end with the slot: {slot_zero_url}")
     base = slot_zero_url.removesuffix("0/")
     with translation.override(language), timezone.override(zone):
-        labels = {mark: str(MARK_LABELS[mark]) for mark in Mark}
+        colon = pgettext("after a label", "：")
+        labels = {mark: colon + str(MARK_LABELS[mark]) for mark in Mark}
         return render_to_string(
             "booking/resident/_day_venues.html",
             {
@@ -565,11 +566,11 @@ def _day_venues_html(
 
 _SLOT_BOOKABLE = (
     '<li><a class="slot" href="{}"><span class="mark" aria-hidden="true">{}</span> {}〜{}'
-    ' <span class="slot-product">{}</span><span class="visually-hidden">：{}</span></a></li>'
+    ' <span class="slot-product">{}</span><span class="visually-hidden">{}</span></a></li>'
 )
 _SLOT_TAKEN = (
     '<li><span class="slot full"><span class="mark" aria-hidden="true">{}</span> {}〜{}'
-    ' <span class="slot-product">{}</span><span class="visually-hidden">：{}</span></span></li>'
+    ' <span class="slot-product">{}</span><span class="visually-hidden">{}</span></span></li>'
 )
 
 

@@ -64,3 +64,8 @@ def test_my_page_and_the_booking_pages_read_in_english(
     venues = client_a.get("/book/venues/").content.decode()
     assert "Choose the venue of your vaccination" in venues and "Earliest place:" in venues
     assert "See the days with places at" in venues and "Search by date" in venues
+    # Japanese punctuation stays out of the English pages' labels and asides.
+    assert "Vaccine: " in venues and "Availability: " in dates and "：" not in dates
+    slot = world_a.slot(4, 11)
+    confirm = client_a.get(f"/book/slot/{slot.pk}/").content.decode()
+    assert "Dose 1 (" in confirm and "（" not in confirm.split("<main")[1]
