@@ -292,11 +292,17 @@ def municipality_admin_reinvite_view(request: HttpRequest, code: str) -> HttpRes
                 "controlplane/admin_invited.html",
                 {"municipality": municipality, "invitation": invitation},
             )
-    has_admin = municipality_has_admin(municipality)
+    decommissioned = municipality.status == Municipality.Status.DECOMMISSIONED
+    has_admin = not decommissioned and municipality_has_admin(municipality)
     return render(
         request,
         "controlplane/municipality_admin_reinvite.html",
-        {"municipality": municipality, "form": form, "has_admin": has_admin},
+        {
+            "municipality": municipality,
+            "form": form,
+            "has_admin": has_admin,
+            "decommissioned": decommissioned,
+        },
     )
 
 

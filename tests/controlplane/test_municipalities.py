@@ -407,6 +407,9 @@ def test_decommissioning_needs_the_code_typed(
         "既に廃止されています"
         in operator_client.get(f"/municipalities/{SAPPORO}/decommission/").content.decode()
     )
+    for action in ("waiting-room", "suspend", "admin-invitation"):
+        page = operator_client.get(f"/municipalities/{SAPPORO}/{action}/").content.decode()
+        assert "<button" not in page.split("<h1>")[1], action
 
 
 def test_an_unknown_code_is_not_found(operator_client: ClientType) -> None:
