@@ -186,6 +186,7 @@ def _voucher_number_field() -> forms.CharField:
         label=_("接種券番号（10桁）"),
         max_length=40,
         help_text=_("接種券に印刷されている10桁の数字です。"),
+        error_messages={"required": _("接種券番号を入力してください。")},
         widget=forms.TextInput(
             attrs={"inputmode": "numeric", "autocomplete": "off", "size": 14, "spellcheck": "false"}
         ),
@@ -389,7 +390,6 @@ class ContactForm(ResidentForm):
         required=False,
         choices=NotificationChannel.choices,
         widget=forms.CheckboxSelectMultiple,
-        help_text=_("予約の完了・変更・取消と、接種日前日のお知らせを送ります。"),
     )
     language = forms.ChoiceField(
         label=_("お知らせの言語"), choices=Language.choices, initial=Language.JA

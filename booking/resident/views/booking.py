@@ -146,8 +146,7 @@ def _changeable_or_redirect(
                 "コールセンターにお電話ください。"
             ),
         )
-    else:
-        messages.info(request, _not_active_notice(booking))
+    # Otherwise the booking's page itself says what became of it.
     return redirect("resident:booking_detail", booking_number=booking.booking_number)
 
 
@@ -603,6 +602,7 @@ def _confirm_page(
     error: str = "",
     status: int = 200,
     pressed: bool = True,
+    same_slot: bool = False,
 ) -> HttpResponse:
     """The confirmation; with ``error`` (the booking service's refusal), the refusal and the
     way on instead of the button: the same day's other slots, or another date. Pressing
@@ -623,6 +623,7 @@ def _confirm_page(
             "error": error,
             # The refusal of a booking asked for, or of one the page does not offer.
             "pressed": pressed,
+            "same_slot": same_slot,
             "slots_url": _with_query(flow.url("slots", day=day), flow.query) if error else "",
             "dates_url": _with_query(flow.url("date"), flow.query),
         },
@@ -660,8 +661,9 @@ def confirm(
         # before anything is booked (a POST here books nothing either).
         return redirect("resident:book_second_date", first_slot_id=slot.pk)
     if flow.changing is not None and flow.changing.slot_id == slot.pk:
-        error = _("これは、いまのご予約と同じ日時・会場です。変更先の枠をお選びください。")
-        return _confirm_page(request, flow, slot, error=error, pressed=False)
+        # The booking's own slot (or the page again after the change was made): nothing to
+        # change, said as it is, not as a refusal.
+        return _confirm_page(request, flow, slot, same_slot=True)
     # A vaccine for older residents than this one: said here, not after 予約する.
     too_young = product_age_refusal(request.voucher, slot)  # type: ignore[attr-defined]
     error = "" if too_young is None else _refusal_text(flow, too_young)

@@ -72,7 +72,7 @@ FAILED = {
 }
 # After each of them: what to do next, the same for every failure.
 FAILED_NEXT = gettext_lazy(
-    "入力した内容をご確認のうえ、もう一度お試しください。"
+    "お手元の接種券などで確かめて、もう一度入力してください。"
     "続けて間違えると、しばらくログインできなくなります。"
 )
 THROTTLED = gettext_lazy(

@@ -181,7 +181,7 @@ def test_a_cancelled_booking_has_no_sheet_to_print_and_says_it_is_cancelled(
     assert f"/bookings/{number}/print/" not in detail and "当日お持ちいただくもの" not in detail
     for page in (f"/bookings/{number}/cancel/", f"/bookings/{number}/change/"):
         back = client_a.get(page, follow=True).content.decode()
-        assert "この予約は取り消されています" in back and "締切を過ぎた" not in back
+        assert back.count("この予約は取り消されています") == 1 and "締切を過ぎた" not in back
     done = client_a.get(f"/bookings/{number}/done/", follow=True).content.decode()
     assert "予約が完了しました" not in done and "この予約は取り消されています" in done
 
@@ -199,8 +199,12 @@ def test_the_deadline_for_changes_is_shown_and_the_done_page_says_what_is_sent(
     for page in ("/mypage/", f"/bookings/{booking.booking_number}/"):
         assert f"変更・取消は {deadline}" in client_a.get(page).content.decode()
     with tenant_context(world_a.municipality):
-        ContactPreference.objects.create(
-            voucher_id=resident_a.pk, email=b"sealed", email_consented_at=timezone.now()
+        ContactPreference.objects.create(voucher_id=resident_a.pk, email=b"sealed")
+    done = client_a.get(f"/bookings/{booking.booking_number}/done/").content.decode()
+    assert "受け取り方が選ばれていないため" in done  # an address, but no channel chosen
+    with tenant_context(world_a.municipality):
+        ContactPreference.objects.filter(voucher_id=resident_a.pk).update(
+            email_consented_at=timezone.now()
         )
     done = client_a.get(f"/bookings/{booking.booking_number}/done/").content.decode()
     assert "登録されたお知らせ先にお送りします" in done
@@ -476,6 +480,7 @@ def test_a_change_shows_the_booking_it_changes_and_not_its_own_slot_as_a_change(
     assert "変更後" in page and "北部集会所" in page and "変更する</button>" in page
     same = client_a.get(f"{base}slot/{booking.slot_id}/").content.decode()
     assert "いまのご予約と同じ日時・会場です" in same and "変更する</button>" not in same
+    assert "変更後" not in same and "ご予約いただけません" not in same  # not a refusal
 
 
 def test_my_page_says_when_the_next_dose_can_be_booked(

@@ -56,6 +56,8 @@ def test_my_page_and_the_booking_pages_read_in_english(
     logged_in(client_a, resident_a)
     _english(client_a)
     world_a.slot(3, 10)
+    top = client_a.get("/").content.decode()
+    assert "65歳以上</strong> (aged 65 or over)" in top  # the name alone is Japanese
     mypage = client_a.get("/mypage/").content.decode()
     assert "My page" in mypage and "Book dose 1" in mypage and "Not registered" in mypage
     dates = client_a.get("/book/").content.decode()
