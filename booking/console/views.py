@@ -133,7 +133,7 @@ def _home(
     if staff.role == Admin:
         context["members"] = StaffMember.objects.select_related("user").order_by("user__username")
         context["pending_invitations"] = StaffInvitation.objects.filter(
-            resets=None, accepted_at__isnull=True, expires_at__gt=timezone.now()
+            accepted_at__isnull=True, expires_at__gt=timezone.now()
         ).order_by("expires_at")
         context["invite_form"] = invite_form or InviteForm()
         context["readiness"] = booking_readiness()

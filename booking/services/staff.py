@@ -537,6 +537,10 @@ def staff_deactivate(*, staff: StaffMember, by: StaffMember, ip: str | None = No
             raise PermissionDenied("the acting admin is no longer active")
         user.is_active = False
         user.save(update_fields=["is_active"])
+        # A reset link issued before would enable the account again: it stops working.
+        StaffInvitation.objects.filter(
+            resets=staff, accepted_at__isnull=True, expires_at__gt=timezone.now()
+        ).update(expires_at=timezone.now())
         ended = staff_sessions_end(staff=staff, actor=Actor.staff(by.user), ip=ip)
         record(
             action="staff.deactivated",

@@ -11,6 +11,7 @@ from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -103,7 +104,7 @@ def slot_generate(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         return page(request, "slot_generate.html", {"form": form}, status=400)
     try:
-        specs = slot_pattern_plan(form.pattern())
+        specs = slot_pattern_plan(form.pattern(), not_before=timezone.now())
     except PlanningRefused as refused:
         form.add_error(None, refused.message)
         return page(request, "slot_generate.html", {"form": form}, status=400)

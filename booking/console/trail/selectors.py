@@ -38,8 +38,9 @@ ACTION_AREAS = {
     "booking_policy": gettext_lazy("予約の受付条件"),
     "age_phase": gettext_lazy("年齢区分"),
     "vaccine": gettext_lazy("ワクチン"),
-    "vrs": gettext_lazy("VRS出力"),
-    "report": gettext_lazy("集計"),
+    "export": gettext_lazy("データの出力"),
+    "access": gettext_lazy("アクセスの拒否"),
+    "demo": gettext_lazy("デモデータ"),
     "trail": gettext_lazy("監査記録"),
     "municipality": gettext_lazy("市区町村"),
 }

@@ -80,8 +80,12 @@ class SlotPattern:
     break_to: time | None = None
 
 
-def slot_pattern_plan(pattern: SlotPattern) -> list[SlotSpec]:
-    """Every slot the pattern describes, in time order. Pure: reads and writes nothing.
+def slot_pattern_plan(
+    pattern: SlotPattern, *, not_before: datetime | None = None
+) -> list[SlotSpec]:
+    """Every slot the pattern describes, in time order, leaving out those that start before
+    ``not_before`` (now, for the console: a slot already started is never made). Pure:
+    reads and writes nothing.
 
     A slot is ``slot_minutes`` long, starts at ``opens`` or where the previous one ended,
     ends no later than ``closes`` and does not overlap the break.
@@ -110,6 +114,9 @@ def slot_pattern_plan(pattern: SlotPattern) -> list[SlotSpec]:
                         # Resume when the break is over.
                         start = max(break_end, start + length)
                         continue
+                if not_before is not None and start < not_before:
+                    start = end
+                    continue
                 specs.append(
                     SlotSpec(
                         venue_id=pattern.venue.pk,

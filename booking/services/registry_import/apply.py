@@ -64,7 +64,7 @@ def _apply_connections() -> int:
 # A full list that would withdraw more than this share of the active vouchers (a file cut
 # short, another municipality's or an old file) is confirmed only with that number
 # acknowledged; a few per cent a month are residents who moved out or died. A handful is
-# never asked about.
+# not asked about, unless it is most of the vouchers.
 WITHDRAWAL_SHARE_ASKED = 0.05
 WITHDRAWALS_NEVER_ASKED = 20
 
@@ -73,9 +73,11 @@ def withdrawals_to_acknowledge(registry_import: RegistryImport) -> int:
     """How many vouchers the confirmation must acknowledge withdrawing (0: nothing to ask)."""
     counts = registry_import.counts or {}
     withdrawn = int(counts.get("withdrawn") or 0)
-    if not registry_import.full_list or withdrawn <= WITHDRAWALS_NEVER_ASKED:
+    if not registry_import.full_list or not withdrawn:
         return 0
     active = int(counts.get("active") or 0)
+    if withdrawn <= WITHDRAWALS_NEVER_ASKED and withdrawn * 2 <= active:
+        return 0
     return withdrawn if withdrawn > active * WITHDRAWAL_SHARE_ASKED else 0
 
 

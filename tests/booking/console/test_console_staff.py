@@ -284,10 +284,9 @@ def test_a_colleague_locked_out_is_set_up_again_with_a_reset_link(
     second = client_a.post(f"/console/staff/{operator_a.staff_id}/reset/").content.decode()
     links = [shown_link_of_reset(page) for page in (first, second)]
     assert "一度だけ表示されます" in second
-    assert (
-        "call@kodaira.example.jp"
-        not in client_a.get("/console/").content.decode().split("招待中")[-1]
-    )  # a reset is not an invitation waiting to be accepted
+    # The link not yet used is listed, and can be withdrawn, as an invitation is.
+    unused = client_a.get("/console/").content.decode().split("使われていない招待")[-1]
+    assert unused.count("（パスワード・認証アプリの再設定）") == 1
 
     colleague = Client(HTTP_HOST=HOST)
     assert colleague.get(links[0]).status_code == 410  # the earlier link stopped working
@@ -318,3 +317,13 @@ def shown_link_of_reset(page: str) -> str:
     match = re.search(r'<code id="reset-link">https?://[^/]+(/console/setup/[^/<]+/)</code>', page)
     assert match, page[:2000]
     return match.group(1)
+
+
+def test_disabling_an_account_withdraws_its_reset_link(
+    tenant_a: Municipality, client_a: Client, admin_a: StaffAccount, operator_a: StaffAccount, clock
+) -> None:
+    logged_in(client_a, admin_a, clock)
+    page = client_a.post(f"/console/staff/{operator_a.staff_id}/reset/").content.decode()
+    link = shown_link_of_reset(page)
+    client_a.post(f"/console/staff/{operator_a.staff_id}/deactivate/", {"confirm": "1"})
+    assert Client(HTTP_HOST=HOST).get(link).status_code == 410  # it would enable it again

@@ -104,3 +104,15 @@ def test_the_command_stops_before_withdrawing_many_and_says_how_to_go_on(
     assert RegistryImport.objects.order_by("pk").last().status == RegistryImport.Status.CANCELLED
     run(tenant, str(path), "--full-list", "--confirm-withdrawals", "50")
     assert _active() == 50
+
+
+def test_a_small_municipality_is_asked_when_most_of_its_vouchers_would_go(
+    tenant: Municipality,
+) -> None:
+    import_all(csv_bytes(_numbers(1, 9)))
+    one_row = preview(csv_bytes(_numbers(1, 1)), full_list=True)
+    assert withdrawals_to_acknowledge(one_row) == 8  # 8 of 9, though fewer than 20
+    one_row.status = RegistryImport.Status.CANCELLED
+    one_row.save()
+    two_gone = preview(csv_bytes(_numbers(1, 7)), full_list=True)
+    assert withdrawals_to_acknowledge(two_gone) == 0  # a few, and not most

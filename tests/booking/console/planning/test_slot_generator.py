@@ -262,3 +262,11 @@ def test_the_preview_warns_of_slots_nobody_could_book_any_more(
     assert "このうち2件は、予約の締切（接種開始の24時間前）を過ぎている" in warning
     later, _plan = preview(as_admin, week_form(world))
     assert 'id="past-cut-off"' not in later
+
+
+def test_a_slot_that_has_already_started_is_never_planned(as_admin: Client, world: World) -> None:
+    """Today, just past 09:30: of 09:00-12:00 with a break at 10:00, the slots of 09:00 and
+    09:30 have started; 10:30, 11:00 and 11:30 are planned (and past the cut-off)."""
+    page, _plan = preview(as_admin, week_form(world, first_day="2026-05-11", last_day="2026-05-11"))
+    assert "新しく作成する枠：3件（計画 3件）" in page
+    assert "このうち3件は、予約の締切" in page
