@@ -377,8 +377,11 @@ def _book_page(
     # What the resident's own pages say (not yet, and from when) and the days they offer:
     # from the interval's end, or the birthday, whichever is later (the window's first day).
     not_yet, earliest = "", None
-    if changing is None:
-        policy = BookingPolicy.current()
+    policy = BookingPolicy.current()
+    # One booking at a time, unless the municipality books the series together: the next
+    # dose waits for the booked one to be given (the service would refuse it).
+    waits = changing is None and nxt.has_pending_booking and not policy.book_series_together
+    if changing is None and not waits:
         age = next_dose_age_window(voucher, policy, nxt.earliest_day)
         earliest = age.first_day
         if age.first_day is None:
@@ -389,6 +392,7 @@ def _book_page(
         "changing_number": booking_number_display(changing.booking_number) if changing else "",
         "next": nxt,
         "not_yet": not_yet,
+        "waits_for_dose": waits,
         "identity_until": _identity_until(request, voucher),
         "error": error,
         "first_slot": first_slot if series is not None else None,

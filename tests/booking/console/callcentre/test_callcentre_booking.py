@@ -309,3 +309,16 @@ def test_the_resident_page_offers_only_what_the_service_allows_now(
     page = client_a.get(resident_url(town)).content.decode()
     assert f"bookings/{booking.pk}/change/" not in page
     assert f"bookings/{booking.pk}/cancel/" in page and "締切後のため変更はできません" in page
+
+
+def test_the_booking_page_opened_for_a_dose_that_waits_says_why(
+    tenant_a: Municipality,
+    client_a: Client,
+    operator_a: StaffAccount,
+    town: Town,
+    clock: time_machine.Coordinates,
+) -> None:
+    ready(client_a, operator_a, town, clock)
+    client_a.post(resident_url(town) + "book/", {"slot": town.call_slot.pk})
+    page = client_a.get(resident_url(town) + "book/").content.decode()
+    assert 'id="waits-for-dose"' in page and "1回目の接種が済んでから予約できます" in page
