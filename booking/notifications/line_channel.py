@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from booking.models import LineChannel
+from sesshu.brief_cache import BriefCache
 from tenants.crypto import cipher_for
-from tenants.db import current_municipality
+from tenants.db import current_municipality, current_schema
 
 ROW_ID = str(LineChannel.SINGLETON_ID)
 
@@ -25,8 +26,17 @@ def seal_line_secret(value: str, *, column: str) -> bytes:
 
 
 def line_offered() -> bool:
-    """Whether this municipality sends notices by LINE (its channel set and switched on)."""
-    return LineChannel.objects.filter(pk=LineChannel.SINGLETON_ID, enabled=True).exists()
+    """Whether this municipality sends notices by LINE (its channel set and switched on).
+    Read by every done page: kept a few seconds per process, like the booking policy."""
+    offered = _offered.get(
+        current_schema(),
+        lambda: LineChannel.objects.filter(pk=LineChannel.SINGLETON_ID, enabled=True).exists(),
+    )
+    return bool(offered)
+
+
+_offered: BriefCache[bool] = BriefCache()
+_offered.forget_on_changes_to(LineChannel)
 
 
 def line_credentials() -> LineCredentials | None:
