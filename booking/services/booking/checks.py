@@ -90,11 +90,20 @@ def _date_text(day: date) -> str:
 
 
 def _birth_date(voucher: Voucher) -> date | None:
+    """The voucher's birth date, decrypted once per voucher object (a resident's page asks for
+    it twice: the age window and the vaccine's minimum age). Keyed by the sealed bytes, so a
+    row read again with other contents is decrypted again."""
+    sealed = bytes(voucher.personal)
+    kept = voucher.__dict__.get("_birth_date_of")
+    if kept is not None and kept[0] == sealed:
+        return kept[1]
     personal = cipher_for(current_municipality()).open_record(
-        bytes(voucher.personal), table=VOUCHER_TABLE, row_id=voucher.voucher_number
+        sealed, table=VOUCHER_TABLE, row_id=voucher.voucher_number
     )
     text = personal.get("birth_date")
-    return date.fromisoformat(text) if text else None
+    born = date.fromisoformat(text) if text else None
+    voucher.__dict__["_birth_date_of"] = (sealed, born)
+    return born
 
 
 def age_on(birth_date: date, day: date) -> int:
