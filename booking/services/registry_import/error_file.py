@@ -83,7 +83,8 @@ def _error_rows(
 ) -> Iterator[list[str]]:
     """The error file's rows: the header with a last column, then each invalid row as sent
     with what is wrong with it."""
-    yield [*header_cells(head, encoding=encoding), "エラー内容"]
+    header = header_cells(head, encoding=encoding)
+    yield [*header, "エラー内容"]
     # The lines asked for whose rows have not come back yet: a chunk's worth at most.
     asked: deque[tuple[int, list[str]]] = deque()
 
@@ -98,7 +99,9 @@ def _error_rows(
         while asked and asked[0][0] < line:
             asked.popleft()  # a line no record starts on (never, for lines the parse reported)
         _line, texts = asked.popleft()
-        yield [*cells, " / ".join(texts)]
+        # A short row is padded, so that what is wrong stands under エラー内容.
+        padding = [""] * (len(header) - len(cells))
+        yield [*cells, *padding, " / ".join(texts)]
 
 
 def _segments(rows: Iterable[list[str]], encoding: str) -> Iterator[bytes]:

@@ -77,6 +77,22 @@ def test_an_error_file_of_many_segments_holds_every_invalid_row_in_order(
     assert all("存在しない日付です（その月にない日です）" in line[-1] for line in got[1:])
 
 
+def test_a_short_row_s_error_stands_under_the_error_column(tenant) -> None:
+    """A row cut short (four cells of nine) is padded in the error file: what is wrong
+    stands under エラー内容, not under a column of the municipality's."""
+    registry_import = preview(
+        csv_bytes([row("0000000001"), "0000000002,1234567,小平 太郎,コダイラ タロウ"])
+    )
+    got = _downloaded(registry_import)
+    assert len(got[1]) == len(got[0]) and got[1][:4] == [
+        "0000000002",
+        "1234567",
+        "小平 太郎",
+        "コダイラ タロウ",
+    ]
+    assert got[1][4:-1] == [""] * (len(got[0]) - 5) and got[1][-1]
+
+
 @pytest.mark.parametrize("chunk_bytes", [200, 333, 512])
 def test_an_invalid_row_that_starts_a_chunk_is_in_the_error_file(
     tenant, settings, chunk_bytes
