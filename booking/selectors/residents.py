@@ -23,6 +23,7 @@ from django.http import Http404
 
 from booking.models import (
     Booking,
+    BookingPolicy,
     ContactPreference,
     VaccinationRecord,
     VaccineProduct,
@@ -170,6 +171,11 @@ class NextDose:
     series_complete: bool
     # A booking not yet given exists (one at a time unless the series is booked together).
     has_pending_booking: bool
+
+    def waits_for_pending(self, policy: BookingPolicy) -> bool:
+        """The next dose waits for the booked one to be given: one booking at a time, unless
+        the municipality books the series together (the booking service's rule)."""
+        return self.has_pending_booking and not policy.book_series_together
 
 
 def series_size(product: VaccineProduct, history: DoseHistory) -> int:

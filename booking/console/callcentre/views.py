@@ -54,6 +54,7 @@ from booking.selectors.residents import (
 from booking.services.booking import (
     BookingRefused,
     SeriesTogether,
+    booking_closes_at,
     next_dose_age_window,
     series_together_for,
 )
@@ -157,14 +158,13 @@ def _booking_rows(voucher: Voucher) -> list[BookingRow]:
     for booking in bookings_of(voucher):
         live = booking.status in Booking.LIVE_STATUSES
         active = booking.status == Booking.Status.ACTIVE
-        cut_off = booking.slot.starts_at - timedelta(hours=policy.closes_hours_before)
         rows.append(
             BookingRow(
                 booking=booking,
                 number=booking_number_display(booking.booking_number),
                 live=live,
                 changeable=active,
-                movable=active and now < cut_off,
+                movable=active and now < booking_closes_at(booking.slot, policy),
             )
         )
     return rows
@@ -195,8 +195,7 @@ def _resident_page(
             "bookings": _booking_rows(voucher),
             "next": nxt,
             # One booking at a time, unless the municipality books the series together.
-            "waits_for_dose": nxt.has_pending_booking
-            and not BookingPolicy.current().book_series_together,
+            "waits_for_dose": nxt.waits_for_pending(BookingPolicy.current()),
             "identity_until": _identity_until(request, voucher),
             "identity_minutes": int(IDENTITY_VALID.total_seconds() // 60),
             "reveal_form": reveal_form or RevealForm(),
@@ -380,7 +379,7 @@ def _book_page(
     policy = BookingPolicy.current()
     # One booking at a time, unless the municipality books the series together: the next
     # dose waits for the booked one to be given (the service would refuse it).
-    waits = changing is None and nxt.has_pending_booking and not policy.book_series_together
+    waits = changing is None and nxt.waits_for_pending(policy)
     if changing is None and not waits:
         age = next_dose_age_window(voucher, policy, nxt.earliest_day)
         earliest = age.first_day

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from functools import lru_cache
 from typing import Any
 from urllib.parse import urlencode
@@ -58,6 +58,7 @@ from booking.services.booking import (
     BookingRefused,
     booking_cancel,
     booking_change,
+    booking_closes_at,
     booking_create,
     booking_days,
     next_dose_age_window,
@@ -82,12 +83,10 @@ class BookingRow:
     closes_at: datetime | None  # until when it may be changed or cancelled here
 
 
-def _closes_at(booking: Booking, policy: BookingPolicy) -> datetime:
-    return booking.slot.starts_at - timedelta(hours=policy.closes_hours_before)
-
-
 def _changeable(booking: Booking, policy: BookingPolicy) -> bool:
-    return booking.status == Booking.Status.ACTIVE and timezone.now() < _closes_at(booking, policy)
+    return booking.status == Booking.Status.ACTIVE and timezone.now() < booking_closes_at(
+        booking.slot, policy
+    )
 
 
 def booking_rows(bookings: list[Booking]) -> list[BookingRow]:
@@ -95,7 +94,7 @@ def booking_rows(bookings: list[Booking]) -> list[BookingRow]:
     rows = []
     for booking in bookings:
         changeable = _changeable(booking, policy)
-        closes_at = _closes_at(booking, policy) if changeable else None
+        closes_at = booking_closes_at(booking.slot, policy) if changeable else None
         rows.append(
             BookingRow(
                 booking, booking_number_display(booking.booking_number), changeable, closes_at
@@ -173,7 +172,7 @@ def nothing_to_book(nxt: NextDose, policy: BookingPolicy) -> str:
             "この接種券で予約できる回数の接種は、すでに済んでいるか予約済みです。"
             "追加の接種については市区町村のお知らせをご確認ください。"
         )
-    if nxt.has_pending_booking and not policy.book_series_together:
+    if nxt.waits_for_pending(policy):
         return _(
             "すでにご予約があります。次の回は、いまの予約の接種が済んでからご予約ください。"
             "予約の変更はマイページからできます。"
@@ -806,7 +805,7 @@ def _booking_context(booking: Booking) -> dict[str, Any]:
         "to_bring": TO_BRING if active else (),
         "not_active": "" if active else _not_active_notice(booking),
         "changeable": changeable,
-        "closes_at": _closes_at(booking, policy) if changeable else None,
+        "closes_at": booking_closes_at(booking.slot, policy) if changeable else None,
     }
 
 

@@ -27,11 +27,11 @@ from booking.services.booking.checks import (
     _check_follows,
     _check_precedes,
     _check_slot,
-    _closes_at,
     _Context,
     _load_slot,
     _lock_voucher,
     _product,
+    booking_closes_at,
 )
 from booking.services.booking.notices import _notify, _withdraw_notices
 from booking.services.booking.refusals import BookingRefused
@@ -59,7 +59,7 @@ def _check_changeable(ctx: _Context, booking: Booking, actor: Actor, *, late_all
             hours=ctx.policy.closes_hours_before,
             phone=ctx.phone,
         )
-    if ctx.now > _closes_at(booking.slot, ctx.policy) and not late_allowed:
+    if ctx.now > booking_closes_at(booking.slot, ctx.policy) and not late_allowed:
         raise BookingRefused(
             "cutoff_passed",
             dose=booking.dose,

@@ -26,7 +26,9 @@ def _day_of(moment: datetime) -> date:
     return moment.astimezone(JAPAN).date()
 
 
-def _closes_at(slot: Slot, policy: BookingPolicy) -> datetime:
+def booking_closes_at(slot: Slot, policy: BookingPolicy) -> datetime:
+    """Until when a booking of ``slot`` may be made, changed or cancelled online (the cut-off:
+    the policy's hours before the start)."""
     return slot.starts_at - timedelta(hours=policy.closes_hours_before)
 
 
@@ -80,7 +82,7 @@ def _check_slot(ctx: _Context, slot: Slot, dose: int) -> None:
             days=ctx.policy.opens_days_ahead,
             opens=_date_text(opens.astimezone(JAPAN).date()),
         )
-    if ctx.now > _closes_at(slot, ctx.policy):
+    if ctx.now > booking_closes_at(slot, ctx.policy):
         raise refusal("window_closed", hours=ctx.policy.closes_hours_before)
 
 
