@@ -175,8 +175,14 @@ class BookingRefused(Exception):
         self.dose = dose
         self.slot_id = slot_id
         self.message = _refusal_message(code, {"dose": dose, **values})
-        self.staff_message = _staff_message(code, values) or self.message
+        self._values = values
         super().__init__(code)
+
+    @property
+    def staff_message(self) -> str:
+        """The message for a call-centre operator (made when asked: residents' refusals in a
+        rush never need it)."""
+        return _staff_message(self.code, self._values) or self.message
 
     @property
     def message_naming_dose(self) -> str:
