@@ -10,7 +10,7 @@ import hashlib
 import logging
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth import authenticate, get_user_model
@@ -292,6 +292,15 @@ def _reset_account(
     return staff
 
 
+def _resets_withdraw(staff: StaffMember) -> datetime:
+    """The reset links of ``staff`` not yet used stop working now (returned)."""
+    now = timezone.now()
+    StaffInvitation.objects.filter(
+        resets=staff, accepted_at__isnull=True, expires_at__gt=now
+    ).update(expires_at=now)
+    return now
+
+
 # A reset link lives a day: it replaces the credentials of an account that exists.
 RESET_TTL = timedelta(days=1)
 
@@ -310,10 +319,7 @@ def staff_reset_issue(
         )
     token = secrets.token_urlsafe(32)
     with transaction.atomic():
-        now = timezone.now()
-        StaffInvitation.objects.filter(
-            resets=staff, accepted_at__isnull=True, expires_at__gt=now
-        ).update(expires_at=now)
+        now = _resets_withdraw(staff)
         invitation = StaffInvitation.objects.create(
             email=staff.user.email,
             role=staff.role,
@@ -538,9 +544,7 @@ def staff_deactivate(*, staff: StaffMember, by: StaffMember, ip: str | None = No
         user.is_active = False
         user.save(update_fields=["is_active"])
         # A reset link issued before would enable the account again: it stops working.
-        StaffInvitation.objects.filter(
-            resets=staff, accepted_at__isnull=True, expires_at__gt=timezone.now()
-        ).update(expires_at=timezone.now())
+        _resets_withdraw(staff)
         ended = staff_sessions_end(staff=staff, actor=Actor.staff(by.user), ip=ip)
         record(
             action="staff.deactivated",
