@@ -452,28 +452,24 @@ def vaccination_correct(
                 raise ReceptionRefused("other_venue")
             if booking is None and staff.role != StaffMember.Role.ADMIN:
                 raise ReceptionRefused("role")
+            corrected = {"lot_number": lot[:30], "doctor": doctor[:60]}
+            # What changes, as the trail keeps it: "before → after".
             changes = {
-                field: {"before": getattr(locked, field), "after": value}
-                for field, value in (("lot_number", lot[:30]), ("doctor", doctor[:60]))
+                field: f"{getattr(locked, field)} → {value}"
+                for field, value in corrected.items()
                 if getattr(locked, field) != value
             }
             if not changes:
                 raise ReceptionRefused("nothing_to_correct")
-            for field, change in changes.items():
-                setattr(locked, field, change["after"])
+            for field in changes:
+                setattr(locked, field, corrected[field])
             locked.save(update_fields=list(changes))
             record(
                 action="reception.vaccination_corrected",
                 actor=staff_actor(staff),
                 target=locked,
                 ip=ip,
-                details={
-                    **{
-                        field: f"{change['before']} → {change['after']}"
-                        for field, change in changes.items()
-                    },
-                    "reason": reason[:200],
-                },
+                details={**changes, "reason": reason[:200]},
             )
     except ReceptionRefused as refusal:
         raise _refused(

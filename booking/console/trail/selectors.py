@@ -42,7 +42,6 @@ ACTION_AREAS = {
     "access": gettext_lazy("アクセスの拒否"),
     "demo": gettext_lazy("デモデータ"),
     "trail": gettext_lazy("監査記録"),
-    "municipality": gettext_lazy("市区町村"),
 }
 
 
