@@ -100,7 +100,9 @@ class SlotAvailability:
 
 
 @dataclass(frozen=True, slots=True)
-class VenueAvailability:
+class VenueFacts:
+    """What the residents' pages say about a venue (the template _venue_about.html)."""
+
     venue_id: int
     name: str
     area: str
@@ -108,6 +110,22 @@ class VenueAvailability:
     access_notes: str
     accessibility: str
     map_url: str
+
+
+# Each field of VenueFacts, and its column read through a slot.
+_VENUE_FIELDS = {
+    "venue_id": "venue_id",
+    "name": "venue__name",
+    "area": "venue__area",
+    "address": "venue__address",
+    "access_notes": "venue__access_notes",
+    "accessibility": "venue__accessibility",
+    "map_url": "venue__map_url",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class VenueAvailability(VenueFacts):
     slots: tuple[SlotAvailability, ...]
 
     @property
@@ -122,16 +140,9 @@ class OpenDay:
 
 
 @dataclass(frozen=True, slots=True)
-class OpenVenue:
+class OpenVenue(VenueFacts):
     """A venue with slots for the channel in the booking window, and how many are left."""
 
-    venue_id: int
-    name: str
-    area: str
-    address: str
-    access_notes: str
-    accessibility: str
-    map_url: str
     products: tuple[str, ...]  # the names of the vaccines of its slots
     mark: Mark  # for the whole window
     first_day: date | None  # the first day with a place left
@@ -282,13 +293,7 @@ def availability_for_day(
             f"booked_{channel}",
             "product__code",
             "product__name",
-            "venue_id",
-            "venue__name",
-            "venue__area",
-            "venue__address",
-            "venue__access_notes",
-            "venue__accessibility",
-            "venue__map_url",
+            *_VENUE_FIELDS.values(),
         )
     )
     venues: list[VenueAvailability] = []
@@ -312,10 +317,7 @@ def availability_for_day(
 
 
 def _venue(head: tuple[Any, ...], slots: list[SlotAvailability]) -> VenueAvailability:
-    venue_id, name, area, address, access_notes, accessibility, map_url = head
-    return VenueAvailability(
-        venue_id, name, area, address, access_notes, accessibility, map_url, tuple(slots)
-    )
+    return VenueAvailability(**dict(zip(_VENUE_FIELDS, head, strict=True)), slots=tuple(slots))
 
 
 def open_days(
@@ -388,15 +390,7 @@ def open_venues(
     rows = (
         _bookable_slots(channel, area=area, product=product)
         .filter(starts_at__gte=start, starts_at__lt=end)
-        .values(
-            "venue_id",
-            "venue__name",
-            "venue__area",
-            "venue__address",
-            "venue__access_notes",
-            "venue__accessibility",
-            "venue__map_url",
-        )
+        .values(*_VENUE_FIELDS.values())
         .annotate(
             venue_capacity=Sum(capacity),
             venue_booked=Sum(booked),
@@ -407,13 +401,7 @@ def open_venues(
     )
     venues = [
         OpenVenue(
-            venue_id=row["venue_id"],
-            name=row["venue__name"],
-            area=row["venue__area"],
-            address=row["venue__address"],
-            access_notes=row["venue__access_notes"],
-            accessibility=row["venue__accessibility"],
-            map_url=row["venue__map_url"],
+            **{field: row[column] for field, column in _VENUE_FIELDS.items()},
             products=tuple(row["product_names"]),
             mark=mark_for(
                 int(row["venue_capacity"]) - int(row["venue_booked"]), int(row["venue_capacity"])
