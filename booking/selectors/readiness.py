@@ -57,7 +57,7 @@ def booking_readiness() -> Readiness:
     """A handful of counts (one query each), read when an admin opens the console."""
     now = timezone.now()
     policy = BookingPolicy.current()
-    phases = list(AgePhase.objects.order_by("opens_at"))
+    phases = AgePhase.every()  # earliest first
     upcoming = Slot.objects.filter(
         status=Slot.Status.OPEN,
         venue__is_open=True,
