@@ -30,7 +30,7 @@ _RULES = "console:planning:rules"
 @staff_required(ADMIN)
 def rules(request: HttpRequest) -> HttpResponse:
     now = timezone.now()
-    phases = AgePhase.objects.order_by("opens_at", "-minimum_age")
+    phases = AgePhase.every()
     return page(
         request,
         "rules.html",
