@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlencode
 
 from django.contrib import messages
@@ -512,6 +512,7 @@ def _slots_page(
                 flow.url("confirm", slot_id=0),
                 get_language(),
                 timezone.get_current_timezone_name(),
+                own_slot_id=flow.changing.slot_id if flow.changing is not None else None,
             ),
             "filters_html": _filters_html(flow, flow.url("slots", day=chosen_day.isoformat())),
             "dates_url": _with_query(flow.url("date"), flow.query),
@@ -532,7 +533,12 @@ def _shown_full(venue: VenueAvailability, slot_id: int) -> VenueAvailability:
 
 @lru_cache(maxsize=64)
 def _day_venues_html(
-    venues: tuple[VenueAvailability, ...], slot_zero_url: str, language: str, zone: str
+    venues: tuple[VenueAvailability, ...],
+    slot_zero_url: str,
+    language: str,
+    zone: str,
+    *,
+    own_slot_id: int | None = None,
 ) -> str:
     """The day's venues with their slots, as HTML: the same for everyone shown the same
     availability in the same flow, language and time zone, so made once per process until
@@ -540,13 +546,16 @@ def _day_venues_html(
     too (:func:`_slot_items`). Made from its arguments alone: nothing of a request, a resident
     or a municipality that they do not hold.
 
-    ``slot_zero_url`` is the flow's confirmation URL of slot 0; each slot's is made from it."""
+    ``slot_zero_url`` is the flow's confirmation URL of slot 0; each slot's is made from it.
+    ``own_slot_id``, when changing a booking, is its slot: shown as the booking, not as a
+    place to choose."""
     if not slot_zero_url.endswith("/0/"):
         raise ValueError(f"a confirmation URL that does not end with the slot: {slot_zero_url}")
     base = slot_zero_url.removesuffix("0/")
     with translation.override(language), timezone.override(zone):
         colon = pgettext("after a label", "：")
         labels = {mark: colon + str(MARK_LABELS[mark]) for mark in Mark}
+        own = OwnSlot(own_slot_id, _("いまのご予約")) if own_slot_id is not None else None
         return render_to_string(
             "booking/resident/_day_venues.html",
             {
@@ -554,7 +563,7 @@ def _day_venues_html(
                     {
                         "venue": venue,
                         "map_url": map_url(venue),
-                        "slots_html": _slot_items(venue.slots, base, labels),
+                        "slots_html": _slot_items(venue.slots, base, labels, own),
                     }
                     for venue in venues
                 ]
@@ -570,9 +579,25 @@ _SLOT_TAKEN = (
     '<li><span class="slot full"><span class="mark" aria-hidden="true">{}</span> {}〜{}'
     ' <span class="slot-product">{}</span><span class="visually-hidden">{}</span></span></li>'
 )
+_SLOT_OWN = (
+    '<li><span class="slot own"><span class="mark" aria-hidden="true">★</span> {}〜{}'
+    ' <span class="slot-product">{}</span> <strong class="own-label">{}</strong></span></li>'
+)
 
 
-def _slot_items(slots: tuple[SlotAvailability, ...], base: str, labels: dict[Mark, str]) -> str:
+class OwnSlot(NamedTuple):
+    """The slot of the booking being changed, and the words that say so."""
+
+    slot_id: int
+    label: str
+
+
+def _slot_items(
+    slots: tuple[SlotAvailability, ...],
+    base: str,
+    labels: dict[Mark, str],
+    own: OwnSlot | None = None,
+) -> str:
     """A venue's slots as list items, written here rather than in the template: through the
     template engine a busy day (160 slots) took some 14 ms of CPU, mostly formatting each
     slot's two times: four booking POSTs' worth (scripts/bench/README.md, "Stop 18")."""
@@ -581,7 +606,9 @@ def _slot_items(slots: tuple[SlotAvailability, ...], base: str, labels: dict[Mar
         start = f"{timezone.localtime(slot.starts_at):%H:%M}"
         end = f"{timezone.localtime(slot.ends_at):%H:%M}"
         mark = slot.mark
-        if mark.bookable:
+        if own is not None and slot.slot_id == own.slot_id:
+            item = format_html(_SLOT_OWN, start, end, slot.product_name, own.label)
+        elif mark.bookable:
             url = f"{base}{slot.slot_id}/"
             item = format_html(
                 _SLOT_BOOKABLE, url, mark.value, start, end, slot.product_name, labels[mark]

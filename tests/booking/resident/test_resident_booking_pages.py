@@ -533,3 +533,20 @@ def test_a_day_of_many_venues_starts_with_a_list_that_jumps_to_each(
     jump = text.split('id="venue-jump-heading"')[1].split("</nav>")[0]
     assert f'href="#venue-{third.pk}">南公民館</a>（南地区）' in jump
     assert f'id="venue-{third.pk}"' in text
+
+
+def test_a_change_shows_the_booking_among_the_days_slots_without_offering_it(
+    client_a: Client, world_a: World, resident_a: Resident
+) -> None:
+    logged_in(client_a, resident_a)
+    booking = _book(client_a, world_a.slot(3, 10), world_a.municipality)
+    other = world_a.slot(3, 14)
+    day = timezone.localtime(booking.slot.starts_at).date().isoformat()
+    base = f"/bookings/{booking.booking_number}/change/"
+    page = client_a.get(f"{base}{day}/").content.decode()
+    own = page.split('class="slot own"')[1].split("</li>")[0]
+    assert "10:00" in own and "いまのご予約" in own
+    assert f'href="{base}slot/{booking.slot_id}/"' not in page  # not offered as a change
+    assert f'href="{base}slot/{other.pk}/"' in page
+    # Booking afresh (not changing), nothing is marked as the resident's.
+    assert 'class="slot own"' not in client_a.get(f"/book/{day}/").content.decode()
