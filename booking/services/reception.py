@@ -100,6 +100,10 @@ _REFUSAL_MESSAGES: dict[str, Any] = {
     "correction_reason_required": gettext_lazy("訂正の理由を入力してください。"),
     "nothing_to_correct": gettext_lazy("記録と同じ内容です。訂正する箇所を入力してください。"),
     "role": gettext_lazy("この操作を行う権限がありません。"),
+    "void_reason_required": gettext_lazy("取り消す理由を入力してください。"),
+    "later_dose_recorded": gettext_lazy(
+        "この方の次の回の接種が既に記録されています。先にその記録を取り消してください。"
+    ),
 }
 
 
@@ -480,6 +484,78 @@ def vaccination_correct(
             ip=ip,
         ) from None
     return locked
+
+
+def vaccination_void(
+    *, vaccination: VaccinationRecord, staff: StaffMember, reason: str, ip: str | None = None
+) -> Booking | None:
+    """Withdraw a dose recorded by mistake (the wrong vaccine chosen, or recorded for another
+    resident), by an admin, with the reason. The record goes (the trail keeps all it said);
+    its booking goes back to checked in, so that the venue records the dose again as given,
+    or undoes the check-in of a resident who was not vaccinated. Refused while a later dose
+    is recorded: that record was allowed because of this one.
+
+    Returns the booking, checked in again (None for a record without one)."""
+    if not made_in_current_schema(vaccination):
+        raise ValueError("the vaccination record is not of the current municipality")
+    reason = " ".join(reason.split())
+    try:
+        if staff.role != StaffMember.Role.ADMIN:
+            raise ReceptionRefused("role")
+        if not reason:
+            raise ReceptionRefused("void_reason_required")
+        with transaction.atomic():
+            booking = vaccination.booking
+            locked_booking = _lock(booking)[1] if booking is not None else None
+            locked = (
+                VaccinationRecord.objects.select_for_update(of=("self",))
+                .select_related("product")
+                .get(pk=vaccination.pk)
+            )
+            if VaccinationRecord.objects.filter(
+                voucher_id=locked.voucher_id, dose__gt=locked.dose
+            ).exists():
+                raise ReceptionRefused("later_dose_recorded")
+            details = {
+                "booking": locked.booking_id,
+                "dose": locked.dose,
+                "product": locked.product.code,
+                "lot_number": locked.lot_number,
+                "vaccinated_on": locked.vaccinated_on.isoformat(),
+                "venue_name": locked.venue_name,
+                "doctor": locked.doctor,
+                "recorded_at": locked.recorded_at.isoformat(),
+                "reason": reason[:200],
+            }
+            record(
+                action="reception.vaccination_voided",
+                actor=staff_actor(staff),
+                target=locked,
+                ip=ip,
+                details=details,
+            )
+            locked.delete()
+            if locked_booking is not None and locked_booking.status == Booking.Status.VACCINATED:
+                locked_booking.status = Booking.Status.CHECKED_IN
+                locked_booking.save(update_fields=["status"])
+    except ReceptionRefused as refusal:
+        raise _refused(
+            code=refusal.code, operation="void", staff=staff, booking=vaccination.booking, ip=ip
+        ) from None
+    return locked_booking
+
+
+def later_doses_booked(vaccination: VaccinationRecord) -> list[Booking]:
+    """The resident's live bookings of later doses: booked while this dose stood recorded."""
+    return list(
+        Booking.objects.filter(
+            voucher_id=vaccination.voucher_id,
+            dose__gt=vaccination.dose,
+            status__in=(Booking.Status.ACTIVE, Booking.Status.CHECKED_IN),
+        )
+        .select_related("slot__venue")
+        .order_by("dose")
+    )
 
 
 def lot_number_normalize(text: str) -> str:

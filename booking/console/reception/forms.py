@@ -162,3 +162,18 @@ class VaccinationCorrectionForm(ConsoleForm):
         help_text=_("例：ロット番号の入力誤り（バイアルの表示を確認）。監査記録に残ります。"),
         error_messages={"required": _("訂正の理由を入力してください。")},
     )
+
+
+class VaccinationVoidForm(ConsoleForm):
+    """A dose recorded by mistake, withdrawn by an admin with the reason."""
+
+    reason = forms.CharField(
+        label=_("取り消す理由"),
+        max_length=200,
+        help_text=_("例：別の方の予約に記録した／ワクチンの選択を誤った。監査記録に残ります。"),
+        error_messages={"required": _("取り消す理由を入力してください。")},
+    )
+    confirm = forms.BooleanField(
+        label=_("この接種記録を取り消します（予約は「受付済み」に戻ります）"),
+        error_messages={"required": _("確認のチェックを入れてください。")},
+    )

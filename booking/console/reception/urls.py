@@ -17,6 +17,11 @@ urlpatterns = [
         views.correct_vaccination,
         name="correct_vaccination",
     ),
+    path(
+        "bookings/<int:booking_id>/vaccination/void/",
+        views.void_vaccination,
+        name="void_vaccination",
+    ),
     path("no-shows/", views.no_shows, name="no_shows"),
     path("staff-venues/", views.staff_venues, name="staff_venues"),
 ]

@@ -24,6 +24,7 @@ from booking.console.reception.forms import (
     StaffVenuesForm,
     VaccinationCorrectionForm,
     VaccinationForm,
+    VaccinationVoidForm,
 )
 from booking.console.reception.selectors import reception_day
 from booking.models import Booking, StaffMember, VaccinationRecord
@@ -33,6 +34,7 @@ from booking.services.reception import (
     ReceptionRefused,
     booking_check_in,
     booking_check_in_undo,
+    later_doses_booked,
     no_shows_due,
     no_shows_mark,
     reception_booking_get,
@@ -44,6 +46,7 @@ from booking.services.reception import (
     today_in_japan,
     vaccination_correct,
     vaccination_record,
+    vaccination_void,
 )
 
 Admin = StaffMember.Role.ADMIN
@@ -287,6 +290,59 @@ def correct_vaccination(request: HttpRequest, booking_id: int) -> HttpResponse:
             booking=opened,
             number=booking_number_display(opened.booking_number),
             recorded=recorded,
+            form=form,
+        ),
+        status=400 if request.method == "POST" else 200,
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@staff_required(Admin)
+def void_vaccination(request: HttpRequest, booking_id: int) -> HttpResponse:
+    """A dose recorded by mistake (the wrong vaccine chosen, another resident's booking)
+    withdrawn by an admin: the booking is checked in again, to be recorded as given or its
+    check-in undone."""
+    opened = _open(request, booking_id)
+    if isinstance(opened, HttpResponse):
+        return opened
+    recorded = (
+        VaccinationRecord.objects.filter(booking_id=opened.pk).select_related("product").first()
+    )
+    if recorded is None:
+        raise Http404("no vaccination recorded for this booking")
+    form = VaccinationVoidForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            vaccination_void(
+                vaccination=recorded,
+                staff=_staff(request),
+                reason=form.cleaned_data["reason"],
+                ip=client_ip(request),
+            )
+        except ReceptionRefused as refusal:
+            form.add_error(None, refusal.message)
+        else:
+            messages.success(
+                request,
+                _(
+                    "接種記録を取り消しました。予約は「受付済み」に戻りました。正しい内容で"
+                    "記録し直すか、接種しなかった場合は受付を取り消してください。VRSに登録済み"
+                    "の場合は、VRSでも取り消してください。"
+                ),
+            )
+            return redirect("console:reception:booking", booking_id=opened.pk)
+    return render(
+        request,
+        "booking/console/reception/void.html",
+        _context(
+            request,
+            booking=opened,
+            number=booking_number_display(opened.booking_number),
+            recorded=recorded,
+            later=[
+                (booking_number_display(later.booking_number), later)
+                for later in later_doses_booked(recorded)
+            ],
             form=form,
         ),
         status=400 if request.method == "POST" else 200,

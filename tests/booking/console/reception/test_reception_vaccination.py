@@ -232,3 +232,85 @@ def test_a_mistyped_lot_number_is_corrected_with_the_reason_and_the_old_value_ke
         assert VaccinationRecord.objects.get(booking_id=day.booking.pk).lot_number == "FK8893"
     (corrected,) = events(tenant_a, "reception.vaccination_corrected")
     assert corrected.details == {"lot_number": "FK8892 → FK8893", "reason": "バイアルの表示を確認"}
+
+
+def test_an_admin_withdraws_a_dose_recorded_with_the_wrong_vaccine_and_the_venue_records_it_again(
+    tenant_a: Municipality,
+    client_a: Client,
+    day: Day,
+    venue_a: StaffAccount,
+    admin_a: StaffAccount,
+    clock,
+) -> None:
+    checked_in(tenant_a, day.booking)
+    logged_in(client_a, venue_a, clock)
+    record(client_a, day.booking, day.moderna, product_reason="medical")  # meant Pfizer
+    card_url = f"/console/reception/bookings/{day.booking.pk}/"
+    url = f"{card_url}vaccination/void/"
+    assert url not in client_a.get(card_url).content.decode()
+    assert client_a.get(url).status_code == 403  # venue staff correct, admins withdraw
+
+    admin = logged_in(Client(HTTP_HOST=client_a.defaults["HTTP_HOST"]), admin_a, clock)
+    assert url in admin.get(card_url).content.decode()
+    form = admin.get(url).content.decode()
+    assert "モデルナ" in form and "FK8892" in form
+    for data, message in (
+        ({"reason": "", "confirm": "1"}, "取り消す理由を入力してください"),
+        ({"reason": "ワクチンの選択誤り"}, "確認のチェックを入れてください"),
+    ):
+        refused = admin.post(url, data)
+        assert refused.status_code == 400 and message in refused.content.decode()
+    with tenant_context(tenant_a):
+        assert VaccinationRecord.objects.filter(booking_id=day.booking.pk).exists()
+
+    done = admin.post(url, {"reason": " ワクチンの選択誤り ", "confirm": "1"})
+    assert done.status_code == 302 and done["Location"] == card_url
+    assert "予約は「受付済み」に戻りました" in admin.get(card_url).content.decode()
+    with tenant_context(tenant_a):
+        assert not VaccinationRecord.objects.exists()
+        assert Booking.objects.get(pk=day.booking.pk).status == Booking.Status.CHECKED_IN
+    (voided,) = events(tenant_a, "reception.vaccination_voided")
+    assert voided.details["product"] == "moderna" and voided.details["dose"] == 1
+    assert voided.details["lot_number"] == "FK8892"
+    assert voided.details["vaccinated_on"] == TODAY.isoformat()
+    assert voided.details["reason"] == "ワクチンの選択誤り"
+
+    # The venue records the dose as given; the series continues with Pfizer.
+    assert record(client_a, day.booking, day.pfizer).status_code == 302
+    with tenant_context(tenant_a):
+        assert VaccinationRecord.objects.get(booking_id=day.booking.pk).product_id == day.pfizer.pk
+        assert second_dose(day, 19).dose == 2
+
+
+def test_a_dose_is_not_withdrawn_while_a_later_one_stands_recorded(
+    tenant_a: Municipality, client_a: Client, day: Day, admin_a: StaffAccount, clock
+) -> None:
+    checked_in(tenant_a, day.booking)
+    logged_in(client_a, admin_a, clock)
+    record(client_a, day.booking, day.pfizer)
+    url = f"/console/reception/bookings/{day.booking.pk}/vaccination/void/"
+    with tenant_context(tenant_a):
+        later = second_dose(day, 19)
+    # A later dose booked is shown: it stays booked whatever is done here.
+    later_doses = client_a.get(url).content.decode().split('id="later-doses"')[1]
+    assert "2回目" in later_doses and later.booking_number[:5] in later_doses
+    with tenant_context(tenant_a):
+        first = VaccinationRecord.objects.get()
+        VaccinationRecord.objects.create(
+            voucher_id=first.voucher_id,
+            booking=later,
+            dose=2,
+            product=day.pfizer,
+            lot_number="FK9000",
+            vaccinated_on=TODAY + timedelta(days=19),
+            venue_name="小平市役所",
+            actor_kind="staff",
+        )
+    refused = client_a.post(url, {"reason": "別の方に記録", "confirm": "1"})
+    assert refused.status_code == 400
+    assert "次の回の接種が既に記録されています" in refused.content.decode()
+    with tenant_context(tenant_a):
+        assert VaccinationRecord.objects.count() == 2
+        assert Booking.objects.get(pk=day.booking.pk).status == Booking.Status.VACCINATED
+    (refusal,) = events(tenant_a, "reception.refused")
+    assert refusal.details == {"operation": "void", "reason": "later_dose_recorded"}
