@@ -251,7 +251,13 @@ class QueueNow:
 
     @property
     def residents_text(self) -> str:
-        return f"{self.residents:,}"
+        """How many wait, as said with 約: exact under 100, else to two significant figures
+        (299 is 約300; the queue moves every second, and some have gone away)."""
+        residents = self.residents
+        if residents >= 100:
+            step = 10 ** (len(str(residents)) - 2)
+            residents = (residents + step // 2) // step * step
+        return f"{residents:,}"
 
 
 def queue_now(municipality: Municipality, *, now: float | None = None) -> QueueNow:

@@ -88,3 +88,22 @@ def test_redis_and_python_keep_the_same_queue(
     # Places are given in order, one more each time one is given.
     places = [entry[0] for entry in on_redis if isinstance(entry, tuple)]
     assert places == list(range(1, len(places) + 1))
+
+
+@pytest.mark.parametrize(
+    ("residents", "said"),
+    [
+        (7, "7"),
+        (99, "99"),
+        (100, "100"),
+        (299, "300"),
+        (304, "300"),
+        (1_249, "1,200"),
+        (1_250, "1,300"),
+        (98_765, "99,000"),
+    ],
+)
+def test_how_many_wait_is_said_as_about_so_many(residents: int, said: str) -> None:
+    from booking.resident.waiting_room import QueueNow
+
+    assert QueueNow(per_minute=60, residents=residents, minutes=5).residents_text == said
