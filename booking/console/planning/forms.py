@@ -51,6 +51,12 @@ def _capacity_field(label: Any) -> forms.IntegerField:
         max_value=MAX_SLOT_CAPACITY,
         initial=0,
         widget=forms.NumberInput(attrs={"inputmode": "numeric"}),
+        error_messages={
+            "required": _("定員を入力してください（受け付けない場合は 0）。"),
+            "invalid": _("定員は数字で入力してください。"),
+            "min_value": _("定員は 0 以上にしてください。"),
+            "max_value": _("定員は 1 枠 %(limit_value)s 人までです。"),
+        },
     )
 
 
@@ -271,6 +277,19 @@ class SlotFilterForm(PlanningForm):
         venue = self.fields["venue"]
         assert isinstance(venue, forms.ModelChoiceField)
         venue.queryset = Venue.objects.order_by("area", "name")
+
+
+class SlotCapacityForm(PlanningForm):
+    """A slot's places for each channel."""
+
+    capacity_web = _capacity_field(_("ウェブ"))
+    capacity_line = _capacity_field(_("LINE"))
+    capacity_call_centre = _capacity_field(_("コールセンター"))
+
+    def capacities(self) -> dict[str, int]:
+        return {
+            name.removeprefix("capacity_"): self.cleaned_data[name] for name in _CAPACITY_FIELDS
+        }
 
 
 class SlotCancelForm(PlanningForm):

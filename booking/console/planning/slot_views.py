@@ -28,16 +28,18 @@ from booking.console.planning.common import (
 )
 from booking.console.planning.forms import (
     SlotCancelForm,
+    SlotCapacityForm,
     SlotFilterForm,
     SlotGeneratorForm,
     SlotUploadForm,
 )
 from booking.console.planning.slot_csv import ERRORS_SHOWN, read_slot_file, template_csv
-from booking.models import Slot
+from booking.models import Channel, Slot
 from booking.services.planning import (
     PlanningRefused,
     slot_cancel,
     slot_cancel_impact,
+    slot_capacity_change,
     slot_close,
     slot_pattern_plan,
     slot_plan_preview,
@@ -220,6 +222,41 @@ def slot_reopen_view(request: HttpRequest, slot_id: int) -> HttpResponse:
     else:
         messages.success(request, _("予約枠の受付を再開しました。"))
     return _back_to_list(request)
+
+
+@require_http_methods(["GET", "POST"])
+@staff_required(ADMIN)
+def slot_capacity_view(request: HttpRequest, slot_id: int) -> HttpResponse:
+    """A slot's places for each channel, changed: never below what is booked through it."""
+    slot = get_object_or_404(Slot.objects.select_related("venue", "product"), pk=slot_id)
+    current = {f"capacity_{channel}": slot.capacity(channel) for channel in Channel.values}
+    form = SlotCapacityForm(request.POST or None, initial=current)
+    if request.method == "POST" and form.is_valid():
+        try:
+            slot_capacity_change(
+                slot=slot, capacities=form.capacities(), actor=actor_of(request), ip=ip_of(request)
+            )
+        except PlanningRefused as refused:
+            form.add_error(None, refused.message)
+        else:
+            messages.success(request, _("予約枠の定員を変更しました。"))
+            return redirect(reverse("console:planning:slots") + "?" + _slot_query(slot))
+    channels = [
+        (Channel(channel).label, slot.booked(channel), slot.capacity(channel))
+        for channel in Channel.values
+    ]
+    status = 400 if request.method == "POST" else 200
+    return page(
+        request,
+        "slot_capacity.html",
+        {
+            "slot": slot,
+            "form": form,
+            "channels": channels,
+            "started": slot.starts_at <= timezone.now(),
+        },
+        status=status,
+    )
 
 
 @require_http_methods(["GET", "POST"])

@@ -19,6 +19,7 @@ urlpatterns = [
     path("slots/upload/template.csv", slot_views.slot_upload_template, name="slot_template"),
     path("slots/<int:slot_id>/close/", slot_views.slot_close_view, name="slot_close"),
     path("slots/<int:slot_id>/reopen/", slot_views.slot_reopen_view, name="slot_reopen"),
+    path("slots/<int:slot_id>/capacity/", slot_views.slot_capacity_view, name="slot_capacity"),
     path("slots/<int:slot_id>/cancel/", slot_views.slot_cancel_view, name="slot_cancel"),
     path("rules/", rules_views.rules, name="rules"),
     path("rules/policy/", rules_views.policy_edit, name="policy_edit"),

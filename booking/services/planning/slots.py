@@ -439,5 +439,51 @@ def slot_reopen(*, slot: Slot, actor: Actor, ip: str | None = None) -> Slot:
     return current
 
 
+def slot_capacity_change(
+    *, slot: Slot, capacities: dict[str, int], actor: Actor, ip: str | None = None
+) -> Slot:
+    """Set a slot's places for each channel (more vials arrived, fewer doctors came): never
+    below the places already booked through that channel (the bookings stay; the database
+    refuses a slot booked over its capacity anyway), and not for a slot that has started or
+    was cancelled. The residents' availability shows the change at once."""
+    check_slot(slot)
+    if set(capacities) != set(Channel.values) or min(capacities.values()) < 0:
+        raise ValueError(f"a capacity for each channel, none negative: {capacities!r}")
+    with transaction.atomic():
+        current = Slot.objects.select_for_update().get(pk=slot.pk)
+        if current.status == Slot.Status.CANCELLED:
+            raise PlanningRefused("cancelled", _("中止した枠の定員は変更できません。"))
+        if current.starts_at <= timezone.now():
+            raise PlanningRefused("started", _("開始時刻を過ぎた枠の定員は変更できません。"))
+        below = [
+            _("%(channel)sの定員は、予約済みの%(booked)s人より少なくできません。")
+            % {"channel": Channel(channel).label, "booked": current.booked(channel)}
+            for channel in Channel.values
+            if capacities[channel] < current.booked(channel)
+        ]
+        if below:
+            raise PlanningRefused("below_booked", " ".join(below))
+        if sum(capacities.values()) <= 0:
+            raise PlanningRefused(
+                "no_capacity",
+                _(
+                    "いずれかの受付方法に1人以上の定員を設定してください（枠を閉じるときは受付停止にしてください）。"
+                ),
+            )
+        changes = {
+            channel: f"{current.capacity(channel)} → {capacities[channel]}"
+            for channel in Channel.values
+            if capacities[channel] != current.capacity(channel)
+        }
+        if not changes:
+            raise PlanningRefused("unchanged", _("定員が変わっていません。"))
+        for channel in changes:
+            setattr(current, f"capacity_{channel}", capacities[channel])
+        current.save(update_fields=[f"capacity_{channel}" for channel in changes])
+        record(action="slot.capacity_changed", actor=actor, target=current, ip=ip, details=changes)
+        invalidate_on_commit([slot_day(current)])
+    return current
+
+
 def _booked_total(slot: Slot) -> int:
     return sum(slot.booked(channel) for channel in Channel.values)
