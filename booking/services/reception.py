@@ -647,14 +647,14 @@ def vaccination_record(
 
 
 def no_shows_due(*, venue: Venue, now: datetime | None = None) -> QuerySet[Booking]:
-    """Today's bookings at ``venue`` whose slot has ended and that are still active: nobody
-    came. Booking numbers and times only reach the page, no names."""
+    """The bookings at ``venue`` whose slot has ended and that are still active: nobody
+    came. Today's, and those of earlier days left unmarked (a venue that forgot one evening):
+    until marked they count as booked, and the resident cannot book that dose again. Booking
+    numbers and times only reach the page, no names."""
     now = now or timezone.now()
-    start, _end = day_bounds(day_of(now))
     return (
         Booking.objects.filter(
             slot__venue=venue,
-            slot__starts_at__gte=start,
             slot__ends_at__lte=now,
             status=Booking.Status.ACTIVE,
         )

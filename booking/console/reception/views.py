@@ -395,6 +395,7 @@ def no_shows(request: HttpRequest) -> HttpResponse:
             venue=venue,
             due=[(item, booking_number_display(item.booking_number)) for item in due],
             now=timezone.now(),
+            today_iso=today_in_japan().isoformat(),
         ),
         status=200 if venue is not None or not form.is_bound else 400,
     )

@@ -1,4 +1,5 @@
-"""End of the day: the bookings of today's finished slots that nobody came to."""
+"""End of the day: the bookings of finished slots that nobody came to (today's, and earlier
+days' left unmarked)."""
 
 from __future__ import annotations
 
@@ -38,7 +39,7 @@ def statuses(day: Day, bookings: dict[str, Booking]) -> dict[str, str]:
         return {key: Booking.objects.get(pk=booking.pk).status for key, booking in bookings.items()}
 
 
-def test_the_list_shows_todays_ended_slots_still_active_and_marks_them_in_one_action(
+def test_the_list_shows_ended_slots_still_active_and_marks_them_in_one_action(
     tenant_a: Municipality, client_a: Client, day: Day, venue_a: StaffAccount, clock
 ) -> None:
     bookings = early_bookings(day)
@@ -49,34 +50,41 @@ def test_the_list_shows_todays_ended_slots_still_active_and_marks_them_in_one_ac
     listed = {
         key for key, b in bookings.items() if booking_number_display(b.booking_number) in text
     }
-    assert listed == {"absent", "absent_too"}
+    # Yesterday's, never marked, too: until it is, the resident cannot book that dose again.
+    assert listed == {"absent", "absent_too", "yesterday"}
     assert day.number not in text  # the 10:00 slot has not ended
-    assert RESIDENT_NAME not in text and "2件" in text
+    assert RESIDENT_NAME not in text and "3件" in text
+    yesterday_row = text.split(booking_number_display(bookings["yesterday"].booking_number))[1]
+    assert "5月10日（日）</strong> 09:00" in yesterday_row.split("</tr>")[0]
 
     response = client_a.post(
         "/console/reception/no-shows/",
         {
             "venue": str(day.civic.pk),
-            "booking": [str(bookings["absent"].pk), str(bookings["absent_too"].pk)],
+            "booking": [
+                str(bookings["absent"].pk),
+                str(bookings["absent_too"].pk),
+                str(bookings["yesterday"].pk),
+            ],
         },
     )
     assert response.status_code == 302
-    assert "2 件を「来場なし」にしました" in client_a.get(response["Location"]).content.decode()
+    assert "3 件を「来場なし」にしました" in client_a.get(response["Location"]).content.decode()
     assert statuses(day, bookings) == {
         "absent": "no_show",
         "absent_too": "no_show",
         "came": "checked_in",
         "cancelled": "cancelled",
         "north": "active",
-        "yesterday": "active",
+        "yesterday": "no_show",
     }
     with tenant_context(tenant_a):
         assert Booking.objects.get(pk=day.booking.pk).status == Booking.Status.ACTIVE
     (marked,) = events(tenant_a, "reception.no_shows_marked")
     assert marked.target_id == str(day.civic.pk)
     assert marked.details == {
-        "count": 2,
-        "bookings": sorted([bookings["absent"].pk, bookings["absent_too"].pk]),
+        "count": 3,
+        "bookings": sorted(b.pk for k, b in bookings.items() if k.startswith(("absent", "yes"))),
     }
 
 
@@ -95,13 +103,12 @@ def test_only_what_was_listed_and_is_still_due_is_marked(
         "/console/reception/no-shows/",
         {
             "venue": str(day.civic.pk),
-            # Ids smuggled in: the 10:00 booking, another venue's, yesterday's, one that came.
+            # Ids smuggled in: the 10:00 booking, another venue's, one that came.
             "booking": [
                 str(bookings["absent"].pk),
                 str(bookings["absent_too"].pk),
                 str(day.booking.pk),
                 str(bookings["north"].pk),
-                str(bookings["yesterday"].pk),
                 str(bookings["came"].pk),
             ],
         },
