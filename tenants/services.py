@@ -9,6 +9,8 @@ from __future__ import annotations
 import logging
 import re
 import unicodedata
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -98,6 +100,16 @@ def _check_request(code: str, subdomain: str) -> None:
         role_for_schema(connection.settings_dict["NAME"], schema_name_for(code))
     except Exception as exc:
         raise ProvisioningError(str(exc)) from exc
+    # Not the place of a municipality: provisioning would fail on it, and its clean-up must
+    # never drop what it did not create.
+    if schema_exists(schema_name_for(code)):
+        raise ProvisioningError(
+            _(
+                "市区町村コード %(code)s のデータベース領域が既にあります（以前の登録が途中で"
+                "止まった可能性があります）。運用手順書に従って確認してください。"
+            )
+            % {"code": code}
+        )
 
 
 def municipality_provision(
@@ -113,6 +125,54 @@ def municipality_provision(
     code = code.strip()
     subdomain = subdomain.strip().lower()
     _check_request(code, subdomain)
+    with _provisioning(code):
+        # Checked again under the lock: a second request for the same code (a double click)
+        # waited here for the first one, and finds it registered.
+        _check_request(code, subdomain)
+        return _provision(
+            code=code,
+            subdomain=subdomain,
+            admin_email=admin_email,
+            actor=actor,
+            name=name,
+            login_mode=login_mode,
+            ip=ip,
+        )
+
+
+@contextmanager
+def _provisioning(code: str) -> Iterator[None]:
+    """One provisioning at a time on the platform (a session-level advisory lock: the schema
+    is created and migrated outside any one transaction). Without it, two requests for one
+    code both passed the checks, the loser's clean-up dropped the schema and role of the
+    winner, and a municipality was left registered with neither. If the lock cannot be
+    released (the connection broken), the connection is closed, which releases it."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_lock(hashtext(%s))", [_PROVISIONING_LOCK])
+    try:
+        yield
+    finally:
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(hashtext(%s))", [_PROVISIONING_LOCK])
+        except Exception:
+            logger.exception("releasing the provisioning lock after %s: closing", code)
+            connection.close()
+
+
+_PROVISIONING_LOCK = "sesshu.provisioning"
+
+
+def _provision(
+    *,
+    code: str,
+    subdomain: str,
+    admin_email: str,
+    actor: Actor,
+    name: str | None,
+    login_mode: str,
+    ip: str | None,
+) -> Provisioned:
     reference = reference_municipalities().get(code)
     name = (name or "").strip() or (reference.name if reference else "")
     if reference is not None and _comparable(name) != _comparable(reference.name):
