@@ -450,6 +450,12 @@ def check_upload(first_bytes: bytes, size: int, limit: int) -> None:
         raise UploadRejected(
             "バイナリファイルのようです（制御文字が多く含まれます）。CSVファイルを選んでください"
         )
+    if b"\r" in first_bytes and b"\n" not in first_bytes:
+        # Lines ended by CR alone (an old Mac's files): records are cut at LF.
+        raise UploadRejected(
+            "改行コードがCRだけのファイルです（古いMacの形式）。改行コードをCRLFまたはLFに"
+            "して保存し直してください"
+        )
     try:
         encoding = detect_encoding(first_bytes)
     except CsvFileError as error:

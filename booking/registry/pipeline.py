@@ -108,12 +108,16 @@ def split_head(
 
 
 def _nth_record_end(data: bytes, line: int) -> int:
-    """Offset just after the newline that ends physical line ``line`` outside quotes."""
+    """Offset just after the newline that ends physical line ``line`` outside quotes; the
+    end of ``data`` when that line is the last, with no newline after it (a file that is a
+    header alone, saved without a final line break)."""
     position = -1
     for _ in range(line):
-        position = data.index(b"\n", position + 1)
-        while data.count(b'"', 0, position) % 2:
-            position = data.index(b"\n", position + 1)
+        position = data.find(b"\n", position + 1)
+        while position >= 0 and data.count(b'"', 0, position) % 2:
+            position = data.find(b"\n", position + 1)
+        if position < 0:
+            return len(data)
     return position + 1
 
 

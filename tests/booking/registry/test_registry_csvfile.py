@@ -422,6 +422,7 @@ def test_a_file_over_the_limit_is_refused_with_both_sizes() -> None:
         ("これは接種券の一覧です。\n".encode("cp932"), 5000, "CSVファイル（カンマ区切り）ではない"),
         (b"<!DOCTYPE html><html>", 5000, "HTML"),
         (b"\x81\x20\xff\xfe\x80,\x80", 5000, "文字コード"),
+        ("接種券番号,氏名\r0000000001,小平\r".encode("cp932"), 5000, "改行コードがCRだけ"),
     ],
 )
 def test_uploads_that_are_not_csv_are_refused(first_bytes: bytes, size: int, message: str) -> None:

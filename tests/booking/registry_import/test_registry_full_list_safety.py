@@ -16,7 +16,14 @@ from booking.services.registry_import import (
     withdrawals_to_acknowledge,
 )
 from tenants.models import Municipality
-from tests.booking.registry_import.conftest import ACTOR, csv_bytes, import_all, preview, row
+from tests.booking.registry_import.conftest import (
+    ACTOR,
+    HEADER,
+    csv_bytes,
+    import_all,
+    preview,
+    row,
+)
 from tests.booking.registry_import.test_vouchers_import_command import run
 
 TOWN = 100
@@ -64,8 +71,10 @@ def test_a_preview_is_not_confirmed_while_another_import_applies(tenant: Municip
 
 def test_a_full_list_with_no_row_to_import_withdraws_nothing(tenant: Municipality) -> None:
     import_all(csv_bytes(_numbers(1, 3)))
-    for rows in ([], [row("0000000009", birth="2月30日")]):  # empty, or nothing valid
-        empty = preview(csv_bytes(rows), full_list=True)
+    header_alone = HEADER.removesuffix("\r\n").encode("cp932")  # saved with no line break
+    for data in (csv_bytes([]), header_alone, csv_bytes([row("0000000009", birth="2月30日")])):
+        empty = preview(data, full_list=True)  # empty, the header alone, or nothing valid
+        assert empty.status == "previewed" and empty.rows_total <= 1
         assert empty.counts["withdrawn"] == 3
         with pytest.raises(RegistryImportRefused, match="取り込める行が1件もない"):
             registry_import_confirm(registry_import=empty, actor=ACTOR, enqueue=False)
