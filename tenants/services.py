@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.files.storage import FileSystemStorage, Storage, default_storage
+from django.core.validators import validate_email
 from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -122,8 +124,9 @@ def municipality_provision(
     login_mode: str = Municipality.LoginMode.VOUCHER_CODE,
     ip: str | None = None,
 ) -> Provisioned:
-    code = code.strip()
+    code = "".join(unicodedata.normalize("NFKC", code).split())
     subdomain = subdomain.strip().lower()
+    admin_email = _admin_email(admin_email)
     _check_request(code, subdomain)
     with _provisioning(code):
         # Checked again under the lock: a second request for the same code (a double click)
@@ -138,6 +141,19 @@ def municipality_provision(
             login_mode=login_mode,
             ip=ip,
         )
+
+
+def _admin_email(text: str) -> str:
+    """The first admin's address, checked (the command line has no form to check it): the
+    setup link's account signs in with it."""
+    address = text.strip()
+    try:
+        validate_email(address)
+    except ValidationError:
+        raise ProvisioningError(
+            _("管理者のメールアドレス「%(address)s」が正しくありません。") % {"address": address}
+        ) from None
+    return address
 
 
 @contextmanager
@@ -264,6 +280,7 @@ def municipality_admin_reinvite(
 
     if municipality.status == Municipality.Status.DECOMMISSIONED:
         raise ProvisioningError(_("廃止された市区町村には操作できません。"))
+    admin_email = _admin_email(admin_email)
     if municipality_has_admin(municipality):
         raise ProvisioningError(
             _(

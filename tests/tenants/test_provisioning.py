@@ -69,6 +69,22 @@ def test_provisioning_the_same_code_twice_is_a_clear_error(tenant_a: Municipalit
         call_command("tenant_provision", code="132110", subdomain="kodaira3", admin_email="a@x.jp")
 
 
+@pytest.mark.parametrize("address", ["notanemail", " ", "a@b@example.jp"])
+def test_a_first_admin_address_that_is_not_one_is_refused(db: None, address: str) -> None:
+    with pytest.raises(ProvisioningError, match="管理者のメールアドレス"):
+        municipality_provision(code="011002", subdomain="sapporo", admin_email=address, actor=ACTOR)
+    assert not Municipality.objects.filter(code="011002").exists()
+    with pytest.raises(CommandError, match="管理者のメールアドレス"):
+        call_command("tenant_provision", code="011002", subdomain="sapporo", admin_email=address)
+
+
+def test_the_command_reads_a_code_typed_in_full_width(db: None) -> None:
+    call_command(
+        "tenant_provision", code="０１１００２", subdomain="sapporo", admin_email="a@sapporo.jp"
+    )
+    assert Municipality.objects.get(code="011002").name == "札幌市"
+
+
 @pytest.mark.parametrize(
     ("code", "subdomain", "message"),
     [
