@@ -391,9 +391,6 @@ class ContactForm(ResidentForm):
         choices=NotificationChannel.choices,
         widget=forms.CheckboxSelectMultiple,
     )
-    language = forms.ChoiceField(
-        label=_("お知らせの言語"), choices=Language.choices, initial=Language.JA
-    )
 
     def __init__(self, *args: Any, line_linked: bool, **kwargs: Any) -> None:
         """LINE is a choice once an account is linked (the link is made below the form)."""
@@ -406,6 +403,14 @@ class ContactForm(ResidentForm):
                 for value, label in NotificationChannel.choices
                 if value != NotificationChannel.LINE
             ]
+
+
+class ContactLanguageForm(ResidentForm):
+    """The language of the messages, saved on its own (the addresses are not entered again)."""
+
+    language = forms.ChoiceField(
+        label=_("お知らせの言語"), choices=Language.choices, initial=Language.JA
+    )
 
 
 class AvailabilityFilterForm(forms.Form):

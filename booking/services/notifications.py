@@ -355,6 +355,30 @@ def contact_preferences_update(
     return preference
 
 
+def contact_language_update(
+    *, voucher: Voucher, language: str, actor: Actor, ip: str | None
+) -> ContactPreference:
+    """The language of the resident's messages alone: chosen without entering the addresses
+    again (they stay as registered, unread)."""
+    if language not in Language.values:
+        raise ValidationError({"language": [ValidationError(_("選べない言語です。"))]})
+    with transaction.atomic():
+        preference = (
+            ContactPreference.objects.select_for_update().filter(voucher=voucher).first()
+        ) or ContactPreference.objects.create(voucher=voucher)
+        if preference.language != language:
+            preference.language = language
+            preference.save(update_fields=["language", "updated_at"])
+            record(
+                action="notification.language_updated",
+                actor=actor,
+                target=voucher,
+                ip=ip,
+                details={"language": language},
+            )
+    return preference
+
+
 def _consent(
     previous: datetime | None, chosen: bool, address_changed: bool, now: datetime
 ) -> datetime | None:

@@ -14,13 +14,13 @@ from audit.chain import Actor
 from audit.middleware import client_ip
 from booking.models import Booking, BookingPolicy
 from booking.resident.access import resident_required
-from booking.resident.forms import ContactForm
+from booking.resident.forms import ContactForm, ContactLanguageForm
 from booking.resident.selectors import contact_status
 from booking.resident.views.booking import booking_rows, nothing_to_book
 from booking.resident.views.common import page
 from booking.selectors.residents import bookings_of, next_dose, vaccinations_of
 from booking.services.booking import next_dose_age_window
-from booking.services.notifications import contact_preferences_update
+from booking.services.notifications import contact_language_update, contact_preferences_update
 
 
 @require_http_methods(["GET", "HEAD"])
@@ -56,35 +56,48 @@ def mypage(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 @resident_required
 def contact(request: HttpRequest) -> HttpResponse:
-    """Every field entered again; what is registered is shown only as registered or not."""
+    """Every field entered again; what is registered is shown only as registered or not. The
+    language of the messages is a form of its own (``language_only``): changing it does not
+    ask for the addresses again."""
     voucher = request.voucher  # type: ignore[attr-defined]
     status = contact_status(voucher)
-    if request.method != "POST":
-        form = ContactForm(
-            initial={"channels": status.channels, "language": status.language},
-            line_linked=status.line_linked,
-        )
-        return page(request, "booking/resident/contact.html", {"form": form, "contact": status})
-    form = ContactForm(request.POST, line_linked=status.line_linked)
-    if form.is_valid():
-        data = form.cleaned_data
-        try:
-            contact_preferences_update(
+    form = ContactForm(initial={"channels": status.channels}, line_linked=status.line_linked)
+    language_form = ContactLanguageForm(initial={"language": status.language})
+    if request.method == "POST" and "language_only" in request.POST:
+        language_form = ContactLanguageForm(request.POST)
+        if language_form.is_valid():
+            contact_language_update(
                 voucher=voucher,
-                email=data["email"] or None,
-                phone=data["phone"] or None,
-                channels=data["channels"],
-                language=data["language"],
+                language=language_form.cleaned_data["language"],
                 actor=Actor.resident(voucher.pk),
                 ip=client_ip(request),
             )
-        except ValidationError as invalid:
-            for field, errors in invalid.error_dict.items():
-                for error in errors:
-                    form.add_error(field if field in form.fields else None, error)
-        else:
-            messages.success(request, _("お知らせの受け取り方を保存しました。"))
+            messages.success(request, _("お知らせの言語を保存しました。"))
             return redirect("resident:mypage")
+    elif request.method == "POST":
+        form = ContactForm(request.POST, line_linked=status.line_linked)
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                contact_preferences_update(
+                    voucher=voucher,
+                    email=data["email"] or None,
+                    phone=data["phone"] or None,
+                    channels=data["channels"],
+                    language=status.language,
+                    actor=Actor.resident(voucher.pk),
+                    ip=client_ip(request),
+                )
+            except ValidationError as invalid:
+                for field, errors in invalid.error_dict.items():
+                    for error in errors:
+                        form.add_error(field if field in form.fields else None, error)
+            else:
+                messages.success(request, _("お知らせの受け取り方を保存しました。"))
+                return redirect("resident:mypage")
     return page(
-        request, "booking/resident/contact.html", {"form": form, "contact": status}, status=400
+        request,
+        "booking/resident/contact.html",
+        {"form": form, "language_form": language_form, "contact": status},
+        status=400 if request.method == "POST" else 200,
     )

@@ -550,3 +550,28 @@ def test_a_change_shows_the_booking_among_the_days_slots_without_offering_it(
     assert f'href="{base}slot/{other.pk}/"' in page
     # Booking afresh (not changing), nothing is marked as the resident's.
     assert 'class="slot own"' not in client_a.get(f"/book/{day}/").content.decode()
+
+
+def test_the_messages_language_changes_without_entering_the_addresses_again(
+    client_a: Client, world_a: World, resident_a: Resident
+) -> None:
+    logged_in(client_a, resident_a)
+    client_a.post(
+        "/contact/",
+        {"email": "hanako.kodaira@example.jp", "phone": "", "channels": ["email"]},
+    )
+    page = client_a.get("/contact/").content.decode()
+    assert 'name="language_only"' in page
+    changed = client_a.post("/contact/", {"language_only": "1", "language": "en"})
+    assert changed.status_code == 302 and changed["Location"] == "/mypage/"
+    assert "お知らせの言語を保存しました" in client_a.get("/mypage/").content.decode()
+    with tenant_context(world_a.municipality):
+        preference = ContactPreference.objects.get(voucher_id=resident_a.pk)
+        assert preference.language == "en"
+        assert preference.consented_channels() == ["email"]  # the address stays registered
+    (updated,) = events(world_a.municipality, "notification.language_updated")
+    assert updated.details == {"language": "en"}
+    refused = client_a.post("/contact/", {"language_only": "1", "language": "fr"})
+    assert refused.status_code == 400
+    with tenant_context(world_a.municipality):
+        assert ContactPreference.objects.get(voucher_id=resident_a.pk).language == "en"
