@@ -15,6 +15,7 @@ import audit
 from audit.chain import Actor
 from audit.middleware import client_ip
 from booking.resident.sessions import password_pending, resident_logout, resident_of
+from tenants.models import Municipality
 
 View = Callable[..., HttpResponse]
 
@@ -34,6 +35,26 @@ _MESSAGES = {
         "現在、このサイトでの受付を停止しています。コールセンターにお問い合わせください。"
     ),
 }
+
+
+_NOT_DONE = gettext_lazy("いまの操作（予約・変更・取消など）は行われていません。")
+
+
+def _refusal_messages(request: HttpRequest, reason: str) -> list[str]:
+    """Why the resident is back on the top page. While the site takes no logins (incident,
+    suspension), that, not "log in again": the page has no login form then. After a press
+    of a button (a POST), also that what was pressed was not done."""
+    tenant = getattr(request, "tenant", None)
+    if reason in ("anonymous", "ended", "idle", "absolute") and (
+        getattr(tenant, "status", Municipality.Status.ACTIVE) != Municipality.Status.ACTIVE
+    ):
+        reason = "site_closed"
+    if reason not in _MESSAGES:
+        return []
+    said = [str(_MESSAGES[reason])]
+    if request.method == "POST":
+        said.append(str(_NOT_DONE))
+    return said
 
 
 def resident_required(view: View | None = None, *, allow_password_pending: bool = False) -> Any:
@@ -61,8 +82,8 @@ def resident_required(view: View | None = None, *, allow_password_pending: bool 
                 )
                 if reason not in ("anonymous", "unstamped"):
                     resident_logout(request, reason=reason)
-                if reason in _MESSAGES:
-                    messages.warning(request, _MESSAGES[reason])
+                for message in _refusal_messages(request, reason):
+                    messages.warning(request, message)
                 return redirect("resident:top")
             if password_pending(request) and not allow_password_pending:
                 return redirect("resident:password_set")

@@ -438,12 +438,37 @@ def test_incident_mode_shows_the_municipalitys_own_notice(
 def test_incident_mode_ends_sessions_that_were_open(
     client_a: Client, dob_mode: Municipality, resident_a: Resident
 ) -> None:
+    from django.utils import timezone
+
+    from booking.models import AgePhase
+
+    with tenant_context(dob_mode):
+        AgePhase.objects.create(name="一般", minimum_age=12, opens_at=timezone.now())
     login_dob(client_a, resident_a)
+    assert "から受付中" in client_a.get("/").content.decode()
     set_status(dob_mode, Municipality.Status.INCIDENT)
     response = client_a.get("/mypage/")
     assert response.status_code == 302 and response["Location"] == "/"
+    # The top page says the site takes no logins now (it has no login form), and that the
+    # age groups may book by phone, not that booking is open here.
+    top = client_a.get("/").content.decode()
+    assert "受付を停止しています。コールセンターにお問い合わせください" in top
+    assert "もう一度ログインしてください" not in top and "このページを見るには" not in top
+    assert "いまはお電話でのみ受け付けています" in top and "から受付中" not in top
     set_status(dob_mode, Municipality.Status.ACTIVE)
     assert client_a.get("/mypage/").status_code == 302  # the session was ended, not paused
+
+
+def test_a_press_after_the_session_ran_out_says_nothing_was_done(
+    client_a: Client, dob_mode: Municipality, resident_a: Resident
+) -> None:
+    login_dob(client_a, resident_a)
+    client_a.cookies.clear()  # the session gone, as after a timeout
+    response = client_a.post("/bookings/ABCDE12345/cancel/", follow=True)
+    text = response.content.decode()
+    assert "このページを見るには、ログインしてください" in text
+    assert "いまの操作（予約・変更・取消など）は行われていません" in text
+    assert "行われていません" not in client_a.get("/mypage/", follow=True).content.decode()
 
 
 def test_a_voucher_of_another_municipality_does_not_log_in_here(
