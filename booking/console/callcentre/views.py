@@ -384,7 +384,7 @@ def _book_page(
         age = next_dose_age_window(voucher, policy, nxt.earliest_day)
         earliest = age.first_day
         if age.first_day is None:
-            not_yet = age.not_yet_message(policy.call_centre_phone)
+            not_yet = age.not_yet_message(policy.call_centre_phone, for_staff=True)
     context = {
         "voucher": voucher,
         "changing": changing,

@@ -137,9 +137,10 @@ class AgeWindow:
     first_day: date | None
     phase_opens_at: datetime | None = None
 
-    def not_yet_message(self, phone: str) -> str:
-        """What the resident is told when ``first_day`` is None (``not_eligible_yet_message``)."""
-        return not_eligible_yet_message(self.phase_opens_at, phone)
+    def not_yet_message(self, phone: str, *, for_staff: bool = False) -> str:
+        """What the resident (or, ``for_staff``, the operator) is told when ``first_day`` is
+        None (``not_eligible_yet_message``)."""
+        return not_eligible_yet_message(self.phase_opens_at, phone, for_staff=for_staff)
 
 
 def booking_days(policy: BookingPolicy, earliest: date | None = None) -> tuple[date, date]:

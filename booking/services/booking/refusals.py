@@ -147,14 +147,23 @@ def _staff_message(code: str, values: dict[str, Any]) -> str | None:
     return None
 
 
-def not_eligible_yet_message(phase_opens_at: datetime | None, phone: str) -> str:
+def not_eligible_yet_message(
+    phase_opens_at: datetime | None, phone: str, *, for_staff: bool = False
+) -> str:
     """What a resident whose age no phase opens to yet is told before choosing anything:
     when their turn opens, where the municipality has set it (``AgeWindow``), or the
-    refusal the booking service would give, which says where to ask."""
+    refusal the booking service would give, which says where to ask. ``for_staff``: the
+    same for the call-centre operator, about the caller."""
     if phase_opens_at is None:
-        return BookingRefused("not_eligible_yet", phone=phone).message
+        refused = BookingRefused("not_eligible_yet", phone=phone)
+        return refused.staff_message if for_staff else refused.message
     opens = timezone.localtime(phase_opens_at)
     when = formats.date_format(opens, _("Y年n月j日（D）H:i"))
+    if for_staff:
+        return _(
+            "この方の年齢の予約受付は%(when)sに始まります。それまでは予約できないことと、"
+            "受付開始の日時をお伝えください。"
+        ) % {"when": when}
     return _("あなたの年齢の方の予約受付は%(when)sに始まります。その日時以降にご予約ください。") % {
         "when": when
     }
