@@ -34,7 +34,7 @@ from booking.console.planning.forms import (
     SlotUploadForm,
 )
 from booking.console.planning.slot_csv import ERRORS_SHOWN, read_slot_file, template_csv
-from booking.models import Channel, Slot
+from booking.models import Booking, Channel, Slot
 from booking.services.planning import (
     PlanningRefused,
     slot_cancel,
@@ -211,10 +211,28 @@ def slot_close_view(request: HttpRequest, slot_id: int) -> HttpResponse:
     return _back_to_list(request)
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 @staff_required(ADMIN)
 def slot_reopen_view(request: HttpRequest, slot_id: int) -> HttpResponse:
-    slot = get_object_or_404(Slot, pk=slot_id)
+    """A closed slot reopens at a press; a cancelled one only once confirmed (GET: the
+    confirmation): its residents were told it is cancelled, and their bookings stay so."""
+    slot = get_object_or_404(Slot.objects.select_related("venue", "product"), pk=slot_id)
+    cancelled = slot.status == Slot.Status.CANCELLED
+    if request.method == "GET" and not cancelled:
+        return redirect(reverse("console:planning:slots") + "?" + _slot_query(slot))
+    if cancelled and not request.POST.get("confirm"):
+        return page(
+            request,
+            "slot_reopen.html",
+            {
+                "slot": slot,
+                "cancelled_bookings": Booking.objects.filter(
+                    slot=slot, status=Booking.Status.CANCELLED
+                ).count(),
+                "unconfirmed": request.method == "POST",
+            },
+            status=400 if request.method == "POST" else 200,
+        )
     try:
         slot_reopen(slot=slot, actor=actor_of(request), ip=ip_of(request))
     except PlanningRefused as refused:

@@ -205,3 +205,27 @@ def test_a_later_dose_booked_together_is_listed_and_cancelled_with_it(
         second.refresh_from_db()
         assert second.status == Booking.Status.CANCELLED
     assert events(tenant_a, "slot.cancelled")[-1].details["linked_cancelled"] == 1
+
+
+def test_a_cancelled_slot_reopens_only_once_confirmed_and_its_bookings_stay_cancelled(
+    as_admin: Client, world: World, slot: Slot, tenant_a: Municipality
+) -> None:
+    with in_a(tenant_a):
+        booking = world.book(slot, world.residents[0])
+    as_admin.post(f"/console/planning/slots/{slot.pk}/cancel/", {"confirm": "on"})
+    url = f"/console/planning/slots/{slot.pk}/reopen/"
+    listing = as_admin.get(f"/console/planning/slots/?venue={world.civic.pk}").content.decode()
+    assert f'href="{url}"' in listing  # a page to confirm on, not a button that reopens
+    page = as_admin.get(url).content.decode()
+    assert "取り消した予約1件は、再開しても元に戻りません" in page
+    unconfirmed = as_admin.post(url)
+    assert unconfirmed.status_code == 400 and 'id="confirm-error"' in unconfirmed.content.decode()
+    with in_a(tenant_a):
+        slot.refresh_from_db()
+        assert slot.status == Slot.Status.CANCELLED
+    assert as_admin.post(url, {"confirm": "1"}).status_code == 302
+    with in_a(tenant_a):
+        slot.refresh_from_db()
+        booking.refresh_from_db()
+        assert slot.status == Slot.Status.OPEN and booking.status == Booking.Status.CANCELLED
+    assert events(tenant_a, "slot.reopened")[-1].details == {"previous_status": "cancelled"}
