@@ -128,8 +128,20 @@ class Booking(models.Model):
         return f"booking {self.booking_number}"
 
 
+class StandingRecords(models.Manager["VaccinationRecord"]):
+    """The records that stand: not withdrawn as a mistake."""
+
+    def get_queryset(self) -> models.QuerySet[VaccinationRecord]:
+        return super().get_queryset().filter(voided_at__isnull=True)
+
+
 class VaccinationRecord(models.Model):
-    """A dose given (接種記録): what drives eligibility for the next one, and VRS exports."""
+    """A dose given (接種記録): what drives eligibility for the next one, and VRS exports.
+
+    A record made by mistake is withdrawn (``voided_at``), never deleted: a VRS export made
+    before then held it, and the breach-scope report asks the export's query again later
+    (``booking.selectors.vaccinations``). ``objects`` are the records that stand;
+    ``every_record`` includes the withdrawn ones."""
 
     voucher = models.ForeignKey(Voucher, on_delete=models.PROTECT, related_name="vaccinations")
     booking = models.OneToOneField(
@@ -144,12 +156,24 @@ class VaccinationRecord(models.Model):
     recorded_at = models.DateTimeField(auto_now_add=True)
     actor_kind = models.CharField(max_length=20)
     actor_id = models.CharField(max_length=64, blank=True)
+    # Withdrawn as recorded by mistake (the trail says by whom and why); its booking is
+    # unlinked, to be recorded again.
+    voided_at = models.DateTimeField(null=True, blank=True)
+
+    every_record = models.Manager()
+    objects = StandingRecords()
 
     class Meta:
         ordering = ["voucher_id", "dose"]
+        default_manager_name = "objects"
+        base_manager_name = "every_record"
         constraints = [
+            # One standing record per dose (the name kept from before records could be
+            # withdrawn: the previous release's code recognises it).
             models.UniqueConstraint(
-                fields=["voucher", "dose"], name="one_record_per_voucher_and_dose"
+                fields=["voucher", "dose"],
+                condition=Q(voided_at__isnull=True),
+                name="one_record_per_voucher_and_dose",
             )
         ]
 

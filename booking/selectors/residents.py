@@ -139,7 +139,7 @@ SELECT b.dose, s.product_id, (s.starts_at AT TIME ZONE 'Asia/Tokyo')::date, fals
 UNION ALL
 SELECT r.dose, r.product_id, r.vaccinated_on, true, r.booking_id
   FROM booking_vaccinationrecord r
- WHERE r.voucher_id = %s
+ WHERE r.voucher_id = %s AND r.voided_at IS NULL
 """
 
 

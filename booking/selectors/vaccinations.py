@@ -8,7 +8,7 @@ from datetime import date, datetime, timedelta
 from datetime import time as clock
 from zoneinfo import ZoneInfo
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from booking.models import VaccinationRecord
 
@@ -23,7 +23,11 @@ class VrsQuery:
     as_of: datetime
 
     def records(self) -> QuerySet[VaccinationRecord]:
-        records = VaccinationRecord.objects.filter(recorded_at__lte=self.as_of)
+        """The records as they stood at ``as_of``: a record withdrawn since then was in the
+        export, and is named by the same query later."""
+        records = VaccinationRecord.every_record.filter(recorded_at__lte=self.as_of).filter(
+            Q(voided_at__isnull=True) | Q(voided_at__gt=self.as_of)
+        )
         if self.basis == "recorded_at":
             start = datetime.combine(self.first_day, clock.min, tzinfo=JAPAN)
             end = datetime.combine(self.last_day + timedelta(days=1), clock.min, tzinfo=JAPAN)

@@ -490,8 +490,9 @@ def vaccination_void(
     *, vaccination: VaccinationRecord, staff: StaffMember, reason: str, ip: str | None = None
 ) -> Booking | None:
     """Withdraw a dose recorded by mistake (the wrong vaccine chosen, or recorded for another
-    resident), by an admin, with the reason. The record goes (the trail keeps all it said);
-    its booking goes back to checked in, so that the venue records the dose again as given,
+    resident), by an admin, with the reason. The record stops counting (kept, withdrawn: a
+    VRS export may have held it; the trail keeps who and why); its booking goes back to
+    checked in, so that the venue records the dose again as given,
     or undoes the check-in of a resident who was not vaccinated. Refused while a later dose
     is recorded: that record was allowed because of this one.
 
@@ -534,7 +535,11 @@ def vaccination_void(
                 ip=ip,
                 details=details,
             )
-            locked.delete()
+            # Kept, withdrawn (a VRS export may have held it); the booking is free for the
+            # dose to be recorded again.
+            locked.voided_at = timezone.now()
+            locked.booking = None
+            locked.save(update_fields=["voided_at", "booking"])
             if locked_booking is not None and locked_booking.status == Booking.Status.VACCINATED:
                 locked_booking.status = Booking.Status.CHECKED_IN
                 locked_booking.save(update_fields=["status"])

@@ -6,10 +6,12 @@ from datetime import date, timedelta
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 from django_tenants.utils import tenant_context
 
 from audit.chain import Actor
 from booking.models import Booking, StaffMember, VaccinationRecord, VaccineProduct
+from booking.selectors.vaccinations import VrsQuery
 from booking.services.booking import BookingRefused, booking_create
 from tenants.models import Municipality
 
@@ -263,12 +265,22 @@ def test_an_admin_withdraws_a_dose_recorded_with_the_wrong_vaccine_and_the_venue
     with tenant_context(tenant_a):
         assert VaccinationRecord.objects.filter(booking_id=day.booking.pk).exists()
 
+    with tenant_context(tenant_a):
+        exported = VrsQuery(TODAY, TODAY, "vaccinated_on", timezone.now())
+        assert exported.records().count() == 1
+    clock.shift(60)
     done = admin.post(url, {"reason": " ワクチンの選択誤り ", "confirm": "1"})
     assert done.status_code == 302 and done["Location"] == card_url
     assert "予約は「受付済み」に戻りました" in admin.get(card_url).content.decode()
     with tenant_context(tenant_a):
-        assert not VaccinationRecord.objects.exists()
+        assert not VaccinationRecord.objects.exists()  # it no longer counts
+        (kept,) = VaccinationRecord.every_record.all()  # but is kept, withdrawn
+        assert kept.voided_at is not None and kept.booking_id is None
         assert Booking.objects.get(pk=day.booking.pk).status == Booking.Status.CHECKED_IN
+        # An export made before the withdrawal held it: asked again, its query still names
+        # it (the breach-scope report); an export made now does not.
+        assert list(exported.records()) == [kept]
+        assert not VrsQuery(TODAY, TODAY, "vaccinated_on", timezone.now()).records().exists()
     (voided,) = events(tenant_a, "reception.vaccination_voided")
     assert voided.details["product"] == "moderna" and voided.details["dose"] == 1
     assert voided.details["lot_number"] == "FK8892"
@@ -279,6 +291,7 @@ def test_an_admin_withdraws_a_dose_recorded_with_the_wrong_vaccine_and_the_venue
     assert record(client_a, day.booking, day.pfizer).status_code == 302
     with tenant_context(tenant_a):
         assert VaccinationRecord.objects.get(booking_id=day.booking.pk).product_id == day.pfizer.pk
+        assert VaccinationRecord.every_record.count() == 2
         assert second_dose(day, 19).dose == 2
 
 
