@@ -39,6 +39,7 @@ from booking.services.planning import (
     PlanningRefused,
     slot_cancel,
     slot_cancel_impact,
+    slot_cancellation_told,
     slot_capacity_change,
     slot_close,
     slot_pattern_plan,
@@ -300,9 +301,23 @@ def slot_cancel_view(request: HttpRequest, slot_id: int) -> HttpResponse:
                 )
                 % {"bookings": result.bookings_cancelled, "sent": result.notifications},
             )
+            if result.not_told:
+                # The list of those to phone is this page, now the slot's cancellation.
+                messages.warning(
+                    request,
+                    _(
+                        "連絡先の登録がない%(count)s件の方には、お知らせが届きません。"
+                        "下の一覧の方に、コールセンターから電話でお知らせしてください。"
+                    )
+                    % {"count": result.not_told},
+                )
+                return redirect("console:planning:slot_cancel", slot_id=slot.pk)
             return redirect(reverse("console:planning:slots") + "?" + _slot_query(slot))
-    impact = slot_cancel_impact(slot=slot, actor=actor_of(request), ip=ip_of(request))
     status = 400 if request.method == "POST" else 200
+    if slot.status == Slot.Status.CANCELLED:
+        told = slot_cancellation_told(slot=slot, actor=actor_of(request), ip=ip_of(request))
+        return page(request, "slot_cancel.html", {"slot": slot, "told": told}, status=status)
+    impact = slot_cancel_impact(slot=slot, actor=actor_of(request), ip=ip_of(request))
     return page(
         request, "slot_cancel.html", {"slot": slot, "form": form, "impact": impact}, status=status
     )

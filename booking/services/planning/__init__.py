@@ -15,6 +15,7 @@ from booking.services.planning.cancel import (
     linked_active_bookings,
     slot_cancel,
     slot_cancel_impact,
+    slot_cancellation_told,
 )
 from booking.services.planning.exports import EXPORT_KINDS, export_record
 from booking.services.planning.rules import (
@@ -81,6 +82,7 @@ __all__ = [
     "linked_active_bookings",
     "slot_cancel",
     "slot_cancel_impact",
+    "slot_cancellation_told",
     "slot_capacity_change",
     "slot_close",
     "slot_conflicts",

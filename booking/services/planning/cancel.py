@@ -18,7 +18,8 @@ from django.utils.translation import gettext as _
 
 from audit import record
 from audit.chain import Actor
-from booking.models import Booking, Channel, Notification, Slot, Voucher
+from audit.models import Event
+from booking.models import Booking, Channel, ContactPreference, Notification, Slot, Voucher
 from booking.models.bookings import booking_number_display
 from booking.services.booking import BookingRefused, booking_cancel
 from booking.services.planning.base import (
@@ -35,6 +36,7 @@ class SlotCancellation:
     bookings_cancelled: int
     linked_cancelled: int  # later doses booked together, cancelled with them (policy)
     notifications: int
+    not_told: int = 0  # bookings whose resident registered no way to be told: to phone
 
 
 def linked_active_bookings(booking_ids: Sequence[int]) -> list[int]:
@@ -59,6 +61,8 @@ class AffectedBooking:
     dose: int
     channel: str
     checked_in: bool
+    # Before: whether the resident registered a way to be told; after: whether they were.
+    told: bool = False
 
 
 @dataclass(frozen=True)
@@ -102,6 +106,7 @@ def slot_cancel_impact(*, slot: Slot, actor: Actor, ip: str | None = None) -> Sl
         .order_by("slot__starts_at")
         .values_list("booking_number", "dose", "slot__starts_at", "slot__venue__name")
     )
+    reachable = _reachable_vouchers({row[6] for row in live})
     impact = SlotCancelImpact(
         bookings=tuple(
             AffectedBooking(
@@ -110,8 +115,9 @@ def slot_cancel_impact(*, slot: Slot, actor: Actor, ip: str | None = None) -> Sl
                 dose,
                 channel,
                 status == Booking.Status.CHECKED_IN,
+                voucher_id in reachable,
             )
-            for _pk, number, voucher_number, dose, channel, status, _voucher in live
+            for _pk, number, voucher_number, dose, channel, status, voucher_id in live
         ),
         linked=tuple(
             LinkedBooking(booking_number_display(number), dose, starts_at, venue_name)
@@ -132,6 +138,58 @@ def slot_cancel_impact(*, slot: Slot, actor: Actor, ip: str | None = None) -> Sl
         },
     )
     return impact
+
+
+def _reachable_vouchers(voucher_ids: set[int]) -> set[int]:
+    """Those of ``voucher_ids`` whose resident chose a channel with its address (nothing
+    decrypted: whether they are set is enough)."""
+    return {
+        preference.voucher_id
+        for preference in ContactPreference.objects.filter(voucher_id__in=voucher_ids)
+        if preference.consented_channels()
+    }
+
+
+def slot_cancellation_told(
+    *, slot: Slot, actor: Actor, ip: str | None = None
+) -> tuple[AffectedBooking, ...]:
+    """The bookings the slot's cancellation cancelled (as its audit event lists them), each
+    with whether its resident was sent the message: those who were not, the call centre
+    phones. Numbers only, audited as a read like the list before cancelling."""
+    check_slot(slot)
+    cancelled = (
+        Event.objects.filter(action="slot.cancelled", target_id=str(slot.pk))
+        .order_by("-seq")
+        .values_list("details", flat=True)
+        .first()
+    )
+    ids = [int(pk) for pk in (cancelled or {}).get("bookings", [])]
+    told = set(
+        Notification.objects.filter(booking_id__in=ids, kind="slot_cancelled").values_list(
+            "booking_id", flat=True
+        )
+    )
+    rows = list(
+        Booking.objects.filter(pk__in=ids)
+        .order_by("pk")
+        .values_list(
+            "pk", "booking_number", "voucher__voucher_number", "dose", "channel", "voucher_id"
+        )
+    )
+    if rows:
+        record(
+            action="slot.cancellation_list_viewed",
+            actor=actor,
+            target=slot,
+            ip=ip,
+            details={"bookings_listed": len(rows), "vouchers": sorted({row[5] for row in rows})},
+        )
+    return tuple(
+        AffectedBooking(
+            booking_number_display(number), voucher_number, dose, channel, False, pk in told
+        )
+        for pk, number, voucher_number, dose, channel, _voucher in rows
+    )
 
 
 def slot_cancel(
@@ -201,9 +259,11 @@ def slot_cancel(
             except BookingRefused as refused:  # rolls the whole cancellation back
                 raise PlanningRefused(refused.code, refused.message) from refused
         linked = Booking.objects.filter(pk__in=linked_ids, status=Booking.Status.CANCELLED).count()
-        notifications = Notification.objects.filter(
+        sent = Notification.objects.filter(
             pk__gt=high_water, booking_id__in=ids, kind="slot_cancelled"
-        ).count()
+        ).values_list("booking_id", flat=True)
+        notifications = len(sent)
+        not_told = sorted(set(ids) - set(sent))
         record(
             action="slot.cancelled",
             actor=actor,
@@ -214,8 +274,11 @@ def slot_cancel(
                 "linked_cancelled": linked,
                 "notifications": notifications,
                 "notice": bool(notice),
+                # Which, for the list of those to phone (slot_cancellation_told).
+                "bookings": ids,
+                "not_told": not_told,
             },
         )
         invalidate_on_commit([slot_day(current)])
     current.refresh_from_db()
-    return SlotCancellation(current, len(live), linked, notifications)
+    return SlotCancellation(current, len(live), linked, notifications, len(not_told))

@@ -138,10 +138,44 @@ def test_cancelling_a_slot_cancels_every_booking_and_queues_one_message_each(
         "linked_cancelled": 0,
         "notifications": 1,
         "notice": True,
+        "bookings": sorted([told.pk, untold.pk]),
+        "not_told": [untold.pk],
     }
     per_booking = events(tenant_a, "booking.cancelled")[-2:]
     assert {e.target_id for e in per_booking} == {str(told.pk), str(untold.pk)}
     assert all(e.details["channel"] == "call_centre" for e in per_booking)
+
+
+def test_who_cannot_be_told_is_shown_before_and_listed_to_phone_after(
+    as_admin: Client, world: World, slot: Slot, tenant_a: Municipality
+) -> None:
+    with in_a(tenant_a):
+        consent_to_email(world.residents[0].pk, "hanako@example.jp")
+        told = world.book(slot, world.residents[0])
+        untold = world.book(slot, world.residents[1], channel="line")
+    url = f"/console/planning/slots/{slot.pk}/cancel/"
+
+    def row_of(page: str, booking: Booking) -> str:
+        number = booking.booking_number
+        return page.split(f"{number[:5]}-{number[5:]}")[1].split("</tr>")[0]
+
+    before = as_admin.get(url).content.decode()
+    assert "送る" in row_of(before, told) and "届かない" not in row_of(before, told)
+    assert "届かない：電話で連絡" in row_of(before, untold)
+
+    response = as_admin.post(url, {"confirm": "on"})
+    assert response.status_code == 302 and response["Location"] == url
+    after = as_admin.get(url).content.decode()
+    assert "連絡先の登録がない1件の方には、お知らせが届きません" in after
+    listed = after.split('id="cancelled-bookings"')[1]
+    assert "送信済み" in row_of(listed, told)
+    assert "届かない：電話で連絡" in row_of(listed, untold)
+    assert world.residents[1].voucher_number in row_of(listed, untold)
+    viewed = events(tenant_a, "slot.cancellation_list_viewed")[-1]
+    assert viewed.details == {
+        "bookings_listed": 2,
+        "vouchers": sorted([world.residents[0].pk, world.residents[1].pk]),
+    }
 
 
 def test_cancelling_needs_the_confirmation_box(
