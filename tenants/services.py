@@ -518,8 +518,14 @@ def municipality_decommission(
             locked.wrapped_data_key = b""
             locked.key_destroyed_at = timezone.now()
             locked.status = Municipality.Status.DECOMMISSIONED
-            locked.save(
-                update_fields=["wrapped_data_key", "key_destroyed_at", "status", "updated_at"]
+            locked.updated_at = timezone.now()
+            # An UPDATE, not save(): django-tenants' save() of a municipality whose schema
+            # is missing (a provisioning killed half-way) would try to create it.
+            Municipality.objects.filter(pk=locked.pk).update(
+                wrapped_data_key=locked.wrapped_data_key,
+                key_destroyed_at=locked.key_destroyed_at,
+                status=locked.status,
+                updated_at=locked.updated_at,
             )
             Domain.objects.filter(tenant=locked).delete()
             record(

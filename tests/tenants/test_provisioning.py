@@ -226,6 +226,22 @@ def test_a_decommission_stopped_half_way_is_finished_by_running_it_again(
         municipality_decommission(municipality=m, confirmation="271004", actor=ACTOR)
 
 
+def test_a_municipality_whose_provisioning_died_before_its_schema_is_decommissioned(
+    db: None,
+) -> None:
+    """A provisioning killed between the municipality's row and its schema leaves the row
+    alone: decommissioning it must not try to create the schema (django-tenants' save())."""
+    m = municipality_provision(
+        code="271004", subdomain="osaka", admin_email="a@osaka.example.jp", actor=ACTOR
+    ).municipality
+    tenants_services._drop_schema(m.schema_name)
+    tenants_services.drop_schema_role(connection, m.schema_name)
+    municipality_decommission(municipality=m, confirmation="271004", actor=ACTOR)
+    m.refresh_from_db()
+    assert m.status == Municipality.Status.DECOMMISSIONED and not _schema_exists("m271004")
+    assert not decommission_unfinished(m)
+
+
 def test_only_a_decommissioned_municipality_can_have_an_unfinished_decommission(
     tenant_a: Municipality,
 ) -> None:
