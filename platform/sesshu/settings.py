@@ -75,6 +75,8 @@ TENANT_LIMIT_SET_CALLS = True
 TENANT_CREATION_FAKES_MIGRATIONS = False
 # Passes over a schema with nothing to apply in one query (see tenants/db/migrate.py).
 TENANT_BASE_MIGRATE_COMMAND = "tenants.db.migrate.Command"
+# Visits only the schemas that exist (a decommissioned municipality's was dropped).
+GET_EXECUTOR_FUNCTION = "tenants.db.migrate.executor_for"
 
 MIDDLEWARE = [
     "sesshu.health.HealthMiddleware",

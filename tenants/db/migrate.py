@@ -1,4 +1,5 @@
-"""The migrate command django-tenants runs in each schema (``TENANT_BASE_MIGRATE_COMMAND``).
+"""The migrate command django-tenants runs in each schema (``TENANT_BASE_MIGRATE_COMMAND``),
+and the executor that chooses the schemas (``executor_for``).
 
 Django's migrate does a lot even when nothing is to be applied: it runs the system checks,
 replays every applied migration into a project state, renders all models twice and emits
@@ -14,12 +15,17 @@ itself has run the system checks once, before visiting the schemas.)
 
 from __future__ import annotations
 
+import sys
 from functools import cache
 from typing import Any
 
 from django.core.management.commands.migrate import Command as MigrateCommand
-from django.db import DEFAULT_DB_ALIAS, connections
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.migrations.loader import MigrationLoader
+from django_tenants.migration_executors import get_executor
+from django_tenants.migration_executors.base import MigrationExecutor
+
+from tenants.models import Municipality
 
 # Options under which Django's command does more than apply the plan.
 _FULL_RUN_OPTIONS = ("app_label", "migration_name", "fake", "fake_initial", "plan", "prune")
@@ -66,3 +72,38 @@ class Command(MigrateCommand):
         # Django records every migration in every schema (the router only skips the
         # operations of apps that live elsewhere), so up to date means: all of them recorded.
         return on_disk <= applied_in(connection, connection.schema_name)  # type: ignore[attr-defined]
+
+
+def executor_for(codename: str | None = None) -> type[MigrationExecutor]:
+    """django-tenants' executor (``GET_EXECUTOR_FUNCTION``), visiting only schemas that exist.
+
+    django-tenants visits every municipality's schema, decommissioned ones too, whose schema
+    was dropped with their data: Django then fails to create its migration table there, and
+    the deployment stops for every municipality after it. A missing schema of a municipality
+    that is not decommissioned (a provisioning that died half-way, docs/operations.md 1.8)
+    is passed over with a warning rather than stopping everyone else's migration."""
+    base = get_executor(codename)
+
+    class ExistingSchemas(base):  # type: ignore[misc,valid-type]
+        def run_migrations(self, tenants: Any = None) -> None:
+            schemas = list(tenants or [])
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT nspname FROM pg_namespace")
+                existing = {row[0] for row in cursor.fetchall()}
+            missing = [schema for schema in schemas if schema not in existing]
+            if missing:
+                decommissioned = set(
+                    Municipality.objects.filter(
+                        schema_name__in=missing, status=Municipality.Status.DECOMMISSIONED
+                    ).values_list("schema_name", flat=True)
+                )
+                for schema in missing:
+                    if schema not in decommissioned:
+                        sys.stderr.write(
+                            f"Schema {schema} does not exist but its municipality is not "
+                            "decommissioned (a provisioning that died half-way?): passed "
+                            "over. See docs/operations.md 1.8.\n"
+                        )
+            super().run_migrations(tenants=[s for s in schemas if s in existing])
+
+    return ExistingSchemas

@@ -48,3 +48,33 @@ def test_options_that_ask_for_more_than_the_plan_take_the_full_path(
             assert not Command._up_to_date({"database": "default", **extra}), extra
     output = _migrate(tenant_a.schema_name, capsys, plan=True)
     assert "Planned operations" in output and "up to date" not in output
+
+
+def test_every_municipality_migrates_past_a_decommissioned_one_and_a_missing_schema(
+    tenant_a: Municipality, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A decommissioned municipality's schema was dropped; a provisioning killed half-way
+    left a municipality without one. Neither stops the others' migration. (The standard
+    executor: the multiprocessing one, the same subclass, opens connections of its own,
+    which the test's transaction does not allow.)"""
+    from audit.chain import Actor
+    from tenants import services
+
+    actor = Actor.system("tests")
+    gone = services.municipality_provision(
+        code="271004", subdomain="osaka", admin_email="a@osaka.example.jp", actor=actor
+    ).municipality
+    services.municipality_decommission(municipality=gone, confirmation="271004", actor=actor)
+    died = services.municipality_provision(
+        code="011002", subdomain="sapporo", admin_email="a@sapporo.example.jp", actor=actor
+    ).municipality
+    services._drop_schema(died.schema_name)
+    capsys.readouterr()
+    with owner_mode():
+        call_command("migrate_schemas", tenant=True, interactive=False, verbosity=1)
+    captured = capsys.readouterr()
+    assert f":{tenant_a.schema_name}]   No migrations to apply (up to date)." in captured.out
+    assert "m271004" not in captured.out + captured.err
+    assert "Schema m011002 does not exist but its municipality is not decommissioned" in (
+        captured.err
+    )
