@@ -99,9 +99,11 @@ def _error_rows(
         while asked and asked[0][0] < line:
             asked.popleft()  # a line no record starts on (never, for lines the parse reported)
         _line, texts = asked.popleft()
-        # A short row is padded, so that what is wrong stands under エラー内容.
-        padding = [""] * (len(header) - len(cells))
-        yield [*cells, *padding, " / ".join(texts)]
+        # What is wrong stands under エラー内容 whatever the row's width: a short row is
+        # padded, a long row's cells past the header's follow it.
+        width = len(header)
+        padding = [""] * (width - len(cells))
+        yield [*cells[:width], *padding, " / ".join(texts), *cells[width:]]
 
 
 def _segments(rows: Iterable[list[str]], encoding: str) -> Iterator[bytes]:

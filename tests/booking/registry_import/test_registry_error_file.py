@@ -93,6 +93,17 @@ def test_a_short_row_s_error_stands_under_the_error_column(tenant) -> None:
     assert got[1][4:-1] == [""] * (len(got[0]) - 5) and got[1][-1]
 
 
+def test_a_long_row_s_error_stands_under_the_error_column_too(tenant) -> None:
+    """A row with cells past the header's: its error stands under エラー内容 and the extra
+    cells follow it, kept as sent."""
+    long_row = row("0000000002") + ",余分な値,もう一つ"
+    got = _downloaded(preview(csv_bytes([row("0000000001"), long_row])))
+    width = len(got[0])
+    assert got[0][-1] == "エラー内容"
+    assert got[1][0] == "0000000002" and "列の数が見出しより多く" in got[1][width - 1]
+    assert got[1][width:] == ["余分な値", "もう一つ"]
+
+
 @pytest.mark.parametrize("chunk_bytes", [200, 333, 512])
 def test_an_invalid_row_that_starts_a_chunk_is_in_the_error_file(
     tenant, settings, chunk_bytes
