@@ -60,6 +60,10 @@ def _capacity_field(label: Any) -> forms.IntegerField:
     )
 
 
+def _venue_name_key(name: str) -> str:
+    return "".join(unicodedata.normalize("NFKC", name).split()).casefold()
+
+
 class VenueForm(PlanningForm):
     name = forms.CharField(label=_("会場名"), max_length=100)
     area = forms.CharField(
@@ -98,11 +102,26 @@ class VenueForm(PlanningForm):
         help_text=_("選ばない場合は、どのワクチンの枠も作成できます。"),
     )
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, venue: Venue | None = None, **kwargs: Any) -> None:
+        """``venue``: the venue edited (None: a new one)."""
         super().__init__(*args, **kwargs)
+        self.venue = venue
         field = self.fields["products"]
         assert isinstance(field, forms.ModelMultipleChoiceField)
         field.queryset = VaccineProduct.objects.filter(active=True).order_by("name")
+
+    def clean_name(self) -> str:
+        """No two venues by one name: every list (slots, reception, residents' pages) tells
+        venues apart by it, and the slot file names its venue by it. Compared as a resident
+        reads it (full-width and spaces aside)."""
+        name = " ".join(str(self.cleaned_data["name"]).split())
+        key = _venue_name_key(name)
+        others = Venue.objects.exclude(pk=self.venue.pk if self.venue else None)
+        if any(_venue_name_key(other) == key for other in others.values_list("name", flat=True)):
+            raise forms.ValidationError(
+                _("「%(name)s」という会場は既にあります。別の名前にしてください。") % {"name": name}
+            )
+        return name
 
     @classmethod
     def initial_for(cls, venue: Venue) -> dict[str, Any]:

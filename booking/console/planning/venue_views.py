@@ -51,7 +51,7 @@ def venue_new(request: HttpRequest) -> HttpResponse:
 def venue_edit(request: HttpRequest, venue_id: int) -> HttpResponse:
     venue = get_object_or_404(Venue, pk=venue_id)
     if request.method == "POST":
-        form = VenueForm(request.POST)
+        form = VenueForm(request.POST, venue=venue)
         if form.is_valid():
             venue_update(
                 venue=venue, details=form.details(), actor=actor_of(request), ip=ip_of(request)

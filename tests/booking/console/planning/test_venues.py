@@ -103,3 +103,24 @@ def test_closing_a_venue_stops_new_bookings_and_keeps_the_old_ones(
         world.north.refresh_from_db()
         assert world.north.is_open
     assert events(tenant_a, "venue.reopened")
+
+
+def test_two_venues_never_share_a_name(
+    as_admin: Client, world: World, tenant_a: Municipality
+) -> None:
+    assert as_admin.post("/console/planning/venues/new/", NEW_VENUE).status_code == 302
+    twin = {**NEW_VENUE, "name": " 小平市民総合体育館 "}  # the same, as typed again
+    refused = as_admin.post("/console/planning/venues/new/", twin)
+    text = refused.content.decode()
+    assert refused.status_code == 400 and "という会場は既にあります" in text
+    assert 'value="東京都小平市津田町1-1-1"' in text  # what was typed stays
+    with in_a(tenant_a):
+        gym = Venue.objects.get(name="小平市民総合体育館")
+        assert Venue.objects.filter(name__contains="体育館").count() == 1
+    # Renaming another venue to it is refused; keeping a venue's own name is not.
+    rename = {**NEW_VENUE, "name": "小平市民総合体育館"}
+    assert (
+        as_admin.post(f"/console/planning/venues/{world.north.pk}/edit/", rename).status_code == 400
+    )
+    same = {**NEW_VENUE, "area": "中央地区"}
+    assert as_admin.post(f"/console/planning/venues/{gym.pk}/edit/", same).status_code == 302
