@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.urls import reverse
 from django.utils.http import urlencode
 from django.views.decorators.http import require_GET
 
@@ -144,6 +146,10 @@ def report_csv(request: HttpRequest, key: str) -> HttpResponse:
     if key not in REPORTS:
         raise Http404("no such report")
     form = DateRangeForm(request.GET or None)
+    if form.is_bound and not form.is_valid():
+        # Not another period's figures under a name that looks right: the page, which says
+        # what is wrong with the period asked.
+        return redirect(reverse("console:planning:reports") + "?" + request.GET.urlencode())
     first, last = form.range()
     report = REPORTS[key](first, last)
     export_record(

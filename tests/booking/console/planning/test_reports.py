@@ -148,6 +148,22 @@ def test_a_report_csv_is_audited_without_values(as_admin: Client, history: World
     }
 
 
+def test_a_report_csv_of_a_wrong_period_is_not_another_periods_figures(
+    as_admin: Client, world: World, tenant_a
+) -> None:
+    before = len(events(tenant_a, "export.report"))
+    for query in (
+        "first_day=2026-05-19&last_day=2026-05-08",
+        "first_day=2026-01-01&last_day=2026-12-31",
+    ):
+        response = as_admin.get(f"/console/planning/reports/fill.csv?{query}")
+        assert response.status_code == 302
+        assert response["Location"] == f"/console/planning/reports/?{query}"
+        page = as_admin.get(response["Location"])
+        assert page.status_code == 400 and "errorlist" in page.content.decode()
+    assert len(events(tenant_a, "export.report")) == before  # nothing exported
+
+
 def test_an_unknown_report_is_404(as_admin: Client, world: World) -> None:
     assert as_admin.get("/console/planning/reports/vouchers.csv").status_code == 404
 
