@@ -326,3 +326,25 @@ def test_the_booking_page_opened_for_a_dose_that_waits_says_why(
     client_a.post(resident_url(town) + "book/", {"slot": town.call_slot.pk})
     page = client_a.get(resident_url(town) + "book/").content.decode()
     assert 'id="waits-for-dose"' in page and "1回目の接種が済んでから予約できます" in page
+
+
+def test_a_booking_cancelled_with_its_slot_says_so_and_its_channel_is_told_apart(
+    tenant_a: Municipality,
+    client_a: Client,
+    operator_a: StaffAccount,
+    admin_a: StaffAccount,
+    town: Town,
+    clock: time_machine.Coordinates,
+) -> None:
+    from audit.chain import Actor
+    from booking.services.planning import slot_cancel
+
+    ready(client_a, operator_a, town, clock)
+    client_a.post(resident_url(town) + "book/", {"slot": town.call_slot.pk})
+    row = client_a.get(resident_url(town)).content.decode().split("予約中")[1].split("</td>")[0]
+    assert "予約経路：コールセンター" in row
+    with schema_context(tenant_a.schema_name):
+        slot = Slot.objects.get(pk=town.call_slot.pk)
+        slot_cancel(slot=slot, actor=Actor(Actor.STAFF, str(admin_a.user_id)))
+    page = client_a.get(resident_url(town)).content.decode()
+    assert "予約枠の中止による取消" in page and "取消（コールセンター）" not in page
