@@ -113,7 +113,14 @@ class BirthDateWidget(forms.SelectDateWidget):
         cost (scripts/bench/README.md, "Stop 13")."""
         if value not in (None, "", {}):
             return super().render(name, value, attrs, renderer)
-        key = (name, _attrs_key(attrs), timezone.localdate().year, get_language(), id(renderer))
+        key = (
+            name,
+            _attrs_key(attrs),
+            _attrs_key(self.attrs),  # the widget's own (autofocus after an error)
+            timezone.localdate().year,
+            get_language(),
+            id(renderer),
+        )
         html = _EMPTY_WRITTEN.get(key)
         if html is None:
             html = super().render(name, value, attrs, renderer)

@@ -75,6 +75,16 @@ FAILED_NEXT = gettext_lazy(
     "お手元の接種券などで確かめて、もう一度入力してください。"
     "続けて間違えると、しばらくログインできなくなります。"
 )
+# Said after every failure alike (nothing about the voucher is revealed): a resident whose
+# voucher can no longer log in (moved, withdrawn, stopped by staff) learns where to go.
+FAILED_CALL = gettext_lazy(
+    "正しく入力してもログインできないときは、接種券が使えなくなっている場合があります。"
+    "コールセンターにお電話ください。"
+)
+# A form sent with a box left empty or a value of the wrong shape: the boxes say what.
+FIX_FIELDS = gettext_lazy(
+    "入力していない項目や、形の正しくない項目があります。赤字の説明を見て直してください。"
+)
 THROTTLED = gettext_lazy(
     "ログインの試行が多すぎます。15分ほど時間をおいてから、もう一度お試しください。"
     "お急ぎの方はコールセンターにお電話ください。"
@@ -210,6 +220,13 @@ def _login_page(
 ) -> HttpResponse:
     if error:
         _point_at(form, error_id="login-error")
+    elif form.is_bound and form.errors:
+        # Focus on the first box that is wrong, read out with its own message; the summary
+        # above the form is announced.
+        error = str(FIX_FIELDS)
+        first = next((name for name in form.fields if name in form.errors), None)
+        if first is not None:
+            form.fields[first].widget.attrs["autofocus"] = True
     municipality = municipality_of(request)
     response = page(
         request,
@@ -250,7 +267,11 @@ def _refused(
         return _login_page(request, template=template, form=form, error=str(THROTTLED), status=429)
     form = _form(form_class, extra_step=throttle.under_attack_shown())
     return _login_page(
-        request, template=template, form=form, error=f"{FAILED[method]}{FAILED_NEXT}", status=400
+        request,
+        template=template,
+        form=form,
+        error=f"{FAILED[method]}{FAILED_NEXT}{FAILED_CALL}",
+        status=400,
     )
 
 

@@ -491,3 +491,31 @@ def test_each_municipality_s_login_pages_show_only_its_own_name(
         seen_in_a = client_a.get(path).content.decode()
         assert tenant_b.name in seen_in_b and tenant_a.name not in seen_in_b
         assert tenant_a.name in seen_in_a and tenant_b.name not in seen_in_a
+
+
+def test_a_form_sent_with_boxes_wrong_is_announced_and_focused_on_the_first(
+    client_a: Client, dob_mode: Municipality
+) -> None:
+    empty = client_a.post("/login/", {"voucher_number": "", "birth_date_year": "1948"})
+    text = empty.content.decode()
+    assert empty.status_code == 400
+    summary = text.split('id="login-error"')[1].split("</p>")[0]
+    assert "入力していない項目や、形の正しくない項目があります" in summary
+    assert '<p class="error" role="alert" id="login-error">' in text
+    voucher_box = text.split('name="voucher_number"')[1].split(">")[0]
+    assert "autofocus" in voucher_box and 'aria-invalid="true"' in voucher_box
+    # Only the birth date wrong: focus goes there, not to the voucher number.
+    short = client_a.post("/login/", {"voucher_number": "1234567890", "birth_date_year": ""})
+    text = short.content.decode()
+    assert "autofocus" not in text.split('name="voucher_number"')[1].split(">")[0]
+    assert "autofocus" in text.split('name="birth_date_year"')[1].split(">")[0]
+
+
+def test_a_refused_login_says_where_to_go_when_the_details_are_right(
+    client_a: Client, dob_mode: Municipality, resident_a: Resident
+) -> None:
+    refused = login_dob(client_a, resident_a, **birth_fields(date(1950, 1, 2)))
+    assert refused.status_code == 400
+    assert "接種券が使えなくなっている場合があります。コールセンターにお電話ください" in (
+        refused.content.decode()
+    )
