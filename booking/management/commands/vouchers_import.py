@@ -158,17 +158,22 @@ class Command(BaseCommand):
             )
         except RegistryImportRefused as refused:
             registry_import_cancel(registry_import=registry_import, actor=ACTOR)
-            hint = ""
+            cancelled = f"Nothing was written; import {registry_import.pk} is cancelled."
             many = withdrawals_to_acknowledge(registry_import)
             if many and many != withdrawals:
-                hint = (
-                    f"\nThis full list withdraws {many:,} of"
-                    f" {registry_import.counts.get('active', 0):,} active vouchers. Check the"
-                    f" file; to go ahead, run again with --confirm-withdrawals {many}."
+                # The command's own words: the service's speak of the screen's check box.
+                given = (
+                    f" --confirm-withdrawals {withdrawals} does not match that number."
+                    if withdrawals
+                    else ""
                 )
-            raise CommandError(
-                f"{refused}\nNothing was written; import {registry_import.pk} is cancelled.{hint}"
-            ) from refused
+                raise CommandError(
+                    f"This full list withdraws {many:,} of"
+                    f" {registry_import.counts.get('active', 0):,} active vouchers"
+                    f" (全件リストで対象外になる接種券: {many:,}件).{given} {cancelled}"
+                    f" Check the file; to go ahead, run again with --confirm-withdrawals {many}."
+                ) from refused
+            raise CommandError(f"{refused}\n{cancelled}") from refused
         self._apply(registry_import)
 
     def _apply(self, registry_import: RegistryImport) -> None:

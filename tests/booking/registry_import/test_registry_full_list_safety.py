@@ -107,8 +107,11 @@ def test_the_command_stops_before_withdrawing_many_and_says_how_to_go_on(
     import_all(csv_bytes(_numbers(1, TOWN)))
     path = tmp_path / "short.csv"
     path.write_bytes(csv_bytes(_numbers(1, 50)))
-    with pytest.raises(CommandError, match="--confirm-withdrawals 50"):
+    with pytest.raises(CommandError, match="--confirm-withdrawals 50") as stopped:
         run(tenant, str(path), "--full-list")
+    assert "チェック" not in str(stopped.value)  # the screen's words, not the command's
+    with pytest.raises(CommandError, match="--confirm-withdrawals 5 does not match"):
+        run(tenant, str(path), "--full-list", "--confirm-withdrawals", "5")
     assert _active() == TOWN
     assert RegistryImport.objects.order_by("pk").last().status == RegistryImport.Status.CANCELLED
     run(tenant, str(path), "--full-list", "--confirm-withdrawals", "50")
