@@ -11,6 +11,11 @@ from django.utils.translation import gettext_lazy as _
 STALE_AFTER = timedelta(minutes=5)
 
 
+# The message of an import cancelled at once after its preview, as asked (vouchers_import
+# --dry-run): listed as a check, not as an import someone cancelled.
+DRY_RUN = "dry_run"
+
+
 class RegistryImport(models.Model):
     """One upload of the voucher registry, from preview to import.
 
@@ -116,6 +121,8 @@ class RegistryImport(models.Model):
 
     @property
     def status_label(self) -> str:
+        if self.status == self.Status.CANCELLED and self.message == DRY_RUN:
+            return str(_("確認のみ（取り込んでいません）"))
         return str(_("中断")) if self.stalled else self.get_status_display()
 
 

@@ -8,6 +8,7 @@ from django_tenants.utils import tenant_context
 
 from audit.chain import Actor
 from booking.models import RegistryImport
+from booking.models.registry import DRY_RUN
 from booking.services.registry_import import (
     RegistryImportRefused,
     RegistryImportStalled,
@@ -144,7 +145,7 @@ class Command(BaseCommand):
             raise CommandError(registry_import.message or "The preview failed.")
         if dry_run:
             # Nothing is to follow: drop the staged rows and the plaintext upload now.
-            registry_import_cancel(registry_import=registry_import, actor=ACTOR)
+            registry_import_cancel(registry_import=registry_import, actor=ACTOR, reason=DRY_RUN)
             self.stdout.write(
                 f"Dry run: nothing was written; import {registry_import.pk} is cancelled."
             )

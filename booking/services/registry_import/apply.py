@@ -19,7 +19,7 @@ from django.utils.translation import gettext as _
 from audit import record
 from audit.chain import Actor
 from booking.models import RegistryImport, Voucher
-from booking.models.registry import STALE_AFTER
+from booking.models.registry import DRY_RUN, STALE_AFTER
 from booking.selectors.registry import withdrawn_vouchers_with_bookings
 from booking.services.registry_import.codes import (
     activation_codes_issue,
@@ -183,7 +183,11 @@ def registry_import_cancel(
     updated = (
         RegistryImport.objects.filter(pk=registry_import.pk)
         .filter(not_started | stalled_parse)
-        .update(status=RegistryImport.Status.CANCELLED, finished_at=now)
+        .update(
+            status=RegistryImport.Status.CANCELLED,
+            finished_at=now,
+            **({"message": DRY_RUN} if reason == DRY_RUN else {}),
+        )
     )
     if updated != 1:
         raise RegistryImportRefused(_("この取込は取り消せません。"))

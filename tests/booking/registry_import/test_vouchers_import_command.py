@@ -68,7 +68,10 @@ def test_a_dry_run_writes_nothing_and_leaves_no_upload_behind(tenant, tmp_path) 
     assert registry_import.status == RegistryImport.Status.CANCELLED
     assert registry_import.stored_file == "" and not uploads(tmp_path)
     assert not Voucher.objects.exists()
-    assert Event.objects.filter(action="registry_import.cancelled").exists()
+    cancelled = Event.objects.get(action="registry_import.cancelled")
+    assert cancelled.details["reason"] == "dry_run"
+    # Listed as the check it was, not as an import somebody cancelled.
+    assert registry_import.status_label == "確認のみ（取り込んでいません）"
     run(tenant, path)  # a cancelled dry run blocks nothing
     assert Voucher.objects.count() == 2
 
