@@ -36,6 +36,7 @@ from booking.services.registry_import import (
     registry_import_error_file,
     registry_import_upload,
 )
+from booking.services.registry_import.counts import CHANGED_SHOWN, changed_vouchers
 from booking.services.registry_mapping import (
     RegistryColumnMappingInvalid,
     registry_column_mapping_get,
@@ -151,6 +152,9 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
     withdrawn_total = 0
     if done and registry_import.full_list:
         withdrawn, withdrawn_total = _withdrawn_with_bookings(registry_import)
+    # Before confirming: which vouchers change, and in which columns (the municipality's
+    # console only: the vendor's page shows the counts).
+    changed = changed_vouchers(registry_import) if context["can_confirm"] else []
     return render(
         request,
         "booking/console/imports/detail.html",
@@ -166,6 +170,8 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
             withdrawn=withdrawn,
             withdrawn_total=withdrawn_total,
             withdrawn_shown=WITHDRAWN_SHOWN,
+            changed=changed,
+            changed_shown=CHANGED_SHOWN,
         ),
     )
 

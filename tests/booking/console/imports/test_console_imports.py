@@ -428,3 +428,33 @@ def test_an_expired_error_file_is_no_longer_offered(
     response = client_a.get(f"{location}errors/", follow=True)
     assert "保存期間が過ぎたため削除されました" in response.content.decode()
     assert not events(tenant_a, "registry_import.error_file_downloaded")
+
+
+def test_the_preview_names_the_vouchers_that_change_and_which_columns_not_the_values(
+    tenant_a: Municipality,
+    client_a: Client,
+    as_admin: Client,
+    django_capture_on_commit_callbacks,
+) -> None:
+    first = [row("0000000001"), row("0000000002"), row("0000000003")]
+    confirm(
+        client_a,
+        previewed(client_a, csv_bytes(first), django_capture_on_commit_callbacks),
+        django_capture_on_commit_callbacks,
+    )
+    with tenant_context(tenant_a):
+        Voucher.objects.filter(voucher_number="0000000003").update(status=Voucher.Status.WITHDRAWN)
+    again = [
+        row("0000000001"),  # unchanged
+        row("0000000002", birth="昭和24年5月6日", phone="090-9999-0000"),
+        row("0000000003"),  # back from withdrawn
+        row("0000000004"),  # new
+    ]
+    location = previewed(client_a, csv_bytes(again), django_capture_on_commit_callbacks)
+    page = client_a.get(location).content.decode()
+    table = page.split('id="changed-vouchers"')[1].split("</table>")[0]
+    assert "0000000001" not in table and "0000000004" not in table
+    second = table.split("0000000002")[1].split("</tr>")[0]
+    assert "生年月日" in second and "電話番号" in second and "氏名" not in second
+    assert "対象外から対象に戻る" in table.split("0000000003")[1].split("</tr>")[0]
+    assert "1949" not in page and "9999" not in page  # which columns, never the values
