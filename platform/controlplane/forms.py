@@ -8,6 +8,7 @@ from django.conf import settings
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from sesshu.trail_text import refuse_identifiers
 from tenants.codes import code_problem
 from tenants.models import Municipality
 from tenants.services import WAITING_ROOM_MOST_PER_MINUTE
@@ -107,6 +108,7 @@ class SuspendForm(Form):
         help_text=_("監査記録に残ります。住民の個人情報は書かないでください。"),
         max_length=200,
         widget=forms.Textarea(attrs={"rows": 3}),
+        validators=[refuse_identifiers],
     )
 
 

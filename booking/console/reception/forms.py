@@ -9,6 +9,7 @@ from django.utils.translation import gettext_lazy as _
 from booking.console.forms import ConsoleForm
 from booking.models import Slot, StaffMember, VaccineProduct, Venue
 from booking.services.reception import ProductChangeReason, lot_number_normalize
+from sesshu.trail_text import refuse_identifiers
 
 
 class LookupForm(ConsoleForm):
@@ -161,6 +162,7 @@ class VaccinationCorrectionForm(ConsoleForm):
         max_length=200,
         help_text=_("例：ロット番号の入力誤り（バイアルの表示を確認）。監査記録に残ります。"),
         error_messages={"required": _("訂正の理由を入力してください。")},
+        validators=[refuse_identifiers],
     )
 
 
@@ -172,6 +174,7 @@ class VaccinationVoidForm(ConsoleForm):
         max_length=200,
         help_text=_("例：別の方の予約に記録した／ワクチンの選択を誤った。監査記録に残ります。"),
         error_messages={"required": _("取り消す理由を入力してください。")},
+        validators=[refuse_identifiers],
     )
     confirm = forms.BooleanField(
         label=_("この接種記録を取り消します（予約は「受付済み」に戻ります）"),

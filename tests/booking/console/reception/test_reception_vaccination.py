@@ -259,6 +259,7 @@ def test_an_admin_withdraws_a_dose_recorded_with_the_wrong_vaccine_and_the_venue
     for data, message in (
         ({"reason": "", "confirm": "1"}, "取り消す理由を入力してください"),
         ({"reason": "ワクチンの選択誤り"}, "確認のチェックを入れてください"),
+        ({"reason": "1399980001 の方と取り違え", "confirm": "1"}, "個人を特定できる情報は"),
     ):
         refused = admin.post(url, data)
         assert refused.status_code == 400 and message in refused.content.decode()
