@@ -49,7 +49,10 @@ class TenantHostMiddleware:
         # The platform suspended this municipality: nothing of it is served, not even the
         # console, until the platform resumes it.
         body = render_to_string(
-            "tenants/suspended.html", {"site_name": tenant.name}, request=request
+            "tenants/suspended.html",
+            # Staff are told what it is and whom to ask, not to phone their own call centre.
+            {"site_name": tenant.name, "console": request.path.startswith("/console/")},
+            request=request,
         )
         response = HttpResponse(body, status=503)
         response["Retry-After"] = "3600"

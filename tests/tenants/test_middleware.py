@@ -29,7 +29,11 @@ def test_a_suspended_municipality_serves_nothing(
     municipality_suspend(municipality=tenant_a, actor=Actor.system("tests"))
     response = Client(HTTP_HOST=host_of(tenant_a)).get("/console/")
     assert response.status_code == 503
-    assert "現在停止しています" in response.content.decode()
+    console = response.content.decode()
+    assert "現在停止しています" in console and "運営事業者の窓口" in console
+    assert "コールセンターにお電話ください" not in console  # staff are not sent to themselves
+    resident = Client(HTTP_HOST=host_of(tenant_a)).get("/").content.decode()
+    assert "コールセンターにお電話ください" in resident and "運営事業者" not in resident
     # Answered on purpose: no error in Django's request log (nor a Sentry event per page).
     assert not [r for r in caplog.records if r.name == "django.request"]
     municipality_resume(municipality=tenant_a, actor=Actor.system("tests"))
