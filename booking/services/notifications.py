@@ -309,9 +309,7 @@ def contact_preferences_update(
             ValidationError(_("SMSで受け取るには携帯電話番号を入力してください。"), code="required")
         )
     with transaction.atomic():
-        preference = (
-            ContactPreference.objects.select_for_update().filter(voucher=voucher).first()
-        ) or ContactPreference.objects.create(voucher=voucher)
+        preference = _preference_locked(voucher)
         preference.voucher = voucher
         if "line" in chosen and preference.line_user_id is None:
             errors.setdefault("channels", []).append(
@@ -355,6 +353,13 @@ def contact_preferences_update(
     return preference
 
 
+def _preference_locked(voucher: Voucher) -> ContactPreference:
+    """The resident's preferences, locked for the change (made, empty, on the first)."""
+    return (
+        ContactPreference.objects.select_for_update().filter(voucher=voucher).first()
+    ) or ContactPreference.objects.create(voucher=voucher)
+
+
 def contact_language_update(
     *, voucher: Voucher, language: str, actor: Actor, ip: str | None
 ) -> ContactPreference:
@@ -363,9 +368,7 @@ def contact_language_update(
     if language not in Language.values:
         raise ValidationError({"language": [ValidationError(_("選べない言語です。"))]})
     with transaction.atomic():
-        preference = (
-            ContactPreference.objects.select_for_update().filter(voucher=voucher).first()
-        ) or ContactPreference.objects.create(voucher=voucher)
+        preference = _preference_locked(voucher)
         if preference.language != language:
             preference.language = language
             preference.save(update_fields=["language", "updated_at"])
