@@ -492,9 +492,9 @@ def vaccination_void(
     """Withdraw a dose recorded by mistake (the wrong vaccine chosen, or recorded for another
     resident), by an admin, with the reason. The record stops counting (kept, withdrawn: a
     VRS export may have held it; the trail keeps who and why); its booking goes back to
-    checked in, so that the venue records the dose again as given,
-    or undoes the check-in of a resident who was not vaccinated. Refused while a later dose
-    is recorded: that record was allowed because of this one.
+    checked in, so that the venue records the dose again as given, or undoes the check-in
+    of a resident who was not vaccinated. Refused while a later dose is recorded: that
+    record was allowed because of this one.
 
     Returns the booking, checked in again (None for a record without one)."""
     if not made_in_current_schema(vaccination):
@@ -556,7 +556,7 @@ def later_doses_booked(vaccination: VaccinationRecord) -> list[Booking]:
         Booking.objects.filter(
             voucher_id=vaccination.voucher_id,
             dose__gt=vaccination.dose,
-            status__in=(Booking.Status.ACTIVE, Booking.Status.CHECKED_IN),
+            status__in=Booking.LIVE_STATUSES,
         )
         .select_related("slot__venue")
         .order_by("dose")
