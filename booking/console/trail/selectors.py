@@ -8,13 +8,25 @@ from datetime import datetime
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.db import models
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from audit.chain import Actor
 from audit.models import Event
-from booking.services.callcentre import reveal_note_open
+from booking.models import (
+    Channel,
+    Language,
+    Notification,
+    NotificationChannel,
+    NotificationKind,
+    RegistryImport,
+    Slot,
+    StaffMember,
+)
+from booking.services.callcentre import RevealReason, reveal_note_open
 from tenants.crypto import DecryptionFailed
+from tenants.models import Municipality
 
 PAGE_SIZE = 100
 _HIDDEN_DETAILS = ("note_id", "note_sealed")
@@ -45,8 +57,307 @@ ACTION_AREAS = {
 }
 
 
+# What each action did, in the auditor's words: the event's main description. Every action a
+# municipality's trail can hold has one (tests/booking/console/trail/test_trail_labels.py
+# finds them in the source); an unknown one falls back to its area.
+ACTION_LABELS = {
+    "access.refused": gettext_lazy("アクセスの拒否（権限なし）"),
+    "age_phase.created": gettext_lazy("年齢区分の追加"),
+    "age_phase.updated": gettext_lazy("年齢区分の変更"),
+    "age_phase.deleted": gettext_lazy("年齢区分の削除"),
+    "booking.created": gettext_lazy("予約の作成"),
+    "booking.changed": gettext_lazy("予約の変更"),
+    "booking.cancelled": gettext_lazy("予約の取消"),
+    "booking_policy.updated": gettext_lazy("予約の受付条件の変更"),
+    "callcentre.searched": gettext_lazy("住民の検索（コールセンター）"),
+    "callcentre.resident_viewed": gettext_lazy(
+        "住民の登録内容の表示（一部伏せ字・コールセンター）"
+    ),
+    "callcentre.personal_data_revealed": gettext_lazy("個人情報の表示（コールセンター）"),
+    "callcentre.identity_confirmed": gettext_lazy("本人確認の完了（コールセンター）"),
+    "callcentre.identity_failed": gettext_lazy("本人確認の不一致（コールセンター）"),
+    "callcentre.refused": gettext_lazy("操作の拒否（本人確認前・コールセンター）"),
+    "callcentre.password_reset": gettext_lazy("住民のパスワードの再設定（コールセンター）"),
+    "callcentre.login_lock_lifted": gettext_lazy("住民のログイン制限の解除（コールセンター）"),
+    "console.login_succeeded": gettext_lazy("職員のログイン"),
+    "console.login_failed": gettext_lazy("職員のログインの失敗"),
+    "console.logout": gettext_lazy("職員のログアウト"),
+    "console.access_refused": gettext_lazy("職員コンソールでのアクセスの拒否"),
+    "console.network_refused": gettext_lazy("許可されていないネットワークからのアクセスの拒否"),
+    "console.networks_replaced": gettext_lazy("職員コンソールを使えるネットワークの変更"),
+    "demo.data_created": gettext_lazy("デモデータの作成"),
+    "export.vrs": gettext_lazy("VRS用の接種記録CSVの出力"),
+    "export.free_slots": gettext_lazy("空き枠の一覧の出力"),
+    "export.report": gettext_lazy("集計の出力"),
+    "incident.started": gettext_lazy("インシデントモードの開始"),
+    "incident.ended": gettext_lazy("インシデントモードの終了"),
+    "incident.codes_reissued": gettext_lazy("認証コードの再発行"),
+    "notification.preferences_updated": gettext_lazy("お知らせの受け取り方の変更（住民）"),
+    "notification.language_updated": gettext_lazy("お知らせの言語の変更（住民）"),
+    "notification.line_linked": gettext_lazy("LINEとの連携（住民）"),
+    "notification.line_unlinked": gettext_lazy("LINEとの連携の解除（住民）"),
+    "notification.line_link_refused": gettext_lazy("LINEとの連携の失敗（住民）"),
+    "notification.line_channel_configured": gettext_lazy("LINEログインのチャネルの設定"),
+    "notification.paused": gettext_lazy("お知らせの送信の一時停止"),
+    "notification.resumed": gettext_lazy("お知らせの送信の再開"),
+    "notification.resent": gettext_lazy("お知らせの再送"),
+    "notification.settings_updated": gettext_lazy("お知らせの設定の変更"),
+    "notification.template_saved": gettext_lazy("お知らせの文面の保存"),
+    "notification.template_deleted": gettext_lazy("お知らせの文面の削除"),
+    "reception.viewed": gettext_lazy("受付での住民の氏名・生年月日の表示"),
+    "reception.checked_in": gettext_lazy("来場の受付"),
+    "reception.check_in_undone": gettext_lazy("受付の取消（誤って受け付けたとき）"),
+    "reception.deferred": gettext_lazy("接種の見合わせ（予診の結果など）"),
+    "reception.refused": gettext_lazy("受付での操作の拒否"),
+    "reception.vaccination_recorded": gettext_lazy("接種記録の登録"),
+    "reception.vaccination_corrected": gettext_lazy("接種記録の訂正"),
+    "reception.vaccination_voided": gettext_lazy("接種記録の取消（誤登録）"),
+    "reception.no_shows_marked": gettext_lazy("来場なしの記録"),
+    "registry_import.uploaded": gettext_lazy("接種券名簿のアップロード"),
+    "registry_import.previewed": gettext_lazy("接種券名簿の確認（取込前）"),
+    "registry_import.confirmed": gettext_lazy("接種券名簿の取込の開始"),
+    "registry_import.applied": gettext_lazy("接種券名簿の取込の完了"),
+    "registry_import.cancelled": gettext_lazy("接種券名簿の取込の取消"),
+    "registry_import.failed": gettext_lazy("接種券名簿の取込の失敗"),
+    "registry_import.resumed": gettext_lazy("接種券名簿の取込の再開"),
+    "registry_import.auto_resume_stopped": gettext_lazy("接種券名簿の取込の自動再開の停止"),
+    "registry_import.mapping_saved": gettext_lazy("接種券名簿の列の対応付けの保存"),
+    "registry_import.codes_downloaded": gettext_lazy("認証コードのファイルのダウンロード"),
+    "registry_import.error_file_downloaded": gettext_lazy("名簿のエラーファイルのダウンロード"),
+    "registry_import.error_file_deleted": gettext_lazy(
+        "名簿のエラーファイルの削除（保存期間の終了）"
+    ),
+    "registry_import.codes_file_deleted": gettext_lazy(
+        "認証コードのファイルの削除（保存期間の終了）"
+    ),
+    "registry_import.upload_deleted": gettext_lazy("アップロードした名簿の削除（取込の終了後）"),
+    "resident.login_succeeded": gettext_lazy("住民のログイン"),
+    "resident.login_failed": gettext_lazy("住民のログインの失敗"),
+    "resident.logout": gettext_lazy("住民のログアウト"),
+    "resident.access_refused": gettext_lazy("住民サイトでのアクセスの拒否"),
+    "resident.registration_checked": gettext_lazy("住民のアカウント登録前の確認"),
+    "resident.registration_failed": gettext_lazy("住民のアカウント登録前の確認の失敗"),
+    "resident.registered": gettext_lazy("住民のアカウント登録"),
+    "resident.password_set": gettext_lazy("住民のパスワードの設定"),
+    "resident.sessions_ended": gettext_lazy("住民のログイン中のセッションの終了"),
+    "resident.web_login_disabled": gettext_lazy("住民のウェブでのログインの停止"),
+    "resident.web_login_enabled": gettext_lazy("住民のウェブでのログインの再開"),
+    "slots.created": gettext_lazy("予約枠の作成"),
+    "slot.capacity_changed": gettext_lazy("予約枠の定員の変更"),
+    "slot.closed": gettext_lazy("予約枠の受付停止"),
+    "slot.reopened": gettext_lazy("予約枠の受付再開"),
+    "slot.cancel_viewed": gettext_lazy("予約枠の中止前の予約の一覧の表示"),
+    "slot.cancelled": gettext_lazy("予約枠の中止"),
+    "slot.cancellation_list_viewed": gettext_lazy("中止した予約枠の予約の一覧の表示"),
+    "staff.invited": gettext_lazy("職員の招待"),
+    "staff.invitation_emailed": gettext_lazy("職員への招待メールの送信"),
+    "staff.invitation_withdrawn": gettext_lazy("職員の招待の取消"),
+    "staff.invitation_refused": gettext_lazy("職員の招待の使用の拒否"),
+    "staff.invitation_accepted": gettext_lazy("職員の招待の受諾（アカウントの作成）"),
+    "staff.reset_issued": gettext_lazy("職員のパスワードの再設定の案内"),
+    "staff.sessions_ended": gettext_lazy("職員のログイン中のセッションの終了"),
+    "staff.deactivated": gettext_lazy("職員アカウントの無効化"),
+    "staff.venues_set": gettext_lazy("会場スタッフの担当会場の設定"),
+    "trail.report_downloaded": gettext_lazy("閲覧の報告書の出力"),
+    "vaccine.created": gettext_lazy("ワクチンの追加"),
+    "vaccine.updated": gettext_lazy("ワクチンの変更"),
+    "venue.created": gettext_lazy("会場の追加"),
+    "venue.updated": gettext_lazy("会場の変更"),
+    "venue.closed": gettext_lazy("会場の受付停止"),
+    "venue.reopened": gettext_lazy("会場の受付再開"),
+}
+
+# What the details' keys mean, shown before the key itself.
+DETAIL_LABELS = {
+    "active": gettext_lazy("有効な接種券"),
+    "added": gettext_lazy("追加した会場"),
+    "allowed_networks": gettext_lazy("許可されたネットワークの数"),
+    "already_registered": gettext_lazy("登録済み"),
+    "as_of": gettext_lazy("時点"),
+    "basis": gettext_lazy("集計の基準"),
+    "booked": gettext_lazy("予約数"),
+    "booked_channel": gettext_lazy("予約したときの予約経路"),
+    "booking": gettext_lazy("予約"),
+    "bookings": gettext_lazy("予約"),
+    "bookings_cancelled": gettext_lazy("取り消した予約の数"),
+    "bookings_listed": gettext_lazy("表示した予約の数"),
+    "by": gettext_lazy("検索の方法"),
+    "call_centre": Channel.CALL_CENTRE.label,
+    "capacity_call_centre": gettext_lazy("コールセンター枠"),
+    "capacity_line": gettext_lazy("LINE枠"),
+    "capacity_web": gettext_lazy("ウェブ枠"),
+    "cascade_of": gettext_lazy("連動元の予約"),
+    "changed": gettext_lazy("変更内容"),
+    "channel": gettext_lazy("予約経路"),
+    "channels": gettext_lazy("受け取る方法"),
+    "code": gettext_lazy("コード"),
+    "code_issued": gettext_lazy("認証コードの発行"),
+    "codes": gettext_lazy("認証コードの数"),
+    "codes_issued": gettext_lazy("発行した認証コード"),
+    "codes_replaced": gettext_lazy("使用済みから再発行した認証コード"),
+    "count": gettext_lazy("件数"),
+    "created": gettext_lazy("作成した数"),
+    "days": gettext_lazy("日数"),
+    "doctor": gettext_lazy("医師名"),
+    "dose": gettext_lazy("接種回数"),
+    "doses_in_series": gettext_lazy("必要な接種回数"),
+    "email_changed": gettext_lazy("メールアドレスの変更"),
+    "email_given": gettext_lazy("メールアドレスの入力"),
+    "encoding": gettext_lazy("文字コード"),
+    "fields": gettext_lazy("対象の項目"),
+    "file_name": gettext_lazy("ファイル名"),
+    "first_day": gettext_lazy("開始日"),
+    "from": gettext_lazy("開始"),
+    "full_list": gettext_lazy("全件の名簿"),
+    "had_password": gettext_lazy("パスワードの設定があった"),
+    "interval_days": gettext_lazy("接種間隔（日）"),
+    "invalid": gettext_lazy("エラー（取り込まない行）"),
+    "invitation": gettext_lazy("招待"),
+    "language": gettext_lazy("言語"),
+    "last_day": gettext_lazy("終了日"),
+    "limit": gettext_lazy("制限の種類"),
+    "line": Channel.LINE.label,
+    "linked_cancelled": gettext_lazy("連動して取り消した予約の数"),
+    "linked_listed": gettext_lazy("表示した連動する予約の数"),
+    "linked_to": gettext_lazy("連動する予約"),
+    "live_bookings_kept": gettext_lazy("そのまま残る予約の数"),
+    "login_channel_id": gettext_lazy("LINEログインのチャネルID"),
+    "login_mode": gettext_lazy("ログイン方式"),
+    "lot_number": gettext_lazy("ロット番号"),
+    "matched": gettext_lazy("一致した項目"),
+    "method": gettext_lazy("方式"),
+    "minimum_age": gettext_lazy("対象の下限年齢"),
+    "mode": gettext_lazy("ログイン方式"),
+    "networks": gettext_lazy("ネットワーク"),
+    "new": gettext_lazy("新規"),
+    "not_told": gettext_lazy("お知らせが届かない予約"),
+    "notice": gettext_lazy("住民へのお知らせ"),
+    "notices_queued": gettext_lazy("送信待ちにしたお知らせの数"),
+    "notifications": gettext_lazy("お知らせの数"),
+    "operation": gettext_lazy("操作の種類"),
+    "passwords_reset": gettext_lazy("無効にしたパスワードの数"),
+    "path": gettext_lazy("URL"),
+    "phase": gettext_lazy("段階"),
+    "phone_changed": gettext_lazy("電話番号の変更"),
+    "phone_given": gettext_lazy("電話番号の入力"),
+    "planned": gettext_lazy("作成しようとした数"),
+    "previous_channel": gettext_lazy("変更前の予約経路"),
+    "previous_slot": gettext_lazy("変更前の予約枠"),
+    "previous_status": gettext_lazy("変更前の状態"),
+    "product": gettext_lazy("ワクチン"),
+    "product_reason": gettext_lazy("予約枠と異なるワクチンの理由"),
+    "products": gettext_lazy("ワクチン"),
+    "reason": gettext_lazy("理由"),
+    "recorded_at": gettext_lazy("記録日時"),
+    "reminder_time": gettext_lazy("前日のお知らせの時刻"),
+    "reminders_enabled": gettext_lazy("前日のお知らせ"),
+    "removed": gettext_lazy("外した会場"),
+    "report": gettext_lazy("集計"),
+    "requested_by": gettext_lazy("依頼した人"),
+    "required_roles": gettext_lazy("必要な役割"),
+    "reset": gettext_lazy("パスワードの再設定"),
+    "residents": gettext_lazy("住民の数"),
+    "results": gettext_lazy("検索結果の数"),
+    "role": gettext_lazy("役割"),
+    "rows": gettext_lazy("行数"),
+    "sent": gettext_lazy("送信"),
+    "sessions": gettext_lazy("終了したセッションの数"),
+    "sessions_ended": gettext_lazy("終了したセッションの数"),
+    "size": gettext_lazy("ファイルサイズ（バイト）"),
+    "skipped": gettext_lazy("作成しなかった数"),
+    "slot": gettext_lazy("予約枠"),
+    "slot_product": gettext_lazy("予約枠のワクチン"),
+    "slots_created": gettext_lazy("作成した予約枠の数"),
+    "source": gettext_lazy("作成元"),
+    "status": gettext_lazy("状態"),
+    "status_reopened": gettext_lazy("住民向けサイトの再開"),
+    "to": gettext_lazy("終了"),
+    "truncated": gettext_lazy("検索結果の省略"),
+    "unchanged": gettext_lazy("変更なし"),
+    "user_id": gettext_lazy("ユーザーID"),
+    "vaccinated_on": gettext_lazy("接種日"),
+    "venue": gettext_lazy("会場"),
+    "venue_name": gettext_lazy("会場名"),
+    "venues": gettext_lazy("会場"),
+    "voucher": gettext_lazy("接種券"),
+    "vouchers": gettext_lazy("接種券"),
+    "web": Channel.WEB.label,
+    "withdrawn": gettext_lazy("対象外にする接種券"),
+    "withdrawn_with_booking": gettext_lazy("対象外にする接種券のうち予約あり"),
+}
+
+# Keys that mean something else in one area (the action's beginning) or one action.
+SCOPED_DETAIL_LABELS = {
+    ("age_phase", "phase"): gettext_lazy("年齢区分"),
+    ("notification", "channel"): gettext_lazy("送信方法"),
+    ("notification", "kind"): gettext_lazy("お知らせの種類"),
+    ("registry_import", "changed"): gettext_lazy("変更"),
+    ("registry_import", "source"): gettext_lazy("操作した場所"),
+}
+
+# Values that are codes of known choices: shown by their names, the code beside them.
+VALUE_CHOICES: dict[str, type[models.Choices]] = {
+    "booked_channel": Channel,
+    "channel": Channel,
+    "language": Language,
+    "login_mode": Municipality.LoginMode,
+    "mode": Municipality.LoginMode,
+    "previous_channel": Channel,
+    "required_roles": StaffMember.Role,
+    "role": StaffMember.Role,
+}
+SCOPED_VALUE_CHOICES: dict[tuple[str, str], type[models.Choices]] = {
+    ("callcentre.personal_data_revealed", "reason"): RevealReason,
+    ("incident", "status"): Municipality.Status,
+    ("notification", "channel"): NotificationChannel,
+    ("notification", "channels"): NotificationChannel,
+    ("notification", "kind"): NotificationKind,
+    ("notification", "previous_status"): Notification.Status,
+    ("registry_import", "source"): RegistryImport.Source,
+    ("slot", "previous_status"): Slot.Status,
+}
+
+
 def action_area(action: str) -> str:
     return str(ACTION_AREAS.get(action.split(".", 1)[0], ""))
+
+
+def action_label(action: str) -> str:
+    """The action in words; the area's words for an action without its own."""
+    label = ACTION_LABELS.get(action)
+    return str(label) if label is not None else action_area(action)
+
+
+def _scoped(
+    scoped: dict[tuple[str, str], Any], generic: dict[str, Any], action: str, key: str
+) -> Any:
+    """What ``key`` means for this action, in its area, or anywhere (None if unknown)."""
+    for scope in (action, action.split(".", 1)[0]):
+        if (scope, key) in scoped:
+            return scoped[(scope, key)]
+    return generic.get(key)
+
+
+def _key_text(action: str, key: str) -> str:
+    label = _scoped(SCOPED_DETAIL_LABELS, DETAIL_LABELS, action, key)
+    return f"{label}（{key}）" if label is not None else key
+
+
+def _value_text(action: str, key: str, value: object) -> str:
+    choices = _scoped(SCOPED_VALUE_CHOICES, VALUE_CHOICES, action, key)
+    if choices is not None:
+        names = dict(choices.choices)
+        if isinstance(value, str) and value in names:
+            return f"{names[value]}（{value}）"
+        if (
+            isinstance(value, list)
+            and value
+            and all(isinstance(each, str) and each in names for each in value)
+        ):
+            return "、".join(f"{names[each]}（{each}）" for each in value)
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
 @dataclass(frozen=True)
@@ -61,20 +372,22 @@ class TrailRow:
         return action_area(self.event.action)
 
     @property
+    def label(self) -> str:
+        return action_label(self.event.action)
+
+    @property
     def details_lines(self) -> list[str]:
         return self.details_text.splitlines()
 
 
-def _details_text(details: dict[str, Any]) -> str:
-    """One ``key: value`` line per detail (lists and objects as JSON)."""
+def _details_text(action: str, details: dict[str, Any]) -> str:
+    """One ``label（key）: value`` line per detail (just ``key: value`` for a key without a
+    label; a known choice by its name, lists and objects otherwise as JSON)."""
     lines = []
     for key in sorted(details):
         if key in _HIDDEN_DETAILS:
             continue
-        value = details[key]
-        if not isinstance(value, str):
-            value = json.dumps(value, ensure_ascii=False, sort_keys=True)
-        lines.append(f"{key}: {value}")
+        lines.append(f"{_key_text(action, key)}: {_value_text(action, key, details[key])}")
     return "\n".join(lines)
 
 
@@ -126,5 +439,5 @@ def trail_page(
             if email:
                 label = f"{label} ({email})"
         details = event.details if isinstance(event.details, dict) else {}
-        rows.append(TrailRow(event, label, _details_text(details), _note(details)))
+        rows.append(TrailRow(event, label, _details_text(event.action, details), _note(details)))
     return rows, more

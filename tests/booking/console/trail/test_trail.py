@@ -263,7 +263,7 @@ def test_each_event_says_what_it_is_about_and_each_field_has_its_own_label(
     with schema_context(tenant_a.schema_name):
         record(action="callcentre.searched", actor=Actor.system("tests"), details={"found": 2})
     page = signed_in(client_a, auditor_a, clock).get(TRAIL).content.decode()
-    assert "コールセンター<br>" in page and "callcentre.searched" in page
+    assert "住民の検索（コールセンター）<br>" in page and "callcentre.searched" in page
     assert "found: 2" in page
     ids = re.findall(r'\bid="([^"]+)"', page)
     assert len(ids) == len(set(ids))  # the report's and the filter's dates apart
