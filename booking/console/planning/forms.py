@@ -116,7 +116,9 @@ class VenueForm(PlanningForm):
         reads it (full-width and spaces aside)."""
         name = " ".join(str(self.cleaned_data["name"]).split())
         key = _venue_name_key(name)
-        others = Venue.objects.exclude(pk=self.venue.pk if self.venue else None)
+        others = Venue.objects.all()
+        if self.venue is not None:
+            others = others.exclude(pk=self.venue.pk)
         if any(_venue_name_key(other) == key for other in others.values_list("name", flat=True)):
             raise forms.ValidationError(
                 _("「%(name)s」という会場は既にあります。別の名前にしてください。") % {"name": name}
