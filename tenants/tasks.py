@@ -39,6 +39,8 @@ class StatCounter:
     key: str
     label: str | Promise
     count: Count
+    # Whether a value needs the vendor's attention (shown as such in the control plane).
+    attention: Callable[[int], bool] | None = None
 
 
 STAT_COUNTERS: dict[str, StatCounter] = {}
@@ -52,13 +54,16 @@ COUNTED_STATUSES = (
 )
 
 
-def stat_counter(key: str, label: str | Promise) -> Callable[[Count], Count]:
-    """Register ``count`` under ``key``; it is called inside one municipality's schema."""
+def stat_counter(
+    key: str, label: str | Promise, *, attention: Callable[[int], bool] | None = None
+) -> Callable[[Count], Count]:
+    """Register ``count`` under ``key``; it is called inside one municipality's schema.
+    ``attention`` says which values the control plane marks as needing attention."""
 
     def register(count: Count) -> Count:
         if key in STAT_COUNTERS and STAT_COUNTERS[key].count is not count:
             raise ValueError(f"a stat counter named {key!r} is already registered")
-        STAT_COUNTERS[key] = StatCounter(key=key, label=label, count=count)
+        STAT_COUNTERS[key] = StatCounter(key=key, label=label, count=count, attention=attention)
         return count
 
     return register

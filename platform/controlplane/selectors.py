@@ -26,6 +26,7 @@ class SiteLink:
 class StatLine:
     label: str | Promise
     value: int | None
+    attention: bool = False  # a value the vendor should look into (the counter says which)
 
     @property
     def text(self) -> str:
@@ -64,7 +65,9 @@ def _stat_lines(stats: dict[str, object]) -> list[StatLine]:
     lines = []
     for key, counter in STAT_COUNTERS.items():
         value = stats.get(key)
-        lines.append(StatLine(counter.label, value if isinstance(value, int) else None))
+        counted = value if isinstance(value, int) else None
+        attention = bool(counter.attention and counted is not None and counter.attention(counted))
+        lines.append(StatLine(counter.label, counted, attention))
     return lines
 
 

@@ -339,6 +339,12 @@ CELERY_BEAT_SCHEDULE = {
     "registry-imports-upkeep": {"task": "booking.registry_imports_upkeep_all", "schedule": 3600.0},
     # Deletes expired sessions, and the rows that tied ended ones to a resident or staff.
     "sessions-clear": {"task": "booking.sessions_clear_all", "schedule": 3600.0},
+    # The control plane's counts, among them what needs the vendor's attention (failed or
+    # stalled imports, a municipality with no admin who can sign in): hourly, and on demand.
+    "municipality-stats": {
+        "task": "tenants.tasks.municipality_stats_refresh_all",
+        "schedule": 3600.0,
+    },
 }
 
 # --- Notifications -----------------------------------------------------------------------

@@ -53,12 +53,16 @@ def test_it_counts_each_municipality_inside_its_own_schema(
         "audit_events": events_a,
         "vouchers_active": 0,
         "bookings_live": 0,
+        "imports_attention": 0,
+        "admins_ready": 0,
     }
     assert stats_b == {
         "staff_accounts": 1,
         "audit_events": events_b,
         "vouchers_active": 0,
         "bookings_live": 0,
+        "imports_attention": 0,
+        "admins_ready": 0,
     }
     tenant_a.refresh_from_db()
     tenant_b.refresh_from_db()
@@ -157,3 +161,36 @@ def test_a_count_is_shown_with_thousands_separators() -> None:
 
     assert StatLine("有効な接種券", 200000).text == "200,000"
     assert StatLine("有効な接種券", None).text == "—"
+
+
+def test_what_needs_the_vendors_attention_is_counted_and_marked(
+    operator_client: ClientType, tenant_a: Municipality
+) -> None:
+    """A failed or stalled import, and a municipality with no admin who can sign in, are
+    counted with the rest (hourly, by the beat) and marked on the list."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from booking.models import RegistryImport
+
+    with schema_context(tenant_a.schema_name):
+        common = {"file_name": "meibo.csv", "size": 10, "actor_kind": "system", "actor_id": "tests"}
+        RegistryImport.objects.create(status=RegistryImport.Status.FAILED, **common)
+        stalled = RegistryImport.objects.create(status=RegistryImport.Status.PARSING, **common)
+        RegistryImport.objects.filter(pk=stalled.pk).update(
+            heartbeat_at=timezone.now() - timedelta(hours=1)
+        )
+        RegistryImport.objects.create(status=RegistryImport.Status.DONE, **common)
+    stats = municipality_stats_refresh(tenant_a.pk)
+    assert stats is not None
+    assert stats["imports_attention"] == 2 and stats["admins_ready"] == 0
+    page = operator_client.get("/").content.decode()
+    row = page.split(tenant_a.name)[1].split("</tr>")[0]
+    assert row.count("（要確認）") == 2
+    from django.conf import settings
+
+    assert any(
+        entry["task"] == "tenants.tasks.municipality_stats_refresh_all"
+        for entry in settings.CELERY_BEAT_SCHEDULE.values()
+    )
