@@ -308,6 +308,28 @@ def contact_preferences_update(
         errors.setdefault("phone", []).append(
             ValidationError(_("SMSで受け取るには携帯電話番号を入力してください。"), code="required")
         )
+    # An address given for a way not chosen would be kept and never used: the resident
+    # would believe they are told (UX.md: no confirmation sent was a 2021 failure).
+    if new_email is not None and "email" not in chosen and "email" not in errors:
+        errors.setdefault("channels", []).append(
+            ValidationError(
+                _(
+                    "メールアドレスを入力したときは「メール」にチェックを入れてください"
+                    "（チェックがないと、お知らせは送られません）。"
+                ),
+                code="email_not_chosen",
+            )
+        )
+    if new_phone is not None and "sms" not in chosen and "phone" not in errors:
+        errors.setdefault("channels", []).append(
+            ValidationError(
+                _(
+                    "携帯電話番号を入力したときは「SMS」にチェックを入れてください"
+                    "（チェックがないと、お知らせは送られません）。"
+                ),
+                code="sms_not_chosen",
+            )
+        )
     with transaction.atomic():
         preference = _preference_locked(voucher)
         preference.voucher = voucher

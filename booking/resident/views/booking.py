@@ -572,15 +572,15 @@ def _day_venues_html(
 
 
 _SLOT_BOOKABLE = (
-    '<li><a class="slot" href="{}"><span class="mark" aria-hidden="true">{}</span> {}〜{}'
+    '<li><a class="slot" href="{}"><span class="mark" aria-hidden="true">{}</span> {}'
     ' <span class="slot-product">{}</span><span class="visually-hidden">{}</span></a></li>'
 )
 _SLOT_TAKEN = (
-    '<li><span class="slot full"><span class="mark" aria-hidden="true">{}</span> {}〜{}'
+    '<li><span class="slot full"><span class="mark" aria-hidden="true">{}</span> {}'
     ' <span class="slot-product">{}</span><span class="visually-hidden">{}</span></span></li>'
 )
 _SLOT_OWN = (
-    '<li><span class="slot own"><span class="mark" aria-hidden="true">★</span> {}〜{}'
+    '<li><span class="slot own"><span class="mark" aria-hidden="true">★</span> {}'
     ' <span class="slot-product">{}</span> <strong class="own-label">{}</strong></span></li>'
 )
 
@@ -602,19 +602,22 @@ def _slot_items(
     template engine a busy day (160 slots) took some 14 ms of CPU, mostly formatting each
     slot's two times: four booking POSTs' worth (scripts/bench/README.md, "Stop 18")."""
     items = []
+    dash = pgettext("between two times", "〜")
     for slot in slots:
-        start = f"{timezone.localtime(slot.starts_at):%H:%M}"
-        end = f"{timezone.localtime(slot.ends_at):%H:%M}"
+        times = (
+            f"{timezone.localtime(slot.starts_at):%H:%M}{dash}"
+            f"{timezone.localtime(slot.ends_at):%H:%M}"
+        )
         mark = slot.mark
         if own is not None and slot.slot_id == own.slot_id:
-            item = format_html(_SLOT_OWN, start, end, slot.product_name, own.label)
+            item = format_html(_SLOT_OWN, times, slot.product_name, own.label)
         elif mark.bookable:
             url = f"{base}{slot.slot_id}/"
             item = format_html(
-                _SLOT_BOOKABLE, url, mark.value, start, end, slot.product_name, labels[mark]
+                _SLOT_BOOKABLE, url, mark.value, times, slot.product_name, labels[mark]
             )
         else:
-            item = format_html(_SLOT_TAKEN, mark.value, start, end, slot.product_name, labels[mark])
+            item = format_html(_SLOT_TAKEN, mark.value, times, slot.product_name, labels[mark])
         items.append(item)
     # Each item is format_html's, every value in it escaped.
     return mark_safe("\n".join(items))  # noqa: S308

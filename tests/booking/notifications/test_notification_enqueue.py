@@ -107,7 +107,7 @@ def test_preferences_are_encrypted_and_audited_without_values(tenant_a: Municipa
             voucher=resident.voucher,
             email="hanako@example.jp",
             phone="０９０－１２３４－５６７８",
-            channels=["sms"],
+            channels=["email", "sms"],
             language="en",
             actor=RESIDENT,
             ip="192.0.2.1",
@@ -115,12 +115,12 @@ def test_preferences_are_encrypted_and_audited_without_values(tenant_a: Municipa
         stored = ContactPreference.objects.get(pk=preference.pk)
         assert b"hanako" not in bytes(stored.email)
         assert contact_value(preference, "phone") == "+819012345678"
-        assert stored.consented_channels() == ["sms"]
-        assert stored.email_consented_at is None and stored.sms_consented_at is not None
+        assert stored.consented_channels() == ["email", "sms"]
+        assert stored.email_consented_at is not None and stored.sms_consented_at is not None
         event = Event.objects.filter(action="notification.preferences_updated").last()
         assert event is not None
         assert "hanako" not in str(event.details) and "1234" not in str(event.details)
-        assert event.details["channels"] == ["sms"]
+        assert event.details["channels"] == ["email", "sms"]
 
 
 @pytest.mark.parametrize(
@@ -131,6 +131,9 @@ def test_preferences_are_encrypted_and_audited_without_values(tenant_a: Municipa
         (None, "0423411211", ["sms"], "phone"),  # a landline receives no SMS
         (None, None, ["line"], "channels"),  # LINE needs a linked account first
         (None, None, ["fax"], "channels"),
+        # An address for a way not chosen would be kept and never used.
+        ("hanako@example.jp", None, [], "channels"),
+        (None, "09012345678", ["email"], "email"),
     ],
 )
 def test_it_refuses_a_channel_without_its_address(

@@ -553,9 +553,13 @@ def test_a_change_shows_the_booking_among_the_days_slots_without_offering_it(
     other = world_a.slot(3, 14)
     day = timezone.localtime(booking.slot.starts_at).date().isoformat()
     base = f"/bookings/{booking.booking_number}/change/"
+    dates = client_a.get(base).content.decode()  # the change starts by saying what it changes
+    now = dates.split('id="changing-now"')[1].split("</p>")[0]
+    assert "10:00" in now and "小平市役所" in now
     page = client_a.get(f"{base}{day}/").content.decode()
     own = page.split('class="slot own"')[1].split("</li>")[0]
     assert "10:00" in own and "いまのご予約" in own
+    assert "★</span> いまのご予約" in page.split('class="legend"')[1].split("</p>")[0]
     assert f'href="{base}slot/{booking.slot_id}/"' not in page  # not offered as a change
     assert f'href="{base}slot/{other.pk}/"' in page
     # Booking afresh (not changing), nothing is marked as the resident's.
