@@ -16,7 +16,7 @@ from django.template import Context, Engine, TemplateDoesNotExist, engines
 from django.template.backends.django import DjangoTemplates
 from django.template.loader import select_template
 
-from booking.models import NotificationSettings, NotificationTemplate
+from booking.models import BookingPolicy, NotificationSettings, NotificationTemplate
 
 JAPAN = ZoneInfo("Asia/Tokyo")
 TEMPLATE_DIR = "booking/notifications"
@@ -63,7 +63,10 @@ def message_context(
         "previous_date": previous["date"],
         "previous_time": previous["time"],
         "municipality_name": municipality_name,
-        "contact_phone": settings_row.contact_phone if settings_row else "",
+        "contact_phone": (settings_row.contact_phone if settings_row else "")
+        # The call centre's number of the booking rules when messages have none of their own
+        # (one number set is enough for residents to be told where to call).
+        or BookingPolicy.current().call_centre_phone,
     }
 
 
