@@ -85,6 +85,8 @@ def slot_list(request: HttpRequest) -> HttpResponse:
             "days": by_day(slot_page.object_list, lambda s: s.starts_at.astimezone(JAPAN).date()),
             "query": params.urlencode(),
             "back": request.get_full_path(),
+            # A slot that has started is past changing or cancelling: not offered.
+            "now": timezone.now(),
         },
     )
 
@@ -240,6 +242,8 @@ def slot_reopen_view(request: HttpRequest, slot_id: int) -> HttpResponse:
         messages.error(request, refused.message)
     else:
         messages.success(request, _("予約枠の受付を再開しました。"))
+    if cancelled:  # from its confirmation page: back to the slot's venue and day
+        return redirect(reverse("console:planning:slots") + "?" + _slot_query(slot))
     return _back_to_list(request)
 
 
@@ -314,12 +318,17 @@ def slot_cancel_view(request: HttpRequest, slot_id: int) -> HttpResponse:
                 return redirect("console:planning:slot_cancel", slot_id=slot.pk)
             return redirect(reverse("console:planning:slots") + "?" + _slot_query(slot))
     status = 400 if request.method == "POST" else 200
+    # Those an earlier cancellation of the slot cancelled, with whether each was told: kept
+    # after the slot is reopened (the call centre may still be phoning them).
+    told = slot_cancellation_told(slot=slot, actor=actor_of(request), ip=ip_of(request))
     if slot.status == Slot.Status.CANCELLED:
-        told = slot_cancellation_told(slot=slot, actor=actor_of(request), ip=ip_of(request))
         return page(request, "slot_cancel.html", {"slot": slot, "told": told}, status=status)
     impact = slot_cancel_impact(slot=slot, actor=actor_of(request), ip=ip_of(request))
     return page(
-        request, "slot_cancel.html", {"slot": slot, "form": form, "impact": impact}, status=status
+        request,
+        "slot_cancel.html",
+        {"slot": slot, "form": form, "impact": impact, "told": told},
+        status=status,
     )
 
 

@@ -250,6 +250,8 @@ def test_a_cancelled_slot_reopens_only_once_confirmed_and_its_bookings_stay_canc
     url = f"/console/planning/slots/{slot.pk}/reopen/"
     listing = as_admin.get(f"/console/planning/slots/?venue={world.civic.pk}").content.decode()
     assert f'href="{url}"' in listing  # a page to confirm on, not a button that reopens
+    # and the list of those it cancelled (to phone), from the slot's row
+    assert f'href="/console/planning/slots/{slot.pk}/cancel/"' in listing
     page = as_admin.get(url).content.decode()
     assert "取り消した予約1件は、再開しても元に戻りません" in page
     unconfirmed = as_admin.post(url)
@@ -257,9 +259,14 @@ def test_a_cancelled_slot_reopens_only_once_confirmed_and_its_bookings_stay_canc
     with in_a(tenant_a):
         slot.refresh_from_db()
         assert slot.status == Slot.Status.CANCELLED
-    assert as_admin.post(url, {"confirm": "1"}).status_code == 302
+    reopened = as_admin.post(url, {"confirm": "1"})
+    assert reopened.status_code == 302 and f"venue={world.civic.pk}" in reopened["Location"]
     with in_a(tenant_a):
         slot.refresh_from_db()
         booking.refresh_from_db()
         assert slot.status == Slot.Status.OPEN and booking.status == Booking.Status.CANCELLED
+    # The list of those the cancellation cancelled outlives the reopening.
+    after = as_admin.get(f"/console/planning/slots/{slot.pk}/cancel/").content.decode()
+    number = booking.booking_number
+    assert "以前の中止" in after and f"{number[:5]}-{number[5:]}" in after
     assert events(tenant_a, "slot.reopened")[-1].details == {"previous_status": "cancelled"}
