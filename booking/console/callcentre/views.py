@@ -48,8 +48,10 @@ from booking.selectors.residents import (
     booking_of_voucher,
     bookings_linked_to,
     bookings_of,
+    bookings_out_of_step,
     cancelled_together,
     next_dose,
+    vaccinations_of,
 )
 from booking.services.booking import (
     BookingRefused,
@@ -149,13 +151,17 @@ class BookingRow:
     # booking service's rule: after it, cancel and book anew).
     changeable: bool
     movable: bool
+    # The vaccine given, where the venue recorded another than the slot's.
+    given_product: str = ""
 
 
 def _booking_rows(voucher: Voucher) -> list[BookingRow]:
     policy = BookingPolicy.current()
     now = timezone.now()
+    given = {record.booking_id: record.product for record in vaccinations_of(voucher)}
     rows = []
     for booking in bookings_of(voucher):
+        product = given.get(booking.pk)
         live = booking.status in Booking.LIVE_STATUSES
         active = booking.status == Booking.Status.ACTIVE
         rows.append(
@@ -165,6 +171,9 @@ def _booking_rows(voucher: Voucher) -> list[BookingRow]:
                 live=live,
                 changeable=active,
                 movable=active and now < booking_closes_at(booking.slot, policy),
+                given_product=product.name
+                if product is not None and product.pk != booking.slot.product_id
+                else "",
             )
         )
     return rows
@@ -193,6 +202,7 @@ def _resident_page(
             "voucher": voucher,
             "summary": summary,
             "bookings": _booking_rows(voucher),
+            "out_of_step": bookings_out_of_step(voucher),
             "next": nxt,
             # One booking at a time, unless the municipality books the series together.
             "waits_for_dose": nxt.waits_for_pending(BookingPolicy.current()),

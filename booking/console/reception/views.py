@@ -30,6 +30,7 @@ from booking.console.reception.selectors import reception_day
 from booking.models import Booking, StaffMember, VaccinationRecord
 from booking.models.bookings import booking_number_display
 from booking.registry.dates import ERAS
+from booking.selectors.residents import bookings_out_of_step
 from booking.services.reception import (
     ReceptionRefused,
     booking_check_in,
@@ -211,6 +212,20 @@ def vaccinate(request: HttpRequest, booking_id: int) -> HttpResponse:
             _("予約番号 %(number)s の接種を記録しました。")
             % {"number": booking_number_display(opened.booking_number)},
         )
+        for later in bookings_out_of_step(opened.voucher):
+            # The vaccine given (or its day) no longer fits a dose booked after it.
+            messages.warning(
+                request,
+                _(
+                    "この方の%(dose)s回目の予約（予約番号 %(number)s）は、いま記録した接種"
+                    "（%(product)s）と合いません。コールセンターで予約を変更してください。"
+                )
+                % {
+                    "dose": later.booking.dose,
+                    "number": later.number,
+                    "product": later.given_product,
+                },
+            )
     return redirect("console:reception:booking", booking_id=opened.pk)
 
 

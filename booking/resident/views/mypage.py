@@ -18,7 +18,12 @@ from booking.resident.forms import ContactForm, ContactLanguageForm
 from booking.resident.selectors import contact_status
 from booking.resident.views.booking import booking_rows, nothing_to_book
 from booking.resident.views.common import page
-from booking.selectors.residents import bookings_of, next_dose, vaccinations_of
+from booking.selectors.residents import (
+    bookings_of,
+    bookings_out_of_step,
+    next_dose,
+    vaccinations_of,
+)
 from booking.services.booking import next_dose_age_window
 from booking.services.notifications import contact_language_update, contact_preferences_update
 
@@ -29,6 +34,7 @@ def mypage(request: HttpRequest) -> HttpResponse:
     voucher = request.voucher  # type: ignore[attr-defined]
     bookings = bookings_of(voucher)
     live = [b for b in bookings if b.status in (Booking.Status.ACTIVE, Booking.Status.CHECKED_IN)]
+    records = list(vaccinations_of(voucher))
     nxt = next_dose(voucher)
     policy = BookingPolicy.current()
     can_book = not nothing_to_book(nxt, policy)
@@ -46,7 +52,8 @@ def mypage(request: HttpRequest) -> HttpResponse:
             "next": nxt,
             "can_book": can_book,
             "not_yet": not_yet,
-            "vaccinations": list(vaccinations_of(voucher)),
+            "vaccinations": records,
+            "out_of_step": bookings_out_of_step(voucher, live=live, records=records),
             "contact": contact_status(voucher),
         },
     )

@@ -328,3 +328,36 @@ def test_a_dose_is_not_withdrawn_while_a_later_one_stands_recorded(
         assert Booking.objects.get(pk=day.booking.pk).status == Booking.Status.VACCINATED
     (refusal,) = events(tenant_a, "reception.refused")
     assert refusal.details == {"operation": "void", "reason": "later_dose_recorded"}
+
+
+def test_a_dose_recorded_with_another_vaccine_flags_the_later_booking_it_no_longer_fits(
+    tenant_a: Municipality,
+    client_a: Client,
+    day: Day,
+    venue_a: StaffAccount,
+    admin_a: StaffAccount,
+    clock,
+) -> None:
+    from booking.selectors.residents import bookings_out_of_step
+
+    checked_in(tenant_a, day.booking)
+    logged_in(client_a, venue_a, clock)
+    record(client_a, day.booking, day.pfizer)
+    with tenant_context(tenant_a):
+        second = second_dose(day, 21)  # Pfizer, 21 days on: fits
+        assert bookings_out_of_step(day.resident) == []
+    admin = logged_in(Client(HTTP_HOST=client_a.defaults["HTTP_HOST"]), admin_a, clock)
+    card_url = f"/console/reception/bookings/{day.booking.pk}/"
+    admin.post(f"{card_url}vaccination/void/", {"reason": "ワクチンの選択誤り", "confirm": "1"})
+    # Moderna was given: the Pfizer dose 2 no longer fits (another vaccine, 28 days apart).
+    recorded = record(client_a, day.booking, day.moderna, product_reason="medical")
+    told = client_a.get(recorded["Location"]).content.decode()
+    number = second.booking_number
+    assert "2回目の予約（予約番号" in told and f"{number[:5]}-{number[5:]}" in told
+    with tenant_context(tenant_a):
+        (item,) = bookings_out_of_step(day.resident)
+        assert item.booking.pk == second.pk and item.reason == "different_product"
+    page = admin.get(f"/console/callcentre/residents/{day.resident.pk}/").content.decode()
+    notice = page.split('id="out-of-step"')[1].split("</div>")[0]
+    assert f"{number[:5]}-{number[5:]}" in notice and "違うワクチンの枠です" in notice
+    assert "接種したワクチン：モデルナ" in page  # what was given, not the slot's vaccine
