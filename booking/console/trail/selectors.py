@@ -9,12 +9,15 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import models
+from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from audit.chain import Actor
 from audit.models import Event
 from booking.models import (
+    Booking,
     Channel,
     Language,
     Notification,
@@ -23,7 +26,11 @@ from booking.models import (
     RegistryImport,
     Slot,
     StaffMember,
+    VaccinationRecord,
+    Venue,
+    Voucher,
 )
+from booking.models.bookings import booking_number_display
 from booking.services.callcentre import RevealReason, reveal_note_open
 from tenants.crypto import DecryptionFailed
 from tenants.models import Municipality
@@ -366,6 +373,9 @@ class TrailRow:
     actor_label: str
     details_text: str
     note: str
+    # What the event was about, by the numbers staff use (接種券番号, 予約番号, the slot's
+    # time and venue); "" when the target is none of those.
+    target_label: str = ""
 
     @property
     def area(self) -> str:
@@ -431,6 +441,7 @@ def trail_page(
         if event.actor_kind == Actor.STAFF and event.actor_id.isdigit()
     }
     emails = dict(get_user_model().objects.filter(pk__in=staff_ids).values_list("pk", "email"))
+    targets = _target_labels(page)
     rows = []
     for event in page:
         label = f"{event.actor_kind}:{event.actor_id}" if event.actor_id else event.actor_kind
@@ -439,5 +450,71 @@ def trail_page(
             if email:
                 label = f"{label} ({email})"
         details = event.details if isinstance(event.details, dict) else {}
-        rows.append(TrailRow(event, label, _details_text(event.action, details), _note(details)))
+        rows.append(
+            TrailRow(
+                event,
+                label,
+                _details_text(event.action, details),
+                _note(details),
+                targets.get((event.target_type, event.target_id), ""),
+            )
+        )
     return rows, more
+
+
+def _target_labels(events: list[Event]) -> dict[tuple[str, str], str]:
+    """The page's targets in staff's words, a query per kind of target on the page."""
+    ids: dict[str, set[int]] = {}
+    for event in events:
+        if event.target_id.isdigit():
+            ids.setdefault(event.target_type, set()).add(int(event.target_id))
+    labels: dict[tuple[str, str], str] = {}
+
+    def put(kind: str, found: Any, words: Any) -> None:
+        for pk, *values in found:
+            labels[(kind, str(pk))] = str(words(*values))
+
+    if "booking.voucher" in ids:
+        put(
+            "booking.voucher",
+            Voucher.objects.filter(pk__in=ids["booking.voucher"]).values_list(
+                "pk", "voucher_number"
+            ),
+            lambda number: _("接種券 %(number)s") % {"number": number},
+        )
+    if "booking.booking" in ids:
+        put(
+            "booking.booking",
+            Booking.objects.filter(pk__in=ids["booking.booking"]).values_list(
+                "pk", "booking_number"
+            ),
+            lambda number: _("予約 %(number)s") % {"number": booking_number_display(number)},
+        )
+    if "booking.slot" in ids:
+        put(
+            "booking.slot",
+            Slot.objects.filter(pk__in=ids["booking.slot"]).values_list(
+                "pk", "starts_at", "venue__name"
+            ),
+            lambda starts, venue: (
+                _("予約枠 %(when)s %(venue)s")
+                % {"when": date_format(timezone.localtime(starts), _("n月j日 H:i")), "venue": venue}
+            ),
+        )
+    if "booking.venue" in ids:
+        put(
+            "booking.venue",
+            Venue.objects.filter(pk__in=ids["booking.venue"]).values_list("pk", "name"),
+            lambda name: _("会場 %(name)s") % {"name": name},
+        )
+    if "booking.vaccinationrecord" in ids:
+        put(
+            "booking.vaccinationrecord",
+            VaccinationRecord.every_record.filter(
+                pk__in=ids["booking.vaccinationrecord"]
+            ).values_list("pk", "dose", "voucher__voucher_number"),
+            lambda dose, number: (
+                _("接種記録 %(dose)s回目（接種券 %(number)s）") % {"dose": dose, "number": number}
+            ),
+        )
+    return labels

@@ -159,3 +159,21 @@ def test_a_detail_reads_as_what_it_means_in_its_own_area(
     )
     assert "理由（reason）: role<" in refused  # a code of no known choice, as it is
     assert "必要な役割（required_roles）: 管理者（admin）、監査担当（auditor）" in refused
+
+
+def test_an_events_target_reads_as_the_number_staff_use(
+    tenant_a: Municipality,
+    client_a: Client,
+    auditor_a: StaffAccount,
+    clock: time_machine.Coordinates,
+) -> None:
+    from booking.models import Voucher
+    from tests.booking.console.reception.conftest import make_voucher
+
+    with schema_context(tenant_a.schema_name):
+        voucher = make_voucher(tenant_a, "2000000077")
+        record(action="callcentre.resident_viewed", actor=Actor.system("tests"), target=voucher)
+        assert Voucher.objects.filter(pk=voucher.pk).exists()
+    page = signed_in(client_a, auditor_a, clock).get(TRAIL, {"action": "callcentre."})
+    text = page.content.decode()
+    assert f'接種券 2000000077<br><small class="mono">booking.voucher:{voucher.pk}</small>' in text
