@@ -116,6 +116,8 @@ class VenueForm(PlanningForm):
         reads it (full-width and spaces aside)."""
         name = " ".join(str(self.cleaned_data["name"]).split())
         key = _venue_name_key(name)
+        if self.venue is not None and _venue_name_key(self.venue.name) == key:
+            return name  # kept as it is (two venues named alike before this check stay editable)
         others = Venue.objects.all()
         if self.venue is not None:
             others = others.exclude(pk=self.venue.pk)
