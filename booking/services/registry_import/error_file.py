@@ -100,10 +100,13 @@ def _error_rows(
             asked.popleft()  # a line no record starts on (never, for lines the parse reported)
         _line, texts = asked.popleft()
         # What is wrong stands under エラー内容 whatever the row's width: a short row is
-        # padded, a long row's cells past the header's follow it.
+        # padded, a long row's cells past the header's follow it. It starts with the row's
+        # line in the file sent, which the messages (a duplicate's other line) and the
+        # preview's table refer to.
         width = len(header)
         padding = [""] * (width - len(cells))
-        yield [*cells[:width], *padding, " / ".join(texts), *cells[width:]]
+        said = f"{line}行目: " + " / ".join(texts)
+        yield [*cells[:width], *padding, said, *cells[width:]]
 
 
 def _segments(rows: Iterable[list[str]], encoding: str) -> Iterator[bytes]:

@@ -134,6 +134,8 @@ def test_a_row_with_several_errors_and_a_duplicate_lists_them_all(
     assert [line[0] for line in got[1:]] == ["0000000001", "0000000001", "2"]
     first = got[1][-1].split(" / ")
     assert len(first) == 3 and any("同じ接種券番号が3行目にも" in text for text in first)
+    # Each row says its own line in the file sent: the other line is found by it.
+    assert first[0].startswith("2行目: ") and got[2][-1].startswith("3行目: ")
     assert "同じ接種券番号が2行目にも" in got[2][-1]
 
 
