@@ -36,7 +36,7 @@ def test_suspend_and_resume_by_command(tenant_a: Municipality) -> None:
     suspended = PlatformEvent.objects.filter(
         action="municipality.suspended", target_id=str(tenant_a.pk)
     ).get()
-    assert suspended.actor_id == "manage.py tenant_suspend"
+    assert suspended.actor_id.startswith("manage.py tenant_suspend (")
     assert suspended.details["reason"] == "maintenance"
 
     with pytest.raises(CommandError, match="この操作はできません"):
@@ -58,7 +58,7 @@ def test_the_waiting_room_rate_by_command(tenant_a: Municipality) -> None:
     changed = PlatformEvent.objects.filter(
         action="municipality.waiting_room_changed", target_id=str(tenant_a.pk)
     ).get()
-    assert changed.actor_id == "manage.py tenant_waiting_room"
+    assert changed.actor_id.startswith("manage.py tenant_waiting_room (")
     assert changed.details == {"from": None, "to": 300}
     # The same rate again changes nothing and records nothing.
     _run("tenant_waiting_room", "--code", tenant_a.code, "--per-minute", "300")
@@ -156,6 +156,16 @@ def test_decommission_with_confirm_runs_without_a_prompt(
     decommissioned = PlatformEvent.objects.get(
         action="municipality.decommissioned", target_id=str(osaka.pk)
     )
-    assert decommissioned.actor_id == "manage.py tenant_decommission"
+    assert decommissioned.actor_id.startswith("manage.py tenant_decommission (")
     with pytest.raises(CommandError, match="既に廃止されています"):
         call_command("tenant_decommission", "--code", "271004", "--confirm", "271004")
+
+
+def test_a_command_names_who_ran_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    from sesshu.command_actor import command_actor
+
+    monkeypatch.setenv("SESSHU_OPERATOR", "yamada")
+    assert command_actor("tenant_suspend").id == "manage.py tenant_suspend (yamada)"
+    monkeypatch.delenv("SESSHU_OPERATOR")
+    assert "@" in command_actor("tenant_suspend").id  # the OS user and host
+    assert len(command_actor("x" * 100).id) == 64  # as long as the trail keeps

@@ -6,7 +6,6 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django_tenants.utils import tenant_context
 
-from audit.chain import Actor
 from booking.models import RegistryImport
 from booking.models.registry import DRY_RUN
 from booking.services.registry_import import (
@@ -21,9 +20,10 @@ from booking.services.registry_import import (
     withdrawals_to_acknowledge,
 )
 from booking.services.registry_upkeep import registry_import_resume
+from sesshu.command_actor import command_actor
 from tenants.models import Municipality
 
-ACTOR = Actor.system("manage.py vouchers_import")
+ACTOR = command_actor("vouchers_import")
 REPORT_ORDER = (
     "rows",
     "new",

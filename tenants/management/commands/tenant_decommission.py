@@ -5,7 +5,7 @@ from typing import Any
 
 from django.core.management.base import CommandError, CommandParser
 
-from audit.chain import Actor
+from sesshu.command_actor import command_actor
 from tenants.management.commands._base import MunicipalityCommand
 from tenants.services import ProvisioningError, municipality_decommission
 
@@ -36,7 +36,7 @@ class Command(MunicipalityCommand):
             municipality = municipality_decommission(
                 municipality=municipality,
                 confirmation=confirmation,
-                actor=Actor.system("manage.py tenant_decommission"),
+                actor=command_actor("tenant_decommission"),
             )
         except ProvisioningError as exc:
             raise CommandError(str(exc)) from exc

@@ -4,7 +4,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from audit.chain import Actor
+from sesshu.command_actor import command_actor
 from tenants.models import Municipality
 from tenants.services import ProvisioningError, municipality_provision
 
@@ -35,7 +35,7 @@ class Command(BaseCommand):
                 admin_email=options["admin_email"],
                 name=options["name"],
                 login_mode=options["login_mode"],
-                actor=Actor.system("manage.py tenant_provision"),
+                actor=command_actor("tenant_provision"),
             )
         except ProvisioningError as exc:
             raise CommandError(str(exc)) from exc

@@ -4,7 +4,7 @@ from typing import Any
 
 from django.core.management.base import CommandError
 
-from audit.chain import Actor
+from sesshu.command_actor import command_actor
 from tenants.management.commands._base import MunicipalityCommand
 from tenants.services import ProvisioningError, municipality_resume
 
@@ -16,7 +16,7 @@ class Command(MunicipalityCommand):
         municipality = self.municipality(options["code"])
         try:
             municipality = municipality_resume(
-                municipality=municipality, actor=Actor.system("manage.py tenant_resume")
+                municipality=municipality, actor=command_actor("tenant_resume")
             )
         except ProvisioningError as exc:
             raise CommandError(str(exc)) from exc

@@ -27,8 +27,8 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from audit import record
-from audit.chain import Actor
 from sesshu import aws
+from sesshu.command_actor import command_actor
 from tenants.keys import (
     KeyProvider,
     KeyUnavailable,
@@ -40,7 +40,7 @@ from tenants.keys import (
 )
 from tenants.models import Municipality
 
-ACTOR = Actor.system("manage.py tenant_rewrap_keys")
+ACTOR = command_actor("tenant_rewrap_keys")
 
 
 def _describe(provider: KeyProvider) -> str:

@@ -4,7 +4,7 @@ from typing import Any
 
 from django.core.management.base import CommandError, CommandParser
 
-from audit.chain import Actor
+from sesshu.command_actor import command_actor
 from tenants.management.commands._base import MunicipalityCommand
 from tenants.services import ProvisioningError, municipality_suspend
 
@@ -21,7 +21,7 @@ class Command(MunicipalityCommand):
         try:
             municipality = municipality_suspend(
                 municipality=municipality,
-                actor=Actor.system("manage.py tenant_suspend"),
+                actor=command_actor("tenant_suspend"),
                 reason=options["reason"],
             )
         except ProvisioningError as exc:

@@ -4,7 +4,7 @@ from typing import Any
 
 from django.core.management.base import CommandError, CommandParser
 
-from audit.chain import Actor
+from sesshu.command_actor import command_actor
 from tenants.management.commands._base import MunicipalityCommand
 from tenants.services import ProvisioningError, municipality_waiting_room_set
 
@@ -28,7 +28,7 @@ class Command(MunicipalityCommand):
             municipality = municipality_waiting_room_set(
                 municipality=municipality,
                 per_minute=None if options["platform_default"] else options["per_minute"],
-                actor=Actor.system("manage.py tenant_waiting_room"),
+                actor=command_actor("tenant_waiting_room"),
             )
         except ProvisioningError as exc:
             raise CommandError(str(exc)) from exc

@@ -11,8 +11,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from audit.chain import Actor
 from controlplane.services import OperatorError, operator_create
+from sesshu.command_actor import command_actor
 
 
 class Command(BaseCommand):
@@ -38,7 +38,7 @@ class Command(BaseCommand):
                 username=options["username"],
                 email=options["email"],
                 password=password,
-                actor=Actor.system("manage.py operator_create"),
+                actor=command_actor("operator_create"),
             )
         except OperatorError as exc:
             raise CommandError(str(exc)) from exc
