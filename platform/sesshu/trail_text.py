@@ -4,8 +4,8 @@ withdrawing a record): refused when it holds what looks like a resident's identi
 The trail is append-only and hash-chained: a value written into it cannot be taken out, and
 SECURITY.md keeps personal values out of logs. A person writes such texts in a hurry ("通報が
 あった住民 0000000001 の件"), so the form says no before it is kept. A guard against slips,
-not a filter of every way to name someone: numbers of ten digits or more in a row (a voucher
-number, a phone number typed without hyphens) and e-mail addresses."""
+not a filter of every way to name someone: numbers of ten digits or more, in a row or in
+groups joined by hyphens (a voucher number, a phone number), and e-mail addresses."""
 
 from __future__ import annotations
 
@@ -15,7 +15,9 @@ import unicodedata
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
-_LONG_NUMBER = re.compile(r"\d{10,}")
+# Ten digits or more, in a row or in groups joined by hyphens (090-1234-5678): a voucher
+# number, a phone number. Dates and times (2026-12-07 10:30) have fewer digits per run.
+_LONG_NUMBER = re.compile(r"\d(?:[-‐‑–—―ー]?\d){9,}")
 _EMAIL = re.compile(r"[^\s@]+@[^\s@]+\.[^\s@]+")
 
 MESSAGE = _(

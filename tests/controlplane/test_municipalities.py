@@ -229,7 +229,11 @@ def test_suspend_and_resume_ask_for_confirmation_and_go_through_the_service(
     assert 'id="id_reason_error"' in no_reason.content.decode()
     assert Municipality.objects.get(pk=tenant_b.pk).status == Municipality.Status.ACTIVE
     # The reason stays in the trail for good: a resident's identifier is refused.
-    for slip in ("住民 ０１２３４５６７８９ から通報", "通報者 taro@example.jp"):
+    for slip in (
+        "住民 ０１２３４５６７８９ から通報",
+        "電話 090-1234-5678 から",
+        "通報者 taro@example.jp",
+    ):
         named = operator_client.post(f"/municipalities/{tenant_b.code}/suspend/", {"reason": slip})
         assert "個人を特定できる情報は書かないでください" in named.content.decode()
         assert Municipality.objects.get(pk=tenant_b.pk).status == Municipality.Status.ACTIVE

@@ -27,11 +27,13 @@ from booking.models import (
     Slot,
     StaffMember,
     VaccinationRecord,
+    VaccineProduct,
     Venue,
     Voucher,
 )
 from booking.models.bookings import booking_number_display
 from booking.services.callcentre import RevealReason, reveal_note_open
+from booking.services.reception import ProductChangeReason
 from tenants.crypto import DecryptionFailed
 from tenants.models import Municipality
 
@@ -302,14 +304,34 @@ SCOPED_DETAIL_LABELS = {
     ("registry_import", "source"): gettext_lazy("操作した場所"),
 }
 
+# Details that hold ids of the municipality's rows: shown as the numbers staff use (as the
+# targets are), the id beside them.
+ID_DETAILS = {
+    "voucher": "booking.voucher",
+    "vouchers": "booking.voucher",
+    "booking": "booking.booking",
+    "bookings": "booking.booking",
+    "cascade_of": "booking.booking",
+    "linked_to": "booking.booking",
+    "not_told": "booking.booking",
+    "slot": "booking.slot",
+    "venue": "booking.venue",
+    "venues": "booking.venue",
+    "products": "booking.vaccineproduct",
+}
+# Details that hold a vaccine's code: shown by its name, the code beside it.
+PRODUCT_CODE_DETAILS = ("product", "slot_product")
+
 # Values that are codes of known choices: shown by their names, the code beside them.
-VALUE_CHOICES: dict[str, type[models.Choices]] = {
+# (Anything with ``choices``, as Django's choices classes have.)
+VALUE_CHOICES: dict[str, Any] = {
     "booked_channel": Channel,
     "channel": Channel,
     "language": Language,
     "login_mode": Municipality.LoginMode,
     "mode": Municipality.LoginMode,
     "previous_channel": Channel,
+    "product_reason": ProductChangeReason,
     "required_roles": StaffMember.Role,
     "role": StaffMember.Role,
 }
@@ -390,15 +412,46 @@ class TrailRow:
         return self.details_text.splitlines()
 
 
-def _details_text(action: str, details: dict[str, Any]) -> str:
+def _details_text(
+    action: str, details: dict[str, Any], rows: dict[tuple[str, str], str] | None = None
+) -> str:
     """One ``label（key）: value`` line per detail (just ``key: value`` for a key without a
-    label; a known choice by its name, lists and objects otherwise as JSON)."""
+    label; a known choice by its name, a row's id by its number in ``rows``, lists and
+    objects otherwise as JSON)."""
     lines = []
     for key in sorted(details):
         if key in _HIDDEN_DETAILS:
             continue
-        lines.append(f"{_key_text(action, key)}: {_value_text(action, key, details[key])}")
+        value = details[key]
+        named = _rows_text(ID_DETAILS.get(key), value, rows or {})
+        if key in PRODUCT_CODE_DETAILS and (rows or {}).get(("product_code", str(value))):
+            named = f"{(rows or {})[('product_code', str(value))]}（{value}）"
+        shown = named if named is not None else _value_text(action, key, value)
+        lines.append(f"{_key_text(action, key)}: {shown}")
     return "\n".join(lines)
+
+
+def _ids_in(value: object) -> list[int]:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return [value]
+    if isinstance(value, list) and all(
+        isinstance(each, int) and not isinstance(each, bool) for each in value
+    ):
+        return list(value)
+    return []
+
+
+def _rows_text(kind: str | None, value: object, rows: dict[tuple[str, str], str]) -> str | None:
+    """Ids of ``kind`` as their numbers (``予約 ABCDE-12345（id 16）``); None if not ids."""
+    if kind is None:
+        return None
+    ids = _ids_in(value)
+    if not ids:
+        return None
+    return "、".join(
+        f"{rows[(kind, str(pk))]}（id {pk}）" if (kind, str(pk)) in rows else f"id {pk}"
+        for pk in ids
+    )
 
 
 def _note(details: dict[str, Any]) -> str:
@@ -441,7 +494,7 @@ def trail_page(
         if event.actor_kind == Actor.STAFF and event.actor_id.isdigit()
     }
     emails = dict(get_user_model().objects.filter(pk__in=staff_ids).values_list("pk", "email"))
-    targets = _target_labels(page)
+    targets = _target_labels(page)  # the targets' and the details' rows
     rows = []
     for event in page:
         label = f"{event.actor_kind}:{event.actor_id}" if event.actor_id else event.actor_kind
@@ -454,7 +507,7 @@ def trail_page(
             TrailRow(
                 event,
                 label,
-                _details_text(event.action, details),
+                _details_text(event.action, details, targets),
                 _note(details),
                 targets.get((event.target_type, event.target_id), ""),
             )
@@ -468,7 +521,19 @@ def _target_labels(events: list[Event]) -> dict[tuple[str, str], str]:
     for event in events:
         if event.target_id.isdigit():
             ids.setdefault(event.target_type, set()).add(int(event.target_id))
+        details = event.details if isinstance(event.details, dict) else {}
+        for key, kind in ID_DETAILS.items():
+            ids.setdefault(kind, set()).update(_ids_in(details.get(key)))
     labels: dict[tuple[str, str], str] = {}
+    if any(key in (event.details or {}) for event in events for key in PRODUCT_CODE_DETAILS):
+        for pk, code, name in VaccineProduct.objects.values_list("pk", "code", "name"):
+            labels[("product_code", code)] = name
+            labels[("booking.vaccineproduct", str(pk))] = name
+    elif ids.get("booking.vaccineproduct"):
+        for pk, name in VaccineProduct.objects.filter(
+            pk__in=ids["booking.vaccineproduct"]
+        ).values_list("pk", "name"):
+            labels[("booking.vaccineproduct", str(pk))] = name
 
     def put(kind: str, found: Any, words: Any) -> None:
         for pk, *values in found:

@@ -108,7 +108,7 @@ def test_an_event_says_what_was_done_in_japanese_with_its_code_beside_it(
     )
     assert '予約の作成<br><small class="mono">booking.created</small>' in page
     assert "予約経路（channel）: コールセンター（call_centre）" in page
-    assert "接種回数（dose）: 2<" in page and "予約枠（slot）: 41<" in page
+    assert "接種回数（dose）: 2<" in page and "予約枠（slot）: id 41<" in page
     assert "連動する予約（linked_to）: null<" in page
     assert "odd_key: x<" in page  # a key without words, as it is
 
@@ -177,3 +177,27 @@ def test_an_events_target_reads_as_the_number_staff_use(
     page = signed_in(client_a, auditor_a, clock).get(TRAIL, {"action": "callcentre."})
     text = page.content.decode()
     assert f'接種券 2000000077<br><small class="mono">booking.voucher:{voucher.pk}</small>' in text
+
+
+def test_a_details_ids_and_vaccine_codes_read_as_numbers_and_names(
+    tenant_a: Municipality,
+    client_a: Client,
+    auditor_a: StaffAccount,
+    clock: time_machine.Coordinates,
+) -> None:
+    from booking.models import VaccineProduct
+    from tests.booking.console.reception.conftest import make_voucher
+
+    with schema_context(tenant_a.schema_name):
+        voucher = make_voucher(tenant_a, "2000000078")
+        VaccineProduct.objects.create(code="trailvax", name="試験用ワクチン", interval_days=21)
+        record(
+            action="reception.vaccination_recorded",
+            actor=Actor.system("tests"),
+            details={"vouchers": [voucher.pk], "product": "trailvax", "product_reason": "stock"},
+        )
+    text = signed_in(client_a, auditor_a, clock).get(TRAIL, {"action": "reception."}).content
+    page = text.decode()
+    assert f"接種券（vouchers）: 接種券 2000000078（id {voucher.pk}）" in page
+    assert "ワクチン（product）: 試験用ワクチン（trailvax）" in page
+    assert "在庫・供給の都合（stock）" in page
