@@ -78,6 +78,7 @@ from booking.services.callcentre import (
     identity_confirmed_at,
     password_reset_applies,
 )
+from booking.services.planning import bookings_cancelled_with_their_slot
 
 JAPAN = ZoneInfo("Asia/Tokyo")
 CHANNEL = Channel.CALL_CENTRE.value
@@ -153,14 +154,25 @@ class BookingRow:
     movable: bool
     # The vaccine given, where the venue recorded another than the slot's.
     given_product: str = ""
+    # Cancelled by a cancellation of its slot (reopened since or not), not by anyone's choice.
+    cancelled_with_slot: bool = False
 
 
 def _booking_rows(voucher: Voucher) -> list[BookingRow]:
     policy = BookingPolicy.current()
     now = timezone.now()
     given = {record.booking_id: record.product for record in vaccinations_of(voucher)}
+    bookings = bookings_of(voucher)
+    cancelled = [b for b in bookings if b.status == Booking.Status.CANCELLED]
+    with_slot = (
+        bookings_cancelled_with_their_slot(
+            [b.pk for b in cancelled], [b.slot_id for b in cancelled]
+        )
+        if cancelled
+        else set()
+    )
     rows = []
-    for booking in bookings_of(voucher):
+    for booking in bookings:
         product = given.get(booking.pk)
         live = booking.status in Booking.LIVE_STATUSES
         active = booking.status == Booking.Status.ACTIVE
@@ -174,6 +186,7 @@ def _booking_rows(voucher: Voucher) -> list[BookingRow]:
                 given_product=product.name
                 if product is not None and product.pk != booking.slot.product_id
                 else "",
+                cancelled_with_slot=booking.pk in with_slot,
             )
         )
     return rows

@@ -45,6 +45,7 @@ from booking.services.planning import (
     slot_pattern_plan,
     slot_plan_preview,
     slot_reopen,
+    slots_cancelled_once,
     slots_create,
 )
 
@@ -87,6 +88,9 @@ def slot_list(request: HttpRequest) -> HttpResponse:
             "back": request.get_full_path(),
             # A slot that has started is past changing or cancelling: not offered.
             "now": timezone.now(),
+            # Slots a cancellation cancelled bookings of, reopened since or not: their list of
+            # those to phone is offered.
+            "cancelled_once": slots_cancelled_once([slot.pk for slot in slot_page.object_list]),
         },
     )
 

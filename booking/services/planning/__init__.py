@@ -12,10 +12,12 @@ from booking.services.planning.cancel import (
     LinkedBooking,
     SlotCancelImpact,
     SlotCancellation,
+    bookings_cancelled_with_their_slot,
     linked_active_bookings,
     slot_cancel,
     slot_cancel_impact,
     slot_cancellation_told,
+    slots_cancelled_once,
 )
 from booking.services.planning.exports import EXPORT_KINDS, export_record
 from booking.services.planning.rules import (
@@ -78,6 +80,7 @@ __all__ = [
     "age_phase_delete",
     "age_phase_update",
     "booking_policy_update",
+    "bookings_cancelled_with_their_slot",
     "export_record",
     "linked_active_bookings",
     "slot_cancel",
@@ -90,6 +93,7 @@ __all__ = [
     "slot_plan_digest",
     "slot_plan_preview",
     "slot_reopen",
+    "slots_cancelled_once",
     "slots_create",
     "venue_close",
     "venue_create",

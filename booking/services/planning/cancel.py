@@ -150,6 +150,32 @@ def _reachable_vouchers(voucher_ids: set[int]) -> set[int]:
     }
 
 
+def slots_cancelled_once(slot_ids: Sequence[int]) -> set[int]:
+    """Those of ``slot_ids`` that were cancelled at least once (reopened since or not)."""
+    return {
+        int(target)
+        for target in Event.objects.filter(
+            action="slot.cancelled", target_id__in=[str(pk) for pk in slot_ids]
+        ).values_list("target_id", flat=True)
+    }
+
+
+def bookings_cancelled_with_their_slot(
+    booking_ids: Sequence[int], slot_ids: Sequence[int]
+) -> set[int]:
+    """Those of ``booking_ids`` that a cancellation of their slot cancelled (the
+    ``slot.cancelled`` events of ``slot_ids`` name them): told apart from a resident's own
+    cancellation, also after the slot was reopened."""
+    wanted = set(booking_ids)
+    found: set[int] = set()
+    for details in Event.objects.filter(
+        action="slot.cancelled", target_id__in=[str(pk) for pk in slot_ids]
+    ).values_list("details", flat=True):
+        if isinstance(details, dict):
+            found.update(pk for pk in details.get("bookings", []) if pk in wanted)
+    return found
+
+
 def slot_cancellation_told(
     *, slot: Slot, actor: Actor, ip: str | None = None
 ) -> tuple[AffectedBooking, ...]:

@@ -348,3 +348,8 @@ def test_a_booking_cancelled_with_its_slot_says_so_and_its_channel_is_told_apart
         slot_cancel(slot=slot, actor=Actor(Actor.STAFF, str(admin_a.user_id)))
     page = client_a.get(resident_url(town)).content.decode()
     assert "予約枠の中止による取消" in page and "取消（コールセンター）" not in page
+    from booking.services.planning import slot_reopen
+
+    with schema_context(tenant_a.schema_name):
+        slot_reopen(slot=Slot.objects.get(pk=slot.pk), actor=Actor(Actor.STAFF, "1"))
+    assert "予約枠の中止による取消" in client_a.get(resident_url(town)).content.decode()

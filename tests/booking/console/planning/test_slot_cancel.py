@@ -265,7 +265,9 @@ def test_a_cancelled_slot_reopens_only_once_confirmed_and_its_bookings_stay_canc
         slot.refresh_from_db()
         booking.refresh_from_db()
         assert slot.status == Slot.Status.OPEN and booking.status == Booking.Status.CANCELLED
-    # The list of those the cancellation cancelled outlives the reopening.
+    # The list of those the cancellation cancelled outlives the reopening, from the row too.
+    listing = as_admin.get(f"/console/planning/slots/?venue={world.civic.pk}").content.decode()
+    assert f'href="/console/planning/slots/{slot.pk}/cancel/">取り消した予約' in listing
     after = as_admin.get(f"/console/planning/slots/{slot.pk}/cancel/").content.decode()
     number = booking.booking_number
     assert "以前の中止" in after and f"{number[:5]}-{number[5:]}" in after
