@@ -253,8 +253,13 @@ def _preview_breakdown() -> dict[str, float]:
 
         return wrapper
 
-    for name in ("_mark_duplicates", "_preview_counts", "_write_error_file"):
-        setattr(preview, name, timed(name.strip("_"), getattr(preview, name)))
+    # The preview module's own names for them (what it imported is what it calls).
+    for name, label in (
+        ("_mark_duplicates", "mark_duplicates"),
+        ("preview_counts", "preview_counts"),
+        ("_write_error_file", "write_error_file"),
+    ):
+        setattr(preview, name, timed(label, getattr(preview, name)))
     results = preview._results
 
     def streamed(*args: Any, **kwargs: Any) -> Any:
