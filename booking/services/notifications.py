@@ -310,26 +310,31 @@ def contact_preferences_update(
         )
     # An address given for a way not chosen would be kept and never used: the resident
     # would believe they are told (UX.md: no confirmation sent was a 2021 failure).
-    if new_email is not None and "email" not in chosen and "email" not in errors:
-        errors.setdefault("channels", []).append(
-            ValidationError(
-                _(
-                    "メールアドレスを入力したときは「メール」にチェックを入れてください"
-                    "（チェックがないと、お知らせは送られません）。"
-                ),
-                code="email_not_chosen",
+    unchosen = (
+        (
+            new_email,
+            "email",
+            "email",
+            _(
+                "メールアドレスを入力したときは「メール」にチェックを入れてください"
+                "（チェックがないと、お知らせは送られません）。"
+            ),
+        ),
+        (
+            new_phone,
+            "sms",
+            "phone",
+            _(
+                "携帯電話番号を入力したときは「SMS」にチェックを入れてください"
+                "（チェックがないと、お知らせは送られません）。"
+            ),
+        ),
+    )
+    for address, channel, field, message in unchosen:
+        if address is not None and channel not in chosen and field not in errors:
+            errors.setdefault("channels", []).append(
+                ValidationError(message, code=f"{channel}_not_chosen")
             )
-        )
-    if new_phone is not None and "sms" not in chosen and "phone" not in errors:
-        errors.setdefault("channels", []).append(
-            ValidationError(
-                _(
-                    "携帯電話番号を入力したときは「SMS」にチェックを入れてください"
-                    "（チェックがないと、お知らせは送られません）。"
-                ),
-                code="sms_not_chosen",
-            )
-        )
     with transaction.atomic():
         preference = _preference_locked(voucher)
         preference.voucher = voucher
