@@ -182,10 +182,20 @@ def _options_html(optgroups: list[tuple[Any, list[dict[str, Any]], int]]) -> Saf
 
 class ResidentForm(forms.Form):
     template_name = "booking/resident/form.html"
+    # A form whose page says nothing else of its errors: a line above it is announced, and
+    # the first wrong field takes the focus (the login pages have their own).
+    summarize_errors = False
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("label_suffix", "")  # no colon after Japanese labels
         super().__init__(*args, **kwargs)
+
+    def get_context(self) -> dict[str, Any]:
+        if self.summarize_errors and self.is_bound and self.errors:
+            first = next((name for name in self.fields if name in self.errors), None)
+            if first is not None:
+                self.fields[first].widget.attrs["autofocus"] = True
+        return super().get_context()
 
 
 def _voucher_number_field() -> forms.CharField:
@@ -377,6 +387,8 @@ class AccountCreateForm(PasswordSetForm):
 
 class ContactForm(ResidentForm):
     """Every field is entered again; the old values are never shown (ARCHITECTURE.md)."""
+
+    summarize_errors = True
 
     email = forms.CharField(
         label=_("メールアドレス"),

@@ -437,7 +437,11 @@ def test_contact_details_are_entered_again_and_never_shown(
         "/contact/", {"email": "", "phone": "", "channels": ["email"], "language": "ja"}
     )
     assert invalid.status_code == 400
-    assert 'id="id_email_error"' in invalid.content.decode()
+    refused = invalid.content.decode()
+    assert 'id="id_email_error"' in refused
+    # Announced above the form, and the first wrong box takes the focus.
+    assert '<p class="error" role="alert" id="form-errors">' in refused
+    assert "autofocus" in refused.split('name="email"')[1].split(">")[0]
     saved = client_a.post(
         "/contact/",
         {
