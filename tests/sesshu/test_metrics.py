@@ -416,8 +416,10 @@ def celery_worker(django_db_setup: None, tmp_path: Path):
         ],
         cwd=ROOT,
         env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        # To files, not pipes: a pipe nobody reads until the end fills up, and the worker
+        # then blocks on its next log line, with the task it was running.
+        stdout=(tmp_path / "worker.out").open("w"),
+        stderr=(tmp_path / "worker.err").open("w"),
         text=True,
     )
 
@@ -436,12 +438,12 @@ def celery_worker(django_db_setup: None, tmp_path: Path):
     previous["task_always_eager"] = app.conf.task_always_eager
     app.conf.update(broker_url=_redis_url(), result_backend=_redis_url(), task_always_eager=False)
     try:
-        yield run, f"http://127.0.0.1:{metrics_port}", worker
+        yield run, f"http://127.0.0.1:{metrics_port}", worker, tmp_path / "worker.out"
     finally:
         app.conf.update(**previous)
         if worker.poll() is None:
             worker.terminate()
-            worker.communicate(timeout=30)
+            worker.wait(timeout=30)
         redis.Redis.from_url(_redis_url()).delete(queue_name)
 
 
@@ -453,7 +455,7 @@ def test_a_celery_worker_logs_json_and_serves_its_metrics(
 
     from sesshu import logs
 
-    run, metrics_url, worker = celery_worker
+    run, metrics_url, worker, worker_out = celery_worker
     request_id = "c0ffee00c0ffee00c0ffee00c0ffee00"
     token = logs._request_id.set(request_id)  # as if queued while serving a request
     try:
@@ -467,7 +469,8 @@ def test_a_celery_worker_logs_json_and_serves_its_metrics(
     assert "sesshu_celery_queue_length{" in body
 
     worker.terminate()
-    out, _err = worker.communicate(timeout=30)
+    worker.wait(timeout=30)
+    out = worker_out.read_text()
     parsed = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
     assert parsed, out
     (succeeded,) = [
