@@ -668,6 +668,21 @@ def no_shows_due(*, venue: Venue, now: datetime | None = None) -> QuerySet[Booki
     )
 
 
+def checked_in_unrecorded(*, venue: Venue, now: datetime | None = None) -> QuerySet[Booking]:
+    """Bookings at ``venue`` of earlier days that were checked in and never went further:
+    the dose neither recorded nor the check-in undone or deferred. Until someone does, they
+    count as booked and the resident cannot book that dose again; the reception card of each
+    offers what to do."""
+    start, _end = day_bounds(day_of(now or timezone.now()))
+    return (
+        Booking.objects.filter(
+            slot__venue=venue, slot__starts_at__lt=start, status=Booking.Status.CHECKED_IN
+        )
+        .select_related("slot__product")
+        .order_by("slot__starts_at", "booking_number")
+    )
+
+
 def no_shows_mark(
     *,
     venue: Venue,

@@ -35,6 +35,7 @@ from booking.services.reception import (
     ReceptionRefused,
     booking_check_in,
     booking_check_in_undo,
+    checked_in_unrecorded,
     later_doses_booked,
     no_shows_due,
     no_shows_mark,
@@ -401,6 +402,7 @@ def no_shows(request: HttpRequest) -> HttpResponse:
     elif not form.is_bound and venues.count() == 1:
         venue = venues.first()
     due = list(no_shows_due(venue=venue)) if venue is not None else []
+    stuck = list(checked_in_unrecorded(venue=venue)) if venue is not None else []
     return render(
         request,
         "booking/console/reception/no_shows.html",
@@ -409,6 +411,7 @@ def no_shows(request: HttpRequest) -> HttpResponse:
             venues=venues,
             venue=venue,
             due=[(item, booking_number_display(item.booking_number)) for item in due],
+            stuck=[(item, booking_number_display(item.booking_number)) for item in stuck],
             now=timezone.now(),
             today_iso=today_in_japan().isoformat(),
         ),

@@ -168,3 +168,21 @@ def test_an_admin_chooses_the_venue(
     north = client_a.get(f"/console/reception/no-shows/?venue={day.north.pk}").content.decode()
     assert booking_number_display(bookings["north"].booking_number) in north
     assert booking_number_display(bookings["absent"].booking_number) not in north
+
+
+def test_earlier_days_bookings_left_checked_in_are_listed_for_the_card(
+    tenant_a: Municipality, client_a: Client, day: Day, venue_a: StaffAccount, clock
+) -> None:
+    bookings = early_bookings(day)  # "came": checked in today, at 09:00
+    with tenant_context(day.municipality):
+        earlier = make_slot(day.civic, day.pfizer, at(-2, 14))
+        stuck = make_booking(
+            make_voucher(day.municipality, "2000000099"), earlier, status=Booking.Status.CHECKED_IN
+        )
+    logged_in(client_a, venue_a, clock)
+    text = client_a.get("/console/reception/no-shows/").content.decode()
+    listed = text.split('id="checked-in-unrecorded"')[1].split("</section>")[0]
+    assert booking_number_display(stuck.booking_number) in listed
+    assert f'href="/console/reception/bookings/{stuck.pk}/"' in listed  # its card decides
+    # Today's, still being seen to, is not listed.
+    assert booking_number_display(bookings["came"].booking_number) not in listed
