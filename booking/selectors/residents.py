@@ -30,7 +30,6 @@ from booking.models import (
     Voucher,
 )
 from booking.models.bookings import (
-    booking_number_display,
     booking_number_is_well_formed,
     booking_number_normalize,
     made_in_current_schema,
@@ -243,56 +242,3 @@ def contact_preference_of(voucher_id: int) -> ContactPreference | None:
     columns = columns_of(ContactPreference, "c")
     row = fetch_one(f"{columns.select} WHERE c.voucher_id = %s", [voucher_id])
     return None if row is None else columns.load(row)
-
-
-@dataclass(frozen=True)
-class OutOfStep:
-    """A live booking that no longer follows the dose before it as given: that dose was
-    recorded with another vaccine than this booking's (a vaccine changed at the venue, a
-    record corrected), or on a day that leaves too short an interval. ``reason``: the
-    booking service's refusal code for the same case."""
-
-    booking: Booking
-    reason: str  # "different_product" or "too_soon_after_previous_dose"
-    given_product: str
-    earliest: date
-
-    @property
-    def number(self) -> str:
-        return booking_number_display(self.booking.booking_number)
-
-
-def bookings_out_of_step(
-    voucher: Voucher,
-    *,
-    live: list[Booking] | None = None,
-    records: list[VaccinationRecord] | None = None,
-) -> list[OutOfStep]:
-    """The resident's live bookings that the booking service would refuse now because of
-    the dose recorded before them: to be changed (the call centre, or the resident).
-    ``live`` and ``records``: the resident's live bookings and doses given, when the page
-    has read them already (``bookings_of``, ``vaccinations_of``)."""
-    _own(voucher)
-    given = {
-        record.dose: record
-        for record in (records if records is not None else vaccinations_of(voucher))
-    }
-    if not given:
-        return []
-    if live is None:
-        live = bookings_of(voucher, live_only=True)
-    found = []
-    for booking in live:
-        previous = given.get(booking.dose - 1)
-        if previous is None:
-            continue
-        earliest = previous.vaccinated_on + timedelta(days=previous.product.interval_days)
-        day = booking.slot.starts_at.astimezone(JAPAN).date()
-        if booking.slot.product_id != previous.product_id:
-            reason = "different_product"
-        elif day < earliest:
-            reason = "too_soon_after_previous_dose"
-        else:
-            continue
-        found.append(OutOfStep(booking, reason, previous.product.name, earliest))
-    return found

@@ -34,7 +34,15 @@ from booking.console.callcentre.forms import (
     WebLoginForm,
 )
 from booking.console.callcentre.pages import console_page
-from booking.models import Booking, BookingPolicy, Channel, Slot, StaffMember, Voucher
+from booking.models import (
+    Booking,
+    BookingPolicy,
+    Channel,
+    Slot,
+    StaffMember,
+    VaccinationRecord,
+    Voucher,
+)
 from booking.models.bookings import booking_number_display, booking_number_spoken
 from booking.resident.selectors import slot_for_booking
 from booking.resident.waiting_room import queue_now
@@ -48,7 +56,6 @@ from booking.selectors.residents import (
     booking_of_voucher,
     bookings_linked_to,
     bookings_of,
-    bookings_out_of_step,
     cancelled_together,
     next_dose,
     vaccinations_of,
@@ -57,6 +64,7 @@ from booking.services.booking import (
     BookingRefused,
     SeriesTogether,
     booking_closes_at,
+    bookings_out_of_step,
     next_dose_age_window,
     series_together_for,
 )
@@ -158,11 +166,12 @@ class BookingRow:
     cancelled_with_slot: bool = False
 
 
-def _booking_rows(voucher: Voucher) -> list[BookingRow]:
+def _booking_rows(bookings: list[Booking], records: list[VaccinationRecord]) -> list[BookingRow]:
+    """The resident's bookings (``bookings_of``) with what the call centre may do with each,
+    and the vaccine given where it differs from the slot's (``records``: vaccinations_of)."""
     policy = BookingPolicy.current()
     now = timezone.now()
-    given = {record.booking_id: record.product for record in vaccinations_of(voucher)}
-    bookings = bookings_of(voucher)
+    given = {record.booking_id: record.product for record in records}
     cancelled = [b for b in bookings if b.status == Booking.Status.CANCELLED]
     with_slot = (
         bookings_cancelled_with_their_slot(
@@ -208,14 +217,21 @@ def _resident_page(
     summary = callcentre_resident_view(staff=staff, voucher=voucher, ip=client_ip(request))
     municipality = request.tenant  # type: ignore[attr-defined]
     nxt = next_dose(voucher)
+    # Read once: the rows and the bookings out of step both need them.
+    bookings = bookings_of(voucher)
+    records = list(vaccinations_of(voucher))
     return console_page(
         request,
         "booking/console/callcentre/resident.html",
         {
             "voucher": voucher,
             "summary": summary,
-            "bookings": _booking_rows(voucher),
-            "out_of_step": bookings_out_of_step(voucher),
+            "bookings": _booking_rows(bookings, records),
+            "out_of_step": bookings_out_of_step(
+                voucher,
+                live=[b for b in bookings if b.status in Booking.LIVE_STATUSES],
+                records=records,
+            ),
             "next": nxt,
             # One booking at a time, unless the municipality books the series together.
             "waits_for_dose": nxt.waits_for_pending(BookingPolicy.current()),

@@ -30,7 +30,7 @@ from booking.console.reception.selectors import reception_day
 from booking.models import Booking, StaffMember, VaccinationRecord
 from booking.models.bookings import booking_number_display
 from booking.registry.dates import ERAS
-from booking.selectors.residents import bookings_out_of_step
+from booking.services.booking import bookings_out_of_step
 from booking.services.reception import (
     ReceptionRefused,
     booking_check_in,

@@ -20,11 +20,10 @@ from booking.resident.views.booking import booking_rows, nothing_to_book
 from booking.resident.views.common import page
 from booking.selectors.residents import (
     bookings_of,
-    bookings_out_of_step,
     next_dose,
     vaccinations_of,
 )
-from booking.services.booking import next_dose_age_window
+from booking.services.booking import bookings_out_of_step, next_dose_age_window
 from booking.services.notifications import contact_language_update, contact_preferences_update
 
 

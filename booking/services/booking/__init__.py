@@ -42,10 +42,13 @@ from booking.services.booking.checks import (
     product_age_refusal,
 )
 from booking.services.booking.create import LIVE_BOOKING_CONSTRAINT, booking_create
+from booking.services.booking.out_of_step import OutOfStep, bookings_out_of_step
 from booking.services.booking.refusals import REFUSAL_CODES, BookingRefused
 from booking.services.booking.series import SeriesTogether, series_together_for
 
 __all__ = [
+    "OutOfStep",
+    "bookings_out_of_step",
     "JAPAN",
     "LIVE_BOOKING_CONSTRAINT",
     "REFUSAL_CODES",

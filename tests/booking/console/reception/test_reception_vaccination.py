@@ -338,7 +338,7 @@ def test_a_dose_recorded_with_another_vaccine_flags_the_later_booking_it_no_long
     admin_a: StaffAccount,
     clock,
 ) -> None:
-    from booking.selectors.residents import bookings_out_of_step
+    from booking.services.booking import bookings_out_of_step
 
     checked_in(tenant_a, day.booking)
     logged_in(client_a, venue_a, clock)
