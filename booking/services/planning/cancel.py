@@ -12,7 +12,7 @@ from datetime import datetime
 
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import Max, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -150,13 +150,19 @@ def _reachable_vouchers(voucher_ids: set[int]) -> set[int]:
     }
 
 
+# The trail event of a slot's cancellation: it names the bookings it cancelled and those it
+# could not tell, which the pages after it read (it is the record, and it is never changed).
+SLOT_CANCELLED = "slot.cancelled"
+
+
+def _cancellations_of(slot_ids: Sequence[int]) -> QuerySet[Event]:
+    return Event.objects.filter(action=SLOT_CANCELLED, target_id__in=[str(pk) for pk in slot_ids])
+
+
 def slots_cancelled_once(slot_ids: Sequence[int]) -> set[int]:
     """Those of ``slot_ids`` that were cancelled at least once (reopened since or not)."""
     return {
-        int(target)
-        for target in Event.objects.filter(
-            action="slot.cancelled", target_id__in=[str(pk) for pk in slot_ids]
-        ).values_list("target_id", flat=True)
+        int(target) for target in _cancellations_of(slot_ids).values_list("target_id", flat=True)
     }
 
 
@@ -168,9 +174,7 @@ def bookings_cancelled_with_their_slot(
     cancellation, also after the slot was reopened."""
     wanted = set(booking_ids)
     found: set[int] = set()
-    for details in Event.objects.filter(
-        action="slot.cancelled", target_id__in=[str(pk) for pk in slot_ids]
-    ).values_list("details", flat=True):
+    for details in _cancellations_of(slot_ids).values_list("details", flat=True):
         if isinstance(details, dict):
             found.update(pk for pk in details.get("bookings", []) if pk in wanted)
     return found
@@ -184,10 +188,7 @@ def slot_cancellation_told(
     phones. Numbers only, audited as a read like the list before cancelling."""
     check_slot(slot)
     cancelled = (
-        Event.objects.filter(action="slot.cancelled", target_id=str(slot.pk))
-        .order_by("-seq")
-        .values_list("details", flat=True)
-        .first()
+        _cancellations_of([slot.pk]).order_by("-seq").values_list("details", flat=True).first()
     )
     ids = [int(pk) for pk in (cancelled or {}).get("bookings", [])]
     told = set(
@@ -291,7 +292,7 @@ def slot_cancel(
         notifications = len(sent)
         not_told = sorted(set(ids) - set(sent))
         record(
-            action="slot.cancelled",
+            action=SLOT_CANCELLED,
             actor=actor,
             target=current,
             ip=ip,
