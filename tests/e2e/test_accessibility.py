@@ -5,8 +5,9 @@ The pages are found by following links, the way a person would: from the top pag
 page for a resident (before and after booking), from the console's home for each staff role,
 from the control plane's list for an operator. Pages reached by sending a form are visited
 on the way: a refused login, a refused contact form, the booking's done page. Each page is
-checked against the rules axe-core tags WCAG 2.0 and 2.1, levels A and AA (names and labels,
-contrast, landmarks, language, ARIA), at a phone's width and at a desktop's. A violation
+checked against the rules axe-core tags WCAG 2.0, 2.1 and 2.2, levels A and AA (names and
+labels, contrast, target size, language, ARIA), and its best practices (landmarks, headings),
+at a phone's width and at a desktop's. A violation
 fails the test with the page and the elements axe found.
 """
 
@@ -32,7 +33,9 @@ from tests.e2e.conftest import Site, StaffLogin, add_voucher, staff_account, wat
 
 pytestmark = pytest.mark.browser
 
-WCAG = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+# WCAG 2.0, 2.1 and 2.2 at levels A and AA, and axe's best practices (one main landmark, a
+# first-level heading, headings in order, every content in a landmark).
+WCAG = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa", "best-practice"]
 PASSWORD = "axe-kensa-e2e-2026-pass"
 # Links that end the session or start another one.
 _NOT_FOLLOWED = re.compile(r"/logout/|/login/|/setup/")
