@@ -14,39 +14,47 @@ from django.utils import timezone
 from django.utils.formats import localize
 from django.utils.html import conditional_escape
 from django.utils.safestring import SafeString, mark_safe
-from django.utils.translation import get_language, pgettext
+from django.utils.translation import get_language, pgettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
 from booking.models import NotificationChannel
 from booking.models.notifications import Language
+from booking.registry.dates import EARLIEST, era_of
 from booking.registry.normalize import NormalizeError, normalize_kana, normalize_voucher_number
 from booking.selectors.availability import venues_by_area
 from booking.services.registry_import import CODE_ALPHABET, CODE_LENGTH
 
-# 和暦: many residents know their birth year by era (昭和23年) rather than as 1948.
-_ERAS = [
-    (date(2019, 5, 1), "令和"),
-    (date(1989, 1, 8), "平成"),
-    (date(1926, 12, 25), "昭和"),
-    (date(1912, 7, 30), "大正"),
-    (date(1868, 1, 25), "明治"),
-]
+# 和暦: many residents know their birth year by era (昭和23年) rather than as 1948. The
+# eras' names as an English page writes them.
+_ERA_NAMES = {
+    "明治": pgettext_lazy("era", "明治"),
+    "大正": pgettext_lazy("era", "大正"),
+    "昭和": pgettext_lazy("era", "昭和"),
+    "平成": pgettext_lazy("era", "平成"),
+    "令和": pgettext_lazy("era", "令和"),
+}
 
 
 def _era_year(day: date) -> str:
-    for start, era in _ERAS:
-        if day >= start:
-            number = day.year - start.year + 1
-            return f"{era}{'元' if number == 1 else number}"
-    return ""
+    if day < EARLIEST:
+        return ""
+    era, year, _month, _day = era_of(day)
+    number = pgettext("the first year of an era", "元") if year == 1 else str(year)
+    return pgettext("an era and its year", "%(era)s%(year)s") % {
+        "era": _ERA_NAMES[era.name],
+        "year": number,
+    }
 
 
 def japanese_year_label(year: int) -> str:
-    """``1948（昭和23）``; a year in which the era changed names both eras."""
+    """``1948（昭和23）`` (in English ``1948 (Showa 23)``); a year in which the era changed
+    names both eras."""
     first = _era_year(date(year, 1, 1))
     last = _era_year(date(year, 12, 31))
-    era = first if first == last else f"{first}／{last}"
-    return f"{year}（{era}）"
+    era = first if first == last else first + pgettext("between two eras", "／") + last
+    if not era:
+        return str(year)
+    return f"{year}{pgettext('before an aside', '（')}{era}{pgettext('after an aside', '）')}"
 
 
 class BirthDateWidget(forms.SelectDateWidget):
@@ -60,6 +68,12 @@ class BirthDateWidget(forms.SelectDateWidget):
             months={month: str(month) for month in range(1, 13)},
             empty_label=("―", "―", "―"),
         )
+
+    @staticmethod
+    def _parse_date_fmt() -> Any:
+        """Year, month, day in every language, as the help text says (Django orders the
+        parts by the language's date format: month first in English)."""
+        yield from ("year", "month", "day")
 
     def get_context(self, name: str, value: Any, attrs: dict[str, Any] | None) -> dict[str, Any]:
         this_year = timezone.localdate().year

@@ -10,8 +10,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.utils import timezone
+from django.utils.translation import get_language
 
 from booking.models import AgePhase, Incident, Slot, Voucher
+from booking.models.notifications import Language
 from booking.notifications.line_channel import line_offered
 from booking.selectors.residents import contact_preference_of
 from booking.selectors.slots import slot_with_venue_and_product
@@ -40,7 +42,7 @@ class ContactStatus:
     phone_registered: bool
     line_linked: bool
     channels: list[str]
-    language: str
+    language: str  # Language
     # The municipality sends notices by LINE: linking is offered (an account linked before
     # the municipality stopped can still be unlinked).
     line_offered: bool
@@ -55,7 +57,9 @@ def contact_status(voucher: Voucher) -> ContactStatus:
     offered = line_offered()
     preference = contact_preference_of(voucher.pk)
     if preference is None:
-        return ContactStatus(False, False, False, [], "ja", offered)
+        # Nothing chosen yet: messages in the language the resident reads the site in.
+        language = Language.EN if (get_language() or "").startswith("en") else Language.JA
+        return ContactStatus(False, False, False, [], language, offered)
     return ContactStatus(
         email_registered=preference.email is not None,
         phone_registered=preference.phone is not None,

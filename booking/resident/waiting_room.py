@@ -49,6 +49,7 @@ from django_tenants.utils import schema_context
 from audit.middleware import client_ip
 from booking.models import BookingPolicy
 from booking.resident import throttle
+from booking.resident.call_centre import call_centre_context
 from sesshu.logs import answered_on_purpose, host_kind
 from sesshu.outages import CACHE_DOWN, cache_down
 from tenants.db import current_schema
@@ -467,7 +468,7 @@ def _page(
             {
                 **context,
                 "site_name": tenant.name,
-                "call_centre_phone": phone,
+                **call_centre_context(phone),
                 "by_hand": by_hand,
                 # Relative to the page's own path, whichever page the resident asked for.
                 "by_hand_url": f"?{BY_HAND_PARAMETER}={BY_HAND}",

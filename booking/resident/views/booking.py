@@ -340,6 +340,8 @@ def choose_date(
     days = open_days(
         flow.channel, first, last, area=flow.area_filter, product=flow.product, venue=flow.venue
     )
+    # Changing a booking: its day is marked ★ in the list, as its slot is on the day's page.
+    changing_day = timezone.localdate(flow.changing.slot.starts_at) if flow.changing else None
     return page(
         request,
         "booking/resident/choose_date.html",
@@ -352,6 +354,7 @@ def choose_date(
                     "label": MARK_LABELS[item.mark],
                     "bookable": item.mark.bookable,
                     "url": _with_query(flow.url("slots", day=item.day.isoformat()), flow.query),
+                    "current": item.day == changing_day,
                 }
                 for item in days
             ],

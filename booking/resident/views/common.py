@@ -6,6 +6,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from booking.models import BookingPolicy
+from booking.resident.call_centre import call_centre_context
 from tenants.models import Municipality
 
 
@@ -23,12 +24,10 @@ def page(
     """Render a resident page with what every page shows: the municipality's name, the call
     centre's number, and the logout button when a resident is logged in."""
     municipality = municipality_of(request)
-    phone = BookingPolicy.current().call_centre_phone
     base: dict[str, Any] = {
         "site_name": municipality.name,
         "municipality": municipality,
-        "call_centre_phone": phone,
-        "call_centre_tel": "".join(ch for ch in phone if ch.isdigit() or ch == "+"),
+        **call_centre_context(BookingPolicy.current().call_centre_phone),
         "resident_logged_in": getattr(request, "voucher", None) is not None,
     }
     return render(request, template, {**base, **(context or {})}, status=status)

@@ -101,6 +101,8 @@ def test_the_printable_confirmation_has_a_server_drawn_qr_code(
     assert "予約番号" in text and "のQRコード" in text
     assert "/static/sesshu/resident.css" in text and "@media print" not in text  # in the file
     assert '<script src="/static/sesshu/resident.js" defer></script>' in text
+    # Inside LINE's browser nothing prints: the page says what to do instead.
+    assert "スクリーンショット" in text.split('id="cannot-print"')[1].split("</p>")[0]
     assert page["Cache-Control"] == "no-store"
 
 
@@ -568,6 +570,35 @@ def test_a_change_shows_the_booking_among_the_days_slots_without_offering_it(
     assert f'href="{base}slot/{other.pk}/"' in page
     # Booking afresh (not changing), nothing is marked as the resident's.
     assert 'class="slot own"' not in client_a.get(f"/book/{day}/").content.decode()
+
+
+def test_a_change_marks_the_day_of_the_booking_among_the_days(
+    client_a: Client, world_a: World, resident_a: Resident
+) -> None:
+    logged_in(client_a, resident_a)
+    booking = _book(client_a, world_a.slot(3, 10), world_a.municipality)
+    world_a.slot(3, 14)
+    world_a.slot(5, 10)
+    days = client_a.get(f"/bookings/{booking.booking_number}/change/").content.decode()
+    items = days.split('<ul class="days">')[1].split("</ul>")[0].split("<li>")[1:]
+    marked = [item for item in items if "（いまのご予約の日）" in item]
+    day = timezone.localtime(booking.slot.starts_at).date().isoformat()
+    assert len(items) == 2 and len(marked) == 1 and f"/{day}/" in marked[0]
+    assert '<span class="mark" aria-hidden="true">★</span>' in marked[0]
+    assert "いまのご予約の日" not in client_a.get("/book/").content.decode()
+
+
+def test_my_page_says_when_the_booked_slot_starts_and_ends(
+    client_a: Client, world_a: World, resident_a: Resident
+) -> None:
+    logged_in(client_a, resident_a)
+    booking = _book(client_a, world_a.slot(3, 10), world_a.municipality)
+    mypage = client_a.get("/mypage/").content.decode()
+    start = timezone.localtime(booking.slot.starts_at).strftime("%H:%M")
+    end = timezone.localtime(booking.slot.ends_at).strftime("%H:%M")
+    assert f"{start}〜{end}" in mypage.split('class="panel booking"')[1]
+    # The call centre's number, in the footer of every page, is a link to tap.
+    assert '<a class="tel" href="tel:' in mypage.split('class="site-footer"')[1]
 
 
 def test_the_messages_language_changes_without_entering_the_addresses_again(

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from pathlib import Path
 
 import pytest
 from django.conf import settings as django_settings
 from django.test import Client
+from django_tenants.utils import tenant_context
 
+from booking.models import ContactPreference
 from tenants.models import Municipality
 from tests.booking.resident.conftest import Resident, World, birth_fields, logged_in
 
@@ -71,3 +74,27 @@ def test_my_page_and_the_booking_pages_read_in_english(
     slot = world_a.slot(4, 11)
     confirm = client_a.get(f"/book/slot/{slot.pk}/").content.decode()
     assert "Dose 1 (" in confirm and "（" not in confirm.split("<main")[1]
+
+
+def test_the_birth_date_reads_year_month_day_with_the_era_in_english(
+    client_a: Client, dob_mode: Municipality, english_catalogue: None
+) -> None:
+    _english(client_a)
+    text = client_a.get("/").content.decode()
+    selects = re.findall(r'<select name="birth_date_(year|month|day)"', text)
+    assert selects == ["year", "month", "day"]  # as the help text says: year, month and day
+    assert '<option value="1948">1948 (Showa 23)</option>' in text
+    assert '<option value="1926">1926 (Taisho 15 / Showa 1)</option>' in text
+    assert "昭和" not in text and "（" not in text.split('name="birth_date_year"')[1][:20000]
+
+
+def test_messages_are_sent_in_the_language_of_the_site_until_the_resident_chooses(
+    client_a: Client, world_a: World, resident_a: Resident, english_catalogue: None
+) -> None:
+    logged_in(client_a, resident_a)
+    _english(client_a)
+    form = client_a.get("/contact/").content.decode()
+    assert '<option value="en" selected>English</option>' in form
+    client_a.post("/contact/", {"email": "hanako@example.jp", "phone": "", "channels": ["email"]})
+    with tenant_context(world_a.municipality):
+        assert ContactPreference.objects.get(voucher_id=resident_a.pk).language == "en"

@@ -19,7 +19,9 @@ def _day(slot: Slot) -> str:
 
 
 def _links(text: str) -> list[str]:
-    return [unescape(href) for href in re.findall(r'href="([^"]+)"', text)]
+    """The links of the page's main content (not the header's or the footer's)."""
+    main = text.split("<main", 1)[1].split("</main>", 1)[0]
+    return [unescape(href) for href in re.findall(r'href="([^"]+)"', main)]
 
 
 def test_a_resident_books_at_the_venue_they_chose_first(

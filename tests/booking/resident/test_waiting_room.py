@@ -92,7 +92,8 @@ def test_a_burst_comes_in_then_newcomers_wait_in_order_and_come_in_at_their_mome
         assert int(page["Refresh"]) >= 1 and page["Retry-After"] == page["Refresh"]
         text = page.content.decode()
         assert "来られた順にご案内しています" in text
-        assert "コールセンター 0120-000-111" in text  # booking by phone, meanwhile
+        # Booking by phone meanwhile: the number, to be tapped.
+        assert 'コールセンター <a class="tel" href="tel:0120000111">0120-000-111</a>' in text
         assert TICKET_COOKIE in page.cookies and ADMITTED_COOKIE not in page.cookies
     # Reloading keeps the place: no new ticket, the same moment.
     again = waiting[0].get("/login/")
