@@ -485,6 +485,23 @@ class BookingPolicyForm(PlanningForm):
             )
         return phone
 
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        days, hours = data.get("opens_days_ahead"), data.get("closes_hours_before")
+        # A slot is bookable from N days before it starts until M hours before: with M
+        # hours as long as N days or longer, no slot could ever be booked.
+        if days is not None and hours is not None and hours >= days * 24:
+            self.add_error(
+                "closes_hours_before",
+                _(
+                    "締切（開始の%(hours)s時間前）が、予約を受け付け始める%(days)s日前"
+                    "（%(limit)s時間前）と同じか、それより前です。これではどの枠も予約できません。"
+                    "締切を%(limit)s時間前より短くするか、予約できる日数を増やしてください。"
+                )
+                % {"hours": hours, "days": days, "limit": days * 24},
+            )
+        return data
+
     @classmethod
     def initial_for(cls, policy: BookingPolicy) -> dict[str, Any]:
         return {name: getattr(policy, name) for name in cls.base_fields}

@@ -96,6 +96,15 @@ def test_bad_rules_are_refused_in_japanese_and_change_nothing(
         response = as_admin.post("/console/planning/rules/policy/", {**POLICY, field: value})
         assert response.status_code == 400, field
         assert message in response.content.decode()
+    # A deadline as long as the window (1 day ahead, closing 24 hours before) or longer
+    # leaves no slot that could ever be booked.
+    for days, hours in (("1", "24"), ("1", "336"), ("13", "312")):
+        response = as_admin.post(
+            "/console/planning/rules/policy/",
+            {**POLICY, "opens_days_ahead": days, "closes_hours_before": hours},
+        )
+        assert response.status_code == 400, (days, hours)
+        assert "これではどの枠も予約できません" in response.content.decode()
     with in_a(tenant_a):
         assert BookingPolicy.current().opens_days_ahead == 60
     assert events(tenant_a, "booking_policy.updated") == []
