@@ -30,6 +30,7 @@ import base64
 import secrets
 import unicodedata
 import uuid
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -180,6 +181,25 @@ class PersonalData:
     address: str
     phone: str
     email: str
+    # What the resident reads back for the identity check (see identity_items).
+    identity_items: tuple[str, ...] = ()
+
+
+# The identity check: the name, the birth date and the address, read back by the caller. A
+# registry need not hold the address: then the phone number it holds, and failing both, the
+# voucher number printed on the letter the resident holds.
+IDENTITY_ITEMS = ("name", "birth_date", "address", "phone", "voucher_number")
+
+
+def identity_items(personal: Mapping[str, str | None]) -> tuple[str, ...]:
+    """The three items this resident's identity check asks for."""
+    if personal.get("address"):
+        third = "address"
+    elif personal.get("phone"):
+        third = "phone"
+    else:
+        third = "voucher_number"
+    return ("name", "birth_date", third)
 
 
 def _open(voucher: Voucher) -> dict[str, str | None]:
@@ -386,6 +406,7 @@ def callcentre_personal_data_reveal(
         address=personal.get("address") or "",
         phone=personal.get("phone") or "",
         email=personal.get("email") or "",
+        identity_items=identity_items(personal),
     )
 
 
@@ -393,12 +414,11 @@ def callcentre_identity_record(
     *,
     staff: StaffMember,
     voucher: Voucher,
-    name_matches: bool,
-    birth_date_matches: bool,
-    address_matches: bool,
+    matched: Collection[str],
     ip: str | None,
 ) -> bool:
-    """Record the identity checklist: confirmed only when all three were read back right.
+    """Record the identity checklist: confirmed only when each of the resident's three items
+    (``identity_items``, decided here from the record, not by the form) was read back right.
 
     Returns whether the identity is confirmed. A failed check also closes any earlier
     confirmation of the same operator for the same resident. Raises :class:`RevealRequired`
@@ -408,11 +428,7 @@ def callcentre_identity_record(
     actor = _operator(staff)
     if not _latest_events(staff, voucher, [REVEALED], since=timezone.now() - IDENTITY_VALID):
         raise RevealRequired
-    checked = {
-        "name": name_matches,
-        "birth_date": birth_date_matches,
-        "address": address_matches,
-    }
+    checked = {item: item in matched for item in identity_items(_open(voucher))}
     confirmed = all(checked.values())
     record(
         action=IDENTITY_CONFIRMED if confirmed else IDENTITY_FAILED,

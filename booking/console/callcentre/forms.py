@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
@@ -7,7 +8,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from booking.console.forms import ConsoleForm
-from booking.services.callcentre import NOTE_MAX_LENGTH, RevealReason
+from booking.services.callcentre import IDENTITY_ITEMS, NOTE_MAX_LENGTH, RevealReason
 
 
 class SearchForm(ConsoleForm):
@@ -42,15 +43,35 @@ class RevealForm(ConsoleForm):
     )
 
 
+_IDENTITY_LABELS = {
+    "name": _("氏名が登録内容と一致した"),
+    "birth_date": _("生年月日が登録内容と一致した"),
+    "address": _("住所が登録内容と一致した"),
+    "phone": _("電話番号が登録内容と一致した（住所の登録がないため）"),
+    "voucher_number": _("お手元の接種券の接種券番号が一致した（住所・電話番号の登録がないため）"),
+}
+
+
 class IdentityForm(ConsoleForm):
-    # The first box has the focus: the resident starts reading back at once.
-    name_matches = forms.BooleanField(
-        label=_("氏名が登録内容と一致した"),
-        required=False,
-        widget=forms.CheckboxInput(attrs={"autofocus": True}),
-    )
-    birth_date_matches = forms.BooleanField(label=_("生年月日が登録内容と一致した"), required=False)
-    address_matches = forms.BooleanField(label=_("住所が登録内容と一致した"), required=False)
+    """A box per item the resident reads back (``items``: the service's identity_items for
+    the page; every item when reading what was ticked, which the service then judges)."""
+
+    def __init__(self, *args: Any, items: Sequence[str] = IDENTITY_ITEMS, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for position, item in enumerate(items):
+            # The first box has the focus: the resident starts reading back at once.
+            self.fields[f"{item}_matches"] = forms.BooleanField(
+                label=_IDENTITY_LABELS[item],
+                required=False,
+                widget=forms.CheckboxInput(attrs={"autofocus": True} if position == 0 else {}),
+            )
+
+    def matched(self) -> set[str]:
+        return {
+            name.removesuffix("_matches")
+            for name, ticked in self.cleaned_data.items()
+            if name.endswith("_matches") and ticked
+        }
 
 
 class SlotChoiceForm(forms.Form):

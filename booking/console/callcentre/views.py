@@ -272,7 +272,11 @@ def reveal(request: HttpRequest, voucher_id: int) -> HttpResponse:
     return console_page(
         request,
         "booking/console/callcentre/reveal.html",
-        {"voucher": voucher, "personal": personal, "identity_form": IdentityForm()},
+        {
+            "voucher": voucher,
+            "personal": personal,
+            "identity_form": IdentityForm(items=personal.identity_items),
+        },
     )
 
 
@@ -281,15 +285,10 @@ def reveal(request: HttpRequest, voucher_id: int) -> HttpResponse:
 def identity(request: HttpRequest, voucher_id: int) -> HttpResponse:
     voucher = _voucher(voucher_id)
     form = IdentityForm(request.POST)
-    form.is_valid()  # three optional checkboxes: always valid
+    form.is_valid()  # optional checkboxes: always valid
     try:
         confirmed = callcentre_identity_record(
-            staff=_staff(request),
-            voucher=voucher,
-            name_matches=bool(form.cleaned_data.get("name_matches")),
-            birth_date_matches=bool(form.cleaned_data.get("birth_date_matches")),
-            address_matches=bool(form.cleaned_data.get("address_matches")),
-            ip=client_ip(request),
+            staff=_staff(request), voucher=voucher, matched=form.matched(), ip=client_ip(request)
         )
     except RevealRequired as refused:
         messages.error(request, refused.message)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import date, timedelta
 
 import time_machine
 from django.test import Client
@@ -16,6 +16,7 @@ from tests.booking.console.callcentre.cast import (
     Town,
     confirm_identity,
     live_bookings,
+    make_resident,
     signed_in,
 )
 from tests.booking.console.conftest import StaffAccount, events
@@ -231,3 +232,54 @@ def test_the_checklist_needs_the_record_on_screen_first(
     clock.shift(timedelta(minutes=16))  # the record shown long ago no longer counts
     client_a.post(resident_url(town) + "identity/", ticked)
     assert events(tenant_a, "callcentre.identity_confirmed") == []
+
+
+def test_a_registry_without_the_address_asks_for_the_phone_or_the_voucher_number(
+    tenant_a: Municipality,
+    client_a: Client,
+    operator_a: StaffAccount,
+    town: Town,
+    clock: time_machine.Coordinates,
+) -> None:
+    """A registry file need not hold the address: the third item read back is then the
+    phone number it holds, or the number on the voucher in the resident's hands. Which
+    items count is decided from the record, never by what the form sends."""
+    with schema_context(tenant_a.schema_name):
+        no_address = make_resident(
+            tenant_a,
+            "2000000071",
+            name="東 一",
+            kana="アズマ ハジメ",
+            phone="0423000071",
+            born=date(1950, 1, 1),
+            address="",
+        )
+        nothing = make_resident(
+            tenant_a,
+            "2000000072",
+            name="東 二",
+            kana="アズマ ジロウ",
+            phone="",
+            born=date(1950, 1, 2),
+            address="",
+        )
+    signed_in(client_a, operator_a, clock)
+    for voucher, third, label in (
+        (no_address, "phone", "電話番号が登録内容と一致した"),
+        (nothing, "voucher_number", "お手元の接種券の接種券番号が一致した"),
+    ):
+        url = f"{CALL_CENTRE_HOME}residents/{voucher.pk}/"
+        page = client_a.post(url + "reveal/", {"reason": "identity_check"}).content.decode()
+        assert label in page and 'name="address_matches"' not in page
+        assert f'name="{third}_matches"' in page
+        # The address ticked (a box the page never showed) confirms nothing.
+        forged = {"name_matches": "on", "birth_date_matches": "on", "address_matches": "on"}
+        client_a.post(url + "identity/", forged)
+        assert "本人確認できなかった" in client_a.get(url).content.decode()
+        client_a.post(
+            url + "identity/",
+            {"name_matches": "on", "birth_date_matches": "on", f"{third}_matches": "on"},
+        )
+        confirmed = events(tenant_a, "callcentre.identity_confirmed")[-1]
+        assert confirmed.target_id == str(voucher.pk)
+        assert confirmed.details == {"matched": ["name", "birth_date", third]}
