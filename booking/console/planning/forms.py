@@ -9,6 +9,7 @@ from typing import Any
 
 from django import forms
 from django.core.validators import URLValidator
+from django.utils import formats
 from django.utils.translation import gettext_lazy as _
 
 from booking.console.forms import ConsoleForm
@@ -486,7 +487,7 @@ class BookingPolicyForm(PlanningForm):
         return phone
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or {}
         days, hours = data.get("opens_days_ahead"), data.get("closes_hours_before")
         # A slot is bookable from N days before it starts until M hours before: with M
         # hours as long as N days or longer, no slot could ever be booked.
@@ -521,6 +522,34 @@ class AgePhaseForm(PlanningForm):
     )
     opens_on = forms.DateField(label=_("予約開始日"), widget=_date_input())
     opens_time = forms.TimeField(label=_("予約開始時刻"), widget=_time_input())
+
+    def __init__(self, *args: Any, editing: AgePhase | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.editing = editing
+
+    def clean_minimum_age(self) -> int:
+        """One phase per age: a second one with the same age would only ever repeat the
+        first (the earlier opening decides), and the two would be told apart by nobody."""
+        age: int = self.cleaned_data["minimum_age"]
+        others = AgePhase.objects.filter(minimum_age=age)
+        if self.editing is not None:
+            others = others.exclude(pk=self.editing.pk)
+        same = others.first()
+        if same is not None:
+            raise forms.ValidationError(
+                _(
+                    "%(age)s歳以上の区分「%(name)s」（予約開始 %(opens)s）がすでにあります。"
+                    "開始日時を変えるときは、その区分を変更してください。"
+                )
+                % {
+                    "age": age,
+                    "name": same.name,
+                    "opens": formats.date_format(
+                        same.opens_at.astimezone(JAPAN), str(_("Y年n月j日 H:i"))
+                    ),
+                }
+            )
+        return age
 
     @classmethod
     def initial_for(cls, phase: AgePhase) -> dict[str, Any]:

@@ -65,9 +65,23 @@ def phase_new(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         phase = age_phase_create(details=form.details(), actor=actor_of(request), ip=ip_of(request))
         messages.success(request, _("「%(name)s」を登録しました。") % {"name": phase.name})
+        _say_if_open(request, phase)
         return redirect(_RULES)
     status = 400 if request.method == "POST" else 200
     return page(request, "phase_form.html", {"form": form, "phase": None}, status=status)
+
+
+def _say_if_open(request: HttpRequest, phase: AgePhase) -> None:
+    """A phase saved with an opening already past takes bookings at once: say so."""
+    if phase.opens_at <= timezone.now():
+        messages.warning(
+            request,
+            _(
+                "予約開始日時が過ぎているため、「%(name)s」の方はいまから予約できます。"
+                "開始を先にする場合は、区分を変更してください。"
+            )
+            % {"name": phase.name},
+        )
 
 
 @require_http_methods(["GET", "POST"])
@@ -75,12 +89,15 @@ def phase_new(request: HttpRequest) -> HttpResponse:
 def phase_edit(request: HttpRequest, phase_id: int) -> HttpResponse:
     phase = get_object_or_404(AgePhase, pk=phase_id)
     if request.method == "POST":
-        form = AgePhaseForm(request.POST)
+        form = AgePhaseForm(request.POST, editing=phase)
+        was_open = phase.opens_at <= timezone.now()
         if form.is_valid():
             updated = age_phase_update(
                 phase=phase, details=form.details(), actor=actor_of(request), ip=ip_of(request)
             )
             messages.success(request, _("「%(name)s」を更新しました。") % {"name": updated.name})
+            if not was_open:
+                _say_if_open(request, updated)
             return redirect(_RULES)
         return page(request, "phase_form.html", {"form": form, "phase": phase}, status=400)
     form = AgePhaseForm(initial=AgePhaseForm.initial_for(phase))

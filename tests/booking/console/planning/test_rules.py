@@ -165,6 +165,44 @@ def test_an_admin_adds_edits_and_removes_an_age_phase(
     assert events(tenant_a, "age_phase.deleted")[-1].details["phase"] == "12歳以上"
 
 
+def test_a_second_phase_of_the_same_age_is_refused_and_a_past_opening_is_told(
+    as_admin: Client, world: World, tenant_a: Municipality
+) -> None:
+    new = "/console/planning/rules/phases/new/"
+    twin = {
+        "name": "12歳以上の方",
+        "minimum_age": "12",
+        "opens_on": "2027-01-05",
+        "opens_time": "09:00",
+    }
+    refused = as_admin.post(new, twin)
+    assert refused.status_code == 400
+    assert "12歳以上の区分「12歳以上」（予約開始 " in refused.content.decode()
+    with in_a(tenant_a):
+        assert AgePhase.objects.count() == 1
+        (opened,) = AgePhase.objects.all()
+    # Editing a phase keeps its own age without being refused as its own twin.
+    edit = as_admin.post(
+        f"/console/planning/rules/phases/{opened.pk}/edit/", {**twin, "name": "12歳以上"}
+    )
+    assert edit.status_code == 302
+    # A phase whose opening has passed takes bookings as soon as it is saved: said so.
+    past = {
+        "name": "70歳以上",
+        "minimum_age": "70",
+        "opens_on": "2020-01-01",
+        "opens_time": "09:00",
+    }
+    assert as_admin.post(new, past).status_code == 302
+    rules = as_admin.get("/console/planning/rules/").content.decode()
+    assert "予約開始日時が過ぎているため、「70歳以上」の方はいまから予約できます" in rules
+    # The page that deletes a phase says which one: its age, its opening, whether it is open.
+    with in_a(tenant_a):
+        seventy = AgePhase.objects.get(minimum_age=70)
+    page = as_admin.get(f"/console/planning/rules/phases/{seventy.pk}/delete/").content.decode()
+    assert "70歳以上" in page and "2020年1月1日 09:00（受付中）" in page
+
+
 def test_a_phase_needs_a_date_and_time(as_admin: Client, world: World, tenant_a: Municipality):
     response = as_admin.post(
         "/console/planning/rules/phases/new/",

@@ -97,6 +97,10 @@ def test_closing_a_venue_stops_new_bookings_and_keeps_the_old_ones(
         else:
             raise AssertionError("a closed venue took a booking")
     assert events(tenant_a, "venue.closed")[-1].details == {"live_bookings_kept": 1}
+    # Its slots are listed as stopped with the venue, not as taking bookings.
+    listed = as_admin.get(f"/console/planning/slots/?venue={world.north.pk}").content.decode()
+    row = listed.split("<tbody>")[1].split("</tr>")[0]
+    assert "会場の受付停止中" in row and "受付中" not in row
 
     assert as_admin.post(f"/console/planning/venues/{world.north.pk}/reopen/").status_code == 302
     with in_a(tenant_a):
