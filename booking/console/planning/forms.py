@@ -65,6 +65,22 @@ def _venue_name_key(name: str) -> str:
     return "".join(unicodedata.normalize("NFKC", name).split()).casefold()
 
 
+_HALF_WIDTH_KANA = re.compile("[\uff61-\uff9f]+")
+
+
+def _full_width_kana(text: str) -> str:
+    """Half-width katakana (ﾃﾞﾓ市, typed or pasted from an old system) as residents read it
+    everywhere else (デモ市); the rest as typed (full-width letters and brackets are a
+    municipality's own style)."""
+    return _HALF_WIDTH_KANA.sub(lambda run: unicodedata.normalize("NFKC", run.group()), text)
+
+
+class _MapUrlField(forms.URLField):
+    """An https address only (one message, not Django's and ours both)."""
+
+    default_validators = [URLValidator(schemes=["https"])]
+
+
 class VenueForm(PlanningForm):
     name = forms.CharField(label=_("会場名"), max_length=100)
     area = forms.CharField(
@@ -87,13 +103,13 @@ class VenueForm(PlanningForm):
         widget=forms.Textarea(attrs={"rows": 3}),
         help_text=_("車いすでの来場、エレベーター、多目的トイレなど。"),
     )
-    map_url = forms.URLField(
+    map_url = _MapUrlField(
         label=_("地図のURL"),
         required=False,
         max_length=200,
         assume_scheme="https",
-        validators=[URLValidator(schemes=["https", "http"])],
         help_text=_("https:// で始まる地図ページのアドレス。"),
+        error_messages={"invalid": _("https:// で始まる地図ページのアドレスを入力してください。")},
     )
     products = forms.ModelMultipleChoiceField(
         label=_("扱うワクチン"),
@@ -115,17 +131,20 @@ class VenueForm(PlanningForm):
         """No two venues by one name: every list (slots, reception, residents' pages) tells
         venues apart by it, and the slot file names its venue by it. Compared as a resident
         reads it (full-width and spaces aside)."""
-        name = " ".join(str(self.cleaned_data["name"]).split())
+        name = _full_width_kana(" ".join(str(self.cleaned_data["name"]).split()))
         key = _venue_name_key(name)
         if self.venue is not None and _venue_name_key(self.venue.name) == key:
             return name  # kept as it is (two venues named alike before this check stay editable)
         others = Venue.objects.all()
         if self.venue is not None:
             others = others.exclude(pk=self.venue.pk)
-        if any(_venue_name_key(other) == key for other in others.values_list("name", flat=True)):
-            raise forms.ValidationError(
-                _("「%(name)s」という会場は既にあります。別の名前にしてください。") % {"name": name}
-            )
+        for other in others.values_list("name", flat=True):
+            if _venue_name_key(other) == key:
+                # The venue as the lists show it, which may be written differently.
+                raise forms.ValidationError(
+                    _("「%(name)s」という会場は既にあります。別の名前にしてください。")
+                    % {"name": other}
+                )
         return name
 
     @classmethod
@@ -144,10 +163,10 @@ class VenueForm(PlanningForm):
         data = self.cleaned_data
         return VenueDetails(
             name=data["name"].strip(),
-            area=data["area"].strip(),
-            address=data["address"].strip(),
-            access_notes=data["access_notes"].strip(),
-            accessibility=data["accessibility"].strip(),
+            area=_full_width_kana(data["area"].strip()),
+            address=_full_width_kana(data["address"].strip()),
+            access_notes=_full_width_kana(data["access_notes"].strip()),
+            accessibility=_full_width_kana(data["accessibility"].strip()),
             map_url=data["map_url"],
             products=tuple(data["products"]),
         )

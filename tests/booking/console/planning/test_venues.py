@@ -128,3 +128,36 @@ def test_two_venues_never_share_a_name(
     )
     same = {**NEW_VENUE, "area": "中央地区"}
     assert as_admin.post(f"/console/planning/venues/{gym.pk}/edit/", same).status_code == 302
+
+
+def test_half_width_katakana_is_kept_as_residents_read_it_and_a_twin_names_the_venue(
+    as_admin: Client, world: World, tenant_a: Municipality
+) -> None:
+    typed = {
+        **NEW_VENUE,
+        "name": "ﾃﾞﾓ市 第２会場（ＡＢＣﾋﾞﾙ）",
+        "address": "東京都小平市ｶﾞｸｴﾝ町1-1",
+        "access_notes": "ﾊﾞｽ停すぐ",
+    }
+    assert as_admin.post("/console/planning/venues/new/", typed).status_code == 302
+    with in_a(tenant_a):
+        venue = Venue.objects.latest("pk")
+        # Half-width katakana made full width; the municipality's full-width letters kept.
+        assert venue.name == "デモ市 第２会場（ＡＢＣビル）"
+        assert venue.address == "東京都小平市ガクエン町1-1" and venue.access_notes == "バス停すぐ"
+    refused = as_admin.post(
+        "/console/planning/venues/new/", {**NEW_VENUE, "name": "デモ市 第2会場(ABCビル)"}
+    )
+    assert refused.status_code == 400
+    # The existing venue as the lists show it, not the name typed.
+    assert "「デモ市 第２会場（ＡＢＣビル）」という会場は既にあります" in refused.content.decode()
+
+
+def test_a_map_link_is_an_https_address_with_one_message(
+    as_admin: Client, world: World, tenant_a: Municipality
+) -> None:
+    for url in ("http://maps.example.jp/x", "javascript:alert(1)"):
+        refused = as_admin.post("/console/planning/venues/new/", {**NEW_VENUE, "map_url": url})
+        text = refused.content.decode()
+        assert refused.status_code == 400, url
+        assert text.count("https:// で始まる地図ページのアドレスを入力してください") == 1, url
