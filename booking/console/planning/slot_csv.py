@@ -183,6 +183,8 @@ def read_slot_file(raw: bytes) -> SlotFile:
     }
     now = timezone.now()
     seen: dict[tuple[int, int, datetime], int] = {}
+    # A row needs cells up to the last column read (a note column after it may be left off).
+    width = max(index for index, name in enumerate(columns) if name is not None) + 1
     try:
         for cells in reader:
             line = reader.line_num
@@ -198,11 +200,17 @@ def read_slot_file(raw: bytes) -> SlotFile:
                     )
                 )
                 break
-            values = {
-                name: cells[index] if index < len(cells) else ""
-                for index, name in enumerate(columns)
-                if name is not None
-            }
+            if len(cells) < width:
+                # A row cut short: say so, not what each missing cell would be wrong for.
+                result.errors.append(
+                    RowError(
+                        line,
+                        _("列が足りません（%(cells)s列。見出しは%(columns)s列です）。")
+                        % {"cells": len(cells), "columns": len(columns)},
+                    )
+                )
+                continue
+            values = {name: cells[index] for index, name in enumerate(columns) if name is not None}
             spec, problems = _read_row(values, venues, products, now)
             for problem in problems:
                 result.errors.append(RowError(line, problem))

@@ -37,6 +37,8 @@ from booking.console.planning.slot_csv import ERRORS_SHOWN, read_slot_file, temp
 from booking.models import Booking, Channel, Slot
 from booking.services.planning import (
     PlanningRefused,
+    SlotCreation,
+    SlotPlanPreview,
     slot_cancel,
     slot_cancel_impact,
     slot_cancellation_told,
@@ -130,13 +132,7 @@ def slot_generate(request: HttpRequest) -> HttpResponse:
         except PlanningRefused as refused:
             form.add_error(None, refused.message)
             return page(request, "slot_generate.html", {"form": form}, status=400)
-        messages.success(
-            request,
-            _(
-                "予約枠を%(created)s件作成しました（既にあった、または重なる%(skipped)s件は作成していません）。"
-            )
-            % {"created": created.created, "skipped": created.skipped},
-        )
+        _say_created(request, created, preview)
         venue = form.cleaned_data["venue"]
         first = form.cleaned_data["first_day"]
         last = form.cleaned_data["last_day"]
@@ -187,6 +183,18 @@ def slot_upload(request: HttpRequest) -> HttpResponse:
     except PlanningRefused as refused:
         form.add_error(None, refused.message)
         return page(request, "slot_upload.html", context, status=400)
+    _say_created(request, created, preview)
+    # The list opens on the file's days (and its venue, when it has one only), where the
+    # new slots are.
+    days = [timezone.localdate(spec.starts_at) for spec in parsed.specs]
+    venues = {spec.venue_id for spec in parsed.specs}
+    query = {"first_day": min(days).isoformat(), "last_day": max(days).isoformat()}
+    if len(venues) == 1:
+        query["venue"] = str(venues.pop())
+    return redirect(reverse("console:planning:slots") + "?" + urlencode(query))
+
+
+def _say_created(request: HttpRequest, created: SlotCreation, preview: SlotPlanPreview) -> None:
     messages.success(
         request,
         _(
@@ -194,7 +202,15 @@ def slot_upload(request: HttpRequest) -> HttpResponse:
         )
         % {"created": created.created, "skipped": created.skipped},
     )
-    return redirect("console:planning:slots")
+    if preview.past_cut_off:
+        messages.warning(
+            request,
+            _(
+                "このうち%(count)s件は、予約の締切（接種開始の%(hours)s時間前）を過ぎているため、"
+                "住民もコールセンターも予約できません。日付を確かめてください。"
+            )
+            % {"count": preview.past_cut_off, "hours": preview.cut_off_hours},
+        )
 
 
 @require_GET

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
@@ -11,8 +11,8 @@ from django.test import Client
 from booking.models import Slot
 from tenants.models import Municipality
 
-from ..conftest import events
-from .conftest import MONDAY, World, at, in_a, make_slot
+from ..conftest import START, events
+from .conftest import JAPAN, MONDAY, World, at, in_a, make_slot
 
 URL = "/console/planning/slots/upload/"
 HEADER = "会場,日付,開始時刻,終了時刻,ワクチンコード,ウェブ枠,LINE枠,コールセンター枠"
@@ -48,6 +48,10 @@ def test_a_utf8_file_creates_its_slots_and_is_audited(
     )
     response = upload(as_admin, text)
     assert response.status_code == 302, response.content.decode()[:3000]
+    # The list opens on the file's days, where the new slots are (two venues: any venue).
+    assert response["Location"] == (
+        "/console/planning/slots/?first_day=2026-05-18&last_day=2026-05-18"
+    )
     assert slots(tenant_a) == [
         ("小平市役所", at(MONDAY, 9), 10, 5, 5),
         ("北部集会所", at(MONDAY, 9, 30), 8, 0, 2),
@@ -79,6 +83,7 @@ def test_errors_are_listed_with_their_line_numbers_and_nothing_is_written(
             f"{world.civic.pk},2026/5/18,9:00,9:30,pfizer,1,1,1",  # line 7: twin of line 2
             f"{world.civic.pk},2026/5/18,9:15,9:45,pfizer,1,1,1",  # line 8: overlaps line 2
             f"{world.civic.pk},2026/5/1,9:00,9:30,pfizer,1,1,1",  # line 9: in the past
+            f"{world.civic.pk},2026/5/19,14:00",  # line 10: cut short
         ]
     )
     response = upload(as_admin, text)
@@ -94,10 +99,12 @@ def test_errors_are_listed_with_their_line_numbers_and_nothing_is_written(
         ("7行目", "2行目と同じ会場・ワクチン・開始時刻です"),
         ("8行目", "2行目の枠と時間が重なっています"),
         ("9行目", "過去の日時には枠を作成できません"),
+        ("10行目", "列が足りません（3列。見出しは8列です）。"),
     ]
     for line, message in expected:
         assert f"<td>{line}</td><td>{message}" in page, (line, message)
     assert "2行目</td>" not in page
+    assert page.count("<td>10行目</td>") == 1  # one message for the short row, not three
     assert slots(tenant_a) == []
     assert events(tenant_a, "slots.created") == []
 
@@ -161,3 +168,17 @@ def test_the_form_looks_first_and_its_template_uploads_as_it_is(
     assert looked.status_code == 200 and slots(tenant_a) == []
     assert upload(as_admin, text).status_code == 302
     assert len(slots(tenant_a)) == 1
+
+
+def test_a_slot_past_the_booking_deadline_is_created_with_a_warning(
+    as_admin: Client, world: World, tenant_a: Municipality
+) -> None:
+    """Written at once (no check first), a slot nobody can book any more is still said."""
+    tomorrow = (START + timedelta(hours=20)).astimezone(JAPAN)
+    row = f"{world.civic.pk},{tomorrow:%Y/%m/%d},{tomorrow:%H}:00,{tomorrow:%H}:30,pfizer,1,0,0"
+    text = f"{HEADER}\n{row}"
+    response = upload(as_admin, text)
+    assert response.status_code == 302
+    assert f"venue={world.civic.pk}" in response["Location"]  # one venue: the list shows it
+    listed = as_admin.get(response["Location"]).content.decode()
+    assert "このうち1件は、予約の締切（接種開始の24時間前）を過ぎているため" in listed
