@@ -37,7 +37,9 @@ SLOT_SOURCES = ("generator", "csv")
 
 
 def _too_many() -> str:
-    return _("一度に作成できる枠は%(slots)s件までです。") % {"slots": f"{MAX_PLANNED_SLOTS:,}"}
+    return _("一度に作成できる枠は%(slots)s件までです。期間を分けて作成してください。") % {
+        "slots": f"{MAX_PLANNED_SLOTS:,}"
+    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +166,11 @@ class SlotPlanPreview:
 
     def _sum(self, name: str) -> int:
         return sum(int(getattr(day, name)) for day in self.days)
+
+    @property
+    def years_apart(self) -> bool:
+        """Its days fall in more than one year (the days are then written with the year)."""
+        return len({day.day.year for day in self.days}) > 1
 
     @property
     def slots(self) -> int:

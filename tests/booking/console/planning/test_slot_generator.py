@@ -185,6 +185,18 @@ def test_slots_overlapping_existing_ones_at_other_times_are_skipped(
             "いずれかの受付方法に1人以上の定員を設定してください",
         ),
         ({"break_to": ""}, "休憩は開始と終了の両方を入力してください"),
+        (
+            # A year, 9:00 to 21:00 every 5 minutes: about 52,000 slots, in parts.
+            {
+                "last_day": "2027-05-17",
+                "weekdays": [str(day) for day in range(7)],
+                "closes": "21:00",
+                "break_from": "",
+                "break_to": "",
+                "slot_minutes": "5",
+            },
+            "一度に作成できる枠は20,000件までです。期間を分けて作成してください。",
+        ),
     ],
 )
 def test_the_generator_explains_what_is_wrong(
@@ -201,6 +213,24 @@ def test_the_generator_explains_what_is_wrong(
     assert response.status_code == 400
     assert message in response.content.decode()
     assert slot_count(tenant_a) == 0
+
+
+def test_a_preview_over_new_year_writes_its_days_with_the_year_and_counts_in_thousands(
+    as_admin: Client, world: World
+) -> None:
+    data = week_form(
+        world,
+        first_day="2026-12-28",
+        last_day="2027-01-08",
+        closes="21:00",
+        break_from="",
+        break_to="",
+        slot_minutes="5",
+    )
+    page, _plan = preview(as_admin, data)
+    assert "2026年12月28日（月）" in page and "2027年1月8日（金）" in page
+    assert "新しく作成する枠：1,440件（計画 1,440件）" in page
+    assert "この内容で1,440件を作成する" in page
 
 
 def test_a_closed_venue_gets_no_slots(world: World) -> None:
