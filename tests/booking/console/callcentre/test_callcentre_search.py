@@ -104,6 +104,9 @@ def test_nothing_found_says_so(
     signed_in(client_a, operator_a, clock)
     page = search(client_a, "9999999999").content.decode()
     assert "一致する人はいません" in page
+    # The family name alone (小平 花子 is registered) finds no one: the page says why.
+    page = search(client_a, "コダイラ").content.decode()
+    assert "一致する人はいません" in page and "氏名は姓と名の両方が必要です" in page
 
 
 @pytest.mark.parametrize(
