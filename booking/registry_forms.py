@@ -109,7 +109,11 @@ def registry_import_decision(
                 ip=ip,
                 withdrawals_acknowledged=int(acknowledged) if acknowledged.isdigit() else 0,
             )
-            messages.success(request, gettext("取込を開始しました。"))
+            registry_import.refresh_from_db(fields=["status"])
+            if registry_import.status == RegistryImport.Status.DONE:  # applied at once
+                messages.success(request, gettext("取込が完了しました。"))
+            else:
+                messages.success(request, gettext("取込を開始しました。"))
         elif decision == "resume":
             registry_import_resume(registry_import=registry_import, actor=actor, ip=ip)
             messages.success(request, gettext("取込を再開しました。"))
