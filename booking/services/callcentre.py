@@ -515,12 +515,25 @@ def callcentre_book(
 
 
 def callcentre_change(
-    *, staff: StaffMember, voucher: Voucher, booking: Booking, slot: Slot, ip: str | None
+    *,
+    staff: StaffMember,
+    voucher: Voucher,
+    booking: Booking,
+    slot: Slot,
+    ip: str | None,
+    expected_slot_id: int | None = None,
 ) -> Booking:
+    """``expected_slot_id``: the booking's slot when the operator's page was shown (see
+    ``booking_change``)."""
     actor = _require_identity(staff, voucher, operation="change", ip=ip)
     _own_booking(voucher, booking)
     return booking_change(
-        booking=booking, slot=slot, channel=Channel.CALL_CENTRE, actor=actor, ip=ip
+        booking=booking,
+        slot=slot,
+        channel=Channel.CALL_CENTRE,
+        actor=actor,
+        ip=ip,
+        expected_slot_id=expected_slot_id,
     )
 
 

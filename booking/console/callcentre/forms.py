@@ -76,6 +76,8 @@ class IdentityForm(ConsoleForm):
 
 class SlotChoiceForm(forms.Form):
     slot = forms.IntegerField(min_value=1)
+    # Changing a booking: the slot it had when the page was shown.
+    from_slot = forms.IntegerField(min_value=1, required=False)
     # Booking the series together: the next dose's slot, booked with ``slot``.
     second_slot = forms.IntegerField(min_value=1, required=False)
 

@@ -526,9 +526,14 @@ def book(request: HttpRequest, voucher_id: int) -> HttpResponse:
 def change(request: HttpRequest, voucher_id: int, booking_id: int) -> HttpResponse:
     voucher = _voucher(voucher_id)
     current = _booking(voucher, booking_id)
+    if current.status != Booking.Status.ACTIVE:
+        # Cancelled (or received) meanwhile: its page says what it is now.
+        messages.error(request, BookingRefused("no_longer_booked").staff_message)
+        return redirect("console:callcentre:booking", voucher_id=voucher.pk, booking_id=current.pk)
     if request.method == "GET":
         return _book_page(request, voucher, changing=current)
-    slot = _slot(SlotChoiceForm(request.POST))
+    choice = SlotChoiceForm(request.POST)
+    slot = _slot(choice)
     try:
         changed = callcentre_change(
             staff=_staff(request),
@@ -536,10 +541,17 @@ def change(request: HttpRequest, voucher_id: int, booking_id: int) -> HttpRespon
             booking=current,
             slot=slot,
             ip=client_ip(request),
+            expected_slot_id=choice.cleaned_data.get("from_slot"),
         )
     except IdentityCheckRequired as refused:
         return _identity_refused(request, voucher, refused)
     except BookingRefused as refused:
+        if refused.code == "no_longer_booked":
+            messages.error(request, refused.staff_message)
+            return redirect(
+                "console:callcentre:booking", voucher_id=voucher.pk, booking_id=current.pk
+            )
+        current.refresh_from_db()  # the page shows the booking as it is now
         return _book_page(
             request, voucher, changing=current, error=refused.staff_message, status=409
         )

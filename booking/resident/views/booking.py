@@ -752,8 +752,16 @@ def _book(
                 ip=ip,
             )
         elif changing is not None:
+            # The slot the booking had when the confirmation was shown (another tab, or
+            # the call centre, may have moved it since).
+            shown = request.POST.get("from_slot", "")
             booking = booking_change(
-                booking=changing, slot=slot, channel=channel, actor=actor, ip=ip
+                booking=changing,
+                slot=slot,
+                channel=channel,
+                actor=actor,
+                ip=ip,
+                expected_slot_id=int(shown) if shown.isdigit() else None,
             )
         else:
             booking = booking_create(

@@ -7,7 +7,8 @@ from functools import partial
 
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.utils import timezone
+from django.utils import formats, timezone
+from django.utils.translation import gettext as _
 
 from audit import record
 from audit.chain import Actor
@@ -53,12 +54,8 @@ def _check_same_voucher(booking: Booking, voucher: Voucher) -> None:
 
 def _check_changeable(ctx: _Context, booking: Booking, actor: Actor, *, late_allowed: bool) -> None:
     if booking.status != Booking.Status.ACTIVE:
-        raise BookingRefused(
-            "cutoff_passed",
-            dose=booking.dose,
-            hours=ctx.policy.closes_hours_before,
-            phone=ctx.phone,
-        )
+        # Cancelled, checked in or done (perhaps a moment ago, by someone else).
+        raise BookingRefused("no_longer_booked", dose=booking.dose, phone=ctx.phone)
     if ctx.now > booking_closes_at(booking.slot, ctx.policy) and not late_allowed:
         raise BookingRefused(
             "cutoff_passed",
@@ -70,7 +67,13 @@ def _check_changeable(ctx: _Context, booking: Booking, actor: Actor, *, late_all
 
 
 def booking_change(
-    *, booking: Booking, slot: Slot, channel: str, actor: Actor, ip: str | None = None
+    *,
+    booking: Booking,
+    slot: Slot,
+    channel: str,
+    actor: Actor,
+    ip: str | None = None,
+    expected_slot_id: int | None = None,
 ) -> Booking:
     """Move a live booking to ``slot``; all or nothing, and the 予約番号 stays the same.
 
@@ -80,6 +83,10 @@ def booking_change(
     (to the channel it was booked through) in the same transaction, so if the new slot is
     gone the old booking is untouched. Refused after the cut-off, for everyone: the call
     centre can cancel late and book anew. The previous slot stays in the audit trail.
+
+    ``expected_slot_id``: the slot the booking had when the page that changes it was shown.
+    If it has moved since (another operator, the resident's other tab), the change is
+    refused rather than made over a change the caller may already have been told of.
     """
     channel = _check_channel(channel)
     _check_actor(actor, channel, booking.voucher_id)
@@ -96,6 +103,15 @@ def booking_change(
             raise BookingRefused("voucher_withdrawn", phone=ctx.phone)
         if current.slot_id == slot.pk and current.channel == channel:
             return current
+        if expected_slot_id is not None and current.slot_id != expected_slot_id:
+            moved_to = current.slot
+            when = formats.date_format(timezone.localtime(moved_to.starts_at), _("n月j日（D）H:i"))
+            raise BookingRefused(
+                "changed_meanwhile",
+                dose=current.dose,
+                slot_id=current.slot_id,
+                now=f"{when} {moved_to.venue.name}",
+            )
         target = _load_slot(slot.pk)
         _check_eligible(ctx, target, current.dose, _birth_date(ctx.voucher))
         _check_slot(ctx, target, current.dose)

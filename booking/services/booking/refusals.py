@@ -22,6 +22,8 @@ REFUSAL_CODES = (
     "already_booked",
     "voucher_withdrawn",
     "cutoff_passed",
+    "no_longer_booked",
+    "changed_meanwhile",
 )
 
 
@@ -119,6 +121,16 @@ def _refusal_message(code: str, values: dict[str, Any]) -> str:
             "締切（接種開始の%(hours)s時間前）を過ぎたため、この予約はここでは変更・取消できません。"
             "%(centre)sにお電話ください。"
         ) % {"hours": values.get("hours", ""), "centre": centre}
+    if code == "no_longer_booked":
+        return _(
+            "この予約は、すでに取り消されたか、会場での受付が済んでいるため、変更・取消できません。"
+            "マイページでいまの予約をご確認ください。"
+        )
+    if code == "changed_meanwhile":
+        return _(
+            "この予約は、この画面を開いたあとに変更されています（いまの予約：%(now)s）。"
+            "変更しませんでした。いまの予約を確かめてから、もう一度お選びください。"
+        ) % {"now": values.get("now", "")}
     raise ValueError(f"unknown refusal code {code!r}")
 
 
@@ -144,6 +156,16 @@ def _staff_message(code: str, values: dict[str, Any]) -> str | None:
         )
     if code == "channel_closed":
         return _("この予約枠にはコールセンターの受付枠がありません。ほかの枠を選んでください。")
+    if code == "no_longer_booked":
+        return _(
+            "この予約は、すでに取り消されたか、会場での受付・接種が済んでいます"
+            "（ほかの方の操作や、ご本人のウェブでの操作の場合もあります）。予約の一覧で確かめてください。"
+        )
+    if code == "changed_meanwhile":
+        return _(
+            "この予約は、この画面を開いたあとに別の操作で変更されました（いまの予約：%(now)s）。"
+            "変更していません。いまの予約をご本人にお伝えし、変えるときはもう一度選んでください。"
+        ) % {"now": values.get("now", "")}
     return None
 
 

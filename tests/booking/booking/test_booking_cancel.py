@@ -88,7 +88,7 @@ def test_a_checked_in_booking_cannot_be_cancelled(world: World, staff: Actor) ->
     Booking.objects.filter(pk=booking.pk).update(status=Booking.Status.CHECKED_IN)
     with pytest.raises(BookingRefused) as caught:
         booking_cancel(booking=booking, channel="call_centre", actor=staff)
-    assert caught.value.code == "cutoff_passed"
+    assert caught.value.code == "no_longer_booked"
 
 
 def _together(world: World) -> tuple[Booking, Booking, Slot, Slot]:

@@ -148,7 +148,32 @@ def test_a_cancelled_booking_cannot_be_changed(world: World) -> None:
     booking_cancel(booking=booking, channel="web", actor=world.resident_actor())
     with pytest.raises(BookingRefused) as caught:
         change(world, booking, world.slot(days=5))
-    assert caught.value.code == "cutoff_passed"
+    # Said as it is (not as a deadline passed, which it was not).
+    assert caught.value.code == "no_longer_booked"
+    assert "すでに取り消されたか" in caught.value.message
+    assert "締切" not in caught.value.staff_message
+
+
+def test_a_change_made_over_another_change_since_the_page_was_shown_is_refused(
+    world: World, staff: Actor
+) -> None:
+    """Two operators (or two tabs) on one booking: the second, whose page showed the old
+    slot, is refused with where the booking is now, instead of moving it again."""
+    old, first, second = world.slot(days=3), world.slot(days=4), world.slot(days=5)
+    booking = book(world, old)
+    change(world, booking, first, channel="call_centre", actor=staff, expected_slot_id=old.pk)
+    with pytest.raises(BookingRefused) as caught:
+        change(world, booking, second, channel="call_centre", actor=staff, expected_slot_id=old.pk)
+    assert caught.value.code == "changed_meanwhile"
+    assert "いまの予約：" in caught.value.staff_message
+    booking.refresh_from_db()
+    assert booking.slot_id == first.pk
+    assert counters(first)[2] == 1 and counters(second) == (0, 0, 0)
+    # The same press again (a double click) is no refusal: it is where it was asked to be.
+    again = change(
+        world, booking, first, channel="call_centre", actor=staff, expected_slot_id=old.pk
+    )
+    assert again.slot_id == first.pk
 
 
 def test_a_resident_cannot_change_someone_else_s_booking(world: World) -> None:

@@ -624,3 +624,23 @@ def test_the_messages_language_changes_without_entering_the_addresses_again(
     assert refused.status_code == 400
     with tenant_context(world_a.municipality):
         assert ContactPreference.objects.get(voucher_id=resident_a.pk).language == "en"
+
+
+def test_a_change_confirmed_from_a_page_shown_before_another_change_is_refused(
+    client_a: Client, world_a: World, resident_a: Resident
+) -> None:
+    """Two tabs (or the call centre meanwhile): the older confirmation does not move the
+    booking again; it says where the booking is now."""
+    logged_in(client_a, resident_a)
+    booking = _book(client_a, world_a.slot(3, 10), world_a.municipality)
+    first, second = world_a.slot(4, 10), world_a.slot(5, 10)
+    base = f"/bookings/{booking.booking_number}/change/"
+    confirm = client_a.get(f"{base}slot/{second.pk}/").content.decode()
+    assert f'name="from_slot" value="{booking.slot_id}"' in confirm
+    moved = client_a.post(f"{base}slot/{first.pk}/", {"from_slot": booking.slot_id})
+    assert moved.status_code == 302
+    stale = client_a.post(f"{base}slot/{second.pk}/", {"from_slot": booking.slot_id})
+    text = stale.content.decode()
+    assert "この画面を開いたあとに変更されています" in text
+    (now,) = _bookings(world_a.municipality, resident_a)
+    assert now.slot_id == first.pk

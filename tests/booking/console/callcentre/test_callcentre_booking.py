@@ -21,7 +21,7 @@ from tests.booking.console.callcentre.cast import (
     make_resident,
     signed_in,
 )
-from tests.booking.console.conftest import StaffAccount, events
+from tests.booking.console.conftest import StaffAccount, events, make_staff
 from tests.redis_outage import closed_port, redis_at
 
 
@@ -236,6 +236,48 @@ def test_change_and_cancel_go_through_the_same_service(
     with schema_context(tenant_a.schema_name):
         assert Booking.objects.get(pk=booking.pk).status == Booking.Status.CANCELLED
         assert counters(town.later_slot) == (0, 0, 0)
+
+
+def test_two_operators_changing_one_booking_the_second_is_told_not_overwritten(
+    tenant_a: Municipality,
+    client_a: Client,
+    operator_a: StaffAccount,
+    town: Town,
+    clock: time_machine.Coordinates,
+) -> None:
+    ready(client_a, operator_a, town, clock)
+    client_a.post(resident_url(town) + "book/", {"slot": town.call_slot.pk})
+    [booking] = live_bookings(tenant_a, town.hanako)
+    second = Client(HTTP_HOST=client_a.defaults["HTTP_HOST"])
+    ready(second, make_staff(tenant_a, "call2@kodaira.example.jp", "call_centre"), town, clock)
+    change_url = f"{resident_url(town)}bookings/{booking.pk}/change/"
+    # Both pages show the booking at its slot; each button carries it.
+    for client in (client_a, second):
+        page = client.get(change_url).content.decode()
+        assert f'name="from_slot" value="{town.call_slot.pk}"' in page
+    with schema_context(tenant_a.schema_name):
+        other = Slot.objects.create(
+            venue=town.later_slot.venue,
+            product=town.later_slot.product,
+            starts_at=town.later_slot.starts_at + timedelta(hours=2),
+            ends_at=town.later_slot.ends_at + timedelta(hours=2),
+            capacity_call_centre=2,
+        )
+    moved = client_a.post(change_url, {"slot": town.later_slot.pk, "from_slot": town.call_slot.pk})
+    assert moved.status_code == 302
+    late = second.post(change_url, {"slot": other.pk, "from_slot": town.call_slot.pk})
+    assert late.status_code == 409
+    assert "この画面を開いたあとに別の操作で変更されました" in late.content.decode()
+    [after] = live_bookings(tenant_a, town.hanako)
+    assert after.slot_id == town.later_slot.pk  # what the first operator told the caller
+    assert len(events(tenant_a, "booking.changed")) == 1
+    # Cancelled by the first meanwhile: the second's change page says so, and offers nothing.
+    client_a.post(f"{resident_url(town)}bookings/{booking.pk}/cancel/")
+    gone = second.post(change_url, {"slot": other.pk, "from_slot": town.later_slot.pk})
+    assert gone.status_code == 302 and gone["Location"].endswith(f"bookings/{booking.pk}/")
+    told = second.get(gone["Location"]).content.decode()
+    assert "すでに取り消されたか" in told and "締切" not in told
+    assert second.get(change_url).status_code == 302
 
 
 def test_another_residents_booking_is_not_found_under_this_resident(
