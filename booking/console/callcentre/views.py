@@ -217,6 +217,14 @@ def _resident_page(
     summary = callcentre_resident_view(staff=staff, voucher=voucher, ip=client_ip(request))
     municipality = request.tenant  # type: ignore[attr-defined]
     nxt = next_dose(voucher)
+    policy = BookingPolicy.current()
+    waits = nxt.waits_for_pending(policy)
+    # Too young for any phase opened yet: said here, before the operator offers to book.
+    not_yet = ""
+    if not waits and not nxt.series_complete:
+        age = next_dose_age_window(voucher, policy, nxt.earliest_day)
+        if age.first_day is None:
+            not_yet = age.not_yet_message(policy.call_centre_phone, for_staff=True)
     # Read once: the rows and the bookings out of step both need them.
     bookings = bookings_of(voucher)
     records = list(vaccinations_of(voucher))
@@ -234,7 +242,8 @@ def _resident_page(
             ),
             "next": nxt,
             # One booking at a time, unless the municipality books the series together.
-            "waits_for_dose": nxt.waits_for_pending(BookingPolicy.current()),
+            "waits_for_dose": waits,
+            "not_yet": not_yet,
             "identity_until": _identity_until(request, voucher),
             "identity_minutes": int(IDENTITY_VALID.total_seconds() // 60),
             "reveal_form": reveal_form or RevealForm(),

@@ -167,8 +167,14 @@ def test_the_operator_reads_what_a_resident_too_young_to_book_yet_is_told(
         and "あなたの" not in page
         and f"{opens.year}年{opens.month}月" in page
     )
+    # Nothing is offered that the service would refuse: no days, no slot buttons.
+    assert 'id="days-heading"' not in page and 'name="slot"' not in page
+    # The resident's page says so before the operator offers to book.
+    summary = client_a.get(f"{CALL_CENTRE_HOME}residents/{young.pk}/").content.decode()
+    assert 'id="not-eligible-yet"' in summary and "回目を予約する" not in summary
     hanako = client_a.get(resident_url(town) + "book/").content.decode()
     assert 'id="not-eligible-yet"' not in hanako
+    assert 'id="not-eligible-yet"' not in client_a.get(resident_url(town)).content.decode()
 
 
 def test_the_operator_is_offered_the_days_from_the_residents_birthday(
@@ -255,6 +261,8 @@ def test_two_operators_changing_one_booking_the_second_is_told_not_overwritten(
     for client in (client_a, second):
         page = client.get(change_url).content.decode()
         assert f'name="from_slot" value="{town.call_slot.pk}"' in page
+        now = page.split('id="changing-now"')[1].split("</p>")[0]
+        assert town.call_slot.venue.name in now  # what is being changed, on the page
     with schema_context(tenant_a.schema_name):
         other = Slot.objects.create(
             venue=town.later_slot.venue,
@@ -368,6 +376,7 @@ def test_the_booking_page_opened_for_a_dose_that_waits_says_why(
     client_a.post(resident_url(town) + "book/", {"slot": town.call_slot.pk})
     page = client_a.get(resident_url(town) + "book/").content.decode()
     assert 'id="waits-for-dose"' in page and "1回目の接種が済んでから予約できます" in page
+    assert 'name="slot"' not in page  # no slot offered that the service would refuse
 
 
 def test_a_booking_cancelled_with_its_slot_says_so_and_its_channel_is_told_apart(
