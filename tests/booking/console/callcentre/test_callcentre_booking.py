@@ -79,6 +79,16 @@ def test_a_slot_closed_to_the_call_centre_is_refused_in_words_for_the_operator(
     assert live_bookings(tenant_a, town.hanako) == []
     with schema_context(tenant_a.schema_name):
         assert counters(town.web_only) == (0, 0, 0)
+    # Pressed from a later day's list, the refusal shows that day again, not the first.
+    later = timezone.localtime(town.later_slot.starts_at).date().isoformat()
+    shown = client_a.get(resident_url(town) + "book/", {"day": later}).content.decode()
+    assert f"?day={later}&amp;area=&amp;product=" in shown  # the buttons carry the day
+    again = client_a.post(
+        resident_url(town) + f"book/?day={later}", {"slot": town.web_only.pk}
+    ).content.decode()
+    day = timezone.localtime(town.later_slot.starts_at).date()
+    heading = again.split('id="slots-heading"')[1].split("</h2>")[0]
+    assert f"{day.year}年{day.month}月{day.day}日" in heading
 
 
 def test_the_last_call_centre_place_taken_means_full_even_with_web_places_left(
