@@ -91,14 +91,22 @@ class RevealReason(models.TextChoices):
 
 
 class IdentityCheckRequired(Exception):
-    """A sensitive action without a confirmed identity check in this call."""
+    """A sensitive action without a confirmed identity check in this call. ``expired``: this
+    operator did confirm it, longer ago than ``IDENTITY_VALID``."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, expired: bool = False) -> None:
         super().__init__("identity_required")
-        self.message = _(
-            "先に本人確認をしてください（氏名・生年月日・住所をご本人に読み上げていただき、"
-            "照合します）。"
-        )
+        self.expired = expired
+        if expired:
+            self.message = _(
+                "本人確認から%(minutes)s分が過ぎたため、操作はしていません。"
+                "もう一度本人確認をしてから、操作し直してください。"
+            ) % {"minutes": int(IDENTITY_VALID.total_seconds() // 60)}
+        else:
+            self.message = _(
+                "先に本人確認をしてください（氏名・生年月日・住所をご本人に読み上げていただき、"
+                "照合します）。"
+            )
 
 
 class RevealRequired(Exception):
@@ -480,7 +488,8 @@ def _require_identity(
             ip=ip,
             details={"operation": operation, "reason": "identity_not_confirmed"},
         )
-        raise IdentityCheckRequired
+        latest = _latest_events(staff, voucher, [IDENTITY_CONFIRMED, IDENTITY_FAILED])
+        raise IdentityCheckRequired(expired=bool(latest) and latest[0][0] == IDENTITY_CONFIRMED)
     return actor
 
 

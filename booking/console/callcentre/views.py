@@ -573,7 +573,12 @@ def change(request: HttpRequest, voucher_id: int, booking_id: int) -> HttpRespon
 def cancel(request: HttpRequest, voucher_id: int, booking_id: int) -> HttpResponse:
     voucher = _voucher(voucher_id)
     current = _booking(voucher, booking_id)
-    linked = bookings_linked_to(current) if current.status == Booking.Status.ACTIVE else []
+    if current.status != Booking.Status.ACTIVE:
+        # Cancelled already (Back after cancelling, another operator, the resident) or
+        # received: its page says what it is, and nothing is offered.
+        messages.info(request, BookingRefused("no_longer_booked").staff_message)
+        return redirect("console:callcentre:booking", voucher_id=voucher.pk, booking_id=current.pk)
+    linked = bookings_linked_to(current)
     cascade = linked if BookingPolicy.current().cancel_cascades else []
     context: dict[str, Any] = {
         "voucher": voucher,

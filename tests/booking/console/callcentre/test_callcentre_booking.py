@@ -252,6 +252,14 @@ def test_change_and_cancel_go_through_the_same_service(
     with schema_context(tenant_a.schema_name):
         assert Booking.objects.get(pk=booking.pk).status == Booking.Status.CANCELLED
         assert counters(town.later_slot) == (0, 0, 0)
+    # Back to the confirmation after cancelling: it is not offered again, nor "cancelled"
+    # a second time; the booking's page says it already is.
+    back = client_a.get(cancel_url)
+    assert back.status_code == 302 and back["Location"].endswith(f"bookings/{booking.pk}/")
+    assert "すでに取り消されたか" in client_a.get(back["Location"]).content.decode()
+    again = client_a.post(cancel_url, follow=True).content.decode()
+    assert "すでに取り消されたか" in again and "予約を取り消しました。" not in again
+    assert len(events(tenant_a, "booking.cancelled")) == 1
 
 
 def test_two_operators_changing_one_booking_the_second_is_told_not_overwritten(

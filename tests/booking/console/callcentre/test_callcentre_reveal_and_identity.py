@@ -167,6 +167,9 @@ def test_the_identity_check_holds_for_fifteen_minutes_only(
     response = client_a.post(resident_url(town) + "book/", {"slot": town.call_slot.pk})
     assert response.status_code == 302 and response["Location"] == resident_url(town)
     assert live_bookings(tenant_a, town.hanako) == []
+    # Told as it is: the check ran out (not "check first", as if never done).
+    told = client_a.get(resident_url(town)).content.decode()
+    assert "本人確認から15分が過ぎたため、操作はしていません" in told
 
 
 def test_one_operators_check_does_not_open_actions_for_another(
