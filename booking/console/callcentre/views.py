@@ -632,6 +632,7 @@ def booking_detail(request: HttpRequest, voucher_id: int, booking_id: int) -> Ht
             "number": booking_number_display(current.booking_number),
             "spoken": booking_number_spoken(current.booking_number),
             "live": current.status in Booking.LIVE_STATUSES,
+            "identity_until": _identity_until(request, voucher),
             "linked": [
                 (each, booking_number_display(each.booking_number))
                 for each in bookings_linked_to(current)

@@ -61,6 +61,12 @@ def test_the_operator_books_with_the_call_centres_capacity(
     assert read_back.count("<li>") == 10 and "ここで区切ります" in read_back
     if "M" in number:
         assert "エム（マウンテンのM）" in read_back
+    assert 'id="identity-first"' not in page
+    # Another operator, the caller's identity not checked by them: nothing to read out yet.
+    other = Client(HTTP_HOST=client_a.defaults["HTTP_HOST"])
+    signed_in(other, make_staff(tenant_a, "call3@kodaira.example.jp", "call_centre"), clock)
+    unchecked = other.get(response["Location"]).content.decode()
+    assert 'id="identity-first"' in unchecked and 'id="read-back"' not in unchecked
 
 
 def test_a_slot_closed_to_the_call_centre_is_refused_in_words_for_the_operator(
