@@ -255,6 +255,17 @@ def attempt_succeeded(attempt: Attempt) -> None:
     attempt.taken = []
 
 
+def subject_locked(subject: str) -> bool | None:
+    """Whether the next attempt for ``subject`` would be refused for its failures (the call
+    centre shows it); None while the counters cannot be read."""
+    try:
+        count = cache.get(f"{_PREFIX}:subject:{subject}") or 0
+        return int(count) >= subject_limit(under_attack())
+    except CACHE_DOWN as error:
+        cache_down("the login throttle's counters (a voucher's lock not shown)", error)
+        return None
+
+
 def throttle_forget_subject(subject: str) -> None:
     """Lift a voucher's lock (the call centre, after checking the resident's identity)."""
     cache.delete(f"{_PREFIX}:subject:{subject}")

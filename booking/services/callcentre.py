@@ -633,6 +633,12 @@ def callcentre_web_login_set(
     return resident_web_login_set(voucher=voucher, disabled=disabled, actor=actor, ip=ip)
 
 
+def login_locked(voucher: Voucher) -> bool | None:
+    """Whether the resident's web login is locked for failed attempts now (None: unknown,
+    the counters cannot be read). The lock on an account's e-mail address is not asked."""
+    return throttle.subject_locked(throttle.subject_for_voucher(voucher.voucher_number))
+
+
 def callcentre_login_lock_lift(*, staff: StaffMember, voucher: Voucher, ip: str | None) -> None:
     """Lift the per-voucher login lock (five failures in fifteen minutes) — and, in the
     ``account`` mode, the lock on the account's e-mail address."""

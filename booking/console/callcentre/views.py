@@ -84,6 +84,7 @@ from booking.services.callcentre import (
     callcentre_search,
     callcentre_web_login_set,
     identity_confirmed_at,
+    login_locked,
     password_reset_applies,
 )
 from booking.services.planning import bookings_cancelled_with_their_slot
@@ -248,6 +249,7 @@ def _resident_page(
             "identity_minutes": int(IDENTITY_VALID.total_seconds() // 60),
             "reveal_form": reveal_form or RevealForm(),
             "password_reset_applies": password_reset_applies(municipality),
+            "login_locked": login_locked(voucher),
             "login_mode": municipality.get_login_mode_display(),
         },
         status=status,

@@ -171,7 +171,11 @@ def test_lifting_the_lock_lets_the_resident_try_again(
         with pytest.raises(throttle.Throttled):
             throttle.attempt_begin(subject=subject, ip=None)
     ready(client_a, operator_a, town, clock)
+    # The operator sees the lock (it read 利用できます while the resident was refused).
+    page = client_a.get(resident_url(town)).content.decode()
+    assert 'id="login-locked"' in page and "一時的にログインできません" in page
     assert client_a.post(resident_url(town) + "lock-lift/").status_code == 302
+    assert 'id="login-locked"' not in client_a.get(resident_url(town)).content.decode()
     with schema_context(tenant_a.schema_name):
         throttle.attempt_begin(subject=subject, ip=None)  # no longer locked
     lifted = events(tenant_a, "callcentre.login_lock_lifted")[-1]
