@@ -315,6 +315,7 @@ ID_DETAILS = {
     "linked_to": "booking.booking",
     "not_told": "booking.booking",
     "slot": "booking.slot",
+    "previous_slot": "booking.slot",
     "venue": "booking.venue",
     "venues": "booking.venue",
     "products": "booking.vaccineproduct",

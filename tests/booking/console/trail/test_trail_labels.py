@@ -201,3 +201,28 @@ def test_a_details_ids_and_vaccine_codes_read_as_numbers_and_names(
     assert f"接種券（vouchers）: 接種券 2000000078（id {voucher.pk}）" in page
     assert "ワクチン（product）: 試験用ワクチン（trailvax）" in page
     assert "在庫・供給の都合（stock）" in page
+
+
+def test_a_change_names_the_slot_it_left_as_it_names_the_new_one(
+    tenant_a: Municipality,
+    client_a: Client,
+    auditor_a: StaffAccount,
+    clock: time_machine.Coordinates,
+) -> None:
+    from tests.booking.console.planning.conftest import MONDAY, at, build_world, make_slot
+
+    with schema_context(tenant_a.schema_name):
+        world = build_world(tenant_a)
+        left = make_slot(world.civic, world.pfizer, at(MONDAY, 9))
+        taken = make_slot(world.north, world.pfizer, at(MONDAY, 14))
+        record(
+            action="booking.changed",
+            actor=Actor.system("tests"),
+            details={"channel": "call_centre", "slot": taken.pk, "previous_slot": left.pk},
+        )
+    page = signed_in(client_a, auditor_a, clock).get(TRAIL, {"action": "booking."})
+    text = page.content.decode()
+    left_line = text.split("（previous_slot）: ")[1].split("<")[0]
+    taken_line = text.split("（slot）: ")[1].split("<")[0]
+    assert world.civic.name in left_line and f"id {left.pk}" in left_line
+    assert world.north.name in taken_line
