@@ -67,6 +67,15 @@ class ColumnMappingForm(forms.Form):
             )
 
 
+def _identity_columns_missing(registry_import: RegistryImport) -> str:
+    """The columns that tell who a caller is, by their headers, when the file has no address
+    (the call centre then asks for the phone number, or the voucher's): "" otherwise."""
+    missing = registry_import.columns_missing or []
+    if "address" not in missing:
+        return ""
+    return "、".join(FIELD_LABELS[field] for field in missing)
+
+
 def import_context(registry_import: RegistryImport) -> dict[str, Any]:
     stalled = registry_import.stalled
     working = not stalled and registry_import.status in (
@@ -84,6 +93,7 @@ def import_context(registry_import: RegistryImport) -> dict[str, Any]:
         and registry_import.status
         in (RegistryImport.Status.UPLOADED, RegistryImport.Status.PARSING),
         "errors": list(registry_import.errors.all()[:ERROR_ROWS_SHOWN]),
+        "columns_missing": _identity_columns_missing(registry_import),
         "errors_shown": ERROR_ROWS_SHOWN,
         "can_confirm": registry_import.status == RegistryImport.Status.PREVIEWED
         and registry_import.confirmed_at is None,

@@ -69,6 +69,10 @@ class RegistryImport(models.Model):
     # memory on the file, say) is not started again for ever (registry_upkeep).
     auto_resumes = models.PositiveSmallIntegerField(default=0)
     counts = models.JSONField(default=dict, blank=True)
+    # Of the columns that tell who a caller is (address, phone, postal code), those the
+    # file has none of (field names): the preview says so. Null for imports previewed
+    # before it was recorded (and written so by the release before it).
+    columns_missing = models.JSONField(null=True, blank=True)
     message = models.TextField(blank=True)
     error_file = models.CharField(max_length=300, blank=True)
     error_file_expires_at = models.DateTimeField(null=True, blank=True)

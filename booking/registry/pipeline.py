@@ -83,10 +83,12 @@ class Chunk:
 
 @dataclass(frozen=True, slots=True)
 class FileHead:
-    """What every chunk needs to be read on its own: the header record's bytes."""
+    """What every chunk needs to be read on its own: the header record's bytes. And the
+    fields the header's columns were read as (None: a column not imported), in file order."""
 
     header_bytes: bytes
     header_lines: int
+    fields: tuple[str | None, ...] = ()
 
 
 def split_head(
@@ -100,11 +102,13 @@ def split_head(
     registry = open_registry(io.BytesIO(sample), encoding=encoding, column_mapping=column_mapping)
     encoding_used = registry.encoding
     header_line = registry.header_line_number
+    fields = tuple(registry.header.columns)
     registry.close()
     # The header is on physical line ``header_line``; it never spans lines in practice, but a
     # quoted header cell with a line break would: find the end honouring quotes.
     end = _nth_record_end(sample, header_line)
-    return FileHead(sample[:end], sample[:end].count(b"\n")), encoding_used, sample[end:]
+    head = FileHead(sample[:end], sample[:end].count(b"\n"), fields)
+    return head, encoding_used, sample[end:]
 
 
 def _nth_record_end(data: bytes, line: int) -> int:

@@ -58,6 +58,7 @@ from tenants.keys import data_key_for
 logger = logging.getLogger(__package__)
 
 ERROR_ROWS_SHOWN = 200
+IDENTITY_COLUMNS = ("address", "phone", "postal_code")
 
 
 def _processes() -> int:
@@ -209,6 +210,11 @@ def _parse(registry_import: RegistryImport, progress: Progress | None) -> None:
         _hold(held)
         _mark_duplicates(registry_import)
         registry_import.counts = preview_counts(registry_import)
+        # The columns that tell who a caller is, when the file has none of them: the page
+        # says so (the call centre then asks for what the registry does hold).
+        registry_import.columns_missing = [
+            field for field in IDENTITY_COLUMNS if field not in head.fields
+        ]
         registry_import.error_file = _write_error_file(registry_import, encoding)
         registry_import.error_file_expires_at = (
             timezone.now() + timedelta(days=error_file_days())

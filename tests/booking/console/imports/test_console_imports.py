@@ -460,3 +460,19 @@ def test_the_preview_names_the_vouchers_that_change_and_which_columns_not_the_va
     assert "生年月日" in second and "電話番号" in second and "氏名" not in second
     assert "対象外から対象に戻る" in table.split("0000000003")[1].split("</tr>")[0]
     assert "1949" not in page and "9999" not in page  # which columns, never the values
+
+
+def test_a_file_without_addresses_is_said_before_it_is_imported(
+    tenant_a: Municipality, client_a: Client, as_admin: Client, django_capture_on_commit_callbacks
+) -> None:
+    """A registry without the address column imports (only four columns are required), but
+    the page says so: the call centre's identity check then asks for the phone number."""
+    header = "接種券番号,氏名,氏名カナ,生年月日,電話番号\r\n"
+    data = csv_bytes(["0000000011,東 一,アズマ ハジメ,S24.4.1,03-1234-5678"], header=header)
+    location = previewed(client_a, data, django_capture_on_commit_callbacks)
+    page = client_a.get(location).content.decode()
+    notice = page.split('id="columns-missing"')[1].split("</p>")[0]
+    assert "次の列がありません：住所、郵便番号" in notice and "電話番号（" in notice
+    # A file with its addresses says nothing of the kind.
+    full = previewed(client_a, csv_bytes([row("0000000012")]), django_capture_on_commit_callbacks)
+    assert 'id="columns-missing"' not in client_a.get(full).content.decode()
