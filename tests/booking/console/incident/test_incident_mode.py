@@ -147,7 +147,7 @@ def test_starting_needs_the_confirmation_and_a_notice(
     unconfirmed = start(client_a, confirm=False)
     assert unconfirmed.status_code == 400
     assert "確認のチェックを入れてください" in unconfirmed.content.decode()
-    assert "このフィールドは必須です" not in unconfirmed.content.decode()
+    assert "この項目を入力してください" not in unconfirmed.content.decode()
     assert start(client_a, notice="").status_code == 400
     assert start(client_a, notice="あ" * 401).status_code == 400
     assert status_of(tenant_a) == Municipality.Status.ACTIVE

@@ -89,8 +89,8 @@ def test_bad_rules_are_refused_in_japanese_and_change_nothing(
     as_admin: Client, world: World, tenant_a: Municipality
 ) -> None:
     for field, value, message in [
-        ("opens_days_ahead", "0", "この値は 1 以上でなければなりません"),
-        ("closes_hours_before", "-1", "この値は 0 以上でなければなりません"),
+        ("opens_days_ahead", "0", "1以上の値を入力してください"),
+        ("closes_hours_before", "-1", "0以上の値を入力してください"),
         ("call_centre_phone", "call us", "電話番号は数字とハイフンで入力してください"),
     ]:
         response = as_admin.post("/console/planning/rules/policy/", {**POLICY, field: value})
@@ -210,7 +210,7 @@ def test_a_phase_needs_a_date_and_time(as_admin: Client, world: World, tenant_a:
     )
     assert response.status_code == 400
     text = response.content.decode()
-    assert 'aria-invalid="true"' in text and "このフィールドは必須です" in text
+    assert 'aria-invalid="true"' in text and "この項目を入力してください" in text
     with in_a(tenant_a):
         assert AgePhase.objects.count() == 1
 

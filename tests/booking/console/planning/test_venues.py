@@ -161,3 +161,15 @@ def test_a_map_link_is_an_https_address_with_one_message(
         text = refused.content.decode()
         assert refused.status_code == 400, url
         assert text.count("https:// で始まる地図ページのアドレスを入力してください") == 1, url
+
+
+def test_a_name_too_long_is_refused_in_plain_japanese(
+    as_admin: Client, world: World, tenant_a: Municipality
+) -> None:
+    """Django's own words read "この値は 100 文字以下でなければなりません( 150 文字に
+    なっています)。": the project's catalogue words them as the rest of the console."""
+    refused = as_admin.post("/console/planning/venues/new/", {**NEW_VENUE, "name": "会" * 150})
+    text = refused.content.decode()
+    assert refused.status_code == 400
+    assert "100文字以内で入力してください（いまは150文字です）。" in text
+    assert "でなければなりません" not in text
