@@ -66,7 +66,10 @@ def test_a_resident_logs_in_books_changes_and_cancels(
     page.goto(site.url("/"))
     assert page.get_by_role("heading", level=1).inner_text() == "E2E市 ワクチン接種の予約"
     assert page.get_by_text("65歳以上の方", exact=False).first.is_visible()
-    assert page.get_by_role("link", name="042-000-0000").get_attribute("href") == "tel:0420000000"
+    # The call centre's number, to tap: on the top page, and in every page's footer.
+    for place in ("main", "footer"):
+        number = page.locator(place).get_by_role("link", name="042-000-0000")
+        assert number.get_attribute("href") == "tel:0420000000"
     shots.take(page, "top")
 
     page.get_by_label("接種券番号（10桁）").fill(site.voucher_number)
