@@ -94,6 +94,12 @@ class Booking(models.Model):
         VACCINATED = "vaccinated", _("接種済み")
         NO_SHOW = "no_show", _("来場なし")
 
+    class CancelReason(models.TextChoices):
+        """Why a booking was ended other than by its resident or the call centre (recorded
+        in the trail with the cancellation; not a column)."""
+
+        DEFERRED = "deferred", _("接種の見合わせ（会場での予診の結果など）")
+
     booking_number = models.CharField(_("予約番号"), max_length=12, unique=True)
     voucher = models.ForeignKey(Voucher, on_delete=models.PROTECT, related_name="bookings")
     slot = models.ForeignKey(Slot, on_delete=models.PROTECT, related_name="bookings")

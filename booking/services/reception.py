@@ -109,14 +109,21 @@ _REFUSAL_MESSAGES: dict[str, Any] = {
 
 class ReceptionRefused(Exception):
     """An action reception may not take, with a message for the staff member (Japanese).
-    ``code`` is what the audit trail records."""
+    ``code`` is what the audit trail records; ``venue_name``, for ``other_venue``, the venue
+    the booking is at (where to send the resident)."""
 
-    def __init__(self, code: str) -> None:
+    def __init__(self, code: str, *, venue_name: str = "") -> None:
         super().__init__(code)
         self.code = code
+        self.venue_name = venue_name
 
     @property
     def message(self) -> str:
+        if self.code == "other_venue" and self.venue_name:
+            return _(
+                "この予約は「%(venue)s」の予約です（あなたの担当会場ではありません）。"
+                "「%(venue)s」をご案内ください。"
+            ) % {"venue": self.venue_name}
         return refusal_message(self.code)
 
 
@@ -140,6 +147,8 @@ def _refused(
         ip=ip,
         details=details,
     )
+    if code == "other_venue" and booking is not None:
+        return ReceptionRefused(code, venue_name=booking.slot.venue.name)
     return ReceptionRefused(code)
 
 
@@ -413,7 +422,11 @@ def booking_check_in_undo(
                 from booking.services.booking import booking_cancel
 
                 locked = booking_cancel(
-                    booking=locked, channel=Channel.CALL_CENTRE, actor=staff_actor(staff), ip=ip
+                    booking=locked,
+                    channel=Channel.CALL_CENTRE,
+                    actor=staff_actor(staff),
+                    ip=ip,
+                    reason=Booking.CancelReason.DEFERRED,
                 )
     except ReceptionRefused as refusal:
         raise _refused(
@@ -669,14 +682,15 @@ def no_shows_due(*, venue: Venue, now: datetime | None = None) -> QuerySet[Booki
 
 
 def checked_in_unrecorded(*, venue: Venue, now: datetime | None = None) -> QuerySet[Booking]:
-    """Bookings at ``venue`` of earlier days that were checked in and never went further:
-    the dose neither recorded nor the check-in undone or deferred. Until someone does, they
-    count as booked and the resident cannot book that dose again; the reception card of each
-    offers what to do."""
-    start, _end = day_bounds(day_of(now or timezone.now()))
+    """Bookings at ``venue`` whose slot has ended (today's at closing, and earlier days')
+    that were checked in and never went further: the dose neither recorded nor the check-in
+    undone or deferred. Until someone does, they count as booked and the resident cannot
+    book that dose again; the reception card of each offers what to do."""
     return (
         Booking.objects.filter(
-            slot__venue=venue, slot__starts_at__lt=start, status=Booking.Status.CHECKED_IN
+            slot__venue=venue,
+            slot__ends_at__lte=now or timezone.now(),
+            status=Booking.Status.CHECKED_IN,
         )
         .select_related("slot__product")
         .order_by("slot__starts_at", "booking_number")
@@ -706,10 +720,11 @@ def no_shows_mark(
             .select_for_update(of=("self",))
             .values_list("id", flat=True)
         )
-        if marked:
-            Booking.objects.filter(pk__in=marked, status=Booking.Status.ACTIVE).update(
-                status=Booking.Status.NO_SHOW
-            )
+        if not marked:
+            return []  # nothing left to mark (a second press): nothing done, nothing recorded
+        Booking.objects.filter(pk__in=marked, status=Booking.Status.ACTIVE).update(
+            status=Booking.Status.NO_SHOW
+        )
         record(
             action="reception.no_shows_marked",
             actor=staff_actor(staff),

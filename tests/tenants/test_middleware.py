@@ -33,7 +33,9 @@ def test_a_suspended_municipality_serves_nothing(
     assert "現在停止しています" in console and "運営事業者の窓口" in console
     assert "コールセンターにお電話ください" not in console  # staff are not sent to themselves
     resident = Client(HTTP_HOST=host_of(tenant_a)).get("/").content.decode()
-    assert "コールセンターにお電話ください" in resident and "運営事業者" not in resident
+    # Residents are not sent to a call centre that cannot help while it lasts.
+    assert "コールセンターでも予約の確認や変更ができません" in resident
+    assert "コールセンターにお電話ください" not in resident and "運営事業者" not in resident
     # Answered on purpose: no error in Django's request log (nor a Sentry event per page).
     assert not [r for r in caplog.records if r.name == "django.request"]
     municipality_resume(municipality=tenant_a, actor=Actor.system("tests"))

@@ -111,9 +111,13 @@ def lookup(request: HttpRequest) -> HttpResponse:
             staff=_staff(request), text=form.cleaned_data["number"], ip=client_ip(request)
         )
     except ReceptionRefused as refusal:
-        # An empty box again, ready for the next scan; the message says what went wrong.
+        # An empty box again, ready for the next scan; the message says what went wrong,
+        # and a number not found is repeated, so that a typo typed by hand can be seen.
         status = 403 if refusal.code == "other_venue" else 404
-        return _lookup_page(request, error=refusal.message, status=status)
+        error = refusal.message
+        if refusal.code == "not_found":
+            error += _("（入力された番号：%(typed)s）") % {"typed": form.cleaned_data["number"]}
+        return _lookup_page(request, error=error, status=status)
     return redirect("console:reception:booking", booking_id=booking.pk)
 
 
@@ -251,7 +255,12 @@ def not_given(request: HttpRequest, booking_id: int) -> HttpResponse:
             ip=client_ip(request),
         )
     except ReceptionRefused as refusal:
-        messages.error(request, refusal.message)
+        opened.refresh_from_db(fields=["status"])
+        if refusal.code == "not_checked_in_now" and outcome == _OUTCOME_DONE.get(opened.status):
+            # A second press: the first one did it. Said as done, not as an error.
+            messages.info(request, _("この操作はすでに記録されています。"))
+        else:
+            messages.error(request, refusal.message)
     else:
         done = (
             _(
@@ -263,6 +272,10 @@ def not_given(request: HttpRequest, booking_id: int) -> HttpResponse:
         )
         messages.success(request, done % {"number": number})
     return redirect("console:reception:booking", booking_id=opened.pk)
+
+
+# The status a booking is left in by each outcome of ``not_given``.
+_OUTCOME_DONE = {Booking.Status.CANCELLED: "deferred", Booking.Status.ACTIVE: "undo"}
 
 
 @require_http_methods(["GET", "POST"])
@@ -384,11 +397,16 @@ def no_shows(request: HttpRequest) -> HttpResponse:
             except ReceptionRefused as refusal:
                 messages.error(request, refusal.message)
             else:
-                messages.success(
-                    request,
-                    _("%(venue)s の %(count)d 件を「来場なし」にしました。")
-                    % {"venue": venue.name, "count": len(marked)},
-                )
+                if marked:
+                    messages.success(
+                        request,
+                        _("%(venue)s の %(count)d 件を「来場なし」にしました。")
+                        % {"venue": venue.name, "count": len(marked)},
+                    )
+                else:  # a second press, or marked meanwhile from another screen
+                    messages.info(
+                        request, _("一覧の予約は、すでに「来場なし」か受付済みになっています。")
+                    )
             return redirect(f"{request.path}?venue={venue.pk}")
         return render(
             request,

@@ -337,6 +337,7 @@ VALUE_CHOICES: dict[str, Any] = {
     "role": StaffMember.Role,
 }
 SCOPED_VALUE_CHOICES: dict[tuple[str, str], type[models.Choices]] = {
+    ("booking.cancelled", "reason"): Booking.CancelReason,
     ("callcentre.personal_data_revealed", "reason"): RevealReason,
     ("incident", "status"): Municipality.Status,
     ("notification", "channel"): NotificationChannel,

@@ -31,6 +31,7 @@ def booking_cancel(
     ip: str | None = None,
     notification_kind: str = "booking_cancelled",
     notification_extra: dict[str, Any] | None = None,
+    reason: str | None = None,
 ) -> Booking:
     """Cancel a live booking and give its place back to the channel it was booked through.
 
@@ -42,6 +43,10 @@ def booking_cancel(
     The resident is told with a ``notification_kind`` message about ``booking`` (a slot
     cancelled by the municipality says so, and why, instead of a plain 予約取消) and a
     ``booking_cancelled`` one about each dose cancelled with it.
+
+    ``reason`` (``Booking.CancelReason``): a booking ended at the venue, not by the caller
+    or their call. The trail records the reason instead of the channel the staff member
+    acts through (the call centre's, for every member of staff).
     """
     channel = _check_channel(channel)
     _check_actor(actor, channel, booking.voucher_id)
@@ -80,7 +85,7 @@ def booking_cancel(
                 target=each,
                 ip=ip,
                 details={
-                    "channel": channel,
+                    **({"reason": reason} if reason else {"channel": channel}),
                     "dose": each.dose,
                     "slot": each.slot_id,
                     "booked_channel": each.channel,

@@ -177,6 +177,12 @@ def test_a_deferred_vaccination_ends_the_booking_and_gives_its_place_back(
     with tenant_context(tenant_a):
         assert Slot.objects.get(pk=day.later.pk).booked_web == 0
     assert len(events(tenant_a, "reception.deferred")) == 1
+    (ended,) = events(tenant_a, "booking.cancelled")
+    # Recorded as a deferral at the venue, not as a cancellation by the call centre.
+    assert ended.details["reason"] == "deferred" and "channel" not in ended.details
+    # The same press again (a double click): said as done, not as an error.
+    twice = _not_given(client_a, day.booking, outcome="deferred", confirm="1")
+    assert "この操作はすでに記録されています" in client_a.get(twice["Location"]).content.decode()
     assert len(events(tenant_a, "booking.cancelled")) == 1
     # Nothing to undo twice; and a dose recorded is never undone this way.
     again = _not_given(client_a, day.booking, outcome="undo", confirm="1")

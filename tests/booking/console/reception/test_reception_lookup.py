@@ -100,6 +100,8 @@ def test_an_unknown_number_is_not_found_and_audited(
         response = lookup(client_a, text)
         assert response.status_code == 404
         assert "この予約番号の予約は見つかりません" in response.content.decode()
+        # Typed by hand, the number is said back (the box is empty for the next scan).
+        assert f"（入力された番号：{text}）" in response.content.decode()
     refused = events(tenant_a, "reception.refused")
     assert [event.details["reason"] for event in refused] == ["not_found", "not_found"]
     assert not events(tenant_a, "reception.viewed")
@@ -112,7 +114,9 @@ def test_venue_staff_cannot_see_a_booking_at_another_venue(
     response = lookup(client_a, day.number)
     assert response.status_code == 403
     text = response.content.decode()
-    assert "担当会場の予約ではありません" in text and RESIDENT_NAME not in text
+    assert "担当会場ではありません" in text and RESIDENT_NAME not in text
+    # Where to send the resident: the venue the booking is at.
+    assert f"「{day.booking.slot.venue.name}」をご案内ください" in text
 
     direct = client_a.get(f"/console/reception/bookings/{day.booking.pk}/")
     assert direct.status_code == 403 and RESIDENT_NAME not in direct.content.decode()

@@ -47,9 +47,8 @@ def test_the_list_shows_ended_slots_still_active_and_marks_them_in_one_action(
     page = client_a.get("/console/reception/no-shows/")  # one venue: listed at once
     text = page.content.decode()
     assert page.status_code == 200
-    listed = {
-        key for key, b in bookings.items() if booking_number_display(b.booking_number) in text
-    }
+    due = text.split('id="checked-in-unrecorded"')[0]
+    listed = {key for key, b in bookings.items() if booking_number_display(b.booking_number) in due}
     # Yesterday's, never marked, too: until it is, the resident cannot book that dose again.
     assert listed == {"absent", "absent_too", "yesterday"}
     assert day.number not in text  # the 10:00 slot has not ended
@@ -86,6 +85,14 @@ def test_the_list_shows_ended_slots_still_active_and_marks_them_in_one_action(
         "count": 3,
         "bookings": sorted(b.pk for k, b in bookings.items() if k.startswith(("absent", "yes"))),
     }
+    # The button pressed twice: the second finds nothing left, says so, records nothing.
+    again = client_a.post(
+        "/console/reception/no-shows/",
+        {"venue": str(day.civic.pk), "booking": [str(bookings["absent"].pk)]},
+    )
+    told = client_a.get(again["Location"]).content.decode()
+    assert "すでに「来場なし」か受付済みになっています" in told and "0 件" not in told
+    assert len(events(tenant_a, "reception.no_shows_marked")) == 1
 
 
 def test_only_what_was_listed_and_is_still_due_is_marked(
@@ -179,10 +186,14 @@ def test_earlier_days_bookings_left_checked_in_are_listed_for_the_card(
         stuck = make_booking(
             make_voucher(day.municipality, "2000000099"), earlier, status=Booking.Status.CHECKED_IN
         )
+        # Checked in for the 10:00 slot, which has not ended: still being seen to.
+        Booking.objects.filter(pk=day.booking.pk).update(status=Booking.Status.CHECKED_IN)
     logged_in(client_a, venue_a, clock)
     text = client_a.get("/console/reception/no-shows/").content.decode()
     listed = text.split('id="checked-in-unrecorded"')[1].split("</section>")[0]
     assert booking_number_display(stuck.booking_number) in listed
     assert f'href="/console/reception/bookings/{stuck.pk}/"' in listed  # its card decides
-    # Today's, still being seen to, is not listed.
-    assert booking_number_display(bookings["came"].booking_number) not in listed
+    # Today's whose slot has ended is listed too (at closing, nothing is left unrecorded);
+    # one whose slot goes on is not.
+    assert booking_number_display(bookings["came"].booking_number) in listed
+    assert day.number not in listed
