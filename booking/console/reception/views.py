@@ -275,7 +275,10 @@ def not_given(request: HttpRequest, booking_id: int) -> HttpResponse:
 
 
 # The status a booking is left in by each outcome of ``not_given``.
-_OUTCOME_DONE = {Booking.Status.CANCELLED: "deferred", Booking.Status.ACTIVE: "undo"}
+_OUTCOME_DONE: dict[str, str] = {
+    Booking.Status.CANCELLED: "deferred",
+    Booking.Status.ACTIVE: "undo",
+}
 
 
 @require_http_methods(["GET", "POST"])
