@@ -35,13 +35,26 @@ class TrailFilterForm(ConsoleForm):
     start = _moment(_("開始（日本時間）"), required=False)
     end = _moment(_("終了（日本時間、この時刻は含まない）"), required=False)
     action = forms.CharField(
-        label=_("操作（前方一致）"),
+        label=_("操作"),
         required=False,
         max_length=80,
-        help_text=_("例：callcentre. 、booking.created 、resident.login"),
+        help_text=_(
+            "操作の名前の一部（例：受付、取消）か、記号の先頭（例：callcentre. 、booking.created）"
+        ),
     )
     actor_kind = forms.ChoiceField(label=_("操作した人の種別"), required=False, choices=ACTOR_KINDS)
-    actor_id = forms.CharField(label=_("操作した人のID"), required=False, max_length=64)
+    actor_id = forms.CharField(
+        label=_("操作した人"),
+        required=False,
+        max_length=254,
+        help_text=_("ID、一覧の表記（例：staff:6）、または職員のメールアドレス"),
+    )
+    target = forms.CharField(
+        label=_("対象の住民・予約"),
+        required=False,
+        max_length=30,
+        help_text=_("接種券番号（その方の接種券と予約すべて）または予約番号"),
+    )
     before = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
 
     def filters(self) -> dict[str, Any]:

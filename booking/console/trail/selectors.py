@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -31,7 +32,7 @@ from booking.models import (
     Venue,
     Voucher,
 )
-from booking.models.bookings import booking_number_display
+from booking.models.bookings import booking_number_display, booking_number_normalize
 from booking.services.callcentre import RevealReason, reveal_note_open
 from booking.services.reception import ProductChangeReason
 from tenants.crypto import DecryptionFailed
@@ -470,21 +471,32 @@ def trail_page(
     action: str | None = None,
     actor_kind: str | None = None,
     actor_id: str | None = None,
+    target: str | None = None,
     before: int | None = None,
     limit: int = PAGE_SIZE,
 ) -> tuple[list[TrailRow], int | None]:
-    """Newest first; returns the rows and the ``before`` value of the next (older) page."""
+    """Newest first; returns the rows and the ``before`` value of the next (older) page.
+
+    ``action``: the beginning of the code (``reception.``) or words of its Japanese label
+    (受付). ``actor_id``: the id, or the actor as the trail writes it (``staff:6``, with or
+    without the e-mail after it), or a member of staff's e-mail. ``target``: a voucher
+    number (what was done to that resident: their voucher and every booking of it) or a
+    booking number."""
     events = Event.objects.all()
     if start is not None:
         events = events.filter(occurred_at__gte=start)
     if end is not None:
         events = events.filter(occurred_at__lt=end)
     if action:
-        events = events.filter(action__startswith=action)
+        events = events.filter(_action_matching(action))
+    if actor_id:
+        actor_kind, actor_id = _actor_as_written(actor_kind, actor_id)
     if actor_kind:
         events = events.filter(actor_kind=actor_kind)
     if actor_id:
         events = events.filter(actor_id=actor_id)
+    if target:
+        events = events.filter(_target_matching(target))
     if before is not None:
         events = events.filter(seq__lt=before)
     page = list(events.order_by("-seq")[: limit + 1])
@@ -515,6 +527,49 @@ def trail_page(
             )
         )
     return rows, more
+
+
+def _action_matching(text: str) -> models.Q:
+    """The code's beginning, as written; words (Japanese) match the actions whose label
+    has them."""
+    text = text.strip()
+    if text.isascii():
+        return models.Q(action__startswith=text)
+    actions = [code for code, label in ACTION_LABELS.items() if text in str(label)]
+    return models.Q(action__in=actions)
+
+
+_ACTOR_WRITTEN = re.compile(r"(?P<kind>[a-z_]+):(?P<id>[^\s(]*)")
+
+
+def _actor_as_written(kind: str | None, text: str) -> tuple[str | None, str]:
+    """The kind and id of an actor typed as the trail writes it, or by a staff e-mail."""
+    text = text.strip()
+    if "@" in text and not text.startswith(("staff:", "resident:")):
+        user = get_user_model().objects.filter(email__iexact=text).first()
+        return Actor.STAFF, str(user.pk) if user is not None else "-"
+    written = _ACTOR_WRITTEN.match(text)
+    if written is not None:
+        return written["kind"], written["id"]
+    return kind, text
+
+
+def _target_matching(text: str) -> models.Q:
+    """A voucher number: the voucher's events and its bookings'. A booking number: its own."""
+    typed = booking_number_normalize(text)  # a voucher number folds the same way
+    nothing = models.Q(pk__in=[])
+    if typed.isdigit():
+        voucher = Voucher.objects.filter(voucher_number=typed).first()
+        if voucher is None:
+            return nothing
+        bookings = [str(pk) for pk in voucher.bookings.values_list("pk", flat=True)]
+        return models.Q(target_type="booking.voucher", target_id=str(voucher.pk)) | models.Q(
+            target_type="booking.booking", target_id__in=bookings
+        )
+    booking = Booking.objects.filter(booking_number=typed).first()
+    if booking is None:
+        return nothing
+    return models.Q(target_type="booking.booking", target_id=str(booking.pk))
 
 
 def _target_labels(events: list[Event]) -> dict[tuple[str, str], str]:

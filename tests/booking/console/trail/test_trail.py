@@ -153,6 +153,34 @@ def test_the_trail_filters_by_action_prefix_actor_and_time(
     assert "条件に合う記録はありません" in later.content.decode()
 
 
+def test_the_trail_is_searched_in_the_words_it_shows(
+    tenant_a: Municipality,
+    client_a: Client,
+    operator_a: StaffAccount,
+    auditor_a: StaffAccount,
+    town: Town,
+    clock: time_machine.Coordinates,
+) -> None:
+    """The actor as the trail writes it (staff:6, with its e-mail), an e-mail, words of the
+    action's Japanese name, and a resident by voucher number or a booking by its number."""
+    operator = signed_in(client_a, operator_a, clock)
+    operator.post(CALL_CENTRE_HOME, {"q": "コダイラハナコ"})
+    reveal(operator, town, reason="identity_check")
+    auditor = signed_in(Client(HTTP_HOST="kodaira.localhost"), auditor_a, clock)
+    written = f"staff:{operator_a.user_id} (call@kodaira.example.jp)"
+    for actor in (written, f"staff:{operator_a.user_id}", "CALL@kodaira.example.jp"):
+        body = auditor.get(TRAIL, {"actor_id": actor}).content.decode()
+        assert "callcentre.searched" in body, actor
+        assert f"staff:{auditor_a.user_id}" not in body, actor
+    body = auditor.get(TRAIL, {"action": "個人情報の表示"}).content.decode()
+    assert "callcentre.personal_data_revealed" in body and "callcentre.searched" not in body
+    by_resident = auditor.get(TRAIL, {"target": town.hanako.voucher_number}).content.decode()
+    assert "callcentre.personal_data_revealed" in by_resident
+    assert "console.login_succeeded" not in by_resident
+    nobody = auditor.get(TRAIL, {"target": "9999999999"}).content.decode()
+    assert "条件に合う記録はありません" in nobody
+
+
 def test_the_trail_pages_through_older_events(
     tenant_a: Municipality,
     client_a: Client,
