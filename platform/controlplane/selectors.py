@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -10,6 +11,7 @@ from django.http import Http404
 from django.utils.functional import Promise
 from django_tenants.utils import get_public_schema_name
 
+from tenants.codes import reference_municipalities
 from tenants.models import Municipality
 from tenants.services import decommission_unfinished, site_url
 from tenants.tasks import STAT_COUNTERS
@@ -89,14 +91,31 @@ def _row(municipality: Municipality) -> MunicipalityRow:
 
 
 def municipality_rows(*, query: str = "") -> list[MunicipalityRow]:
-    """Municipalities whose code starts with, or whose name contains, ``query``."""
+    """Municipalities whose code starts with, or whose name contains, ``query``; or whose
+    reading does (こだいら finds 小平市). Typed in any width, in hiragana or katakana."""
     municipalities = (
         _municipalities().defer("wrapped_data_key").prefetch_related("domains").order_by("code")
     )
-    query = query.strip()
+    query = unicodedata.normalize("NFKC", query).strip()
     if query:
-        municipalities = municipalities.filter(Q(code__startswith=query) | Q(name__icontains=query))
+        hiragana = query.translate(_KATAKANA_TO_HIRAGANA)
+        katakana = query.translate(_HIRAGANA_TO_KATAKANA)
+        read_as = [
+            code
+            for code, reference in reference_municipalities().items()
+            if hiragana in reference.name_kana
+        ]
+        municipalities = municipalities.filter(
+            Q(code__startswith=query)
+            | Q(name__icontains=query)
+            | Q(name__icontains=katakana)
+            | Q(code__in=read_as)
+        )
     return [_row(municipality) for municipality in municipalities]
+
+
+_HIRAGANA_TO_KATAKANA = {code: code + 0x60 for code in range(0x3041, 0x3097)}
+_KATAKANA_TO_HIRAGANA = {code + 0x60: code for code in range(0x3041, 0x3097)}
 
 
 def municipality_get(*, code: str) -> Municipality:

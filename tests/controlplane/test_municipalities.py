@@ -97,6 +97,11 @@ def test_the_list_searches_by_code_or_name(
     assert tenant_b.code in by_code and tenant_a.code not in by_code
     nothing = operator_client.get("/", {"q": "存在しない市"}).content.decode()
     assert "該当する市区町村はありません。" in nothing
+    # By its reading, in hiragana, katakana or half-width (小平市: こだいらし), and the
+    # code in full width.
+    for typed in ("こだいら", "コダイラ", "ｺﾀﾞｲﾗ", "１３２１"):
+        found = operator_client.get("/", {"q": typed}).content.decode()
+        assert tenant_a.code in found and tenant_b.code not in found, typed
 
 
 def test_an_operator_provisions_a_municipality_from_the_page(
