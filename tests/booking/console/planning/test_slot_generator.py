@@ -300,3 +300,7 @@ def test_a_slot_that_has_already_started_is_never_planned(as_admin: Client, worl
     page, _plan = preview(as_admin, week_form(world, first_day="2026-05-11", last_day="2026-05-11"))
     assert "新しく作成する枠：3件（計画 3件）" in page
     assert "このうち3件は、予約の締切" in page
+    # Only hours already past: the page says that is why nothing is made.
+    past = week_form(world, first_day="2026-05-11", last_day="2026-05-11", closes="09:30")
+    page, _plan = preview(as_admin, {**past, "break_from": "", "break_to": ""})
+    assert "すでに過ぎた時刻の枠は作成しません" in page
