@@ -29,6 +29,7 @@ from django.utils.translation import gettext_lazy
 
 from audit import record
 from audit.chain import Actor
+from audit.models import Event
 from booking.models import (
     Booking,
     Channel,
@@ -290,6 +291,8 @@ class ReceptionCard:
     age: int | None
     is_today: bool
     record: VaccinationRecord | None
+    # Ended at the venue after the pre-vaccination check (接種見合わせ): when; None otherwise.
+    deferred_at: datetime | None = None
 
 
 def _age_on(birth_date: date, day: date) -> int:
@@ -329,6 +332,22 @@ def reception_card_open(
         age=_age_on(birth_date, today) if birth_date else None,
         is_today=day_of(booking.slot.starts_at) == today,
         record=VaccinationRecord.objects.filter(booking=booking).select_related("product").first(),
+        deferred_at=_deferred_at(booking),
+    )
+
+
+def _deferred_at(booking: Booking) -> datetime | None:
+    """When the booking was ended by a deferral at the venue (the trail says; the booking
+    itself is only cancelled)."""
+    if booking.status != Booking.Status.CANCELLED:
+        return None
+    return (
+        Event.objects.filter(
+            action="reception.deferred", target_type="booking.booking", target_id=str(booking.pk)
+        )
+        .order_by("-seq")
+        .values_list("occurred_at", flat=True)
+        .first()
     )
 
 

@@ -173,6 +173,9 @@ def test_a_deferred_vaccination_ends_the_booking_and_gives_its_place_back(
     response = _not_given(client_a, day.booking, outcome="deferred", confirm="1")
     page = client_a.get(response["Location"]).content.decode()
     assert "接種を見合わせ、予約を終了しました" in page and 'id="not-given"' not in page
+    # Opened again later, the card says it was a deferral, not only 取消.
+    again = client_a.get(response["Location"]).content.decode()
+    assert "予診の結果などで接種を見合わせ" in again.split('id="deferred"')[1].split("</p>")[0]
     assert status_of(tenant_a, day.booking) == Booking.Status.CANCELLED
     with tenant_context(tenant_a):
         assert Slot.objects.get(pk=day.later.pk).booked_web == 0
