@@ -23,12 +23,13 @@ import csv
 import io
 import ipaddress
 import tempfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import IO, Any, TypeVar
 from zoneinfo import ZoneInfo
 
+from django.contrib.auth import get_user_model
 from django.contrib.sessions.models import Session
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, transaction
@@ -417,6 +418,9 @@ REPORT_HEADER = [
     "IPアドレス",
     "監査記録番号",
     "備考",
+    # For a reader without the codes: the action's name, and the member of staff's e-mail.
+    "操作の名前",
+    "閲覧者のメールアドレス",
 ]
 
 
@@ -457,10 +461,12 @@ def _chunks(items: Iterable[_Item], size: int) -> Iterator[list[_Item]]:
         yield chunk
 
 
-def _report_rows(start: datetime, end: datetime) -> Iterator[list[Any]]:
+def _report_rows(
+    start: datetime, end: datetime, describe: Callable[[str], str]
+) -> Iterator[list[Any]]:
     """The report's rows, in the trail's order, a batch of residents at a time: one event
     may name a million (a codes file), and each batch's voucher numbers are looked up in
-    one query."""
+    one query. ``describe``: an action's name in words."""
     for chunk in _chunks(_read_events(start, end), 2000):
         booking_ids = [
             int(event.target_id)
@@ -468,6 +474,17 @@ def _report_rows(start: datetime, end: datetime) -> Iterator[list[Any]]:
             if event.target_type == "booking.booking" and event.target_id.isdigit()
         ]
         bookings = dict(Booking.objects.filter(pk__in=booking_ids).values_list("id", "voucher_id"))
+        staff_ids = {
+            int(event.actor_id)
+            for event in chunk
+            if event.actor_kind == Actor.STAFF and event.actor_id.isdigit()
+        }
+        emails = {
+            str(pk): email
+            for pk, email in get_user_model()
+            .objects.filter(pk__in=staff_ids)
+            .values_list("pk", "email")
+        }
         shown = (
             (event, resident) for event in chunk for resident in _residents_of(event, bookings)
         )
@@ -494,6 +511,8 @@ def _report_rows(start: datetime, end: datetime) -> Iterator[list[Any]]:
                     event.ip or "",
                     event.seq,
                     resident.note,
+                    describe(event.action),
+                    emails.get(event.actor_id, "") if event.actor_kind == Actor.STAFF else "",
                 ]
 
 
@@ -532,7 +551,12 @@ class TrailReport:
 
 
 def trail_report_build(
-    *, staff: StaffMember, start: datetime, end: datetime, ip: str | None
+    *,
+    staff: StaffMember,
+    start: datetime,
+    end: datetime,
+    ip: str | None,
+    describe: Callable[[str], str] = str,
 ) -> TrailReport:
     """Every read of a resident's data between ``start`` (inclusive) and ``end``: one row
     per event and resident, with the voucher's id and number. Audited as
@@ -545,7 +569,7 @@ def trail_report_build(
         raise ValidationError(_("終了日時は開始日時より後にしてください。"))
     spooled = tempfile.SpooledTemporaryFile(max_size=_REPORT_IN_MEMORY_BYTES)
     try:
-        rows, residents = _write_report(spooled, _report_rows(start, end))
+        rows, residents = _write_report(spooled, _report_rows(start, end, describe))
         record(
             action="trail.report_downloaded",
             actor=Actor(Actor.STAFF, str(staff.user_id)),

@@ -20,7 +20,7 @@ from audit.services import audit_seal_pending, audit_verify
 from booking.console.access import staff_required
 from booking.console.callcentre.pages import console_page
 from booking.console.trail.forms import LOCAL_FORMAT, TrailFilterForm, TrailReportForm
-from booking.console.trail.selectors import trail_page
+from booking.console.trail.selectors import action_label, trail_page
 from booking.models import StaffMember
 from booking.services.incident import trail_report_build
 
@@ -80,6 +80,7 @@ def report(request: HttpRequest) -> HttpResponseBase:
         start=start,
         end=end,
         ip=client_ip(request),
+        describe=action_label,
     )
     # Streamed from the report's file (in memory while small), which it closes at the end.
     response = FileResponse(built.csv, content_type="text/csv; charset=utf-8")

@@ -76,6 +76,9 @@ def test_the_report_lists_a_reveal_with_the_voucher_the_operator_and_the_time(
             "127.0.0.1",
             str(revealed.seq),
             "",
+            # Readable without the codes: what was done, and by whom.
+            "個人情報の表示（コールセンター）",
+            "call@kodaira.example.jp",
         ]
     ]
     viewed = [row for row in rows[1:] if row[1] == "callcentre.resident_viewed"]
