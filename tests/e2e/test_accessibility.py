@@ -267,14 +267,16 @@ def test_console_pages_at_work(
     staff["work", width].log_in(page, site)
 
     page.goto(site.url("/console/callcentre/"))
-    page.keyboard.type(booked.voucher.voucher_number)
-    page.keyboard.press("Enter")
+    search = page.get_by_label("接種券番号・氏名（カナ）・電話番号")
+    search.fill(booked.voucher.voucher_number)
+    search.press("Enter")
     page.wait_for_url(re.compile(r".*/callcentre/residents/\d+/$"))
     crawl.follow([urlsplit(page.url).path], within="/console/callcentre/", limit=12)
 
     page.goto(site.url("/console/reception/"))
-    page.get_by_label("予約番号（またはQRコードの読み取り）").fill(booked.booking_number)
-    page.keyboard.press("Enter")
+    box = page.get_by_label("予約番号（またはQRコードの読み取り）")
+    box.fill(booked.booking_number)
+    box.press("Enter")
     page.wait_for_url(re.compile(r".*/reception/bookings/\d+/$"))
     crawl.check("/console/reception/bookings/…/")
 
