@@ -3,6 +3,7 @@ capacity only, the same rules and messages."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import time_machine
@@ -89,6 +90,11 @@ def test_a_slot_closed_to_the_call_centre_is_refused_in_words_for_the_operator(
     later = timezone.localtime(town.later_slot.starts_at).date().isoformat()
     shown = client_a.get(resident_url(town) + "book/", {"day": later}).content.decode()
     assert f"?day={later}&amp;area=&amp;product=" in shown  # the buttons carry the day
+    # With a venue chosen, its id (not the venue's whole list of slots) rides along.
+    venue_id = town.later_slot.venue_id
+    chosen = client_a.get(resident_url(town) + "book/", {"day": later, "venue": venue_id})
+    actions = re.findall(r'<form method="post" action="([^"]+)"', chosen.content.decode())
+    assert actions and all(action.endswith(f"&amp;venue={venue_id}") for action in actions)
     again = client_a.post(
         resident_url(town) + f"book/?day={later}", {"slot": town.web_only.pk}
     ).content.decode()
