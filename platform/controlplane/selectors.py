@@ -11,6 +11,7 @@ from django.http import Http404
 from django.utils.functional import Promise
 from django_tenants.utils import get_public_schema_name
 
+from booking.registry.normalize import _HIRAGANA_TO_KATAKANA
 from tenants.codes import reference_municipalities
 from tenants.models import Municipality
 from tenants.services import decommission_unfinished, site_url
@@ -98,12 +99,12 @@ def municipality_rows(*, query: str = "") -> list[MunicipalityRow]:
     )
     query = unicodedata.normalize("NFKC", query).strip()
     if query:
-        hiragana = query.translate(_KATAKANA_TO_HIRAGANA)
+        # Readings compared in katakana, as the registry's kana names are.
         katakana = query.translate(_HIRAGANA_TO_KATAKANA)
         read_as = [
             code
             for code, reference in reference_municipalities().items()
-            if hiragana in reference.name_kana
+            if katakana in reference.name_kana.translate(_HIRAGANA_TO_KATAKANA)
         ]
         municipalities = municipalities.filter(
             Q(code__startswith=query)
@@ -112,10 +113,6 @@ def municipality_rows(*, query: str = "") -> list[MunicipalityRow]:
             | Q(code__in=read_as)
         )
     return [_row(municipality) for municipality in municipalities]
-
-
-_HIRAGANA_TO_KATAKANA = {code: code + 0x60 for code in range(0x3041, 0x3097)}
-_KATAKANA_TO_HIRAGANA = {code + 0x60: code for code in range(0x3041, 0x3097)}
 
 
 def municipality_get(*, code: str) -> Municipality:
