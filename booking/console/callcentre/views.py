@@ -9,6 +9,7 @@ middleware).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -53,6 +54,7 @@ from booking.selectors.availability import (
     venues_by_area,
 )
 from booking.selectors.residents import (
+    NextDose,
     booking_of_voucher,
     bookings_linked_to,
     bookings_of,
@@ -223,9 +225,7 @@ def _resident_page(
     # Too young for any phase opened yet: said here, before the operator offers to book.
     not_yet = ""
     if not waits and not nxt.series_complete:
-        age = next_dose_age_window(voucher, policy, nxt.earliest_day)
-        if age.first_day is None:
-            not_yet = age.not_yet_message(policy.call_centre_phone, for_staff=True)
+        _first_day, not_yet = _age_window(voucher, nxt, policy)
     # Read once: the rows and the bookings out of step both need them.
     bookings = bookings_of(voucher)
     records = list(vaccinations_of(voucher))
@@ -410,6 +410,24 @@ def _slot_picker(
     }
 
 
+def _age_window(voucher: Voucher, nxt: NextDose, policy: BookingPolicy) -> tuple[date | None, str]:
+    """The first day the caller's age lets them book the next dose; with none, what the
+    operator tells them instead (when their age group opens, where it is set)."""
+    age = next_dose_age_window(voucher, policy, nxt.earliest_day)
+    if age.first_day is None:
+        return None, age.not_yet_message(policy.call_centre_phone, for_staff=True)
+    return age.first_day, ""
+
+
+def _booking_page_saying(
+    request: HttpRequest, voucher: Voucher, booking: Booking, say: Callable[..., None]
+) -> HttpResponse:
+    """A booking no longer live (cancelled or received, perhaps a moment ago by someone
+    else): its own page, which says what it is now, with ``say`` (a ``messages`` level)."""
+    say(request, BookingRefused("no_longer_booked").staff_message)
+    return redirect("console:callcentre:booking", voucher_id=voucher.pk, booking_id=booking.pk)
+
+
 def _book_page(
     request: HttpRequest,
     voucher: Voucher,
@@ -430,10 +448,7 @@ def _book_page(
     # dose waits for the booked one to be given (the service would refuse it).
     waits = changing is None and nxt.waits_for_pending(policy)
     if changing is None and not waits:
-        age = next_dose_age_window(voucher, policy, nxt.earliest_day)
-        earliest = age.first_day
-        if age.first_day is None:
-            not_yet = age.not_yet_message(policy.call_centre_phone, for_staff=True)
+        earliest, not_yet = _age_window(voucher, nxt, policy)
     context = {
         "voucher": voucher,
         "changing": changing,
@@ -538,9 +553,7 @@ def change(request: HttpRequest, voucher_id: int, booking_id: int) -> HttpRespon
     voucher = _voucher(voucher_id)
     current = _booking(voucher, booking_id)
     if current.status != Booking.Status.ACTIVE:
-        # Cancelled (or received) meanwhile: its page says what it is now.
-        messages.error(request, BookingRefused("no_longer_booked").staff_message)
-        return redirect("console:callcentre:booking", voucher_id=voucher.pk, booking_id=current.pk)
+        return _booking_page_saying(request, voucher, current, messages.error)
     if request.method == "GET":
         return _book_page(request, voucher, changing=current)
     choice = SlotChoiceForm(request.POST)
@@ -558,10 +571,7 @@ def change(request: HttpRequest, voucher_id: int, booking_id: int) -> HttpRespon
         return _identity_refused(request, voucher, refused)
     except BookingRefused as refused:
         if refused.code == "no_longer_booked":
-            messages.error(request, refused.staff_message)
-            return redirect(
-                "console:callcentre:booking", voucher_id=voucher.pk, booking_id=current.pk
-            )
+            return _booking_page_saying(request, voucher, current, messages.error)
         current.refresh_from_db()  # the page shows the booking as it is now
         return _book_page(
             request, voucher, changing=current, error=refused.staff_message, status=409
@@ -576,10 +586,8 @@ def cancel(request: HttpRequest, voucher_id: int, booking_id: int) -> HttpRespon
     voucher = _voucher(voucher_id)
     current = _booking(voucher, booking_id)
     if current.status != Booking.Status.ACTIVE:
-        # Cancelled already (Back after cancelling, another operator, the resident) or
-        # received: its page says what it is, and nothing is offered.
-        messages.info(request, BookingRefused("no_longer_booked").staff_message)
-        return redirect("console:callcentre:booking", voucher_id=voucher.pk, booking_id=current.pk)
+        # Back after cancelling, another operator, the resident: nothing to offer.
+        return _booking_page_saying(request, voucher, current, messages.info)
     linked = bookings_linked_to(current)
     cascade = linked if BookingPolicy.current().cancel_cascades else []
     context: dict[str, Any] = {
