@@ -11,6 +11,7 @@ import pytest
 from django.core.files.storage import default_storage
 from django.db import connection
 from django.db.models import Q
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from audit.models import Event
@@ -124,6 +125,60 @@ def test_a_changed_row_is_updated(tenant) -> None:
         bytes(voucher.personal), table="booking_voucher", row_id="0000000001"
     )
     assert personal["address"] == "小平市学園東町2-2"
+
+
+def _applied_with_statements(registry_import: RegistryImport) -> list[str]:
+    registry_import_confirm(registry_import=registry_import, actor=ACTOR, enqueue=False)
+    with CaptureQueriesContext(connection) as queries:
+        registry_import_apply(registry_import_id=registry_import.pk)
+    registry_import.refresh_from_db()
+    assert registry_import.status == RegistryImport.Status.DONE
+    return [query["sql"] for query in queries.captured_queries]
+
+
+def _personal(tenant, voucher_number: str) -> dict:
+    voucher = Voucher.objects.get(voucher_number=voucher_number)
+    return cipher_for(tenant).open_record(
+        bytes(voucher.personal), table="booking_voucher", row_id=voucher_number
+    )
+
+
+def test_a_first_list_is_inserted_without_looking_for_its_vouchers(tenant) -> None:
+    registry_import = preview(csv_bytes([row("0000000001"), row("0000000002")]))
+    assert registry_import.counts["new"] == 2
+    statements = _applied_with_statements(registry_import)
+    assert not [sql for sql in statements if "UPDATE booking_voucher " in sql]
+    inserts = [sql for sql in statements if "INSERT INTO booking_voucher " in sql]
+    assert len(inserts) == 1 and "NOT EXISTS" not in inserts[0]
+    assert set(Voucher.objects.values_list("voucher_number", flat=True)) == {
+        "0000000001",
+        "0000000002",
+    }
+
+
+def test_a_list_naming_known_vouchers_updates_them_and_inserts_the_rest(tenant) -> None:
+    import_all(csv_bytes([row("0000000001")]))
+    registry_import = preview(
+        csv_bytes([row("0000000001", address="小平市学園東町2-2"), row("0000000002")])
+    )
+    assert (registry_import.counts["changed"], registry_import.counts["new"]) == (1, 1)
+    statements = _applied_with_statements(registry_import)
+    assert [sql for sql in statements if "UPDATE booking_voucher " in sql]
+    assert _personal(tenant, "0000000001")["address"] == "小平市学園東町2-2"
+    assert Voucher.objects.filter(voucher_number="0000000002").exists()
+
+
+def test_a_voucher_written_after_a_first_lists_preview_is_updated_not_skipped(tenant) -> None:
+    """Nothing but an import writes vouchers, one at a time; should a voucher of the list
+    appear between the preview (all new) and the apply all the same, the blind insert is
+    refused by the unique voucher number and the batch goes the usual way."""
+    registry_import = preview(csv_bytes([row("0000000001"), row("0000000002")]))
+    assert registry_import.counts["new"] == 2
+    Voucher.objects.create(voucher_number="0000000001", personal=b"old", content_hash=b"old")
+    _applied_with_statements(registry_import)
+    assert Voucher.objects.count() == 2
+    assert _personal(tenant, "0000000001")["address"] == "小平市小川町1-1"
+    assert registry_import.rows_applied == 2
 
 
 def test_duplicate_voucher_numbers_are_an_error_for_both_rows(tenant) -> None:
