@@ -95,8 +95,9 @@ class Booking(models.Model):
         NO_SHOW = "no_show", _("来場なし")
 
     class CancelReason(models.TextChoices):
-        """Why a booking was ended other than by its resident or the call centre (recorded
-        in the trail with the cancellation; not a column)."""
+        """Why a booking was ended other than by its resident or the call centre: kept on
+        the booking (``cancel_reason``), the reports count it apart from cancellations, and
+        the trail records it with the cancellation."""
 
         DEFERRED = "deferred", _("接種の見合わせ（会場での予診の結果など）")
 
@@ -116,6 +117,15 @@ class Booking(models.Model):
     # A change moves the booking to another slot and keeps its number (booking_change).
     changed_at = models.DateTimeField(null=True, blank=True)
     cancelled_at = models.DateTimeField(null=True, blank=True)
+    # Empty for a booking cancelled by its resident, the call centre or a cancelled slot.
+    cancel_reason = models.CharField(
+        _("取消の理由"),
+        max_length=12,
+        choices=CancelReason.choices,
+        blank=True,
+        default="",
+        db_default="",
+    )
 
     LIVE_STATUSES = (Status.ACTIVE, Status.CHECKED_IN)
 
@@ -132,6 +142,19 @@ class Booking(models.Model):
 
     def __str__(self) -> str:
         return f"booking {self.booking_number}"
+
+    @property
+    def deferred(self) -> bool:
+        """Ended at the venue: the doctor's pre-screening put the dose off."""
+        return (
+            self.status == self.Status.CANCELLED
+            and self.cancel_reason == self.CancelReason.DEFERRED
+        )
+
+    @property
+    def status_label(self) -> str:
+        """The status as staff and residents read it: a deferral is not a cancellation."""
+        return str(_("接種見合わせ")) if self.deferred else self.get_status_display()
 
 
 class StandingRecords(models.Manager["VaccinationRecord"]):

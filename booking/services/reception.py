@@ -29,7 +29,6 @@ from django.utils.translation import gettext_lazy
 
 from audit import record
 from audit.chain import Actor
-from audit.models import Event
 from booking.models import (
     Booking,
     Channel,
@@ -337,18 +336,8 @@ def reception_card_open(
 
 
 def _deferred_at(booking: Booking) -> datetime | None:
-    """When the booking was ended by a deferral at the venue (the trail says; the booking
-    itself is only cancelled)."""
-    if booking.status != Booking.Status.CANCELLED:
-        return None
-    return (
-        Event.objects.filter(
-            action="reception.deferred", target_type="booking.booking", target_id=str(booking.pk)
-        )
-        .order_by("-seq")
-        .values_list("occurred_at", flat=True)
-        .first()
-    )
+    """When the booking was ended by a deferral at the venue."""
+    return booking.cancelled_at if booking.deferred else None
 
 
 # --- Check-in ---------------------------------------------------------------------------------

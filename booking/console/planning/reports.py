@@ -10,6 +10,8 @@ loaded.
   (cancelled slots left out);
 - cancellations: bookings cancelled per day (when cancelled), by the channel they were made in;
 - no_shows: bookings marked 来場なし per slot day, by channel;
+- deferrals: bookings ended at the venue because the dose was put off (接種見合わせ, the
+  doctor's pre-screening), per slot day, by channel — not counted among cancellations;
 - doses: vaccinations recorded per vaccination day, by dose.
 """
 
@@ -21,7 +23,7 @@ from datetime import date, datetime, timedelta
 from datetime import time as clock
 from typing import TypeVar
 
-from django.db.models import Count, F, Sum
+from django.db.models import Count, F, QuerySet, Sum
 from django.db.models.functions import Trunc, TruncDate
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -38,7 +40,7 @@ from booking.console.planning.common import JAPAN
 from booking.models import Booking, Channel, Slot, VaccinationRecord
 
 K = TypeVar("K", bound=Hashable)
-REPORT_KEYS = ("bookings", "fill", "cancellations", "no_shows", "doses")
+REPORT_KEYS = ("bookings", "fill", "cancellations", "no_shows", "deferrals", "doses")
 
 
 @dataclass(frozen=True)
@@ -163,6 +165,7 @@ def cancellations_per_day(first: date, last: date) -> Report:
         for row in Booking.objects.filter(
             status=Booking.Status.CANCELLED, cancelled_at__gte=start, cancelled_at__lt=end
         )
+        .exclude(cancel_reason=Booking.CancelReason.DEFERRED)
         .annotate(day=TruncDate("cancelled_at", tzinfo=JAPAN))
         .values("day", "channel")
         .annotate(count=Count("id"))
@@ -171,30 +174,53 @@ def cancellations_per_day(first: date, last: date) -> Report:
     return _per_day_by_channel(
         "cancellations",
         _("取消数（取消日別・予約したときの受付方法別）"),
-        _("その日に取り消された予約の数です（枠の中止による取消を含みます）。"),
+        _(
+            "その日に取り消された予約の数です（枠の中止による取消を含みます。"
+            "会場での接種見合わせは含みません）。"
+        ),
         grouped,
         first,
         last,
     )
 
 
-def no_shows_per_day(first: date, last: date) -> Report:
+def _per_slot_day(
+    bookings: QuerySet[Booking], first: date, last: date
+) -> dict[tuple[date, str], int]:
     start, end = _bounds(first, last)
-    grouped = {
+    return {
         (row["day"], row["channel"]): row["count"]
-        for row in Booking.objects.filter(
-            status=Booking.Status.NO_SHOW, slot__starts_at__gte=start, slot__starts_at__lt=end
-        )
+        for row in bookings.filter(slot__starts_at__gte=start, slot__starts_at__lt=end)
         .annotate(day=TruncDate("slot__starts_at", tzinfo=JAPAN))
         .values("day", "channel")
         .annotate(count=Count("id"))
         .order_by()
     }
+
+
+def no_shows_per_day(first: date, last: date) -> Report:
     return _per_day_by_channel(
         "no_shows",
         _("来場なし（接種予定日別・受付方法別）"),
         _("「来場なし」と記録された予約の数です。"),
-        grouped,
+        _per_slot_day(Booking.objects.filter(status=Booking.Status.NO_SHOW), first, last),
+        first,
+        last,
+    )
+
+
+def deferrals_per_day(first: date, last: date) -> Report:
+    deferred = Booking.objects.filter(
+        status=Booking.Status.CANCELLED, cancel_reason=Booking.CancelReason.DEFERRED
+    )
+    return _per_day_by_channel(
+        "deferrals",
+        _("接種見合わせ（接種予定日別・受付方法別）"),
+        _(
+            "会場で受付のあと、予診の結果などで接種を見合わせた予約の数です"
+            "（取消数には含みません）。"
+        ),
+        _per_slot_day(deferred, first, last),
         first,
         last,
     )
@@ -287,6 +313,7 @@ REPORTS: dict[str, Callable[[date, date], Report]] = {
     "fill": fill_rate,
     "cancellations": cancellations_per_day,
     "no_shows": no_shows_per_day,
+    "deferrals": deferrals_per_day,
     "doses": doses_per_day,
 }
 

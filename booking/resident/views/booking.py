@@ -151,6 +151,11 @@ def _changeable_or_redirect(
 
 def _not_active_notice(booking: Booking) -> str:
     """What a booking that is no longer booked means for the resident, and what to do."""
+    if booking.deferred:
+        return _(
+            "会場での予診の結果、この予約の接種は見合わせとなりました。"
+            "接種を希望される場合は、医師の指示に従って、あらためてご予約ください。"
+        )
     if booking.status == Booking.Status.CANCELLED:
         return _(
             "この予約は取り消されています。この予約番号や確認票では接種を受けられません。"

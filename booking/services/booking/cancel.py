@@ -45,8 +45,9 @@ def booking_cancel(
     ``booking_cancelled`` one about each dose cancelled with it.
 
     ``reason`` (``Booking.CancelReason``): a booking ended at the venue, not by the caller
-    or their call. The trail records the reason instead of the channel the staff member
-    acts through (the call centre's, for every member of staff).
+    or their call; kept on the booking (not on a dose cancelled with it). The trail records
+    the reason instead of the channel the staff member acts through (the call centre's, for
+    every member of staff).
     """
     channel = _check_channel(channel)
     _check_actor(actor, channel, booking.voucher_id)
@@ -70,7 +71,9 @@ def booking_cancel(
         for each in cancelled:
             each.status = Booking.Status.CANCELLED
             each.cancelled_at = ctx.now
-            each.save(update_fields=["status", "cancelled_at"])
+            # The reason is this booking's: a dose cancelled with it was not put off.
+            each.cancel_reason = (reason or "") if each is current else ""
+            each.save(update_fields=["status", "cancelled_at", "cancel_reason"])
         for each in cancelled:
             _withdraw_notices(each, because="cancelled")
             if each is current:

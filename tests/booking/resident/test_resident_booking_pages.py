@@ -188,6 +188,22 @@ def test_a_cancelled_booking_has_no_sheet_to_print_and_says_it_is_cancelled(
     assert "予約が完了しました" not in done and "この予約は取り消されています" in done
 
 
+def test_a_booking_put_off_at_the_venue_says_so_not_cancelled(
+    client_a: Client, world_a: World, resident_a: Resident
+) -> None:
+    logged_in(client_a, resident_a)
+    booking = _book(client_a, world_a.slot(3, 10), world_a.municipality)
+    with tenant_context(world_a.municipality):
+        Booking.objects.filter(pk=booking.pk).update(
+            status=Booking.Status.CANCELLED,
+            cancelled_at=timezone.now(),
+            cancel_reason=Booking.CancelReason.DEFERRED,
+        )
+    detail = client_a.get(f"/bookings/{booking.booking_number}/").content.decode()
+    assert "（接種見合わせ）" in detail and "予診の結果、この予約の接種は見合わせ" in detail
+    assert "この予約は取り消されています" not in detail
+
+
 def test_the_deadline_for_changes_is_shown_and_the_done_page_says_what_is_sent(
     client_a: Client, world_a: World, resident_a: Resident
 ) -> None:

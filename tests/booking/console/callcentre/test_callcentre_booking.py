@@ -434,3 +434,22 @@ def test_a_booking_cancelled_with_its_slot_says_so_and_its_channel_is_told_apart
     with schema_context(tenant_a.schema_name):
         slot_reopen(slot=Slot.objects.get(pk=slot.pk), actor=Actor(Actor.STAFF, "1"))
     assert "予約枠の中止による取消" in client_a.get(resident_url(town)).content.decode()
+
+
+def test_a_booking_put_off_at_the_venue_reads_as_such_to_the_call_centre(
+    tenant_a: Municipality,
+    client_a: Client,
+    operator_a: StaffAccount,
+    town: Town,
+    clock: time_machine.Coordinates,
+) -> None:
+    """A caller whose dose the doctor put off asks when to book again: the operator sees
+    接種見合わせ, not a cancellation the caller never made."""
+    ready(client_a, operator_a, town, clock)
+    client_a.post(resident_url(town) + "book/", {"slot": town.call_slot.pk})
+    with schema_context(tenant_a.schema_name):
+        Booking.objects.filter(slot_id=town.call_slot.pk).update(
+            status=Booking.Status.CANCELLED, cancel_reason=Booking.CancelReason.DEFERRED
+        )
+    row = client_a.get(resident_url(town)).content.decode().split("<tbody>")[1]
+    assert "接種見合わせ" in row.split("</tr>")[0] and "取消" not in row.split("</tr>")[0]

@@ -22,7 +22,17 @@ from booking.services.booking import booking_cancel
 from tenants.models import Municipality
 
 from ..conftest import events
-from .conftest import JAPAN, MONDAY, RESIDENT_NAME, SYSTEM, World, at, in_a, make_slot
+from .conftest import (
+    JAPAN,
+    MONDAY,
+    RESIDENT_NAME,
+    SYSTEM,
+    World,
+    at,
+    in_a,
+    make_slot,
+    make_voucher,
+)
 
 TUESDAY = MONDAY.replace(day=19)
 RANGE = "first_day=2026-05-08&last_day=2026-05-19"
@@ -48,6 +58,17 @@ def history(world: World, tenant_a: Municipality) -> World:
         late = world.book(c, r[3], "call_centre")
         made_on(late, date(2026, 5, 9))
         booking_cancel(booking=late, channel="call_centre", actor=SYSTEM)  # now: the 11th
+        # Put off at the venue (the doctor's pre-screening): not a cancellation.
+        deferred = world.book(
+            c, make_voucher(world.municipality, "1000000007", address_number="A000000007")
+        )
+        made_on(deferred, date(2026, 5, 1))  # before the reports' range
+        booking_cancel(
+            booking=deferred,
+            channel="call_centre",
+            actor=SYSTEM,
+            reason=Booking.CancelReason.DEFERRED,
+        )
         Booking.objects.filter(voucher=r[1]).update(status=Booking.Status.NO_SHOW)
         for voucher, dose, day in [(r[0], 1, MONDAY), (r[4], 2, MONDAY), (r[5], 3, TUESDAY)]:
             VaccinationRecord.objects.create(
@@ -94,11 +115,13 @@ def test_fill_rate_per_venue_and_day(as_admin: Client, history: World) -> None:
     ]
 
 
-def test_cancellations_no_shows_and_doses(as_admin: Client, history: World) -> None:
+def test_cancellations_no_shows_deferrals_and_doses(as_admin: Client, history: World) -> None:
     assert rows_with_data(csv_rows(as_admin, "cancellations")) == [
         ["2026-05-11", "0", "0", "1", "1"]
     ]
     assert rows_with_data(csv_rows(as_admin, "no_shows")) == [["2026-05-18", "0", "1", "0", "1"]]
+    # Counted on the day of its slot, by the channel it was booked through.
+    assert rows_with_data(csv_rows(as_admin, "deferrals")) == [["2026-05-19", "1", "0", "0", "1"]]
     doses = csv_rows(as_admin, "doses")
     assert doses[0] == ["日付", "1回目", "2回目", "3回目以降", "合計"]
     assert rows_with_data(doses) == [
@@ -113,7 +136,7 @@ def test_the_dashboard_draws_svg_without_script_or_inline_style(
     response = as_admin.get(f"/console/planning/reports/?{RANGE}")
     assert response.status_code == 200
     page = response.content.decode()
-    assert page.count("<svg viewBox") == 6  # the five reports and the last hour's minutes
+    assert page.count("<svg viewBox") == 7  # the six reports and the last hour's minutes
     assert "<script" not in page and " style=" not in page and "<style" not in page
     # A bar per channel segment, with its number as the title (for a pointer and a reader).
     assert "<title>5/9 LINE 1件</title>" in page

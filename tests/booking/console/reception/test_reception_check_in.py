@@ -176,7 +176,11 @@ def test_a_deferred_vaccination_ends_the_booking_and_gives_its_place_back(
     # Opened again later, the card says it was a deferral, not only 取消.
     again = client_a.get(response["Location"]).content.decode()
     assert "予診の結果などで接種を見合わせ" in again.split('id="deferred"')[1].split("</p>")[0]
+    assert '<span id="booking-status" class="status-cancelled">接種見合わせ</span>' in again
     assert status_of(tenant_a, day.booking) == Booking.Status.CANCELLED
+    with tenant_context(tenant_a):
+        ended_booking = Booking.objects.get(pk=day.booking.pk)
+        assert ended_booking.cancel_reason == Booking.CancelReason.DEFERRED
     with tenant_context(tenant_a):
         assert Slot.objects.get(pk=day.later.pk).booked_web == 0
     assert len(events(tenant_a, "reception.deferred")) == 1
