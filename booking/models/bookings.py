@@ -105,7 +105,13 @@ class Booking(models.Model):
     voucher = models.ForeignKey(Voucher, on_delete=models.PROTECT, related_name="bookings")
     slot = models.ForeignKey(Slot, on_delete=models.PROTECT, related_name="bookings")
     dose = models.PositiveSmallIntegerField(_("接種回数"))
+    # The channel whose places the booking holds: a change moves it to the channel it was
+    # changed through (a web booking changed by phone holds the call centre's places).
     channel = models.CharField(_("予約経路"), max_length=12, choices=Channel.choices)
+    # The channel it was made through, never changed: what the reports count it by.
+    booked_through = models.CharField(
+        _("予約したときの受付方法"), max_length=12, choices=Channel.choices
+    )
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.ACTIVE)
     # Set when this booking was made together with the previous dose's booking.
     linked_to = models.ForeignKey(
@@ -136,7 +142,10 @@ class Booking(models.Model):
                 fields=["voucher", "dose"],
                 condition=Q(status__in=["active", "checked_in"]),
                 name="one_live_booking_per_voucher_and_dose",
-            )
+            ),
+            models.CheckConstraint(
+                condition=Q(booked_through__in=Channel.values), name="booking_booked_through_known"
+            ),
         ]
         indexes = [models.Index(fields=["slot", "status"], name="booking_slot_status")]
 

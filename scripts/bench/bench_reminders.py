@@ -192,6 +192,7 @@ def fill(municipality: Any, count: int, day: date, seed: int) -> None:
                     slot=slots[i % len(slots)],
                     dose=1,
                     channel="web",
+                    booked_through="web",
                     actor_kind="bench",
                 )
                 for i, voucher in enumerate(vouchers)

@@ -253,6 +253,7 @@ def booked(site: Site, django_db_blocker: Any) -> Booking:
             slot=Slot.objects.order_by("starts_at", "pk")[0],
             dose=1,
             channel="web",
+            booked_through="web",
             actor_kind="system",
             actor_id="tests/e2e",
         )

@@ -72,6 +72,7 @@ def desk(site: Site, django_db_blocker: Any) -> Desk:
                 slot=slot,
                 dose=1,
                 channel="web",
+                booked_through="web",
                 actor_kind="system",
                 actor_id="tests/e2e",
             )

@@ -4,8 +4,9 @@ Every figure is a count grouped in SQL (``GROUP BY`` day, channel, venue); Pytho
 few grouped rows out on the calendar. Nothing personal is read: bookings are counted, never
 loaded.
 
-- bookings: bookings made per day (when they were made, Asia/Tokyo), by channel, whatever
-  became of them later;
+- bookings: bookings made per day (when they were made, Asia/Tokyo), by the channel they
+  were made through (``booked_through``: a web booking changed by phone stays a web one),
+  whatever became of them later — as every report by channel counts;
 - fill: places taken / places offered per venue and slot day, from the slots' counters
   (cancelled slots left out);
 - cancellations: bookings cancelled per day (when cancelled), by the channel they were made in;
@@ -141,10 +142,10 @@ def _per_day_by_channel(
 def bookings_per_day(first: date, last: date) -> Report:
     start, end = _bounds(first, last)
     grouped = {
-        (row["day"], row["channel"]): row["count"]
+        (row["day"], row["booked_through"]): row["count"]
         for row in Booking.objects.filter(created_at__gte=start, created_at__lt=end)
         .annotate(day=TruncDate("created_at", tzinfo=JAPAN))
-        .values("day", "channel")
+        .values("day", "booked_through")
         .annotate(count=Count("id"))
         .order_by()
     }
@@ -161,13 +162,13 @@ def bookings_per_day(first: date, last: date) -> Report:
 def cancellations_per_day(first: date, last: date) -> Report:
     start, end = _bounds(first, last)
     grouped = {
-        (row["day"], row["channel"]): row["count"]
+        (row["day"], row["booked_through"]): row["count"]
         for row in Booking.objects.filter(
             status=Booking.Status.CANCELLED, cancelled_at__gte=start, cancelled_at__lt=end
         )
         .exclude(cancel_reason=Booking.CancelReason.DEFERRED)
         .annotate(day=TruncDate("cancelled_at", tzinfo=JAPAN))
-        .values("day", "channel")
+        .values("day", "booked_through")
         .annotate(count=Count("id"))
         .order_by()
     }
@@ -189,10 +190,10 @@ def _per_slot_day(
 ) -> dict[tuple[date, str], int]:
     start, end = _bounds(first, last)
     return {
-        (row["day"], row["channel"]): row["count"]
+        (row["day"], row["booked_through"]): row["count"]
         for row in bookings.filter(slot__starts_at__gte=start, slot__starts_at__lt=end)
         .annotate(day=TruncDate("slot__starts_at", tzinfo=JAPAN))
-        .values("day", "channel")
+        .values("day", "booked_through")
         .annotate(count=Count("id"))
         .order_by()
     }
@@ -338,10 +339,10 @@ def bookings_last_hour(now: datetime | None = None) -> Report:
     last = now.astimezone(JAPAN).replace(second=0, microsecond=0)
     minutes = [last - timedelta(minutes=offset) for offset in range(59, -1, -1)]
     grouped = {
-        (row["minute"], row["channel"]): row["count"]
+        (row["minute"], row["booked_through"]): row["count"]
         for row in Booking.objects.filter(created_at__gte=minutes[0])
         .annotate(minute=Trunc("created_at", "minute", tzinfo=JAPAN))
-        .values("minute", "channel")
+        .values("minute", "booked_through")
         .annotate(count=Count("id"))
         .order_by()
     }

@@ -77,6 +77,7 @@ def _insert_booking(
         slot=slot,
         dose=dose,
         channel=channel,
+        booked_through=channel,
         status=Booking.Status.ACTIVE,
         linked_to_id=linked_to_id,
         actor_kind=actor.kind,

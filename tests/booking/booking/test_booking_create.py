@@ -458,6 +458,7 @@ def test_the_database_refuses_a_second_live_booking_for_a_dose(world: World) -> 
             slot=booking.slot,
             dose=1,
             channel="web",
+            booked_through="web",
             actor_kind="system",
         )
 

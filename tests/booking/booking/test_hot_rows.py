@@ -86,6 +86,7 @@ def test_an_insert_writes_the_row_the_orm_writes(world: World) -> None:
             slot=slot,
             dose=1,
             channel="web",
+            booked_through="web",
             status=Booking.Status.ACTIVE,
             actor_kind="resident",
             actor_id=str(world.resident.pk),

@@ -79,6 +79,7 @@ def make_booking(resident: Resident, slot: Slot, *, dose: int = 1) -> Booking:
         slot=slot,
         dose=dose,
         channel="web",
+        booked_through="web",
         actor_kind="resident",
         actor_id=str(resident.voucher.pk),
     )

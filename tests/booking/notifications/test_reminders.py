@@ -137,6 +137,7 @@ def _bookings(count: int, day: date) -> None:
             slot=slot,
             dose=1,
             channel="web",
+            booked_through="web",
             actor_kind="tests",
         )
         for i, v in enumerate(vouchers)

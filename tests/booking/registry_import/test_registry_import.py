@@ -299,7 +299,13 @@ def test_a_full_list_withdraws_unlisted_vouchers_and_keeps_their_bookings(tenant
         booked_web=1,
     )
     booking = Booking.objects.create(
-        booking_number="B1", voucher=gone, slot=slot, dose=1, channel="web", actor_kind="resident"
+        booking_number="B1",
+        voucher=gone,
+        slot=slot,
+        dose=1,
+        channel="web",
+        booked_through="web",
+        actor_kind="resident",
     )
     # Voucher 2's row is present but invalid: it must not be withdrawn for that.
     registry_import = import_all(

@@ -453,3 +453,18 @@ def test_a_booking_put_off_at_the_venue_reads_as_such_to_the_call_centre(
         )
     row = client_a.get(resident_url(town)).content.decode().split("<tbody>")[1]
     assert "接種見合わせ" in row.split("</tr>")[0] and "取消" not in row.split("</tr>")[0]
+
+
+def test_a_web_booking_changed_by_phone_reads_as_made_on_the_web(
+    tenant_a: Municipality,
+    client_a: Client,
+    operator_a: StaffAccount,
+    town: Town,
+    clock: time_machine.Coordinates,
+) -> None:
+    ready(client_a, operator_a, town, clock)
+    client_a.post(resident_url(town) + "book/", {"slot": town.call_slot.pk})
+    with schema_context(tenant_a.schema_name):
+        Booking.objects.filter(slot_id=town.call_slot.pk).update(booked_through="web")
+    row = client_a.get(resident_url(town)).content.decode().split("<tbody>")[1]
+    assert "予約経路：ウェブ（コールセンターで変更）" in row.split("</tr>")[0]

@@ -255,6 +255,7 @@ def test_a_full_list_import_lists_withdrawn_vouchers_that_still_hold_a_booking(
             slot=slot,
             dose=1,
             channel="web",
+            booked_through="web",
             actor_kind="system",
         )
     second = previewed(

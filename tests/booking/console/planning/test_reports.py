@@ -16,9 +16,9 @@ from django.test.utils import CaptureQueriesContext
 from django_tenants.utils import schema_context
 
 from booking.console.planning.reports import bookings_last_hour
-from booking.models import Booking, VaccinationRecord
+from booking.models import Booking, Slot, VaccinationRecord
 from booking.resident.waiting_room import queue_join
-from booking.services.booking import booking_cancel
+from booking.services.booking import booking_cancel, booking_change
 from tenants.models import Municipality
 
 from ..conftest import events
@@ -103,6 +103,24 @@ def test_bookings_per_day_by_channel(as_admin: Client, history: World) -> None:
         ["2026-05-08", "1", "0", "0", "1"],
         ["2026-05-09", "1", "1", "1", "3"],
     ]
+
+
+def test_a_booking_changed_through_another_channel_counts_where_it_was_made(
+    as_admin: Client, history: World, tenant_a: Municipality
+) -> None:
+    """A web booking changed by phone holds the call centre's places now, but it was made
+    on the web: that is how the reports count it (予約したときの受付方法)."""
+    with in_a(tenant_a):
+        booking = Booking.objects.get(voucher=history.residents[0])
+        booking_change(
+            booking=booking,
+            slot=Slot.objects.get(starts_at=at(TUESDAY, 9)),
+            channel="call_centre",
+            actor=SYSTEM,
+        )
+        booking.refresh_from_db()
+        assert (booking.channel, booking.booked_through) == ("call_centre", "web")
+    assert rows_with_data(csv_rows(as_admin, "bookings"))[0] == ["2026-05-08", "1", "0", "0", "1"]
 
 
 def test_fill_rate_per_venue_and_day(as_admin: Client, history: World) -> None:

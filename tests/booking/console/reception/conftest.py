@@ -95,6 +95,7 @@ def make_booking(
         slot=slot,
         dose=dose,
         channel="web",
+        booked_through="web",
         status=status,
         actor_kind="system",
         actor_id="tests",
