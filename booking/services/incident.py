@@ -87,11 +87,45 @@ def _admin(staff: StaffMember) -> Actor:
 # --- Incident mode ------------------------------------------------------------------------
 
 
+def residents_have_passwords(municipality: Municipality) -> bool:
+    """Whether the municipality's residents log in with a password incident mode forgets
+    (every mode but voucher number and birth date alone)."""
+    return municipality.login_mode != Mode.VOUCHER_DOB
+
+
 def default_notice(municipality: Municipality) -> str:
+    if not residents_have_passwords(municipality):
+        return _(
+            "現在、%(name)sのワクチン接種予約サイトは、セキュリティ上の確認のため受付を停止しています。"
+            "ご予約・変更・取消はコールセンターで承ります。"
+        ) % {"name": municipality.name}
     return _(
         "現在、%(name)sのワクチン接種予約サイトは、セキュリティ上の確認のため受付を停止しています。"
         "ご予約・変更・取消はコールセンターで承ります。再開後は、パスワードの再設定をお願いします。"
     ) % {"name": municipality.name}
+
+
+def default_reopening_notice(municipality: Municipality) -> str:
+    if not residents_have_passwords(municipality):
+        return _(
+            "%(name)sのワクチン接種予約サイトの受付を再開しました。"
+            "ご不便をおかけし、申し訳ありませんでした。"
+        ) % {"name": municipality.name}
+    return _(
+        "%(name)sのワクチン接種予約サイトの受付を再開しました。"
+        "ご不便をおかけし、申し訳ありませんでした。ログインの際は、パスワードの再設定をお願いします。"
+        "ご不明な点はコールセンターへお問い合わせください。"
+    ) % {"name": municipality.name}
+
+
+def _valid_notice(notice: str) -> str:
+    notice = (notice or "").strip()
+    if len(notice) > Incident.NOTICE_MAX_LENGTH:
+        raise ValidationError(
+            _("お知らせの文面を%(max)d文字以内で入力してください。")
+            % {"max": Incident.NOTICE_MAX_LENGTH}
+        )
+    return notice
 
 
 def _forget_resident_passwords(mode: str) -> int:
@@ -126,7 +160,7 @@ INSERT INTO {notification} (
 )
 SELECT
     %(kind)s, ch.channel, cp.voucher_id, NULL,
-    'incident:' || %(incident)s || ':' || cp.voucher_id || ':' || ch.channel,
+    %(dedupe)s || ':' || cp.voucher_id || ':' || ch.channel,
     jsonb_build_object('notice', %(notice)s::text),
     'pending', gen_random_uuid(), 0, '', '', '', now(), now()
 FROM {preference} cp
@@ -143,7 +177,7 @@ RETURNING id
 """
 
 
-def _queue_notices(incident: Incident) -> int:
+def _queue_notices(incident: Incident, notice: str, *, reopening: bool = False) -> int:
     quote = connection.ops.quote_name
     statement = _QUEUE_NOTICES.format(
         notification=quote(Notification._meta.db_table),
@@ -155,8 +189,8 @@ def _queue_notices(incident: Incident) -> int:
             statement,
             {
                 "kind": NotificationKind.INCIDENT_NOTICE.value,
-                "incident": str(incident.pk),
-                "notice": incident.notice,
+                "dedupe": f"incident{'-reopened' if reopening else ''}:{incident.pk}",
+                "notice": notice,
             },
         )
         created = [row[0] for row in cursor.fetchall()]
@@ -195,8 +229,8 @@ def incident_start(*, staff: StaffMember, notice: str, ip: str | None) -> Incide
     """Put the resident site into incident mode (see the module's docstring)."""
     actor = _admin(staff)
     municipality: Municipality = current_municipality()
-    notice = (notice or "").strip()
-    if not notice or len(notice) > Incident.NOTICE_MAX_LENGTH:
+    notice = _valid_notice(notice)
+    if not notice:
         raise ValidationError(
             _("お知らせの文面を%(max)d文字以内で入力してください。")
             % {"max": Incident.NOTICE_MAX_LENGTH}
@@ -215,7 +249,7 @@ def incident_start(*, staff: StaffMember, notice: str, ip: str | None) -> Incide
         )
         incident.passwords_reset = _forget_resident_passwords(municipality.login_mode)
         incident.sessions_ended = _end_resident_sessions()
-        incident.notices_queued = _queue_notices(incident)
+        incident.notices_queued = _queue_notices(incident, incident.notice)
         incident.save(update_fields=["passwords_reset", "sessions_ended", "notices_queued"])
         if not _set_status(
             municipality,
@@ -242,13 +276,19 @@ def incident_start(*, staff: StaffMember, notice: str, ip: str | None) -> Incide
     return incident
 
 
-def incident_end(*, staff: StaffMember, ip: str | None) -> Incident | None:
-    """Reopen the resident site: status back to ``active``, the notice taken down.
+def incident_end(
+    *, staff: StaffMember, ip: str | None, reopening_notice: str = ""
+) -> tuple[Incident | None, int]:
+    """Reopen the resident site: status back to ``active``, the notice taken down. With a
+    ``reopening_notice``, the residents told of the incident (every consented channel) are
+    told that the site is open again. Returns the incident and the notices queued.
 
     Passwords stay forgotten: residents set new ones as they log in again.
     """
     actor = _admin(staff)
     municipality: Municipality = current_municipality()
+    reopening_notice = _valid_notice(reopening_notice)
+    queued = 0
     with transaction.atomic():
         incident = Incident.objects.select_for_update().filter(ended_at__isnull=True).first()
         reopened = _set_status(
@@ -266,15 +306,21 @@ def incident_end(*, staff: StaffMember, ip: str | None) -> Incident | None:
             incident.ended_at = timezone.now()
             incident.ended_by_id = staff.user_id
             incident.save(update_fields=["ended_at", "ended_by"])
+            if reopened and reopening_notice:
+                queued = _queue_notices(incident, reopening_notice, reopening=True)
         record(
             action="incident.ended",
             actor=actor,
             target=incident,
             ip=ip,
             # A platform suspension meanwhile leaves the status alone: say so.
-            details={"status_reopened": reopened, "status": municipality.status},
+            details={
+                "status_reopened": reopened,
+                "status": municipality.status,
+                "notices_queued": queued,
+            },
         )
-    return incident
+    return incident, queued
 
 
 # --- Allowed networks -------------------------------------------------------------------------

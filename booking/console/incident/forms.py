@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
@@ -22,8 +24,23 @@ class IncidentStartForm(ConsoleForm):
         required=True,
     )
 
+    def __init__(self, *args: Any, passwords: bool = True, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if not passwords:  # voucher number and birth date: no password to forget
+            self.fields["confirm"].label = _(
+                "住民のログインと利用登録を止め、ログイン中の住民のセッションを終了し、"
+                "お知らせを送ることを確認しました"
+            )
+
 
 class IncidentEndForm(ConsoleForm):
+    notice = forms.CharField(
+        label=_("再開のお知らせ（通知に同意した住民へ送ります）"),
+        max_length=Incident.NOTICE_MAX_LENGTH,
+        required=False,
+        help_text=_("停止のお知らせを受け取った住民に、再開を知らせます。空欄にすると送りません。"),
+        widget=forms.Textarea(attrs={"rows": 4}),
+    )
     confirm = forms.BooleanField(
         label=_("原因への対応が済み、住民向けサイトを再開してよいことを確認しました"),
         required=True,

@@ -20,10 +20,12 @@ from booking.services.incident import (
     IncidentRefused,
     console_networks_replace,
     default_notice,
+    default_reopening_notice,
     incident_end,
     incident_start,
     network_list_parse,
     network_of,
+    residents_have_passwords,
 )
 from booking.services.incident_codes import incident_codes_reissue
 from tenants.models import Municipality
@@ -43,9 +45,14 @@ def _index(
         "in_incident": municipality.status == Municipality.Status.INCIDENT,
         "open_incident": Incident.open(),
         "history": Incident.objects.select_related("started_by", "ended_by")[:20],
+        "passwords": residents_have_passwords(municipality),
         "start_form": start_form
-        or IncidentStartForm(initial={"notice": default_notice(municipality)}),
-        "end_form": end_form or IncidentEndForm(),
+        or IncidentStartForm(
+            initial={"notice": default_notice(municipality)},
+            passwords=residents_have_passwords(municipality),
+        ),
+        "end_form": end_form
+        or IncidentEndForm(initial={"notice": default_reopening_notice(municipality)}),
         "network_count": ConsoleNetwork.objects.count(),
     }
     return console_page(request, "booking/console/incident/index.html", context, status=status)
@@ -60,7 +67,8 @@ def index(request: HttpRequest) -> HttpResponse:
 @require_POST
 @admins
 def start(request: HttpRequest) -> HttpResponse:
-    form = IncidentStartForm(request.POST)
+    passwords = residents_have_passwords(request.tenant)  # type: ignore[attr-defined]
+    form = IncidentStartForm(request.POST, passwords=passwords)
     if not form.is_valid():
         return _index(request, start_form=form, status=400)
     try:
@@ -77,9 +85,16 @@ def start(request: HttpRequest) -> HttpResponse:
         return redirect("console:incident:index")
     messages.success(
         request,
-        _(
-            "インシデントモードを開始しました。住民のパスワード%(passwords)d件を無効にし、"
-            "セッション%(sessions)d件を終了し、お知らせ%(notices)d件を送信待ちにしました。"
+        (
+            _(
+                "インシデントモードを開始しました。住民のパスワード%(passwords)d件を無効にし、"
+                "セッション%(sessions)d件を終了し、お知らせ%(notices)d件を送信待ちにしました。"
+            )
+            if passwords
+            else _(
+                "インシデントモードを開始しました。住民のセッション%(sessions)d件を終了し、"
+                "お知らせ%(notices)d件を送信待ちにしました。"
+            )
         )
         % {
             "passwords": incident.passwords_reset,
@@ -97,11 +112,25 @@ def end(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         return _index(request, end_form=form, status=400)
     try:
-        incident_end(staff=request.staff, ip=client_ip(request))  # type: ignore[attr-defined]
+        _incident, queued = incident_end(
+            staff=request.staff,  # type: ignore[attr-defined]
+            ip=client_ip(request),
+            reopening_notice=form.cleaned_data["notice"],
+        )
     except IncidentRefused as refused:
         messages.error(request, refused.message)
         return redirect("console:incident:index")
-    messages.success(request, _("インシデントモードを終了し、住民向けサイトを再開しました。"))
+    if queued:
+        messages.success(
+            request,
+            _(
+                "インシデントモードを終了し、住民向けサイトを再開しました。"
+                "再開のお知らせ%(notices)d件を送信待ちにしました。"
+            )
+            % {"notices": queued},
+        )
+    else:
+        messages.success(request, _("インシデントモードを終了し、住民向けサイトを再開しました。"))
     return redirect("console:incident:index")
 
 

@@ -99,9 +99,16 @@ def test_incident_mode_stops_resident_logins_and_the_console_keeps_working(
         resident_login_birth_date(
             voucher_number="2000000001", birth_date=years_ago(70), ip="192.0.2.1"
         )
-    assert client_a.get("/console/").status_code == 200
+    home = client_a.get("/console/")
+    assert home.status_code == 200
+    # Every page says residents are shut out; the home page does not say they can book.
+    page = home.content.decode()
+    assert 'id="incident-banner"' in page and "住民が予約できる状態です" not in page
+    assert "インシデントモード中のため、住民はいまログイン・予約ができません" in page
 
     operator = signed_in(Client(HTTP_HOST="kodaira.localhost"), operator_a, clock)
+    search = operator.get(CALL_CENTRE_HOME).content.decode()
+    assert 'id="incident-banner"' in search and "インシデント対応の画面へ" not in search
     confirm_identity(operator, town.hanako)
     booked = operator.post(
         f"{CALL_CENTRE_HOME}residents/{town.hanako.pk}/book/", {"slot": town.call_slot.pk}
@@ -124,6 +131,7 @@ def test_ending_incident_mode_reopens_the_resident_site(
 
     assert client_a.post(SECURITY + "incident/end/", {"confirm": "on"}).status_code == 302
     assert status_of(tenant_a) == Municipality.Status.ACTIVE
+    assert 'id="incident-banner"' not in client_a.get("/console/").content.decode()
     with schema_context(tenant_a.schema_name):
         assert Incident.objects.get().ended_at is not None
         assert Incident.current_notice() == ""
@@ -252,3 +260,62 @@ def test_a_suspension_in_incident_mode_resumes_into_incident_mode(
     assert status_of(tenant_a) == Municipality.Status.SUSPENDED  # the platform's to lift
     resumed = municipality_resume(municipality=suspended, actor=operator)
     assert resumed.status == Municipality.Status.ACTIVE
+
+
+def test_ending_tells_the_residents_who_were_told_of_the_incident(
+    tenant_a: Municipality,
+    client_a: Client,
+    admin_a: StaffAccount,
+    town: Town,
+    clock: time_machine.Coordinates,
+) -> None:
+    signed_in_in_mode(tenant_a, Municipality.LoginMode.VOUCHER_DOB, client_a, admin_a, clock)
+    consent_by_email(tenant_a, town)
+    start(client_a)
+    page = client_a.get(SECURITY).content.decode()
+    assert "受付を再開しました" in page  # the reopening notice, offered to be sent
+    response = client_a.post(
+        SECURITY + "incident/end/", {"confirm": "on", "notice": "再開しました。"}, follow=True
+    )
+    assert "再開のお知らせ1件を送信待ちにしました" in response.content.decode()
+    with schema_context(tenant_a.schema_name):
+        stopped, reopened = Notification.objects.filter(kind="incident_notice").order_by("id")
+        assert reopened.voucher_id == town.hanako.pk and reopened.context == {
+            "notice": "再開しました。"
+        }
+        assert stopped.dedupe_key != reopened.dedupe_key
+    assert events(tenant_a, "incident.ended")[-1].details["notices_queued"] == 1
+
+
+def test_ending_without_a_reopening_notice_sends_none(
+    tenant_a: Municipality,
+    client_a: Client,
+    admin_a: StaffAccount,
+    town: Town,
+    clock: time_machine.Coordinates,
+) -> None:
+    signed_in_in_mode(tenant_a, Municipality.LoginMode.VOUCHER_DOB, client_a, admin_a, clock)
+    consent_by_email(tenant_a, town)
+    start(client_a)
+    client_a.post(SECURITY + "incident/end/", {"confirm": "on", "notice": "  "})
+    assert status_of(tenant_a) == Municipality.Status.ACTIVE
+    with schema_context(tenant_a.schema_name):
+        assert Notification.objects.filter(kind="incident_notice").count() == 1
+
+
+def test_without_passwords_the_pages_do_not_speak_of_them(
+    tenant_a: Municipality,
+    client_a: Client,
+    admin_a: StaffAccount,
+    clock: time_machine.Coordinates,
+) -> None:
+    """Voucher number and birth date: residents have no password to forget or reset."""
+    signed_in_in_mode(tenant_a, Municipality.LoginMode.VOUCHER_DOB, client_a, admin_a, clock)
+    before = client_a.get(SECURITY).content.decode()
+    start_section = before.split('id="start-heading"')[1].split("</form>")[0]
+    assert "パスワードを無効" not in start_section and "パスワードの再設定" not in start_section
+    assert "住民のパスワードはありません" in start_section
+    done = start(client_a)
+    page = client_a.get(done["Location"]).content.decode()
+    assert "セッション" in page and "パスワード0件" not in page
+    assert "無効にしたパスワード" not in page
