@@ -100,6 +100,7 @@ class Booking(models.Model):
         the trail records it with the cancellation."""
 
         DEFERRED = "deferred", _("接種の見合わせ（会場での予診の結果など）")
+        SLOT_CANCELLED = "slot_cancelled", _("予約枠の中止（市区町村の都合）")
 
     booking_number = models.CharField(_("予約番号"), max_length=12, unique=True)
     voucher = models.ForeignKey(Voucher, on_delete=models.PROTECT, related_name="bookings")
@@ -126,7 +127,7 @@ class Booking(models.Model):
     # Empty for a booking cancelled by its resident, the call centre or a cancelled slot.
     cancel_reason = models.CharField(
         _("取消の理由"),
-        max_length=12,
+        max_length=20,
         choices=CancelReason.choices,
         blank=True,
         default="",
@@ -158,6 +159,14 @@ class Booking(models.Model):
         return (
             self.status == self.Status.CANCELLED
             and self.cancel_reason == self.CancelReason.DEFERRED
+        )
+
+    @property
+    def called_off(self) -> bool:
+        """Cancelled because the municipality cancelled its slot, not by anyone's choice."""
+        return (
+            self.status == self.Status.CANCELLED
+            and self.cancel_reason == self.CancelReason.SLOT_CANCELLED
         )
 
     @property

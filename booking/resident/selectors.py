@@ -12,8 +12,8 @@ from datetime import datetime
 from django.utils import timezone
 from django.utils.translation import get_language
 
-from booking.models import AgePhase, Incident, Slot, Voucher
-from booking.models.notifications import Language
+from booking.models import AgePhase, Booking, Incident, Notification, Slot, Voucher
+from booking.models.notifications import Language, NotificationKind
 from booking.notifications.line_channel import line_offered
 from booking.selectors.residents import contact_preference_of
 from booking.selectors.slots import slot_with_venue_and_product
@@ -82,3 +82,16 @@ def slot_for_booking(slot_id: int, *, channel: str) -> Slot | None:
 def incident_notice() -> str:
     """The municipality's own words while in incident mode ("" if it gave none)."""
     return Incident.current_notice()
+
+
+def slot_cancellation_notice(booking: Booking) -> str:
+    """What the municipality wrote to the residents of a slot it cancelled (sent with the
+    cancellation message), as this booking's resident was sent it; "" if none was."""
+    context = (
+        Notification.objects.filter(booking_id=booking.pk, kind=NotificationKind.SLOT_CANCELLED)
+        .order_by("pk")
+        .values_list("context", flat=True)
+        .first()
+    )
+    notice = context.get("notice") if isinstance(context, dict) else None
+    return notice if isinstance(notice, str) else ""

@@ -33,7 +33,11 @@ from booking.models.bookings import booking_number_display
 from booking.resident.access import resident_required
 from booking.resident.forms import AvailabilityFilterForm
 from booking.resident.qr import qr_data_uri
-from booking.resident.selectors import contact_status, slot_for_booking
+from booking.resident.selectors import (
+    contact_status,
+    slot_cancellation_notice,
+    slot_for_booking,
+)
 from booking.resident.sessions import channel_for
 from booking.resident.views.common import page
 from booking.selectors.availability import (
@@ -151,6 +155,17 @@ def _changeable_or_redirect(
 
 def _not_active_notice(booking: Booking) -> str:
     """What a booking that is no longer booked means for the resident, and what to do."""
+    if booking.called_off:
+        told = slot_cancellation_notice(booking)
+        return _(
+            "会場の都合により、この予約の枠は中止となり、予約は取り消されました。"
+            "ご迷惑をおかけし、申し訳ございません。%(notice)s"
+            "接種を希望される場合は、あらためてご予約ください。"
+        ) % {
+            "notice": pgettext("before an aside", "（") + told + pgettext("after an aside", "）")
+            if told
+            else ""
+        }
     if booking.deferred:
         return _(
             "会場での予診の結果、この予約の接種は見合わせとなりました。"

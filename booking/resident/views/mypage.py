@@ -6,6 +6,7 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods
@@ -13,6 +14,7 @@ from django.views.decorators.http import require_http_methods
 from audit.chain import Actor
 from audit.middleware import client_ip
 from booking.models import Booking, BookingPolicy
+from booking.models.bookings import booking_number_display
 from booking.resident.access import resident_required
 from booking.resident.forms import ContactForm, ContactLanguageForm
 from booking.resident.selectors import contact_status
@@ -33,6 +35,16 @@ def mypage(request: HttpRequest) -> HttpResponse:
     voucher = request.voucher  # type: ignore[attr-defined]
     bookings = bookings_of(voucher)
     live = [b for b in bookings if b.status in (Booking.Status.ACTIVE, Booking.Status.CHECKED_IN)]
+    # Appointments still ahead that the municipality called off, for a dose not booked again:
+    # the resident may have missed the message, and would otherwise only see "no booking".
+    now = timezone.now()
+    called_off = [
+        b
+        for b in bookings
+        if b.called_off
+        and b.slot.starts_at > now
+        and not any(other.dose == b.dose for other in live)
+    ]
     records = list(vaccinations_of(voucher))
     nxt = next_dose(voucher)
     policy = BookingPolicy.current()
@@ -48,6 +60,9 @@ def mypage(request: HttpRequest) -> HttpResponse:
         {
             "voucher_number": voucher.voucher_number,
             "bookings": booking_rows(live),
+            "called_off": [
+                (booking, booking_number_display(booking.booking_number)) for booking in called_off
+            ],
             "next": nxt,
             "can_book": can_book,
             "not_yet": not_yet,

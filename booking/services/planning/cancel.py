@@ -282,6 +282,7 @@ def slot_cancel(
                     ip=ip,
                     notification_kind="slot_cancelled",
                     notification_extra=extra,
+                    reason=Booking.CancelReason.SLOT_CANCELLED,
                 )
             except BookingRefused as refused:  # rolls the whole cancellation back
                 raise PlanningRefused(refused.code, refused.message) from refused

@@ -204,6 +204,43 @@ def test_a_booking_put_off_at_the_venue_says_so_not_cancelled(
     assert "この予約は取り消されています" not in detail
 
 
+def test_a_booking_the_municipality_called_off_is_said_so_with_its_words(
+    client_a: Client, world_a: World, resident_a: Resident
+) -> None:
+    """A slot cancelled by the municipality: my page does not just say "no booking", and
+    the booking's page says why, with what the municipality wrote to its residents."""
+    from booking.services.notifications import contact_preferences_update
+    from booking.services.planning import slot_cancel
+
+    logged_in(client_a, resident_a)
+    slot = world_a.slot(3, 10)
+    booking = _book(client_a, slot, world_a.municipality)
+    with tenant_context(world_a.municipality):
+        contact_preferences_update(
+            voucher=resident_a.voucher,
+            email="hanako@example.jp",
+            phone=None,
+            channels=["email"],
+            language="ja",
+            actor=Actor.resident(resident_a.voucher.pk),
+            ip=None,
+        )
+        slot_cancel(slot=slot, actor=Actor(Actor.STAFF, "1"), notice="医師の急病のため")
+        assert Booking.objects.get(pk=booking.pk).called_off
+    mypage = client_a.get("/mypage/").content.decode()
+    called_off = mypage.split('id="called-off"')[1].split("</div>")[0]
+    assert (
+        "会場の都合により" in called_off
+        and booking_number_display(booking.booking_number) in called_off
+    )
+    detail = client_a.get(f"/bookings/{booking.booking_number}/").content.decode()
+    assert "この予約の枠は中止となり" in detail and "（医師の急病のため）" in detail
+    assert "この予約は取り消されています" not in detail
+    # Booked again for that dose: nothing left to point out.
+    _book(client_a, world_a.slot(4, 10), world_a.municipality)
+    assert 'id="called-off"' not in client_a.get("/mypage/").content.decode()
+
+
 def test_the_deadline_for_changes_is_shown_and_the_done_page_says_what_is_sent(
     client_a: Client, world_a: World, resident_a: Resident
 ) -> None:

@@ -143,7 +143,14 @@ def test_cancelling_a_slot_cancels_every_booking_and_queues_one_message_each(
     }
     per_booking = events(tenant_a, "booking.cancelled")[-2:]
     assert {e.target_id for e in per_booking} == {str(told.pk), str(untold.pk)}
-    assert all(e.details["channel"] == "call_centre" for e in per_booking)
+    # Each recorded as cancelled with its slot, not as a cancellation by the call centre,
+    # and kept so on the booking (the resident's pages and the call centre say why).
+    assert all(e.details["reason"] == "slot_cancelled" for e in per_booking)
+    assert all("channel" not in e.details for e in per_booking)
+    with in_a(tenant_a):
+        assert {b.cancel_reason for b in Booking.objects.filter(pk__in=[told.pk, untold.pk])} == {
+            "slot_cancelled"
+        }
 
 
 def test_who_cannot_be_told_is_shown_before_and_listed_to_phone_after(
