@@ -293,6 +293,8 @@ def search_terms_parse(query: str) -> SearchTerms:
             phone = normalize_phone(number)
         except NormalizeError:
             phone = None
+        if voucher_number is None and phone is None and len(digits) == 10 and not kana:
+            voucher_number = digits  # written with hyphens, as some letters print it
         if voucher_number is None and phone is None:
             raise ValidationError(
                 _(

@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -109,22 +110,57 @@ _REFUSAL_MESSAGES: dict[str, Any] = {
 
 class ReceptionRefused(Exception):
     """An action reception may not take, with a message for the staff member (Japanese).
-    ``code`` is what the audit trail records; ``venue_name``, for ``other_venue``, the venue
-    the booking is at (where to send the resident)."""
+    ``code`` is what the audit trail records; ``booking``, for ``other_venue``, the booking
+    found at another venue (where and when to send the resident, or that it is no longer
+    booked at all)."""
 
-    def __init__(self, code: str, *, venue_name: str = "") -> None:
+    def __init__(self, code: str, *, booking: Booking | None = None) -> None:
         super().__init__(code)
         self.code = code
-        self.venue_name = venue_name
+        self.booking = booking
 
     @property
     def message(self) -> str:
-        if self.code == "other_venue" and self.venue_name:
-            return _(
-                "この予約は「%(venue)s」の予約です（あなたの担当会場ではありません）。"
-                "「%(venue)s」をご案内ください。"
-            ) % {"venue": self.venue_name}
+        if self.code == "other_venue" and self.booking is not None:
+            return _other_venue_message(self.booking)
         return refusal_message(self.code)
+
+
+def _other_venue_message(booking: Booking) -> str:
+    """What to tell a resident whose booking is at another venue: where and when, unless it
+    is not booked any more (then nobody is to be sent anywhere)."""
+    slot = booking.slot
+    facts = {
+        "venue": slot.venue.name,
+        "when": date_format(timezone.localtime(slot.starts_at, JAPAN), _("Y年n月j日（D）H:i")),
+    }
+    if booking.status == Booking.Status.CANCELLED:
+        return (
+            _(
+                "この予約は取り消されています（「%(venue)s」%(when)sの予約でした）。"
+                "この予約番号では接種を受けられません。"
+            )
+            % facts
+        )
+    if booking.status == Booking.Status.VACCINATED:
+        return _("この予約の接種は済んでいます（「%(venue)s」%(when)s）。") % facts
+    if booking.status == Booking.Status.NO_SHOW:
+        return (
+            _("この予約は来場なしで終了しています（「%(venue)s」%(when)sの予約でした）。") % facts
+        )
+    if day_of(slot.starts_at) != today_in_japan():
+        return (
+            _(
+                "この予約は「%(venue)s」%(when)sの予約です（あなたの担当会場ではなく、本日の予約でも"
+                "ありません）。予約の日時と会場をお伝えください。"
+            )
+            % facts
+        )
+    starts = timezone.localtime(slot.starts_at, JAPAN).strftime("%H:%M")
+    return _(
+        "この予約は本日%(time)sからの「%(venue)s」の予約です（あなたの担当会場ではありません）。"
+        "「%(venue)s」をご案内ください。"
+    ) % {**facts, "time": starts}
 
 
 def _refused(
@@ -148,7 +184,7 @@ def _refused(
         details=details,
     )
     if code == "other_venue" and booking is not None:
-        return ReceptionRefused(code, venue_name=booking.slot.venue.name)
+        return ReceptionRefused(code, booking=booking)
     return ReceptionRefused(code)
 
 

@@ -315,7 +315,9 @@ def identity(request: HttpRequest, voucher_id: int) -> HttpResponse:
             request,
             _(
                 "一致しない項目があったため、本人確認できなかったことを記録しました。"
-                "予約やアカウントの操作はできません。"
+                "予約やアカウントの操作はできません。同じ名前の別の方かもしれません。"
+                "検索結果に戻って生まれた年などを確かめるか、お手元の接種券の接種券番号で"
+                "検索し直してください。"
             ),
         )
     return redirect(_resident_url(voucher))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from functools import lru_cache
 from typing import Any, NamedTuple
 from urllib.parse import urlencode
@@ -28,7 +28,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from audit.middleware import client_ip
-from booking.models import Booking, BookingPolicy, Slot, Voucher
+from booking.models import Booking, BookingPolicy, Slot, Venue, Voucher
 from booking.models.bookings import booking_number_display
 from booking.resident.access import resident_required
 from booking.resident.forms import AvailabilityFilterForm
@@ -54,6 +54,7 @@ from booking.selectors.residents import (
     NextDose,
     booking_of,
     bookings_linked_to,
+    bookings_of,
     cancelled_together,
     live_booking_in_slot,
     next_dose,
@@ -75,7 +76,7 @@ from booking.services.booking import (
 TO_BRING = [
     gettext_lazy("接種券（せっしゅけん）"),
     gettext_lazy("予診票（よしんひょう）：記入してお持ちください"),
-    gettext_lazy("本人確認書類（マイナンバーカード、運転免許証、健康保険証など）"),
+    gettext_lazy("本人確認書類（マイナンバーカード、運転免許証、資格確認書など）"),
 ]
 
 
@@ -302,10 +303,15 @@ def _flow(
         if age is not None and age.first_day is None:
             blocker = age.not_yet_message(policy.call_centre_phone)
         if blocker:
+            # Which bookings are meant (a resident back on a page after booking, say).
+            live = bookings_of(voucher, live_only=True)
             return page(
                 request,
                 "booking/resident/nothing_to_book.html",
-                {"message": blocker},
+                {
+                    "message": blocker,
+                    "live": [(b, booking_number_display(b.booking_number)) for b in live],
+                },
                 status=409 if refused else 200,
             )
         preset = nxt.product.code if nxt.product is not None else ""
@@ -380,6 +386,11 @@ def choose_date(
             ],
             "earliest": flow.earliest if flow.earliest and flow.earliest > today else None,
             "earliest_because": flow.earliest_because,
+            # A venue chosen that does not give the vaccine filtered by: that, not "no day".
+            "venue_lacks_product": not days
+            and flow.venue is not None
+            and flow.product is not None
+            and not Venue.objects.filter(pk=flow.venue, products__code=flow.product).exists(),
             "filters_html": _filters_html(flow, flow.url("date")),
             "legend": _legend(),
             "venues_url": _with_query(flow.url("venues"), flow.query_for(None)),
@@ -661,11 +672,19 @@ def _confirm_page(
     "予約する" again on a slot that has just filled up would only be refused again."""
     first = flow.first_slot
     day = timezone.localtime(slot.starts_at).date().isoformat()
+    # The change and cancellation deadline, said before the booking is made; "soon" when
+    # it falls within the day (a booking made today for tomorrow).
+    closes_at = booking_closes_at(first or slot, BookingPolicy.current())
+    changing = flow.changing
     return page(
         request,
         "booking/resident/confirm.html",
         {
             "flow": flow,
+            "closes_at": closes_at,
+            "closes_soon": closes_at - timezone.now() < timedelta(days=1),
+            # A change to a slot of another vaccine: said, with what it means for the next dose.
+            "product_changes": changing is not None and changing.slot.product_id != slot.product_id,
             "slot": slot,
             "venue": slot.venue,
             "map_url": map_url(slot.venue),

@@ -8,6 +8,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods
 
@@ -17,7 +18,7 @@ from booking.models import Booking, BookingPolicy
 from booking.models.bookings import booking_number_display
 from booking.resident.access import resident_required
 from booking.resident.forms import ContactForm, ContactLanguageForm
-from booking.resident.selectors import contact_status
+from booking.resident.selectors import ContactStatus, contact_status
 from booking.resident.views.booking import booking_rows, nothing_to_book
 from booking.resident.views.common import page
 from booking.selectors.residents import (
@@ -114,7 +115,7 @@ def contact(request: HttpRequest) -> HttpResponse:
                     for error in errors:
                         form.add_error(field if field in form.fields else None, error)
             else:
-                messages.success(request, _("お知らせの受け取り方を保存しました。"))
+                messages.success(request, _saved_saying(status, contact_status(voucher)))
                 return redirect("resident:mypage")
     return page(
         request,
@@ -122,3 +123,26 @@ def contact(request: HttpRequest) -> HttpResponse:
         {"form": form, "language_form": language_form, "contact": status},
         status=400 if request.method == "POST" else 200,
     )
+
+
+def _saved_saying(before: ContactStatus, after: ContactStatus) -> str:
+    """What is registered now, and what the form removed: every field is entered again, so
+    an address left empty is an address deleted (it would otherwise go unnoticed)."""
+    said = [_("お知らせの受け取り方を保存しました。")]
+    said.append(
+        _("メールアドレス：登録あり") if after.email_registered else _("メールアドレス：登録なし")
+    )
+    said.append(
+        _("携帯電話番号：登録あり") if after.phone_registered else _("携帯電話番号：登録なし")
+    )
+    removed = []
+    if before.email_registered and not after.email_registered:
+        removed.append(_("メールアドレス"))
+    if before.phone_registered and not after.phone_registered:
+        removed.append(_("携帯電話番号"))
+    if removed:
+        said.append(
+            _("（空欄にした%(items)sは削除しました）")
+            % {"items": pgettext("joining items", "・").join(map(str, removed))}
+        )
+    return " ".join(map(str, said))

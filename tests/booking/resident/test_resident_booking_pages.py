@@ -241,6 +241,46 @@ def test_a_booking_the_municipality_called_off_is_said_so_with_its_words(
     assert 'id="called-off"' not in client_a.get("/mypage/").content.decode()
 
 
+def test_the_confirmation_says_the_deadline_before_booking(
+    client_a: Client, world_a: World, resident_a: Resident
+) -> None:
+    logged_in(client_a, resident_a)
+    later = world_a.slot(10, 10)
+    page_text = client_a.get(f"/book/slot/{later.pk}/").content.decode()
+    closes = timezone.localtime(later.starts_at) - timedelta(hours=24)
+    deadline = page_text.split('id="confirm-deadline"')[1].split("</p>")[0]
+    assert f"{closes.year}年{closes.month}月{closes.day}日" in deadline
+    assert 'class="help deadline"' in page_text  # days away: said, not alarmed
+    tomorrow = world_a.slot(1, 16)
+    soon = client_a.get(f"/book/slot/{tomorrow.pk}/").content.decode()
+    assert 'class="notice-box deadline" id="confirm-deadline"' in soon
+
+
+def test_a_change_to_another_vaccine_is_said_before_it_is_made(
+    client_a: Client, world_a: World, resident_a: Resident
+) -> None:
+    logged_in(client_a, resident_a)
+    booking = _book(client_a, world_a.slot(3, 10), world_a.municipality)
+    with tenant_context(world_a.municipality):
+        moderna = VaccineProduct.objects.create(
+            code="moderna", name="モデルナ社ワクチン", interval_days=28, doses_in_series=2
+        )
+        world_a.north.products.add(moderna)
+    other = world_a.slot(4, 10, venue=world_a.north, product=moderna)
+    same = world_a.slot(4, 11)
+    url = f"/bookings/{booking.booking_number}/change/slot/"
+    page_text = client_a.get(f"{url}{other.pk}/").content.decode()
+    assert "ワクチンの種類が変わります（ファイザー社ワクチン → モデルナ社ワクチン）" in page_text
+    assert 'id="product-changes"' not in client_a.get(f"{url}{same.pk}/").content.decode()
+    # Filtering by the booked vaccine at a venue that does not give it: said so.
+    with tenant_context(world_a.municipality):
+        world_a.north.products.remove(world_a.pfizer)
+    dates = client_a.get(
+        f"/bookings/{booking.booking_number}/change/?product=pfizer&venue={world_a.north.pk}"
+    ).content.decode()
+    assert "この会場では、絞り込んでいる種類のワクチンの接種を行っていません" in dates
+
+
 def test_the_deadline_for_changes_is_shown_and_the_done_page_says_what_is_sent(
     client_a: Client, world_a: World, resident_a: Resident
 ) -> None:
@@ -312,9 +352,13 @@ def test_a_booking_sent_twice_shows_the_booking_it_made_both_times(
 
 def test_one_booking_at_a_time(client_a: Client, world_a: World, resident_a: Resident) -> None:
     logged_in(client_a, resident_a)
-    _book(client_a, world_a.slot(3, 10), world_a.municipality)
+    made = _book(client_a, world_a.slot(3, 10), world_a.municipality)
     page = client_a.get("/book/")
     assert "すでにご予約があります" in page.content.decode()
+    # Which booking: its number, linked (a resident back on a page after booking).
+    live = page.content.decode().split('id="live-bookings"')[1].split("</section>")[0]
+    assert booking_number_display(made.booking_number) in live
+    assert f"/bookings/{made.booking_number}/" in live
     assert client_a.post(f"/book/slot/{world_a.slot(5, 10).pk}/").status_code == 409
     assert len(_bookings(world_a.municipality, resident_a)) == 1
 
@@ -515,6 +559,14 @@ def test_contact_details_are_entered_again_and_never_shown(
         preference = ContactPreference.objects.get(voucher_id=resident_a.pk)
         assert preference.consented_channels() == ["email", "sms"]
     assert events(world_a.municipality, "notification.preferences_updated")
+    # A phone number entered alone removes the e-mail address: the page says so.
+    phone_only = client_a.post(
+        "/contact/",
+        {"email": "", "phone": "090-1234-5678", "channels": ["sms"], "language": "ja"},
+        follow=True,
+    ).content.decode()
+    assert "メールアドレス：登録なし" in phone_only and "携帯電話番号：登録あり" in phone_only
+    assert "（空欄にしたメールアドレスは削除しました）" in phone_only
 
 
 def test_a_malformed_booking_number_in_the_address_is_not_found(

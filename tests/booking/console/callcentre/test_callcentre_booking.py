@@ -258,7 +258,13 @@ def test_change_and_cancel_go_through_the_same_service(
     assert events(tenant_a, "booking.changed")[-1].details["channel"] == "call_centre"
 
     cancel_url = f"{resident_url(town)}bookings/{booking.pk}/cancel/"
-    assert "取り消しますか" in client_a.get(cancel_url).content.decode()
+    asked = client_a.get(cancel_url).content.decode()
+    assert "取り消しますか" in asked
+    # Whose booking, on the page that cancels it (an operator with two callers' tabs).
+    whose = asked.split('id="whose"')[1].split("</p>")[0]
+    assert town.hanako.voucher_number in whose
+    detail = client_a.get(f"{resident_url(town)}bookings/{booking.pk}/").content.decode()
+    assert town.hanako.voucher_number in detail.split('id="whose"')[1].split("</p>")[0]
     assert client_a.post(cancel_url).status_code == 302
     assert live_bookings(tenant_a, town.hanako) == []
     with schema_context(tenant_a.schema_name):

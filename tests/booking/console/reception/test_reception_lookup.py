@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.test import Client
+from django.utils import timezone
 from django_tenants.utils import tenant_context
 
-from booking.models import Booking, StaffMember, Voucher
+from booking.models import Booking, Slot, StaffMember, Voucher
 from booking.services.reception import booking_number_from_text
 from tenants.models import Municipality
 
@@ -115,8 +118,10 @@ def test_venue_staff_cannot_see_a_booking_at_another_venue(
     assert response.status_code == 403
     text = response.content.decode()
     assert "担当会場ではありません" in text and RESIDENT_NAME not in text
-    # Where to send the resident: the venue the booking is at.
+    # Where to send the resident: the venue the booking is at, and from when today.
     assert f"「{day.booking.slot.venue.name}」をご案内ください" in text
+    starts = timezone.localtime(day.booking.slot.starts_at).strftime("%H:%M")
+    assert f"本日{starts}からの" in text
 
     direct = client_a.get(f"/console/reception/bookings/{day.booking.pk}/")
     assert direct.status_code == 403 and RESIDENT_NAME not in direct.content.decode()
@@ -205,3 +210,29 @@ def test_staff_of_a_cannot_reach_bs_bookings(
     assert lookup(other, day.number).status_code == 404
     with tenant_context(tenant_b):
         assert Voucher.objects.count() == 1
+
+
+def test_a_booking_at_another_venue_that_is_cancelled_sends_nobody_there(
+    tenant_a: Municipality, client_a: Client, day: Day, venue_north_a: StaffAccount, clock
+) -> None:
+    with tenant_context(tenant_a):
+        Booking.objects.filter(pk=day.booking.pk).update(status=Booking.Status.CANCELLED)
+    logged_in(client_a, venue_north_a, clock)
+    text = lookup(client_a, day.number).content.decode()
+    assert "この予約は取り消されています" in text and "ご案内ください" not in text
+    assert RESIDENT_NAME not in text
+
+
+def test_a_booking_at_another_venue_on_another_day_says_when(
+    tenant_a: Municipality, client_a: Client, day: Day, venue_north_a: StaffAccount, clock
+) -> None:
+    with tenant_context(tenant_a):
+        later = day.booking.slot.starts_at + timedelta(days=2)
+        Slot.objects.filter(pk=day.booking.slot_id).update(
+            starts_at=later, ends_at=later + timedelta(minutes=30)
+        )
+    logged_in(client_a, venue_north_a, clock)
+    text = lookup(client_a, day.number).content.decode()
+    assert "本日の予約でもありません" in text and "ご案内ください" not in text
+    local = timezone.localtime(later)
+    assert f"{local.year}年{local.month}月{local.day}日" in text
