@@ -74,15 +74,19 @@ class ProductChangeReason:
 
 _REFUSAL_MESSAGES: dict[str, Any] = {
     "not_found": gettext_lazy(
-        "この予約番号の予約は見つかりません。番号をもう一度確かめてください"
-        "（予約番号は英数字10文字です。接種券のバーコードではなく、予約確認のQRコードを"
-        "読み取ってください）。"
+        "この予約番号・接種券番号の予約は見つかりません。番号をもう一度確かめてください"
+        "（予約番号は英数字10文字、接種券番号は数字10桁です。接種券のバーコードではなく、"
+        "予約確認のQRコードを読み取ってください）。"
     ),
     "other_venue": gettext_lazy(
         "この予約は、あなたの担当会場の予約ではありません。予約した会場をご案内ください。"
     ),
     "no_venue": gettext_lazy("担当会場が設定されていません。管理者に連絡してください。"),
     "not_today": gettext_lazy("この予約は本日の予約ではないため、受付できません。"),
+    "no_booking_today": gettext_lazy(
+        "この接種券番号の方の本日の予約はありません。予約の日時は、ご本人の予約確認か"
+        "コールセンターでお確かめください。"
+    ),
     "already_checked_in": gettext_lazy("この予約は既に受付済みです。"),
     "not_active": gettext_lazy("この予約は受付できる状態ではありません（取消・来場なし等）。"),
     "voucher_withdrawn": gettext_lazy(
@@ -281,18 +285,58 @@ def booking_number_from_text(text: str) -> str:
     return found
 
 
+def _booking_today_of_voucher(staff: StaffMember, voucher_number: str, ip: str | None) -> Booking:
+    """The voucher's booking today (live, or received and done), one at a venue ``staff``
+    works at first; refused ``no_booking_today`` when there is none (audited, with the
+    voucher as the target: who was looked for)."""
+    voucher = Voucher.objects.filter(voucher_number=voucher_number).first()
+    if voucher is None:
+        raise _refused(code="not_found", operation="lookup", staff=staff, ip=ip)
+    start, end = day_bounds(today_in_japan())
+    today = list(
+        _booking_query()
+        .filter(
+            voucher=voucher,
+            slot__starts_at__gte=start,
+            slot__starts_at__lt=end,
+            status__in=[*Booking.LIVE_STATUSES, Booking.Status.VACCINATED],
+        )
+        .order_by("slot__starts_at")
+    )
+    if not today:
+        record(
+            action="reception.refused",
+            actor=staff_actor(staff),
+            target=voucher,
+            ip=ip,
+            details={"operation": "lookup", "reason": "no_booking_today"},
+        )
+        raise ReceptionRefused("no_booking_today")
+    mine = [b for b in today if staff_works_at(staff, b.slot.venue_id)]
+    return (mine or today)[0]
+
+
 def _booking_query() -> QuerySet[Booking]:
     return Booking.objects.select_related("slot__venue", "slot__product", "voucher")
 
 
-def reception_lookup(*, staff: StaffMember, text: str, ip: str | None = None) -> Booking:
-    """The booking whose number was typed or scanned, at a venue ``staff`` works at.
+_VOUCHER_NUMBER = re.compile(r"[0-9]{10}")
 
-    Raises ReceptionRefused ``not_found`` or ``other_venue`` (audited). Another
-    municipality's bookings are not in this schema: they are ``not_found``.
+
+def reception_lookup(*, staff: StaffMember, text: str, ip: str | None = None) -> Booking:
+    """The booking whose number was typed or scanned, at a venue ``staff`` works at; or, for
+    a voucher number typed from the 接種券 a resident brought without the confirmation,
+    that voucher's booking today.
+
+    Raises ReceptionRefused ``not_found``, ``no_booking_today`` or ``other_venue``
+    (audited). Another municipality's bookings are not in this schema: ``not_found``.
     """
     number = booking_number_from_text(text)
     booking = _booking_query().filter(booking_number=number).first() if number else None
+    if booking is None:
+        typed = "".join(unicodedata.normalize("NFKC", text[:100]).split()).replace("-", "")
+        if _VOUCHER_NUMBER.fullmatch(typed):
+            booking = _booking_today_of_voucher(staff, typed, ip)
     if booking is None:
         raise _refused(code="not_found", operation="lookup", staff=staff, ip=ip)
     if not staff_works_at(staff, booking.slot.venue_id):

@@ -275,7 +275,7 @@ def test_console_pages_at_work(
     crawl.follow([urlsplit(page.url).path], within="/console/callcentre/", limit=12)
 
     page.goto(site.url("/console/reception/"))
-    box = page.get_by_label("予約番号（またはQRコードの読み取り）")
+    box = page.get_by_label("予約番号・接種券番号（またはQRコードの読み取り）")
     box.fill(booked.booking_number)
     box.press("Enter")
     page.wait_for_url(re.compile(r".*/reception/bookings/\d+/$"))

@@ -107,7 +107,7 @@ def test_venue_staff_check_a_resident_in_and_record_the_dose(
     page.get_by_role("navigation", name="メニュー").get_by_role("link", name="受付").click()
     page.wait_for_url(site.url("/console/reception/"))
     # The box has the focus: a hardware scanner types the QR code's text and an Enter.
-    box = page.get_by_label("予約番号（またはQRコードの読み取り）")
+    box = page.get_by_label("予約番号・接種券番号（またはQRコードの読み取り）")
     assert page.evaluate("document.activeElement.name") == "number"
     assert desk.venue in page.inner_text("main")
     shots.take(page, "reception")
@@ -173,7 +173,7 @@ def test_reception_works_without_javascript(
     try:
         staff.log_in(page, site)
         page.goto(site.url("/console/reception/"))
-        page.get_by_label("予約番号（またはQRコードの読み取り）").fill(
+        page.get_by_label("予約番号・接種券番号（またはQRコードの読み取り）").fill(
             booking_number_display(booking.booking_number).lower()
         )
         page.get_by_role("button", name="予約を探す").click()

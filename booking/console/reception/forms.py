@@ -18,11 +18,12 @@ class LookupForm(ConsoleForm):
     pasted in."""
 
     number = forms.CharField(
-        label=_("予約番号（またはQRコードの読み取り）"),
+        label=_("予約番号・接種券番号（またはQRコードの読み取り）"),
         max_length=500,
         help_text=_(
             "予約確認のQRコードをスキャナーで読み取るか、予約番号（英数字10文字）を入力して"
-            "Enterキーを押してください。ハイフンや小文字も使えます。"
+            "Enterキーを押してください。ハイフンや小文字も使えます。予約確認をお持ちでない方は、"
+            "接種券の接種券番号（数字10桁）で本日の予約を探せます。"
         ),
         widget=forms.TextInput(
             attrs={

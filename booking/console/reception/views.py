@@ -115,7 +115,7 @@ def lookup(request: HttpRequest) -> HttpResponse:
         # and a number not found is repeated, so that a typo typed by hand can be seen.
         status = 403 if refusal.code == "other_venue" else 404
         error = refusal.message
-        if refusal.code == "not_found":
+        if refusal.code in ("not_found", "no_booking_today"):
             error += _("（入力された番号：%(typed)s）") % {"typed": form.cleaned_data["number"]}
         return _lookup_page(request, error=error, status=status)
     return redirect("console:reception:booking", booking_id=booking.pk)

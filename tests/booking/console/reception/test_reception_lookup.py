@@ -102,7 +102,7 @@ def test_an_unknown_number_is_not_found_and_audited(
     for text in ("ZZZZZ-ZZZZZ", "112132110100000001"):
         response = lookup(client_a, text)
         assert response.status_code == 404
-        assert "この予約番号の予約は見つかりません" in response.content.decode()
+        assert "この予約番号・接種券番号の予約は見つかりません" in response.content.decode()
         # Typed by hand, the number is said back (the box is empty for the next scan).
         assert f"（入力された番号：{text}）" in response.content.decode()
     refused = events(tenant_a, "reception.refused")
@@ -199,7 +199,7 @@ def test_staff_of_a_cannot_reach_bs_bookings(
     # B's booking number means nothing in A (another schema, another role).
     response = lookup(client_a, day_b.number)
     assert response.status_code == 404
-    assert "この予約番号の予約は見つかりません" in response.content.decode()
+    assert "この予約番号・接種券番号の予約は見つかりません" in response.content.decode()
     # A's session means nothing on B's host.
     client_b.cookies["sessionid"] = client_a.cookies["sessionid"].value
     on_b = client_b.get(f"/console/reception/bookings/{day_b.booking.pk}/")
@@ -236,3 +236,26 @@ def test_a_booking_at_another_venue_on_another_day_says_when(
     assert "本日の予約でもありません" in text and "ご案内ください" not in text
     local = timezone.localtime(later)
     assert f"{local.year}年{local.month}月{local.day}日" in text
+
+
+def test_a_resident_without_the_confirmation_is_found_by_the_voucher_number(
+    tenant_a: Municipality, client_a: Client, day: Day, venue_a: StaffAccount, clock
+) -> None:
+    """Residents bring the 接種券 (they must); many forget the confirmation sheet."""
+    logged_in(client_a, venue_a, clock)
+    number = day.resident.voucher_number
+    found = lookup(client_a, f"{number[:4]}-{number[4:7]}-{number[7:]}")
+    assert found.status_code == 302
+    assert found["Location"] == f"/console/reception/bookings/{day.booking.pk}/"
+    # The same voucher with no booking today: said so, and no card is opened.
+    with tenant_context(tenant_a):
+        Booking.objects.filter(pk=day.booking.pk).update(slot=day.tomorrow)
+    none_today = lookup(client_a, number)
+    assert none_today.status_code == 404
+    assert "この接種券番号の方の本日の予約はありません" in none_today.content.decode()
+    assert RESIDENT_NAME not in none_today.content.decode()
+    # A voucher number nobody has: not found, like a mistyped booking number.
+    assert "見つかりません" in lookup(client_a, "9999999999").content.decode()
+    refused = events(tenant_a, "reception.refused")
+    assert [event.details["reason"] for event in refused] == ["no_booking_today", "not_found"]
+    assert refused[0].target_id == str(day.resident.pk)
