@@ -128,7 +128,9 @@ class InviteForm(ConsoleForm):
     )
     # No preselected role: an admin account is never created by leaving the default.
     role = forms.ChoiceField(
-        label=_("役割"), choices=[("", _("選択してください")), *StaffMember.Role.choices]
+        label=_("役割"),
+        choices=[("", _("選択してください")), *StaffMember.Role.choices],
+        error_messages={"required": _("役割を選んでください。")},
     )
 
     def clean_email(self) -> str:

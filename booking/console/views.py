@@ -22,8 +22,8 @@ from booking.console.networks import console_network_allowed
 from booking.console.sessions import console_login, console_logout
 from booking.models import StaffInvitation, StaffMember
 from booking.selectors.readiness import booking_readiness
+from booking.services.planning import cancelled_slots_to_phone
 from booking.services.staff import (
-    IssuedInvitation,
     LoginRefused,
     StaffRefused,
     staff_authenticate,
@@ -114,13 +114,13 @@ def logout(request: HttpRequest) -> HttpResponse:
     return redirect("console:login")
 
 
+_ISSUED = "console_invitation_issued"
+
+
 def _home(
     request: HttpRequest,
     *,
     invite_form: InviteForm | None = None,
-    issued: IssuedInvitation | None = None,
-    issued_url: str = "",
-    emailed: bool = False,
     status: int = 200,
 ) -> HttpResponse:
     staff: StaffMember = request.staff  # type: ignore[attr-defined]
@@ -137,10 +137,15 @@ def _home(
         ).order_by("expires_at")
         context["invite_form"] = invite_form or InviteForm()
         context["readiness"] = booking_readiness()
-        if issued is not None:
-            context["issued"] = issued
-            context["issued_url"] = issued_url
-            context["emailed"] = emailed
+        context["to_phone"] = cancelled_slots_to_phone()
+        shown = request.session.pop(_ISSUED, None)
+        invitation = (
+            StaffInvitation.objects.filter(pk=shown["invitation"]).first() if shown else None
+        )
+        if shown and invitation is not None:
+            context["issued"] = {"invitation": invitation}
+            context["issued_url"] = shown["url"]
+            context["emailed"] = shown["emailed"]
     return render(request, "booking/console/home.html", context, status=status)
 
 
@@ -170,9 +175,11 @@ def invite(request: HttpRequest) -> HttpResponse:
         municipality_name=_municipality_name(request),
         ip=client_ip(request),
     )
-    # Rendered, not redirected: the link is shown once (in case the mail does not arrive) and
-    # kept nowhere but this response and the invitee's mailbox.
-    return _home(request, issued=issued, issued_url=link, emailed=emailed)
+    # The link is shown once (in case the mail does not arrive), on the page this redirects
+    # to: kept in the server-side session until then, so that reloading that page neither
+    # posts the form again (a second invitation) nor shows the link again.
+    request.session[_ISSUED] = {"invitation": issued.invitation.pk, "url": link, "emailed": emailed}
+    return redirect(reverse("console:home") + "#invite-heading")
 
 
 @require_POST
@@ -189,7 +196,13 @@ def withdraw_invitation(request: HttpRequest, invitation_id: int) -> HttpRespons
         messages.error(request, refused.message)
     else:
         messages.success(
-            request, _("%(email)s さんへの招待を取り消しました。") % {"email": invitation.email}
+            request,
+            (
+                _("%(email)s さんの再設定リンクを取り消しました。")
+                if invitation.resets_id
+                else _("%(email)s さんへの招待を取り消しました。")
+            )
+            % {"email": invitation.email},
         )
     return redirect("console:home")
 

@@ -58,11 +58,12 @@ def booking_readiness() -> Readiness:
     now = timezone.now()
     policy = BookingPolicy.current()
     phases = AgePhase.every()  # earliest first
+    # Slots residents can still book: past the cut-off, a place is for the call centre only.
     upcoming = Slot.objects.filter(
         status=Slot.Status.OPEN,
         venue__is_open=True,
         product__active=True,
-        starts_at__gt=now,
+        starts_at__gt=now + timedelta(hours=policy.closes_hours_before),
         starts_at__lte=now + timedelta(days=policy.opens_days_ahead),
     ).aggregate(
         slots=Count("id"),

@@ -121,6 +121,8 @@ def free_slots_csv(request: HttpRequest) -> HttpResponse:
 def reports(request: HttpRequest) -> HttpResponse:
     form = DateRangeForm(request.GET or None)
     first, last = form.range()
+    if not form.is_bound:  # the boxes show the period the page shows
+        form = DateRangeForm(initial={"first_day": first, "last_day": last})
     return page(
         request,
         "reports.html",

@@ -26,6 +26,7 @@ from booking.models import (
     NotificationKind,
     RegistryImport,
     Slot,
+    StaffInvitation,
     StaffMember,
     VaccinationRecord,
     VaccineProduct,
@@ -638,5 +639,20 @@ def _target_labels(events: list[Event]) -> dict[tuple[str, str], str]:
             lambda dose, number: (
                 _("接種記録 %(dose)s回目（接種券 %(number)s）") % {"dose": dose, "number": number}
             ),
+        )
+    # Staff accounts and invitations, by the address the admin knows them by.
+    if "auth.user" in ids:
+        put(
+            "auth.user",
+            get_user_model().objects.filter(pk__in=ids["auth.user"]).values_list("pk", "email"),
+            lambda email: _("職員 %(email)s") % {"email": email},
+        )
+    if "booking.staffinvitation" in ids:
+        put(
+            "booking.staffinvitation",
+            StaffInvitation.objects.filter(pk__in=ids["booking.staffinvitation"]).values_list(
+                "pk", "email"
+            ),
+            lambda email: _("招待 %(email)s") % {"email": email},
         )
     return labels

@@ -166,6 +166,25 @@ def slots_cancelled_once(slot_ids: Sequence[int]) -> set[int]:
     }
 
 
+def cancelled_slots_to_phone() -> list[tuple[Slot, int]]:
+    """Slots still ahead whose cancellation could not tell some residents (no contact
+    registered), each with how many: the call centre phones them, and the admin's console
+    home lists them until the day has passed."""
+    now = timezone.now()
+    untold: dict[int, int] = {}
+    for target, details in (
+        Event.objects.filter(action=SLOT_CANCELLED, details__not_told__isnull=False)
+        .exclude(details__not_told=[])
+        .order_by("seq")
+        .values_list("target_id", "details")
+    ):
+        if target.isdigit() and isinstance(details, dict):
+            untold[int(target)] = len(details.get("not_told") or [])
+    # Reopened since or not: the bookings it cancelled stay cancelled.
+    slots = Slot.objects.filter(pk__in=untold, starts_at__gt=now).select_related("venue")
+    return [(slot, untold[slot.pk]) for slot in slots.order_by("starts_at")]
+
+
 def bookings_cancelled_with_their_slot(
     booking_ids: Sequence[int], slot_ids: Sequence[int]
 ) -> set[int]:

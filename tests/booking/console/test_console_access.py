@@ -212,17 +212,20 @@ def test_an_admin_invites_a_staff_member_and_the_link_is_shown_once(
     response = client_a.post(
         "/console/staff/invite/", {"email": "Venue@Kodaira.example.jp", "role": "venue"}
     )
-    assert response.status_code == 200
-    page = response.content.decode()
+    # Redirected (a reload of the page invites nobody twice), the link shown there once.
+    assert response.status_code == 302 and response["Location"] == "/console/#invite-heading"
+    page = client_a.get(response["Location"]).content.decode()
     assert "登録リンクをメールで送りました" in page  # and shown once, in case it does not arrive
     link = page.split('<code id="invitation-link">', 1)[1].split("</code>", 1)[0]
     assert link.startswith("http://kodaira.localhost/console/setup/")
     with schema_context(tenant_a.schema_name):
         invitation = StaffInvitation.objects.get(email="venue@kodaira.example.jp")
         assert invitation.role == "venue" and invitation.invited_by_id == admin_a.user_id
-    # The home page lists the invitation, but never the link again.
+    # The home page lists the invitation, but never the link again (a reload included).
     home = client_a.get("/console/").content.decode()
     assert "venue@kodaira.example.jp" in home and link not in home
+    with schema_context(tenant_a.schema_name):
+        assert StaffInvitation.objects.filter(email="venue@kodaira.example.jp").count() == 1
 
     newcomer = Client(HTTP_HOST="kodaira.localhost")
     assert (
@@ -237,6 +240,7 @@ def test_an_invitation_needs_a_role_chosen_on_purpose(
     response = client_a.post("/console/staff/invite/", {"email": "new@kodaira.example.jp"})
     assert response.status_code == 400
     assert 'id="id_role_error"' in response.content.decode()
+    assert "役割を選んでください" in response.content.decode()
     with schema_context(tenant_a.schema_name):
         assert not StaffInvitation.objects.filter(email="new@kodaira.example.jp").exists()
 

@@ -118,7 +118,8 @@ def test_the_home_page_lists_the_sections_and_staff_actions_in_english(
     assert "Work areas" in home and "Browse the audit trail and download the report" in home
     assert "Deactivate the account" in home and "Active" in home
     assert "業務メニュー" not in home and "アカウントを無効にする" not in home
-    invited = _page(client_a, "/console/staff/invite/", email="n@kodaira.example.jp", role="venue")
+    client_a.post("/console/staff/invite/", {"email": "n@kodaira.example.jp", "role": "venue"})
+    invited = _page(client_a, "/console/")
     assert "The registration link was emailed to n@kodaira.example.jp." in invited
     assert "登録リンクをメールで送りました" not in invited
     refused = client_a.post(
@@ -133,10 +134,10 @@ def test_the_reception_pages_read_in_english(
     _logged_in_in_english(client_a, admin_a, clock)
     lookup = _page(client_a, "/console/reception/")
     assert "Reception" in lookup and "Find the booking" in lookup
-    assert "Booking number (or scan the QR code)" in lookup and "Today's bookings" in lookup
+    assert "Booking number or voucher number (or scan the QR code)" in lookup and "Today's bookings" in lookup
     assert "予約番号" not in lookup and "受付" not in lookup and "本日の予約" not in lookup
     missing = _page(client_a, "/console/reception/", number="ABCDE12345")
-    assert "No booking was found with this booking number." in missing
+    assert "No booking was found for this booking or voucher number." in missing
     assert "予約番号" not in missing and "見つかりません" not in missing
     no_shows = _page(client_a, "/console/reception/no-shows/")
     assert "Checking no-shows" in no_shows and "Show the list" in no_shows

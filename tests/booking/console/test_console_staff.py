@@ -29,8 +29,8 @@ def logged_in(client: Client, account: StaffAccount, clock: time_machine.Coordin
 
 def invite(client: Client, email: str = "venue@kodaira.example.jp", role: str = "venue") -> str:
     response = client.post("/console/staff/invite/", {"email": email, "role": role})
-    assert response.status_code == 200, response.content.decode()[:500]
-    return response.content.decode()
+    assert response.status_code == 302, response.content.decode()[:500]
+    return client.get(response["Location"]).content.decode()
 
 
 def shown_link(page: str) -> str:

@@ -252,3 +252,10 @@ def test_the_admin_sees_the_web_queue(as_admin: Client, world: World, tenant_a) 
         for _ in range(200):
             queue_join(tenant_a.schema_name, now=time.time(), per_second=1.0, horizon=3600)
     assert "いま約200人が待っています（最後の方まで約4分）" in line()
+
+
+def test_the_period_boxes_show_the_period_shown(as_admin: Client, world: World) -> None:
+    page = as_admin.get("/console/planning/reports/").content.decode()
+    first = page.split('name="first_day"')[1].split(">")[0]
+    last = page.split('name="last_day"')[1].split(">")[0]
+    assert 'value="20' in first and 'value="20' in last

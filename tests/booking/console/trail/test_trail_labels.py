@@ -179,6 +179,33 @@ def test_an_events_target_reads_as_the_number_staff_use(
     assert f'接種券 2000000077<br><small class="mono">booking.voucher:{voucher.pk}</small>' in text
 
 
+def test_a_staff_events_target_reads_as_the_address_the_admin_knows(
+    tenant_a: Municipality,
+    client_a: Client,
+    auditor_a: StaffAccount,
+    clock: time_machine.Coordinates,
+) -> None:
+    from booking.services.staff import staff_invite
+
+    with schema_context(tenant_a.schema_name):
+        issued = staff_invite(
+            email="new.venue@kodaira.example.jp",
+            role="venue",
+            invited_by=None,
+            actor=Actor.system("tests"),
+        )
+        from django.contrib.auth import get_user_model
+
+        user = get_user_model().objects.get(pk=auditor_a.user_id)
+        record(action="staff.sessions_ended", actor=Actor.system("tests"), target=user)
+    page = signed_in(client_a, auditor_a, clock).get(TRAIL, {"action": "staff."})
+    text = page.content.decode()
+    pk = issued.invitation.pk
+    code = f'<small class="mono">booking.staffinvitation:{pk}</small>'
+    assert f"招待 new.venue@kodaira.example.jp<br>{code}" in text
+    assert f"職員 {auditor_a.email}<br>" in text
+
+
 def test_a_details_ids_and_vaccine_codes_read_as_numbers_and_names(
     tenant_a: Municipality,
     client_a: Client,
