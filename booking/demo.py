@@ -25,6 +25,7 @@ JAPAN = ZoneInfo("Asia/Tokyo")
 SLOT_MINUTES = 30
 FIRST_START = time(9, 0)
 LAST_START = time(16, 30)  # the last slot ends at 17:00
+DEMO_CALL_CENTRE_HOURS = "毎日 9:00〜18:00（土日祝も受付）"
 DEMO_CALL_CENTRE_PHONE = "0120-000-000"
 
 
@@ -239,7 +240,8 @@ def demo_data_create(*, days: int = 14, venues: int = 6) -> DemoSummary:
         policy = BookingPolicy.current()
         if not policy.call_centre_phone:
             policy.call_centre_phone = DEMO_CALL_CENTRE_PHONE
-            policy.save(update_fields=["call_centre_phone", "updated_at"])
+            policy.call_centre_hours = DEMO_CALL_CENTRE_HOURS
+            policy.save(update_fields=["call_centre_phone", "call_centre_hours", "updated_at"])
         record(
             action="demo.data_created",
             actor=Actor.system("demo"),

@@ -20,6 +20,11 @@ class BookingPolicy(models.Model):
     book_series_together = models.BooleanField(_("1回目と2回目をまとめて予約する"), default=False)
     cancel_cascades = models.BooleanField(_("1回目を取り消すと2回目も取り消す"), default=True)
     call_centre_phone = models.CharField(_("コールセンター電話番号"), max_length=20, blank=True)
+    # Shown next to the number: a deadline may fall on a Sunday, and a resident should know
+    # whether anyone answers then.
+    call_centre_hours = models.CharField(
+        _("コールセンターの受付時間"), max_length=60, blank=True, default="", db_default=""
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -146,6 +146,9 @@ def search(request: HttpRequest) -> HttpResponse:
                     "console:callcentre:resident", voucher_id=result.residents[0].voucher_id
                 )
             context["result"] = result
+            # Two rows the operator cannot tell apart by what the list shows: say what to ask.
+            shown = [(r.masked_name, r.birth_year) for r in result.residents]
+            context["look_alike"] = len(set(shown)) < len(shown)
     elif request.method == "POST":
         status = 400
     return console_page(request, "booking/console/callcentre/search.html", context, status=status)
@@ -460,6 +463,7 @@ def _book_page(
         "waits_for_dose": waits,
         "identity_until": _identity_until(request, voucher),
         "error": error,
+        "closes_hours_before": policy.closes_hours_before,
         "first_slot": first_slot if series is not None else None,
         "series": series,
         **_slot_picker(request, preset_product=preset, series=series, earliest=earliest),

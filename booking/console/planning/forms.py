@@ -496,6 +496,20 @@ class BookingPolicyForm(PlanningForm):
         help_text=_("住民向けの画面とお知らせに表示します（例：042-000-0000）。"),
     )
 
+    call_centre_hours = forms.CharField(
+        label=_("コールセンターの受付時間"),
+        max_length=60,
+        required=False,
+        help_text=_(
+            "電話番号と一緒に住民向けの画面に表示します（例：毎日 9:00〜17:00（土日祝も受付））。"
+        ),
+    )
+
+    def clean_call_centre_hours(self) -> str:
+        return " ".join(
+            unicodedata.normalize("NFKC", self.cleaned_data["call_centre_hours"]).split()
+        )
+
     def clean_call_centre_phone(self) -> str:
         phone = unicodedata.normalize("NFKC", self.cleaned_data["call_centre_phone"]).strip()
         phone = phone.replace("ー", "-").replace("−", "-")

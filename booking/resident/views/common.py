@@ -24,10 +24,11 @@ def page(
     """Render a resident page with what every page shows: the municipality's name, the call
     centre's number, and the logout button when a resident is logged in."""
     municipality = municipality_of(request)
+    policy = BookingPolicy.current()
     base: dict[str, Any] = {
         "site_name": municipality.name,
         "municipality": municipality,
-        **call_centre_context(BookingPolicy.current().call_centre_phone),
+        **call_centre_context(policy.call_centre_phone, policy.call_centre_hours),
         "resident_logged_in": getattr(request, "voucher", None) is not None,
     }
     return render(request, template, {**base, **(context or {})}, status=status)

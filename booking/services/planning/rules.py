@@ -26,6 +26,7 @@ class PolicyDetails:
     book_series_together: bool
     cancel_cascades: bool
     call_centre_phone: str
+    call_centre_hours: str
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from django.utils import timezone
 from django_tenants.utils import tenant_context
 
 from audit.chain import Actor
-from booking.models import Booking, ContactPreference, Slot, VaccineProduct
+from booking.models import Booking, BookingPolicy, ContactPreference, Slot, VaccineProduct
 from booking.models.bookings import booking_number_display
 from booking.resident.views.booking import _day_venues_html
 from booking.services.notifications import line_channel_configure
@@ -239,6 +239,24 @@ def test_a_booking_the_municipality_called_off_is_said_so_with_its_words(
     # Booked again for that dose: nothing left to point out.
     _book(client_a, world_a.slot(4, 10), world_a.municipality)
     assert 'id="called-off"' not in client_a.get("/mypage/").content.decode()
+
+
+def test_every_page_says_when_the_call_centre_answers(
+    client_a: Client, world_a: World, resident_a: Resident
+) -> None:
+    with tenant_context(world_a.municipality):
+        policy = BookingPolicy.current()
+        policy.call_centre_phone = "042-346-9500"
+        policy.save()
+    assert 'id="call-centre-hours"' not in client_a.get("/login/").content.decode()
+    with tenant_context(world_a.municipality):
+        policy = BookingPolicy.current()
+        policy.call_centre_hours = "毎日 9:00〜17:00（土日祝も受付）"
+        policy.save()
+    logged_in(client_a, resident_a)
+    for url in ("/login/", "/mypage/"):
+        text = client_a.get(url).content.decode()
+        assert "受付時間：毎日 9:00〜17:00（土日祝も受付）" in text, url
 
 
 def test_the_confirmation_says_the_deadline_before_booking(

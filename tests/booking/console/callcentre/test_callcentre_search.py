@@ -150,6 +150,29 @@ def test_the_birth_year_helps_tell_namesakes_apart(
     assert "昭和31年" in page and "昭和21年" in page  # 1956 and 1946, as residents say them
 
 
+def test_namesakes_born_the_same_year_are_said_to_need_one_more_question(
+    client_a: Client, operator_a: StaffAccount, town: Town, clock: time_machine.Coordinates
+) -> None:
+    from django_tenants.utils import tenant_context
+
+    from tests.booking.booking.conftest import years_ago
+    from tests.booking.console.callcentre.cast import make_resident
+
+    signed_in(client_a, operator_a, clock)
+    assert 'id="look-alike"' not in search(client_a, "コダイラハナコ").content.decode()
+    with tenant_context(town.world.municipality):
+        make_resident(
+            town.world.municipality,
+            "2000000003",
+            name="小平 花子",
+            kana="コダイラ ハナコ",
+            phone="09087654321",
+            born=years_ago(70),
+        )
+    page = search(client_a, "コダイラハナコ").content.decode()
+    assert "表示だけでは区別できない方がいます" in page.split('id="look-alike"')[1]
+
+
 def test_era_years_follow_the_day_an_era_began() -> None:
     from datetime import date
 
