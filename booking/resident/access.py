@@ -14,7 +14,12 @@ from django.utils.translation import gettext_lazy
 import audit
 from audit.chain import Actor
 from audit.middleware import client_ip
-from booking.resident.sessions import password_pending, resident_logout, resident_of
+from booking.resident.sessions import (
+    password_pending,
+    remember_next,
+    resident_logout,
+    resident_of,
+)
 from tenants.models import Municipality
 
 View = Callable[..., HttpResponse]
@@ -82,6 +87,7 @@ def resident_required(view: View | None = None, *, allow_password_pending: bool 
                 )
                 if reason not in ("anonymous", "unstamped"):
                     resident_logout(request, reason=reason)
+                remember_next(request)
                 for message in _refusal_messages(request, reason):
                     messages.warning(request, message)
                 return redirect("resident:top")

@@ -47,12 +47,34 @@ def _now() -> int:
 
 def _fresh_session(request: HttpRequest) -> None:
     """Drop the browser's session (whatever it held, a console login included) and start an
-    empty one under a new key, keeping only where the site was opened from."""
+    empty one under a new key, keeping only where the site was opened from and the page
+    asked for before logging in."""
     from_line = bool(request.session.get(FROM_LINE))
+    wanted = request.session.get(NEXT)
     resident_session_forget(session_key=request.session.session_key)
     request.session.flush()
     if from_line:
         request.session[FROM_LINE] = True
+    if isinstance(wanted, str):
+        request.session[NEXT] = wanted
+
+
+# The page a resident asked for without being logged in (a printed link, a bookmark, a
+# reminder's link): logging in goes on to it instead of my page.
+NEXT = "resident_next"
+
+
+def remember_next(request: HttpRequest) -> None:
+    if request.method == "GET" and request.path.startswith("/") and len(request.path) < 200:
+        request.session[NEXT] = request.path
+
+
+def next_after_login(request: HttpRequest) -> str | None:
+    """The page remembered before the login (a path of this site), once."""
+    wanted = request.session.pop(NEXT, None)
+    if isinstance(wanted, str) and wanted.startswith("/") and not wanted.startswith(("//", "/\\")):
+        return wanted
+    return None
 
 
 def resident_login(request: HttpRequest, *, voucher: Voucher, password_required: bool) -> None:

@@ -46,6 +46,7 @@ from booking.resident.services import (
 )
 from booking.resident.sessions import (
     mark_from_line,
+    next_after_login,
     password_pending,
     registration_forget,
     registration_remember,
@@ -168,7 +169,7 @@ def _after_login(request: HttpRequest, result: LoginResult) -> HttpResponse:
     resident_login(request, voucher=result.voucher, password_required=result.password_required)
     if result.password_required:
         return redirect("resident:password_set")
-    return redirect("resident:mypage")
+    return redirect(next_after_login(request) or "resident:mypage")
 
 
 @require_http_methods(["GET", "HEAD"])

@@ -259,6 +259,23 @@ def test_every_page_says_when_the_call_centre_answers(
         assert "受付時間：毎日 9:00〜17:00（土日祝も受付）" in text, url
 
 
+def test_a_page_asked_for_before_logging_in_is_opened_after_it(
+    client_a: Client, world_a: World, resident_a: Resident
+) -> None:
+    """A link kept from before (the confirmation's print page, a bookmark, a reminder)."""
+    logged_in(client_a, resident_a)
+    booking = _book(client_a, world_a.slot(3, 10), world_a.municipality)
+    client_a.post("/logout/")
+    print_url = f"/bookings/{booking.booking_number}/print/"
+    asked = client_a.get(print_url)
+    assert asked.status_code == 302 and asked["Location"] == "/"
+    response = login_dob(client_a, resident_a)
+    assert response.status_code == 302 and response["Location"] == print_url
+    # Once: the next login goes to my page as usual.
+    client_a.post("/logout/")
+    assert login_dob(client_a, resident_a)["Location"] == "/mypage/"
+
+
 def test_the_confirmation_says_the_deadline_before_booking(
     client_a: Client, world_a: World, resident_a: Resident
 ) -> None:
