@@ -59,6 +59,9 @@ def test_a_resident_books_by_date_then_venue_then_slot(
     day_url = f"/book/{morning.starts_at.astimezone(at(0).tzinfo).date().isoformat()}/"
     assert f'href="{day_url}"' in text
     assert "◎" in text and "空きあり" in text  # the mark, and words for screen readers
+    # The words are seen as well (◎ and ○ are hard to tell apart), on each day's button.
+    day_button = text.split(f'href="{day_url}"')[1].split("</a>")[0]
+    assert '<span class="day-label">空きあり</span>' in day_button
 
     slots = client_a.get(day_url)
     text = slots.content.decode()
