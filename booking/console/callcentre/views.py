@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from django.contrib import messages
@@ -313,6 +314,9 @@ def identity(request: HttpRequest, voucher_id: int) -> HttpResponse:
             _("本人確認を記録しました。%(minutes)d分間、予約やアカウントの操作ができます。")
             % {"minutes": int(IDENTITY_VALID.total_seconds() // 60)},
         )
+        back = _back_after_identity(request, voucher)
+        if back is not None:  # the page the operator was on, the day and filters chosen
+            return redirect(back)
     else:
         messages.error(
             request,
@@ -326,11 +330,30 @@ def identity(request: HttpRequest, voucher_id: int) -> HttpResponse:
     return redirect(_resident_url(voucher))
 
 
+# The page of this resident the operator was on when the identity check was found missing
+# (a slot chosen on the booking page, say): the check, once recorded, returns there.
+_BACK = "callcentre_back_after_identity"
+
+
 def _identity_refused(
     request: HttpRequest, voucher: Voucher, refused: IdentityCheckRequired
 ) -> HttpResponse:
     messages.error(request, refused.message)
-    return redirect(_resident_url(voucher))
+    came_from = urlsplit(request.META.get("HTTP_REFERER", ""))
+    own = _resident_url(voucher)
+    if came_from.netloc == request.get_host() and came_from.path.startswith(own):
+        back = came_from.path + (f"?{came_from.query}" if came_from.query else "")
+        request.session[_BACK] = {"voucher": voucher.pk, "url": back[:1000]}
+    return redirect(own)
+
+
+def _back_after_identity(request: HttpRequest, voucher: Voucher) -> str | None:
+    kept = request.session.pop(_BACK, None)
+    if isinstance(kept, dict) and kept.get("voucher") == voucher.pk:
+        url = kept.get("url")
+        if isinstance(url, str) and url.startswith(_resident_url(voucher)):
+            return url
+    return None
 
 
 # --- Booking on the resident's behalf -----------------------------------------------------

@@ -134,7 +134,10 @@ def test_the_reception_pages_read_in_english(
     _logged_in_in_english(client_a, admin_a, clock)
     lookup = _page(client_a, "/console/reception/")
     assert "Reception" in lookup and "Find the booking" in lookup
-    assert "Booking number or voucher number (or scan the QR code)" in lookup and "Today's bookings" in lookup
+    assert (
+        "Booking number or voucher number (or scan the QR code)" in lookup
+        and "Today's bookings" in lookup
+    )
     assert "予約番号" not in lookup and "受付" not in lookup and "本日の予約" not in lookup
     missing = _page(client_a, "/console/reception/", number="ABCDE12345")
     assert "No booking was found for this booking or voucher number." in missing

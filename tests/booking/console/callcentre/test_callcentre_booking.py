@@ -474,3 +474,28 @@ def test_a_web_booking_changed_by_phone_reads_as_made_on_the_web(
         Booking.objects.filter(slot_id=town.call_slot.pk).update(booked_through="web")
     row = client_a.get(resident_url(town)).content.decode().split("<tbody>")[1]
     assert "予約経路：ウェブ（コールセンターで変更）" in row.split("</tr>")[0]
+
+
+def test_a_slot_chosen_before_the_identity_check_is_found_again_after_it(
+    tenant_a: Municipality,
+    client_a: Client,
+    operator_a: StaffAccount,
+    town: Town,
+    clock: time_machine.Coordinates,
+) -> None:
+    """The operator chose a day and a slot, then learned the check was not done: once it is
+    recorded, the booking page comes back with the day chosen, not the resident's page."""
+    signed_in(client_a, operator_a, clock)
+    day = town.call_slot.starts_at.date().isoformat()
+    listing = f"http://kodaira.localhost{resident_url(town)}book/?day={day}&area=&product="
+    refused = client_a.post(
+        resident_url(town) + "book/", {"slot": town.call_slot.pk}, HTTP_REFERER=listing
+    )
+    assert refused.status_code == 302 and refused["Location"] == resident_url(town)
+    assert live_bookings(tenant_a, town.hanako) == []
+    checked = confirm_identity(client_a, town.hanako)
+    assert checked.status_code == 302
+    assert checked["Location"] == f"{resident_url(town)}book/?day={day}&area=&product="
+    # Once: the next check goes to the resident's page as before.
+    again = confirm_identity(client_a, town.hanako)
+    assert again["Location"] == resident_url(town)
