@@ -286,22 +286,25 @@ def booking_number_from_text(text: str) -> str:
 
 
 def _booking_today_of_voucher(staff: StaffMember, voucher_number: str, ip: str | None) -> Booking:
-    """The voucher's booking today (live, or received and done), one at a venue ``staff``
-    works at first; refused ``no_booking_today`` when there is none (audited, with the
-    voucher as the target: who was looked for)."""
+    """The voucher's booking today, one at a venue ``staff`` works at first; refused
+    ``no_booking_today`` when there is none (audited, with the voucher as the target: who
+    was looked for)."""
     voucher = Voucher.objects.filter(voucher_number=voucher_number).first()
     if voucher is None:
         raise _refused(code="not_found", operation="lookup", staff=staff, ip=ip)
     start, end = day_bounds(today_in_japan())
-    today = list(
+    # Every booking of the day, a deferral or a cancellation too (the card says which);
+    # the live ones first, then those vaccinated.
+    rank: dict[str, int] = {
+        Booking.Status.CHECKED_IN: 0,
+        Booking.Status.ACTIVE: 0,
+        Booking.Status.VACCINATED: 1,
+    }
+    today = sorted(
         _booking_query()
-        .filter(
-            voucher=voucher,
-            slot__starts_at__gte=start,
-            slot__starts_at__lt=end,
-            status__in=[*Booking.LIVE_STATUSES, Booking.Status.VACCINATED],
-        )
-        .order_by("slot__starts_at")
+        .filter(voucher=voucher, slot__starts_at__gte=start, slot__starts_at__lt=end)
+        .order_by("slot__starts_at"),
+        key=lambda booking: rank.get(booking.status, 2),
     )
     if not today:
         record(
@@ -451,6 +454,8 @@ def booking_check_in(*, booking: Booking, staff: StaffMember, ip: str | None = N
                 raise ReceptionRefused("other_venue")
             if locked.status == Booking.Status.CHECKED_IN:
                 raise ReceptionRefused("already_checked_in")
+            if locked.status == Booking.Status.VACCINATED:
+                raise ReceptionRefused("already_recorded")
             if locked.status != Booking.Status.ACTIVE:
                 raise ReceptionRefused("not_active")
             if day_of(locked.slot.starts_at) != today_in_japan():
@@ -697,6 +702,8 @@ def vaccination_record(
             slot = locked.slot
             if not staff_works_at(staff, slot.venue_id):
                 raise ReceptionRefused("other_venue")
+            if locked.status == Booking.Status.VACCINATED:  # a second tab's stale form
+                raise ReceptionRefused("already_recorded")
             if locked.status != Booking.Status.CHECKED_IN:
                 raise ReceptionRefused("not_checked_in")
             if day_of(slot.starts_at) > today_in_japan():

@@ -131,16 +131,17 @@ def test_venue_staff_check_a_resident_in_and_record_the_dose(
     assert box.count() == 1  # the next resident's box is on the card too
     shots.take(page, "card")
 
-    # The check-in button has the focus: Enter checks in.
-    assert page.evaluate("document.activeElement.id") == "check-in"
-    page.keyboard.press("Enter")
-    page.wait_for_load_state()
+    # The next resident's box keeps the focus: a scan meant for the next resident, with its
+    # Enter, never checks in (nor records) the resident on screen. Checking in is a tap.
+    assert page.evaluate("document.activeElement.name") == "number"
+    page.get_by_role("button", name="本人確認をして受付する").click()
     page.get_by_text("を受付しました").wait_for()
     assert page.inner_text("#booking-status") == "受付済み"
+    assert page.evaluate("document.activeElement.name") == "number"
     shots.take(page, "checked-in")
 
-    # After the shot: the lot number field has the focus.
-    assert page.evaluate("document.activeElement.name") == "lot_number"
+    # After the shot: the lot number is typed where the staff member taps.
+    page.get_by_label("ロット番号").click()
     page.keyboard.type("fk8892")
     page.get_by_label("接種した医師の氏名").fill("医師 一郎")
     shots.take(page, "vaccination-filled")

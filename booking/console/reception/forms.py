@@ -37,11 +37,6 @@ class LookupForm(ConsoleForm):
         ),
     )
 
-    def __init__(self, *args: Any, autofocus: bool = True, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        if not autofocus:
-            self.fields["number"].widget.attrs.pop("autofocus", None)
-
 
 class VaccinationForm(ConsoleForm):
     """After the shot: the vaccine (the slot's unless the doctor says otherwise, with a
@@ -63,9 +58,7 @@ class VaccinationForm(ConsoleForm):
         max_length=30,
         help_text=_("バイアルまたはシールに記載の番号"),
         error_messages={"required": _("ロット番号を入力してください。")},
-        widget=forms.TextInput(
-            attrs={"autocomplete": "off", "autocapitalize": "characters", "autofocus": True}
-        ),
+        widget=forms.TextInput(attrs={"autocomplete": "off", "autocapitalize": "characters"}),
     )
     doctor = forms.CharField(
         label=_("接種した医師の氏名"),

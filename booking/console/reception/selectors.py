@@ -17,10 +17,13 @@ class VenueDay:
     checked_in: int
     vaccinated: int
     no_show: int
+    # Put off at the venue after the pre-screening (their bookings are ended, not counted
+    # among the others): the day's bookings add up with them.
+    deferred: int = 0
 
     @property
     def total(self) -> int:
-        return self.active + self.checked_in + self.vaccinated + self.no_show
+        return self.active + self.checked_in + self.vaccinated + self.no_show + self.deferred
 
 
 def reception_day(staff: StaffMember) -> list[VenueDay]:
@@ -32,12 +35,14 @@ def reception_day(staff: StaffMember) -> list[VenueDay]:
         Booking.objects.filter(
             slot__venue__in=venues, slot__starts_at__gte=start, slot__starts_at__lt=end
         )
-        .values_list("slot__venue_id", "status")
+        .values_list("slot__venue_id", "status", "cancel_reason")
         .annotate(n=Count("id"))
         .order_by()
     )
-    for venue_id, status, number in rows:
-        counts[(venue_id, status)] = number
+    for venue_id, status, reason, number in rows:
+        if reason == Booking.CancelReason.DEFERRED:
+            status = "deferred"
+        counts[(venue_id, status)] = counts.get((venue_id, status), 0) + number
     return [
         VenueDay(
             venue=venue,
@@ -45,6 +50,7 @@ def reception_day(staff: StaffMember) -> list[VenueDay]:
             checked_in=counts.get((venue.pk, Booking.Status.CHECKED_IN), 0),
             vaccinated=counts.get((venue.pk, Booking.Status.VACCINATED), 0),
             no_show=counts.get((venue.pk, Booking.Status.NO_SHOW), 0),
+            deferred=counts.get((venue.pk, "deferred"), 0),
         )
         for venue in venues
     ]

@@ -6,7 +6,7 @@ travels in a URL: the lookup is a POST, and pages address a booking by its id.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from django.contrib import messages
@@ -121,6 +121,11 @@ def lookup(request: HttpRequest) -> HttpResponse:
     return redirect("console:reception:booking", booking_id=booking.pk)
 
 
+# Checking in this long before the slot starts shows a warning first (a wrong-day or a
+# family member's confirmation), not a refusal: venues take early arrivals.
+EARLY_ARRIVAL = timedelta(hours=1)
+
+
 def _card_page(
     request: HttpRequest,
     booking: Booking,
@@ -144,9 +149,13 @@ def _card_page(
             booking=booking,
             number=booking_number_display(booking.booking_number),
             era_label=era_label(card.birth_date) if card.birth_date else "",
-            # The focus goes where the next keystroke belongs: the check-in button, the
-            # vaccination form, or the box for the next resident's number.
-            lookup_form=LookupForm(autofocus=not (can_check_in or can_record)),
+            # The focus stays in the box for the next resident's number, at the top: a
+            # scanner types a code and an Enter wherever the focus is, and on the check-in
+            # button or in the lot number that Enter would check in or record the resident
+            # on screen. Checking in and recording are a tap each, on purpose.
+            lookup_form=LookupForm(),
+            # Much before the slot: a confirmation of another day or person, perhaps.
+            early=can_check_in and booking.slot.starts_at - timezone.now() > EARLY_ARRIVAL,
             can_check_in=can_check_in,
             can_record=can_record,
             vaccination_form=vaccination_form if can_record else None,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.test import Client
 from django_tenants.utils import tenant_context
 
@@ -194,3 +196,39 @@ def test_a_deferred_vaccination_ends_the_booking_and_gives_its_place_back(
     # Nothing to undo twice; and a dose recorded is never undone this way.
     again = _not_given(client_a, day.booking, outcome="undo", confirm="1")
     assert "受付済みの状態ではありません" in client_a.get(again["Location"]).content.decode()
+
+
+def test_the_card_keeps_the_focus_for_the_next_scan_and_warns_of_an_early_arrival(
+    tenant_a: Municipality, client_a: Client, day: Day, venue_a: StaffAccount, clock
+) -> None:
+    """A scanner types the next code and an Enter wherever the focus is: on the check-in
+    button it would check in the resident on screen. The focus stays in the lookup box."""
+    logged_in(client_a, venue_a, clock)
+    card = client_a.get(f"/console/reception/bookings/{day.booking.pk}/").content.decode()
+    assert card.count("autofocus") == 1
+    assert "autofocus" in card.split('name="number"')[1].split(">")[0]
+    assert card.index('id="next-heading"') < card.index('id="identity-heading"')
+    assert 'id="early"' not in card  # 10:00, half an hour ahead
+    with tenant_context(tenant_a):
+        starts = day.booking.slot.starts_at + timedelta(hours=3)
+        Slot.objects.filter(pk=day.booking.slot_id).update(
+            starts_at=starts, ends_at=starts + timedelta(minutes=30)
+        )
+    early = client_a.get(f"/console/reception/bookings/{day.booking.pk}/").content.decode()
+    assert "この予約は本日 13:00 からです" in early.split('id="early"')[1]
+
+
+def test_a_deferral_counts_in_the_days_table(
+    tenant_a: Municipality, client_a: Client, day: Day, venue_a: StaffAccount, clock
+) -> None:
+    with tenant_context(tenant_a):
+        Booking.objects.filter(pk=day.booking.pk).update(
+            status=Booking.Status.CANCELLED, cancel_reason=Booking.CancelReason.DEFERRED
+        )
+    logged_in(client_a, venue_a, clock)
+    page = client_a.get("/console/reception/").content.decode()
+    row = page.split(f'<th scope="row">{day.civic.name}</th>')[1].split("</tr>")[0]
+    assert [cell.split("</td>")[0] for cell in row.split("<td>")[1:6]] == ["0", "0", "0", "0", "1"]
+    # Looked up by the voucher number, the day's deferred booking opens (its card says so).
+    found = client_a.post("/console/reception/", {"number": day.resident.voucher_number})
+    assert found["Location"] == f"/console/reception/bookings/{day.booking.pk}/"

@@ -141,6 +141,22 @@ def test_a_dose_already_recorded_is_not_recorded_twice(
         assert Booking.objects.get(pk=day.booking.pk).status == Booking.Status.CHECKED_IN
 
 
+def test_a_stale_form_for_a_resident_vaccinated_meanwhile_says_it_is_recorded(
+    tenant_a: Municipality, client_a: Client, day: Day, venue_a: StaffAccount, clock
+) -> None:
+    """Recorded in one tab, the other tab's form sent again: not "not checked in"."""
+    checked_in(tenant_a, day.booking)
+    logged_in(client_a, venue_a, clock)
+    record(client_a, day.booking, day.pfizer)
+    again = record(client_a, day.booking, day.pfizer)
+    said = client_a.get(again["Location"]).content.decode()
+    assert "既に記録されています" in said and "受付が済んでいない" not in said
+    checked = client_a.post(f"/console/reception/bookings/{day.booking.pk}/check-in/")
+    assert "既に記録されています" in client_a.get(checked["Location"]).content.decode()
+    with tenant_context(tenant_a):
+        assert VaccinationRecord.objects.count() == 1
+
+
 @pytest.mark.parametrize(
     "role", [StaffMember.Role.CALL_CENTRE, StaffMember.Role.AUDITOR], ids=["call", "auditor"]
 )
