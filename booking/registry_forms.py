@@ -13,7 +13,7 @@ from django.utils.translation import gettext_lazy as _
 
 from audit.chain import Actor
 from booking.models import RegistryImport
-from booking.registry.fields import FIELD_LABELS, REQUIRED_FIELDS
+from booking.registry.fields import FIELD_LABELS, IDENTITY_COLUMNS, REQUIRED_FIELDS
 from booking.services.registry_import import (
     ERROR_ROWS_SHOWN,
     RegistryImportRefused,
@@ -73,7 +73,16 @@ def _identity_columns_missing(registry_import: RegistryImport) -> str:
     missing = registry_import.columns_missing or []
     if "address" not in missing:
         return ""
-    return "、".join(FIELD_LABELS[field] for field in missing)
+    return "、".join(FIELD_LABELS[field] for field in IDENTITY_COLUMNS if field in missing)
+
+
+def _columns_emptied(registry_import: RegistryImport) -> str:
+    """The columns the file lacks, by their headers, when it changes vouchers already held:
+    those vouchers' values of them are emptied (a file meant to hold them all): "" otherwise."""
+    if not (registry_import.counts or {}).get("changed"):
+        return ""
+    missing = registry_import.columns_missing or []
+    return "、".join(FIELD_LABELS[field] for field in missing if field in FIELD_LABELS)
 
 
 def import_context(registry_import: RegistryImport) -> dict[str, Any]:
@@ -94,6 +103,7 @@ def import_context(registry_import: RegistryImport) -> dict[str, Any]:
         in (RegistryImport.Status.UPLOADED, RegistryImport.Status.PARSING),
         "errors": list(registry_import.errors.all()[:ERROR_ROWS_SHOWN]),
         "columns_missing": _identity_columns_missing(registry_import),
+        "columns_emptied": _columns_emptied(registry_import),
         "errors_shown": ERROR_ROWS_SHOWN,
         "can_confirm": registry_import.status == RegistryImport.Status.PREVIEWED
         and registry_import.confirmed_at is None,

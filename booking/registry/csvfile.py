@@ -319,14 +319,18 @@ class RegistryFile:
 
     def rows(self) -> Iterator[tuple[int, list[str] | None, str | None]]:
         """``(line number, cells, None)`` for each data record, or ``(line number, None,
-        problem)`` for one the reader could not split properly. ``cells`` are in file order
-        (see ``header.columns``); a short row is not padded. Blank rows are skipped.
+        problem)`` for one the reader could not split properly, or that lacks cells of the
+        columns imported (a row cut short: importing it would empty the values of a voucher
+        already held). ``cells`` are in file order (see ``header.columns``); a row short of
+        columns not imported only is not padded. Blank rows are skipped.
 
         :meth:`__iter__` gives the same records as :class:`CsvRecord`; a bulk import reads
         this instead and spares a dictionary per row."""
         if self._finished:
             return
         width = len(self.header.columns)
+        # The cells a row must have: up to the last column imported.
+        needed = max((i + 1 for i, field in enumerate(self.header.columns) if field), default=0)
         reader = self._reader
         # The reader is iterated directly (a record starts on the line after the one the
         # previous record ended on); a record it refuses is worded by _refused, and reading
@@ -350,6 +354,15 @@ class RegistryFile:
                             '住所などにカンマを含む項目は"で囲んでください',
                         )
                         continue
+                    if count < needed:
+                        yield (
+                            line_number,
+                            None,
+                            f"列の数が見出しより少なくなっています（見出し{width}列、この行{count}列）。"
+                            "空欄の項目もカンマで区切って残してください（欠けた列の登録内容を"
+                            "消してしまわないよう、この行は取り込みません）",
+                        )
+                        continue
                     yield line_number, cells, None
                 break
             except (UnicodeDecodeError, csv.Error) as error:
@@ -365,7 +378,7 @@ class RegistryFile:
                 yield CsvRecord(line_number, {}, problem)
                 continue
             count = len(cells)
-            # A short row (trailing empty cells dropped by some tools): missing = empty.
+            # Short only of columns not imported (rows() refuses the others).
             values = {field: cells[index] for index, field in indexed if index < count}
             yield CsvRecord(line_number, values)
 

@@ -20,6 +20,8 @@ FIELD_LABELS: dict[str, str] = {
 }
 
 REQUIRED_FIELDS: tuple[str, ...] = ("voucher_number", "name", "name_kana", "birth_date")
+# The optional columns that tell who a caller is (the call centre's identity check).
+IDENTITY_COLUMNS: tuple[str, ...] = ("address", "phone", "postal_code")
 
 # Header texts in their normalised form (see normalize_header) -> field. The first entry of
 # each field is its canonical Japanese header; the rest are variants seen in municipal files

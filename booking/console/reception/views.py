@@ -121,6 +121,8 @@ def lookup(request: HttpRequest) -> HttpResponse:
     return redirect("console:reception:booking", booking_id=booking.pk)
 
 
+_LAST_DOCTOR = "reception_last_doctor"
+
 # Checking in this long before the slot starts shows a warning first (a wrong-day or a
 # family member's confirmation), not a refusal: venues take early arrivals.
 EARLY_ARRIVAL = timedelta(hours=1)
@@ -139,7 +141,11 @@ def _card_page(
     )
     can_record = booking.status == Booking.Status.CHECKED_IN and card.record is None
     if can_record and vaccination_form is None:
-        vaccination_form = VaccinationForm(slot=booking.slot)
+        # The doctor of this staff member's last record (a venue's doctor sees resident
+        # after resident): filled in, to be changed when another doctor takes over.
+        vaccination_form = VaccinationForm(
+            slot=booking.slot, initial={"doctor": request.session.get(_LAST_DOCTOR, "")}
+        )
     return render(
         request,
         "booking/console/reception/card.html",
@@ -221,6 +227,7 @@ def vaccinate(request: HttpRequest, booking_id: int) -> HttpResponse:
     except ReceptionRefused as refusal:
         messages.error(request, refusal.message)
     else:
+        request.session[_LAST_DOCTOR] = form.cleaned_data["doctor"]
         messages.success(
             request,
             _("予約番号 %(number)s の接種を記録しました。")

@@ -28,6 +28,7 @@ from audit.chain import Actor
 from booking.models import RegistryImport
 from booking.registry.csvfile import CsvFileError
 from booking.registry.dates import today_in_japan
+from booking.registry.fields import FIELD_LABELS, REQUIRED_FIELDS
 from booking.registry.pipeline import (
     COPY_COLUMNS,
     ChunkResult,
@@ -58,7 +59,6 @@ from tenants.keys import data_key_for
 logger = logging.getLogger(__package__)
 
 ERROR_ROWS_SHOWN = 200
-IDENTITY_COLUMNS = ("address", "phone", "postal_code")
 
 
 def _processes() -> int:
@@ -210,10 +210,13 @@ def _parse(registry_import: RegistryImport, progress: Progress | None) -> None:
         _hold(held)
         _mark_duplicates(registry_import)
         registry_import.counts = preview_counts(registry_import)
-        # The columns that tell who a caller is, when the file has none of them: the page
-        # says so (the call centre then asks for what the registry does hold).
+        # The optional columns the file does not have: the page says that a voucher
+        # already held loses those values, and, without the address, what the call centre
+        # then asks a caller instead.
         registry_import.columns_missing = [
-            field for field in IDENTITY_COLUMNS if field not in head.fields
+            field
+            for field in FIELD_LABELS
+            if field not in REQUIRED_FIELDS and field not in head.fields
         ]
         registry_import.error_file = _write_error_file(registry_import, encoding)
         registry_import.error_file_expires_at = (

@@ -182,11 +182,11 @@ def test_trailing_empty_cells_are_not_extra_columns() -> None:
     assert records[0].problem is None
 
 
-def test_a_short_row_gives_empty_values_for_the_missing_cells() -> None:
-    records = _records(_file([HEADER, "0012345678,1001,山田,ヤマダ,S23.4.1"]))
-    assert records[0].problem is None
-    assert records[0].values["birth_date"] == "S23.4.1"
-    assert "phone" not in records[0].values
+def test_a_row_cut_short_is_a_problem_not_empty_values() -> None:
+    """Importing it would empty the address and phone a voucher already has."""
+    records = _records(_file([HEADER, "0012345678,1001,山田,ヤマダ,S23.4.1", ROW_2]))
+    assert records[0].problem is not None and "列の数が見出しより少なく" in records[0].problem
+    assert records[1].problem is None  # reading goes on
 
 
 def test_text_after_a_closing_quote_is_a_problem_and_reading_goes_on() -> None:

@@ -181,6 +181,16 @@ def test_a_voucher_written_after_a_first_lists_preview_is_updated_not_skipped(te
     assert registry_import.rows_applied == 2
 
 
+def test_a_row_cut_short_never_empties_what_a_voucher_holds(tenant) -> None:
+    import_all(csv_bytes([row("0000000001")]))
+    cut = "0000000001,1234567,小平 花子,コダイラ ハナコ,昭和23年4月1日,2,187-0031"
+    second = import_all(csv_bytes([cut]))
+    assert (second.counts["invalid"], second.counts["changed"]) == (1, 0)
+    (error,) = second.errors.all()
+    assert "列の数が見出しより少なく" in error.message
+    assert _personal(tenant, "0000000001")["address"] == "小平市小川町1-1"
+
+
 def test_duplicate_voucher_numbers_are_an_error_for_both_rows(tenant) -> None:
     registry_import = import_all(
         csv_bytes([row("0000000001"), row("0000000002", name="別人 太郎"), row("0000000001")])

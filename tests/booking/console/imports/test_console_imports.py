@@ -477,3 +477,20 @@ def test_a_file_without_addresses_is_said_before_it_is_imported(
     # A file with its addresses says nothing of the kind.
     full = previewed(client_a, csv_bytes([row("0000000012")]), django_capture_on_commit_callbacks)
     assert 'id="columns-missing"' not in client_a.get(full).content.decode()
+
+
+def test_a_file_without_some_columns_says_the_vouchers_it_changes_lose_them(
+    tenant_a: Municipality, client_a: Client, as_admin: Client, django_capture_on_commit_callbacks
+) -> None:
+    first = previewed(client_a, csv_bytes([row("0000000021")]), django_capture_on_commit_callbacks)
+    assert 'id="columns-emptied"' not in client_a.get(first).content.decode()  # all new
+    confirm(client_a, first, django_capture_on_commit_callbacks)
+    header = "接種券番号,氏名,氏名カナ,生年月日,電話番号\r\n"
+    data = csv_bytes(
+        ["0000000021,小平 花子,コダイラ ハナコ,昭和23年4月1日,090-1234-5678"], header=header
+    )
+    location = previewed(client_a, data, django_capture_on_commit_callbacks)
+    page = client_a.get(location).content.decode()
+    notice = page.split('id="columns-emptied"')[1].split("</p>")[0]
+    assert "住所" in notice and "郵便番号" in notice and "（1件）" in notice
+    assert "空欄になります" in notice

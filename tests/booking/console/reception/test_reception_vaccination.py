@@ -16,7 +16,7 @@ from booking.services.booking import BookingRefused, booking_create
 from tenants.models import Municipality
 
 from ..conftest import StaffAccount, events, make_staff
-from .conftest import Day, at, logged_in, make_slot
+from .conftest import Day, at, logged_in, make_booking, make_slot, make_voucher
 
 TODAY = date(2026, 5, 11)
 
@@ -139,6 +139,21 @@ def test_a_dose_already_recorded_is_not_recorded_twice(
     with tenant_context(tenant_a):
         assert VaccinationRecord.objects.count() == 1
         assert Booking.objects.get(pk=day.booking.pk).status == Booking.Status.CHECKED_IN
+
+
+def test_the_doctor_of_the_last_record_is_filled_in_for_the_next_resident(
+    tenant_a: Municipality, client_a: Client, day: Day, venue_a: StaffAccount, clock
+) -> None:
+    checked_in(tenant_a, day.booking)
+    with tenant_context(tenant_a):
+        following = make_booking(make_voucher(tenant_a, "2000000099"), day.later)
+    checked_in(tenant_a, following)
+    logged_in(client_a, venue_a, clock)
+    first = client_a.get(f"/console/reception/bookings/{day.booking.pk}/").content.decode()
+    assert 'value="医師 一郎"' not in first
+    record(client_a, day.booking, day.pfizer)
+    card = client_a.get(f"/console/reception/bookings/{following.pk}/").content.decode()
+    assert 'value="医師 一郎"' in card.split('name="doctor"')[1].split(">")[0]
 
 
 def test_a_stale_form_for_a_resident_vaccinated_meanwhile_says_it_is_recorded(
