@@ -167,9 +167,11 @@ def map_header(
     """Match header cells to fields.
 
     ``column_mapping`` (a municipality's saved mapping, header text -> field name or Japanese
-    label, or ``None`` to skip the column) is consulted first; a field it assigns is no longer
-    matched by the built-in names. Raises :class:`HeaderError` naming missing required columns
-    or a field given twice."""
+    label, or ``None`` to skip the column) is consulted first; a field it assigns to a header
+    this file has is no longer matched by the built-in names (a file without that header is
+    read by the built-in names as before: a mapping saved for one system's files does not
+    refuse the standard ones). Raises :class:`HeaderError` naming missing required columns,
+    with the headers found, or a field given twice."""
     custom: dict[str, str | None] = {}
     for header, target in (column_mapping or {}).items():
         field = None
@@ -178,7 +180,10 @@ def map_header(
             if field is None:
                 raise HeaderError(f"列の対応付けに不明な項目があります（{target}）")
         custom[normalize_header(header)] = field
-    assigned_by_custom = {field for field in custom.values() if field is not None}
+    present = {normalize_header(cell) for cell in cells}
+    assigned_by_custom = {
+        field for key, field in custom.items() if field is not None and key in present
+    }
 
     columns: list[str | None] = []
     ignored: list[str] = []
@@ -207,9 +212,15 @@ def map_header(
     missing = [FIELD_LABELS[field] for field in REQUIRED_FIELDS if field not in seen]
     if missing:
         names = "、".join(f"「{label}」" for label in missing)
+        found = [cell.strip() for cell in cells if cell.strip()]
+        shown = "、".join(f"「{cell[:20]}」" for cell in found[:12]) + (
+            "…" if len(found) > 12 else ""
+        )
         raise HeaderError(
             f"必須の列が見つかりません: {names}。"
+            f"見出しとして読んだ行の列：{shown or 'なし'}。"
             "1行目が見出し行になっているか、列名が正しいかを確認してください"
+            "（列名が違うときは「列の対応付け」で設定できます）"
         )
     return HeaderMapping(columns=tuple(columns), ignored=tuple(ignored))
 

@@ -9,7 +9,7 @@ from typing import Any
 from django.db import connection
 from django.db.models import F, OuterRef, Subquery
 
-from booking.models import RegistryImport, RegistryImportRow, Voucher
+from booking.models import Booking, RegistryImport, RegistryImportRow, Voucher
 from booking.registry.fields import FIELD_LABELS
 from booking.registry.pipeline import VOUCHER_TABLE
 from tenants.crypto import cipher_for
@@ -46,7 +46,12 @@ def preview_counts(registry_import: RegistryImport) -> dict[str, int]:
         "invalid": invalid,
     }
     if registry_import.full_list:
-        counts["withdrawn"] = unlisted_vouchers(registry_import).count()
+        unlisted = unlisted_vouchers(registry_import)
+        counts["withdrawn"] = unlisted.count()
+        # Said before confirming: their bookings are kept, and followed up after.
+        counts["withdrawn_with_booking"] = (
+            unlisted.filter(bookings__status__in=Booking.LIVE_STATUSES).distinct().count()
+        )
         # What the withdrawals are a share of (a full list that would withdraw many is
         # confirmed only with their number acknowledged).
         counts["active"] = Voucher.objects.filter(status=Voucher.Status.ACTIVE).count()

@@ -272,11 +272,13 @@ def test_header_cells_are_normalised_before_matching(cell: str, field: str) -> N
 def test_missing_required_columns_are_named() -> None:
     with pytest.raises(HeaderError) as caught:
         map_header(["宛名番号", "氏名", "生年月日", "電話番号"])
-    message = caught.value.message
-    assert "「接種券番号」" in message
-    assert "「氏名カナ」" in message
-    assert "「氏名」" not in message
-    assert "電話番号" not in message
+    missing, found = caught.value.message.split("見出しとして読んだ行の列：")
+    assert "「接種券番号」" in missing
+    assert "「氏名カナ」" in missing
+    assert "「氏名」" not in missing
+    assert "電話番号" not in missing
+    # The headers it did read, for the official to compare with the file.
+    assert found.startswith("「宛名番号」、「氏名」、「生年月日」、「電話番号」。")
 
 
 def test_a_file_with_a_bad_header_fails_when_opened() -> None:

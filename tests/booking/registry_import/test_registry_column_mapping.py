@@ -60,3 +60,24 @@ def test_a_mapping_that_cannot_be_read_is_refused_in_japanese(
     assert message in " ".join(refused.value.errors[field])
     assert registry_column_mapping_get() == {}
     assert not Event.objects.filter(action="registry_import.mapping_saved").exists()
+
+
+def test_a_mapping_does_not_refuse_a_file_with_the_standard_headers(tenant) -> None:
+    """Saved for one system's files (誕生日), it leaves a standard file (生年月日) readable;
+    a file with neither says which headers it read and where a mapping is set."""
+    registry_column_mapping_save(headers={"birth_date": "誕生日"}, actor=ACTOR)
+    standard = import_all(
+        ("接種券番号,氏名,氏名カナ,生年月日\r\n" + row("0000000001") + "\r\n").encode("cp932")
+    )
+    assert standard.status == RegistryImport.Status.DONE
+    neither = preview(
+        "接種券番号,氏名,氏名カナ,生まれ\r\n0000000002,東 一,アズマ ハジメ,S24.4.1\r\n".encode(
+            "cp932"
+        )
+    )
+    assert neither.status == RegistryImport.Status.FAILED
+    assert (
+        "見出しとして読んだ行の列：「接種券番号」、「氏名」、「氏名カナ」、「生まれ」"
+        in neither.message
+    )
+    assert "「列の対応付け」" in neither.message

@@ -318,9 +318,12 @@ def test_a_full_list_withdraws_unlisted_vouchers_and_keeps_their_bookings(tenant
         actor_kind="resident",
     )
     # Voucher 2's row is present but invalid: it must not be withdrawn for that.
-    registry_import = import_all(
-        csv_bytes([row("0000000001"), row("0000000002", birth="2月30日")]), full_list=True
-    )
+    listed = csv_bytes([row("0000000001"), row("0000000002", birth="2月30日")])
+    # The preview says it before confirming: one voucher withdrawn, and it holds a booking.
+    shown = preview(listed, full_list=True)
+    assert (shown.counts["withdrawn"], shown.counts["withdrawn_with_booking"]) == (1, 1)
+    registry_import_cancel(registry_import=shown, actor=ACTOR)
+    registry_import = import_all(listed, full_list=True)
     assert registry_import.counts["withdrawn"] == 1
     assert registry_import.counts["withdrawn_with_booking"] == 1
     gone.refresh_from_db()
