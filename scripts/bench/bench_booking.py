@@ -426,8 +426,8 @@ def raw_attempt(stage_: Stage) -> Callable[[int, int], None]:
                 raise Full
             cursor.execute(
                 "INSERT INTO booking_booking (booking_number, voucher_id, slot_id, dose, channel, "
-                "status, actor_kind, actor_id, created_at) "
-                "VALUES (%s, %s, %s, 1, 'web', 'active', 'resident', %s, now())",
+                "booked_through, status, actor_kind, actor_id, created_at) "
+                "VALUES (%s, %s, %s, 1, 'web', 'web', 'active', 'resident', %s, now())",
                 [booking_number_new(), voucher_id, slot_id, str(voucher_id)],
             )
 
