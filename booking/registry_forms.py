@@ -110,6 +110,10 @@ def import_context(registry_import: RegistryImport) -> dict[str, Any]:
         # A full list that would withdraw every voucher, or many of them (the number is
         # acknowledged with the confirmation).
         "without_rows": full_list_without_rows(registry_import),
+        # Nothing new or changed, and no full list: confirming would write nothing.
+        "nothing_to_write": not registry_import.full_list
+        and not (registry_import.counts or {}).get("new")
+        and not (registry_import.counts or {}).get("changed"),
         "withdrawals_to_acknowledge": withdrawals_to_acknowledge(registry_import),
     }
 

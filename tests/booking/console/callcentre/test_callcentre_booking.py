@@ -4,7 +4,7 @@ capacity only, the same rules and messages."""
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import time_machine
 from django.test import Client
@@ -455,10 +455,13 @@ def test_a_booking_put_off_at_the_venue_reads_as_such_to_the_call_centre(
     client_a.post(resident_url(town) + "book/", {"slot": town.call_slot.pk})
     with schema_context(tenant_a.schema_name):
         Booking.objects.filter(slot_id=town.call_slot.pk).update(
-            status=Booking.Status.CANCELLED, cancel_reason=Booking.CancelReason.DEFERRED
+            status=Booking.Status.CANCELLED,
+            cancel_reason=Booking.CancelReason.DEFERRED,
+            cancelled_at=datetime(2026, 5, 11, 4, 32, tzinfo=UTC),
         )
     row = client_a.get(resident_url(town)).content.decode().split("<tbody>")[1]
     assert "接種見合わせ" in row.split("</tr>")[0] and "取消" not in row.split("</tr>")[0]
+    assert "5月11日 13:32 会場で予診の結果などにより" in row.split("</tr>")[0]
 
 
 def test_a_web_booking_changed_by_phone_reads_as_made_on_the_web(

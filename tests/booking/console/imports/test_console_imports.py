@@ -494,3 +494,17 @@ def test_a_file_without_some_columns_says_the_vouchers_it_changes_lose_them(
     notice = page.split('id="columns-emptied"')[1].split("</p>")[0]
     assert "住所" in notice and "郵便番号" in notice and "（1件）" in notice
     assert "空欄になります" in notice
+
+
+def test_a_file_with_nothing_to_write_is_not_offered_to_be_imported(
+    tenant_a: Municipality, client_a: Client, as_admin: Client, django_capture_on_commit_callbacks
+) -> None:
+    """Every row invalid, or the header alone: the page says so and offers only to cancel."""
+    bad = row("0000000031", birth="昭和23年2月30日")
+    location = previewed(client_a, csv_bytes([bad]), django_capture_on_commit_callbacks)
+    page = client_a.get(location).content.decode()
+    assert 'id="import-nothing-to-write"' in page and 'id="import-confirm"' not in page
+    assert 'id="import-cancel"' in page
+    # A file with a row to import is offered as before.
+    fine = previewed(client_a, csv_bytes([row("0000000032")]), django_capture_on_commit_callbacks)
+    assert 'id="import-confirm"' in client_a.get(fine).content.decode()
