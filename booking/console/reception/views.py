@@ -128,6 +128,18 @@ _LAST_DOCTOR = "reception_last_doctor"
 EARLY_ARRIVAL = timedelta(hours=1)
 
 
+def _lookup_form(vaccination_form: VaccinationForm | None) -> LookupForm:
+    lookup = LookupForm()
+    if vaccination_form is not None and vaccination_form.errors:
+        lookup.fields["number"].widget.attrs.pop("autofocus", None)
+        wrong = next(
+            (name for name in vaccination_form.fields if name in vaccination_form.errors), None
+        )
+        if wrong is not None:
+            vaccination_form.fields[wrong].widget.attrs["autofocus"] = True
+    return lookup
+
+
 def _card_page(
     request: HttpRequest,
     booking: Booking,
@@ -158,8 +170,9 @@ def _card_page(
             # The focus stays in the box for the next resident's number, at the top: a
             # scanner types a code and an Enter wherever the focus is, and on the check-in
             # button or in the lot number that Enter would check in or record the resident
-            # on screen. Checking in and recording are a tap each, on purpose.
-            lookup_form=LookupForm(),
+            # on screen. Checking in and recording are a tap each, on purpose. (A record
+            # refused for what was typed puts the focus on its first wrong box instead.)
+            lookup_form=_lookup_form(vaccination_form),
             # Much before the slot: a confirmation of another day or person, perhaps.
             early=can_check_in and booking.slot.starts_at - timezone.now() > EARLY_ARRIVAL,
             can_check_in=can_check_in,

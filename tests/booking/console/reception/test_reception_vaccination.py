@@ -94,7 +94,11 @@ def test_another_vaccine_needs_the_doctors_reason(
     logged_in(client_a, venue_a, clock)
     refused = record(client_a, day.booking, day.moderna)
     assert refused.status_code == 400
-    assert "医師が理由を選んでください" in refused.content.decode()
+    page = refused.content.decode()
+    assert "医師が理由を選んでください" in page
+    # The focus on the box to mend (not on the next resident's, nor the lot number).
+    assert page.count("autofocus") == 1
+    assert "autofocus" in page.split('name="product_reason"')[1].split(">")[0]
     with tenant_context(tenant_a):
         assert not VaccinationRecord.objects.exists()
 
