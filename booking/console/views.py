@@ -17,6 +17,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from audit.chain import Actor
 from audit.middleware import client_ip
 from booking.console.access import console_staff, forbidden, staff_required
+from booking.console.callcentre.pages import console_page
 from booking.console.forms import InviteForm, LoginForm
 from booking.console.networks import console_network_allowed
 from booking.console.sessions import console_login, console_logout
@@ -214,7 +215,7 @@ def deactivate(request: HttpRequest, staff_id: int) -> HttpResponse:
     in at once; a reset link (``reset``) enables it again."""
     member = get_object_or_404(StaffMember.objects.select_related("user"), pk=staff_id)
     if request.method != "POST" or not request.POST.get("confirm"):
-        return render(
+        return console_page(
             request,
             "booking/console/staff_action.html",
             {"member": member, "action": "deactivate", "unconfirmed": request.method == "POST"},
@@ -248,7 +249,7 @@ def reset(request: HttpRequest, staff_id: int) -> HttpResponse:
     member = get_object_or_404(StaffMember.objects.select_related("user"), pk=staff_id)
     context: dict[str, Any] = {"member": member, "action": "reset"}
     if request.method != "POST":
-        return render(request, "booking/console/staff_action.html", context)
+        return console_page(request, "booking/console/staff_action.html", context)
     try:
         issued = staff_reset_issue(
             staff=member,
@@ -263,7 +264,7 @@ def reset(request: HttpRequest, staff_id: int) -> HttpResponse:
         reverse("console:setup", args=[issued.token])
     )
     # Rendered, not redirected: the link is shown once and kept nowhere.
-    return render(request, "booking/console/staff_action.html", context)
+    return console_page(request, "booking/console/staff_action.html", context)
 
 
 @require_POST

@@ -179,6 +179,9 @@ def test_an_admin_deactivates_a_leaver_who_is_logged_out_everywhere_and_cannot_l
     desk = logged_in(Client(HTTP_HOST=HOST), operator_a, clock)
     laptop = logged_in(Client(HTTP_HOST=HOST), operator_a, clock)
 
+    # Asked first, on a page of the console like the others (its name, its menu).
+    asked = client_a.get(f"/console/staff/{operator_a.staff_id}/deactivate/").content.decode()
+    assert "<title>アカウントを無効にする | " in asked and 'class="console-nav"' in asked
     response = client_a.post(f"/console/staff/{operator_a.staff_id}/deactivate/", {"confirm": "1"})
     assert response.status_code == 302 and response["Location"] == "/console/"
     home = client_a.get("/console/").content.decode()
