@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import re
 from datetime import time
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.template import Engine, TemplateSyntaxError
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from audit import record
 from audit.chain import Actor
@@ -39,6 +41,23 @@ _BOOKING = (
     "product_name",
     "dose",
 )
+# What each placeholder stands for, as the template page explains it to the municipality.
+PLACEHOLDER_LABELS: dict[str, Any] = {
+    "booking_number": gettext_lazy("予約番号"),
+    "date": gettext_lazy("接種日（曜日つき）"),
+    "start_time": gettext_lazy("開始時刻"),
+    "end_time": gettext_lazy("終了時刻"),
+    "venue_name": gettext_lazy("会場名"),
+    "venue_address": gettext_lazy("会場の住所"),
+    "venue_map_url": gettext_lazy("会場の地図のURL"),
+    "product_name": gettext_lazy("ワクチン名"),
+    "dose": gettext_lazy("接種回数"),
+    "previous_date": gettext_lazy("変更前の接種日"),
+    "previous_time": gettext_lazy("変更前の開始時刻"),
+    "notice": gettext_lazy("市区町村からのお知らせ文"),
+    "municipality_name": gettext_lazy("市区町村名"),
+    "contact_phone": gettext_lazy("コールセンターの電話番号"),
+}
 PLACEHOLDERS: dict[str, tuple[str, ...]] = {
     NotificationKind.BOOKING_CREATED: _BOOKING + _COMMON,
     NotificationKind.BOOKING_CHANGED: _BOOKING + ("previous_date", "previous_time") + _COMMON,

@@ -41,6 +41,7 @@ from booking.models.bookings import booking_number_display
 from booking.notifications.rendering import packaged_source
 from booking.notifications.selectors import notification_counts, notifications_needing_attention
 from booking.services.notification_settings import (
+    PLACEHOLDER_LABELS,
     PLACEHOLDERS,
     notification_settings_update,
     notification_template_delete,
@@ -271,7 +272,7 @@ def template_edit(request: HttpRequest, kind: str, channel: str, language: str) 
         "channel_label": NotificationChannel(channel).label,
         "language_label": Language(language).label,
         "custom": custom,
-        "placeholders": PLACEHOLDERS[kind],
+        "placeholders": [(name, PLACEHOLDER_LABELS.get(name, "")) for name in PLACEHOLDERS[kind]],
         "short": not email,
         "action_url": request.path,
     }

@@ -222,6 +222,9 @@ def test_the_admin_writes_the_municipalitys_own_reminder_and_can_go_back(
     form = client_a.get(REMINDER_LINE_JA).content.decode()
     assert "明日は接種の予約日です" in form  # the packaged wording, to start from
     assert 'name="subject"' not in form  # LINE messages have no subject
+    # Each placeholder said in words, in the municipality's language.
+    assert "<code>{{ venue_map_url }}</code> 会場の地図のURL" in form
+    assert "<code>{{ start_time }}</code> 開始時刻" in form
     body = "【小平市】明日 {{ start_time }} {{ venue_name }}"
     body += "{% if venue_map_url %} {{ venue_map_url }}{% endif %}"
     assert client_a.post(REMINDER_LINE_JA, {"body": body}).status_code == 302
@@ -392,3 +395,10 @@ def test_the_section_reads_in_english(client_a: Client, as_admin: Client) -> Non
     assert "通知" not in page and "一時停止" not in page
     settings_page = client_a.post(SETTINGS, _settings_form(reminder_time="25:00"))
     assert "Enter the reminder time as hours and minutes" in settings_page.content.decode()
+
+
+def test_every_placeholder_has_its_words() -> None:
+    from booking.services.notification_settings import PLACEHOLDER_LABELS, PLACEHOLDERS
+
+    used = {name for names in PLACEHOLDERS.values() for name in names}
+    assert used <= set(PLACEHOLDER_LABELS)
