@@ -503,13 +503,18 @@ def trail_page(
     page = list(events.order_by("-seq")[: limit + 1])
     more = page[limit - 1].seq if len(page) > limit else None
     page = page[:limit]
+    # The staff accounts the page names, as actors or as targets: their addresses, at once.
     staff_ids = {
         int(event.actor_id)
         for event in page
         if event.actor_kind == Actor.STAFF and event.actor_id.isdigit()
+    } | {
+        int(event.target_id)
+        for event in page
+        if event.target_type == "auth.user" and event.target_id.isdigit()
     }
     emails = dict(get_user_model().objects.filter(pk__in=staff_ids).values_list("pk", "email"))
-    targets = _target_labels(page)  # the targets' and the details' rows
+    targets = _target_labels(page, emails)  # the targets' and the details' rows
     rows = []
     for event in page:
         label = f"{event.actor_kind}:{event.actor_id}" if event.actor_id else event.actor_kind
@@ -573,8 +578,9 @@ def _target_matching(text: str) -> models.Q:
     return models.Q(target_type="booking.booking", target_id=str(booking.pk))
 
 
-def _target_labels(events: list[Event]) -> dict[tuple[str, str], str]:
-    """The page's targets in staff's words, a query per kind of target on the page."""
+def _target_labels(events: list[Event], emails: dict[int, str]) -> dict[tuple[str, str], str]:
+    """The page's targets in staff's words, a query per kind of target on the page (staff
+    accounts by ``emails``, read with the page's actors)."""
     ids: dict[str, set[int]] = {}
     for event in events:
         if event.target_id.isdigit():
@@ -644,7 +650,7 @@ def _target_labels(events: list[Event]) -> dict[tuple[str, str], str]:
     if "auth.user" in ids:
         put(
             "auth.user",
-            get_user_model().objects.filter(pk__in=ids["auth.user"]).values_list("pk", "email"),
+            [(pk, emails[pk]) for pk in ids["auth.user"] if pk in emails],
             lambda email: _("職員 %(email)s") % {"email": email},
         )
     if "booking.staffinvitation" in ids:
