@@ -67,6 +67,14 @@ class VaccinationForm(ConsoleForm):
         widget=forms.TextInput(attrs={"autocomplete": "off"}),
     )
 
+    def get_context(self) -> dict[str, Any]:
+        # Refused for what was typed: the first wrong box takes the focus (as ResidentForm's).
+        if self.is_bound and self.errors:
+            first = next((name for name in self.fields if name in self.errors), None)
+            if first is not None:
+                self.fields[first].widget.attrs["autofocus"] = True
+        return super().get_context()
+
     def __init__(self, *args: Any, slot: Slot, **kwargs: Any) -> None:
         kwargs.setdefault("initial", {})
         kwargs["initial"].setdefault("product", slot.product_id)

@@ -129,14 +129,11 @@ EARLY_ARRIVAL = timedelta(hours=1)
 
 
 def _lookup_form(vaccination_form: VaccinationForm | None) -> LookupForm:
+    """The next resident's box, with the focus unless a refused record has it (the form puts
+    it on its first wrong box)."""
     lookup = LookupForm()
     if vaccination_form is not None and vaccination_form.errors:
         lookup.fields["number"].widget.attrs.pop("autofocus", None)
-        wrong = next(
-            (name for name in vaccination_form.fields if name in vaccination_form.errors), None
-        )
-        if wrong is not None:
-            vaccination_form.fields[wrong].widget.attrs["autofocus"] = True
     return lookup
 
 
