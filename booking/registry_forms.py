@@ -81,8 +81,7 @@ def _columns_emptied(registry_import: RegistryImport) -> str:
     those vouchers' values of them are emptied (a file meant to hold them all): "" otherwise."""
     if not (registry_import.counts or {}).get("changed"):
         return ""
-    missing = registry_import.columns_missing or []
-    return "、".join(FIELD_LABELS[field] for field in missing if field in FIELD_LABELS)
+    return "、".join(FIELD_LABELS[field] for field in registry_import.columns_missing or [])
 
 
 def import_context(registry_import: RegistryImport) -> dict[str, Any]:
