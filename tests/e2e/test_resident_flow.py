@@ -340,6 +340,9 @@ def test_a_failed_login_is_announced_and_the_skip_link_comes_first(page: Any, si
     page.get_by_role("button", name="ログイン").click()
     alert = page.get_by_role("alert")
     assert "接種券番号または生年月日が正しくありません" in alert.inner_text()
+    # The number typed is kept for the next try; the birth date is chosen again.
+    assert page.get_by_label("接種券番号（10桁）").input_value() == "3999999999"
+    assert page.input_value("#id_birth_date_year") == ""
     Shots("failed-login").take(page, "failed")
 
 

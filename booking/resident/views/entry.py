@@ -94,6 +94,9 @@ EXTRA_STEP = gettext_lazy(
     "ただいま、なりすましを防ぐために確認を強化しています。"
     "お名前（カタカナ）もあわせて入力してください。"
 )
+# What a refused login shows again of what was typed: who the visitor says they are, never
+# the secret that goes with it.
+IDENTIFYING = ("voucher_number", "email")
 # Kept out of error reports (the voucher number and e-mail address too).
 SENSITIVE = (
     "voucher_number",
@@ -256,17 +259,21 @@ def _refused(
     method: str,
     typed: dict[str, Any],
 ) -> HttpResponse:
-    """The page for a refused attempt. Nothing typed is shown again, so every failure renders
-    the same page; only the extra step keeps what was typed (nothing was checked)."""
+    """The page for a refused attempt. It shows again the voucher number (or e-mail address)
+    the visitor typed, whether or not it exists, and never the secret (birth date, code,
+    password): every failure renders the same page around the visitor's own input, and a
+    resident who mistyped the birth date need not type the ten digits again. The extra step
+    keeps the birth date too (nothing was checked)."""
     if isinstance(refused, SiteClosed):
         return _login_page(request, template=template, form=form_class(), status=503)
     if refused.extra_step_required:
         form = _form(form_class, extra_step=True, initial=typed)
         return _login_page(request, template=template, form=form, error=str(EXTRA_STEP), status=400)
+    kept = {key: typed[key] for key in IDENTIFYING if key in typed}
     if refused.throttled:
-        form = _form(form_class, extra_step=throttle.under_attack_shown())
+        form = _form(form_class, extra_step=throttle.under_attack_shown(), initial=kept)
         return _login_page(request, template=template, form=form, error=str(THROTTLED), status=429)
-    form = _form(form_class, extra_step=throttle.under_attack_shown())
+    form = _form(form_class, extra_step=throttle.under_attack_shown(), initial=kept)
     return _login_page(
         request,
         template=template,
@@ -313,7 +320,9 @@ def login(request: HttpRequest) -> HttpResponse:
         else:
             result = resident_login_account(email=data["email"], password=data["password"], ip=ip)
     except LoginRefused as refused:
-        typed = {key: data[key] for key in ("voucher_number", "birth_date") if key in data}
+        typed = {
+            key: data[key] for key in ("voucher_number", "birth_date", "email") if key in data
+        }
         return _refused(
             request, refused, template=template, form_class=form_class, method=method, typed=typed
         )
@@ -351,7 +360,7 @@ def login_password(request: HttpRequest) -> HttpResponse:
             template=template,
             form_class=PasswordLoginForm,
             method="password",
-            typed={},
+            typed={"voucher_number": form.cleaned_data["voucher_number"]},
         )
     return _after_login(request, result)
 

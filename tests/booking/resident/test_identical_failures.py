@@ -3,6 +3,7 @@ work (and so about the same time), whether or not the voucher exists (ASVS 6.3.8
 
 from __future__ import annotations
 
+import re
 import statistics
 import time
 from collections.abc import Callable
@@ -38,11 +39,26 @@ def _fresh() -> Client:
     return Client(HTTP_HOST="kodaira.localhost")
 
 
-def _assert_identical(responses: list[Any]) -> None:
+# The box that shows again who the visitor said they were (the secret is never shown again).
+TYPED = re.compile(r'(<input [^>]*name="(?:voucher_number|email)"[^>]*?)(?: value="([^"]*)")?( |>)')
+
+CHOSEN_BIRTH_DATE = re.compile(
+    r'<select name="birth_date_[^>]*>(?:(?!</select>).)*<option value="[^"]+" selected',
+    re.DOTALL,
+)
+
+
+def _assert_identical(responses: list[Any], typed: list[str]) -> None:
+    """The same status and page for each, but for the voucher number (or e-mail address)
+    typed, shown again in its box: ``typed``, in the order of ``responses``."""
     statuses = {response.status_code for response in responses}
     assert statuses == {400}
-    pages = {same_page(response.content) for response in responses}
+    shown = [match.group(2) for r in responses if (match := TYPED.search(r.content.decode()))]
+    assert shown == typed
+    pages = {TYPED.sub(r"\1\3", same_page(response.content)) for response in responses}
     assert len(pages) == 1
+    for response in responses:  # nothing of the birth date is kept
+        assert not CHOSEN_BIRTH_DATE.search(response.content.decode())
 
 
 @pytest.fixture
@@ -75,7 +91,9 @@ def test_birth_date_failures_are_identical_and_cost_one_decryption(
         before = len(open_record_calls)
         responses.append(attempt())
         assert len(open_record_calls) == before + 1  # a dummy one for the unknown voucher
-    _assert_identical(responses)
+    _assert_identical(
+        responses, ["1999999999", resident_a.number, withdrawn.number, disabled.number]
+    )
     reasons = [e.details["reason"] for e in events(dob_mode, "resident.login_failed")]
     assert reasons == [
         "unknown_voucher",
@@ -96,7 +114,8 @@ def test_birth_date_after_a_password_fails_like_any_other(
         [
             login_dob(_fresh(), resident_a),  # right birth date, but a password exists now
             _fresh().post("/login/", {"voucher_number": "1999999999", **WRONG_DATE}),
-        ]
+        ],
+        [resident_a.number, "1999999999"],
     )
 
 
@@ -122,7 +141,9 @@ def test_password_failures_are_identical_and_cost_one_hash_each(
         before = counting_hasher.verified
         responses.append(login_password(_fresh(), resident, password))
         assert counting_hasher.verified == before + 1
-    _assert_identical(responses)
+    _assert_identical(
+        responses, ["1999999999", neighbour_a.number, resident_a.number, disabled.number]
+    )
 
 
 def test_code_failures_are_identical(
@@ -138,7 +159,8 @@ def test_code_failures_are_identical(
             login_code(_fresh(), resident_a, code="ZZZZ-ZZZZ"),
             login_code(_fresh(), neighbour_a),
             login_code(_fresh(), withdrawn),
-        ]
+        ],
+        ["1999999999", resident_a.number, neighbour_a.number, withdrawn.number],
     )
     reasons = [e.details["reason"] for e in events(tenant_a, "resident.login_failed")]
     assert reasons == ["unknown_voucher", "wrong_code", "code_used", "voucher_withdrawn"]
@@ -165,7 +187,7 @@ def test_account_failures_are_identical_and_cost_one_hash_each(
         before = counting_hasher.verified
         responses.append(_fresh().post("/login/", {"email": email, "password": password}))
         assert counting_hasher.verified == before + 1
-    _assert_identical(responses)
+    _assert_identical(responses, ["nobody@example.jp", "hanako@example.jp", "not an address"])
 
 
 def _median_ratio(first: Callable[[], Any], second: Callable[[], Any], runs: int = 9) -> float:

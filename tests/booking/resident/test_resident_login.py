@@ -58,7 +58,8 @@ def test_a_wrong_birth_date_does_not_log_in(
     # The message is announced, and the first field (focused again) is described by it.
     assert 'role="alert" id="login-error"' in text
     assert 'aria-describedby="login-error id_voucher_number_helptext"' in text
-    assert "autofocus" in text and resident_a.number not in text
+    # The voucher number typed stays in its box (only the birth date is chosen again).
+    assert "autofocus" in text and f'value="{resident_a.number}"' in text
     assert client_a.get("/mypage/").status_code == 302
     (event,) = events(dob_mode, "resident.login_failed")
     assert event.details["reason"] == "wrong_birth_date"
