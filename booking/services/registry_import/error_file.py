@@ -49,7 +49,7 @@ def _write_error_file(registry_import: RegistryImport, encoding: str) -> str:
         rows = _error_rows(registry_import, head, rest, stream, encoding)
         return sealed_file_save(
             error_file_name(registry_import.pk),
-            _segments(rows, encoding),
+            _segments(rows, encoding, line_end=_line_end(head)),
             table=_TABLE,
             row_id=str(registry_import.pk),
         )
@@ -109,11 +109,21 @@ def _error_rows(
         yield [*cells[:width], *padding, said, *cells[width:]]
 
 
-def _segments(rows: Iterable[list[str]], encoding: str) -> Iterator[bytes]:
-    """Rows as CSV in the file's own encoding, about SEGMENT_BYTES at a time."""
+def _line_end(head: FileHead) -> str:
+    """The line end the file was sent with, as its header ends (CRLF, as Excel writes,
+    when that does not say)."""
+    return (
+        "\n"
+        if head.header_bytes.endswith(b"\n") and not head.header_bytes.endswith(b"\r\n")
+        else "\r\n"
+    )
+
+
+def _segments(rows: Iterable[list[str]], encoding: str, *, line_end: str) -> Iterator[bytes]:
+    """Rows as CSV in the file's own encoding and line ends, about SEGMENT_BYTES at a time."""
     encoder = codecs.getincrementalencoder(encoding)(errors="replace")
     text = io.StringIO(newline="")
-    writer = csv.writer(text, lineterminator="\r\n")
+    writer = csv.writer(text, lineterminator=line_end)
     for row in rows:
         writer.writerow(row)
         if text.tell() >= SEGMENT_BYTES:

@@ -151,6 +151,16 @@ def test_a_utf8_file_with_a_bom_gets_one_bom_whatever_the_segments(
     assert len(list(csv.reader(io.StringIO(text.decode("utf-8-sig"))))) == 11
 
 
+@pytest.mark.parametrize("line_end", [b"\n", b"\r\n"])
+def test_the_error_file_keeps_the_line_ends_it_was_sent_with(tenant, line_end: bytes) -> None:
+    data = csv_bytes([row(f"{n:010d}", birth=BAD) for n in range(1, 4)], encoding="utf-8")
+    registry_import = preview(data.replace(b"\r\n", line_end))
+    _name, content = registry_import_error_file(registry_import=registry_import, actor=ACTOR)
+    text = b"".join(content)
+    assert text.count(line_end) == 4  # the header and three rows
+    assert text.count(b"\r") == (4 if line_end == b"\r\n" else 0)
+
+
 def test_an_error_file_written_whole_before_segments_still_downloads(tenant) -> None:
     registry_import = preview(csv_bytes([row("0000000001", birth=BAD)]))
     old = (HEADER.rstrip("\r\n") + ",エラー内容\r\n0000000001,古い形式\r\n").encode("cp932")
