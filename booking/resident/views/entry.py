@@ -320,9 +320,7 @@ def login(request: HttpRequest) -> HttpResponse:
         else:
             result = resident_login_account(email=data["email"], password=data["password"], ip=ip)
     except LoginRefused as refused:
-        typed = {
-            key: data[key] for key in ("voucher_number", "birth_date", "email") if key in data
-        }
+        typed = {key: data[key] for key in ("voucher_number", "birth_date", "email") if key in data}
         return _refused(
             request, refused, template=template, form_class=form_class, method=method, typed=typed
         )
