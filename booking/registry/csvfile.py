@@ -10,6 +10,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -42,6 +43,17 @@ _ENCODING_CHOICES = {
     "shift-jis": "cp932",
     "sjis": "cp932",
 }
+
+
+# A byte the file's encoding cannot read is decoded as a lone surrogate (U+DC80-U+DCFF, the
+# "surrogateescape" handler): the record it is in is refused with its line, the others are
+# read on, and the error file writes the byte back as it came (errorrows.AS_SENT).
+DECODE_ERRORS = "surrogateescape"
+UNREADABLE = re.compile("[\udc80-\udcff]")
+# Detection takes an encoding that leaves a few lines of the sample unreadable (a row pasted
+# from another system, a character cut in two) when the other leaves more: at most this
+# share of its lines, or one line (and never half of them).
+_UNREADABLE_LINES_SHARE = 0.02
 
 
 class CsvFileError(RegistryValueError):
@@ -108,17 +120,33 @@ def _decodes(sample: bytes, encoding: str) -> bool:
     return True
 
 
+def _unreadable_lines(sample: bytes, encoding: str) -> int:
+    """How many of the sample's lines hold a byte ``encoding`` cannot read."""
+    decoder = codecs.getincrementaldecoder(encoding)(errors=DECODE_ERRORS)
+    text = decoder.decode(sample, final=False)
+    return sum(1 for line in text.split("\n") if UNREADABLE.search(line))
+
+
 def detect_encoding(sample: bytes) -> str:
     """``"utf-8-sig"`` (BOM), ``"utf-8"`` or ``"cp932"`` for the first bytes of a file.
 
     UTF-8 is tried before CP932: Japanese text in CP932 is practically never valid UTF-8, the
-    other way round it often decodes (to nonsense)."""
+    other way round it often decodes (to nonsense). A sample neither reads whole is taken in
+    the one that leaves a few lines unreadable (those rows are refused, each with its line);
+    one that leaves many is in neither."""
     if sample.startswith(codecs.BOM_UTF8):
         return "utf-8-sig"
     if _decodes(sample, "utf-8"):
         return "utf-8"
     if _decodes(sample, "cp932"):
         return "cp932"
+    unreadable, encoding = min(
+        ((_unreadable_lines(sample, name), name) for name in ("utf-8", "cp932")),
+        key=lambda counted: counted[0],  # a tie: UTF-8, as above
+    )
+    lines = sample.count(b"\n") + 1
+    if unreadable <= max(1, int(lines * _UNREADABLE_LINES_SHARE)) and 2 * unreadable < lines:
+        return encoding
     raise CsvFileError(
         "文字コードを判別できません。UTF-8 または Shift_JIS で保存したCSVファイルを選んでください"
     )
@@ -261,23 +289,38 @@ class RegistryFile:
         # newline="": the csv module sees line endings as they are, so quoted fields keep
         # their line breaks, and each of \r\n, \n, \r ends one physical line.
         self._start(
-            io.TextIOWrapper(raw, encoding=self.encoding, errors="strict", newline=""),
+            io.TextIOWrapper(raw, encoding=self.encoding, errors=DECODE_ERRORS, newline=""),
             column_mapping,
+            unreadable=True,
         )
 
     @classmethod
     def from_text(
-        cls, text: str, *, encoding: str, column_mapping: Mapping[str, str | None] | None = None
+        cls,
+        text: str,
+        *,
+        encoding: str,
+        column_mapping: Mapping[str, str | None] | None = None,
+        unreadable: bool = False,
     ) -> RegistryFile:
         """A registry already decoded as a whole (a chunk of a file: the header record and
-        whole records). ``encoding`` is the codec it was decoded with."""
+        whole records). ``encoding`` is the codec it was decoded with; ``unreadable``: with
+        DECODE_ERRORS, and bytes it could not read (their records are refused)."""
         registry = cls.__new__(cls)
         registry.encoding = encoding
         # StringIO with newline="" splits lines exactly as TextIOWrapper(newline="") does.
-        registry._start(io.StringIO(text, newline=""), column_mapping)
+        registry._start(io.StringIO(text, newline=""), column_mapping, unreadable=unreadable)
         return registry
 
-    def _start(self, text: io.TextIOBase, column_mapping: Mapping[str, str | None] | None) -> None:
+    def _start(
+        self,
+        text: io.TextIOBase,
+        column_mapping: Mapping[str, str | None] | None,
+        *,
+        unreadable: bool,
+    ) -> None:
+        # Whether a record may hold an unreadable byte: each record is then looked at for one.
+        self._unreadable = unreadable
         self._text = text
         self._reader = csv.reader(self._text, strict=True)
         self._finished = False
@@ -295,17 +338,20 @@ class RegistryFile:
             return start, next(self._reader)
         except StopIteration:
             return None
-        except (UnicodeDecodeError, csv.Error) as error:
+        except csv.Error as error:
             return start, self._refused(start, error)
 
-    def _refused(self, start: int, error: UnicodeDecodeError | csv.Error) -> str:
+    @property
+    def _unreadable_problem(self) -> str:
+        return (
+            f"{self.encoding_label}として読めない文字があります。この行の文字を確かめて直して"
+            "ください（ファイル全体の文字コードが違うときは、文字コードを指定して取り込み直して"
+            "ください）"
+        )
+
+    def _refused(self, start: int, error: csv.Error) -> str:
         """The problem with the record starting on line ``start`` that the reader refused;
         raises :class:`CsvFileError` when the error means the file cannot be read on."""
-        if isinstance(error, UnicodeDecodeError):
-            raise CsvFileError(
-                f"{start}行目以降に{self.encoding_label}として読めない文字があります。"
-                "文字コードを指定して取り込み直してください"
-            ) from None
         if "field larger than field limit" in str(error):
             raise CsvFileError(
                 f'{start}行目から始まる項目の引用符（"）が閉じられていないようです'
@@ -324,6 +370,11 @@ class RegistryFile:
             line_number, cells = item
             if isinstance(cells, str):
                 raise HeaderError(f"見出し行（{line_number}行目）を読み取れません: {cells}")
+            if self._unreadable and UNREADABLE.search("".join(cells)):
+                raise HeaderError(
+                    f"見出し行（{line_number}行目）に{self.encoding_label}として読めない文字が"
+                    "あります。文字コードを指定して取り込み直してください"
+                )
             if any(cell.strip() for cell in cells):
                 self.header_line_number = line_number
                 return map_header(cells, column_mapping)
@@ -365,6 +416,9 @@ class RegistryFile:
                             '住所などにカンマを含む項目は"で囲んでください',
                         )
                         continue
+                    if self._unreadable and UNREADABLE.search("".join(cells)):
+                        yield line_number, None, self._unreadable_problem
+                        continue
                     if count < needed:
                         yield (
                             line_number,
@@ -376,7 +430,7 @@ class RegistryFile:
                         continue
                     yield line_number, cells, None
                 break
-            except (UnicodeDecodeError, csv.Error) as error:
+            except csv.Error as error:
                 problem = self._refused(start, error)
             yield start, None, problem
             start = reader.line_num + 1

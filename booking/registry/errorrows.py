@@ -9,19 +9,38 @@ are cut the same way (:func:`booking.registry.pipeline.chunk_file`).
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 from bisect import bisect_right
 from collections.abc import Iterable, Iterator
 from itertools import compress, count, repeat
 
-from booking.registry.csvfile import resolve_encoding
+from booking.registry.csvfile import DECODE_ERRORS, resolve_encoding
 from booking.registry.pipeline import CHUNK_BYTES, Chunk, FileHead, Readable, chunk_file
+
+# The encoding error handler that writes the rows back as they were sent: a byte the file's
+# encoding could not read (decoded as a lone surrogate, DECODE_ERRORS) goes back as that
+# byte; anything else the encoding has no code for (only ever in what the import adds, the
+# messages) as "?".
+AS_SENT = "sesshu-as-sent"
+
+
+def _as_sent(error: UnicodeError) -> tuple[str | bytes, int]:
+    if not isinstance(error, UnicodeEncodeError):
+        raise error
+    text = error.object[error.start : error.end]
+    if all("\udc80" <= character <= "\udcff" for character in text):
+        return bytes(ord(character) - 0xDC00 for character in text), error.end
+    return "?" * len(text), error.end
+
+
+codecs.register_error(AS_SENT, _as_sent)
 
 
 def header_cells(head: FileHead, *, encoding: str) -> list[str]:
     """The header record's cells (the first record with a non-blank cell)."""
-    text = head.header_bytes.decode(resolve_encoding(encoding), errors="replace")
+    text = head.header_bytes.decode(resolve_encoding(encoding), errors=DECODE_ERRORS)
     for cells in csv.reader(io.StringIO(text, newline="")):
         if any(cell.strip() for cell in cells):
             return cells
@@ -98,7 +117,7 @@ def _rows_by_bytes(
             # Within a quoted line break by this count, though the parse started a record
             # here: a quote the csv module took as a plain character (``a,b"c``).
             return None
-        text = b"\n".join(physical[index : end + 1]).decode(codec, errors="replace")
+        text = b"\n".join(physical[index : end + 1]).decode(codec, errors=DECODE_ERRORS)
         try:
             # Strictly: a quote the count took as a plain character may have left the
             # csv module inside a quoted cell at the end of the text.
@@ -115,7 +134,7 @@ def _rows_by_csv(chunk: Chunk, wanted: list[int], codec: str) -> list[tuple[int,
     """The chunk read with the csv module (leniently: the file's own quoting, however odd,
     goes back as it came)."""
     targets = set(wanted)
-    reader = csv.reader(io.StringIO(chunk.data.decode(codec, errors="replace"), newline=""))
+    reader = csv.reader(io.StringIO(chunk.data.decode(codec, errors=DECODE_ERRORS), newline=""))
     found = []
     for cells in reader:
         start = chunk.first_line - 1 + reader.line_num - sum(cell.count("\n") for cell in cells)

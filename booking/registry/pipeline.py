@@ -27,7 +27,12 @@ from datetime import date
 from itertools import chain, repeat
 
 from booking.registry.columns import ColumnParser, Values
-from booking.registry.csvfile import RegistryFile, open_registry, resolve_encoding
+from booking.registry.csvfile import (
+    DECODE_ERRORS,
+    RegistryFile,
+    open_registry,
+    resolve_encoding,
+)
 from booking.registry.dates import parse_birth_date
 from booking.registry.errors import RegistryValueError
 from booking.registry.fields import REQUIRED_FIELDS
@@ -461,12 +466,16 @@ def _open_chunk(
     encoding: str,
     column_mapping: Mapping[str, str | None] | None,
 ) -> RegistryFile:
-    """The chunk (after the file's header record) opened as a registry of its own. Decoded
-    in one go; a chunk that does not decode is read as a stream instead, which finds the
-    line of the first bad byte for the error message."""
+    """The chunk (after the file's header record) opened as a registry of its own, decoded
+    in one go. A chunk with bytes its encoding cannot read is decoded keeping them (their
+    records are refused, each with its line, and go back as sent in the error file)."""
     data = head.header_bytes + chunk.data
+    codec = resolve_encoding(encoding)
     try:
-        text = data.decode(resolve_encoding(encoding))
+        text = data.decode(codec)
     except UnicodeDecodeError:
-        return open_registry(io.BytesIO(data), encoding=encoding, column_mapping=column_mapping)
+        text = data.decode(codec, DECODE_ERRORS)
+        return RegistryFile.from_text(
+            text, encoding=encoding, column_mapping=column_mapping, unreadable=True
+        )
     return RegistryFile.from_text(text, encoding=encoding, column_mapping=column_mapping)

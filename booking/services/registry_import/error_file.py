@@ -19,7 +19,7 @@ from django.utils.translation import gettext as _
 from audit import record
 from audit.chain import Actor
 from booking.models import RegistryImport
-from booking.registry.errorrows import header_cells, rows_at_lines
+from booking.registry.errorrows import AS_SENT, header_cells, rows_at_lines
 from booking.registry.pipeline import FileHead, Readable, split_head
 from booking.services.registry_import.files import (
     _chunk_bytes,
@@ -121,7 +121,7 @@ def _line_end(head: FileHead) -> str:
 
 def _segments(rows: Iterable[list[str]], encoding: str, *, line_end: str) -> Iterator[bytes]:
     """Rows as CSV in the file's own encoding and line ends, about SEGMENT_BYTES at a time."""
-    encoder = codecs.getincrementalencoder(encoding)(errors="replace")
+    encoder = codecs.getincrementalencoder(encoding)(errors=AS_SENT)
     text = io.StringIO(newline="")
     writer = csv.writer(text, lineterminator=line_end)
     for row in rows:

@@ -118,15 +118,47 @@ def test_detection_survives_a_sample_cut_inside_a_character() -> None:
     assert detect_encoding(sjis[:3]) == "cp932"
 
 
-def test_a_later_undecodable_byte_is_reported_with_a_line() -> None:
+def test_a_later_undecodable_byte_refuses_its_row_alone_with_its_line() -> None:
     # 3.5 MB of ASCII first: more than detection samples, so detection says UTF-8.
     ascii_rows = [f"{index:010d},Taro,TARO,1950-01-01" for index in range(100_000)]
     head = "voucher_number,name,name_kana,birth_date\n" + "\n".join(ascii_rows) + "\n"
-    tail = "0099999999,山田,ヤマダ,S23.4.1\n".encode("cp932")
-    data = io.BytesIO(head.encode("ascii") + tail)
-    with pytest.raises(CsvFileError, match="UTF-8として読めない文字") as caught:
-        _records(data)
-    assert "行目以降" in caught.value.message
+    tail = "0099999999,山田,ヤマダ,S23.4.1\n0099999998,Jiro,JIRO,1950-01-02\n".encode("cp932")
+    records = _records(io.BytesIO(head.encode("ascii") + tail))
+    assert len(records) == 100_002
+    refused = records[-2]
+    assert refused.line_number == 100_002 and refused.values == {}
+    assert refused.problem is not None and "UTF-8として読めない文字があります" in refused.problem
+    assert "文字コードを指定して" in refused.problem
+    assert records[-1].problem is None and records[-1].values["name"] == "Jiro"
+
+
+def test_a_shift_jis_file_with_one_unreadable_byte_is_still_shift_jis() -> None:
+    rows = [ROW_1.replace("0012345678", f"00123456{n:02d}") for n in range(40)]
+    data = bytearray(_file([HEADER, *rows], encoding="cp932").getvalue())
+    # The 11th row's name broken: a lead byte followed by a space.
+    start = data.index(b"0012345610")
+    name = data.index("山田".encode("cp932"), start)
+    data[name : name + 4] = b"\x82\x20"
+    with open_registry(io.BytesIO(bytes(data))) as registry:
+        records = list(registry)
+        assert registry.encoding == "cp932"
+    assert [record.line_number for record in records if record.problem] == [12]
+    assert "Shift_JISとして読めない文字があります" in (records[10].problem or "")
+    assert all(record.values["name"] == "山田　太郎" for record in records if not record.problem)
+    assert len(records) == 40
+
+
+def test_a_header_with_an_unreadable_byte_is_refused() -> None:
+    data = HEADER.encode("cp932").replace("氏名カナ".encode("cp932"), b"\x81\x20") + b"\r\n"
+    rows = "".join(f"{ROW_1}\r\n" for _ in range(60)).encode("cp932")
+    with pytest.raises(CsvFileError, match="見出し行（1行目）にShift_JISとして読めない文字"):
+        _records(io.BytesIO(data + rows))
+
+
+def test_a_file_mostly_unreadable_in_both_encodings_is_refused() -> None:
+    lines = [HEADER.encode("cp932"), *(b"\x81\x20,\xff\xfe\x80\x80" for _ in range(10))]
+    with pytest.raises(CsvFileError, match="文字コードを判別できません"):
+        detect_encoding(b"\r\n".join(lines))
 
 
 # --- line endings, quoting, line numbers ---------------------------------------------------

@@ -151,6 +151,31 @@ def test_a_utf8_file_with_a_bom_gets_one_bom_whatever_the_segments(
     assert len(list(csv.reader(io.StringIO(text.decode("utf-8-sig"))))) == 11
 
 
+@pytest.mark.parametrize("chunk_bytes", [None, 300])
+def test_a_row_with_an_unreadable_byte_is_refused_alone_and_sent_back_as_it_came(
+    tenant, settings, chunk_bytes: int | None
+) -> None:
+    if chunk_bytes:  # many chunks: the broken row's is read apart from the others
+        settings.SESSHU_REGISTRY_CHUNK_BYTES = chunk_bytes
+    data = csv_bytes([row(f"{n:010d}", name=f"小平 花子{n}") for n in range(1, 21)])
+    # A character cut in two (a lead byte before a space), as a file joined from two systems.
+    name = "小平 花子7".encode("cp932")
+    broken = b"\x8f\x20" + name[2:]
+    data = data.replace(name, broken)
+    registry_import = preview(data)
+    assert registry_import.status == RegistryImport.Status.PREVIEWED
+    assert registry_import.detected_encoding == "cp932"
+    assert registry_import.counts["invalid"] == 1 and registry_import.counts["new"] == 19
+    (error,) = registry_import.errors.all()
+    assert error.line_number == 8 and "Shift_JISとして読めない文字があります" in error.message
+    _name, content = registry_import_error_file(registry_import=registry_import, actor=ACTOR)
+    sent_back = b"".join(content)
+    assert sent_back.split(b"\r\n")[1].startswith(b"0000000007,1234567," + broken + b",")
+    import_all(data)
+    assert Voucher.objects.count() == 19
+    assert not Voucher.objects.filter(voucher_number="0000000007").exists()
+
+
 @pytest.mark.parametrize("line_end", [b"\n", b"\r\n"])
 def test_the_error_file_keeps_the_line_ends_it_was_sent_with(tenant, line_end: bytes) -> None:
     data = csv_bytes([row(f"{n:010d}", birth=BAD) for n in range(1, 4)], encoding="utf-8")
