@@ -394,6 +394,7 @@ class RegistryFile:
         # The cells a row must have: up to the last column imported.
         needed = max((i + 1 for i, field in enumerate(self.header.columns) if field), default=0)
         reader = self._reader
+        unreadable = self._unreadable
         # The reader is iterated directly (a record starts on the line after the one the
         # previous record ended on); a record it refuses is worded by _refused, and reading
         # goes on after it.
@@ -416,7 +417,7 @@ class RegistryFile:
                             '住所などにカンマを含む項目は"で囲んでください',
                         )
                         continue
-                    if self._unreadable and UNREADABLE.search("".join(cells)):
+                    if unreadable and UNREADABLE.search("".join(cells)):
                         yield line_number, None, self._unreadable_problem
                         continue
                     if count < needed:
