@@ -549,11 +549,24 @@ def callcentre_change(
 
 
 def callcentre_cancel(
-    *, staff: StaffMember, voucher: Voucher, booking: Booking, ip: str | None
+    *,
+    staff: StaffMember,
+    voucher: Voucher,
+    booking: Booking,
+    ip: str | None,
+    expected_slot_id: int | None = None,
 ) -> Booking:
+    """``expected_slot_id``: the booking's slot when the operator's page was shown (see
+    ``booking_cancel``)."""
     actor = _require_identity(staff, voucher, operation="cancel", ip=ip)
     _own_booking(voucher, booking)
-    return booking_cancel(booking=booking, channel=Channel.CALL_CENTRE, actor=actor, ip=ip)
+    return booking_cancel(
+        booking=booking,
+        channel=Channel.CALL_CENTRE,
+        actor=actor,
+        ip=ip,
+        expected_slot_id=expected_slot_id,
+    )
 
 
 # --- The resident's web login -------------------------------------------------------------

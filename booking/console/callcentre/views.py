@@ -628,13 +628,19 @@ def cancel(request: HttpRequest, voucher_id: int, booking_id: int) -> HttpRespon
     }
     if request.method == "GET":
         return console_page(request, "booking/console/callcentre/cancel.html", context)
+    shown = request.POST.get("from_slot", "")
     try:
         callcentre_cancel(
-            staff=_staff(request), voucher=voucher, booking=current, ip=client_ip(request)
+            staff=_staff(request),
+            voucher=voucher,
+            booking=current,
+            ip=client_ip(request),
+            expected_slot_id=int(shown) if shown.isdigit() else None,
         )
     except IdentityCheckRequired as refused:
         return _identity_refused(request, voucher, refused)
     except BookingRefused as refused:
+        current.refresh_from_db()  # the page shows the booking as it is now
         context["error"] = refused.staff_message
         return console_page(request, "booking/console/callcentre/cancel.html", context, status=409)
     with_it = cancelled_together(current, linked)

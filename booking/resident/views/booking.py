@@ -933,14 +933,17 @@ def booking_cancel_view(request: HttpRequest, booking_number: str) -> HttpRespon
     if request.method != "POST":
         return page(request, "booking/resident/cancel.html", _booking_context(booking))
     linked = bookings_linked_to(booking)
+    shown = request.POST.get("from_slot", "")
     try:
         booking_cancel(
             booking=booking,
             channel=channel_for(request),
             actor=resident_actor(voucher),
             ip=client_ip(request),
+            expected_slot_id=int(shown) if shown.isdigit() else None,
         )
     except BookingRefused as refused:
+        booking.refresh_from_db()  # the page shows the booking as it is now
         context = _booking_context(booking)
         context["error"] = refused.message
         return page(request, "booking/resident/cancel.html", context, status=409)

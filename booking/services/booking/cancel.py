@@ -15,6 +15,7 @@ from booking.services.booking.access import _check_actor, _check_channel, _check
 from booking.services.booking.capacity import _Marks, slot_release_capacity
 from booking.services.booking.change import (
     _check_changeable,
+    _check_not_moved,
     _check_same_voucher,
     _lock_booking,
 )
@@ -32,6 +33,7 @@ def booking_cancel(
     notification_kind: str = "booking_cancelled",
     notification_extra: dict[str, Any] | None = None,
     reason: str | None = None,
+    expected_slot_id: int | None = None,
 ) -> Booking:
     """Cancel a live booking and give its place back to the channel it was booked through.
 
@@ -48,6 +50,11 @@ def booking_cancel(
     or their call; kept on the booking (not on a dose cancelled with it). The trail records
     the reason instead of the channel the staff member acts through (the call centre's, for
     every member of staff).
+
+    ``expected_slot_id``: the slot the booking had when the page that cancels it was shown.
+    If it has moved since (an operator changed it while the resident's page stood open, or
+    the other way round), nothing is cancelled: the caller may just have been told the new
+    day, and a page showing the old one must not take it away.
     """
     channel = _check_channel(channel)
     _check_actor(actor, channel, booking.voucher_id)
@@ -62,6 +69,7 @@ def booking_cancel(
         if current.status == Booking.Status.CANCELLED:
             return current
         _check_changeable(ctx, current, actor, late_allowed=actor.kind != Actor.RESIDENT)
+        _check_not_moved(current, expected_slot_id, code="moved_before_cancel")
         marks = _Marks()
         cancelled = [current]
         if ctx.policy.cancel_cascades:

@@ -66,6 +66,18 @@ def _check_changeable(ctx: _Context, booking: Booking, actor: Actor, *, late_all
         )
 
 
+def _check_not_moved(current: Booking, expected_slot_id: int | None, *, code: str) -> None:
+    """Refuse (``code``) when the booking is no longer in the slot the page acting on it
+    showed (``expected_slot_id``; None: not known), saying where it is now."""
+    if expected_slot_id is None or current.slot_id == expected_slot_id:
+        return
+    moved_to = current.slot
+    when = formats.date_format(timezone.localtime(moved_to.starts_at), _("n月j日（D）H:i"))
+    raise BookingRefused(
+        code, dose=current.dose, slot_id=current.slot_id, now=f"{when} {moved_to.venue.name}"
+    )
+
+
 def booking_change(
     *,
     booking: Booking,
@@ -103,15 +115,7 @@ def booking_change(
             raise BookingRefused("voucher_withdrawn", phone=ctx.phone)
         if current.slot_id == slot.pk and current.channel == channel:
             return current
-        if expected_slot_id is not None and current.slot_id != expected_slot_id:
-            moved_to = current.slot
-            when = formats.date_format(timezone.localtime(moved_to.starts_at), _("n月j日（D）H:i"))
-            raise BookingRefused(
-                "changed_meanwhile",
-                dose=current.dose,
-                slot_id=current.slot_id,
-                now=f"{when} {moved_to.venue.name}",
-            )
+        _check_not_moved(current, expected_slot_id, code="changed_meanwhile")
         target = _load_slot(slot.pk)
         _check_eligible(ctx, target, current.dose, _birth_date(ctx.voucher))
         _check_slot(ctx, target, current.dose)

@@ -24,6 +24,7 @@ REFUSAL_CODES = (
     "cutoff_passed",
     "no_longer_booked",
     "changed_meanwhile",
+    "moved_before_cancel",
 )
 
 
@@ -131,6 +132,11 @@ def _refusal_message(code: str, values: dict[str, Any]) -> str:
             "この予約は、この画面を開いたあとに変更されています（いまの予約：%(now)s）。"
             "変更しませんでした。いまの予約を確かめてから、もう一度お選びください。"
         ) % {"now": values.get("now", "")}
+    if code == "moved_before_cancel":
+        return _(
+            "この予約は、この画面を開いたあとに日時・会場が変更されています（いまの予約：%(now)s）。"
+            "取り消していません。いまの予約を確かめて、取り消すときはもう一度押してください。"
+        ) % {"now": values.get("now", "")}
     raise ValueError(f"unknown refusal code {code!r}")
 
 
@@ -165,6 +171,12 @@ def _staff_message(code: str, values: dict[str, Any]) -> str | None:
         return _(
             "この予約は、この画面を開いたあとに別の操作で変更されました（いまの予約：%(now)s）。"
             "変更していません。いまの予約をご本人にお伝えし、変えるときはもう一度選んでください。"
+        ) % {"now": values.get("now", "")}
+    if code == "moved_before_cancel":
+        return _(
+            "この予約は、この画面を開いたあとに別の操作で日時・会場が変更されました"
+            "（いまの予約：%(now)s）。取り消していません。いまの予約をご本人に確かめ、"
+            "それでも取り消すときはもう一度押してください。"
         ) % {"now": values.get("now", "")}
     return None
 

@@ -176,6 +176,35 @@ def test_a_change_made_over_another_change_since_the_page_was_shown_is_refused(
     assert again.slot_id == first.pk
 
 
+def test_a_cancel_from_a_page_shown_before_a_change_cancels_nothing(
+    world: World, staff: Actor
+) -> None:
+    """A resident's cancel page left open while the call centre moved the booking (which
+    the caller was told): the cancel is refused with where the booking is now."""
+    old, new = world.slot(days=3), world.slot(days=4)
+    booking = book(world, old)
+    change(world, booking, new, channel="call_centre", actor=staff, expected_slot_id=old.pk)
+    with pytest.raises(BookingRefused) as caught:
+        booking_cancel(
+            booking=booking,
+            channel="web",
+            actor=world.resident_actor(),
+            expected_slot_id=old.pk,
+        )
+    assert caught.value.code == "moved_before_cancel"
+    assert "取り消していません" in caught.value.message and "いまの予約：" in caught.value.message
+    assert "別の操作で" in caught.value.staff_message
+    booking.refresh_from_db()
+    assert booking.status == Booking.Status.ACTIVE and booking.slot_id == new.pk
+    assert sum(counters(new)) == 1  # its place still held
+    # From a page showing where it is now, it is cancelled.
+    booking_cancel(
+        booking=booking, channel="web", actor=world.resident_actor(), expected_slot_id=new.pk
+    )
+    booking.refresh_from_db()
+    assert booking.status == Booking.Status.CANCELLED
+
+
 def test_a_resident_cannot_change_someone_else_s_booking(world: World) -> None:
     theirs = book(
         world,

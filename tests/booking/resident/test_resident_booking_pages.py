@@ -769,6 +769,33 @@ def test_the_messages_language_changes_without_entering_the_addresses_again(
         assert ContactPreference.objects.get(voucher_id=resident_a.pk).language == "en"
 
 
+def test_a_cancel_page_shown_before_a_change_does_not_cancel_the_moved_booking(
+    client_a: Client, world_a: World, resident_a: Resident
+) -> None:
+    """The cancel page left open (a grandchild's phone) while the booking moved (the call
+    centre, another tab): pressing it cancels nothing and shows the booking as it is now."""
+    logged_in(client_a, resident_a)
+    booking = _book(client_a, world_a.slot(3, 10), world_a.municipality)
+    later = world_a.slot(4, 10)
+    cancel_url = f"/bookings/{booking.booking_number}/cancel/"
+    shown = client_a.get(cancel_url).content.decode()
+    assert f'name="from_slot" value="{booking.slot_id}"' in shown
+    base = f"/bookings/{booking.booking_number}/change/"
+    assert (
+        client_a.post(f"{base}slot/{later.pk}/", {"from_slot": booking.slot_id}).status_code == 302
+    )
+    stale = client_a.post(cancel_url, {"from_slot": booking.slot_id})
+    assert stale.status_code == 409
+    text = stale.content.decode()
+    assert "この画面を開いたあとに日時・会場が変更されています" in text
+    assert f'name="from_slot" value="{later.pk}"' in text  # the page now shows the new slot
+    (now,) = _bookings(world_a.municipality, resident_a)
+    assert now.status == Booking.Status.ACTIVE and now.slot_id == later.pk
+    assert client_a.post(cancel_url, {"from_slot": later.pk}).status_code == 302
+    (now,) = _bookings(world_a.municipality, resident_a)
+    assert now.status == Booking.Status.CANCELLED
+
+
 def test_a_change_confirmed_from_a_page_shown_before_another_change_is_refused(
     client_a: Client, world_a: World, resident_a: Resident
 ) -> None:

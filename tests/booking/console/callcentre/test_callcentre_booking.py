@@ -324,6 +324,34 @@ def test_two_operators_changing_one_booking_the_second_is_told_not_overwritten(
     assert second.get(change_url).status_code == 302
 
 
+def test_a_cancel_page_shown_before_a_change_does_not_cancel_the_moved_booking(
+    tenant_a: Municipality,
+    client_a: Client,
+    operator_a: StaffAccount,
+    town: Town,
+    clock: time_machine.Coordinates,
+) -> None:
+    ready(client_a, operator_a, town, clock)
+    client_a.post(resident_url(town) + "book/", {"slot": town.call_slot.pk})
+    [booking] = live_bookings(tenant_a, town.hanako)
+    second = Client(HTTP_HOST=client_a.defaults["HTTP_HOST"])
+    ready(second, make_staff(tenant_a, "call2@kodaira.example.jp", "call_centre"), town, clock)
+    cancel_url = f"{resident_url(town)}bookings/{booking.pk}/cancel/"
+    page = second.get(cancel_url).content.decode()
+    assert f'name="from_slot" value="{town.call_slot.pk}"' in page
+    change_url = f"{resident_url(town)}bookings/{booking.pk}/change/"
+    moved = client_a.post(change_url, {"slot": town.later_slot.pk, "from_slot": town.call_slot.pk})
+    assert moved.status_code == 302
+    stale = second.post(cancel_url, {"from_slot": town.call_slot.pk})
+    assert stale.status_code == 409
+    text = stale.content.decode()
+    assert "別の操作で日時・会場が変更されました" in text
+    assert f'name="from_slot" value="{town.later_slot.pk}"' in text
+    [after] = live_bookings(tenant_a, town.hanako)
+    assert after.slot_id == town.later_slot.pk
+    assert not events(tenant_a, "booking.cancelled")
+
+
 def test_another_residents_booking_is_not_found_under_this_resident(
     tenant_a: Municipality,
     client_a: Client,
