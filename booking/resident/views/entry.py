@@ -11,6 +11,7 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
+from django.urls import Resolver404, resolve
 from django.utils import timezone, translation
 from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
@@ -18,6 +19,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 
 from audit.middleware import client_ip
+from booking.models import Voucher
 from booking.resident import throttle
 from booking.resident.access import resident_required
 from booking.resident.forms import (
@@ -57,6 +59,7 @@ from booking.resident.sessions import (
     resident_password_done,
 )
 from booking.resident.views.common import municipality_of, page
+from booking.selectors.residents import booking_of
 from sesshu.logs import answered_on_purpose
 from tenants.models import Municipality
 
@@ -172,7 +175,28 @@ def _after_login(request: HttpRequest, result: LoginResult) -> HttpResponse:
     resident_login(request, voucher=result.voucher, password_required=result.password_required)
     if result.password_required:
         return redirect("resident:password_set")
-    return redirect(next_after_login(request) or "resident:mypage")
+    wanted = next_after_login(request)
+    if wanted is not None and not _page_of(request, result.voucher, wanted):
+        wanted = None
+    return redirect(wanted or "resident:mypage")
+
+
+def _page_of(request: HttpRequest, voucher: Voucher, path: str) -> bool:
+    """Whether a page asked for before the login is one for this resident to go on to: a
+    page of the site, and if it names a booking (a reminder's link; a page of whoever used
+    the browser before, reached with Back after their logout), a booking of theirs."""
+    try:
+        match = resolve(path, urlconf=getattr(request, "urlconf", None))
+    except Resolver404:
+        return False
+    number = match.kwargs.get("booking_number")
+    if number is None:
+        return True
+    try:
+        booking_of(voucher, number)
+    except Http404:
+        return False
+    return True
 
 
 @require_http_methods(["GET", "HEAD"])

@@ -279,6 +279,18 @@ def test_a_page_asked_for_before_logging_in_is_opened_after_it(
     assert login_dob(client_a, resident_a)["Location"] == "/mypage/"
 
 
+def test_a_page_of_someone_else_s_booking_asked_for_before_logging_in_is_not_opened(
+    client_a: Client, world_a: World, resident_a: Resident, neighbour_a: Resident
+) -> None:
+    """One phone for a couple: the first logs out, Back reaches their booking's page (the
+    login is asked for), the second logs in: my page, not a page not found."""
+    logged_in(client_a, resident_a)
+    booking = _book(client_a, world_a.slot(3, 10), world_a.municipality)
+    client_a.post("/logout/")
+    assert client_a.get(f"/bookings/{booking.booking_number}/print/")["Location"] == "/"
+    assert login_dob(client_a, neighbour_a)["Location"] == "/mypage/"
+
+
 def test_the_confirmation_says_the_deadline_before_booking(
     client_a: Client, world_a: World, resident_a: Resident
 ) -> None:
