@@ -4,10 +4,11 @@ from typing import Any
 
 from django import forms
 from django.contrib.auth import get_user_model, password_validation
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from booking.console.totp import DIGITS, normalize_code, totp_match
-from booking.models import StaffMember
+from booking.models import StaffInvitation, StaffMember
 
 
 class ConsoleForm(forms.Form):
@@ -137,4 +138,21 @@ class InviteForm(ConsoleForm):
         email = self.cleaned_data["email"].strip().lower()
         if get_user_model().objects.filter(username=email).exists():
             raise forms.ValidationError(_("このメールアドレスの職員アカウントは既にあります。"))
+        # Two open invitations for one address: whichever link is opened first would decide
+        # the role, and the other would fail only at its last step.
+        pending = (
+            StaffInvitation.objects.filter(
+                email=email, resets=None, accepted_at=None, expires_at__gt=timezone.now()
+            )
+            .order_by("-created_at")
+            .first()
+        )
+        if pending is not None:
+            raise forms.ValidationError(
+                _(
+                    "このメールアドレスには、まだ使われていない招待があります（役割：%(role)s）。"
+                    "役割を変えるときは、「使われていない招待・再設定リンク」の一覧でその招待を取り消してから、招待し直してください。"
+                )
+                % {"role": pending.get_role_display()}
+            )
         return email

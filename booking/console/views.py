@@ -116,6 +116,7 @@ def logout(request: HttpRequest) -> HttpResponse:
 
 
 _ISSUED = "console_invitation_issued"
+_RESET_ISSUED = "console_reset_issued"
 
 
 def _home(
@@ -249,6 +250,12 @@ def reset(request: HttpRequest, staff_id: int) -> HttpResponse:
     member = get_object_or_404(StaffMember.objects.select_related("user"), pk=staff_id)
     context: dict[str, Any] = {"member": member, "action": "reset"}
     if request.method != "POST":
+        shown = request.session.pop(_RESET_ISSUED, None)
+        if shown and shown["staff"] == member.pk:
+            invitation = StaffInvitation.objects.filter(pk=shown["invitation"]).first()
+            if invitation is not None:
+                context["issued"] = {"invitation": invitation}
+                context["issued_url"] = shown["url"]
         return console_page(request, "booking/console/staff_action.html", context)
     try:
         issued = staff_reset_issue(
@@ -259,12 +266,15 @@ def reset(request: HttpRequest, staff_id: int) -> HttpResponse:
     except StaffRefused as refused:
         messages.error(request, refused.message)
         return redirect("console:home")
-    context["issued"] = issued
-    context["issued_url"] = request.build_absolute_uri(
-        reverse("console:setup", args=[issued.token])
-    )
-    # Rendered, not redirected: the link is shown once and kept nowhere.
-    return console_page(request, "booking/console/staff_action.html", context)
+    # Shown once, on the page this redirects to (as an invitation's link): reloading it
+    # neither issues another link, which would withdraw the one just handed over, nor shows
+    # this one again.
+    request.session[_RESET_ISSUED] = {
+        "staff": member.pk,
+        "invitation": issued.invitation.pk,
+        "url": request.build_absolute_uri(reverse("console:setup", args=[issued.token])),
+    }
+    return redirect("console:staff_reset", staff_id=member.pk)
 
 
 @require_POST

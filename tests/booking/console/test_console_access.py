@@ -254,6 +254,27 @@ def test_an_invitation_for_an_existing_account_is_refused(
     assert "既にあります" in response.content.decode()
 
 
+def test_a_second_invitation_to_an_address_already_invited_is_refused_until_withdrawn(
+    tenant_a: Municipality, client_a: Client, admin_a: StaffAccount, clock
+) -> None:
+    """Two open links for one address would let whichever is opened first decide the role."""
+    logged_in(client_a, admin_a, clock)
+    email = "new@kodaira.example.jp"
+    client_a.post("/console/staff/invite/", {"email": email, "role": "auditor"})
+    again = client_a.post("/console/staff/invite/", {"email": email, "role": "admin"})
+    assert again.status_code == 400
+    assert "まだ使われていない招待があります（役割：監査担当）" in again.content.decode()
+    with schema_context(tenant_a.schema_name):
+        (invitation,) = StaffInvitation.objects.filter(email=email)
+    client_a.post(f"/console/staff/invitations/{invitation.pk}/withdraw/")
+    assert (
+        client_a.post("/console/staff/invite/", {"email": email, "role": "admin"}).status_code
+        == 302
+    )
+    with schema_context(tenant_a.schema_name):
+        assert StaffInvitation.objects.filter(email=email).count() == 2
+
+
 def test_the_residents_top_page_names_the_municipality_and_hides_the_console(
     client_a: Client, client_b: Client
 ) -> None:

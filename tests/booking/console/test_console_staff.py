@@ -283,8 +283,16 @@ def test_a_colleague_locked_out_is_set_up_again_with_a_reset_link(
     assert not is_active(tenant_a, operator_a)
     home = client_a.get("/console/").content.decode()
     assert "再設定して有効に戻す" in home
-    first = client_a.post(f"/console/staff/{operator_a.staff_id}/reset/").content.decode()
-    second = client_a.post(f"/console/staff/{operator_a.staff_id}/reset/").content.decode()
+    reset_url = f"/console/staff/{operator_a.staff_id}/reset/"
+    issued = client_a.post(reset_url)
+    assert issued.status_code == 302 and issued["Location"] == reset_url
+    first = client_a.get(reset_url).content.decode()
+    # Reloading the page that showed the link neither shows it again nor issues another
+    # (which would withdraw the one just handed over).
+    reloaded = client_a.get(reset_url).content.decode()
+    assert 'id="reset-link"' not in reloaded
+    assert len(events(tenant_a, "staff.reset_issued")) == 1
+    second = client_a.post(reset_url, follow=True).content.decode()
     links = [shown_link_of_reset(page) for page in (first, second)]
     assert "一度だけ表示されます" in second
     # The link not yet used is listed, and can be withdrawn, as an invitation is.
@@ -326,7 +334,7 @@ def test_disabling_an_account_withdraws_its_reset_link(
     tenant_a: Municipality, client_a: Client, admin_a: StaffAccount, operator_a: StaffAccount, clock
 ) -> None:
     logged_in(client_a, admin_a, clock)
-    page = client_a.post(f"/console/staff/{operator_a.staff_id}/reset/").content.decode()
-    link = shown_link_of_reset(page)
+    page = client_a.post(f"/console/staff/{operator_a.staff_id}/reset/", follow=True)
+    link = shown_link_of_reset(page.content.decode())
     client_a.post(f"/console/staff/{operator_a.staff_id}/deactivate/", {"confirm": "1"})
     assert Client(HTTP_HOST=HOST).get(link).status_code == 410  # it would enable it again
