@@ -14,7 +14,13 @@ from booking.console.access import staff_required
 from booking.console.planning.common import ADMIN, actor_of, ip_of, page
 from booking.console.planning.forms import VenueForm
 from booking.models import Booking, Slot, Venue
-from booking.services.planning import venue_close, venue_create, venue_reopen, venue_update
+from booking.services.planning import (
+    PlanningRefused,
+    venue_close,
+    venue_create,
+    venue_reopen,
+    venue_update,
+)
 
 
 @require_GET
@@ -53,11 +59,15 @@ def venue_edit(request: HttpRequest, venue_id: int) -> HttpResponse:
     if request.method == "POST":
         form = VenueForm(request.POST, venue=venue)
         if form.is_valid():
-            venue_update(
-                venue=venue, details=form.details(), actor=actor_of(request), ip=ip_of(request)
-            )
-            messages.success(request, _("会場の情報を更新しました。"))
-            return redirect("console:planning:venues")
+            try:
+                venue_update(
+                    venue=venue, details=form.details(), actor=actor_of(request), ip=ip_of(request)
+                )
+            except PlanningRefused as refused:
+                form.add_error("products", refused.message)
+            else:
+                messages.success(request, _("会場の情報を更新しました。"))
+                return redirect("console:planning:venues")
         return page(request, "venue_form.html", {"form": form, "venue": venue}, status=400)
     form = VenueForm(initial=VenueForm.initial_for(venue))
     return page(request, "venue_form.html", {"form": form, "venue": venue})

@@ -6,13 +6,15 @@ from dataclasses import dataclass
 from datetime import date, datetime, time
 
 from django.db import transaction
+from django.db.models import Count
 from django.db.models.functions import TruncDate
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from audit import record
 from audit.chain import Actor
 from booking.models import Booking, Slot, VaccineProduct, Venue
-from booking.services.planning.base import JAPAN, invalidate_on_commit
+from booking.services.planning.base import JAPAN, PlanningRefused, invalidate_on_commit
 
 
 @dataclass(frozen=True)
@@ -59,9 +61,12 @@ def venue_create(*, details: VenueDetails, actor: Actor, ip: str | None = None) 
 def venue_update(
     *, venue: Venue, details: VenueDetails, actor: Actor, ip: str | None = None
 ) -> Venue:
-    """Change a venue's description and vaccines. Slots already made keep their vaccine."""
+    """Change a venue's description and vaccines. A vaccine the venue still has slots of
+    from now on (not cancelled) is not taken off it (PlanningRefused): the venue would say
+    one vaccine while residents book another there."""
     with transaction.atomic():
         current = Venue.objects.select_for_update().get(pk=venue.pk)
+        _check_products_kept(current, details.products)
         changed = [
             name for name in _VENUE_FIELDS if getattr(current, name) != getattr(details, name)
         ]
@@ -84,6 +89,37 @@ def venue_update(
             )
             invalidate_on_commit(_venue_days(current))
     return current
+
+
+def _check_products_kept(venue: Venue, products: tuple[VaccineProduct, ...]) -> None:
+    """Refuse vaccines the venue still has slots of from now on (no vaccine chosen: any)."""
+    if not products:
+        return
+    left = (
+        Slot.objects.filter(venue=venue, ends_at__gt=timezone.now())
+        .exclude(status=Slot.Status.CANCELLED)
+        .exclude(product__in=products)
+    )
+    counts = list(
+        left.values("product__name").annotate(slots=Count("id")).order_by("product__name")
+    )
+    if not counts:
+        return
+    bookings = Booking.objects.filter(slot__in=left, status__in=Booking.LIVE_STATUSES).count()
+    raise PlanningRefused(
+        "products_in_use",
+        _(
+            "この会場には、これからの%(what)sの予約枠があり（予約%(bookings)d件）、"
+            "扱うワクチンから外せません。外すときは、先にその予約枠を中止してください。"
+        )
+        % {
+            "what": "、".join(
+                _("%(name)s（%(slots)d枠）") % {"name": row["product__name"], "slots": row["slots"]}
+                for row in counts
+            ),
+            "bookings": bookings,
+        },
+    )
 
 
 def _venue_set_open(*, venue: Venue, is_open: bool, actor: Actor, ip: str | None) -> Venue:

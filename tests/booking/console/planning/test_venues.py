@@ -74,6 +74,32 @@ def test_editing_records_which_fields_changed(
     assert updated.details["changed"] == ["address", "products"]
 
 
+def test_a_vaccine_with_slots_ahead_is_not_taken_off_its_venue(
+    as_admin: Client, world: World, tenant_a: Municipality
+) -> None:
+    """The venue would say one vaccine while residents book another there."""
+    with in_a(tenant_a):
+        world.north.products.set([world.pfizer])
+        slot = make_slot(world.north, world.pfizer, at(MONDAY, 10))
+        make_slot(world.north, world.pfizer, at(MONDAY, 11))
+        world.book(slot, world.residents[0])
+    url = f"/console/planning/venues/{world.north.pk}/edit/"
+    fields = {"name": "北部集会所", "area": "北地区", "address": "東京都小平市上水本町1-1"}
+    refused = as_admin.post(url, {**fields, "products": [world.moderna.pk]})
+    assert refused.status_code == 400
+    text = refused.content.decode()
+    assert "ファイザー社ワクチン（2枠）の予約枠があり（予約1件）" in text
+    assert "先にその予約枠を中止してください" in text
+    with in_a(tenant_a):
+        assert list(world.north.products.all()) == [world.pfizer]
+    assert not events(tenant_a, "venue.updated")
+    # Adding a vaccine is no harm.
+    both = as_admin.post(url, {**fields, "products": [world.pfizer.pk, world.moderna.pk]})
+    assert both.status_code == 302
+    with in_a(tenant_a):
+        assert world.north.products.count() == 2
+
+
 def test_closing_a_venue_stops_new_bookings_and_keeps_the_old_ones(
     as_admin: Client, world: World, tenant_a: Municipality
 ) -> None:
