@@ -12,6 +12,7 @@ from datetime import datetime
 from django.utils import timezone
 from django.utils.translation import get_language
 
+from audit.models import Event
 from booking.models import AgePhase, Booking, Incident, Notification, Slot, Voucher
 from booking.models.notifications import Language, NotificationKind
 from booking.notifications.line_channel import line_offered
@@ -85,8 +86,9 @@ def incident_notice() -> str:
 
 
 def slot_cancellation_notice(booking: Booking) -> str:
-    """What the municipality wrote to the residents of a slot it cancelled (sent with the
-    cancellation message), as this booking's resident was sent it; "" if none was."""
+    """What the municipality wrote to the residents of a slot it cancelled, as this
+    booking's resident was sent it, or, for a resident it could not be sent to (no contact
+    registered), as the cancellation recorded it; "" if it wrote nothing."""
     context = (
         Notification.objects.filter(booking_id=booking.pk, kind=NotificationKind.SLOT_CANCELLED)
         .order_by("pk")
@@ -94,4 +96,16 @@ def slot_cancellation_notice(booking: Booking) -> str:
         .first()
     )
     notice = context.get("notice") if isinstance(context, dict) else None
-    return notice if isinstance(notice, str) else ""
+    if isinstance(notice, str):
+        return notice
+    from booking.services.planning.cancel import SLOT_CANCELLED  # the record it keeps
+
+    for details in (
+        Event.objects.filter(action=SLOT_CANCELLED, target_id=str(booking.slot_id))
+        .order_by("-seq")
+        .values_list("details", flat=True)
+    ):
+        if isinstance(details, dict) and booking.pk in (details.get("bookings") or []):
+            text = details.get("notice_text")
+            return text if isinstance(text, str) else ""
+    return ""

@@ -243,6 +243,7 @@ DETAIL_LABELS = {
     "new": gettext_lazy("新規"),
     "not_told": gettext_lazy("お知らせが届かない予約"),
     "notice": gettext_lazy("住民へのお知らせ"),
+    "notice_text": gettext_lazy("住民へのお知らせの文面"),
     "notices_queued": gettext_lazy("送信待ちにしたお知らせの数"),
     "notifications": gettext_lazy("お知らせの数"),
     "operation": gettext_lazy("操作の種類"),

@@ -71,6 +71,7 @@ from booking.services.booking import (
     resident_actor,
     series_together_for,
 )
+from tenants.db import current_municipality
 
 # What to bring (UX.md "The resident's path" 4).
 TO_BRING = [
@@ -159,13 +160,14 @@ def _not_active_notice(booking: Booking) -> str:
     if booking.called_off:
         told = slot_cancellation_notice(booking)
         return _(
-            "会場の都合により、この予約の枠は中止となり、予約は取り消されました。"
+            "%(municipality)sの都合により、この予約の枠は中止となり、予約は取り消されました。"
             "ご迷惑をおかけし、申し訳ございません。%(notice)s"
             "接種を希望される場合は、あらためてご予約ください。"
         ) % {
+            "municipality": current_municipality().name,
             "notice": pgettext("before an aside", "（") + told + pgettext("after an aside", "）")
             if told
-            else ""
+            else "",
         }
     if booking.deferred:
         return _(

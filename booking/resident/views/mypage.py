@@ -18,7 +18,7 @@ from booking.models import Booking, BookingPolicy
 from booking.models.bookings import booking_number_display
 from booking.resident.access import resident_required
 from booking.resident.forms import ContactForm, ContactLanguageForm
-from booking.resident.selectors import ContactStatus, contact_status
+from booking.resident.selectors import ContactStatus, contact_status, slot_cancellation_notice
 from booking.resident.views.booking import booking_rows, nothing_to_book
 from booking.resident.views.common import page
 from booking.selectors.residents import (
@@ -62,7 +62,12 @@ def mypage(request: HttpRequest) -> HttpResponse:
             "voucher_number": voucher.voucher_number,
             "bookings": booking_rows(live),
             "called_off": [
-                (booking, booking_number_display(booking.booking_number)) for booking in called_off
+                (
+                    booking,
+                    booking_number_display(booking.booking_number),
+                    slot_cancellation_notice(booking),
+                )
+                for booking in called_off
             ],
             "next": nxt,
             "can_book": can_book,

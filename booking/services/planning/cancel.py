@@ -321,6 +321,8 @@ def slot_cancel(
                 "linked_cancelled": linked,
                 "notifications": notifications,
                 "notice": bool(notice),
+                # Its words (they name nobody), for the pages of residents it could not tell.
+                "notice_text": notice,
                 # Which, for the list of those to phone (slot_cancellation_told).
                 "bookings": ids,
                 "not_told": not_told,

@@ -233,15 +233,35 @@ def test_a_booking_the_municipality_called_off_is_said_so_with_its_words(
     mypage = client_a.get("/mypage/").content.decode()
     called_off = mypage.split('id="called-off"')[1].split("</div>")[0]
     assert (
-        "会場の都合により" in called_off
+        "小平市の都合により" in called_off
         and booking_number_display(booking.booking_number) in called_off
+        and "小平市からのお知らせ：医師の急病のため" in called_off
     )
     detail = client_a.get(f"/bookings/{booking.booking_number}/").content.decode()
-    assert "この予約の枠は中止となり" in detail and "（医師の急病のため）" in detail
+    assert "小平市の都合により、この予約の枠は中止となり" in detail
+    assert "（医師の急病のため）" in detail
     assert "この予約は取り消されています" not in detail
     # Booked again for that dose: nothing left to point out.
     _book(client_a, world_a.slot(4, 10), world_a.municipality)
     assert 'id="called-off"' not in client_a.get("/mypage/").content.decode()
+
+
+def test_a_resident_who_could_not_be_told_reads_the_municipality_s_words_too(
+    client_a: Client, world_a: World, resident_a: Resident
+) -> None:
+    """No e-mail or SMS registered: the notice was sent to nobody, and the pages are the
+    only place the resident can read why (台風のため), not a message they never got."""
+    from booking.services.planning import slot_cancel
+
+    logged_in(client_a, resident_a)
+    slot = world_a.slot(3, 10)
+    booking = _book(client_a, slot, world_a.municipality)
+    with tenant_context(world_a.municipality):
+        slot_cancel(slot=slot, actor=Actor(Actor.STAFF, "1"), notice="台風の接近のため")
+    mypage = client_a.get("/mypage/").content.decode()
+    assert "小平市からのお知らせ：台風の接近のため" in mypage
+    detail = client_a.get(f"/bookings/{booking.booking_number}/").content.decode()
+    assert "（台風の接近のため）" in detail
 
 
 def test_every_page_says_when_the_call_centre_answers(

@@ -138,6 +138,7 @@ def test_cancelling_a_slot_cancels_every_booking_and_queues_one_message_each(
         "linked_cancelled": 0,
         "notifications": 1,
         "notice": True,
+        "notice_text": "会場の設備点検のため中止します。",
         "bookings": sorted([told.pk, untold.pk]),
         "not_told": [untold.pk],
     }
