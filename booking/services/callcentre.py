@@ -569,6 +569,38 @@ def callcentre_cancel(
     )
 
 
+def cancelled_how(booking: Booking) -> str:
+    """Who ended a cancelled booking, as an operator tells a caller who asks ("" for a
+    booking not cancelled): read from its ``booking.cancelled`` event."""
+    if booking.status != Booking.Status.CANCELLED:
+        return ""
+    if booking.called_off:
+        return _("市区町村が予約枠を中止したため")
+    if booking.deferred:
+        return _("会場での予診の結果、接種見合わせ")
+    event = (
+        Event.objects.filter(
+            action="booking.cancelled", target_type="booking.booking", target_id=str(booking.pk)
+        )
+        .order_by("-seq")
+        .values_list("actor_kind", "details")
+        .first()
+    )
+    if event is None:
+        return ""
+    actor_kind, details = event
+    details = details if isinstance(details, dict) else {}
+    if details.get("cascade_of"):
+        return _("一緒に予約した回の取消にあわせて")
+    if actor_kind == Actor.RESIDENT:
+        if details.get("channel") == Channel.LINE:
+            return _("ご本人がLINEから")
+        return _("ご本人がウェブから")
+    if actor_kind == Actor.STAFF:
+        return _("コールセンター・市区町村の職員が")
+    return _("システムが")
+
+
 # --- The resident's web login -------------------------------------------------------------
 
 

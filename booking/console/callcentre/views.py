@@ -86,6 +86,7 @@ from booking.services.callcentre import (
     callcentre_resident_view,
     callcentre_search,
     callcentre_web_login_set,
+    cancelled_how,
     identity_confirmed_at,
     login_locked,
     password_reset_applies,
@@ -171,6 +172,8 @@ class BookingRow:
     given_product: str = ""
     # Cancelled by a cancellation of its slot (reopened since or not), not by anyone's choice.
     cancelled_with_slot: bool = False
+    # Who cancelled it otherwise (a caller asks why their booking is gone).
+    cancelled_how: str = ""
 
 
 def _booking_rows(bookings: list[Booking], records: list[VaccinationRecord]) -> list[BookingRow]:
@@ -203,6 +206,9 @@ def _booking_rows(bookings: list[Booking], records: list[VaccinationRecord]) -> 
                 if product is not None and product.pk != booking.slot.product_id
                 else "",
                 cancelled_with_slot=booking.pk in with_slot,
+                cancelled_how=""
+                if booking.pk in with_slot or booking.deferred
+                else cancelled_how(booking),
             )
         )
     return rows
@@ -677,6 +683,7 @@ def booking_detail(request: HttpRequest, voucher_id: int, booking_id: int) -> Ht
             "number": booking_number_display(current.booking_number),
             "spoken": booking_number_spoken(current.booking_number),
             "live": current.status in Booking.LIVE_STATUSES,
+            "cancelled_how": cancelled_how(current),
             "identity_until": _identity_until(request, voucher),
             "linked": [
                 (each, booking_number_display(each.booking_number))

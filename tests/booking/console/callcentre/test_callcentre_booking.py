@@ -470,6 +470,31 @@ def test_a_booking_cancelled_with_its_slot_says_so_and_its_channel_is_told_apart
     assert "予約枠の中止による取消" in client_a.get(resident_url(town)).content.decode()
 
 
+def test_a_booking_the_resident_cancelled_says_when_and_how_to_the_operator(
+    tenant_a: Municipality,
+    client_a: Client,
+    operator_a: StaffAccount,
+    town: Town,
+    clock: time_machine.Coordinates,
+) -> None:
+    """A caller asks where their booking went: the operator reads that they cancelled it on
+    the web, and when, and what to tell them; nothing to bring is listed any more."""
+    from audit.chain import Actor
+    from booking.services.booking import booking_cancel
+
+    ready(client_a, operator_a, town, clock)
+    client_a.post(resident_url(town) + "book/", {"slot": town.call_slot.pk})
+    [booking] = live_bookings(tenant_a, town.hanako)
+    with schema_context(tenant_a.schema_name):
+        booking_cancel(booking=booking, channel="web", actor=Actor.resident(town.hanako.pk))
+    row = client_a.get(resident_url(town)).content.decode().split("<tbody>")[1].split("</tr>")[0]
+    assert "ご本人がウェブから取り消し" in row
+    detail = client_a.get(f"{resident_url(town)}bookings/{booking.pk}/").content.decode()
+    assert "ご本人がウェブから" in detail.split('id="cancelled-at"')[1].split("</dd>")[0]
+    assert 'id="cancelled-read-out"' in detail and "接種券はそのまま使えます" in detail
+    assert "持ち物" not in detail
+
+
 def test_a_booking_put_off_at_the_venue_reads_as_such_to_the_call_centre(
     tenant_a: Municipality,
     client_a: Client,
