@@ -309,6 +309,45 @@ def municipality_admin_reinvite(
     )
 
 
+def municipality_admin_recover(
+    *, municipality: Municipality, admin_email: str, actor: Actor, ip: str | None = None
+) -> bool:
+    """A reset link e-mailed to the municipality's admin with this address, when no other
+    admin can issue one (its only admin forgot the password or lost the phone). Asked for by
+    the vendor's operator on the municipality's request; the link goes to the address the
+    account has and is shown to nobody here. Returns whether the mail was handed over (if
+    not, asking again issues a new link). Recorded in the platform's trail and the
+    municipality's own."""
+    from booking.services.staff import (
+        StaffRefused,
+        staff_invitation_email,
+        staff_reset_issue_for_lone_admin,
+    )
+
+    if municipality.status == Municipality.Status.DECOMMISSIONED:
+        raise ProvisioningError(_("廃止された市区町村には操作できません。"))
+    domain = Domain.objects.get(tenant=municipality, is_primary=True)
+    with schema_context(municipality.schema_name):
+        try:
+            issued = staff_reset_issue_for_lone_admin(email=admin_email, actor=actor, ip=ip)
+        except StaffRefused as refused:
+            raise ProvisioningError(refused.message) from None
+        sent = staff_invitation_email(
+            issued=issued,
+            link=site_url(domain.domain, f"/console/setup/{issued.token}/"),
+            municipality_name=municipality.name,
+            ip=ip,
+        )
+    record(
+        action="municipality.admin_reset_sent",
+        actor=actor,
+        target=municipality,
+        ip=ip,
+        details={"invitation": issued.invitation.pk, "sent": sent},
+    )
+    return sent
+
+
 def _comparable(name: str) -> str:
     # Full-width and half-width forms and stray spaces are the same name; anything else is not.
     return re.sub(r"\s+", "", unicodedata.normalize("NFKC", name))

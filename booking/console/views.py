@@ -134,6 +134,11 @@ def _home(
     }
     if staff.role == Admin:
         context["members"] = StaffMember.objects.select_related("user").order_by("user__username")
+        context["lone_admin"] = (
+            not StaffMember.objects.filter(role=Admin, user__is_active=True)
+            .exclude(pk=staff.pk)
+            .exists()
+        )
         context["pending_invitations"] = StaffInvitation.objects.filter(
             accepted_at__isnull=True, expires_at__gt=timezone.now()
         ).order_by("expires_at")

@@ -98,16 +98,31 @@ def staff_invitation_email(
     with translation.override("ja"):
         local = timezone.localtime(invitation.expires_at)
         expires = f"{local.year}年{local.month}月{local.day}日 {local:%H:%M}"
-        subject = _("【%(name)s】ワクチン接種予約システム 職員アカウントへの招待") % {
-            "name": municipality_name
-        }
-        body = _(
-            "%(name)s のワクチン接種予約システムの職員コンソールに招待されました。\n"
-            "役割：%(role)s\n\n"
-            "次のリンクを開き、パスワードと認証アプリを登録してください。\n"
-            "%(link)s\n\n"
-            "このリンクは一度だけ使え、%(expires)s（日本時間）まで有効です。\n"
-            "心当たりがない場合は、このメールを破棄してください。"
+        if invitation.resets_id:
+            subject = _("【%(name)s】ワクチン接種予約システム 職員アカウントの再設定") % {
+                "name": municipality_name
+            }
+            intro = _(
+                "%(name)s のワクチン接種予約システムの職員アカウントを再設定するリンクです。\n"
+                "役割：%(role)s\n\n"
+                "次のリンクを開き、新しいパスワードと認証アプリを登録してください。\n"
+            )
+        else:
+            subject = _("【%(name)s】ワクチン接種予約システム 職員アカウントへの招待") % {
+                "name": municipality_name
+            }
+            intro = _(
+                "%(name)s のワクチン接種予約システムの職員コンソールに招待されました。\n"
+                "役割：%(role)s\n\n"
+                "次のリンクを開き、パスワードと認証アプリを登録してください。\n"
+            )
+        body = (
+            intro
+            + _(
+                "%(link)s\n\n"
+                "このリンクは一度だけ使え、%(expires)s（日本時間）まで有効です。\n"
+                "心当たりがない場合は、このメールを破棄してください。"
+            )
         ) % {
             "name": municipality_name,
             "role": invitation.get_role_display(),
@@ -317,6 +332,40 @@ def staff_reset_issue(
         raise StaffRefused(
             "self", _("自分自身の再設定リンクは発行できません。ほかの管理者に依頼してください。")
         )
+    return _reset_issue(staff, invited_by=by.user, actor=Actor.staff(by.user), ip=ip)
+
+
+def staff_reset_issue_for_lone_admin(
+    *, email: str, actor: Actor, ip: str | None = None
+) -> IssuedInvitation:
+    """A reset link for the municipality's admin with this address when no other admin can
+    issue one (a lone admin who forgot the password or lost the phone), asked for by the
+    vendor's operator on the municipality's request. The caller sends it to that address
+    and shows it to nobody (``staff_invitation_email``): the operator never holds a way
+    into the console. Refused (StaffRefused) for an address no admin has, or while another
+    admin can sign in."""
+    admins = StaffMember.objects.filter(role=StaffMember.Role.ADMIN).select_related("user")
+    staff = admins.filter(user__email__iexact=email.strip()).first()
+    if staff is None:
+        raise StaffRefused(
+            "unknown", _("この市区町村の管理者に、このメールアドレスのアカウントはありません。")
+        )
+    others = admins.filter(user__is_active=True).exclude(pk=staff.pk).count()
+    if others:
+        raise StaffRefused(
+            "other_admins",
+            _(
+                "この市区町村には、ほかにログインできる管理者が%(count)d人います。"
+                "再設定リンクは、その管理者が職員コンソールから発行します。"
+            )
+            % {"count": others},
+        )
+    return _reset_issue(staff, invited_by=None, actor=actor, ip=ip)
+
+
+def _reset_issue(
+    staff: StaffMember, *, invited_by: Any, actor: Actor, ip: str | None
+) -> IssuedInvitation:
     token = secrets.token_urlsafe(32)
     with transaction.atomic():
         now = _resets_withdraw(staff)
@@ -324,13 +373,13 @@ def staff_reset_issue(
             email=staff.user.email,
             role=staff.role,
             token_hash=token_hash(token),
-            invited_by=by.user,
+            invited_by=invited_by,
             expires_at=now + RESET_TTL,
             resets=staff,
         )
         record(
             action="staff.reset_issued",
-            actor=Actor.staff(by.user),
+            actor=actor,
             target=_target_user(staff.user_id),
             ip=ip,
             details={"role": staff.role, "invitation": invitation.pk},

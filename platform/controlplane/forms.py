@@ -102,6 +102,23 @@ class AdminReinviteForm(Form):
     )
 
 
+class AdminRecoverForm(Form):
+    email = forms.EmailField(
+        label=_("ログインできなくなった管理者のメールアドレス"),
+        help_text=_(
+            "職員コンソールにログインするときのメールアドレスです。再設定リンクはこのアドレスに"
+            "だけ送られ、この画面には表示されません。"
+        ),
+    )
+    confirmed = forms.BooleanField(
+        label=_(
+            "市区町村からの依頼であることを、登録されている連絡先への折り返しの電話など、"
+            "このメール以外の方法で確かめました"
+        ),
+        error_messages={"required": _("依頼の確認をしてから、チェックを入れてください。")},
+    )
+
+
 class SuspendForm(Form):
     reason = forms.CharField(
         label=_("停止の理由"),

@@ -31,6 +31,11 @@ urlpatterns: list[URLPattern] = [
         name="municipality_admin_reinvite",
     ),
     re_path(
+        rf"^municipalities/{CODE}/admin-recovery/$",
+        views.municipality_admin_recover_view,
+        name="municipality_admin_recover",
+    ),
+    re_path(
         rf"^municipalities/{CODE}/waiting-room/$",
         views.municipality_waiting_room_view,
         name="municipality_waiting_room",

@@ -23,6 +23,7 @@ from controlplane.access import (
     session_start,
 )
 from controlplane.forms import (
+    AdminRecoverForm,
     AdminReinviteForm,
     ConfirmForm,
     DecommissionForm,
@@ -44,6 +45,7 @@ from tenants.models import Municipality
 from tenants.services import (
     ProvisioningError,
     decommission_unfinished,
+    municipality_admin_recover,
     municipality_admin_reinvite,
     municipality_decommission,
     municipality_has_admin,
@@ -292,6 +294,17 @@ def municipality_admin_reinvite_view(request: HttpRequest, code: str) -> HttpRes
                 "controlplane/admin_invited.html",
                 {"municipality": municipality, "invitation": invitation},
             )
+    return _admin_access_page(request, municipality, form=form)
+
+
+def _admin_access_page(
+    request: HttpRequest,
+    municipality: Municipality,
+    *,
+    form: AdminReinviteForm | None = None,
+    recover_form: AdminRecoverForm | None = None,
+    status: int = 200,
+) -> HttpResponse:
     decommissioned = municipality.status == Municipality.Status.DECOMMISSIONED
     has_admin = not decommissioned and municipality_has_admin(municipality)
     return render(
@@ -299,11 +312,51 @@ def municipality_admin_reinvite_view(request: HttpRequest, code: str) -> HttpRes
         "controlplane/municipality_admin_reinvite.html",
         {
             "municipality": municipality,
-            "form": form,
+            "form": form or AdminReinviteForm(),
+            "recover_form": recover_form or AdminRecoverForm(),
             "has_admin": has_admin,
             "decommissioned": decommissioned,
         },
+        status=status,
     )
+
+
+@require_POST
+@operator_required
+def municipality_admin_recover_view(request: HttpRequest, code: str) -> HttpResponse:
+    """A reset link e-mailed to a lone admin who can no longer sign in."""
+    municipality = municipality_get(code=code)
+    form = AdminRecoverForm(request.POST)
+    if form.is_valid():
+        try:
+            sent = municipality_admin_recover(
+                municipality=municipality,
+                admin_email=form.cleaned_data["email"],
+                actor=Actor.vendor(request.user),
+                ip=client_ip(request),
+            )
+        except ProvisioningError as exc:
+            form.add_error(None, str(exc))
+        else:
+            if sent:
+                messages.success(
+                    request,
+                    _(
+                        "%(email)s に再設定リンクを送りました（有効期限は1日です）。"
+                        "届いたメールのリンクから、新しいパスワードと認証アプリを登録するよう"
+                        "お伝えください。"
+                    )
+                    % {"email": form.cleaned_data["email"].lower()},
+                )
+                return redirect("controlplane:municipality_detail", code=municipality.code)
+            form.add_error(
+                None,
+                _(
+                    "再設定リンクのメールを送信できませんでした。時間をおいて、もう一度"
+                    "お試しください（そのときは新しいリンクが送られます）。"
+                ),
+            )
+    return _admin_access_page(request, municipality, recover_form=form, status=400)
 
 
 @require_http_methods(["GET", "POST"])

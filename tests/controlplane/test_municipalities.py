@@ -489,6 +489,58 @@ def test_a_lost_first_admin_link_is_reissued_until_the_admin_has_set_up(
         assert not StaffInvitation.objects.filter(email="x@b.example.jp").exists()
 
 
+def test_a_lone_admin_locked_out_is_sent_a_reset_link_the_operator_never_sees(
+    operator_client: ClientType, operator: CreatedOperator, tenant_b: Municipality, mailoutbox
+) -> None:
+    """The municipality's only admin forgot the password or lost the phone: nobody in the
+    console can issue a reset link, so the operator has one e-mailed to the admin's own
+    address, and is shown no link. While another admin can sign in, that admin does it."""
+    from django.contrib.auth.hashers import make_password
+
+    from booking.models import StaffMember
+    from booking.services.staff import staff_invitation_open, staff_invite
+
+    def account(email: str, role: str) -> StaffMember:
+        from booking.services.staff import staff_invitation_accept
+
+        issued = staff_invite(email=email, role=role, invited_by=None, actor=Actor.system("t"))
+        return staff_invitation_accept(
+            token=issued.token, password_hash=make_password("x" * 16), totp_key="00" * 20
+        )
+
+    base = f"/municipalities/{tenant_b.code}/"
+    with schema_context(tenant_b.schema_name):
+        lone = account("chief@b.example.jp", "admin")
+        account("clerk@b.example.jp", "call_centre")
+    assert (
+        "ただ一人の管理者がログインできなくなったとき" in operator_client.get(base).content.decode()
+    )
+    url = f"{base}admin-recovery/"
+    unchecked = operator_client.post(url, {"email": "chief@b.example.jp"})
+    assert unchecked.status_code == 400 and "チェックを入れてください" in unchecked.content.decode()
+    clerk = operator_client.post(url, {"email": "clerk@b.example.jp", "confirmed": "on"})
+    assert "管理者に、このメールアドレスのアカウントはありません" in clerk.content.decode()
+    assert mailoutbox == []
+
+    sent = operator_client.post(url, {"email": "Chief@b.example.jp", "confirmed": "on"})
+    assert sent.status_code == 302
+    shown = operator_client.get(sent["Location"]).content.decode()
+    assert "chief@b.example.jp に再設定リンクを送りました" in shown
+    assert "/console/setup/" not in shown
+    (mail,) = mailoutbox
+    assert mail.to == ["chief@b.example.jp"] and "職員アカウントの再設定" in mail.subject
+    token = re.search(r"/console/setup/([^/\s]+)/", mail.body).group(1)  # type: ignore[union-attr]
+    with schema_context(tenant_b.schema_name):
+        assert staff_invitation_open(token=token).resets_id == lone.pk
+    assert _vendor_events(operator, "municipality.admin_reset_sent")[-1].details["sent"] is True
+
+    with schema_context(tenant_b.schema_name):
+        account("deputy@b.example.jp", "admin")
+    refused = operator_client.post(url, {"email": "chief@b.example.jp", "confirmed": "on"})
+    assert "ほかにログインできる管理者が1人います" in refused.content.decode()
+    assert len(mailoutbox) == 1
+
+
 def test_codes_typed_in_full_width_digits_are_read_as_digits() -> None:
     from controlplane.forms import DecommissionForm, ProvisionForm
 

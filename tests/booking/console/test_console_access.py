@@ -15,7 +15,7 @@ from django_tenants.utils import schema_context
 from booking.models import StaffInvitation, StaffSession
 from tenants.models import Municipality
 
-from .conftest import StaffAccount, events, login
+from .conftest import StaffAccount, events, login, make_staff
 
 IDLE = timedelta(seconds=settings.SESSHU_SESSION_IDLE_SECONDS)
 ABSOLUTE = timedelta(seconds=settings.SESSION_COOKIE_AGE)
@@ -231,6 +231,16 @@ def test_an_admin_invites_a_staff_member_and_the_link_is_shown_once(
     assert (
         "venue@kodaira.example.jp" in newcomer.get(link.split("localhost", 1)[1]).content.decode()
     )
+
+
+def test_a_lone_admin_is_told_to_invite_a_second_one(
+    tenant_a: Municipality, client_a: Client, admin_a: StaffAccount, clock
+) -> None:
+    """With one admin, a forgotten password leaves nobody to issue a reset link."""
+    logged_in(client_a, admin_a, clock)
+    assert 'id="lone-admin"' in client_a.get("/console/").content.decode()
+    make_staff(tenant_a, "deputy@kodaira.example.jp", "admin")
+    assert 'id="lone-admin"' not in client_a.get("/console/").content.decode()
 
 
 def test_an_invitation_needs_a_role_chosen_on_purpose(
