@@ -6,6 +6,7 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.http import Http404, HttpRequest, HttpResponse
@@ -33,6 +34,12 @@ _TIMEOUT_MESSAGES = {
     "absolute": gettext_lazy(
         "ログインしてから時間が経ったため、ログアウトしました。もう一度ログインしてください。"
     ),
+    # The browser sent a session that no longer exists: ended by an admin (the account
+    # disabled or set up again, its sessions ended) or cleared after it ran out.
+    "ended": gettext_lazy(
+        "このログインは終了しています（管理者による終了や、時間切れなど）。"
+        "もう一度ログインしてください。ログインできないときは、管理者にお問い合わせください。"
+    ),
 }
 
 
@@ -45,7 +52,8 @@ def console_staff(request: HttpRequest) -> tuple[StaffMember | None, str]:
     """
     user = request.user
     if not user.is_authenticated:
-        return None, "anonymous"
+        sent = request.COOKIES.get(settings.SESSION_COOKIE_NAME)
+        return None, "ended" if sent and request.session.session_key is None else "anonymous"
     expiry = console_session_expiry(request)
     if expiry:
         return None, expiry

@@ -469,8 +469,9 @@ def no_shows(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 @staff_required(Admin)
 def staff_venues(request: HttpRequest) -> HttpResponse:
+    # Disabled accounts are left out (their venues stay, for when they are enabled again).
     members = list(
-        StaffMember.objects.filter(role=StaffMember.Role.VENUE)
+        StaffMember.objects.filter(role=StaffMember.Role.VENUE, user__is_active=True)
         .select_related("user")
         .prefetch_related("venues")
         .order_by("user__email")

@@ -188,8 +188,10 @@ def test_an_admin_deactivates_a_leaver_who_is_logged_out_everywhere_and_cannot_l
     assert "call@kodaira.example.jp のアカウントを無効にしました" in home
     assert "無効（退職・異動）" in home
 
-    assert desk.get("/console/").status_code == 302
     assert laptop.get("/console/").status_code == 302
+    # The next click says the login has ended (not a bare login page).
+    told = desk.get("/console/", follow=True).content.decode()
+    assert "このログインは終了しています" in told
     assert not is_active(tenant_a, operator_a)
     with schema_context(tenant_a.schema_name):
         assert not StaffSession.objects.filter(user_id=operator_a.user_id).exists()

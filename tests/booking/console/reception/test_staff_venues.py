@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.contrib.auth import get_user_model
 from django.test import Client
 from django_tenants.utils import tenant_context
 
@@ -50,3 +51,21 @@ def test_only_admins_assign_venues(
     with tenant_context(tenant_a):
         venues = StaffMember.objects.get(pk=venue_a.staff_id).venues.values_list("pk", flat=True)
         assert list(venues) == [day.civic.pk]
+
+
+def test_a_disabled_account_is_not_offered_venues(
+    tenant_a: Municipality, client_a: Client, day: Day, admin_a: StaffAccount, clock
+) -> None:
+    leaver = make_staff(tenant_a, "taishoku@kodaira.example.jp", StaffMember.Role.VENUE)
+    with tenant_context(tenant_a):
+        get_user_model().objects.filter(pk=leaver.user_id).update(is_active=False)
+    logged_in(client_a, admin_a, clock)
+    page = client_a.get("/console/reception/staff-venues/").content.decode()
+    assert "taishoku@kodaira.example.jp" not in page
+    refused = client_a.post(
+        "/console/reception/staff-venues/",
+        {"member": str(leaver.staff_id), f"staff-{leaver.staff_id}-venues": [str(day.civic.pk)]},
+    )
+    assert refused.status_code == 400
+    with tenant_context(tenant_a):
+        assert not StaffMember.objects.get(pk=leaver.staff_id).venues.exists()
