@@ -25,6 +25,7 @@ from booking.models import StaffInvitation, StaffMember
 from booking.selectors.readiness import booking_readiness
 from booking.services.planning import cancelled_slots_to_phone
 from booking.services.staff import (
+    LOGIN_WINDOW_SECONDS,
     LoginRefused,
     StaffRefused,
     staff_authenticate,
@@ -82,9 +83,9 @@ def login(request: HttpRequest) -> HttpResponse:
                 if refused.throttled:
                     status = 429
                     error = _(
-                        "ログインの試行が多すぎます。しばらく時間をおいてから、"
-                        "もう一度お試しください。"
-                    )
+                        "ログインの試行が多すぎます。%(minutes)d分ほど時間をおいてから、"
+                        "もう一度お試しください。急ぐときは、管理者にお問い合わせください。"
+                    ) % {"minutes": LOGIN_WINDOW_SECONDS // 60}
                 else:
                     error = _(
                         "メールアドレス、パスワード、認証コードのいずれかが正しくありません。"

@@ -157,6 +157,7 @@ def test_the_account_throttle_stops_attempts_before_the_password_is_hashed(
         # Even the right password and code are not checked now: no hash, same refusal.
         throttled = login(client_a, account)
         assert throttled.status_code == 429
+        assert "15分ほど時間をおいてから" in throttled.content.decode()
         assert CountingHasher.calls == LOGIN_ACCOUNT_LIMIT
         assert "sessionid" not in client_a.cookies
         assert events(tenant_a, "console.login_failed")[-1].details == {"reason": "throttled"}
