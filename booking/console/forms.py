@@ -156,3 +156,14 @@ class InviteForm(ConsoleForm):
                 % {"role": pending.get_role_display()}
             )
         return email
+
+
+class RoleForm(ConsoleForm):
+    role = forms.ChoiceField(
+        label=_("役割"),
+        choices=StaffMember.Role.choices,
+        widget=forms.RadioSelect,
+        help_text=_(
+            "次の操作から新しい役割になります。会場スタッフでなくなると、担当会場は外れます。"
+        ),
+    )

@@ -15,6 +15,7 @@ urlpatterns = [
     path("staff/<int:staff_id>/end-sessions/", views.end_sessions, name="end_sessions"),
     path("staff/<int:staff_id>/deactivate/", views.deactivate, name="deactivate"),
     path("staff/<int:staff_id>/reset/", views.reset, name="staff_reset"),
+    path("staff/<int:staff_id>/role/", views.role, name="staff_role"),
     path(
         "staff/invitations/<int:invitation_id>/withdraw/",
         views.withdraw_invitation,

@@ -18,7 +18,7 @@ from audit.chain import Actor
 from audit.middleware import client_ip
 from booking.console.access import console_staff, forbidden, staff_required
 from booking.console.callcentre.pages import console_page
-from booking.console.forms import InviteForm, LoginForm
+from booking.console.forms import InviteForm, LoginForm, RoleForm
 from booking.console.networks import console_network_allowed
 from booking.console.sessions import console_login, console_logout
 from booking.models import StaffInvitation, StaffMember
@@ -35,6 +35,7 @@ from booking.services.staff import (
     staff_invite,
     staff_logout_record,
     staff_reset_issue,
+    staff_role_change,
     staff_sessions_end,
 )
 
@@ -281,6 +282,38 @@ def reset(request: HttpRequest, staff_id: int) -> HttpResponse:
         "url": request.build_absolute_uri(reverse("console:setup", args=[issued.token])),
     }
     return redirect("console:staff_reset", staff_id=member.pk)
+
+
+@require_http_methods(["GET", "POST"])
+@staff_required(Admin)
+def role(request: HttpRequest, staff_id: int) -> HttpResponse:
+    """A colleague's role changed: chosen on its page, then saved."""
+    member = get_object_or_404(StaffMember.objects.select_related("user"), pk=staff_id)
+    form = RoleForm(request.POST or None, initial={"role": member.role})
+    if request.method == "POST" and form.is_valid():
+        try:
+            staff_role_change(
+                staff=member,
+                role=form.cleaned_data["role"],
+                by=request.staff,  # type: ignore[attr-defined]
+                ip=client_ip(request),
+            )
+        except StaffRefused as refused:
+            messages.error(request, refused.message)
+        else:
+            member.refresh_from_db()
+            messages.success(
+                request,
+                _("%(email)s の役割を「%(role)s」にしました。")
+                % {"email": member.user.email, "role": member.get_role_display()},
+            )
+        return redirect("console:home")
+    return console_page(
+        request,
+        "booking/console/staff_action.html",
+        {"member": member, "action": "role", "form": form},
+        status=400 if request.method == "POST" else 200,
+    )
 
 
 @require_POST

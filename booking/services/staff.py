@@ -566,6 +566,41 @@ def staff_sessions_end(*, staff: StaffMember, actor: Actor, ip: str | None = Non
 # --- Leaving staff ------------------------------------------------------------------------
 
 
+def staff_role_change(
+    *, staff: StaffMember, role: str, by: StaffMember, ip: str | None = None
+) -> StaffMember:
+    """Give a colleague another role (moved from the call centre to a venue, made an admin).
+    Not one's own role: an admin who gave theirs up could not undo it. Venues assigned to a
+    venue staff member are cleared when they stop being one (reception reads them). The new
+    role holds from their next click; unchanged, nothing is recorded."""
+    _admin_only(by)
+    if role not in StaffMember.Role.values:
+        raise ValueError(f"unknown staff role {role!r}")
+    if staff.pk == by.pk:
+        raise StaffRefused(
+            "self", _("自分自身の役割は変更できません。ほかの管理者に依頼してください。")
+        )
+    with transaction.atomic():
+        current = StaffMember.objects.select_for_update().select_related("user").get(pk=staff.pk)
+        if current.role == role:
+            return current
+        previous = current.role
+        current.role = role
+        current.save(update_fields=["role"])
+        cleared = 0
+        if previous == StaffMember.Role.VENUE:
+            cleared = current.venues.count()
+            current.venues.clear()
+        record(
+            action="staff.role_changed",
+            actor=Actor.staff(by.user),
+            target=_target_user(current.user_id),
+            ip=ip,
+            details={"previous_role": previous, "role": role, "venues_cleared": cleared},
+        )
+    return current
+
+
 def staff_deactivate(*, staff: StaffMember, by: StaffMember, ip: str | None = None) -> int:
     """A staff member leaves: their account can no longer log in and every console session
     of theirs ends (returns how many). An admin cannot deactivate themselves, nor the last

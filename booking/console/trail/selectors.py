@@ -168,6 +168,7 @@ ACTION_LABELS = {
     "staff.reset_issued": gettext_lazy("職員のパスワードの再設定の案内"),
     "staff.sessions_ended": gettext_lazy("職員のログイン中のセッションの終了"),
     "staff.deactivated": gettext_lazy("職員アカウントの無効化"),
+    "staff.role_changed": gettext_lazy("職員の役割の変更"),
     "staff.venues_set": gettext_lazy("会場スタッフの担当会場の設定"),
     "trail.report_downloaded": gettext_lazy("閲覧の報告書の出力"),
     "vaccine.created": gettext_lazy("ワクチンの追加"),
@@ -254,6 +255,7 @@ DETAIL_LABELS = {
     "phone_given": gettext_lazy("電話番号の入力"),
     "planned": gettext_lazy("作成しようとした数"),
     "previous_channel": gettext_lazy("変更前の予約経路"),
+    "previous_role": gettext_lazy("変更前の役割"),
     "previous_slot": gettext_lazy("変更前の予約枠"),
     "previous_status": gettext_lazy("変更前の状態"),
     "product": gettext_lazy("ワクチン"),
@@ -291,6 +293,7 @@ DETAIL_LABELS = {
     "venue": gettext_lazy("会場"),
     "venue_name": gettext_lazy("会場名"),
     "venues": gettext_lazy("会場"),
+    "venues_cleared": gettext_lazy("外した担当会場の数"),
     "voucher": gettext_lazy("接種券"),
     "vouchers": gettext_lazy("接種券"),
     "web": Channel.WEB.label,
@@ -321,6 +324,8 @@ ID_DETAILS = {
     "previous_slot": "booking.slot",
     "venue": "booking.venue",
     "venues": "booking.venue",
+    "added": "booking.venue",  # staff.venues_set
+    "removed": "booking.venue",
     "products": "booking.vaccineproduct",
 }
 # Details that hold a vaccine's code: shown by its name, the code beside it.
@@ -335,12 +340,39 @@ VALUE_CHOICES: dict[str, Any] = {
     "login_mode": Municipality.LoginMode,
     "mode": Municipality.LoginMode,
     "previous_channel": Channel,
+    "previous_role": StaffMember.Role,
     "product_reason": ProductChangeReason,
     "required_roles": StaffMember.Role,
     "role": StaffMember.Role,
 }
+
+
+class ConsoleLoginFailure(models.TextChoices):
+    """Why a console sign-in failed, as the trail records it (the page says one thing)."""
+
+    THROTTLED = "throttled", gettext_lazy("試行が多すぎる")
+    UNKNOWN_ACCOUNT = "unknown_account", gettext_lazy("登録のないメールアドレス")
+    WRONG_PASSWORD = "wrong_password", gettext_lazy("パスワードの誤り")
+    INACTIVE = "inactive", gettext_lazy("無効にしたアカウント")
+    NOT_STAFF = "not_staff", gettext_lazy("職員ではないアカウント")
+    NO_DEVICE = "no_device", gettext_lazy("認証アプリの登録がない")
+    WRONG_CODE = "wrong_code", gettext_lazy("認証コードの誤り")
+
+
+class InvitationFailure(models.TextChoices):
+    """Why an invitation or reset link could not be used."""
+
+    UNKNOWN = "unknown", gettext_lazy("存在しないリンク")
+    USED = "used", gettext_lazy("使用済み")
+    EXPIRED = "expired", gettext_lazy("期限切れ・取り消し済み")
+    ACCOUNT_EXISTS = "account_exists", gettext_lazy("アカウントが既にある")
+    ACCOUNT_CHANGED = "account_changed", gettext_lazy("アカウントが変更された")
+
+
 SCOPED_VALUE_CHOICES: dict[tuple[str, str], type[models.Choices]] = {
     ("booking.cancelled", "reason"): Booking.CancelReason,
+    ("console.login_failed", "reason"): ConsoleLoginFailure,
+    ("staff.invitation_refused", "reason"): InvitationFailure,
     ("callcentre.personal_data_revealed", "reason"): RevealReason,
     ("incident", "status"): Municipality.Status,
     ("notification", "channel"): NotificationChannel,

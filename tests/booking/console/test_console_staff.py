@@ -340,3 +340,42 @@ def test_disabling_an_account_withdraws_its_reset_link(
     link = shown_link_of_reset(page.content.decode())
     client_a.post(f"/console/staff/{operator_a.staff_id}/deactivate/", {"confirm": "1"})
     assert Client(HTTP_HOST=HOST).get(link).status_code == 410  # it would enable it again
+
+
+def test_an_admin_changes_a_colleague_s_role_and_not_their_own(
+    tenant_a: Municipality,
+    client_a: Client,
+    admin_a: StaffAccount,
+    clock: time_machine.Coordinates,
+) -> None:
+    """Moved from a venue to the call centre: the role changes (no new address, no second
+    account); the venues assigned go with the old role; one's own role is not changed."""
+    from booking.models import Venue
+
+    venue_a = make_staff(tenant_a, "kaijo@kodaira.example.jp", "venue")
+    with schema_context(tenant_a.schema_name):
+        gym = Venue.objects.create(name="小平市民総合体育館", area="南地区", address="小平市")
+        StaffMember.objects.get(pk=venue_a.staff_id).venues.set([gym])
+    logged_in(client_a, admin_a, clock)
+    url = f"/console/staff/{venue_a.staff_id}/role/"
+    page = client_a.get(url).content.decode()
+    assert "いまの役割：会場スタッフ" in page and 'name="role"' in page
+    changed = client_a.post(url, {"role": "call_centre"})
+    assert changed.status_code == 302
+    assert "の役割を「コールセンター」にしました" in client_a.get("/console/").content.decode()
+    with schema_context(tenant_a.schema_name):
+        member = StaffMember.objects.get(pk=venue_a.staff_id)
+        assert member.role == "call_centre" and not member.venues.exists()
+    (event,) = events(tenant_a, "staff.role_changed")
+    assert event.details == {"previous_role": "venue", "role": "call_centre", "venues_cleared": 1}
+    trail = client_a.get("/console/trail/").content.decode()
+    assert (
+        "職員の役割の変更" in trail
+        and "変更前の役割（previous_role）: 会場スタッフ（venue）" in trail
+    )
+    assert event.target_id == str(venue_a.user_id)
+    own = client_a.post(f"/console/staff/{admin_a.staff_id}/role/", {"role": "auditor"})
+    assert "自分自身の役割は変更できません" in client_a.get(own["Location"]).content.decode()
+    with schema_context(tenant_a.schema_name):
+        assert StaffMember.objects.get(pk=admin_a.staff_id).role == "admin"
+    assert client_a.post(url, {"role": "owner"}).status_code == 400
