@@ -156,9 +156,12 @@ def _staff_message(code: str, values: dict[str, Any]) -> str | None:
     if code == "voucher_withdrawn":
         return _("この接種券は対象外（転出・死亡等）のため、予約できません。")
     if code == "not_eligible_yet":
+        # Said where no opening is known for the caller's age (AgeWindow gives the date
+        # where one is): there is no date to give.
         return _(
-            "この方は、いまはまだ予約の対象ではありません（年齢区分の受付開始前）。"
-            "受付開始日をお伝えください。"
+            "この方は、いまはまだ予約の対象ではありません。この方の年齢が入る年齢区分で、"
+            "受付開始日が決まっているものはありません。市区町村のお知らせで対象になったら"
+            "予約できることをお伝えください。"
         )
     if code == "channel_closed":
         return _("この予約枠にはコールセンターの受付枠がありません。ほかの枠を選んでください。")

@@ -197,6 +197,20 @@ def test_the_operator_reads_what_a_resident_too_young_to_book_yet_is_told(
     hanako = client_a.get(resident_url(town) + "book/").content.decode()
     assert 'id="not-eligible-yet"' not in hanako
     assert 'id="not-eligible-yet"' not in client_a.get(resident_url(town)).content.decode()
+    # A baby: no phase, opened or announced, takes that age; no start date to give.
+    with schema_context(tenant_a.schema_name):
+        baby = make_resident(
+            tenant_a,
+            "2000000010",
+            name="小平 花",
+            kana="コダイラ ハナ",
+            phone="0423113333",
+            born=years_ago(1),
+        )
+    page = client_a.get(f"{CALL_CENTRE_HOME}residents/{baby.pk}/book/").content.decode()
+    told = page.split('id="not-eligible-yet"')[1].split("</")[0]
+    assert "受付開始日が決まっているものはありません" in told and "お伝えください" in told
+    assert f"{opens.year}年{opens.month}月" not in told
 
 
 def test_the_operator_is_offered_the_days_from_the_residents_birthday(
