@@ -143,6 +143,12 @@ def _refusal_message(code: str, values: dict[str, Any]) -> str:
 def _staff_message(code: str, values: dict[str, Any]) -> str | None:
     """What a call-centre operator reads instead, where the resident's words would send them
     to the call centre or to the resident's own pages (None: the resident's words do)."""
+    if code == "full":
+        return _(
+            "この予約枠のコールセンターの受付枠が、ちょうど埋まりました。ほかの日時・会場を"
+            "お選びください。ウェブ・LINEの受付枠は別に数えるため、インターネットでは予約"
+            "できる場合があります。"
+        )
     if code == "already_booked":
         return _(
             "この方には、この回の予約がすでにあるか、いまの予約の接種がまだ済んでいません。"

@@ -115,7 +115,10 @@ def test_the_last_call_centre_place_taken_means_full_even_with_web_places_left(
     ready(client_a, operator_a, town, clock)
     response = client_a.post(resident_url(town) + "book/", {"slot": town.call_slot.pk})
     assert response.status_code == 409
-    assert "満員" in response.content.decode()
+    # The call centre's places are gone, not the slot's: the operator is told so.
+    text = response.content.decode()
+    assert "コールセンターの受付枠が、ちょうど埋まりました" in text
+    assert "インターネットでは予約できる場合があります" in text
     assert live_bookings(tenant_a, town.hanako) == []
 
 

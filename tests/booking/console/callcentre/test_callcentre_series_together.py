@@ -158,7 +158,7 @@ def test_a_full_second_slot_books_nothing(
     response = _book_both(client_a, together, full)
     assert response.status_code == 409
     assert "2回目の予約：" in response.content.decode()
-    assert "満員" in response.content.decode()
+    assert "受付枠が、ちょうど埋まりました" in response.content.decode()
     assert _all_bookings(tenant_a, together) == []
     with schema_context(tenant_a.schema_name):
         assert counters(together.call_slot) == (0, 0, 0)
