@@ -462,6 +462,32 @@ def identity_confirmed_at(*, staff: StaffMember, voucher: Voucher) -> datetime |
     return latest[0][1]
 
 
+@dataclass(frozen=True)
+class IdentityFailures:
+    count: int
+    latest: datetime | None
+
+
+def identity_failures_today(voucher: Voucher) -> IdentityFailures:
+    """The identity checks of this resident that failed today (Japan), by any operator,
+    since the last one that succeeded: a caller who tries again and again (with details
+    read off a letter, or guessed) is seen by whoever takes the next call."""
+    start = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
+    events = Event.objects.filter(
+        action__in=[IDENTITY_CONFIRMED, IDENTITY_FAILED],
+        target_type="booking.voucher",
+        target_id=str(voucher.pk),
+        occurred_at__gte=start,
+    ).order_by("-seq")
+    count, latest = 0, None
+    for action, occurred_at in events.values_list("action", "occurred_at"):
+        if action == IDENTITY_CONFIRMED:
+            break
+        count += 1
+        latest = latest or occurred_at
+    return IdentityFailures(count, latest)
+
+
 def _latest_events(
     staff: StaffMember, voucher: Voucher, actions: list[str], *, since: datetime | None = None
 ) -> list[tuple[str, datetime]]:

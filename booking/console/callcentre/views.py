@@ -88,6 +88,7 @@ from booking.services.callcentre import (
     callcentre_web_login_set,
     cancelled_how,
     identity_confirmed_at,
+    identity_failures_today,
     login_locked,
     password_reset_applies,
 )
@@ -256,6 +257,7 @@ def _resident_page(
             "waits_for_dose": waits,
             "not_yet": not_yet,
             "identity_until": _identity_until(request, voucher),
+            "identity_failures": identity_failures_today(voucher),
             "identity_minutes": int(IDENTITY_VALID.total_seconds() // 60),
             "reveal_form": reveal_form or RevealForm(),
             "password_reset_applies": password_reset_applies(municipality),

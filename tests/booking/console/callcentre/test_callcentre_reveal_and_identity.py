@@ -108,6 +108,31 @@ def test_identity_is_confirmed_only_when_all_three_items_match(
     assert "本人確認済みです" in client_a.get(resident_url(town)).content.decode()
 
 
+def test_failed_identity_checks_of_the_day_are_shown_to_whoever_takes_the_next_call(
+    tenant_a: Municipality,
+    client_a: Client,
+    operator_a: StaffAccount,
+    town: Town,
+    clock: time_machine.Coordinates,
+) -> None:
+    """A caller who keeps getting the birth date wrong: each try is counted on the page,
+    also for another operator, until a check succeeds."""
+    from tests.booking.console.conftest import make_staff
+
+    signed_in(client_a, operator_a, clock)
+    for _try in range(2):
+        client_a.post(resident_url(town) + "reveal/", {"reason": "identity_check"})
+        client_a.post(resident_url(town) + "identity/", {"name_matches": "on"})
+    other = Client(HTTP_HOST=client_a.defaults["HTTP_HOST"])
+    signed_in(other, make_staff(tenant_a, "call2@kodaira.example.jp", "call_centre"), clock)
+    page = other.get(resident_url(town)).content.decode()
+    said = page.split('id="identity-failures"')[1].split("</p>")[0]
+    assert "本人確認ができなかった記録が2回あります" in said
+    assert "確認を何度もやり直すことは控えてください" in said
+    confirm_identity(other, town.hanako)
+    assert 'id="identity-failures"' not in client_a.get(resident_url(town)).content.decode()
+
+
 def test_sensitive_actions_are_refused_before_the_identity_check(
     tenant_a: Municipality,
     client_a: Client,
