@@ -350,6 +350,13 @@ class SlotCancelForm(PlanningForm):
     )
 
 
+class DayCancelForm(PlanningForm):
+    notice = SlotCancelForm.base_fields["notice"]
+    confirm = forms.BooleanField(
+        label=_("上の予約枠をすべて中止し、予約をすべて取り消します"), required=True
+    )
+
+
 class DateRangeForm(PlanningForm):
     """A date range given in the query string; the defaults make a blank form valid."""
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from datetime import time as clock
 from typing import Any
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 from django.utils import timezone
@@ -27,6 +27,7 @@ from booking.console.planning.common import (
     today,
 )
 from booking.console.planning.forms import (
+    DayCancelForm,
     SlotCancelForm,
     SlotCapacityForm,
     SlotFilterForm,
@@ -34,11 +35,13 @@ from booking.console.planning.forms import (
     SlotUploadForm,
 )
 from booking.console.planning.slot_csv import ERRORS_SHOWN, read_slot_file, template_csv
-from booking.models import Booking, Channel, Slot
+from booking.models import Booking, Channel, Slot, Venue
 from booking.services.planning import (
     PlanningRefused,
     SlotCreation,
     SlotPlanPreview,
+    day_cancel,
+    day_slots,
     slot_cancel,
     slot_cancel_impact,
     slot_cancellation_told,
@@ -61,10 +64,12 @@ def slot_list(request: HttpRequest) -> HttpResponse:
     slots = Slot.objects.select_related("venue", "product")
     first = today()
     last = None
+    venue = None
     if form.is_valid():
         data = form.cleaned_data
         if data.get("venue"):
-            slots = slots.filter(venue=data["venue"])
+            venue = data["venue"]
+            slots = slots.filter(venue=venue)
         if data.get("status"):
             slots = slots.filter(status=data["status"])
         first = data.get("first_day") or first
@@ -90,6 +95,9 @@ def slot_list(request: HttpRequest) -> HttpResponse:
             "back": request.get_full_path(),
             # A slot that has started is past changing or cancelling: not offered.
             "now": timezone.now(),
+            "today": today(),
+            # A day's slots are cancelled together at the venue chosen, or at all.
+            "venue_filter": venue,
             # Slots a cancellation cancelled bookings of, reopened since or not: their list of
             # those to phone is offered.
             "cancelled_once": slots_cancelled_once([slot.pk for slot in slot_page.object_list]),
@@ -355,3 +363,85 @@ def slot_cancel_view(request: HttpRequest, slot_id: int) -> HttpResponse:
 def _slot_query(slot: Slot) -> str:
     day = slot.starts_at.astimezone(JAPAN).date().isoformat()
     return urlencode({"venue": str(slot.venue_id), "first_day": day, "last_day": day})
+
+
+@require_http_methods(["GET", "POST"])
+@staff_required(ADMIN)
+def day_cancel_view(request: HttpRequest, day: str) -> HttpResponse:
+    """中止 of a whole day, at one venue (``?venue=``) or at all: a typhoon, a closed
+    building. Lists the slots and how many bookings each holds, takes one notice, and after
+    it lists, slot by slot, the residents the call centre must phone."""
+    try:
+        chosen = date.fromisoformat(day)
+    except ValueError:
+        raise Http404("no such day") from None
+    venue_id = request.GET.get("venue", "")
+    venue = get_object_or_404(Venue, pk=venue_id) if venue_id.isdigit() else None
+    form = DayCancelForm(request.POST or None)
+    here = request.get_full_path()
+    if request.method == "POST" and form.is_valid():
+        result = day_cancel(
+            day=chosen,
+            venue=venue,
+            actor=actor_of(request),
+            ip=ip_of(request),
+            notice=form.cleaned_data["notice"].strip(),
+        )
+        messages.success(
+            request,
+            _(
+                "予約枠%(slots)s件を中止し、予約%(bookings)s件を取り消しました"
+                "（お知らせ%(sent)s件を送信予定）。"
+            )
+            % {
+                "slots": len(result.cancelled),
+                "bookings": result.bookings_cancelled,
+                "sent": result.notifications,
+            },
+        )
+        if result.not_told:
+            messages.warning(
+                request,
+                _(
+                    "連絡先の登録がない%(count)s件の方には、お知らせが届きません。"
+                    "下の一覧の方に、コールセンターから電話でお知らせしてください。"
+                )
+                % {"count": result.not_told},
+            )
+        if result.skipped:
+            messages.error(
+                request,
+                _(
+                    "%(count)s件の予約枠は中止していません（受付済みの方がいる、または"
+                    "中止できない状態になったため）。下の一覧で確かめてください。"
+                )
+                % {"count": len(result.skipped)},
+            )
+        return redirect(here)
+    rows = day_slots(day=chosen, venue=venue)
+    start = datetime.combine(chosen, clock.min, tzinfo=JAPAN)
+    cancelled = Slot.objects.filter(
+        starts_at__gte=start,
+        starts_at__lt=start + timedelta(days=1),
+        status=Slot.Status.CANCELLED,
+        **({"venue": venue} if venue is not None else {}),
+    ).select_related("venue", "product")
+    told = [
+        (slot, slot_cancellation_told(slot=slot, actor=actor_of(request), ip=ip_of(request)))
+        for slot in cancelled.order_by("venue__name", "starts_at")
+    ]
+    return page(
+        request,
+        "day_cancel.html",
+        {
+            "day": chosen,
+            "venue": venue,
+            "rows": rows,
+            "cancellable": [row for row in rows if not row.checked_in],
+            "bookings": sum(row.bookings for row in rows if not row.checked_in),
+            "not_reachable": sum(row.not_reachable for row in rows if not row.checked_in),
+            "form": form,
+            "told": [(slot, rows_told) for slot, rows_told in told if rows_told],
+        },
+        status=400 if request.method == "POST" else 200,
+    )

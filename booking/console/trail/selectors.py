@@ -159,6 +159,7 @@ ACTION_LABELS = {
     "slot.reopened": gettext_lazy("予約枠の受付再開"),
     "slot.cancel_viewed": gettext_lazy("予約枠の中止前の予約の一覧の表示"),
     "slot.cancelled": gettext_lazy("予約枠の中止"),
+    "slot.day_cancelled": gettext_lazy("1日分の予約枠の中止"),
     "slot.cancellation_list_viewed": gettext_lazy("中止した予約枠の予約の一覧の表示"),
     "staff.invited": gettext_lazy("職員の招待"),
     "staff.invitation_emailed": gettext_lazy("職員への招待メールの送信"),
@@ -307,6 +308,9 @@ SCOPED_DETAIL_LABELS = {
     ("notification", "channel"): gettext_lazy("送信方法"),
     ("notification", "kind"): gettext_lazy("お知らせの種類"),
     ("registry_import", "changed"): gettext_lazy("変更"),
+    ("slot.day_cancelled", "day"): gettext_lazy("日付"),
+    ("slot.day_cancelled", "slots"): gettext_lazy("中止した予約枠"),
+    ("slot.day_cancelled", "skipped"): gettext_lazy("中止しなかった予約枠（受付済みなど）"),
     ("registry_import", "source"): gettext_lazy("操作した場所"),
 }
 

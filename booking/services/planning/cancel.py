@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, time, timedelta
 
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
@@ -19,10 +19,19 @@ from django.utils.translation import gettext as _
 from audit import record
 from audit.chain import Actor
 from audit.models import Event
-from booking.models import Booking, Channel, ContactPreference, Notification, Slot, Voucher
+from booking.models import (
+    Booking,
+    Channel,
+    ContactPreference,
+    Notification,
+    Slot,
+    Venue,
+    Voucher,
+)
 from booking.models.bookings import booking_number_display
 from booking.services.booking import BookingRefused, booking_cancel
 from booking.services.planning.base import (
+    JAPAN,
     PlanningRefused,
     check_slot,
     invalidate_on_commit,
@@ -331,3 +340,101 @@ def slot_cancel(
         invalidate_on_commit([slot_day(current)])
     current.refresh_from_db()
     return SlotCancellation(current, len(live), linked, notifications, len(not_told))
+
+
+@dataclass(frozen=True)
+class DaySlot:
+    """A slot of the day to cancel, as the confirmation lists it (counts only)."""
+
+    slot: Slot
+    bookings: int
+    not_reachable: int  # of them, residents with no contact registered: to phone
+    checked_in: bool  # someone is at the venue: not cancelled (受付停止 instead)
+
+
+def day_slots(*, day: date, venue: Venue | None = None) -> list[DaySlot]:
+    """The slots of ``day`` (at ``venue``, or at every venue) that a day's cancellation
+    would cancel: not cancelled yet and not ended; each with its live bookings counted."""
+    start = datetime.combine(day, time.min, tzinfo=JAPAN)
+    slots = Slot.objects.filter(
+        starts_at__gte=start,
+        starts_at__lt=start + timedelta(days=1),
+        ends_at__gt=timezone.now(),
+    ).exclude(status=Slot.Status.CANCELLED)
+    if venue is not None:
+        slots = slots.filter(venue=venue)
+    slots = list(slots.select_related("venue", "product").order_by("venue__name", "starts_at"))
+    live = list(
+        Booking.objects.filter(
+            slot_id__in=[slot.pk for slot in slots], status__in=Booking.LIVE_STATUSES
+        ).values_list("slot_id", "voucher_id", "status")
+    )
+    reachable = _reachable_vouchers({voucher_id for _slot, voucher_id, _status in live})
+    rows = []
+    for slot in slots:
+        mine = [(voucher_id, status) for slot_id, voucher_id, status in live if slot_id == slot.pk]
+        rows.append(
+            DaySlot(
+                slot=slot,
+                bookings=len(mine),
+                not_reachable=sum(1 for voucher_id, _s in mine if voucher_id not in reachable),
+                checked_in=any(status == Booking.Status.CHECKED_IN for _v, status in mine),
+            )
+        )
+    return rows
+
+
+@dataclass(frozen=True)
+class DayCancellation:
+    cancelled: tuple[SlotCancellation, ...]
+    skipped: tuple[Slot, ...]  # residents checked in (at the venue): left as they are
+
+    @property
+    def bookings_cancelled(self) -> int:
+        return sum(each.bookings_cancelled for each in self.cancelled)
+
+    @property
+    def notifications(self) -> int:
+        return sum(each.notifications for each in self.cancelled)
+
+    @property
+    def not_told(self) -> int:
+        return sum(each.not_told for each in self.cancelled)
+
+
+def day_cancel(
+    *, day: date, venue: Venue | None = None, actor: Actor, ip: str | None = None, notice: str = ""
+) -> DayCancellation:
+    """中止 of a whole day (a typhoon, a closed building): every slot ``day_slots`` lists is
+    cancelled as ``slot_cancel`` cancels one, with the one ``notice``. Slots with residents
+    checked in are left (they are at the venue). Each slot commits on its own, so a slot
+    refused on the way (booked at that moment, ended meanwhile) leaves the others cancelled
+    and listed; asking again cancels what is left."""
+    if actor.kind != Actor.STAFF:
+        raise PermissionDenied("slots are cancelled by staff")
+    cancelled: list[SlotCancellation] = []
+    skipped: list[Slot] = []
+    for row in day_slots(day=day, venue=venue):
+        if row.checked_in:
+            skipped.append(row.slot)
+            continue
+        try:
+            cancelled.append(slot_cancel(slot=row.slot, actor=actor, ip=ip, notice=notice))
+        except PlanningRefused:
+            skipped.append(row.slot)
+    result = DayCancellation(tuple(cancelled), tuple(skipped))
+    record(
+        action="slot.day_cancelled",
+        actor=actor,
+        target=venue,
+        ip=ip,
+        details={
+            "day": day.isoformat(),
+            "slots": [each.slot.pk for each in cancelled],
+            "skipped": [slot.pk for slot in skipped],
+            "bookings_cancelled": result.bookings_cancelled,
+            "notifications": result.notifications,
+            "notice": bool(notice),
+        },
+    )
+    return result
