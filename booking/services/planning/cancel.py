@@ -356,14 +356,14 @@ def day_slots(*, day: date, venue: Venue | None = None) -> list[DaySlot]:
     """The slots of ``day`` (at ``venue``, or at every venue) that a day's cancellation
     would cancel: not cancelled yet and not ended; each with its live bookings counted."""
     start = datetime.combine(day, time.min, tzinfo=JAPAN)
-    slots = Slot.objects.filter(
+    found = Slot.objects.filter(
         starts_at__gte=start,
         starts_at__lt=start + timedelta(days=1),
         ends_at__gt=timezone.now(),
     ).exclude(status=Slot.Status.CANCELLED)
     if venue is not None:
-        slots = slots.filter(venue=venue)
-    slots = list(slots.select_related("venue", "product").order_by("venue__name", "starts_at"))
+        found = found.filter(venue=venue)
+    slots = list(found.select_related("venue", "product").order_by("venue__name", "starts_at"))
     live = list(
         Booking.objects.filter(
             slot_id__in=[slot.pk for slot in slots], status__in=Booking.LIVE_STATUSES
