@@ -12,7 +12,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.http import urlencode
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -44,6 +44,7 @@ from booking.services.planning import (
     day_slots,
     slot_cancel,
     slot_cancel_impact,
+    slot_cancellation_phoned,
     slot_cancellation_told,
     slot_capacity_change,
     slot_close,
@@ -445,3 +446,21 @@ def day_cancel_view(request: HttpRequest, day: str) -> HttpResponse:
         },
         status=400 if request.method == "POST" else 200,
     )
+
+
+@require_POST
+@staff_required(ADMIN)
+def slot_phoned_view(request: HttpRequest, slot_id: int, booking_id: int) -> HttpResponse:
+    """A resident the slot's cancellation could not tell, marked phoned by the call centre;
+    back to the list it was marked on."""
+    slot = get_object_or_404(Slot, pk=slot_id)
+    if slot_cancellation_phoned(
+        slot=slot, booking_id=booking_id, actor=actor_of(request), ip=ip_of(request)
+    ):
+        messages.success(request, _("電話で連絡済みにしました。"))
+    back = request.POST.get("back", "")
+    if back.startswith("/console/planning/") and url_has_allowed_host_and_scheme(
+        back, allowed_hosts={request.get_host()}
+    ):
+        return redirect(back)
+    return redirect("console:planning:slot_cancel", slot_id=slot.pk)

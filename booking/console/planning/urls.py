@@ -21,6 +21,11 @@ urlpatterns = [
     path("slots/<int:slot_id>/reopen/", slot_views.slot_reopen_view, name="slot_reopen"),
     path("slots/<int:slot_id>/capacity/", slot_views.slot_capacity_view, name="slot_capacity"),
     path("slots/<int:slot_id>/cancel/", slot_views.slot_cancel_view, name="slot_cancel"),
+    path(
+        "slots/<int:slot_id>/phoned/<int:booking_id>/",
+        slot_views.slot_phoned_view,
+        name="slot_phoned",
+    ),
     path("days/<str:day>/cancel/", slot_views.day_cancel_view, name="day_cancel"),
     path("rules/", rules_views.rules, name="rules"),
     path("rules/policy/", rules_views.policy_edit, name="policy_edit"),

@@ -21,6 +21,7 @@ from booking.services.planning.cancel import (
     linked_active_bookings,
     slot_cancel,
     slot_cancel_impact,
+    slot_cancellation_phoned,
     slot_cancellation_told,
     slots_cancelled_once,
 )
@@ -95,6 +96,7 @@ __all__ = [
     "linked_active_bookings",
     "slot_cancel",
     "slot_cancel_impact",
+    "slot_cancellation_phoned",
     "slot_cancellation_told",
     "slot_capacity_change",
     "slot_close",

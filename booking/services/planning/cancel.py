@@ -72,6 +72,15 @@ class AffectedBooking:
     checked_in: bool
     # Before: whether the resident registered a way to be told; after: whether they were.
     told: bool = False
+    # After: one not told, since phoned by the call centre (when it was marked so) ...
+    phoned_at: datetime | None = None
+    # ... or booked that dose again meanwhile (nothing left to tell them).
+    rebooked: bool = False
+    pk: int | None = None
+
+    @property
+    def to_phone(self) -> bool:
+        return not self.told and self.phoned_at is None and not self.rebooked
 
 
 @dataclass(frozen=True)
@@ -175,12 +184,17 @@ def slots_cancelled_once(slot_ids: Sequence[int]) -> set[int]:
     }
 
 
+# A resident the cancellation could not tell, phoned since by the call centre: marked so
+# on the list (the trail keeps who and when; it is the record, never changed).
+RESIDENT_PHONED = "slot.resident_phoned"
+
+
 def cancelled_slots_to_phone() -> list[tuple[Slot, int]]:
     """Slots still ahead whose cancellation could not tell some residents (no contact
-    registered), each with how many: the call centre phones them, and the admin's console
-    home lists them until the day has passed."""
+    registered), each with how many are still to phone (not marked phoned, not booked
+    again for that dose): the admin's console home lists them until the day has passed."""
     now = timezone.now()
-    untold: dict[int, int] = {}
+    untold: dict[int, list[int]] = {}
     for target, details in (
         Event.objects.filter(action=SLOT_CANCELLED, details__not_told__isnull=False)
         .exclude(details__not_told=[])
@@ -188,10 +202,65 @@ def cancelled_slots_to_phone() -> list[tuple[Slot, int]]:
         .values_list("target_id", "details")
     ):
         if target.isdigit() and isinstance(details, dict):
-            untold[int(target)] = len(details.get("not_told") or [])
+            untold[int(target)] = [int(pk) for pk in details.get("not_told") or []]
     # Reopened since or not: the bookings it cancelled stay cancelled.
-    slots = Slot.objects.filter(pk__in=untold, starts_at__gt=now).select_related("venue")
-    return [(slot, untold[slot.pk]) for slot in slots.order_by("starts_at")]
+    slots = list(
+        Slot.objects.filter(pk__in=untold, starts_at__gt=now)
+        .select_related("venue")
+        .order_by("starts_at")
+    )
+    done = _phoned([pk for slot in slots for pk in untold[slot.pk]]).keys() | _rebooked(
+        [pk for slot in slots for pk in untold[slot.pk]]
+    )
+    counted = [(slot, sum(1 for pk in untold[slot.pk] if pk not in done)) for slot in slots]
+    return [(slot, count) for slot, count in counted if count]
+
+
+def _phoned(booking_ids: Sequence[int]) -> dict[int, datetime]:
+    """When each of these cancelled bookings' residents was marked phoned (if they were)."""
+    marks = Event.objects.filter(
+        action=RESIDENT_PHONED,
+        target_type="booking.booking",
+        target_id__in=[str(pk) for pk in booking_ids],
+    ).order_by("seq")
+    return {int(target): at for target, at in marks.values_list("target_id", "occurred_at")}
+
+
+def _rebooked(booking_ids: Sequence[int]) -> set[int]:
+    """Those of these cancelled bookings whose resident has a live booking of that dose."""
+    cancelled = list(
+        Booking.objects.filter(pk__in=booking_ids).values_list("pk", "voucher_id", "dose")
+    )
+    live = set(
+        Booking.objects.filter(
+            voucher_id__in={voucher for _pk, voucher, _dose in cancelled},
+            status__in=Booking.LIVE_STATUSES,
+        ).values_list("voucher_id", "dose")
+    )
+    return {pk for pk, voucher, dose in cancelled if (voucher, dose) in live}
+
+
+def slot_cancellation_phoned(
+    *, slot: Slot, booking_id: int, actor: Actor, ip: str | None = None
+) -> bool:
+    """Mark a resident the slot's cancellation could not tell as phoned; False when the
+    booking is not one of those, or was marked already."""
+    check_slot(slot)
+    cancelled = (
+        _cancellations_of([slot.pk]).order_by("-seq").values_list("details", flat=True).first()
+    )
+    if booking_id not in ((cancelled or {}).get("not_told") or []):
+        return False
+    if _phoned([booking_id]):
+        return False
+    record(
+        action=RESIDENT_PHONED,
+        actor=actor,
+        target=Booking.objects.get(pk=booking_id),
+        ip=ip,
+        details={"slot": slot.pk},
+    )
+    return True
 
 
 def bookings_cancelled_with_their_slot(
@@ -224,6 +293,8 @@ def slot_cancellation_told(
             "booking_id", flat=True
         )
     )
+    phoned = _phoned(ids)
+    rebooked = _rebooked(ids)
     rows = list(
         Booking.objects.filter(pk__in=ids)
         .order_by("pk")
@@ -241,7 +312,15 @@ def slot_cancellation_told(
         )
     return tuple(
         AffectedBooking(
-            booking_number_display(number), voucher_number, dose, channel, False, pk in told
+            booking_number_display(number),
+            voucher_number,
+            dose,
+            channel,
+            False,
+            pk in told,
+            phoned_at=phoned.get(pk),
+            rebooked=pk in rebooked,
+            pk=pk,
         )
         for pk, number, voucher_number, dose, channel, _voucher in rows
     )

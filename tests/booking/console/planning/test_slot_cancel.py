@@ -284,3 +284,38 @@ def test_a_cancelled_slot_reopens_only_once_confirmed_and_its_bookings_stay_canc
     number = booking.booking_number
     assert "以前の中止" in after and f"{number[:5]}-{number[5:]}" in after
     assert events(tenant_a, "slot.reopened")[-1].details == {"previous_status": "cancelled"}
+
+
+def test_a_resident_phoned_is_marked_so_and_the_home_counts_only_those_left(
+    as_admin: Client, world: World, tenant_a: Municipality
+) -> None:
+    """The call centre phones those the cancellation could not tell: each is marked phoned
+    (who and when, in the trail), one booked again needs no call, and the console home
+    counts only those still to phone."""
+    with in_a(tenant_a):
+        slot = make_slot(world.civic, world.pfizer, at(MONDAY, 10))
+        first = world.book(slot, world.residents[0])
+        second = world.book(slot, world.residents[1])
+        third = world.book(slot, world.residents[2])
+    url = f"/console/planning/slots/{slot.pk}/cancel/"
+    as_admin.post(url, {"confirm": "on"})
+    home = as_admin.get("/console/").content.decode()
+    assert "3件" in home.split('id="to-phone"')[1].split("</section>")[0]
+
+    marked = as_admin.post(f"/console/planning/slots/{slot.pk}/phoned/{first.pk}/", {"back": url})
+    assert marked.status_code == 302 and marked["Location"] == url
+    with in_a(tenant_a):
+        world.book(make_slot(world.civic, world.pfizer, at(MONDAY, 11)), world.residents[1])
+    listed = as_admin.get(url).content.decode()
+    rows = listed.split('id="cancelled-bookings"')[1].split("</table>")[0]
+    assert "電話で連絡済み" in rows and "再予約済み" in rows and "連絡済みにする" in rows
+    home = as_admin.get("/console/").content.decode()
+    assert "1件" in home.split('id="to-phone"')[1].split("</section>")[0]
+    (event,) = events(tenant_a, "slot.resident_phoned")
+    assert event.target_id == str(first.pk) and event.details == {"slot": slot.pk}
+    # Marked twice, or a booking the cancellation did not leave untold: nothing recorded.
+    as_admin.post(f"/console/planning/slots/{slot.pk}/phoned/{first.pk}/")
+    as_admin.post(f"/console/planning/slots/{slot.pk}/phoned/{second.pk + 1000}/")
+    assert len(events(tenant_a, "slot.resident_phoned")) == 1
+    as_admin.post(f"/console/planning/slots/{slot.pk}/phoned/{third.pk}/")
+    assert 'id="to-phone"' not in as_admin.get("/console/").content.decode()
