@@ -464,9 +464,11 @@ REPORT_HEADER = [
     "IPアドレス",
     "監査記録番号",
     "備考",
-    # For a reader without the codes: the action's name, and the member of staff's e-mail.
+    # For a reader without the codes: the action's name, the member of staff's e-mail, and
+    # the reason's name.
     "操作の名前",
     "閲覧者のメールアドレス",
+    "理由の説明",
 ]
 
 
@@ -508,11 +510,15 @@ def _chunks(items: Iterable[_Item], size: int) -> Iterator[list[_Item]]:
 
 
 def _report_rows(
-    start: datetime, end: datetime, describe: Callable[[str], str]
+    start: datetime,
+    end: datetime,
+    describe: Callable[[str], str],
+    describe_reason: Callable[[str, str], str],
 ) -> Iterator[list[Any]]:
     """The report's rows, in the trail's order, a batch of residents at a time: one event
     may name a million (a codes file), and each batch's voucher numbers are looked up in
-    one query. ``describe``: an action's name in words."""
+    one query. ``describe``: an action's name in words; ``describe_reason``: a reason's
+    (for its action)."""
     for chunk in _chunks(_read_events(start, end), 2000):
         booking_ids = [
             int(event.target_id)
@@ -559,6 +565,7 @@ def _report_rows(
                     resident.note,
                     describe(event.action),
                     emails.get(event.actor_id, "") if event.actor_kind == Actor.STAFF else "",
+                    describe_reason(event.action, reason) if reason else "",
                 ]
 
 
@@ -603,6 +610,7 @@ def trail_report_build(
     end: datetime,
     ip: str | None,
     describe: Callable[[str], str] = str,
+    describe_reason: Callable[[str, str], str] = lambda _action, reason: reason,
 ) -> TrailReport:
     """Every read of a resident's data between ``start`` (inclusive) and ``end``: one row
     per event and resident, with the voucher's id and number. Audited as
@@ -615,7 +623,9 @@ def trail_report_build(
         raise ValidationError(_("終了日時は開始日時より後にしてください。"))
     spooled = tempfile.SpooledTemporaryFile(max_size=_REPORT_IN_MEMORY_BYTES)
     try:
-        rows, residents = _write_report(spooled, _report_rows(start, end, describe))
+        rows, residents = _write_report(
+            spooled, _report_rows(start, end, describe, describe_reason)
+        )
         record(
             action="trail.report_downloaded",
             actor=Actor(Actor.STAFF, str(staff.user_id)),

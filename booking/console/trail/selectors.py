@@ -409,6 +409,13 @@ def _scoped(
     return generic.get(key)
 
 
+def value_name(action: str, key: str, value: str) -> str:
+    """The name of a coded detail value (a reason, a channel) as the trail shows it, or the
+    value itself where it is no known code."""
+    choices = _scoped(SCOPED_VALUE_CHOICES, VALUE_CHOICES, action, key)
+    return str(dict(choices.choices).get(value, value)) if choices is not None else value
+
+
 def _key_text(action: str, key: str) -> str:
     label = _scoped(SCOPED_DETAIL_LABELS, DETAIL_LABELS, action, key)
     return f"{label}（{key}）" if label is not None else key

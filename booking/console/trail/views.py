@@ -20,7 +20,7 @@ from audit.services import audit_seal_pending, audit_verify
 from booking.console.access import staff_required
 from booking.console.callcentre.pages import console_page
 from booking.console.trail.forms import LOCAL_FORMAT, TrailFilterForm, TrailReportForm
-from booking.console.trail.selectors import action_label, trail_page
+from booking.console.trail.selectors import action_label, trail_page, value_name
 from booking.models import StaffMember
 from booking.services.incident import trail_report_build
 
@@ -68,6 +68,10 @@ def index(request: HttpRequest) -> HttpResponse:
     return _index(request)
 
 
+def _reason_name(action: str, reason: str) -> str:
+    return value_name(action, "reason", reason)
+
+
 @require_POST
 @auditors
 def report(request: HttpRequest) -> HttpResponseBase:
@@ -81,6 +85,7 @@ def report(request: HttpRequest) -> HttpResponseBase:
         end=end,
         ip=client_ip(request),
         describe=action_label,
+        describe_reason=_reason_name,
     )
     # Streamed from the report's file (in memory while small), which it closes at the end.
     response = FileResponse(built.csv, content_type="text/csv; charset=utf-8")

@@ -79,6 +79,7 @@ def test_the_report_lists_a_reveal_with_the_voucher_the_operator_and_the_time(
             # Readable without the codes: what was done, and by whom.
             "個人情報の表示（コールセンター）",
             "call@kodaira.example.jp",
+            "本人確認のため（読み上げと照合）",
         ]
     ]
     viewed = [row for row in rows[1:] if row[1] == "callcentre.resident_viewed"]
