@@ -257,6 +257,7 @@ DETAIL_LABELS = {
     "phone_given": gettext_lazy("電話番号の入力"),
     "planned": gettext_lazy("作成しようとした数"),
     "previous_channel": gettext_lazy("変更前の予約経路"),
+    "previous_products": gettext_lazy("変更前のワクチン"),
     "previous_role": gettext_lazy("変更前の役割"),
     "previous_slot": gettext_lazy("変更前の予約枠"),
     "previous_status": gettext_lazy("変更前の状態"),
@@ -332,6 +333,7 @@ ID_DETAILS = {
     "added": "booking.venue",  # staff.venues_set
     "removed": "booking.venue",
     "products": "booking.vaccineproduct",
+    "previous_products": "booking.vaccineproduct",
 }
 # Details that hold a vaccine's code: shown by its name, the code beside it.
 PRODUCT_CODE_DETAILS = ("product", "slot_product")

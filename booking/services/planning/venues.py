@@ -85,7 +85,11 @@ def venue_update(
                 actor=actor,
                 target=current,
                 ip=ip,
-                details={"changed": changed, "products": sorted(after)},
+                details={
+                    "changed": changed,
+                    "products": sorted(after),
+                    **({"previous_products": sorted(before)} if before != after else {}),
+                },
             )
             invalidate_on_commit(_venue_days(current))
     return current

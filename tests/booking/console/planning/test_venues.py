@@ -72,6 +72,7 @@ def test_editing_records_which_fields_changed(
         assert world.north.products.count() == 2
     updated = events(tenant_a, "venue.updated")[-1]
     assert updated.details["changed"] == ["address", "products"]
+    assert updated.details["previous_products"] == [world.pfizer.pk]  # what it was
 
 
 def test_a_vaccine_with_slots_ahead_is_not_taken_off_its_venue(
