@@ -205,6 +205,11 @@ class SlotGeneratorForm(PlanningForm):
     capacity_web = _capacity_field(_("1枠の定員：ウェブ"))
     capacity_line = _capacity_field(_("1枠の定員：LINE"))
     capacity_call_centre = _capacity_field(_("1枠の定員：コールセンター"))
+    skip_holidays = forms.BooleanField(
+        label=_("祝日と年末年始（12月29日〜1月3日）には作成しない"),
+        required=False,
+        initial=True,
+    )
     # Set by the preview; "generate" writes only the plan the preview showed.
     plan = forms.CharField(widget=forms.HiddenInput, required=False)
 
@@ -269,6 +274,7 @@ class SlotGeneratorForm(PlanningForm):
             capacity_call_centre=data["capacity_call_centre"],
             break_from=data.get("break_from"),
             break_to=data.get("break_to"),
+            skip_holidays=bool(data.get("skip_holidays")),
         )
 
 

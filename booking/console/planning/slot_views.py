@@ -35,7 +35,8 @@ from booking.console.planning.forms import (
     SlotUploadForm,
 )
 from booking.console.planning.slot_csv import ERRORS_SHOWN, read_slot_file, template_csv
-from booking.models import Booking, Channel, Slot, Venue
+from booking.models import Booking, BookingPolicy, Channel, Slot, Venue
+from booking.services.booking import booking_days
 from booking.services.planning import (
     PlanningRefused,
     SlotCreation,
@@ -157,10 +158,21 @@ def slot_generate(request: HttpRequest) -> HttpResponse:
     data["plan"] = preview.digest
     form = SlotGeneratorForm(data)
     form.is_valid()
+    pattern = form.pattern()
+    policy = BookingPolicy.current()
+    _first, bookable_until = booking_days(policy)
     return page(
         request,
         "slot_generate.html",
-        {"form": form, "preview": preview, "pattern": form.pattern()},
+        {
+            "form": form,
+            "preview": preview,
+            "pattern": pattern,
+            "left_out": pattern.days_left_out(),
+            # Slots after it are made now but offered to residents only as the window moves.
+            "bookable_until": bookable_until if pattern.last_day > bookable_until else None,
+            "opens_days_ahead": policy.opens_days_ahead,
+        },
     )
 
 

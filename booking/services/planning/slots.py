@@ -19,6 +19,7 @@ from datetime import date, datetime, time, timedelta
 from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from holidays import country_holidays
 
 from audit import record
 from audit.chain import Actor
@@ -80,6 +81,41 @@ class SlotPattern:
     capacity_call_centre: int
     break_from: time | None = None
     break_to: time | None = None
+    # No slots on national holidays and over the new year (12/29-1/3), when municipal
+    # offices and most clinics are closed.
+    skip_holidays: bool = False
+
+    def days_left_out(self) -> list[tuple[date, str]]:
+        """The days of the pattern's weekdays that ``skip_holidays`` leaves out, named."""
+        if not self.skip_holidays:
+            return []
+        closed = closed_days(self.first_day, self.last_day)
+        return [
+            (day, name) for day, name in sorted(closed.items()) if day.weekday() in self.weekdays
+        ]
+
+
+# The new-year holidays of municipal offices (行政機関の休日に関する法律).
+_NEW_YEAR = ((12, 29), (12, 30), (12, 31), (1, 1), (1, 2), (1, 3))
+
+
+def closed_days(first: date, last: date) -> dict[date, str]:
+    """Japan's national holidays from ``first`` to ``last`` (substitute holidays and
+    citizens' holidays included), and the new-year days municipal offices close, each
+    with its name in Japanese."""
+    found = {
+        day: str(name)
+        for day, name in country_holidays(
+            "JP", years=range(first.year, last.year + 1), language="ja"
+        ).items()
+        if first <= day <= last
+    }
+    for year in range(first.year, last.year + 1):
+        for month, day_of_month in _NEW_YEAR:
+            day = date(year, month, day_of_month)
+            if first <= day <= last:
+                found.setdefault(day, _("年末年始"))
+    return found
 
 
 def slot_pattern_plan(
@@ -102,9 +138,10 @@ def slot_pattern_plan(
         raise PlanningRefused("length", _("枠の長さは1分以上にしてください。"))
     length = timedelta(minutes=pattern.slot_minutes)
     specs: list[SlotSpec] = []
+    left_out = {day for day, _name in pattern.days_left_out()}
     day = pattern.first_day
     while day <= pattern.last_day:
-        if day.weekday() in pattern.weekdays:
+        if day.weekday() in pattern.weekdays and day not in left_out:
             start = datetime.combine(day, pattern.opens, tzinfo=JAPAN)
             closes = datetime.combine(day, pattern.closes, tzinfo=JAPAN)
             while start + length <= closes:

@@ -304,3 +304,38 @@ def test_a_slot_that_has_already_started_is_never_planned(as_admin: Client, worl
     past = week_form(world, first_day="2026-05-11", last_day="2026-05-11", closes="09:30")
     page, _plan = preview(as_admin, {**past, "break_from": "", "break_to": ""})
     assert "すでに過ぎた時刻の枠は作成しません" in page
+
+
+def test_holidays_and_the_new_year_are_left_out_when_asked_and_named(
+    as_admin: Client, world: World
+) -> None:
+    """成人の日 and 12/29-1/3 (offices closed) get no slots; the preview names the days left
+    out, and says which slots residents cannot book yet (the window opens 60 days ahead)."""
+    data = week_form(world, first_day="2026-12-28", last_day="2027-01-15", skip_holidays="on")
+    page, _plan = preview(as_admin, data)
+    assert "新しく作成する枠：50件（計画 50件）" in page  # 10 days of 5 slots
+    left_out = page.split('id="left-out"')[1].split("</p>")[0]
+    for said in ("12月29日（火） 年末年始", "1月1日（金） 元日", "1月11日（月） 成人の日"):
+        assert said in left_out
+    assert "1月2日" not in left_out  # a Saturday: not among the weekdays chosen anyway
+    assert "2027年1月11日" not in page.split('id="preview-heading"')[1].split('id="left-out"')[1]
+    assert 'id="bookable-until"' in page and "60日前から" in page
+    # Without the box, every weekday is planned; a week within the window says nothing more.
+    page, _plan = preview(as_admin, {**data, "skip_holidays": ""})
+    assert "新しく作成する枠：75件" in page and 'id="left-out"' not in page
+    page, _plan = preview(as_admin, week_form(world))
+    assert 'id="bookable-until"' not in page
+
+
+def test_closed_days_include_substitute_and_citizens_holidays() -> None:
+    from datetime import date
+
+    from booking.services.planning.slots import closed_days
+
+    days = closed_days(date(2026, 9, 20), date(2026, 9, 24))
+    assert days == {
+        date(2026, 9, 21): "敬老の日",
+        date(2026, 9, 22): "国民の休日",
+        date(2026, 9, 23): "秋分の日",
+    }
+    assert closed_days(date(2027, 3, 21), date(2027, 3, 22))[date(2027, 3, 22)] == "振替休日"
