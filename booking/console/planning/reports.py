@@ -24,8 +24,8 @@ from datetime import date, datetime, timedelta
 from datetime import time as clock
 from typing import TypeVar
 
-from django.db.models import Count, F, QuerySet, Sum
-from django.db.models.functions import Trunc, TruncDate
+from django.db.models import Count, F, Q, QuerySet, Sum
+from django.db.models.functions import Coalesce, Trunc, TruncDate
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -257,12 +257,17 @@ def fill_rate(first: date, last: date) -> Report:
     start, end = _bounds(first, last)
     capacity = F("capacity_web") + F("capacity_line") + F("capacity_call_centre")
     booked = F("booked_web") + F("booked_line") + F("booked_call_centre")
+    held = ~Q(status=Slot.Status.CANCELLED)
     grouped = list(
         Slot.objects.filter(starts_at__gte=start, starts_at__lt=end)
-        .exclude(status=Slot.Status.CANCELLED)
         .annotate(day=TruncDate("starts_at", tzinfo=JAPAN))
         .values("venue_id", "venue__area", "venue__name", "day")
-        .annotate(places=Sum(capacity), taken=Sum(booked))
+        .annotate(
+            places=Coalesce(Sum(capacity, filter=held), 0),
+            taken=Coalesce(Sum(booked, filter=held), 0),
+            # A day called off (a typhoon) stays in the report: its slots are counted.
+            cancelled=Count("id", filter=~held),
+        )
         .order_by("venue__area", "venue__name", "venue_id", "day")
     )
     venues: list[tuple[int, str]] = []
@@ -278,6 +283,7 @@ def fill_rate(first: date, last: date) -> Report:
             int(row["places"]),
         )
         for row in grouped
+        if row["places"]
     }
     rows = tuple(
         (
@@ -287,6 +293,7 @@ def fill_rate(first: date, last: date) -> Report:
             int(row["places"]),
             int(row["taken"]),
             _percent(int(row["taken"]), int(row["places"])),
+            int(row["cancelled"]),
         )
         for row in sorted(grouped, key=lambda r: (r["day"], r["venue__area"], r["venue__name"]))
     )
@@ -294,10 +301,18 @@ def fill_rate(first: date, last: date) -> Report:
         key="fill",
         title=_("充足率（会場別・接種日別）"),
         description=_(
-            "予約済みの人数を定員で割った割合です（中止した枠を除く）。"
-            "色が濃いほど埋まっています。白は枠がない日です。"
+            "予約済みの人数を定員で割った割合です（中止した枠を除き、中止した枠の数は"
+            "別の列に示します）。色が濃いほど埋まっています。白は枠がない日です。"
         ),
-        columns=(_("日付"), _("地区"), _("会場"), _("定員"), _("予約済み"), _("充足率（%）")),
+        columns=(
+            _("日付"),
+            _("地区"),
+            _("会場"),
+            _("定員"),
+            _("予約済み"),
+            _("充足率（%）"),
+            _("中止した枠"),
+        ),
         rows=rows,
         chart=heat_map(
             rows=[name for _id, name in venues], columns=[_label(d) for d in days], rates=rates

@@ -15,10 +15,12 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django_tenants.utils import schema_context
 
+from audit.chain import Actor
 from booking.console.planning.reports import bookings_last_hour
 from booking.models import Booking, Slot, VaccinationRecord
 from booking.resident.waiting_room import queue_join
 from booking.services.booking import booking_cancel, booking_change
+from booking.services.planning import slot_cancel
 from tenants.models import Municipality
 
 from ..conftest import events
@@ -126,10 +128,22 @@ def test_a_booking_changed_through_another_channel_counts_where_it_was_made(
 def test_fill_rate_per_venue_and_day(as_admin: Client, history: World) -> None:
     rows = csv_rows(as_admin, "fill")
     assert rows == [
-        ["日付", "地区", "会場", "定員", "予約済み", "充足率（%）"],
-        ["2026-05-18", "中央地区", "小平市役所", "8", "2", "25.0"],
-        ["2026-05-18", "北地区", "北部集会所", "8", "1", "12.5"],
-        ["2026-05-19", "中央地区", "小平市役所", "8", "0", "0.0"],
+        ["日付", "地区", "会場", "定員", "予約済み", "充足率（%）", "中止した枠"],
+        ["2026-05-18", "中央地区", "小平市役所", "8", "2", "25.0", "0"],
+        ["2026-05-18", "北地区", "北部集会所", "8", "1", "12.5", "0"],
+        ["2026-05-19", "中央地区", "小平市役所", "8", "0", "0.0", "0"],
+    ]
+    # A day called off at a venue stays in the report, its slots counted as cancelled.
+    with in_a(history.municipality):
+        slot_cancel(slot=Slot.objects.get(venue=history.north), actor=Actor(Actor.STAFF, "1"))
+    assert csv_rows(as_admin, "fill")[2] == [
+        "2026-05-18",
+        "北地区",
+        "北部集会所",
+        "0",
+        "0",
+        "",
+        "1",
     ]
 
 
