@@ -127,7 +127,12 @@ def test_an_operator_finds_a_resident_checks_identity_and_books_for_them(
     page.wait_for_url(re.compile(r".*/book/$"))
     assert "コールセンター用の枠だけ" in page.inner_text("main")
     shots.take(page, "slots")
-    page.get_by_role("button", name=re.compile("この枠で予約")).first.click()
+    # A slot's button opens its confirmation, read back to the caller; nothing booked yet.
+    page.get_by_role("link", name=re.compile("この枠で予約")).first.click()
+    page.wait_for_url(re.compile(r".*confirm=\d+#confirm$"))
+    assert "この枠で予約しますか" in page.inner_text("#confirm")
+    shots.take(page, "confirm")
+    page.get_by_role("button", name="予約を確定する").click()
     page.wait_for_url(re.compile(rf".*/residents/{caller.voucher_id}/bookings/\d+/$"))
     shots.take(page, "booked")
 

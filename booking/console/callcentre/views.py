@@ -499,7 +499,27 @@ def _book_page(
         "series": series,
         **_slot_picker(request, preset_product=preset, series=series, earliest=earliest),
     }
+    # What books or moves: asked first, read back to the caller, then done (a slot's button
+    # among a dozen alike only opens its confirmation). Choosing a series' first dose books
+    # nothing yet, so it goes straight on to the second.
+    context["confirm_first"] = (
+        changing is not None or series is not None or not policy.book_series_together
+    )
+    if context["confirm_first"] and not error:
+        context["confirming"] = _confirming(request, context["venues"])
     return console_page(request, "booking/console/callcentre/book.html", context, status=status)
+
+
+def _confirming(request: HttpRequest, venues: Any) -> tuple[Any, Any] | None:
+    """The (venue, slot) of the day's list that ``?confirm=`` names, if it is bookable."""
+    wanted = request.GET.get("confirm", "")
+    if not wanted.isdigit():
+        return None
+    for venue in venues:
+        for slot in venue.slots:
+            if slot.slot_id == int(wanted) and slot.mark.bookable:
+                return venue, slot
+    return None
 
 
 def _series_slot(slot_id: int | None) -> Slot | None:

@@ -212,3 +212,9 @@ def auditor_a(tenant_a: Municipality, clock: time_machine.Coordinates) -> StaffA
 @pytest.fixture
 def operator_b(tenant_b: Municipality, clock: time_machine.Coordinates) -> StaffAccount:
     return make_staff(tenant_b, "call@chiyoda.example.jp", StaffMember.Role.CALL_CENTRE)
+
+
+def offered(page: str, slot_id: int) -> bool:
+    """Whether the operator's booking page offers this slot (its button opens the slot's
+    confirmation, read back to the caller before anything is booked)."""
+    return f"&amp;confirm={slot_id}#confirm" in page

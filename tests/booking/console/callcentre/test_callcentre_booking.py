@@ -20,6 +20,7 @@ from tests.booking.console.callcentre.cast import (
     confirm_identity,
     live_bookings,
     make_resident,
+    offered,
     signed_in,
 )
 from tests.booking.console.conftest import StaffAccount, events, make_staff
@@ -92,7 +93,10 @@ def test_a_slot_closed_to_the_call_centre_is_refused_in_words_for_the_operator(
     assert f"?day={later}&amp;area=&amp;product=" in shown  # the buttons carry the day
     # With a venue chosen, its id (not the venue's whole list of slots) rides along.
     venue_id = town.later_slot.venue_id
-    chosen = client_a.get(resident_url(town) + "book/", {"day": later, "venue": venue_id})
+    chosen = client_a.get(
+        resident_url(town) + "book/",
+        {"day": later, "venue": venue_id, "confirm": town.later_slot.pk},
+    )
     actions = re.findall(r'<form method="post" action="([^"]+)"', chosen.content.decode())
     assert actions and all(action.endswith(f"&amp;venue={venue_id}") for action in actions)
     again = client_a.post(
@@ -132,10 +136,10 @@ def test_the_booking_page_lists_only_slots_with_call_centre_capacity(
     days = town.call_slot.starts_at, town.web_only.starts_at
     call_day, web_day = (moment.date().isoformat() for moment in days)
     page = client_a.get(resident_url(town) + f"book/?day={call_day}").content.decode()
-    assert f'name="slot" value="{town.call_slot.pk}"' in page
+    assert offered(page, town.call_slot.pk)
     assert "本人確認がまだです" in page
     web_page = client_a.get(resident_url(town) + f"book/?day={web_day}").content.decode()
-    assert f'name="slot" value="{town.web_only.pk}"' not in web_page
+    assert not offered(web_page, town.web_only.pk)
     assert "コールセンター用の枠がある会場はありません" in web_page
 
 
@@ -157,13 +161,13 @@ def test_the_operator_finds_the_days_of_the_venue_the_resident_asks_for(
     page = client_a.get(book, {"venue": world.north.pk}).content.decode()
     assert f'<option value="{world.north.pk}" selected>北部集会所</option>' in page
     # The venue's one day is chosen; its slot is offered, and no other venue's.
-    assert f'name="slot" value="{north.pk}"' in page
-    assert f'name="slot" value="{town.call_slot.pk}"' not in page
+    assert offered(page, north.pk)
+    assert not offered(page, town.call_slot.pk)
     days = page.split('id="days-heading"')[1].split("</section>")[0]
     assert days.count("<li>") == 1 and 'aria-current="date"' in days
     # A venue that is not open filters nothing.
     other = client_a.get(book, {"venue": 999999}).content.decode()
-    assert f'name="slot" value="{town.call_slot.pk}"' in other
+    assert offered(other, town.call_slot.pk)
     assert f"&amp;venue={world.north.pk}" not in other
 
 
@@ -241,14 +245,14 @@ def test_the_operator_is_offered_the_days_from_the_residents_birthday(
     page = client_a.get(f"{CALL_CENTRE_HOME}residents/{turning.pk}/book/").content.decode()
     days = page.split('id="days-heading"')[1].split("</section>")[0]
     assert days.count("<li>") == 1 and 'aria-current="date"' in days
-    assert f'name="slot" value="{after.pk}"' in page
-    assert f'name="slot" value="{town.call_slot.pk}"' not in page
+    assert offered(page, after.pk)
+    assert not offered(page, town.call_slot.pk)
     # Asking for an earlier day by its address gives the first day that can be booked.
     early = town.call_slot.starts_at.astimezone(timezone.get_current_timezone()).date()
     again = client_a.get(
         f"{CALL_CENTRE_HOME}residents/{turning.pk}/book/", {"day": early.isoformat()}
     ).content.decode()
-    assert f'name="slot" value="{after.pk}"' in again
+    assert offered(again, after.pk)
     assert 'id="not-eligible-yet"' not in again
 
 
@@ -310,12 +314,14 @@ def test_two_operators_changing_one_booking_the_second_is_told_not_overwritten(
     second = Client(HTTP_HOST=client_a.defaults["HTTP_HOST"])
     ready(second, make_staff(tenant_a, "call2@kodaira.example.jp", "call_centre"), town, clock)
     change_url = f"{resident_url(town)}bookings/{booking.pk}/change/"
-    # Both pages show the booking at its slot; each button carries it.
+    # Both pages show the booking at its slot; each confirmation carries it.
+    later_day = timezone.localtime(town.later_slot.starts_at).date().isoformat()
     for client in (client_a, second):
         page = client.get(change_url).content.decode()
-        assert f'name="from_slot" value="{town.call_slot.pk}"' in page
         now = page.split('id="changing-now"')[1].split("</p>")[0]
         assert town.call_slot.venue.name in now  # what is being changed, on the page
+        confirm = client.get(f"{change_url}?day={later_day}&confirm={town.later_slot.pk}")
+        assert f'name="from_slot" value="{town.call_slot.pk}"' in confirm.content.decode()
     with schema_context(tenant_a.schema_name):
         other = Slot.objects.create(
             venue=town.later_slot.venue,

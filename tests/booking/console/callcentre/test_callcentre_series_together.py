@@ -19,6 +19,7 @@ from tests.booking.console.callcentre.cast import (
     Town,
     confirm_identity,
     live_bookings,
+    offered,
     signed_in,
 )
 from tests.booking.console.conftest import StaffAccount, events
@@ -86,18 +87,22 @@ def test_the_first_slot_leads_to_the_second_dose_s_slots(
     assert "1回目と2回目の予約" in page and "まだ予約されていません" in page
     assert f'name="first" value="{together.call_slot.pk}"' in page
     # The earliest allowed day is shown first, with the second-dose button.
-    assert f'name="second_slot" value="{in_time.pk}"' in page
-    assert f'name="slot" value="{together.call_slot.pk}"' in page
+    assert offered(page, in_time.pk)
     assert "この枠を2回目にして2回分を予約" in page
+    # Its confirmation carries both slots, read back before the two are booked.
+    confirm = client_a.get(f"{chosen['Location']}&confirm={in_time.pk}").content.decode()
+    assert f'name="slot" value="{together.call_slot.pk}"' in confirm
+    assert f'name="second_slot" value="{in_time.pk}"' in confirm
+    assert "2回分の予約を確定する" in confirm
     for day, slot in ((21, too_soon), (24, other_vaccine)):
         date_text = slot.starts_at.date().isoformat()
         other = client_a.get(f"{chosen['Location']}&day={date_text}").content.decode()
-        assert f'name="second_slot" value="{slot.pk}"' not in other, day
+        assert not offered(other, slot.pk), day
     # Asking for the other vaccine does not offer it for the second dose.
     asked = client_a.get(
         f"{chosen['Location']}&product=moderna&day={other_vaccine.starts_at.date().isoformat()}"
     ).content.decode()
-    assert f'name="second_slot" value="{other_vaccine.pk}"' not in asked
+    assert not offered(asked, other_vaccine.pk)
 
 
 def test_the_operator_books_both_doses_linked(
