@@ -389,5 +389,7 @@ def municipality_decommission_view(request: HttpRequest, code: str) -> HttpRespo
             "municipality": municipality,
             "form": form,
             "unfinished": decommission_unfinished(municipality),
+            # What is destroyed, in counts (the stats the list shows, never a resident).
+            "row": municipality_row(code=code),
         },
     )

@@ -388,6 +388,9 @@ def test_decommissioning_needs_the_code_typed(
     explain = operator_client.get(f"/municipalities/{SAPPORO}/decommission/").content.decode()
     assert "元に戻せません" in explain
     assert "暗号鍵を破棄" in explain
+    # What goes, in counts, and that it is still open to residents and staff.
+    assert "削除されるもの（件数）" in explain and 'class="stats"' in explain
+    assert 'id="still-live"' in explain
 
     wrong = operator_client.post(
         f"/municipalities/{SAPPORO}/decommission/", {"confirmation": "132110"}
