@@ -52,8 +52,9 @@ DECODE_ERRORS = "surrogateescape"
 UNREADABLE = re.compile("[\udc80-\udcff]")
 # Detection takes an encoding that leaves a few lines of the sample unreadable (a row pasted
 # from another system, a character cut in two) when the other leaves more: at most this
-# share of its lines, or one line (and never half of them).
+# share of its lines, or a handful (and never half of them).
 _UNREADABLE_LINES_SHARE = 0.02
+_UNREADABLE_LINES_FEW = 5
 
 
 class CsvFileError(RegistryValueError):
@@ -145,7 +146,8 @@ def detect_encoding(sample: bytes) -> str:
         key=lambda counted: counted[0],  # a tie: UTF-8, as above
     )
     lines = sample.count(b"\n") + 1
-    if unreadable <= max(1, int(lines * _UNREADABLE_LINES_SHARE)) and 2 * unreadable < lines:
+    few = max(_UNREADABLE_LINES_FEW, int(lines * _UNREADABLE_LINES_SHARE))
+    if unreadable <= few and 2 * unreadable < lines:
         return encoding
     raise CsvFileError(
         "文字コードを判別できません。UTF-8 または Shift_JIS で保存したCSVファイルを選んでください"
@@ -261,8 +263,6 @@ def _csv_problem(error: csv.Error) -> str:
     text = str(error)
     if "expected after" in text:
         return '引用符（"）の使い方が正しくありません。"で囲んだ項目の中の"は""と2つ重ねてください'
-    if "unexpected end of data" in text:
-        return '引用符（"）が閉じられないままファイルが終わっています'
     return "この行をCSVとして読み取れません"
 
 
@@ -321,6 +321,10 @@ class RegistryFile:
     ) -> None:
         # Whether a record may hold an unreadable byte: each record is then looked at for one.
         self._unreadable = unreadable
+        # The voucher-number cell of each row rows() refuses whole (its line: the cell as
+        # read): the voucher stays named by the file (a full list does not withdraw it, and a
+        # duplicate of its number is found), though nothing else of the row is used.
+        self.problem_vouchers: dict[int, str] = {}
         self._text = text
         self._reader = csv.reader(self._text, strict=True)
         self._finished = False
@@ -356,6 +360,14 @@ class RegistryFile:
             raise CsvFileError(
                 f'{start}行目から始まる項目の引用符（"）が閉じられていないようです'
             ) from None
+        if "unexpected end of data" in str(error):
+            # Every row after the quote was read into one cell: refusing that row alone
+            # would drop them unseen (and a full list would withdraw their vouchers).
+            raise CsvFileError(
+                f'{start}行目から始まる項目の引用符（"）が閉じられないまま、ファイルが終わって'
+                "います。この行より後の行を読み取れないため、ファイル全体を取り込みません。"
+                "引用符を閉じてから取り込み直してください"
+            ) from None
         if "NUL" in str(error):
             raise CsvFileError(
                 f"{start}行目にNUL文字があります。CSVファイルではないようです"
@@ -370,10 +382,13 @@ class RegistryFile:
             line_number, cells = item
             if isinstance(cells, str):
                 raise HeaderError(f"見出し行（{line_number}行目）を読み取れません: {cells}")
-            if self._unreadable and UNREADABLE.search("".join(cells)):
+            broken = [n for n, cell in enumerate(cells, 1) if UNREADABLE.search(cell)]
+            if self._unreadable and broken:
                 raise HeaderError(
-                    f"見出し行（{line_number}行目）に{self.encoding_label}として読めない文字が"
-                    "あります。文字コードを指定して取り込み直してください"
+                    f"見出し行（{line_number}行目）の{'、'.join(map(str, broken))}列目に"
+                    f"{self.encoding_label}として読めない文字があります。ファイルの文字コードが"
+                    "違うときは文字コードを指定して、見出しの文字が壊れているときは見出しを"
+                    "直してから、取り込み直してください"
                 )
             if any(cell.strip() for cell in cells):
                 self.header_line_number = line_number
@@ -395,6 +410,8 @@ class RegistryFile:
         needed = max((i + 1 for i, field in enumerate(self.header.columns) if field), default=0)
         reader = self._reader
         unreadable = self._unreadable
+        voucher_at = self.header.columns.index("voucher_number")
+        kept = self.problem_vouchers
         # The reader is iterated directly (a record starts on the line after the one the
         # previous record ended on); a record it refuses is worded by _refused, and reading
         # goes on after it.
@@ -410,6 +427,7 @@ class RegistryFile:
                         continue
                     count = len(cells)
                     if count > width and any(cell.strip() for cell in cells[width:]):
+                        kept[line_number] = cells[voucher_at]
                         yield (
                             line_number,
                             None,
@@ -418,9 +436,11 @@ class RegistryFile:
                         )
                         continue
                     if unreadable and UNREADABLE.search("".join(cells)):
+                        kept[line_number] = cells[voucher_at] if voucher_at < count else ""
                         yield line_number, None, self._unreadable_problem
                         continue
                     if count < needed:
+                        kept[line_number] = cells[voucher_at] if voucher_at < count else ""
                         yield (
                             line_number,
                             None,
@@ -504,12 +524,13 @@ def _format_size(size: int) -> str:
     return f"{size}バイト"
 
 
-def check_upload(first_bytes: bytes, size: int, limit: int) -> None:
+def check_upload(first_bytes: bytes, size: int, limit: int, *, encoding: str | None = None) -> None:
     """Refuse an upload before parsing it: over ``limit`` bytes, empty, binary, or not a CSV.
 
-    ``first_bytes`` is the start of the file (a few KB is enough), ``size`` its full size.
-    Raises :class:`UploadRejected` with a Japanese message; returns None when the file may be
-    parsed."""
+    ``first_bytes`` is the start of the file (a few KB is enough), ``size`` its full size;
+    ``encoding``, a codec the operator chose (then not detected: the rows it cannot read are
+    refused one by one, as the preview says). Raises :class:`UploadRejected` with a Japanese
+    message; returns None when the file may be parsed."""
     if size <= 0 or not first_bytes.strip():
         raise UploadRejected("ファイルが空です")
     if size > limit:
@@ -536,7 +557,7 @@ def check_upload(first_bytes: bytes, size: int, limit: int) -> None:
             "して保存し直してください"
         )
     try:
-        encoding = detect_encoding(first_bytes)
+        encoding = encoding or detect_encoding(first_bytes)
     except CsvFileError as error:
         raise UploadRejected(error.message) from None
     text = first_bytes.decode(encoding, errors="ignore")

@@ -381,7 +381,7 @@ def process_chunk(
                 result: RegistryRecord | list[RowError] = [
                     RowError(line_number, None, "", problem or "")
                 ]
-                raw_voucher = ""
+                raw_voucher = registry.problem_vouchers.get(line_number, "")
             else:
                 count = len(cells)
                 raw = {name: cells[index] for index, name in indexed if index < count}

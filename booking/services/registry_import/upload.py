@@ -54,9 +54,9 @@ def registry_import_upload(
     municipality's saved mapping applies (none saved: the built-in header names)."""
     head = stream.read(64 * 1024)
     try:
-        check_upload(head, size, _max_bytes())
-        if encoding:
-            resolve_encoding(encoding)
+        check_upload(
+            head, size, _max_bytes(), encoding=resolve_encoding(encoding) if encoding else None
+        )
     except RegistryValueError as exc:
         raise RegistryImportRefused(str(exc)) from exc
     _refuse_while_at_work()

@@ -151,7 +151,7 @@ def test_a_shift_jis_file_with_one_unreadable_byte_is_still_shift_jis() -> None:
 def test_a_header_with_an_unreadable_byte_is_refused() -> None:
     data = HEADER.encode("cp932").replace("氏名カナ".encode("cp932"), b"\x81\x20") + b"\r\n"
     rows = "".join(f"{ROW_1}\r\n" for _ in range(60)).encode("cp932")
-    with pytest.raises(CsvFileError, match="見出し行（1行目）にShift_JISとして読めない文字"):
+    with pytest.raises(CsvFileError, match="見出し行（1行目）の4列目にShift_JISとして読めない文字"):
         _records(io.BytesIO(data + rows))
 
 
@@ -245,11 +245,14 @@ def test_reading_goes_on_after_refused_records_one_after_another_with_their_line
     assert records[2].values["address"] == "前橋市\n本町"
 
 
-def test_an_unclosed_quote_at_the_end_is_a_problem() -> None:
-    records = _records(_file([HEADER, ROW_1, '0012345679,1002,"山田,ヤマダ,S23.4.1']))
-    assert records[-1].line_number == 3
-    assert records[-1].problem is not None
-    assert "閉じられない" in records[-1].problem
+def test_an_unclosed_quote_refuses_the_file_rather_than_the_rows_it_swallowed() -> None:
+    """Every line after the quote is read into its cell: refusing that one row would drop
+    the residents after it unseen (and a full list would withdraw them)."""
+    swallowed = [ROW_2.replace("0012345679", f"00123457{n:02d}") for n in range(7)]
+    data = _file([HEADER, ROW_1, '0012345679,1002,"山田,ヤマダ,S23.4.1', *swallowed])
+    with pytest.raises(CsvFileError, match="3行目から始まる項目の引用符") as caught:
+        _records(data)
+    assert "ファイル全体を取り込みません" in caught.value.message
 
 
 def test_an_unclosed_quote_swallowing_the_file_stops_with_its_line() -> None:

@@ -344,3 +344,31 @@ def test_the_duplicate_message_follows_the_language_of_the_preview(tenant) -> No
         registry_import = preview(csv_bytes([row("0000000001"), row("0000000001")]))
     message = registry_import.errors.get(line_number=2).message
     assert "3" in message and "同じ" not in message
+
+
+def _broken(rows: int, broken: list[int]) -> bytes:
+    """A CP932 registry whose rows of the given vouchers have a character cut in two."""
+    data = bytearray(
+        csv_bytes([row(f"{n:010d}", name=f"小平 花子{n}") for n in range(1, rows + 1)])
+    )
+    for n in broken:
+        name = f"小平 花子{n}".encode("cp932")
+        at = data.index(name, data.index(f"{n:010d}".encode()))
+        data[at : at + 2] = b"\x8f\x20"
+    return bytes(data)
+
+
+def test_a_small_file_with_a_few_unreadable_rows_is_read_and_an_encoding_chosen_is_honoured(
+    tenant,
+) -> None:
+    """30 rows, 2 broken: detected as Shift_JIS all the same. A third of them broken: not
+    detected, but read as the operator says (each broken row refused with its line)."""
+    detected = preview(_broken(30, [5, 20]))
+    assert detected.detected_encoding == "cp932"
+    assert sorted(detected.errors.values_list("line_number", flat=True)) == [6, 21]
+    many = list(range(1, 31, 3))
+    with pytest.raises(RegistryImportRefused, match="文字コードを判別できません"):
+        preview(_broken(30, many))
+    chosen = preview(_broken(30, many), encoding="cp932")
+    assert chosen.status == RegistryImport.Status.PREVIEWED
+    assert chosen.counts["invalid"] == len(many) and chosen.counts["new"] == 30 - len(many)

@@ -128,3 +128,28 @@ def test_a_small_municipality_is_asked_when_most_of_its_vouchers_would_go(
     one_row.save()
     two_gone = preview(csv_bytes(_numbers(1, 7)), full_list=True)
     assert withdrawals_to_acknowledge(two_gone) == 0  # a few, and not most
+
+
+def test_a_row_refused_whole_still_names_its_voucher_for_a_full_list_and_for_duplicates(
+    tenant: Municipality,
+) -> None:
+    """A row with a broken byte or a wrong number of cells is refused, but it still names a
+    voucher: a full list does not withdraw that voucher (its resident is in the file), and
+    a second row of its number makes both duplicates."""
+    import_all(csv_bytes(_numbers(1, 10)))
+    rows = _numbers(1, 10)
+    data = bytearray(csv_bytes(rows))
+    name = "小平 花子".encode("cp932")
+    third = data.index(b"0000000003")
+    at = data.index(name, third)
+    data[at : at + 2] = b"\x8f\x20"  # voucher 3: a character cut in two
+    short = b"0000000005,1234567\r\n"  # voucher 5 again, cut short
+    registry_import = preview(bytes(data) + short, full_list=True)
+    counts = registry_import.counts
+    assert counts["withdrawn"] == 0  # both residents are in the file
+    numbers = dict(registry_import.errors.values_list("line_number", "voucher_number"))
+    assert numbers[4] == "0000000003" and numbers[12] == "0000000005"
+    duplicates = registry_import.errors.filter(message__startswith="同じ接種券番号")
+    assert sorted(duplicates.values_list("line_number", flat=True)) == [6, 12]
+    done = _apply(registry_import)
+    assert done.counts["withdrawn"] == 0 and _active() == 10
