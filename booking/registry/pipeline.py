@@ -24,9 +24,10 @@ import struct
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from itertools import chain, repeat
+from itertools import chain, compress, repeat
+from operator import itemgetter
 
-from booking.registry.columns import ColumnParser, Values
+from booking.registry.columns import SEPARATOR, ColumnParser, Values
 from booking.registry.csvfile import (
     DECODE_ERRORS,
     RegistryFile,
@@ -35,7 +36,7 @@ from booking.registry.csvfile import (
 )
 from booking.registry.dates import parse_birth_date
 from booking.registry.errors import RegistryValueError
-from booking.registry.fields import REQUIRED_FIELDS
+from booking.registry.fields import FIELD_LABELS, REQUIRED_FIELDS
 from booking.registry.normalize import (
     Sex,
     normalize_address,
@@ -49,7 +50,7 @@ from booking.registry.normalize import (
     normalize_sex,
     normalize_voucher_number,
 )
-from booking.registry.rows import RegistryRecord, RowError, parse_row
+from booking.registry.rows import RegistryRecord, RowError, mask_value, parse_row
 from tenants.crypto import BLIND_INDEX_BYTES, Readable, RecordEncoder, TenantCipher
 
 VOUCHER_TABLE = "booking_voucher"
@@ -362,6 +363,7 @@ def process_chunk(
     columns = registry.header.columns
     fast = _fast_parser(columns, today)
     indexed = [(index, name) for index, name in enumerate(columns) if name is not None]
+    voucher_at = columns.index("voucher_number")
     with registry:
         records = list(registry.rows())
     # Rows as wide as the header are validated a column at a time; a row that leaves in
@@ -370,10 +372,19 @@ def process_chunk(
     wide = [
         cells for _line, cells, _problem in records if cells is not None and len(cells) >= width
     ]
+    garbled = _garbled(wide, columns, encoding)
     decided = iter(ColumnParser(columns, today).values(wide))
+    at = -1  # the row's index in ``wide``
     for line_number, cells, problem in records:
         rows += 1
-        values = next(decided) if cells is not None and len(cells) >= width else None
+        is_wide = cells is not None and len(cells) >= width
+        at += is_wide
+        values = next(decided) if is_wide else None
+        if garbled and is_wide and at in garbled:
+            assert cells is not None
+            found = RowError(line_number + offset, *garbled[at])
+            errors.append((found, _valid_voucher_number(cells[voucher_at])))
+            continue
         if values is None and cells is not None:
             values = fast(cells)
         if values is None:
@@ -406,6 +417,50 @@ def process_chunk(
         errors,
         len(chunk.data),
     )
+
+
+# Text columns where UTF-8 pasted into a Shift_JIS file reads as other kanji (山田 as 螻ア逕ー)
+# with no byte refused: the cell's bytes, as sent, are valid UTF-8 (real Shift_JIS text of
+# kanji and kana practically never is).
+_GARBLED_COLUMNS = ("name", "address")
+
+
+def _garbled(
+    wide: list[list[str]], columns: Sequence[str | None], encoding: str
+) -> dict[int, tuple[str, str, str]]:
+    """For a CP932 file, the rows of ``wide`` (by their index) with a text cell that is
+    UTF-8 read as CP932: (column label, masked value, message). A column at a time, in C:
+    its cells joined, encoded back and decoded as UTF-8 once (the separator is ASCII, so no
+    cell's bytes run into another's); a cell that decodes without a replacement, and is not
+    ASCII, is one."""
+    if resolve_encoding(encoding) != "cp932":
+        return {}
+    found: dict[int, tuple[str, str, str]] = {}
+    for index, name in enumerate(columns):
+        if name not in _GARBLED_COLUMNS:
+            continue
+        texts = list(map(itemgetter(index), wide))
+        joined = SEPARATOR.join(texts)
+        if joined.isascii():
+            continue
+        read = joined.encode("cp932", "replace").decode("utf-8", "replace").split(SEPARATOR)
+        if len(read) != len(texts):
+            continue
+        whole = map(operator.not_, map(operator.contains, read, repeat("\ufffd")))
+        for at in compress(range(len(texts)), whole):
+            cell = texts[at]
+            if not cell.isascii():
+                label = FIELD_LABELS[name]
+                found.setdefault(
+                    at,
+                    (
+                        label,
+                        mask_value(cell),
+                        f"{label}の文字が化けています（UTF-8で書かれた文字が、Shift_JISの"
+                        "ファイルに混じっているようです）。この行の文字を直してください",
+                    ),
+                )
+    return found
 
 
 def _copy_tuples(

@@ -372,3 +372,47 @@ def test_a_small_file_with_a_few_unreadable_rows_is_read_and_an_encoding_chosen_
     chosen = preview(_broken(30, many), encoding="cp932")
     assert chosen.status == RegistryImport.Status.PREVIEWED
     assert chosen.counts["invalid"] == len(many) and chosen.counts["new"] == 30 - len(many)
+
+
+def test_a_name_typed_in_utf8_inside_a_shift_jis_file_is_refused_not_imported_garbled(
+    tenant,
+) -> None:
+    """山田 in UTF-8 reads in CP932 as 螻ア逕ー, with no byte refused: imported, the call centre
+    would read that. The row is refused with why, and comes back as sent."""
+    data = csv_bytes([row(f"{n:010d}") for n in range(1, 6)])
+    name = "小平 花子".encode("cp932")
+    at = data.index(name, data.index(b"0000000003"))
+    data = data[:at] + "山田".encode() + data[at + len(name) :]
+    registry_import = preview(data)
+    (error,) = registry_import.errors.all()
+    assert error.line_number == 4 and error.column == "氏名"
+    assert "文字が化けています" in error.message and error.voucher_number == "0000000003"
+    assert registry_import.counts["new"] == 4
+    _name, content = registry_import_error_file(registry_import=registry_import, actor=ACTOR)
+    assert b",\xe5\xb1\xb1\xe7\x94\xb0," in b"".join(content)  # the bytes as sent
+
+
+def test_a_generated_shift_jis_registry_has_no_name_taken_for_garbled(tenant, tmp_path) -> None:
+    import subprocess
+    import sys
+
+    out = tmp_path / "registry.csv"
+    subprocess.run(
+        [
+            sys.executable,
+            "scripts/gen_registry.py",
+            "--rows",
+            "3000",
+            "--out",
+            str(out),
+            "--bad-percent",
+            "0",
+            "--seed",
+            "3",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    registry_import = preview(out.read_bytes())
+    assert not registry_import.errors.filter(message__contains="文字が化けています").exists()
+    assert registry_import.counts["invalid"] == 0
