@@ -124,6 +124,13 @@ class RegistryImport(models.Model):
         return f"{self.actor_kind}:{self.actor_id}"
 
     @property
+    def encoding_label(self) -> str:
+        """The encoding the file was read in, as staff know it (Shift_JIS, UTF-8)."""
+        from booking.registry.csvfile import ENCODING_LABELS
+
+        return ENCODING_LABELS.get(self.detected_encoding, self.detected_encoding)
+
+    @property
     def status_label(self) -> str:
         if self.status == self.Status.CANCELLED and self.message == DRY_RUN:
             return str(_("確認のみ（取り込んでいません）"))

@@ -96,6 +96,7 @@ def test_an_admin_previews_and_imports_the_registry(
     )
     assert "この内容で取り込む" in page and 'http-equiv="refresh"' not in page
     assert "小平 花子" not in page  # masked, as on the vendor's page
+    assert ", Shift_JIS" in page and "cp932" not in page  # the encoding as staff know it
     with tenant_context(tenant_a):
         assert not Voucher.objects.exists()
         registry_import = RegistryImport.objects.get()
