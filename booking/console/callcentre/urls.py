@@ -10,6 +10,7 @@ app_name = "callcentre"
 
 urlpatterns = [
     path("", views.search, name="search"),
+    path("to-phone/", views.to_phone, name="to_phone"),
     path("residents/<int:voucher_id>/", views.resident, name="resident"),
     path("residents/<int:voucher_id>/reveal/", views.reveal, name="reveal"),
     path("residents/<int:voucher_id>/identity/", views.identity, name="identity"),

@@ -25,6 +25,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
+from audit.chain import Actor
 from audit.middleware import client_ip
 from booking.console.access import staff_required
 from booking.console.callcentre.forms import (
@@ -46,7 +47,7 @@ from booking.models import (
     Voucher,
 )
 from booking.models.bookings import booking_number_display, booking_number_spoken
-from booking.resident.selectors import slot_for_booking
+from booking.resident.selectors import slot_cancellation_notice, slot_for_booking
 from booking.resident.waiting_room import queue_now
 from booking.selectors.availability import (
     availability_choices,
@@ -92,7 +93,12 @@ from booking.services.callcentre import (
     login_locked,
     password_reset_applies,
 )
-from booking.services.planning import bookings_cancelled_with_their_slot
+from booking.services.planning import (
+    bookings_cancelled_with_their_slot,
+    cancellation_to_phone,
+    cancelled_slots_to_phone,
+    slot_cancellation_told,
+)
 
 JAPAN = ZoneInfo("Asia/Tokyo")
 CHANNEL = Channel.CALL_CENTRE.value
@@ -133,6 +139,8 @@ def search(request: HttpRequest) -> HttpResponse:
         "form": form,
         # The web queue: a caller can be told that the phone does not wait.
         "waiting_room": queue_now(request.tenant),  # type: ignore[attr-defined]
+        # Residents a cancelled slot could not tell, still to phone (counts only here).
+        "to_phone": sum(count for _slot, count in cancelled_slots_to_phone()),
     }
     status = 200
     if request.method == "POST" and form.is_valid():
@@ -155,6 +163,32 @@ def search(request: HttpRequest) -> HttpResponse:
     elif request.method == "POST":
         status = 400
     return console_page(request, "booking/console/callcentre/search.html", context, status=status)
+
+
+@require_http_methods(["GET"])
+@operators
+def to_phone(request: HttpRequest) -> HttpResponse:
+    """The residents whose slot the municipality cancelled and who could not be told (no
+    contact registered), slot by slot, until phoned or booked again: the call centre's
+    list to work through. Reading it (voucher numbers) is audited per slot."""
+    slots = [
+        (
+            slot,
+            [
+                row
+                for row in slot_cancellation_told(
+                    slot=slot, actor=Actor.staff(request.user), ip=client_ip(request)
+                )
+                if row.to_phone
+            ],
+        )
+        for slot, _count in cancelled_slots_to_phone()
+    ]
+    return console_page(
+        request,
+        "booking/console/callcentre/to_phone.html",
+        {"slots": [(slot, rows) for slot, rows in slots if rows]},
+    )
 
 
 # --- The resident -------------------------------------------------------------------------
@@ -706,6 +740,9 @@ def booking_detail(request: HttpRequest, voucher_id: int, booking_id: int) -> Ht
             "spoken": booking_number_spoken(current.booking_number),
             "live": current.status in Booking.LIVE_STATUSES,
             "cancelled_how": cancelled_how(current),
+            # A slot the municipality cancelled: its words, and whether the caller was told.
+            "called_off_notice": slot_cancellation_notice(current) if current.called_off else "",
+            "to_phone": cancellation_to_phone(current),
             "identity_until": _identity_until(request, voucher),
             "linked": [
                 (each, booking_number_display(each.booking_number))

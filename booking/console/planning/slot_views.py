@@ -35,7 +35,7 @@ from booking.console.planning.forms import (
     SlotUploadForm,
 )
 from booking.console.planning.slot_csv import ERRORS_SHOWN, read_slot_file, template_csv
-from booking.models import Booking, BookingPolicy, Channel, Slot, Venue
+from booking.models import Booking, BookingPolicy, Channel, Slot, StaffMember, Venue
 from booking.services.booking import booking_days
 from booking.services.planning import (
     PlanningRefused,
@@ -461,18 +461,18 @@ def day_cancel_view(request: HttpRequest, day: str) -> HttpResponse:
 
 
 @require_POST
-@staff_required(ADMIN)
+@staff_required(ADMIN, StaffMember.Role.CALL_CENTRE)
 def slot_phoned_view(request: HttpRequest, slot_id: int, booking_id: int) -> HttpResponse:
-    """A resident the slot's cancellation could not tell, marked phoned by the call centre;
-    back to the list it was marked on."""
+    """A resident the slot's cancellation could not tell, marked phoned (by the operator who
+    phoned them, or an admin); back to the list or page it was marked on."""
     slot = get_object_or_404(Slot, pk=slot_id)
     if slot_cancellation_phoned(
         slot=slot, booking_id=booking_id, actor=actor_of(request), ip=ip_of(request)
     ):
         messages.success(request, _("電話で連絡済みにしました。"))
     back = request.POST.get("back", "")
-    if back.startswith("/console/planning/") and url_has_allowed_host_and_scheme(
-        back, allowed_hosts={request.get_host()}
-    ):
+    if back.startswith(
+        ("/console/planning/", "/console/callcentre/")
+    ) and url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
         return redirect(back)
     return redirect("console:planning:slot_cancel", slot_id=slot.pk)

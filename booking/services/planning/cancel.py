@@ -77,6 +77,7 @@ class AffectedBooking:
     # ... or booked that dose again meanwhile (nothing left to tell them).
     rebooked: bool = False
     pk: int | None = None
+    voucher_id: int | None = None
 
     @property
     def to_phone(self) -> bool:
@@ -240,6 +241,22 @@ def _rebooked(booking_ids: Sequence[int]) -> set[int]:
     return {pk for pk, voucher, dose in cancelled if (voucher, dose) in live}
 
 
+def cancellation_to_phone(booking: Booking) -> bool:
+    """Whether this booking's slot was cancelled without its resident told (no contact
+    registered), and nobody has phoned them since nor have they booked that dose again."""
+    if not booking.called_off:
+        return False
+    cancelled = (
+        _cancellations_of([booking.slot_id])
+        .order_by("-seq")
+        .values_list("details", flat=True)
+        .first()
+    )
+    if booking.pk not in ((cancelled or {}).get("not_told") or []):
+        return False
+    return not _phoned([booking.pk]) and not _rebooked([booking.pk])
+
+
 def slot_cancellation_phoned(
     *, slot: Slot, booking_id: int, actor: Actor, ip: str | None = None
 ) -> bool:
@@ -321,8 +338,9 @@ def slot_cancellation_told(
             phoned_at=phoned.get(pk),
             rebooked=pk in rebooked,
             pk=pk,
+            voucher_id=voucher_id,
         )
-        for pk, number, voucher_number, dose, channel, _voucher in rows
+        for pk, number, voucher_number, dose, channel, voucher_id in rows
     )
 
 

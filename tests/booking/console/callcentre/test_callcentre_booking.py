@@ -578,3 +578,42 @@ def test_a_slot_chosen_before_the_identity_check_is_found_again_after_it(
     # Once: the next check goes to the resident's page as before.
     again = confirm_identity(client_a, town.hanako)
     assert again["Location"] == resident_url(town)
+
+
+def test_the_call_centre_works_the_list_of_residents_a_cancelled_slot_could_not_tell(
+    tenant_a: Municipality,
+    client_a: Client,
+    operator_a: StaffAccount,
+    admin_a: StaffAccount,
+    town: Town,
+    clock: time_machine.Coordinates,
+) -> None:
+    """A typhoon: the admin cancels the slot; the call centre is told how many to phone,
+    lists them, reads the apology and the municipality's words, and marks each phoned."""
+    from audit.chain import Actor
+    from booking.services.planning import slot_cancel
+
+    ready(client_a, operator_a, town, clock)
+    client_a.post(resident_url(town) + "book/", {"slot": town.call_slot.pk})
+    [booking] = live_bookings(tenant_a, town.hanako)
+    with schema_context(tenant_a.schema_name):
+        slot = Slot.objects.get(pk=town.call_slot.pk)
+        slot_cancel(slot=slot, actor=Actor(Actor.STAFF, str(admin_a.user_id)), notice="台風のため")
+    home = client_a.get(CALL_CENTRE_HOME).content.decode()
+    assert "まだ電話でお知らせしていない方：1人" in home
+    listed = client_a.get(CALL_CENTRE_HOME + "to-phone/").content.decode()
+    assert town.hanako.voucher_number in listed
+    assert f"residents/{town.hanako.pk}/" in listed
+    detail_url = f"{resident_url(town)}bookings/{booking.pk}/"
+    detail = client_a.get(detail_url).content.decode()
+    told = detail.split('id="cancelled-read-out"')[1].split("</div>")[0]
+    assert "都合で予約枠が中止になり" in told and "住民へのお知らせ：台風のため" in told
+    assert 'id="to-phone"' in told
+    marked = client_a.post(
+        f"/console/planning/slots/{slot.pk}/phoned/{booking.pk}/", {"back": detail_url}
+    )
+    assert marked.status_code == 302 and marked["Location"] == detail_url
+    assert 'id="to-phone"' not in client_a.get(detail_url).content.decode()
+    assert 'id="to-phone"' not in client_a.get(CALL_CENTRE_HOME).content.decode()
+    (event,) = events(tenant_a, "slot.resident_phoned")
+    assert event.actor_id == str(operator_a.user_id)
