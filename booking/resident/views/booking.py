@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 from urllib.parse import urlencode
 
 from django.contrib import messages
+from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.template.loader import render_to_string
@@ -728,7 +729,21 @@ def confirm(
         return flow
     slot = slot_for_booking(slot_id, channel=flow.channel)
     if slot is None:
-        raise Http404
+        # Cancelled or stopped a moment ago (an old link, a list shown before): said so,
+        # with the way back to the dates, not a page not found. A slot that never was, or
+        # never had places for this channel, is not found.
+        stopped = Slot.objects.filter(pk=slot_id).filter(
+            Q(status__in=[Slot.Status.CANCELLED, Slot.Status.CLOSED]) | Q(venue__is_open=False)
+        )
+        if not stopped.exists():
+            raise Http404
+        if flow.changing is not None:
+            back = reverse("resident:change_date", args=[flow.changing.booking_number])
+        elif flow.first_slot is not None:
+            back = reverse("resident:book_second_date", args=[flow.first_slot.pk])
+        else:
+            back = reverse("resident:book_date")
+        return page(request, "booking/resident/slot_gone.html", {"back": back}, status=410)
     if _series_first(request, flow.changing, flow.first_slot, slot, flow.policy):
         # The municipality books the series together: the next dose's slot is chosen
         # before anything is booked (a POST here books nothing either).

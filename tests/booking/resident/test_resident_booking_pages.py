@@ -311,6 +311,28 @@ def test_a_page_of_someone_else_s_booking_asked_for_before_logging_in_is_not_ope
     assert login_dob(client_a, neighbour_a)["Location"] == "/mypage/"
 
 
+def test_a_slot_cancelled_while_its_confirmation_was_open_is_said_so(
+    client_a: Client, world_a: World, resident_a: Resident
+) -> None:
+    """The municipality cancelled the slot (a typhoon) while the resident was choosing: the
+    confirmation and its 予約する say so and lead back to the dates, not a page not found."""
+    from booking.services.planning import slot_cancel
+
+    logged_in(client_a, resident_a)
+    slot = world_a.slot(3, 10)
+    assert client_a.get(f"/book/slot/{slot.pk}/").status_code == 200
+    with tenant_context(world_a.municipality):
+        slot_cancel(slot=slot, actor=Actor(Actor.STAFF, "1"))
+    for response in (
+        client_a.get(f"/book/slot/{slot.pk}/"),
+        client_a.post(f"/book/slot/{slot.pk}/"),
+    ):
+        assert response.status_code == 410
+        text = response.content.decode()
+        assert "中止になったか受付を停止したため" in text and 'href="/book/"' in text
+    assert _bookings(world_a.municipality, resident_a) == []
+
+
 def test_the_confirmation_says_the_deadline_before_booking(
     client_a: Client, world_a: World, resident_a: Resident
 ) -> None:
