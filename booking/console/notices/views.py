@@ -53,6 +53,7 @@ from booking.services.notifications import (
     notification_settings_get,
     notifications_pause_set,
 )
+from booking.services.planning import cancelled_slots_to_phone
 
 admins = staff_required(StaffMember.Role.ADMIN)
 ATTENTION_SHOWN = 200
@@ -120,6 +121,8 @@ def index(request: HttpRequest) -> HttpResponse:
         "settings": notification_settings_get(),
         "line_channel": line_channel,
         "custom_templates": NotificationTemplate.objects.count(),
+        # Residents no message could reach (no contact): told by phone, listed elsewhere.
+        "to_phone": sum(count for _slot, count in cancelled_slots_to_phone()),
     }
     return console_page(request, "booking/console/notices/index.html", context)
 

@@ -301,6 +301,8 @@ def test_a_resident_phoned_is_marked_so_and_the_home_counts_only_those_left(
     as_admin.post(url, {"confirm": "on"})
     home = as_admin.get("/console/").content.decode()
     assert "3件" in home.split('id="to-phone"')[1].split("</section>")[0]
+    notices = as_admin.get("/console/notifications/").content.decode()
+    assert "まだ電話でお知らせしていない方が3人います" in notices
 
     marked = as_admin.post(f"/console/planning/slots/{slot.pk}/phoned/{first.pk}/", {"back": url})
     assert marked.status_code == 302 and marked["Location"] == url
