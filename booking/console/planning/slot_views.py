@@ -329,6 +329,7 @@ def slot_cancel_view(request: HttpRequest, slot_id: int) -> HttpResponse:
     slot = get_object_or_404(Slot.objects.select_related("venue", "product"), pk=slot_id)
     form = SlotCancelForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
+        already = slot.status == Slot.Status.CANCELLED
         try:
             result = slot_cancel(
                 slot=slot,
@@ -339,6 +340,9 @@ def slot_cancel_view(request: HttpRequest, slot_id: int) -> HttpResponse:
         except PlanningRefused as refused:
             form.add_error(None, refused.message)
         else:
+            if already:
+                messages.info(request, _("この枠は、すでに中止してあります。"))
+                return redirect("console:planning:slot_cancel", slot_id=slot.pk)
             messages.success(
                 request,
                 _(
@@ -400,6 +404,10 @@ def day_cancel_view(request: HttpRequest, day: str) -> HttpResponse:
             ip=ip_of(request),
             notice=form.cleaned_data["notice"].strip(),
         )
+        if not result.cancelled and not result.skipped:
+            # Pressed again, or in a second tab: done already.
+            messages.info(request, _("この日の予約枠は、すでに中止してあります。"))
+            return redirect(here)
         messages.success(
             request,
             _(

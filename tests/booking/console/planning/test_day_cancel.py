@@ -55,8 +55,11 @@ def test_a_day_at_a_venue_is_cancelled_in_one_go_and_lists_whom_to_phone(
     assert len(events(tenant_a, "slot.cancelled")) == 2
     (day,) = events(tenant_a, "slot.day_cancelled")
     assert day.details["day"] == "2026-05-18" and day.details["bookings_cancelled"] == 2
-    # Nothing left to cancel: said, no form.
+    # Nothing left to cancel: said, no form; pressed again (a second tab), said so.
     assert "中止できる予約枠はありません" in after and 'name="confirm"' not in after
+    again = as_admin.post(url, {"notice": "台風の接近のため", "confirm": "on"}, follow=True)
+    assert "すでに中止してあります" in again.content.decode()
+    assert "予約枠0件" not in again.content.decode()
 
 
 def test_a_day_at_every_venue_leaves_slots_with_residents_checked_in(

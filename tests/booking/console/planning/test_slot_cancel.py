@@ -299,6 +299,8 @@ def test_a_resident_phoned_is_marked_so_and_the_home_counts_only_those_left(
         third = world.book(slot, world.residents[2])
     url = f"/console/planning/slots/{slot.pk}/cancel/"
     as_admin.post(url, {"confirm": "on"})
+    again = as_admin.post(url, {"confirm": "on"}, follow=True).content.decode()
+    assert "この枠は、すでに中止してあります" in again and "予約0件を取り消しました" not in again
     home = as_admin.get("/console/").content.decode()
     assert "3件" in home.split('id="to-phone"')[1].split("</section>")[0]
     notices = as_admin.get("/console/notifications/").content.decode()
