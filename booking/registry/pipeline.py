@@ -25,7 +25,6 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from itertools import chain, compress, repeat
-from operator import itemgetter
 
 from booking.registry.columns import SEPARATOR, ColumnParser, Values
 from booking.registry.csvfile import (
@@ -432,14 +431,15 @@ def _garbled(
     UTF-8 read as CP932: (column label, masked value, message). A column at a time, in C:
     its cells joined, encoded back and decoded as UTF-8 once (the separator is ASCII, so no
     cell's bytes run into another's); a cell that decodes without a replacement, and is not
-    ASCII, is one."""
+    ASCII, is one. (Rows narrower than the header, short of columns not imported only, are
+    rare and not looked at.)"""
     if resolve_encoding(encoding) != "cp932":
         return {}
     found: dict[int, tuple[str, str, str]] = {}
     for index, name in enumerate(columns):
         if name not in _GARBLED_COLUMNS:
             continue
-        texts = list(map(itemgetter(index), wide))
+        texts = list(map(operator.itemgetter(index), wide))
         joined = SEPARATOR.join(texts)
         if joined.isascii():
             continue

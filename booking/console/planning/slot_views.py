@@ -352,14 +352,7 @@ def slot_cancel_view(request: HttpRequest, slot_id: int) -> HttpResponse:
             )
             if result.not_told:
                 # The list of those to phone is this page, now the slot's cancellation.
-                messages.warning(
-                    request,
-                    _(
-                        "連絡先の登録がない%(count)s件の方には、お知らせが届きません。"
-                        "下の一覧の方に、コールセンターから電話でお知らせしてください。"
-                    )
-                    % {"count": result.not_told},
-                )
+                _say_not_told(request, result.not_told)
                 return redirect("console:planning:slot_cancel", slot_id=slot.pk)
             return redirect(reverse("console:planning:slots") + "?" + _slot_query(slot))
     status = 400 if request.method == "POST" else 200
@@ -374,6 +367,18 @@ def slot_cancel_view(request: HttpRequest, slot_id: int) -> HttpResponse:
         "slot_cancel.html",
         {"slot": slot, "form": form, "impact": impact, "told": told},
         status=status,
+    )
+
+
+def _say_not_told(request: HttpRequest, count: int) -> None:
+    """After a cancellation: how many residents it could not tell, and who phones them."""
+    messages.warning(
+        request,
+        _(
+            "連絡先の登録がない%(count)s件の方には、お知らせが届きません。"
+            "下の一覧の方に、コールセンターから電話でお知らせしてください。"
+        )
+        % {"count": count},
     )
 
 
@@ -421,14 +426,7 @@ def day_cancel_view(request: HttpRequest, day: str) -> HttpResponse:
             },
         )
         if result.not_told:
-            messages.warning(
-                request,
-                _(
-                    "連絡先の登録がない%(count)s件の方には、お知らせが届きません。"
-                    "下の一覧の方に、コールセンターから電話でお知らせしてください。"
-                )
-                % {"count": result.not_told},
-            )
+            _say_not_told(request, result.not_told)
         if result.skipped:
             messages.error(
                 request,

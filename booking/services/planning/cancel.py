@@ -210,9 +210,8 @@ def cancelled_slots_to_phone() -> list[tuple[Slot, int]]:
         .select_related("venue")
         .order_by("starts_at")
     )
-    done = _phoned([pk for slot in slots for pk in untold[slot.pk]]).keys() | _rebooked(
-        [pk for slot in slots for pk in untold[slot.pk]]
-    )
+    ids = [pk for slot in slots for pk in untold[slot.pk]]
+    done = _phoned(ids).keys() | _rebooked(ids)
     counted = [(slot, sum(1 for pk in untold[slot.pk] if pk not in done)) for slot in slots]
     return [(slot, count) for slot, count in counted if count]
 
@@ -244,17 +243,17 @@ def _rebooked(booking_ids: Sequence[int]) -> set[int]:
 def cancellation_to_phone(booking: Booking) -> bool:
     """Whether this booking's slot was cancelled without its resident told (no contact
     registered), and nobody has phoned them since nor have they booked that dose again."""
-    if not booking.called_off:
-        return False
-    cancelled = (
-        _cancellations_of([booking.slot_id])
-        .order_by("-seq")
-        .values_list("details", flat=True)
-        .first()
-    )
-    if booking.pk not in ((cancelled or {}).get("not_told") or []):
+    if not booking.called_off or booking.pk not in _not_told(booking.slot_id):
         return False
     return not _phoned([booking.pk]) and not _rebooked([booking.pk])
+
+
+def _not_told(slot_id: int) -> list[int]:
+    """The bookings the slot's (latest) cancellation could not tell their residents of."""
+    cancelled = (
+        _cancellations_of([slot_id]).order_by("-seq").values_list("details", flat=True).first()
+    )
+    return list((cancelled or {}).get("not_told") or [])
 
 
 def slot_cancellation_phoned(
@@ -263,12 +262,7 @@ def slot_cancellation_phoned(
     """Mark a resident the slot's cancellation could not tell as phoned; False when the
     booking is not one of those, or was marked already."""
     check_slot(slot)
-    cancelled = (
-        _cancellations_of([slot.pk]).order_by("-seq").values_list("details", flat=True).first()
-    )
-    if booking_id not in ((cancelled or {}).get("not_told") or []):
-        return False
-    if _phoned([booking_id]):
+    if booking_id not in _not_told(slot.pk) or _phoned([booking_id]):
         return False
     record(
         action=RESIDENT_PHONED,
