@@ -38,11 +38,17 @@ def test_an_anonymous_visitor_is_sent_to_the_login_page_and_audited(
 
 
 def test_a_staff_member_sees_the_municipality_and_their_role(
-    client_a: Client, operator_a: StaffAccount, clock: time_machine.Coordinates
+    tenant_a: Municipality,
+    client_a: Client,
+    operator_a: StaffAccount,
+    clock: time_machine.Coordinates,
 ) -> None:
     page = logged_in(client_a, operator_a, clock).get("/console/").content.decode()
     assert "小平市" in page and "コールセンター" in page
     assert "職員アカウント" not in page and "職員を招待する" not in page  # admin only
+    # What the call centre does, in this municipality's login mode (no resident passwords).
+    said = "ログイン制限の解除" if tenant_a.login_mode == "voucher_dob" else "パスワードの再設定"
+    assert said in page
 
 
 def test_the_wrong_role_gets_403_and_an_audit_event(

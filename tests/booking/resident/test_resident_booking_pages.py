@@ -706,6 +706,8 @@ def test_my_page_says_when_the_next_dose_can_be_booked(
         in next_dose
     )
     assert f"{earliest.year}年{earliest.month}月{earliest.day}日" in next_dose
+    # Said as the date is counted: the dose's day plus the interval, not "days left between".
+    assert "1回目の接種日の19日後から" in next_dose
 
 
 def test_the_top_page_says_who_may_book_now_and_from_when_the_others_may(

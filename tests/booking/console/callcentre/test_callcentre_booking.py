@@ -322,6 +322,8 @@ def test_two_operators_changing_one_booking_the_second_is_told_not_overwritten(
         assert town.call_slot.venue.name in now  # what is being changed, on the page
         confirm = client.get(f"{change_url}?day={later_day}&confirm={town.later_slot.pk}")
         assert f'name="from_slot" value="{town.call_slot.pk}"' in confirm.content.decode()
+        read_back = confirm.content.decode().split('id="confirm"')[1].split("</dl>")[0]
+        assert "接種回数" in read_back and "1回目" in read_back
     with schema_context(tenant_a.schema_name):
         other = Slot.objects.create(
             venue=town.later_slot.venue,
