@@ -40,6 +40,7 @@ from booking.services.booking import booking_days
 from booking.services.planning import (
     PlanningRefused,
     SlotCreation,
+    SlotPattern,
     SlotPlanPreview,
     day_cancel,
     day_slots,
@@ -161,6 +162,7 @@ def slot_generate(request: HttpRequest) -> HttpResponse:
     pattern = form.pattern()
     policy = BookingPolicy.current()
     _first, bookable_until = booking_days(policy)
+    planned_days = {spec.starts_at.astimezone(JAPAN).date() for spec in specs}
     return page(
         request,
         "slot_generate.html",
@@ -169,6 +171,8 @@ def slot_generate(request: HttpRequest) -> HttpResponse:
             "preview": preview,
             "pattern": pattern,
             "left_out": pattern.days_left_out(),
+            # A day called off at this venue (a typhoon): new slots would take bookings again.
+            "called_off_days": sorted(planned_days & _cancelled_days(pattern)),
             # Slots after it are made now but offered to residents only as the window moves.
             "bookable_until": bookable_until if pattern.last_day > bookable_until else None,
             "opens_days_ahead": policy.opens_days_ahead,
@@ -368,6 +372,19 @@ def slot_cancel_view(request: HttpRequest, slot_id: int) -> HttpResponse:
         {"slot": slot, "form": form, "impact": impact, "told": told},
         status=status,
     )
+
+
+def _cancelled_days(pattern: SlotPattern) -> set[date]:
+    """The days of the pattern's range on which its venue has cancelled slots."""
+    start = datetime.combine(pattern.first_day, clock.min, tzinfo=JAPAN)
+    end = datetime.combine(pattern.last_day + timedelta(days=1), clock.min, tzinfo=JAPAN)
+    starts = Slot.objects.filter(
+        venue=pattern.venue,
+        status=Slot.Status.CANCELLED,
+        starts_at__gte=start,
+        starts_at__lt=end,
+    ).values_list("starts_at", flat=True)
+    return {moment.astimezone(JAPAN).date() for moment in starts}
 
 
 def _say_not_told(request: HttpRequest, count: int) -> None:

@@ -339,3 +339,19 @@ def test_closed_days_include_substitute_and_citizens_holidays() -> None:
         date(2026, 9, 23): "秋分の日",
     }
     assert closed_days(date(2027, 3, 21), date(2027, 3, 22))[date(2027, 3, 22)] == "振替休日"
+
+
+def test_the_preview_warns_of_a_day_called_off_at_the_venue(
+    as_admin: Client, world: World, tenant_a: Municipality
+) -> None:
+    """A typhoon day cancelled at the venue: slots made again there would take bookings."""
+    from booking.services.planning import slot_cancel
+
+    with in_a(tenant_a):
+        slot = make_slot(world.civic, world.pfizer, at(MONDAY, 15))
+        slot_cancel(slot=slot, actor=Actor(Actor.STAFF, "1"))
+    page, _plan = preview(as_admin, week_form(world))
+    warned = page.split('id="called-off-days"')[1].split("</p>")[0]
+    assert "5月18日（月）" in warned and "5月19日" not in warned
+    other = week_form(world, venue=world.north.pk)
+    assert 'id="called-off-days"' not in preview(as_admin, other)[0]
