@@ -489,10 +489,14 @@ def slot_phoned_view(request: HttpRequest, slot_id: int, booking_id: int) -> Htt
     """A resident the slot's cancellation could not tell, marked phoned (by the operator who
     phoned them, or an admin); back to the list or page it was marked on."""
     slot = get_object_or_404(Slot, pk=slot_id)
+    undo = request.POST.get("undo") == "1"
     if slot_cancellation_phoned(
-        slot=slot, booking_id=booking_id, actor=actor_of(request), ip=ip_of(request)
+        slot=slot, booking_id=booking_id, actor=actor_of(request), ip=ip_of(request), undo=undo
     ):
-        messages.success(request, _("電話で連絡済みにしました。"))
+        messages.success(
+            request,
+            _("連絡済みの印を取り消しました。") if undo else _("電話で連絡済みにしました。"),
+        )
     back = request.POST.get("back", "")
     if back.startswith(
         ("/console/planning/", "/console/callcentre/")

@@ -161,6 +161,7 @@ ACTION_LABELS = {
     "slot.cancelled": gettext_lazy("予約枠の中止"),
     "slot.day_cancelled": gettext_lazy("1日分の予約枠の中止"),
     "slot.resident_phoned": gettext_lazy("中止を電話で連絡済み"),
+    "slot.resident_phoned_undone": gettext_lazy("中止の電話連絡済みの印の取消"),
     "slot.cancellation_list_viewed": gettext_lazy("中止した予約枠の予約の一覧の表示"),
     "staff.invited": gettext_lazy("職員の招待"),
     "staff.invitation_emailed": gettext_lazy("職員への招待メールの送信"),

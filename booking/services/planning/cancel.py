@@ -188,6 +188,8 @@ def slots_cancelled_once(slot_ids: Sequence[int]) -> set[int]:
 # A resident the cancellation could not tell, phoned since by the call centre: marked so
 # on the list (the trail keeps who and when; it is the record, never changed).
 RESIDENT_PHONED = "slot.resident_phoned"
+# A mark made by mistake (the wrong row), taken back: the resident is to phone again.
+RESIDENT_PHONED_UNDONE = "slot.resident_phoned_undone"
 
 
 def cancelled_slots_to_phone() -> list[tuple[Slot, int]]:
@@ -217,13 +219,20 @@ def cancelled_slots_to_phone() -> list[tuple[Slot, int]]:
 
 
 def _phoned(booking_ids: Sequence[int]) -> dict[int, datetime]:
-    """When each of these cancelled bookings' residents was marked phoned (if they were)."""
+    """When each of these cancelled bookings' residents was marked phoned (if they were,
+    and the mark was not taken back since)."""
     marks = Event.objects.filter(
-        action=RESIDENT_PHONED,
+        action__in=[RESIDENT_PHONED, RESIDENT_PHONED_UNDONE],
         target_type="booking.booking",
         target_id__in=[str(pk) for pk in booking_ids],
     ).order_by("seq")
-    return {int(target): at for target, at in marks.values_list("target_id", "occurred_at")}
+    phoned: dict[int, datetime] = {}
+    for action, target, at in marks.values_list("action", "target_id", "occurred_at"):
+        if action == RESIDENT_PHONED:
+            phoned[int(target)] = at
+        else:
+            phoned.pop(int(target), None)
+    return phoned
 
 
 def _rebooked(booking_ids: Sequence[int]) -> set[int]:
@@ -257,15 +266,15 @@ def _not_told(slot_id: int) -> list[int]:
 
 
 def slot_cancellation_phoned(
-    *, slot: Slot, booking_id: int, actor: Actor, ip: str | None = None
+    *, slot: Slot, booking_id: int, actor: Actor, ip: str | None = None, undo: bool = False
 ) -> bool:
-    """Mark a resident the slot's cancellation could not tell as phoned; False when the
-    booking is not one of those, or was marked already."""
+    """Mark a resident the slot's cancellation could not tell as phoned (``undo``: take a
+    mistaken mark back); False when the booking is not one of those, or is so already."""
     check_slot(slot)
-    if booking_id not in _not_told(slot.pk) or _phoned([booking_id]):
+    if booking_id not in _not_told(slot.pk) or bool(_phoned([booking_id])) != undo:
         return False
     record(
-        action=RESIDENT_PHONED,
+        action=RESIDENT_PHONED_UNDONE if undo else RESIDENT_PHONED,
         actor=actor,
         target=Booking.objects.get(pk=booking_id),
         ip=ip,

@@ -323,3 +323,12 @@ def test_a_resident_phoned_is_marked_so_and_the_home_counts_only_those_left(
     assert len(events(tenant_a, "slot.resident_phoned")) == 1
     as_admin.post(f"/console/planning/slots/{slot.pk}/phoned/{third.pk}/")
     assert 'id="to-phone"' not in as_admin.get("/console/").content.decode()
+    # A mark on the wrong row is taken back: that resident is to phone again.
+    assert "連絡済みの印を取り消す" in as_admin.get(url).content.decode()
+    as_admin.post(f"/console/planning/slots/{slot.pk}/phoned/{third.pk}/", {"undo": "1"})
+    home = as_admin.get("/console/").content.decode()
+    assert "1件" in home.split('id="to-phone"')[1].split("</section>")[0]
+    (undone,) = events(tenant_a, "slot.resident_phoned_undone")
+    assert undone.target_id == str(third.pk)
+    as_admin.post(f"/console/planning/slots/{slot.pk}/phoned/{third.pk}/", {"undo": "1"})
+    assert len(events(tenant_a, "slot.resident_phoned_undone")) == 1  # nothing to take back
