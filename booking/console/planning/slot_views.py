@@ -56,6 +56,7 @@ from booking.services.planning import (
     slots_cancelled_once,
     slots_create,
 )
+from booking.services.reception import day_bounds
 
 SLOTS_PER_PAGE = 100
 
@@ -376,8 +377,8 @@ def slot_cancel_view(request: HttpRequest, slot_id: int) -> HttpResponse:
 
 def _cancelled_days(pattern: SlotPattern) -> set[date]:
     """The days of the pattern's range on which its venue has cancelled slots."""
-    start = datetime.combine(pattern.first_day, clock.min, tzinfo=JAPAN)
-    end = datetime.combine(pattern.last_day + timedelta(days=1), clock.min, tzinfo=JAPAN)
+    start, _end = day_bounds(pattern.first_day)
+    _start, end = day_bounds(pattern.last_day)
     starts = Slot.objects.filter(
         venue=pattern.venue,
         status=Slot.Status.CANCELLED,
@@ -455,10 +456,10 @@ def day_cancel_view(request: HttpRequest, day: str) -> HttpResponse:
             )
         return redirect(here)
     rows = day_slots(day=chosen, venue=venue)
-    start = datetime.combine(chosen, clock.min, tzinfo=JAPAN)
+    start, end = day_bounds(chosen)
     cancelled = Slot.objects.filter(
         starts_at__gte=start,
-        starts_at__lt=start + timedelta(days=1),
+        starts_at__lt=end,
         status=Slot.Status.CANCELLED,
         **({"venue": venue} if venue is not None else {}),
     ).select_related("venue", "product")

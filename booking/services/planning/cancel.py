@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime
 
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
@@ -31,12 +31,12 @@ from booking.models import (
 from booking.models.bookings import booking_number_display
 from booking.services.booking import BookingRefused, booking_cancel
 from booking.services.planning.base import (
-    JAPAN,
     PlanningRefused,
     check_slot,
     invalidate_on_commit,
     slot_day,
 )
+from booking.services.reception import day_bounds
 
 
 @dataclass(frozen=True)
@@ -455,10 +455,10 @@ class DaySlot:
 def day_slots(*, day: date, venue: Venue | None = None) -> list[DaySlot]:
     """The slots of ``day`` (at ``venue``, or at every venue) that a day's cancellation
     would cancel: not cancelled yet and not ended; each with its live bookings counted."""
-    start = datetime.combine(day, time.min, tzinfo=JAPAN)
+    start, end = day_bounds(day)
     found = Slot.objects.filter(
         starts_at__gte=start,
-        starts_at__lt=start + timedelta(days=1),
+        starts_at__lt=end,
         ends_at__gt=timezone.now(),
     ).exclude(status=Slot.Status.CANCELLED)
     if venue is not None:
