@@ -28,6 +28,7 @@ from audit.chain import Actor
 from booking.models import StaffInvitation, StaffMember, StaffSession
 from sesshu import metrics
 from sesshu.outages import CACHE_DOWN, ProcessCounters, cache_down
+from tenants.db import current_schema
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -132,7 +133,13 @@ def staff_invitation_email(
     try:
         send_mail(subject, body, None, [invitation.email])
     except Exception:  # the mail server's failure must not lose the link shown to the admin
-        logger.exception("staff invitation %s: the e-mail was not sent", invitation.pk)
+        # The schema too: the vendor's control plane sends reset links as well, outside
+        # any municipality's request.
+        logger.exception(
+            "staff invitation %s in schema %s: the e-mail was not sent",
+            invitation.pk,
+            current_schema(),
+        )
         sent = False
     else:
         sent = True
