@@ -301,6 +301,23 @@ def test_change_and_cancel_go_through_the_same_service(
     assert len(events(tenant_a, "booking.cancelled")) == 1
 
 
+def _booked_with_a_second_operator(
+    tenant_a: Municipality,
+    client_a: Client,
+    operator_a: StaffAccount,
+    town: Town,
+    clock: time_machine.Coordinates,
+) -> tuple[Booking, Client]:
+    """Hanako booked by the first operator, and a second operator at another desk, both
+    past the identity check."""
+    ready(client_a, operator_a, town, clock)
+    client_a.post(resident_url(town) + "book/", {"slot": town.call_slot.pk})
+    [booking] = live_bookings(tenant_a, town.hanako)
+    second = Client(HTTP_HOST=client_a.defaults["HTTP_HOST"])
+    ready(second, make_staff(tenant_a, "call2@kodaira.example.jp", "call_centre"), town, clock)
+    return booking, second
+
+
 def test_two_operators_changing_one_booking_the_second_is_told_not_overwritten(
     tenant_a: Municipality,
     client_a: Client,
@@ -308,11 +325,7 @@ def test_two_operators_changing_one_booking_the_second_is_told_not_overwritten(
     town: Town,
     clock: time_machine.Coordinates,
 ) -> None:
-    ready(client_a, operator_a, town, clock)
-    client_a.post(resident_url(town) + "book/", {"slot": town.call_slot.pk})
-    [booking] = live_bookings(tenant_a, town.hanako)
-    second = Client(HTTP_HOST=client_a.defaults["HTTP_HOST"])
-    ready(second, make_staff(tenant_a, "call2@kodaira.example.jp", "call_centre"), town, clock)
+    booking, second = _booked_with_a_second_operator(tenant_a, client_a, operator_a, town, clock)
     change_url = f"{resident_url(town)}bookings/{booking.pk}/change/"
     # Both pages show the booking at its slot; each confirmation carries it.
     later_day = timezone.localtime(town.later_slot.starts_at).date().isoformat()
@@ -356,11 +369,7 @@ def test_a_cancel_page_shown_before_a_change_does_not_cancel_the_moved_booking(
     town: Town,
     clock: time_machine.Coordinates,
 ) -> None:
-    ready(client_a, operator_a, town, clock)
-    client_a.post(resident_url(town) + "book/", {"slot": town.call_slot.pk})
-    [booking] = live_bookings(tenant_a, town.hanako)
-    second = Client(HTTP_HOST=client_a.defaults["HTTP_HOST"])
-    ready(second, make_staff(tenant_a, "call2@kodaira.example.jp", "call_centre"), town, clock)
+    booking, second = _booked_with_a_second_operator(tenant_a, client_a, operator_a, town, clock)
     cancel_url = f"{resident_url(town)}bookings/{booking.pk}/cancel/"
     page = second.get(cancel_url).content.decode()
     assert f'name="from_slot" value="{town.call_slot.pk}"' in page
