@@ -34,6 +34,7 @@ from booking.services.staff import (
     staff_invitation_accept,
     staff_invitation_open,
 )
+from sesshu.devices import CONSOLE
 
 SETUP = "console_setup"
 
@@ -123,7 +124,9 @@ def _device_step(
         device = TOTPDevice.objects.get(user=staff.user, confirmed=True)
         console_login(request, user=staff.user, device=device)
         messages.success(request, _("登録が完了しました。ようこそ。"))
-        return redirect("console:home")
+        response = redirect("console:home")
+        CONSOLE.remember(request, response, staff.user.username)
+        return response
     issuer = totp_issuer(request.tenant.name)  # type: ignore[attr-defined]
     uri = totp_config_uri(key=key, account=invitation.email, issuer=issuer)
     return render(

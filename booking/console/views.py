@@ -38,6 +38,7 @@ from booking.services.staff import (
     staff_role_change,
     staff_sessions_end,
 )
+from sesshu.devices import CONSOLE
 
 Admin = StaffMember.Role.ADMIN
 
@@ -71,29 +72,30 @@ def login(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         status = 400
         if form.is_valid():
+            email = form.cleaned_data["email"]
             try:
                 user, device = staff_authenticate(
-                    email=form.cleaned_data["email"],
+                    email=email,
                     password=form.cleaned_data["password"],
                     code=form.cleaned_data["code"],
                     ip=ip,
+                    browser=CONSOLE.token(request, email),
                 )
             except LoginRefused as refused:
                 # Nothing typed is echoed back, so every failure renders the same page.
                 form = LoginForm()
                 if refused.throttled:
                     status = 429
-                    error = _(
-                        "ログインの試行が多すぎます。%(minutes)d分ほど時間をおいてから、"
-                        "もう一度お試しください。急ぐときは、管理者にお問い合わせください。"
-                    ) % {"minutes": LOGIN_WINDOW_SECONDS // 60}
+                    error = _throttled_message(refused.scope)
                 else:
                     error = _(
                         "メールアドレス、パスワード、認証コードのいずれかが正しくありません。"
                     )
             else:
                 console_login(request, user=user, device=device)
-                return redirect(_next_url(request))
+                response = redirect(_next_url(request))
+                CONSOLE.remember(request, response, email)
+                return response
     return render(
         request,
         "booking/console/login.html",
@@ -104,6 +106,24 @@ def login(request: HttpRequest) -> HttpResponse:
             "next": _next_url(request),
         },
         status=status,
+    )
+
+
+def _throttled_message(scope: str) -> str:
+    minutes = {"minutes": LOGIN_WINDOW_SECONDS // 60}
+    if scope == "account":
+        # Failures on an address stop it only where it has not signed in before.
+        return (
+            _(
+                "このメールアドレスでのログインの試行が多すぎるため、%(minutes)d分ほど止めています。"
+                "以前にこのアカウントでログインしたことのある端末（ブラウザ）からは、"
+                "続けてログインできます。"
+            )
+            % minutes
+        )
+    return (
+        _("ログインの試行が多すぎます。%(minutes)d分ほど時間をおいてから、もう一度お試しください。")
+        % minutes
     )
 
 

@@ -39,7 +39,9 @@ INVITATION_TTL = timedelta(days=3)
 
 # Console login throttle (SECURITY.md "throttle before hashing"). Attempts are counted
 # before the password hash is computed; a success gives its attempt back. The account limit
-# keys on the typed address, so an unknown address is throttled exactly like a real one.
+# keys on the typed address, so an unknown address is throttled exactly like a real one;
+# from a browser that has signed in to the address before (booking.console.devices), on
+# that browser's own token instead, so nobody can lock a staff member out at will.
 LOGIN_ACCOUNT_LIMIT = 10
 LOGIN_IP_LIMIT = 50
 LOGIN_WINDOW_SECONDS = 15 * 60
@@ -398,23 +400,32 @@ def _reset_issue(
 
 
 class LoginRefused(Exception):
-    """Console login failed. ``reason`` goes to the audit trail; the page says one thing."""
+    """Console login failed. ``reason`` goes to the audit trail; the page says one thing.
+    A throttled attempt says which limit stopped it (``scope``: "account", "device" or
+    "ip"), for the page's advice."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, scope: str = "") -> None:
         super().__init__(reason)
         self.reason = reason
+        self.scope = scope
 
     @property
     def throttled(self) -> bool:
         return self.reason == "throttled"
 
 
-def _login_throttle_keys(email: str, ip: str | None) -> list[tuple[str, int]]:
-    # The address is hashed so the cache (Redis in production) holds nothing typed by a person.
-    account = hashlib.sha256(email.encode()).hexdigest()
-    keys = [(f"console-login:account:{account}", LOGIN_ACCOUNT_LIMIT)]
+def _login_throttle_keys(
+    email: str, ip: str | None, browser: str | None
+) -> list[tuple[str, str, int]]:
+    """(scope, cache key, limit) of each counter an attempt counts against."""
+    if browser:
+        keys = [("device", f"console-login:device:{browser}", LOGIN_ACCOUNT_LIMIT)]
+    else:
+        # Hashed, so the cache (Redis in production) holds nothing typed by a person.
+        account = hashlib.sha256(email.encode()).hexdigest()
+        keys = [("account", f"console-login:account:{account}", LOGIN_ACCOUNT_LIMIT)]
     if ip:
-        keys.append((f"console-login:ip:{ip}", LOGIN_IP_LIMIT))
+        keys.append(("ip", f"console-login:ip:{ip}", LOGIN_IP_LIMIT))
     return keys
 
 
@@ -422,69 +433,75 @@ def _login_throttle_keys(email: str, ip: str | None) -> list[tuple[str, int]]:
 _process_counters = ProcessCounters()
 
 
-def _throttle_take(keys: list[tuple[str, int]]) -> bool:
-    """Count one attempt against every key; False if any is over its limit. With the shared
-    counters unreachable, in this process's (``sesshu.outages.ProcessCounters``)."""
+def _throttle_take(keys: list[tuple[str, str, int]]) -> str:
+    """Count one attempt against every key; the scope of the first one over its limit ("":
+    none is). With the shared counters unreachable, in this process's
+    (``sesshu.outages.ProcessCounters``)."""
     try:
-        return _shared_throttle_take(keys)
+        counts = _shared_throttle_take(keys)
     except CACHE_DOWN as error:
         cache_down("the console login's counters (counted in this process)", error)
-        counts = [_process_counters.incr(key, window=LOGIN_WINDOW_SECONDS) for key, _ in keys]
-        return all(count <= limit for count, (_key, limit) in zip(counts, keys, strict=True))
+        counts = [
+            _process_counters.incr(key, window=LOGIN_WINDOW_SECONDS) for _scope, key, _ in keys
+        ]
+    over = [
+        scope for count, (scope, _key, limit) in zip(counts, keys, strict=True) if count > limit
+    ]
+    return over[0] if over else ""
 
 
-def _shared_throttle_take(keys: list[tuple[str, int]]) -> bool:
-    allowed = True
-    for key, limit in keys:
+def _shared_throttle_take(keys: list[tuple[str, str, int]]) -> list[int]:
+    counts = []
+    for _scope, key, _limit in keys:
         cache.add(key, 0, timeout=LOGIN_WINDOW_SECONDS)
         try:
-            count = cache.incr(key)
+            counts.append(cache.incr(key))
         except ValueError:  # expired between add and incr
             cache.add(key, 1, timeout=LOGIN_WINDOW_SECONDS)
-            count = 1
-        if count > limit:
-            allowed = False
-    return allowed
+            counts.append(1)
+    return counts
 
 
-def _throttle_give_back(keys: list[tuple[str, int]]) -> None:
+def _throttle_give_back(keys: list[tuple[str, str, int]]) -> None:
     try:
-        for key, _limit in keys:
+        for _scope, key, _limit in keys:
             try:
                 cache.decr(key)
             except ValueError:
                 pass
     except CACHE_DOWN as error:
         cache_down("the console login's counters (counted in this process)", error)
-    for key, _limit in keys:
+    for _scope, key, _limit in keys:
         _process_counters.decr(key)
 
 
-def _login_failed(*, reason: str, user_id: Any, ip: str | None) -> LoginRefused:
+def _login_failed(*, reason: str, user_id: Any, ip: str | None, scope: str = "") -> LoginRefused:
     record(
         action="console.login_failed",
         actor=Actor.anonymous(),
         target=_target_user(user_id) if user_id is not None else None,
         ip=ip,
-        details={"reason": reason},
+        details={"reason": reason, **({"limit": scope} if scope else {})},
     )
     metrics.login_failed("console")
-    return LoginRefused(reason)
+    return LoginRefused(reason, scope)
 
 
 def staff_authenticate(
-    *, email: str, password: str, code: str, ip: str | None = None
+    *, email: str, password: str, code: str, ip: str | None = None, browser: str | None = None
 ) -> tuple[User, TOTPDevice]:
     """Check a console login (address, password, TOTP code) and audit it.
 
     Raises :class:`LoginRefused` for every failure. The throttle is consulted before the
     password hash is computed; an unknown address still costs one hash (Django's model
-    backend hashes for it), so timing does not tell whether an account exists.
+    backend hashes for it), so timing does not tell whether an account exists. ``browser``
+    is the token of a browser that has signed in to this address before
+    (``booking.console.devices``): its attempts count against the token, not the address.
     """
     email = email.strip().lower()
-    keys = _login_throttle_keys(email, ip)
-    if not _throttle_take(keys):
-        raise _login_failed(reason="throttled", user_id=None, ip=ip)
+    keys = _login_throttle_keys(email, ip, browser)
+    if over := _throttle_take(keys):
+        raise _login_failed(reason="throttled", user_id=None, ip=ip, scope=over)
     user_model = get_user_model()
     known = user_model.objects.filter(username=email).values_list("pk", "is_active").first()
     user = authenticate(None, username=email, password=password)

@@ -85,14 +85,22 @@ def _verified_device(user: Any, token: str) -> Device | None:
 
 
 def login_attempt_verify(
-    *, username: str, password: str, token: str, ip: str | None, request: Any = None
+    *,
+    username: str,
+    password: str,
+    token: str,
+    ip: str | None,
+    request: Any = None,
+    browser: str | None = None,
 ) -> VerifiedOperator:
     """Check a vendor operator's password and TOTP token; audit the attempt either way.
 
     Raises :class:`LoginRefused` for every kind of failure alike. The caller logs the user in
     (``django.contrib.auth.login`` then ``django_otp.login``) with what is returned.
+    ``browser``: the token of a browser that has signed in to this username before
+    (``sesshu.devices``), whose attempts count against it, not the username.
     """
-    throttle = LoginThrottle(username=username, ip=ip)
+    throttle = LoginThrottle(username=username, ip=ip, browser=browser)
     if throttle.blocked():
         # Refused before the password is hashed; not counted again, so the window ends.
         raise _login_failed(reason="throttled", username=username, ip=ip)

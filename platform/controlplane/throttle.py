@@ -36,17 +36,24 @@ def _key(kind: str, value: str) -> str:
 
 
 class LoginThrottle:
-    def __init__(self, *, username: str, ip: str | None) -> None:
+    """The counters of one attempt: the username's, or, from a browser that has signed in to
+    that username before (``browser``, its token: sesshu.devices), that browser's own, so
+    guesses elsewhere do not lock the operator out of it; and the client address's."""
+
+    def __init__(self, *, username: str, ip: str | None, browser: str | None = None) -> None:
         self.window = _limit("SESSHU_CONTROLPLANE_LOGIN_WINDOW_SECONDS", DEFAULT_WINDOW_SECONDS)
+        account = (
+            _key("device", browser) if browser else _key("username", username.strip().casefold())
+        )
         self.limits = {
-            _key("username", username.strip().casefold()): _limit(
+            account: _limit(
                 "SESSHU_CONTROLPLANE_LOGIN_FAILURES_PER_USERNAME", DEFAULT_FAILURES_PER_USERNAME
             ),
             _key("ip", ip or "unknown"): _limit(
                 "SESSHU_CONTROLPLANE_LOGIN_FAILURES_PER_IP", DEFAULT_FAILURES_PER_IP
             ),
         }
-        self.username_key = next(iter(self.limits))
+        self.username_key = account
 
     def blocked(self) -> bool:
         try:

@@ -41,6 +41,7 @@ from controlplane.services import (
     logout_record,
     stats_refresh_request,
 )
+from sesshu.devices import CONTROL_PLANE
 from tenants.models import Municipality
 from tenants.services import (
     ProvisioningError,
@@ -92,12 +93,14 @@ def login_view(request: HttpRequest) -> HttpResponse:
         try:
             if not form.is_valid():
                 raise login_attempt_incomplete(ip=client_ip(request))
+            username = form.cleaned_data["username"]
             verified = login_attempt_verify(
-                username=form.cleaned_data["username"],
+                username=username,
                 password=form.cleaned_data["password"],
                 token=form.cleaned_data["token"],
                 ip=client_ip(request),
                 request=request,
+                browser=CONTROL_PLANE.token(request, username),
             )
         except LoginRefused:
             form.add_error(None, _login_refused_message())
@@ -105,7 +108,9 @@ def login_view(request: HttpRequest) -> HttpResponse:
             auth_login(request, verified.user)  # a new session id (ASVS 7.2.4)
             otp_login(request, verified.device)
             session_start(request)
-            return redirect(_next_url(request))
+            response = redirect(_next_url(request))
+            CONTROL_PLANE.remember(request, response, username)
+            return response
     return render(
         request,
         "controlplane/login.html",

@@ -15,6 +15,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from audit.platform.models import PlatformEvent
 from controlplane import throttle
 from controlplane.services import CreatedOperator
+from sesshu.devices import CONTROL_PLANE
 from sesshu.outages import ProcessCounters
 from tests.controlplane.conftest import (
     OPERATOR_PASSWORD,
@@ -361,3 +362,66 @@ def test_with_redis_unreachable_an_operator_signs_in_counted_in_this_process(
     )
     assert signed_in.status_code == 302 and signed_in["Location"] == "/"
     assert client.get("/").status_code == 200
+
+
+def test_guesses_elsewhere_do_not_lock_an_operator_out_of_a_browser_used_before(
+    operator: CreatedOperator, settings: pytest.FixtureRequest
+) -> None:
+    """Whoever knows the username can spend its allowance; the browser the operator signed
+    in from before keeps one of its own (and spends only that)."""
+    settings.SESSHU_CONTROLPLANE_LOGIN_FAILURES_PER_USERNAME = 3  # type: ignore[attr-defined]
+    desk = Client(HTTP_HOST=PLATFORM_HOST)
+    signed_in = login(
+        desk,
+        username=OPERATOR_USERNAME,
+        password=OPERATOR_PASSWORD,
+        token=token_for(operator.device),
+    )
+    assert signed_in.status_code == 302
+    cookie = desk.cookies[CONTROL_PLANE.cookie]
+    assert cookie["httponly"] and OPERATOR_USERNAME not in cookie.value
+    desk.post("/logout/")
+    TOTPDevice.objects.filter(pk=operator.device.pk).update(last_t=-1)  # the next window
+
+    for attempt in range(3):
+        login(
+            Client(HTTP_HOST=PLATFORM_HOST),
+            username=OPERATOR_USERNAME,
+            password=f"guess-{attempt}",
+            token="000000",
+            ip=f"10.0.0.{attempt + 1}",
+        )
+    elsewhere = Client(HTTP_HOST=PLATFORM_HOST)
+    refused = login(
+        elsewhere,
+        username=OPERATOR_USERNAME,
+        password=OPERATOR_PASSWORD,
+        token=token_for(operator.device),
+        ip="10.0.0.98",
+    )
+    assert refused.status_code == 200
+    assert _events("controlplane.login_failed")[-1].details == {"reason": "throttled"}
+
+    again = login(
+        desk,
+        username=OPERATOR_USERNAME,
+        password=OPERATOR_PASSWORD,
+        token=token_for(operator.device),
+        ip="10.0.0.99",
+    )
+    assert again.status_code == 302
+    assert desk.get("/").status_code == 200
+
+    # Its own allowance: three failures in it stop it, not the username elsewhere further.
+    desk.post("/logout/")
+    for attempt in range(3):
+        login(desk, username=OPERATOR_USERNAME, password=f"bad-{attempt}", token="000000")
+    TOTPDevice.objects.filter(pk=operator.device.pk).update(last_t=-1)
+    stopped = login(
+        desk,
+        username=OPERATOR_USERNAME,
+        password=OPERATOR_PASSWORD,
+        token=token_for(operator.device),
+    )
+    assert stopped.status_code == 200
+    assert _events("controlplane.login_failed")[-1].details == {"reason": "throttled"}

@@ -367,6 +367,14 @@ class ConsoleLoginFailure(models.TextChoices):
     WRONG_CODE = "wrong_code", gettext_lazy("認証コードの誤り")
 
 
+class ConsoleLoginLimit(models.TextChoices):
+    """Which of the console login's limits stopped a sign-in."""
+
+    ACCOUNT = "account", gettext_lazy("メールアドレスごとの試行回数")
+    DEVICE = "device", gettext_lazy("ログインしたことのある端末ごとの試行回数")
+    IP = "ip", gettext_lazy("接続元ごとの試行回数")
+
+
 class InvitationFailure(models.TextChoices):
     """Why an invitation or reset link could not be used."""
 
@@ -380,6 +388,7 @@ class InvitationFailure(models.TextChoices):
 SCOPED_VALUE_CHOICES: dict[tuple[str, str], type[models.Choices]] = {
     ("booking.cancelled", "reason"): Booking.CancelReason,
     ("console.login_failed", "reason"): ConsoleLoginFailure,
+    ("console.login_failed", "limit"): ConsoleLoginLimit,
     ("staff.invitation_refused", "reason"): InvitationFailure,
     ("callcentre.personal_data_revealed", "reason"): RevealReason,
     ("incident", "status"): Municipality.Status,

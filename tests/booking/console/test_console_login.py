@@ -14,6 +14,7 @@ from django_tenants.utils import schema_context
 from booking.models import StaffSession
 from booking.services import staff
 from booking.services.staff import LOGIN_ACCOUNT_LIMIT, LOGIN_IP_LIMIT
+from sesshu.devices import CONSOLE
 from sesshu.outages import ProcessCounters
 from tenants.models import Municipality
 from tests.conftest import host_of
@@ -157,10 +158,13 @@ def test_the_account_throttle_stops_attempts_before_the_password_is_hashed(
         # Even the right password and code are not checked now: no hash, same refusal.
         throttled = login(client_a, account)
         assert throttled.status_code == 429
-        assert "15分ほど時間をおいてから" in throttled.content.decode()
+        assert "15分ほど止めています" in throttled.content.decode()
         assert CountingHasher.calls == LOGIN_ACCOUNT_LIMIT
         assert "sessionid" not in client_a.cookies
-        assert events(tenant_a, "console.login_failed")[-1].details == {"reason": "throttled"}
+        assert events(tenant_a, "console.login_failed")[-1].details == {
+            "reason": "throttled",
+            "limit": "account",
+        }
 
         # An unknown address is throttled exactly like a real one (no enumeration).
         for _attempt in range(LOGIN_ACCOUNT_LIMIT):
@@ -245,7 +249,10 @@ def test_with_redis_unreachable_staff_still_sign_in_counted_in_this_process(
     clock.shift(31)
     throttled = login(guesser, admin_a)
     assert throttled.status_code == 429 and "sessionid" not in guesser.cookies
-    assert events(tenant_a, "console.login_failed")[-1].details == {"reason": "throttled"}
+    assert events(tenant_a, "console.login_failed")[-1].details == {
+        "reason": "throttled",
+        "limit": "account",
+    }
 
 
 def test_with_redis_unreachable_each_municipality_counts_its_own_console_logins(
@@ -268,3 +275,103 @@ def test_with_redis_unreachable_each_municipality_counts_its_own_console_logins(
     assert login(guesser, in_a).status_code == 429
     clerk_b = Client(HTTP_HOST=host_of(tenant_b), raise_request_exception=False)
     assert login(clerk_b, in_b).status_code == 302
+
+
+def _signed_in_before(
+    client: Client, account: StaffAccount, clock: time_machine.Coordinates
+) -> None:
+    """The account signs in from ``client`` and out again: the browser is now known."""
+    clock.shift(31)
+    assert login(client, account).status_code == 302
+    assert client.post("/console/logout/").status_code == 302
+
+
+def test_guesses_elsewhere_do_not_lock_a_staff_member_out_of_a_browser_used_before(
+    tenant_a: Municipality, client_a: Client, admin_a: StaffAccount, clock: time_machine.Coordinates
+) -> None:
+    """Anyone who knows an address can spend its allowance; the browser the person signed in
+    from before keeps its own, so the call centre's morning does not wait 15 minutes."""
+    _signed_in_before(client_a, admin_a, clock)
+    cookie = client_a.cookies[CONSOLE.cookie]
+    assert cookie["httponly"] and cookie["path"] == "/console/"
+    assert admin_a.email not in cookie.value  # a keyed hash names the account
+
+    attacker = Client(HTTP_HOST=host_of(tenant_a), REMOTE_ADDR="203.0.113.9")
+    for _attempt in range(LOGIN_ACCOUNT_LIMIT):
+        assert login(attacker, admin_a, password="guess-guess-1").status_code == 400
+    clock.shift(31)
+    refused = login(attacker, admin_a)
+    assert refused.status_code == 429
+    assert "以前にこのアカウントでログインしたことのある端末" in refused.content.decode()
+    # A browser that never signed in to the account is stopped as before ...
+    clock.shift(31)
+    assert login(Client(HTTP_HOST=host_of(tenant_a)), admin_a).status_code == 429
+    # ... the one that did is not.
+    assert login(client_a, admin_a).status_code == 302
+    assert client_a.get("/console/").status_code == 200
+
+
+def test_a_known_browser_has_an_allowance_of_its_own(
+    tenant_a: Municipality, client_a: Client, admin_a: StaffAccount, clock: time_machine.Coordinates
+) -> None:
+    _signed_in_before(client_a, admin_a, clock)
+    for _attempt in range(LOGIN_ACCOUNT_LIMIT):
+        assert login(client_a, admin_a, password="guess-guess-1").status_code == 400
+    clock.shift(31)
+    refused = login(client_a, admin_a)
+    assert refused.status_code == 429
+    page = refused.content.decode()
+    assert "15分ほど時間をおいてから" in page and "ログインしたことのある端末" not in page
+    assert events(tenant_a, "console.login_failed")[-1].details == {
+        "reason": "throttled",
+        "limit": "device",
+    }
+    # Its failures spent its own allowance, not the address's: elsewhere still signs in.
+    assert login(Client(HTTP_HOST=host_of(tenant_a)), admin_a).status_code == 302
+
+
+def test_a_known_browser_is_known_for_its_accounts_only_and_only_at_its_municipality(
+    tenant_a: Municipality,
+    tenant_b: Municipality,
+    client_a: Client,
+    admin_a: StaffAccount,
+    operator_a: StaffAccount,
+    clock: time_machine.Coordinates,
+) -> None:
+    """A shared call-centre desk keeps the accounts signed in from it; a cookie altered, or
+    carried to another municipality's console, counts for nothing."""
+    _signed_in_before(client_a, admin_a, clock)
+    _signed_in_before(client_a, operator_a, clock)
+    shared = "clerk@example.jp"
+    clerk_a, clerk_b = make_staff(tenant_a, shared, "admin"), make_staff(tenant_b, shared, "admin")
+    _signed_in_before(client_a, clerk_a, clock)
+    kept = client_a.cookies[CONSOLE.cookie].value
+
+    attacker = Client(HTTP_HOST=host_of(tenant_a), REMOTE_ADDR="203.0.113.9")
+    for account in (admin_a, operator_a, clerk_a):
+        for _attempt in range(LOGIN_ACCOUNT_LIMIT):
+            login(attacker, account, password="guess-guess-1")
+    other = make_staff(tenant_a, "other@kodaira.example.jp", "call_centre")
+    for _attempt in range(LOGIN_ACCOUNT_LIMIT):
+        login(attacker, other, password="guess-guess-1")
+    clock.shift(31)
+    # The three accounts of this desk, each in turn (a new code window each time) ...
+    for account in (admin_a, operator_a, clerk_a):
+        assert login(client_a, account).status_code == 302
+        client_a.post("/console/logout/")
+        clock.shift(31)
+    # ... but not an account never signed in from it.
+    assert login(client_a, other).status_code == 429
+
+    tampered = Client(HTTP_HOST=host_of(tenant_a))
+    tampered.cookies[CONSOLE.cookie] = kept[:-2] + ("AA" if not kept.endswith("AA") else "BB")
+    assert login(tampered, admin_a).status_code == 429
+
+    # The same address at another municipality, its allowance spent there: a cookie of A's
+    # console carried to B's is not B's.
+    guesser_b = Client(HTTP_HOST=host_of(tenant_b), REMOTE_ADDR="203.0.113.9")
+    for _attempt in range(LOGIN_ACCOUNT_LIMIT):
+        login(guesser_b, clerk_b, password="guess-guess-1")
+    carried = Client(HTTP_HOST=host_of(tenant_b))
+    carried.cookies[CONSOLE.cookie] = kept
+    assert login(carried, clerk_b).status_code == 429

@@ -22,6 +22,7 @@ from booking.services.staff import (
     staff_invitation_accept,
     staff_invite,
 )
+from sesshu.devices import CONSOLE
 from tenants.models import Municipality
 
 from .conftest import code_for, events, same_page
@@ -92,6 +93,12 @@ def test_the_first_admin_sets_a_password_registers_an_app_and_lands_on_the_conso
 
     done = client_a.post(url, {"code": code_for(key)})
     assert done.status_code == 302 and done["Location"] == "/console/"
+    # The browser the account was set up in is one it has signed in from (the login
+    # throttle's own allowance there).
+    with schema_context(tenant_a.schema_name):
+        assert CONSOLE.token(done.wsgi_request, "first@kodaira.example.jp") is None
+        done.wsgi_request.COOKIES[CONSOLE.cookie] = done.cookies[CONSOLE.cookie].value
+        assert CONSOLE.token(done.wsgi_request, "first@kodaira.example.jp")
 
     with schema_context(tenant_a.schema_name):
         invitation = StaffInvitation.objects.get(pk=issued.invitation.pk)
