@@ -12,8 +12,10 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from booking.console.access import staff_required
@@ -40,8 +42,8 @@ from booking.services.booking import booking_days
 from booking.services.planning import (
     PlanningRefused,
     SlotCreation,
-    SlotPattern,
     SlotPlanPreview,
+    SlotSpec,
     day_cancel,
     day_slots,
     slot_cancel,
@@ -173,7 +175,10 @@ def slot_generate(request: HttpRequest) -> HttpResponse:
             "pattern": pattern,
             "left_out": pattern.days_left_out(),
             # A day called off at this venue (a typhoon): new slots would take bookings again.
-            "called_off_days": sorted(planned_days & _cancelled_days(pattern)),
+            "called_off_days": sorted(
+                day
+                for _venue, day in _called_off({(pattern.venue.pk, day) for day in planned_days})
+            ),
             # Slots after it are made now but offered to residents only as the window moves.
             "bookable_until": bookable_until if pattern.last_day > bookable_until else None,
             "opens_days_ahead": policy.opens_days_ahead,
@@ -200,6 +205,8 @@ def slot_upload(request: HttpRequest) -> HttpResponse:
         return page(request, "slot_upload.html", context, status=400)
     preview = slot_plan_preview(parsed.specs)
     context["preview"] = preview
+    called_off = _called_off_in_file(parsed.specs)
+    context["called_off"] = called_off
     if form.cleaned_data["check_only"]:
         return page(request, "slot_upload.html", context)
     try:
@@ -210,6 +217,19 @@ def slot_upload(request: HttpRequest) -> HttpResponse:
         form.add_error(None, refused.message)
         return page(request, "slot_upload.html", context, status=400)
     _say_created(request, created, preview)
+    if called_off:
+        messages.warning(
+            request,
+            _(
+                "次の日は、その会場の予約枠を中止した日です。作成した枠で、その日の予約をまた"
+                "受け付けます。誤りであれば、その枠を中止してください：%(days)s"
+            )
+            % {
+                "days": pgettext("joining items", "、").join(
+                    f"{name} {date_format(day, _('n月j日（D）'))}" for name, day in called_off
+                )
+            },
+        )
     # The list opens on the file's days (and its venue, when it has one only), where the
     # new slots are.
     days = [timezone.localdate(spec.starts_at) for spec in parsed.specs]
@@ -375,17 +395,31 @@ def slot_cancel_view(request: HttpRequest, slot_id: int) -> HttpResponse:
     )
 
 
-def _cancelled_days(pattern: SlotPattern) -> set[date]:
-    """The days of the pattern's range on which its venue has cancelled slots."""
-    start, _end = day_bounds(pattern.first_day)
-    _start, end = day_bounds(pattern.last_day)
-    starts = Slot.objects.filter(
-        venue=pattern.venue,
+def _called_off(venue_days: set[tuple[int, date]]) -> set[tuple[int, date]]:
+    """Of these (venue id, day) pairs, those on which the venue has cancelled slots (a day
+    called off for a typhoon, say): new slots there would take bookings again."""
+    if not venue_days:
+        return set()
+    start, _end = day_bounds(min(day for _venue, day in venue_days))
+    _start, end = day_bounds(max(day for _venue, day in venue_days))
+    cancelled = Slot.objects.filter(
+        venue_id__in={venue for venue, _day in venue_days},
         status=Slot.Status.CANCELLED,
         starts_at__gte=start,
         starts_at__lt=end,
-    ).values_list("starts_at", flat=True)
-    return {moment.astimezone(JAPAN).date() for moment in starts}
+    ).values_list("venue_id", "starts_at")
+    return venue_days & {(venue, moment.astimezone(JAPAN).date()) for venue, moment in cancelled}
+
+
+def _called_off_in_file(specs: list[SlotSpec]) -> list[tuple[str, date]]:
+    """The file's (venue name, day) pairs on a day its venue called off, in day order."""
+    pairs = _called_off({(spec.venue_id, spec.day) for spec in specs})
+    names = dict(
+        Venue.objects.filter(pk__in={venue for venue, _day in pairs}).values_list("pk", "name")
+    )
+    return sorted(
+        ((names[venue], day) for venue, day in pairs), key=lambda pair: (pair[1], pair[0])
+    )
 
 
 def _say_not_told(request: HttpRequest, count: int) -> None:

@@ -182,3 +182,37 @@ def test_a_slot_past_the_booking_deadline_is_created_with_a_warning(
     assert f"venue={world.civic.pk}" in response["Location"]  # one venue: the list shows it
     listed = as_admin.get(response["Location"]).content.decode()
     assert "このうち1件は、予約の締切（接種開始の24時間前）を過ぎているため" in listed
+
+
+def test_a_file_with_slots_on_a_day_called_off_at_their_venue_is_warned_of(
+    as_admin: Client, world: World, tenant_a: Municipality
+) -> None:
+    """After a typhoon day was cancelled at a venue, a file that makes slots there that day
+    again would take bookings for it: the check says so before, the upload after."""
+    from audit.chain import Actor
+    from booking.services.planning import slot_cancel
+
+    with in_a(tenant_a):
+        slot = make_slot(world.civic, world.pfizer, at(MONDAY, 15))
+        slot_cancel(slot=slot, actor=Actor(Actor.STAFF, "1"))
+    text = "\n".join(
+        [
+            HEADER,
+            f"{world.civic.pk},2026/5/18,9:00,9:30,pfizer,10,5,5",  # the called-off day
+            "北部集会所,2026/5/18,9:00,9:30,pfizer,10,5,5",  # another venue, same day
+            f"{world.civic.pk},2026/5/19,9:00,9:30,pfizer,10,5,5",  # the next day
+        ]
+    )
+    checked = upload(as_admin, text, check_only=True).content.decode()
+    warned = checked.split('id="called-off-days"')[1].split("</p>")[0]
+    assert "小平市役所 5月18日（月）" in warned
+    assert "北部集会所" not in warned and "5月19日" not in warned
+
+    done = upload(as_admin, text)
+    assert done.status_code == 302
+    page = as_admin.get(done["Location"]).content.decode()
+    assert "中止した日です" in page and "小平市役所 5月18日（月）" in page
+
+    # A file with nothing on a called-off day says nothing of it.
+    clean = "\n".join([HEADER, "北部集会所,2026/5/20,9:00,9:30,pfizer,10,5,5"])
+    assert 'id="called-off-days"' not in upload(as_admin, clean, check_only=True).content.decode()
