@@ -85,7 +85,9 @@ class BirthDateWidget(forms.SelectDateWidget):
             context = super().get_context(name, value, attrs)
         finally:
             self.is_required = required
-        for sub in context["widget"]["subwidgets"]:
+        subwidgets = context["widget"]["subwidgets"]
+        _describe_parts(subwidgets, attrs or {})
+        for sub in subwidgets:
             part = sub["name"].rsplit("_", 1)[1]
             sub["unit"] = self._units[part]
             if part == "year":
@@ -141,6 +143,21 @@ class BirthDateWidget(forms.SelectDateWidget):
             if len(_EMPTY_WRITTEN) < _OPTIONS_KEPT:
                 _EMPTY_WRITTEN[key] = html
         return html
+
+
+def _describe_parts(subwidgets: list[dict[str, Any]], attrs: dict[str, Any]) -> None:
+    """Each select of a date that is wrong is read out with the field's message and help
+    (Django ties them to the fieldset, which a screen reader does not read as focus moves
+    into a select); after an error, focus goes to the first part left at ―, not to all
+    three at once (the year, which is chosen, when only the day was missing)."""
+    if attrs.get("aria-invalid") and attrs.get("id"):
+        described = f"{attrs['id']}_helptext {attrs['id']}_error"
+        for sub in subwidgets:
+            sub["attrs"]["aria-describedby"] = described
+    focused = [sub for sub in subwidgets if sub["attrs"].pop("autofocus", False)]
+    if focused:
+        empty = [sub for sub in focused if not any(sub["value"])]
+        (empty or focused)[0]["attrs"]["autofocus"] = True
 
 
 def _attrs_key(attrs: dict[str, Any] | None) -> tuple[tuple[str, str], ...]:

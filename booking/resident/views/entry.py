@@ -87,7 +87,7 @@ FAILED_CALL = gettext_lazy(
 )
 # A form sent with a box left empty or a value of the wrong shape: the boxes say what.
 FIX_FIELDS = gettext_lazy(
-    "入力していない項目や、形の正しくない項目があります。赤字の説明を見て直してください。"
+    "入力していない項目や、形の正しくない項目があります。項目ごとの説明（「！」の印）を見て直してください。"
 )
 THROTTLED = gettext_lazy(
     "ログインの試行が多すぎます。15分ほど時間をおいてから、もう一度お試しください。"
