@@ -112,3 +112,19 @@ def test_a_birth_date_left_half_chosen_puts_focus_on_the_first_part_left_and_rea
         "el => getComputedStyle(el, '::before').content"
     )
     assert "！" in mark
+
+
+def test_the_language_switch_is_found_in_english_on_a_japanese_page(page: Any, site: Site) -> None:
+    """A resident who reads no Japanese sees "Language" and "Switch" by the selector."""
+    page.goto(site.url("/"))
+    label = page.locator("label[for=lang-select]")
+    assert label.is_visible() and "Language" in label.inner_text()
+    box = label.bounding_box()
+    assert box is not None and box["x"] >= 0 and box["y"] >= 0
+    switch = page.get_by_role("button", name="切替 / Switch")
+    assert switch.is_visible()
+    page.select_option("#lang-select", "en")
+    switch.click()
+    page.wait_for_load_state()
+    assert page.locator("html").get_attribute("lang") == "en"
+    assert page.get_by_role("button", name="Switch / 切替").is_visible()

@@ -39,7 +39,7 @@ from booking.resident.selectors import (
     slot_cancellation_notice,
     slot_for_booking,
 )
-from booking.resident.sessions import channel_for
+from booking.resident.sessions import LINE_USER_AGENT_MARK, channel_for
 from booking.resident.views.common import page
 from booking.selectors.availability import (
     MARK_LABELS,
@@ -936,6 +936,8 @@ def booking_print(request: HttpRequest, booking_number: str) -> HttpResponse:
     context = _booking_context(booking)
     context["qr"] = qr_data_uri(booking.booking_number)
     context["voucher_number"] = request.voucher.voucher_number  # type: ignore[attr-defined]
+    # LINE's in-app browser does not print: no print button there, the screenshot instead.
+    context["in_line_app"] = LINE_USER_AGENT_MARK in request.META.get("HTTP_USER_AGENT", "")
     return page(request, "booking/resident/print.html", context)
 
 

@@ -106,7 +106,16 @@ def test_the_printable_confirmation_has_a_server_drawn_qr_code(
     assert '<script src="/static/sesshu/resident.js" defer></script>' in text
     # Inside LINE's browser nothing prints: the page says what to do instead.
     assert "スクリーンショット" in text.split('id="cannot-print"')[1].split("</p>")[0]
+    assert 'class="print-button"' in text
     assert page["Cache-Control"] == "no-store"
+    # Opened in LINE's browser, the page offers no print button that would do nothing.
+    in_line = client_a.get(
+        f"/bookings/{booking.booking_number}/print/", HTTP_USER_AGENT=LINE_AGENT
+    ).content.decode()
+    assert 'class="print-button"' not in in_line and "「印刷」から" not in in_line
+    told = in_line.split('id="cannot-print"')[1].split("</p>")[0]
+    assert "LINEの画面の中からは印刷できません" in told and "スクリーンショット" in told
+    assert 'class="qr"' in in_line
 
 
 def test_a_change_keeps_the_number_and_the_old_slot_if_the_new_one_fails(
@@ -725,7 +734,9 @@ def test_the_top_page_says_who_may_book_now_and_from_when_the_others_may(
     assert "<strong>65歳以上</strong><br>" in now  # the name says the age: said once
     assert "（65歳以上の方）" not in now and "12歳以上" not in now
     assert "<strong>一般</strong>（16歳以上の方）" in later
-    assert f"{opens:%Y年%-m月%-d日 %H:%M}から受付開始" in later
+    # With its weekday, as the phases open now say when they opened.
+    weekday = "月火水木金土日"[opens.weekday()]
+    assert f"{opens:%Y年%-m月%-d日}（{weekday}）{opens:%H:%M}から受付開始" in later
 
 
 def test_a_day_of_many_venues_starts_with_a_list_that_jumps_to_each(

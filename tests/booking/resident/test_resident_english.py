@@ -35,7 +35,7 @@ def test_the_site_is_japanese_by_default(client_a: Client, dob_mode: Municipalit
     # Each language is offered by its own name, so a reader of either finds theirs.
     assert '<option value="en" lang="en">English</option>' in text
     assert '<option value="ja" lang="ja" selected>日本語</option>' in text
-    assert "言語 / Language" in text
+    assert '言語 <span lang="en">/ Language</span>' in text
 
 
 def test_the_language_form_switches_the_residents_pages_to_english(
@@ -43,7 +43,7 @@ def test_the_language_form_switches_the_residents_pages_to_english(
 ) -> None:
     _english(client_a)
     text = client_a.get("/").content.decode()
-    assert '<html lang="en">' in text and "Language / 言語" in text
+    assert '<html lang="en">' in text and 'Language <span lang="ja">/ 言語</span>' in text
     assert '<option value="ja" lang="ja">日本語</option>' in text
     assert "vaccination booking" in text and "Voucher number (10 digits)" in text
     assert "Date of birth" in text and "Booking by phone" in text
@@ -74,6 +74,12 @@ def test_my_page_and_the_booking_pages_read_in_english(
     slot = world_a.slot(4, 11)
     confirm = client_a.get(f"/book/slot/{slot.pk}/").content.decode()
     assert "Dose 1 (" in confirm and "（" not in confirm.split("<main")[1]
+    # Booked, its cancel link says what it cancels (a bare "Cancel" reads as "close this").
+    booked = client_a.post(f"/book/slot/{slot.pk}/")
+    assert booked.status_code == 302
+    for page in ("/mypage/", booked["Location"].replace("done/", "")):
+        text = client_a.get(page).content.decode()
+        assert ">Cancel booking</a>" in text and ">Cancel</a>" not in text, page
 
 
 def test_the_birth_date_reads_year_month_day_with_the_era_in_english(
