@@ -145,6 +145,11 @@ def resident_of(request: HttpRequest) -> tuple[Voucher | None, str]:
     return voucher, ""
 
 
+def resident_seen(request: HttpRequest) -> None:
+    """The resident is at work now (the idle warning's 続ける): the idle timer starts again."""
+    request.session[SEEN_AT] = _now()
+
+
 def _seen_refresh_seconds() -> int:
     """How stale the idle timer may get before a page refreshes it: rewriting the session row
     on every page is a database write per click, during a rush too. At most a tenth of the

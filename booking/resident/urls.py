@@ -18,6 +18,7 @@ urlpatterns = [
     path("register/account/", entry.register_account, name="register_account"),
     path("password/", entry.password_set, name="password_set"),
     path("logout/", entry.logout, name="logout"),
+    path("session/continue/", entry.session_continue, name="session_continue"),
     path("mypage/", mypage.mypage, name="mypage"),
     path("contact/", mypage.contact, name="contact"),
     path("book/", booking.choose_date, name="book_date"),

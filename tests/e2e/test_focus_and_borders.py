@@ -128,3 +128,31 @@ def test_the_language_switch_is_found_in_english_on_a_japanese_page(page: Any, s
     page.wait_for_load_state()
     assert page.locator("html").get_attribute("lang") == "en"
     assert page.get_by_role("button", name="Switch / 切替").is_visible()
+
+
+def test_shortly_before_the_idle_timeout_a_notice_offers_to_continue(
+    browser: Any, site: Site
+) -> None:
+    """WCAG 2.2.1: the session's time limit is said before it ends, and can be extended.
+    The page's clock is moved on; the server's is not (its session is still alive)."""
+    from django.conf import settings
+
+    with watched_page(browser, site, width=1024) as page:
+        page.clock.install()
+        page.goto(site.url("/"))
+        site.log_in(page)
+        warning = page.locator("#idle-warning")
+        assert warning.is_hidden()
+        page.clock.fast_forward((settings.SESSHU_SESSION_IDLE_SECONDS - 200) * 1000)
+        assert warning.is_hidden()
+        page.clock.fast_forward(30 * 1000)
+        assert warning.is_visible()
+        assert "まもなく自動的にログアウトします" in warning.inner_text()
+        assert page.evaluate("document.activeElement.closest('#idle-warning') !== null")
+        with page.expect_response(lambda answer: "/session/continue/" in answer.url) as sent:
+            page.get_by_role("button", name="続ける").click()
+        assert sent.value.status == 204
+        warning.wait_for(state="hidden")
+        # Armed again: the notice comes back after another stretch without anything done.
+        page.clock.fast_forward((settings.SESSHU_SESSION_IDLE_SECONDS - 170) * 1000)
+        assert warning.is_visible()

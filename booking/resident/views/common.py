@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
@@ -30,5 +31,6 @@ def page(
         "municipality": municipality,
         **call_centre_context(policy.call_centre_phone, policy.call_centre_hours),
         "resident_logged_in": getattr(request, "voucher", None) is not None,
+        "idle_seconds": settings.SESSHU_SESSION_IDLE_SECONDS,
     }
     return render(request, template, {**base, **(context or {})}, status=status)

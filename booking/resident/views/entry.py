@@ -57,6 +57,7 @@ from booking.resident.sessions import (
     resident_logout,
     resident_of,
     resident_password_done,
+    resident_seen,
 )
 from booking.resident.views.common import municipality_of, page
 from booking.selectors.residents import booking_of
@@ -527,6 +528,19 @@ def logout(request: HttpRequest) -> HttpResponse:
     resident_logout(request, reason="logout")
     messages.success(request, _("ログアウトしました。"))
     return redirect("resident:top")
+
+
+@require_POST
+def session_continue(request: HttpRequest) -> HttpResponse:
+    """The idle warning's 続ける (resident.js): the session's idle timer starts again, as a
+    page would start it. 204, or 401 when the session has ended meanwhile: nothing else
+    happens here (no refusal page, no page remembered for after the login); the page the
+    resident opens next says what became of the session, as always."""
+    voucher, _reason = resident_of(request)
+    if voucher is None:
+        return HttpResponse(status=401)
+    resident_seen(request)
+    return HttpResponse(status=204)
 
 
 @require_http_methods(["GET", "HEAD"])

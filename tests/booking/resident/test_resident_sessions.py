@@ -225,3 +225,38 @@ def test_the_session_cookie_is_http_only_and_lax(
     response = login_dob(client_a, resident_a)
     cookie = response.cookies[settings.SESSION_COOKIE_NAME]
     assert cookie["httponly"] and cookie["samesite"] == "Lax"
+
+
+def test_the_idle_warnings_continue_starts_the_idle_timer_again(
+    client_a: Client, dob_mode: Municipality, resident_a: Resident, clock: time_machine.Coordinates
+) -> None:
+    """The notice shown shortly before the idle timeout (resident.js): its 続ける keeps the
+    resident in, as opening a page would; a session already ended gets 401 and nothing
+    else (no page remembered to open after the next login, no message)."""
+    login_dob(client_a, resident_a)
+    page = client_a.get("/mypage/").content.decode()
+    warning = page.split('id="idle-warning"')[1].split("</div>")[0]
+    assert f'data-idle-seconds="{settings.SESSHU_SESSION_IDLE_SECONDS}"' in warning
+    assert 'data-continue="/session/continue/"' in warning and "hidden" in warning
+    assert '<script src="/static/sesshu/resident.js" defer></script>' in page
+
+    clock.shift(timedelta(seconds=settings.SESSHU_SESSION_IDLE_SECONDS - 120))
+    assert client_a.get("/session/continue/").status_code == 405  # a POST, with its token
+    assert client_a.post("/session/continue/").status_code == 204
+    clock.shift(timedelta(seconds=settings.SESSHU_SESSION_IDLE_SECONDS - 30))
+    assert client_a.get("/mypage/").status_code == 200  # kept in by the continue alone
+
+    clock.shift(timedelta(seconds=settings.SESSHU_SESSION_IDLE_SECONDS + 1))
+    refused = events(dob_mode, "resident.access_refused")
+    assert client_a.post("/session/continue/").status_code == 401
+    assert events(dob_mode, "resident.access_refused") == refused
+    # The next page says the session ended, and the login goes on to my page, not here.
+    response = client_a.get("/mypage/", follow=True)
+    assert "一定時間操作がなかったため" in response.content.decode()
+    assert login_dob(client_a, resident_a)["Location"] == "/mypage/"
+
+    # Nobody logged in: no warning, no script.
+    anonymous = Client(HTTP_HOST=client_a.defaults["HTTP_HOST"])
+    top = anonymous.get("/").content.decode()
+    assert 'id="idle-warning"' not in top and "resident.js" not in top
+    assert anonymous.post("/session/continue/").status_code == 401
