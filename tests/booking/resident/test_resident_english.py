@@ -36,6 +36,7 @@ def test_the_site_is_japanese_by_default(client_a: Client, dob_mode: Municipalit
     assert '<option value="en" lang="en">English</option>' in text
     assert '<option value="ja" lang="ja" selected>日本語</option>' in text
     assert '言語 <span lang="en">/ Language</span>' in text
+    assert '<span lang="ja">' not in text  # the page is Japanese as a whole
 
 
 def test_the_language_form_switches_the_residents_pages_to_english(
@@ -60,7 +61,8 @@ def test_my_page_and_the_booking_pages_read_in_english(
     _english(client_a)
     world_a.slot(3, 10)
     top = client_a.get("/").content.decode()
-    assert "65歳以上</strong> (aged 65 or over)" in top  # the name alone is Japanese
+    # The name alone is Japanese, and marked so (read with a Japanese voice).
+    assert '<span lang="ja">65歳以上</span></strong> (aged 65 or over)' in top
     mypage = client_a.get("/mypage/").content.decode()
     assert "My page" in mypage and "Book dose 1" in mypage and "Not registered" in mypage
     dates = client_a.get("/book/").content.decode()
@@ -74,6 +76,8 @@ def test_my_page_and_the_booking_pages_read_in_english(
     slot = world_a.slot(4, 11)
     confirm = client_a.get(f"/book/slot/{slot.pk}/").content.decode()
     assert "Dose 1 (" in confirm and "（" not in confirm.split("<main")[1]
+    assert f'<span lang="ja">{slot.venue.name}</span>' in confirm
+    assert f'<span lang="ja">{slot.venue.address}</span>' in confirm
     # Booked, its cancel link says what it cancels (a bare "Cancel" reads as "close this").
     booked = client_a.post(f"/book/slot/{slot.pk}/")
     assert booked.status_code == 302
