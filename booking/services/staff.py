@@ -40,7 +40,7 @@ INVITATION_TTL = timedelta(days=3)
 # Console login throttle (SECURITY.md "throttle before hashing"). Attempts are counted
 # before the password hash is computed; a success gives its attempt back. The account limit
 # keys on the typed address, so an unknown address is throttled exactly like a real one;
-# from a browser that has signed in to the address before (booking.console.devices), on
+# from a browser that has signed in to the address before (sesshu.devices), on
 # that browser's own token instead, so nobody can lock a staff member out at will.
 LOGIN_ACCOUNT_LIMIT = 10
 LOGIN_IP_LIMIT = 50
@@ -496,7 +496,7 @@ def staff_authenticate(
     password hash is computed; an unknown address still costs one hash (Django's model
     backend hashes for it), so timing does not tell whether an account exists. ``browser``
     is the token of a browser that has signed in to this address before
-    (``booking.console.devices``): its attempts count against the token, not the address.
+    (``sesshu.devices``): its attempts count against the token, not the address.
     """
     email = email.strip().lower()
     keys = _login_throttle_keys(email, ip, browser)

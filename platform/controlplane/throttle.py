@@ -53,7 +53,7 @@ class LoginThrottle:
                 "SESSHU_CONTROLPLANE_LOGIN_FAILURES_PER_IP", DEFAULT_FAILURES_PER_IP
             ),
         }
-        self.username_key = account
+        self.account_key = account
 
     def blocked(self) -> bool:
         try:
@@ -80,8 +80,8 @@ class LoginThrottle:
     def succeeded(self) -> None:
         # The address keeps its count: one good account must not launder an address's
         # failures against the others.
-        _process_counters.delete(self.username_key)
+        _process_counters.delete(self.account_key)
         try:
-            cache.delete(self.username_key)
+            cache.delete(self.account_key)
         except CACHE_DOWN as error:
             cache_down(_OUTAGE, error)
