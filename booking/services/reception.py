@@ -78,6 +78,10 @@ _REFUSAL_MESSAGES: dict[str, Any] = {
         "（予約番号は英数字10文字、接種券番号は数字10桁です。接種券のバーコードではなく、"
         "予約確認のQRコードを読み取ってください）。"
     ),
+    "not_a_number": gettext_lazy(
+        "受付では、予約番号（英数字10文字）か接種券番号（数字10桁）で探します。氏名では探せません。"
+        "どちらもお持ちでない方は、コールセンターで予約を確かめてください。"
+    ),
     "other_venue": gettext_lazy(
         "この予約は、あなたの担当会場の予約ではありません。予約した会場をご案内ください。"
     ),
@@ -88,6 +92,10 @@ _REFUSAL_MESSAGES: dict[str, Any] = {
         "コールセンターでお確かめください。"
     ),
     "already_checked_in": gettext_lazy("この予約は既に受付済みです。"),
+    "booked_again": gettext_lazy(
+        "この方は、来場なしのあとで同じ回を予約し直しています。新しい予約の予約番号か"
+        "接種券番号で受付してください。"
+    ),
     "not_active": gettext_lazy("この予約は受付できる状態ではありません（取消・来場なし等）。"),
     "voucher_withdrawn": gettext_lazy(
         "この接種券は対象外（転出・死亡等）になっています。受付せず、管理者に確認してください。"
@@ -116,7 +124,7 @@ class ReceptionRefused(Exception):
     """An action reception may not take, with a message for the staff member (Japanese).
     ``code`` is what the audit trail records; ``booking``, for ``other_venue``, the booking
     found at another venue (where and when to send the resident, or that it is no longer
-    booked at all)."""
+    booked at all); for ``no_booking_today``, the voucher's next booking, if any."""
 
     def __init__(self, code: str, *, booking: Booking | None = None) -> None:
         super().__init__(code)
@@ -127,6 +135,17 @@ class ReceptionRefused(Exception):
     def message(self) -> str:
         if self.code == "other_venue" and self.booking is not None:
             return _other_venue_message(self.booking)
+        if self.code == "no_booking_today" and self.booking is not None:
+            slot = self.booking.slot
+            return _(
+                "この接種券番号の方の本日の予約はありません。次の予約は「%(venue)s」%(when)sです。"
+                "予約の日時と会場をお伝えください。"
+            ) % {
+                "venue": slot.venue.name,
+                "when": date_format(
+                    timezone.localtime(slot.starts_at, JAPAN), _("Y年n月j日（D）H:i")
+                ),
+            }
         return refusal_message(self.code)
 
 
@@ -293,18 +312,11 @@ def _booking_today_of_voucher(staff: StaffMember, voucher_number: str, ip: str |
     if voucher is None:
         raise _refused(code="not_found", operation="lookup", staff=staff, ip=ip)
     start, end = day_bounds(today_in_japan())
-    # Every booking of the day, a deferral or a cancellation too (the card says which);
-    # the live ones first, then those vaccinated.
-    rank: dict[str, int] = {
-        Booking.Status.CHECKED_IN: 0,
-        Booking.Status.ACTIVE: 0,
-        Booking.Status.VACCINATED: 1,
-    }
-    today = sorted(
-        _booking_query()
-        .filter(voucher=voucher, slot__starts_at__gte=start, slot__starts_at__lt=end)
-        .order_by("slot__starts_at"),
-        key=lambda booking: rank.get(booking.status, 2),
+    # Every booking of the day, a deferral or a cancellation too (the card says which).
+    today = list(
+        _booking_query().filter(
+            voucher=voucher, slot__starts_at__gte=start, slot__starts_at__lt=end
+        )
     )
     if not today:
         record(
@@ -314,9 +326,38 @@ def _booking_today_of_voucher(staff: StaffMember, voucher_number: str, ip: str |
             ip=ip,
             details={"operation": "lookup", "reason": "no_booking_today"},
         )
-        raise ReceptionRefused("no_booking_today")
-    mine = [b for b in today if staff_works_at(staff, b.slot.venue_id)]
-    return (mine or today)[0]
+        raise ReceptionRefused("no_booking_today", booking=_next_live_booking(voucher))
+    return min(today, key=lambda booking: _lookup_rank(staff, booking))
+
+
+def _lookup_rank(staff: StaffMember, booking: Booking) -> tuple[int, int, float]:
+    """Which of a voucher's bookings today a voucher lookup opens: a live one first, even at
+    another venue (a resident whose booking here ended, or who moved it, is sent where it
+    is now), the earliest of them; then one vaccinated; then the latest of those that ended
+    otherwise (a deferral just recorded before an earlier no-show). At each step, one at a
+    venue ``staff`` works at first."""
+    moment = booking.slot.starts_at.timestamp()
+    if booking.status in Booking.LIVE_STATUSES:
+        status, when = 0, moment
+    elif booking.status == Booking.Status.VACCINATED:
+        status, when = 1, moment
+    else:
+        status, when = 2, -moment
+    return status, 0 if staff_works_at(staff, booking.slot.venue_id) else 1, when
+
+
+def _next_live_booking(voucher: Voucher) -> Booking | None:
+    """The voucher's next booking still to come (none today): where and when to send them."""
+    return (
+        _booking_query()
+        .filter(
+            voucher=voucher,
+            status__in=Booking.LIVE_STATUSES,
+            slot__starts_at__gte=timezone.now(),
+        )
+        .order_by("slot__starts_at")
+        .first()
+    )
 
 
 def _booking_query() -> QuerySet[Booking]:
@@ -341,7 +382,10 @@ def reception_lookup(*, staff: StaffMember, text: str, ip: str | None = None) ->
         if _VOUCHER_NUMBER.fullmatch(typed):
             booking = _booking_today_of_voucher(staff, typed, ip)
     if booking is None:
-        raise _refused(code="not_found", operation="lookup", staff=staff, ip=ip)
+        # A name typed (in kana or kanji): this box finds numbers only; say so.
+        typed = unicodedata.normalize("NFKC", text[:100])
+        code = "not_found" if typed.isascii() else "not_a_number"
+        raise _refused(code=code, operation="lookup", staff=staff, ip=ip)
     if not staff_works_at(staff, booking.slot.venue_id):
         raise _refused(code="other_venue", operation="lookup", staff=staff, booking=booking, ip=ip)
     return booking
@@ -443,6 +487,8 @@ def _check_own(booking: Booking) -> None:
 
 def booking_check_in(*, booking: Booking, staff: StaffMember, ip: str | None = None) -> Booking:
     """受付: an active booking of today, at a venue ``staff`` works at, becomes checked in.
+    So does one of today marked 来場なし when the slot ended: the resident came late (its
+    place was never given back), unless they have booked that dose again since.
 
     Raises ReceptionRefused (audited) for anything else.
     """
@@ -456,20 +502,31 @@ def booking_check_in(*, booking: Booking, staff: StaffMember, ip: str | None = N
                 raise ReceptionRefused("already_checked_in")
             if locked.status == Booking.Status.VACCINATED:
                 raise ReceptionRefused("already_recorded")
-            if locked.status != Booking.Status.ACTIVE:
+            late = locked.status == Booking.Status.NO_SHOW
+            if locked.status != Booking.Status.ACTIVE and not late:
                 raise ReceptionRefused("not_active")
             if day_of(locked.slot.starts_at) != today_in_japan():
                 raise ReceptionRefused("not_today")
             if voucher.status == Voucher.Status.WITHDRAWN:
                 raise ReceptionRefused("voucher_withdrawn")
+            if (
+                late
+                and voucher.bookings.filter(
+                    dose=locked.dose, status__in=Booking.LIVE_STATUSES
+                ).exists()
+            ):
+                raise ReceptionRefused("booked_again")
             locked.status = Booking.Status.CHECKED_IN
             locked.save(update_fields=["status"])
+            details: dict[str, Any] = {"venue": locked.slot.venue_id, "slot": locked.slot_id}
+            if late:
+                details["after_no_show"] = True
             record(
                 action="reception.checked_in",
                 actor=staff_actor(staff),
                 target=locked,
                 ip=ip,
-                details={"venue": locked.slot.venue_id, "slot": locked.slot_id},
+                details=details,
             )
     except ReceptionRefused as refusal:
         raise _refused(

@@ -482,6 +482,10 @@ def _number(label: Any, low: int, high: int, *, help_text: Any = "") -> forms.In
     )
 
 
+# Full-width punctuation that NFKC would make ASCII and that reads as written in Japanese.
+_HOURS_KEPT = frozenset("（）［］｛｝「」『』【】、。・〜～！？")
+
+
 class BookingPolicyForm(PlanningForm):
     opens_days_ahead = _number(
         _("何日先まで予約できるか"),
@@ -493,7 +497,9 @@ class BookingPolicyForm(PlanningForm):
         _("予約・変更の締切（開始の何時間前）"),
         0,
         MAX_CLOSES_HOURS_BEFORE,
-        help_text=_("この時間を過ぎた枠は、ウェブでは予約・変更・取消ができません。"),
+        help_text=_(
+            "この時間を過ぎた枠は、住民もコールセンターも予約・変更ができません（取消は、コールセンターではできますが、住民はできません）。"
+        ),
     )
     book_series_together = forms.BooleanField(
         label=_("1回目と2回目をまとめて予約する"), required=False
@@ -519,9 +525,15 @@ class BookingPolicyForm(PlanningForm):
     )
 
     def clean_call_centre_hours(self) -> str:
-        return " ".join(
-            unicodedata.normalize("NFKC", self.cleaned_data["call_centre_hours"]).split()
+        """Full-width digits, letters and colons as residents' pages write them (９：００ is
+        9:00); Japanese brackets and punctuation as the municipality wrote them; spaces
+        folded."""
+        text = self.cleaned_data["call_centre_hours"]
+        folded = "".join(
+            character if character in _HOURS_KEPT else unicodedata.normalize("NFKC", character)
+            for character in text
         )
+        return " ".join(folded.split())
 
     def clean_call_centre_phone(self) -> str:
         phone = unicodedata.normalize("NFKC", self.cleaned_data["call_centre_phone"]).strip()

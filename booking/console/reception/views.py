@@ -145,8 +145,11 @@ def _card_page(
     status: int = 200,
 ) -> HttpResponse:
     card = reception_card_open(staff=_staff(request), booking=booking, ip=client_ip(request))
+    # A resident marked 来場なし who comes late, the same day, is checked in as well.
     can_check_in = (
-        booking.status == Booking.Status.ACTIVE and card.is_today and not card.voucher_withdrawn
+        booking.status in (Booking.Status.ACTIVE, Booking.Status.NO_SHOW)
+        and card.is_today
+        and not card.voucher_withdrawn
     )
     can_record = booking.status == Booking.Status.CHECKED_IN and card.record is None
     if can_record and vaccination_form is None:
@@ -172,6 +175,9 @@ def _card_page(
             lookup_form=_lookup_form(vaccination_form),
             # Much before the slot: a confirmation of another day or person, perhaps.
             early=can_check_in and booking.slot.starts_at - timezone.now() > EARLY_ARRIVAL,
+            # Back again the same day: the dose is recorded, or reception has the resident.
+            recorded_today=card.record is not None
+            and card.record.vaccinated_on == today_in_japan(),
             can_check_in=can_check_in,
             can_record=can_record,
             vaccination_form=vaccination_form if can_record else None,

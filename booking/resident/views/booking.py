@@ -528,12 +528,19 @@ def _slots_page(
     """The day's venues and slots; with ``error`` (the booking service's refusal of
     ``refused_slot_id``, which is shown as full whatever the cached marks still say), the
     refusal above them: the resident chooses again on the same page."""
-    venues = availability_for_day(
-        channel=flow.channel,
-        day=chosen_day,
-        area=flow.area_filter,
-        product=flow.product,
-        venue=flow.venue,
+    # A day before the first this dose may be booked on (the interval after the previous
+    # dose, or the age): its slots are not offered (they would be refused one by one).
+    too_early = flow.earliest if flow.earliest and chosen_day < flow.earliest else None
+    venues = (
+        []
+        if too_early
+        else availability_for_day(
+            channel=flow.channel,
+            day=chosen_day,
+            area=flow.area_filter,
+            product=flow.product,
+            venue=flow.venue,
+        )
     )
     if refused_slot_id is not None:
         venues = [_shown_full(venue, refused_slot_id) for venue in venues]
@@ -554,6 +561,7 @@ def _slots_page(
             "filters_html": _filters_html(flow, flow.url("slots", day=chosen_day.isoformat())),
             "dates_url": _with_query(flow.url("date"), flow.query),
             "legend": _legend(),
+            "too_early": too_early,
         },
         status=status,
     )

@@ -881,3 +881,35 @@ def test_a_change_confirmed_from_a_page_shown_before_another_change_is_refused(
     assert "この画面を開いたあとに変更されています" in text
     (now,) = _bookings(world_a.municipality, resident_a)
     assert now.slot_id == first.pk
+
+
+def test_a_day_too_soon_after_the_previous_dose_offers_no_slots_and_says_from_when(
+    client_a: Client, world_a: World, resident_a: Resident
+) -> None:
+    """Dose 1 given today: a day within the 19 days shows no slots (each would be refused),
+    and says from which day dose 2 may be booked; that day shows its slots."""
+    from booking.models import VaccinationRecord
+
+    today = timezone.localdate()
+    with tenant_context(world_a.municipality):
+        VaccinationRecord.objects.create(
+            voucher=resident_a.voucher,
+            dose=1,
+            product=world_a.pfizer,
+            lot_number="AB1234",
+            vaccinated_on=today,
+            venue_name="小平市役所",
+            actor_kind="staff",
+            actor_id="1",
+        )
+    too_soon = world_a.slot(12, 10)
+    allowed = world_a.slot(19, 10)
+    logged_in(client_a, resident_a)
+    page = client_a.get(f"/book/{(today + timedelta(days=12)).isoformat()}/").content.decode()
+    told = page.split('id="too-early"')[1].split("</div>")[0]
+    first = today + timedelta(days=19)
+    assert "前の接種からの間隔が足りないため予約できません" in told
+    assert f"{first.year}年{first.month}月{first.day}日" in told
+    assert f"/book/slot/{too_soon.pk}/" not in page
+    page = client_a.get(f"/book/{first.isoformat()}/").content.decode()
+    assert 'id="too-early"' not in page and f"/book/slot/{allowed.pk}/" in page

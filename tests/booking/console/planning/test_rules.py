@@ -21,7 +21,7 @@ POLICY = {
     "closes_hours_before": "48",
     "book_series_together": "on",
     "call_centre_phone": "０４２－３４６－９５００",
-    "call_centre_hours": " 平日　９:00〜17:00 ",
+    "call_centre_hours": " 平日　９：00〜17:00（土日祝も受付） ",
 }
 VACCINE = {
     "code": "novavax",
@@ -71,7 +71,8 @@ def test_an_admin_changes_the_booking_window_and_options(
         assert (policy.opens_days_ahead, policy.closes_hours_before) == (14, 48)
         assert policy.book_series_together and not policy.cancel_cascades
         assert policy.call_centre_phone == "042-346-9500"
-        assert policy.call_centre_hours == "平日 9:00〜17:00"
+        # Digits and colon made plain; the Japanese brackets kept as written.
+        assert policy.call_centre_hours == "平日 9:00〜17:00（土日祝も受付）"
         # The slot 27 days ahead is beyond the new window, and the cached answer is dropped.
         assert open_days("web", first, last) == []
     changed = events(tenant_a, "booking_policy.updated")[-1].details["changed"]
@@ -81,7 +82,7 @@ def test_an_admin_changes_the_booking_window_and_options(
         "book_series_together: False → True",
         "cancel_cascades: True → False",
         "call_centre_phone:  → 042-346-9500",
-        "call_centre_hours:  → 平日 9:00〜17:00",
+        "call_centre_hours:  → 平日 9:00〜17:00（土日祝も受付）",
     ]
     # Saving it again unchanged records nothing.
     as_admin.post("/console/planning/rules/policy/", POLICY)

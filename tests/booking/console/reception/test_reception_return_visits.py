@@ -1,0 +1,123 @@
+"""Reception when a resident is not where the booking list expects them: moved to another
+venue, come late after 来場なし, back again after the dose, or known only by name."""
+
+from __future__ import annotations
+
+from django.test import Client
+from django_tenants.utils import tenant_context
+
+from booking.models import Booking
+from booking.services.reception import no_shows_mark
+from tenants.models import Municipality
+
+from ..conftest import StaffAccount, events
+from .conftest import Day, logged_in, make_booking
+from .test_reception_check_in import check_in, status_of
+from .test_reception_lookup import lookup
+from .test_reception_vaccination import checked_in, record
+
+
+def _no_show(tenant: Municipality, booking: Booking, staff: StaffAccount) -> None:
+    from booking.models import StaffMember
+
+    with tenant_context(tenant):
+        member = StaffMember.objects.get(user_id=staff.user_id)
+        assert no_shows_mark(venue=booking.slot.venue, booking_ids=[booking.pk], staff=member)
+
+
+def test_a_voucher_lookup_sends_a_resident_to_a_live_booking_before_opening_one_ended_here(
+    tenant_a: Municipality, client_a: Client, day: Day, venue_a: StaffAccount, clock
+) -> None:
+    """Marked 来場なし at 09:00 here, then booked again by the call centre for 10:00 at
+    another venue: the voucher number says where to go, not '来場なし'."""
+    with tenant_context(tenant_a):
+        Booking.objects.filter(pk=day.booking.pk).update(slot=day.early)
+    _no_show(tenant_a, day.booking, venue_a)
+    with tenant_context(tenant_a):
+        elsewhere = make_booking(day.resident, day.north_today)
+    logged_in(client_a, venue_a, clock)
+    found = lookup(client_a, day.resident.voucher_number)
+    assert found.status_code == 403
+    text = found.content.decode()
+    assert "本日10:00からの「北部集会所」の予約です" in text
+    refused = events(tenant_a, "reception.refused")[-1]
+    assert refused.details["reason"] == "other_venue"
+    assert refused.target_id == str(elsewhere.pk)
+
+    # Two ended here (a no-show at 09:00, a deferral at 10:00): the later one opens.
+    with tenant_context(tenant_a):
+        Booking.objects.filter(pk=elsewhere.pk).update(slot=day.later, status="cancelled")
+    opened = lookup(client_a, day.resident.voucher_number)
+    assert opened["Location"] == f"/console/reception/bookings/{elsewhere.pk}/"
+
+
+def test_a_voucher_with_no_booking_today_is_told_its_next_one(
+    tenant_a: Municipality, client_a: Client, day: Day, venue_a: StaffAccount, clock
+) -> None:
+    with tenant_context(tenant_a):
+        Booking.objects.filter(pk=day.booking.pk).update(slot=day.tomorrow)
+    logged_in(client_a, venue_a, clock)
+    text = lookup(client_a, day.resident.voucher_number).content.decode()
+    assert "本日の予約はありません。次の予約は「小平市役所」2026年5月12日（火）10:00です" in text
+    # None to come: only that there is none today.
+    with tenant_context(tenant_a):
+        Booking.objects.filter(pk=day.booking.pk).update(status="cancelled")
+    text = lookup(client_a, day.resident.voucher_number).content.decode()
+    assert "本日の予約はありません" in text and "次の予約は" not in text
+
+
+def test_a_name_typed_into_the_box_is_told_what_the_box_finds(
+    tenant_a: Municipality, client_a: Client, day: Day, venue_a: StaffAccount, clock
+) -> None:
+    logged_in(client_a, venue_a, clock)
+    text = lookup(client_a, "コダイラ　タロウ").content.decode()
+    assert "氏名では探せません" in text and "コールセンター" in text
+    assert events(tenant_a, "reception.refused")[-1].details["reason"] == "not_a_number"
+    # A mistyped number is still 'not found', with what was typed.
+    text = lookup(client_a, "12345").content.decode()
+    assert "見つかりません" in text and "12345" in text
+
+
+def test_a_resident_marked_no_show_who_comes_late_is_checked_in(
+    tenant_a: Municipality, client_a: Client, day: Day, venue_a: StaffAccount, clock
+) -> None:
+    with tenant_context(tenant_a):
+        Booking.objects.filter(pk=day.booking.pk).update(slot=day.early)
+    _no_show(tenant_a, day.booking, venue_a)
+    logged_in(client_a, venue_a, clock)
+    card = client_a.get(f"/console/reception/bookings/{day.booking.pk}/").content.decode()
+    assert 'id="late-arrival"' in card and 'id="check-in"' in card
+    assert check_in(client_a, day.booking).status_code == 302
+    assert status_of(tenant_a, day.booking) == Booking.Status.CHECKED_IN
+    checked = events(tenant_a, "reception.checked_in")[-1]
+    assert checked.details["after_no_show"] is True
+
+
+def test_a_late_arrival_who_booked_that_dose_again_is_checked_in_on_the_new_booking(
+    tenant_a: Municipality, client_a: Client, day: Day, venue_a: StaffAccount, clock
+) -> None:
+    with tenant_context(tenant_a):
+        Booking.objects.filter(pk=day.booking.pk).update(slot=day.early)
+    _no_show(tenant_a, day.booking, venue_a)
+    with tenant_context(tenant_a):
+        make_booking(day.resident, day.tomorrow)
+    logged_in(client_a, venue_a, clock)
+    refused = check_in(client_a, day.booking)
+    assert status_of(tenant_a, day.booking) == Booking.Status.NO_SHOW
+    page = client_a.get(refused["Location"]).content.decode()
+    assert "同じ回を予約し直しています" in page
+    assert events(tenant_a, "reception.refused")[-1].details["reason"] == "booked_again"
+
+
+def test_a_resident_back_after_the_dose_or_the_check_in_is_flagged(
+    tenant_a: Municipality, client_a: Client, day: Day, venue_a: StaffAccount, clock
+) -> None:
+    logged_in(client_a, venue_a, clock)
+    checked_in(tenant_a, day.booking)
+    card = client_a.get(f"/console/reception/bookings/{day.booking.pk}/").content.decode()
+    assert 'id="already-checked-in"' in card and 'id="already-vaccinated"' not in card
+    assert record(client_a, day.booking, day.pfizer).status_code == 302
+    found = lookup(client_a, day.resident.voucher_number)
+    card = client_a.get(found["Location"]).content.decode()
+    warned = card.split('id="already-vaccinated"')[1].split("</p>")[0]
+    assert "本日 09:30 に記録済みです" in warned and "もう一度接種しないでください" in warned
