@@ -13,7 +13,15 @@ from django.utils import timezone
 from django.utils.translation import get_language
 
 from audit.models import Event
-from booking.models import AgePhase, Booking, Incident, Notification, Slot, Voucher
+from booking.models import (
+    AgePhase,
+    Booking,
+    Incident,
+    Notification,
+    NotificationSettings,
+    Slot,
+    Voucher,
+)
 from booking.models.notifications import Language, NotificationKind
 from booking.notifications.line_channel import line_offered
 from booking.selectors.residents import contact_preference_of
@@ -47,6 +55,8 @@ class ContactStatus:
     # The municipality sends notices by LINE: linking is offered (an account linked before
     # the municipality stopped can still be unlinked).
     line_offered: bool
+    # The municipality sends reminders the day before (its admin can switch them off).
+    reminders: bool = True
 
     @property
     def line_shown(self) -> bool:
@@ -56,11 +66,12 @@ class ContactStatus:
 def contact_status(voucher: Voucher) -> ContactStatus:
     """Registered or not, and the channels chosen — never the addresses themselves."""
     offered = line_offered()
+    reminders = reminders_sent()
     preference = contact_preference_of(voucher.pk)
     if preference is None:
         # Nothing chosen yet: messages in the language the resident reads the site in.
         language = Language.EN if (get_language() or "").startswith("en") else Language.JA
-        return ContactStatus(False, False, False, [], language, offered)
+        return ContactStatus(False, False, False, [], language, offered, reminders)
     return ContactStatus(
         email_registered=preference.email is not None,
         phone_registered=preference.phone is not None,
@@ -68,7 +79,19 @@ def contact_status(voucher: Voucher) -> ContactStatus:
         channels=preference.consented_channels(),
         language=preference.language,
         line_offered=offered,
+        reminders=reminders,
     )
+
+
+def reminders_sent() -> bool:
+    """Whether the municipality sends reminders the day before (on unless its admin has
+    switched them off)."""
+    enabled = (
+        NotificationSettings.objects.filter(pk=NotificationSettings.SINGLETON_ID)
+        .values_list("reminders_enabled", flat=True)
+        .first()
+    )
+    return enabled is None or bool(enabled)
 
 
 def slot_for_booking(slot_id: int, *, channel: str) -> Slot | None:

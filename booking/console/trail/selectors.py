@@ -35,7 +35,7 @@ from booking.models import (
 )
 from booking.models.bookings import booking_number_display, booking_number_normalize
 from booking.services.callcentre import RevealReason, reveal_note_open
-from booking.services.reception import ProductChangeReason
+from booking.services.reception import JAPAN, ProductChangeReason
 from tenants.crypto import DecryptionFailed
 from tenants.models import Municipality
 
@@ -174,6 +174,7 @@ ACTION_LABELS = {
     "staff.role_changed": gettext_lazy("職員の役割の変更"),
     "staff.venues_set": gettext_lazy("会場スタッフの担当会場の設定"),
     "trail.report_downloaded": gettext_lazy("閲覧の報告書の出力"),
+    "trail.viewed": gettext_lazy("監査記録の閲覧"),
     "vaccine.created": gettext_lazy("ワクチンの追加"),
     "vaccine.updated": gettext_lazy("ワクチンの変更"),
     "venue.created": gettext_lazy("会場の追加"),
@@ -186,12 +187,18 @@ ACTION_LABELS = {
 DETAIL_LABELS = {
     "active": gettext_lazy("有効な接種券"),
     "added": gettext_lazy("追加した会場"),
+    "after_no_show": gettext_lazy("来場なしのあとの受付"),
+    "conditions": gettext_lazy("絞り込みの条件"),
+    "notes_opened": gettext_lazy("開いたメモの数"),
     "allowed_networks": gettext_lazy("許可されたネットワークの数"),
     "already_registered": gettext_lazy("登録済み"),
     "as_of": gettext_lazy("時点"),
     "basis": gettext_lazy("集計の基準"),
     "booked": gettext_lazy("予約数"),
-    "booked_channel": gettext_lazy("予約したときの予約経路"),
+    # What the booking's places were counted in (its channel), which a change by the call
+    # centre moves to the call centre's: older events called it the booking's channel.
+    "booked_channel": gettext_lazy("定員を使っていた経路"),
+    "booked_through": gettext_lazy("予約した経路"),
     "booking": gettext_lazy("予約"),
     "bookings": gettext_lazy("予約"),
     "bookings_cancelled": gettext_lazy("取り消した予約の数"),
@@ -343,6 +350,7 @@ PRODUCT_CODE_DETAILS = ("product", "slot_product")
 # (Anything with ``choices``, as Django's choices classes have.)
 VALUE_CHOICES: dict[str, Any] = {
     "booked_channel": Channel,
+    "booked_through": Channel,
     "channel": Channel,
     "language": Language,
     "login_mode": Municipality.LoginMode,
@@ -385,7 +393,110 @@ class InvitationFailure(models.TextChoices):
     ACCOUNT_CHANGED = "account_changed", gettext_lazy("アカウントが変更された")
 
 
+class ResidentRefusal(models.TextChoices):
+    """Why a resident's login, registration or page was refused, or their session ended."""
+
+    ANONYMOUS = "anonymous", gettext_lazy("ログインしていない")
+    UNSTAMPED = "unstamped", gettext_lazy("ログインの記録がないセッション")
+    ABSOLUTE = "absolute", gettext_lazy("ログインから時間が経った")
+    IDLE = "idle", gettext_lazy("一定時間操作がなかった")
+    SITE_CLOSED = "site_closed", gettext_lazy("住民向けサイトの受付停止中")
+    ENDED = "ended", gettext_lazy("職員が終了したセッション")
+    VOUCHER_UNUSABLE = "voucher_unusable", gettext_lazy("使えなくなった接種券")
+    LOGOUT = "logout", gettext_lazy("ログアウト")
+    WRONG_MODE = "wrong_mode", gettext_lazy("この市区町村のログイン方法ではない")
+    UNKNOWN_VOUCHER = "unknown_voucher", gettext_lazy("登録のない接種券番号")
+    UNDECRYPTABLE = "undecryptable", gettext_lazy("接種券の記録を読めない")
+    VOUCHER_WITHDRAWN = "voucher_withdrawn", gettext_lazy("対象外の接種券")
+    WEB_LOGIN_DISABLED = "web_login_disabled", gettext_lazy("ウェブのログインを止めた接種券")
+    WRONG_BIRTH_DATE = "wrong_birth_date", gettext_lazy("生年月日の誤り")
+    WRONG_NAME = "wrong_name", gettext_lazy("カナ氏名の誤り")
+    PASSWORD_SET = (
+        "password_set",
+        gettext_lazy("パスワード設定済み（生年月日ではログインできない）"),
+    )
+    NO_CODE = "no_code", gettext_lazy("ログインコードの発行がない")
+    WRONG_CODE = "wrong_code", gettext_lazy("ログインコードの誤り")
+    CODE_USED = "code_used", gettext_lazy("使用済みのログインコード")
+    NO_PASSWORD = "no_password", gettext_lazy("パスワード未設定")
+    WRONG_PASSWORD = "wrong_password", gettext_lazy("パスワードの誤り")
+    UNKNOWN_ACCOUNT = "unknown_account", gettext_lazy("登録のないアカウント")
+    THROTTLED = "throttled", gettext_lazy("試行が多すぎる")
+    EXTRA_STEP_REQUIRED = "extra_step_required", gettext_lazy("カナ氏名の確認が必要")
+    MALFORMED = "malformed", gettext_lazy("入力の形の誤り")
+    PASSWORD_ALREADY_SET = "password_already_set", gettext_lazy("パスワード設定済み")
+
+
+class PersonalItem(models.TextChoices):
+    """A resident's personal items, as details name them (never their values)."""
+
+    NAME = "name", gettext_lazy("氏名")
+    NAME_KANA = "name_kana", gettext_lazy("カナ氏名")
+    BIRTH_DATE = "birth_date", gettext_lazy("生年月日")
+    SEX = "sex", gettext_lazy("性別")
+    POSTAL_CODE = "postal_code", gettext_lazy("郵便番号")
+    ADDRESS = "address", gettext_lazy("住所")
+    PHONE = "phone", gettext_lazy("電話番号")
+    EMAIL = "email", gettext_lazy("メールアドレス")
+    VOUCHER_NUMBER = "voucher_number", gettext_lazy("接種券番号")
+
+
+class ResidentLoginMethod(models.TextChoices):
+    BIRTH_DATE = "birth_date", gettext_lazy("接種券番号と生年月日")
+    CODE = "code", gettext_lazy("接種券番号とログインコード")
+    PASSWORD = "password", gettext_lazy("接種券番号とパスワード")
+    ACCOUNT = "account", gettext_lazy("アカウント")
+    REGISTRATION = "registration", gettext_lazy("アカウントの登録")
+
+
+class ReceptionRefusal(models.TextChoices):
+    """Why reception refused an action (booking.services.reception's codes)."""
+
+    NOT_FOUND = "not_found", gettext_lazy("予約が見つからない")
+    NOT_A_NUMBER = "not_a_number", gettext_lazy("番号ではなく氏名などの入力")
+    OTHER_VENUE = "other_venue", gettext_lazy("担当会場ではない")
+    NO_VENUE = "no_venue", gettext_lazy("担当会場の設定がない")
+    NOT_TODAY = "not_today", gettext_lazy("本日の予約ではない")
+    NO_BOOKING_TODAY = "no_booking_today", gettext_lazy("本日の予約がない")
+    ALREADY_CHECKED_IN = "already_checked_in", gettext_lazy("受付済み")
+    BOOKED_AGAIN = "booked_again", gettext_lazy("同じ回を予約し直している")
+    NOT_ACTIVE = "not_active", gettext_lazy("受付できない状態の予約")
+    VOUCHER_WITHDRAWN = "voucher_withdrawn", gettext_lazy("対象外の接種券")
+    NOT_CHECKED_IN = "not_checked_in", gettext_lazy("受付前")
+    NOT_CHECKED_IN_NOW = "not_checked_in_now", gettext_lazy("受付済みの状態ではない")
+    ALREADY_RECORDED = "already_recorded", gettext_lazy("接種を記録済み")
+    FUTURE = "future", gettext_lazy("これから始まる枠")
+    PRODUCT_REASON_REQUIRED = "product_reason_required", gettext_lazy("ワクチン変更の理由がない")
+    LOT_NUMBER_REQUIRED = "lot_number_required", gettext_lazy("ロット番号がない")
+    CORRECTION_REASON_REQUIRED = "correction_reason_required", gettext_lazy("訂正の理由がない")
+    NOTHING_TO_CORRECT = "nothing_to_correct", gettext_lazy("訂正する箇所がない")
+    ROLE = "role", gettext_lazy("権限がない")
+    VOID_REASON_REQUIRED = "void_reason_required", gettext_lazy("取消の理由がない")
+    LATER_DOSE_RECORDED = "later_dose_recorded", gettext_lazy("次の回を記録済み")
+
+
+class ReceptionOperation(models.TextChoices):
+    LOOKUP = "lookup", gettext_lazy("予約の検索")
+    OPEN = "open", gettext_lazy("予約の表示")
+    VIEW = "view", gettext_lazy("本人確認の表示")
+    CHECK_IN = "check_in", gettext_lazy("受付")
+    UNDO_CHECK_IN = "undo_check_in", gettext_lazy("受付の取消")
+    DEFER = "defer", gettext_lazy("接種の見合わせ")
+    VACCINATION = "vaccination", gettext_lazy("接種の記録")
+    CORRECT = "correct", gettext_lazy("接種記録の訂正")
+    VOID = "void", gettext_lazy("接種記録の取消")
+    NO_SHOWS = "no_shows", gettext_lazy("来場なしの記録")
+    STAFF_VENUES = "staff_venues", gettext_lazy("担当会場の設定")
+
+
 SCOPED_VALUE_CHOICES: dict[tuple[str, str], type[models.Choices]] = {
+    ("resident", "reason"): ResidentRefusal,
+    ("resident", "method"): ResidentLoginMethod,
+    ("reception.refused", "reason"): ReceptionRefusal,
+    ("reception.refused", "operation"): ReceptionOperation,
+    ("reception", "fields"): PersonalItem,
+    ("callcentre", "matched"): PersonalItem,
+    ("resident", "fields"): PersonalItem,
     ("booking.cancelled", "reason"): Booking.CancelReason,
     ("console.login_failed", "reason"): ConsoleLoginFailure,
     ("console.login_failed", "limit"): ConsoleLoginLimit,
@@ -446,8 +557,26 @@ def _value_text(action: str, key: str, value: object) -> str:
         ):
             return "、".join(f"{names[each]}（{each}）" for each in value)
     if isinstance(value, str):
+        if key.endswith("_at"):
+            return _moment_text(value)
         return value
+    if isinstance(value, bool):
+        return str(_("はい") if value else _("いいえ"))
+    if value is None:
+        return str(_("なし"))
     return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+def _moment_text(value: str) -> str:
+    """A moment a detail holds (ISO 8601, in UTC or with its offset) in Japan's time, as the
+    trail's own times are shown; anything else as it is."""
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return value
+    if moment.tzinfo is None:
+        return value
+    return date_format(moment.astimezone(JAPAN), _("Y年n月j日 H:i:s"))
 
 
 @dataclass(frozen=True)

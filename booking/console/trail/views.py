@@ -1,7 +1,9 @@
 """The audit trail for auditors and admins (SECURITY.md: breach scope comes from the trail).
 
-Reading the trail changes nothing; the breach-scope report is audited
-(``trail.report_downloaded``) because it lists whose data was read.
+Reading the trail changes nothing but the trail itself: each page read is audited
+(``trail.viewed``: the conditions, how many records were shown and how many of them had a
+sealed call-centre memo opened), as the breach-scope report is (``trail.report_downloaded``),
+because both show whose data was read and memos may hold what a caller said.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseBas
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
+from audit import record
+from audit.chain import Actor
 from audit.middleware import client_ip
 from audit.services import audit_seal_pending, audit_verify
 from booking.console.access import staff_required
@@ -44,8 +48,22 @@ def _index(
     request: HttpRequest, *, report_form: TrailReportForm | None = None, status: int = 200
 ) -> HttpResponse:
     filter_form = TrailFilterForm(request.GET or None)
-    filters = filter_form.filters()
-    rows, older = trail_page(**filters)
+    # Conditions of which one is wrong list nothing (the form says which), never every
+    # record under the others shown as if they applied.
+    refused = filter_form.is_bound and not filter_form.is_valid()
+    filters = {} if refused else filter_form.filters()
+    rows, older = ([], None) if refused else trail_page(**filters)
+    if not refused:
+        record(
+            action="trail.viewed",
+            actor=Actor.staff(request.user),
+            ip=client_ip(request),
+            details={
+                "conditions": [f"{key}={value}" for key, value in sorted(filters.items())],
+                "rows": len(rows),
+                "notes_opened": sum(1 for row in rows if row.note),
+            },
+        )
     next_query = ""
     if older is not None:
         query: dict[str, Any] = {
@@ -56,10 +74,16 @@ def _index(
     context = {
         "filter_form": filter_form,
         "rows": rows,
+        "filters_refused": refused,
         "next_query": next_query,
         "report_form": report_form or _default_report_form(),
     }
-    return console_page(request, "booking/console/trail/index.html", context, status=status)
+    return console_page(
+        request,
+        "booking/console/trail/index.html",
+        context,
+        status=400 if refused and status == 200 else status,
+    )
 
 
 @require_http_methods(["GET"])

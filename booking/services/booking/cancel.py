@@ -99,6 +99,9 @@ def booking_cancel(
                     **({"reason": reason} if reason else {"channel": channel}),
                     "dose": each.dose,
                     "slot": each.slot_id,
+                    # Where the resident booked, and whose places the booking held (a
+                    # call-centre change moves a web booking to the call centre's places).
+                    "booked_through": each.booked_through,
                     "booked_channel": each.channel,
                     "cascade_of": None if each is current else current.pk,
                 },

@@ -40,6 +40,26 @@ def test_it_gives_back_exactly_the_place_of_the_channel_booked_through(
     assert event.actor_kind == "staff"
 
 
+def test_the_trail_says_where_a_booking_was_made_and_whose_places_it_held(
+    world: World, staff: Actor
+) -> None:
+    """Booked on the web, moved by the call centre (onto its places), then cancelled: the
+    trail says web for where it was made, and the call centre for the places given back."""
+    from booking.services.booking import booking_change
+
+    booked = booking_create(
+        voucher=world.resident, slot=world.slot(), channel="web", actor=world.resident_actor()
+    )
+    moved = booking_change(
+        booking=booked, slot=world.slot(days=4), channel="call_centre", actor=staff
+    )
+    assert moved.channel == "call_centre" and moved.booked_through == "web"
+    booking_cancel(booking=moved, channel="call_centre", actor=staff)
+    event = Event.objects.get(action="booking.cancelled", target_id=str(booked.pk))
+    assert event.details["booked_through"] == "web"
+    assert event.details["booked_channel"] == "call_centre"
+
+
 def test_cancelling_twice_releases_once(world: World) -> None:
     slot = world.slot()
     booking = booking_create(

@@ -913,3 +913,25 @@ def test_a_day_too_soon_after_the_previous_dose_offers_no_slots_and_says_from_wh
     assert f"/book/slot/{too_soon.pk}/" not in page
     page = client_a.get(f"/book/{first.isoformat()}/").content.decode()
     assert 'id="too-early"' not in page and f"/book/slot/{allowed.pk}/" in page
+
+
+def test_residents_are_promised_reminders_only_while_the_municipality_sends_them(
+    client_a: Client, world_a: World, resident_a: Resident
+) -> None:
+    from booking.models import NotificationSettings
+
+    logged_in(client_a, resident_a)
+    contact = client_a.get("/contact/").content.decode()
+    assert "接種日の前日にお知らせを送ります" in contact
+    booking = _book(client_a, world_a.slot(3, 10), world_a.municipality)
+    done = client_a.get(f"/bookings/{booking.booking_number}/done/").content.decode()
+    assert "前日のお知らせが届きます" in done
+    with tenant_context(world_a.municipality):
+        NotificationSettings.objects.update_or_create(
+            pk=NotificationSettings.SINGLETON_ID, defaults={"reminders_enabled": False}
+        )
+    contact = client_a.get("/contact/").content.decode()
+    assert "前日" not in contact and "予約の完了・変更・取消のお知らせを送ります" in contact
+    done = client_a.get(f"/bookings/{booking.booking_number}/done/").content.decode()
+    assert "前日" not in done.split("<main")[1]
+    assert "予約の内容のお知らせが届きます" in done

@@ -147,6 +147,11 @@ def test_the_trail_filters_by_action_prefix_actor_and_time(
     assert "ご家族からの問い合わせ" in page  # the sealed note, opened for the auditor
     assert "note_sealed" not in page
     assert "call@kodaira.example.jp" in page
+    # Reading the trail is in the trail: who, with what conditions, how many memos opened.
+    [viewed] = events(tenant_a, "trail.viewed")
+    assert viewed.actor_kind == "staff" and viewed.actor_id == str(auditor_a.user_id)
+    assert viewed.details["conditions"] == ["action=callcentre."]
+    assert viewed.details["rows"] >= 2 and viewed.details["notes_opened"] == 1
 
     by_actor = auditor.get(TRAIL, {"actor_kind": "staff", "actor_id": str(auditor_a.user_id)})
     body = by_actor.content.decode()
@@ -155,6 +160,14 @@ def test_the_trail_filters_by_action_prefix_actor_and_time(
     soon = timezone.now() + timedelta(minutes=5)
     later = auditor.get(TRAIL, {"start": local(soon), "end": local(soon + timedelta(minutes=5))})
     assert "条件に合う記録はありません" in later.content.decode()
+
+    # One condition wrong: nothing listed (not every record, under conditions that do not
+    # apply), and the page says why.
+    wrong = auditor.get(TRAIL, {"action": "callcentre.", "end": "2026-12-31T25:00"})
+    assert wrong.status_code == 400
+    body = wrong.content.decode()
+    assert 'id="filters-refused"' in body and "callcentre.searched" not in body
+    assert "console.login_succeeded" not in body
 
 
 def test_the_trail_is_searched_in_the_words_it_shows(

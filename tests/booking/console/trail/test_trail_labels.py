@@ -109,7 +109,7 @@ def test_an_event_says_what_was_done_in_japanese_with_its_code_beside_it(
     assert '予約の作成<br><small class="mono">booking.created</small>' in page
     assert "予約経路（channel）: コールセンター（call_centre）" in page
     assert "接種回数（dose）: 2<" in page and "予約枠（slot）: id 41<" in page
-    assert "連動する予約（linked_to）: null<" in page
+    assert "連動する予約（linked_to）: なし<" in page  # no JSON null before municipal staff
     assert "odd_key: x<" in page  # a key without words, as it is
 
 
@@ -253,3 +253,44 @@ def test_a_change_names_the_slot_it_left_as_it_names_the_new_one(
     taken_line = text.split("（slot）: ")[1].split("<")[0]
     assert world.civic.name in left_line and f"id {left.pk}" in left_line
     assert world.north.name in taken_line
+
+
+def test_residents_and_receptions_codes_and_moments_read_in_japanese(
+    tenant_a: Municipality,
+    client_a: Client,
+    auditor_a: StaffAccount,
+    clock: time_machine.Coordinates,
+) -> None:
+    """What an auditor meets after a complaint: no English codes, no UTC, no JSON."""
+    refused = _page(
+        tenant_a,
+        client_a,
+        auditor_a,
+        clock,
+        "resident.login_failed",
+        {"reason": "wrong_birth_date", "method": "birth_date", "fields": ["birth_date"]},
+    )
+    assert "生年月日の誤り（wrong_birth_date）" in refused
+    assert "接種券番号と生年月日（birth_date）" in refused
+    assert "生年月日（birth_date）<" in refused
+    reception = _page(
+        tenant_a,
+        client_a,
+        auditor_a,
+        clock,
+        "reception.refused",
+        {"operation": "lookup", "reason": "no_booking_today"},
+    )
+    assert (
+        "予約の検索（lookup）" in reception and "本日の予約がない（no_booking_today）" in reception
+    )
+    corrected = _page(
+        tenant_a,
+        client_a,
+        auditor_a,
+        clock,
+        "reception.vaccination_corrected",
+        {"recorded_at": "2026-12-07T09:11:06.732463+00:00", "after_no_show": True},
+    )
+    assert "2026年12月7日 18:11:06" in corrected and "+00:00" not in corrected
+    assert ": はい<" in corrected and "true" not in corrected
