@@ -17,6 +17,7 @@ from django.template.backends.django import DjangoTemplates
 from django.template.loader import select_template
 
 from booking.models import BookingPolicy, NotificationSettings, NotificationTemplate
+from booking.models.bookings import booking_number_display
 
 JAPAN = ZoneInfo("Asia/Tokyo")
 TEMPLATE_DIR = "booking/notifications"
@@ -57,6 +58,9 @@ def message_context(
     settings_row = NotificationSettings.objects.filter(pk=NotificationSettings.SINGLETON_ID).first()
     return {
         **context,
+        # As the residents' pages and the confirmation sheet write it (8VSU6-AGN34), which
+        # is what reception is read out and what a resident compares.
+        "booking_number": booking_number_display(str(context.get("booking_number") or "")),
         "date": starts["date"],
         "start_time": starts["time"],
         "end_time": ends["time"],

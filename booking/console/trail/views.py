@@ -35,11 +35,14 @@ auditors = staff_required(Role.AUDITOR, Role.ADMIN)
 
 def _default_report_form() -> TrailReportForm:
     now = timezone.now().astimezone(JAPAN).replace(second=0, microsecond=0)
+    # The end is not included and is written to the minute: the minute after this one, so
+    # the default report holds what was read up to the moment it is asked for.
+    end = now + timedelta(minutes=1)
     return TrailReportForm(
         prefix="report",
         initial={
-            "start": (now - timedelta(days=7)).strftime(LOCAL_FORMAT),
-            "end": now.strftime(LOCAL_FORMAT),
+            "start": (end - timedelta(days=7)).strftime(LOCAL_FORMAT),
+            "end": end.strftime(LOCAL_FORMAT),
         },
     )
 

@@ -94,6 +94,9 @@ def test_the_admin_sees_counts_and_what_needs_attention_with_reasons_and_no_addr
     number = booking_number_display(rows["line"].context["booking_number"])
     assert page.count(f'<td class="mono">{number}</td>') == 2
     assert "line.http_400" in page and "ReadTimeoutError" in page
+    # Said in words first, the code beside it for the vendor's support.
+    assert "LINEが受け付けませんでした。<br><small" in page
+    assert "送信サービスにつながりませんでした。<br><small" in page
     assert "送信失敗" in page and "送信結果不明" in page and "予約完了" in page
     assert "再送する（二重に届くことがあります）" in page
     assert f'id="notification-{rows["sms"].pk}"' not in page  # sent: nothing to do

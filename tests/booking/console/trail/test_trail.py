@@ -312,3 +312,16 @@ def test_each_event_says_what_it_is_about_and_each_field_has_its_own_label(
     assert "found: 2" in page
     ids = re.findall(r'\bid="([^"]+)"', page)
     assert len(ids) == len(set(ids))  # the report's and the filter's dates apart
+
+
+def test_the_default_report_ends_after_the_minute_it_is_asked_in(
+    client_a: Client, auditor_a: StaffAccount, clock: time_machine.Coordinates
+) -> None:
+    """Its end is excluded and written to the minute: ending at this minute would leave out
+    what was read in it (a reveal seconds before the download)."""
+    clock.shift(timedelta(seconds=42))
+    auditor = signed_in(client_a, auditor_a, clock)
+    page = auditor.get(TRAIL).content.decode()
+    end = re.search(r'name="report-end"[^>]*value="([^"]+)"', page)
+    assert end is not None
+    assert end.group(1) == local(timezone.now().replace(second=0) + timedelta(minutes=1))
