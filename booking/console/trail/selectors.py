@@ -175,6 +175,7 @@ ACTION_LABELS = {
     "staff.venues_set": gettext_lazy("会場スタッフの担当会場の設定"),
     "trail.report_downloaded": gettext_lazy("閲覧の報告書の出力"),
     "trail.viewed": gettext_lazy("監査記録の閲覧"),
+    "trail.exported": gettext_lazy("監査記録のCSV出力"),
     "vaccine.created": gettext_lazy("ワクチンの追加"),
     "vaccine.updated": gettext_lazy("ワクチンの変更"),
     "venue.created": gettext_lazy("会場の追加"),

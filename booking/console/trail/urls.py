@@ -9,5 +9,6 @@ app_name = "trail"
 urlpatterns = [
     path("", views.index, name="index"),
     path("report/", views.report, name="report"),
+    path("export/", views.export, name="export"),
     path("verify/", views.verify, name="verify"),
 ]

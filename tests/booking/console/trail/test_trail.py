@@ -325,3 +325,42 @@ def test_the_default_report_ends_after_the_minute_it_is_asked_in(
     end = re.search(r'name="report-end"[^>]*value="([^"]+)"', page)
     assert end is not None
     assert end.group(1) == local(timezone.now().replace(second=0) + timedelta(minutes=1))
+
+
+def test_what_the_auditor_found_is_exported_whole_as_csv_and_the_export_is_audited(
+    tenant_a: Municipality,
+    client_a: Client,
+    operator_a: StaffAccount,
+    auditor_a: StaffAccount,
+    town: Town,
+    clock: time_machine.Coordinates,
+) -> None:
+    operator = signed_in(client_a, operator_a, clock)
+    operator.post(CALL_CENTRE_HOME, {"q": "コダイラハナコ"})
+    reveal(operator, town, reason="other", note="ご家族からの問い合わせ")
+    with schema_context(tenant_a.schema_name):
+        for number in range(PAGE_SIZE + 5):  # more than a page of the trail
+            record(action="callcentre.searched", actor=Actor.system("tests"), details={"n": number})
+
+    auditor = signed_in(Client(HTTP_HOST="kodaira.localhost"), auditor_a, clock)
+    page = auditor.get(TRAIL, {"action": "callcentre."}).content.decode()
+    assert 'href="/console/trail/export/?action=callcentre."' in page
+    response = auditor.get("/console/trail/export/", {"action": "callcentre."})
+    assert response.status_code == 200 and response["Cache-Control"] == "no-store"
+    body = b"".join(response.streaming_content)
+    assert body.startswith("\ufeff".encode()) and b"\r\n" in body
+    header, *rows = csv_rows(body)
+    assert header[:4] == ["番号", "日時（日本時間）", "操作", "操作（記号）"]
+    assert len(rows) == PAGE_SIZE + 5 + 2  # every record, not a page: searches and the reveal
+    assert {row[3] for row in rows} == {"callcentre.searched", "callcentre.personal_data_revealed"}
+    assert any("ご家族からの問い合わせ" in row[7] for row in rows)
+    assert all(re.fullmatch(r"\d{4}/\d{2}/\d{2} \d{2}:\d{2}:\d{2}", row[1]) for row in rows)
+    [exported] = events(tenant_a, "trail.exported")
+    assert exported.actor_id == str(auditor_a.user_id)
+    assert exported.details == {
+        "conditions": ["action=callcentre."],
+        "rows": PAGE_SIZE + 7,
+        "notes_opened": 1,
+    }
+    # Other roles may not.
+    assert operator.get("/console/trail/export/").status_code in (302, 403)
