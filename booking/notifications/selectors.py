@@ -4,11 +4,14 @@ person (failed, unconfirmed, retrying), each with its reason. Never an address."
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from django.db.models import Count, Q
 
-from booking.models import Notification
+from booking.models import Booking, Notification, Voucher
+
+JAPAN = ZoneInfo("Asia/Tokyo")
 
 ATTENTION = Q(status__in=["failed", "unconfirmed"]) | (Q(status="pending") & ~Q(last_error=""))
 
@@ -65,3 +68,40 @@ def notifications_needing_attention(*, limit: int = 200) -> list[NotificationRow
         )
         for row in rows
     ]
+
+
+@dataclass(frozen=True)
+class ReminderCoverage:
+    """Tomorrow's bookings, and how many of them no reminder can reach (no contact address
+    consented to on any channel): residents who rely on their letter or their own note."""
+
+    day: date
+    bookings: int
+    unreachable: int
+
+
+def reminder_coverage(day: date) -> ReminderCoverage:
+    start = datetime.combine(day, time(0, 0), tzinfo=JAPAN)
+    bookings = Booking.objects.filter(
+        status__in=Booking.LIVE_STATUSES,
+        slot__starts_at__gte=start,
+        slot__starts_at__lt=start + timedelta(days=1),
+    )
+    reachable = (
+        Q(
+            contact_preference__email_consented_at__isnull=False,
+            contact_preference__email__isnull=False,
+        )
+        | Q(
+            contact_preference__sms_consented_at__isnull=False,
+            contact_preference__phone__isnull=False,
+        )
+        | Q(
+            contact_preference__line_consented_at__isnull=False,
+            contact_preference__line_user_id__isnull=False,
+        )
+    )
+    reached = Voucher.objects.filter(reachable).values("pk")
+    total = bookings.count()
+    unreachable = bookings.exclude(voucher__in=reached).count() if total else 0
+    return ReminderCoverage(day=day, bookings=total, unreachable=unreachable)

@@ -8,6 +8,7 @@ service; the LINE token is write-only.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from django import forms
@@ -40,7 +41,12 @@ from booking.models import (
 )
 from booking.models.bookings import booking_number_display
 from booking.notifications.rendering import packaged_source
-from booking.notifications.selectors import notification_counts, notifications_needing_attention
+from booking.notifications.selectors import (
+    notification_counts,
+    notifications_needing_attention,
+    reminder_coverage,
+)
+from booking.registry.dates import today_in_japan
 from booking.services.notification_settings import (
     PLACEHOLDER_LABELS,
     PLACEHOLDERS,
@@ -159,6 +165,8 @@ def index(request: HttpRequest) -> HttpResponse:
         "custom_templates": NotificationTemplate.objects.count(),
         # Residents no message could reach (no contact): told by phone, listed elsewhere.
         "to_phone": sum(count for _slot, count in cancelled_slots_to_phone()),
+        # Tomorrow's bookings that no reminder reaches (no contact consented to).
+        "coverage": reminder_coverage(today_in_japan() + timedelta(days=1)),
     }
     return console_page(request, "booking/console/notices/index.html", context)
 

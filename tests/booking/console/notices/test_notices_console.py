@@ -405,3 +405,33 @@ def test_every_placeholder_has_its_words() -> None:
 
     used = {name for names in PLACEHOLDERS.values() for name in names}
     assert used <= set(PLACEHOLDER_LABELS)
+
+
+def test_the_admin_sees_how_many_of_tomorrows_bookings_no_reminder_reaches(
+    tenant_a: Municipality, client_a: Client, as_admin: Client
+) -> None:
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    from django.utils import timezone
+
+    japan = ZoneInfo("Asia/Tokyo")
+    tomorrow = timezone.localdate(timezone=japan) + timedelta(days=1)
+    at_ten = datetime.combine(tomorrow, time(10, 0), tzinfo=japan)
+    with tenant_context(tenant_a):
+        slot = make_slot(at_ten)
+        reached = make_voucher()
+        set_contacts(reached, email=EMAIL)
+        make_booking(reached, slot)
+        for _resident in range(2):  # no contact at all
+            make_booking(make_voucher(), slot)
+        no_consent = make_voucher()
+        set_contacts(no_consent, email=EMAIL)
+        from booking.models import ContactPreference
+
+        ContactPreference.objects.filter(voucher=no_consent.voucher).update(email_consented_at=None)
+        make_booking(no_consent, slot)
+        make_booking(make_voucher(), make_slot(at_ten + timedelta(days=1)))  # the day after
+    page = client_a.get(HOME).content.decode()
+    section = page.split('id="reminder-coverage"')[1].split("</section>")[0]
+    assert "予約 4件のうち" in section and "前日のお知らせが届かない方：3件" in section
