@@ -55,6 +55,23 @@ def _default_report_form() -> TrailReportForm:
     )
 
 
+def _record_read(
+    request: HttpRequest, action: str, filters: dict[str, Any], *, rows: int, notes_opened: int
+) -> None:
+    """A read of the trail, in the trail: who, under which conditions, how many records and
+    how many sealed memos were opened."""
+    record(
+        action=action,
+        actor=Actor.staff(request.user),
+        ip=client_ip(request),
+        details={
+            "conditions": [f"{key}={value}" for key, value in sorted(filters.items())],
+            "rows": rows,
+            "notes_opened": notes_opened,
+        },
+    )
+
+
 def _index(
     request: HttpRequest, *, report_form: TrailReportForm | None = None, status: int = 200
 ) -> HttpResponse:
@@ -65,15 +82,12 @@ def _index(
     filters = {} if refused else filter_form.filters()
     rows, older = ([], None) if refused else trail_page(**filters)
     if not refused:
-        record(
-            action="trail.viewed",
-            actor=Actor.staff(request.user),
-            ip=client_ip(request),
-            details={
-                "conditions": [f"{key}={value}" for key, value in sorted(filters.items())],
-                "rows": len(rows),
-                "notes_opened": sum(1 for row in rows if row.note),
-            },
+        _record_read(
+            request,
+            "trail.viewed",
+            filters,
+            rows=len(rows),
+            notes_opened=sum(1 for row in rows if row.note),
         )
     next_query = ""
     if older is not None:
@@ -165,16 +179,7 @@ def export(request: HttpRequest) -> HttpResponseBase:
     text.flush()
     text.detach()
     output.seek(0)
-    record(
-        action="trail.exported",
-        actor=Actor.staff(request.user),
-        ip=client_ip(request),
-        details={
-            "conditions": [f"{key}={value}" for key, value in sorted(filters.items())],
-            "rows": rows_written,
-            "notes_opened": notes_opened,
-        },
-    )
+    _record_read(request, "trail.exported", filters, rows=rows_written, notes_opened=notes_opened)
     stamp = timezone.now().astimezone(JAPAN).strftime("%Y%m%d%H%M")
     response = FileResponse(output, content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="trail-{stamp}.csv"'

@@ -32,6 +32,17 @@ def local(moment) -> str:  # noqa: ANN001
     return timezone.localtime(moment).strftime("%Y-%m-%dT%H:%M")
 
 
+def searched_and_revealed(
+    client: Client, operator_a: StaffAccount, town: Town, clock: time_machine.Coordinates
+) -> Client:
+    """An operator searches for Hanako and opens her details with a memo: the call-centre
+    records the trail tests look for."""
+    operator = signed_in(client, operator_a, clock)
+    operator.post(CALL_CENTRE_HOME, {"q": "コダイラハナコ"})
+    reveal(operator, town, reason="other", note="ご家族からの問い合わせ")
+    return operator
+
+
 def reveal(client: Client, town: Town, **data: str) -> None:
     url = f"{CALL_CENTRE_HOME}residents/{town.hanako.pk}/reveal/"
     response = client.post(url, {"reason": "identity_check", **data})
@@ -136,9 +147,7 @@ def test_the_trail_filters_by_action_prefix_actor_and_time(
     town: Town,
     clock: time_machine.Coordinates,
 ) -> None:
-    operator = signed_in(client_a, operator_a, clock)
-    operator.post(CALL_CENTRE_HOME, {"q": "コダイラハナコ"})
-    reveal(operator, town, reason="other", note="ご家族からの問い合わせ")
+    searched_and_revealed(client_a, operator_a, town, clock)
 
     auditor = signed_in(Client(HTTP_HOST="kodaira.localhost"), auditor_a, clock)
     page = auditor.get(TRAIL, {"action": "callcentre."}).content.decode()
@@ -335,9 +344,7 @@ def test_what_the_auditor_found_is_exported_whole_as_csv_and_the_export_is_audit
     town: Town,
     clock: time_machine.Coordinates,
 ) -> None:
-    operator = signed_in(client_a, operator_a, clock)
-    operator.post(CALL_CENTRE_HOME, {"q": "コダイラハナコ"})
-    reveal(operator, town, reason="other", note="ご家族からの問い合わせ")
+    operator = searched_and_revealed(client_a, operator_a, town, clock)
     with schema_context(tenant_a.schema_name):
         for number in range(PAGE_SIZE + 5):  # more than a page of the trail
             record(action="callcentre.searched", actor=Actor.system("tests"), details={"n": number})
