@@ -47,7 +47,7 @@ class TrailFilterForm(ConsoleForm):
         label=_("操作した人"),
         required=False,
         max_length=254,
-        help_text=_("ID、一覧の表記（例：staff:6）、または職員のメールアドレス"),
+        help_text=_("ID、一覧の表記（例：staff:6）、職員のメールアドレス、または住民の接種券番号"),
     )
     target = forms.CharField(
         label=_("対象の住民・予約"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -701,6 +702,16 @@ def trail_page(
         if event.target_type == "auth.user" and event.target_id.isdigit()
     }
     emails = dict(get_user_model().objects.filter(pk__in=staff_ids).values_list("pk", "email"))
+    # Residents acting, by their voucher numbers (what staff and the resident know them by).
+    vouchers = dict(
+        Voucher.objects.filter(
+            pk__in={
+                int(event.actor_id)
+                for event in page
+                if event.actor_kind == Actor.RESIDENT and event.actor_id.isdigit()
+            }
+        ).values_list("pk", "voucher_number")
+    )
     targets = _target_labels(page, emails)  # the targets' and the details' rows
     rows = []
     for event in page:
@@ -709,6 +720,10 @@ def trail_page(
             email = emails.get(int(event.actor_id))
             if email:
                 label = f"{label} ({email})"
+        if event.actor_kind == Actor.RESIDENT and event.actor_id.isdigit():
+            number = vouchers.get(int(event.actor_id))
+            if number:
+                label = f"{label} ({_('接種券')} {number})"
         details = event.details if isinstance(event.details, dict) else {}
         rows.append(
             TrailRow(
@@ -741,6 +756,10 @@ def _actor_as_written(kind: str | None, text: str) -> tuple[str | None, str]:
     if "@" in text and not text.startswith(("staff:", "resident:")):
         user = get_user_model().objects.filter(email__iexact=text).first()
         return Actor.STAFF, str(user.pk) if user is not None else "-"
+    typed = "".join(unicodedata.normalize("NFKC", text).split()).replace("-", "")
+    if len(typed) == 10 and typed.isdigit():  # a voucher number: that resident's own acts
+        voucher = Voucher.objects.filter(voucher_number=typed).first()
+        return Actor.RESIDENT, str(voucher.pk) if voucher is not None else "-"
     written = _ACTOR_WRITTEN.match(text)
     if written is not None:
         return written["kind"], written["id"]

@@ -371,3 +371,25 @@ def test_what_the_auditor_found_is_exported_whole_as_csv_and_the_export_is_audit
     }
     # Other roles may not.
     assert operator.get("/console/trail/export/").status_code in (302, 403)
+
+
+def test_a_resident_acting_is_named_and_found_by_the_voucher_number(
+    tenant_a: Municipality,
+    client_a: Client,
+    auditor_a: StaffAccount,
+    town: Town,
+    clock: time_machine.Coordinates,
+) -> None:
+    """ "Someone cancelled my booking": the auditor types the resident's voucher number as
+    the one who acted, and the trail names residents by it."""
+    with schema_context(tenant_a.schema_name):
+        record(action="booking.cancelled", actor=Actor.resident(town.hanako.pk), details={})
+        record(action="booking.cancelled", actor=Actor.system("tests"), details={})
+    auditor = signed_in(client_a, auditor_a, clock)
+    number = town.hanako.voucher_number
+    page = auditor.get(TRAIL, {"actor_id": f"{number[:4]}-{number[4:]}"}).content.decode()
+    assert f"resident:{town.hanako.pk} (接種券 {number})" in page
+    assert "system:tests" not in page
+    # A number nobody holds finds nothing.
+    nobody = auditor.get(TRAIL, {"actor_id": "9999999999"}).content.decode()
+    assert "条件に合う記録はありません" in nobody
