@@ -12,6 +12,7 @@ from datetime import datetime
 from django.utils import timezone
 from django.utils.translation import get_language
 
+from audit.chain import Actor
 from audit.models import Event
 from booking.models import (
     AgePhase,
@@ -132,3 +133,18 @@ def slot_cancellation_notice(booking: Booking) -> str:
             text = details.get("notice_text")
             return text if isinstance(text, str) else ""
     return ""
+
+
+def cancelled_by_staff(booking: Booking) -> bool:
+    """Whether the booking's cancellation was made by the municipality's staff (the call
+    centre, for a caller who may not be the resident), read from its ``booking.cancelled``
+    event: the resident is told, as a cancellation they did not make themselves."""
+    actor_kind = (
+        Event.objects.filter(
+            action="booking.cancelled", target_type="booking.booking", target_id=str(booking.pk)
+        )
+        .order_by("-seq")
+        .values_list("actor_kind", flat=True)
+        .first()
+    )
+    return actor_kind == Actor.STAFF

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
@@ -18,7 +20,12 @@ from booking.models import Booking, BookingPolicy
 from booking.models.bookings import booking_number_display
 from booking.resident.access import resident_required
 from booking.resident.forms import ContactForm, ContactLanguageForm
-from booking.resident.selectors import ContactStatus, contact_status, slot_cancellation_notice
+from booking.resident.selectors import (
+    ContactStatus,
+    cancelled_by_staff,
+    contact_status,
+    slot_cancellation_notice,
+)
 from booking.resident.views.booking import booking_rows, nothing_to_book
 from booking.resident.views.common import page
 from booking.selectors.residents import (
@@ -28,6 +35,8 @@ from booking.selectors.residents import (
 )
 from booking.services.booking import bookings_out_of_step, next_dose_age_window
 from booking.services.notifications import contact_language_update, contact_preferences_update
+
+STAFF_CANCELLATIONS_SHOWN = timedelta(days=30)
 
 
 @require_http_methods(["GET", "HEAD"])
@@ -45,6 +54,21 @@ def mypage(request: HttpRequest) -> HttpResponse:
         if b.called_off
         and b.slot.starts_at > now
         and not any(other.dose == b.dose for other in live)
+    ]
+    # Cancelled in the last weeks by the call centre (for a caller who may not have been the
+    # resident), for an appointment still ahead and a dose not booked again: said, with when.
+    recently = now - STAFF_CANCELLATIONS_SHOWN
+    by_staff = [
+        b
+        for b in bookings
+        if b.status == Booking.Status.CANCELLED
+        and not b.called_off
+        and not b.deferred
+        and b.cancelled_at is not None
+        and b.cancelled_at > recently
+        and b.slot.starts_at > now
+        and not any(other.dose == b.dose for other in live)
+        and cancelled_by_staff(b)
     ]
     records = list(vaccinations_of(voucher))
     nxt = next_dose(voucher)
@@ -68,6 +92,9 @@ def mypage(request: HttpRequest) -> HttpResponse:
                     slot_cancellation_notice(booking),
                 )
                 for booking in called_off
+            ],
+            "by_staff": [
+                (booking, booking_number_display(booking.booking_number)) for booking in by_staff
             ],
             "next": nxt,
             "can_book": can_book,

@@ -935,3 +935,33 @@ def test_residents_are_promised_reminders_only_while_the_municipality_sends_them
     done = client_a.get(f"/bookings/{booking.booking_number}/done/").content.decode()
     assert "前日" not in done.split("<main")[1]
     assert "予約の内容のお知らせが届きます" in done
+
+
+def test_my_page_says_when_the_call_centre_cancelled_a_booking(
+    client_a: Client, world_a: World, resident_a: Resident
+) -> None:
+    """ "Someone cancelled my booking": a cancellation the resident did not make is on my
+    page, with when, until they book that dose again; their own is not."""
+    from booking.services.booking import booking_cancel
+
+    logged_in(client_a, resident_a)
+    booking = _book(client_a, world_a.slot(3, 10), world_a.municipality)
+    with tenant_context(world_a.municipality):
+        booking_cancel(booking=booking, channel="call_centre", actor=Actor(Actor.STAFF, "7"))
+    page = client_a.get("/mypage/").content.decode()
+    told = page.split('id="cancelled-by-staff"')[1].split("</div>")[0]
+    assert "コールセンターで取り消されました" in told
+    assert booking_number_display(booking.booking_number) in told and "に取消" in told
+    # Booked again: nothing more to say.
+    _book(client_a, world_a.slot(4, 10), world_a.municipality)
+    assert 'id="cancelled-by-staff"' not in client_a.get("/mypage/").content.decode()
+
+
+def test_my_page_says_nothing_of_a_cancellation_the_resident_made(
+    client_a: Client, world_a: World, resident_a: Resident
+) -> None:
+    logged_in(client_a, resident_a)
+    booking = _book(client_a, world_a.slot(3, 10), world_a.municipality)
+    cancel = f"/bookings/{booking.booking_number}/cancel/"
+    assert client_a.post(cancel, {"from_slot": str(booking.slot_id)}).status_code == 302
+    assert 'id="cancelled-by-staff"' not in client_a.get("/mypage/").content.decode()
