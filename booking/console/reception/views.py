@@ -467,6 +467,9 @@ def no_shows(request: HttpRequest) -> HttpResponse:
             stuck=[(item, booking_number_display(item.booking_number)) for item in stuck],
             now=timezone.now(),
             today_iso=today_in_japan().isoformat(),
+            # A venue asked for that is not one of this staff member's (an address typed or
+            # kept from another account): said, instead of an empty page.
+            venue_refused=form.is_bound and venue is None,
         ),
         status=200 if venue is not None or not form.is_bound else 400,
     )

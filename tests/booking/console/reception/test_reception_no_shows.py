@@ -139,6 +139,7 @@ def test_venue_staff_cannot_mark_another_venues_no_shows(
     assert booking_number_display(bookings["absent"].booking_number) not in (
         listed.content.decode()
     )
+    assert 'id="venue-refused"' in listed.content.decode()  # said, not an empty page
     response = client_a.post(
         "/console/reception/no-shows/",
         {"venue": str(day.civic.pk), "booking": [str(bookings["absent"].pk)]},
