@@ -940,8 +940,8 @@ def test_residents_are_promised_reminders_only_while_the_municipality_sends_them
 def test_my_page_says_when_the_call_centre_cancelled_a_booking(
     client_a: Client, world_a: World, resident_a: Resident
 ) -> None:
-    """ "Someone cancelled my booking": a cancellation the resident did not make is on my
-    page, with when, until they book that dose again; their own is not."""
+    """After a complaint ("someone cancelled my booking"): a cancellation the resident did
+    not make is on my page, with when, until they book that dose again."""
     from booking.services.booking import booking_cancel
 
     logged_in(client_a, resident_a)

@@ -380,8 +380,8 @@ def test_a_resident_acting_is_named_and_found_by_the_voucher_number(
     town: Town,
     clock: time_machine.Coordinates,
 ) -> None:
-    """ "Someone cancelled my booking": the auditor types the resident's voucher number as
-    the one who acted, and the trail names residents by it."""
+    """After a complaint ("someone cancelled my booking"), the auditor types the resident's
+    voucher number as the one who acted; the trail names residents by it."""
     with schema_context(tenant_a.schema_name):
         record(action="booking.cancelled", actor=Actor.resident(town.hanako.pk), details={})
         record(action="booking.cancelled", actor=Actor.system("tests"), details={})
