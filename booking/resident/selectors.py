@@ -19,14 +19,14 @@ from booking.models import (
     Booking,
     Incident,
     Notification,
-    NotificationSettings,
     Slot,
     Voucher,
 )
 from booking.models.notifications import Language, NotificationKind
 from booking.notifications.line_channel import line_offered
-from booking.selectors.residents import contact_preference_of
+from booking.selectors.residents import booking_cancellation, contact_preference_of
 from booking.selectors.slots import slot_with_venue_and_product
+from booking.services.notifications import notification_settings_get
 
 
 @dataclass(frozen=True)
@@ -87,12 +87,7 @@ def contact_status(voucher: Voucher) -> ContactStatus:
 def reminders_sent() -> bool:
     """Whether the municipality sends reminders the day before (on unless its admin has
     switched them off)."""
-    enabled = (
-        NotificationSettings.objects.filter(pk=NotificationSettings.SINGLETON_ID)
-        .values_list("reminders_enabled", flat=True)
-        .first()
-    )
-    return enabled is None or bool(enabled)
+    return notification_settings_get().reminders_enabled
 
 
 def slot_for_booking(slot_id: int, *, channel: str) -> Slot | None:
@@ -139,12 +134,5 @@ def cancelled_by_staff(booking: Booking) -> bool:
     """Whether the booking's cancellation was made by the municipality's staff (the call
     centre, for a caller who may not be the resident), read from its ``booking.cancelled``
     event: the resident is told, as a cancellation they did not make themselves."""
-    actor_kind = (
-        Event.objects.filter(
-            action="booking.cancelled", target_type="booking.booking", target_id=str(booking.pk)
-        )
-        .order_by("-seq")
-        .values_list("actor_kind", flat=True)
-        .first()
-    )
-    return actor_kind == Actor.STAFF
+    cancellation = booking_cancellation(booking)
+    return cancellation is not None and cancellation[0] == Actor.STAFF

@@ -15,12 +15,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.db import connection
 from django.db.models import QuerySet
 from django.http import Http404
 
+from audit.models import Event
 from booking.models import (
     Booking,
     BookingPolicy,
@@ -242,3 +244,20 @@ def contact_preference_of(voucher_id: int) -> ContactPreference | None:
     columns = columns_of(ContactPreference, "c")
     row = fetch_one(f"{columns.select} WHERE c.voucher_id = %s", [voucher_id])
     return None if row is None else columns.load(row)
+
+
+def booking_cancellation(booking: Booking) -> tuple[str, dict[str, Any]] | None:
+    """Who cancelled the booking (the actor's kind) and the cancellation's details, from its
+    latest ``booking.cancelled`` event; None when it has none."""
+    event = (
+        Event.objects.filter(
+            action="booking.cancelled", target_type="booking.booking", target_id=str(booking.pk)
+        )
+        .order_by("-seq")
+        .values_list("actor_kind", "details")
+        .first()
+    )
+    if event is None:
+        return None
+    actor_kind, details = event
+    return actor_kind, details if isinstance(details, dict) else {}

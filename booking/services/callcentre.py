@@ -54,6 +54,7 @@ from booking.resident.services import (
     resident_sessions_end,
     resident_web_login_set,
 )
+from booking.selectors.residents import booking_cancellation
 from booking.services.booking import booking_cancel, booking_change, booking_create
 from booking.services.registry_import import (
     CODE_ALPHABET,
@@ -604,18 +605,10 @@ def cancelled_how(booking: Booking) -> str:
         return _("市区町村が予約枠を中止したため")
     if booking.deferred:
         return _("会場での予診の結果、接種見合わせ")
-    event = (
-        Event.objects.filter(
-            action="booking.cancelled", target_type="booking.booking", target_id=str(booking.pk)
-        )
-        .order_by("-seq")
-        .values_list("actor_kind", "details")
-        .first()
-    )
-    if event is None:
+    cancellation = booking_cancellation(booking)
+    if cancellation is None:
         return ""
-    actor_kind, details = event
-    details = details if isinstance(details, dict) else {}
+    actor_kind, details = cancellation
     if details.get("cascade_of"):
         return _("一緒に予約した回の取消にあわせて")
     if actor_kind == Actor.RESIDENT:
