@@ -67,6 +67,16 @@ class ContactPreference(models.Model):
     def __str__(self) -> str:
         return f"contact preference of voucher {self.voucher_id}"
 
+    @staticmethod
+    def reachable() -> models.Q:
+        """The preferences with at least one channel that may be used now (the rule of
+        ``consented_channels``, as a query)."""
+        return (
+            models.Q(email_consented_at__isnull=False, email__isnull=False)
+            | models.Q(sms_consented_at__isnull=False, phone__isnull=False)
+            | models.Q(line_consented_at__isnull=False, line_user_id__isnull=False)
+        )
+
     def consented_channels(self) -> list[str]:
         """Channels that may be used now, in a fixed order."""
         channels = []

@@ -17,7 +17,6 @@ from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
 
 from audit.chain import Actor
@@ -42,6 +41,7 @@ from booking.models import (
 from booking.models.bookings import booking_number_display
 from booking.notifications.rendering import packaged_source
 from booking.notifications.selectors import (
+    failure_text,
     notification_counts,
     notifications_needing_attention,
     reminder_coverage,
@@ -90,40 +90,6 @@ def _submit(
 def _status(request: HttpRequest) -> int:
     # A form page shown again after a POST is shown because something in it was refused.
     return 400 if request.method == "POST" else 200
-
-
-# A sender's failure code (booking.notifications.delivery and providers) in words for the
-# municipality's staff; the code itself stays beside it, for the vendor's support.
-_FAILURES: tuple[tuple[str, Any], ...] = (
-    ("booking.cancelled", gettext_lazy("予約が取り消されたため、送っていません。")),
-    ("booking.changed", gettext_lazy("予約が変更されたため、この内容では送っていません。")),
-    ("booking.", gettext_lazy("予約の状態が変わったため、送っていません。")),
-    ("claim.expired", gettext_lazy("送信の処理が途中で止まりました。自動でやり直します。")),
-    (
-        "consent.withdrawn",
-        gettext_lazy("住民がこの受け取り方をやめたか、連絡先がなくなったため、送っていません。"),
-    ),
-    ("attempts.exhausted", gettext_lazy("何度か送ろうとしましたが、送れませんでした。")),
-    ("config.email_from", gettext_lazy("送信元のメールアドレスが設定されていません。")),
-    ("config.line_channel", gettext_lazy("LINEの設定がありません。")),
-    ("sms.not_japanese_number", gettext_lazy("日本の携帯電話番号ではないため、送れません。")),
-    ("content.personal_data", gettext_lazy("本文に個人の情報が含まれていたため、送っていません。")),
-    ("aws.connection", gettext_lazy("送信サービスにつながりませんでした。")),
-    ("aws.", gettext_lazy("送信サービスが受け付けませんでした。")),
-    ("line.connection", gettext_lazy("LINEにつながりませんでした。")),
-    ("line.token", gettext_lazy("LINEの認証に失敗しました。LINEの設定を確かめてください。")),
-    ("line.", gettext_lazy("LINEが受け付けませんでした。")),
-)
-
-
-def failure_text(reason: str) -> str:
-    """Why a message was not sent, in words ("" when none is recorded)."""
-    if not reason:
-        return ""
-    for prefix, text in _FAILURES:
-        if reason.startswith(prefix):
-            return str(text)
-    return str(_("送れませんでした。"))
 
 
 def _attention() -> list[dict[str, Any]]:
