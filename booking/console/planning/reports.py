@@ -13,7 +13,10 @@ loaded.
 - no_shows: bookings marked 来場なし per slot day, by channel;
 - deferrals: bookings ended at the venue because the dose was put off (接種見合わせ, the
   doctor's pre-screening), per slot day, by channel — not counted among cancellations;
-- doses: vaccinations recorded per vaccination day, by dose.
+- doses: vaccinations recorded per vaccination day, by dose;
+- attendance: what became of each venue's bookings of a slot day (vaccinated, checked in
+  only, put off, 来場なし, never received) — the no-show rate a municipality watches per
+  venue, and the bookings a venue never recorded.
 """
 
 from __future__ import annotations
@@ -41,7 +44,15 @@ from booking.console.planning.common import JAPAN
 from booking.models import Booking, Channel, Slot, VaccinationRecord
 
 K = TypeVar("K", bound=Hashable)
-REPORT_KEYS = ("bookings", "fill", "cancellations", "no_shows", "deferrals", "doses")
+REPORT_KEYS = (
+    "bookings",
+    "fill",
+    "cancellations",
+    "no_shows",
+    "deferrals",
+    "doses",
+    "attendance",
+)
 
 
 @dataclass(frozen=True)
@@ -320,6 +331,84 @@ def fill_rate(first: date, last: date) -> Report:
     )
 
 
+def _outcome_series() -> list[Series]:
+    return [
+        Series("vaccinated", _("接種済み"), PALETTE[1]),
+        Series("checked_in", _("受付のみ"), PALETTE[5]),
+        Series("deferred", _("接種見合わせ"), PALETTE[4]),
+        Series("no_show", _("来場なし"), PALETTE[2]),
+        Series("active", _("未受付"), PALETTE[3]),
+    ]
+
+
+def attendance(first: date, last: date) -> Report:
+    """Per venue and slot day, the bookings the slots held (those cancelled before the day
+    left out, those put off at the venue in) by what became of them."""
+    start, end = _bounds(first, last)
+    outcome = {
+        "vaccinated": Q(status=Booking.Status.VACCINATED),
+        "checked_in": Q(status=Booking.Status.CHECKED_IN),
+        "deferred": Q(status=Booking.Status.CANCELLED, cancel_reason=Booking.CancelReason.DEFERRED),
+        "no_show": Q(status=Booking.Status.NO_SHOW),
+        "active": Q(status=Booking.Status.ACTIVE),
+    }
+    grouped = list(
+        Booking.objects.filter(slot__starts_at__gte=start, slot__starts_at__lt=end)
+        .filter(~Q(status=Booking.Status.CANCELLED) | outcome["deferred"])
+        .annotate(day=TruncDate("slot__starts_at", tzinfo=JAPAN))
+        .values("day", "slot__venue_id", "slot__venue__area", "slot__venue__name")
+        .annotate(**{key: Count("id", filter=where) for key, where in outcome.items()})
+        .order_by("day", "slot__venue__area", "slot__venue__name", "slot__venue_id")
+    )
+    series = _outcome_series()
+    per_day: dict[date, dict[str, int]] = {}
+    for row in grouped:
+        day = per_day.setdefault(row["day"], dict.fromkeys(outcome, 0))
+        for key in outcome:
+            day[key] += int(row[key])
+    days = _days(first, last)
+    empty = dict.fromkeys(outcome, 0)
+    rows = []
+    for row in grouped:
+        counts = [int(row[s.key]) for s in series]
+        booked = sum(counts)
+        came = booked - int(row["no_show"]) - int(row["active"])
+        rows.append(
+            (
+                row["day"].isoformat(),
+                row["slot__venue__area"],
+                row["slot__venue__name"],
+                booked,
+                *counts,
+                _percent(came, booked),
+            )
+        )
+    return Report(
+        key="attendance",
+        title=_("来場状況（会場別・接種日別）"),
+        description=_(
+            "その日の枠の予約が、会場でどうなったかの数です（前もって取り消された予約は"
+            "含みません）。来場率は、予約のうち会場で受付をした割合です。「未受付」は"
+            "受付も来場なしの記録もない予約で、日が過ぎても残っていれば記録漏れの"
+            "おそれがあります。"
+        ),
+        columns=(
+            _("日付"),
+            _("地区"),
+            _("会場"),
+            _("予約"),
+            *(s.label for s in series),
+            _("来場率（%）"),
+        ),
+        rows=tuple(rows),
+        chart=stacked_bars(
+            categories=[_label(day) for day in days],
+            series=series,
+            values=[per_day.get(day, empty) for day in days],
+        ),
+    )
+
+
 def _percent(part: int, whole: int) -> str:
     return f"{part * 100 / whole:.1f}" if whole else ""
 
@@ -331,6 +420,7 @@ REPORTS: dict[str, Callable[[date, date], Report]] = {
     "no_shows": no_shows_per_day,
     "deferrals": deferrals_per_day,
     "doses": doses_per_day,
+    "attendance": attendance,
 }
 
 

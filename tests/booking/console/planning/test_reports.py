@@ -162,13 +162,48 @@ def test_cancellations_no_shows_deferrals_and_doses(as_admin: Client, history: W
     ]
 
 
+def test_attendance_per_venue_and_slot_day(
+    as_admin: Client, history: World, tenant_a: Municipality
+) -> None:
+    """What became of each venue's bookings of the day: a booking cancelled beforehand is
+    not counted, one put off at the venue is, and one nobody recorded shows as 未受付."""
+    with in_a(tenant_a):
+        r = history.residents
+        Booking.objects.filter(voucher=r[0]).update(status=Booking.Status.VACCINATED)
+        Booking.objects.filter(voucher=r[2]).update(status=Booking.Status.CHECKED_IN)
+    rows = csv_rows(as_admin, "attendance")
+    assert rows == [
+        [
+            "日付",
+            "地区",
+            "会場",
+            "予約",
+            "接種済み",
+            "受付のみ",
+            "接種見合わせ",
+            "来場なし",
+            "未受付",
+            "来場率（%）",
+        ],
+        ["2026-05-18", "中央地区", "小平市役所", "2", "1", "0", "0", "1", "0", "50.0"],
+        ["2026-05-18", "北地区", "北部集会所", "1", "0", "1", "0", "0", "0", "100.0"],
+        # The booking cancelled by phone is not counted; the one put off at the venue is.
+        ["2026-05-19", "中央地区", "小平市役所", "1", "0", "0", "1", "0", "0", "100.0"],
+    ]
+    with in_a(tenant_a):
+        Booking.objects.filter(voucher=r[2]).update(status=Booking.Status.ACTIVE)
+    assert csv_rows(as_admin, "attendance")[2][3:] == ["1", "0", "0", "0", "0", "1", "0.0"]
+    page = as_admin.get(f"/console/planning/reports/?{RANGE}").content.decode()
+    assert "<title>5/18 来場なし 1件</title>" in page
+
+
 def test_the_dashboard_draws_svg_without_script_or_inline_style(
     as_admin: Client, history: World, tenant_a: Municipality
 ) -> None:
     response = as_admin.get(f"/console/planning/reports/?{RANGE}")
     assert response.status_code == 200
     page = response.content.decode()
-    assert page.count("<svg viewBox") == 7  # the six reports and the last hour's minutes
+    assert page.count("<svg viewBox") == 8  # the seven reports and the last hour's minutes
     assert "<script" not in page and " style=" not in page and "<style" not in page
     # A bar per channel segment, with its number as the title (for a pointer and a reader).
     assert "<title>5/9 LINE 1件</title>" in page
