@@ -33,6 +33,7 @@ import uuid
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models, transaction
@@ -89,6 +90,24 @@ class RevealReason(models.TextChoices):
     RESIDENT_INQUIRY = "resident_inquiry", gettext_lazy("ご本人からの登録内容の問い合わせ")
     CALLBACK = "callback", gettext_lazy("折り返しの連絡のため")
     OTHER = "other", gettext_lazy("その他（メモに記入）")
+
+
+class CancelAskedBy(models.TextChoices):
+    """Who asked the call centre to cancel: recorded with the cancellation, so a resident who
+    later says they never asked can be told it was a family member's call, and when."""
+
+    RESIDENT = "resident", gettext_lazy("ご本人")
+    FAMILY = "family", gettext_lazy("ご家族・代理の方")
+
+
+class CancelGivenReason(models.TextChoices):
+    """Why the caller said they cancel, as far as they said (never required of them)."""
+
+    SCHEDULE = "schedule", gettext_lazy("都合がつかなくなった")
+    UNWELL = "unwell", gettext_lazy("体調がすぐれない")
+    ELSEWHERE = "elsewhere", gettext_lazy("ほかの会場・医療機関で接種した（する）")
+    DECLINED = "declined", gettext_lazy("接種を受けないことにした")
+    NOT_SAID = "not_said", gettext_lazy("その他・伺っていない")
 
 
 class IdentityCheckRequired(Exception):
@@ -581,10 +600,15 @@ def callcentre_cancel(
     voucher: Voucher,
     booking: Booking,
     ip: str | None,
+    asked_by: str,
+    given_reason: str = CancelGivenReason.NOT_SAID,
     expected_slot_id: int | None = None,
 ) -> Booking:
-    """``expected_slot_id``: the booking's slot when the operator's page was shown (see
-    ``booking_cancel``)."""
+    """``asked_by`` (``CancelAskedBy``) and ``given_reason`` (``CancelGivenReason``): who
+    asked and why, recorded with the cancellation. ``expected_slot_id``: the booking's slot
+    when the operator's page was shown (see ``booking_cancel``)."""
+    if asked_by not in CancelAskedBy.values or given_reason not in CancelGivenReason.values:
+        raise ValueError("asked_by and given_reason take their choices' values")
     actor = _require_identity(staff, voucher, operation="cancel", ip=ip)
     _own_booking(voucher, booking)
     return booking_cancel(
@@ -593,6 +617,7 @@ def callcentre_cancel(
         actor=actor,
         ip=ip,
         expected_slot_id=expected_slot_id,
+        told={"asked_by": asked_by, "given_reason": given_reason},
     )
 
 
@@ -616,8 +641,21 @@ def cancelled_how(booking: Booking) -> str:
             return _("ご本人がLINEから")
         return _("ご本人がウェブから")
     if actor_kind == Actor.STAFF:
-        return _("コールセンター・市区町村の職員が")
+        return _asked(details) or _("コールセンター・市区町村の職員が")
     return _("システムが")
+
+
+def _asked(details: Mapping[str, Any]) -> str:
+    """A call-centre cancellation's who and why, as recorded ("" for one before they were)."""
+    asked_by, reason = details.get("asked_by"), details.get("given_reason")
+    if asked_by not in CancelAskedBy.values:
+        return ""
+    if reason in CancelGivenReason.values and reason != CancelGivenReason.NOT_SAID:
+        return _("コールセンターで、%(who)sの「%(reason)s」とのお申し出により") % {
+            "who": CancelAskedBy(asked_by).label,
+            "reason": CancelGivenReason(reason).label,
+        }
+    return _("コールセンターで、%(who)sのお申し出により") % {"who": CancelAskedBy(asked_by).label}
 
 
 # --- The resident's web login -------------------------------------------------------------

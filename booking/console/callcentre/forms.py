@@ -8,7 +8,13 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from booking.console.forms import ConsoleForm
-from booking.services.callcentre import IDENTITY_ITEMS, NOTE_MAX_LENGTH, RevealReason
+from booking.services.callcentre import (
+    IDENTITY_ITEMS,
+    NOTE_MAX_LENGTH,
+    CancelAskedBy,
+    CancelGivenReason,
+    RevealReason,
+)
 
 
 class SearchForm(ConsoleForm):
@@ -41,6 +47,31 @@ class RevealForm(ConsoleForm):
         help_text=_("暗号化して監査記録に残ります。"),
         widget=forms.TextInput(attrs={"autocomplete": "off"}),
     )
+
+
+class CancelForm(ConsoleForm):
+    """Who asked the call centre to cancel, and why (as far as they said)."""
+
+    asked_by = forms.ChoiceField(
+        label=_("お申し出の方"),
+        choices=CancelAskedBy.choices,
+        widget=forms.RadioSelect,
+        error_messages={
+            "required": _("お申し出の方（ご本人か、ご家族・代理の方か）を選んでください。")
+        },
+    )
+    given_reason = forms.ChoiceField(
+        label=_("取り消す理由（伺った範囲で）"),
+        choices=CancelGivenReason.choices,
+        initial=CancelGivenReason.NOT_SAID,
+        required=False,
+        widget=forms.RadioSelect,
+        help_text=_("理由を無理に伺う必要はありません。監査記録に残ります。"),
+    )
+    from_slot = forms.IntegerField(min_value=1, required=False, widget=forms.HiddenInput)
+
+    def clean_given_reason(self) -> str:
+        return self.cleaned_data["given_reason"] or CancelGivenReason.NOT_SAID
 
 
 _IDENTITY_LABELS = {

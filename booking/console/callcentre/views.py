@@ -29,6 +29,7 @@ from audit.chain import Actor
 from audit.middleware import client_ip
 from booking.console.access import staff_required
 from booking.console.callcentre.forms import (
+    CancelForm,
     DayFilterForm,
     IdentityForm,
     RevealForm,
@@ -689,21 +690,28 @@ def cancel(request: HttpRequest, voucher_id: int, booking_id: int) -> HttpRespon
         "cascade": [(each, booking_number_display(each.booking_number)) for each in cascade],
     }
     if request.method == "GET":
+        context["form"] = CancelForm(initial={"from_slot": current.slot_id})
         return console_page(request, "booking/console/callcentre/cancel.html", context)
-    shown = request.POST.get("from_slot", "")
+    form = context["form"] = CancelForm(request.POST)
+    if not form.is_valid():
+        return console_page(request, "booking/console/callcentre/cancel.html", context, status=400)
     try:
         callcentre_cancel(
             staff=_staff(request),
             voucher=voucher,
             booking=current,
             ip=client_ip(request),
-            expected_slot_id=int(shown) if shown.isdigit() else None,
+            asked_by=form.cleaned_data["asked_by"],
+            given_reason=form.cleaned_data["given_reason"],
+            expected_slot_id=form.cleaned_data["from_slot"],
         )
     except IdentityCheckRequired as refused:
         return _identity_refused(request, voucher, refused)
     except BookingRefused as refused:
         current.refresh_from_db()  # the page shows the booking as it is now
         context["error"] = refused.staff_message
+        # What was chosen stays; the slot is the one the page now shows.
+        context["form"] = CancelForm(initial={**form.cleaned_data, "from_slot": current.slot_id})
         return console_page(request, "booking/console/callcentre/cancel.html", context, status=409)
     with_it = cancelled_together(current, linked)
     if with_it:

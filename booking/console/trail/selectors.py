@@ -35,7 +35,12 @@ from booking.models import (
     Voucher,
 )
 from booking.models.bookings import booking_number_display, booking_number_normalize
-from booking.services.callcentre import RevealReason, reveal_note_open
+from booking.services.callcentre import (
+    CancelAskedBy,
+    CancelGivenReason,
+    RevealReason,
+    reveal_note_open,
+)
 from booking.services.reception import JAPAN, ProductChangeReason
 from tenants.crypto import DecryptionFailed
 from tenants.models import Municipality
@@ -195,6 +200,7 @@ DETAIL_LABELS = {
     "allowed_networks": gettext_lazy("許可されたネットワークの数"),
     "already_registered": gettext_lazy("登録済み"),
     "as_of": gettext_lazy("時点"),
+    "asked_by": gettext_lazy("お申し出の方"),
     "basis": gettext_lazy("集計の基準"),
     "booked": gettext_lazy("予約数"),
     # What the booking's places were counted in (its channel), which a change by the call
@@ -233,6 +239,7 @@ DETAIL_LABELS = {
     "first_day": gettext_lazy("開始日"),
     "from": gettext_lazy("開始"),
     "full_list": gettext_lazy("全件の名簿"),
+    "given_reason": gettext_lazy("伺った理由"),
     "had_password": gettext_lazy("パスワードの設定があった"),
     "interval_days": gettext_lazy("接種間隔（日）"),
     "invalid": gettext_lazy("エラー（取り込まない行）"),
@@ -500,6 +507,8 @@ SCOPED_VALUE_CHOICES: dict[tuple[str, str], type[models.Choices]] = {
     ("callcentre", "matched"): PersonalItem,
     ("resident", "fields"): PersonalItem,
     ("booking.cancelled", "reason"): Booking.CancelReason,
+    ("booking.cancelled", "asked_by"): CancelAskedBy,
+    ("booking.cancelled", "given_reason"): CancelGivenReason,
     ("console.login_failed", "reason"): ConsoleLoginFailure,
     ("console.login_failed", "limit"): ConsoleLoginLimit,
     ("staff.invitation_refused", "reason"): InvitationFailure,

@@ -34,6 +34,7 @@ def booking_cancel(
     notification_extra: dict[str, Any] | None = None,
     reason: str | None = None,
     expected_slot_id: int | None = None,
+    told: dict[str, str] | None = None,
 ) -> Booking:
     """Cancel a live booking and give its place back to the channel it was booked through.
 
@@ -55,6 +56,9 @@ def booking_cancel(
     If it has moved since (an operator changed it while the resident's page stood open, or
     the other way round), nothing is cancelled: the caller may just have been told the new
     day, and a page showing the old one must not take it away.
+
+    ``told``: what the caller told the call centre (who asked, and why), recorded with the
+    cancellation of ``booking`` itself.
     """
     channel = _check_channel(channel)
     _check_actor(actor, channel, booking.voucher_id)
@@ -104,6 +108,7 @@ def booking_cancel(
                     "booked_through": each.booked_through,
                     "booked_channel": each.channel,
                     "cascade_of": None if each is current else current.pk,
+                    **((told or {}) if each is current else {}),
                 },
             )
         marks.invalidate_on_commit()

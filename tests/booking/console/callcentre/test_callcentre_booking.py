@@ -286,7 +286,15 @@ def test_change_and_cancel_go_through_the_same_service(
     assert town.hanako.voucher_number in whose
     detail = client_a.get(f"{resident_url(town)}bookings/{booking.pk}/").content.decode()
     assert town.hanako.voucher_number in detail.split('id="whose"')[1].split("</p>")[0]
-    assert client_a.post(cancel_url).status_code == 302
+    # Who asked is asked: a grandson's call is told apart from the resident's own.
+    unsaid = client_a.post(cancel_url)
+    assert unsaid.status_code == 400
+    assert (
+        "お申し出の方（ご本人か、ご家族・代理の方か）を選んでください。" in unsaid.content.decode()
+    )
+    assert live_bookings(tenant_a, town.hanako) != []
+    asked = {"asked_by": "family", "given_reason": "unwell", "from_slot": town.later_slot.pk}
+    assert client_a.post(cancel_url, asked).status_code == 302
     assert live_bookings(tenant_a, town.hanako) == []
     with schema_context(tenant_a.schema_name):
         assert Booking.objects.get(pk=booking.pk).status == Booking.Status.CANCELLED
@@ -296,9 +304,15 @@ def test_change_and_cancel_go_through_the_same_service(
     back = client_a.get(cancel_url)
     assert back.status_code == 302 and back["Location"].endswith(f"bookings/{booking.pk}/")
     assert "すでに取り消されたか" in client_a.get(back["Location"]).content.decode()
-    again = client_a.post(cancel_url, follow=True).content.decode()
+    again = client_a.post(cancel_url, asked, follow=True).content.decode()
     assert "すでに取り消されたか" in again and "予約を取り消しました。" not in again
-    assert len(events(tenant_a, "booking.cancelled")) == 1
+    [cancelled] = events(tenant_a, "booking.cancelled")
+    assert (cancelled.details["asked_by"], cancelled.details["given_reason"]) == (
+        "family",
+        "unwell",
+    )
+    # What the next operator tells a resident who asks why their booking is gone.
+    assert "コールセンターで、ご家族・代理の方の「体調がすぐれない」とのお申し出により" in again
 
 
 def _booked_with_a_second_operator(
@@ -354,7 +368,7 @@ def test_two_operators_changing_one_booking_the_second_is_told_not_overwritten(
     assert after.slot_id == town.later_slot.pk  # what the first operator told the caller
     assert len(events(tenant_a, "booking.changed")) == 1
     # Cancelled by the first meanwhile: the second's change page says so, and offers nothing.
-    client_a.post(f"{resident_url(town)}bookings/{booking.pk}/cancel/")
+    client_a.post(f"{resident_url(town)}bookings/{booking.pk}/cancel/", {"asked_by": "resident"})
     gone = second.post(change_url, {"slot": other.pk, "from_slot": town.later_slot.pk})
     assert gone.status_code == 302 and gone["Location"].endswith(f"bookings/{booking.pk}/")
     told = second.get(gone["Location"]).content.decode()
@@ -376,11 +390,16 @@ def test_a_cancel_page_shown_before_a_change_does_not_cancel_the_moved_booking(
     change_url = f"{resident_url(town)}bookings/{booking.pk}/change/"
     moved = client_a.post(change_url, {"slot": town.later_slot.pk, "from_slot": town.call_slot.pk})
     assert moved.status_code == 302
-    stale = second.post(cancel_url, {"from_slot": town.call_slot.pk})
+    stale = second.post(
+        cancel_url,
+        {"from_slot": town.call_slot.pk, "asked_by": "resident", "given_reason": "schedule"},
+    )
     assert stale.status_code == 409
     text = stale.content.decode()
     assert "別の操作で日時・会場が変更されました" in text
     assert f'name="from_slot" value="{town.later_slot.pk}"' in text
+    # What the operator chose stays chosen, to cancel the moved booking if the caller wishes.
+    assert 'value="schedule" id="id_given_reason_0" checked' in text
     [after] = live_bookings(tenant_a, town.hanako)
     assert after.slot_id == town.later_slot.pk
     assert not events(tenant_a, "booking.cancelled")

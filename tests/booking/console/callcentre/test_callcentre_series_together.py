@@ -181,7 +181,7 @@ def test_cancelling_dose_1_cancels_dose_2_and_says_so(
     cancel_url = f"{CALL_CENTRE_HOME}residents/{together.hanako.pk}/bookings/{dose1.pk}/cancel/"
     asked = client_a.get(cancel_url).content.decode()
     assert "一緒に予約した2回目" in asked and "も取り消されます" in asked
-    response = client_a.post(cancel_url, follow=True)
+    response = client_a.post(cancel_url, {"asked_by": "resident"}, follow=True)
     text = response.content.decode()
     assert "一緒に予約していた2回目" in text and "も取り消しました" in text
     assert {b.status for b in _all_bookings(tenant_a, together)} == {"cancelled"}

@@ -149,6 +149,20 @@ def test_a_detail_reads_as_what_it_means_in_its_own_area(
     assert "個人情報の表示（コールセンター）<br>" in revealed
     assert "理由（reason）: 折り返しの連絡のため（callback）" in revealed
 
+    cancelled = _page(
+        tenant_a,
+        client_a,
+        auditor_a,
+        clock,
+        "booking.cancelled",
+        {"channel": "call_centre", "asked_by": "family", "given_reason": "elsewhere"},
+    )
+    assert "お申し出の方（asked_by）: ご家族・代理の方（family）" in cancelled
+    assert (
+        "伺った理由（given_reason）: ほかの会場・医療機関で接種した（する）（elsewhere）"
+        in cancelled
+    )
+
     refused = _page(
         tenant_a,
         client_a,
