@@ -419,6 +419,8 @@ class ReceptionCard:
     birth_date: date | None
     age: int | None
     is_today: bool
+    # The slot's day is over: what happened that day can only be recorded after the fact.
+    is_past: bool
     record: VaccinationRecord | None
     # Ended at the venue after the pre-vaccination check (接種見合わせ): when; None otherwise.
     deferred_at: datetime | None = None
@@ -460,6 +462,7 @@ def reception_card_open(
         birth_date=birth_date,
         age=_age_on(birth_date, today) if birth_date else None,
         is_today=day_of(booking.slot.starts_at) == today,
+        is_past=day_of(booking.slot.starts_at) < today,
         record=VaccinationRecord.objects.filter(booking=booking).select_related("product").first(),
         deferred_at=_deferred_at(booking),
     )
@@ -488,10 +491,17 @@ def _check_own(booking: Booking) -> None:
         raise ValueError("the booking is not of the current municipality")
 
 
-def booking_check_in(*, booking: Booking, staff: StaffMember, ip: str | None = None) -> Booking:
+def booking_check_in(
+    *, booking: Booking, staff: StaffMember, ip: str | None = None, after_the_day: bool = False
+) -> Booking:
     """受付: an active booking of today, at a venue ``staff`` works at, becomes checked in.
     So does one of today marked 来場なし when the slot ended: the resident came late (its
     place was never given back), unless they have booked that dose again since.
+
+    ``after_the_day``: a booking of a day gone by, active or marked 来場なし, checked in after
+    the fact — the resident came and the venue did not record it (a paper list on a busy
+    day, the system unreachable); the dose is then recorded for that day. Refused when the
+    resident has booked that dose again, or has it recorded, since.
 
     Raises ReceptionRefused (audited) for anything else.
     """
@@ -508,7 +518,9 @@ def booking_check_in(*, booking: Booking, staff: StaffMember, ip: str | None = N
             late = locked.status == Booking.Status.NO_SHOW
             if locked.status != Booking.Status.ACTIVE and not late:
                 raise ReceptionRefused("not_active")
-            if day_of(locked.slot.starts_at) != today_in_japan():
+            day = day_of(locked.slot.starts_at)
+            past = after_the_day and day < today_in_japan()
+            if day != today_in_japan() and not past:
                 raise ReceptionRefused("not_today")
             if voucher.status == Voucher.Status.WITHDRAWN:
                 raise ReceptionRefused("voucher_withdrawn")
@@ -519,11 +531,15 @@ def booking_check_in(*, booking: Booking, staff: StaffMember, ip: str | None = N
                 ).exists()
             ):
                 raise ReceptionRefused("booked_again")
+            if past and voucher.vaccinations.filter(dose=locked.dose).exists():
+                raise ReceptionRefused("already_recorded")
             locked.status = Booking.Status.CHECKED_IN
             locked.save(update_fields=["status"])
             details: dict[str, Any] = {"venue": locked.slot.venue_id, "slot": locked.slot_id}
             if late:
                 details["after_no_show"] = True
+            if past:
+                details["after_the_day"] = True
             record(
                 action="reception.checked_in",
                 actor=staff_actor(staff),

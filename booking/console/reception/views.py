@@ -13,6 +13,7 @@ from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -36,6 +37,7 @@ from booking.services.reception import (
     booking_check_in,
     booking_check_in_undo,
     checked_in_unrecorded,
+    day_of,
     later_doses_booked,
     no_shows_due,
     no_shows_mark,
@@ -151,6 +153,12 @@ def _card_page(
         and card.is_today
         and not card.voucher_withdrawn
     )
+    # A day gone by: what the venue did not record that day can be, after the fact.
+    can_check_in_after = (
+        booking.status in (Booking.Status.ACTIVE, Booking.Status.NO_SHOW)
+        and card.is_past
+        and not card.voucher_withdrawn
+    )
     can_record = booking.status == Booking.Status.CHECKED_IN and card.record is None
     if can_record and vaccination_form is None:
         # The doctor of this staff member's last record (a venue's doctor sees resident
@@ -179,6 +187,7 @@ def _card_page(
             recorded_today=card.record is not None
             and card.record.vaccinated_on == today_in_japan(),
             can_check_in=can_check_in,
+            can_check_in_after=can_check_in_after,
             can_record=can_record,
             vaccination_form=vaccination_form if can_record else None,
         ),
@@ -212,12 +221,36 @@ def check_in(request: HttpRequest, booking_id: int) -> HttpResponse:
     if isinstance(opened, HttpResponse):
         return opened
     number = booking_number_display(opened.booking_number)
+    after_the_day = request.POST.get("after_the_day") == "1"
+    if after_the_day and not request.POST.get("confirm"):
+        messages.error(request, _("確認のチェックを入れてから押してください。"))
+        return redirect("console:reception:booking", booking_id=opened.pk)
     try:
-        booking_check_in(booking=opened, staff=_staff(request), ip=client_ip(request))
+        booking_check_in(
+            booking=opened,
+            staff=_staff(request),
+            ip=client_ip(request),
+            after_the_day=after_the_day,
+        )
     except ReceptionRefused as refusal:
         messages.error(request, refusal.message)
     else:
-        messages.success(request, _("予約番号 %(number)s を受付しました。") % {"number": number})
+        if after_the_day:
+            messages.success(
+                request,
+                _(
+                    "予約番号 %(number)s を、%(day)sの受付として記録しました。"
+                    "続けて接種を記録してください。"
+                )
+                % {
+                    "number": number,
+                    "day": date_format(day_of(opened.slot.starts_at), _("n月j日")),
+                },
+            )
+        else:
+            messages.success(
+                request, _("予約番号 %(number)s を受付しました。") % {"number": number}
+            )
     return redirect("console:reception:booking", booking_id=opened.pk)
 
 

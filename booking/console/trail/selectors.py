@@ -195,6 +195,7 @@ DETAIL_LABELS = {
     "active": gettext_lazy("有効な接種券"),
     "added": gettext_lazy("追加した会場"),
     "after_no_show": gettext_lazy("来場なしのあとの受付"),
+    "after_the_day": gettext_lazy("予約の日が過ぎてからの受付の記録"),
     "conditions": gettext_lazy("絞り込みの条件"),
     "notes_opened": gettext_lazy("開いたメモの数"),
     "allowed_networks": gettext_lazy("許可されたネットワークの数"),

@@ -6,12 +6,12 @@ from __future__ import annotations
 from django.test import Client
 from django_tenants.utils import tenant_context
 
-from booking.models import Booking
+from booking.models import Booking, VaccinationRecord
 from booking.services.reception import no_shows_mark
 from tenants.models import Municipality
 
 from ..conftest import StaffAccount, events
-from .conftest import Day, logged_in, make_booking
+from .conftest import Day, at, logged_in, make_booking, make_slot
 from .test_reception_check_in import check_in, status_of
 from .test_reception_lookup import lookup
 from .test_reception_vaccination import checked_in, record
@@ -107,6 +107,67 @@ def test_a_late_arrival_who_booked_that_dose_again_is_checked_in_on_the_new_book
     page = client_a.get(refused["Location"]).content.decode()
     assert "同じ回を予約し直しています" in page
     assert events(tenant_a, "reception.refused")[-1].details["reason"] == "booked_again"
+
+
+def _yesterday(tenant: Municipality, day: Day) -> Booking:
+    """The resident's booking, moved to yesterday at the venue."""
+    with tenant_context(tenant):
+        slot = make_slot(day.civic, day.pfizer, at(-1, 10))
+        Booking.objects.filter(pk=day.booking.pk).update(slot=slot)
+        return Booking.objects.get(pk=day.booking.pk)
+
+
+def test_a_day_gone_by_that_the_venue_did_not_record_is_recorded_after_the_fact(
+    tenant_a: Municipality, client_a: Client, day: Day, venue_a: StaffAccount, clock
+) -> None:
+    """Marked 来場なし at the end of yesterday, though the resident came (the paper list of
+    a busy day): checked in as of that day, and the dose recorded for that day."""
+    booking = _yesterday(tenant_a, day)
+    _no_show(tenant_a, booking, venue_a)
+    logged_in(client_a, venue_a, clock)
+    url = f"/console/reception/bookings/{booking.pk}/"
+    card = client_a.get(url).content.decode()
+    assert 'id="after-the-day"' in card and 'id="check-in"' not in card
+    assert "この予約の日（5月10日）は過ぎていて、「来場なし」のままです" in card
+    # Not by the plain check-in, nor without the confirmation.
+    check_in(client_a, booking)
+    assert events(tenant_a, "reception.refused")[-1].details["reason"] == "not_today"
+    unconfirmed = client_a.post(f"{url}check-in/", {"after_the_day": "1"}, follow=True)
+    assert "確認のチェックを入れてから押してください。" in unconfirmed.content.decode()
+    assert status_of(tenant_a, booking) == Booking.Status.NO_SHOW
+    done = client_a.post(f"{url}check-in/", {"after_the_day": "1", "confirm": "1"}, follow=True)
+    assert "5月10日の受付として記録しました" in done.content.decode()
+    assert status_of(tenant_a, booking) == Booking.Status.CHECKED_IN
+    checked = events(tenant_a, "reception.checked_in")[-1]
+    assert checked.details["after_the_day"] is True and checked.details["after_no_show"] is True
+    assert record(client_a, booking, day.pfizer).status_code == 302
+    with tenant_context(tenant_a):
+        given = VaccinationRecord.objects.get(booking_id=booking.pk)
+        assert given.vaccinated_on.isoformat() == "2026-05-10"
+
+
+def test_a_day_gone_by_is_not_recorded_over_a_dose_recorded_since(
+    tenant_a: Municipality, client_a: Client, day: Day, venue_a: StaffAccount, clock
+) -> None:
+    booking = _yesterday(tenant_a, day)  # never marked: still 予約中
+    with tenant_context(tenant_a):
+        VaccinationRecord.objects.create(
+            voucher=day.resident,
+            dose=booking.dose,
+            product=day.pfizer,
+            lot_number="FA1234",
+            vaccinated_on=at(0, 9).date(),
+            venue_name="市外の医療機関",
+            actor_kind="staff",
+            actor_id="1",
+        )
+    logged_in(client_a, venue_a, clock)
+    url = f"/console/reception/bookings/{booking.pk}/"
+    assert 'id="after-the-day"' in client_a.get(url).content.decode()
+    client_a.post(f"{url}check-in/", {"after_the_day": "1", "confirm": "1"})
+    assert status_of(tenant_a, booking) == Booking.Status.ACTIVE
+    refused = events(tenant_a, "reception.refused")[-1]
+    assert refused.details["reason"] == "already_recorded"
 
 
 def test_a_resident_back_after_the_dose_or_the_check_in_is_flagged(
