@@ -11,6 +11,7 @@ import codecs
 import csv
 import io
 import re
+import unicodedata
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -190,6 +191,10 @@ def _read_sample(stream: _BinaryReadable) -> bytes:
 # ---------------------------------------------------------------------------------------------
 # Header
 
+# Three digits in a row: a number, a date, a postal code or a phone number — a resident's
+# data, not a column's name (名前2, 住所1 have one digit at most).
+_DATA_DIGITS = re.compile(r"[0-9]{3}")
+
 
 def map_header(
     cells: Sequence[str], column_mapping: Mapping[str, str | None] | None = None
@@ -243,6 +248,16 @@ def map_header(
     if missing:
         names = "、".join(f"「{label}」" for label in missing)
         found = [cell.strip() for cell in cells if cell.strip()]
+        if any(_DATA_DIGITS.search(unicodedata.normalize("NFKC", cell)) for cell in found):
+            # A resident's row where the header should be (a file saved without one): its
+            # cells are personal data, never repeated in a message the control plane shows.
+            raise HeaderError(
+                f"必須の列が見つかりません: {names}。"
+                "見出し行があるはずの行に、見出しではなくデータ（番号や日付）が入っています"
+                "（住民の情報のため、その内容はここに表示しません）。"
+                "ファイルの先頭に見出し行（接種券番号,氏名,氏名カナ,生年月日,…）があるかを"
+                "確認してください"
+            )
         shown = "、".join(f"「{cell[:20]}」" for cell in found[:12]) + (
             "…" if len(found) > 12 else ""
         )

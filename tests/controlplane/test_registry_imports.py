@@ -103,6 +103,24 @@ def test_a_full_list_withdrawing_many_asks_for_their_number_on_the_page(
         assert Voucher.objects.filter(status=Voucher.Status.ACTIVE).count() == 40
 
 
+def test_a_file_without_its_header_row_shows_none_of_the_first_residents_data(
+    operator_client, tenant_a: Municipality, settings, tmp_path, django_capture_on_commit_callbacks
+) -> None:
+    """The first row is a resident's, where the header should be: the message says so, and
+    neither the page nor the stored message repeats that resident's values."""
+    settings.MEDIA_ROOT = tmp_path
+    settings.SESSHU_REGISTRY_PROCESSES = 1
+    data = csv_bytes([row("0000000001", name="岡田 さくら", kana="オカダ サクラ")], header="")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = _upload(operator_client, tenant_a.code, data)
+    text = operator_client.get(response["Location"]).content.decode()
+    assert "見出しではなくデータ（番号や日付）が入っています" in text
+    with tenant_context(tenant_a):
+        message = RegistryImport.objects.get().message
+    for personal in ("岡田", "オカダ", "0000000001", "090-1234-5678", "小川町", "187-0031"):
+        assert personal not in text and personal not in message
+
+
 def test_a_binary_upload_is_refused_with_a_message(operator_client, tenant_a, settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path
     response = _upload(operator_client, tenant_a.code, b"PK\x03\x04" + b"\x00" * 200)

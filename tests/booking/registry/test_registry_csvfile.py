@@ -316,6 +316,22 @@ def test_missing_required_columns_are_named() -> None:
     assert found.startswith("「宛名番号」、「氏名」、「生年月日」、「電話番号」。")
 
 
+@pytest.mark.parametrize(
+    "first_row",
+    [
+        ["0012345678", "山田 太郎", "ヤマダ タロウ", "S23.4.1"],
+        ["山田 太郎", "ヤマダ タロウ", "１９４８／４／１"],  # full-width: a date all the same
+        ["山田 太郎", "ヤマダ タロウ", "090-1234-5678"],
+    ],
+)
+def test_a_residents_row_read_as_the_header_is_not_repeated(first_row: list[str]) -> None:
+    with pytest.raises(HeaderError) as caught:
+        map_header(first_row)
+    message = caught.value.message
+    assert "見出しではなくデータ（番号や日付）が入っています" in message
+    assert "山田" not in message and "ヤマダ" not in message and "1234" not in message
+
+
 def test_a_file_with_a_bad_header_fails_when_opened() -> None:
     with pytest.raises(HeaderError, match="氏名カナ"):
         open_registry(_file(["接種券番号,氏名,生年月日", "0012345678,山田,S23.4.1"]))
