@@ -17,6 +17,7 @@ from booking.registry.fields import FIELD_LABELS, IDENTITY_COLUMNS, REQUIRED_FIE
 from booking.services.registry_import import (
     ERROR_ROWS_SHOWN,
     RegistryImportRefused,
+    addresses_elsewhere,
     full_list_without_rows,
     registry_import_cancel,
     registry_import_confirm,
@@ -114,6 +115,8 @@ def import_context(registry_import: RegistryImport) -> dict[str, Any]:
         and not (registry_import.counts or {}).get("new")
         and not (registry_import.counts or {}).get("changed"),
         "withdrawals_to_acknowledge": withdrawals_to_acknowledge(registry_import),
+        # Addresses naming another municipality: perhaps the wrong file.
+        "elsewhere": addresses_elsewhere(registry_import),
     }
 
 

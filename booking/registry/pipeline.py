@@ -49,6 +49,7 @@ from booking.registry.normalize import (
     normalize_sex,
     normalize_voucher_number,
 )
+from booking.registry.places import PlaceReader
 from booking.registry.rows import RegistryRecord, RowError, mask_value, parse_row
 from tenants.crypto import BLIND_INDEX_BYTES, Readable, RecordEncoder, TenantCipher
 
@@ -190,6 +191,10 @@ class ChunkResult:
     # Each error with the row's voucher number when that much of the row is valid ("" if not).
     errors: list[tuple[RowError, str]] = field(default_factory=list)
     bytes_done: int = 0
+    # Of the first valid rows' addresses (ADDRESS_SAMPLE), how many were read, and the other
+    # municipalities they named, with how many each.
+    addresses_checked: int = 0
+    elsewhere: dict[str, int] = field(default_factory=dict)
 
 
 COPY_BINARY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
@@ -341,6 +346,12 @@ _DOSE_FIELD: dict[int | None, bytes] = {
 }
 
 
+# Addresses read per chunk for the municipality they name: enough to tell another
+# municipality's file (every row of it names that one), at no cost per row worth counting.
+ADDRESS_SAMPLE = 50
+_ADDRESS_AT = 5  # in Values
+
+
 def process_chunk(
     chunk: Chunk,
     *,
@@ -351,7 +362,10 @@ def process_chunk(
     data_key: bytes,
     import_id: int,
     today: date,
+    home: tuple[str, str] | None = None,
 ) -> ChunkResult:
+    """``home``: the municipality's prefecture and name, which its rows' addresses are
+    checked against (see booking.registry.places)."""
     cipher = TenantCipher(tenant_code, data_key)
     registry = _open_chunk(chunk, head=head, encoding=encoding, column_mapping=column_mapping)
     offset = chunk.first_line - head.header_lines - 1
@@ -409,13 +423,28 @@ def process_chunk(
         lines.append(line_number + offset)
     if not valid_rows:
         return ChunkResult(b"", rows, 0, errors, len(chunk.data))
+    checked, elsewhere = _places(valid_rows[:ADDRESS_SAMPLE], home)
     return ChunkResult(
         _copy_tuples(cipher, valid_rows, lines, import_id),
         rows,
         len(valid_rows),
         errors,
         len(chunk.data),
+        checked,
+        elsewhere,
     )
+
+
+def _places(rows: list[Values], home: tuple[str, str] | None) -> tuple[int, dict[str, int]]:
+    """How many of ``rows`` have an address, and the other municipalities those name."""
+    if home is None:
+        return 0, {}
+    reader = PlaceReader(*home)
+    addresses = [str(values[_ADDRESS_AT]) for values in rows if values[_ADDRESS_AT]]
+    elsewhere: dict[str, int] = {}
+    for place in filter(None, map(reader.elsewhere, addresses)):
+        elsewhere[place] = elsewhere.get(place, 0) + 1
+    return len(addresses), elsewhere
 
 
 # Text columns where UTF-8 pasted into a Shift_JIS file reads as other kanji (山田 as 螻ア逕ー)

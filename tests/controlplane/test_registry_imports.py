@@ -121,6 +121,35 @@ def test_a_file_without_its_header_row_shows_none_of_the_first_residents_data(
         assert personal not in text and personal not in message
 
 
+def test_another_municipalitys_list_is_pointed_out_by_its_addresses(
+    operator_client, tenant_a: Municipality, settings, tmp_path, django_capture_on_commit_callbacks
+) -> None:
+    """小平市's page, with a file of 旭川市's residents: the vendor sees no address, so the
+    preview says which municipality the addresses name before anything is confirmed."""
+    settings.MEDIA_ROOT = tmp_path
+    settings.SESSHU_REGISTRY_PROCESSES = 1
+    asahikawa = [row(f"{n:010d}", address=f"北海道旭川市{n}条通8丁目") for n in range(1, 9)]
+    kodaira = [row("0000000009"), row("0000000010", address="小川町1-2")]
+    with django_capture_on_commit_callbacks(execute=True):
+        response = _upload(operator_client, tenant_a.code, csv_bytes(asahikawa + kodaira))
+    text = operator_client.get(response["Location"]).content.decode()
+    warning = text.split('id="import-addresses-elsewhere"')[1].split("</div>")[0]
+    assert "確認した住所 10件のうち 8件が、ほかの市区町村（北海道旭川市など）" in warning
+    assert "旭川市1条通" not in text  # the place, never an address
+    with tenant_context(tenant_a):
+        previewed = Event.objects.filter(action="registry_import.previewed").latest("seq")
+        assert previewed.details["places_elsewhere"] == ["北海道旭川市"]
+    # Its own residents' list (one of them in a care home elsewhere) is not asked about.
+    operator_client.post(f"{response['Location']}decide/", {"decision": "cancel"})
+    own = [row(f"{n:010d}") for n in range(1, 20)] + [row("0000000020", address="群馬県前橋市1")]
+    with django_capture_on_commit_callbacks(execute=True):
+        response = _upload(operator_client, tenant_a.code, csv_bytes(own))
+    assert (
+        'id="import-addresses-elsewhere"'
+        not in operator_client.get(response["Location"]).content.decode()
+    )
+
+
 def test_a_binary_upload_is_refused_with_a_message(operator_client, tenant_a, settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path
     response = _upload(operator_client, tenant_a.code, b"PK\x03\x04" + b"\x00" * 200)

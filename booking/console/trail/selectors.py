@@ -194,6 +194,8 @@ ACTION_LABELS = {
 DETAIL_LABELS = {
     "active": gettext_lazy("有効な接種券"),
     "added": gettext_lazy("追加した会場"),
+    "addresses_checked": gettext_lazy("確認した住所の数"),
+    "addresses_elsewhere": gettext_lazy("ほかの市区町村の住所の数"),
     "after_no_show": gettext_lazy("来場なしのあとの受付"),
     "after_the_day": gettext_lazy("予約の日が過ぎてからの受付の記録"),
     "conditions": gettext_lazy("絞り込みの条件"),
@@ -273,6 +275,7 @@ DETAIL_LABELS = {
     "phase": gettext_lazy("段階"),
     "phone_changed": gettext_lazy("電話番号の変更"),
     "phone_given": gettext_lazy("電話番号の入力"),
+    "places_elsewhere": gettext_lazy("住所の多かったほかの市区町村"),
     "planned": gettext_lazy("作成しようとした数"),
     "previous_channel": gettext_lazy("変更前の予約経路"),
     "previous_products": gettext_lazy("変更前のワクチン"),

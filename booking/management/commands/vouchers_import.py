@@ -11,6 +11,7 @@ from booking.models.registry import DRY_RUN
 from booking.services.registry_import import (
     RegistryImportRefused,
     RegistryImportStalled,
+    addresses_elsewhere,
     registry_import_apply,
     registry_import_cancel,
     registry_import_confirm,
@@ -221,5 +222,13 @@ class Command(BaseCommand):
             f"Import {registry_import.pk} ({registry_import.get_status_display()}): "
             + ", ".join(f"{key} {counts[key]}" for key in keys)
         )
+        elsewhere = addresses_elsewhere(registry_import)
+        if elsewhere:
+            count, checked, places = elsewhere
+            self.stderr.write(
+                f"Warning: {count:,} of the {checked:,} addresses read name another municipality"
+                f" ({'、'.join(places)}). Check that the file is this municipality's list"
+                " (ほかの市区町村の住所が多くあります)."
+            )
         for error in registry_import.errors.all()[:20]:
             self.stdout.write(f"  line {error.line_number} {error.column}: {error.message}")

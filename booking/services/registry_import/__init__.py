@@ -23,6 +23,7 @@ from booking.models.registry import STALE_AFTER
 from booking.services.registry_import.apply import (
     WITHDRAWAL_SHARE_ASKED,
     WITHDRAWALS_NEVER_ASKED,
+    addresses_elsewhere,
     full_list_without_rows,
     registry_import_apply,
     registry_import_cancel,
@@ -67,6 +68,7 @@ from booking.services.registry_import.upload import registry_import_upload
 __all__ = [
     "WITHDRAWAL_SHARE_ASKED",
     "WITHDRAWALS_NEVER_ASKED",
+    "addresses_elsewhere",
     "full_list_without_rows",
     "withdrawals_to_acknowledge",
     "AUDIT_FILE_NAME_CHARS",

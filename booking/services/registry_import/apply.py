@@ -81,6 +81,24 @@ def withdrawals_to_acknowledge(registry_import: RegistryImport) -> int:
     return withdrawn if withdrawn > active * WITHDRAWAL_SHARE_ASKED else 0
 
 
+# A file whose addresses (those the preview read) name other municipalities this often is
+# asked about before it is confirmed: probably another municipality's list. A few may (a
+# resident in a care home elsewhere, still this municipality's: 住所地特例).
+ELSEWHERE_SHARE_ASKED = 0.2
+ELSEWHERE_NEVER_ASKED = 3
+
+
+def addresses_elsewhere(registry_import: RegistryImport) -> tuple[int, int, list[str]] | None:
+    """(addresses naming another municipality, addresses read, the places most named) when
+    they are enough to ask whether the file is this municipality's; None otherwise."""
+    counts = registry_import.counts or {}
+    elsewhere = int(counts.get("addresses_elsewhere") or 0)
+    checked = int(counts.get("addresses_checked") or 0)
+    if elsewhere < ELSEWHERE_NEVER_ASKED or elsewhere < checked * ELSEWHERE_SHARE_ASKED:
+        return None
+    return elsewhere, checked, list(counts.get("places_elsewhere") or [])
+
+
 def full_list_without_rows(registry_import: RegistryImport) -> bool:
     """A full list with no row to import: confirming it would withdraw every voucher."""
     counts = registry_import.counts or {}

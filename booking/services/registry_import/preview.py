@@ -9,9 +9,10 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import partial
 from typing import Any
@@ -54,6 +55,7 @@ from booking.services.registry_import.state import (
 )
 from tenants.db import current_municipality, current_schema
 from tenants.keys import data_key_for
+from tenants.prefectures import prefecture_for
 
 # The name the import's log lines have always carried (the package's, not this module's).
 logger = logging.getLogger(__package__)
@@ -183,8 +185,10 @@ def _parse(registry_import: RegistryImport, progress: Progress | None) -> None:
             data_key=data_key,
             import_id=registry_import.pk,
             today=today,
+            home=(prefecture_for(municipality.code), municipality.name),
         )
         rows = 0
+        addresses = Addresses()
         done = len(head.header_bytes)
         chunks = chunk_file(head, rest, stream, chunk_bytes=_chunk_bytes())
         for result in _results(chunks, work, _processes()):
@@ -195,6 +199,7 @@ def _parse(registry_import: RegistryImport, progress: Progress | None) -> None:
                 _save_errors(registry_import, result)
                 rows += result.rows
                 done += result.bytes_done
+                addresses.add(result)
                 # With the chunk's rows, or not at all: a run that lost the import (taken
                 # over, cancelled) has its last chunk rolled back and stops.
                 if not RegistryImport.objects.filter(held).update(
@@ -209,7 +214,7 @@ def _parse(registry_import: RegistryImport, progress: Progress | None) -> None:
     with transaction.atomic():
         _hold(held)
         _mark_duplicates(registry_import)
-        registry_import.counts = preview_counts(registry_import)
+        registry_import.counts = {**preview_counts(registry_import), **addresses.counts()}
         # The optional columns the file does not have: the page says that a voucher
         # already held loses those values, and, without the address, what the call centre
         # then asks a caller instead.
@@ -235,6 +240,26 @@ def _parse(registry_import: RegistryImport, progress: Progress | None) -> None:
         )
     if progress:
         progress(registry_import)
+
+
+@dataclass
+class Addresses:
+    """What the chunks' address samples found: how many addresses were read, and how many
+    named another municipality, which ones most often (names of places, never an address)."""
+
+    checked: int = 0
+    elsewhere: Counter[str] = field(default_factory=Counter)
+
+    def add(self, result: ChunkResult) -> None:
+        self.checked += result.addresses_checked
+        self.elsewhere.update(result.elsewhere)
+
+    def counts(self) -> dict[str, Any]:
+        return {
+            "addresses_checked": self.checked,
+            "addresses_elsewhere": sum(self.elsewhere.values()),
+            "places_elsewhere": [place for place, _n in self.elsewhere.most_common(3)],
+        }
 
 
 # A voucher number on this many other lines is named with the first of them and "…": the

@@ -80,12 +80,13 @@ def audit_file_name(registry_import: RegistryImport) -> str:
     return registry_import.file_name[:AUDIT_FILE_NAME_CHARS]
 
 
-def _count_details(counts: dict[str, int]) -> dict[str, Any]:
-    return {key: int(value) for key, value in counts.items()}
+def _count_details(counts: dict[str, Any]) -> dict[str, Any]:
+    # Counts, and the names of places a preview found (never an address).
+    return {key: value if isinstance(value, list) else int(value) for key, value in counts.items()}
 
 
 def _event_details(
-    registry_import: RegistryImport, requested_by: str = "", counts: dict[str, int] | None = None
+    registry_import: RegistryImport, requested_by: str = "", counts: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     """File name and counts for the trail; ``requested_by`` ("kind:id") when the event's
     actor is the system working for someone (the preview for the uploader, the apply for

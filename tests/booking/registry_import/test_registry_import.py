@@ -57,6 +57,10 @@ def test_the_preview_writes_no_voucher_and_counts_every_kind(tenant) -> None:
         "changed": 0,
         "unchanged": 0,
         "invalid": 1,
+        # The valid rows' addresses, read for the municipality they name: 小平市's own.
+        "addresses_checked": 2,
+        "addresses_elsewhere": 0,
+        "places_elsewhere": [],
     }
     assert Voucher.objects.count() == 0
     error = registry_import.errors.get()

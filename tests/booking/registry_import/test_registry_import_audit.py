@@ -18,7 +18,16 @@ from tests.booking.registry_import.conftest import csv_bytes, preview, row
 
 UPLOADER = Actor("staff", "41")
 CONFIRMER = Actor("vendor", "7")
-COUNTS = {"rows": 2, "new": 1, "changed": 0, "unchanged": 0, "invalid": 1}
+COUNTS = {
+    "rows": 2,
+    "new": 1,
+    "changed": 0,
+    "unchanged": 0,
+    "invalid": 1,
+    "addresses_checked": 1,
+    "addresses_elsewhere": 0,
+    "places_elsewhere": [],
+}
 
 
 def _event(action: str, registry_import: RegistryImport) -> Event:

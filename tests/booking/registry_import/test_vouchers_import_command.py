@@ -181,3 +181,12 @@ def test_the_command_reads_the_file_with_the_saved_column_mapping(tenant, tmp_pa
     out, _err = run(tenant, write(tmp_path, data))
     assert "(取込完了): rows 1, new 1" in out
     assert Voucher.objects.get().voucher_number == "0000000001"
+
+
+def test_a_dry_run_of_another_municipalitys_list_warns_of_its_addresses(tenant, tmp_path) -> None:
+    rows = [row(f"{n:010d}", address=f"北海道旭川市{n}条通") for n in range(1, 6)]
+    out, err = run(tenant, write(tmp_path, csv_bytes(rows)), "--dry-run")
+    assert "Warning: 5 of the 5 addresses read name another municipality (北海道旭川市)" in err
+    assert "北海道旭川市1条通" not in out + err
+    _out, err = run(tenant, write(tmp_path, csv_bytes([row("0000000001")]), "own.csv"), "--dry-run")
+    assert "Warning:" not in err
