@@ -320,6 +320,7 @@ DETAIL_LABELS = {
     "venues_cleared": gettext_lazy("外した担当会場の数"),
     "voucher": gettext_lazy("接種券"),
     "vouchers": gettext_lazy("接種券"),
+    "voucher_ranges": gettext_lazy("対象の接種券"),
     "web": Channel.WEB.label,
     "withdrawn": gettext_lazy("対象外にする接種券"),
     "withdrawn_with_booking": gettext_lazy("対象外にする接種券のうち予約あり"),
@@ -631,9 +632,27 @@ def _details_text(
         named = _rows_text(ID_DETAILS.get(key), value, rows or {})
         if key in PRODUCT_CODE_DETAILS and (rows or {}).get(("product_code", str(value))):
             named = f"{(rows or {})[('product_code', str(value))]}（{value}）"
+        if named is None and key in RANGE_DETAILS:
+            named = _ranges_text(value)
         shown = named if named is not None else _value_text(action, key, value)
         lines.append(f"{_key_text(action, key)}: {shown}")
     return "\n".join(lines)
+
+
+# Details that hold ranges of row ids, [[first, last], …] (bulk reads of vouchers).
+RANGE_DETAILS = ("voucher_ranges",)
+
+
+def _ranges_text(value: object) -> str | None:
+    """``[[1, 191], [200, 200]]`` as ``id 1〜191、id 200``; None if not such ranges."""
+    if not isinstance(value, list) or not all(
+        isinstance(pair, list) and len(pair) == 2 and all(isinstance(n, int) for n in pair)
+        for pair in value
+    ):
+        return None
+    return "、".join(
+        f"id {first}" if first == last else f"id {first}〜{last}" for first, last in value
+    )
 
 
 def _ids_in(value: object) -> list[int]:
@@ -737,6 +756,9 @@ def trail_page(
             number = vouchers.get(int(event.actor_id))
             if number:
                 label = f"{label} ({_('接種券')} {number})"
+        if event.actor_kind == Actor.VENDOR:
+            # The vendor's operators are the vendor's to name: it knows who has this id.
+            label = f"{label} ({_('運営事業者の担当者')})"
         details = event.details if isinstance(event.details, dict) else {}
         rows.append(
             TrailRow(

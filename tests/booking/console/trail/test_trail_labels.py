@@ -163,6 +163,16 @@ def test_a_detail_reads_as_what_it_means_in_its_own_area(
         in cancelled
     )
 
+    downloaded = _page(
+        tenant_a,
+        client_a,
+        auditor_a,
+        clock,
+        "registry_import.codes_downloaded",
+        {"voucher_ranges": [[1, 191], [200, 200]]},
+    )
+    assert "対象の接種券（voucher_ranges）: id 1〜191、id 200<" in downloaded
+
     refused = _page(
         tenant_a,
         client_a,
@@ -308,3 +318,15 @@ def test_residents_and_receptions_codes_and_moments_read_in_japanese(
     )
     assert "2026年12月7日 18:11:06" in corrected and "+00:00" not in corrected
     assert ": はい<" in corrected and "true" not in corrected
+
+
+def test_a_vendors_operator_is_named_as_the_vendors(
+    tenant_a: Municipality,
+    client_a: Client,
+    auditor_a: StaffAccount,
+    clock: time_machine.Coordinates,
+) -> None:
+    with schema_context(tenant_a.schema_name):
+        record(action="registry_import.uploaded", actor=Actor(Actor.VENDOR, "7"))
+    page = signed_in(client_a, auditor_a, clock).get(TRAIL, {"action": "registry_import."})
+    assert "vendor:7 (運営事業者の担当者)" in page.content.decode()
