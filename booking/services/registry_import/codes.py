@@ -231,7 +231,10 @@ def registry_import_codes_file(
         content = _codes_open(registry_import.pk, stored)
         first = next(content)
     registry_import.codes_file = ""
-    return f"activation-codes-{registry_import.pk}.csv", _DeletedWhenDone(
+    # The municipality's code in the name: a print vendor working for several towns keeps
+    # each town's letters apart.
+    name = f"activation-codes-{current_municipality().code}-{registry_import.pk}.csv"
+    return name, _DeletedWhenDone(
         itertools.chain([_BOM, first], content), stored
     )
 

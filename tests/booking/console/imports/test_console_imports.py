@@ -208,6 +208,7 @@ def test_the_activation_codes_are_downloaded_once(
     response = client_a.post(f"{location}codes/")
     assert response.status_code == 200
     assert response["Content-Disposition"].startswith("attachment;")
+    assert f'filename="activation-codes-{tenant_a.code}-' in response["Content-Disposition"]
     # Streamed: read after the request has left the municipality's schema.
     lines = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode("utf-8-sig"))))
     assert lines[0] == ["接種券番号", "認証コード"]
