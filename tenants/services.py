@@ -207,6 +207,26 @@ def _provision(
             _("市区町村コード %(code)s は全国の一覧にありません。名称を入力してください。")
             % {"code": code}
         )
+    if reference is None:
+        # A code not in the list (a new municipality, the demo's) with a listed one's name,
+        # in the same prefecture, is a mistyped code: that municipality would be made twice.
+        prefecture = prefecture_for(code)
+        listed = next(
+            (
+                each
+                for each in reference_municipalities().values()
+                if each.prefecture == prefecture and _comparable(each.name) == _comparable(name)
+            ),
+            None,
+        )
+        if listed is not None:
+            raise ProvisioningError(
+                _(
+                    "「%(name)s」の市区町村コードは %(listed)s です（入力されたコード: %(code)s）。"
+                    "コードを確かめてください。"
+                )
+                % {"name": listed.name, "listed": listed.code, "code": code}
+            )
     provider = key_provider()
     data_key = provider.generate_data_key(tenant_code=code)
     municipality = Municipality(

@@ -350,6 +350,15 @@ def test_the_national_lists_name_is_accepted_in_any_width_or_spacing(db: None) -
     assert m.name == "札幌市"
 
 
+def test_a_code_off_the_national_list_with_a_listed_name_is_a_mistyped_code(db: None) -> None:
+    # 102008: a valid check digit, and not a municipality; 前橋市 is 102016.
+    with pytest.raises(ProvisioningError, match="「前橋市」の市区町村コードは 102016 です"):
+        municipality_provision(
+            code="102008", name="前橋市", subdomain="maebashi", admin_email="a@x.jp", actor=ACTOR
+        )
+    assert not Municipality.objects.filter(code="102008").exists()
+
+
 def test_a_code_off_the_national_list_keeps_the_name_given(db: None) -> None:
     m = municipality_provision(
         code="139998", name="デモ市", subdomain="demo", admin_email="a@x.jp", actor=ACTOR

@@ -234,9 +234,7 @@ def registry_import_codes_file(
     # The municipality's code in the name: a print vendor working for several towns keeps
     # each town's letters apart.
     name = f"activation-codes-{current_municipality().code}-{registry_import.pk}.csv"
-    return name, _DeletedWhenDone(
-        itertools.chain([_BOM, first], content), stored
-    )
+    return name, _DeletedWhenDone(itertools.chain([_BOM, first], content), stored)
 
 
 _BOM = "\ufeff".encode()
