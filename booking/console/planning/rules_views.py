@@ -77,7 +77,7 @@ def _say_if_open(request: HttpRequest, phase: AgePhase) -> None:
         messages.warning(
             request,
             _(
-                "予約開始日時が過ぎているため、「%(name)s」の方はいまから予約できます。"
+                "予約開始日時が過ぎているため、区分「%(name)s」に当てはまる方は、いまから予約できます。"
                 "開始を先にする場合は、区分を変更してください。"
             )
             % {"name": phase.name},
