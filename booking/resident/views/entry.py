@@ -71,7 +71,12 @@ Mode = Municipality.LoginMode
 FAILED = {
     "birth_date": gettext_lazy("接種券番号または生年月日が正しくありません。"),
     "registration": gettext_lazy("接種券番号または生年月日が正しくありません。"),
-    "code": gettext_lazy("接種券番号または認証コードが正しくありません。"),
+    # Said to everyone alike: a resident typing the letter's code again after setting a
+    # password learns where to go, and nobody learns whether a code was used.
+    "code": gettext_lazy(
+        "接種券番号または認証コードが正しくありません。認証コードは最初のログインの1回だけ"
+        "使えます。パスワードを設定した方は「パスワードでログイン」からログインしてください。"
+    ),
     "password": gettext_lazy("接種券番号またはパスワードが正しくありません。"),
     "account": gettext_lazy("メールアドレスまたはパスワードが正しくありません。"),
 }

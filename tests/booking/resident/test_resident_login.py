@@ -237,9 +237,11 @@ def test_the_code_logs_in_once_then_a_password_is_required(
     with tenant_context(tenant_a):
         assert Voucher.objects.get(pk=resident_a.pk).activation_code_used_at is not None
     client_a.post("/logout/")
-    # Single use: the same code never logs in again; the password does.
+    # Single use: the same code never logs in again; the password does, as the page says
+    # (to everyone alike: a wrong code reads the same).
     response = login_code(client_a, resident_a)
     assert response.status_code == 400
+    assert "パスワードを設定した方は「パスワードでログイン」から" in response.content.decode()
     assert events(tenant_a, "resident.login_failed")[-1].details["reason"] == "code_used"
     assert login_password(client_a, resident_a).status_code == 302
 

@@ -199,7 +199,10 @@ def test_a_second_phase_of_the_same_age_is_refused_and_a_past_opening_is_told(
     }
     assert as_admin.post(new, past).status_code == 302
     rules = as_admin.get("/console/planning/rules/").content.decode()
-    assert "予約開始日時が過ぎているため、区分「70歳以上」に当てはまる方は、いまから予約できます" in rules
+    assert (
+        "予約開始日時が過ぎているため、区分「70歳以上」に当てはまる方は、いまから予約できます"
+        in rules
+    )
     # The page that deletes a phase says which one: its age, its opening, whether it is open.
     with in_a(tenant_a):
         seventy = AgePhase.objects.get(minimum_age=70)
