@@ -109,6 +109,8 @@ def test_an_operator_provisions_a_municipality_from_the_page(
 ) -> None:
     form = operator_client.get("/municipalities/new/").content.decode()
     assert '<label for="id_code">' in form
+    # The login mode says what each one means for the municipality, before it is chosen.
+    assert "あとから変えられません" in form and "印刷・郵送し" in form
     response = operator_client.post(
         "/municipalities/new/",
         {
