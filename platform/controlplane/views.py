@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login as auth_login
 from django.contrib.auth import logout as auth_logout
@@ -185,7 +186,22 @@ def municipality_detail(request: HttpRequest, code: str) -> HttpResponse:
             "row": row,
             "waiting_room": queue_now(row.municipality),
             "has_admin": decommissioned or municipality_has_admin(row.municipality),
+            "key_text": _key_text(row.municipality),
+            "region": settings.AWS_REGION,
         },
+    )
+
+
+def _key_text(municipality: Municipality) -> str:
+    """What protects the municipality's own data key, in the operator's words."""
+    if municipality.key_destroyed_at:
+        return _("破棄済み（この市区町村のデータは、もう誰も読めません）")
+    if municipality.key_provider == "aws-kms":
+        return _(
+            "この市区町村専用のデータ鍵を作成済み（AWS KMSの鍵で暗号化して保管。%(region)s）"
+        ) % {"region": settings.AWS_REGION}
+    return _(
+        "この市区町村専用のデータ鍵を作成済み（開発用のローカルの鍵で暗号化。本番では使いません）"
     )
 
 

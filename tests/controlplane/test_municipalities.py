@@ -281,6 +281,11 @@ def test_an_operator_sets_a_municipality_s_waiting_room_rate(
     cache.clear()  # no queue left by another test
     detail = operator_client.get(f"/municipalities/{tenant_b.code}/").content.decode()
     assert "1分あたり1,200人（プラットフォームの既定）" in detail
+    # Where its data is, and that its own key is made (the tests' provider is the local one).
+    assert f'専用のデータベース領域 <span class="mono">{tenant_b.schema_name}</span>' in detail
+    assert "ap-northeast-1" in detail
+    key = detail.split('id="key-status">')[1].split("</dd>")[0]
+    assert key.startswith("この市区町村専用のデータ鍵を作成済み（開発用のローカルの鍵")
     form = operator_client.get(f"/municipalities/{tenant_b.code}/waiting-room/").content.decode()
     assert "プラットフォームの既定（1分あたり1,200人）に従います" in form
     assert "コールセンター" in form  # the console is never held back: the page says so
@@ -369,6 +374,7 @@ def test_a_decommission_stopped_half_way_is_resumed_from_the_console(
 
     detail = operator_client.get(f"/municipalities/{SAPPORO}/").content.decode()
     assert "廃止処理が途中で止まっています" in detail
+    assert "破棄済み（この市区町村のデータは、もう誰も読めません）" in detail
     assert f"/municipalities/{SAPPORO}/decommission/" in detail
 
     response = operator_client.post(
