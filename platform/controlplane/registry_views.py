@@ -74,7 +74,10 @@ def registry_import_detail(request: HttpRequest, code: str, pk: int) -> HttpResp
             raise Http404("no such import")
         context = import_context(registry_import)
     return render(
-        request, "controlplane/registry_import.html", {"municipality": municipality, **context}
+        request,
+        "controlplane/registry_import.html",
+        # The vendor's page: its lists of residents are the municipality's console's.
+        {"municipality": municipality, "for_vendor": True, **context},
     )
 
 

@@ -183,6 +183,7 @@ def test_a_vendor_resumes_an_interrupted_apply(
         )
     page = operator_client.get(response["Location"]).content.decode()
     assert "中断" in page and "再開する" in page
+    assert "manage.py vouchers_import --tenant" in page  # the vendor may resume it by command
     assert 'value="cancel"' not in page  # part of it is written: it can only be finished
     with django_capture_on_commit_callbacks(execute=True):
         operator_client.post(f"{response['Location']}decide/", {"decision": "resume"})
