@@ -89,17 +89,33 @@ def render_message(
         kind=kind, channel=channel, language=language
     ).first()
     if custom is not None:
-        engine = _engine()
-        subject = engine.from_string(custom.subject).render(values) if custom.subject else ""
-        body = engine.from_string(custom.body).render(values)
-    else:
-        body = _packaged(_packaged_name(kind, channel, language, "body")).render(values)
-        subject = (
-            _packaged(_packaged_name(kind, channel, language, "subject")).render(values)
-            if _channel_group(channel) == "email"
-            else ""
-        )
+        return _rendered(custom.subject, custom.body, values)
+    body = _packaged(_packaged_name(kind, channel, language, "body")).render(values)
+    subject = (
+        _packaged(_packaged_name(kind, channel, language, "subject")).render(values)
+        if _channel_group(channel) == "email"
+        else ""
+    )
     return RenderedMessage(subject=" ".join(subject.split()), body=_tidy(body))
+
+
+def render_text(
+    *, subject: str, body: str, context: dict[str, Any], language: str, municipality_name: str
+) -> RenderedMessage:
+    """A municipality's own subject and body, filled in from an outbox row's ``context``."""
+    values = Context(
+        message_context(context, language=language, municipality_name=municipality_name),
+        autoescape=False,
+    )
+    return _rendered(subject, body, values)
+
+
+def _rendered(subject: str, body: str, values: Context) -> RenderedMessage:
+    engine = _engine()
+    subject = engine.from_string(subject).render(values) if subject else ""
+    return RenderedMessage(
+        subject=" ".join(subject.split()), body=_tidy(engine.from_string(body).render(values))
+    )
 
 
 def _packaged_name(kind: str, channel: str, language: str, part: str) -> str:

@@ -8,12 +8,13 @@ channel are in ``booking.services.notifications``.
 from __future__ import annotations
 
 import re
-from datetime import time
+from datetime import datetime, time, timedelta
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.template import Engine, TemplateSyntaxError
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -24,7 +25,10 @@ from booking.models import (
     NotificationKind,
     NotificationSettings,
     NotificationTemplate,
+    VaccineProduct,
+    Venue,
 )
+from booking.notifications.rendering import JAPAN, RenderedMessage, render_text
 from booking.services.notifications import notification_settings_lock
 
 # What each kind's message may say: the keys of rendering.message_context that are filled
@@ -122,6 +126,62 @@ def notification_template_save(
     the kind does not have, a tag other than if/else/endif, or is malformed. A subject is
     kept for email only. Audited with which template, never the text.
     """
+    subject, body = _checked(kind=kind, channel=channel, subject=subject, body=body)
+    with transaction.atomic():
+        row, created = NotificationTemplate.objects.update_or_create(
+            kind=kind,
+            channel=channel,
+            language=language,
+            defaults={"subject": subject, "body": body},
+        )
+        record(
+            action="notification.template_saved",
+            actor=actor,
+            target=row,
+            ip=ip,
+            details={"kind": kind, "channel": channel, "language": language, "new": created},
+        )
+    return row
+
+
+def notification_template_preview(
+    *, kind: str, channel: str, language: str, subject: str, body: str, municipality_name: str
+) -> RenderedMessage:
+    """The message a text would make, filled in with a made-up booking at the municipality's
+    first venue (nothing is saved or sent): refused as ``notification_template_save`` would."""
+    subject, body = _checked(kind=kind, channel=channel, subject=subject, body=body)
+    return render_text(
+        subject=subject,
+        body=body,
+        context=_sample_context(),
+        language=language,
+        municipality_name=municipality_name,
+    )
+
+
+def _sample_context() -> dict[str, Any]:
+    """An outbox row's context as a booking tomorrow at 10:00 would have it."""
+    venue = Venue.objects.order_by("pk").first()
+    product = VaccineProduct.objects.order_by("pk").first()
+    tomorrow = timezone.localdate(timezone=JAPAN) + timedelta(days=1)
+    starts = datetime.combine(tomorrow, time(10, 0), tzinfo=JAPAN)
+    return {
+        "booking_number": "8VSU6AGN34",
+        "starts_at": starts.isoformat(),
+        "ends_at": (starts + timedelta(minutes=30)).isoformat(),
+        "previous_starts_at": (starts - timedelta(days=7)).isoformat(),
+        "venue_name": venue.name if venue else _("市民会館"),
+        "venue_address": (venue.address if venue else "") or _("（会場の住所）"),
+        "venue_map_url": (venue.map_url if venue else "") or "https://www.example.jp/map",
+        "product_name": product.name if product else _("（ワクチン名）"),
+        "dose": 1,
+        "notice": _("（ここに、市区町村が書いたお知らせ文が入ります。）"),
+    }
+
+
+def _checked(*, kind: str, channel: str, subject: str, body: str) -> tuple[str, str]:
+    """The subject and body as saved (a subject for email only), or ValidationError keyed by
+    ``subject`` and ``body``."""
     if kind not in PLACEHOLDERS or channel not in NotificationChannel.values:
         raise ValueError("unknown notification kind or channel")
     subject = " ".join(subject.split()) if channel == NotificationChannel.EMAIL else ""
@@ -140,21 +200,7 @@ def notification_template_save(
     errors = {field: messages for field, messages in errors.items() if messages}
     if errors:
         raise ValidationError(errors)
-    with transaction.atomic():
-        row, created = NotificationTemplate.objects.update_or_create(
-            kind=kind,
-            channel=channel,
-            language=language,
-            defaults={"subject": subject, "body": body},
-        )
-        record(
-            action="notification.template_saved",
-            actor=actor,
-            target=row,
-            ip=ip,
-            details={"kind": kind, "channel": channel, "language": language, "new": created},
-        )
-    return row
+    return subject, body
 
 
 def notification_template_delete(

@@ -52,6 +52,7 @@ from booking.services.notification_settings import (
     PLACEHOLDERS,
     notification_settings_update,
     notification_template_delete,
+    notification_template_preview,
     notification_template_save,
 )
 from booking.services.notifications import (
@@ -61,9 +62,12 @@ from booking.services.notifications import (
     notifications_pause_set,
 )
 from booking.services.planning import cancelled_slots_to_phone
+from tenants.db import current_municipality
 
 admins = staff_required(StaffMember.Role.ADMIN)
 ATTENTION_SHOWN = 200
+# Characters of one SMS in Japanese (UCS-2): a longer text goes as several messages.
+SMS_PART = 70
 RESENDABLE = ("failed", "unconfirmed")
 
 
@@ -255,27 +259,46 @@ def template_edit(request: HttpRequest, kind: str, channel: str, language: str) 
         }
     form = TemplateForm(request.POST or None, initial=initial, email=email)
     ip = client_ip(request)
+    preview = None
     if request.method == "POST":
-        if request.POST.get("action") == "delete":
+        if request.POST.get("action") == "preview":
+            # The text as a resident would receive it: nothing saved, sent or recorded.
+            if form.is_valid():
+                try:
+                    preview = notification_template_preview(
+                        kind=kind,
+                        channel=channel,
+                        language=language,
+                        subject=form.cleaned_data.get("subject", ""),
+                        body=form.cleaned_data["body"],
+                        municipality_name=current_municipality().name,
+                    )
+                except ValidationError as invalid:
+                    form.add_error(None, invalid)
+        elif request.POST.get("action") == "delete":
             notification_template_delete(
                 kind=kind, channel=channel, language=language, actor=_actor(request), ip=ip
             )
             messages.success(request, _("標準の文面に戻しました。"))
             return redirect("console:notices:templates")
-    saved = _submit(
-        request,
-        form,
-        lambda: notification_template_save(
-            kind=kind,
-            channel=channel,
-            language=language,
-            subject=form.cleaned_data.get("subject", ""),
-            body=form.cleaned_data["body"],
-            actor=_actor(request),
-            ip=ip,
-        ),
-        done=_("文面を保存しました。次に送るお知らせから使われます。"),
-        to="console:notices:templates",
+    saved = (
+        None
+        if request.POST.get("action") == "preview"
+        else _submit(
+            request,
+            form,
+            lambda: notification_template_save(
+                kind=kind,
+                channel=channel,
+                language=language,
+                subject=form.cleaned_data.get("subject", ""),
+                body=form.cleaned_data["body"],
+                actor=_actor(request),
+                ip=ip,
+            ),
+            done=_("文面を保存しました。次に送るお知らせから使われます。"),
+            to="console:notices:templates",
+        )
     )
     if saved is not None:
         return saved
@@ -288,9 +311,13 @@ def template_edit(request: HttpRequest, kind: str, channel: str, language: str) 
         "placeholders": [(name, PLACEHOLDER_LABELS.get(name, "")) for name in PLACEHOLDERS[kind]],
         "short": not email,
         "action_url": request.path,
+        "preview": preview,
+        # An SMS over 70 characters goes as several messages.
+        "sms_parts": -(-len(preview.body) // SMS_PART) if preview and channel == "sms" else 0,
     }
+    status = 200 if preview is not None else _status(request)
     return console_page(
-        request, "booking/console/notices/template_edit.html", context, status=_status(request)
+        request, "booking/console/notices/template_edit.html", context, status=status
     )
 
 

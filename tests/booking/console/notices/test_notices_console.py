@@ -278,6 +278,37 @@ def test_a_template_with_what_it_may_not_say_is_refused_in_japanese(
         assert not NotificationTemplate.objects.exists()
 
 
+def test_a_text_is_previewed_as_a_resident_would_receive_it_and_nothing_is_saved(
+    tenant_a: Municipality,
+    client_a: Client,
+    as_admin: Client,
+) -> None:
+    body = "【{{ municipality_name }}】{{ date }} {{ start_time }} {{ venue_name }}"
+    body += " 予約番号 {{ booking_number }}"
+    body += "{% if venue_map_url %} {{ venue_map_url }}{% endif %}"
+    response = client_a.post(REMINDER_LINE_JA, {"body": body, "action": "preview"})
+    assert response.status_code == 200
+    page = response.content.decode()
+    shown = page.split('class="message-preview">')[1].split("</pre>")[0]
+    assert shown.startswith("【小平市】") and "10:00" in shown and "予約番号 8VSU6-AGN34" in shown
+    assert "{{" not in shown
+    assert body in page  # the text stays in the box, to go on editing
+    with schema_context(tenant_a.schema_name):
+        assert not NotificationTemplate.objects.exists()
+    assert events(tenant_a, "notification.template_saved") == []
+    # What may not be saved is not previewed either, and says why.
+    refused = client_a.post(REMINDER_LINE_JA, {"body": "{{ name }}様", "action": "preview"})
+    assert refused.status_code == 400
+    text = refused.content.decode()
+    assert "「{{ name }}」は使えない差し込み項目です。" in text and 'id="preview"' not in text
+    # An SMS says when it goes as several messages.
+    long_sms = client_a.post(
+        HOME + "templates/reminder/sms/ja/",
+        {"body": "明日は接種日です。" * 10, "action": "preview"},
+    ).content.decode()
+    assert "（SMSでは2通に分かれて送られます）" in long_sms
+
+
 def test_an_unknown_template_is_not_found(client_a: Client, as_admin: Client) -> None:
     assert client_a.get(HOME + "templates/reminder/fax/ja/").status_code == 404
 
