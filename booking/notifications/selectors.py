@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from django.db.models import Count, Q
+from django.db.models import Count, Q, QuerySet
 from django.utils.translation import gettext_lazy
 
 from booking.models import Booking, ContactPreference, Notification
@@ -80,15 +80,32 @@ class ReminderCoverage:
     unreachable: int
 
 
-def reminder_coverage(day: date) -> ReminderCoverage:
+def _live_on(day: date) -> QuerySet[Booking]:
     start, end = day_bounds(day)
-    bookings = Booking.objects.filter(
+    return Booking.objects.filter(
         status__in=Booking.LIVE_STATUSES, slot__starts_at__gte=start, slot__starts_at__lt=end
     )
+
+
+def _unreachable(bookings: QuerySet[Booking]) -> QuerySet[Booking]:
     reached = ContactPreference.objects.filter(ContactPreference.reachable()).values("voucher_id")
+    return bookings.exclude(voucher_id__in=reached)
+
+
+def reminder_coverage(day: date) -> ReminderCoverage:
+    bookings = _live_on(day)
     total = bookings.count()
-    unreachable = bookings.exclude(voucher_id__in=reached).count() if total else 0
+    unreachable = _unreachable(bookings).count() if total else 0
     return ReminderCoverage(day=day, bookings=total, unreachable=unreachable)
+
+
+def reminder_unreachable(day: date) -> QuerySet[Booking]:
+    """The live bookings of ``day`` that no reminder reaches, in the order of their slots."""
+    return (
+        _unreachable(_live_on(day))
+        .select_related("voucher", "slot__venue")
+        .order_by("slot__starts_at", "booking_number")
+    )
 
 
 # A sender's failure code (booking.notifications.delivery and providers) in words for the

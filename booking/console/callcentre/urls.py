@@ -11,6 +11,11 @@ app_name = "callcentre"
 urlpatterns = [
     path("", views.search, name="search"),
     path("to-phone/", views.to_phone, name="to_phone"),
+    path(
+        "to-phone/reminders/<int:booking_id>/phoned/",
+        views.reminder_phoned_view,
+        name="reminder_phoned",
+    ),
     path("residents/<int:voucher_id>/", views.resident, name="resident"),
     path("residents/<int:voucher_id>/reveal/", views.reveal, name="reveal"),
     path("residents/<int:voucher_id>/identity/", views.identity, name="identity"),

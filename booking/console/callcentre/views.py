@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import redirect
+from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -48,6 +48,7 @@ from booking.models import (
     Voucher,
 )
 from booking.models.bookings import booking_number_display, booking_number_spoken
+from booking.registry.dates import today_in_japan
 from booking.resident.selectors import slot_cancellation_notice, slot_for_booking
 from booking.resident.waiting_room import queue_now
 from booking.selectors.availability import (
@@ -100,6 +101,7 @@ from booking.services.planning import (
     cancelled_slots_to_phone,
     slot_cancellation_told,
 )
+from booking.services.reminder_calls import reminder_calls, reminder_calls_left, reminder_phoned
 
 JAPAN = ZoneInfo("Asia/Tokyo")
 CHANNEL = Channel.CALL_CENTRE.value
@@ -142,6 +144,8 @@ def search(request: HttpRequest) -> HttpResponse:
         "waiting_room": queue_now(request.tenant),  # type: ignore[attr-defined]
         # Residents a cancelled slot could not tell, still to phone (counts only here).
         "to_phone": sum(count for _slot, count in cancelled_slots_to_phone()),
+        # Tomorrow's bookings no reminder reaches, not phoned yet (a count).
+        "reminder_calls": reminder_calls_left(_tomorrow()),
     }
     status = 200
     if request.method == "POST" and form.is_valid():
@@ -185,11 +189,45 @@ def to_phone(request: HttpRequest) -> HttpResponse:
         )
         for slot, _count in cancelled_slots_to_phone()
     ]
+    day = _tomorrow()
     return console_page(
         request,
         "booking/console/callcentre/to_phone.html",
-        {"slots": [(slot, rows) for slot, rows in slots if rows]},
+        {
+            "slots": [(slot, rows) for slot, rows in slots if rows],
+            "reminder_day": day,
+            "reminder_calls": reminder_calls(
+                day=day, actor=Actor.staff(request.user), ip=client_ip(request)
+            ),
+        },
     )
+
+
+def _tomorrow() -> date:
+    return today_in_japan() + timedelta(days=1)
+
+
+@require_POST
+@operators
+def reminder_phoned_view(request: HttpRequest, booking_id: int) -> HttpResponse:
+    """A resident no reminder reaches, marked phoned about tomorrow's booking (``undo``: a
+    mistaken mark taken back)."""
+    booking = get_object_or_404(Booking, pk=booking_id)
+    undo = request.POST.get("undo") == "1"
+    if reminder_phoned(
+        booking=booking,
+        day=_tomorrow(),
+        actor=Actor.staff(request.user),
+        ip=client_ip(request),
+        undo=undo,
+    ):
+        messages.success(
+            request,
+            _("連絡済みの印を取り消しました。") if undo else _("電話で連絡済みにしました。"),
+        )
+    else:
+        messages.info(request, _("この予約は一覧にないか、すでにその状態です。"))
+    return redirect(reverse("console:callcentre:to_phone") + "#reminder-calls")
 
 
 # --- The resident -------------------------------------------------------------------------

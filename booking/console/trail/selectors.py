@@ -96,6 +96,13 @@ ACTION_LABELS = {
     "callcentre.refused": gettext_lazy("操作の拒否（本人確認前・コールセンター）"),
     "callcentre.password_reset": gettext_lazy("住民のパスワードの再設定（コールセンター）"),
     "callcentre.login_lock_lifted": gettext_lazy("住民のログイン制限の解除（コールセンター）"),
+    "callcentre.reminder_calls_listed": gettext_lazy(
+        "前日のお知らせが届かない方の一覧の表示（コールセンター）"
+    ),
+    "callcentre.reminder_phoned": gettext_lazy("前日のお知らせの電話連絡済み（コールセンター）"),
+    "callcentre.reminder_phoned_undone": gettext_lazy(
+        "前日のお知らせの電話連絡済みの取消（コールセンター）"
+    ),
     "console.login_succeeded": gettext_lazy("職員のログイン"),
     "console.login_failed": gettext_lazy("職員のログインの失敗"),
     "console.logout": gettext_lazy("職員のログアウト"),
@@ -230,6 +237,7 @@ DETAIL_LABELS = {
     "codes_replaced": gettext_lazy("使用済みから再発行した認証コード"),
     "count": gettext_lazy("件数"),
     "created": gettext_lazy("作成した数"),
+    "day": gettext_lazy("日"),
     "days": gettext_lazy("日数"),
     "doctor": gettext_lazy("医師名"),
     "dose": gettext_lazy("接種回数"),

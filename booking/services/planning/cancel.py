@@ -29,6 +29,7 @@ from booking.models import (
     Voucher,
 )
 from booking.models.bookings import booking_number_display
+from booking.selectors.marks import bookings_marked
 from booking.services.booking import BookingRefused, booking_cancel
 from booking.services.planning.base import (
     PlanningRefused,
@@ -221,18 +222,9 @@ def cancelled_slots_to_phone() -> list[tuple[Slot, int]]:
 def _phoned(booking_ids: Sequence[int]) -> dict[int, datetime]:
     """When each of these cancelled bookings' residents was marked phoned (if they were,
     and the mark was not taken back since)."""
-    marks = Event.objects.filter(
-        action__in=[RESIDENT_PHONED, RESIDENT_PHONED_UNDONE],
-        target_type="booking.booking",
-        target_id__in=[str(pk) for pk in booking_ids],
-    ).order_by("seq")
-    phoned: dict[int, datetime] = {}
-    for action, target, at in marks.values_list("action", "target_id", "occurred_at"):
-        if action == RESIDENT_PHONED:
-            phoned[int(target)] = at
-        else:
-            phoned.pop(int(target), None)
-    return phoned
+    return bookings_marked(
+        mark=RESIDENT_PHONED, undone=RESIDENT_PHONED_UNDONE, booking_ids=booking_ids
+    )
 
 
 def _rebooked(booking_ids: Sequence[int]) -> set[int]:
