@@ -49,6 +49,17 @@ class Voucher(models.Model):
     )
     # Staff can stop a resident's web login (it also ends their sessions).
     web_login_disabled = models.BooleanField(default=False)
+
+    class WebLoginStop(models.TextChoices):
+        STAFF = "staff", _("職員が停止（住民ごと）")
+        LETTERS = "letters", _("郵送物の紛失・盗難のおそれ")
+
+    # Why it is stopped ("" while it is not): the call centre checks a caller of a voucher
+    # whose letter may be in someone else's hands by more than what the letter says.
+    # A default in the database too: the registry import inserts vouchers in SQL.
+    web_login_stop = models.CharField(
+        max_length=10, choices=WebLoginStop.choices, blank=True, default="", db_default=""
+    )
     # voucher_code login mode: a keyed hash of the one-time code printed on the letter.
     activation_code_hash = models.BinaryField(null=True)
     activation_code_used_at = models.DateTimeField(null=True, blank=True)

@@ -193,6 +193,8 @@ class ResidentSummary:
     birth_era_year: str  # 昭和31年: the era year of the (unshown) birth date
     withdrawn: bool
     web_login_disabled: bool
+    # Why (Voucher.WebLoginStop): "letters" — its letter may be in someone else's hands.
+    web_login_stop: str = ""
 
 
 @dataclass(frozen=True)
@@ -247,6 +249,7 @@ def _summary(voucher: Voucher) -> ResidentSummary:
         birth_era_year=era_year(date.fromisoformat(birth) if birth else None),
         withdrawn=voucher.status == Voucher.Status.WITHDRAWN,
         web_login_disabled=voucher.web_login_disabled,
+        web_login_stop=voucher.web_login_stop,
     )
 
 
@@ -356,7 +359,7 @@ def callcentre_search(*, staff: StaffMember, query: str, ip: str | None) -> Sear
         condition &= either
     found = list(
         Voucher.objects.filter(condition)
-        .only("id", "voucher_number", "personal", "status", "web_login_disabled")
+        .only("id", "voucher_number", "personal", "status", "web_login_disabled", "web_login_stop")
         .order_by("voucher_number")[: SEARCH_LIMIT + 1]
     )
     truncated = len(found) > SEARCH_LIMIT

@@ -30,7 +30,6 @@ from typing import IO, Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from django.contrib.auth import get_user_model
-from django.contrib.sessions.models import Session
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, transaction
 from django.db.models import Q
@@ -49,10 +48,10 @@ from booking.models import (
     Notification,
     NotificationKind,
     ResidentCredential,
-    ResidentSession,
     StaffMember,
     Voucher,
 )
+from booking.resident.services.web_sessions import resident_sessions_end_all
 from booking.services.bulk_reads import (
     BULK_READ_ACTIONS,
     ReadResident,
@@ -138,16 +137,6 @@ def _forget_resident_passwords(mode: str) -> int:
     return ResidentCredential.objects.exclude(password="").update(
         password="", password_set_at=None, updated_at=now
     )
-
-
-def _end_resident_sessions() -> int:
-    keys = ResidentSession.objects.values("session_key")
-    ended, _by_model = Session.objects.filter(
-        session_key__in=keys, expire_date__gt=timezone.now()
-    ).delete()
-    Session.objects.filter(session_key__in=keys).delete()
-    ResidentSession.objects.all().delete()
-    return ended
 
 
 # One outbox row per consented channel of every active voucher, written by one statement: a
@@ -248,7 +237,7 @@ def incident_start(*, staff: StaffMember, notice: str, ip: str | None) -> Incide
             notice=notice, started_at=timezone.now(), started_by_id=staff.user_id
         )
         incident.passwords_reset = _forget_resident_passwords(municipality.login_mode)
-        incident.sessions_ended = _end_resident_sessions()
+        incident.sessions_ended = resident_sessions_end_all()
         incident.notices_queued = _queue_notices(incident, incident.notice)
         incident.save(update_fields=["passwords_reset", "sessions_ended", "notices_queued"])
         if not _set_status(

@@ -63,30 +63,38 @@ def incident_codes_reissue(*, staff: StaffMember, ip: str | None) -> RegistryImp
         spent = Voucher.objects.filter(
             status=Voucher.Status.ACTIVE, activation_code_used_at__isnull=False
         ).update(activation_code_hash=None, activation_code_used_at=None, updated_at=timezone.now())
-        now = timezone.now()
-        reissue = RegistryImport.objects.create(
-            status=RegistryImport.Status.DONE,
-            source=RegistryImport.Source.CONSOLE,
-            file_name=REISSUE_FILE_NAME,
-            size=0,
-            sha256="",
-            actor_kind=Actor.STAFF,
-            actor_id=str(staff.user_id),
-            confirmed_at=now,
-            finished_at=now,
-        )
-        # Every active voucher without a code gets one: the spent ones just cleared, and
-        # any that never had one (the mode chosen after their import).
-        reissue.codes_file, issued = activation_codes_issue(reissue)
-        # The import page's count table reads the usual keys: nothing was imported.
-        nothing = dict.fromkeys(("rows", "new", "changed", "unchanged", "invalid"), 0)
-        reissue.counts = {**nothing, "codes_issued": issued, "codes_replaced": spent}
-        reissue.save(update_fields=["codes_file", "codes_scope", "counts"])
+        actor = Actor(Actor.STAFF, str(staff.user_id))
+        reissue = codes_reissue(actor=actor, file_name=REISSUE_FILE_NAME, replaced=spent)
         record(
             action="incident.codes_reissued",
-            actor=Actor(Actor.STAFF, str(staff.user_id)),
+            actor=actor,
             target=reissue,
             ip=ip,
-            details={"codes_issued": issued, "codes_replaced": spent},
+            details={"codes_issued": reissue.counts["codes_issued"], "codes_replaced": spent},
         )
+    return reissue
+
+
+def codes_reissue(*, actor: Actor, file_name: str, replaced: int) -> RegistryImport:
+    """A code for every active voucher without one (those whose code was just cleared, and
+    any that never had one: the mode chosen after their import), in the codes file of an
+    import-like record named ``file_name``, which an admin downloads once. Inside the
+    caller's transaction, under the registry import's lock (``registry_imports_at_work``)."""
+    now = timezone.now()
+    reissue = RegistryImport.objects.create(
+        status=RegistryImport.Status.DONE,
+        source=RegistryImport.Source.CONSOLE,
+        file_name=file_name,
+        size=0,
+        sha256="",
+        actor_kind=actor.kind,
+        actor_id=actor.id,
+        confirmed_at=now,
+        finished_at=now,
+    )
+    reissue.codes_file, issued = activation_codes_issue(reissue)
+    # The import page's count table reads the usual keys: nothing was imported.
+    nothing = dict.fromkeys(("rows", "new", "changed", "unchanged", "invalid"), 0)
+    reissue.counts = {**nothing, "codes_issued": issued, "codes_replaced": replaced}
+    reissue.save(update_fields=["codes_file", "codes_scope", "counts"])
     return reissue

@@ -47,6 +47,20 @@ class IncidentEndForm(ConsoleForm):
     )
 
 
+class LostLettersForm(ConsoleForm):
+    numbers = forms.CharField(
+        label=_("接種券番号（1行に1つ、または範囲）"),
+        max_length=200_000,
+        help_text=_(
+            "例：1399980001、または 1399980001-1399980050。改行・空白・読点で区切って、"
+            "いくつでも（10万件まで）。"
+        ),
+        widget=forms.Textarea(attrs={"rows": 6, "spellcheck": "false", "inputmode": "numeric"}),
+        error_messages={"required": _("接種券番号を入力してください。")},
+    )
+    confirm = forms.BooleanField(label=_("入力した接種券番号を確かめました"), required=True)
+
+
 class NetworksForm(ConsoleForm):
     networks = forms.CharField(
         label=_("職員コンソールを使えるネットワーク"),

@@ -11,5 +11,6 @@ urlpatterns = [
     path("incident/start/", views.start, name="start"),
     path("incident/end/", views.end, name="end"),
     path("incident/codes/", views.codes_reissue, name="codes_reissue"),
+    path("letters/", views.letters, name="letters"),
     path("networks/", views.networks, name="networks"),
 ]

@@ -8,13 +8,19 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from audit.middleware import client_ip
 from booking.console.access import staff_required
 from booking.console.callcentre.pages import console_page
-from booking.console.incident.forms import IncidentEndForm, IncidentStartForm, NetworksForm
+from booking.console.incident.forms import (
+    IncidentEndForm,
+    IncidentStartForm,
+    LostLettersForm,
+    NetworksForm,
+)
 from booking.models import ConsoleNetwork, Incident, StaffMember
 from booking.services.incident import (
     IncidentRefused,
@@ -28,6 +34,11 @@ from booking.services.incident import (
     residents_have_passwords,
 )
 from booking.services.incident_codes import incident_codes_reissue
+from booking.services.lost_letters import (
+    LettersSecured,
+    lost_letters_release,
+    lost_letters_secure,
+)
 from tenants.models import Municipality
 
 admins = staff_required(StaffMember.Role.ADMIN)
@@ -38,6 +49,7 @@ def _index(
     *,
     start_form: IncidentStartForm | None = None,
     end_form: IncidentEndForm | None = None,
+    letters_form: LostLettersForm | None = None,
     status: int = 200,
 ) -> HttpResponse:
     municipality: Municipality = request.tenant  # type: ignore[attr-defined]
@@ -54,6 +66,7 @@ def _index(
         "end_form": end_form
         or IncidentEndForm(initial={"notice": default_reopening_notice(municipality)}),
         "network_count": ConsoleNetwork.objects.count(),
+        "letters_form": letters_form or LostLettersForm(),
     }
     return console_page(request, "booking/console/incident/index.html", context, status=status)
 
@@ -154,6 +167,85 @@ def codes_reissue(request: HttpRequest) -> HttpResponse:
         % {"count": reissue.counts.get("codes_issued", 0)},
     )
     return redirect("console:imports:detail", pk=reissue.pk)
+
+
+@require_POST
+@admins
+def letters(request: HttpRequest) -> HttpResponse:
+    """Letters lost or stolen: close what the named vouchers' letters open (``secure``), or
+    open web login again for them (``release``) once new letters are on their way."""
+    form = LostLettersForm(request.POST)
+    release = request.POST.get("action") == "release"
+    if not form.is_valid():
+        return _index(request, letters_form=form, status=400)
+    act = lost_letters_release if release else lost_letters_secure
+    try:
+        result = act(
+            staff=request.staff,  # type: ignore[attr-defined]
+            text=form.cleaned_data["numbers"],
+            ip=client_ip(request),
+        )
+    except ValidationError as invalid:
+        form.add_error("numbers", invalid)
+        return _index(request, letters_form=form, status=400)
+    except IncidentRefused as refused:
+        messages.error(request, refused.message)
+        return redirect("console:incident:index")
+    _say_letters(request, result, release=release)
+    if result.reissue is not None:
+        return redirect("console:imports:detail", pk=result.reissue.pk)
+    return redirect(reverse("console:incident:index") + "#letters-heading")
+
+
+def _say_letters(request: HttpRequest, result: LettersSecured, *, release: bool) -> None:
+    if release:
+        messages.success(
+            request,
+            _("%(count)s件の接種券で、ウェブでのログインを再開しました。")
+            % {"count": result.stopped},
+        )
+    elif result.reissue is not None:
+        messages.success(
+            request,
+            _(
+                "%(count)s件の接種券で、未使用の認証コードを新しいものに差し替えました"
+                "（郵送物のコードではログインできません）。印刷業者向けのファイルを"
+                "ダウンロードしてください（1回限り）。"
+            )
+            % {"count": result.codes_replaced},
+        )
+    else:
+        messages.success(
+            request,
+            _(
+                "%(count)s件の接種券で、ウェブでのログインを止めました（ログイン中の"
+                "セッション%(sessions)s件を終了）。"
+            )
+            % {"count": result.stopped, "sessions": result.sessions_ended},
+        )
+    if result.already:
+        messages.info(
+            request, _("%(count)s件は、すでに止めてありました。") % {"count": result.already}
+        )
+    if result.not_exposed and not release:
+        messages.info(
+            request,
+            _(
+                "%(count)s件は、パスワードの設定・利用登録・認証コードの使用が済んでいて、"
+                "郵送物だけではログインできないため、そのままにしました。"
+            )
+            % {"count": result.not_exposed},
+        )
+    if result.not_found_count:
+        messages.warning(
+            request,
+            _("%(count)s件は、有効な接種券にありません：%(numbers)s")
+            % {
+                "count": result.not_found_count,
+                "numbers": "、".join(result.not_found)
+                + ("…" if result.not_found_count > len(result.not_found) else ""),
+            },
+        )
 
 
 def _networks_text() -> str:

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from django.contrib.sessions.models import Session
 from django.db import connection, transaction
 from django.utils import timezone
@@ -86,17 +88,33 @@ def resident_sessions_end(
     return ended
 
 
+def resident_sessions_end_all(*, voucher_ids: Sequence[int] | None = None) -> int:
+    """End the web sessions of these vouchers (of every resident: None) at once, for an
+    incident; return how many were live. The caller records what it did."""
+    registered = ResidentSession.objects.all()
+    if voucher_ids is not None:
+        registered = registered.filter(voucher_id__in=voucher_ids)
+    keys = registered.values("session_key")
+    ended, _by_model = Session.objects.filter(
+        session_key__in=keys, expire_date__gt=timezone.now()
+    ).delete()
+    Session.objects.filter(session_key__in=keys).delete()
+    registered.delete()
+    return ended
+
+
 def resident_web_login_set(
     *, voucher: Voucher, disabled: bool, actor: Actor, ip: str | None = None
 ) -> Voucher:
     """Disable (or enable again) a resident's web login; disabling ends their sessions."""
     with transaction.atomic():
+        stop = Voucher.WebLoginStop.STAFF if disabled else ""
         changed = (
             Voucher.objects.filter(pk=voucher.pk)
             .exclude(web_login_disabled=disabled)
-            .update(web_login_disabled=disabled, updated_at=timezone.now())
+            .update(web_login_disabled=disabled, web_login_stop=stop, updated_at=timezone.now())
         )
-        voucher.web_login_disabled = disabled
+        voucher.web_login_disabled, voucher.web_login_stop = disabled, stop
         if changed:
             record(
                 action="resident.web_login_disabled" if disabled else "resident.web_login_enabled",
