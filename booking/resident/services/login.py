@@ -129,11 +129,24 @@ def _failed(
 
 
 def _open_municipality(
-    modes: set[str], *, method: str, ip: str | None, action: str = "resident.login_failed"
+    modes: set[str],
+    *,
+    method: str,
+    ip: str | None,
+    action: str = "resident.login_failed",
+    voucher_number: str | None = None,
 ) -> Municipality:
+    """The municipality, when its site takes logins of ``method``. While it does not (an
+    incident), the refusal names the voucher typed, if there is one: whose letter someone
+    tries is what an incident's admin wants to know (nothing secret is checked)."""
     municipality: Municipality = current_municipality()
     if municipality.status != Municipality.Status.ACTIVE:
-        raise _failed(reason="site_closed", method=method, voucher=None, ip=ip, action=action)
+        tried = (
+            Voucher.objects.filter(voucher_number=voucher_number).first()
+            if voucher_number
+            else None
+        )
+        raise _failed(reason="site_closed", method=method, voucher=tried, ip=ip, action=action)
     if municipality.login_mode not in modes:
         raise _failed(reason="wrong_mode", method=method, voucher=None, ip=ip, action=action)
     return municipality
@@ -282,7 +295,10 @@ def resident_login_birth_date(
     requires a password; once one is set, the birth date no longer logs in)."""
     method = "birth_date"
     municipality = _open_municipality(
-        {Mode.VOUCHER_DOB, Mode.VOUCHER_DOB_THEN_PASSWORD}, method=method, ip=ip
+        {Mode.VOUCHER_DOB, Mode.VOUCHER_DOB_THEN_PASSWORD},
+        method=method,
+        ip=ip,
+        voucher_number=voucher_number,
     )
     attempt = _begin(
         throttle.subject_for_voucher(voucher_number),
@@ -318,7 +334,9 @@ def resident_login_code(*, voucher_number: str, code: str, ip: str | None) -> Lo
     """``voucher_code`` first login: the one-time code from the letter, spent here (one
     conditional UPDATE, so two sessions cannot both use it); a password must follow."""
     method = "code"
-    municipality = _open_municipality({Mode.VOUCHER_CODE}, method=method, ip=ip)
+    municipality = _open_municipality(
+        {Mode.VOUCHER_CODE}, method=method, ip=ip, voucher_number=voucher_number
+    )
     attempt = _begin(throttle.subject_for_voucher(voucher_number), ip=ip, method=method)
     typed = activation_code_hash(cipher_for(municipality), code)
     voucher = _voucher_for_login(voucher_number)
@@ -370,7 +388,12 @@ def resident_login_password(*, voucher_number: str, password: str, ip: str | Non
     """Voucher number and password, once set (``voucher_dob_then_password``,
     ``voucher_code``)."""
     method = "password"
-    _open_municipality({Mode.VOUCHER_DOB_THEN_PASSWORD, Mode.VOUCHER_CODE}, method=method, ip=ip)
+    _open_municipality(
+        {Mode.VOUCHER_DOB_THEN_PASSWORD, Mode.VOUCHER_CODE},
+        method=method,
+        ip=ip,
+        voucher_number=voucher_number,
+    )
     attempt = _begin(throttle.subject_for_voucher(voucher_number), ip=ip, method=method)
     voucher = _voucher_for_login(voucher_number)
     credential = credential_of(voucher)

@@ -99,6 +99,10 @@ def test_incident_mode_stops_resident_logins_and_the_console_keeps_working(
         resident_login_birth_date(
             voucher_number="2000000001", birth_date=years_ago(70), ip="192.0.2.1"
         )
+    # Whose letter was tried is in the trail (nothing secret was checked).
+    tried = events(tenant_a, "resident.login_failed")[-1]
+    assert tried.details["reason"] == "site_closed"
+    assert tried.target_id == str(town.hanako.pk)
     home = client_a.get("/console/")
     assert home.status_code == 200
     # Every page says residents are shut out; the home page does not say they can book.
