@@ -39,6 +39,7 @@ from booking.services.lost_letters import (
     lost_letters_release,
     lost_letters_secure,
 )
+from booking.services.notifications import notification_settings_get
 from tenants.models import Municipality
 
 admins = staff_required(StaffMember.Role.ADMIN)
@@ -67,6 +68,8 @@ def _index(
         or IncidentEndForm(initial={"notice": default_reopening_notice(municipality)}),
         "network_count": ConsoleNetwork.objects.count(),
         "letters_form": letters_form or LostLettersForm(),
+        # Paused messages include the incident's own notice: the page says so.
+        "notifications_paused": notification_settings_get().paused,
     }
     return console_page(request, "booking/console/incident/index.html", context, status=status)
 

@@ -82,6 +82,11 @@ def test_the_admin_starts_incident_mode_in_one_action(
         assert platform is not None and platform.target_id == str(tenant_a.pk)
     page = client_a.get(SECURITY).content.decode()
     assert "インシデントモード中" in page and NOTICE in page
+    assert 'id="notifications-paused"' not in page
+    # Messages paused meanwhile hold the incident's notice too: the page says so.
+    client_a.post("/console/notifications/pause/", {"action": "pause"})
+    page = client_a.get(SECURITY).content.decode()
+    assert "インシデントのお知らせも、送信待ちのまま住民には届いていません" in page
 
 
 def test_incident_mode_stops_resident_logins_and_the_console_keeps_working(
