@@ -83,6 +83,13 @@ def test_the_admin_starts_incident_mode_in_one_action(
     page = client_a.get(SECURITY).content.decode()
     assert "インシデントモード中" in page and NOTICE in page
     assert 'id="notifications-paused"' not in page
+    # A resident reading English is told what matters in English, then given the notice
+    # as the municipality wrote it, marked as Japanese.
+    english = Client(HTTP_HOST=client_a.defaults["HTTP_HOST"])
+    english.cookies["django_language"] = "en"
+    top = english.get("/").content.decode().split('id="incident-notice"')[1].split("</div>")[0]
+    assert "Logging in to this site is stopped for now. The call centre can" in top
+    assert f'<span lang="ja">{NOTICE}</span>' in top
     # Messages paused meanwhile hold the incident's notice too: the page says so.
     client_a.post("/console/notifications/pause/", {"action": "pause"})
     page = client_a.get(SECURITY).content.decode()
