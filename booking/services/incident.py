@@ -187,9 +187,12 @@ def _queue_notices(incident: Incident, notice: str, *, reopening: bool = False) 
     return len(created)
 
 
-def _set_status(municipality: Municipality, *, to: str, allowed_from: str, action: str) -> bool:
+def _set_status(
+    municipality: Municipality, *, to: str, allowed_from: str, action: str, staff: StaffMember
+) -> bool:
     """Switch the public row's status from the public context; False if it was not
-    ``allowed_from``. Also records the change in the platform's trail."""
+    ``allowed_from``. Also records the change in the platform's trail, as the municipality's
+    console's, naming the staff member by their account's id in that municipality."""
     with schema_context(get_public_schema_name()):
         changed = Municipality.objects.filter(pk=municipality.pk, status=allowed_from).update(
             status=to, updated_at=timezone.now()
@@ -197,7 +200,7 @@ def _set_status(municipality: Municipality, *, to: str, allowed_from: str, actio
         if changed:
             record(
                 action=action,
-                actor=Actor.system("municipal-console"),
+                actor=Actor.system(f"municipal-console staff:{staff.user_id}"),
                 target=municipality,
                 details={"from": allowed_from, "to": to},
             )
@@ -245,6 +248,7 @@ def incident_start(*, staff: StaffMember, notice: str, ip: str | None) -> Incide
             to=Status.INCIDENT,
             allowed_from=Status.ACTIVE,
             action="municipality.incident_started",
+            staff=staff,
         ):
             # Suspended by the platform meanwhile: nothing of the above happens.
             raise IncidentRefused(
@@ -285,6 +289,7 @@ def incident_end(
             to=Status.ACTIVE,
             allowed_from=Status.INCIDENT,
             action="municipality.incident_ended",
+            staff=staff,
         )
         if not reopened:
             # Suspended by the platform meanwhile: its resumption is to reopen the site.

@@ -11,6 +11,7 @@ from django.http import Http404
 from django.utils.functional import Promise
 from django_tenants.utils import get_public_schema_name
 
+from audit.platform.models import PlatformEvent
 from booking.registry.normalize import _HIRAGANA_TO_KATAKANA
 from tenants.codes import reference_municipalities
 from tenants.models import Municipality
@@ -45,6 +46,9 @@ class MunicipalityRow:
     stats_refreshed_at: datetime | None
     # Read for one municipality's page only (a query each): see decommission_unfinished.
     decommission_unfinished: bool = False
+    # In incident mode: when the municipality's console started it (from the platform's
+    # trail), for the vendor's page; None otherwise.
+    incident_since: datetime | None = None
 
     @property
     def can_suspend(self) -> bool:
@@ -125,5 +129,22 @@ def municipality_get(*, code: str) -> Municipality:
 def municipality_row(*, code: str) -> MunicipalityRow:
     municipality = municipality_get(code=code)
     return replace(
-        _row(municipality), decommission_unfinished=decommission_unfinished(municipality)
+        _row(municipality),
+        decommission_unfinished=decommission_unfinished(municipality),
+        incident_since=_incident_since(municipality),
+    )
+
+
+def _incident_since(municipality: Municipality) -> datetime | None:
+    if municipality.status != Municipality.Status.INCIDENT:
+        return None
+    return (
+        PlatformEvent.objects.filter(
+            action="municipality.incident_started",
+            target_type="tenants.municipality",
+            target_id=str(municipality.pk),
+        )
+        .order_by("-seq")
+        .values_list("occurred_at", flat=True)
+        .first()
     )

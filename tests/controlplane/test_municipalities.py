@@ -568,3 +568,26 @@ def test_codes_typed_in_full_width_digits_are_read_as_digits() -> None:
     assert form.cleaned_data["code"] == SAPPORO
     confirm = DecommissionForm(data={"confirmation": "４７３８２１"})
     assert confirm.is_valid() and confirm.cleaned_data["confirmation"] == "473821"
+
+
+def test_a_municipality_in_incident_mode_says_since_when(
+    operator_client: ClientType, operator: CreatedOperator, tenant_b: Municipality
+) -> None:
+    from audit import record
+
+    with schema_context("public"):
+        Municipality.objects.filter(pk=tenant_b.pk).update(status=Municipality.Status.INCIDENT)
+        record(
+            action="municipality.incident_started",
+            actor=Actor.system("municipal-console staff:5"),
+            target=tenant_b,
+        )
+    detail = operator_client.get(f"/municipalities/{tenant_b.code}/").content.decode()
+    since = detail.split('id="incident-since">')[1].split("</span>")[0]
+    assert "から（市区町村の管理者が開始" in since and "年" in since
+    with schema_context("public"):
+        Municipality.objects.filter(pk=tenant_b.pk).update(status=Municipality.Status.ACTIVE)
+    assert (
+        'id="incident-since"'
+        not in operator_client.get(f"/municipalities/{tenant_b.code}/").content.decode()
+    )

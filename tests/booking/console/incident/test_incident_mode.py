@@ -80,6 +80,8 @@ def test_the_admin_starts_incident_mode_in_one_action(
     with schema_context("public"):
         platform = PlatformEvent.objects.filter(action="municipality.incident_started").last()
         assert platform is not None and platform.target_id == str(tenant_a.pk)
+        # The vendor's trail names the municipality's staff member who started it.
+        assert platform.actor_id == f"municipal-console staff:{admin_a.user_id}"
     page = client_a.get(SECURITY).content.decode()
     assert "インシデントモード中" in page and NOTICE in page
     assert 'id="notifications-paused"' not in page
