@@ -39,7 +39,7 @@ from booking.resident.selectors import (
     slot_cancellation_notice,
     slot_for_booking,
 )
-from booking.resident.sessions import LINE_USER_AGENT_MARK, channel_for
+from booking.resident.sessions import channel_for
 from booking.resident.views.common import page
 from booking.selectors.availability import (
     MARK_LABELS,
@@ -71,6 +71,7 @@ from booking.services.booking import (
     product_age_refusal,
     resident_actor,
     series_together_for,
+    slot_refusal,
 )
 from tenants.db import current_municipality
 
@@ -285,9 +286,12 @@ def _flow(
     first_slot_id: int | None = None,
     *,
     refused: bool = False,
+    chosen: Slot | None = None,
 ) -> _Flow | HttpResponse:
     """The flow of the page asked for; or the page saying why there is nothing to book (409
-    when it answers a booking the service ``refused``)."""
+    when it answers a booking the service ``refused``). ``chosen``: the slot a refused
+    change was to, whose vaccine the day's other slots are then filtered by (the resident
+    was choosing it, whatever the booking being changed has)."""
     voucher = request.voucher  # type: ignore[attr-defined]
     changing = _own_booking(request, booking_number)
     first_slot = _first_slot(request, first_slot_id)
@@ -331,6 +335,8 @@ def _flow(
         dose, earliest, because = series.second_dose, series.earliest_day, "interval"
         # The series is of one vaccine: the second dose's slots are of the first's only.
         data["product"] = first_slot.product.code
+    elif "product" not in data and chosen is not None and changing is not None:
+        data["product"] = chosen.product.code
     elif "product" not in data and preset:
         data["product"] = preset  # the next dose is of the same vaccine
     filters = AvailabilityFilterForm(
@@ -737,13 +743,13 @@ def confirm(
         return flow
     slot = slot_for_booking(slot_id, channel=flow.channel)
     if slot is None:
-        # Cancelled or stopped a moment ago (an old link, a list shown before): said so,
-        # with the way back to the dates, not a page not found. A slot that never was, or
-        # never had places for this channel, is not found.
+        # Cancelled, stopped or its places for this channel taken away a moment ago (an old
+        # link, a list shown before): said so, with the way back to the dates, not a page
+        # not found. A slot that never was is not found.
         stopped = Slot.objects.filter(pk=slot_id).filter(
             Q(status__in=[Slot.Status.CANCELLED, Slot.Status.CLOSED]) | Q(venue__is_open=False)
         )
-        if not stopped.exists():
+        if not Slot.objects.filter(pk=slot_id).exists():
             raise Http404
         if flow.changing is not None:
             back = reverse("resident:change_date", args=[flow.changing.booking_number])
@@ -751,7 +757,13 @@ def confirm(
             back = reverse("resident:book_second_date", args=[flow.first_slot.pk])
         else:
             back = reverse("resident:book_date")
-        return page(request, "booking/resident/slot_gone.html", {"back": back}, status=410)
+        return page(
+            request,
+            "booking/resident/slot_gone.html",
+            # Open, with no place for this channel: its places went to the phone, say.
+            {"back": back, "channel_closed": not stopped.exists()},
+            status=410,
+        )
     if _series_first(request, flow.changing, flow.first_slot, slot, flow.policy):
         # The municipality books the series together: the next dose's slot is chosen
         # before anything is booked (a POST here books nothing either).
@@ -760,9 +772,14 @@ def confirm(
         # The booking's own slot (or the page again after the change was made): nothing to
         # change, said as it is, not as a refusal.
         return _confirm_page(request, flow, slot, same_slot=True)
-    # A vaccine for older residents than this one: said here, not after 予約する.
-    too_young = product_age_refusal(request.voucher, slot)  # type: ignore[attr-defined]
-    error = "" if too_young is None else _refusal_text(flow, too_young)
+    # What the slot itself refuses now (past its cut-off, no place left for this channel:
+    # an old tab, a link from yesterday), and a vaccine for older residents than this one:
+    # said here, not after 予約する.
+    refused = slot_refusal(slot, channel=flow.channel, policy=flow.policy) or product_age_refusal(
+        request.voucher,  # type: ignore[attr-defined]
+        slot,
+    )
+    error = "" if refused is None else _refusal_text(flow, refused)
     return _confirm_page(request, flow, slot, error=error, pressed=False)
 
 
@@ -835,7 +852,7 @@ def _book(
         sent_before = _booked_before(voucher, slot, refused, changing, first_slot)
         if sent_before is not None:
             return _done(sent_before)
-        flow = _flow(request, booking_number, first_slot_id, refused=True)
+        flow = _flow(request, booking_number, first_slot_id, refused=True, chosen=slot)
         if isinstance(flow, HttpResponse):
             return flow  # e.g. nothing left to book, or not yet: that page says why
         error = _refusal_text(flow, refused)
@@ -846,7 +863,7 @@ def _book(
             refused_slot, choosing = slot, flow
             if first_slot is not None and refused.slot_id == first_slot.pk:
                 refused_slot = first_slot
-                first_flow = _flow(request, None)
+                first_flow = _flow(request, None, chosen=first_slot)
                 if isinstance(first_flow, HttpResponse):
                     return first_flow
                 choosing = first_flow
@@ -944,8 +961,6 @@ def booking_print(request: HttpRequest, booking_number: str) -> HttpResponse:
     context = _booking_context(booking)
     context["qr"] = qr_data_uri(booking.booking_number)
     context["voucher_number"] = request.voucher.voucher_number  # type: ignore[attr-defined]
-    # LINE's in-app browser does not print: no print button there, the screenshot instead.
-    context["in_line_app"] = LINE_USER_AGENT_MARK in request.META.get("HTTP_USER_AGENT", "")
     return page(request, "booking/resident/print.html", context)
 
 

@@ -8,6 +8,7 @@ from django.shortcuts import render
 
 from booking.models import BookingPolicy
 from booking.resident.call_centre import call_centre_context
+from booking.resident.sessions import LINE_USER_AGENT_MARK
 from tenants.models import Municipality
 
 
@@ -32,5 +33,7 @@ def page(
         **call_centre_context(policy.call_centre_phone, policy.call_centre_hours),
         "resident_logged_in": getattr(request, "voucher", None) is not None,
         "idle_seconds": settings.SESSHU_SESSION_IDLE_SECONDS,
+        # LINE's in-app browser does not print: pages say to save a screenshot there.
+        "in_line_app": LINE_USER_AGENT_MARK in request.META.get("HTTP_USER_AGENT", ""),
     }
     return render(request, template, {**base, **(context or {})}, status=status)

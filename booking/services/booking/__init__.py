@@ -40,6 +40,7 @@ from booking.services.booking.checks import (
     booking_days,
     next_dose_age_window,
     product_age_refusal,
+    slot_refusal,
 )
 from booking.services.booking.create import LIVE_BOOKING_CONSTRAINT, booking_create
 from booking.services.booking.out_of_step import OutOfStep, bookings_out_of_step
@@ -47,6 +48,7 @@ from booking.services.booking.refusals import REFUSAL_CODES, BookingRefused
 from booking.services.booking.series import SeriesTogether, series_together_for
 
 __all__ = [
+    "slot_refusal",
     "OutOfStep",
     "bookings_out_of_step",
     "JAPAN",

@@ -70,20 +70,40 @@ def _load_slot(slot_id: int) -> Slot:
 
 def _check_slot(ctx: _Context, slot: Slot, dose: int) -> None:
     """The slot is open to this channel now (slot_closed, channel_closed, the window)."""
-    refusal = partial(BookingRefused, dose=dose, slot_id=slot.pk, phone=ctx.phone)
+    _check_slot_at(ctx.now, ctx.policy, ctx.channel, slot, dose)
+
+
+def slot_refusal(slot: Slot, *, channel: str, policy: BookingPolicy) -> BookingRefused | None:
+    """What a booking of ``slot`` through ``channel`` would be refused for now as far as the
+    slot alone decides (closed, no places for the channel, outside the window, no place
+    left), for a confirmation to say before its button rather than after it. The booking
+    service decides again, under its locks, when the button is pressed."""
+    try:
+        _check_slot_at(timezone.now(), policy, channel, slot, 1)
+    except BookingRefused as refused:
+        return refused
+    if slot.remaining(channel) <= 0:
+        return BookingRefused("full", slot_id=slot.pk, phone=policy.call_centre_phone)
+    return None
+
+
+def _check_slot_at(
+    now: datetime, policy: BookingPolicy, channel: str, slot: Slot, dose: int
+) -> None:
+    refusal = partial(BookingRefused, dose=dose, slot_id=slot.pk, phone=policy.call_centre_phone)
     if slot.status != Slot.Status.OPEN or not slot.venue.is_open or not slot.product.active:
         raise refusal("slot_closed")
-    if slot.capacity(ctx.channel) <= 0:
+    if slot.capacity(channel) <= 0:
         raise refusal("channel_closed")
-    opens = _opens_at(slot, ctx.policy)
-    if ctx.now < opens:
+    opens = _opens_at(slot, policy)
+    if now < opens:
         raise refusal(
             "window_not_open",
-            days=ctx.policy.opens_days_ahead,
+            days=policy.opens_days_ahead,
             opens=_date_text(opens.astimezone(JAPAN).date()),
         )
-    if ctx.now > booking_closes_at(slot, ctx.policy):
-        raise refusal("window_closed", hours=ctx.policy.closes_hours_before)
+    if now > booking_closes_at(slot, policy):
+        raise refusal("window_closed", hours=policy.closes_hours_before)
 
 
 def _date_text(day: date) -> str:

@@ -352,7 +352,9 @@ def test_the_confirmation_says_the_deadline_before_booking(
     deadline = page_text.split('id="confirm-deadline"')[1].split("</p>")[0]
     assert f"{closes.year}年{closes.month}月{closes.day}日" in deadline
     assert 'class="help deadline"' in page_text  # days away: said, not alarmed
-    tomorrow = world_a.slot(1, 16)
+    # Its cut-off within the day (whatever the hour the test runs at).
+    starts = timezone.localtime(timezone.now() + timedelta(hours=36))
+    tomorrow = world_a.slot((starts.date() - timezone.localdate()).days, starts.hour)
     soon = client_a.get(f"/book/slot/{tomorrow.pk}/").content.decode()
     assert 'class="notice-box deadline" id="confirm-deadline"' in soon
 
@@ -556,6 +558,40 @@ def test_a_slot_taken_meanwhile_answers_with_the_days_other_slots(
     _book(client_a, free, world_a.municipality)
 
 
+def test_a_full_slot_says_so_on_its_confirmation_before_any_button(
+    client_a: Client, world_a: World, resident_a: Resident
+) -> None:
+    logged_in(client_a, resident_a)
+    slot = world_a.slot(4, 11, web=1)
+    with tenant_context(world_a.municipality):
+        Slot.objects.filter(pk=slot.pk).update(booked_web=1)
+    shown = client_a.get(f"/book/slot/{slot.pk}/").content.decode()
+    assert "満員" in shown and f'action="/book/slot/{slot.pk}/"' not in shown
+
+
+def test_a_change_refused_as_full_lists_the_days_slots_of_the_vaccine_chosen(
+    client_a: Client, world_a: World, resident_a: Resident
+) -> None:
+    """Changing a Pfizer booking to a Moderna slot that fills up meanwhile: the day's other
+    slots shown are Moderna's, the vaccine the resident was choosing."""
+    logged_in(client_a, resident_a)
+    booking = _book(client_a, world_a.slot(3, 10), world_a.municipality)
+    with tenant_context(world_a.municipality):
+        moderna = VaccineProduct.objects.create(
+            code="moderna", name="モデルナ社ワクチン", interval_days=28, doses_in_series=2
+        )
+        world_a.civic.products.add(moderna)
+    taken = world_a.slot(5, 11, web=1, product=moderna)
+    other = world_a.slot(5, 14, product=moderna)
+    with tenant_context(world_a.municipality):
+        Slot.objects.filter(pk=taken.pk).update(booked_web=1)
+    url = f"/bookings/{booking.booking_number}/change/slot/{taken.pk}/"
+    refused = client_a.post(url, {"from_slot": booking.slot_id})
+    assert refused.status_code == 409
+    text = refused.content.decode()
+    assert f"/bookings/{booking.booking_number}/change/slot/{other.pk}/" in text
+
+
 def test_a_refusal_shows_the_booking_services_message(
     client_a: Client, world_a: World, resident_a: Resident
 ) -> None:
@@ -566,8 +602,10 @@ def test_a_refusal_shows_the_booking_services_message(
         Slot.objects.filter(pk=slot.pk).update(starts_at=soon, ends_at=soon + timedelta(hours=1))
         slot.refresh_from_db()
     action = f'action="/book/slot/{slot.pk}/"'
-    # The confirmation offers the button (it is reached by its address, not from a list).
-    assert action in client_a.get(f"/book/slot/{slot.pk}/").content.decode()
+    # The confirmation (an old tab, a link from yesterday) says so before any button.
+    shown = client_a.get(f"/book/slot/{slot.pk}/").content.decode()
+    assert "この日時の予約受付は終了しました" in shown and action not in shown
+    assert "この予約枠はご予約いただけません" in shown
     refused = client_a.post(f"/book/slot/{slot.pk}/")
     assert refused.status_code == 409
     text = refused.content.decode()
@@ -592,6 +630,9 @@ def test_lines_browser_books_with_lines_places(
     )
     booking = _book(client, slot, world_a.municipality)
     assert booking.channel == "line"
+    # LINE's browser does not print: the done page says to save the screen instead.
+    done = client.get(f"/bookings/{booking.booking_number}/done/").content.decode()
+    assert "スクリーンショット" in done and "印刷" not in done
 
 
 def test_the_rich_menu_entry_marks_the_session_as_line_through_login(
@@ -608,8 +649,16 @@ def test_slots_without_places_for_the_channel_are_not_offered(
 ) -> None:
     logged_in(client_a, resident_a)
     phone_only = world_a.slot(3, 10, web=0, line=0, call_centre=5)
-    assert client_a.get(f"/book/slot/{phone_only.pk}/").status_code == 404
-    assert client_a.post(f"/book/slot/{phone_only.pk}/").status_code == 404
+    # Reached by its address (an old link, or its places moved to the phone since the page
+    # was opened): said so, with the way back to the dates; nothing is booked.
+    for response in (
+        client_a.get(f"/book/slot/{phone_only.pk}/"),
+        client_a.post(f"/book/slot/{phone_only.pk}/"),
+    ):
+        assert response.status_code == 410
+        assert "このサイトから予約できる枠がありません" in response.content.decode()
+    assert _bookings(world_a.municipality, resident_a) == []
+    assert client_a.get("/book/slot/999999/").status_code == 404  # a slot that never was
 
 
 def test_contact_details_are_entered_again_and_never_shown(
