@@ -45,7 +45,8 @@ def mypage(request: HttpRequest) -> HttpResponse:
     voucher = request.voucher  # type: ignore[attr-defined]
     bookings = bookings_of(voucher)
     live = [b for b in bookings if b.status in (Booking.Status.ACTIVE, Booking.Status.CHECKED_IN)]
-    # Appointments still ahead that the municipality called off, for a dose not booked again:
+    # Appointments still ahead that the municipality called off, for a dose not booked again
+    # since (a booking made after it, even one cancelled later, means the resident knows):
     # the resident may have missed the message, and would otherwise only see "no booking".
     now = timezone.now()
     called_off = [
@@ -53,7 +54,11 @@ def mypage(request: HttpRequest) -> HttpResponse:
         for b in bookings
         if b.called_off
         and b.slot.starts_at > now
-        and not any(other.dose == b.dose for other in live)
+        and not any(
+            other.dose == b.dose and (other in live or other.created_at > b.created_at)
+            for other in bookings
+            if other is not b
+        )
     ]
     # Cancelled in the last weeks by the call centre (for a caller who may not have been the
     # resident), for an appointment still ahead and a dose not booked again: said, with when.

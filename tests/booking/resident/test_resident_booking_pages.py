@@ -250,8 +250,13 @@ def test_a_booking_the_municipality_called_off_is_said_so_with_its_words(
     assert "小平市の都合により、この予約の枠は中止となり" in detail
     assert "（医師の急病のため）" in detail
     assert "この予約は取り消されています" not in detail
-    # Booked again for that dose: nothing left to point out.
-    _book(client_a, world_a.slot(4, 10), world_a.municipality)
+    # Booked again for that dose: nothing left to point out — nor once that new booking is
+    # cancelled by the resident (the page would read as if the city had cancelled it).
+    again = _book(client_a, world_a.slot(4, 10), world_a.municipality)
+    assert 'id="called-off"' not in client_a.get("/mypage/").content.decode()
+    client_a.post(f"/bookings/{again.booking_number}/cancel/")
+    with tenant_context(world_a.municipality):
+        assert Booking.objects.get(pk=again.pk).status == Booking.Status.CANCELLED
     assert 'id="called-off"' not in client_a.get("/mypage/").content.decode()
 
 
