@@ -99,7 +99,7 @@ class LettersSecured:
     named: int = 0
     not_found: list[str] = field(default_factory=list)
     not_found_count: int = 0
-    # Web login stopped now, and those stopped already for their letter.
+    # Web login stopped now, and those stopped already (for their letter, or by staff).
     stopped: int = 0
     already: int = 0
     # Nothing the letter holds logs in any more (a password set, an account registered, the
@@ -144,10 +144,12 @@ def lost_letters_secure(*, staff: StaffMember, text: str, ip: str | None) -> Let
         else:
             exposed = set(ids) - _not_exposed(ids, municipality.login_mode)
             result.not_exposed = len(ids) - len(exposed)
+            # Stopped already, for their letter or by staff for a reason of their own (kept:
+            # opening the letters' vouchers again must not open those).
             already = set(
-                Voucher.objects.filter(
-                    pk__in=exposed, web_login_disabled=True, web_login_stop=LETTERS
-                ).values_list("pk", flat=True)
+                Voucher.objects.filter(pk__in=exposed, web_login_disabled=True).values_list(
+                    "pk", flat=True
+                )
             )
             result.already = len(already)
             stopping = sorted(exposed - already)

@@ -104,7 +104,7 @@ def test_stolen_letters_with_birth_dates_stop_web_login_until_new_ones_are_sent(
     assert "2件は、有効な接種券にありません：2000000009、2000000010" in page
     assert birth_date_login(tenant_a, "2000000001", 70) == "web_login_disabled"
     assert birth_date_login(tenant_a, "2000000002", 80) == ""  # not named: untouched
-    (secured,) = events(tenant_a, "incident.letters_secured")
+    secured = events(tenant_a, "incident.letters_secured")[0]
     assert secured.details["stopped"] == 1 and secured.details["not_found"] == 2
     assert secured.details["voucher_ranges"] == [[town.hanako.pk, town.hanako.pk]]
     assert secured.actor_id == str(admin_a.user_id)
@@ -113,9 +113,12 @@ def test_stolen_letters_with_birth_dates_stop_web_login_until_new_ones_are_sent(
     resident = client_a.get(f"{CALL_CENTRE_HOME}residents/{town.hanako.pk}/").content.decode()
     assert 'id="letters-stopped"' in resident and "ご本人とは限りません" in resident
 
-    # New letters sent: web login opens again for those stopped for their letter only.
+    # Stopped by staff for a reason of their own, then named with the letters: kept so.
     with tenant_context(tenant_a):
         resident_web_login_set(voucher=town.namesake, disabled=True, actor=Actor.system("t"))
+    again = client_a.get(letters(client_a, "2000000002")["Location"]).content.decode()
+    assert "1件は、すでに止めてありました。" in again
+    # New letters sent: web login opens again for those stopped for their letter only.
     letters(client_a, "2000000001 2000000002", action="release")
     assert birth_date_login(tenant_a, "2000000001", 70) == ""
     assert birth_date_login(tenant_a, "2000000002", 80) == "web_login_disabled"
