@@ -44,13 +44,15 @@ from tenants.models import Municipality
 
 Mode = Municipality.LoginMode
 LETTERS = Voucher.WebLoginStop.LETTERS
-# Vouchers one action may name: a municipality's whole mailing of a day is far fewer.
-MAX_VOUCHERS = 100_000
+# Vouchers one action may name (each gets its own event in the trail): a lost box of
+# letters is hundreds; a whole mailing in doubt is an incident for incident mode.
+MAX_VOUCHERS = 10_000
 CODES_FILE_NAME = "認証コード再発行（郵送物の紛失・盗難）"
 NOT_FOUND_SHOWN = 20
 
 _SEPARATORS = re.compile(r"[\s,、，;；]+")
 _RANGE = re.compile(r"^(\d{10})[-~〜～ー－](\d{10})$")
+_RANGE_MARK = re.compile(r"\s*([-~〜～ー－])\s*")
 
 
 def voucher_numbers_parse(text: str) -> list[str]:
@@ -58,6 +60,8 @@ def voucher_numbers_parse(text: str) -> list[str]:
     (``1399980001-1399980050``), separated by line breaks, spaces or commas; full-width
     digits are read as such. Raises ValidationError saying what is wrong."""
     normalised = unicodedata.normalize("NFKC", text or "")
+    # A range typed with spaces around its mark (1399980001 - 1399980050) is one range.
+    normalised = _RANGE_MARK.sub(r"\1", normalised)
     tokens = [token for token in _SEPARATORS.split(normalised) if token]
     if not tokens:
         raise ValidationError(_("接種券番号を入力してください。"))
@@ -157,6 +161,7 @@ def lost_letters_secure(*, staff: StaffMember, text: str, ip: str | None) -> Let
                 web_login_disabled=True, web_login_stop=LETTERS, updated_at=timezone.now()
             )
             result.sessions_ended = resident_sessions_end_all(voucher_ids=stopping)
+            _record_each("resident.web_login_disabled", stopping, actor, ip)
             ids = stopping
         record(
             action="incident.letters_secured",
@@ -168,7 +173,7 @@ def lost_letters_secure(*, staff: StaffMember, text: str, ip: str | None) -> Let
                 "not_found": result.not_found_count,
                 "not_exposed": result.not_exposed,
                 "stopped": result.stopped,
-                "codes_replaced": result.codes_replaced,
+                "codes_voided": result.codes_replaced,
                 "sessions_ended": result.sessions_ended,
                 "voucher_ranges": voucher_ranges(ids),
             },
@@ -197,8 +202,12 @@ def _replace_codes(ids: list[int], result: LettersSecured, actor: Actor) -> None
     unused = Voucher.objects.filter(
         pk__in=ids, activation_code_hash__isnull=False, activation_code_used_at__isnull=True
     )
-    result.not_exposed = len(ids) - unused.count()
-    voided = unused.update(activation_code_hash=None, updated_at=timezone.now())
+    replacing = list(unused.values_list("pk", flat=True))
+    result.not_exposed = len(ids) - len(replacing)
+    voided = Voucher.objects.filter(pk__in=replacing).update(
+        activation_code_hash=None, updated_at=timezone.now()
+    )
+    _record_each("resident.activation_code_replaced", replacing, actor, None)
     if voided:
         result.codes_replaced = voided
         result.reissue = codes_reissue(actor=actor, file_name=CODES_FILE_NAME, replaced=voided)
@@ -220,6 +229,7 @@ def lost_letters_release(*, staff: StaffMember, text: str, ip: str | None) -> Le
         result.stopped = Voucher.objects.filter(pk__in=releasing).update(
             web_login_disabled=False, web_login_stop="", updated_at=timezone.now()
         )
+        _record_each("resident.web_login_enabled", releasing, actor, ip)
         record(
             action="incident.letters_released",
             actor=actor,
@@ -232,3 +242,16 @@ def lost_letters_release(*, staff: StaffMember, text: str, ip: str | None) -> Le
             },
         )
     return result
+
+
+def _record_each(action: str, voucher_ids: list[int], actor: Actor, ip: str | None) -> None:
+    """An event on each voucher, as staff acting on one resident leave: whoever reads a
+    resident's trail (after a complaint that they cannot log in) finds it there."""
+    for voucher_id in voucher_ids:
+        record(
+            action=action,
+            actor=actor,
+            target=("booking.voucher", str(voucher_id)),
+            ip=ip,
+            details={"stop": LETTERS.value},
+        )

@@ -53,7 +53,7 @@ class LostLettersForm(ConsoleForm):
         max_length=200_000,
         help_text=_(
             "例：1399980001、または 1399980001-1399980050。改行・空白・読点で区切って、"
-            "いくつでも（10万件まで）。"
+            "いくつでも（1万件まで）。"
         ),
         widget=forms.Textarea(attrs={"rows": 6, "spellcheck": "false", "inputmode": "numeric"}),
         error_messages={"required": _("接種券番号を入力してください。")},

@@ -8,7 +8,6 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
-from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -67,7 +66,7 @@ def _index(
         "end_form": end_form
         or IncidentEndForm(initial={"notice": default_reopening_notice(municipality)}),
         "network_count": ConsoleNetwork.objects.count(),
-        "letters_form": letters_form or LostLettersForm(),
+        "letters_form": letters_form or LostLettersForm(prefix="letters"),
         # Paused messages include the incident's own notice: the page says so.
         "notifications_paused": notification_settings_get().paused,
     }
@@ -177,7 +176,8 @@ def codes_reissue(request: HttpRequest) -> HttpResponse:
 def letters(request: HttpRequest) -> HttpResponse:
     """Letters lost or stolen: close what the named vouchers' letters open (``secure``), or
     open web login again for them (``release``) once new letters are on their way."""
-    form = LostLettersForm(request.POST)
+    # Prefixed: the page's other forms have a confirmation box of the same name.
+    form = LostLettersForm(request.POST, prefix="letters")
     release = request.POST.get("action") == "release"
     if not form.is_valid():
         return _index(request, letters_form=form, status=400)
@@ -197,11 +197,19 @@ def letters(request: HttpRequest) -> HttpResponse:
     _say_letters(request, result, release=release)
     if result.reissue is not None:
         return redirect("console:imports:detail", pk=result.reissue.pk)
-    return redirect(reverse("console:incident:index") + "#letters-heading")
+    # The page's top, where the messages are.
+    return redirect("console:incident:index")
 
 
 def _say_letters(request: HttpRequest, result: LettersSecured, *, release: bool) -> None:
-    if release:
+    if not result.stopped and not result.codes_replaced:
+        messages.warning(
+            request,
+            _("ウェブでのログインを再開した接種券はありません。")
+            if release
+            else _("止めた接種券も、差し替えた認証コードもありません。"),
+        )
+    elif release:
         messages.success(
             request,
             _("%(count)s件の接種券で、ウェブでのログインを再開しました。")

@@ -96,6 +96,7 @@ ACTION_LABELS = {
     "callcentre.refused": gettext_lazy("操作の拒否（本人確認前・コールセンター）"),
     "callcentre.password_reset": gettext_lazy("住民のパスワードの再設定（コールセンター）"),
     "callcentre.login_lock_lifted": gettext_lazy("住民のログイン制限の解除（コールセンター）"),
+    "resident.activation_code_replaced": gettext_lazy("認証コードの差し替え（郵送物の紛失・盗難）"),
     "callcentre.reminder_calls_listed": gettext_lazy(
         "前日のお知らせが届かない方の一覧の表示（コールセンター）"
     ),
@@ -239,6 +240,7 @@ DETAIL_LABELS = {
     "codes": gettext_lazy("認証コードの数"),
     "codes_issued": gettext_lazy("発行した認証コード"),
     "codes_replaced": gettext_lazy("使用済みから再発行した認証コード"),
+    "codes_voided": gettext_lazy("差し替えた未使用の認証コード"),
     "count": gettext_lazy("件数"),
     "created": gettext_lazy("作成した数"),
     "day": gettext_lazy("日"),
@@ -323,6 +325,7 @@ DETAIL_LABELS = {
     "slot_product": gettext_lazy("予約枠のワクチン"),
     "slots_created": gettext_lazy("作成した予約枠の数"),
     "source": gettext_lazy("作成元"),
+    "stop": gettext_lazy("止めた理由"),
     "stopped": gettext_lazy("ログインを止めた数"),
     "status": gettext_lazy("状態"),
     "status_reopened": gettext_lazy("住民向けサイトの再開"),
@@ -391,6 +394,7 @@ VALUE_CHOICES: dict[str, Any] = {
     "product_reason": ProductChangeReason,
     "required_roles": StaffMember.Role,
     "role": StaffMember.Role,
+    "stop": Voucher.WebLoginStop,
 }
 
 

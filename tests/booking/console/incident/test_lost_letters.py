@@ -53,7 +53,9 @@ def _storage(settings, tmp_path) -> None:  # noqa: ANN001
 
 
 def letters(client: Client, numbers: str, action: str = "secure") -> Any:
-    return client.post(LETTERS, {"numbers": numbers, "confirm": "on", "action": action})
+    return client.post(
+        LETTERS, {"letters-numbers": numbers, "letters-confirm": "on", "action": action}
+    )
 
 
 def birth_date_login(tenant: Municipality, number: str, years: int) -> str:
@@ -67,7 +69,7 @@ def birth_date_login(tenant: Municipality, number: str, years: int) -> str:
 
 
 def test_voucher_numbers_and_ranges_are_read_once_each_in_any_width() -> None:
-    assert voucher_numbers_parse("１３９９９８０００１\n1399980003-1399980004、1399980001") == [
+    assert voucher_numbers_parse("１３９９９８０００１\n1399980003 - 1399980004、1399980001") == [
         "1399980001",
         "1399980003",
         "1399980004",
@@ -76,7 +78,7 @@ def test_voucher_numbers_and_ranges_are_read_once_each_in_any_width() -> None:
         ("", "接種券番号を入力してください。"),
         ("12345", "「12345」は接種券番号（10桁）でも"),
         ("1399980009-1399980001", "始めの番号が終わりの番号より大きく"),
-        ("1000000000-1999999999", "一度に扱える接種券は100,000件まで"),
+        ("1000000000-1999999999", "一度に扱える接種券は10,000件まで"),
     ]:
         with pytest.raises(Exception, match=message):
             voucher_numbers_parse(text)
@@ -92,8 +94,11 @@ def test_stolen_letters_with_birth_dates_stop_web_login_until_new_ones_are_sent(
     set_login_mode(tenant_a, Municipality.LoginMode.VOUCHER_DOB)
     resident_session(tenant_a, town.hanako)  # whoever holds the letter may be logged in
     signed_in(client_a, admin_a, clock)
-    assert 'id="letters-heading"' in client_a.get(SECURITY).content.decode()
-    refused = client_a.post(LETTERS, {"numbers": "12345", "confirm": "on"})
+    page = client_a.get(SECURITY).content.decode()
+    assert 'id="letters-heading"' in page
+    # Its confirmation box is its own (the incident's form has one too).
+    assert page.count('id="id_confirm"') == 1 and 'id="id_letters-confirm"' in page
+    refused = client_a.post(LETTERS, {"letters-numbers": "12345", "letters-confirm": "on"})
     assert refused.status_code == 400 and "接種券番号（10桁）" in refused.content.decode()
 
     done = letters(client_a, "2000000001\n2000000009-2000000010")
@@ -108,6 +113,9 @@ def test_stolen_letters_with_birth_dates_stop_web_login_until_new_ones_are_sent(
     assert secured.details["stopped"] == 1 and secured.details["not_found"] == 2
     assert secured.details["voucher_ranges"] == [[town.hanako.pk, town.hanako.pk]]
     assert secured.actor_id == str(admin_a.user_id)
+    # Each voucher's own trail says so: what an auditor finds after a resident complains.
+    (stopped,) = events(tenant_a, "resident.web_login_disabled")
+    assert stopped.target_id == str(town.hanako.pk) and stopped.details == {"stop": "letters"}
 
     # The call centre is told not to take the letter's details as proof.
     resident = client_a.get(f"{CALL_CENTRE_HOME}residents/{town.hanako.pk}/").content.decode()
@@ -171,4 +179,6 @@ def test_stolen_letters_with_codes_get_new_codes_and_the_old_ones_no_longer_log_
         # Hanako's password, which no letter holds, still logs her in.
         resident_login_password(voucher_number="2000000001", password=PASSWORD, ip=IP)
     (secured,) = events(tenant_a, "incident.letters_secured")
-    assert secured.details["codes_replaced"] == 1 and secured.details["not_exposed"] == 1
+    assert secured.details["codes_voided"] == 1 and secured.details["not_exposed"] == 1
+    (replaced,) = events(tenant_a, "resident.activation_code_replaced")
+    assert replaced.target_id == str(town.namesake.pk)
