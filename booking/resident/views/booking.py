@@ -683,6 +683,7 @@ def _confirm_page(
     status: int = 200,
     pressed: bool = True,
     same_slot: bool = False,
+    day_closed: bool = False,
 ) -> HttpResponse:
     """The confirmation; with ``error`` (the booking service's refusal), the refusal and the
     way on instead of the button: the same day's other slots, or another date. Pressing
@@ -712,6 +713,9 @@ def _confirm_page(
             # The refusal of a booking asked for, or of one the page does not offer.
             "pressed": pressed,
             "same_slot": same_slot,
+            # Refused for its cut-off: the day's earlier slots are past it too, so the way
+            # on is another date, not the same day's list.
+            "day_closed": day_closed,
             "slots_url": _with_query(flow.url("slots", day=day), flow.query) if error else "",
             "dates_url": _with_query(flow.url("date"), flow.query),
         },
@@ -780,7 +784,8 @@ def confirm(
         slot,
     )
     error = "" if refused is None else _refusal_text(flow, refused)
-    return _confirm_page(request, flow, slot, error=error, pressed=False)
+    closed = refused is not None and refused.code == "window_closed"
+    return _confirm_page(request, flow, slot, error=error, pressed=False, day_closed=closed)
 
 
 def _series_first(
@@ -871,7 +876,8 @@ def _book(
             return _slots_page(
                 request, choosing, day, error=error, refused_slot_id=refused_slot.pk, status=409
             )
-        return _confirm_page(request, flow, slot, error=error, status=409)
+        closed = refused.code == "window_closed"
+        return _confirm_page(request, flow, slot, error=error, status=409, day_closed=closed)
     return _done(booking, changed=changing is not None)
 
 

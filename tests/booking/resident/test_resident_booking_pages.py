@@ -597,6 +597,23 @@ def test_a_change_refused_as_full_lists_the_days_slots_of_the_vaccine_chosen(
     assert f"/bookings/{booking.booking_number}/change/slot/{other.pk}/" in text
 
 
+def test_a_change_to_a_slot_past_its_cut_off_does_not_say_it_will_be_made(
+    client_a: Client, world_a: World, resident_a: Resident
+) -> None:
+    logged_in(client_a, resident_a)
+    booking = _book(client_a, world_a.slot(3, 10), world_a.municipality)
+    late = world_a.slot(4, 10)
+    with tenant_context(world_a.municipality):
+        soon = timezone.now() + timedelta(hours=3)
+        Slot.objects.filter(pk=late.pk).update(starts_at=soon, ends_at=soon + timedelta(hours=1))
+    shown = client_a.get(
+        f"/bookings/{booking.booking_number}/change/slot/{late.pk}/"
+    ).content.decode()
+    assert "この日時の予約受付は終了しました" in shown and "選んだ予約枠" in shown
+    assert "次のとおり変更します" not in shown and "変更する</button>" not in shown
+    assert "ほかの日にちを選ぶ" in shown
+
+
 def test_a_refusal_shows_the_booking_services_message(
     client_a: Client, world_a: World, resident_a: Resident
 ) -> None:
@@ -616,7 +633,10 @@ def test_a_refusal_shows_the_booking_services_message(
     text = refused.content.decode()
     assert "この日時の予約受付は終了しました" in text and 'role="alert"' in text
     day = slot.starts_at.astimezone(at(0).tzinfo).date().isoformat()
-    assert f'href="/book/{day}/"' in text and "この日のほかの枠を見る" in text
+    # The way on is another date first (the day's earlier slots are past the cut-off too);
+    # the day's later ones are a link away.
+    assert "ほかの日にちを選ぶ" in text and 'href="/book/"' in text
+    assert f'href="/book/{day}/"' in text and "この日の、もっと遅い時間の枠を見る" in text
     assert action not in text
     assert _bookings(world_a.municipality, resident_a) == []
 
