@@ -368,6 +368,8 @@ def attendance(first: date, last: date) -> Report:
             day[key] += int(row[key])
     days = _days(first, last)
     empty = dict.fromkeys(outcome, 0)
+    # A day not over yet has no attendance rate: its bookings are still to come.
+    today = timezone.localdate(timezone=JAPAN)
     rows = []
     for row in grouped:
         counts = [int(row[s.key]) for s in series]
@@ -380,7 +382,7 @@ def attendance(first: date, last: date) -> Report:
                 row["slot__venue__name"],
                 booked,
                 *counts,
-                _percent(came, booked),
+                _percent(came, booked) if row["day"] < today else "",
             )
         )
     return Report(
@@ -388,7 +390,8 @@ def attendance(first: date, last: date) -> Report:
         title=_("来場状況（会場別・接種日別）"),
         description=_(
             "その日の枠の予約が、会場でどうなったかの数です（前もって取り消された予約は"
-            "含みません）。来場率は、予約のうち会場で受付をした割合です。「未受付」は"
+            "含みません）。来場率は、予約のうち会場で受付をした割合です（その日が終わってから"
+            "出します）。「未受付」は"
             "受付も来場なしの記録もない予約で、日が過ぎても残っていれば記録漏れの"
             "おそれがあります。"
         ),

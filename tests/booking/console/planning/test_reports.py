@@ -9,6 +9,7 @@ import time
 from datetime import date, datetime
 
 import pytest
+import time_machine
 from django.core.cache import cache
 from django.db import connection
 from django.test import Client
@@ -16,7 +17,7 @@ from django.test.utils import CaptureQueriesContext
 from django_tenants.utils import schema_context
 
 from audit.chain import Actor
-from booking.console.planning.reports import bookings_last_hour
+from booking.console.planning.reports import attendance, bookings_last_hour
 from booking.models import Booking, Slot, VaccinationRecord
 from booking.resident.waiting_room import queue_join
 from booking.services.booking import booking_cancel, booking_change
@@ -163,7 +164,7 @@ def test_cancellations_no_shows_deferrals_and_doses(as_admin: Client, history: W
 
 
 def test_attendance_per_venue_and_slot_day(
-    as_admin: Client, history: World, tenant_a: Municipality
+    as_admin: Client, history: World, tenant_a: Municipality, clock: time_machine.Coordinates
 ) -> None:
     """What became of each venue's bookings of the day: a booking cancelled beforehand is
     not counted, one put off at the venue is, and one nobody recorded shows as 未受付."""
@@ -185,16 +186,21 @@ def test_attendance_per_venue_and_slot_day(
             "未受付",
             "来場率（%）",
         ],
-        ["2026-05-18", "中央地区", "小平市役所", "2", "1", "0", "0", "1", "0", "50.0"],
-        ["2026-05-18", "北地区", "北部集会所", "1", "0", "1", "0", "0", "0", "100.0"],
+        # Days still ahead of the clock: no attendance rate yet.
+        ["2026-05-18", "中央地区", "小平市役所", "2", "1", "0", "0", "1", "0", ""],
+        ["2026-05-18", "北地区", "北部集会所", "1", "0", "1", "0", "0", "0", ""],
         # The booking cancelled by phone is not counted; the one put off at the venue is.
-        ["2026-05-19", "中央地区", "小平市役所", "1", "0", "0", "1", "0", "0", "100.0"],
+        ["2026-05-19", "中央地区", "小平市役所", "1", "0", "0", "1", "0", "0", ""],
     ]
-    with in_a(tenant_a):
-        Booking.objects.filter(voucher=r[2]).update(status=Booking.Status.ACTIVE)
-    assert csv_rows(as_admin, "attendance")[2][3:] == ["1", "0", "0", "0", "0", "1", "0.0"]
     page = as_admin.get(f"/console/planning/reports/?{RANGE}").content.decode()
     assert "<title>5/18 来場なし 1件</title>" in page
+    # The days over, the rates: those who came (or were put off) among those booked.
+    clock.move_to(datetime(2026, 5, 20, 9, 0, tzinfo=JAPAN))
+    with in_a(tenant_a):
+        rates = [row[-1] for row in attendance(date(2026, 5, 8), date(2026, 5, 19)).rows]
+        assert rates == ["50.0", "100.0", "100.0"]
+        Booking.objects.filter(voucher=r[2]).update(status=Booking.Status.ACTIVE)
+        assert attendance(date(2026, 5, 8), date(2026, 5, 19)).rows[1][-1] == "0.0"
 
 
 def test_the_dashboard_draws_svg_without_script_or_inline_style(
