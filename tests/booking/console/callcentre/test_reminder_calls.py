@@ -74,3 +74,24 @@ def test_a_booking_not_on_tomorrows_list_is_not_marked(
     signed_in(client_a, operator_a, clock)
     client_a.post(f"{TO_PHONE}reminders/{reached.pk}/phoned/")
     assert events(tenant_a, "callcentre.reminder_phoned") == []
+
+
+def test_without_reminders_there_is_no_list_of_whom_they_miss(
+    tenant_a: Municipality,
+    client_a: Client,
+    operator_a: StaffAccount,
+    town: Town,
+    clock: time_machine.Coordinates,
+) -> None:
+    from booking.models import NotificationSettings
+
+    _tomorrow(tenant_a, town)
+    with tenant_context(tenant_a):
+        NotificationSettings.objects.update_or_create(
+            pk=NotificationSettings.SINGLETON_ID, defaults={"reminders_enabled": False}
+        )
+    signed_in(client_a, operator_a, clock)
+    assert 'id="reminder-calls-left"' not in client_a.get(CALL_CENTRE_HOME).content.decode()
+    page = client_a.get(TO_PHONE).content.decode()
+    assert 'id="reminders-off"' in page and town.hanako.voucher_number not in page
+    assert events(tenant_a, "callcentre.reminder_calls_listed") == []
