@@ -145,3 +145,17 @@ def _tidy(text: str) -> str:
             continue  # template tags leave blank lines behind
         out.append(line)
     return "\n".join(out)
+
+
+# What one SMS holds: 160 characters of the GSM alphabet's basic set (153 a part when split),
+# or 70 of anything else — Japanese among it (67 a part).
+_GSM_BASIC = frozenset(
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡"
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+)
+
+
+def sms_parts(text: str) -> int:
+    """How many messages an SMS of ``text`` goes as."""
+    single, part = (160, 153) if set(text) <= _GSM_BASIC else (70, 67)
+    return 1 if len(text) <= single else -(-len(text) // part)

@@ -25,6 +25,7 @@ from booking.models import (
     NotificationKind,
     NotificationSettings,
     NotificationTemplate,
+    Slot,
     VaccineProduct,
     Venue,
 )
@@ -102,6 +103,17 @@ def template_problems(text: str, *, kind: str) -> list[str]:
             )
             % {"tag": match.group(0)}
         )
+    if "｛" in text or "｝" in text:
+        problems.append(
+            _("全角の「｛」「｝」は使えません。差し込み項目は半角の {{ }} で囲んでください。")
+        )
+    # A mark left open ("{{ booking_number" with no "}}") would be sent as typed.
+    variables, tags = len(_VARIABLE.findall(text)), len(_TAG.findall(text))
+    if {text.count("{{"), text.count("}}")} != {variables} or {
+        text.count("{%"),
+        text.count("%}"),
+    } != {tags}:
+        problems.append(_("「{{」と「}}」（または「{%」と「%}」）の組み合わせが正しくありません。"))
     if not problems:
         try:
             Engine().from_string(text)
@@ -160,16 +172,24 @@ def notification_template_preview(
 
 
 def _sample_context() -> dict[str, Any]:
-    """An outbox row's context as a booking tomorrow at 10:00 would have it."""
-    venue = Venue.objects.order_by("pk").first()
-    product = VaccineProduct.objects.order_by("pk").first()
+    """An outbox row's context as a booking tomorrow at 10:00 would have it, at the venue and
+    with the vaccine of the next slot offered (a pair that exists); a change from a week
+    later."""
+    slot = (
+        Slot.objects.filter(starts_at__gt=timezone.now(), status=Slot.Status.OPEN)
+        .select_related("venue", "product")
+        .order_by("starts_at")
+        .first()
+    )
+    venue = slot.venue if slot else Venue.objects.order_by("pk").first()
+    product = slot.product if slot else VaccineProduct.objects.order_by("pk").first()
     tomorrow = timezone.localdate(timezone=JAPAN) + timedelta(days=1)
     starts = datetime.combine(tomorrow, time(10, 0), tzinfo=JAPAN)
     return {
         "booking_number": "8VSU6AGN34",
         "starts_at": starts.isoformat(),
         "ends_at": (starts + timedelta(minutes=30)).isoformat(),
-        "previous_starts_at": (starts - timedelta(days=7)).isoformat(),
+        "previous_starts_at": (starts + timedelta(days=7)).isoformat(),
         "venue_name": venue.name if venue else _("市民会館"),
         "venue_address": (venue.address if venue else "") or _("（会場の住所）"),
         "venue_map_url": (venue.map_url if venue else "") or "https://www.example.jp/map",

@@ -39,7 +39,7 @@ from booking.models import (
     StaffMember,
 )
 from booking.models.bookings import booking_number_display
-from booking.notifications.rendering import packaged_source
+from booking.notifications.rendering import packaged_source, sms_parts
 from booking.notifications.selectors import (
     failure_text,
     notification_counts,
@@ -66,8 +66,6 @@ from tenants.db import current_municipality
 
 admins = staff_required(StaffMember.Role.ADMIN)
 ATTENTION_SHOWN = 200
-# Characters of one SMS in Japanese (UCS-2): a longer text goes as several messages.
-SMS_PART = 70
 RESENDABLE = ("failed", "unconfirmed")
 
 
@@ -312,8 +310,10 @@ def template_edit(request: HttpRequest, kind: str, channel: str, language: str) 
         "short": not email,
         "action_url": request.path,
         "preview": preview,
-        # An SMS over 70 characters goes as several messages.
-        "sms_parts": -(-len(preview.body) // SMS_PART) if preview and channel == "sms" else 0,
+        # A long SMS goes as several messages.
+        "sms_parts": sms_parts(preview.body) if preview and channel == "sms" else 0,
+        # An incident's notice is about no booking: the preview does not say it is one's.
+        "about_a_booking": kind != NotificationKind.INCIDENT_NOTICE,
     }
     status = 200 if preview is not None else _status(request)
     return console_page(

@@ -262,6 +262,11 @@ def test_the_admin_writes_the_municipalitys_own_reminder_and_can_go_back(
         ("{% load static %}明日です", "「{% load static %}」は使えません。"),
         ("{% if venue_map_url %}明日です", "「if」と「endif」の組み合わせが正しくありません。"),
         ("", "本文を入力してください。"),
+        (
+            "予約番号 {{ booking_number",
+            "「{{」と「}}」（または「{%」と「%}」）の組み合わせが正しくありません。",
+        ),
+        ("予約番号 ｛｛ booking_number ｝｝", "全角の「｛」「｝」は使えません。"),
     ],
 )
 def test_a_template_with_what_it_may_not_say_is_refused_in_japanese(
@@ -307,6 +312,11 @@ def test_a_text_is_previewed_as_a_resident_would_receive_it_and_nothing_is_saved
         {"body": "明日は接種日です。" * 10, "action": "preview"},
     ).content.decode()
     assert "（SMSでは2通に分かれて送られます）" in long_sms
+    # In plain Latin letters, one SMS holds 160 characters.
+    english = client_a.post(
+        HOME + "templates/reminder/sms/en/", {"body": "Tomorrow. " * 12, "action": "preview"}
+    ).content.decode()
+    assert 'class="message-preview"' in english and "messages by SMS" not in english
 
 
 def test_an_unknown_template_is_not_found(client_a: Client, as_admin: Client) -> None:
