@@ -658,6 +658,8 @@ def test_lines_browser_books_with_lines_places(
     # LINE's browser does not print: the done page says to save the screen instead.
     done = client.get(f"/bookings/{booking.booking_number}/done/").content.decode()
     assert "スクリーンショット" in done and "印刷" not in done
+    for path in ("/mypage/", f"/bookings/{booking.booking_number}/"):
+        assert "印刷" not in client.get(path).content.decode().split("<main")[1], path
 
 
 def test_the_rich_menu_entry_marks_the_session_as_line_through_login(
