@@ -318,6 +318,8 @@ def _flow(
                 {
                     "message": blocker,
                     "live": [(b, booking_number_display(b.booking_number)) for b in live],
+                    # Answering 予約する: what was pressed was not booked.
+                    "refused": refused,
                 },
                 status=409 if refused else 200,
             )

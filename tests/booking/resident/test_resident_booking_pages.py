@@ -467,8 +467,16 @@ def test_one_booking_at_a_time(client_a: Client, world_a: World, resident_a: Res
     live = page.content.decode().split('id="live-bookings"')[1].split("</section>")[0]
     assert booking_number_display(made.booking_number) in live
     assert f"/bookings/{made.booking_number}/" in live
-    assert client_a.post(f"/book/slot/{world_a.slot(5, 10).pk}/").status_code == 409
+    assert 'id="not-booked"' not in page.content.decode()
+    # A second phone's 予約する: refused, and said plainly that it booked nothing.
+    refused = client_a.post(f"/book/slot/{world_a.slot(5, 10).pk}/")
+    assert refused.status_code == 409
+    assert "いま選んだ予約枠は、予約していません。" in refused.content.decode()
     assert len(_bookings(world_a.municipality, resident_a)) == 1
+    # Once cancelled, the booking's page leads to booking again.
+    client_a.post(f"/bookings/{made.booking_number}/cancel/")
+    detail = client_a.get(f"/bookings/{made.booking_number}/").content.decode()
+    assert 'id="book-again"' in detail and 'href="/book/"' in detail
 
 
 def test_a_days_slots_are_made_once_for_everyone_and_again_when_a_mark_changes(
