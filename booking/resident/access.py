@@ -32,6 +32,10 @@ _MESSAGES = {
         "ログインしてから時間が経ったため、ログアウトしました。もう一度ログインしてください。"
     ),
     "anonymous": gettext_lazy("このページを見るには、ログインしてください。"),
+    # A button pressed without a login (logged out in another tab, say): not "to view".
+    "anonymous_post": gettext_lazy(
+        "ログインしていません（別の画面でログアウトしたときなど）。もう一度ログインしてください。"
+    ),
     "ended": gettext_lazy("ログアウトしました。もう一度ログインしてください。"),
     "voucher_unusable": gettext_lazy(
         "このサイトではログインできません。コールセンターにお問い合わせください。"
@@ -56,6 +60,8 @@ def _refusal_messages(request: HttpRequest, reason: str) -> list[str]:
         reason = "site_closed"
     if reason not in _MESSAGES:
         return []
+    if reason == "anonymous" and request.method == "POST":
+        reason = "anonymous_post"
     said = [str(_MESSAGES[reason])]
     if request.method == "POST":
         said.append(str(_NOT_DONE))

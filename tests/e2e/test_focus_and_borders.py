@@ -156,3 +156,7 @@ def test_shortly_before_the_idle_timeout_a_notice_offers_to_continue(
         # Armed again: the notice comes back after another stretch without anything done.
         page.clock.fast_forward((settings.SESSHU_SESSION_IDLE_SECONDS - 170) * 1000)
         assert warning.is_visible()
+        # Left until the whole idle time is gone: it no longer offers to continue.
+        page.clock.fast_forward(200 * 1000)
+        assert "ログアウトしました" in warning.inner_text()
+        assert page.get_by_role("button", name="ログインし直す").is_visible()

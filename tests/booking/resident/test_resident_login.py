@@ -469,7 +469,9 @@ def test_a_press_after_the_session_ran_out_says_nothing_was_done(
     client_a.cookies.clear()  # the session gone, as after a timeout
     response = client_a.post("/bookings/ABCDE12345/cancel/", follow=True)
     text = response.content.decode()
-    assert "このページを見るには、ログインしてください" in text
+    # A button was pressed, not a page asked for: said so.
+    assert "ログインしていません（別の画面でログアウトしたときなど）" in text
+    assert "このページを見るには" not in text
     assert "いまの操作（予約・変更・取消など）は行われていません" in text
     assert "行われていません" not in client_a.get("/mypage/", follow=True).content.decode()
 

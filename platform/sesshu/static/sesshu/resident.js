@@ -26,15 +26,34 @@
     var button = box.querySelector("button");
     if (!idle || !button) { return; }
     var after = Math.max(idle - WARN_BEFORE, idle / 2) * 1000;
+    var text = box.querySelector("p");
+    var warned = {text: text.textContent, button: button.textContent};
     var timer = null;
+    var endTimer = null;
+    var ended = false;
     function arm() {
       window.clearTimeout(timer);
+      window.clearTimeout(endTimer);
+      ended = false;
+      text.textContent = warned.text;
+      button.textContent = warned.button;
       timer = window.setTimeout(function () {
         box.hidden = false;
         button.focus();
       }, after);
+      // The whole idle time gone by: the session has ended on the server too, so the notice
+      // no longer offers to continue.
+      endTimer = window.setTimeout(function () {
+        ended = true;
+        text.textContent = box.getAttribute("data-ended-text");
+        button.textContent = box.getAttribute("data-ended-button");
+      }, idle * 1000);
     }
     button.addEventListener("click", function () {
+      if (ended) {
+        window.location.reload();  // the page says the session ended, and how to log in
+        return;
+      }
       var token = document.querySelector("input[name=csrfmiddlewaretoken]");
       window.fetch(box.getAttribute("data-continue"), {
         method: "POST",
