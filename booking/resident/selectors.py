@@ -26,7 +26,7 @@ from booking.models.notifications import Language, NotificationKind
 from booking.notifications.line_channel import line_offered
 from booking.selectors.residents import booking_cancellation, contact_preference_of
 from booking.selectors.slots import slot_with_venue_and_product
-from booking.services.notifications import notification_settings_get
+from booking.services.notifications import reminders_sent
 
 
 @dataclass(frozen=True)
@@ -82,12 +82,6 @@ def contact_status(voucher: Voucher) -> ContactStatus:
         line_offered=offered,
         reminders=reminders,
     )
-
-
-def reminders_sent() -> bool:
-    """Whether the municipality sends reminders the day before (on unless its admin has
-    switched them off)."""
-    return notification_settings_get().reminders_enabled
 
 
 def slot_for_booking(slot_id: int, *, channel: str) -> Slot | None:

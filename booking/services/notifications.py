@@ -429,6 +429,12 @@ def notification_settings_get() -> NotificationSettings:
     return settings_row
 
 
+def reminders_sent() -> bool:
+    """Whether the municipality sends reminders the day before (on unless its admin has
+    switched them off)."""
+    return notification_settings_get().reminders_enabled
+
+
 def notification_settings_lock() -> NotificationSettings:
     """The settings row, created if missing, locked until the transaction ends. Call inside
     ``transaction.atomic()``."""

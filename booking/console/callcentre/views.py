@@ -95,7 +95,7 @@ from booking.services.callcentre import (
     login_locked,
     password_reset_applies,
 )
-from booking.services.notifications import notification_settings_get
+from booking.services.notifications import reminders_sent
 from booking.services.planning import (
     bookings_cancelled_with_their_slot,
     cancellation_to_phone,
@@ -146,7 +146,7 @@ def search(request: HttpRequest) -> HttpResponse:
         # Residents a cancelled slot could not tell, still to phone (counts only here).
         "to_phone": sum(count for _slot, count in cancelled_slots_to_phone()),
         # Tomorrow's bookings no reminder reaches, not phoned yet (a count).
-        "reminder_calls": reminder_calls_left(_tomorrow()) if _reminders_sent() else 0,
+        "reminder_calls": reminder_calls_left(_tomorrow()) if reminders_sent() else 0,
     }
     status = 200
     if request.method == "POST" and form.is_valid():
@@ -191,7 +191,8 @@ def to_phone(request: HttpRequest) -> HttpResponse:
         for slot, _count in cancelled_slots_to_phone()
     ]
     day = _tomorrow()
-    sent = _reminders_sent()
+    # Without reminders there is no list of whom they miss (it would be everyone booked).
+    sent = reminders_sent()
     return console_page(
         request,
         "booking/console/callcentre/to_phone.html",
@@ -210,12 +211,6 @@ def to_phone(request: HttpRequest) -> HttpResponse:
 
 def _tomorrow() -> date:
     return today_in_japan() + timedelta(days=1)
-
-
-def _reminders_sent() -> bool:
-    """Whether the municipality sends the day-before reminder at all: if not, no list of
-    whom it misses (it would be everyone booked)."""
-    return notification_settings_get().reminders_enabled
 
 
 @require_POST

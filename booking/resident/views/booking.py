@@ -16,7 +16,6 @@ from typing import Any, NamedTuple
 from urllib.parse import urlencode
 
 from django.contrib import messages
-from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.template.loader import render_to_string
@@ -752,11 +751,10 @@ def confirm(
         # Cancelled, stopped or its places for this channel taken away a moment ago (an old
         # link, a list shown before): said so, with the way back to the dates, not a page
         # not found. A slot that never was is not found.
-        stopped = Slot.objects.filter(pk=slot_id).filter(
-            Q(status__in=[Slot.Status.CANCELLED, Slot.Status.CLOSED]) | Q(venue__is_open=False)
-        )
-        if not Slot.objects.filter(pk=slot_id).exists():
+        gone = Slot.objects.filter(pk=slot_id).values("status", "venue__is_open").first()
+        if gone is None:
             raise Http404
+        stopped = gone["status"] != Slot.Status.OPEN or not gone["venue__is_open"]
         if flow.changing is not None:
             back = reverse("resident:change_date", args=[flow.changing.booking_number])
         elif flow.first_slot is not None:
@@ -767,7 +765,7 @@ def confirm(
             request,
             "booking/resident/slot_gone.html",
             # Open, with no place for this channel: its places went to the phone, say.
-            {"back": back, "channel_closed": not stopped.exists()},
+            {"back": back, "channel_closed": not stopped},
             status=410,
         )
     if _series_first(request, flow.changing, flow.first_slot, slot, flow.policy):
