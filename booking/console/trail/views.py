@@ -30,6 +30,7 @@ from audit.chain import Actor
 from audit.middleware import client_ip
 from audit.services import audit_seal_pending, audit_verify
 from booking.console.access import staff_required
+from booking.console.planning.common import safe_cell
 from booking.console.callcentre.pages import console_page
 from booking.console.trail.forms import LOCAL_FORMAT, TrailFilterForm, TrailReportForm
 from booking.console.trail.selectors import action_label, trail_page, value_name
@@ -161,8 +162,11 @@ def export(request: HttpRequest) -> HttpResponseBase:
             target = row.target_label or (
                 f"{row.event.target_type}:{row.event.target_id}" if row.event.target_type else ""
             )
+            # Each cell as text Excel shows, never runs: a memo or a file name typed as
+            # "=…" would otherwise be a formula in the auditor's spreadsheet.
             writer.writerow(
-                (
+                safe_cell(value)
+                for value in (
                     row.event.seq,
                     row.event.occurred_at.astimezone(JAPAN).strftime("%Y/%m/%d %H:%M:%S"),
                     row.label,

@@ -373,6 +373,24 @@ def test_what_the_auditor_found_is_exported_whole_as_csv_and_the_export_is_audit
     assert operator.get("/console/trail/export/").status_code in (302, 403)
 
 
+def test_the_export_never_hands_excel_a_formula(
+    tenant_a: Municipality,
+    client_a: Client,
+    operator_a: StaffAccount,
+    auditor_a: StaffAccount,
+    town: Town,
+    clock: time_machine.Coordinates,
+) -> None:
+    """An operator's memo of what a caller said, typed as a formula, is exported as text:
+    opened in Excel by the auditor, it shows, never runs."""
+    operator = signed_in(client_a, operator_a, clock)
+    reveal(operator, town, reason="other", note='=HYPERLINK("http://evil.example","x")')
+    auditor = signed_in(Client(HTTP_HOST="kodaira.localhost"), auditor_a, clock)
+    response = auditor.get("/console/trail/export/", {"action": "callcentre."})
+    [row] = [row for row in csv_rows(b"".join(response.streaming_content))[1:] if row[7]]
+    assert row[7] == '\'=HYPERLINK("http://evil.example","x")'
+
+
 def test_a_resident_acting_is_named_and_found_by_the_voucher_number(
     tenant_a: Municipality,
     client_a: Client,
