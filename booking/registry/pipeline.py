@@ -21,6 +21,7 @@ from __future__ import annotations
 import io
 import operator
 import struct
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -441,10 +442,7 @@ def _places(rows: list[Values], home: tuple[str, str] | None) -> tuple[int, dict
         return 0, {}
     reader = PlaceReader(*home)
     addresses = [str(values[_ADDRESS_AT]) for values in rows if values[_ADDRESS_AT]]
-    elsewhere: dict[str, int] = {}
-    for place in filter(None, map(reader.elsewhere, addresses)):
-        elsewhere[place] = elsewhere.get(place, 0) + 1
-    return len(addresses), elsewhere
+    return len(addresses), Counter(filter(None, map(reader.elsewhere, addresses)))
 
 
 # Text columns where UTF-8 pasted into a Shift_JIS file reads as other kanji (山田 as 螻ア逕ー)

@@ -30,8 +30,8 @@ from audit.chain import Actor
 from audit.middleware import client_ip
 from audit.services import audit_seal_pending, audit_verify
 from booking.console.access import staff_required
-from booking.console.planning.common import safe_cell
 from booking.console.callcentre.pages import console_page
+from booking.console.planning.common import safe_cell
 from booking.console.trail.forms import LOCAL_FORMAT, TrailFilterForm, TrailReportForm
 from booking.console.trail.selectors import action_label, trail_page, value_name
 from booking.models import StaffMember

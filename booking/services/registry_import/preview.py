@@ -55,7 +55,6 @@ from booking.services.registry_import.state import (
 )
 from tenants.db import current_municipality, current_schema
 from tenants.keys import data_key_for
-from tenants.prefectures import prefecture_for
 
 # The name the import's log lines have always carried (the package's, not this module's).
 logger = logging.getLogger(__package__)
@@ -185,7 +184,7 @@ def _parse(registry_import: RegistryImport, progress: Progress | None) -> None:
             data_key=data_key,
             import_id=registry_import.pk,
             today=today,
-            home=(prefecture_for(municipality.code), municipality.name),
+            home=(municipality.prefecture, municipality.name),
         )
         rows = 0
         addresses = Addresses()
