@@ -43,6 +43,7 @@ from controlplane.services import (
     stats_refresh_request,
 )
 from sesshu.devices import CONTROL_PLANE
+from tenants.keys import KmsKeyProvider
 from tenants.models import Municipality
 from tenants.services import (
     ProvisioningError,
@@ -196,7 +197,7 @@ def _key_text(municipality: Municipality) -> str:
     """What protects the municipality's own data key, in the operator's words."""
     if municipality.key_destroyed_at:
         return _("破棄済み（この市区町村のデータは、もう誰も読めません）")
-    if municipality.key_provider == "aws-kms":
+    if municipality.key_provider == KmsKeyProvider.name:
         return _(
             "この市区町村専用のデータ鍵を作成済み（AWS KMSの鍵で暗号化して保管。%(region)s）"
         ) % {"region": settings.AWS_REGION}
