@@ -59,6 +59,7 @@ from booking.services.bulk_reads import (
     bulk_read_residents,
 )
 from booking.services.notifications import notifications_dispatch_on_commit
+from booking.spreadsheet import safe_cell
 from tenants.db import current_municipality
 from tenants.hosts import municipality_hosts_forget
 from tenants.models import Municipality
@@ -652,7 +653,7 @@ def _write_report(out: IO[bytes], rows: Iterable[list[Any]]) -> tuple[int, int]:
     vouchers = VoucherRanges()
     unregistered: set[str] = set()
     for row in rows:
-        writer.writerow(row)
+        writer.writerow([safe_cell(value) for value in row])
         count += 1
         if row[4] != "":
             vouchers.add(row[4], row[4])

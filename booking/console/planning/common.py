@@ -18,6 +18,7 @@ from django.utils.translation import pgettext_lazy
 from audit.chain import Actor
 from audit.middleware import client_ip
 from booking.models import StaffMember
+from booking.spreadsheet import safe_cell
 
 T = TypeVar("T")
 JAPAN = ZoneInfo("Asia/Tokyo")
@@ -34,10 +35,6 @@ WEEKDAYS = (
     pgettext_lazy("weekday", "土"),
     pgettext_lazy("weekday", "日"),
 )
-
-# A cell that starts like a formula is run by a spreadsheet (CSV injection): published lists
-# and reports are opened in Excel, so such text is prefixed with an apostrophe.
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def today() -> date:
@@ -75,21 +72,6 @@ def weekday_of(day: date) -> str:
 def by_day(items: Iterable[T], day_of: Callable[[T], date]) -> list[tuple[date, list[T]]]:
     """Items already in time order, under one heading per day (a long table reads badly)."""
     return [(day, list(group)) for day, group in groupby(items, key=day_of)]
-
-
-def safe_cell(value: object) -> str:
-    text = "" if value is None else str(value)
-    if text.startswith(_FORMULA_START) and not _is_number(text):
-        return "'" + text
-    return text
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def csv_response(

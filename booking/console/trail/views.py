@@ -31,11 +31,11 @@ from audit.middleware import client_ip
 from audit.services import audit_seal_pending, audit_verify
 from booking.console.access import staff_required
 from booking.console.callcentre.pages import console_page
-from booking.console.planning.common import safe_cell
 from booking.console.trail.forms import LOCAL_FORMAT, TrailFilterForm, TrailReportForm
 from booking.console.trail.selectors import action_label, trail_page, value_name
 from booking.models import StaffMember
 from booking.services.incident import trail_report_build
+from booking.spreadsheet import safe_cell
 
 JAPAN = ZoneInfo("Asia/Tokyo")
 Role = StaffMember.Role

@@ -237,6 +237,27 @@ def test_a_codes_download_recorded_before_the_vouchers_were_named_is_still_liste
     assert listed == [("99", "", "", "認証コード 1200件（対象の接種券は記録されていません）")]
 
 
+def test_the_report_never_hands_excel_a_formula(
+    tenant_a: Municipality,
+    auditor_a: StaffAccount,
+    clock: time_machine.Coordinates,
+) -> None:
+    """A reason typed as a formula (staff write theirs in words) is in the report as text:
+    opened in Excel by the auditor, it shows, never runs."""
+    formula = '=HYPERLINK("http://evil.example","x")'
+    with tenant_context(tenant_a):
+        record(
+            action="registry_import.codes_downloaded",
+            actor=Actor(Actor.STAFF, "99"),
+            details={"codes": 1, "reason": formula},
+        )
+    [row] = [
+        row for row in report(auditor_a, clock) if row[1] == "registry_import.codes_downloaded"
+    ]
+    assert row[6] == row[12] == "'" + formula
+    assert row[3] == "99"
+
+
 def test_the_report_counts_each_resident_once_however_its_rows_come() -> None:
     written = io.BytesIO()
     rows = [

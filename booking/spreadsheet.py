@@ -1,0 +1,26 @@
+"""Cells for CSV files a municipality opens in a spreadsheet."""
+
+from __future__ import annotations
+
+# A cell that starts like a formula is run by a spreadsheet (CSV injection): published lists,
+# reports and the trail are opened in Excel, and some of their cells hold what a resident
+# typed (a voucher number tried at login, a memo), so such text is prefixed with an
+# apostrophe.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def safe_cell(value: object) -> str:
+    """``value`` as a CSV cell a spreadsheet shows as text, never runs (a negative number
+    stays a number)."""
+    text = "" if value is None else str(value)
+    if text.startswith(_FORMULA_START) and not _is_number(text):
+        return "'" + text
+    return text
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
