@@ -145,3 +145,43 @@ def test_an_admin_sets_an_age_phase_and_sees_it_in_the_rules(
         phase = AgePhase.objects.get(minimum_age=75)
         assert phase.opens_at == datetime.combine(tomorrow, time(9, 0), tzinfo=JAPAN)
         phase.delete()
+
+
+# Pages an admin opens on a phone, with every folded table unfolded.
+NARROW_PAGES = (
+    "/console/",
+    "/console/planning/",
+    "/console/planning/slots/",
+    "/console/planning/rules/",
+    "/console/planning/reports/",
+    "/console/planning/free/",
+    "/console/imports/",
+    "/console/notifications/",
+    "/console/trail/",
+)
+
+
+def test_each_console_page_fits_a_phone_and_its_tables_scroll_in_their_own_box(
+    browser: Any, site: Site, django_db_blocker: Any
+) -> None:
+    """At 360 px the page is the screen's width: a wide table (the trail, the slots, the
+    reports) scrolls sideways inside its box, and the menu and buttons stay where they are."""
+    with django_db_blocker.unblock():
+        admin = staff_account(
+            site, email="phone@e2e.example.jp", role=StaffMember.Role.ADMIN, password=PASSWORD
+        )
+    shots = Shots("console-on-a-phone")
+    with watched_page(browser, site, width=360) as page:
+        admin.log_in(page, site)
+        tables = 0
+        for path in NARROW_PAGES:
+            page.goto(site.url(path))
+            page.evaluate("document.querySelectorAll('details').forEach(d => d.open = true)")
+            assert page.evaluate("document.scrollingElement.scrollWidth") <= 360, path
+            tables += page.locator(".table-scroll > table").count()
+            assert (
+                page.locator("main table").count()
+                == page.locator("main .table-scroll > table").count()
+            ), path
+            shots.take(page, path.strip("/").replace("/", "-") or "home")
+        assert tables >= 5
