@@ -329,15 +329,25 @@ class SlotFilterForm(PlanningForm):
 
 
 class SlotCapacityForm(PlanningForm):
-    """A slot's places for each channel."""
+    """A slot's places for each channel, with the places the admin saw when the form opened
+    (hidden): another admin's change in between is then refused, never overwritten."""
 
     capacity_web = _capacity_field(_("ウェブ"))
     capacity_line = _capacity_field(_("LINE"))
     capacity_call_centre = _capacity_field(_("コールセンター"))
+    seen_web = forms.IntegerField(min_value=0, widget=forms.HiddenInput)
+    seen_line = forms.IntegerField(min_value=0, widget=forms.HiddenInput)
+    seen_call_centre = forms.IntegerField(min_value=0, widget=forms.HiddenInput)
 
     def capacities(self) -> dict[str, int]:
         return {
             name.removeprefix("capacity_"): self.cleaned_data[name] for name in _CAPACITY_FIELDS
+        }
+
+    def seen(self) -> dict[str, int]:
+        return {
+            name.removeprefix("capacity_"): self.cleaned_data[name.replace("capacity_", "seen_")]
+            for name in _CAPACITY_FIELDS
         }
 
 

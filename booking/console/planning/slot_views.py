@@ -313,20 +313,38 @@ def slot_reopen_view(request: HttpRequest, slot_id: int) -> HttpResponse:
     return _back_to_list(request)
 
 
+def _capacities_now(slot: Slot) -> dict[str, int]:
+    """The capacity form's values from the slot: its places, and the same as seen."""
+    return {
+        f"{prefix}_{channel}": slot.capacity(channel)
+        for channel in Channel.values
+        for prefix in ("capacity", "seen")
+    }
+
+
 @require_http_methods(["GET", "POST"])
 @staff_required(ADMIN)
 def slot_capacity_view(request: HttpRequest, slot_id: int) -> HttpResponse:
     """A slot's places for each channel, changed: never below what is booked through it."""
     slot = get_object_or_404(Slot.objects.select_related("venue", "product"), pk=slot_id)
-    current = {f"capacity_{channel}": slot.capacity(channel) for channel in Channel.values}
-    form = SlotCapacityForm(request.POST or None, initial=current)
+    form = SlotCapacityForm(request.POST or None, initial=_capacities_now(slot))
     if request.method == "POST" and form.is_valid():
         try:
             slot_capacity_change(
-                slot=slot, capacities=form.capacities(), actor=actor_of(request), ip=ip_of(request)
+                slot=slot,
+                capacities=form.capacities(),
+                seen=form.seen(),
+                actor=actor_of(request),
+                ip=ip_of(request),
             )
         except PlanningRefused as refused:
-            form.add_error(None, refused.message)
+            if refused.code == "changed_meanwhile":
+                # The form again from the places as they are now, the other change named.
+                slot.refresh_from_db()
+                form = SlotCapacityForm(initial=_capacities_now(slot))
+                messages.error(request, refused.message)
+            else:
+                form.add_error(None, refused.message)
         else:
             messages.success(request, _("予約枠の定員を変更しました。"))
             return redirect(reverse("console:planning:slots") + "?" + _slot_query(slot))

@@ -19,6 +19,7 @@ from datetime import date, datetime, time, timedelta
 from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 from holidays import country_holidays
 
 from audit import record
@@ -484,12 +485,20 @@ def slot_reopen(*, slot: Slot, actor: Actor, ip: str | None = None) -> Slot:
 
 
 def slot_capacity_change(
-    *, slot: Slot, capacities: dict[str, int], actor: Actor, ip: str | None = None
+    *,
+    slot: Slot,
+    capacities: dict[str, int],
+    actor: Actor,
+    ip: str | None = None,
+    seen: dict[str, int] | None = None,
 ) -> Slot:
     """Set a slot's places for each channel (more vials arrived, fewer doctors came): never
     below the places already booked through that channel (the bookings stay; the database
     refuses a slot booked over its capacity anyway), and not for a slot that has started or
-    was cancelled. The residents' availability shows the change at once."""
+    was cancelled. The residents' availability shows the change at once.
+
+    ``seen``: the places the admin saw when they began (a form opened earlier); if another
+    change came in between, refused rather than written over it."""
     check_slot(slot)
     if set(capacities) != set(Channel.values) or min(capacities.values()) < 0:
         raise ValueError(f"a capacity for each channel, none negative: {capacities!r}")
@@ -499,6 +508,20 @@ def slot_capacity_change(
             raise PlanningRefused("cancelled", _("中止した枠の定員は変更できません。"))
         if current.starts_at <= timezone.now():
             raise PlanningRefused("started", _("開始時刻を過ぎた枠の定員は変更できません。"))
+        changed_meanwhile = [
+            f"{Channel(channel).label} {seen[channel]} → {current.capacity(channel)}"
+            for channel in Channel.values
+            if seen is not None and seen[channel] != current.capacity(channel)
+        ]
+        if changed_meanwhile:
+            raise PlanningRefused(
+                "changed_meanwhile",
+                _(
+                    "この画面を開いた後に、ほかの職員がこの枠の定員を変更しました（%(changes)s）。"
+                    "変更していません。いまの定員を確かめて、もう一度入力してください。"
+                )
+                % {"changes": pgettext("joining items", "、").join(changed_meanwhile)},
+            )
         below = [
             _("%(channel)sの定員は、予約済みの%(booked)s人より少なくできません。")
             % {"channel": Channel(channel).label, "booked": current.booked(channel)}

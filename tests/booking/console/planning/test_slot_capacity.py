@@ -19,10 +19,31 @@ def slot(world: World) -> Slot:
     return make_slot(world.civic, world.pfizer, at(MONDAY, 10), web=1, line=2, call_centre=2)
 
 
-def capacity(client: Client, slot: Slot, web: object, line: object, call_centre: object):
+def capacity(
+    client: Client,
+    slot: Slot,
+    web: object,
+    line: object,
+    call_centre: object,
+    *,
+    seen: tuple[int, int, int] | None = None,
+):
+    """The form sent, as opened when ``slot`` was read (its places as seen), unless ``seen``."""
+    seen_web, seen_line, seen_call_centre = seen or (
+        slot.capacity_web,
+        slot.capacity_line,
+        slot.capacity_call_centre,
+    )
     return client.post(
         f"/console/planning/slots/{slot.pk}/capacity/",
-        {"capacity_web": web, "capacity_line": line, "capacity_call_centre": call_centre},
+        {
+            "capacity_web": web,
+            "capacity_line": line,
+            "capacity_call_centre": call_centre,
+            "seen_web": seen_web,
+            "seen_line": seen_line,
+            "seen_call_centre": seen_call_centre,
+        },
     )
 
 
@@ -104,3 +125,38 @@ def test_no_capacity_change_for_a_cancelled_or_started_slot_nor_by_other_roles(
     with in_a(tenant_a):
         slot.refresh_from_db()
         assert slot.capacity_web == 1
+
+
+def test_a_change_made_by_another_admin_meanwhile_is_never_written_over(
+    as_admin: Client,
+    world: World,
+    slot: Slot,
+    tenant_a: Municipality,
+    admin_a: StaffAccount,
+    clock,
+) -> None:
+    """Two admins open the same slot's form (web 1, LINE 2, call centre 2); the second adds
+    call-centre places and saves; the first, still on the old form, adds web places: refused,
+    naming the other change, and the form opens again from the places as they are now."""
+    other = logged_in(Client(HTTP_HOST=as_admin.defaults["HTTP_HOST"]), admin_a, clock)
+    form = as_admin.get(f"/console/planning/slots/{slot.pk}/capacity/").content.decode()
+    assert 'name="seen_call_centre" value="2"' in form
+    assert capacity(other, slot, 1, 2, 5).status_code == 302
+
+    refused = capacity(as_admin, slot, 8, 2, 2)  # the form as first opened
+    assert refused.status_code == 400
+    text = refused.content.decode()
+    assert "ほかの職員がこの枠の定員を変更しました（コールセンター 2 → 5）" in text
+    assert 'name="capacity_call_centre" value="5"' in text
+    assert 'name="capacity_web" value="1"' in text  # the typed 8 is not offered again as saved
+    with in_a(tenant_a):
+        slot.refresh_from_db()
+        assert (slot.capacity_web, slot.capacity_line, slot.capacity_call_centre) == (1, 2, 5)
+    (changed,) = events(tenant_a, "slot.capacity_changed")
+    assert changed.details == {"call_centre": "2 → 5"}
+
+    # Sent again from the form as it now is: written.
+    assert capacity(as_admin, slot, 8, 2, 5).status_code == 302
+    with in_a(tenant_a):
+        slot.refresh_from_db()
+        assert (slot.capacity_web, slot.capacity_call_centre) == (8, 5)
