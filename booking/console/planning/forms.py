@@ -619,6 +619,46 @@ class AgePhaseForm(PlanningForm):
             )
         return age
 
+    def clean(self) -> dict[str, Any]:
+        """A phase that changes who may book when: not one inside another phase (everyone it
+        names may already book by its opening), nor one that would leave another inside it
+        — the residents' top page would tell them to wait for a date already past for them."""
+        data = super().clean()
+        if not {"minimum_age", "opens_on", "opens_time"} <= set(data):
+            return data
+        age, opens_at = data["minimum_age"], self.details().opens_at
+        others = AgePhase.objects.exclude(minimum_age=age)
+        if self.editing is not None:
+            others = others.exclude(pk=self.editing.pk)
+        for other in others.order_by("opens_at", "minimum_age"):
+            named = {
+                "name": other.name,
+                "age": other.minimum_age,
+                "opens": formats.date_format(
+                    other.opens_at.astimezone(JAPAN), str(_("Y年n月j日 H:i"))
+                ),
+            }
+            if other.minimum_age <= age and other.opens_at <= opens_at:
+                raise forms.ValidationError(
+                    _(
+                        "この区分の方は、区分「%(name)s」（%(age)s歳以上、予約開始 %(opens)s）で"
+                        "それより前から予約できます。このままでは住民のページで、すでに予約できる方に"
+                        "開始日を待つよう案内することになります。年齢か予約開始日時を見直してください。"
+                    )
+                    % named
+                )
+            if other.minimum_age >= age and other.opens_at >= opens_at:
+                raise forms.ValidationError(
+                    _(
+                        "この区分を登録すると、区分「%(name)s」"
+                        "（%(age)s歳以上、予約開始 %(opens)s）の方は"
+                        "それより前から予約できるようになり、住民のページの「%(name)s」の開始日が"
+                        "誤りになります。先に「%(name)s」を変更するか削除してください。"
+                    )
+                    % named
+                )
+        return data
+
     @classmethod
     def initial_for(cls, phase: AgePhase) -> dict[str, Any]:
         opens = phase.opens_at.astimezone(JAPAN)

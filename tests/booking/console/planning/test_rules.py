@@ -120,41 +120,41 @@ def test_an_admin_adds_edits_and_removes_an_age_phase(
     response = as_admin.post(
         "/console/planning/rules/phases/new/",
         {
-            "name": "65歳以上の方",
-            "minimum_age": "65",
+            "name": "5歳以上の方",
+            "minimum_age": "5",
             "opens_on": "2026-05-20",
             "opens_time": "09:00",
         },
     )
     assert response.status_code == 302
     with in_a(tenant_a):
-        phase = AgePhase.objects.get(name="65歳以上の方")
+        phase = AgePhase.objects.get(name="5歳以上の方")
     assert phase.opens_at == datetime(2026, 5, 20, 9, 0, tzinfo=JAPAN)
     created = events(tenant_a, "age_phase.created")[-1]
     assert created.details == {
-        "phase": "65歳以上の方",
-        "minimum_age": 65,
+        "phase": "5歳以上の方",
+        "minimum_age": 5,
         "opens_at": "2026-05-20T09:00+09:00",
     }
     page = as_admin.get("/console/planning/rules/").content.decode()
-    assert "65歳以上の方" in page and "開始前" in page
+    assert "5歳以上の方" in page and "開始前" in page
 
     url = f"/console/planning/rules/phases/{phase.pk}/edit/"
     assert 'value="2026-05-20"' in as_admin.get(url).content.decode()
     as_admin.post(
         url,
         {
-            "name": "65歳以上の方",
-            "minimum_age": "60",
+            "name": "5歳以上の方",
+            "minimum_age": "6",
             "opens_on": "2026-05-20",
             "opens_time": "10:30",
         },
     )
     with in_a(tenant_a):
         phase.refresh_from_db()
-    assert phase.minimum_age == 60 and phase.opens_at.astimezone(JAPAN).hour == 10
+    assert phase.minimum_age == 6 and phase.opens_at.astimezone(JAPAN).hour == 10
     assert events(tenant_a, "age_phase.updated")[-1].details["changed"] == [
-        "minimum_age: 65 → 60",
+        "minimum_age: 5 → 6",
         "opens_at: 2026-05-20T09:00+09:00 → 2026-05-20T10:30+09:00",
     ]
 
@@ -208,6 +208,67 @@ def test_a_second_phase_of_the_same_age_is_refused_and_a_past_opening_is_told(
         seventy = AgePhase.objects.get(minimum_age=70)
     page = as_admin.get(f"/console/planning/rules/phases/{seventy.pk}/delete/").content.decode()
     assert "70歳以上" in page and "2020年1月1日 09:00（受付中）" in page
+
+
+def test_a_phase_inside_another_is_refused_either_way_round(
+    as_admin: Client, world: World, tenant_a: Municipality
+) -> None:
+    """12歳以上 has opened: an 80歳以上 phase opening later would tell an 80-year-old, who may
+    book already, to wait. And with 80歳以上 opening in June, a 65歳以上 phase opening in May
+    would leave the June date on the top page wrong for them: both refused, saying which."""
+    new = "/console/planning/rules/phases/new/"
+    inside = {
+        "name": "80歳以上",
+        "minimum_age": "80",
+        "opens_on": "2027-01-10",
+        "opens_time": "09:00",
+    }
+    refused = as_admin.post(new, inside)
+    assert refused.status_code == 400
+    assert "区分「12歳以上」（12歳以上、予約開始 " in refused.content.decode()
+    assert "すでに予約できる方に開始日を待つよう案内することになります" in refused.content.decode()
+
+    with in_a(tenant_a):
+        twelve = AgePhase.objects.get(minimum_age=12)
+    later = {
+        "name": "12歳以上",
+        "minimum_age": "12",
+        "opens_on": "2027-07-01",
+        "opens_time": "09:00",
+    }
+    assert (
+        as_admin.post(f"/console/planning/rules/phases/{twelve.pk}/edit/", later).status_code == 302
+    )
+    june = {
+        "name": "80歳以上",
+        "minimum_age": "80",
+        "opens_on": "2027-06-01",
+        "opens_time": "09:00",
+    }
+    assert as_admin.post(new, june).status_code == 302  # earlier than 12歳以上: it means something
+    around = {
+        "name": "65歳以上",
+        "minimum_age": "65",
+        "opens_on": "2027-05-01",
+        "opens_time": "09:00",
+    }
+    refused = as_admin.post(new, around)
+    assert refused.status_code == 400
+    assert (
+        "区分「80歳以上」（80歳以上、予約開始 2027年6月1日 09:00）の方は"
+        in refused.content.decode()
+    )
+    assert "先に「80歳以上」を変更するか削除してください" in refused.content.decode()
+    # Editing 80歳以上 itself to open earlier is no conflict with its own old self.
+    with in_a(tenant_a):
+        eighty = AgePhase.objects.get(minimum_age=80)
+    earlier = {**june, "opens_on": "2027-04-01"}
+    assert (
+        as_admin.post(f"/console/planning/rules/phases/{eighty.pk}/edit/", earlier).status_code
+        == 302
+    )
+    with in_a(tenant_a):
+        assert sorted(AgePhase.objects.values_list("minimum_age", flat=True)) == [12, 80]
 
 
 def test_a_phase_needs_a_date_and_time(as_admin: Client, world: World, tenant_a: Municipality):
