@@ -89,7 +89,11 @@ def render_message(
         kind=kind, channel=channel, language=language
     ).first()
     if custom is not None:
-        return _rendered(custom.subject, custom.body, values)
+        subject = custom.subject
+        if not subject and _channel_group(channel) == "email":
+            # Saved without a subject before one was required: never a mail without one.
+            subject = packaged_source(kind=kind, channel=channel, language=language, part="subject")
+        return _rendered(subject, custom.body, values)
     body = _packaged(_packaged_name(kind, channel, language, "body")).render(values)
     subject = (
         _packaged(_packaged_name(kind, channel, language, "subject")).render(values)

@@ -8,7 +8,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from booking.console.forms import ConsoleForm
-from booking.services.notification_settings import BODY_MAX, SUBJECT_MAX
+from booking.services.notification_settings import BODY_MAX, SUBJECT_MAX, SUBJECT_REQUIRED
 
 # Reminders reach phones: not in the night. The beat queues them every ten minutes, so a
 # time late in the evening would also leave no pass before the day ends.
@@ -109,6 +109,9 @@ class TemplateForm(ConsoleForm):
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         if not email:
             del self.fields["subject"]
+        else:
+            self.fields["subject"].required = True
+            self.fields["subject"].error_messages["required"] = _(SUBJECT_REQUIRED)
 
 
 class LineChannelForm(ConsoleForm):

@@ -251,6 +251,35 @@ def test_the_admin_writes_the_municipalitys_own_reminder_and_can_go_back(
     assert len(events(tenant_a, "notification.template_deleted")) == 1
 
 
+def test_a_mail_is_never_saved_nor_sent_without_a_subject(
+    tenant_a: Municipality,
+    client_a: Client,
+    as_admin: Client,
+) -> None:
+    """An emptied subject is refused (a mail without one reads as spam); a mail's own body
+    saved without a subject before that goes out under the packaged subject."""
+    url = HOME + "templates/reminder/email/ja/"
+    form = client_a.get(url).content.decode()
+    assert 'name="subject"' in form and "required" in form.split('name="subject"')[1][:200]
+    refused = client_a.post(url, {"subject": "  ", "body": "明日は {{ venue_name }} です"})
+    assert refused.status_code == 400
+    assert "メールの件名を入力してください" in refused.content.decode()
+    with tenant_context(tenant_a):
+        assert not NotificationTemplate.objects.exists()
+        NotificationTemplate.objects.create(
+            kind="reminder", channel="email", language="ja", subject="", body="明日です"
+        )
+        rendered = render_message(
+            kind="reminder",
+            channel="email",
+            language="ja",
+            context={"starts_at": "2026-05-12T10:00:00+09:00", "venue_name": "小平市役所"},
+            municipality_name="小平市",
+        )
+    assert rendered.body == "明日です"
+    assert rendered.subject and "{{" not in rendered.subject
+
+
 @pytest.mark.parametrize(
     ("body", "message"),
     [
