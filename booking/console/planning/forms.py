@@ -623,7 +623,7 @@ class AgePhaseForm(PlanningForm):
         """A phase that changes who may book when: not one inside another phase (everyone it
         names may already book by its opening), nor one that would leave another inside it
         — the residents' top page would tell them to wait for a date already past for them."""
-        data = super().clean()
+        data = super().clean() or {}
         if not {"minimum_age", "opens_on", "opens_time"} <= set(data):
             return data
         age, opens_at = data["minimum_age"], self.details().opens_at
