@@ -136,7 +136,8 @@ def notification_template_save(
 
     Raises ``ValidationError`` keyed by ``subject`` and ``body`` when a text uses a placeholder
     the kind does not have, a tag other than if/else/endif, or is malformed. A subject is
-    kept for email only. Audited with which template, never the text.
+    kept for email only. Audited with the text as saved (placeholders, never a resident's
+    data): the wording residents were sent can be told afterwards.
     """
     subject, body = _checked(kind=kind, channel=channel, subject=subject, body=body)
     with transaction.atomic():
@@ -151,7 +152,14 @@ def notification_template_save(
             actor=actor,
             target=row,
             ip=ip,
-            details={"kind": kind, "channel": channel, "language": language, "new": created},
+            details={
+                "kind": kind,
+                "channel": channel,
+                "language": language,
+                "new": created,
+                **({"subject": subject} if subject else {}),
+                "body": body,
+            },
         )
     return row
 

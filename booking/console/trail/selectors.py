@@ -335,6 +335,11 @@ DETAIL_LABELS = {
     "user_id": gettext_lazy("ユーザーID"),
     "vaccinated_on": gettext_lazy("接種日"),
     "venue": gettext_lazy("会場"),
+    "venue_access_notes": gettext_lazy("交通案内"),
+    "venue_accessibility": gettext_lazy("バリアフリー情報"),
+    "venue_address": gettext_lazy("会場の住所"),
+    "venue_area": gettext_lazy("地区"),
+    "venue_map_url": gettext_lazy("地図のURL"),
     "venue_name": gettext_lazy("会場名"),
     "venues": gettext_lazy("会場"),
     "venues_cleared": gettext_lazy("外した担当会場の数"),
@@ -349,6 +354,8 @@ DETAIL_LABELS = {
 # Keys that mean something else in one area (the action's beginning) or one action.
 SCOPED_DETAIL_LABELS = {
     ("age_phase", "phase"): gettext_lazy("年齢区分"),
+    ("notification", "subject"): gettext_lazy("件名"),
+    ("notification", "body"): gettext_lazy("本文"),
     ("notification", "channel"): gettext_lazy("送信方法"),
     ("notification", "kind"): gettext_lazy("お知らせの種類"),
     ("registry_import", "changed"): gettext_lazy("変更"),

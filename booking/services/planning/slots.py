@@ -292,7 +292,7 @@ WHERE NOT EXISTS (SELECT 1 FROM booking_slot o
                   WHERE o.venue_id = t.v AND o.product_id = t.p AND o.starts_at <> t.s
                     AND o.status <> 'cancelled' AND o.starts_at < t.e AND o.ends_at > t.s)
 ON CONFLICT (venue_id, product_id, starts_at) DO NOTHING
-RETURNING starts_at
+RETURNING starts_at, capacity_web, capacity_line, capacity_call_centre
 """
 
 
@@ -415,7 +415,8 @@ def slots_create(
         ]
         with connection.cursor() as cursor:
             cursor.execute(_INSERT_SQL, arrays)
-            created_starts = [row[0] for row in cursor.fetchall()]
+            created = cursor.fetchall()
+        created_starts = [row[0] for row in created]
         days = sorted({s.day for s in specs})
         record(
             action="slots.created",
@@ -430,9 +431,10 @@ def slots_create(
                 "products": product_ids,
                 "first_day": days[0].isoformat(),
                 "last_day": days[-1].isoformat(),
-                "capacity_web": sum(s.capacity_web for s in specs),
-                "capacity_line": sum(s.capacity_line for s in specs),
-                "capacity_call_centre": sum(s.capacity_call_centre for s in specs),
+                # The places added: of the slots created, not of those skipped.
+                "capacity_web": sum(row[1] for row in created),
+                "capacity_line": sum(row[2] for row in created),
+                "capacity_call_centre": sum(row[3] for row in created),
             },
         )
         invalidate_on_commit(start.astimezone(JAPAN).date() for start in created_starts)

@@ -53,7 +53,12 @@ def venue_create(*, details: VenueDetails, actor: Actor, ip: str | None = None) 
             actor=actor,
             target=venue,
             ip=ip,
-            details={"products": sorted(p.pk for p in details.products)},
+            details={
+                # What residents read of it, as it was made (the trail names a venue by its
+                # name now, which may change).
+                **{f"venue_{name}": getattr(details, name) for name in _VENUE_FIELDS},
+                "products": sorted(p.pk for p in details.products),
+            },
         )
     return venue
 
@@ -70,6 +75,11 @@ def venue_update(
         changed = [
             name for name in _VENUE_FIELDS if getattr(current, name) != getattr(details, name)
         ]
+        # Each change as "before → after": an address that sent residents astray is traced.
+        values = {
+            f"venue_{name}": f"{getattr(current, name)} → {getattr(details, name)}"
+            for name in changed
+        }
         for name in changed:
             setattr(current, name, getattr(details, name))
         if changed:
@@ -87,6 +97,7 @@ def venue_update(
                 ip=ip,
                 details={
                     "changed": changed,
+                    **values,
                     "products": sorted(after),
                     **({"previous_products": sorted(before)} if before != after else {}),
                 },

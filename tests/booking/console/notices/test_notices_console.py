@@ -243,7 +243,13 @@ def test_the_admin_writes_the_municipalitys_own_reminder_and_can_go_back(
         )
         assert rendered.body == "【小平市】明日 10:00 小平市役所"
     (event,) = events(tenant_a, "notification.template_saved")
-    assert event.details == {"kind": "reminder", "channel": "line", "language": "ja", "new": True}
+    assert event.details == {
+        "kind": "reminder",
+        "channel": "line",
+        "language": "ja",
+        "new": True,
+        "body": body,  # the wording residents were sent, told afterwards
+    }
 
     assert client_a.post(REMINDER_LINE_JA, {"action": "delete"}).status_code == 302
     with schema_context(tenant_a.schema_name):

@@ -9,6 +9,7 @@ import pytest
 from django.test import Client
 
 from audit.chain import Actor
+from audit.models import Event
 from booking.models import Slot
 from booking.services.planning import (
     PlanningRefused,
@@ -130,6 +131,12 @@ def test_the_service_run_twice_creates_each_slot_once(world: World) -> None:
     again = slots_create(specs=specs, source="generator", actor=staff)
     assert (again.created, again.skipped) == (0, 4)
     assert Slot.objects.count() == 4
+    # The trail counts the places each run added: the slots it created, not those skipped.
+    first, second = (
+        (e.details["capacity_web"], e.details["capacity_call_centre"], e.details["skipped"])
+        for e in Event.objects.filter(action="slots.created").order_by("seq")
+    )
+    assert first == (12, 4, 0) and second == (0, 0, 4)
 
 
 def test_generate_without_the_previewed_plan_writes_nothing_and_shows_the_preview(

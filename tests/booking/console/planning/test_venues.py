@@ -35,7 +35,10 @@ def test_an_admin_creates_a_venue_with_its_vaccines(
         assert list(venue.products.values_list("code", flat=True)) == ["pfizer"]
     created = events(tenant_a, "venue.created")[-1]
     assert created.target_id == str(venue.pk)
-    assert created.details == {"products": [world.pfizer.pk]}
+    assert created.details == {
+        **{f"venue_{field}": value for field, value in NEW_VENUE.items()},
+        "products": [world.pfizer.pk],
+    }
 
     page = as_admin.get("/console/planning/venues/").content.decode()
     assert "小平市民総合体育館" in page and "南地区" in page
@@ -73,6 +76,9 @@ def test_editing_records_which_fields_changed(
     updated = events(tenant_a, "venue.updated")[-1]
     assert updated.details["changed"] == ["address", "products"]
     assert updated.details["previous_products"] == [world.pfizer.pk]  # what it was
+    # The address before and after: one that sent residents astray is traced.
+    assert updated.details["venue_address"] == "東京都小平市上水本町1-1 → 東京都小平市上水本町2-2"
+    assert "venue_name" not in updated.details  # unchanged fields are not repeated
 
 
 def test_a_vaccine_with_slots_ahead_is_not_taken_off_its_venue(
