@@ -128,21 +128,21 @@ def test_an_admin_sets_an_age_phase_and_sees_it_in_the_rules(
     shots.take(page, "rules")
 
     page.get_by_role("link", name="年齢区分を登録する").click()
-    page.get_by_label("名称").fill("75歳以上の方（2回目の追加接種）")
-    page.get_by_label("年齢（以上）").fill("75")
+    page.get_by_label("名称").fill("12歳以上の方")
+    page.get_by_label("年齢（以上）").fill("12")
     page.get_by_label("予約開始日").fill(tomorrow.isoformat())
     page.get_by_label("予約開始時刻").fill("09:00")
     shots.take(page, "phase-filled")
     page.get_by_role("button", name="登録する").click()
     page.wait_for_url(site.url("/console/planning/rules/"))
-    row = page.get_by_role("row", name="75歳以上の方（2回目の追加接種）")
+    row = page.get_by_role("row", name="12歳以上の方")
     assert "開始前" in row.inner_text()
     assert f"{tomorrow.month}月{tomorrow.day}日" in row.inner_text()
     shots.take(page, "phase-registered")
     with django_db_blocker.unblock(), tenant_context(site.municipality):
         from booking.models import AgePhase
 
-        phase = AgePhase.objects.get(minimum_age=75)
+        phase = AgePhase.objects.get(minimum_age=12)
         assert phase.opens_at == datetime.combine(tomorrow, time(9, 0), tzinfo=JAPAN)
         phase.delete()
 

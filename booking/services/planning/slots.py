@@ -178,7 +178,8 @@ def slot_pattern_plan(
 @dataclass
 class DayPlan:
     day: date
-    slots: int = 0
+    slots: int = 0  # planned, created or not
+    # The places of the slots that will be created (a skipped slot adds none).
     capacity_web: int = 0
     capacity_line: int = 0
     capacity_call_centre: int = 0
@@ -325,14 +326,15 @@ def slot_plan_preview(specs: Sequence[SlotSpec]) -> SlotPlanPreview:
         day.slots += 1
         if spec.starts_at < bookable_from and index not in conflicts:
             day.past_cut_off += 1
-        day.capacity_web += spec.capacity_web
-        day.capacity_line += spec.capacity_line
-        day.capacity_call_centre += spec.capacity_call_centre
         kind = conflicts.get(index)
         if kind == "existing":
             day.existing += 1
         elif kind == "overlapping":
             day.overlapping += 1
+        else:
+            day.capacity_web += spec.capacity_web
+            day.capacity_line += spec.capacity_line
+            day.capacity_call_centre += spec.capacity_call_centre
     return SlotPlanPreview(
         days=sorted(days.values(), key=lambda d: d.day),
         digest=slot_plan_digest(specs),

@@ -173,6 +173,8 @@ def test_slots_overlapping_existing_ones_at_other_times_are_skipped(
     page, plan = preview(as_admin, data)
     assert "新しく作成する枠：1件（計画 3件）" in page
     assert "既にある枠と同じ時刻：1件、既にある枠と時間が重なる：1件" in page
+    # The places are those of the one slot created (6, 2, 2), not of the three planned.
+    assert re.search(r"合計</th>\s*<td>1</td><td>6</td><td>2</td>\s*<td>2</td><td>10</td>", page)
 
     as_admin.post(URL, {**data, "plan": plan, "action": "generate"})
     with in_a(tenant_a):

@@ -146,6 +146,9 @@ def test_a_row_for_an_existing_slot_is_skipped_not_refused(
             f"{world.civic.pk},2026/5/18,9:30,10:00,pfizer,10,5,5",
         ]
     )
+    looked = upload(as_admin, text, check_only=True).content.decode()
+    assert "作成しない枠：1件" in looked
+    assert "新しく作成する枠の定員の合計：ウェブ 10、LINE 5、コールセンター 5" in looked
     response = upload(as_admin, text)
     assert response.status_code == 302
     assert len(slots(tenant_a)) == 2
