@@ -246,6 +246,24 @@ class SlotGeneratorForm(PlanningForm):
             self.add_error("break_to", _("休憩は開始と終了の両方を入力してください。"))
         elif break_from and break_to and break_to <= break_from:
             self.add_error("break_to", _("休憩の終了は開始より後にしてください。"))
+        elif break_from and opens and closes and not (opens < break_from and break_to < closes):
+            # A break outside the hours takes nothing away: most likely a mistyped time.
+            self.add_error(
+                "break_from",
+                _("休憩は受付時間（%(opens)s〜%(closes)s）の間に入れてください。")
+                % {"opens": opens.strftime("%H:%M"), "closes": closes.strftime("%H:%M")},
+            )
+        slot_minutes = cleaned.get("slot_minutes")
+        if opens and closes and slot_minutes and closes > opens:
+            hours = (closes.hour * 60 + closes.minute) - (opens.hour * 60 + opens.minute)
+            if slot_minutes > hours:
+                self.add_error(
+                    "slot_minutes",
+                    _(
+                        "1枠の長さ（%(slot)s分）が受付時間（%(hours)s分）より長いため、枠ができません。"
+                    )
+                    % {"slot": slot_minutes, "hours": hours},
+                )
         capacities = [cleaned.get(name) for name in _CAPACITY_FIELDS]
         if all(value is not None for value in capacities) and sum(capacities) <= 0:  # type: ignore[arg-type]
             self.add_error(

@@ -195,6 +195,14 @@ def test_slots_overlapping_existing_ones_at_other_times_are_skipped(
         ),
         ({"break_to": ""}, "休憩は開始と終了の両方を入力してください"),
         (
+            {"closes": "12:00", "break_from": "13:00", "break_to": "14:00"},
+            "休憩は受付時間（09:00〜12:00）の間に入れてください",
+        ),
+        (
+            {"closes": "12:00", "break_from": "", "break_to": "", "slot_minutes": "240"},
+            "1枠の長さ（240分）が受付時間（180分）より長いため、枠ができません",
+        ),
+        (
             # A year, 9:00 to 21:00 every 5 minutes: about 52,000 slots, in parts.
             {
                 "last_day": "2027-05-17",
