@@ -221,8 +221,8 @@ def slot_upload(request: HttpRequest) -> HttpResponse:
         messages.warning(
             request,
             _(
-                "次の日は、その会場の予約枠を中止した日です。作成した枠で、その日の予約をまた"
-                "受け付けます。誤りであれば、その枠を中止してください：%(days)s"
+                "次の日には、その会場で中止した予約枠があります。作成した枠で、その日にまた"
+                "予約を受け付けます。誤りであれば、その枠を中止してください：%(days)s"
             )
             % {
                 "days": pgettext("joining items", "、").join(

@@ -214,7 +214,7 @@ def test_a_file_with_slots_on_a_day_called_off_at_their_venue_is_warned_of(
     done = upload(as_admin, text)
     assert done.status_code == 302
     page = as_admin.get(done["Location"]).content.decode()
-    assert "中止した日です" in page and "小平市役所 5月18日（月）" in page
+    assert "中止した予約枠があります" in page and "小平市役所 5月18日（月）" in page
 
     # A file with nothing on a called-off day says nothing of it.
     clean = "\n".join([HEADER, "北部集会所,2026/5/20,9:00,9:30,pfizer,10,5,5"])
