@@ -130,6 +130,7 @@ def test_the_link_works_only_once(
     again = Client(HTTP_HOST="kodaira.localhost").get(url)
     assert again.status_code == 410
     assert "この招待リンクは使用できません" in again.content.decode()
+    assert 'href="/console/login/"' in again.content.decode()  # the way on, once registered
     assert events(tenant_a, "staff.invitation_refused")[-1].details == {"reason": "used"}
 
 
