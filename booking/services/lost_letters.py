@@ -255,3 +255,35 @@ def _record_each(action: str, voucher_ids: list[int], actor: Actor, ip: str | No
             ip=ip,
             details={"stop": LETTERS.value},
         )
+
+
+@dataclass(frozen=True)
+class LettersStopped:
+    """The vouchers whose web login is stopped for their letters now: how many, and their
+    numbers as runs (a lost box is one run, 1399980001〜1399980050), the first ``shown``."""
+
+    count: int
+    runs: list[tuple[str, str]]
+    more_runs: int
+
+
+def letters_stopped(*, shown: int = 30) -> LettersStopped:
+    """What the incident page lists, for the admin who opens them again once new letters
+    are sent. Numbers only (what the admin typed), never names."""
+    numbers = sorted(
+        Voucher.objects.filter(web_login_stop=LETTERS).values_list("voucher_number", flat=True)
+    )
+    runs: list[tuple[str, str]] = []
+    for number in numbers:
+        if (
+            runs
+            and number.isdigit()
+            and runs[-1][1].isdigit()
+            and (int(number) == int(runs[-1][1]) + 1 and len(number) == len(runs[-1][1]))
+        ):
+            runs[-1] = (runs[-1][0], number)
+        else:
+            runs.append((number, number))
+    return LettersStopped(
+        count=len(numbers), runs=runs[:shown], more_runs=max(0, len(runs) - shown)
+    )

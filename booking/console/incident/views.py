@@ -35,6 +35,7 @@ from booking.services.incident import (
 from booking.services.incident_codes import incident_codes_reissue
 from booking.services.lost_letters import (
     LettersSecured,
+    letters_stopped,
     lost_letters_release,
     lost_letters_secure,
 )
@@ -67,6 +68,7 @@ def _index(
         or IncidentEndForm(initial={"notice": default_reopening_notice(municipality)}),
         "network_count": ConsoleNetwork.objects.count(),
         "letters_form": letters_form or LostLettersForm(prefix="letters"),
+        "letters_stopped": letters_stopped(),
         # Paused messages include the incident's own notice: the page says so.
         "notifications_paused": notification_settings_get().paused,
     }

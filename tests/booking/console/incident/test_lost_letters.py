@@ -23,13 +23,14 @@ from booking.resident.services import (
     resident_login_password,
     resident_web_login_set,
 )
-from booking.services.lost_letters import voucher_numbers_parse
+from booking.services.lost_letters import letters_stopped, voucher_numbers_parse
 from tenants.models import Municipality
 from tests.booking.booking.conftest import years_ago
 from tests.booking.console.callcentre.cast import (
     CALL_CENTRE_HOME,
     Town,
     give_password,
+    make_resident,
     resident_session,
     set_login_mode,
     signed_in,
@@ -109,6 +110,9 @@ def test_stolen_letters_with_birth_dates_stop_web_login_until_new_ones_are_sent(
     assert "2件は、有効な接種券にありません：2000000009、2000000010" in page
     assert birth_date_login(tenant_a, "2000000001", 70) == "web_login_disabled"
     assert birth_date_login(tenant_a, "2000000002", 80) == ""  # not named: untouched
+    # The page lists what is stopped for its letters, for opening it again later.
+    listed = client_a.get(SECURITY).content.decode().split('id="letters-stopped"')[1]
+    assert "止めている接種券：1件" in listed and "<li>2000000001</li>" in listed
     secured = events(tenant_a, "incident.letters_secured")[0]
     assert secured.details["stopped"] == 1 and secured.details["not_found"] == 2
     assert secured.details["voucher_ranges"] == [[town.hanako.pk, town.hanako.pk]]
@@ -132,6 +136,7 @@ def test_stolen_letters_with_birth_dates_stop_web_login_until_new_ones_are_sent(
     assert birth_date_login(tenant_a, "2000000002", 80) == "web_login_disabled"
     (released,) = events(tenant_a, "incident.letters_released")
     assert released.details["released"] == 1
+    assert 'id="letters-stopped"' not in client_a.get(SECURITY).content.decode()
     with schema_context(tenant_a.schema_name):
         assert Voucher.objects.get(pk=town.hanako.pk).web_login_stop == ""
         assert Voucher.objects.get(pk=town.namesake.pk).web_login_stop == "staff"
@@ -182,3 +187,29 @@ def test_stolen_letters_with_codes_get_new_codes_and_the_old_ones_no_longer_log_
     assert secured.details["codes_voided"] == 1 and secured.details["not_exposed"] == 1
     (replaced,) = events(tenant_a, "resident.activation_code_replaced")
     assert replaced.target_id == str(town.namesake.pk)
+
+
+def test_the_vouchers_stopped_for_their_letters_are_listed_as_runs_of_numbers(
+    tenant_a: Municipality, town: Town
+) -> None:
+    numbers = ("1399980001", "1399980002", "1399980003", "1399980007", "0000000009")
+    with tenant_context(tenant_a):
+        for number in (*numbers, "1399980004"):
+            make_resident(
+                tenant_a,
+                number,
+                name="試験 太郎",
+                kana="シケン タロウ",
+                phone="",
+                born=years_ago(70),
+            )
+        Voucher.objects.filter(voucher_number__in=numbers).update(
+            web_login_disabled=True, web_login_stop="letters"
+        )
+        Voucher.objects.filter(voucher_number="1399980004").update(
+            web_login_disabled=True, web_login_stop="staff"
+        )
+        stopped = letters_stopped(shown=2)
+    assert stopped.count == 5
+    assert stopped.runs == [("0000000009", "0000000009"), ("1399980001", "1399980003")]
+    assert stopped.more_runs == 1  # 1399980007, past what is shown
