@@ -139,6 +139,19 @@ class RevealRequired(Exception):
         )
 
 
+class IdentityIncomplete(Exception):
+    """ "All matched" sent with items left unticked (a stray Enter in the checklist): nothing
+    is recorded, neither a confirmation nor a failure; the operator finishes the check."""
+
+    def __init__(self) -> None:
+        super().__init__("identity_incomplete")
+        self.message = _(
+            "照合結果はまだ記録していません（チェックのない項目がありました）。"
+            "一致した項目にすべてチェックを入れてから「すべて一致した」を、"
+            "一致しない項目があったときは「一致しない項目があった」を押してください。"
+        )
+
+
 class PasswordResetNotApplicable(Exception):
     """The municipality's login mode has no resident passwords."""
 
@@ -449,20 +462,25 @@ def callcentre_identity_record(
     voucher: Voucher,
     matched: Collection[str],
     ip: str | None,
+    mismatch: bool = False,
 ) -> bool:
     """Record the identity checklist: confirmed only when each of the resident's three items
-    (``identity_items``, decided here from the record, not by the form) was read back right.
+    (``identity_items``, decided here from the record, not by the form) was read back right;
+    failed when the operator says an item did not match (``mismatch``).
 
     Returns whether the identity is confirmed. A failed check also closes any earlier
     confirmation of the same operator for the same resident. Raises :class:`RevealRequired`
     unless this operator revealed the record within ``IDENTITY_VALID``: a tick without the
-    registered values on screen compares nothing.
+    registered values on screen compares nothing; and :class:`IdentityIncomplete`, recording
+    nothing, when "all matched" comes with an item unticked.
     """
     actor = _operator(staff)
     if not _latest_events(staff, voucher, [REVEALED], since=timezone.now() - IDENTITY_VALID):
         raise RevealRequired
     checked = {item: item in matched for item in identity_items(_open(voucher))}
-    confirmed = all(checked.values())
+    confirmed = all(checked.values()) and not mismatch
+    if not confirmed and not mismatch:
+        raise IdentityIncomplete
     record(
         action=IDENTITY_CONFIRMED if confirmed else IDENTITY_FAILED,
         actor=actor,

@@ -90,11 +90,15 @@ class IdentityForm(ConsoleForm):
     def __init__(self, *args: Any, items: Sequence[str] = IDENTITY_ITEMS, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         for position, item in enumerate(items):
-            # The first box has the focus: the resident starts reading back at once.
+            # The first box has the focus: the resident starts reading back at once. Each is
+            # required by the browser for "all matched" (Enter in a box sends that), never
+            # for "an item did not match" (formnovalidate).
             self.fields[f"{item}_matches"] = forms.BooleanField(
                 label=_IDENTITY_LABELS[item],
                 required=False,
-                widget=forms.CheckboxInput(attrs={"autofocus": True} if position == 0 else {}),
+                widget=forms.CheckboxInput(
+                    attrs={"required": True, **({"autofocus": True} if position == 0 else {})}
+                ),
             )
 
     def matched(self) -> set[str]:

@@ -77,6 +77,7 @@ from booking.services.booking import (
 from booking.services.callcentre import (
     IDENTITY_VALID,
     IdentityCheckRequired,
+    IdentityIncomplete,
     PasswordResetNotApplicable,
     RevealRequired,
     callcentre_book,
@@ -390,9 +391,14 @@ def identity(request: HttpRequest, voucher_id: int) -> HttpResponse:
     form.is_valid()  # optional checkboxes: always valid
     try:
         confirmed = callcentre_identity_record(
-            staff=_staff(request), voucher=voucher, matched=form.matched(), ip=client_ip(request)
+            staff=_staff(request),
+            voucher=voucher,
+            matched=form.matched(),
+            # Only its own button says an item did not match: Enter sends "all matched".
+            mismatch=request.POST.get("result") == "mismatch",
+            ip=client_ip(request),
         )
-    except RevealRequired as refused:
+    except (RevealRequired, IdentityIncomplete) as refused:
         messages.error(request, refused.message)
         return redirect(_resident_url(voucher))
     if confirmed:

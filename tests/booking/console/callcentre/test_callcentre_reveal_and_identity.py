@@ -93,7 +93,8 @@ def test_identity_is_confirmed_only_when_all_three_items_match(
     signed_in(client_a, operator_a, clock)
     client_a.post(resident_url(town) + "reveal/", {"reason": "identity_check"})
     partial = client_a.post(
-        resident_url(town) + "identity/", {"name_matches": "on", "birth_date_matches": "on"}
+        resident_url(town) + "identity/",
+        {"name_matches": "on", "birth_date_matches": "on", "result": "mismatch"},
     )
     assert partial.status_code == 302
     failed = events(tenant_a, "callcentre.identity_failed")[-1]
@@ -122,7 +123,9 @@ def test_failed_identity_checks_of_the_day_are_shown_to_whoever_takes_the_next_c
     signed_in(client_a, operator_a, clock)
     for _try in range(2):
         client_a.post(resident_url(town) + "reveal/", {"reason": "identity_check"})
-        client_a.post(resident_url(town) + "identity/", {"name_matches": "on"})
+        client_a.post(
+            resident_url(town) + "identity/", {"name_matches": "on", "result": "mismatch"}
+        )
     other = Client(HTTP_HOST=client_a.defaults["HTTP_HOST"])
     signed_in(other, make_staff(tenant_a, "call2@kodaira.example.jp", "call_centre"), clock)
     page = other.get(resident_url(town)).content.decode()
@@ -174,9 +177,38 @@ def test_a_failed_check_closes_an_earlier_confirmation(
     signed_in(client_a, operator_a, clock)
     confirm_identity(client_a, town.hanako)
     client_a.post(resident_url(town) + "reveal/", {"reason": "identity_check"})
-    client_a.post(resident_url(town) + "identity/", {})
+    client_a.post(resident_url(town) + "identity/", {"result": "mismatch"})
     client_a.post(resident_url(town) + "book/", {"slot": town.call_slot.pk})
     assert live_bookings(tenant_a, town.hanako) == []
+
+
+def test_enter_in_the_checklist_never_records_a_failure_nor_undoes_a_confirmation(
+    tenant_a: Municipality,
+    client_a: Client,
+    operator_a: StaffAccount,
+    town: Town,
+    clock: time_machine.Coordinates,
+) -> None:
+    """Enter in a box sends the form by its first button, "all matched": with an item not
+    ticked yet, nothing is recorded (the browser asks for the box first); only the button
+    "an item did not match" records a failure."""
+    signed_in(client_a, operator_a, clock)
+    page = client_a.post(resident_url(town) + "reveal/", {"reason": "identity_check"})
+    form = page.content.decode().split('id="check-heading"')[1]
+    assert form.count('type="checkbox"') == form.count("required") == 3
+    assert form.index('value="matched"') < form.index('value="mismatch"')  # the default
+    assert 'value="mismatch" class="danger" formnovalidate' in form
+    confirm_identity(client_a, town.hanako)
+    client_a.post(resident_url(town) + "reveal/", {"reason": "identity_check"})
+    stray = client_a.post(
+        resident_url(town) + "identity/", {"name_matches": "on", "result": "matched"}
+    )
+    assert stray.status_code == 302
+    told = client_a.get(resident_url(town)).content.decode()
+    assert "照合結果はまだ記録していません" in told and "本人確認済みです" in told
+    assert events(tenant_a, "callcentre.identity_failed") == []
+    client_a.post(resident_url(town) + "book/", {"slot": town.call_slot.pk})
+    assert len(live_bookings(tenant_a, town.hanako)) == 1  # the confirmation still holds
 
 
 def test_the_identity_check_holds_for_fifteen_minutes_only(
@@ -303,7 +335,9 @@ def test_a_registry_without_the_address_asks_for_the_phone_or_the_voucher_number
         # The address ticked (a box the page never showed) confirms nothing.
         forged = {"name_matches": "on", "birth_date_matches": "on", "address_matches": "on"}
         client_a.post(url + "identity/", forged)
-        assert "本人確認できなかった" in client_a.get(url).content.decode()
+        assert "照合結果はまだ記録していません" in client_a.get(url).content.decode()
+        confirmed_ids = [e.target_id for e in events(tenant_a, "callcentre.identity_confirmed")]
+        assert str(voucher.pk) not in confirmed_ids
         client_a.post(
             url + "identity/",
             {"name_matches": "on", "birth_date_matches": "on", f"{third}_matches": "on"},
