@@ -43,13 +43,15 @@ def booking_number_display(number: str) -> str:
 
 
 # How each character of a booking number is said on the phone: letters that sound alike in
-# Japanese (B/D/E/G/P/T/V/Z, M/N) are told apart by a word that starts with them.
+# Japanese (B/D/E/G/P/T/V/Z, M/N) are told apart by a word that starts with them — and where
+# Japanese hears the same sound for two letters (L and R: ラ行; B and V: バ行), by words that
+# do not both start with it (LサイズのL, VサインのV, as every caller knows them).
 _SPOKEN = {
     **dict(
         zip("23456789", ["に", "さん", "よん", "ご", "ろく", "なな", "はち", "きゅう"], strict=True)
     ),
     "A": "エー（アップルのA）",
-    "B": "ビー（ボーイのB）",
+    "B": "ビー（ベースボールのB）",
     "C": "シー（シティのC）",
     "D": "ディー（ドッグのD）",
     "E": "イー（エッグのE）",
@@ -58,16 +60,16 @@ _SPOKEN = {
     "H": "エイチ（ホテルのH）",
     "J": "ジェー（ジャパンのJ）",
     "K": "ケー（キングのK）",
-    "L": "エル（ライオンのL）",
+    "L": "エル（LサイズのL）",
     "M": "エム（マウンテンのM）",
-    "N": "エヌ（ナイトのN）",
+    "N": "エヌ（ニッポンのN）",
     "P": "ピー（ピアノのP）",
     "Q": "キュー（クイーンのQ）",
     "R": "アール（ラジオのR）",
     "S": "エス（サンのS）",
     "T": "ティー（タイガーのT）",
     "U": "ユー（ユニフォームのU）",
-    "V": "ブイ（ビクトリーのV）",
+    "V": "ブイ（VサインのV）",
     "W": "ダブリュー（ウォーターのW）",
     "X": "エックス（エックス線のX）",
     "Y": "ワイ（ヨットのY）",

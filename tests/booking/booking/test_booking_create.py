@@ -511,5 +511,12 @@ def test_every_character_of_a_booking_number_has_a_way_to_be_read_out() -> None:
     spoken = booking_number_spoken(BOOKING_NUMBER_ALPHABET)
     pairs = zip(spoken, BOOKING_NUMBER_ALPHABET, strict=True)
     assert all(item != character for item, character in pairs)
-    assert booking_number_spoken("B2") == ["ビー（ボーイのB）", "に"]
+    assert booking_number_spoken("B2") == ["ビー（ベースボールのB）", "に"]
     assert len(set(spoken)) == len(spoken)
+    # Letters Japanese hears alike are not told by words that start alike (ラ行, バ行).
+    assert booking_number_spoken("LRBV") == [
+        "エル（LサイズのL）",
+        "アール（ラジオのR）",
+        "ビー（ベースボールのB）",
+        "ブイ（VサインのV）",
+    ]
