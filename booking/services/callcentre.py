@@ -332,16 +332,29 @@ def search_terms_parse(query: str) -> SearchTerms:
         if voucher_number is None and phone is None and len(digits) == 10 and not kana:
             voucher_number = digits  # written with hyphens, as some letters print it
         if voucher_number is None and phone is None:
-            raise ValidationError(
-                _(
-                    "接種券番号は10桁、電話番号は市外局番から10桁または11桁で入力してください"
-                    "（%(count)d桁になっています）。"
-                )
-                % {"count": len(digits)}
-            )
-        if kana and phone is None:
-            raise ValidationError(_("電話番号を市外局番から正しく入力してください。"))
+            raise ValidationError(_number_refused(digits, plain=plain, with_kana=bool(kana)))
     return SearchTerms(voucher_number=voucher_number, kana=kana, phone=phone)
+
+
+def _number_refused(digits: str, *, plain: bool, with_kana: bool) -> str:
+    """Why a number typed in the search is neither a voucher number nor a phone number, in
+    the words of what it looks like."""
+    if len(digits) not in (10, 11):
+        return _(
+            "接種券番号は10桁、電話番号は市外局番から10桁または11桁で入力してください"
+            "（%(count)d桁になっています）。"
+        ) % {"count": len(digits)}
+    if with_kana and plain and len(digits) == 10 and not digits.startswith("0"):
+        return _(
+            "氏名と一緒に検索できるのは電話番号です。接種券番号は、氏名を入れずに番号だけで"
+            "検索してください。"
+        )
+    if not digits.startswith("0"):
+        return _(
+            "%(count)d桁の番号は電話番号として検索しますが、電話番号は0（市外局番）から"
+            "始まります。接種券番号は10桁です。数字を確かめてください。"
+        ) % {"count": len(digits)}
+    return _("電話番号を市外局番から正しく入力してください。")
 
 
 @dataclass(frozen=True)

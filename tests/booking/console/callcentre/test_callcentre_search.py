@@ -118,6 +118,11 @@ def test_nothing_found_says_so(
         ("小平花子", "漢字では検索できません"),
         ("12345", "5桁になっています"),
         ("", "入力してください"),
+        # A name with a voucher number: not a way to search, said so (not "ten digits").
+        ("コダイラ ハナコ 2000000001", "氏名と一緒に検索できるのは電話番号です"),
+        # Eleven digits are a phone number, which starts with 0.
+        ("13999800044", "電話番号は0（市外局番）から始まります"),
+        ("コダイラ ハナコ 04231111", "8桁になっています"),
     ],
 )
 def test_input_that_is_no_key_is_refused_with_a_reason(
