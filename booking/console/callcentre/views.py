@@ -718,7 +718,11 @@ def change(request: HttpRequest, voucher_id: int, booking_id: int) -> HttpRespon
         return _book_page(
             request, voucher, changing=current, error=refused.staff_message, status=409
         )
-    messages.success(request, _("予約を変更しました。予約番号は変わりません。"))
+    if (changed.slot_id, changed.channel) == (current.slot_id, current.channel):
+        # The booking's own slot chosen again (a stale page, a second click): nothing moved.
+        messages.info(request, _("いまの予約と同じ枠です。予約は変更していません。"))
+    else:
+        messages.success(request, _("予約を変更しました。予約番号は変わりません。"))
     return redirect("console:callcentre:booking", voucher_id=voucher.pk, booking_id=changed.pk)
 
 

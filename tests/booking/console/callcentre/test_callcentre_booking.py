@@ -11,6 +11,7 @@ from django.test import Client
 from django.utils import timezone
 from django_tenants.utils import schema_context
 
+from booking.console.planning.common import JAPAN
 from booking.models import AgePhase, Booking, Slot
 from tenants.models import Municipality
 from tests.booking.booking.conftest import counters, years_ago
@@ -268,7 +269,17 @@ def test_change_and_cancel_go_through_the_same_service(
     [booking] = live_bookings(tenant_a, town.hanako)
 
     change_url = f"{resident_url(town)}bookings/{booking.pk}/change/"
-    assert client_a.get(change_url).status_code == 200
+    page = client_a.get(
+        change_url, {"day": town.call_slot.starts_at.astimezone(JAPAN).date().isoformat()}
+    )
+    assert page.status_code == 200
+    # The booking's own slot is marked, not offered as a change.
+    own_row = page.content.decode().split('id="changing-slot"')[0].rsplit("<tr>", 1)[1]
+    assert town.call_slot.starts_at.astimezone(JAPAN).strftime("%H:%M") in own_row
+    same = client_a.post(change_url, {"slot": town.call_slot.pk})
+    told = client_a.get(same["Location"]).content.decode()
+    assert "いまの予約と同じ枠です。予約は変更していません。" in told
+    assert "予約を変更しました" not in told
     refused = client_a.post(change_url, {"slot": town.web_only.pk})
     assert refused.status_code == 409
     moved = client_a.post(change_url, {"slot": town.later_slot.pk})
