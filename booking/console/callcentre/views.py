@@ -592,6 +592,10 @@ def _book_page(
     )
     if context["confirm_first"] and not error:
         context["confirming"] = _confirming(request, context["venues"])
+        # A confirmation asked for (a reload, a link kept) whose slot is no longer free.
+        context["confirm_gone"] = (
+            context["confirming"] is None and request.GET.get("confirm", "").isdigit()
+        )
     return console_page(request, "booking/console/callcentre/book.html", context, status=status)
 
 

@@ -13,6 +13,7 @@ from django_tenants.utils import schema_context
 
 from booking.console.planning.common import JAPAN
 from booking.models import AgePhase, Booking, Slot
+from booking.selectors.availability import availability_invalidate
 from tenants.models import Municipality
 from tests.booking.booking.conftest import counters, years_ago
 from tests.booking.console.callcentre.cast import (
@@ -658,3 +659,25 @@ def test_the_call_centre_works_the_list_of_residents_a_cancelled_slot_could_not_
     assert 'id="to-phone"' not in client_a.get(CALL_CENTRE_HOME).content.decode()
     (event,) = events(tenant_a, "slot.resident_phoned")
     assert event.actor_id == str(operator_a.user_id)
+
+
+def test_a_confirmation_whose_slot_filled_meanwhile_says_so(
+    tenant_a: Municipality,
+    client_a: Client,
+    operator_a: StaffAccount,
+    town: Town,
+    clock: time_machine.Coordinates,
+) -> None:
+    """The confirmation reloaded (or its link kept) after the last place went: the page
+    says why there is nothing to confirm, rather than showing the day without a word."""
+    ready(client_a, operator_a, town, clock)
+    day = timezone.localtime(town.later_slot.starts_at).date().isoformat()
+    url = f"{resident_url(town)}book/?day={day}&confirm={town.later_slot.pk}"
+    assert 'id="confirm"' in client_a.get(url).content.decode()
+    with schema_context(tenant_a.schema_name):
+        Slot.objects.filter(pk=town.later_slot.pk).update(booked_call_centre=2)
+        # As a booking through the service leaves the availability.
+        availability_invalidate(days=[timezone.localtime(town.later_slot.starts_at).date()])
+    page = client_a.get(url).content.decode()
+    assert 'id="confirm"' not in page
+    assert "選んだ枠は、いま電話では予約できません" in page.split('id="confirm-gone"')[1]
