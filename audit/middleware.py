@@ -7,6 +7,7 @@ rest: a ``PermissionDenied`` raised anywhere, and CSRF failures (see ``csrf_fail
 from __future__ import annotations
 
 from collections.abc import Callable
+from urllib.parse import urlsplit
 
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
@@ -44,6 +45,21 @@ class RefusalAuditMiddleware:
 
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """A form sent from a page too old (or after signing in again in another tab): said to
+    have done nothing, in the municipality's name, with the way back to the page it came
+    from (a path on this site only)."""
     record_refusal(request, reason="csrf")
-    body = render_to_string("audit/csrf_failure.html", request=request)
+    tenant = getattr(request, "tenant", None)
+    came_from = urlsplit(request.META.get("HTTP_REFERER", ""))
+    back = "/"
+    if came_from.netloc == request.get_host() and came_from.path.startswith("/"):
+        back = came_from.path + (f"?{came_from.query}" if came_from.query else "")
+    body = render_to_string(
+        "audit/csrf_failure.html",
+        {
+            "site_name": getattr(tenant, "name", "") if tenant is not None else "",
+            "back": back,
+        },
+        request=request,
+    )
     return HttpResponseForbidden(body)

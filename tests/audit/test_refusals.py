@@ -11,9 +11,16 @@ from tests.conftest import host_of
 
 def test_a_csrf_failure_is_refused_in_japanese_and_audited(tenant_a: Municipality) -> None:
     client = Client(HTTP_HOST=host_of(tenant_a), enforce_csrf_checks=True)
-    response = client.post("/i18n/setlang/", {"language": "en"})
+    response = client.post(
+        "/i18n/setlang/", {"language": "en"}, HTTP_REFERER=f"http://{host_of(tenant_a)}/mypage/"
+    )
     assert response.status_code == 403
-    assert "もう一度お試しください" in response.content.decode()
+    page = response.content.decode()
+    # Said to have done nothing, in the municipality's name, with the way back.
+    assert "操作は完了していません" in page and "操作は行われていません" in page
+    assert f"| {tenant_a.name}</title>" in page and 'href="/mypage/"' in page
+    elsewhere = client.post("/i18n/setlang/", {}, HTTP_REFERER="https://evil.example/x")
+    assert 'href="/"' in elsewhere.content.decode()  # never a way to another site
     with schema_context(tenant_a.schema_name):
         event = Event.objects.filter(action="access.refused").latest("seq")
     assert event.details == {"path": "/i18n/setlang/", "method": "POST", "reason": "csrf"}
