@@ -59,6 +59,22 @@ def _next_url(request: HttpRequest) -> str:
     return home
 
 
+# Where each role works: signing in to the console's home takes them there.
+_WORK_PAGES = {
+    StaffMember.Role.CALL_CENTRE: "console:callcentre:search",
+    StaffMember.Role.VENUE: "console:reception:lookup",
+}
+
+
+def _landing(target: str, user: Any) -> str:
+    """The page after signing in: the one asked for, else the role's own work page (an
+    operator starts at the search, venue staff at reception), else the home."""
+    staff = StaffMember.objects.filter(user=user).only("role").first()
+    if target == reverse("console:home") and staff is not None and staff.role in _WORK_PAGES:
+        return reverse(_WORK_PAGES[staff.role])
+    return target
+
+
 @sensitive_post_parameters("password", "code")
 @require_http_methods(["GET", "POST"])
 def login(request: HttpRequest) -> HttpResponse:
@@ -93,7 +109,7 @@ def login(request: HttpRequest) -> HttpResponse:
                     )
             else:
                 console_login(request, user=user, device=device)
-                response = redirect(_next_url(request))
+                response = redirect(_landing(_next_url(request), user))
                 CONSOLE.remember(request, response, email)
                 return response
     return render(

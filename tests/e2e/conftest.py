@@ -306,7 +306,10 @@ class StaffLogin:
         if shots is not None:
             shots.take(page, "login")
         page.get_by_role("button", name="ログイン").click()
-        page.wait_for_url(site.url("/console/"))
+        # The role's own work page (an operator's search, reception) or the home.
+        page.wait_for_url(
+            lambda url: url.startswith(site.url("/console/")) and "/login/" not in url
+        )
 
 
 def staff_account(

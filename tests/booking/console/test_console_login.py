@@ -83,6 +83,25 @@ def test_login_returns_to_the_page_asked_for_but_never_elsewhere(
     assert response["Location"] == "/console/"
 
 
+def test_each_role_signs_in_to_its_own_work_page_unless_another_was_asked_for(
+    tenant_a: Municipality, clock: time_machine.Coordinates
+) -> None:
+    """An operator starts at the search (the caller is on the line), venue staff at
+    reception; a page asked for (a link from before the sign-in) comes first."""
+    for email, role, landing in (
+        ("desk@kodaira.example.jp", "call_centre", "/console/callcentre/"),
+        ("door@kodaira.example.jp", "venue", "/console/reception/"),
+        ("boss@kodaira.example.jp", "admin", "/console/"),
+    ):
+        account = make_staff(tenant_a, email, role)
+        clock.shift(30)
+        response = login(Client(HTTP_HOST="kodaira.localhost"), account)
+        assert response["Location"] == landing, role
+    clock.shift(30)
+    asked = login(Client(HTTP_HOST="kodaira.localhost"), account, next="/console/planning/reports/")
+    assert asked["Location"] == "/console/planning/reports/"
+
+
 def test_every_failure_gives_the_same_page_and_status(
     tenant_a: Municipality,
     client_a: Client,
