@@ -60,7 +60,7 @@ def _next_url(request: HttpRequest) -> str:
 
 
 # Where each role works: signing in to the console's home takes them there.
-_WORK_PAGES = {
+_WORK_PAGES: dict[str, str] = {
     StaffMember.Role.CALL_CENTRE: "console:callcentre:search",
     StaffMember.Role.VENUE: "console:reception:lookup",
 }
