@@ -94,6 +94,11 @@ def test_an_operator_finds_a_resident_checks_identity_and_books_for_them(
     # The one search box has the focus: the operator types what the resident says, and Enter.
     assert page.evaluate("document.activeElement.name") == "q"
     shots.take(page, "search")
+    # No one of that name: the search is shown again, selected, for the next words to replace.
+    page.keyboard.type("やまだ たろう")
+    page.keyboard.press("Enter")
+    page.get_by_text("一致する人はいません").wait_for()
+    assert page.evaluate("document.activeElement.name") == "q"
     page.keyboard.type("むさし いちろう")
     page.keyboard.press("Enter")
     page.wait_for_url(resident_url)

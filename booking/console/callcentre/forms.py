@@ -29,7 +29,14 @@ class SearchForm(ConsoleForm):
             "氏名と電話番号を空白で区切って両方入れると、両方に一致する人だけを表示します。"
         ),
         widget=forms.TextInput(
-            attrs={"autofocus": True, "autocomplete": "off", "spellcheck": "false", "size": 30}
+            attrs={
+                "autofocus": True,
+                "autocomplete": "off",
+                "spellcheck": "false",
+                "size": 30,
+                # search-box.js selects a search shown again, for the next one to replace.
+                "data-select-on-load": True,
+            }
         ),
     )
 
