@@ -124,7 +124,7 @@ class IdentityCheckRequired(Exception):
             ) % {"minutes": int(IDENTITY_VALID.total_seconds() // 60)}
         else:
             self.message = _(
-                "先に本人確認をしてください（氏名・生年月日・住所をご本人に読み上げていただき、"
+                "先に本人確認をしてください（氏名・生年月日などをご本人に読み上げていただき、"
                 "照合します）。"
             )
 
