@@ -49,7 +49,7 @@ def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
     have done nothing, in the municipality's name, with the way back to the page it came
     from (a path on this site only)."""
     record_refusal(request, reason="csrf")
-    tenant = getattr(request, "tenant", None)
+    tenant = getattr(request, "tenant", None)  # none on the control plane
     came_from = urlsplit(request.META.get("HTTP_REFERER", ""))
     back = "/"
     if came_from.netloc == request.get_host() and came_from.path.startswith("/"):
@@ -57,7 +57,7 @@ def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
     body = render_to_string(
         "audit/csrf_failure.html",
         {
-            "site_name": getattr(tenant, "name", "") if tenant is not None else "",
+            "site_name": getattr(tenant, "name", ""),
             "back": back,
         },
         request=request,

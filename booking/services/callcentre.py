@@ -140,8 +140,9 @@ class RevealRequired(Exception):
 
 
 class IdentityIncomplete(Exception):
-    """ "All matched" sent with items left unticked (a stray Enter in the checklist): nothing
-    is recorded, neither a confirmation nor a failure; the operator finishes the check."""
+    """The button "all matched" sent with items left unticked (a stray Enter in the
+    checklist): nothing is recorded, neither a confirmation nor a failure; the operator
+    finishes the check."""
 
     def __init__(self) -> None:
         super().__init__("identity_incomplete")

@@ -353,20 +353,27 @@ class SlotCapacityForm(PlanningForm):
     capacity_web = _capacity_field(_("ウェブ"))
     capacity_line = _capacity_field(_("LINE"))
     capacity_call_centre = _capacity_field(_("コールセンター"))
-    seen_web = forms.IntegerField(min_value=0, widget=forms.HiddenInput)
-    seen_line = forms.IntegerField(min_value=0, widget=forms.HiddenInput)
-    seen_call_centre = forms.IntegerField(min_value=0, widget=forms.HiddenInput)
+    # Not required: a form opened before they existed is still taken (unchecked).
+    seen_web = forms.IntegerField(min_value=0, widget=forms.HiddenInput, required=False)
+    seen_line = forms.IntegerField(min_value=0, widget=forms.HiddenInput, required=False)
+    seen_call_centre = forms.IntegerField(min_value=0, widget=forms.HiddenInput, required=False)
 
     def capacities(self) -> dict[str, int]:
         return {
             name.removeprefix("capacity_"): self.cleaned_data[name] for name in _CAPACITY_FIELDS
         }
 
-    def seen(self) -> dict[str, int]:
-        return {
-            name.removeprefix("capacity_"): self.cleaned_data[name.replace("capacity_", "seen_")]
+    def seen(self) -> dict[str, int] | None:
+        """The places as the form showed them; None when the form did not carry them."""
+        seen = {
+            name.removeprefix("capacity_"): self.cleaned_data.get(
+                name.replace("capacity_", "seen_")
+            )
             for name in _CAPACITY_FIELDS
         }
+        if any(value is None for value in seen.values()):
+            return None
+        return {channel: int(value) for channel, value in seen.items() if value is not None}
 
 
 class SlotCancelForm(PlanningForm):
