@@ -110,6 +110,17 @@ _REFUSAL_MESSAGES: dict[str, Any] = {
         "予約枠と異なるワクチンを記録するには、医師が理由を選んでください。"
     ),
     "lot_number_required": gettext_lazy("ロット番号を入力してください。"),
+    "lot_number_invalid": gettext_lazy(
+        "ロット番号は、バイアルの表示どおり英数字（とハイフン）で入力してください"
+        "（日本語入力がオンになっていないか確かめてください）。"
+    ),
+    "doctor_invalid": gettext_lazy(
+        "医師の氏名は、「=」「+」「-」「@」で始めずに入力してください。"
+    ),
+    "changed_meanwhile": gettext_lazy(
+        "この画面を開いた後に、この接種記録が変更されました（ほかの職員の訂正・取消など）。"
+        "訂正していません。記録をもう一度開いて、いまの内容を確かめてください。"
+    ),
     "correction_reason_required": gettext_lazy("訂正の理由を入力してください。"),
     "nothing_to_correct": gettext_lazy("記録と同じ内容です。訂正する箇所を入力してください。"),
     "role": gettext_lazy("この操作を行う権限がありません。"),
@@ -615,15 +626,20 @@ def vaccination_correct(
     doctor: str,
     reason: str,
     ip: str | None = None,
+    seen: tuple[str, str] | None = None,
 ) -> VaccinationRecord:
     """Correct a mistyped lot number or doctor's name, by the venue's staff or an admin,
     with the reason; the audit trail keeps what it said before. Dose, vaccine and date are
-    not changed here (they decide the next dose's rules)."""
+    not changed here (they decide the next dose's rules).
+
+    ``seen``: the (lot number, doctor) the form showed; if the record changed since (another
+    correction), refused rather than written back over it."""
     lot = lot_number_normalize(lot_number)
     doctor = " ".join(doctor.split())
     reason = " ".join(reason.split())
-    if not lot:
-        raise ReceptionRefused("lot_number_required")
+    problem = lot_number_problem(lot) or doctor_problem(doctor)
+    if problem:
+        raise ReceptionRefused(problem)
     if not reason:
         raise ReceptionRefused("correction_reason_required")
     try:
@@ -638,6 +654,8 @@ def vaccination_correct(
                 raise ReceptionRefused("other_venue")
             if booking is None and staff.role != StaffMember.Role.ADMIN:
                 raise ReceptionRefused("role")
+            if seen is not None and seen != (locked.lot_number, locked.doctor):
+                raise ReceptionRefused("changed_meanwhile")
             corrected = {"lot_number": lot[:30], "doctor": doctor[:60]}
             # What changes, as the trail keeps it: "before → after".
             changes = {
@@ -751,6 +769,26 @@ def lot_number_normalize(text: str) -> str:
     return "".join(unicodedata.normalize("NFKC", text or "").upper().split())
 
 
+# A lot number as vials print it: letters and digits, maybe a hyphen. Kana typed with the
+# Japanese input still on (「ふぁ1234」) would reach the VRS as it is.
+_LOT_NUMBER = re.compile(r"[A-Z0-9][A-Z0-9-]*")
+# What a spreadsheet runs as a formula (the VRS file is opened in Excel too); no name
+# starts so.
+_FORMULA_START = ("=", "+", "-", "@")
+
+
+def lot_number_problem(lot: str) -> str | None:
+    """The refusal's code for a normalised lot number, or None when it reads as one."""
+    if not lot:
+        return "lot_number_required"
+    return None if _LOT_NUMBER.fullmatch(lot) else "lot_number_invalid"
+
+
+def doctor_problem(doctor: str) -> str | None:
+    """The refusal's code for a doctor's name, or None."""
+    return "doctor_invalid" if doctor.startswith(_FORMULA_START) else None
+
+
 def vaccination_record(
     *,
     booking: Booking,
@@ -786,8 +824,9 @@ def vaccination_record(
                 raise ReceptionRefused("future")
             if product.pk != slot.product_id and not product_reason:
                 raise ReceptionRefused("product_reason_required")
-            if not lot:
-                raise ReceptionRefused("lot_number_required")
+            problem = lot_number_problem(lot) or doctor_problem(" ".join(doctor.split()))
+            if problem:
+                raise ReceptionRefused(problem)
             if VaccinationRecord.objects.filter(
                 voucher_id=locked.voucher_id, dose=locked.dose
             ).exists():

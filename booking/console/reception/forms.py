@@ -8,7 +8,13 @@ from django.utils.translation import gettext_lazy as _
 
 from booking.console.forms import ConsoleForm
 from booking.models import Slot, StaffMember, VaccineProduct, Venue
-from booking.services.reception import ProductChangeReason, lot_number_normalize
+from booking.services.reception import (
+    ProductChangeReason,
+    ReceptionRefused,
+    doctor_problem,
+    lot_number_normalize,
+    lot_number_problem,
+)
 from sesshu.trail_text import refuse_identifiers
 
 
@@ -86,10 +92,10 @@ class VaccinationForm(ConsoleForm):
         self.fields["product"].queryset = products  # type: ignore[attr-defined]
 
     def clean_lot_number(self) -> str:
-        lot = lot_number_normalize(self.cleaned_data["lot_number"])
-        if not lot:
-            raise forms.ValidationError(_("ロット番号を入力してください。"))
-        return lot
+        return _lot_number(self.cleaned_data["lot_number"])
+
+    def clean_doctor(self) -> str:
+        return _doctor(self.cleaned_data["doctor"])
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
@@ -144,8 +150,27 @@ class StaffVenuesForm(ConsoleForm):
         )
 
 
+def _lot_number(typed: str) -> str:
+    """The lot number as the record keeps it, or the refusal tied to its box."""
+    lot = lot_number_normalize(typed)
+    problem = lot_number_problem(lot)
+    if problem:
+        raise forms.ValidationError(ReceptionRefused(problem).message)
+    return lot
+
+
+def _doctor(typed: str) -> str:
+    doctor = " ".join(typed.split())
+    problem = doctor_problem(doctor)
+    if problem:
+        raise forms.ValidationError(ReceptionRefused(problem).message)
+    return doctor
+
+
 class VaccinationCorrectionForm(ConsoleForm):
-    """A recorded dose's lot number and doctor, corrected with the reason."""
+    """A recorded dose's lot number and doctor, corrected with the reason; with the record's
+    values as the form showed them (hidden), so that a correction made meanwhile by someone
+    else is refused, never undone."""
 
     lot_number = forms.CharField(
         label=_("ロット番号"),
@@ -166,6 +191,20 @@ class VaccinationCorrectionForm(ConsoleForm):
         error_messages={"required": _("訂正の理由を入力してください。")},
         validators=[refuse_identifiers],
     )
+    seen_lot_number = forms.CharField(widget=forms.HiddenInput, required=False)
+    seen_doctor = forms.CharField(widget=forms.HiddenInput, required=False, strip=False)
+
+    def clean_lot_number(self) -> str:
+        return _lot_number(self.cleaned_data["lot_number"])
+
+    def clean_doctor(self) -> str:
+        return _doctor(self.cleaned_data["doctor"])
+
+    def seen(self) -> tuple[str, str] | None:
+        """(lot number, doctor) as shown; None for a form that did not carry them."""
+        if "seen_lot_number" not in self.data:
+            return None
+        return self.cleaned_data["seen_lot_number"], self.cleaned_data["seen_doctor"]
 
 
 class VaccinationVoidForm(ConsoleForm):

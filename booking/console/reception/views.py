@@ -10,7 +10,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from django.contrib import messages
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.formats import date_format
@@ -346,6 +346,19 @@ _OUTCOME_DONE: dict[str, str] = {
 }
 
 
+def _record_gone(request: HttpRequest, booking: Booking) -> HttpResponse:
+    """The correction or void of a record withdrawn meanwhile (by an admin, in another
+    tab): said so on the booking's card, where what it holds now is shown."""
+    messages.error(
+        request,
+        _(
+            "この予約の接種記録は、ほかの操作で取り消されたため、ありません。"
+            "訂正・取消はしていません。予約の状態を確かめてください。"
+        ),
+    )
+    return redirect("console:reception:booking", booking_id=booking.pk)
+
+
 @require_http_methods(["GET", "POST"])
 @staff_required(Admin, Venue_)
 def correct_vaccination(request: HttpRequest, booking_id: int) -> HttpResponse:
@@ -356,10 +369,15 @@ def correct_vaccination(request: HttpRequest, booking_id: int) -> HttpResponse:
         return opened
     recorded = VaccinationRecord.objects.filter(booking_id=opened.pk).first()
     if recorded is None:
-        raise Http404("no vaccination recorded for this booking")
+        return _record_gone(request, opened)
     form = VaccinationCorrectionForm(
         request.POST if request.method == "POST" else None,
-        initial={"lot_number": recorded.lot_number, "doctor": recorded.doctor},
+        initial={
+            "lot_number": recorded.lot_number,
+            "doctor": recorded.doctor,
+            "seen_lot_number": recorded.lot_number,
+            "seen_doctor": recorded.doctor,
+        },
     )
     if request.method == "POST" and form.is_valid():
         try:
@@ -370,6 +388,7 @@ def correct_vaccination(request: HttpRequest, booking_id: int) -> HttpResponse:
                 doctor=form.cleaned_data["doctor"],
                 reason=form.cleaned_data["reason"],
                 ip=client_ip(request),
+                seen=form.seen(),
             )
         except ReceptionRefused as refusal:
             form.add_error(None, refusal.message)
@@ -406,7 +425,7 @@ def void_vaccination(request: HttpRequest, booking_id: int) -> HttpResponse:
         VaccinationRecord.objects.filter(booking_id=opened.pk).select_related("product").first()
     )
     if recorded is None:
-        raise Http404("no vaccination recorded for this booking")
+        return _record_gone(request, opened)
     form = VaccinationVoidForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         try:

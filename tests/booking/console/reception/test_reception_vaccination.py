@@ -123,6 +123,34 @@ def test_a_missing_lot_number_is_asked_for(
         assert not VaccinationRecord.objects.exists()
 
 
+@pytest.mark.parametrize(
+    ("typed", "message"),
+    [
+        ({"lot_number": "ふぁ１２３４"}, "英数字（とハイフン）で入力してください"),
+        ({"lot_number": "FA-12/34"}, "英数字（とハイフン）で入力してください"),
+        ({"doctor": '=HYPERLINK("http://evil.example","x")'}, "「=」「+」「-」「@」で始めずに"),
+    ],
+)
+def test_a_lot_number_or_doctor_the_vrs_file_would_carry_wrong_is_refused(
+    tenant_a: Municipality,
+    client_a: Client,
+    day: Day,
+    venue_a: StaffAccount,
+    clock,  # noqa: ANN001
+    typed: dict[str, str],
+    message: str,
+) -> None:
+    """Kana typed with the Japanese input still on, a formula for the spreadsheet the VRS
+    file is checked in: refused at the box, nothing recorded."""
+    checked_in(tenant_a, day.booking)
+    logged_in(client_a, venue_a, clock)
+    response = record(client_a, day.booking, day.pfizer, **typed)
+    assert response.status_code == 400
+    assert message in response.content.decode()
+    with tenant_context(tenant_a):
+        assert not VaccinationRecord.objects.exists()
+
+
 def test_a_dose_already_recorded_is_not_recorded_twice(
     tenant_a: Municipality, client_a: Client, day: Day, venue_a: StaffAccount, clock
 ) -> None:
@@ -269,6 +297,44 @@ def test_a_mistyped_lot_number_is_corrected_with_the_reason_and_the_old_value_ke
         assert VaccinationRecord.objects.get(booking_id=day.booking.pk).lot_number == "FK8893"
     (corrected,) = events(tenant_a, "reception.vaccination_corrected")
     assert corrected.details == {"lot_number": "FK8892 → FK8893", "reason": "バイアルの表示を確認"}
+
+
+def test_a_correction_made_meanwhile_by_someone_else_is_never_undone(
+    tenant_a: Municipality,
+    client_a: Client,
+    day: Day,
+    venue_a: StaffAccount,
+    admin_a: StaffAccount,
+    clock,  # noqa: ANN001
+) -> None:
+    """Two people open the correction of one record; the first fixes the lot number; the
+    second, from the page as first opened, changes only the doctor: refused, and the lot
+    number stays fixed (before, the stale form wrote the old lot number back)."""
+    logged_in(client_a, venue_a, clock)
+    client_a.post(f"/console/reception/bookings/{day.booking.pk}/check-in/")
+    record(client_a, day.booking, day.pfizer)
+    url = f"/console/reception/bookings/{day.booking.pk}/vaccination/correct/"
+    form = client_a.get(url).content.decode()
+    assert 'name="seen_lot_number" value="FK8892"' in form
+    shown = {"seen_lot_number": "FK8892", "seen_doctor": "医師 一郎"}
+    fixed = {"lot_number": "FK8893", "doctor": "医師 一郎", "reason": "バイアルを確認"}
+    assert client_a.post(url, {**fixed, **shown}).status_code == 302
+    admin = logged_in(Client(HTTP_HOST=client_a.defaults["HTTP_HOST"]), admin_a, clock)
+    stale = {"lot_number": "FK8892", "doctor": "医師 二郎", "reason": "医師の記入誤り"}
+    refused = admin.post(url, {**stale, **shown})
+    assert refused.status_code == 400
+    assert "この画面を開いた後に、この接種記録が変更されました" in refused.content.decode()
+    with tenant_context(tenant_a):
+        kept = VaccinationRecord.objects.get(booking_id=day.booking.pk)
+    assert (kept.lot_number, kept.doctor) == ("FK8893", "医師 一郎")
+    assert len(events(tenant_a, "reception.vaccination_corrected")) == 1
+
+    # Withdrawn meanwhile: the correction page says so on the booking's card, not 404.
+    with tenant_context(tenant_a):
+        VaccinationRecord.objects.filter(booking_id=day.booking.pk).delete()
+    gone = admin.post(url, {**stale, "seen_lot_number": "FK8893", "seen_doctor": "医師 一郎"})
+    assert gone.status_code == 302
+    assert "ほかの操作で取り消されたため" in admin.get(gone["Location"]).content.decode()
 
 
 def test_an_admin_withdraws_a_dose_recorded_with_the_wrong_vaccine_and_the_venue_records_it_again(
