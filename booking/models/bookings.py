@@ -27,7 +27,12 @@ def booking_number_normalize(text: str) -> str:
     """What a resident or operator typed, as stored: full-width folded, upper case, without
     the hyphen and spaces of the printed form (``booking_number_display``)."""
     folded = unicodedata.normalize("NFKC", text or "").upper()
-    return "".join(ch for ch in folded if ch not in " -ー‐－")
+    return "".join(ch for ch in folded if not ch.isspace() and ch not in _DASHES)
+
+
+# Whatever a keyboard gives for the printed hyphen: ASCII, the Japanese long vowel mark, and
+# the dashes and minus an IME in full-width mode types (a Mac's gives U+2212).
+_DASHES = "-ー‐‑‒–—―−－"
 
 
 def booking_number_is_well_formed(number: str) -> bool:

@@ -27,6 +27,8 @@ def lookup(client: Client, text: str):
         ("ABCDE-FGHJK", "ABCDEFGHJK"),
         ("abcde fghjk", "ABCDEFGHJK"),
         ("ＡＢＣＤＥ－ＦＧＨＪＫ", "ABCDEFGHJK"),  # typed with the IME in full width
+        ("ＡＢＣＤＥ−ＦＧＨＪＫ", "ABCDEFGHJK"),  # a Mac's IME gives the minus sign U+2212
+        ("ABCDE–FGHJK", "ABCDEFGHJK"),  # an en dash, pasted from a document
         ("https://kodaira.sesshu.example.jp/booking/ABCDE-FGHJK/", "ABCDEFGHJK"),
         ("予約番号：ABCDE-FGHJK", "ABCDEFGHJK"),
         ("SESSHU:ABCDEFGHJK\r\n", "ABCDEFGHJK"),
