@@ -60,6 +60,28 @@ def vrs_counts(query: VrsQuery) -> tuple[int, int]:
     return int(counts["rows"]), int(counts["vouchers"])
 
 
+def vrs_unwritable(query: VrsQuery, encoding: str) -> list[str]:
+    """The names in the export (venue, doctor, vaccine) that ``encoding`` cannot write: a
+    Shift_JIS file would carry "?" for 𠮷 or 﨑 without a word. One query of distinct values;
+    none for UTF-8."""
+    if encoding != "cp932":
+        return []
+    names: set[str] = set()
+    for row in (
+        query.records()
+        .values_list("venue_name", "doctor", "product__maker", "product__name")
+        .distinct()
+    ):
+        names.update(value for value in row if value)
+    unwritable = []
+    for name in sorted(names):
+        try:
+            name.encode("cp932")
+        except UnicodeEncodeError:
+            unwritable.append(name)
+    return unwritable
+
+
 _FIELDS = (
     "id",
     "recorded_at",

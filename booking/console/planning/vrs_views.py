@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 from django.views.decorators.http import require_http_methods
 
 from booking.console.access import staff_required
-from booking.console.planning.common import ADMIN, actor_of, ip_of, page
+from booking.console.planning.common import ADMIN, JAPAN, actor_of, ip_of, page
 from booking.console.planning.forms import VrsExportForm
-from booking.console.planning.vrs import VrsQuery, vrs_counts, vrs_csv_stream
+from booking.console.planning.vrs import VrsQuery, vrs_counts, vrs_csv_stream, vrs_unwritable
 from booking.services.planning import export_record
 
 
@@ -30,6 +32,18 @@ def vrs_export(request: HttpRequest) -> HttpResponse:
         basis=data["basis"],
         as_of=timezone.now(),
     )
+    unwritable = vrs_unwritable(query, data["encoding"])
+    if unwritable:
+        form.add_error(
+            "encoding",
+            _(
+                "Shift_JIS（CP932）では書けない文字を含む名前があります：%(names)s。"
+                "UTF-8で出力するか、記録の表記を訂正してから出力してください"
+                "（そのまま出力すると「?」に置き換わります）。"
+            )
+            % {"names": pgettext("joining items", "、").join(unwritable)},
+        )
+        return page(request, "vrs.html", {"form": form}, status=400)
     rows, vouchers = vrs_counts(query)
     export_record(
         kind="vrs",
@@ -39,7 +53,7 @@ def vrs_export(request: HttpRequest) -> HttpResponse:
             "first_day": query.first_day.isoformat(),
             "last_day": query.last_day.isoformat(),
             "basis": query.basis,
-            "as_of": query.as_of.isoformat(),
+            "as_of": query.as_of.astimezone(JAPAN).isoformat(timespec="seconds"),
             "rows": rows,
             "vouchers": vouchers,
             "encoding": data["encoding"],

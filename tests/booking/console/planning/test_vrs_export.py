@@ -137,6 +137,7 @@ def test_every_export_is_audited_with_range_and_counts_only(
     assert len(exported) == 1
     details = exported[0].details
     assert exported[0].actor_kind == "staff"
+    assert details["as_of"].endswith("+09:00")  # in Japan's time, as the trail shows rows
     assert {k: v for k, v in details.items() if k != "as_of"} == {
         "first_day": "2026-05-01",
         "last_day": "2026-05-08",
@@ -161,6 +162,30 @@ def test_the_recorded_date_range_and_shift_jis(as_admin: Client, records: World)
     rows = rows_of(response, "cp932")
     assert [row[3] for row in rows[1:]] == ["1000000003"]
     assert rows[1][5] == "小平市役所"
+
+
+def test_a_shift_jis_export_that_would_lose_a_name_is_refused_saying_which(
+    as_admin: Client, records: World, tenant_a: Municipality
+) -> None:
+    """𠮷 has no Shift_JIS code: the file would carry "?" for it without a word. Refused,
+    naming the name, and nothing is exported (nor recorded as exported); UTF-8 writes it."""
+    with in_a(tenant_a):
+        give(records, 3, 1, date(2026, 5, 2), doctor="𠮷田 一郎")
+    refused = as_admin.post(
+        URL,
+        {
+            "first_day": "2026-05-01",
+            "last_day": "2026-05-08",
+            "basis": "vaccinated_on",
+            "encoding": "cp932",
+        },
+    )
+    assert refused.status_code == 400
+    text = refused.content.decode()
+    assert "Shift_JIS（CP932）では書けない文字を含む名前があります：𠮷田 一郎。" in text
+    assert events(tenant_a, "export.vrs") == []
+    rows = rows_of(export(as_admin))
+    assert any(row[6] == "𠮷田 一郎" for row in rows[1:])
 
 
 def test_a_large_export_is_read_in_batches(
