@@ -435,6 +435,9 @@ class ReceptionCard:
     record: VaccinationRecord | None
     # Ended at the venue after the pre-vaccination check (接種見合わせ): when; None otherwise.
     deferred_at: datetime | None = None
+    # A cancelled booking: the resident's booking that stands instead (changed to another
+    # day, booked again), where and when to send them; None otherwise.
+    instead: Booking | None = None
 
 
 def _age_on(birth_date: date, day: date) -> int:
@@ -476,6 +479,25 @@ def reception_card_open(
         is_past=day_of(booking.slot.starts_at) < today,
         record=VaccinationRecord.objects.filter(booking=booking).select_related("product").first(),
         deferred_at=_deferred_at(booking),
+        instead=(
+            _live_booking_from(voucher, today)
+            if booking.status == Booking.Status.CANCELLED
+            else None
+        ),
+    )
+
+
+def _live_booking_from(voucher: Voucher, day: date) -> Booking | None:
+    """The voucher's first live booking from ``day`` on (today's included)."""
+    return (
+        _booking_query()
+        .filter(
+            voucher=voucher,
+            status__in=Booking.LIVE_STATUSES,
+            slot__starts_at__gte=datetime.combine(day, time.min, tzinfo=JAPAN),
+        )
+        .order_by("slot__starts_at")
+        .first()
     )
 
 

@@ -174,6 +174,9 @@ def _card_page(
             card=card,
             booking=booking,
             number=booking_number_display(booking.booking_number),
+            instead_number=(
+                booking_number_display(card.instead.booking_number) if card.instead else ""
+            ),
             era_label=era_label(card.birth_date) if card.birth_date else "",
             # The focus stays in the box for the next resident's number, at the top: a
             # scanner types a code and an Enter wherever the focus is, and on the check-in

@@ -8,6 +8,7 @@ from django.test import Client
 from django_tenants.utils import tenant_context
 
 from booking.models import Booking, Slot, StaffMember, Voucher
+from booking.models.bookings import booking_number_display
 from tenants.models import Municipality
 from tests.conftest import host_of
 
@@ -110,6 +111,24 @@ def test_cancelled_and_no_show_bookings_are_not_checked_in(
     check_in(client_a, day.booking)
     assert status_of(tenant_a, day.booking) == Booking.Status.CANCELLED
     assert events(tenant_a, "reception.refused")[-1].details["reason"] == "not_active"
+
+
+def test_a_cancelled_bookings_card_says_so_and_names_the_booking_that_stands(
+    tenant_a: Municipality, client_a: Client, day: Day, venue_a: StaffAccount, clock
+) -> None:
+    """The resident shows the confirmation of a booking they changed: its card says it is
+    cancelled, and which booking stands instead (another venue, tomorrow), or that none."""
+    with tenant_context(tenant_a):
+        Booking.objects.filter(pk=day.booking.pk).update(status=Booking.Status.CANCELLED)
+    logged_in(client_a, venue_a, clock)
+    url = f"/console/reception/bookings/{day.booking.pk}/"
+    said = client_a.get(url).content.decode().split('id="cancelled"')[1].split("</p>")[0]
+    assert "この予約は取り消されています" in said and "有効な予約はありません" in said
+    with tenant_context(tenant_a):
+        stands = make_booking(day.resident, day.tomorrow)
+    said = client_a.get(url).content.decode().split('id="cancelled"')[1].split("</p>")[0]
+    assert f"{day.civic.name}（予約番号 {booking_number_display(stands.booking_number)}）" in said
+    assert 'id="check-in"' not in client_a.get(url).content.decode()
 
 
 def test_a_withdrawn_voucher_is_not_checked_in(
