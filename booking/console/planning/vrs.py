@@ -26,12 +26,16 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any
 
 from django.db.models import Count
 from django_tenants.utils import tenant_context
 
+from audit.models import Event
 from booking.console.planning.common import JAPAN
+from booking.models import VaccinationRecord
 from booking.selectors.vaccinations import VrsQuery
 from tenants.crypto import cipher_for
 
@@ -80,6 +84,67 @@ def vrs_unwritable(query: VrsQuery, encoding: str) -> list[str]:
         except UnicodeEncodeError:
             unwritable.append(name)
     return unwritable
+
+
+# Changes made at reception to records a VRS export may already hold.
+_CHANGED_ACTIONS = ("reception.vaccination_corrected", "reception.vaccination_voided")
+CHANGES_SHOWN = 200
+
+
+@dataclass(frozen=True)
+class VrsChange:
+    """A record corrected or withdrawn after the last export: to correct in the VRS too."""
+
+    at: datetime
+    voided: bool
+    voucher_id: int
+    voucher_number: str
+    dose: int
+    vaccinated_on: date
+    # What changed ("FA1234 → FA1235"), by field; empty for a withdrawal.
+    changes: dict[str, str]
+    reason: str
+
+
+def vrs_changes_since_export() -> tuple[datetime | None, list[VrsChange]]:
+    """When the last VRS export was made, and the records corrected or withdrawn at reception
+    since: an export holds a record as it was then, and the VRS keeps it so until corrected
+    there by hand (a correction keeps the record's 登録日, so no later export by that date
+    carries it again). None and nothing before the first export."""
+    last = Event.objects.filter(action="export.vrs").order_by("-seq").first()
+    if last is None:
+        return None, []
+    events = list(
+        Event.objects.filter(action__in=_CHANGED_ACTIONS, seq__gt=last.seq)
+        .exclude(target_id="")
+        .order_by("seq")[:CHANGES_SHOWN]
+    )
+    records = VaccinationRecord.every_record.select_related("voucher").in_bulk(
+        [int(event.target_id) for event in events if event.target_id.isdigit()]
+    )
+    changes = []
+    for event in events:
+        vaccination = records.get(int(event.target_id)) if event.target_id.isdigit() else None
+        if vaccination is None:
+            continue
+        details = event.details if isinstance(event.details, dict) else {}
+        changes.append(
+            VrsChange(
+                at=event.occurred_at,
+                voided=event.action == "reception.vaccination_voided",
+                voucher_id=vaccination.voucher_id,
+                voucher_number=vaccination.voucher.voucher_number,
+                dose=vaccination.dose,
+                vaccinated_on=vaccination.vaccinated_on,
+                changes={
+                    field: str(details[field])
+                    for field in ("lot_number", "doctor")
+                    if field in details and event.action == "reception.vaccination_corrected"
+                },
+                reason=str(details.get("reason", "")),
+            )
+        )
+    return last.occurred_at, changes
 
 
 _FIELDS = (

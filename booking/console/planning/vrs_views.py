@@ -8,10 +8,17 @@ from django.utils.translation import gettext as _
 from django.utils.translation import pgettext
 from django.views.decorators.http import require_http_methods
 
+from audit import record
 from booking.console.access import staff_required
 from booking.console.planning.common import ADMIN, JAPAN, actor_of, ip_of, page
 from booking.console.planning.forms import VrsExportForm
-from booking.console.planning.vrs import VrsQuery, vrs_counts, vrs_csv_stream, vrs_unwritable
+from booking.console.planning.vrs import (
+    VrsQuery,
+    vrs_changes_since_export,
+    vrs_counts,
+    vrs_csv_stream,
+    vrs_unwritable,
+)
 from booking.services.planning import export_record
 
 
@@ -23,7 +30,7 @@ def vrs_export(request: HttpRequest) -> HttpResponse:
     form = VrsExportForm(request.POST or None)
     if request.method == "GET" or not form.is_valid():
         status = 400 if request.method == "POST" else 200
-        return page(request, "vrs.html", {"form": form}, status=status)
+        return _page(request, form, status=status)
     data = form.cleaned_data
     municipality = request.tenant  # type: ignore[attr-defined]
     query = VrsQuery(
@@ -43,7 +50,7 @@ def vrs_export(request: HttpRequest) -> HttpResponse:
             )
             % {"names": pgettext("joining items", "、").join(unwritable)},
         )
-        return page(request, "vrs.html", {"form": form}, status=400)
+        return _page(request, form, status=400)
     rows, vouchers = vrs_counts(query)
     export_record(
         kind="vrs",
@@ -70,3 +77,22 @@ def vrs_export(request: HttpRequest) -> HttpResponse:
     response["X-Content-Type-Options"] = "nosniff"
     # staff_required types views as returning HttpResponse; a streaming one is as good.
     return response  # type: ignore[return-value]
+
+
+def _page(request: HttpRequest, form: VrsExportForm, *, status: int) -> HttpResponse:
+    """The form, and the records corrected or withdrawn since the last export (their voucher
+    numbers are shown: the read is audited with the vouchers, as the export is)."""
+    last_export, changes = vrs_changes_since_export()
+    if changes:
+        record(
+            action="export.vrs_changes_viewed",
+            actor=actor_of(request),
+            ip=ip_of(request),
+            details={"vouchers": sorted({change.voucher_id for change in changes})},
+        )
+    return page(
+        request,
+        "vrs.html",
+        {"form": form, "last_export": last_export, "changes": changes},
+        status=status,
+    )

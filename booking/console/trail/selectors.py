@@ -112,6 +112,7 @@ ACTION_LABELS = {
     "console.networks_replaced": gettext_lazy("職員コンソールを使えるネットワークの変更"),
     "demo.data_created": gettext_lazy("デモデータの作成"),
     "export.vrs": gettext_lazy("VRS用の接種記録CSVの出力"),
+    "export.vrs_changes_viewed": gettext_lazy("VRSの出力後に訂正・取消した接種記録の一覧の表示"),
     "export.free_slots": gettext_lazy("空き枠の一覧の出力"),
     "export.report": gettext_lazy("集計の出力"),
     "incident.started": gettext_lazy("インシデントモードの開始"),

@@ -254,3 +254,33 @@ def test_the_form_starts_on_the_basis_its_help_recommends(as_admin: Client) -> N
     assert "毎日の登録には「登録日」が確実です" in form
     assert re.search(r'<input[^>]*value="recorded_at"[^>]*checked', form)
     assert not re.search(r'<input[^>]*value="vaccinated_on"[^>]*checked', form)
+
+
+def test_records_corrected_or_withdrawn_after_an_export_are_listed_to_fix_in_the_vrs(
+    as_admin: Client, records: World, tenant_a: Municipality, admin_a: StaffAccount
+) -> None:
+    """An export holds a record as it was; a correction keeps its 登録日, so no later export
+    by that date carries it again. The page lists what changed since the last export, with
+    the voucher numbers (that read audited with the vouchers), until the next export."""
+    from booking.models import StaffMember
+    from booking.services.reception import vaccination_correct, vaccination_void
+
+    assert 'id="vrs-changes"' not in as_admin.get(URL).content.decode()  # never exported
+    rows_of(export(as_admin))
+    with in_a(tenant_a):
+        admin = StaffMember.objects.get(pk=admin_a.staff_id)
+        first, second = VaccinationRecord.objects.filter(voucher=records.residents[0])
+        vaccination_correct(
+            vaccination=first, staff=admin, lot_number="FA1235", doctor="小平 一郎", reason="表示"
+        )
+        vaccination_void(vaccination=second, staff=admin, reason="別の方の記録")
+    page = as_admin.get(URL).content.decode()
+    listed = page.split('id="vrs-changes"')[1].split("</section>")[0]
+    number = records.residents[0].voucher_number
+    assert listed.count(number) == 2
+    assert "ロット番号 FA1234 → FA1235" in listed and "取消（誤登録）：VRSで削除" in listed
+    (viewed,) = events(tenant_a, "export.vrs_changes_viewed")
+    assert viewed.details == {"vouchers": [records.residents[0].pk]}
+    # Exported again (corrected in the VRS by hand meanwhile): the list starts afresh.
+    rows_of(export(as_admin))
+    assert 'id="vrs-changes"' not in as_admin.get(URL).content.decode()
