@@ -398,7 +398,10 @@ def correct_vaccination(request: HttpRequest, booking_id: int) -> HttpResponse:
         else:
             messages.success(
                 request,
-                _("接種記録を訂正しました。VRSに登録済みの場合は、VRSでも訂正してください。"),
+                _(
+                    "接種記録を訂正しました。VRS用に出力済みの記録なら、管理者の"
+                    "「VRS用の接種記録CSV」の画面に、VRSでも訂正する記録として表示されます。"
+                ),
             )
             return redirect("console:reception:booking", booking_id=opened.pk)
     return render(

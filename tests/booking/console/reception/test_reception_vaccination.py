@@ -292,7 +292,9 @@ def test_a_mistyped_lot_number_is_corrected_with_the_reason_and_the_old_value_ke
         url, {"lot_number": "fk 8893", "doctor": "医師 一郎", "reason": "バイアルの表示を確認"}
     )
     assert done.status_code == 302
-    assert "VRSでも訂正してください" in client_a.get(done["Location"]).content.decode()
+    assert (
+        "VRSでも訂正する記録として表示されます" in client_a.get(done["Location"]).content.decode()
+    )
     with tenant_context(tenant_a):
         assert VaccinationRecord.objects.get(booking_id=day.booking.pk).lot_number == "FK8893"
     (corrected,) = events(tenant_a, "reception.vaccination_corrected")
