@@ -602,13 +602,16 @@ def _value_text(action: str, key: str, value: object) -> str:
         ):
             return "、".join(f"{names[each]}（{each}）" for each in value)
     if isinstance(value, str):
-        if key.endswith("_at"):
+        if key.endswith("_at") or key == "as_of":
             return _moment_text(value)
-        return value
+        return value or str(_("なし"))
     if isinstance(value, bool):
         return str(_("はい") if value else _("いいえ"))
-    if value is None:
+    if value is None or value == []:
         return str(_("なし"))
+    if isinstance(value, list) and all(isinstance(each, str | int) for each in value):
+        # Changes ("closes_hours_before: 0 → 24") and names read as a list, not as JSON.
+        return "、".join(str(each) for each in value)
     return json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 

@@ -323,6 +323,30 @@ def test_each_event_says_what_it_is_about_and_each_field_has_its_own_label(
     assert len(ids) == len(set(ids))  # the report's and the filter's dates apart
 
 
+def test_lists_empty_values_and_moments_read_as_words_not_as_json(
+    tenant_a: Municipality,
+    client_a: Client,
+    auditor_a: StaffAccount,
+    clock: time_machine.Coordinates,
+) -> None:
+    with schema_context(tenant_a.schema_name):
+        record(
+            action="booking_policy.updated",
+            actor=Actor.system("tests"),
+            details={
+                "changed": ["closes_hours_before: 0 → 24", "opens_days_ahead: 28 → 60"],
+                "removed": [],
+                "product_reason": "",
+                "as_of": "2026-12-07T15:02:44+00:00",
+            },
+        )
+    page = signed_in(client_a, auditor_a, clock).get(TRAIL).content.decode()
+    assert "closes_hours_before: 0 → 24、opens_days_ahead: 28 → 60" in page
+    assert "[]" not in page and '["' not in page
+    assert "（removed）: なし" in page and "（product_reason）: なし" in page
+    assert "（as_of）: 2026年12月8日 00:02:44" in page  # in Japan's time, as the rows are
+
+
 def test_the_default_report_ends_after_the_minute_it_is_asked_in(
     client_a: Client, auditor_a: StaffAccount, clock: time_machine.Coordinates
 ) -> None:
