@@ -426,13 +426,19 @@ def venues_by_area(
 
 
 def availability_choices() -> AvailabilityChoices:
-    """The filters to offer: areas and venues that are open, and active vaccines (cached
-    briefly)."""
-    key = "booking:availability:choices:2"
+    """The filters to offer: areas and venues that are open and have slots to come (a venue
+    just made, without slots yet, would lead a resident to an empty list), and active
+    vaccines (cached briefly)."""
+    key = "booking:availability:choices:3"
     cached = _cache.get(key)
     if cached is not None:
         return AvailabilityChoices(*cached)
-    opened = Venue.objects.using(DEFAULT_DB_ALIAS).filter(is_open=True)
+    opened = Venue.objects.using(DEFAULT_DB_ALIAS).filter(
+        is_open=True,
+        pk__in=Slot.objects.using(DEFAULT_DB_ALIAS)
+        .filter(status=Slot.Status.OPEN, starts_at__gte=timezone.now())
+        .values("venue_id"),
+    )
     venues = tuple(opened.order_by("area", "name", "id").values_list("id", "name", "area"))
     areas = tuple(dict.fromkeys(area for _id, _name, area in venues))
     products = tuple(

@@ -214,11 +214,18 @@ def test_a_venues_own_days_and_slots(world: World) -> None:
 def test_the_venues_offered_are_the_open_ones_by_area(world: World) -> None:
     from booking.models import Venue
 
-    Venue.objects.create(name="旧庁舎", area="中央地区", address="東京都小平市1", is_open=False)
+    old = Venue.objects.create(
+        name="旧庁舎", area="中央地区", address="東京都小平市1", is_open=False
+    )
+    Venue.objects.create(name="新会場", area="南地区", address="東京都小平市2")  # no slots yet
+    world.slot(days=3, hour=9)
+    world.slot(days=3, hour=9, venue=world.north)
+    world.slot(days=3, hour=10, venue=old)
     assert availability_choices().venues == (
         (world.civic.pk, "小平市役所", "中央地区"),
         (world.north.pk, "北部集会所", "北地区"),
     )
+    assert "南地区" not in availability_choices().areas  # it would lead to an empty list
 
 
 def test_availability_is_per_municipality(tenant_b, world: World) -> None:
