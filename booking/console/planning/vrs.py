@@ -125,8 +125,8 @@ def vrs_changes_since_export() -> tuple[datetime | None, list[VrsChange]]:
     changes = []
     for event in events:
         vaccination = records.get(int(event.target_id)) if event.target_id.isdigit() else None
-        if vaccination is None:
-            continue
+        if vaccination is None or vaccination.recorded_at > last.occurred_at:
+            continue  # recorded after the export: the next one carries it as it is now
         details = event.details if isinstance(event.details, dict) else {}
         changes.append(
             VrsChange(

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 import pytest
 import time_machine
 from django.http import StreamingHttpResponse
 from django.test import Client
+from django.utils import timezone
 
 from booking.console.planning.vrs import VRS_COLUMNS
 from booking.models import VaccinationRecord
@@ -281,6 +282,17 @@ def test_records_corrected_or_withdrawn_after_an_export_are_listed_to_fix_in_the
     assert "ロット番号 FA1234 → FA1235" in listed and "取消（誤登録）：VRSで削除" in listed
     (viewed,) = events(tenant_a, "export.vrs_changes_viewed")
     assert viewed.details == {"vouchers": [records.residents[0].pk]}
+    # A record made after the export and corrected: the next export carries it as it is.
+    with in_a(tenant_a):
+        late = give(records, 3, 1, date(2026, 5, 8))
+        later = timezone.now() + timedelta(minutes=1)
+        VaccinationRecord.objects.filter(pk=late.pk).update(recorded_at=later)
+        late.refresh_from_db()
+        vaccination_correct(
+            vaccination=late, staff=admin, lot_number="FA9999", doctor="小平 一郎", reason="表示"
+        )
+    listed = as_admin.get(URL).content.decode().split('id="vrs-changes"')[1]
+    assert records.residents[3].voucher_number not in listed.split("</section>")[0]
     # Exported again (corrected in the VRS by hand meanwhile): the list starts afresh.
     rows_of(export(as_admin))
     assert 'id="vrs-changes"' not in as_admin.get(URL).content.decode()
