@@ -22,6 +22,7 @@ from booking.services.planning import (
     SlotPattern,
     VaccineDetails,
     VenueDetails,
+    venue_version,
 )
 
 MAX_SLOT_CAPACITY = 10_000
@@ -118,6 +119,9 @@ class VenueForm(PlanningForm):
         widget=forms.CheckboxSelectMultiple,
         help_text=_("選ばない場合は、どのワクチンの枠も作成できます。"),
     )
+    # The venue as the form showed it (venue_version): another admin's change in between is
+    # refused. Empty for a new venue.
+    version = forms.CharField(widget=forms.HiddenInput, required=False, max_length=32)
 
     def __init__(self, *args: Any, venue: Venue | None = None, **kwargs: Any) -> None:
         """``venue``: the venue edited (None: a new one)."""
@@ -157,6 +161,7 @@ class VenueForm(PlanningForm):
             "accessibility": venue.accessibility,
             "map_url": venue.map_url,
             "products": list(venue.products.all()),
+            "version": venue_version(venue),
         }
 
     def details(self) -> VenueDetails:

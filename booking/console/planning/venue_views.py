@@ -61,10 +61,16 @@ def venue_edit(request: HttpRequest, venue_id: int) -> HttpResponse:
         if form.is_valid():
             try:
                 venue_update(
-                    venue=venue, details=form.details(), actor=actor_of(request), ip=ip_of(request)
+                    venue=venue,
+                    details=form.details(),
+                    actor=actor_of(request),
+                    ip=ip_of(request),
+                    seen_version=form.cleaned_data["version"],
                 )
             except PlanningRefused as refused:
-                form.add_error("products", refused.message)
+                form.add_error(
+                    None if refused.code == "changed_meanwhile" else "products", refused.message
+                )
             else:
                 messages.success(request, _("会場の情報を更新しました。"))
                 return redirect("console:planning:venues")

@@ -62,6 +62,7 @@ from booking.services.planning.venues import (
     venue_create,
     venue_reopen,
     venue_update,
+    venue_version,
 )
 
 __all__ = [
@@ -115,4 +116,5 @@ __all__ = [
     "vaccine_create",
     "vaccine_update",
     "venue_update",
+    "venue_version",
 ]

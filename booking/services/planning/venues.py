@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import date, datetime, time
 
@@ -63,14 +64,39 @@ def venue_create(*, details: VenueDetails, actor: Actor, ip: str | None = None) 
     return venue
 
 
+def venue_version(venue: Venue) -> str:
+    """A short fingerprint of what the edit form shows of ``venue``: a form carries it, and
+    a save from a form opened before another change is refused."""
+    digest = hashlib.sha256()
+    for name in _VENUE_FIELDS:
+        digest.update(f"{name}={getattr(venue, name)}\n".encode())
+    products = sorted(venue.products.values_list("pk", flat=True))
+    digest.update(f"products={products}".encode())
+    return digest.hexdigest()[:16]
+
+
 def venue_update(
-    *, venue: Venue, details: VenueDetails, actor: Actor, ip: str | None = None
+    *,
+    venue: Venue,
+    details: VenueDetails,
+    actor: Actor,
+    ip: str | None = None,
+    seen_version: str = "",
 ) -> Venue:
     """Change a venue's description and vaccines. A vaccine the venue still has slots of
     from now on (not cancelled) is not taken off it (PlanningRefused): the venue would say
-    one vaccine while residents book another there."""
+    one vaccine while residents book another there. ``seen_version``: ``venue_version`` as
+    the form showed it; another change in between is refused, never written back over."""
     with transaction.atomic():
         current = Venue.objects.select_for_update().get(pk=venue.pk)
+        if seen_version and seen_version != venue_version(current):
+            raise PlanningRefused(
+                "changed_meanwhile",
+                _(
+                    "この画面を開いた後に、ほかの職員がこの会場の情報を変更しました。"
+                    "変更していません。会場の一覧から開き直して、いまの内容を確かめてください。"
+                ),
+            )
         _check_products_kept(current, details.products)
         changed = [
             name for name in _VENUE_FIELDS if getattr(current, name) != getattr(details, name)

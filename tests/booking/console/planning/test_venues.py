@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from django.test import Client
 
 from booking.models import Booking, Venue
@@ -206,3 +208,30 @@ def test_a_name_too_long_is_refused_in_plain_japanese(
     assert refused.status_code == 400
     assert "100文字以内で入力してください（いまは150文字です）。" in text
     assert "でなければなりません" not in text
+
+
+def test_an_edit_made_meanwhile_by_another_admin_is_never_written_back_over(
+    as_admin: Client, world: World, tenant_a: Municipality
+) -> None:
+    """Two admins open the venue's form; one corrects the address; the other, from the form
+    as first opened, changes the access notes: refused (before, the old address came back)."""
+    url = f"/console/planning/venues/{world.north.pk}/edit/"
+    form = as_admin.get(url).content.decode()
+    version = re.search(r'name="version" value="([0-9a-f]+)"', form)
+    assert version is not None
+    fields = {
+        "name": "北部集会所",
+        "area": "北地区",
+        "products": [world.pfizer.pk],
+        "version": version.group(1),
+    }
+    fixed = {**fields, "address": "東京都小平市上水本町9-9"}
+    assert as_admin.post(url, fixed).status_code == 302
+    stale = {**fields, "address": "東京都小平市上水本町1-1", "access_notes": "駐車場あり"}
+    refused = as_admin.post(url, stale)
+    assert refused.status_code == 400
+    assert "ほかの職員がこの会場の情報を変更しました" in refused.content.decode()
+    with in_a(tenant_a):
+        world.north.refresh_from_db()
+    assert (world.north.address, world.north.access_notes) == ("東京都小平市上水本町9-9", "")
+    assert len(events(tenant_a, "venue.updated")) == 1
