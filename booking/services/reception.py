@@ -808,7 +808,9 @@ def lot_number_problem(lot: str) -> str | None:
 
 def doctor_problem(doctor: str) -> str | None:
     """The refusal's code for a doctor's name, or None."""
-    return "doctor_invalid" if doctor.startswith(_FORMULA_START) else None
+    # Full width too (「＝」): no name starts so either.
+    folded = unicodedata.normalize("NFKC", doctor)
+    return "doctor_invalid" if folded.startswith(_FORMULA_START) else None
 
 
 def vaccination_record(

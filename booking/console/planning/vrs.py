@@ -89,11 +89,13 @@ def vrs_unwritable(query: VrsQuery, encoding: str) -> list[str]:
 # Changes made at reception to records a VRS export may already hold.
 _CHANGED_ACTIONS = ("reception.vaccination_corrected", "reception.vaccination_voided")
 CHANGES_SHOWN = 200
+# Exports looked through for the records they held (a year of daily ones).
+_EXPORTS_READ = 400
 
 
 @dataclass(frozen=True)
 class VrsChange:
-    """A record corrected or withdrawn after the last export: to correct in the VRS too."""
+    """A record corrected or withdrawn after an export held it: to correct in the VRS too."""
 
     at: datetime
     voided: bool
@@ -106,27 +108,43 @@ class VrsChange:
     reason: str
 
 
-def vrs_changes_since_export() -> tuple[datetime | None, list[VrsChange]]:
-    """When the last VRS export was made, and the records corrected or withdrawn at reception
-    since: an export holds a record as it was then, and the VRS keeps it so until corrected
-    there by hand (a correction keeps the record's 登録日, so no later export by that date
-    carries it again). None and nothing before the first export."""
-    last = Event.objects.filter(action="export.vrs").order_by("-seq").first()
-    if last is None:
-        return None, []
+@dataclass(frozen=True)
+class VrsChanges:
+    changes: list[VrsChange]
+    # The trail's sequence number up to which the list reads: what "done" marks as done.
+    through_seq: int = 0
+
+
+def vrs_changes_to_fix() -> VrsChanges:
+    """The records corrected or withdrawn at reception after an export held them, since an
+    admin last said these were corrected in the VRS: the VRS keeps what the export said
+    until corrected there by hand (a correction keeps the record's 登録日, so no later
+    export by that date carries it again). Which records an export held is asked again
+    with its own range (``VrsQuery``), one query per export."""
+    done = Event.objects.filter(action="export.vrs_changes_done").order_by("-seq").first()
+    done_seq = int(done.details.get("through_seq", 0)) if done is not None else 0
     events = list(
-        Event.objects.filter(action__in=_CHANGED_ACTIONS, seq__gt=last.seq)
+        Event.objects.filter(action__in=_CHANGED_ACTIONS, seq__gt=done_seq)
         .exclude(target_id="")
         .order_by("seq")[:CHANGES_SHOWN]
     )
-    records = VaccinationRecord.every_record.select_related("voucher").in_bulk(
-        [int(event.target_id) for event in events if event.target_id.isdigit()]
-    )
+    ids = [int(event.target_id) for event in events if event.target_id.isdigit()]
+    if not ids:
+        return VrsChanges([])
+    records = VaccinationRecord.every_record.select_related("voucher").in_bulk(ids)
+    held: dict[int, int] = {}  # record -> the first export (its seq) that held it
+    exports = Event.objects.filter(action="export.vrs", seq__lt=events[-1].seq).order_by("-seq")
+    for export in exports[:_EXPORTS_READ]:
+        query = _export_query(export)
+        if query is None:
+            continue
+        for record_id in query.records().filter(pk__in=ids).values_list("pk", flat=True):
+            held[record_id] = min(held.get(record_id, export.seq), export.seq)
     changes = []
     for event in events:
         vaccination = records.get(int(event.target_id)) if event.target_id.isdigit() else None
-        if vaccination is None or vaccination.recorded_at > last.occurred_at:
-            continue  # recorded after the export: the next one carries it as it is now
+        if vaccination is None or held.get(vaccination.pk, event.seq) >= event.seq:
+            continue  # no export held it before: the next one carries it as it is now
         details = event.details if isinstance(event.details, dict) else {}
         changes.append(
             VrsChange(
@@ -144,7 +162,21 @@ def vrs_changes_since_export() -> tuple[datetime | None, list[VrsChange]]:
                 reason=str(details.get("reason", "")),
             )
         )
-    return last.occurred_at, changes
+    return VrsChanges(changes, through_seq=events[-1].seq)
+
+
+def _export_query(export: Event) -> VrsQuery | None:
+    """The query an export ran, from what its trail event kept."""
+    details = export.details if isinstance(export.details, dict) else {}
+    try:
+        return VrsQuery(
+            first_day=date.fromisoformat(details["first_day"]),
+            last_day=date.fromisoformat(details["last_day"]),
+            basis=str(details["basis"]),
+            as_of=datetime.fromisoformat(details["as_of"]),
+        )
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 _FIELDS = (

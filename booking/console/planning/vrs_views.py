@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import redirect
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import pgettext
@@ -14,7 +16,7 @@ from booking.console.planning.common import ADMIN, JAPAN, actor_of, ip_of, page
 from booking.console.planning.forms import VrsExportForm
 from booking.console.planning.vrs import (
     VrsQuery,
-    vrs_changes_since_export,
+    vrs_changes_to_fix,
     vrs_counts,
     vrs_csv_stream,
     vrs_unwritable,
@@ -27,6 +29,8 @@ from booking.services.planning import export_record
 def vrs_export(request: HttpRequest) -> HttpResponse:
     """POST, not GET: an export of residents' records is a deliberate act (CSRF-checked),
     not a link a browser might prefetch."""
+    if request.POST.get("action") == "changes_done":
+        return _changes_done(request)
     form = VrsExportForm(request.POST or None)
     if request.method == "GET" or not form.is_valid():
         status = 400 if request.method == "POST" else 200
@@ -80,19 +84,28 @@ def vrs_export(request: HttpRequest) -> HttpResponse:
 
 
 def _page(request: HttpRequest, form: VrsExportForm, *, status: int) -> HttpResponse:
-    """The form, and the records corrected or withdrawn since the last export (their voucher
-    numbers are shown: the read is audited with the vouchers, as the export is)."""
-    last_export, changes = vrs_changes_since_export()
-    if changes:
+    """The form, and the records corrected or withdrawn after an export held them (their
+    voucher numbers are shown: the read is audited with the vouchers, as the export is)."""
+    to_fix = vrs_changes_to_fix()
+    if to_fix.changes:
         record(
             action="export.vrs_changes_viewed",
             actor=actor_of(request),
             ip=ip_of(request),
-            details={"vouchers": sorted({change.voucher_id for change in changes})},
+            details={"vouchers": sorted({change.voucher_id for change in to_fix.changes})},
         )
-    return page(
-        request,
-        "vrs.html",
-        {"form": form, "last_export": last_export, "changes": changes},
-        status=status,
-    )
+    return page(request, "vrs.html", {"form": form, "to_fix": to_fix}, status=status)
+
+
+def _changes_done(request: HttpRequest) -> HttpResponse:
+    """The admin has corrected the listed records in the VRS: the list starts after them."""
+    through = request.POST.get("through_seq", "")
+    if through.isdigit():
+        record(
+            action="export.vrs_changes_done",
+            actor=actor_of(request),
+            ip=ip_of(request),
+            details={"through_seq": int(through)},
+        )
+        messages.success(request, _("VRSで訂正した記録を、一覧から外しました。"))
+    return redirect("console:planning:vrs")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from datetime import date, datetime, timedelta
 
 import pytest
@@ -257,17 +258,23 @@ def test_the_form_starts_on_the_basis_its_help_recommends(as_admin: Client) -> N
     assert not re.search(r'<input[^>]*value="vaccinated_on"[^>]*checked', form)
 
 
-def test_records_corrected_or_withdrawn_after_an_export_are_listed_to_fix_in_the_vrs(
-    as_admin: Client, records: World, tenant_a: Municipality, admin_a: StaffAccount
+def test_records_corrected_or_withdrawn_after_an_export_held_them_are_listed_until_fixed(
+    as_admin: Client,
+    records: World,
+    tenant_a: Municipality,
+    admin_a: StaffAccount,
+    clock: time_machine.Coordinates,
 ) -> None:
     """An export holds a record as it was; a correction keeps its 登録日, so no later export
-    by that date carries it again. The page lists what changed since the last export, with
-    the voucher numbers (that read audited with the vouchers), until the next export."""
+    by that date carries it again. The page lists what changed after an export held it, with
+    the voucher numbers (that read audited with the vouchers) — whatever else is exported
+    meanwhile — until the admin says it is corrected in the VRS."""
     from booking.models import StaffMember
     from booking.services.reception import vaccination_correct, vaccination_void
 
     assert 'id="vrs-changes"' not in as_admin.get(URL).content.decode()  # never exported
     rows_of(export(as_admin))
+    clock.shift(60)  # the reception's changes come after the export
     with in_a(tenant_a):
         admin = StaffMember.objects.get(pk=admin_a.staff_id)
         first, second = VaccinationRecord.objects.filter(voucher=records.residents[0])
@@ -275,15 +282,7 @@ def test_records_corrected_or_withdrawn_after_an_export_are_listed_to_fix_in_the
             vaccination=first, staff=admin, lot_number="FA1235", doctor="小平 一郎", reason="表示"
         )
         vaccination_void(vaccination=second, staff=admin, reason="別の方の記録")
-    page = as_admin.get(URL).content.decode()
-    listed = page.split('id="vrs-changes"')[1].split("</section>")[0]
-    number = records.residents[0].voucher_number
-    assert listed.count(number) == 2
-    assert "ロット番号 FA1234 → FA1235" in listed and "取消（誤登録）：VRSで削除" in listed
-    (viewed,) = events(tenant_a, "export.vrs_changes_viewed")
-    assert viewed.details == {"vouchers": [records.residents[0].pk]}
-    # A record made after the export and corrected: the next export carries it as it is.
-    with in_a(tenant_a):
+        # A record made after the export and corrected: the next export carries it as it is.
         late = give(records, 3, 1, date(2026, 5, 8))
         later = timezone.now() + timedelta(minutes=1)
         VaccinationRecord.objects.filter(pk=late.pk).update(recorded_at=later)
@@ -291,8 +290,22 @@ def test_records_corrected_or_withdrawn_after_an_export_are_listed_to_fix_in_the
         vaccination_correct(
             vaccination=late, staff=admin, lot_number="FA9999", doctor="小平 一郎", reason="表示"
         )
-    listed = as_admin.get(URL).content.decode().split('id="vrs-changes"')[1]
-    assert records.residents[3].voucher_number not in listed.split("</section>")[0]
-    # Exported again (corrected in the VRS by hand meanwhile): the list starts afresh.
-    rows_of(export(as_admin))
-    assert 'id="vrs-changes"' not in as_admin.get(URL).content.decode()
+    # Another export meanwhile, of days that hold none of them, clears nothing.
+    rows_of(export(as_admin, first_day="2026-04-01", last_day="2026-04-02"))
+    page = as_admin.get(URL).content.decode()
+    listed = page.split('id="vrs-changes"')[1].split("</section>")[0]
+    number = records.residents[0].voucher_number
+    assert listed.count(number) == 2
+    assert records.residents[3].voucher_number not in listed
+    assert "ロット番号 FA1234 → FA1235" in listed and "取消（誤登録）：VRSで削除" in listed
+    (viewed,) = events(tenant_a, "export.vrs_changes_viewed")
+    assert viewed.details == {"vouchers": [records.residents[0].pk]}
+    # Corrected in the VRS by hand: the admin says so, and the list starts after them.
+    through = re.search(r'name="through_seq" value="(\d+)"', listed)
+    assert through is not None
+    done = as_admin.post(URL, {"action": "changes_done", "through_seq": through.group(1)})
+    assert done.status_code == 302
+    assert 'id="vrs-changes"' not in as_admin.get(done["Location"]).content.decode()
+    assert events(tenant_a, "export.vrs_changes_done")[0].details == {
+        "through_seq": int(through.group(1))
+    }

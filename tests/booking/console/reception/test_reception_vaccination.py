@@ -129,6 +129,7 @@ def test_a_missing_lot_number_is_asked_for(
         ({"lot_number": "ふぁ１２３４"}, "英数字（とハイフン）で入力してください"),
         ({"lot_number": "FA-12/34"}, "英数字（とハイフン）で入力してください"),
         ({"doctor": '=HYPERLINK("http://evil.example","x")'}, "「=」「+」「-」「@」で始めずに"),
+        ({"doctor": "＝佐藤 二郎"}, "「=」「+」「-」「@」で始めずに"),
     ],
 )
 def test_a_lot_number_or_doctor_the_vrs_file_would_carry_wrong_is_refused(
