@@ -9,13 +9,16 @@ from __future__ import annotations
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
+def starts_as_formula(text: str) -> bool:
+    """Whether a spreadsheet would take ``text`` for a formula (a number aside)."""
+    return text.startswith(_FORMULA_START) and not _is_number(text)
+
+
 def safe_cell(value: object) -> str:
     """``value`` as a CSV cell a spreadsheet shows as text, never runs (a negative number
     stays a number)."""
     text = "" if value is None else str(value)
-    if text.startswith(_FORMULA_START) and not _is_number(text):
-        return "'" + text
-    return text
+    return "'" + text if starts_as_formula(text) else text
 
 
 def _is_number(text: str) -> bool:

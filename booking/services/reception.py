@@ -44,6 +44,7 @@ from booking.models.bookings import (
     booking_number_normalize,
     made_in_current_schema,
 )
+from booking.spreadsheet import starts_as_formula
 from tenants.crypto import cipher_for
 from tenants.db import current_municipality
 
@@ -794,9 +795,6 @@ def lot_number_normalize(text: str) -> str:
 # A lot number as vials print it: letters and digits, maybe a hyphen. Kana typed with the
 # Japanese input still on (「ふぁ1234」) would reach the VRS as it is.
 _LOT_NUMBER = re.compile(r"[A-Z0-9][A-Z0-9-]*")
-# What a spreadsheet runs as a formula (the VRS file is opened in Excel too); no name
-# starts so.
-_FORMULA_START = ("=", "+", "-", "@")
 
 
 def lot_number_problem(lot: str) -> str | None:
@@ -808,9 +806,10 @@ def lot_number_problem(lot: str) -> str | None:
 
 def doctor_problem(doctor: str) -> str | None:
     """The refusal's code for a doctor's name, or None."""
-    # Full width too (「＝」): no name starts so either.
+    # What a spreadsheet runs as a formula (the VRS file is opened in Excel too), full
+    # width too (「＝」): no name starts so.
     folded = unicodedata.normalize("NFKC", doctor)
-    return "doctor_invalid" if folded.startswith(_FORMULA_START) else None
+    return "doctor_invalid" if starts_as_formula(folded) else None
 
 
 def vaccination_record(
