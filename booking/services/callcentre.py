@@ -228,6 +228,12 @@ class PersonalData:
     # What the resident reads back for the identity check (see identity_items).
     identity_items: tuple[str, ...] = ()
 
+    @property
+    def postal_code_display(self) -> str:
+        """〒187-0001 as letters print it (the registry keeps the seven digits)."""
+        code = self.postal_code
+        return f"{code[:3]}-{code[3:]}" if len(code) == 7 and code.isdigit() else code
+
 
 # The identity check: the name, the birth date and the address, read back by the caller. A
 # registry need not hold the address: then the phone number it holds, and failing both, the

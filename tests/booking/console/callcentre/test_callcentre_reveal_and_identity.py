@@ -42,6 +42,7 @@ def test_full_data_is_shown_only_after_a_reason_and_the_reveal_is_in_the_trail(
     body = page.content.decode()
     assert "小平 花子" in body and "コダイラ ハナコ" in body
     assert "東京都小平市小川町1-1" in body and "0423111111" in body
+    assert '<dd class="mono">187-0001</dd>' in body  # as letters print it, to compare
     assert page["Cache-Control"] == "no-store"
 
     revealed = events(tenant_a, "callcentre.personal_data_revealed")[-1]
