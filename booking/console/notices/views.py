@@ -274,6 +274,12 @@ def template_edit(request: HttpRequest, kind: str, channel: str, language: str) 
                 except ValidationError as invalid:
                     form.add_error(None, invalid)
         elif request.POST.get("action") == "delete":
+            if not request.POST.get("confirm"):
+                # One press of a button beside 保存 would lose the municipality's wording.
+                messages.error(
+                    request, _("標準の文面に戻すときは、確認のチェックを入れてください。")
+                )
+                return redirect(request.path)
             notification_template_delete(
                 kind=kind, channel=channel, language=language, actor=_actor(request), ip=ip
             )

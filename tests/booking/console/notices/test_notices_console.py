@@ -251,7 +251,12 @@ def test_the_admin_writes_the_municipalitys_own_reminder_and_can_go_back(
         "body": body,  # the wording residents were sent, told afterwards
     }
 
-    assert client_a.post(REMINDER_LINE_JA, {"action": "delete"}).status_code == 302
+    # Going back to the packaged wording asks first: one press would lose the wording.
+    unasked = client_a.post(REMINDER_LINE_JA, {"action": "delete"})
+    assert "確認のチェックを入れてください" in client_a.get(unasked["Location"]).content.decode()
+    with schema_context(tenant_a.schema_name):
+        assert NotificationTemplate.objects.exists()
+    assert client_a.post(REMINDER_LINE_JA, {"action": "delete", "confirm": "1"}).status_code == 302
     with schema_context(tenant_a.schema_name):
         assert not NotificationTemplate.objects.exists()
     assert len(events(tenant_a, "notification.template_deleted")) == 1
