@@ -360,14 +360,15 @@ def _lookup_rank(venue_ids: set[int] | None, booking: Booking) -> tuple[int, int
     return status, 0 if mine else 1, when
 
 
-def _next_live_booking(voucher: Voucher) -> Booking | None:
-    """The voucher's next booking still to come (none today): where and when to send them."""
+def _next_live_booking(voucher: Voucher, *, since: datetime | None = None) -> Booking | None:
+    """The voucher's first live booking starting from ``since`` (now): where and when to send
+    them."""
     return (
         _booking_query()
         .filter(
             voucher=voucher,
             status__in=Booking.LIVE_STATUSES,
-            slot__starts_at__gte=timezone.now(),
+            slot__starts_at__gte=since or timezone.now(),
         )
         .order_by("slot__starts_at")
         .first()
@@ -481,24 +482,11 @@ def reception_card_open(
         record=VaccinationRecord.objects.filter(booking=booking).select_related("product").first(),
         deferred_at=_deferred_at(booking),
         instead=(
-            _live_booking_from(voucher, today)
+            # Today's included: the booking may be later today, at another venue.
+            _next_live_booking(voucher, since=datetime.combine(today, time.min, tzinfo=JAPAN))
             if booking.status == Booking.Status.CANCELLED
             else None
         ),
-    )
-
-
-def _live_booking_from(voucher: Voucher, day: date) -> Booking | None:
-    """The voucher's first live booking from ``day`` on (today's included)."""
-    return (
-        _booking_query()
-        .filter(
-            voucher=voucher,
-            status__in=Booking.LIVE_STATUSES,
-            slot__starts_at__gte=datetime.combine(day, time.min, tzinfo=JAPAN),
-        )
-        .order_by("slot__starts_at")
-        .first()
     )
 
 
