@@ -132,8 +132,15 @@ def vrs_changes_to_fix() -> VrsChanges:
     if not ids:
         return VrsChanges([])
     records = VaccinationRecord.every_record.select_related("voucher").in_bulk(ids)
+    if not records:
+        return VrsChanges([], through_seq=events[-1].seq)
     held: dict[int, int] = {}  # record -> the first export (its seq) that held it
-    exports = Event.objects.filter(action="export.vrs", seq__lt=events[-1].seq).order_by("-seq")
+    # Only exports made once the earliest of these records was: none before could hold one.
+    exports = Event.objects.filter(
+        action="export.vrs",
+        seq__lt=events[-1].seq,
+        occurred_at__gte=min(record.recorded_at for record in records.values()),
+    ).order_by("-seq")
     for export in exports[:_EXPORTS_READ]:
         query = _export_query(export)
         if query is None:
