@@ -44,21 +44,26 @@ class RefusalAuditMiddleware:
             record_refusal(request, reason="permission_denied")
 
 
+def referer_path(request: HttpRequest) -> str:
+    """The page of this site the request came from (path and query), "" when it came from
+    elsewhere or says nothing: a way back that never leads off the site."""
+    came_from = urlsplit(request.META.get("HTTP_REFERER", ""))
+    if came_from.netloc != request.get_host() or not came_from.path.startswith("/"):
+        return ""
+    return came_from.path + (f"?{came_from.query}" if came_from.query else "")
+
+
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
     """A form sent from a page too old (or after signing in again in another tab): said to
     have done nothing, in the municipality's name, with the way back to the page it came
     from (a path on this site only)."""
     record_refusal(request, reason="csrf")
     tenant = getattr(request, "tenant", None)  # none on the control plane
-    came_from = urlsplit(request.META.get("HTTP_REFERER", ""))
-    back = "/"
-    if came_from.netloc == request.get_host() and came_from.path.startswith("/"):
-        back = came_from.path + (f"?{came_from.query}" if came_from.query else "")
     body = render_to_string(
         "audit/csrf_failure.html",
         {
             "site_name": getattr(tenant, "name", ""),
-            "back": back,
+            "back": referer_path(request) or "/",
         },
         request=request,
     )

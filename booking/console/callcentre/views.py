@@ -13,7 +13,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from django.contrib import messages
@@ -26,7 +25,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from audit.chain import Actor
-from audit.middleware import client_ip
+from audit.middleware import client_ip, referer_path
 from booking.console.access import staff_required
 from booking.console.callcentre.forms import (
     CancelForm,
@@ -432,10 +431,9 @@ def _identity_refused(
     request: HttpRequest, voucher: Voucher, refused: IdentityCheckRequired
 ) -> HttpResponse:
     messages.error(request, refused.message)
-    came_from = urlsplit(request.META.get("HTTP_REFERER", ""))
+    back = referer_path(request)
     own = _resident_url(voucher)
-    if came_from.netloc == request.get_host() and came_from.path.startswith(own):
-        back = came_from.path + (f"?{came_from.query}" if came_from.query else "")
+    if back.startswith(own):
         request.session[_BACK] = {"voucher": voucher.pk, "url": back[:1000]}
     return redirect(own)
 
