@@ -246,12 +246,13 @@ def contact_preference_of(voucher_id: int) -> ContactPreference | None:
     return None if row is None else columns.load(row)
 
 
-def booking_cancellation(booking: Booking) -> tuple[str, dict[str, Any]] | None:
-    """Who cancelled the booking (the actor's kind) and the cancellation's details, from its
-    latest ``booking.cancelled`` event; None when it has none."""
+def booking_event(booking: Booking, action: str) -> tuple[str, dict[str, Any]] | None:
+    """Who did ``action`` (``booking.created``, ``booking.cancelled``, ...) to the booking
+    (the actor's kind) and with which details, from its latest such event; None when it
+    has none."""
     event = (
         Event.objects.filter(
-            action="booking.cancelled", target_type="booking.booking", target_id=str(booking.pk)
+            action=action, target_type="booking.booking", target_id=str(booking.pk)
         )
         .order_by("-seq")
         .values_list("actor_kind", "details")
@@ -261,3 +262,8 @@ def booking_cancellation(booking: Booking) -> tuple[str, dict[str, Any]] | None:
         return None
     actor_kind, details = event
     return actor_kind, details if isinstance(details, dict) else {}
+
+
+def booking_cancellation(booking: Booking) -> tuple[str, dict[str, Any]] | None:
+    """Who cancelled the booking, and the cancellation's details (``booking_event``)."""
+    return booking_event(booking, "booking.cancelled")

@@ -18,9 +18,11 @@ and codes only:
   it never enters the trail in clear: it is sealed under the municipality's key
   (``note_sealed``, bound to ``note_id``) and only the trail pages open it again. Decommissioning
   the municipality destroys it with the key.
-- ``callcentre.identity_confirmed`` / ``callcentre.identity_failed``: the checklist result.
-  The trail is also where the sensitive actions look the check up (:func:`identity_confirmed_at`):
+- ``callcentre.identity_confirmed`` / ``callcentre.identity_failed``: the checklist result,
+  with who is on the phone (``asked_by``: the resident, or family or another on their behalf).
+  The trail is also where the sensitive actions look the check up (:func:`identity_confirmed`):
   it is append-only and hash-chained, so a check cannot be forged afterwards by editing a row.
+  The bookings, changes and cancellations of the call carry its ``asked_by``.
 - ``callcentre.refused``: a sensitive action tried without a valid identity check.
 """
 
@@ -55,7 +57,7 @@ from booking.resident.services import (
     resident_sessions_end,
     resident_web_login_set,
 )
-from booking.selectors.residents import booking_cancellation
+from booking.selectors.residents import booking_cancellation, booking_event
 from booking.services.booking import booking_cancel, booking_change, booking_create
 from booking.services.registry_import import (
     CODE_ALPHABET,
@@ -92,9 +94,10 @@ class RevealReason(models.TextChoices):
     OTHER = "other", gettext_lazy("その他（メモに記入）")
 
 
-class CancelAskedBy(models.TextChoices):
-    """Who asked the call centre to cancel: recorded with the cancellation, so a resident who
-    later says they never asked can be told it was a family member's call, and when."""
+class AskedBy(models.TextChoices):
+    """Who is on the phone: asked at the identity check and recorded with it and with each
+    booking, change and cancellation made in the call, so a resident who later says they
+    never asked can be told it was a family member's call, and when."""
 
     RESIDENT = "resident", gettext_lazy("ご本人")
     FAMILY = "family", gettext_lazy("ご家族・代理の方")
@@ -141,15 +144,23 @@ class RevealRequired(Exception):
 
 class IdentityIncomplete(Exception):
     """The button "all matched" sent with items left unticked (a stray Enter in the
-    checklist): nothing is recorded, neither a confirmation nor a failure; the operator
-    finishes the check."""
+    checklist), or without saying who is on the phone (``caller_missing``): nothing is
+    recorded, neither a confirmation nor a failure; the operator finishes the check."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, caller_missing: bool = False) -> None:
         super().__init__("identity_incomplete")
-        self.message = _(
-            "照合結果はまだ記録していません（チェックのない項目がありました）。"
-            "一致した項目にすべてチェックを入れてから「すべて一致した」を、"
-            "一致しない項目があったときは「一致しない項目があった」を押してください。"
+        self.message = (
+            _(
+                "照合結果はまだ記録していません（お電話の方が選ばれていませんでした）。"
+                "お電話の方（ご本人か、ご家族・代理の方か）を選んでから"
+                "「すべて一致した」を押してください。"
+            )
+            if caller_missing
+            else _(
+                "照合結果はまだ記録していません（チェックのない項目がありました）。"
+                "一致した項目にすべてチェックを入れてから「すべて一致した」を、"
+                "一致しない項目があったときは「一致しない項目があった」を押してください。"
+            )
         )
 
 
@@ -482,45 +493,72 @@ def callcentre_identity_record(
     voucher: Voucher,
     matched: Collection[str],
     ip: str | None,
+    asked_by: str = "",
     mismatch: bool = False,
 ) -> bool:
     """Record the identity checklist: confirmed only when each of the resident's three items
-    (``identity_items``, decided here from the record, not by the form) was read back right;
-    failed when the operator says an item did not match (``mismatch``).
+    (``identity_items``, decided here from the record, not by the form) was read back right
+    and the operator said who is on the phone (``asked_by``, an ``AskedBy``); failed when the
+    operator says an item did not match (``mismatch``; who called, if said, is kept too).
 
     Returns whether the identity is confirmed. A failed check also closes any earlier
     confirmation of the same operator for the same resident. Raises :class:`RevealRequired`
     unless this operator revealed the record within ``IDENTITY_VALID``: a tick without the
     registered values on screen compares nothing; and :class:`IdentityIncomplete`, recording
-    nothing, when "all matched" comes with an item unticked.
+    nothing, when "all matched" comes with an item unticked or without ``asked_by``.
     """
     actor = _operator(staff)
+    if asked_by and asked_by not in AskedBy.values:
+        raise ValueError("asked_by takes AskedBy's values")
     if not _latest_events(staff, voucher, [REVEALED], since=timezone.now() - IDENTITY_VALID):
         raise RevealRequired
     checked = {item: item in matched for item in identity_items(_open(voucher))}
     confirmed = all(checked.values()) and not mismatch
     if not confirmed and not mismatch:
         raise IdentityIncomplete
+    if confirmed and not asked_by:
+        raise IdentityIncomplete(caller_missing=True)
     record(
         action=IDENTITY_CONFIRMED if confirmed else IDENTITY_FAILED,
         actor=actor,
         target=voucher,
         ip=ip,
-        # Which items matched (booleans), never what was read back.
-        details={"matched": [item for item, ok in checked.items() if ok]},
+        # Which items matched (booleans), never what was read back; and who called.
+        details={
+            "matched": [item for item, ok in checked.items() if ok],
+            **({"asked_by": asked_by} if asked_by else {}),
+        },
     )
     return confirmed
 
 
-def identity_confirmed_at(*, staff: StaffMember, voucher: Voucher) -> datetime | None:
-    """When this operator confirmed this resident's identity, if that still holds: the
-    latest checklist result is a confirmation made within ``IDENTITY_VALID``."""
+@dataclass(frozen=True)
+class ConfirmedIdentity:
+    """An identity check that still holds: when it was made, until when it holds, and who
+    is on the phone (an ``AskedBy`` value; "" for a check recorded before it was asked)."""
+
+    at: datetime
+    asked_by: str
+
+    @property
+    def until(self) -> datetime:
+        return self.at + IDENTITY_VALID
+
+    @property
+    def asked_by_label(self) -> str:
+        return str(AskedBy(self.asked_by).label) if self.asked_by in AskedBy.values else ""
+
+
+def identity_confirmed(*, staff: StaffMember, voucher: Voucher) -> ConfirmedIdentity | None:
+    """This operator's check of this resident's identity, if it still holds: the latest
+    checklist result is a confirmation made within ``IDENTITY_VALID``."""
     latest = _latest_events(staff, voucher, [IDENTITY_CONFIRMED, IDENTITY_FAILED])
-    if not latest or latest[0][0] != IDENTITY_CONFIRMED:
+    if not latest or latest[0].action != IDENTITY_CONFIRMED:
         return None
-    if latest[0][1] < timezone.now() - IDENTITY_VALID:
+    if latest[0].occurred_at < timezone.now() - IDENTITY_VALID:
         return None
-    return latest[0][1]
+    asked_by = latest[0].details.get("asked_by")
+    return ConfirmedIdentity(latest[0].occurred_at, asked_by if isinstance(asked_by, str) else "")
 
 
 @dataclass(frozen=True)
@@ -549,10 +587,17 @@ def identity_failures_today(voucher: Voucher) -> IdentityFailures:
     return IdentityFailures(count, latest)
 
 
+@dataclass(frozen=True)
+class _Recorded:
+    action: str
+    occurred_at: datetime
+    details: Mapping[str, Any]
+
+
 def _latest_events(
     staff: StaffMember, voucher: Voucher, actions: list[str], *, since: datetime | None = None
-) -> list[tuple[str, datetime]]:
-    """The newest of this operator's ``actions`` on this voucher: [(action, occurred_at)]."""
+) -> list[_Recorded]:
+    """The newest of this operator's ``actions`` on this voucher (none or one)."""
     events = Event.objects.filter(
         action__in=actions,
         actor_kind=Actor.STAFF,
@@ -562,14 +607,20 @@ def _latest_events(
     )
     if since is not None:
         events = events.filter(occurred_at__gte=since)
-    return list(events.order_by("-seq").values_list("action", "occurred_at")[:1])
+    return [
+        _Recorded(action, occurred_at, details if isinstance(details, dict) else {})
+        for action, occurred_at, details in events.order_by("-seq").values_list(
+            "action", "occurred_at", "details"
+        )[:1]
+    ]
 
 
 def _require_identity(
     staff: StaffMember, voucher: Voucher, *, operation: str, ip: str | None
-) -> Actor:
+) -> tuple[Actor, ConfirmedIdentity]:
     actor = _operator(staff)
-    if identity_confirmed_at(staff=staff, voucher=voucher) is None:
+    confirmed = identity_confirmed(staff=staff, voucher=voucher)
+    if confirmed is None:
         record(
             action=REFUSED,
             actor=actor,
@@ -578,8 +629,13 @@ def _require_identity(
             details={"operation": operation, "reason": "identity_not_confirmed"},
         )
         latest = _latest_events(staff, voucher, [IDENTITY_CONFIRMED, IDENTITY_FAILED])
-        raise IdentityCheckRequired(expired=bool(latest) and latest[0][0] == IDENTITY_CONFIRMED)
-    return actor
+        raise IdentityCheckRequired(expired=bool(latest) and latest[0].action == IDENTITY_CONFIRMED)
+    return actor, confirmed
+
+
+def _told(confirmed: ConfirmedIdentity) -> dict[str, str]:
+    """What the call's identity check says of the caller, for the trail of what they ask."""
+    return {"asked_by": confirmed.asked_by} if confirmed.asked_by else {}
 
 
 # --- Booking on the resident's behalf -----------------------------------------------------
@@ -601,7 +657,7 @@ def callcentre_book(
     """Book the resident's next dose with the call centre's capacity (BookingRefused as the
     booking service raises it); ``second_slot`` books the following dose with it, linked,
     where the municipality books the series together."""
-    actor = _require_identity(staff, voucher, operation="book", ip=ip)
+    actor, confirmed = _require_identity(staff, voucher, operation="book", ip=ip)
     return booking_create(
         voucher=voucher,
         slot=slot,
@@ -609,6 +665,7 @@ def callcentre_book(
         actor=actor,
         ip=ip,
         second_slot=second_slot,
+        told=_told(confirmed),
     )
 
 
@@ -623,7 +680,7 @@ def callcentre_change(
 ) -> Booking:
     """``expected_slot_id``: the booking's slot when the operator's page was shown (see
     ``booking_change``)."""
-    actor = _require_identity(staff, voucher, operation="change", ip=ip)
+    actor, confirmed = _require_identity(staff, voucher, operation="change", ip=ip)
     _own_booking(voucher, booking)
     return booking_change(
         booking=booking,
@@ -632,6 +689,7 @@ def callcentre_change(
         actor=actor,
         ip=ip,
         expected_slot_id=expected_slot_id,
+        told=_told(confirmed),
     )
 
 
@@ -645,12 +703,12 @@ def callcentre_cancel(
     given_reason: str = CancelGivenReason.NOT_SAID,
     expected_slot_id: int | None = None,
 ) -> Booking:
-    """``asked_by`` (``CancelAskedBy``) and ``given_reason`` (``CancelGivenReason``): who
+    """``asked_by`` (``AskedBy``) and ``given_reason`` (``CancelGivenReason``): who
     asked and why, recorded with the cancellation. ``expected_slot_id``: the booking's slot
     when the operator's page was shown (see ``booking_cancel``)."""
-    if asked_by not in CancelAskedBy.values or given_reason not in CancelGivenReason.values:
+    if asked_by not in AskedBy.values or given_reason not in CancelGivenReason.values:
         raise ValueError("asked_by and given_reason take their choices' values")
-    actor = _require_identity(staff, voucher, operation="cancel", ip=ip)
+    actor, _confirmed = _require_identity(staff, voucher, operation="cancel", ip=ip)
     _own_booking(voucher, booking)
     return booking_cancel(
         booking=booking,
@@ -677,6 +735,17 @@ def cancelled_how(booking: Booking) -> str:
     actor_kind, details = cancellation
     if details.get("cascade_of"):
         return _("一緒に予約した回の取消にあわせて")
+    return _by_whom(actor_kind, details)
+
+
+def booked_how(booking: Booking) -> str:
+    """Who made the booking, as an operator tells a caller who asks ("" when its
+    ``booking.created`` event cannot be found)."""
+    creation = booking_event(booking, "booking.created")
+    return "" if creation is None else _by_whom(*creation)
+
+
+def _by_whom(actor_kind: str, details: Mapping[str, Any]) -> str:
     if actor_kind == Actor.RESIDENT:
         if details.get("channel") == Channel.LINE:
             return _("ご本人がLINEから")
@@ -687,16 +756,17 @@ def cancelled_how(booking: Booking) -> str:
 
 
 def _asked(details: Mapping[str, Any]) -> str:
-    """A call-centre cancellation's who and why, as recorded ("" for one before they were)."""
+    """A call-centre booking's or cancellation's who (and why), as recorded ("" for one
+    before they were)."""
     asked_by, reason = details.get("asked_by"), details.get("given_reason")
-    if asked_by not in CancelAskedBy.values:
+    if asked_by not in AskedBy.values:
         return ""
     if reason in CancelGivenReason.values and reason != CancelGivenReason.NOT_SAID:
         return _("コールセンターで、%(who)sの「%(reason)s」とのお申し出により") % {
-            "who": CancelAskedBy(asked_by).label,
+            "who": AskedBy(asked_by).label,
             "reason": CancelGivenReason(reason).label,
         }
-    return _("コールセンターで、%(who)sのお申し出により") % {"who": CancelAskedBy(asked_by).label}
+    return _("コールセンターで、%(who)sのお申し出により") % {"who": AskedBy(asked_by).label}
 
 
 # --- The resident's web login -------------------------------------------------------------
@@ -735,7 +805,7 @@ def callcentre_password_reset(
 
     Their web sessions end.
     """
-    actor = _require_identity(staff, voucher, operation="password_reset", ip=ip)
+    actor, confirmed = _require_identity(staff, voucher, operation="password_reset", ip=ip)
     municipality = current_municipality()
     mode = municipality.login_mode
     if not password_reset_applies(municipality):
@@ -761,7 +831,12 @@ def callcentre_password_reset(
             actor=actor,
             target=locked,
             ip=ip,
-            details={"mode": mode, "had_password": had_password, "code_issued": code is not None},
+            details={
+                "mode": mode,
+                "had_password": had_password,
+                "code_issued": code is not None,
+                **_told(confirmed),
+            },
         )
         ended = resident_sessions_end(locked, actor=actor, ip=ip)
     return PasswordReset(
@@ -774,7 +849,7 @@ def callcentre_web_login_set(
 ) -> Voucher:
     """Disable (ending their sessions) or re-enable the resident's web login."""
     operation = "web_login_disable" if disabled else "web_login_enable"
-    actor = _require_identity(staff, voucher, operation=operation, ip=ip)
+    actor, _confirmed = _require_identity(staff, voucher, operation=operation, ip=ip)
     return resident_web_login_set(voucher=voucher, disabled=disabled, actor=actor, ip=ip)
 
 
@@ -787,7 +862,7 @@ def login_locked(voucher: Voucher) -> bool | None:
 def callcentre_login_lock_lift(*, staff: StaffMember, voucher: Voucher, ip: str | None) -> None:
     """Lift the per-voucher login lock (five failures in fifteen minutes) — and, in the
     ``account`` mode, the lock on the account's e-mail address."""
-    actor = _require_identity(staff, voucher, operation="login_lock_lift", ip=ip)
+    actor, confirmed = _require_identity(staff, voucher, operation="login_lock_lift", ip=ip)
     throttle.throttle_forget_subject(throttle.subject_for_voucher(voucher.voucher_number))
     credential = ResidentCredential.objects.filter(voucher=voucher, email__isnull=False).first()
     if credential is not None and credential.email is not None:
@@ -798,4 +873,10 @@ def callcentre_login_lock_lift(*, staff: StaffMember, voucher: Voucher, ip: str 
             row_id=voucher.voucher_number,
         )
         throttle.throttle_forget_subject(throttle.subject_for_email(normalize_login_email(address)))
-    record(action="callcentre.login_lock_lifted", actor=actor, target=voucher, ip=ip)
+    record(
+        action="callcentre.login_lock_lifted",
+        actor=actor,
+        target=voucher,
+        ip=ip,
+        details=_told(confirmed),
+    )

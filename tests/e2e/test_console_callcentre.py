@@ -114,7 +114,12 @@ def test_an_operator_finds_a_resident_checks_identity_and_books_for_them(
     main = page.inner_text("main")
     assert "武蔵 一郎" in main and "1950年7月1日" in main and "東京都小平市鈴木町1-100" in main
     shots.take(page, "revealed")
-    # The checklist by keyboard: the first box has the focus; Space ticks, Tab moves on.
+    # The checklist by keyboard: who is on the phone has the focus (Space chooses the
+    # resident themself), then the boxes: Space ticks, Tab moves on.
+    assert page.evaluate("document.activeElement.name") == "asked_by"
+    page.keyboard.press("Space")
+    assert page.get_by_label("ご本人", exact=True).is_checked()
+    page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.name") == "name_matches"
     page.keyboard.press("Space")
     # A stray Enter with boxes left: the browser asks for the next box; nothing is sent.
@@ -128,7 +133,7 @@ def test_an_operator_finds_a_resident_checks_identity_and_books_for_them(
     page.keyboard.press("Tab")
     page.keyboard.press("Enter")
     page.wait_for_url(resident_url)
-    assert "本人確認済みです" in page.inner_text("main")
+    assert "本人確認済みです（お電話の方：ご本人。" in page.inner_text("main")
     assert "武蔵 一郎" not in page.inner_text("main")  # masked again
     shots.take(page, "identity-confirmed")
 

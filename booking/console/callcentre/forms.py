@@ -11,7 +11,7 @@ from booking.console.forms import ConsoleForm
 from booking.services.callcentre import (
     IDENTITY_ITEMS,
     NOTE_MAX_LENGTH,
-    CancelAskedBy,
+    AskedBy,
     CancelGivenReason,
     RevealReason,
 )
@@ -61,7 +61,7 @@ class CancelForm(ConsoleForm):
 
     asked_by = forms.ChoiceField(
         label=_("お申し出の方"),
-        choices=CancelAskedBy.choices,
+        choices=AskedBy.choices,
         widget=forms.RadioSelect,
         error_messages={
             "required": _("お申し出の方（ご本人か、ご家族・代理の方か）を選んでください。")
@@ -90,22 +90,50 @@ _IDENTITY_LABELS = {
 }
 
 
+class _FocusedRadioSelect(forms.RadioSelect):
+    """Radio buttons whose first has the focus when the page opens."""
+
+    def create_option(
+        self,
+        name: str,
+        value: Any,
+        label: Any,
+        selected: Any,
+        index: int,
+        subindex: int | None = None,
+        attrs: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        option = super().create_option(name, value, label, selected, index, subindex, attrs)
+        if index == 0:
+            option["attrs"]["autofocus"] = True
+        return option
+
+
 class IdentityForm(ConsoleForm):
-    """A box per item the resident reads back (``items``: the service's identity_items for
-    the page; every item when reading what was ticked, which the service then judges)."""
+    """Who is on the phone, and a box per item the resident reads back (``items``: the
+    service's identity_items for the page; every item when reading what was ticked, which
+    the service then judges)."""
+
+    asked_by = forms.ChoiceField(
+        label=_("お電話の方"),
+        choices=AskedBy.choices,
+        # Required by the browser for "all matched" and by the service; never for "an item
+        # did not match" (formnovalidate): who called is kept then only when said.
+        required=False,
+        widget=_FocusedRadioSelect(attrs={"required": True}),
+        help_text=_("ご家族などが代わりにお電話のときも、読み上げていただくのはご本人の内容です。"),
+    )
 
     def __init__(self, *args: Any, items: Sequence[str] = IDENTITY_ITEMS, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        for position, item in enumerate(items):
-            # The first box has the focus: the resident starts reading back at once. Each is
-            # required by the browser for "all matched" (Enter in a box sends that), never
-            # for "an item did not match" (formnovalidate).
+        for item in items:
+            # Each box is required by the browser for "all matched" (Enter in a box sends
+            # that), never for "an item did not match" (formnovalidate). The focus starts on
+            # who is on the phone, asked before anything is read back.
             self.fields[f"{item}_matches"] = forms.BooleanField(
                 label=_IDENTITY_LABELS[item],
                 required=False,
-                widget=forms.CheckboxInput(
-                    attrs={"required": True, **({"autofocus": True} if position == 0 else {})}
-                ),
+                widget=forms.CheckboxInput(attrs={"required": True}),
             )
 
     def matched(self) -> set[str]:
@@ -114,6 +142,10 @@ class IdentityForm(ConsoleForm):
             for name, ticked in self.cleaned_data.items()
             if name.endswith("_matches") and ticked
         }
+
+    def caller(self) -> str:
+        """The caller chosen ("" for none, or a value not offered)."""
+        return str(self.cleaned_data.get("asked_by") or "")
 
 
 class SlotChoiceForm(forms.Form):

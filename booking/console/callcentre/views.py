@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -75,10 +75,12 @@ from booking.services.booking import (
 )
 from booking.services.callcentre import (
     IDENTITY_VALID,
+    ConfirmedIdentity,
     IdentityCheckRequired,
     IdentityIncomplete,
     PasswordResetNotApplicable,
     RevealRequired,
+    booked_how,
     callcentre_book,
     callcentre_cancel,
     callcentre_change,
@@ -90,7 +92,7 @@ from booking.services.callcentre import (
     callcentre_search,
     callcentre_web_login_set,
     cancelled_how,
-    identity_confirmed_at,
+    identity_confirmed,
     identity_failures_today,
     login_locked,
     password_reset_applies,
@@ -294,9 +296,8 @@ def _booking_rows(bookings: list[Booking], records: list[VaccinationRecord]) -> 
     return rows
 
 
-def _identity_until(request: HttpRequest, voucher: Voucher) -> datetime | None:
-    confirmed = identity_confirmed_at(staff=_staff(request), voucher=voucher)
-    return confirmed + IDENTITY_VALID if confirmed else None
+def _identity(request: HttpRequest, voucher: Voucher) -> ConfirmedIdentity | None:
+    return identity_confirmed(staff=_staff(request), voucher=voucher)
 
 
 def _resident_page(
@@ -335,7 +336,7 @@ def _resident_page(
             # One booking at a time, unless the municipality books the series together.
             "waits_for_dose": waits,
             "not_yet": not_yet,
-            "identity_until": _identity_until(request, voucher),
+            "identity": _identity(request, voucher),
             "identity_failures": identity_failures_today(voucher),
             "identity_minutes": int(IDENTITY_VALID.total_seconds() // 60),
             "reveal_form": reveal_form or RevealForm(),
@@ -393,6 +394,7 @@ def identity(request: HttpRequest, voucher_id: int) -> HttpResponse:
             staff=_staff(request),
             voucher=voucher,
             matched=form.matched(),
+            asked_by=form.caller(),
             # Only its own button says an item did not match: Enter sends "all matched".
             mismatch=request.POST.get("result") == "mismatch",
             ip=client_ip(request),
@@ -575,7 +577,7 @@ def _book_page(
         "next": nxt,
         "not_yet": not_yet,
         "waits_for_dose": waits,
-        "identity_until": _identity_until(request, voucher),
+        "identity": _identity(request, voucher),
         "error": error,
         "closes_hours_before": policy.closes_hours_before,
         "first_slot": first_slot if series is not None else None,
@@ -742,11 +744,14 @@ def cancel(request: HttpRequest, voucher_id: int, booking_id: int) -> HttpRespon
         "voucher": voucher,
         "booking": current,
         "number": booking_number_display(current.booking_number),
-        "identity_until": _identity_until(request, voucher),
+        "identity": _identity(request, voucher),
         "cascade": [(each, booking_number_display(each.booking_number)) for each in cascade],
     }
     if request.method == "GET":
-        context["form"] = CancelForm(initial={"from_slot": current.slot_id})
+        # Who is on the phone, as the identity check said; the operator may change it.
+        identity = context["identity"]
+        asked_by = {"asked_by": identity.asked_by} if identity and identity.asked_by else {}
+        context["form"] = CancelForm(initial={"from_slot": current.slot_id, **asked_by})
         return console_page(request, "booking/console/callcentre/cancel.html", context)
     form = context["form"] = CancelForm(request.POST)
     if not form.is_valid():
@@ -803,11 +808,12 @@ def booking_detail(request: HttpRequest, voucher_id: int, booking_id: int) -> Ht
             "number": booking_number_display(current.booking_number),
             "spoken": booking_number_spoken(current.booking_number),
             "live": current.status in Booking.LIVE_STATUSES,
+            "booked_how": booked_how(current),
             "cancelled_how": cancelled_how(current),
             # A slot the municipality cancelled: its words, and whether the caller was told.
             "called_off_notice": slot_cancellation_notice(current) if current.called_off else "",
             "to_phone": cancellation_to_phone(current),
-            "identity_until": _identity_until(request, voucher),
+            "identity": _identity(request, voucher),
             "linked": [
                 (each, booking_number_display(each.booking_number))
                 for each in bookings_linked_to(current)

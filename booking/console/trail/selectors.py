@@ -36,7 +36,7 @@ from booking.models import (
 )
 from booking.models.bookings import booking_number_display, booking_number_normalize
 from booking.services.callcentre import (
-    CancelAskedBy,
+    AskedBy,
     CancelGivenReason,
     RevealReason,
     reveal_note_open,
@@ -543,7 +543,8 @@ SCOPED_VALUE_CHOICES: dict[tuple[str, str], type[models.Choices]] = {
     ("callcentre", "matched"): PersonalItem,
     ("resident", "fields"): PersonalItem,
     ("booking.cancelled", "reason"): Booking.CancelReason,
-    ("booking.cancelled", "asked_by"): CancelAskedBy,
+    ("booking", "asked_by"): AskedBy,
+    ("callcentre", "asked_by"): AskedBy,
     ("booking.cancelled", "given_reason"): CancelGivenReason,
     ("console.login_failed", "reason"): ConsoleLoginFailure,
     ("console.login_failed", "limit"): ConsoleLoginLimit,

@@ -86,6 +86,7 @@ def booking_change(
     actor: Actor,
     ip: str | None = None,
     expected_slot_id: int | None = None,
+    told: dict[str, str] | None = None,
 ) -> Booking:
     """Move a live booking to ``slot``; all or nothing, and the 予約番号 stays the same.
 
@@ -99,6 +100,9 @@ def booking_change(
     ``expected_slot_id``: the slot the booking had when the page that changes it was shown.
     If it has moved since (another operator, the resident's other tab), the change is
     refused rather than made over a change the caller may already have been told of.
+
+    ``told``: what the caller told the call centre (who is on the phone), recorded with the
+    change.
     """
     channel = _check_channel(channel)
     _check_actor(actor, channel, booking.voucher_id)
@@ -166,6 +170,7 @@ def booking_change(
                 "slot": target.pk,
                 "previous_slot": old_slot.pk,
                 "previous_channel": old_channel,
+                **(told or {}),
             },
         )
         marks.invalidate_on_commit()

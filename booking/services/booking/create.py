@@ -95,12 +95,14 @@ def booking_create(
     ip: str | None = None,
     dose: int | None = None,
     second_slot: Slot | None = None,
+    told: dict[str, str] | None = None,
 ) -> Booking:
     """Book the voucher's next dose in ``slot`` with ``channel``'s capacity.
 
     ``second_slot`` books the following dose too, in the same transaction, when the policy
     books the series together (the returned booking's ``linked`` holds it). ``dose`` is for
-    the call centre's checks: it must be the next dose. Raises BookingRefused.
+    the call centre's checks: it must be the next dose. ``told``: what the caller told the
+    call centre (who is on the phone), recorded with each booking. Raises BookingRefused.
     """
     channel = _check_channel(channel)
     _check_actor(actor, channel, voucher.pk)
@@ -173,6 +175,7 @@ def booking_create(
                     "dose": booking.dose,
                     "slot": booking.slot_id,
                     "linked_to": booking.linked_to_id,
+                    **(told or {}),
                 },
             )
         marks.invalidate_on_commit()

@@ -169,14 +169,20 @@ def live_bookings(tenant: Municipality, voucher: Voucher) -> list[Booking]:
         )
 
 
-def confirm_identity(client: Client, voucher: Voucher) -> Any:
-    """The operator's path: reveal for the identity check, then tick all three items."""
+def confirm_identity(client: Client, voucher: Voucher, *, asked_by: str = "resident") -> Any:
+    """The operator's path: reveal for the identity check, then say who is on the phone and
+    tick all three items."""
     url = f"{CALL_CENTRE_HOME}residents/{voucher.pk}/"
     revealed = client.post(url + "reveal/", {"reason": "identity_check", "note": ""})
     assert revealed.status_code == 200
     return client.post(
         url + "identity/",
-        {"name_matches": "on", "birth_date_matches": "on", "address_matches": "on"},
+        {
+            "asked_by": asked_by,
+            "name_matches": "on",
+            "birth_date_matches": "on",
+            "address_matches": "on",
+        },
     )
 
 

@@ -65,7 +65,12 @@ def test_a_reset_in_voucher_code_mode_issues_a_new_one_time_code_shown_once(
         assert not Session.objects.filter(session_key=session_key).exists()
         assert not ResidentSession.objects.filter(voucher=town.hanako).exists()
     reset = events(tenant_a, "callcentre.password_reset")[-1]
-    assert reset.details == {"mode": "voucher_code", "had_password": True, "code_issued": True}
+    assert reset.details == {
+        "mode": "voucher_code",
+        "had_password": True,
+        "code_issued": True,
+        "asked_by": "resident",
+    }
     assert code.replace("-", "") not in str(reset.details)
     assert events(tenant_a, "resident.sessions_ended")[-1].details["sessions"] == 1
 

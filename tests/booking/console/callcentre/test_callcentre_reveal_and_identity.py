@@ -10,6 +10,7 @@ from django.test import Client
 from django_tenants.utils import schema_context
 
 from audit.models import Event
+from booking.console.trail.selectors import value_name
 from tenants.models import Municipality
 from tests.booking.console.callcentre.cast import (
     CALL_CENTRE_HOME,
@@ -105,7 +106,7 @@ def test_identity_is_confirmed_only_when_all_three_items_match(
     confirmed = confirm_identity(client_a, town.hanako)
     assert confirmed.status_code == 302
     event = events(tenant_a, "callcentre.identity_confirmed")[-1]
-    assert event.details == {"matched": ["name", "birth_date", "address"]}
+    assert event.details == {"matched": ["name", "birth_date", "address"], "asked_by": "resident"}
     assert event.target_id == str(town.hanako.pk)
     assert "本人確認済みです" in client_a.get(resident_url(town)).content.decode()
 
@@ -196,7 +197,9 @@ def test_enter_in_the_checklist_never_records_a_failure_nor_undoes_a_confirmatio
     signed_in(client_a, operator_a, clock)
     page = client_a.post(resident_url(town) + "reveal/", {"reason": "identity_check"})
     form = page.content.decode().split('id="check-heading"')[1]
-    assert form.count('type="checkbox"') == form.count("required") == 3
+    # Three boxes and who is on the phone (two choices), each asked for by the browser.
+    assert form.count('type="checkbox"') == 3 and form.count('type="radio"') == 2
+    assert form.count("required") == 5
     assert form.index('value="matched"') < form.index('value="mismatch"')  # the default
     assert 'value="mismatch" class="danger" formnovalidate' in form
     confirm_identity(client_a, town.hanako)
@@ -210,6 +213,52 @@ def test_enter_in_the_checklist_never_records_a_failure_nor_undoes_a_confirmatio
     assert events(tenant_a, "callcentre.identity_failed") == []
     client_a.post(resident_url(town) + "book/", {"slot": town.call_slot.pk})
     assert len(live_bookings(tenant_a, town.hanako)) == 1  # the confirmation still holds
+
+
+def test_who_is_on_the_phone_is_asked_at_the_check_and_kept_with_what_the_call_does(
+    tenant_a: Municipality,
+    client_a: Client,
+    operator_a: StaffAccount,
+    town: Town,
+    clock: time_machine.Coordinates,
+) -> None:
+    """A grandson phones for his grandmother: the check records that a family member
+    called, and so do the booking, the change and the password-free actions of the call; the
+    booking's page says so to whoever takes the resident's next call, and the cancellation
+    starts from it. Without an answer, "all matched" records nothing."""
+    signed_in(client_a, operator_a, clock)
+    client_a.post(resident_url(town) + "reveal/", {"reason": "identity_check"})
+    ticked = {"name_matches": "on", "birth_date_matches": "on", "address_matches": "on"}
+    unsaid = client_a.post(resident_url(town) + "identity/", {**ticked, "result": "matched"})
+    assert unsaid.status_code == 302
+    told = client_a.get(resident_url(town)).content.decode()
+    assert "お電話の方が選ばれていませんでした" in told and "本人確認済みです" not in told
+    assert events(tenant_a, "callcentre.identity_confirmed") == []
+    assert events(tenant_a, "callcentre.identity_failed") == []
+
+    confirm_identity(client_a, town.hanako, asked_by="family")
+    page = client_a.get(resident_url(town)).content.decode()
+    assert "本人確認済みです（お電話の方：ご家族・代理の方。" in page
+    client_a.post(resident_url(town) + "book/", {"slot": town.call_slot.pk})
+    [booking] = live_bookings(tenant_a, town.hanako)
+    assert events(tenant_a, "booking.created")[-1].details["asked_by"] == "family"
+    detail = client_a.get(f"{resident_url(town)}bookings/{booking.pk}/").content.decode()
+    booked = detail.split('id="booked-at"')[1].split("</dd>")[0]
+    assert "コールセンターで、ご家族・代理の方のお申し出により予約" in booked
+    client_a.post(
+        f"{resident_url(town)}bookings/{booking.pk}/change/", {"slot": town.later_slot.pk}
+    )
+    changed = events(tenant_a, "booking.changed")[-1]
+    assert changed.details["asked_by"] == "family"
+    assert value_name("booking.changed", "asked_by", "family") == "ご家族・代理の方"
+    cancel = client_a.get(f"{resident_url(town)}bookings/{booking.pk}/cancel/").content.decode()
+    assert 'value="family" required id="id_asked_by_1" checked' in cancel
+
+    # The resident phones herself later: a new check, and what she does is hers.
+    clock.shift(timedelta(minutes=16))
+    confirm_identity(client_a, town.hanako, asked_by="resident")
+    client_a.post(f"{resident_url(town)}bookings/{booking.pk}/change/", {"slot": town.call_slot.pk})
+    assert events(tenant_a, "booking.changed")[-1].details["asked_by"] == "resident"
 
 
 def test_the_identity_check_holds_for_fifteen_minutes_only(
@@ -284,7 +333,12 @@ def test_the_checklist_needs_the_record_on_screen_first(
     clock: time_machine.Coordinates,
 ) -> None:
     signed_in(client_a, operator_a, clock)
-    ticked = {"name_matches": "on", "birth_date_matches": "on", "address_matches": "on"}
+    ticked = {
+        "asked_by": "resident",
+        "name_matches": "on",
+        "birth_date_matches": "on",
+        "address_matches": "on",
+    }
     response = client_a.post(resident_url(town) + "identity/", ticked)
     assert response.status_code == 302
     assert events(tenant_a, "callcentre.identity_confirmed") == []
@@ -334,15 +388,25 @@ def test_a_registry_without_the_address_asks_for_the_phone_or_the_voucher_number
         assert label in page and 'name="address_matches"' not in page
         assert f'name="{third}_matches"' in page
         # The address ticked (a box the page never showed) confirms nothing.
-        forged = {"name_matches": "on", "birth_date_matches": "on", "address_matches": "on"}
+        forged = {
+            "asked_by": "resident",
+            "name_matches": "on",
+            "birth_date_matches": "on",
+            "address_matches": "on",
+        }
         client_a.post(url + "identity/", forged)
         assert "照合結果はまだ記録していません" in client_a.get(url).content.decode()
         confirmed_ids = [e.target_id for e in events(tenant_a, "callcentre.identity_confirmed")]
         assert str(voucher.pk) not in confirmed_ids
         client_a.post(
             url + "identity/",
-            {"name_matches": "on", "birth_date_matches": "on", f"{third}_matches": "on"},
+            {
+                "asked_by": "family",
+                "name_matches": "on",
+                "birth_date_matches": "on",
+                f"{third}_matches": "on",
+            },
         )
         confirmed = events(tenant_a, "callcentre.identity_confirmed")[-1]
         assert confirmed.target_id == str(voucher.pk)
-        assert confirmed.details == {"matched": ["name", "birth_date", third]}
+        assert confirmed.details == {"matched": ["name", "birth_date", third], "asked_by": "family"}
