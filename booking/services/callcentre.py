@@ -32,7 +32,7 @@ import base64
 import secrets
 import unicodedata
 import uuid
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -420,6 +420,22 @@ def callcentre_search(*, staff: StaffMember, query: str, ip: str | None) -> Sear
         },
     )
     return SearchResult(terms=terms, residents=residents, truncated=truncated)
+
+
+def callcentre_search_shown_again(
+    *, staff: StaffMember, voucher_ids: Sequence[int], truncated: bool
+) -> SearchResult:
+    """The list of a search this operator made a moment ago (``callcentre_search``'s
+    ``vouchers``, in its order), shown again when they come back to it from one of its
+    residents: the same masked rows, not audited again (the search was). A voucher removed
+    since is left out."""
+    _operator(staff)
+    found = Voucher.objects.filter(pk__in=voucher_ids).only(
+        "id", "voucher_number", "personal", "status", "web_login_disabled", "web_login_stop"
+    )
+    by_id = {voucher.pk: voucher for voucher in found}
+    residents = [_summary(by_id[each]) for each in voucher_ids if each in by_id]
+    return SearchResult(terms=SearchTerms(), residents=residents, truncated=truncated)
 
 
 def callcentre_resident_view(

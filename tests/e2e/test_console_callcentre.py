@@ -37,32 +37,45 @@ class Caller:
     number: str
 
 
-@pytest.fixture(scope="module")
-def caller(site: Site, django_db_blocker: Any) -> Caller:
+def _resident(
+    municipality: Municipality, number: str, *, name: str, kana: str, born: date, phone: str
+) -> Caller:
     """A resident as the registry import leaves them, with the kana and phone indexes the
     call centre searches."""
-    municipality = site.municipality
-    with django_db_blocker.unblock(), tenant_context(municipality):
+    with tenant_context(municipality):
         cipher = cipher_for(municipality)
         values = {
-            "name": "武蔵 一郎",
-            "name_kana": "ムサシ イチロウ",
-            "birth_date": BORN.isoformat(),
+            "name": name,
+            "name_kana": kana,
+            "birth_date": born.isoformat(),
             "sex": "1",
             "postal_code": "1870011",
             "address": "東京都小平市鈴木町1-100",
-            "phone": "0423000101",
+            "phone": phone,
             "email": None,
-            "address_number": "000000101",
+            "address_number": "000" + number[-6:],
         }
         voucher = Voucher.objects.create(
-            voucher_number=NUMBER,
-            personal=cipher.seal_record(values, table="booking_voucher", row_id=NUMBER),
-            kana_index=cipher.blind_index(kana_key("ムサシ イチロウ"), purpose="name_kana"),
-            phone_index=cipher.blind_index("0423000101", purpose="phone"),
-            content_hash=cipher.blind_index(NUMBER, purpose="e2e"),
+            voucher_number=number,
+            personal=cipher.seal_record(values, table="booking_voucher", row_id=number),
+            kana_index=cipher.blind_index(kana_key(kana), purpose="name_kana"),
+            phone_index=cipher.blind_index(phone, purpose="phone"),
+            content_hash=cipher.blind_index(number, purpose="e2e"),
         )
-    return Caller(voucher.pk, NUMBER)
+    return Caller(voucher.pk, number)
+
+
+@pytest.fixture(scope="module")
+def caller(site: Site, django_db_blocker: Any) -> Caller:
+    with django_db_blocker.unblock():
+        return _resident(
+            site.municipality,
+            NUMBER,
+            name="武蔵 一郎",
+            kana="ムサシ イチロウ",
+            born=BORN,
+            phone="0423000101",
+        )
 
 
 @pytest.fixture(scope="module")
@@ -197,3 +210,40 @@ def test_the_operator_sees_how_long_the_web_queue_is_while_residents_wait(
             Municipality.objects.filter(pk=municipality.pk).update(waiting_room_per_minute=None)
             with schema_context(municipality.schema_name):
                 cache.clear()
+
+
+def test_back_from_one_of_several_namesakes_shows_their_list_again(
+    page: Any, site: Site, django_db_blocker: Any
+) -> None:
+    """Two residents of one kana name: the operator opens the wrong one, and the browser's
+    Back shows the list again (a page of its own), not a request to send the search again."""
+    with django_db_blocker.unblock():
+        operator = staff_account(
+            site,
+            email="denwa3@e2e.example.jp",
+            role=StaffMember.Role.CALL_CENTRE,
+            password=PASSWORD,
+        )
+        for number, born in (("3000000201", date(1944, 2, 2)), ("3000000202", date(1952, 3, 3))):
+            _resident(
+                site.municipality,
+                number,
+                name="大和 次郎",
+                kana="ヤマト ジロウ",
+                born=born,
+                phone="04230" + number[-5:],
+            )
+    operator.log_in(page, site)
+    page.goto(site.url("/console/callcentre/"))
+    page.get_by_label("接種券番号・氏名（カナ）・電話番号").fill("やまと じろう")
+    page.keyboard.press("Enter")
+    page.get_by_text("2件見つかりました").wait_for()
+    listed = page.url
+    assert "?found=" in listed
+    page.get_by_role("link", name="3000000201").click()
+    page.wait_for_url(re.compile(r".*/residents/\d+/$"))
+    page.go_back()
+    page.wait_for_url(listed)
+    main = page.inner_text("main")
+    assert "2件見つかりました" in main and "3000000202" in main and "1952年" in main
+    Shots("console-callcentre-namesakes").take(page, "back-to-the-list")

@@ -9,6 +9,7 @@ middleware).
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -80,6 +81,7 @@ from booking.services.callcentre import (
     IdentityIncomplete,
     PasswordResetNotApplicable,
     RevealRequired,
+    SearchResult,
     booked_how,
     callcentre_book,
     callcentre_cancel,
@@ -90,6 +92,7 @@ from booking.services.callcentre import (
     callcentre_personal_data_reveal,
     callcentre_resident_view,
     callcentre_search,
+    callcentre_search_shown_again,
     callcentre_web_login_set,
     cancelled_how,
     identity_confirmed,
@@ -137,6 +140,12 @@ def _resident_url(voucher: Voucher) -> str:
 # --- Search -----------------------------------------------------------------------------------
 
 
+# The latest search listing several residents, kept for a moment so that the list is a page
+# of its own (a GET) the operator can come back to from a resident: ids, never what was typed.
+_FOUND = "callcentre_found"
+_FOUND_KEPT = timedelta(minutes=15)  # a phone call
+
+
 @require_http_methods(["GET", "POST"])
 @operators
 def search(request: HttpRequest) -> HttpResponse:
@@ -164,13 +173,48 @@ def search(request: HttpRequest) -> HttpResponse:
                 return redirect(
                     "console:callcentre:resident", voucher_id=result.residents[0].voucher_id
                 )
+            if result.residents:
+                return _found_page(request, result)
+            # No one: the words typed stay in the box, selected, for the next ones.
             context["result"] = result
-            # Two rows the operator cannot tell apart by what the list shows: say what to ask.
-            shown = [(r.masked_name, r.birth_year) for r in result.residents]
-            context["look_alike"] = len(set(shown)) < len(shown)
     elif request.method == "POST":
         status = 400
+    elif "found" in request.GET:
+        again = _found_again(request)
+        if again is None:
+            messages.info(request, _("前の検索結果は表示できません。もう一度検索してください。"))
+            return redirect("console:callcentre:search")
+        context["result"] = again
+        # Two rows the operator cannot tell apart by what the list shows: say what to ask.
+        shown = [(r.masked_name, r.birth_year) for r in again.residents]
+        context["look_alike"] = len(set(shown)) < len(shown)
     return console_page(request, "booking/console/callcentre/search.html", context, status=status)
+
+
+def _found_page(request: HttpRequest, result: SearchResult) -> HttpResponse:
+    """Keep the residents found and send the operator to their list."""
+    token = secrets.token_urlsafe(8)
+    request.session[_FOUND] = {
+        "token": token,
+        "vouchers": [resident.voucher_id for resident in result.residents],
+        "truncated": result.truncated,
+        "at": timezone.now().timestamp(),
+    }
+    return redirect(f"{reverse('console:callcentre:search')}?found={token}")
+
+
+def _found_again(request: HttpRequest) -> SearchResult | None:
+    """The list of ``_found_page``, if it is this session's latest and still kept."""
+    kept = request.session.get(_FOUND)
+    if not isinstance(kept, dict) or kept.get("token") != request.GET.get("found"):
+        return None
+    at = kept.get("at")
+    if not isinstance(at, float) or timezone.now().timestamp() - at > _FOUND_KEPT.total_seconds():
+        return None
+    vouchers = [each for each in kept.get("vouchers") or [] if isinstance(each, int)]
+    return callcentre_search_shown_again(
+        staff=_staff(request), voucher_ids=vouchers, truncated=bool(kept.get("truncated"))
+    )
 
 
 @require_http_methods(["GET"])

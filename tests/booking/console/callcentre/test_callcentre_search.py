@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -21,6 +22,13 @@ from tests.redis_outage import closed_port, redis_at
 
 def search(client: Client, query: str):  # noqa: ANN201
     return client.post(CALL_CENTRE_HOME, {"q": query})
+
+
+def listed(client: Client, query: str) -> Any:
+    """A search that finds several residents: its list is a page of its own."""
+    found = search(client, query)
+    assert found.status_code == 302 and "?found=" in found["Location"]
+    return client.get(found["Location"])
 
 
 def test_a_voucher_number_opens_the_resident_masked(
@@ -60,7 +68,7 @@ def test_a_kana_name_lists_every_namesake_masked_with_birth_years(
     typed: str,
 ) -> None:
     signed_in(client_a, operator_a, clock)
-    response = search(client_a, typed)
+    response = listed(client_a, typed)
     assert response.status_code == 200
     page = response.content.decode()
     assert "2000000001" in page and "2000000002" in page
@@ -149,7 +157,7 @@ def test_the_birth_year_helps_tell_namesakes_apart(
     with tenant_context(town.world.municipality):
         years = {_summary(town.hanako).birth_year, _summary(town.namesake).birth_year}
     signed_in(client_a, operator_a, clock)
-    page = search(client_a, "コダイラハナコ").content.decode()
+    page = listed(client_a, "コダイラハナコ").content.decode()
     for year in years:
         assert f"{year}年" in page
     assert "昭和31年" in page and "昭和21年" in page  # 1956 and 1946, as residents say them
@@ -164,7 +172,7 @@ def test_namesakes_born_the_same_year_are_said_to_need_one_more_question(
     from tests.booking.console.callcentre.cast import make_resident
 
     signed_in(client_a, operator_a, clock)
-    assert 'id="look-alike"' not in search(client_a, "コダイラハナコ").content.decode()
+    assert 'id="look-alike"' not in listed(client_a, "コダイラハナコ").content.decode()
     with tenant_context(town.world.municipality):
         make_resident(
             town.world.municipality,
@@ -174,8 +182,38 @@ def test_namesakes_born_the_same_year_are_said_to_need_one_more_question(
             phone="09087654321",
             born=years_ago(70),
         )
-    page = search(client_a, "コダイラハナコ").content.decode()
+    page = listed(client_a, "コダイラハナコ").content.decode()
     assert "表示だけでは区別できない方がいます" in page.split('id="look-alike"')[1]
+
+
+def test_the_list_of_namesakes_is_there_again_when_the_operator_comes_back_to_it(
+    tenant_a: Municipality,
+    client_a: Client,
+    operator_a: StaffAccount,
+    town: Town,
+    clock: time_machine.Coordinates,
+) -> None:
+    """The list is a page (a GET): the browser's Back from a resident shows it again instead
+    of asking to send the search again. It holds only the residents found, for a quarter
+    of an hour, in this operator's session, and showing it again is not a second search."""
+    signed_in(client_a, operator_a, clock)
+    found = search(client_a, "コダイラハナコ")
+    client_a.get(f"{CALL_CENTRE_HOME}residents/{town.namesake.pk}/")
+    again = client_a.get(found["Location"]).content.decode()
+    assert again.count("小＊ ＊＊") == 2 and "2000000002" in again
+    assert len(events(tenant_a, "callcentre.searched")) == 1
+    with schema_context(tenant_a.schema_name):
+        session = client_a.session
+        assert set(session["callcentre_found"]) == {"token", "vouchers", "truncated", "at"}
+        assert "ハナコ" not in json.dumps(dict(session.items()), ensure_ascii=False)
+
+    guessed = client_a.get(CALL_CENTRE_HOME, {"found": "guessed"})
+    assert guessed.status_code == 302
+    told = client_a.get(guessed["Location"]).content.decode()
+    assert "前の検索結果は表示できません" in told and "2000000001" not in told
+    clock.shift(timedelta(minutes=16))  # the console session holds; the list does not
+    gone = client_a.get(found["Location"])
+    assert gone.status_code == 302 and gone["Location"] == CALL_CENTRE_HOME
 
 
 def test_era_years_follow_the_day_an_era_began() -> None:
