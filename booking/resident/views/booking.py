@@ -224,6 +224,9 @@ class _Flow:
     policy: BookingPolicy
     # Booking the series together: the first dose's slot, chosen; these pages choose the next.
     first_slot: Slot | None = None
+    # The vaccine the pages filter by until the resident chooses (the booked one when
+    # changing, the next dose's): "" for none.
+    preset_product: str = ""
 
     @property
     def changing_number(self) -> str:
@@ -240,7 +243,10 @@ class _Flow:
 
     def query_for(self, venue: int | None) -> str:
         """The filters chosen, with ``venue`` instead of the one chosen (None: every venue)."""
-        chosen = [("area", self.area), ("product", self.product), ("venue", venue)]
+        # "All vaccines" chosen over a preset is said as such (product=): a link without it
+        # would bring the preset back.
+        product = self.product or ("" if self.preset_product else None)
+        chosen = [("area", self.area), ("product", product), ("venue", venue)]
         return urlencode([(key, value) for key, value in chosen if value is not None])
 
     @property
@@ -356,6 +362,7 @@ def _flow(
         earliest_because=because,
         policy=policy,
         first_slot=first_slot,
+        preset_product=preset,
     )
 
 

@@ -3,6 +3,7 @@ printable confirmation; change (the old booking stays if the new slot fails) and
 
 from __future__ import annotations
 
+import html
 import re
 from datetime import timedelta
 from typing import Any
@@ -387,6 +388,40 @@ def test_a_change_to_another_vaccine_is_said_before_it_is_made(
         f"/bookings/{booking.booking_number}/change/?product=pfizer&venue={world_a.north.pk}"
     ).content.decode()
     assert "この会場では、絞り込んでいる種類のワクチンの接種を行っていません" in dates
+
+
+def test_all_vaccines_chosen_for_a_change_stays_chosen_along_its_links(
+    client_a: Client, world_a: World, resident_a: Resident
+) -> None:
+    """Changing a Pfizer booking with 「すべてのワクチン」 chosen: the days and venues it lists
+    lead to pages that still show every vaccine, not back to the booked one (which found
+    nothing at a Moderna-only venue the page before had just offered)."""
+    logged_in(client_a, resident_a)
+    booking = _book(client_a, world_a.slot(3, 10), world_a.municipality)
+    with tenant_context(world_a.municipality):
+        moderna = VaccineProduct.objects.create(
+            code="moderna", name="モデルナ社ワクチン", interval_days=28, doses_in_series=2
+        )
+        world_a.north.products.set([moderna])
+    other = world_a.slot(4, 10, venue=world_a.north, product=moderna)
+    change = f"/bookings/{booking.booking_number}/change/"
+    day = timezone.localtime(other.starts_at).date().isoformat()
+
+    def link_to(page_text: str, path: str) -> str:
+        start = page_text.index(f'href="{path}')
+        return html.unescape(page_text[start + 6 : page_text.index('"', start + 6)])
+
+    # By day: the day's link, then the day's page.
+    dates = client_a.get(change, {"product": ""}).content.decode()
+    day_page = client_a.get(link_to(dates, f"{change}{day}/")).content.decode()
+    assert f"/change/slot/{other.pk}/" in day_page
+    # By venue: the venues' list, then the venue's days.
+    venues = client_a.get(f"{change}venues/", {"product": ""}).content.decode()
+    venue_days = client_a.get(link_to(venues, f"{change}?")).content.decode()
+    assert "絞り込んでいる種類のワクチンの接種を行っていません" not in venue_days
+    assert f"{change}{day}/" in venue_days
+    # Without a choice, the change starts from the booked vaccine, as before.
+    assert f"{change}{day}/" not in client_a.get(change).content.decode()
 
 
 def test_the_deadline_for_changes_is_shown_and_the_done_page_says_what_is_sent(
