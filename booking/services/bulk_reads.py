@@ -28,6 +28,7 @@ from datetime import date, datetime
 from typing import Any
 
 from django.db import connection
+from django.db.models import Count
 
 from audit.models import Event
 from booking.models import RegistryImportError
@@ -177,18 +178,21 @@ def _error_file_residents(event: Event) -> Iterator[ReadResident]:
         return
     errors = RegistryImportError.objects.filter(registry_import_id=int(event.target_id))
     numbered = errors.exclude(voucher_number="")
+    # With how many lines had it: a number on two lines (the duplicate error) may be two
+    # people's, one of whom another number is really theirs; the report says so.
     numbers = (
         numbered.order_by("voucher_number")
-        .values_list("voucher_number", flat=True)
-        .distinct()
+        .values_list("voucher_number")
+        .annotate(lines=Count("line_number", distinct=True))
         .iterator(chunk_size=_LOOKUP_BATCH)
     )
     while batch := list(itertools.islice(numbers, _LOOKUP_BATCH)):
-        ids = _voucher_ids_of_numbers(batch)
-        for number in batch:
-            yield ReadResident(
-                ids.get(number), number, "" if number in ids else "未登録の接種券番号"
-            )
+        ids = _voucher_ids_of_numbers([number for number, _lines in batch])
+        for number, lines in batch:
+            notes = [] if number in ids else ["未登録の接種券番号"]
+            if lines > 1:
+                notes.append(f"この番号の行 {lines}行（別の方の行を含むことがあります）")
+            yield ReadResident(ids.get(number), number, "、".join(notes))
     # A row has several error rows when it has several errors: lines, not error rows.
     unnumbered = (
         errors.filter(voucher_number="")

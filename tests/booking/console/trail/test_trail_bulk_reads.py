@@ -196,14 +196,17 @@ def test_the_report_names_the_rows_of_a_downloaded_error_file(
         registry_import_confirm(registry_import=first, actor=staff, enqueue=False)
         registry_import_apply(registry_import_id=first.pk)
         existing = Voucher.objects.get(voucher_number="0000000001")
-        # A second list: a bad birth date for a known voucher and for a new one, and a row
-        # whose voucher number itself is wrong.
+        # A second list: a bad birth date for a known voucher and for a new one, a row
+        # whose voucher number itself is wrong, and two people under one number (one of
+        # them mistyped): the report says the number's two lines may be two people.
         second = registry_upload(
             csv_bytes(
                 [
                     row("0000000001", birth="昭和23年2月30日"),
                     row("0000000002", birth="昭和23年2月30日"),
                     row("12345", name="番号 誤り"),
+                    row("0000000003", name="田中 健二"),
+                    row("0000000003", name="鈴木 節子"),
                 ]
             )
         )
@@ -216,10 +219,16 @@ def test_the_report_names_the_rows_of_a_downloaded_error_file(
     assert listed == [
         (admin, str(existing.pk), "0000000001", ""),
         (admin, "", "0000000002", "未登録の接種券番号"),
+        (
+            admin,
+            "",
+            "0000000003",
+            "未登録の接種券番号、この番号の行 2行（別の方の行を含むことがあります）",
+        ),
         (admin, "", "", f"接種券番号のない行 1行（取込 {second.pk} のエラーファイル）"),
     ]
     (downloaded,) = events(tenant_a, "trail.report_downloaded")
-    assert downloaded.details["residents"] == 2
+    assert downloaded.details["residents"] == 3
 
 
 def test_a_codes_download_recorded_before_the_vouchers_were_named_is_still_listed(
