@@ -187,6 +187,25 @@ def test_lifting_the_lock_lets_the_resident_try_again(
     assert lifted.target_id == str(town.hanako.pk)
 
 
+def test_a_withdrawn_voucher_is_said_not_to_log_in(
+    tenant_a: Municipality,
+    client_a: Client,
+    operator_a: StaffAccount,
+    town: Town,
+    clock: time_machine.Coordinates,
+) -> None:
+    """A resident who moved away (withdrawn by a full list) cannot log in: the operator is
+    told so, not 「利用できます」 beside 「対象外」."""
+    signed_in(client_a, operator_a, clock)
+    before = client_a.get(resident_url(town)).content.decode()
+    assert 'id="web-login-withdrawn"' not in before and "利用できます" in before
+    with schema_context(tenant_a.schema_name):
+        Voucher.objects.filter(pk=town.hanako.pk).update(status=Voucher.Status.WITHDRAWN)
+    page = client_a.get(resident_url(town)).content.decode()
+    login = page.split("ウェブでのログイン")[1].split("</dd>")[0]
+    assert 'id="web-login-withdrawn"' in login and "利用できます" not in login
+
+
 def test_venue_staff_cannot_reset_or_disable(
     tenant_a: Municipality,
     client_a: Client,
