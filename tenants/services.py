@@ -124,20 +124,20 @@ def municipality_provision(
     login_mode: str = Municipality.LoginMode.VOUCHER_CODE,
     ip: str | None = None,
 ) -> Provisioned:
-    code = "".join(unicodedata.normalize("NFKC", code).split())
-    subdomain = subdomain.strip().lower()
-    admin_email = _admin_email(admin_email)
-    _check_request(code, subdomain)
-    with _provisioning(code):
+    checked = municipality_provision_preview(
+        code=code, subdomain=subdomain, admin_email=admin_email, name=name
+    )
+    with _provisioning(checked.code):
         # Checked again under the lock: a second request for the same code (a double click)
         # waited here for the first one, and finds it registered.
-        _check_request(code, subdomain)
+        _check_request(checked.code, checked.subdomain)
         return _provision(
-            code=code,
-            subdomain=subdomain,
-            admin_email=admin_email,
+            code=checked.code,
+            subdomain=checked.subdomain,
+            admin_email=checked.admin_email,
             actor=actor,
-            name=name,
+            name=checked.name,
+            prefecture=checked.prefecture,
             login_mode=login_mode,
             ip=ip,
         )
@@ -179,16 +179,9 @@ def _provisioning(code: str) -> Iterator[None]:
 _PROVISIONING_LOCK = "sesshu.provisioning"
 
 
-def _provision(
-    *,
-    code: str,
-    subdomain: str,
-    admin_email: str,
-    actor: Actor,
-    name: str | None,
-    login_mode: str,
-    ip: str | None,
-) -> Provisioned:
+def _name_and_prefecture(code: str, name: str | None) -> tuple[str, str]:
+    """The municipality's name (the national list's, or the one given for a code not in
+    it) and prefecture; ProvisioningError for a name or code that does not fit the list."""
     reference = reference_municipalities().get(code)
     name = (name or "").strip() or (reference.name if reference else "")
     if reference is not None and _comparable(name) != _comparable(reference.name):
@@ -227,13 +220,62 @@ def _provision(
                 )
                 % {"name": listed.name, "listed": listed.code, "code": code}
             )
+    return name, reference.prefecture if reference else prefecture_for(code)
+
+
+@dataclass(frozen=True)
+class ProvisionPreview:
+    """What registering would create, for the operator to read before confirming."""
+
+    code: str
+    name: str
+    prefecture: str
+    subdomain: str
+    admin_email: str
+    site_url: str
+    console_url: str
+
+
+def municipality_provision_preview(
+    *, code: str, subdomain: str, admin_email: str, name: str | None = None
+) -> ProvisionPreview:
+    """The checks ``municipality_provision`` makes, without creating anything: raises
+    ProvisioningError as it would (its own checks run again when it is asked)."""
+    code = "".join(unicodedata.normalize("NFKC", code).split())
+    subdomain = subdomain.strip().lower()
+    admin_email = _admin_email(admin_email)
+    _check_request(code, subdomain)
+    name, prefecture = _name_and_prefecture(code, name)
+    host = f"{subdomain}.{settings.SESSHU_BASE_DOMAIN}"
+    return ProvisionPreview(
+        code=code,
+        name=name,
+        prefecture=prefecture,
+        subdomain=subdomain,
+        admin_email=admin_email,
+        site_url=site_url(host, "/"),
+        console_url=site_url(host, "/console/"),
+    )
+
+
+def _provision(
+    *,
+    code: str,
+    subdomain: str,
+    admin_email: str,
+    actor: Actor,
+    name: str,
+    prefecture: str,
+    login_mode: str,
+    ip: str | None,
+) -> Provisioned:
     provider = key_provider()
     data_key = provider.generate_data_key(tenant_code=code)
     municipality = Municipality(
         code=code,
         schema_name=schema_name_for(code),
         name=name,
-        prefecture=reference.prefecture if reference else prefecture_for(code),
+        prefecture=prefecture,
         login_mode=login_mode,
         key_provider=provider.name,
         wrapped_data_key=data_key.wrapped,

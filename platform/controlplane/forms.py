@@ -68,6 +68,11 @@ class ProvisionForm(Form):
     subdomain = forms.CharField(
         label=_("サブドメイン"),
         max_length=32,
+        error_messages={
+            "max_length": _(
+                "サブドメインは32文字以内で入力してください（入力は%(show_value)d文字です）。"
+            )
+        },
         widget=forms.TextInput(attrs={"autocomplete": "off", "autocapitalize": "none"}),
     )
     admin_email = forms.EmailField(
@@ -95,6 +100,9 @@ class ProvisionForm(Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        # Said, not cut: a browser's maxlength drops what is typed past it without a word,
+        # and a cut name would become the municipality's address for good.
+        self.fields["subdomain"].widget.attrs.pop("maxlength", None)
         self.fields["subdomain"].help_text = gettext(
             "英小文字・数字・ハイフン。例: kodaira → kodaira.%(base)s"
         ) % {"base": settings.SESSHU_BASE_DOMAIN}

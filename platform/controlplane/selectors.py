@@ -61,7 +61,9 @@ class MunicipalityRow:
 
     @property
     def can_decommission(self) -> bool:
-        return self.municipality.status != Municipality.Status.DECOMMISSIONED
+        """Only once suspended: residents and staff have been told, and a municipality in
+        use is never one press away from its data's destruction."""
+        return self.municipality.status == Municipality.Status.SUSPENDED
 
 
 def _municipalities() -> QuerySet[Municipality]:

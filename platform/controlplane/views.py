@@ -53,6 +53,7 @@ from tenants.services import (
     municipality_decommission,
     municipality_has_admin,
     municipality_provision,
+    municipality_provision_preview,
     municipality_resume,
     municipality_suspend,
     municipality_waiting_room_set,
@@ -155,9 +156,32 @@ def stats_refresh(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 @operator_required
 def municipality_create(request: HttpRequest) -> HttpResponse:
+    """The form, then what registering would create, read before it is confirmed (the
+    subdomain and the login mode cannot be changed afterwards), then the registration."""
     form = ProvisionForm(request.POST if request.method == "POST" else None)
-    if request.method == "POST" and form.is_valid():
+    if request.method == "POST" and form.is_valid() and "edit" not in request.POST:
         data = form.cleaned_data
+        if request.POST.get("confirmed") != "1":
+            try:
+                preview = municipality_provision_preview(
+                    code=data["code"],
+                    subdomain=data["subdomain"],
+                    admin_email=data["admin_email"],
+                    name=data["name"] or None,
+                )
+            except ProvisioningError as exc:
+                form.add_error(None, str(exc))
+            else:
+                return render(
+                    request,
+                    "controlplane/municipality_create_confirm.html",
+                    {
+                        "form": form,
+                        "preview": preview,
+                        "login_mode": Municipality.LoginMode(data["login_mode"]).label,
+                    },
+                )
+            return render(request, "controlplane/municipality_create.html", {"form": form})
         try:
             provisioned = municipality_provision(
                 code=data["code"],
@@ -386,6 +410,15 @@ def municipality_admin_recover_view(request: HttpRequest, code: str) -> HttpResp
 def municipality_decommission_view(request: HttpRequest, code: str) -> HttpResponse:
     municipality = municipality_get(code=code)
     form = DecommissionForm(request.POST if request.method == "POST" else None)
+    # In use (active, or in incident mode): suspended first, never destroyed from here.
+    live = municipality.status in (Municipality.Status.ACTIVE, Municipality.Status.INCIDENT)
+    if request.method == "POST" and live:
+        return render(
+            request,
+            "controlplane/municipality_decommission.html",
+            {"municipality": municipality, "live": True, "row": municipality_row(code=code)},
+            status=409,
+        )
     if request.method == "POST" and form.is_valid():
         try:
             municipality_decommission(
@@ -410,6 +443,7 @@ def municipality_decommission_view(request: HttpRequest, code: str) -> HttpRespo
         {
             "municipality": municipality,
             "form": form,
+            "live": live,
             "unfinished": decommission_unfinished(municipality),
             # What is destroyed, in counts (the stats the list shows, never a resident).
             "row": municipality_row(code=code),

@@ -111,16 +111,26 @@ def test_an_operator_provisions_a_municipality_from_the_page(
     assert '<label for="id_code">' in form
     # The login mode says what each one means for the municipality, before it is chosen.
     assert "あとから変えられません" in form and "印刷・郵送し" in form
-    response = operator_client.post(
-        "/municipalities/new/",
-        {
-            "code": SAPPORO,
-            "name": "",
-            "subdomain": "sapporo",
-            "admin_email": "first.admin@city.sapporo.example.jp",
-            "login_mode": Municipality.LoginMode.VOUCHER_DOB,
-        },
-    )
+    typed = {
+        "code": "０１１００２",  # full width, as typed with the Japanese input on
+        "name": "",
+        "subdomain": "Sapporo",
+        "admin_email": "first.admin@city.sapporo.example.jp",
+        "login_mode": Municipality.LoginMode.VOUCHER_DOB,
+    }
+    # First what would be made, read before anything is: nothing is created yet.
+    shown = operator_client.post("/municipalities/new/", typed).content.decode()
+    preview = shown.split('id="provision-preview"')[1].split("</dl>")[0]
+    assert "北海道 札幌市" in preview and SAPPORO in preview
+    assert "http://sapporo.localhost/" in preview and "voucher_dob" not in preview
+    assert "接種券番号＋生年月日" in preview
+    assert 'id="cannot-change"' in shown
+    assert not Municipality.objects.filter(code=SAPPORO).exists()
+    # Back to the form, as typed.
+    again = operator_client.post("/municipalities/new/", {**typed, "edit": "1"}).content.decode()
+    assert 'value="Sapporo"' in again and 'id="provision-preview"' not in again
+    assert not Municipality.objects.filter(code=SAPPORO).exists()
+    response = operator_client.post("/municipalities/new/", {**typed, "confirmed": "1"})
     try:
         assert response.status_code == 200
         page = response.content.decode()
@@ -208,6 +218,28 @@ def test_a_wrong_check_digit_is_refused_with_the_japanese_message_on_the_field(
         r'<input[^>]*id="id_code"[^>]*aria-invalid="true"', page
     )
     assert not Municipality.objects.filter(code="011001").exists()
+
+
+def test_a_subdomain_too_long_is_refused_in_words_not_cut(
+    operator_client: ClientType,
+) -> None:
+    form = operator_client.get("/municipalities/new/").content.decode()
+    field = re.search(r'<input[^>]*name="subdomain"[^>]*>', form)
+    assert field and "maxlength" not in field.group(0)
+    typed = "hinohara-village-tokyo-very-long-name"
+    response = operator_client.post(
+        "/municipalities/new/",
+        {
+            "code": "133078",
+            "subdomain": typed,
+            "admin_email": "someone@example.jp",
+            "login_mode": Municipality.LoginMode.VOUCHER_CODE,
+            "confirmed": "1",
+        },
+    )
+    page = response.content.decode()
+    assert "サブドメインは32文字以内で入力してください（入力は37文字です）。" in page
+    assert not Municipality.objects.filter(code="133078").exists()
 
 
 def test_a_reserved_subdomain_is_refused_by_the_service(operator_client: ClientType) -> None:
@@ -359,6 +391,7 @@ def test_a_decommission_stopped_half_way_is_resumed_from_the_console(
     def unavailable(schema_name: str) -> int:
         raise OSError("storage unavailable")
 
+    Municipality.objects.filter(pk=sapporo.pk).update(status=Municipality.Status.SUSPENDED)
     with monkeypatch.context() as patch:
         patch.setattr(tenants_services, "tenant_files_delete", unavailable)
         stopped = operator_client.post(
@@ -393,12 +426,28 @@ def test_a_decommission_stopped_half_way_is_resumed_from_the_console(
 def test_decommissioning_needs_the_code_typed(
     operator_client: ClientType, operator: CreatedOperator, sapporo: Municipality
 ) -> None:
+    # In use: never destroyed from here; suspended first.
+    detail = operator_client.get(f"/municipalities/{SAPPORO}/").content.decode()
+    assert "/decommission/" not in detail
+    live = operator_client.get(f"/municipalities/{SAPPORO}/decommission/").content.decode()
+    assert 'id="still-live"' in live and "<form" not in live.split("<h1>")[1]
+    refused = operator_client.post(
+        f"/municipalities/{SAPPORO}/decommission/", {"confirmation": SAPPORO}
+    )
+    assert refused.status_code == 409 and 'id="still-live"' in refused.content.decode()
+    sapporo.refresh_from_db()
+    assert sapporo.status == Municipality.Status.ACTIVE and sapporo.wrapped_data_key
+    assert _vendor_events(operator, "tenant_key.destroyed") == []
+
+    Municipality.objects.filter(pk=sapporo.pk).update(status=Municipality.Status.SUSPENDED)
+    detail = operator_client.get(f"/municipalities/{SAPPORO}/").content.decode()
+    assert f"/municipalities/{SAPPORO}/decommission/" in detail
     explain = operator_client.get(f"/municipalities/{SAPPORO}/decommission/").content.decode()
     assert "元に戻せません" in explain
     assert "暗号鍵を破棄" in explain
-    # What goes, in counts, and that it is still open to residents and staff.
+    # What goes, in counts.
     assert "削除されるもの（件数）" in explain and 'class="stats"' in explain
-    assert 'id="still-live"' in explain
+    assert 'id="still-live"' not in explain
 
     wrong = operator_client.post(
         f"/municipalities/{SAPPORO}/decommission/", {"confirmation": "132110"}
@@ -408,7 +457,7 @@ def test_decommissioning_needs_the_code_typed(
     assert f"確認のため市区町村コード（{SAPPORO}）を正しく入力してください。" in page
     assert 'id="id_confirmation_error"' in page
     sapporo.refresh_from_db()
-    assert sapporo.status == Municipality.Status.ACTIVE
+    assert sapporo.status == Municipality.Status.SUSPENDED
     assert sapporo.wrapped_data_key
     assert _schema_exists(sapporo.schema_name)
 
