@@ -544,10 +544,14 @@ def _slots_page(
     refusal above them: the resident chooses again on the same page."""
     # A day before the first this dose may be booked on (the interval after the previous
     # dose, or the age): its slots are not offered (they would be refused one by one).
-    too_early = flow.earliest if flow.earliest and chosen_day < flow.earliest else None
+    # A day gone by (a tab left open since, an old link) is said to be one, whatever else.
+    passed = chosen_day < timezone.localdate()  # Japan: the site's time zone
+    too_early = (
+        flow.earliest if flow.earliest and chosen_day < flow.earliest and not passed else None
+    )
     venues = (
         []
-        if too_early
+        if too_early or passed
         else availability_for_day(
             channel=flow.channel,
             day=chosen_day,
@@ -576,6 +580,7 @@ def _slots_page(
             "dates_url": _with_query(flow.url("date"), flow.query),
             "legend": _legend(),
             "too_early": too_early,
+            "passed": passed,
         },
         status=status,
     )

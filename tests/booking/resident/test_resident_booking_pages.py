@@ -1002,6 +1002,20 @@ def test_a_change_confirmed_from_a_page_shown_before_another_change_is_refused(
     assert now.slot_id == first.pk
 
 
+def test_a_day_gone_by_is_said_to_be_one(
+    client_a: Client, world_a: World, resident_a: Resident
+) -> None:
+    """Yesterday's page (a tab left open): the day has passed, not "too young" (the age
+    window starts today for everyone)."""
+    logged_in(client_a, resident_a)
+    yesterday = timezone.localdate() - timedelta(days=1)
+    page = client_a.get(f"/book/{yesterday.isoformat()}/").content.decode()
+    assert "この日はすでに過ぎています" in page.split('id="day-passed"')[1].split("</div>")[0]
+    assert 'id="too-early"' not in page and "年齢" not in page.split("<main")[1]
+    today = client_a.get(f"/book/{timezone.localdate().isoformat()}/").content.decode()
+    assert 'id="day-passed"' not in today
+
+
 def test_a_day_too_soon_after_the_previous_dose_offers_no_slots_and_says_from_when(
     client_a: Client, world_a: World, resident_a: Resident
 ) -> None:
