@@ -93,31 +93,61 @@ def residents_have_passwords(municipality: Municipality) -> bool:
     return municipality.login_mode != Mode.VOUCHER_DOB
 
 
+def _login_after_reopening(municipality: Municipality, *, reopened: bool) -> str:
+    """What a resident does to log in once the site reopens, in the municipality's login
+    mode (incident mode forgets every password: ``_forget_resident_passwords``); said
+    while it is closed (``reopened`` False) or once it has reopened. "" when nothing changes
+    for them (birth date logins)."""
+    mode = municipality.login_mode
+    if mode == Mode.ACCOUNT:
+        return (
+            _("ログインするには、接種券番号と生年月日で、アカウントの登録をもう一度お願いします。")
+            if reopened
+            else _("再開後は、接種券番号と生年月日で、アカウントの登録をもう一度お願いします。")
+        )
+    if mode == Mode.VOUCHER_DOB_THEN_PASSWORD:
+        return (
+            _(
+                "ログインの際は、接種券番号と生年月日でログインし、新しいパスワードを設定してください。"
+            )
+            if reopened
+            else _(
+                "再開後は、接種券番号と生年月日でログインし、新しいパスワードを設定してください。"
+            )
+        )
+    if mode == Mode.VOUCHER_CODE:
+        return (
+            _(
+                "ログインには新しい認証コードが必要です。コールセンターにお電話ください"
+                "（ご本人確認のうえ、お伝えします）。"
+            )
+            if reopened
+            else _(
+                "再開後のログインには新しい認証コードが必要です。コールセンターでお伝えします"
+                "（ご本人確認のうえ）。"
+            )
+        )
+    return ""
+
+
 def default_notice(municipality: Municipality) -> str:
-    if not residents_have_passwords(municipality):
-        return _(
-            "現在、%(name)sのワクチン接種予約サイトは、セキュリティ上の確認のため受付を停止しています。"
-            "ご予約・変更・取消はコールセンターで承ります。ご予約済みの方は、接種券をお持ちいただければ"
-            "接種会場で受付できます。"
-        ) % {"name": municipality.name}
-    return _(
+    notice = _(
         "現在、%(name)sのワクチン接種予約サイトは、セキュリティ上の確認のため受付を停止しています。"
         "ご予約・変更・取消はコールセンターで承ります。ご予約済みの方は、接種券をお持ちいただければ"
-        "接種会場で受付できます。再開後は、パスワードの再設定をお願いします。"
+        "接種会場で受付できます。"
     ) % {"name": municipality.name}
+    return notice + _login_after_reopening(municipality, reopened=False)
 
 
 def default_reopening_notice(municipality: Municipality) -> str:
-    if not residents_have_passwords(municipality):
-        return _(
-            "%(name)sのワクチン接種予約サイトの受付を再開しました。"
-            "ご不便をおかけし、申し訳ありませんでした。"
-        ) % {"name": municipality.name}
-    return _(
+    notice = _(
         "%(name)sのワクチン接種予約サイトの受付を再開しました。"
-        "ご不便をおかけし、申し訳ありませんでした。ログインの際は、パスワードの再設定をお願いします。"
-        "ご不明な点はコールセンターへお問い合わせください。"
+        "ご不便をおかけし、申し訳ありませんでした。"
     ) % {"name": municipality.name}
+    after = _login_after_reopening(municipality, reopened=True)
+    if not after:
+        return notice
+    return notice + after + _("ご不明な点はコールセンターへお問い合わせください。")
 
 
 def _valid_notice(notice: str) -> str:

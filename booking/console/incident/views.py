@@ -20,7 +20,7 @@ from booking.console.incident.forms import (
     LostLettersForm,
     NetworksForm,
 )
-from booking.models import ConsoleNetwork, Incident, StaffMember
+from booking.models import BookingPolicy, ConsoleNetwork, Incident, StaffMember
 from booking.services.incident import (
     IncidentRefused,
     console_networks_replace,
@@ -71,6 +71,8 @@ def _index(
         "letters_stopped": letters_stopped(),
         # Paused messages include the incident's own notice: the page says so.
         "notifications_paused": notification_settings_get().paused,
+        # The notice sends residents to the call centre: without its number, nowhere.
+        "no_call_centre_phone": not BookingPolicy.current().call_centre_phone,
     }
     return console_page(request, "booking/console/incident/index.html", context, status=status)
 

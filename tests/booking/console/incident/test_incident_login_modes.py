@@ -216,3 +216,37 @@ def test_in_account_mode_an_incident_removes_accounts_and_residents_register_aga
         )
         result = resident_login_account(email="hanako@example.jp", password=new_password, ip=IP)
         assert result.voucher.pk == town.hanako.pk
+
+
+@pytest.mark.parametrize(
+    ("mode", "while_closed", "once_reopened"),
+    [
+        ("voucher_dob", None, None),
+        (
+            "voucher_dob_then_password",
+            "再開後は、接種券番号と生年月日でログインし、新しいパスワードを設定してください。",
+            "ログインの際は、接種券番号と生年月日でログインし、新しいパスワードを設定してください。",
+        ),
+        (
+            "account",
+            "再開後は、接種券番号と生年月日で、アカウントの登録をもう一度お願いします。",
+            "ログインするには、接種券番号と生年月日で、アカウントの登録をもう一度お願いします。",
+        ),
+        ("voucher_code", "新しい認証コードが必要です", "コールセンターにお電話ください"),
+    ],
+)
+def test_the_notices_say_how_to_log_in_again_in_the_municipality_s_login_mode(
+    tenant_a: Municipality, mode: str, while_closed: str | None, once_reopened: str | None
+) -> None:
+    """A one-time-code resident cannot reset a password themself (the code on their letter
+    is spent): the notices never tell them to."""
+    from booking.services.incident import default_notice, default_reopening_notice
+
+    set_login_mode(tenant_a, mode)
+    municipality = Municipality.objects.get(pk=tenant_a.pk)
+    closed, reopened = default_notice(municipality), default_reopening_notice(municipality)
+    assert "パスワードの再設定をお願いします" not in closed + reopened
+    if while_closed is None:
+        assert "再開後" not in closed and "ログイン" not in reopened
+    else:
+        assert while_closed in closed and once_reopened in reopened

@@ -337,3 +337,23 @@ def test_without_passwords_the_pages_do_not_speak_of_them(
     page = client_a.get(done["Location"]).content.decode()
     assert "セッション" in page and "パスワード0件" not in page
     assert "無効にしたパスワード" not in page
+
+
+def test_the_page_warns_when_residents_would_be_sent_to_a_call_centre_without_a_number(
+    tenant_a: Municipality,
+    client_a: Client,
+    admin_a: StaffAccount,
+    town: Town,
+    clock: time_machine.Coordinates,
+) -> None:
+    from booking.models import BookingPolicy
+
+    signed_in(client_a, admin_a, clock)
+    with schema_context(tenant_a.schema_name):
+        assert BookingPolicy.current().call_centre_phone  # the town's
+    assert 'id="no-call-centre-phone"' not in client_a.get(SECURITY).content.decode()
+    with schema_context(tenant_a.schema_name):
+        BookingPolicy.objects.update(call_centre_phone="")
+    page = client_a.get(SECURITY).content.decode()
+    warning = page.split('id="no-call-centre-phone"')[1]
+    assert "コールセンターの電話番号が設定されていません" in warning
