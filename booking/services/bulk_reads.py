@@ -31,7 +31,7 @@ from django.db import connection
 from django.db.models import Count
 
 from audit.models import Event
-from booking.models import RegistryImportError
+from booking.models import RegistryImportError, VaccinationRecord
 from booking.selectors.vaccinations import VrsQuery
 
 CODES_DOWNLOADED = "registry_import.codes_downloaded"
@@ -153,8 +153,9 @@ def _voucher_ids_of_numbers(numbers: list[str]) -> dict[str, int]:
         return dict(cursor.fetchall())
 
 
-def _vrs_residents(details: dict[str, Any]) -> list[ReadResident]:
-    # The export's own query, so the report names exactly the records the file held.
+def _export_query(details: Any) -> VrsQuery | None:
+    """The export's own query, so the records it names are exactly those the file held
+    (None: an event that does not say it)."""
     try:
         query = VrsQuery(
             first_day=date.fromisoformat(details["first_day"]),
@@ -162,11 +163,19 @@ def _vrs_residents(details: dict[str, Any]) -> list[ReadResident]:
             basis=details["basis"],
             as_of=datetime.fromisoformat(details["as_of"]),
         )
-        ids = query.records().order_by().values_list("voucher_id", flat=True).distinct()
-        return [ReadResident(voucher_id) for voucher_id in sorted(ids)]
+        query.records()  # an unknown basis is refused here, not later
     except (KeyError, TypeError, ValueError):
+        return None
+    return query
+
+
+def _vrs_residents(details: dict[str, Any]) -> list[ReadResident]:
+    query = _export_query(details)
+    if query is None:
         rows = details.get("rows", "?")
         return [ReadResident(None, note=f"VRS出力 {rows}件（対象を特定できません）")]
+    ids = query.records().order_by().values_list("voucher_id", flat=True).distinct()
+    return [ReadResident(voucher_id) for voucher_id in sorted(ids)]
 
 
 def _error_file_residents(event: Event) -> Iterator[ReadResident]:
@@ -206,6 +215,59 @@ def _error_file_residents(event: Event) -> Iterator[ReadResident]:
             None,
             note=f"接種券番号のない行 {unnumbered}行（取込 {event.target_id} のエラーファイル）",
         )
+
+
+def _in_ranges(ranges: Any, voucher_id: int) -> bool:
+    if not isinstance(ranges, list):
+        return False
+    return any(
+        isinstance(pair, list)
+        and len(pair) == 2
+        and all(isinstance(value, int) for value in pair)
+        and pair[0] <= voucher_id <= pair[1]
+        for pair in ranges
+    )
+
+
+def bulk_reads_of(voucher_number: str, voucher_id: int | None) -> list[int]:
+    """The bulk reads (``BULK_READ_ACTIONS``) whose files held this resident, as event ids
+    (``seq``): what the trail shows when an auditor asks who read one resident's data. A
+    number that is no voucher (only in an error file) has its error files alone."""
+    seqs = list(
+        Event.objects.filter(
+            action=ERROR_FILE_DOWNLOADED,
+            target_id__in=[
+                str(pk)
+                for pk in RegistryImportError.objects.filter(voucher_number=voucher_number)
+                .values_list("registry_import_id", flat=True)
+                .distinct()
+            ],
+        ).values_list("seq", flat=True)
+    )
+    if voucher_id is None:
+        return seqs
+    codes = Event.objects.filter(action=CODES_DOWNLOADED).values_list("seq", "details")
+    seqs += [
+        seq
+        for seq, details in codes
+        if isinstance(details, dict) and _in_ranges(details.get("voucher_ranges"), voucher_id)
+    ]
+    # An export can have held the resident only once a dose of theirs was recorded.
+    first_record = (  # withdrawn ones too: an export before the withdrawal held them
+        VaccinationRecord.every_record.filter(voucher_id=voucher_id)
+        .order_by("recorded_at")
+        .values_list("recorded_at", flat=True)
+        .first()
+    )
+    if first_record is not None:
+        exports = Event.objects.filter(
+            action=VRS_EXPORTED, occurred_at__gte=first_record
+        ).values_list("seq", "details")
+        for seq, details in exports:
+            query = _export_query(details)
+            if query is not None and query.records().filter(voucher_id=voucher_id).exists():
+                seqs.append(seq)
+    return seqs
 
 
 def bulk_read_residents(event: Event) -> Iterator[ReadResident]:

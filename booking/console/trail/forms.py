@@ -53,7 +53,9 @@ class TrailFilterForm(ConsoleForm):
         label=_("対象の住民・予約"),
         required=False,
         max_length=30,
-        help_text=_("接種券番号（その方の接種券と予約すべて）または予約番号"),
+        help_text=_(
+            "接種券番号（その方の接種券と予約すべてと、その方が載った検索結果・ファイル）または予約番号"
+        ),
     )
     before = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
 

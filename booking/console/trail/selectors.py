@@ -35,7 +35,9 @@ from booking.models import (
     Voucher,
 )
 from booking.models.bookings import booking_number_display, booking_number_normalize
+from booking.services.bulk_reads import bulk_reads_of
 from booking.services.callcentre import (
+    SEARCHED,
     AskedBy,
     CancelGivenReason,
     RevealReason,
@@ -837,16 +839,23 @@ def _actor_as_written(kind: str | None, text: str) -> tuple[str | None, str]:
 
 
 def _target_matching(text: str) -> models.Q:
-    """A voucher number: the voucher's events and its bookings'. A booking number: its own."""
+    """A voucher number: the voucher's events and its bookings', the call centre's searches
+    that listed it and the bulk reads whose files held it. A booking number: its own."""
     typed = booking_number_normalize(text)  # a voucher number folds the same way
     nothing = models.Q(pk__in=[])
     if typed.isdigit():
         voucher = Voucher.objects.filter(voucher_number=typed).first()
+        # The files that held the resident (error files by number, even one never a voucher).
+        bulk = models.Q(seq__in=bulk_reads_of(typed, voucher.pk if voucher else None))
         if voucher is None:
-            return nothing
+            return bulk
         bookings = [str(pk) for pk in voucher.bookings.values_list("pk", flat=True)]
-        return models.Q(target_type="booking.voucher", target_id=str(voucher.pk)) | models.Q(
-            target_type="booking.booking", target_id__in=bookings
+        return (
+            models.Q(target_type="booking.voucher", target_id=str(voucher.pk))
+            | models.Q(target_type="booking.booking", target_id__in=bookings)
+            # The searches that listed them, and the files that held them.
+            | models.Q(action=SEARCHED, details__vouchers__contains=[voucher.pk])
+            | bulk
         )
     booking = Booking.objects.filter(booking_number=typed).first()
     if booking is None:

@@ -285,3 +285,79 @@ def test_the_report_counts_each_resident_once_however_its_rows_come() -> None:
     assert incident._write_report(written, rows) == (8, 5)
     text = written.getvalue().decode("utf-8")
     assert text.startswith("\ufeff日時,") and text.count("\r\n") == 9
+
+
+def test_the_trail_of_one_resident_shows_the_searches_and_files_that_held_them(
+    tenant_a: Municipality,
+    as_admin: Client,  # noqa: F811
+    admin_a: StaffAccount,
+    world: World,  # noqa: F811
+    clock: time_machine.Coordinates,
+) -> None:
+    """An auditor asking who read one resident's data, on the trail page itself: besides
+    what was done to the voucher, the call centre's searches that listed it, the codes file
+    and the VRS export that held it, and the error file with its number (a number never
+    imported has its error file alone). Reads that held others only are not shown."""
+    from booking.console.trail.selectors import trail_page
+
+    staff = Actor(Actor.STAFF, str(admin_a.user_id))
+    hanako, other = world.residents[0], world.residents[1]
+    with tenant_context(tenant_a):
+        give(world, 0, 1, date(2026, 5, 1))
+        give(world, 1, 1, date(2026, 5, 20))
+    exported = as_admin.post(
+        "/console/planning/vrs/",
+        {
+            "first_day": "2026-05-01",
+            "last_day": "2026-05-08",
+            "basis": "vaccinated_on",
+            "encoding": "utf-8",
+        },
+    )
+    b"".join(exported.streaming_content)  # type: ignore[attr-defined]
+    with tenant_context(tenant_a):
+        listed = record(
+            action="callcentre.searched",
+            actor=staff,
+            details={"by": "kana", "vouchers": [other.pk, hanako.pk]},
+        )
+        elsewhere = record(
+            action="callcentre.searched",
+            actor=staff,
+            details={"by": "kana", "vouchers": [other.pk]},
+        )
+        codes = record(
+            action="registry_import.codes_downloaded",
+            actor=staff,
+            details={"voucher_ranges": [[hanako.pk, hanako.pk]]},
+        )
+        record(
+            action="registry_import.codes_downloaded",
+            actor=staff,
+            details={"voucher_ranges": [[other.pk, other.pk]]},
+        )
+        errors = registry_upload(
+            csv_bytes(
+                [
+                    row(hanako.voucher_number, birth="昭和23年2月30日"),
+                    row("0000000077", birth="昭和23年2月30日"),
+                ]
+            )
+        )
+        registry_import_parse(registry_import_id=errors.pk)
+        errors.refresh_from_db()
+        registry_import_error_file(registry_import=errors, actor=staff)
+        error_file = events(tenant_a, "registry_import.error_file_downloaded")[-1]
+        [vrs] = events(tenant_a, "export.vrs")
+
+        shown = {row.event.seq for row in trail_page(target=hanako.voucher_number)[0]}
+        assert {listed.seq, codes.seq, error_file.seq, vrs.seq} <= shown
+        assert elsewhere.seq not in shown
+        assert not any(
+            row.event.action == "registry_import.codes_downloaded" and row.event.seq != codes.seq
+            for row in trail_page(target=hanako.voucher_number)[0]
+        )
+        # The other resident's dose was after the export's days: not in it.
+        assert vrs.seq not in {row.event.seq for row in trail_page(target=other.voucher_number)[0]}
+        never = {row.event.seq for row in trail_page(target="0000000077")[0]}
+        assert never == {error_file.seq}
