@@ -52,13 +52,19 @@ class LostLettersForm(ConsoleForm):
         label=_("接種券番号（1行に1つ、または範囲）"),
         max_length=200_000,
         help_text=_(
-            "例：1399980001、または 1399980001-1399980050。改行・空白・読点で区切って、"
+            "例：%(first)s、または %(first)s-%(last)s。改行・空白・読点で区切って、"
             "いくつでも（1万件まで）。"
         ),
         widget=forms.Textarea(attrs={"rows": 6, "spellcheck": "false", "inputmode": "numeric"}),
         error_messages={"required": _("接種券番号を入力してください。")},
     )
     confirm = forms.BooleanField(label=_("入力した接種券番号を確かめました"), required=True)
+
+    def __init__(self, *args: Any, code: str, **kwargs: Any) -> None:
+        """``code``: the municipality's, whose vouchers the examples look like."""
+        super().__init__(*args, **kwargs)
+        field = self.fields["numbers"]
+        field.help_text = field.help_text % {"first": f"{code}0001", "last": f"{code}0050"}
 
 
 class NetworksForm(ConsoleForm):

@@ -67,7 +67,7 @@ def _index(
         "end_form": end_form
         or IncidentEndForm(initial={"notice": default_reopening_notice(municipality)}),
         "network_count": ConsoleNetwork.objects.count(),
-        "letters_form": letters_form or LostLettersForm(prefix="letters"),
+        "letters_form": letters_form or LostLettersForm(prefix="letters", code=municipality.code),
         "letters_stopped": letters_stopped(),
         # Paused messages include the incident's own notice: the page says so.
         "notifications_paused": notification_settings_get().paused,
@@ -181,7 +181,11 @@ def letters(request: HttpRequest) -> HttpResponse:
     """Letters lost or stolen: close what the named vouchers' letters open (``secure``), or
     open web login again for them (``release``) once new letters are on their way."""
     # Prefixed: the page's other forms have a confirmation box of the same name.
-    form = LostLettersForm(request.POST, prefix="letters")
+    form = LostLettersForm(
+        request.POST,
+        prefix="letters",
+        code=request.tenant.code,  # type: ignore[attr-defined]
+    )
     release = request.POST.get("action") == "release"
     if not form.is_valid():
         return _index(request, letters_form=form, status=400)

@@ -31,7 +31,19 @@ ACTOR_KINDS = [
 ]
 
 
-class TrailFilterForm(ConsoleForm):
+class _Period(ConsoleForm):
+    """A form with ``start`` and ``end``: the end after the start, when both are given."""
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        start: datetime | None = cleaned.get("start")
+        end: datetime | None = cleaned.get("end")
+        if start and end and end <= start:
+            raise forms.ValidationError(_("終了日時は開始日時より後にしてください。"))
+        return cleaned
+
+
+class TrailFilterForm(_Period):
     start = _moment(_("開始（日本時間）"), required=False)
     end = _moment(_("終了（日本時間、この時刻は含まない）"), required=False)
     action = forms.CharField(
@@ -65,14 +77,6 @@ class TrailFilterForm(ConsoleForm):
         return {key: value for key, value in self.cleaned_data.items() if value not in ("", None)}
 
 
-class TrailReportForm(ConsoleForm):
+class TrailReportForm(_Period):
     start = _moment(_("開始（日本時間）"), required=True)
     end = _moment(_("終了（日本時間、この時刻は含まない）"), required=True)
-
-    def clean(self) -> dict[str, Any]:
-        cleaned = super().clean() or {}
-        start: datetime | None = cleaned.get("start")
-        end: datetime | None = cleaned.get("end")
-        if start and end and end <= start:
-            raise forms.ValidationError(_("終了日時は開始日時より後にしてください。"))
-        return cleaned

@@ -97,6 +97,9 @@ def test_stolen_letters_with_birth_dates_stop_web_login_until_new_ones_are_sent(
     signed_in(client_a, admin_a, clock)
     page = client_a.get(SECURITY).content.decode()
     assert 'id="letters-heading"' in page
+    # The example looks like this municipality's numbers, not another's.
+    assert f"例：{tenant_a.code}0001、または {tenant_a.code}0001-{tenant_a.code}0050" in page
+    assert "1399980001" not in page
     # Its confirmation box is its own (the incident's form has one too).
     assert page.count('id="id_confirm"') == 1 and 'id="id_letters-confirm"' in page
     refused = client_a.post(LETTERS, {"letters-numbers": "12345", "letters-confirm": "on"})

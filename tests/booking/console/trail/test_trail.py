@@ -177,6 +177,12 @@ def test_the_trail_filters_by_action_prefix_actor_and_time(
     body = wrong.content.decode()
     assert 'id="filters-refused"' in body and "callcentre.searched" not in body
     assert "console.login_succeeded" not in body
+    # The end before the start: said so, not "no records".
+    backwards = auditor.get(TRAIL, {"start": local(soon), "end": local(soon - timedelta(hours=1))})
+    assert backwards.status_code == 400
+    body = backwards.content.decode()
+    assert "終了日時は開始日時より後にしてください。" in body
+    assert "条件に合う記録はありません" not in body
 
 
 def test_the_trail_is_searched_in_the_words_it_shows(
