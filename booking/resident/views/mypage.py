@@ -165,18 +165,21 @@ def contact(request: HttpRequest) -> HttpResponse:
 def _saved_saying(before: ContactStatus, after: ContactStatus) -> str:
     """What is registered now, and what the form removed: every field is entered again, so
     an address left empty is an address deleted (it would otherwise go unnoticed)."""
-    said = [_("お知らせの受け取り方を保存しました。")]
-    said.append(
-        _("メールアドレス：登録あり") if after.email_registered else _("メールアドレス：登録なし")
-    )
-    said.append(
-        _("携帯電話番号：登録あり") if after.phone_registered else _("携帯電話番号：登録なし")
-    )
+    registered = pgettext("contact details", "登録あり")
+    not_registered = pgettext("contact details", "登録なし")
+    said = [
+        _("お知らせの受け取り方を保存しました。"),
+        _("メールアドレス：%(email)s／携帯電話番号：%(phone)s")
+        % {
+            "email": registered if after.email_registered else not_registered,
+            "phone": registered if after.phone_registered else not_registered,
+        },
+    ]
     removed = []
     if before.email_registered and not after.email_registered:
-        removed.append(_("メールアドレス"))
+        removed.append(pgettext("an item removed", "メールアドレス"))
     if before.phone_registered and not after.phone_registered:
-        removed.append(_("携帯電話番号"))
+        removed.append(pgettext("an item removed", "携帯電話番号"))
     if removed:
         said.append(
             _("（空欄にした%(items)sは削除しました）")

@@ -785,8 +785,17 @@ def test_contact_details_are_entered_again_and_never_shown(
         {"email": "", "phone": "090-1234-5678", "channels": ["sms"], "language": "ja"},
         follow=True,
     ).content.decode()
-    assert "メールアドレス：登録なし" in phone_only and "携帯電話番号：登録あり" in phone_only
+    assert "メールアドレス：登録なし／携帯電話番号：登録あり" in phone_only
     assert "（空欄にしたメールアドレスは削除しました）" in phone_only
+    # In English, one sentence with its parts apart and the item in lower case.
+    client_a.cookies["django_language"] = "en"
+    english = client_a.post(
+        "/contact/",
+        {"email": "", "phone": "", "channels": [], "language": "en"},
+        follow=True,
+    ).content.decode()
+    assert "Email address: not registered; mobile phone number: not registered." in english
+    assert "(the mobile phone number left empty was deleted)" in english
 
 
 def test_a_malformed_booking_number_in_the_address_is_not_found(
