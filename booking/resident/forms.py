@@ -463,13 +463,36 @@ class ContactLanguageForm(ResidentForm):
     )
 
 
+class _MunicipalSelect(forms.Select):
+    """A select of the municipality's own names (areas, vaccines, venues): Japanese whatever
+    the page's language, so each of them but "all" is marked so (WCAG 3.1.2, as
+    ``municipal_text.ja`` marks text)."""
+
+    def create_option(
+        self,
+        name: str,
+        value: Any,
+        label: Any,
+        selected: Any,
+        index: int,
+        subindex: int | None = None,
+        attrs: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        option = super().create_option(name, value, label, selected, index, subindex, attrs)
+        if value not in ("", None) and not (get_language() or "ja").startswith("ja"):
+            option["attrs"]["lang"] = "ja"
+        return option
+
+
 class AvailabilityFilterForm(forms.Form):
     """Area, vaccine and venue filters of the date and slot pages (query string; nothing
     personal). A value that is not offered filters nothing; the others still apply."""
 
-    area = forms.ChoiceField(label=_("地区"), required=False)
-    product = forms.ChoiceField(label=_("ワクチン"), required=False)
-    venue = forms.TypedChoiceField(label=_("会場"), required=False, coerce=int, empty_value=None)
+    area = forms.ChoiceField(label=_("地区"), required=False, widget=_MunicipalSelect)
+    product = forms.ChoiceField(label=_("ワクチン"), required=False, widget=_MunicipalSelect)
+    venue = forms.TypedChoiceField(
+        label=_("会場"), required=False, coerce=int, empty_value=None, widget=_MunicipalSelect
+    )
 
     def __init__(
         self,

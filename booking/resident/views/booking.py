@@ -637,15 +637,15 @@ def _day_venues_html(
 
 _SLOT_BOOKABLE = (
     '<li><a class="slot" href="{}"><span class="mark" aria-hidden="true">{}</span> {}'
-    ' <span class="slot-product">{}</span><span class="visually-hidden">{}</span></a></li>'
+    ' <span class="slot-product"{}>{}</span><span class="visually-hidden">{}</span></a></li>'
 )
 _SLOT_TAKEN = (
     '<li><span class="slot full"><span class="mark" aria-hidden="true">{}</span> {}'
-    ' <span class="slot-product">{}</span><span class="visually-hidden">{}</span></span></li>'
+    ' <span class="slot-product"{}>{}</span><span class="visually-hidden">{}</span></span></li>'
 )
 _SLOT_OWN = (
     '<li><span class="slot own"><span class="mark" aria-hidden="true">★</span> {}'
-    ' <span class="slot-product">{}</span> <strong class="own-label">{}</strong></span></li>'
+    ' <span class="slot-product"{}>{}</span> <strong class="own-label">{}</strong></span></li>'
 )
 
 
@@ -667,6 +667,8 @@ def _slot_items(
     slot's two times: four booking POSTs' worth (scripts/bench/README.md, "Stop 18")."""
     items = []
     dash = pgettext("between two times", "〜")
+    # The vaccine's name is the municipality's, in Japanese (municipal_text.ja).
+    lang = mark_safe("") if (get_language() or "ja").startswith("ja") else mark_safe(' lang="ja"')
     for slot in slots:
         times = (
             f"{timezone.localtime(slot.starts_at):%H:%M}{dash}"
@@ -674,14 +676,16 @@ def _slot_items(
         )
         mark = slot.mark
         if own is not None and slot.slot_id == own.slot_id:
-            item = format_html(_SLOT_OWN, times, slot.product_name, own.label)
+            item = format_html(_SLOT_OWN, times, lang, slot.product_name, own.label)
         elif mark.bookable:
             url = f"{base}{slot.slot_id}/"
             item = format_html(
-                _SLOT_BOOKABLE, url, mark.value, times, slot.product_name, labels[mark]
+                _SLOT_BOOKABLE, url, mark.value, times, lang, slot.product_name, labels[mark]
             )
         else:
-            item = format_html(_SLOT_TAKEN, mark.value, times, slot.product_name, labels[mark])
+            item = format_html(
+                _SLOT_TAKEN, mark.value, times, lang, slot.product_name, labels[mark]
+            )
         items.append(item)
     # Each item is format_html's, every value in it escaped.
     return mark_safe("\n".join(items))  # noqa: S308

@@ -12,6 +12,7 @@ from django.test import Client
 from django_tenants.utils import tenant_context
 
 from booking.models import ContactPreference
+from booking.services.reception import JAPAN as JST
 from tenants.models import Municipality
 from tests.booking.resident.conftest import Resident, World, birth_fields, logged_in
 
@@ -54,6 +55,15 @@ def test_the_language_form_switches_the_residents_pages_to_english(
     assert "The voucher number or the date of birth is not correct." in failed.content.decode()
 
 
+def slot_day(world: World) -> str:
+    from booking.models import Slot
+
+    with tenant_context(world.municipality):
+        first = Slot.objects.order_by("starts_at").first()
+        assert first is not None
+        return first.starts_at.astimezone(JST).date().isoformat()
+
+
 def test_my_page_and_the_booking_pages_read_in_english(
     client_a: Client, world_a: World, resident_a: Resident, english_catalogue: None
 ) -> None:
@@ -73,6 +83,12 @@ def test_my_page_and_the_booking_pages_read_in_english(
     assert "See the days with places at" in venues and "Search by date" in venues
     # Japanese punctuation stays out of the English pages' labels and asides.
     assert "Vaccine: " in venues and "Availability: " in dates and "：" not in dates
+    # The municipality's names are Japanese: said once, and marked so for screen readers.
+    assert 'id="names-in-japanese"' in dates and "shown in Japanese" in dates
+    assert re.search(r'<option value="pfizer"[^>]* lang="ja"', dates)
+    assert '<option value="" selected>' in dates or '<option value="">' in dates
+    day = client_a.get(f"/book/{slot_day(world_a)}/").content.decode()
+    assert '<span class="slot-product" lang="ja">' in day
     slot = world_a.slot(4, 11)
     confirm = client_a.get(f"/book/slot/{slot.pk}/").content.decode()
     assert "Dose 1 (" in confirm and "（" not in confirm.split("<main")[1]
