@@ -126,6 +126,16 @@ def test_a_resident_logs_in_books_changes_and_cancels(
     assert page.locator("img.qr").is_visible()
     shots.take(page, "print-as-printed")
     page.emulate_media(media="screen")
+    # On a 360 x 740 phone (LINE cannot print: a screenshot is kept), one screen holds the
+    # header, the number, the code, and when and where: the time is above the fold.
+    page.set_viewport_size({"width": 360, "height": 740})
+    shots.take(page, "print-on-a-phone")
+    assert page.evaluate("document.querySelector('.site-header').offsetHeight") <= 130
+    time_row = page.locator(".print-sheet dd").nth(4)  # 会場, 接種券番号 … 時間
+    box = time_row.bounding_box()
+    assert box is not None and box["y"] + box["height"] <= 740, box
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360
+    page.set_viewport_size({"width": 420, "height": 900})
 
     # Change: another day, another slot; the number stays.
     page.goto(site.url("/mypage/"))
