@@ -496,6 +496,8 @@ REPORT_HEADER = [
     "操作の名前",
     "閲覧者のメールアドレス",
     "理由の説明",
+    # The operator's own words for a reveal (sealed in the trail, opened for the report).
+    "メモ",
 ]
 
 
@@ -541,11 +543,12 @@ def _report_rows(
     end: datetime,
     describe: Callable[[str], str],
     describe_reason: Callable[[str, str], str],
+    note: Callable[[dict[str, Any]], str],
 ) -> Iterator[list[Any]]:
     """The report's rows, in the trail's order, a batch of residents at a time: one event
     may name a million (a codes file), and each batch's voucher numbers are looked up in
     one query. ``describe``: an action's name in words; ``describe_reason``: a reason's
-    (for its action)."""
+    (for its action); ``note``: an event's note opened ("" for none)."""
     for chunk in _chunks(_read_events(start, end), 2000):
         booking_ids = [
             int(event.target_id)
@@ -568,7 +571,7 @@ def _report_rows(
             (event, resident) for event in chunk for resident in _residents_of(event, bookings)
         )
         shown_event: Event | None = None
-        when = reason = ""
+        when = reason = memo = ""
         for batch in _chunks(shown, _RESIDENTS_PER_QUERY):
             numbers = _voucher_numbers(
                 {resident.voucher_id for _event, resident in batch if resident.voucher_id}
@@ -579,6 +582,8 @@ def _report_rows(
                     number = numbers.get(resident.voucher_id, number)
                 if event is not shown_event:  # once per event, however many residents
                     shown_event, (when, reason) = event, _event_columns(event)
+                    details = event.details if isinstance(event.details, dict) else {}
+                    memo = note(details) if "note_sealed" in details else ""
                 yield [
                     when,
                     event.action,
@@ -593,6 +598,7 @@ def _report_rows(
                     describe(event.action),
                     emails.get(event.actor_id, "") if event.actor_kind == Actor.STAFF else "",
                     describe_reason(event.action, reason) if reason else "",
+                    memo,
                 ]
 
 
@@ -607,9 +613,9 @@ def _voucher_numbers(voucher_ids: set[int]) -> dict[int, str]:
 
 
 def _event_columns(event: Event) -> tuple[str, str]:
-    """An event's time (in Japan) and its reason."""
+    """An event's time (in Japan, as Excel reads a date and time) and its reason."""
     return (
-        event.occurred_at.astimezone(JAPAN).isoformat(timespec="seconds"),
+        event.occurred_at.astimezone(JAPAN).strftime("%Y/%m/%d %H:%M:%S"),
         str(event.details.get("reason", "")),
     )
 
@@ -638,10 +644,12 @@ def trail_report_build(
     ip: str | None,
     describe: Callable[[str], str] = str,
     describe_reason: Callable[[str, str], str] = lambda _action, reason: reason,
+    note: Callable[[dict[str, Any]], str] = lambda _details: "",
 ) -> TrailReport:
     """Every read of a resident's data between ``start`` (inclusive) and ``end``: one row
-    per event and resident, with the voucher's id and number. Audited as
-    ``trail.report_downloaded`` (the range and the row count). Written as CSV into a file
+    per event and resident, with the voucher's id and number, and a reveal's note opened by
+    ``note``. Audited as ``trail.report_downloaded`` (the range, the row count and how many
+    notes were opened). Written as CSV into a file
     that stays in memory while small (a report naming a codes file's million vouchers is
     about 100 MB): no list of its rows is ever held."""
     if staff.role not in (StaffMember.Role.ADMIN, StaffMember.Role.AUDITOR):
@@ -650,8 +658,16 @@ def trail_report_build(
         raise ValidationError(_("終了日時は開始日時より後にしてください。"))
     spooled = tempfile.SpooledTemporaryFile(max_size=_REPORT_IN_MEMORY_BYTES)
     try:
+        opened = 0
+
+        def counted_note(details: dict[str, Any]) -> str:
+            nonlocal opened
+            text = note(details)
+            opened += bool(text)
+            return text
+
         rows, residents = _write_report(
-            spooled, _report_rows(start, end, describe, describe_reason)
+            spooled, _report_rows(start, end, describe, describe_reason, counted_note)
         )
         record(
             action="trail.report_downloaded",
@@ -662,6 +678,7 @@ def trail_report_build(
                 "to": end.isoformat(),
                 "rows": rows,
                 "residents": residents,
+                "notes_opened": opened,
             },
         )
     except BaseException:

@@ -715,7 +715,8 @@ def _rows_text(kind: str | None, value: object, rows: dict[tuple[str, str], str]
     )
 
 
-def _note(details: dict[str, Any]) -> str:
+def trail_note(details: dict[str, Any]) -> str:
+    """A reveal's note, opened for the auditor ("" for none)."""
     try:
         return reveal_note_open(details)
     except DecryptionFailed:
@@ -802,7 +803,7 @@ def trail_page(
                 event,
                 label,
                 _details_text(event.action, details, targets),
-                _note(details),
+                trail_note(details),
                 targets.get((event.target_type, event.target_id), ""),
             )
         )

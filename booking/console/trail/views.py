@@ -32,7 +32,7 @@ from audit.services import audit_seal_pending, audit_verify
 from booking.console.access import staff_required
 from booking.console.callcentre.pages import console_page
 from booking.console.trail.forms import LOCAL_FORMAT, TrailFilterForm, TrailReportForm
-from booking.console.trail.selectors import action_label, trail_page, value_name
+from booking.console.trail.selectors import action_label, trail_note, trail_page, value_name
 from booking.models import StaffMember
 from booking.services.incident import trail_report_build
 from booking.spreadsheet import safe_cell
@@ -209,6 +209,7 @@ def report(request: HttpRequest) -> HttpResponseBase:
         ip=client_ip(request),
         describe=action_label,
         describe_reason=_reason_name,
+        note=trail_note,
     )
     # Streamed from the report's file (in memory while small), which it closes at the end.
     response = FileResponse(built.csv, content_type="text/csv; charset=utf-8")

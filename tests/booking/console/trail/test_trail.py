@@ -60,6 +60,9 @@ def test_the_report_lists_a_reveal_with_the_voucher_the_operator_and_the_time(
     operator = signed_in(client_a, operator_a, clock)
     reveal(operator, town)
     revealed = events(tenant_a, "callcentre.personal_data_revealed")[-1]
+    # A reveal for "other" reasons: the operator's note is what explains it.
+    reveal(operator, town, reason="other", note="ご家族から住所変更の問い合わせ")
+    other = events(tenant_a, "callcentre.personal_data_revealed")[-1]
 
     auditor = signed_in(Client(HTTP_HOST="kodaira.localhost"), auditor_a, clock)
     response = auditor.post(
@@ -75,9 +78,12 @@ def test_the_report_lists_a_reveal_with_the_voucher_the_operator_and_the_time(
     rows = csv_rows(b"".join(response.streaming_content))
     assert rows[0][:6] == ["日時", "操作", "閲覧者の種別", "閲覧者ID", "接種券ID", "接種券番号"]
     reveals = [row for row in rows[1:] if row[1] == "callcentre.personal_data_revealed"]
-    assert reveals == [
+    assert reveals[1][0] == timezone.localtime(other.occurred_at).strftime("%Y/%m/%d %H:%M:%S")
+    assert reveals[1][6] == "other" and reveals[1][-1] == "ご家族から住所変更の問い合わせ"
+    assert reveals[:1] == [
         [
-            timezone.localtime(revealed.occurred_at).isoformat(timespec="seconds"),
+            # As Excel reads a date and time (ISO text would stay text).
+            timezone.localtime(revealed.occurred_at).strftime("%Y/%m/%d %H:%M:%S"),
             "callcentre.personal_data_revealed",
             "staff",
             str(operator_a.user_id),
@@ -91,6 +97,7 @@ def test_the_report_lists_a_reveal_with_the_voucher_the_operator_and_the_time(
             "個人情報の表示（コールセンター）",
             "call@kodaira.example.jp",
             "本人確認のため（読み上げと照合）",
+            "",
         ]
     ]
     viewed = [row for row in rows[1:] if row[1] == "callcentre.resident_viewed"]
@@ -98,6 +105,7 @@ def test_the_report_lists_a_reveal_with_the_voucher_the_operator_and_the_time(
     downloaded = events(tenant_a, "trail.report_downloaded")[-1]
     assert downloaded.actor_id == str(auditor_a.user_id)
     assert downloaded.details["rows"] == len(rows) - 1 and downloaded.details["residents"] == 1
+    assert downloaded.details["notes_opened"] == 1
 
 
 def test_the_report_covers_only_its_time_range(
