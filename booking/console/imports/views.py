@@ -19,7 +19,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from audit.chain import Actor
 from audit.middleware import client_ip
 from booking.console.access import staff_required
-from booking.models import Booking, RegistryImport, StaffMember
+from booking.models import Booking, RegistryImport, StaffMember, Voucher
 from booking.models.bookings import booking_number_display
 from booking.registry.fields import FIELD_LABELS
 from booking.registry_forms import (
@@ -150,8 +150,16 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
     done = registry_import.status == RegistryImport.Status.DONE
     withdrawn: list[tuple[str, str]] = []
     withdrawn_total = 0
+    withdrawn_numbers: list[str] = []
     if done and registry_import.full_list:
         withdrawn, withdrawn_total = _withdrawn_with_bookings(registry_import)
+        # Which vouchers this list withdrew (numbers only): still so, unless a later list
+        # listed them again.
+        withdrawn_numbers = list(
+            Voucher.objects.filter(withdrawn_by=registry_import, status=Voucher.Status.WITHDRAWN)
+            .order_by("voucher_number")
+            .values_list("voucher_number", flat=True)[:WITHDRAWN_SHOWN]
+        )
     # Before confirming: which vouchers change, and in which columns (the municipality's
     # console only: the vendor's page shows the counts).
     changed = changed_vouchers(registry_import) if context["can_confirm"] else []
@@ -169,6 +177,7 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
             and registry_import.codes_downloaded_at is None,
             withdrawn=withdrawn,
             withdrawn_total=withdrawn_total,
+            withdrawn_numbers=withdrawn_numbers,
             withdrawn_shown=WITHDRAWN_SHOWN,
             changed=changed,
             changed_shown=CHANGED_SHOWN,

@@ -274,6 +274,9 @@ def test_a_full_list_import_lists_withdrawn_vouchers_that_still_hold_a_booking(
     assert "0000000002" in page and booking_number_display(held.booking_number) in page
     assert "0000000003" not in page.split("予約が残っているもの")[1]  # withdrawn, no booking
     assert "小平 花子" not in page and "コダイラ" not in page
+    # Which vouchers the list withdrew, by number, with or without a booking.
+    numbers = page.split('id="withdrawn-numbers"')[1].split("</ul>")[0]
+    assert "0000000002" in numbers and "0000000003" in numbers and "0000000001" not in numbers
 
 
 @pytest.mark.parametrize("role", NOT_ADMINS)
