@@ -887,6 +887,8 @@ def test_a_day_of_many_venues_starts_with_a_list_that_jumps_to_each(
     jump = text.split('id="venue-jump-heading"')[1].split("</nav>")[0]
     assert f'href="#venue-{third.pk}">南公民館</a>（南地区）' in jump
     assert f'id="venue-{third.pk}"' in text
+    # After each venue's slots (a long day), the way back to the list.
+    assert text.count('href="#venue-jump-heading"') == 3
 
 
 def test_a_change_shows_the_booking_among_the_days_slots_without_offering_it(
