@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django_tenants.utils import tenant_context
 
@@ -58,6 +60,10 @@ def test_a_vendor_previews_then_imports_on_a_municipalitys_behalf(
     assert "vendor" in actors
     done = operator_client.get(response["Location"]).content.decode()
     assert "自治体の管理画面から" in done
+    # The list of imports says what each did, in counts.
+    listed = operator_client.get(f"/municipalities/{tenant_a.code}/registry/").content.decode()
+    row_text = re.sub(r"\s+", "", listed.split("<tbody>")[1].split("</tr>")[0])
+    assert "<td>2</td><td>1</td><td>0</td><td>1</td><td>—</td>" in row_text
 
 
 def test_a_decision_that_is_none_of_the_buttons_changes_nothing(
