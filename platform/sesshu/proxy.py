@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Callable
+from typing import Any
 
 from django.conf import settings
+from django.core import checks
 from django.http import HttpRequest, HttpResponse
 
 
@@ -38,3 +40,21 @@ class TrustedProxyMiddleware:
             if client:
                 request.META["REMOTE_ADDR"] = client
         return self.get_response(request)
+
+
+def check_trusted_proxies(app_configs: Any, **kwargs: Any) -> list[checks.CheckMessage]:
+    """Django deploy check (``manage.py check --deploy``): sesshu.W002 when served over HTTPS
+    (behind the load balancer) with no proxy trusted, where every client would be the
+    balancer's address."""
+    if getattr(settings, "SESSHU_HTTPS", False) and not settings.SESSHU_TRUSTED_PROXY_COUNT:
+        return [
+            checks.Warning(
+                "SESSHU_TRUSTED_PROXY_COUNT is 0: behind a load balancer every request comes"
+                " from its address, and the per-address login limit locks every resident out"
+                " at once.",
+                hint="Set it to the number of proxies that append to X-Forwarded-For (the"
+                " ALB: 1; k8s/base/kustomization.yaml).",
+                id="sesshu.W002",
+            )
+        ]
+    return []

@@ -212,6 +212,26 @@ def test_ingress_serves_municipalities_and_the_control_plane(
     assert "source-ip" in platform["alb.ingress.kubernetes.io/conditions.sesshu-web"]
 
 
+def test_the_client_address_is_read_behind_the_one_load_balancer(
+    overlay: tuple[str, list[dict[str, Any]]],
+) -> None:
+    """The ALB is the one proxy in front of the pods, and appends the client's address to
+    X-Forwarded-For: the application trusts exactly that one entry (sesshu/proxy.py). With
+    none trusted, every resident would share the ALB's address for the login limits."""
+    _, docs = overlay
+    config = next(
+        d
+        for d in docs
+        if d["kind"] == "ConfigMap" and d["metadata"]["name"].startswith("sesshu-config-")
+    )["data"]
+    assert config["SESSHU_TRUSTED_PROXY_COUNT"] == "1"
+    for ingress in _by_kind(docs, "Ingress").values():
+        annotations = ingress["metadata"]["annotations"]
+        assert annotations["alb.ingress.kubernetes.io/target-type"] == "ip"
+        attributes = annotations["alb.ingress.kubernetes.io/load-balancer-attributes"]
+        assert "routing.http.xff_header_processing.mode=append" in attributes.split(",")
+
+
 def test_external_secrets_objects_match_their_schema(
     overlay: tuple[str, list[dict[str, Any]]],
 ) -> None:

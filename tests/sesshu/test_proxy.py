@@ -37,3 +37,16 @@ def test_the_audit_trail_records_the_client_behind_the_balancer(tenant_a, settin
     with schema_context(tenant_a.schema_name):
         event = Event.objects.filter(action="access.refused").latest("seq")
     assert event.ip == "203.0.113.50"
+
+
+def test_the_deploy_check_warns_when_no_proxy_is_trusted_behind_https(settings) -> None:  # noqa: ANN001
+    from sesshu.proxy import check_trusted_proxies
+
+    settings.SESSHU_HTTPS = True
+    settings.SESSHU_TRUSTED_PROXY_COUNT = 0
+    assert [message.id for message in check_trusted_proxies(None)] == ["sesshu.W002"]
+    settings.SESSHU_TRUSTED_PROXY_COUNT = 1
+    assert check_trusted_proxies(None) == []
+    settings.SESSHU_HTTPS = False  # the demo on a developer's machine: no balancer
+    settings.SESSHU_TRUSTED_PROXY_COUNT = 0
+    assert check_trusted_proxies(None) == []
