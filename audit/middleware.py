@@ -44,11 +44,17 @@ class RefusalAuditMiddleware:
             record_refusal(request, reason="permission_denied")
 
 
+def site_path(path: str) -> bool:
+    """Whether ``path`` is one of this site's own: it starts with one slash ("//host" and
+    "/\\host" are other sites to a browser)."""
+    return path.startswith("/") and not path.startswith(("//", "/\\"))
+
+
 def referer_path(request: HttpRequest) -> str:
     """The page of this site the request came from (path and query), "" when it came from
     elsewhere or says nothing: a way back that never leads off the site."""
     came_from = urlsplit(request.META.get("HTTP_REFERER", ""))
-    if came_from.netloc != request.get_host() or not came_from.path.startswith("/"):
+    if came_from.netloc != request.get_host() or not site_path(came_from.path):
         return ""
     return came_from.path + (f"?{came_from.query}" if came_from.query else "")
 

@@ -20,7 +20,7 @@ from django.http import HttpRequest
 from django.middleware.csrf import rotate_token
 from django.utils import timezone
 
-from audit.middleware import client_ip
+from audit.middleware import client_ip, site_path
 from booking.models import Channel, Voucher
 from booking.resident.services import (
     resident_logout_record,
@@ -72,7 +72,7 @@ def remember_next(request: HttpRequest) -> None:
 def next_after_login(request: HttpRequest) -> str | None:
     """The page remembered before the login (a path of this site), once."""
     wanted = request.session.pop(NEXT, None)
-    if isinstance(wanted, str) and wanted.startswith("/") and not wanted.startswith(("//", "/\\")):
+    if isinstance(wanted, str) and site_path(wanted):
         return wanted
     return None
 

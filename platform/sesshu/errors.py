@@ -118,6 +118,10 @@ class MethodNotAllowedPageMiddleware:
         if response.status_code != 405 or response.streaming or response.content:
             return response
         page = _page(request, 405)
-        if "Allow" in response:
-            page["Allow"] = response["Allow"]
+        # What the middleware inside this one set on the empty answer (the security
+        # headers: CSP, frame and cache rules; Allow; a cookie) holds for the page too.
+        for header, value in response.headers.items():
+            if header.lower() not in ("content-type", "content-length"):
+                page.headers.setdefault(header, value)
+        page.cookies = response.cookies
         return page

@@ -21,6 +21,12 @@ def test_a_csrf_failure_is_refused_in_japanese_and_audited(tenant_a: Municipalit
     assert f"| {tenant_a.name}</title>" in page and 'href="/mypage/"' in page
     elsewhere = client.post("/i18n/setlang/", {}, HTTP_REFERER="https://evil.example/x")
     assert 'href="/"' in elsewhere.content.decode()  # never a way to another site
+    # Nor through a path of this site's that a browser reads as another host.
+    for path in ("//evil.example/x", "/\\evil.example/x"):
+        sneaky = client.post(
+            "/i18n/setlang/", {}, HTTP_REFERER=f"http://{host_of(tenant_a)}{path}"
+        ).content.decode()
+        assert 'href="/"' in sneaky and "evil.example" not in sneaky
     with schema_context(tenant_a.schema_name):
         event = Event.objects.filter(action="access.refused").latest("seq")
     assert event.details == {"path": "/i18n/setlang/", "method": "POST", "reason": "csrf"}

@@ -111,3 +111,7 @@ def test_a_form_s_address_opened_as_a_page_is_no_blank_page(tenant_a: Municipali
     assert response.status_code == 405 and response["Allow"] == "POST"
     assert "<h1>この操作はできません</h1>" in page and "トップページからお進みください" in page
     assert _html_lang(page) == "ja" and tenant_a.name in page
+    # A page like the others, with their security headers.
+    assert "frame-ancestors 'none'" in response["Content-Security-Policy"]
+    assert response["X-Frame-Options"] == "DENY" and response["Cache-Control"] == "no-store"
+    assert response["Content-Type"].startswith("text/html")
