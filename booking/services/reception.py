@@ -21,6 +21,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
@@ -45,6 +46,7 @@ from booking.models.bookings import (
     made_in_current_schema,
 )
 from booking.spreadsheet import starts_as_formula
+from sesshu.outages import CACHE_DOWN, cache_down
 from tenants.crypto import cipher_for
 from tenants.db import current_municipality
 
@@ -91,6 +93,10 @@ _REFUSAL_MESSAGES: dict[str, Any] = {
     "no_booking_today": gettext_lazy(
         "この接種券番号の方の本日の予約はありません。予約の日時は、ご本人の予約確認か"
         "コールセンターでお確かめください。"
+    ),
+    "too_many_lookups": gettext_lazy(
+        "接種券番号での検索が短い間に多すぎるため、しばらく（10分ほど）止めています。"
+        "予約確認のQRコードか予約番号で受付してください。"
     ),
     "already_checked_in": gettext_lazy("この予約は既に受付済みです。"),
     "booked_again": gettext_lazy(
@@ -316,10 +322,33 @@ def booking_number_from_text(text: str) -> str:
     return found
 
 
+# Voucher numbers typed at reception, per member of staff: a desk receives a resident every
+# half minute or so, most by the confirmation's QR code; more than this walks the registry.
+VOUCHER_LOOKUPS_PER_WINDOW = 60
+VOUCHER_LOOKUP_WINDOW_SECONDS = 10 * 60
+
+
+def _voucher_lookup_allowed(staff: StaffMember) -> bool:
+    """Count one voucher-number lookup of ``staff``; False past the window's allowance.
+    With the counters unreachable, allowed (reception goes on; the trail has each lookup)."""
+    window = int(timezone.now().timestamp() // VOUCHER_LOOKUP_WINDOW_SECONDS)
+    key = f"reception:voucher-lookups:{current_municipality().schema_name}:{staff.user_id}:{window}"
+    try:
+        cache.add(key, 0, VOUCHER_LOOKUP_WINDOW_SECONDS + 60)
+        return int(cache.incr(key)) <= VOUCHER_LOOKUPS_PER_WINDOW
+    except CACHE_DOWN as error:
+        cache_down("reception's voucher-number lookup count (allowed uncounted)", error)
+        return True
+
+
 def _booking_today_of_voucher(staff: StaffMember, voucher_number: str, ip: str | None) -> Booking:
     """The voucher's booking today, one at a venue ``staff`` works at first; refused
     ``no_booking_today`` when there is none (audited, with the voucher as the target: who
-    was looked for)."""
+    was looked for), naming the next booking only where it is at a venue of ``staff``'s:
+    nobody learns from this box where and when residents elsewhere will be. Refused
+    ``too_many_lookups`` past ``VOUCHER_LOOKUPS_PER_WINDOW`` in the window."""
+    if not _voucher_lookup_allowed(staff):
+        raise _refused(code="too_many_lookups", operation="lookup", staff=staff, ip=ip)
     voucher = Voucher.objects.filter(voucher_number=voucher_number).first()
     if voucher is None:
         raise _refused(code="not_found", operation="lookup", staff=staff, ip=ip)
@@ -338,7 +367,9 @@ def _booking_today_of_voucher(staff: StaffMember, voucher_number: str, ip: str |
             ip=ip,
             details={"operation": "lookup", "reason": "no_booking_today"},
         )
-        raise ReceptionRefused("no_booking_today", booking=_next_live_booking(voucher))
+        later = _next_live_booking(voucher)
+        here = later is not None and staff_works_at(staff, later.slot.venue_id)
+        raise ReceptionRefused("no_booking_today", booking=later if here else None)
     venue_ids = staff_venue_ids(staff)  # read once, not once per booking ranked
     return min(today, key=lambda booking: _lookup_rank(venue_ids, booking))
 
@@ -441,6 +472,11 @@ class ReceptionCard:
     # day, booked again), where and when to send them; None otherwise.
     instead: Booking | None = None
 
+    @property
+    def is_ahead(self) -> bool:
+        """A booking of a day to come: its resident's name and birth date are not shown."""
+        return not self.is_today and not self.is_past
+
 
 def _age_on(birth_date: date, day: date) -> int:
     return day.year - birth_date.year - ((day.month, day.day) < (birth_date.month, birth_date.day))
@@ -450,24 +486,34 @@ def reception_card_open(
     *, staff: StaffMember, booking: Booking, ip: str | None = None
 ) -> ReceptionCard:
     """Decrypt the resident's name and birth date for reception, and audit the read
-    (``reception.viewed``: whose data — the voucher — was seen, by whom)."""
+    (``reception.viewed``: whose data — the voucher — was seen, by whom). A booking of a day
+    to come shows neither: nobody is received for it before its day (a resident early is
+    told the day), and a card opened by its address alone names nobody ahead of time."""
     if not made_in_current_schema(booking):
         raise ValueError("the booking is not of the current municipality")
     if not staff_works_at(staff, booking.slot.venue_id):
         raise _refused(code="other_venue", operation="view", staff=staff, booking=booking, ip=ip)
     voucher = booking.voucher
-    personal = cipher_for(current_municipality()).open_record(
-        bytes(voucher.personal), table=VOUCHER_TABLE, row_id=voucher.voucher_number
+    today = today_in_japan()
+    ahead = day_of(booking.slot.starts_at) > today
+    personal = (
+        {}
+        if ahead
+        else cipher_for(current_municipality()).open_record(
+            bytes(voucher.personal), table=VOUCHER_TABLE, row_id=voucher.voucher_number
+        )
     )
     birth_text = personal.get("birth_date")
     birth_date = date.fromisoformat(birth_text) if birth_text else None
-    today = today_in_japan()
     record(
         action="reception.viewed",
         actor=staff_actor(staff),
         target=booking,
         ip=ip,
-        details={"voucher": voucher.pk, "fields": ["name", "name_kana", "birth_date"]},
+        details={
+            "voucher": voucher.pk,
+            "fields": [] if ahead else ["name", "name_kana", "birth_date"],
+        },
     )
     return ReceptionCard(
         booking=booking,

@@ -100,6 +100,11 @@ def _lookup_page(
     )
 
 
+# What a refused lookup answers with: found elsewhere (403), too many voucher numbers (429);
+# anything else is not found here (404).
+_LOOKUP_STATUS = {"other_venue": 403, "too_many_lookups": 429}
+
+
 @require_http_methods(["GET", "POST"])
 @staff_required(Admin, Venue_)
 def lookup(request: HttpRequest) -> HttpResponse:
@@ -115,7 +120,7 @@ def lookup(request: HttpRequest) -> HttpResponse:
     except ReceptionRefused as refusal:
         # An empty box again, ready for the next scan; the message says what went wrong,
         # and a number not found is repeated, so that a typo typed by hand can be seen.
-        status = 403 if refusal.code == "other_venue" else 404
+        status = _LOOKUP_STATUS.get(refusal.code, 404)
         error = refusal.message
         if refusal.code in ("not_found", "no_booking_today"):
             error += _("（入力された番号：%(typed)s）") % {"typed": form.cleaned_data["number"]}

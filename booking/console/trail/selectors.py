@@ -505,6 +505,7 @@ class ReceptionRefusal(models.TextChoices):
     NO_VENUE = "no_venue", gettext_lazy("担当会場の設定がない")
     NOT_TODAY = "not_today", gettext_lazy("本日の予約ではない")
     NO_BOOKING_TODAY = "no_booking_today", gettext_lazy("本日の予約がない")
+    TOO_MANY_LOOKUPS = "too_many_lookups", gettext_lazy("接種券番号での検索が多すぎる")
     ALREADY_CHECKED_IN = "already_checked_in", gettext_lazy("受付済み")
     BOOKED_AGAIN = "booked_again", gettext_lazy("同じ回を予約し直している")
     NOT_ACTIVE = "not_active", gettext_lazy("受付できない状態の予約")

@@ -11,7 +11,7 @@ from booking.services.reception import no_shows_mark
 from tenants.models import Municipality
 
 from ..conftest import StaffAccount, events
-from .conftest import Day, at, logged_in, make_booking, make_slot
+from .conftest import RESIDENT_KANA, RESIDENT_NAME, Day, at, logged_in, make_booking, make_slot
 from .test_reception_check_in import check_in, status_of
 from .test_reception_lookup import lookup
 from .test_reception_vaccination import checked_in, record
@@ -64,6 +64,61 @@ def test_a_voucher_with_no_booking_today_is_told_its_next_one(
         Booking.objects.filter(pk=day.booking.pk).update(status="cancelled")
     text = lookup(client_a, day.resident.voucher_number).content.decode()
     assert "本日の予約はありません" in text and "次の予約は" not in text
+    # At a venue the staff member does not work at: not named (the box would otherwise tell
+    # anyone at any desk where and when any resident will be).
+    with tenant_context(tenant_a):
+        north_later = make_slot(day.north, day.pfizer, at(3, 11))
+        make_booking(day.resident, north_later, dose=1)
+    text = lookup(client_a, day.resident.voucher_number).content.decode()
+    assert "本日の予約はありません" in text and "ご本人の予約確認" in text
+    assert "北部集会所" not in text and "次の予約は" not in text
+
+
+def test_voucher_numbers_typed_at_a_desk_are_limited_booking_numbers_are_not(
+    tenant_a: Municipality,
+    client_a: Client,
+    day: Day,
+    venue_a: StaffAccount,
+    clock,
+    monkeypatch,
+) -> None:
+    """A desk receives a resident every half minute, most by the confirmation's QR code:
+    voucher numbers walked faster than that are stopped, and the trail says so."""
+    from booking.services import reception
+
+    monkeypatch.setattr(reception, "VOUCHER_LOOKUPS_PER_WINDOW", 3)
+    logged_in(client_a, venue_a, clock)
+    for _ in range(3):
+        assert lookup(client_a, day.resident.voucher_number).status_code == 302
+    stopped = lookup(client_a, "2999999999")
+    assert (
+        stopped.status_code == 429
+        and "しばらく（10分ほど）止めています" in stopped.content.decode()
+    )
+    assert events(tenant_a, "reception.refused")[-1].details["reason"] == "too_many_lookups"
+    assert lookup(client_a, day.number).status_code == 302  # the confirmation still works
+    clock.shift(11 * 60)
+    logged_in(client_a, venue_a, clock)
+    assert lookup(client_a, day.resident.voucher_number).status_code == 302
+
+
+def test_a_card_of_a_day_to_come_names_nobody(
+    tenant_a: Municipality, client_a: Client, day: Day, venue_a: StaffAccount, clock
+) -> None:
+    """A resident early by a day is told the day; a card opened ahead of its day (by its
+    address alone) shows no name or birth date."""
+    with tenant_context(tenant_a):
+        Booking.objects.filter(pk=day.booking.pk).update(slot=day.tomorrow)
+    logged_in(client_a, venue_a, clock)
+    card = client_a.get(f"/console/reception/bookings/{day.booking.pk}/").content.decode()
+    assert 'id="identity-ahead"' in card and "本日の予約ではありません" in card
+    assert RESIDENT_NAME not in card and RESIDENT_KANA not in card
+    viewed = events(tenant_a, "reception.viewed")[-1]
+    assert viewed.details["fields"] == []
+    with tenant_context(tenant_a):
+        Booking.objects.filter(pk=day.booking.pk).update(slot=day.later)
+    today = client_a.get(f"/console/reception/bookings/{day.booking.pk}/").content.decode()
+    assert RESIDENT_NAME in today and 'id="identity-ahead"' not in today
 
 
 def test_a_name_typed_into_the_box_is_told_what_the_box_finds(
