@@ -10,19 +10,24 @@ from __future__ import annotations
 
 import csv
 import io
+import secrets
 import tempfile
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
+from django.contrib import messages
 from django.http import (
     FileResponse,
     HttpRequest,
     HttpResponse,
     HttpResponseBase,
+    QueryDict,
 )
+from django.shortcuts import redirect
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from audit import record
@@ -73,10 +78,53 @@ def _record_read(
     )
 
 
+# The conditions an auditor sends (a resident's voucher number, a member of staff's e-mail)
+# are kept in the session under a token, never in a page's address: addresses end up in
+# access logs, the WAF's logs and the browser's history (ASVS 14.2.1).
+_CONDITIONS = "trail_conditions"
+_CONDITIONS_KEPT = 20
+
+
+def _conditions_keep(request: HttpRequest, data: QueryDict) -> str:
+    kept = request.session.get(_CONDITIONS)
+    kept = kept if isinstance(kept, dict) else {}
+    token = secrets.token_urlsafe(8)
+    kept[token] = {
+        key: value for key, value in data.items() if key in TrailFilterForm.base_fields and value
+    }
+    request.session[_CONDITIONS] = dict(list(kept.items())[-_CONDITIONS_KEPT:])
+    return token
+
+
+def _conditions(request: HttpRequest) -> QueryDict | None:
+    """The conditions the page or the export is asked with: those kept under the token
+    ``f`` (None for a token this session does not hold), with the page's ``before``; or, for
+    a link written by hand, the address's own."""
+    token = request.GET.get("f")
+    if token is None:
+        return request.GET
+    kept = request.session.get(_CONDITIONS)
+    data = kept.get(token) if isinstance(kept, dict) else None
+    if not isinstance(data, dict):
+        return None
+    conditions = QueryDict(mutable=True)
+    conditions.update({key: str(value) for key, value in data.items()})
+    if request.GET.get("before"):
+        conditions["before"] = request.GET["before"]
+    return conditions
+
+
 def _index(
-    request: HttpRequest, *, report_form: TrailReportForm | None = None, status: int = 200
+    request: HttpRequest,
+    *,
+    report_form: TrailReportForm | None = None,
+    status: int = 200,
+    conditions: QueryDict | None = None,
+    token: str = "",
 ) -> HttpResponse:
-    filter_form = TrailFilterForm(request.GET or None)
+    if conditions is None:
+        conditions = request.GET
+    filter_form = TrailFilterForm(conditions or None)
     # Conditions of which one is wrong list nothing (the form says which), never every
     # record under the others shown as if they applied.
     refused = filter_form.is_bound and not filter_form.is_valid()
@@ -90,21 +138,22 @@ def _index(
             rows=len(rows),
             notes_opened=sum(1 for row in rows if row.note),
         )
-    next_query = ""
-    if older is not None:
-        query: dict[str, Any] = {
-            key: value for key, value in request.GET.items() if key != "before" and value
+    named: dict[str, Any] = (
+        {"f": token}
+        if token
+        else {
+            key: value
+            for key, value in conditions.items()
+            if key in TrailFilterForm.base_fields and key != "before" and value
         }
-        query["before"] = older
-        next_query = urlencode(query)
+    )
     context = {
         "filter_form": filter_form,
+        "filtered": bool(named),
         "rows": rows,
         "filters_refused": refused,
-        "export_query": urlencode(
-            {key: value for key, value in request.GET.items() if key != "before" and value}
-        ),
-        "next_query": next_query,
+        "export_query": urlencode(named),
+        "next_query": urlencode({**named, "before": older}) if older is not None else "",
         "report_form": report_form or _default_report_form(),
     }
     return console_page(
@@ -115,10 +164,23 @@ def _index(
     )
 
 
-@require_http_methods(["GET"])
+@require_http_methods(["GET", "POST"])
 @auditors
 def index(request: HttpRequest) -> HttpResponse:
-    return _index(request)
+    """The trail, newest first. Conditions are sent (POST) and kept in the session: the page
+    they select is asked for by a token (``?f=``)."""
+    if request.method == "POST":
+        form = TrailFilterForm(request.POST)
+        if not form.is_valid():
+            return _index(request, conditions=request.POST, status=400)
+        if not form.filters():
+            return redirect("console:trail:index")
+        return redirect(f"{request.path}?f={_conditions_keep(request, request.POST)}")
+    conditions = _conditions(request)
+    if conditions is None:
+        messages.info(request, _("絞り込みの条件が見つかりません。もう一度絞り込んでください。"))
+        return redirect("console:trail:index")
+    return _index(request, conditions=conditions, token=request.GET.get("f", ""))
 
 
 EXPORT_HEADER = (
@@ -141,9 +203,12 @@ def export(request: HttpRequest) -> HttpResponseBase:
     at a time), as a CSV file Excel opens (UTF-8 with a BOM, CRLF; times in Japan's time as
     Excel reads dates): what an auditor found, to keep with the complaint. Audited like a
     page read (``trail.exported``)."""
-    filter_form = TrailFilterForm(request.GET or None)
+    conditions = _conditions(request)
+    if conditions is None:
+        return redirect("console:trail:index")
+    filter_form = TrailFilterForm(conditions or None)
     if filter_form.is_bound and not filter_form.is_valid():
-        return _index(request, status=400)
+        return _index(request, conditions=conditions, status=400)
     filters = filter_form.filters()
     filters.pop("before", None)
     # Written to a file before anything is sent (in memory while small), inside this

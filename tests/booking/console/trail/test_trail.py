@@ -241,6 +241,53 @@ def test_the_trail_pages_through_older_events(
     assert "n: 0<" in second and "さらに古い記録" not in second
 
 
+def test_the_conditions_are_sent_and_kept_never_in_an_address(
+    tenant_a: Municipality,
+    client_a: Client,
+    operator_a: StaffAccount,
+    auditor_a: StaffAccount,
+    town: Town,
+    clock: time_machine.Coordinates,
+) -> None:
+    """A resident's voucher number or a member of staff's e-mail as a condition would sit
+    in every address of the pages it selects (access and WAF logs, the browser's history):
+    the form sends them, the session keeps them, the addresses carry a token."""
+    searched_and_revealed(client_a, operator_a, town, clock)
+    with schema_context(tenant_a.schema_name):
+        for number in range(PAGE_SIZE + 5):
+            record(
+                action="tests.filler",
+                actor=Actor.system("tests"),
+                target=town.hanako,
+                details={"n": number},
+            )
+    auditor = signed_in(Client(HTTP_HOST="kodaira.localhost"), auditor_a, clock)
+    form = auditor.get(TRAIL).content.decode().split('id="id_target"')[0].rsplit("<form", 1)[1]
+    assert 'method="post"' in form
+    sent = auditor.post(TRAIL, {"target": town.hanako.voucher_number, "actor_id": ""})
+    assert sent.status_code == 302 and town.hanako.voucher_number not in sent["Location"]
+    assert re.fullmatch(r"/console/trail/\?f=[\w-]+", sent["Location"])
+    page = auditor.get(sent["Location"]).content.decode()
+    assert page.count("tests.filler") == PAGE_SIZE
+    assert f'value="{town.hanako.voucher_number}"' in page  # the form shows what was asked
+    links = re.findall(r'href="([^"]*(?:\?f=|export)[^"]*)"', page)
+    assert links and all(town.hanako.voucher_number not in link for link in links)
+    older = re.search(r'href="\?([^"]+)">さらに古い記録', page)
+    assert older is not None
+    second = auditor.get(TRAIL + "?" + older.group(1).replace("&amp;", "&")).content.decode()
+    assert "n: 0<" in second
+    export = re.search(r'href="([^"]+)" id="trail-export"', page)
+    assert export is not None
+    csv_text = b"".join(
+        auditor.get(export.group(1).replace("&amp;", "&")).streaming_content
+    ).decode("utf-8-sig")
+    assert csv_text.count("tests.filler") == PAGE_SIZE + 5
+    # Another session holds no such token: asked to filter again.
+    other = signed_in(Client(HTTP_HOST="kodaira.localhost"), auditor_a, clock)
+    lost = other.get(sent["Location"])
+    assert lost.status_code == 302 and lost["Location"] == "/console/trail/"
+
+
 def test_the_chain_verification_is_shown(
     tenant_a: Municipality,
     client_a: Client,
