@@ -228,6 +228,12 @@ resource "aws_wafv2_web_acl_logging_configuration" "main" {
       name = "authorization"
     }
   }
+
+  # Nor what an address carries after "?" (the pages keep personal values out of it, and
+  # these logs are kept three years: nothing written there by hand stays either).
+  redacted_fields {
+    query_string {}
+  }
 }
 
 # The WAF writes its logs through a resource policy on the log group.
