@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext_lazy as _
+
 # A cell that starts like a formula is run by a spreadsheet (CSV injection): published lists,
 # reports and the trail are opened in Excel, and some of their cells hold what a resident
 # typed (a voucher number tried at login, a memo), so such text is prefixed with an
@@ -27,3 +30,12 @@ def _is_number(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def refuse_formula_start(value: str) -> None:
+    """A form field's validator for names that go into files staff open in a spreadsheet
+    as they are (the VRS file: a venue's, a vaccine's, its maker's): refused, not changed."""
+    if starts_as_formula(str(value).strip()):
+        raise ValidationError(
+            _("「=」「+」「-」「@」で始めずに入力してください。"), code="formula_start"
+        )

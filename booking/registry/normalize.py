@@ -38,6 +38,9 @@ _HYPHEN_CLASS = "[" + re.escape(HYPHENS) + "]"
 
 # Invisible characters pasted from web pages and Word; removed rather than refused.
 _INVISIBLE_CHARS = "\u200b\u200c\u200d\u2060\ufeff"
+# What a spreadsheet takes for the start of a formula (booking.spreadsheet): the name goes
+# into the error file, the reception lists and the VRS file, all opened in Excel.
+_FORMULA_START = "=+-@"
 _INVISIBLE = re.compile(f"[{_INVISIBLE_CHARS}]")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 # Private-use code points: CP932 user-defined characters (外字) decode to these.
@@ -98,6 +101,8 @@ def normalize_name(value: str, *, max_length: int = 100) -> str:
     text = " ".join(text.split())
     if not text:
         raise NormalizeError("氏名が空です")
+    if text[0] in _FORMULA_START:  # no name starts so; a spreadsheet would run it
+        raise NormalizeError("氏名が記号（=、+、-、@）で始まっています")
     _check_characters(text, "氏名")
     if len(text) > max_length:
         raise NormalizeError(f"氏名が長すぎます（{max_length}文字まで）")

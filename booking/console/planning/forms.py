@@ -24,6 +24,7 @@ from booking.services.planning import (
     VenueDetails,
     venue_version,
 )
+from booking.spreadsheet import refuse_formula_start
 
 MAX_SLOT_CAPACITY = 10_000
 MAX_REPORT_DAYS = 93
@@ -83,13 +84,13 @@ class _MapUrlField(forms.URLField):
 
 
 class VenueForm(PlanningForm):
-    name = forms.CharField(label=_("会場名"), max_length=100)
+    name = forms.CharField(label=_("会場名"), max_length=100, validators=[refuse_formula_start])
     area = forms.CharField(
         label=_("地区"),
         max_length=40,
         help_text=_("住民が会場を絞り込むときの地区名です（例：中央地区）。"),
     )
-    address = forms.CharField(label=_("住所"), max_length=200)
+    address = forms.CharField(label=_("住所"), max_length=200, validators=[refuse_formula_start])
     access_notes = forms.CharField(
         label=_("交通案内"),
         max_length=300,
@@ -714,8 +715,10 @@ class VaccineForm(PlanningForm):
             "invalid": _("コードは半角の英数字とハイフンで入力してください（例：pfizer）。")
         },
     )
-    name = forms.CharField(label=_("ワクチン名"), max_length=60)
-    maker = forms.CharField(label=_("製造販売業者"), max_length=60, required=False)
+    name = forms.CharField(label=_("ワクチン名"), max_length=60, validators=[refuse_formula_start])
+    maker = forms.CharField(
+        label=_("製造販売業者"), max_length=60, required=False, validators=[refuse_formula_start]
+    )
     doses_in_series = _number(_("接種回数（初回シリーズ）"), 1, 9)
     interval_days = _number(
         _("接種間隔（日）"),

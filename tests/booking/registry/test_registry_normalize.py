@@ -64,6 +64,16 @@ def test_a_name_with_a_control_character_is_refused() -> None:
         normalize_name("山田\x07太郎")
 
 
+@pytest.mark.parametrize(
+    "name", ['=HYPERLINK("http://evil.example","x")', "＝1+1", "@SUM(1+1)", "+81", "-山田"]
+)
+def test_a_name_a_spreadsheet_would_run_is_refused(name: str) -> None:
+    """The name goes into the error file, reception's lists and the VRS file, all opened in
+    Excel: one starting as a formula (full width too, folded first) is no one's name."""
+    with pytest.raises(NormalizeError, match="記号"):
+        normalize_name(name)
+
+
 def test_an_empty_name_is_refused() -> None:
     with pytest.raises(NormalizeError, match="空"):
         normalize_name("　 \u200b")

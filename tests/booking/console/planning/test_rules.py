@@ -295,6 +295,10 @@ def test_an_admin_registers_a_vaccine_and_its_code_is_fixed(
         True,
     )
     assert events(tenant_a, "vaccine.created")[-1].details["interval_days"] == 21
+    formula = as_admin.post(
+        "/console/planning/rules/vaccines/new/", {**VACCINE, "code": "x1", "maker": "@SUM(1)"}
+    )
+    assert formula.status_code == 400 and "で始めずに入力してください" in formula.content.decode()
     odd = as_admin.post("/console/planning/rules/vaccines/new/", {**VACCINE, "code": "ファイザー"})
     assert "コードは半角の英数字とハイフンで入力してください" in odd.content.decode()
     again = as_admin.post("/console/planning/rules/vaccines/new/", VACCINE)

@@ -165,6 +165,19 @@ def test_two_venues_never_share_a_name(
     assert as_admin.post(f"/console/planning/venues/{gym.pk}/edit/", same).status_code == 302
 
 
+def test_a_venue_name_a_spreadsheet_would_run_is_refused(
+    as_admin: Client, world: World, tenant_a: Municipality
+) -> None:
+    """The venue's name goes into the VRS file as it is: one that starts as a formula is
+    refused in words (changing it would send the VRS another name)."""
+    typed = {**NEW_VENUE, "name": '=HYPERLINK("http://evil.example","会場")'}
+    refused = as_admin.post("/console/planning/venues/new/", typed)
+    assert refused.status_code == 400
+    assert "「=」「+」「-」「@」で始めずに入力してください。" in refused.content.decode()
+    with in_a(tenant_a):
+        assert not Venue.objects.filter(name__contains="HYPERLINK").exists()
+
+
 def test_half_width_katakana_is_kept_as_residents_read_it_and_a_twin_names_the_venue(
     as_admin: Client, world: World, tenant_a: Municipality
 ) -> None:
