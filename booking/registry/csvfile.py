@@ -372,8 +372,11 @@ class RegistryFile:
         """The problem with the record starting on line ``start`` that the reader refused;
         raises :class:`CsvFileError` when the error means the file cannot be read on."""
         if "field larger than field limit" in str(error):
+            # An unclosed quote (the rows after it read into one cell), or a cell that long.
             raise CsvFileError(
-                f'{start}行目から始まる項目の引用符（"）が閉じられていないようです'
+                f"{start}行目から始まる項目が長すぎます（{csv.field_size_limit():,}文字を超えて"
+                'います）。引用符（"）が閉じられていないか、1つの項目に長すぎる内容が'
+                "入っていないかを確かめてください"
             ) from None
         if "unexpected end of data" in str(error):
             # Every row after the quote was read into one cell: refusing that row alone

@@ -258,8 +258,16 @@ def test_an_unclosed_quote_refuses_the_file_rather_than_the_rows_it_swallowed() 
 def test_an_unclosed_quote_swallowing_the_file_stops_with_its_line() -> None:
     rows = [ROW_1] * 5000
     data = _file([HEADER, '0012345679,1002,"山田,ヤマダ,S23.4.1', *rows])
-    with pytest.raises(CsvFileError, match="2行目から始まる項目の引用符"):
+    with pytest.raises(CsvFileError, match="2行目から始まる項目が長すぎます") as caught:
         _records(data)
+    assert '引用符（"）が閉じられていないか' in caught.value.message
+
+
+def test_a_cell_too_long_without_any_quote_is_said_to_be_too_long() -> None:
+    data = _file([HEADER, ROW_1.replace("0012345678,", "0012345678," + "長" * 200_000 + ",", 1)])
+    with pytest.raises(CsvFileError, match="2行目から始まる項目が長すぎます") as caught:
+        _records(data)
+    assert "1つの項目に長すぎる内容" in caught.value.message
 
 
 # --- header --------------------------------------------------------------------------------
