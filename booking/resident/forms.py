@@ -468,18 +468,9 @@ class _MunicipalSelect(forms.Select):
     the page's language, so each of them but "all" is marked so (WCAG 3.1.2, as
     ``municipal_text.ja`` marks text)."""
 
-    def create_option(
-        self,
-        name: str,
-        value: Any,
-        label: Any,
-        selected: Any,
-        index: int,
-        subindex: int | None = None,
-        attrs: dict[str, Any] | None = None,
-    ) -> dict[str, Any]:
-        option = super().create_option(name, value, label, selected, index, subindex, attrs)
-        if value not in ("", None) and not (get_language() or "ja").startswith("ja"):
+    def create_option(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        option: dict[str, Any] = super().create_option(*args, **kwargs)
+        if option["value"] not in ("", None) and not (get_language() or "ja").startswith("ja"):
             option["attrs"]["lang"] = "ja"
         return option
 

@@ -161,14 +161,15 @@ def municipality_create(request: HttpRequest) -> HttpResponse:
     form = ProvisionForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid() and "edit" not in request.POST:
         data = form.cleaned_data
+        asked = {
+            "code": data["code"],
+            "subdomain": data["subdomain"],
+            "admin_email": data["admin_email"],
+            "name": data["name"] or None,
+        }
         if request.POST.get("confirmed") != "1":
             try:
-                preview = municipality_provision_preview(
-                    code=data["code"],
-                    subdomain=data["subdomain"],
-                    admin_email=data["admin_email"],
-                    name=data["name"] or None,
-                )
+                preview = municipality_provision_preview(**asked)
             except ProvisioningError as exc:
                 form.add_error(None, str(exc))
             else:
@@ -184,10 +185,7 @@ def municipality_create(request: HttpRequest) -> HttpResponse:
             return render(request, "controlplane/municipality_create.html", {"form": form})
         try:
             provisioned = municipality_provision(
-                code=data["code"],
-                subdomain=data["subdomain"],
-                admin_email=data["admin_email"],
-                name=data["name"] or None,
+                **asked,
                 login_mode=data["login_mode"],
                 actor=Actor.vendor(request.user),
                 ip=client_ip(request),

@@ -93,18 +93,9 @@ _IDENTITY_LABELS = {
 class _FocusedRadioSelect(forms.RadioSelect):
     """Radio buttons whose first has the focus when the page opens."""
 
-    def create_option(
-        self,
-        name: str,
-        value: Any,
-        label: Any,
-        selected: Any,
-        index: int,
-        subindex: int | None = None,
-        attrs: dict[str, Any] | None = None,
-    ) -> dict[str, Any]:
-        option = super().create_option(name, value, label, selected, index, subindex, attrs)
-        if index == 0:
+    def create_option(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        option: dict[str, Any] = super().create_option(*args, **kwargs)
+        if option["index"] == "0":
             option["attrs"]["autofocus"] = True
         return option
 
