@@ -473,6 +473,8 @@ def test_decommissioning_needs_the_code_typed(
     assert not Domain.objects.filter(tenant=sapporo).exists()
     detail = operator_client.get(response["Location"]).content.decode()
     assert "廃止" in detail
+    # Its data is gone: the page no longer names a schema for it.
+    assert "削除済み（廃止のため）" in detail and sapporo.schema_name not in detail
     assert len(_vendor_events(operator, "tenant_key.destroyed")) == 1
     assert len(_vendor_events(operator, "municipality.decommissioned")) == 1
     # Nothing more can be done to it from the console.

@@ -27,7 +27,7 @@ from django.http import (
 )
 from django.shortcuts import redirect
 from django.utils import timezone
-from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
 
 from audit import record
@@ -83,14 +83,19 @@ def _record_read(
 # access logs, the WAF's logs and the browser's history (ASVS 14.2.1).
 _CONDITIONS = "trail_conditions"
 _CONDITIONS_KEPT = 20
+_CONDITIONS_LOST = gettext_lazy("絞り込みの条件が見つかりません。もう一度絞り込んでください。")
 
 
 def _conditions_keep(request: HttpRequest, data: QueryDict) -> str:
     kept = request.session.get(_CONDITIONS)
     kept = kept if isinstance(kept, dict) else {}
     token = secrets.token_urlsafe(8)
+    # New conditions start at the newest record: the page sent them from may have been an
+    # older page (its ``before`` kept in the form), which would hide the newest.
     kept[token] = {
-        key: value for key, value in data.items() if key in TrailFilterForm.base_fields and value
+        key: value
+        for key, value in data.items()
+        if key in TrailFilterForm.base_fields and key != "before" and value
     }
     request.session[_CONDITIONS] = dict(list(kept.items())[-_CONDITIONS_KEPT:])
     return token
@@ -178,7 +183,7 @@ def index(request: HttpRequest) -> HttpResponse:
         return redirect(f"{request.path}?f={_conditions_keep(request, request.POST)}")
     conditions = _conditions(request)
     if conditions is None:
-        messages.info(request, _("絞り込みの条件が見つかりません。もう一度絞り込んでください。"))
+        messages.info(request, _CONDITIONS_LOST)
         return redirect("console:trail:index")
     return _index(request, conditions=conditions, token=request.GET.get("f", ""))
 
@@ -205,6 +210,7 @@ def export(request: HttpRequest) -> HttpResponseBase:
     page read (``trail.exported``)."""
     conditions = _conditions(request)
     if conditions is None:
+        messages.info(request, _CONDITIONS_LOST)
         return redirect("console:trail:index")
     filter_form = TrailFilterForm(conditions or None)
     if filter_form.is_bound and not filter_form.is_valid():

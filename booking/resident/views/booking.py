@@ -575,6 +575,7 @@ def _slots_page(
                 get_language(),
                 timezone.get_current_timezone_name(),
                 own_slot_id=flow.changing.slot_id if flow.changing is not None else None,
+                query=flow.query,
             ),
             "filters_html": _filters_html(flow, flow.url("slots", day=chosen_day.isoformat())),
             "dates_url": _with_query(flow.url("date"), flow.query),
@@ -603,6 +604,7 @@ def _day_venues_html(
     zone: str,
     *,
     own_slot_id: int | None = None,
+    query: str = "",
 ) -> str:
     """The day's venues with their slots, as HTML: the same for everyone shown the same
     availability in the same flow, language and time zone, so made once per process until
@@ -612,7 +614,8 @@ def _day_venues_html(
 
     ``slot_zero_url`` is the flow's confirmation URL of slot 0; each slot's is made from it.
     ``own_slot_id``, when changing a booking, is its slot: shown as the booking, not as a
-    place to choose."""
+    place to choose. ``query``: the filters chosen, carried to each confirmation (its way
+    back, and the day's slots after a refusal, show what the resident was choosing from)."""
     if not slot_zero_url.endswith("/0/"):
         raise ValueError(f"a confirmation URL that does not end with the slot: {slot_zero_url}")
     base = slot_zero_url.removesuffix("0/")
@@ -627,7 +630,7 @@ def _day_venues_html(
                     {
                         "venue": venue,
                         "map_url": map_url(venue),
-                        "slots_html": _slot_items(venue.slots, base, labels, own),
+                        "slots_html": _slot_items(venue.slots, base, labels, own, query),
                     }
                     for venue in venues
                 ]
@@ -661,6 +664,7 @@ def _slot_items(
     base: str,
     labels: dict[Mark, str],
     own: OwnSlot | None = None,
+    query: str = "",
 ) -> str:
     """A venue's slots as list items, written here rather than in the template: through the
     template engine a busy day (160 slots) took some 14 ms of CPU, mostly formatting each
@@ -678,7 +682,7 @@ def _slot_items(
         if own is not None and slot.slot_id == own.slot_id:
             item = format_html(_SLOT_OWN, times, lang, slot.product_name, own.label)
         elif mark.bookable:
-            url = f"{base}{slot.slot_id}/"
+            url = f"{base}{slot.slot_id}/" + (f"?{query}" if query else "")
             item = format_html(
                 _SLOT_BOOKABLE, url, mark.value, times, lang, slot.product_name, labels[mark]
             )

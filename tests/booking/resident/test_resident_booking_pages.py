@@ -415,6 +415,10 @@ def test_all_vaccines_chosen_for_a_change_stays_chosen_along_its_links(
     dates = client_a.get(change, {"product": ""}).content.decode()
     day_page = client_a.get(link_to(dates, f"{change}{day}/")).content.decode()
     assert f"/change/slot/{other.pk}/" in day_page
+    # The slot's confirmation, and its way back to the days, still show every vaccine.
+    confirm = client_a.get(link_to(day_page, f"{change}slot/{other.pk}/")).content.decode()
+    back = link_to(confirm, change + "?")
+    assert "product=" in back and "product=pfizer" not in back
     # By venue: the venues' list, then the venue's days.
     venues = client_a.get(f"{change}venues/", {"product": ""}).content.decode()
     venue_days = client_a.get(link_to(venues, f"{change}?")).content.decode()
@@ -906,8 +910,8 @@ def test_a_change_shows_the_booking_among_the_days_slots_without_offering_it(
     own = page.split('class="slot own"')[1].split("</li>")[0]
     assert "10:00" in own and "いまのご予約" in own
     assert "★</span> いまのご予約" in page.split('class="legend"')[1].split("</p>")[0]
-    assert f'href="{base}slot/{booking.slot_id}/"' not in page  # not offered as a change
-    assert f'href="{base}slot/{other.pk}/"' in page
+    assert f'href="{base}slot/{booking.slot_id}/' not in page  # not offered as a change
+    assert f'href="{base}slot/{other.pk}/?' in page  # its link carries the filters
     # Booking afresh (not changing), nothing is marked as the resident's.
     assert 'class="slot own"' not in client_a.get(f"/book/{day}/").content.decode()
 

@@ -82,7 +82,7 @@ def test_choosing_the_first_slot_leads_to_the_second_dose_s_dates(
     assert f"/second/{_day(other_vaccine)}/" not in text
 
     slots = client_a.get(f"/book/slot/{first.pk}/second/{_day(in_time)}/").content.decode()
-    assert f'href="/book/slot/{first.pk}/second/slot/{in_time.pk}/"' in slots
+    assert f'href="/book/slot/{first.pk}/second/slot/{in_time.pk}/?' in slots
     confirm = client_a.get(f"/book/slot/{first.pk}/second/slot/{in_time.pk}/")
     text = confirm.content.decode()
     assert confirm.status_code == 200
@@ -166,8 +166,8 @@ def test_a_full_second_slot_books_nothing(
     text = response.content.decode()
     assert "2回目の予約：" in text and "満員" in text
     # The answer is the second dose's other slots that day, the first dose still chosen.
-    assert f'href="/book/slot/{first.pk}/second/slot/{other.pk}/"' in text
-    assert f'href="/book/slot/{first.pk}/second/slot/{full.pk}/"' not in text
+    assert f'href="/book/slot/{first.pk}/second/slot/{other.pk}/?' in text
+    assert f'href="/book/slot/{first.pk}/second/slot/{full.pk}/' not in text
     assert f'action="/book/slot/{first.pk}/second/slot/{full.pk}/"' not in text
     assert f'action="/book/slot/{first.pk}/second/{_day(full)}/"' in text  # its filters
     assert _bookings(together.municipality, resident_a) == []

@@ -55,7 +55,7 @@ def test_a_resident_books_at_the_venue_they_chose_first(
     assert '<optgroup label="北地区">' in days
 
     slots = client_a.get(day_links[0]).content.decode()
-    assert f'href="/book/slot/{north.pk}/"' in slots
+    assert f'href="/book/slot/{north.pk}/?venue={north_pk}"' in slots
     assert "小平市役所" not in slots.split("<main", 1)[1].split("</form>", 1)[1]
     # The venue's name in the heading of its section, and nothing of the other venue.
     assert f'id="venue-{north_pk}"' in slots and f'id="venue-{world_a.civic.pk}"' not in slots
@@ -136,7 +136,10 @@ def test_a_change_can_start_from_a_venue(
     slots_url = f"/bookings/{number}/change/{_day(north)}/?product=pfizer&venue={world_a.north.pk}"
     assert slots_url in _links(days)
     slots = client_a.get(slots_url).content.decode()
-    assert f"/bookings/{number}/change/slot/{north.pk}/" in _links(slots)
+    assert (
+        f"/bookings/{number}/change/slot/{north.pk}/?product=pfizer&venue={world_a.north.pk}"
+        in _links(slots)
+    )
 
 
 def test_the_second_dose_of_a_series_can_start_from_a_venue(
@@ -181,7 +184,7 @@ def test_with_a_venue_chosen_the_area_is_its_own(
     slots = client_a.get(
         f"/book/{_day(civic)}/", {"area": "北地区", "venue": world_a.civic.pk}
     ).content.decode()
-    assert f'href="/book/slot/{civic.pk}/"' in slots
+    assert f'href="/book/slot/{civic.pk}/?' in slots
     assert "/book/venues/?area=%E5%8C%97%E5%9C%B0%E5%8C%BA" in _links(page)
     # Without a venue, the area select is back.
     assert '<select name="area"' in client_a.get("/book/", {"area": "北地区"}).content.decode()

@@ -282,10 +282,19 @@ def test_the_conditions_are_sent_and_kept_never_in_an_address(
         auditor.get(export.group(1).replace("&amp;", "&")).streaming_content
     ).decode("utf-8-sig")
     assert csv_text.count("tests.filler") == PAGE_SIZE + 5
-    # Another session holds no such token: asked to filter again.
+    # New conditions sent from an older page start again at the newest record.
+    again = auditor.post(
+        TRAIL, {"target": town.hanako.voucher_number, "action": "tests.", "before": "3"}
+    )
+    newest = auditor.get(again["Location"]).content.decode()
+    assert "n: 104<" in newest and newest.count("tests.filler") == PAGE_SIZE
+    # Another session holds no such token: asked to filter again, the page and the export.
     other = signed_in(Client(HTTP_HOST="kodaira.localhost"), auditor_a, clock)
-    lost = other.get(sent["Location"])
-    assert lost.status_code == 302 and lost["Location"] == "/console/trail/"
+    for url in (sent["Location"], export.group(1).replace("&amp;", "&")):
+        lost = other.get(url)
+        assert lost.status_code == 302 and lost["Location"] == "/console/trail/"
+        told = other.get(lost["Location"]).content.decode()
+        assert "絞り込みの条件が見つかりません" in told
 
 
 def test_the_chain_verification_is_shown(
