@@ -36,6 +36,7 @@ from booking.registry.errors import RegistryValueError
 from booking.registry.normalize import (
     _ADDRESS_HYPHEN,
     _CJK_COMPAT,
+    _FORMULA_START,
     _HIRAGANA_TO_KATAKANA,
     _HYPHEN_AFTER_KANA,
     _INVISIBLE,
@@ -390,7 +391,13 @@ class ColumnParser:
         # CJK compatibility ideographs are kept as written: those names go row by row.
         refer.update(_containing(_CJK_COMPAT, column))
         texts = self._texts(column, refer, limit=NAME_MAX, required=True)
-        return column if texts is None else texts
+        if texts is None:
+            return column
+        # A name that starts as a spreadsheet formula is refused row by row (normalize_name).
+        joined = SEPARATOR.join(texts)
+        if any(mark in joined for mark in _FORMULA_START):
+            refer.update(i for i, text in enumerate(texts) if text[:1] in _FORMULA_START)
+        return texts
 
     def _addresses(self, rows: list[list[str]], refer: set[int]) -> list[str | None] | None:
         column = self._column(rows, "address")
