@@ -98,9 +98,8 @@ def voucher_ranges_expand(ranges: Any) -> list[int]:
     return list(voucher_ranges_ids(ranges))
 
 
-def voucher_ranges_ids(ranges: Any) -> Iterator[int]:
-    """The ids of recorded ranges, one at a time (a million for a large codes file);
-    anything that is not a ``[first, last]`` pair of integers is skipped."""
+def _range_pairs(ranges: Any) -> Iterator[tuple[int, int]]:
+    """The recorded ``[first, last]`` pairs of integers; anything else is skipped."""
     if not isinstance(ranges, list):
         return
     for pair in ranges:
@@ -109,7 +108,14 @@ def voucher_ranges_ids(ranges: Any) -> Iterator[int]:
             and len(pair) == 2
             and all(isinstance(value, int) for value in pair)
         ):
-            yield from range(pair[0], pair[1] + 1)
+            yield pair[0], pair[1]
+
+
+def voucher_ranges_ids(ranges: Any) -> Iterator[int]:
+    """The ids of recorded ranges, one at a time (a million for a large codes file);
+    anything that is not a ``[first, last]`` pair of integers is skipped."""
+    for first, last in _range_pairs(ranges):
+        yield from range(first, last + 1)
 
 
 def codes_file_scope(segments: Iterable[bytes]) -> dict[str, Any]:
@@ -218,15 +224,7 @@ def _error_file_residents(event: Event) -> Iterator[ReadResident]:
 
 
 def _in_ranges(ranges: Any, voucher_id: int) -> bool:
-    if not isinstance(ranges, list):
-        return False
-    return any(
-        isinstance(pair, list)
-        and len(pair) == 2
-        and all(isinstance(value, int) for value in pair)
-        and pair[0] <= voucher_id <= pair[1]
-        for pair in ranges
-    )
+    return any(first <= voucher_id <= last for first, last in _range_pairs(ranges))
 
 
 def bulk_reads_of(voucher_number: str, voucher_id: int | None) -> list[int]:
