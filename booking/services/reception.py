@@ -34,6 +34,7 @@ from audit.chain import Actor
 from booking.models import (
     Booking,
     Channel,
+    NotificationKind,
     StaffMember,
     VaccinationRecord,
     VaccineProduct,
@@ -132,6 +133,21 @@ _REFUSAL_MESSAGES: dict[str, Any] = {
     "nothing_to_correct": gettext_lazy("記録と同じ内容です。訂正する箇所を入力してください。"),
     "role": gettext_lazy("この操作を行う権限がありません。"),
     "void_reason_required": gettext_lazy("取り消す理由を入力してください。"),
+    "deferral_undone_already": gettext_lazy(
+        "この予約の接種見合わせは、すでに取り消されています（受付済みです）。"
+    ),
+    "not_deferred": gettext_lazy("この予約は、接種見合わせで終了した予約ではありません。"),
+    "deferral_not_today": gettext_lazy(
+        "接種見合わせを取り消せるのは、予約の当日だけです。あらためて予約していただいてください。"
+    ),
+    "booked_again_after_deferral": gettext_lazy(
+        "この方は、接種見合わせのあとで同じ回を予約し直しています。新しい予約の予約番号か"
+        "接種券番号で受付してください。"
+    ),
+    "slot_full_now": gettext_lazy(
+        "この予約の枠は、接種見合わせで空いた席がほかの方の予約で埋まったため、元に戻せません。"
+        "同じ日の別の枠の予約を、コールセンターの画面で取ってください。"
+    ),
     "later_dose_recorded": gettext_lazy(
         "この方の次の回の接種が既に記録されています。先にその記録を取り消してください。"
     ),
@@ -670,6 +686,109 @@ def booking_check_in_undo(
             code=refusal.code, operation=operation, staff=staff, booking=booking, ip=ip
         ) from None
     return locked
+
+
+@dataclass(frozen=True)
+class DeferralUndone:
+    """A deferral taken back: the booking checked in again, and the doses its deferral
+    cancelled with it — booked again where their places were still free (``restored``),
+    left cancelled where they were not (``lost``), to be booked again by the call centre."""
+
+    booking: Booking
+    restored: list[Booking]
+    lost: list[Booking]
+
+
+def booking_deferral_undo(
+    *, booking: Booking, staff: StaffMember, ip: str | None = None
+) -> DeferralUndone:
+    """接種見合わせ recorded by mistake (the wrong radio button, the wrong resident's card),
+    taken back the same day at the venue: the booking is checked in again, on its own place
+    in its slot, claimed again for the channel it was booked through. The doses the deferral
+    cancelled with it (a municipality whose cancellations cascade) are booked again too,
+    each where its place is still free, and the resident is told of each one.
+
+    Refused (audited) when it is not the slot's day, when the resident has booked that dose
+    again or had it recorded since, when the voucher has been withdrawn, and when the slot
+    has no place left for the booking's channel (or is no longer open)."""
+    from booking.services.booking import SlotMarks, slot_claim_capacity
+    from booking.services.notifications import notification_enqueue
+
+    _check_own(booking)
+    try:
+        with transaction.atomic():
+            voucher, locked = _lock(booking)
+            if not staff_works_at(staff, locked.slot.venue_id):
+                raise ReceptionRefused("other_venue")
+            if locked.status == Booking.Status.CHECKED_IN:
+                raise ReceptionRefused("deferral_undone_already")
+            if not locked.deferred:
+                raise ReceptionRefused("not_deferred")
+            if day_of(locked.slot.starts_at) != today_in_japan():
+                raise ReceptionRefused("deferral_not_today")
+            if voucher.status == Voucher.Status.WITHDRAWN:
+                raise ReceptionRefused("voucher_withdrawn")
+            if voucher.vaccinations.filter(dose=locked.dose).exists():
+                raise ReceptionRefused("already_recorded")
+            if voucher.bookings.filter(dose=locked.dose, status__in=Booking.LIVE_STATUSES).exists():
+                raise ReceptionRefused("booked_again_after_deferral")
+            # The doses cancelled with it: the same voucher, the same moment, no reason of
+            # their own (booking_cancel gives the reason to the deferred booking alone).
+            cascaded = list(
+                Booking.objects.select_for_update(of=("self",))
+                .select_related("slot__venue", "slot__product")
+                .filter(
+                    voucher_id=voucher.pk,
+                    status=Booking.Status.CANCELLED,
+                    cancelled_at=locked.cancelled_at,
+                    cancel_reason="",
+                )
+                .exclude(pk=locked.pk)
+                .order_by("slot_id")
+            )
+            marks = SlotMarks()
+            if not slot_claim_capacity(slot=locked.slot, channel=locked.channel, marks=marks):
+                raise ReceptionRefused("slot_full_now")
+            locked.status = Booking.Status.CHECKED_IN
+            locked.cancelled_at = None
+            locked.cancel_reason = ""
+            locked.save(update_fields=["status", "cancelled_at", "cancel_reason"])
+            restored: list[Booking] = []
+            lost: list[Booking] = []
+            for each in cascaded:
+                free = (
+                    not voucher.bookings.filter(
+                        dose=each.dose, status__in=Booking.LIVE_STATUSES
+                    ).exists()
+                    and each.slot.starts_at > timezone.now()
+                    and slot_claim_capacity(slot=each.slot, channel=each.channel, marks=marks)
+                )
+                if not free:
+                    lost.append(each)
+                    continue
+                each.status = Booking.Status.ACTIVE
+                each.cancelled_at = None
+                each.save(update_fields=["status", "cancelled_at"])
+                notification_enqueue(kind=NotificationKind.BOOKING_CREATED, booking=each)
+                restored.append(each)
+            record(
+                action="reception.deferral_undone",
+                actor=staff_actor(staff),
+                target=locked,
+                ip=ip,
+                details={
+                    "venue": locked.slot.venue_id,
+                    "slot": locked.slot_id,
+                    "restored": [each.pk for each in restored],
+                    "not_restored": [each.pk for each in lost],
+                },
+            )
+            marks.invalidate_on_commit()
+    except ReceptionRefused as refusal:
+        raise _refused(
+            code=refusal.code, operation="undo_deferral", staff=staff, booking=booking, ip=ip
+        ) from None
+    return DeferralUndone(locked, restored, lost)
 
 
 # --- The dose given ---------------------------------------------------------------------------

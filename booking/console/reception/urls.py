@@ -12,6 +12,7 @@ urlpatterns = [
     path("bookings/<int:booking_id>/check-in/", views.check_in, name="check_in"),
     path("bookings/<int:booking_id>/vaccination/", views.vaccinate, name="vaccinate"),
     path("bookings/<int:booking_id>/not-given/", views.not_given, name="not_given"),
+    path("bookings/<int:booking_id>/deferral/undo/", views.undo_deferral, name="undo_deferral"),
     path(
         "bookings/<int:booking_id>/vaccination/correct/",
         views.correct_vaccination,

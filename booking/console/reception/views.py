@@ -36,6 +36,7 @@ from booking.services.reception import (
     ReceptionRefused,
     booking_check_in,
     booking_check_in_undo,
+    booking_deferral_undo,
     checked_in_unrecorded,
     day_of,
     later_doses_booked,
@@ -165,6 +166,8 @@ def _card_page(
         and not card.voucher_withdrawn
     )
     can_record = booking.status == Booking.Status.CHECKED_IN and card.record is None
+    # 接種見合わせ chosen by mistake: taken back the same day, the resident still there.
+    can_undo_deferral = booking.deferred and card.is_today and not card.voucher_withdrawn
     if can_record and vaccination_form is None:
         # The doctor of this staff member's last record (a venue's doctor sees resident
         # after resident): filled in, to be changed when another doctor takes over.
@@ -197,6 +200,7 @@ def _card_page(
             can_check_in=can_check_in,
             can_check_in_after=can_check_in_after,
             can_record=can_record,
+            can_undo_deferral=can_undo_deferral,
             vaccination_form=vaccination_form if can_record else None,
         ),
         status=status,
@@ -345,6 +349,60 @@ def not_given(request: HttpRequest, booking_id: int) -> HttpResponse:
         )
         messages.success(request, done % {"number": number})
     return redirect("console:reception:booking", booking_id=opened.pk)
+
+
+@require_POST
+@staff_required(Admin, Venue_)
+def undo_deferral(request: HttpRequest, booking_id: int) -> HttpResponse:
+    """接種見合わせ recorded by mistake, taken back the same day: checked in again."""
+    opened = _open(request, booking_id)
+    if isinstance(opened, HttpResponse):
+        return opened
+    if not request.POST.get("confirm"):
+        messages.error(request, _("確認のチェックを入れてから押してください。"))
+        return redirect("console:reception:booking", booking_id=opened.pk)
+    try:
+        undone = booking_deferral_undo(booking=opened, staff=_staff(request), ip=client_ip(request))
+    except ReceptionRefused as refusal:
+        if refusal.code == "deferral_undone_already":
+            # A second press: the first one did it. Said as done, not as an error.
+            messages.info(request, _("この操作はすでに記録されています。"))
+        else:
+            messages.error(request, refusal.message)
+        return redirect("console:reception:booking", booking_id=opened.pk)
+    messages.success(
+        request,
+        _(
+            "予約番号 %(number)s の接種見合わせを取り消し、受付済みに戻しました。"
+            "接種のあとは記録してください。"
+        )
+        % {"number": booking_number_display(opened.booking_number)},
+    )
+    for each in undone.restored:
+        messages.info(
+            request,
+            _(
+                "見合わせと一緒に取り消されていた%(dose)s回目の予約（%(when)s）も、"
+                "元に戻しました。ご本人にお知らせを送ります。"
+            )
+            % {"dose": each.dose, "when": _slot_words(each)},
+        )
+    for each in undone.lost:
+        messages.warning(
+            request,
+            _(
+                "見合わせと一緒に取り消された%(dose)s回目の予約（%(when)s）は、枠が埋まった"
+                "などのため戻せませんでした。コールセンターで予約し直すようお伝えください。"
+            )
+            % {"dose": each.dose, "when": _slot_words(each)},
+        )
+    return redirect("console:reception:booking", booking_id=opened.pk)
+
+
+def _slot_words(booking: Booking) -> str:
+    """``12月8日（火）10:00 市民総合体育館``: a slot as the desk reads it out."""
+    starts = timezone.localtime(booking.slot.starts_at)
+    return f"{date_format(starts, _('n月j日（D）H:i'))} {booking.slot.venue.name}"
 
 
 # The status a booking is left in by each outcome of ``not_given``.

@@ -141,6 +141,7 @@ ACTION_LABELS = {
     "reception.checked_in": gettext_lazy("来場の受付"),
     "reception.check_in_undone": gettext_lazy("受付の取消（誤って受け付けたとき）"),
     "reception.deferred": gettext_lazy("接種の見合わせ（予診の結果など）"),
+    "reception.deferral_undone": gettext_lazy("接種見合わせの取消（誤って記録したとき）"),
     "reception.refused": gettext_lazy("受付での操作の拒否"),
     "reception.vaccination_recorded": gettext_lazy("接種記録の登録"),
     "reception.vaccination_corrected": gettext_lazy("接種記録の訂正"),
@@ -521,6 +522,14 @@ class ReceptionRefusal(models.TextChoices):
     ROLE = "role", gettext_lazy("権限がない")
     VOID_REASON_REQUIRED = "void_reason_required", gettext_lazy("取消の理由がない")
     LATER_DOSE_RECORDED = "later_dose_recorded", gettext_lazy("次の回を記録済み")
+    DEFERRAL_UNDONE_ALREADY = "deferral_undone_already", gettext_lazy("見合わせを取消済み")
+    NOT_DEFERRED = "not_deferred", gettext_lazy("見合わせで終了した予約ではない")
+    DEFERRAL_NOT_TODAY = "deferral_not_today", gettext_lazy("見合わせの取消が当日ではない")
+    BOOKED_AGAIN_AFTER_DEFERRAL = (
+        "booked_again_after_deferral",
+        gettext_lazy("見合わせのあと同じ回を予約し直している"),
+    )
+    SLOT_FULL_NOW = "slot_full_now", gettext_lazy("枠が埋まった")
 
 
 class ReceptionOperation(models.TextChoices):
@@ -530,6 +539,7 @@ class ReceptionOperation(models.TextChoices):
     CHECK_IN = "check_in", gettext_lazy("受付")
     UNDO_CHECK_IN = "undo_check_in", gettext_lazy("受付の取消")
     DEFER = "defer", gettext_lazy("接種の見合わせ")
+    UNDO_DEFERRAL = "undo_deferral", gettext_lazy("接種見合わせの取消")
     VACCINATION = "vaccination", gettext_lazy("接種の記録")
     CORRECT = "correct", gettext_lazy("接種記録の訂正")
     VOID = "void", gettext_lazy("接種記録の取消")

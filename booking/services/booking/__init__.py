@@ -28,7 +28,11 @@ the three operations ``create``, ``change`` and ``cancel``. Callers import from 
 
 from booking.services.booking.access import resident_actor
 from booking.services.booking.cancel import booking_cancel
-from booking.services.booking.capacity import slot_claim_capacity, slot_release_capacity
+from booking.services.booking.capacity import (
+    SlotMarks,
+    slot_claim_capacity,
+    slot_release_capacity,
+)
 from booking.services.booking.change import booking_change
 from booking.services.booking.checks import (
     JAPAN,
@@ -50,6 +54,7 @@ from booking.services.booking.series import SeriesTogether, series_together_for
 __all__ = [
     "slot_refusal",
     "OutOfStep",
+    "SlotMarks",
     "bookings_out_of_step",
     "JAPAN",
     "LIVE_BOOKING_CONSTRAINT",

@@ -12,7 +12,7 @@ from audit.chain import Actor
 from booking.models import Booking, BookingPolicy
 from booking.selectors.residents import bookings_linked_to
 from booking.services.booking.access import _check_actor, _check_channel, _check_municipality
-from booking.services.booking.capacity import _Marks, slot_release_capacity
+from booking.services.booking.capacity import SlotMarks, slot_release_capacity
 from booking.services.booking.change import (
     _check_changeable,
     _check_not_moved,
@@ -74,7 +74,7 @@ def booking_cancel(
             return current
         _check_changeable(ctx, current, actor, late_allowed=actor.kind != Actor.RESIDENT)
         _check_not_moved(current, expected_slot_id, code="moved_before_cancel")
-        marks = _Marks()
+        marks = SlotMarks()
         cancelled = [current]
         if ctx.policy.cancel_cascades:
             cancelled += bookings_linked_to(current, lock=True)

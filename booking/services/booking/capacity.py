@@ -41,7 +41,7 @@ _RELEASE_SQL = {
 
 
 @dataclass
-class _Marks:
+class SlotMarks:
     """Slots whose ◎○△× changed in this transaction: the cache to drop on commit."""
 
     changed: dict[str, set[date]] = field(default_factory=dict)
@@ -57,7 +57,7 @@ class _Marks:
             )
 
 
-def slot_claim_capacity(*, slot: Slot, channel: str, marks: _Marks | None = None) -> bool:
+def slot_claim_capacity(*, slot: Slot, channel: str, marks: SlotMarks | None = None) -> bool:
     """Take one place of ``channel`` in ``slot``; False when none is left or it is not open.
 
     Call inside the booking transaction: a rollback gives the place back.
@@ -74,7 +74,7 @@ def slot_claim_capacity(*, slot: Slot, channel: str, marks: _Marks | None = None
     return True
 
 
-def slot_release_capacity(*, slot: Slot, channel: str, marks: _Marks | None = None) -> None:
+def slot_release_capacity(*, slot: Slot, channel: str, marks: SlotMarks | None = None) -> None:
     """Give back one place of ``channel`` in ``slot``. Call inside the booking transaction."""
     with connection.cursor() as cursor:
         cursor.execute(_RELEASE_SQL[_check_channel(channel)], [slot.pk])

@@ -16,7 +16,7 @@ from booking.models import Booking, BookingPolicy, Slot, Voucher
 from booking.selectors.residents import dose_history
 from booking.services.booking.access import _check_actor, _check_channel, _check_municipality
 from booking.services.booking.capacity import (
-    _Marks,
+    SlotMarks,
     _refusal_after_failed_claim,
     slot_claim_capacity,
     slot_release_capacity,
@@ -134,7 +134,7 @@ def booking_change(
             )
         _check_precedes(target, current.dose, history.doses.get(current.dose + 1))
 
-        marks = _Marks()
+        marks = SlotMarks()
         old_slot, old_channel = current.slot, current.channel
         steps: list[tuple[int, Callable[[], None]]] = [
             (target.pk, partial(_claim_or_refuse, ctx, target, current.dose, marks)),
@@ -180,6 +180,6 @@ def booking_change(
         return change()
 
 
-def _claim_or_refuse(ctx: _Context, slot: Slot, dose: int, marks: _Marks) -> None:
+def _claim_or_refuse(ctx: _Context, slot: Slot, dose: int, marks: SlotMarks) -> None:
     if not slot_claim_capacity(slot=slot, channel=ctx.channel, marks=marks):
         raise _refusal_after_failed_claim(ctx, slot, dose)

@@ -14,7 +14,7 @@ from booking.models.bookings import booking_number_new
 from booking.selectors.residents import DoseTaken, dose_history, series_size
 from booking.services.booking.access import _check_actor, _check_channel, _check_municipality
 from booking.services.booking.capacity import (
-    _Marks,
+    SlotMarks,
     _refusal_after_failed_claim,
     slot_claim_capacity,
 )
@@ -145,7 +145,7 @@ def booking_create(
             if ctx.policy.book_series_together and previous is not None and not previous.given
             else None
         )
-        marks = _Marks()
+        marks = SlotMarks()
         for claimed, claimed_dose in sorted(plan, key=lambda item: item[0].pk):
             if not slot_claim_capacity(slot=claimed, channel=channel, marks=marks):
                 raise _refusal_after_failed_claim(ctx, claimed, claimed_dose)
