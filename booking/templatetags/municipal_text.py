@@ -5,7 +5,13 @@ reader reads it with a Japanese voice instead of spelling it out in an English o
 
     {% load municipal_text %} … {{ venue.name|ja }}
 
-Only for text content, never inside an attribute."""
+Only for text content, never inside an attribute.
+
+The printed confirmation is read by the venue's staff, in Japanese: on a page in another
+language, its labels carry the Japanese beside them (``sheet_ja``), in the page's context
+``sheet`` only.
+
+    {% translate "会場" %}{% sheet_ja "会場" %}"""
 
 from __future__ import annotations
 
@@ -23,3 +29,12 @@ def ja(value: Any) -> Any:
     if value in (None, "") or (get_language() or "ja").startswith("ja"):
         return value  # escaped as any value is
     return format_html('<span lang="ja">{}</span>', value)
+
+
+@register.simple_tag(takes_context=True)
+def sheet_ja(context: template.Context, text: str) -> str:
+    """`` ／ 会場`` (marked as Japanese) after a label of the printed sheet on a page in
+    another language; nothing elsewhere."""
+    if not context.get("sheet") or (get_language() or "ja").startswith("ja"):
+        return ""
+    return format_html('<span lang="ja" class="sheet-ja"> ／ {}</span>', text)

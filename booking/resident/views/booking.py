@@ -987,6 +987,7 @@ def booking_print(request: HttpRequest, booking_number: str) -> HttpResponse:
     context = _booking_context(booking)
     context["qr"] = qr_data_uri(booking.booking_number)
     context["voucher_number"] = request.voucher.voucher_number  # type: ignore[attr-defined]
+    context["sheet"] = True  # its labels in Japanese too, for the venue (sheet_ja)
     return page(request, "booking/resident/print.html", context)
 
 

@@ -119,6 +119,25 @@ def test_the_printable_confirmation_has_a_server_drawn_qr_code(
     assert 'class="qr"' in in_line
 
 
+def test_the_sheet_printed_from_english_pages_has_its_labels_in_japanese_too(
+    client_a: Client, world_a: World, resident_a: Resident
+) -> None:
+    """The venue's staff read the sheet in Japanese: printed from the English pages, each
+    label carries its Japanese beside it (marked as Japanese); the Japanese sheet and the
+    English booking page do not repeat them."""
+    logged_in(client_a, resident_a)
+    booking = _book(client_a, world_a.slot(3, 10), world_a.municipality)
+    sheet = f"/bookings/{booking.booking_number}/print/"
+    assert "sheet-ja" not in client_a.get(sheet).content.decode()
+    client_a.cookies["django_language"] = "en"
+    text = client_a.get(sheet).content.decode()
+    assert "Booking number" in text
+    for label in ("予約確認票", "予約番号", "接種券番号", "会場", "住所", "日にち", "時間", "接種"):
+        assert f'<span lang="ja" class="sheet-ja"> ／ {label}</span>' in text, label
+    detail = client_a.get(f"/bookings/{booking.booking_number}/").content.decode()
+    assert "Venue" in detail and "sheet-ja" not in detail
+
+
 def test_a_change_keeps_the_number_and_the_old_slot_if_the_new_one_fails(
     client_a: Client, world_a: World, resident_a: Resident, neighbour_a: Resident
 ) -> None:
