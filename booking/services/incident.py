@@ -35,6 +35,7 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django_tenants.utils import get_public_schema_name, schema_context
 
 from audit import record
@@ -93,41 +94,43 @@ def residents_have_passwords(municipality: Municipality) -> bool:
     return municipality.login_mode != Mode.VOUCHER_DOB
 
 
+# What a resident does to log in once the site reopens, by login mode: (said while it is
+# closed, said once it has reopened). Birth-date logins change nothing and are not here.
+_LOGIN_AFTER_REOPENING = {
+    Mode.ACCOUNT: (
+        gettext_lazy("再開後は、接種券番号と生年月日で、アカウントの登録をもう一度お願いします。"),
+        gettext_lazy(
+            "ログインするには、接種券番号と生年月日で、アカウントの登録をもう一度お願いします。"
+        ),
+    ),
+    Mode.VOUCHER_DOB_THEN_PASSWORD: (
+        gettext_lazy(
+            "再開後は、接種券番号と生年月日でログインし、新しいパスワードを設定してください。"
+        ),
+        gettext_lazy(
+            "ログインの際は、接種券番号と生年月日でログインし、新しいパスワードを設定してください。"
+        ),
+    ),
+    Mode.VOUCHER_CODE: (
+        gettext_lazy(
+            "再開後のログインには新しい認証コードが必要です。コールセンターでお伝えします"
+            "（ご本人確認のうえ）。"
+        ),
+        gettext_lazy(
+            "ログインには新しい認証コードが必要です。コールセンターにお電話ください"
+            "（ご本人確認のうえ、お伝えします）。"
+        ),
+    ),
+}
+
+
 def _login_after_reopening(municipality: Municipality, *, reopened: bool) -> str:
     """What a resident does to log in once the site reopens, in the municipality's login
     mode (incident mode forgets every password: ``_forget_resident_passwords``); said
     while it is closed (``reopened`` False) or once it has reopened. "" when nothing changes
     for them (birth date logins)."""
-    mode = municipality.login_mode
-    if mode == Mode.ACCOUNT:
-        return (
-            _("ログインするには、接種券番号と生年月日で、アカウントの登録をもう一度お願いします。")
-            if reopened
-            else _("再開後は、接種券番号と生年月日で、アカウントの登録をもう一度お願いします。")
-        )
-    if mode == Mode.VOUCHER_DOB_THEN_PASSWORD:
-        return (
-            _(
-                "ログインの際は、接種券番号と生年月日でログインし、新しいパスワードを設定してください。"
-            )
-            if reopened
-            else _(
-                "再開後は、接種券番号と生年月日でログインし、新しいパスワードを設定してください。"
-            )
-        )
-    if mode == Mode.VOUCHER_CODE:
-        return (
-            _(
-                "ログインには新しい認証コードが必要です。コールセンターにお電話ください"
-                "（ご本人確認のうえ、お伝えします）。"
-            )
-            if reopened
-            else _(
-                "再開後のログインには新しい認証コードが必要です。コールセンターでお伝えします"
-                "（ご本人確認のうえ）。"
-            )
-        )
-    return ""
+    words = _LOGIN_AFTER_REOPENING.get(municipality.login_mode)
+    return str(words[reopened]) if words else ""
 
 
 def default_notice(municipality: Municipality) -> str:

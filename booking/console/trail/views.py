@@ -86,17 +86,22 @@ _CONDITIONS_KEPT = 20
 _CONDITIONS_LOST = gettext_lazy("絞り込みの条件が見つかりません。もう一度絞り込んでください。")
 
 
+def _filter_fields(data: QueryDict) -> dict[str, str]:
+    """The conditions given, without the page's place (``before``) and the empty ones."""
+    return {
+        key: value
+        for key, value in data.items()
+        if key in TrailFilterForm.base_fields and key != "before" and value
+    }
+
+
 def _conditions_keep(request: HttpRequest, data: QueryDict) -> str:
     kept = request.session.get(_CONDITIONS)
     kept = kept if isinstance(kept, dict) else {}
     token = secrets.token_urlsafe(8)
     # New conditions start at the newest record: the page sent them from may have been an
     # older page (its ``before`` kept in the form), which would hide the newest.
-    kept[token] = {
-        key: value
-        for key, value in data.items()
-        if key in TrailFilterForm.base_fields and key != "before" and value
-    }
+    kept[token] = _filter_fields(data)
     request.session[_CONDITIONS] = dict(list(kept.items())[-_CONDITIONS_KEPT:])
     return token
 
@@ -143,15 +148,7 @@ def _index(
             rows=len(rows),
             notes_opened=sum(1 for row in rows if row.note),
         )
-    named: dict[str, Any] = (
-        {"f": token}
-        if token
-        else {
-            key: value
-            for key, value in conditions.items()
-            if key in TrailFilterForm.base_fields and key != "before" and value
-        }
-    )
+    named: dict[str, Any] = {"f": token} if token else _filter_fields(conditions)
     context = {
         "filter_form": filter_form,
         "filtered": bool(named),
