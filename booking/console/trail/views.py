@@ -86,7 +86,7 @@ _CONDITIONS_KEPT = 20
 _CONDITIONS_LOST = gettext_lazy("絞り込みの条件が見つかりません。もう一度絞り込んでください。")
 
 
-def _filter_fields(data: QueryDict) -> dict[str, str]:
+def _filter_fields(data: QueryDict) -> dict[str, Any]:
     """The conditions given, without the page's place (``before``) and the empty ones."""
     return {
         key: value
