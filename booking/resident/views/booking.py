@@ -847,7 +847,17 @@ def _book(
     if slot is None or _series_first(request, changing, first_slot, slot, policy):
         return None
     actor, ip = resident_actor(voucher), client_ip(request)
+    # A slot already full as read for this request (most presses in a rush) is answered
+    # without the booking service's transaction and its locks: the service would read the
+    # same and refuse it the same way. Only a booking's own slot, and only "full".
+    full = (
+        slot_refusal(slot, channel=channel, policy=policy)
+        if changing is None and first_slot is None and slot.remaining(channel) <= 0
+        else None
+    )
     try:
+        if full is not None and full.code == "full":
+            raise full
         if first_slot is not None:
             booking = booking_create(
                 voucher=voucher,
@@ -911,7 +921,10 @@ def _booked_before(
     """The booking that the same confirmation sent before made (a double click, the form sent
     again from the browser's history): the resident is shown it, not a refusal that reads as
     if nothing had been booked."""
-    if refused.code != "already_booked" or changing is not None or first_slot is not None:
+    if changing is not None or first_slot is not None:
+        return None
+    # "full": the slot the first press filled, answered as full before the service.
+    if refused.code not in ("already_booked", "full"):
         return None
     return live_booking_in_slot(voucher, slot.pk)
 

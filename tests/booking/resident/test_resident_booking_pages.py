@@ -8,7 +8,9 @@ import re
 from datetime import timedelta
 from typing import Any
 
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from django_tenants.utils import tenant_context
 
@@ -514,6 +516,30 @@ def test_a_booking_sent_twice_shows_the_booking_it_made_both_times(
     client_a.post(f"/bookings/{booking.booking_number}/cancel/")
     rebooked = _book(client_a, slot, world_a.municipality)
     assert rebooked.booking_number != booking.booking_number
+
+
+def test_a_press_on_a_full_slot_is_answered_without_the_booking_transaction(
+    client_a: Client, world_a: World, resident_a: Resident, neighbour_a: Resident
+) -> None:
+    """Most presses in a rush are on a slot already full: answered from the slot as read
+    for the request (no voucher lock, no claim), the same way the service would answer."""
+    logged_in(client_a, resident_a)
+    last_place = world_a.slot(4, 11, web=1)
+    neighbour = Client(HTTP_HOST="kodaira.localhost")
+    login_dob(neighbour, neighbour_a)
+    taken = _book(neighbour, last_place, world_a.municipality)
+    # The one who took it, pressing again: their booking, not "full".
+    again = neighbour.post(f"/book/slot/{last_place.pk}/")
+    assert again["Location"] == f"/bookings/{taken.booking_number}/done/"
+    with CaptureQueriesContext(connection) as queries:
+        refused = client_a.post(f"/book/slot/{last_place.pk}/")
+    assert refused.status_code == 409
+    text = refused.content.decode()
+    assert "満員" in text and "のほかの会場と時間" in text
+    statements = [q["sql"] for q in queries.captured_queries]
+    assert not any("FOR UPDATE" in sql for sql in statements)
+    assert not any(sql.startswith("UPDATE booking_slot") for sql in statements)
+    assert _bookings(world_a.municipality, resident_a) == []
 
 
 def test_one_booking_at_a_time(client_a: Client, world_a: World, resident_a: Resident) -> None:
