@@ -22,6 +22,7 @@ from booking.services.planning import (
     SlotPattern,
     VaccineDetails,
     VenueDetails,
+    rules_version,
     venue_version,
 )
 from booking.spreadsheet import refuse_formula_start
@@ -527,7 +528,18 @@ def _number(label: Any, low: int, high: int, *, help_text: Any = "") -> forms.In
 _HOURS_KEPT = frozenset("（）［］｛｝「」『』【】、。・〜～！？")
 
 
-class BookingPolicyForm(PlanningForm):
+class _SeenVersion(forms.Form):
+    """The row as the form showed it (``rules_version``): a save over another admin's change
+    made in between is refused. Not one of the row's own fields (``details``)."""
+
+    version = forms.CharField(widget=forms.HiddenInput, required=False, max_length=32)
+
+    @classmethod
+    def _row_fields(cls) -> list[str]:
+        return [name for name in cls.base_fields if name != "version"]
+
+
+class BookingPolicyForm(_SeenVersion, PlanningForm):
     opens_days_ahead = _number(
         _("何日先まで予約できるか"),
         1,
@@ -604,13 +616,15 @@ class BookingPolicyForm(PlanningForm):
 
     @classmethod
     def initial_for(cls, policy: BookingPolicy) -> dict[str, Any]:
-        return {name: getattr(policy, name) for name in cls.base_fields}
+        return {name: getattr(policy, name) for name in cls._row_fields()} | {
+            "version": rules_version(policy, PolicyDetails)
+        }
 
     def details(self) -> PolicyDetails:
-        return PolicyDetails(**{name: self.cleaned_data[name] for name in self.base_fields})
+        return PolicyDetails(**{name: self.cleaned_data[name] for name in self._row_fields()})
 
 
-class AgePhaseForm(PlanningForm):
+class AgePhaseForm(_SeenVersion, PlanningForm):
     name = forms.CharField(
         label=_("名称"),
         max_length=60,
@@ -698,6 +712,7 @@ class AgePhaseForm(PlanningForm):
             "minimum_age": phase.minimum_age,
             "opens_on": opens.date(),
             "opens_time": opens.time().replace(second=0, microsecond=0),
+            "version": rules_version(phase, PhaseDetails),
         }
 
     def details(self) -> PhaseDetails:
@@ -706,7 +721,7 @@ class AgePhaseForm(PlanningForm):
         return PhaseDetails(name=data["name"], minimum_age=data["minimum_age"], opens_at=opens_at)
 
 
-class VaccineForm(PlanningForm):
+class VaccineForm(_SeenVersion, PlanningForm):
     code = forms.SlugField(
         label=_("コード"),
         max_length=30,
@@ -743,7 +758,9 @@ class VaccineForm(PlanningForm):
 
     @classmethod
     def initial_for(cls, product: VaccineProduct) -> dict[str, Any]:
-        return {name: getattr(product, name) for name in cls.base_fields}
+        return {name: getattr(product, name) for name in cls._row_fields()} | {
+            "version": rules_version(product, VaccineDetails)
+        }
 
     def details(self) -> VaccineDetails:
-        return VaccineDetails(**{name: self.cleaned_data[name] for name in self.base_fields})
+        return VaccineDetails(**{name: self.cleaned_data[name] for name in self._row_fields()})

@@ -48,11 +48,18 @@ def policy_edit(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         form = BookingPolicyForm(request.POST)
         if form.is_valid():
-            booking_policy_update(
-                details=form.details(), actor=actor_of(request), ip=ip_of(request)
-            )
-            messages.success(request, _("予約の受付条件を保存しました。"))
-            return redirect(_RULES)
+            try:
+                booking_policy_update(
+                    details=form.details(),
+                    actor=actor_of(request),
+                    ip=ip_of(request),
+                    seen_version=form.cleaned_data["version"],
+                )
+            except PlanningRefused as refused:
+                form.add_error(None, refused.message)
+            else:
+                messages.success(request, _("予約の受付条件を保存しました。"))
+                return redirect(_RULES)
         return page(request, "policy_form.html", {"form": form}, status=400)
     form = BookingPolicyForm(initial=BookingPolicyForm.initial_for(BookingPolicy.current()))
     return page(request, "policy_form.html", {"form": form})
@@ -92,13 +99,23 @@ def phase_edit(request: HttpRequest, phase_id: int) -> HttpResponse:
         form = AgePhaseForm(request.POST, editing=phase)
         was_open = phase.opens_at <= timezone.now()
         if form.is_valid():
-            updated = age_phase_update(
-                phase=phase, details=form.details(), actor=actor_of(request), ip=ip_of(request)
-            )
-            messages.success(request, _("「%(name)s」を更新しました。") % {"name": updated.name})
-            if not was_open:
-                _say_if_open(request, updated)
-            return redirect(_RULES)
+            try:
+                updated = age_phase_update(
+                    phase=phase,
+                    details=form.details(),
+                    actor=actor_of(request),
+                    ip=ip_of(request),
+                    seen_version=form.cleaned_data["version"],
+                )
+            except PlanningRefused as refused:
+                form.add_error(None, refused.message)
+            else:
+                messages.success(
+                    request, _("「%(name)s」を更新しました。") % {"name": updated.name}
+                )
+                if not was_open:
+                    _say_if_open(request, updated)
+                return redirect(_RULES)
         return page(request, "phase_form.html", {"form": form, "phase": phase}, status=400)
     form = AgePhaseForm(initial=AgePhaseForm.initial_for(phase))
     return page(request, "phase_form.html", {"form": form, "phase": phase})
@@ -142,11 +159,21 @@ def vaccine_edit(request: HttpRequest, product_id: int) -> HttpResponse:
     if request.method == "POST":
         form = VaccineForm(request.POST, product=product)
         if form.is_valid():
-            updated = vaccine_update(
-                product=product, details=form.details(), actor=actor_of(request), ip=ip_of(request)
-            )
-            messages.success(request, _("「%(name)s」を更新しました。") % {"name": updated.name})
-            return redirect(_RULES)
+            try:
+                updated = vaccine_update(
+                    product=product,
+                    details=form.details(),
+                    actor=actor_of(request),
+                    ip=ip_of(request),
+                    seen_version=form.cleaned_data["version"],
+                )
+            except PlanningRefused as refused:
+                form.add_error(None, refused.message)
+            else:
+                messages.success(
+                    request, _("「%(name)s」を更新しました。") % {"name": updated.name}
+                )
+                return redirect(_RULES)
         return page(request, "vaccine_form.html", {"form": form, "product": product}, status=400)
     form = VaccineForm(initial=VaccineForm.initial_for(product), product=product)
     return page(request, "vaccine_form.html", {"form": form, "product": product})

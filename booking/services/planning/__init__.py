@@ -35,6 +35,7 @@ from booking.services.planning.rules import (
     age_phase_delete,
     age_phase_update,
     booking_policy_update,
+    rules_version,
     vaccine_create,
     vaccine_update,
 )
@@ -66,6 +67,7 @@ from booking.services.planning.venues import (
 )
 
 __all__ = [
+    "rules_version",
     "EXPORT_KINDS",
     "MAX_PLANNED_SLOTS",
     "MAX_PLAN_DAYS",

@@ -5,6 +5,7 @@ where the change moves what they are offered."""
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, fields
 from datetime import date, datetime, timedelta
 
@@ -53,6 +54,16 @@ def _as_text(value: object) -> str:
     return str(value)
 
 
+def rules_version(row: Model, details: type) -> str:
+    """A short fingerprint of what an edit form shows of ``row``: the fields of ``details``
+    (a details class). The form carries it; a save from a form opened before another admin's
+    change is refused (``seen_version``), never written back over that change."""
+    digest = hashlib.sha256()
+    for field in fields(details):
+        digest.update(f"{field.name}={_as_text(getattr(row, field.name))}\n".encode())
+    return digest.hexdigest()[:16]
+
+
 def _save_changes(
     current: Model,
     details: object,
@@ -61,10 +72,22 @@ def _save_changes(
     actor: Actor,
     ip: str | None,
     also_save: tuple[str, ...] = (),
+    seen_version: str = "",
 ) -> list[str]:
     """Set on ``current`` (a row locked by the caller) the fields of ``details`` whose values
     differ, save just those, and audit ``action`` with each ``field: before → after`` (none of
-    these values is personal). The names changed, in ``details``' order; none, nothing written."""
+    these values is personal). The names changed, in ``details``' order; none, nothing written.
+
+    ``seen_version``: ``rules_version`` as the form showed the row; PlanningRefused
+    (``changed_meanwhile``) when the row has changed since."""
+    if seen_version and seen_version != rules_version(current, type(details)):
+        raise PlanningRefused(
+            "changed_meanwhile",
+            _(
+                "この画面を開いた後に、ほかの職員がこの内容を変更しました。保存していません。"
+                "「予約の受付条件」の画面から開き直して、いまの内容を確かめてから変更してください。"
+            ),
+        )
     changed = [
         field.name
         for field in fields(details)  # type: ignore[arg-type]
@@ -89,7 +112,7 @@ def _every_bookable_day(days_ahead: int) -> list[date]:
 
 
 def booking_policy_update(
-    *, details: PolicyDetails, actor: Actor, ip: str | None = None
+    *, details: PolicyDetails, actor: Actor, ip: str | None = None, seen_version: str = ""
 ) -> BookingPolicy:
     """Change the booking window and options. A longer or shorter window changes which days
     residents are offered, so every day of the old and new windows is dropped from their
@@ -105,6 +128,7 @@ def booking_policy_update(
             actor=actor,
             ip=ip,
             also_save=("updated_at",),
+            seen_version=seen_version,
         )
         if {"opens_days_ahead", "closes_hours_before"} & set(changed):
             invalidate_on_commit(_every_bookable_day(days))
@@ -135,11 +159,28 @@ def age_phase_create(*, details: PhaseDetails, actor: Actor, ip: str | None = No
 
 
 def age_phase_update(
-    *, phase: AgePhase, details: PhaseDetails, actor: Actor, ip: str | None = None
+    *,
+    phase: AgePhase,
+    details: PhaseDetails,
+    actor: Actor,
+    ip: str | None = None,
+    seen_version: str = "",
 ) -> AgePhase:
     with transaction.atomic():
-        current = AgePhase.objects.select_for_update().get(pk=phase.pk)
-        _save_changes(current, details, action="age_phase.updated", actor=actor, ip=ip)
+        current = AgePhase.objects.select_for_update().filter(pk=phase.pk).first()
+        if current is None:
+            raise PlanningRefused(
+                "phase_gone",
+                _("この区分は、ほかの職員が削除しました。保存していません。"),
+            )
+        _save_changes(
+            current,
+            details,
+            action="age_phase.updated",
+            actor=actor,
+            ip=ip,
+            seen_version=seen_version,
+        )
     return current
 
 
@@ -189,7 +230,12 @@ def vaccine_create(
 
 
 def vaccine_update(
-    *, product: VaccineProduct, details: VaccineDetails, actor: Actor, ip: str | None = None
+    *,
+    product: VaccineProduct,
+    details: VaccineDetails,
+    actor: Actor,
+    ip: str | None = None,
+    seen_version: str = "",
 ) -> VaccineProduct:
     """Change a vaccine's name or rules, or stop offering it (``active``). Its code is how
     slots and records name it: it does not change. A name or offer change is seen by
@@ -198,7 +244,14 @@ def vaccine_update(
         raise PlanningRefused("vaccine_code_fixed", _("ワクチンのコードは変更できません。"))
     with transaction.atomic():
         current = VaccineProduct.objects.select_for_update().get(pk=product.pk)
-        changed = _save_changes(current, details, action="vaccine.updated", actor=actor, ip=ip)
+        changed = _save_changes(
+            current,
+            details,
+            action="vaccine.updated",
+            actor=actor,
+            ip=ip,
+            seen_version=seen_version,
+        )
         if {"name", "active"} & set(changed):
             invalidate_on_commit(_every_bookable_day(BookingPolicy.current().opens_days_ahead))
     return current

@@ -365,3 +365,75 @@ def test_only_admins_see_the_readiness(
 ) -> None:
     home = logged_in(client_a, operator_a, clock).get("/console/").content.decode()
     assert "予約受付の準備" not in home
+
+
+def _shown_version(page: str) -> str:
+    """The hidden version the edit form carries (the row as the form showed it)."""
+    value = page.split('name="version"')[1].split(">")[0]
+    return value.split('value="')[1].split('"')[0]
+
+
+def test_a_save_over_another_admins_change_is_refused_not_written_back(
+    as_admin: Client, world: World, tenant_a: Municipality
+) -> None:
+    """Two admins with the same form open: the second save would write back the first's
+    change unseen (a window of 60 days where the first made it 14). It is refused, said so,
+    and nothing is written; opened again, the form shows the change and saves."""
+    shown = _shown_version(as_admin.get("/console/planning/rules/policy/").content.decode())
+    with in_a(tenant_a):  # the other admin's save, meanwhile
+        BookingPolicy.objects.filter(pk=1).update(opens_days_ahead=14)
+    before = len(events(tenant_a, "booking_policy.updated"))
+    refused = as_admin.post(
+        "/console/planning/rules/policy/", {**POLICY, "opens_days_ahead": "60", "version": shown}
+    )
+    assert refused.status_code == 400
+    assert "ほかの職員がこの内容を変更しました。保存していません" in refused.content.decode()
+    with in_a(tenant_a):
+        assert BookingPolicy.current().opens_days_ahead == 14
+    assert len(events(tenant_a, "booking_policy.updated")) == before
+    again = _shown_version(as_admin.get("/console/planning/rules/policy/").content.decode())
+    assert again != shown
+    saved = as_admin.post("/console/planning/rules/policy/", {**POLICY, "version": again})
+    assert saved.status_code == 302
+
+
+def test_a_phase_or_vaccine_changed_meanwhile_is_not_saved_over(
+    as_admin: Client, world: World, tenant_a: Municipality
+) -> None:
+    with in_a(tenant_a):
+        phase = AgePhase.objects.order_by("pk").first()
+        assert phase is not None
+        product = VaccineProduct.objects.get(code="pfizer")
+    phase_url = f"/console/planning/rules/phases/{phase.pk}/edit/"
+    vaccine_url = f"/console/planning/rules/vaccines/{product.pk}/edit/"
+    phase_form = as_admin.get(phase_url).content.decode()
+    vaccine_form = as_admin.get(vaccine_url).content.decode()
+    with in_a(tenant_a):
+        AgePhase.objects.filter(pk=phase.pk).update(name="75歳以上の方（変更）")
+        VaccineProduct.objects.filter(pk=product.pk).update(interval_days=21)
+    opens = phase.opens_at.astimezone(JAPAN)
+    refused = as_admin.post(
+        phase_url,
+        {
+            "name": phase.name,
+            "minimum_age": str(phase.minimum_age),
+            "opens_on": opens.date().isoformat(),
+            "opens_time": opens.strftime("%H:%M"),
+            "version": _shown_version(phase_form),
+        },
+    )
+    assert refused.status_code == 400 and "保存していません" in refused.content.decode()
+    refused = as_admin.post(
+        vaccine_url,
+        {
+            **VACCINE,
+            "code": "pfizer",
+            "name": product.name,
+            "interval_days": "19",
+            "version": _shown_version(vaccine_form),
+        },
+    )
+    assert refused.status_code == 400 and "保存していません" in refused.content.decode()
+    with in_a(tenant_a):
+        assert AgePhase.objects.get(pk=phase.pk).name == "75歳以上の方（変更）"
+        assert VaccineProduct.objects.get(pk=product.pk).interval_days == 21
