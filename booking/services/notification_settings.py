@@ -7,6 +7,7 @@ channel are in ``booking.services.notifications``.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from datetime import datetime, time, timedelta
 from typing import Any
@@ -122,6 +123,36 @@ def template_problems(text: str, *, kind: str) -> list[str]:
     return problems
 
 
+def template_version(row: NotificationTemplate | None) -> str:
+    """What the edit form showed: the municipality's own text (a fingerprint of it), or
+    the standard one. A save or a return to the standard text from a form opened before
+    another admin's change is refused (``seen_version``)."""
+    if row is None:
+        return "standard"
+    digest = hashlib.sha256(f"{row.subject}\x00{row.body}".encode())
+    return digest.hexdigest()[:16]
+
+
+def _check_template_unchanged(
+    kind: str, channel: str, language: str, seen_version: str
+) -> NotificationTemplate | None:
+    """The template's row, locked; ValidationError when it is not what the form showed."""
+    row = (
+        NotificationTemplate.objects.select_for_update()
+        .filter(kind=kind, channel=channel, language=language)
+        .first()
+    )
+    if seen_version and seen_version != template_version(row):
+        raise ValidationError(
+            _(
+                "この画面を開いた後に、ほかの職員がこの文面を変更しました。保存していません。"
+                "文面の一覧から開き直して、いまの文面を確かめてから変更してください。"
+            ),
+            code="changed_meanwhile",
+        )
+    return row
+
+
 def notification_template_save(
     *,
     kind: str,
@@ -131,6 +162,7 @@ def notification_template_save(
     body: str,
     actor: Actor,
     ip: str | None,
+    seen_version: str = "",
 ) -> NotificationTemplate:
     """Use the municipality's own wording for one kind, channel and language.
 
@@ -141,6 +173,7 @@ def notification_template_save(
     """
     subject, body = _checked(kind=kind, channel=channel, subject=subject, body=body)
     with transaction.atomic():
+        _check_template_unchanged(kind, channel, language, seen_version)
         row, created = NotificationTemplate.objects.update_or_create(
             kind=kind,
             channel=channel,
@@ -240,10 +273,18 @@ def _checked(*, kind: str, channel: str, subject: str, body: str) -> tuple[str, 
 
 
 def notification_template_delete(
-    *, kind: str, channel: str, language: str, actor: Actor, ip: str | None
+    *,
+    kind: str,
+    channel: str,
+    language: str,
+    actor: Actor,
+    ip: str | None,
+    seen_version: str = "",
 ) -> bool:
-    """Go back to the packaged wording. Audited when there was something to delete."""
+    """Go back to the packaged wording. Audited when there was something to delete.
+    ``seen_version``: as for ``notification_template_save``."""
     with transaction.atomic():
+        _check_template_unchanged(kind, channel, language, seen_version)
         deleted, _rows = NotificationTemplate.objects.filter(
             kind=kind, channel=channel, language=language
         ).delete()

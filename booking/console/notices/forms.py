@@ -104,6 +104,9 @@ class TemplateForm(ConsoleForm):
             "max_length": _("本文は%(limit_value)d文字以内にしてください。"),
         },
     )
+    # The text as the form showed it (template_version): another admin's change in between
+    # is refused, never saved over.
+    version = forms.CharField(widget=forms.HiddenInput, required=False, max_length=32)
 
     def __init__(self, *args: object, email: bool, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]

@@ -54,6 +54,7 @@ from booking.services.notification_settings import (
     notification_template_delete,
     notification_template_preview,
     notification_template_save,
+    template_version,
 )
 from booking.services.notifications import (
     line_channel_configure,
@@ -255,7 +256,9 @@ def template_edit(request: HttpRequest, kind: str, channel: str, language: str) 
             else "",
             "body": packaged_source(kind=kind, channel=channel, language=language, part="body"),
         }
+    initial["version"] = template_version(custom)
     form = TemplateForm(request.POST or None, initial=initial, email=email)
+    seen = request.POST.get("version", "")
     ip = client_ip(request)
     preview = None
     if request.method == "POST":
@@ -280,9 +283,18 @@ def template_edit(request: HttpRequest, kind: str, channel: str, language: str) 
                     request, _("標準の文面に戻すときは、確認のチェックを入れてください。")
                 )
                 return redirect(request.path)
-            notification_template_delete(
-                kind=kind, channel=channel, language=language, actor=_actor(request), ip=ip
-            )
+            try:
+                notification_template_delete(
+                    kind=kind,
+                    channel=channel,
+                    language=language,
+                    actor=_actor(request),
+                    ip=ip,
+                    seen_version=seen,
+                )
+            except ValidationError as refused:
+                messages.error(request, refused.messages[0])
+                return redirect(request.path)
             messages.success(request, _("標準の文面に戻しました。"))
             return redirect("console:notices:templates")
     saved = (
@@ -299,6 +311,7 @@ def template_edit(request: HttpRequest, kind: str, channel: str, language: str) 
                 body=form.cleaned_data["body"],
                 actor=_actor(request),
                 ip=ip,
+                seen_version=form.cleaned_data["version"],
             ),
             done=_("文面を保存しました。次に送るお知らせから使われます。"),
             to="console:notices:templates",

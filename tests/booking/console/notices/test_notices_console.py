@@ -359,6 +359,41 @@ def test_a_text_is_previewed_as_a_resident_would_receive_it_and_nothing_is_saved
     assert 'class="message-preview"' in english and "messages by SMS" not in english
 
 
+def _form_version(page: str) -> str:
+    return page.split('name="version"')[1].split('value="')[1].split('"')[0]
+
+
+def test_a_text_changed_by_another_admin_meanwhile_is_not_saved_over_nor_reset(
+    tenant_a: Municipality,
+    client_a: Client,
+    as_admin: Client,
+) -> None:
+    """Two admins with the same text open: the second save (or 標準に戻す) would lose the
+    first's wording unseen. Refused in words; nothing saved or deleted."""
+    standard = _form_version(client_a.get(REMINDER_LINE_JA).content.decode())
+    with schema_context(tenant_a.schema_name):  # the other admin's save, meanwhile
+        NotificationTemplate.objects.create(
+            kind="reminder", channel="line", language="ja", subject="", body="明日です（A）"
+        )
+    refused = client_a.post(REMINDER_LINE_JA, {"body": "明日です（B）", "version": standard})
+    assert refused.status_code == 400
+    assert "ほかの職員がこの文面を変更しました。保存していません" in refused.content.decode()
+    shown = _form_version(client_a.get(REMINDER_LINE_JA).content.decode())
+    assert shown != standard
+    with schema_context(tenant_a.schema_name):
+        NotificationTemplate.objects.update(body="明日です（C）")
+    reset = client_a.post(REMINDER_LINE_JA, {"action": "delete", "confirm": "1", "version": shown})
+    assert "保存していません" in client_a.get(reset["Location"]).content.decode()
+    with schema_context(tenant_a.schema_name):
+        assert NotificationTemplate.objects.get().body == "明日です（C）"
+    assert events(tenant_a, "notification.template_saved") == []
+    assert events(tenant_a, "notification.template_deleted") == []
+    # Opened again, the form saves.
+    again = _form_version(client_a.get(REMINDER_LINE_JA).content.decode())
+    saved = client_a.post(REMINDER_LINE_JA, {"body": "明日です（D）", "version": again})
+    assert saved.status_code == 302
+
+
 def test_an_unknown_template_is_not_found(client_a: Client, as_admin: Client) -> None:
     assert client_a.get(HOME + "templates/reminder/fax/ja/").status_code == 404
 
