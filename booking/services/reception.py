@@ -485,8 +485,11 @@ class ReceptionCard:
     # Ended at the venue after the pre-vaccination check (接種見合わせ): when; None otherwise.
     deferred_at: datetime | None = None
     # A cancelled booking: the resident's booking that stands instead (changed to another
-    # day, booked again), where and when to send them; None otherwise.
+    # day, booked again), where and when to send them; None otherwise. Named only when it
+    # is today or at a venue of the staff member's (as a voucher lookup names it); another
+    # day elsewhere is only said to exist (``instead_elsewhere``).
     instead: Booking | None = None
+    instead_elsewhere: bool = False
 
     @property
     def is_ahead(self) -> bool:
@@ -521,6 +524,17 @@ def reception_card_open(
     )
     birth_text = personal.get("birth_date")
     birth_date = date.fromisoformat(birth_text) if birth_text else None
+    instead = (
+        # Today's included: the booking may be later today, at another venue.
+        _next_live_booking(voucher, since=datetime.combine(today, time.min, tzinfo=JAPAN))
+        if booking.status == Booking.Status.CANCELLED
+        else None
+    )
+    elsewhere = (
+        instead is not None
+        and day_of(instead.slot.starts_at) != today
+        and not staff_works_at(staff, instead.slot.venue_id)
+    )
     record(
         action="reception.viewed",
         actor=staff_actor(staff),
@@ -543,12 +557,8 @@ def reception_card_open(
         is_past=day_of(booking.slot.starts_at) < today,
         record=VaccinationRecord.objects.filter(booking=booking).select_related("product").first(),
         deferred_at=_deferred_at(booking),
-        instead=(
-            # Today's included: the booking may be later today, at another venue.
-            _next_live_booking(voucher, since=datetime.combine(today, time.min, tzinfo=JAPAN))
-            if booking.status == Booking.Status.CANCELLED
-            else None
-        ),
+        instead=None if elsewhere else instead,
+        instead_elsewhere=elsewhere,
     )
 
 

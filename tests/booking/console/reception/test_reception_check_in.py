@@ -13,7 +13,7 @@ from tenants.models import Municipality
 from tests.conftest import host_of
 
 from ..conftest import StaffAccount, events, make_staff
-from .conftest import RESIDENT_NAME, Day, logged_in, make_booking
+from .conftest import RESIDENT_NAME, Day, at, logged_in, make_booking, make_slot
 
 
 def check_in(client: Client, booking: Booking):
@@ -129,6 +129,19 @@ def test_a_cancelled_bookings_card_says_so_and_names_the_booking_that_stands(
     said = client_a.get(url).content.decode().split('id="cancelled"')[1].split("</p>")[0]
     assert f"{day.civic.name}（予約番号 {booking_number_display(stands.booking_number)}）" in said
     assert 'id="check-in"' not in client_a.get(url).content.decode()
+    # Another venue, another day: said to exist, not where or when (nobody at this desk
+    # learns from a card opened by its id where residents elsewhere will be).
+    with tenant_context(tenant_a):
+        north_tomorrow = make_slot(day.north, day.pfizer, at(1, 11))
+        Booking.objects.filter(pk=stands.pk).update(slot=north_tomorrow)
+    said = client_a.get(url).content.decode().split('id="cancelled"')[1].split("</p>")[0]
+    assert "ほかの会場で別の日の予約があります" in said
+    assert day.north.name not in said and booking_number_display(stands.booking_number) not in said
+    # Today at another venue: named, to send the resident there now.
+    with tenant_context(tenant_a):
+        Booking.objects.filter(pk=stands.pk).update(slot=day.north_today)
+    said = client_a.get(url).content.decode().split('id="cancelled"')[1].split("</p>")[0]
+    assert day.north.name in said
 
 
 def test_a_withdrawn_voucher_is_not_checked_in(
