@@ -485,6 +485,31 @@ def callcentre_personal_data_reveal(
     if note:
         details.update(_seal_note(note))
     record(action=REVEALED, actor=actor, target=voucher, ip=ip, details=details)
+    return _personal_data(voucher, personal)
+
+
+def callcentre_personal_data_shown_again(
+    *, staff: StaffMember, voucher: Voucher, ip: str | None
+) -> PersonalData:
+    """The record shown again in the same identity check: the checklist came back
+    unfinished (``IdentityIncomplete``) and the operator finishes it without stating a
+    reason again. Audited as a reveal, for the reason of the reveal it continues, marked
+    ``shown_again``. Raises :class:`RevealRequired` once that reveal has lapsed."""
+    latest = _latest_events(staff, voucher, [REVEALED], since=timezone.now() - IDENTITY_VALID)
+    if not latest:
+        raise RevealRequired
+    personal = _open(voucher)
+    record(
+        action=REVEALED,
+        actor=_operator(staff),
+        target=voucher,
+        ip=ip,
+        details={"reason": latest[0].details.get("reason", ""), "shown_again": True},
+    )
+    return _personal_data(voucher, personal)
+
+
+def _personal_data(voucher: Voucher, personal: dict[str, str | None]) -> PersonalData:
     birth = personal.get("birth_date")
     birth_date = date.fromisoformat(birth) if birth else None
     sex = {"1": _("男"), "2": _("女")}.get(personal.get("sex") or "", "")

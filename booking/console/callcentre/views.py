@@ -80,6 +80,7 @@ from booking.services.callcentre import (
     IdentityCheckRequired,
     IdentityIncomplete,
     PasswordResetNotApplicable,
+    PersonalData,
     RevealRequired,
     SearchResult,
     booked_how,
@@ -90,6 +91,7 @@ from booking.services.callcentre import (
     callcentre_login_lock_lift,
     callcentre_password_reset,
     callcentre_personal_data_reveal,
+    callcentre_personal_data_shown_again,
     callcentre_resident_view,
     callcentre_search,
     callcentre_search_shown_again,
@@ -416,14 +418,27 @@ def reveal(request: HttpRequest, voucher_id: int) -> HttpResponse:
     except ValidationError as invalid:
         form.add_error(None, invalid)
         return _resident_page(request, voucher, reveal_form=form, status=400)
+    return _reveal_page(request, voucher, personal, IdentityForm(items=personal.identity_items))
+
+
+def _reveal_page(
+    request: HttpRequest,
+    voucher: Voucher,
+    personal: PersonalData,
+    identity_form: IdentityForm,
+    *,
+    error: str = "",
+) -> HttpResponse:
     return console_page(
         request,
         "booking/console/callcentre/reveal.html",
         {
             "voucher": voucher,
             "personal": personal,
-            "identity_form": IdentityForm(items=personal.identity_items),
+            "identity_form": identity_form,
+            "identity_error": error,
         },
+        status=400 if error else 200,
     )
 
 
@@ -443,7 +458,24 @@ def identity(request: HttpRequest, voucher_id: int) -> HttpResponse:
             mismatch=request.POST.get("result") == "mismatch",
             ip=client_ip(request),
         )
-    except (RevealRequired, IdentityIncomplete) as refused:
+    except IdentityIncomplete as unfinished:
+        # The record again, with what was ticked and the caller kept, to finish the check
+        # (not the reveal's reason asked again).
+        try:
+            personal = callcentre_personal_data_shown_again(
+                staff=_staff(request), voucher=voucher, ip=client_ip(request)
+            )
+        except RevealRequired as lapsed:
+            messages.error(request, lapsed.message)
+            return redirect(_resident_url(voucher))
+        return _reveal_page(
+            request,
+            voucher,
+            personal,
+            IdentityForm(request.POST, items=personal.identity_items),
+            error=unfinished.message,
+        )
+    except RevealRequired as refused:
         messages.error(request, refused.message)
         return redirect(_resident_url(voucher))
     if confirmed:

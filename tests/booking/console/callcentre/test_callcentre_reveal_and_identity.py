@@ -207,10 +207,13 @@ def test_enter_in_the_checklist_never_records_a_failure_nor_undoes_a_confirmatio
     stray = client_a.post(
         resident_url(town) + "identity/", {"name_matches": "on", "result": "matched"}
     )
-    assert stray.status_code == 302
-    told = client_a.get(resident_url(town)).content.decode()
-    assert "照合結果はまだ記録していません" in told and "本人確認済みです" in told
+    # Shown again to finish, the tick kept: nothing recorded, the earlier check holding.
+    assert stray.status_code == 400
+    told = stray.content.decode()
+    assert "照合結果はまだ記録していません" in told.split('id="identity-error"')[1]
+    assert 'name="name_matches" required id="id_name_matches" checked' in told
     assert events(tenant_a, "callcentre.identity_failed") == []
+    assert "本人確認済みです" in client_a.get(resident_url(town)).content.decode()
     client_a.post(resident_url(town) + "book/", {"slot": town.call_slot.pk})
     assert len(live_bookings(tenant_a, town.hanako)) == 1  # the confirmation still holds
 
@@ -230,11 +233,21 @@ def test_who_is_on_the_phone_is_asked_at_the_check_and_kept_with_what_the_call_d
     client_a.post(resident_url(town) + "reveal/", {"reason": "identity_check"})
     ticked = {"name_matches": "on", "birth_date_matches": "on", "address_matches": "on"}
     unsaid = client_a.post(resident_url(town) + "identity/", {**ticked, "result": "matched"})
-    assert unsaid.status_code == 302
-    told = client_a.get(resident_url(town)).content.decode()
-    assert "お電話の方が選ばれていませんでした" in told and "本人確認済みです" not in told
+    # The record and the checklist again, the three ticks kept, to choose who called and
+    # press again — not the reveal's reason asked again. Shown again, it is audited again.
+    assert unsaid.status_code == 400
+    told = unsaid.content.decode()
+    assert "お電話の方が選ばれていませんでした" in told.split('id="identity-error"')[1]
+    assert told.count("checked") == 3 and "小平 花子" in told
     assert events(tenant_a, "callcentre.identity_confirmed") == []
     assert events(tenant_a, "callcentre.identity_failed") == []
+    revealed = events(tenant_a, "callcentre.personal_data_revealed")
+    assert revealed[-1].details == {"reason": "identity_check", "shown_again": True}
+    finished = client_a.post(
+        resident_url(town) + "identity/", {**ticked, "asked_by": "resident", "result": "matched"}
+    )
+    assert finished.status_code == 302
+    assert len(events(tenant_a, "callcentre.identity_confirmed")) == 1
 
     confirm_identity(client_a, town.hanako, asked_by="family")
     page = client_a.get(resident_url(town)).content.decode()
@@ -394,8 +407,8 @@ def test_a_registry_without_the_address_asks_for_the_phone_or_the_voucher_number
             "birth_date_matches": "on",
             "address_matches": "on",
         }
-        client_a.post(url + "identity/", forged)
-        assert "照合結果はまだ記録していません" in client_a.get(url).content.decode()
+        refused = client_a.post(url + "identity/", forged)
+        assert "照合結果はまだ記録していません" in refused.content.decode()
         confirmed_ids = [e.target_id for e in events(tenant_a, "callcentre.identity_confirmed")]
         assert str(voucher.pk) not in confirmed_ids
         client_a.post(
