@@ -1,5 +1,7 @@
 """Demo data for one municipality: vaccines, venues in several areas, two weeks of slots,
-age phases and a policy — what an admin sets up before an opening (UX.md "The admin's path").
+age phases and a policy — what an admin sets up before an opening (UX.md "The admin's path");
+and today's slots at the first venue, with a few residents booked there
+(``demo_venue_day``), for the venue's desk to be tried (UX.md "The venue's path").
 
 ``manage.py demo_setup`` calls ``demo_data_create`` inside the demo municipality. Running it
 again adds what is missing and changes nothing else (slots are unique per venue, vaccine and
@@ -14,11 +16,22 @@ from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from audit import record
 from audit.chain import Actor
-from booking.models import AgePhase, BookingPolicy, Slot, VaccineProduct, Venue
+from booking.models import (
+    AgePhase,
+    Booking,
+    BookingPolicy,
+    Channel,
+    Slot,
+    VaccineProduct,
+    Venue,
+    Voucher,
+)
+from booking.models.bookings import booking_number_new
 from tenants.db import current_municipality
 
 JAPAN = ZoneInfo("Asia/Tokyo")
@@ -201,9 +214,10 @@ def demo_data_create(*, days: int = 14, venues: int = 6) -> DemoSummary:
             )
             venue.products.add(*(products[code] for code in template.products))
             web, line, call_centre = template.capacity
-            for offset in range(1, days + 1):
+            # Today at the first venue, whatever the day: the venue's desk has a day to try.
+            for offset in range(0 if index == 0 else 1, days + 1):
                 day = today + timedelta(days=offset)
-                if day.weekday() >= 5:  # weekdays only
+                if day.weekday() >= 5 and offset:  # weekdays only
                     continue
                 # A venue with two vaccines alternates them by day: one vaccine per session.
                 product = products[template.products[day.toordinal() % len(template.products)]]
@@ -253,3 +267,50 @@ def demo_data_create(*, days: int = 14, venues: int = 6) -> DemoSummary:
         slots=Slot.objects.count(),
         age_phases=AgePhase.objects.count(),
     )
+
+
+def demo_venue_day(vouchers: list[Voucher]) -> list[Booking]:
+    """Today's bookings of ``vouchers`` at the first venue (one each, in the next slots to
+    start, or the day's last one), for the venue's desk to receive: made as the booking
+    service leaves them, their places claimed, since the service books no slot this close.
+    A voucher with a live booking already keeps it. Idempotent."""
+    today = timezone.localdate(timezone=JAPAN)
+    start = datetime.combine(today, time.min, tzinfo=JAPAN)
+    first = Venue.objects.order_by("pk").first()
+    slots = list(
+        Slot.objects.filter(
+            venue=first, starts_at__gte=start, starts_at__lt=start + timedelta(days=1)
+        ).order_by("starts_at")
+    )
+    if not slots:
+        return []
+    upcoming = [slot for slot in slots if slot.starts_at >= timezone.now()] or slots[-1:]
+    made: list[Booking] = []
+    with transaction.atomic():
+        for voucher, slot in zip(vouchers, upcoming * len(vouchers), strict=False):
+            if voucher.bookings.filter(status__in=Booking.LIVE_STATUSES).exists():
+                continue
+            claimed = Slot.objects.filter(
+                pk=slot.pk, booked_call_centre__lt=F("capacity_call_centre")
+            ).update(booked_call_centre=F("booked_call_centre") + 1)
+            if not claimed:
+                continue
+            made.append(
+                Booking.objects.create(
+                    booking_number=booking_number_new(),
+                    voucher=voucher,
+                    slot=slot,
+                    dose=1,
+                    channel=Channel.CALL_CENTRE,
+                    booked_through=Channel.CALL_CENTRE,
+                    actor_kind=Actor.SYSTEM,
+                    actor_id="demo",
+                )
+            )
+        if made:
+            record(
+                action="demo.data_created",
+                actor=Actor.system("demo"),
+                details={"venue_day_bookings": [booking.pk for booking in made]},
+            )
+    return made

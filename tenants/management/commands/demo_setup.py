@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import io
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -12,6 +13,8 @@ from django_tenants.utils import schema_context, tenant_context
 from audit.chain import Actor
 from tenants.models import Municipality
 from tenants.services import municipality_provision, site_url
+
+JAPAN = ZoneInfo("Asia/Tokyo")
 
 # A made-up municipality with a valid code (prefecture 13, check digit 8) that is not in the
 # national list, so the demo never poses as a real city.
@@ -27,7 +30,11 @@ DEMO_RESIDENTS = [
     "1399980003,9000003,見本 和子,ミホン カズコ,1941-01-20,2,1870002,デモ市栄町2-3,",
     "1399980004,9000004,見本 一郎,ミホン イチロウ,1985-06-15,1,1870002,デモ市栄町2-4,",
     "1399980005,9000005,試験 さくら,シケン サクラ,2001-03-03,2,1870003,デモ市緑町3-5,",
+    # Booked today at the first venue, for its desk to receive (booking.demo.demo_venue_day).
+    "1399980006,9000006,会場 春子,カイジョウ ハルコ,1944-05-05,2,1870001,デモ市本町1-6,",
+    "1399980007,9000007,会場 秋夫,カイジョウ アキオ,1939-11-03,1,1870002,デモ市栄町2-7,",
 ]
+VENUE_DAY_RESIDENTS = ("1399980006", "1399980007")
 
 
 class Command(BaseCommand):
@@ -60,6 +67,7 @@ class Command(BaseCommand):
         for line in DEMO_RESIDENTS[:3]:
             cells = line.split(",")
             self.stdout.write(f"    {cells[0]} / {cells[4]}")
+        self._venue_day(municipality)
         self._operator()
         self.stdout.write(f"Control plane: {site_url(settings.SESSHU_PLATFORM_HOST, '/')}")
 
@@ -77,7 +85,10 @@ class Command(BaseCommand):
 
         with tenant_context(municipality):
             demo_data_create()
-            if not Voucher.objects.exists():
+            numbers = [line.split(",", 1)[0] for line in DEMO_RESIDENTS]
+            # Imported again (an upsert: those already there unchanged) when one is missing,
+            # as after an upgrade that added demo residents.
+            if Voucher.objects.filter(voucher_number__in=numbers).count() < len(numbers):
                 data = ("\r\n".join([DEMO_REGISTRY_HEADER, *DEMO_RESIDENTS]) + "\r\n").encode()
                 registry_import = registry_import_upload(
                     stream=io.BytesIO(data),
@@ -91,6 +102,33 @@ class Command(BaseCommand):
                 registry_import.refresh_from_db()
                 registry_import_confirm(registry_import=registry_import, actor=actor, enqueue=False)
                 registry_import_apply(registry_import_id=registry_import.pk)
+
+    def _venue_day(self, municipality: Municipality) -> None:
+        """Today's bookings at the first venue, said with what the desk looks them up by."""
+        from booking.demo import demo_venue_day
+        from booking.models import Booking, Voucher
+        from booking.models.bookings import booking_number_display
+
+        with tenant_context(municipality):
+            vouchers = list(
+                Voucher.objects.filter(voucher_number__in=VENUE_DAY_RESIDENTS).order_by(
+                    "voucher_number"
+                )
+            )
+            demo_venue_day(vouchers)
+            today = (
+                Booking.objects.filter(voucher__in=vouchers, status__in=Booking.LIVE_STATUSES)
+                .select_related("slot__venue", "voucher")
+                .order_by("voucher__voucher_number")
+            )
+            for booking in today:
+                starts = booking.slot.starts_at.astimezone(JAPAN)
+                self.stdout.write(
+                    f"  Booked at {booking.slot.venue.name} on {starts:%Y-%m-%d %H:%M}"
+                    " (console → 受付): 予約番号 "
+                    f"{booking_number_display(booking.booking_number)}"
+                    f" / 接種券番号 {booking.voucher.voucher_number}"
+                )
 
     def _fresh_admin_link(self, municipality: Municipality, actor: Actor) -> str | None:
         from booking.models import StaffMember

@@ -8,7 +8,7 @@ from django.utils import timezone
 from django_tenants.utils import tenant_context
 
 from audit.chain import Actor
-from booking.demo import demo_data_create
+from booking.demo import demo_data_create, demo_venue_day
 from booking.models import AgePhase, BookingPolicy, Slot, Venue, Voucher
 from booking.selectors.availability import availability_for_day, open_days
 from booking.services.booking import booking_create
@@ -26,11 +26,18 @@ def test_demo_data_is_realistic_and_idempotent(tenant_a) -> None:
         weekdays = sum(
             1 for offset in range(1, 15) if (today() + timedelta(days=offset)).weekday() < 5
         )
-        assert first.slots == 6 * weekdays * 16  # 9:00 to 16:30, every 30 minutes
+        # 9:00 to 16:30, every 30 minutes; and today at the first venue, for its desk.
+        assert first.slots == 6 * weekdays * 16 + 16
         assert len({v.area for v in Venue.objects.all()}) >= 4
         assert all(v.address.startswith("東京都小平市") for v in Venue.objects.all())
         starts = [s.starts_at.astimezone(JAPAN) for s in Slot.objects.all()]
-        assert all(s.weekday() < 5 for s in starts)
+        assert all(s.weekday() < 5 for s in starts if s.date() != today())
+        first_venue = Venue.objects.order_by("pk").first()
+        assert {
+            s.venue_id
+            for s in Slot.objects.all()
+            if s.starts_at.astimezone(JAPAN).date() == today()
+        } == {first_venue.pk}
         assert min(s.time() for s in starts).hour == 9
         assert max(s.time() for s in starts).strftime("%H:%M") == "16:30"
         slot = Slot.objects.first()
@@ -82,3 +89,23 @@ def test_booking_counts_for_the_control_plane(tenant_a) -> None:
         # Until the app registers them at start-up, leave the registry as other tests know it.
         for key in set(STAT_COUNTERS) - registered_before:
             del STAT_COUNTERS[key]
+
+
+def test_the_demo_venue_day_books_residents_today_at_the_first_venue(tenant_a) -> None:
+    """The venue's desk has residents to receive today, whatever the hour: booked as the
+    service leaves a booking (its place claimed), once."""
+    with tenant_context(tenant_a):
+        demo_data_create(days=7, venues=2)
+        vouchers = [make_voucher(tenant_a, f"100000009{i}") for i in range(2)]
+        made = demo_venue_day(vouchers)
+        assert len(made) == 2
+        first_venue = Venue.objects.order_by("pk").first()
+        for booking in made:
+            assert booking.slot.venue_id == first_venue.pk
+            assert booking.slot.starts_at.astimezone(JAPAN).date() == today()
+            assert booking.status == "active" and booking.dose == 1
+        slot = Slot.objects.get(pk=made[0].slot_id)
+        live = slot.bookings.filter(status="active").count()
+        assert slot.booked_call_centre == live
+        assert demo_venue_day(vouchers) == []  # again: nothing more
+        assert Slot.objects.get(pk=slot.pk).booked_call_centre == live
