@@ -35,6 +35,7 @@ from booking.models import (
     Booking,
     Channel,
     NotificationKind,
+    Slot,
     StaffMember,
     VaccinationRecord,
     VaccineProduct,
@@ -799,6 +800,42 @@ def booking_deferral_undo(
             code=refusal.code, operation="undo_deferral", staff=staff, booking=booking, ip=ip
         ) from None
     return DeferralUndone(locked, restored, lost)
+
+
+# --- A resident without a booking ------------------------------------------------------------
+
+
+def reception_walk_in(
+    *, staff: StaffMember, voucher_number: str, slot_id: int, ip: str | None = None
+) -> Booking:
+    """A resident at the desk without a booking (a dose left over at the end of the day, a
+    booking lost on paper), given a free place in a slot of today at the venue and checked
+    in, in one transaction: through the booking service (``at_the_venue``), so every rule
+    of who may have which dose holds. Voucher numbers typed here count with reception's
+    lookups (``too_many_lookups``). Raises ReceptionRefused (audited) or BookingRefused
+    (the rule that said no; nothing written)."""
+    from booking.services.booking import booking_create
+
+    slot = Slot.objects.select_related("venue").filter(pk=slot_id).first()
+    if slot is None:
+        raise _refused(code="not_found", operation="walk_in", staff=staff, ip=ip)
+    if not staff_works_at(staff, slot.venue_id):
+        raise _refused(code="other_venue", operation="walk_in", staff=staff, ip=ip)
+    if not _voucher_lookup_allowed(staff):
+        raise _refused(code="too_many_lookups", operation="walk_in", staff=staff, ip=ip)
+    voucher = Voucher.objects.filter(voucher_number=voucher_number).first()
+    if voucher is None:
+        raise _refused(code="not_found", operation="walk_in", staff=staff, ip=ip)
+    with transaction.atomic():
+        booking = booking_create(
+            voucher=voucher,
+            slot=slot,
+            channel=Channel.CALL_CENTRE,
+            actor=staff_actor(staff),
+            ip=ip,
+            at_the_venue=True,
+        )
+        return booking_check_in(booking=booking, staff=staff, ip=ip)
 
 
 # --- The dose given ---------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import unicodedata
 from typing import Any
 
 from django import forms
@@ -42,6 +43,39 @@ class LookupForm(ConsoleForm):
             }
         ),
     )
+
+
+class WalkInForm(ConsoleForm):
+    """A resident without a booking: their voucher number (from the 接種券 in hand), a slot
+    of today with a place left, and the identity seen."""
+
+    voucher_number = forms.CharField(
+        label=_("接種券番号（数字10桁）"),
+        max_length=20,
+        help_text=_("お持ちの接種券に印字された接種券番号です。"),
+        widget=forms.TextInput(
+            attrs={"inputmode": "numeric", "autocomplete": "off", "autofocus": True, "size": 12}
+        ),
+    )
+    slot = forms.TypedChoiceField(
+        label=_("空きのある本日の枠"), coerce=int, widget=forms.RadioSelect
+    )
+    confirm = forms.BooleanField(label=_("接種券と本人確認書類で、ご本人であることを確かめました"))
+
+    def __init__(self, *args: Any, choices: list[tuple[int, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["slot"]
+        assert isinstance(field, forms.TypedChoiceField)
+        field.choices = choices
+
+    def clean_voucher_number(self) -> str:
+        typed = unicodedata.normalize("NFKC", self.cleaned_data["voucher_number"])
+        digits = "".join(typed.split()).replace("-", "")
+        if not (len(digits) == 10 and digits.isascii() and digits.isdigit()):
+            raise forms.ValidationError(
+                _("接種券番号は数字10桁で入力してください（接種券に印字されています）。")
+            )
+        return digits
 
 
 class VaccinationForm(ConsoleForm):

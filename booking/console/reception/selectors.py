@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.db.models import Count, QuerySet
+from django.utils import timezone
 
-from booking.models import Booking, StaffMember, Venue
+from booking.models import Booking, Channel, Slot, StaffMember, Venue
 from booking.services.reception import day_bounds, reception_venues, today_in_japan
 
 
@@ -54,3 +55,33 @@ def reception_day(staff: StaffMember) -> list[VenueDay]:
         )
         for venue in venues
     ]
+
+
+@dataclass(frozen=True)
+class FreePlaces:
+    slot: Slot
+    places: int  # left in the slot, every channel's together
+
+
+def walk_in_slots(staff: StaffMember) -> list[FreePlaces]:
+    """Today's slots at the venues ``staff`` works at that are not over and have a place
+    left (of any channel): where a resident without a booking can be given one at the desk."""
+    start, end = day_bounds(today_in_japan())
+    slots = (
+        Slot.objects.filter(
+            venue__in=reception_venues(staff),
+            venue__is_open=True,
+            status=Slot.Status.OPEN,
+            product__active=True,
+            starts_at__gte=start,
+            starts_at__lt=end,
+            ends_at__gt=timezone.now(),
+        )
+        .select_related("venue", "product")
+        .order_by("starts_at", "venue__name")
+    )
+    free = [
+        FreePlaces(slot, sum(max(0, slot.remaining(channel)) for channel in Channel.values))
+        for slot in slots
+    ]
+    return [each for each in free if each.places > 0]

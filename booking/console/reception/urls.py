@@ -24,5 +24,6 @@ urlpatterns = [
         name="void_vaccination",
     ),
     path("no-shows/", views.no_shows, name="no_shows"),
+    path("walk-in/", views.walk_in, name="walk_in"),
     path("staff-venues/", views.staff_venues, name="staff_venues"),
 ]

@@ -26,12 +26,13 @@ from booking.console.reception.forms import (
     VaccinationCorrectionForm,
     VaccinationForm,
     VaccinationVoidForm,
+    WalkInForm,
 )
-from booking.console.reception.selectors import reception_day
+from booking.console.reception.selectors import reception_day, walk_in_slots
 from booking.models import Booking, StaffMember, VaccinationRecord
 from booking.models.bookings import booking_number_display
 from booking.registry.dates import ERAS
-from booking.services.booking import bookings_out_of_step
+from booking.services.booking import BookingRefused, bookings_out_of_step
 from booking.services.reception import (
     ReceptionRefused,
     booking_check_in,
@@ -46,6 +47,7 @@ from booking.services.reception import (
     reception_card_open,
     reception_lookup,
     reception_venues,
+    reception_walk_in,
     staff_venue_ids,
     staff_venues_set,
     today_in_japan,
@@ -403,6 +405,62 @@ def _slot_words(booking: Booking) -> str:
     """``12月8日（火）10:00 市民総合体育館``: a slot as the desk reads it out."""
     starts = timezone.localtime(booking.slot.starts_at)
     return f"{date_format(starts, _('n月j日（D）H:i'))} {booking.slot.venue.name}"
+
+
+@require_http_methods(["GET", "POST"])
+@staff_required(Admin, Venue_)
+def walk_in(request: HttpRequest) -> HttpResponse:
+    """A resident without a booking, given a free place today at the venue and checked in
+    (a dose left over at the end of the day, a booking lost on paper)."""
+    free = walk_in_slots(_staff(request))
+    choices = [
+        (
+            each.slot.pk,
+            _("%(time)s %(venue)s（%(product)s）残り%(places)s人")
+            % {
+                "time": f"{timezone.localtime(each.slot.starts_at):%H:%M}",
+                "venue": each.slot.venue.name,
+                "product": each.slot.product.name,
+                "places": each.places,
+            },
+        )
+        for each in free
+    ]
+    form = WalkInForm(request.POST if request.method == "POST" else None, choices=choices)
+    if request.method == "POST" and form.is_valid():
+        try:
+            booking = reception_walk_in(
+                staff=_staff(request),
+                voucher_number=form.cleaned_data["voucher_number"],
+                slot_id=form.cleaned_data["slot"],
+                ip=client_ip(request),
+            )
+        except ReceptionRefused as refusal:
+            form.add_error(None, refusal.message)
+        except BookingRefused as refused:
+            form.add_error(None, _walk_in_refusal(refused))
+        else:
+            messages.success(
+                request,
+                _(
+                    "予約のない方を、本日の空き枠で予約し受付しました（予約番号 %(number)s）。"
+                    "接種のあとは記録してください。"
+                )
+                % {"number": booking_number_display(booking.booking_number)},
+            )
+            return redirect("console:reception:booking", booking_id=booking.pk)
+    return render(
+        request,
+        "booking/console/reception/walk_in.html",
+        _context(request, form=form, free=free),
+        status=400 if request.method == "POST" else 200,
+    )
+
+
+def _walk_in_refusal(refused: BookingRefused) -> str:
+    if refused.code == "full":
+        return _("この枠は、いま空きがなくなりました。ほかの枠を選んでください。")
+    return refused.staff_message
 
 
 # The status a booking is left in by each outcome of ``not_given``.

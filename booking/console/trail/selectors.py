@@ -540,6 +540,7 @@ class ReceptionOperation(models.TextChoices):
     UNDO_CHECK_IN = "undo_check_in", gettext_lazy("受付の取消")
     DEFER = "defer", gettext_lazy("接種の見合わせ")
     UNDO_DEFERRAL = "undo_deferral", gettext_lazy("接種見合わせの取消")
+    WALK_IN = "walk_in", gettext_lazy("予約のない方の当日受付")
     VACCINATION = "vaccination", gettext_lazy("接種の記録")
     CORRECT = "correct", gettext_lazy("接種記録の訂正")
     VOID = "void", gettext_lazy("接種記録の取消")

@@ -87,6 +87,20 @@ def slot_refusal(slot: Slot, *, channel: str, policy: BookingPolicy) -> BookingR
     return None
 
 
+def _check_slot_at_the_venue(ctx: _Context, slot: Slot, dose: int) -> None:
+    """A resident at the venue's desk without a booking, given a free place of a slot of
+    today there: open, of today and not yet over. The booking window does not apply (it
+    closes hours before a slot, for planning; the resident is here), nor the channel: any
+    place left is theirs (``walk_in_channels``)."""
+    refusal = partial(BookingRefused, dose=dose, slot_id=slot.pk, phone=ctx.phone)
+    if slot.status != Slot.Status.OPEN or not slot.venue.is_open or not slot.product.active:
+        raise refusal("slot_closed")
+    if _day_of(slot.starts_at) != _day_of(ctx.now):
+        raise refusal("not_today_at_venue")
+    if ctx.now >= slot.ends_at:
+        raise refusal("slot_ended")
+
+
 def _check_slot_at(
     now: datetime, policy: BookingPolicy, channel: str, slot: Slot, dose: int
 ) -> None:

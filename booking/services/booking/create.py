@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from audit import record
 from audit.chain import Actor
-from booking.models import Booking, BookingPolicy, Slot, Voucher
+from booking.models import Booking, BookingPolicy, Channel, Slot, Voucher
 from booking.models.bookings import booking_number_new
 from booking.selectors.residents import DoseTaken, dose_history, series_size
 from booking.services.booking.access import _check_actor, _check_channel, _check_municipality
@@ -23,6 +23,7 @@ from booking.services.booking.checks import (
     _check_eligible,
     _check_follows,
     _check_slot,
+    _check_slot_at_the_venue,
     _choose_dose,
     _Context,
     _day_of,
@@ -36,6 +37,10 @@ from sesshu import metrics
 from sesshu.rows import insert_of
 
 LIVE_BOOKING_CONSTRAINT = "one_live_booking_per_voucher_and_dose"
+# A resident at the venue's desk takes a place of whichever channel has one left: the call
+# centre's first (staff book with its places), then the web's and LINE's, which nobody else
+# can book once the slot's cut-off has passed.
+WALK_IN_CHANNELS = (Channel.CALL_CENTRE, Channel.WEB, Channel.LINE)
 _NUMBER_ATTEMPTS = 5
 
 
@@ -70,6 +75,7 @@ def _insert_booking(
     channel: str,
     actor: Actor,
     linked_to_id: int | None,
+    booked_through: str | None = None,
 ) -> Booking:
     booking = Booking(
         booking_number=booking_number_new(),
@@ -77,7 +83,7 @@ def _insert_booking(
         slot=slot,
         dose=dose,
         channel=channel,
-        booked_through=channel,
+        booked_through=booked_through or channel,
         status=Booking.Status.ACTIVE,
         linked_to_id=linked_to_id,
         actor_kind=actor.kind,
@@ -96,6 +102,7 @@ def booking_create(
     dose: int | None = None,
     second_slot: Slot | None = None,
     told: dict[str, str] | None = None,
+    at_the_venue: bool = False,
 ) -> Booking:
     """Book the voucher's next dose in ``slot`` with ``channel``'s capacity.
 
@@ -103,10 +110,17 @@ def booking_create(
     books the series together (the returned booking's ``linked`` holds it). ``dose`` is for
     the call centre's checks: it must be the next dose. ``told``: what the caller told the
     call centre (who is on the phone), recorded with each booking. Raises BookingRefused.
+
+    ``at_the_venue``: staff give a resident at the venue's desk, without a booking, a free
+    place in a slot of today there (``_check_slot_at_the_venue``): the place of whichever
+    channel has one left (``WALK_IN_CHANNELS``), booked through ``channel``. Every other
+    rule holds (eligibility, the dose interval, one booking per dose).
     """
     channel = _check_channel(channel)
     _check_actor(actor, channel, voucher.pk)
     _check_municipality(voucher, slot, second_slot)
+    if at_the_venue and (actor.kind != Actor.STAFF or second_slot is not None):
+        raise ValueError("a booking at the venue is staff's, of one dose")
 
     def create() -> Booking:
         ctx = _Context(timezone.now(), BookingPolicy.current(), channel, _lock_voucher(voucher.pk))
@@ -118,7 +132,10 @@ def booking_create(
         birth_date = _birth_date(ctx.voucher)
         plan: list[tuple[Slot, int]] = [(first, first_dose)]
         _check_eligible(ctx, first, first_dose, birth_date)
-        _check_slot(ctx, first, first_dose)
+        if at_the_venue:
+            _check_slot_at_the_venue(ctx, first, first_dose)
+        else:
+            _check_slot(ctx, first, first_dose)
         previous = history.previous
         if previous is not None:
             _check_follows(
@@ -146,9 +163,20 @@ def booking_create(
             else None
         )
         marks = SlotMarks()
+        places = WALK_IN_CHANNELS if at_the_venue else (channel,)
+        held: dict[int, str] = {}  # slot id -> the channel whose place it holds
         for claimed, claimed_dose in sorted(plan, key=lambda item: item[0].pk):
-            if not slot_claim_capacity(slot=claimed, channel=channel, marks=marks):
+            held_by = next(
+                (
+                    each
+                    for each in places
+                    if slot_claim_capacity(slot=claimed, channel=each, marks=marks)
+                ),
+                None,
+            )
+            if held_by is None:
                 raise _refusal_after_failed_claim(ctx, claimed, claimed_dose)
+            held[claimed.pk] = held_by
         bookings: list[Booking] = []
         for planned, planned_dose in plan:
             bookings.append(
@@ -156,7 +184,8 @@ def booking_create(
                     voucher=ctx.voucher,
                     slot=planned,
                     dose=planned_dose,
-                    channel=channel,
+                    channel=held[planned.pk],
+                    booked_through=channel,
                     actor=actor,
                     linked_to_id=bookings[-1].pk if bookings else follows_booking_id,
                 )
@@ -175,6 +204,9 @@ def booking_create(
                     "dose": booking.dose,
                     "slot": booking.slot_id,
                     "linked_to": booking.linked_to_id,
+                    **(
+                        {"at_the_venue": True, "places_of": booking.channel} if at_the_venue else {}
+                    ),
                     **(told or {}),
                 },
             )

@@ -25,6 +25,8 @@ REFUSAL_CODES = (
     "no_longer_booked",
     "changed_meanwhile",
     "moved_before_cancel",
+    "not_today_at_venue",
+    "slot_ended",
 )
 
 
@@ -137,6 +139,10 @@ def _refusal_message(code: str, values: dict[str, Any]) -> str:
             "この予約は、この画面を開いたあとに日時・会場が変更されています（いまの予約：%(now)s）。"
             "取り消していません。いまの予約を確かめて、取り消すときはもう一度押してください。"
         ) % {"now": values.get("now", "")}
+    if code == "not_today_at_venue":
+        return _("会場での当日の受付は、本日の予約枠にだけできます。")
+    if code == "slot_ended":
+        return _("この予約枠の時間は終わっています。これから始まる枠か、いまの枠を選んでください。")
     raise ValueError(f"unknown refusal code {code!r}")
 
 

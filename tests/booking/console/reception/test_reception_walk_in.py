@@ -1,0 +1,121 @@
+"""A resident at the desk without a booking, given a free place of today and checked in."""
+
+from __future__ import annotations
+
+from django.test import Client
+from django_tenants.utils import tenant_context
+
+from booking.models import Booking, Slot, Voucher
+from tenants.models import Municipality
+
+from ..conftest import StaffAccount, events
+from .conftest import Day, logged_in, make_booking, make_voucher
+
+WALK_IN = "/console/reception/walk-in/"
+
+
+def _walk_in(client: Client, number: str, slot: Slot, **extra: str):
+    return client.post(
+        WALK_IN, {"voucher_number": number, "slot": str(slot.pk), "confirm": "1", **extra}
+    )
+
+
+def _bookings(tenant: Municipality, voucher: Voucher) -> list[Booking]:
+    with tenant_context(tenant):
+        return list(Booking.objects.filter(voucher=voucher).order_by("pk"))
+
+
+def test_a_resident_without_a_booking_is_booked_into_a_free_place_and_checked_in(
+    tenant_a: Municipality, client_a: Client, day: Day, venue_a: StaffAccount, clock
+) -> None:
+    """At 09:30 the 10:00 slot's booking window closed long ago (24 hours before): at the
+    desk it is still given, from the places nobody can book any more."""
+    with tenant_context(tenant_a):
+        walker = make_voucher(tenant_a, "1000000055", name="当日 一郎", kana="トウジツ イチロウ")
+        # No place of the call centre's left: the web's is taken.
+        Slot.objects.filter(pk=day.later.pk).update(booked_call_centre=5)
+    logged_in(client_a, venue_a, clock)
+    assert 'id="walk-in-link"' in client_a.get("/console/reception/").content.decode()
+    page = client_a.get(WALK_IN).content.decode()
+    # Today's slots not over, at this staff member's venue only: not 09:00 (ended), not north.
+    assert f'value="{day.later.pk}"' in page and "10:00 小平市役所" in page
+    assert f'value="{day.early.pk}"' not in page and f'value="{day.north_today.pk}"' not in page
+    assert "残り12人" in page  # web 10 + LINE 2 (the call centre's 5 taken)
+
+    unconfirmed = client_a.post(WALK_IN, {"voucher_number": "1000000055", "slot": day.later.pk})
+    assert (
+        unconfirmed.status_code == 400
+        and "確認のチェックを入れてください" in unconfirmed.content.decode()
+    )
+    assert _bookings(tenant_a, walker) == []
+
+    response = _walk_in(client_a, "１０００００００５５", day.later)  # full-width, as typed
+    assert response.status_code == 302
+    (booking,) = _bookings(tenant_a, walker)
+    assert response["Location"] == f"/console/reception/bookings/{booking.pk}/"
+    assert booking.status == Booking.Status.CHECKED_IN and booking.slot_id == day.later.pk
+    assert booking.channel == "web" and booking.booked_through == "call_centre"
+    with tenant_context(tenant_a):
+        assert Slot.objects.get(pk=day.later.pk).booked_web == 1
+    card = client_a.get(response["Location"]).content.decode()
+    assert "本日の空き枠で予約し受付しました" in card and "当日 一郎" in card
+    assert 'id="record-vaccination"' in card
+    (created,) = [e for e in events(tenant_a, "booking.created") if e.target_id == str(booking.pk)]
+    assert created.details["at_the_venue"] is True and created.details["places_of"] == "web"
+    assert created.actor_kind == "staff" and created.actor_id == str(venue_a.user_id)
+    (checked,) = [
+        e for e in events(tenant_a, "reception.checked_in") if e.target_id == str(booking.pk)
+    ]
+    assert checked.actor_id == str(venue_a.user_id)
+
+
+def test_the_booking_rules_still_hold_at_the_desk(
+    tenant_a: Municipality, client_a: Client, day: Day, venue_a: StaffAccount, clock
+) -> None:
+    """One live booking per dose: the resident already booked (today) is refused in words,
+    with nothing written; an unknown number too (and audited)."""
+    logged_in(client_a, venue_a, clock)
+    refused = _walk_in(client_a, day.resident.voucher_number, day.later)
+    assert refused.status_code == 400
+    assert "この回の予約がすでにあるか" in refused.content.decode()
+    assert len(_bookings(tenant_a, day.resident)) == 1
+    unknown = _walk_in(client_a, "1999999999", day.later)
+    assert unknown.status_code == 400 and "見つかりません" in unknown.content.decode()
+    assert events(tenant_a, "reception.refused")[-1].details == {
+        "operation": "walk_in",
+        "reason": "not_found",
+    }
+    short = _walk_in(client_a, "12345", day.later)
+    assert "接種券番号は数字10桁で入力してください" in short.content.decode()
+
+
+def test_a_slot_elsewhere_or_over_is_not_given(
+    tenant_a: Municipality,
+    client_a: Client,
+    day: Day,
+    venue_a: StaffAccount,
+    clock,
+) -> None:
+    with tenant_context(tenant_a):
+        walker = make_voucher(tenant_a, "1000000056")
+    logged_in(client_a, venue_a, clock)
+    # Another venue's slot (not offered on the page, sent by hand): refused.
+    elsewhere = _walk_in(client_a, walker.voucher_number, day.north_today)
+    assert elsewhere.status_code == 400
+    # A slot of today already over, or of tomorrow: not among the choices.
+    assert _walk_in(client_a, walker.voucher_number, day.early).status_code == 400
+    assert _walk_in(client_a, walker.voucher_number, day.tomorrow).status_code == 400
+    assert _bookings(tenant_a, walker) == []
+
+
+def test_a_slot_with_no_place_left_is_not_offered(
+    tenant_a: Municipality, client_a: Client, day: Day, venue_a: StaffAccount, clock
+) -> None:
+    with tenant_context(tenant_a):
+        Slot.objects.filter(pk=day.later.pk).update(
+            booked_web=10, booked_line=2, booked_call_centre=5
+        )
+        make_booking(make_voucher(tenant_a, "1000000057"), day.tomorrow)
+    logged_in(client_a, venue_a, clock)
+    page = client_a.get(WALK_IN).content.decode()
+    assert 'id="no-free-places"' in page and f'value="{day.later.pk}"' not in page
