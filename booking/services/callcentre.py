@@ -792,6 +792,8 @@ def _by_whom(actor_kind: str, details: Mapping[str, Any]) -> str:
             return _("ご本人がLINEから")
         return _("ご本人がウェブから")
     if actor_kind == Actor.STAFF:
+        if details.get("at_the_venue"):
+            return _("会場の受付で、予約のない方として")
         return _asked(details) or _("コールセンター・市区町村の職員が")
     return _("システムが")
 

@@ -6,6 +6,7 @@ from django.test import Client
 from django_tenants.utils import tenant_context
 
 from booking.models import Booking, Slot, Voucher
+from booking.services.callcentre import booked_how
 from tenants.models import Municipality
 
 from ..conftest import StaffAccount, events
@@ -67,6 +68,8 @@ def test_a_resident_without_a_booking_is_booked_into_a_free_place_and_checked_in
         e for e in events(tenant_a, "reception.checked_in") if e.target_id == str(booking.pk)
     ]
     assert checked.actor_id == str(venue_a.user_id)
+    with tenant_context(tenant_a):  # what the call centre tells the resident who asks
+        assert booked_how(booking) == "会場の受付で、予約のない方として"
 
 
 def test_the_booking_rules_still_hold_at_the_desk(
