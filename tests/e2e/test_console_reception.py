@@ -51,7 +51,8 @@ def desk(site: Site, django_db_blocker: Any) -> Desk:
             venue=venue,
             product=product,
             starts_at=starts_at,
-            ends_at=starts_at + timedelta(minutes=30),
+            # Until the day's end: a place is given at the desk while the slot is not over.
+            ends_at=starts_at + timedelta(minutes=59),
             capacity_web=10,
         )
         first = Voucher.objects.get(voucher_number=site.voucher_number)
@@ -185,3 +186,43 @@ def test_reception_works_without_javascript(
         Shots("console-reception-no-javascript").take(page, "checked-in")
     finally:
         context.close()
+
+
+def test_a_resident_without_a_booking_is_given_a_free_place_and_checked_in(
+    page: Any, site: Site, desk: Desk, django_db_blocker: Any
+) -> None:
+    """A dose left over late in the day: the resident at the desk, with their 接種券 and no
+    booking, is booked into today's slot there and checked in, in one step."""
+    shots = Shots("console-reception-walk-in")
+    with django_db_blocker.unblock(), tenant_context(site.municipality):
+        venue = Venue.objects.get(name=desk.venue)
+        staff = _venue_staff(site, "uketsuke3@e2e.example.jp", venue)
+        cipher = cipher_for(site.municipality)
+        Voucher.objects.create(
+            voucher_number="3000000003",
+            personal=cipher.seal_record(
+                {"name": "当日 三郎", "name_kana": "トウジツ サブロウ", "birth_date": "1945-03-03"},
+                table="booking_voucher",
+                row_id="3000000003",
+            ),
+            content_hash=cipher.blind_index("3000000003", purpose="e2e"),
+        )
+    staff.log_in(page, site)
+    page.goto(site.url("/console/reception/"))
+    page.get_by_role("link", name="予約のない方を受付する（本日の空き枠）").click()
+    page.wait_for_url(site.url("/console/reception/walk-in/"))
+    page.get_by_label("接種券番号（数字10桁）").fill("3000000003")
+    page.get_by_label(re.compile(rf"23:00 {re.escape(desk.venue)}")).check()
+    page.get_by_label("接種券と本人確認書類で、ご本人であることを確かめました").check()
+    shots.take(page, "filled")
+    page.get_by_role("button", name="この枠で予約して受付する").click()
+    page.get_by_text("本日の空き枠で予約し受付しました").wait_for()
+    assert page.inner_text("#booking-status") == "受付済み"
+    assert "当日 三郎" in page.inner_text("main")
+    shots.take(page, "checked-in")
+    with django_db_blocker.unblock(), tenant_context(site.municipality):
+        booking = Booking.objects.get(voucher__voucher_number="3000000003")
+        assert booking.status == Booking.Status.CHECKED_IN
+        assert Event.objects.filter(
+            action="booking.created", target_id=str(booking.pk), details__at_the_venue=True
+        ).exists()
