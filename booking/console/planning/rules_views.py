@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 from django.contrib import messages
+from django.forms import Form
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.utils import timezone
@@ -24,6 +28,17 @@ from booking.services.planning import (
 )
 
 _RULES = "console:planning:rules"
+_Saved = TypeVar("_Saved")
+
+
+def _saved(form: Form, save: Callable[[], _Saved]) -> _Saved | None:
+    """What the service saved; None, with its refusal on the form (another admin's change
+    in between, say), when it wrote nothing."""
+    try:
+        return save()
+    except PlanningRefused as refused:
+        form.add_error(None, refused.message)
+        return None
 
 
 @require_GET
@@ -47,19 +62,22 @@ def rules(request: HttpRequest) -> HttpResponse:
 def policy_edit(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         form = BookingPolicyForm(request.POST)
-        if form.is_valid():
-            try:
-                booking_policy_update(
+        saved = (
+            _saved(
+                form,
+                lambda: booking_policy_update(
                     details=form.details(),
                     actor=actor_of(request),
                     ip=ip_of(request),
                     seen_version=form.cleaned_data["version"],
-                )
-            except PlanningRefused as refused:
-                form.add_error(None, refused.message)
-            else:
-                messages.success(request, _("予約の受付条件を保存しました。"))
-                return redirect(_RULES)
+                ),
+            )
+            if form.is_valid()
+            else None
+        )
+        if saved is not None:
+            messages.success(request, _("予約の受付条件を保存しました。"))
+            return redirect(_RULES)
         return page(request, "policy_form.html", {"form": form}, status=400)
     form = BookingPolicyForm(initial=BookingPolicyForm.initial_for(BookingPolicy.current()))
     return page(request, "policy_form.html", {"form": form})
@@ -98,24 +116,25 @@ def phase_edit(request: HttpRequest, phase_id: int) -> HttpResponse:
     if request.method == "POST":
         form = AgePhaseForm(request.POST, editing=phase)
         was_open = phase.opens_at <= timezone.now()
-        if form.is_valid():
-            try:
-                updated = age_phase_update(
+        updated = (
+            _saved(
+                form,
+                lambda: age_phase_update(
                     phase=phase,
                     details=form.details(),
                     actor=actor_of(request),
                     ip=ip_of(request),
                     seen_version=form.cleaned_data["version"],
-                )
-            except PlanningRefused as refused:
-                form.add_error(None, refused.message)
-            else:
-                messages.success(
-                    request, _("「%(name)s」を更新しました。") % {"name": updated.name}
-                )
-                if not was_open:
-                    _say_if_open(request, updated)
-                return redirect(_RULES)
+                ),
+            )
+            if form.is_valid()
+            else None
+        )
+        if updated is not None:
+            messages.success(request, _("「%(name)s」を更新しました。") % {"name": updated.name})
+            if not was_open:
+                _say_if_open(request, updated)
+            return redirect(_RULES)
         return page(request, "phase_form.html", {"form": form, "phase": phase}, status=400)
     form = AgePhaseForm(initial=AgePhaseForm.initial_for(phase))
     return page(request, "phase_form.html", {"form": form, "phase": phase})
@@ -158,22 +177,25 @@ def vaccine_edit(request: HttpRequest, product_id: int) -> HttpResponse:
     product = get_object_or_404(VaccineProduct, pk=product_id)
     if request.method == "POST":
         form = VaccineForm(request.POST, product=product)
-        if form.is_valid():
-            try:
-                updated = vaccine_update(
+        saved_product = (
+            _saved(
+                form,
+                lambda: vaccine_update(
                     product=product,
                     details=form.details(),
                     actor=actor_of(request),
                     ip=ip_of(request),
                     seen_version=form.cleaned_data["version"],
-                )
-            except PlanningRefused as refused:
-                form.add_error(None, refused.message)
-            else:
-                messages.success(
-                    request, _("「%(name)s」を更新しました。") % {"name": updated.name}
-                )
-                return redirect(_RULES)
+                ),
+            )
+            if form.is_valid()
+            else None
+        )
+        if saved_product is not None:
+            messages.success(
+                request, _("「%(name)s」を更新しました。") % {"name": saved_product.name}
+            )
+            return redirect(_RULES)
         return page(request, "vaccine_form.html", {"form": form, "product": product}, status=400)
     form = VaccineForm(initial=VaccineForm.initial_for(product), product=product)
     return page(request, "vaccine_form.html", {"form": form, "product": product})
