@@ -9,8 +9,10 @@ from datetime import datetime
 from django.db.models import Q, QuerySet
 from django.http import Http404
 from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy
 from django_tenants.utils import get_public_schema_name
 
+from audit.chain import Actor
 from audit.platform.models import PlatformEvent
 from booking.registry.normalize import _HIRAGANA_TO_KATAKANA
 from tenants.codes import reference_municipalities
@@ -150,3 +152,84 @@ def _incident_since(municipality: Municipality) -> datetime | None:
         .values_list("occurred_at", flat=True)
         .first()
     )
+
+
+# --- The platform's own trail ----------------------------------------------------------------
+
+# What the operators' console and the platform's tasks record (the platform chain), in the
+# operator's words. An action not here is shown by its code.
+PLATFORM_ACTION_LABELS: dict[str, Promise] = {
+    "controlplane.login_succeeded": gettext_lazy("ログイン"),
+    "controlplane.login_failed": gettext_lazy("ログインの失敗"),
+    "controlplane.logged_out": gettext_lazy("ログアウト"),
+    "controlplane.access_refused": gettext_lazy("アクセスの拒否"),
+    "controlplane.operator_created": gettext_lazy("運営者アカウントの作成"),
+    "controlplane.stats_refresh_requested": gettext_lazy("件数の集計の開始"),
+    "controlplane.trail_viewed": gettext_lazy("操作記録の閲覧"),
+    "access.refused": gettext_lazy("アクセスの拒否"),
+    "municipality.provisioned": gettext_lazy("市区町村の登録"),
+    "municipality.admin_reinvited": gettext_lazy("管理者の再招待"),
+    "municipality.admin_reset_sent": gettext_lazy("管理者の再設定の送信"),
+    "municipality.suspended": gettext_lazy("利用停止"),
+    "municipality.resumed": gettext_lazy("利用再開"),
+    "municipality.incident_started": gettext_lazy("インシデント対応の開始"),
+    "municipality.decommissioned": gettext_lazy("契約終了（データ削除）"),
+    "municipality.waiting_room_changed": gettext_lazy("順番待ちの設定の変更"),
+    "tenant_key.destroyed": gettext_lazy("データ鍵の破棄"),
+    "tenant.data_key_rewrapped": gettext_lazy("データ鍵の再暗号化"),
+}
+TRAIL_PAGE = 100
+
+
+@dataclass(frozen=True)
+class PlatformTrailRow:
+    event: PlatformEvent
+    label: str
+    actor: str  # the operator's user name, or the system component
+    municipality: Municipality | None  # the one the event is about
+
+
+def platform_trail(
+    *, municipality: Municipality | None = None, before: int | None = None
+) -> tuple[list[PlatformTrailRow], int | None]:
+    """The platform chain, newest first, a page at a time (``before``: the seq the page
+    starts below), of one municipality or of all; and the seq to ask the next page with
+    (None on the last). Nothing in it is a resident's."""
+    from django.contrib.auth import get_user_model
+
+    events = PlatformEvent.objects.order_by("-seq")
+    if municipality is not None:
+        events = events.filter(target_type="tenants.municipality", target_id=str(municipality.pk))
+    if before is not None:
+        events = events.filter(seq__lt=before)
+    page = list(events[: TRAIL_PAGE + 1])
+    older = page[TRAIL_PAGE - 1].seq if len(page) > TRAIL_PAGE else None
+    page = page[:TRAIL_PAGE]
+    operator_ids = {
+        int(event.actor_id)
+        for event in page
+        if event.actor_kind == Actor.VENDOR and event.actor_id.isdigit()
+    }
+    names = dict(get_user_model().objects.filter(pk__in=operator_ids).values_list("pk", "username"))
+    municipality_ids = {
+        int(event.target_id)
+        for event in page
+        if event.target_type == "tenants.municipality" and event.target_id.isdigit()
+    }
+    municipalities = Municipality.objects.in_bulk(municipality_ids)
+    rows = []
+    for event in page:
+        if event.actor_kind == Actor.VENDOR:
+            actor = (
+                names.get(int(event.actor_id), event.actor_id) if event.actor_id.isdigit() else ""
+            )
+        else:
+            actor = event.actor_id or event.actor_kind
+        about = (
+            municipalities.get(int(event.target_id))
+            if event.target_type == "tenants.municipality" and event.target_id.isdigit()
+            else None
+        )
+        label = PLATFORM_ACTION_LABELS.get(event.action)
+        rows.append(PlatformTrailRow(event, str(label) if label else event.action, actor, about))
+    return rows, older

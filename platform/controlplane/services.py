@@ -149,6 +149,17 @@ def stats_refresh_request(*, actor: Actor, ip: str | None) -> None:
     transaction.on_commit(lambda: municipality_stats_refresh_all.delay())
 
 
+def platform_trail_read(*, actor: Actor, ip: str | None, municipality_code: str, rows: int) -> None:
+    """A read of the platform's trail, in the trail: who, of which municipality (or all),
+    how many records."""
+    record(
+        action="controlplane.trail_viewed",
+        actor=actor,
+        ip=ip,
+        details={"municipality": municipality_code, "rows": rows},
+    )
+
+
 @dataclass(frozen=True)
 class CreatedOperator:
     user: Any

@@ -13,6 +13,7 @@ urlpatterns: list[URLPattern] = [
     path("logout/", views.logout_view, name="logout"),
     path("", views.municipality_list, name="municipality_list"),
     path("stats/refresh/", views.stats_refresh, name="stats_refresh"),
+    path("trail/", views.trail, name="trail"),
     path("municipalities/new/", views.municipality_create, name="municipality_create"),
     re_path(rf"^municipalities/{CODE}/$", views.municipality_detail, name="municipality_detail"),
     re_path(

@@ -34,12 +34,18 @@ from controlplane.forms import (
     SuspendForm,
     WaitingRoomForm,
 )
-from controlplane.selectors import municipality_get, municipality_row, municipality_rows
+from controlplane.selectors import (
+    municipality_get,
+    municipality_row,
+    municipality_rows,
+    platform_trail,
+)
 from controlplane.services import (
     LoginRefused,
     login_attempt_incomplete,
     login_attempt_verify,
     logout_record,
+    platform_trail_read,
     stats_refresh_request,
 )
 from sesshu.devices import CONTROL_PLANE
@@ -139,6 +145,29 @@ def municipality_list(request: HttpRequest) -> HttpResponse:
         request,
         "controlplane/municipality_list.html",
         {"search": search, "query": query, "rows": municipality_rows(query=query)},
+    )
+
+
+@require_GET
+@operator_required
+def trail(request: HttpRequest) -> HttpResponse:
+    """The platform's own trail (operators' logins, registrations, suspensions, key
+    destruction), newest first, of one municipality (``?municipality=<code>``) or all."""
+    code = request.GET.get("municipality", "")
+    municipality = municipality_get(code=code) if code else None
+    before_text = request.GET.get("before", "")
+    before = int(before_text) if before_text.isdigit() else None
+    rows, older = platform_trail(municipality=municipality, before=before)
+    platform_trail_read(
+        actor=Actor.vendor(request.user),
+        ip=client_ip(request),
+        municipality_code=code,
+        rows=len(rows),
+    )
+    return render(
+        request,
+        "controlplane/trail.html",
+        {"rows": rows, "older": older, "municipality": municipality},
     )
 
 
