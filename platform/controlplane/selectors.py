@@ -173,6 +173,7 @@ PLATFORM_ACTION_LABELS: dict[str, Promise] = {
     "municipality.suspended": gettext_lazy("利用停止"),
     "municipality.resumed": gettext_lazy("利用再開"),
     "municipality.incident_started": gettext_lazy("インシデント対応の開始"),
+    "municipality.incident_ended": gettext_lazy("インシデント対応の終了"),
     "municipality.decommissioned": gettext_lazy("契約終了（データ削除）"),
     "municipality.waiting_room_changed": gettext_lazy("順番待ちの設定の変更"),
     "tenant_key.destroyed": gettext_lazy("データ鍵の破棄"),

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
+from django.conf import settings
 from django.test.client import Client as ClientType
 
 from audit import record
@@ -57,3 +61,22 @@ def test_only_operators_read_the_platform_trail(platform_client: ClientType) -> 
     response = platform_client.get("/trail/")
     assert response.status_code in (302, 403)
     assert "platform-trail" not in response.content.decode()
+
+
+PLATFORM_ACTION = re.compile(
+    r'action="((?:controlplane|municipality|tenant_key|tenant|access)\.[a-z_]+)"'
+)
+
+
+def test_every_action_of_the_platform_chain_has_its_words() -> None:
+    """The platform chain's actions, as the source writes them, each with its label (a new
+    one without words would show as its code)."""
+    root = Path(settings.BASE_DIR)
+    found = {
+        action
+        for folder in ("platform", "tenants", "booking", "audit")
+        for path in (root / folder).rglob("*.py")
+        for action in PLATFORM_ACTION.findall(path.read_text(encoding="utf-8"))
+    }
+    assert {"municipality.incident_ended", "controlplane.login_succeeded"} <= found
+    assert sorted(found - set(selectors.PLATFORM_ACTION_LABELS)) == []
