@@ -456,12 +456,15 @@ def reception_lookup(*, staff: StaffMember, text: str, ip: str | None = None) ->
 
 
 def reception_booking_get(*, staff: StaffMember, booking_id: int, ip: str | None = None) -> Booking:
-    """A booking by id for a reception page; ``not_found`` and ``other_venue`` as above."""
+    """A booking by id for a reception page; ``not_found`` and ``other_venue`` as above,
+    except that another venue's booking opened by its id (an address typed or walked, not a
+    number the resident holds) is refused without saying where, when or what became of it."""
     booking = _booking_query().filter(pk=booking_id).first()
     if booking is None:
         raise _refused(code="not_found", operation="open", staff=staff, ip=ip)
     if not staff_works_at(staff, booking.slot.venue_id):
-        raise _refused(code="other_venue", operation="open", staff=staff, booking=booking, ip=ip)
+        _refused(code="other_venue", operation="open", staff=staff, booking=booking, ip=ip)
+        raise ReceptionRefused("other_venue")
     return booking
 
 

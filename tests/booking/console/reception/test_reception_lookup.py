@@ -125,8 +125,13 @@ def test_venue_staff_cannot_see_a_booking_at_another_venue(
     starts = timezone.localtime(day.booking.slot.starts_at).strftime("%H:%M")
     assert f"本日{starts}からの" in text
 
+    # Opened by its id (an address walked, not a number the resident holds): refused
+    # without where, when or what became of it.
     direct = client_a.get(f"/console/reception/bookings/{day.booking.pk}/")
     assert direct.status_code == 403 and RESIDENT_NAME not in direct.content.decode()
+    said = direct.content.decode()
+    assert "担当会場の予約ではありません" in said
+    assert day.booking.slot.venue.name not in said.split("<main")[1] and starts not in said
     refused = events(tenant_a, "reception.refused")
     assert [(event.details["reason"], event.target_id) for event in refused] == [
         ("other_venue", str(day.booking.pk)),
