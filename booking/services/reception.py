@@ -149,6 +149,10 @@ _REFUSAL_MESSAGES: dict[str, Any] = {
         "この予約の枠は、接種見合わせで空いた席がほかの方の予約で埋まったため、元に戻せません。"
         "同じ日の別の枠の予約を、コールセンターの画面で取ってください。"
     ),
+    "walk_in_unknown": gettext_lazy(
+        "この接種券番号は、この市区町村の接種券にありません。接種券に印字された番号を"
+        "もう一度確かめてください（転入されたばかりの方などは、市区町村の窓口にご案内ください）。"
+    ),
     "later_dose_recorded": gettext_lazy(
         "この方の次の回の接種が既に記録されています。先にその記録を取り消してください。"
     ),
@@ -808,6 +812,53 @@ def booking_deferral_undo(
 # --- A resident without a booking ------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class WalkInResident:
+    """Who the voucher number typed at the desk is, to compare with the 接種券 and an ID
+    before anything is booked."""
+
+    voucher_number: str
+    name: str
+    name_kana: str
+    birth_date: date | None
+    age: int | None
+    withdrawn: bool
+
+
+def reception_walk_in_identify(
+    *, staff: StaffMember, voucher_number: str, ip: str | None = None
+) -> WalkInResident:
+    """The voucher's holder, by name and birth date, for the desk to check against the
+    resident in front of it (a mistyped number would book someone else). Counted with
+    reception's voucher-number lookups and audited as a read of the record
+    (``reception.viewed``, the voucher as its target). Refused ``walk_in_unknown``."""
+    if not _voucher_lookup_allowed(staff):
+        raise _refused(code="too_many_lookups", operation="walk_in", staff=staff, ip=ip)
+    voucher = Voucher.objects.filter(voucher_number=voucher_number).first()
+    if voucher is None:
+        raise _refused(code="walk_in_unknown", operation="walk_in", staff=staff, ip=ip)
+    personal = cipher_for(current_municipality()).open_record(
+        bytes(voucher.personal), table=VOUCHER_TABLE, row_id=voucher.voucher_number
+    )
+    record(
+        action="reception.viewed",
+        actor=staff_actor(staff),
+        target=voucher,
+        ip=ip,
+        details={"voucher": voucher.pk, "fields": ["name", "name_kana", "birth_date"]},
+    )
+    birth_text = personal.get("birth_date")
+    born = date.fromisoformat(birth_text) if birth_text else None
+    return WalkInResident(
+        voucher_number=voucher.voucher_number,
+        name=personal.get("name") or "",
+        name_kana=personal.get("name_kana") or "",
+        birth_date=born,
+        age=_age_on(born, today_in_japan()) if born else None,
+        withdrawn=voucher.status == Voucher.Status.WITHDRAWN,
+    )
+
+
 def reception_walk_in(
     *, staff: StaffMember, voucher_number: str, slot_id: int, ip: str | None = None
 ) -> Booking:
@@ -828,7 +879,7 @@ def reception_walk_in(
         raise _refused(code="too_many_lookups", operation="walk_in", staff=staff, ip=ip)
     voucher = Voucher.objects.filter(voucher_number=voucher_number).first()
     if voucher is None:
-        raise _refused(code="not_found", operation="walk_in", staff=staff, ip=ip)
+        raise _refused(code="walk_in_unknown", operation="walk_in", staff=staff, ip=ip)
     with transaction.atomic():
         booking = booking_create(
             voucher=voucher,

@@ -213,9 +213,13 @@ def test_a_resident_without_a_booking_is_given_a_free_place_and_checked_in(
     page.wait_for_url(site.url("/console/reception/walk-in/"))
     page.get_by_label("接種券番号（数字10桁）").fill("3000000003")
     page.get_by_label(re.compile(rf"23:00 {re.escape(desk.venue)}")).check()
-    page.get_by_label("接種券と本人確認書類で、ご本人であることを確かめました").check()
     shots.take(page, "filled")
-    page.get_by_role("button", name="この枠で予約して受付する").click()
+    page.get_by_role("button", name="この番号の方を確かめる").click()
+    # Who the number is, to compare with the 接種券 and the ID before anything is booked.
+    assert page.inner_text("#walk-in-name") == "当日 三郎"
+    page.get_by_label("接種券と本人確認書類で、上の方ご本人であることを確かめました").check()
+    shots.take(page, "holder-shown")
+    page.get_by_role("button", name="この方を、この枠で予約して受付する").click()
     page.get_by_text("本日の空き枠で予約し受付しました").wait_for()
     assert page.inner_text("#booking-status") == "受付済み"
     assert "当日 三郎" in page.inner_text("main")

@@ -60,7 +60,10 @@ class WalkInForm(ConsoleForm):
     slot = forms.TypedChoiceField(
         label=_("空きのある本日の枠"), coerce=int, widget=forms.RadioSelect
     )
-    confirm = forms.BooleanField(label=_("接種券と本人確認書類で、ご本人であることを確かめました"))
+    # Asked on the second step, once the voucher's holder is shown (the view requires it).
+    confirm = forms.BooleanField(
+        label=_("接種券と本人確認書類で、上の方ご本人であることを確かめました"), required=False
+    )
 
     def __init__(self, *args: Any, choices: list[tuple[int, str]], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

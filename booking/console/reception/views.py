@@ -48,6 +48,7 @@ from booking.services.reception import (
     reception_lookup,
     reception_venues,
     reception_walk_in,
+    reception_walk_in_identify,
     staff_venue_ids,
     staff_venues_set,
     today_in_japan,
@@ -427,33 +428,61 @@ def walk_in(request: HttpRequest) -> HttpResponse:
         for each in free
     ]
     form = WalkInForm(request.POST if request.method == "POST" else None, choices=choices)
+    resident = None
     if request.method == "POST" and form.is_valid():
+        staff, ip = _staff(request), client_ip(request)
         try:
-            booking = reception_walk_in(
-                staff=_staff(request),
-                voucher_number=form.cleaned_data["voucher_number"],
-                slot_id=form.cleaned_data["slot"],
-                ip=client_ip(request),
+            # First who the number is, to compare with the resident (a mistyped number
+            # would book someone else); then, confirmed, the booking and the check-in.
+            resident = reception_walk_in_identify(
+                staff=staff, voucher_number=form.cleaned_data["voucher_number"], ip=ip
             )
+            if request.POST.get("step") == "book":
+                if not form.cleaned_data["confirm"]:
+                    form.add_error("confirm", _("確認のチェックを入れてください。"))
+                else:
+                    booking = reception_walk_in(
+                        staff=staff,
+                        voucher_number=resident.voucher_number,
+                        slot_id=form.cleaned_data["slot"],
+                        ip=ip,
+                    )
+                    messages.success(
+                        request,
+                        _(
+                            "予約のない方を、本日の空き枠で予約し受付しました（予約番号 "
+                            "%(number)s）。接種のあとは記録してください。"
+                        )
+                        % {"number": booking_number_display(booking.booking_number)},
+                    )
+                    return redirect("console:reception:booking", booking_id=booking.pk)
         except ReceptionRefused as refusal:
-            form.add_error(None, refusal.message)
+            resident = None
+            field = "voucher_number" if refusal.code == "walk_in_unknown" else None
+            form.add_error(field, refusal.message)
         except BookingRefused as refused:
             form.add_error(None, _walk_in_refusal(refused))
-        else:
-            messages.success(
-                request,
-                _(
-                    "予約のない方を、本日の空き枠で予約し受付しました（予約番号 %(number)s）。"
-                    "接種のあとは記録してください。"
-                )
-                % {"number": booking_number_display(booking.booking_number)},
-            )
-            return redirect("console:reception:booking", booking_id=booking.pk)
     return render(
         request,
         "booking/console/reception/walk_in.html",
-        _context(request, form=form, free=free),
-        status=400 if request.method == "POST" else 200,
+        _context(
+            request,
+            form=form,
+            free=free,
+            resident=resident,
+            era_label=era_label(resident.birth_date) if resident and resident.birth_date else "",
+            chosen=next(
+                (
+                    each
+                    for each in free
+                    if form.is_bound
+                    and form.is_valid()
+                    and each.slot.pk == form.cleaned_data.get("slot")
+                ),
+                None,
+            ),
+        ),
+        status=400 if request.method == "POST" and form.errors else 200,
     )
 
 

@@ -530,6 +530,7 @@ class ReceptionRefusal(models.TextChoices):
         gettext_lazy("見合わせのあと同じ回を予約し直している"),
     )
     SLOT_FULL_NOW = "slot_full_now", gettext_lazy("枠が埋まった")
+    WALK_IN_UNKNOWN = "walk_in_unknown", gettext_lazy("登録のない接種券番号（予約のない方の受付）")
 
 
 class ReceptionOperation(models.TextChoices):

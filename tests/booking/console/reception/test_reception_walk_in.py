@@ -16,9 +16,9 @@ WALK_IN = "/console/reception/walk-in/"
 
 
 def _walk_in(client: Client, number: str, slot: Slot, **extra: str):
-    return client.post(
-        WALK_IN, {"voucher_number": number, "slot": str(slot.pk), "confirm": "1", **extra}
-    )
+    """The second step, the holder shown and confirmed: book and check in."""
+    data = {"voucher_number": number, "slot": str(slot.pk), "confirm": "1", "step": "book"}
+    return client.post(WALK_IN, {**data, **extra})
 
 
 def _bookings(tenant: Municipality, voucher: Voucher) -> list[Booking]:
@@ -43,11 +43,21 @@ def test_a_resident_without_a_booking_is_booked_into_a_free_place_and_checked_in
     assert f'value="{day.early.pk}"' not in page and f'value="{day.north_today.pk}"' not in page
     assert "残り12人" in page  # web 10 + LINE 2 (the call centre's 5 taken)
 
-    unconfirmed = client_a.post(WALK_IN, {"voucher_number": "1000000055", "slot": day.later.pk})
-    assert (
-        unconfirmed.status_code == 400
-        and "確認のチェックを入れてください" in unconfirmed.content.decode()
+    # First who the number is (a mistyped number would book someone else): nothing booked.
+    shown = client_a.post(
+        WALK_IN, {"voucher_number": "１０００００００５５", "slot": day.later.pk, "step": "check"}
     )
+    assert shown.status_code == 200
+    who = shown.content.decode().split('id="walk-in-who"')[1]
+    assert "当日 一郎" in who and "トウジツ イチロウ" in who and "1948年4月1日（昭和23年）" in who
+    assert 'name="step" value="book"' in who and f'name="slot" value="{day.later.pk}"' in who
+    assert _bookings(tenant_a, walker) == []
+    viewed = events(tenant_a, "reception.viewed")[-1]
+    assert viewed.target_id == str(walker.pk) and viewed.details["voucher"] == walker.pk
+    # Pressed without ticking that the resident is that person: nothing booked.
+    unconfirmed = _walk_in(client_a, "1000000055", day.later, confirm="")
+    assert unconfirmed.status_code == 400
+    assert "確認のチェックを入れてください" in unconfirmed.content.decode()
     assert _bookings(tenant_a, walker) == []
 
     response = _walk_in(client_a, "１０００００００５５", day.later)  # full-width, as typed
@@ -82,11 +92,16 @@ def test_the_booking_rules_still_hold_at_the_desk(
     assert refused.status_code == 400
     assert "この回の予約がすでにあるか" in refused.content.decode()
     assert len(_bookings(tenant_a, day.resident)) == 1
-    unknown = _walk_in(client_a, "1999999999", day.later)
-    assert unknown.status_code == 400 and "見つかりません" in unknown.content.decode()
+    unknown = client_a.post(
+        WALK_IN, {"voucher_number": "1999999999", "slot": day.later.pk, "step": "check"}
+    )
+    assert unknown.status_code == 400
+    # Said at the number's box, not at the top of the form.
+    box = unknown.content.decode().split('name="voucher_number"')[0].rsplit('class="field"', 1)[1]
+    assert "この接種券番号は、この市区町村の接種券にありません" in box
     assert events(tenant_a, "reception.refused")[-1].details == {
         "operation": "walk_in",
-        "reason": "not_found",
+        "reason": "walk_in_unknown",
     }
     short = _walk_in(client_a, "12345", day.later)
     assert "接種券番号は数字10桁で入力してください" in short.content.decode()
