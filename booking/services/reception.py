@@ -686,6 +686,17 @@ def booking_check_in_undo(
                 ip=ip,
                 details={"venue": locked.slot.venue_id, "slot": locked.slot_id},
             )
+            if not deferred and made_at_the_venue(locked):
+                # A walk-in's check-in taken back: the booking existed only for it (made at
+                # the desk, perhaps for a number typed wrong), so it goes too, its place back.
+                from booking.services.booking import booking_cancel
+
+                locked = booking_cancel(
+                    booking=locked,
+                    channel=Channel.CALL_CENTRE,
+                    actor=staff_actor(staff),
+                    ip=ip,
+                )
             if deferred:
                 # Ended as the booking service cancels (staff, past the cut-off): its place
                 # back, a dose booked with it too where the municipality cascades, the
@@ -810,6 +821,14 @@ def booking_deferral_undo(
 
 
 # --- A resident without a booking ------------------------------------------------------------
+
+
+def made_at_the_venue(booking: Booking) -> bool:
+    """Whether the booking was made at the venue's desk for a resident without one."""
+    from booking.selectors.residents import booking_event
+
+    created = booking_event(booking, "booking.created")
+    return created is not None and bool(created[1].get("at_the_venue"))
 
 
 @dataclass(frozen=True)

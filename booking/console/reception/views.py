@@ -41,6 +41,7 @@ from booking.services.reception import (
     checked_in_unrecorded,
     day_of,
     later_doses_booked,
+    made_at_the_venue,
     no_shows_due,
     no_shows_mark,
     reception_booking_get,
@@ -204,6 +205,8 @@ def _card_page(
             can_check_in_after=can_check_in_after,
             can_record=can_record,
             can_undo_deferral=can_undo_deferral,
+            # Its check-in taken back cancels a walk-in's booking: the choice says so.
+            walk_in=can_record and made_at_the_venue(booking),
             vaccination_form=vaccination_form if can_record else None,
         ),
         status=status,
@@ -328,7 +331,7 @@ def not_given(request: HttpRequest, booking_id: int) -> HttpResponse:
         return redirect("console:reception:booking", booking_id=opened.pk)
     number = booking_number_display(opened.booking_number)
     try:
-        booking_check_in_undo(
+        left = booking_check_in_undo(
             booking=opened,
             staff=_staff(request),
             deferred=outcome == "deferred",
@@ -348,6 +351,11 @@ def not_given(request: HttpRequest, booking_id: int) -> HttpResponse:
                 "接種できるようになったら、あらためて予約するようお伝えください。"
             )
             if outcome == "deferred"
+            else _(
+                "予約番号 %(number)s の受付を取り消しました。予約のない方として受付で作った"
+                "予約のため、予約も取り消しました（席は空きに戻りました）。"
+            )
+            if left.status == Booking.Status.CANCELLED
             else _("予約番号 %(number)s の受付を取り消しました（予約中に戻しました）。")
         )
         messages.success(request, done % {"number": number})

@@ -137,3 +137,36 @@ def test_a_slot_with_no_place_left_is_not_offered(
     logged_in(client_a, venue_a, clock)
     page = client_a.get(WALK_IN).content.decode()
     assert 'id="no-free-places"' in page and f'value="{day.later.pk}"' not in page
+
+
+def test_a_walk_ins_check_in_taken_back_cancels_the_booking_made_for_it(
+    tenant_a: Municipality, client_a: Client, day: Day, venue_a: StaffAccount, clock
+) -> None:
+    """The booking existed only for the walk-in: undoing its check-in leaves no booking the
+    resident never asked for (to turn into a no-show), and gives the place back."""
+    with tenant_context(tenant_a):
+        walker = make_voucher(tenant_a, "1000000058")
+    logged_in(client_a, venue_a, clock)
+    _walk_in(client_a, walker.voucher_number, day.later)
+    (booking,) = _bookings(tenant_a, walker)
+    with tenant_context(tenant_a):
+        held = Slot.objects.get(pk=day.later.pk).booked_call_centre
+    card = client_a.get(f"/console/reception/bookings/{booking.pk}/").content.decode()
+    assert "受付で作った予約のため、予約も取り消します" in card
+    response = client_a.post(
+        f"/console/reception/bookings/{booking.pk}/not-given/",
+        {"outcome": "undo", "confirm": "1"},
+    )
+    page = client_a.get(response["Location"]).content.decode()
+    assert "予約のない方として受付で作った予約のため、予約も取り消しました" in page
+    (after,) = _bookings(tenant_a, walker)
+    assert after.status == Booking.Status.CANCELLED
+    with tenant_context(tenant_a):
+        assert Slot.objects.get(pk=day.later.pk).booked_call_centre == held - 1
+    # A booking made beforehand keeps the old undo: back to booked.
+    client_a.post(f"/console/reception/bookings/{day.booking.pk}/check-in/")
+    client_a.post(
+        f"/console/reception/bookings/{day.booking.pk}/not-given/",
+        {"outcome": "undo", "confirm": "1"},
+    )
+    assert _bookings(tenant_a, day.resident)[0].status == Booking.Status.ACTIVE
