@@ -823,6 +823,17 @@ def booking_deferral_undo(
 # --- A resident without a booking ------------------------------------------------------------
 
 
+def live_booking_of(voucher_number: str) -> Booking | None:
+    """The voucher's earliest live booking (from today on, or before if not yet ended): the
+    one a walk-in is refused for, named to the resident at the desk."""
+    return (
+        _booking_query()
+        .filter(voucher__voucher_number=voucher_number, status__in=Booking.LIVE_STATUSES)
+        .order_by("slot__starts_at")
+        .first()
+    )
+
+
 def made_at_the_venue(booking: Booking) -> bool:
     """Whether the booking was made at the venue's desk for a resident without one."""
     from booking.selectors.residents import booking_event

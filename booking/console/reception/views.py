@@ -41,6 +41,7 @@ from booking.services.reception import (
     checked_in_unrecorded,
     day_of,
     later_doses_booked,
+    live_booking_of,
     made_at_the_venue,
     no_shows_due,
     no_shows_mark,
@@ -469,7 +470,9 @@ def walk_in(request: HttpRequest) -> HttpResponse:
             field = "voucher_number" if refusal.code == "walk_in_unknown" else None
             form.add_error(field, refusal.message)
         except BookingRefused as refused:
-            form.add_error(None, _walk_in_refusal(refused))
+            form.add_error(
+                None, _walk_in_refusal(refused, form.cleaned_data.get("voucher_number", ""))
+            )
     return render(
         request,
         "booking/console/reception/walk_in.html",
@@ -494,9 +497,33 @@ def walk_in(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _walk_in_refusal(refused: BookingRefused) -> str:
+def _walk_in_refusal(refused: BookingRefused, voucher_number: str) -> str:
+    """The booking service's refusal in the desk's words: the call centre's would send
+    venue staff to screens they do not have."""
     if refused.code == "full":
         return _("この枠は、いま空きがなくなりました。ほかの枠を選んでください。")
+    if refused.code == "already_booked":
+        booked = live_booking_of(voucher_number)
+        if booked is not None and day_of(booked.slot.starts_at) == today_in_japan():
+            return _(
+                "この方には本日の予約（%(time)s %(venue)s、予約番号 %(number)s）があります。"
+                "その予約で受付してください。"
+            ) % {
+                "time": f"{timezone.localtime(booked.slot.starts_at):%H:%M}",
+                "venue": booked.slot.venue.name,
+                "number": booking_number_display(booked.booking_number),
+            }
+        if booked is not None:
+            return _(
+                "この方には、%(when)s %(venue)s の%(dose)s回目の予約（予約番号 %(number)s）が"
+                "あります。その予約の日に来ていただくか、本日受け付けるときは、コールセンターに"
+                "その予約の取消を頼んでから、もう一度この画面で受付してください。"
+            ) % {
+                "when": date_format(timezone.localtime(booked.slot.starts_at), _("n月j日（D）H:i")),
+                "venue": booked.slot.venue.name,
+                "dose": booked.dose,
+                "number": booking_number_display(booked.booking_number),
+            }
     return refused.staff_message
 
 
