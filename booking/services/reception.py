@@ -153,6 +153,10 @@ _REFUSAL_MESSAGES: dict[str, Any] = {
         "この接種券番号は、この市区町村の接種券にありません。接種券に印字された番号を"
         "もう一度確かめてください（転入されたばかりの方などは、市区町村の窓口にご案内ください）。"
     ),
+    "staff_venues_changed": gettext_lazy(
+        "この画面を開いた後に、ほかの職員がこの方の担当会場を変更しました。保存していません。"
+        "いまの担当会場を確かめてから、もう一度選んでください。"
+    ),
     "later_dose_recorded": gettext_lazy(
         "この方の次の回の接種が既に記録されています。先にその記録を取り消してください。"
     ),
@@ -280,9 +284,16 @@ def reception_venues(staff: StaffMember) -> QuerySet[Venue]:
 
 
 def staff_venues_set(
-    *, staff: StaffMember, venues: Collection[Venue], by: StaffMember, ip: str | None = None
+    *,
+    staff: StaffMember,
+    venues: Collection[Venue],
+    by: StaffMember,
+    ip: str | None = None,
+    seen: Collection[int] | None = None,
 ) -> StaffMember:
-    """An admin sets the venues a venue staff member works at."""
+    """An admin sets the venues a venue staff member works at. ``seen``: the venues' ids as
+    the form showed them; another admin's change in between is refused (``changed_meanwhile``),
+    never written back over (a nurse would arrive on the day unable to check anyone in)."""
     if by.role != StaffMember.Role.ADMIN:
         raise _refused(code="role", operation="staff_venues", staff=by, ip=ip)
     for venue in venues:
@@ -291,6 +302,8 @@ def staff_venues_set(
     with transaction.atomic():
         locked = StaffMember.objects.select_for_update().get(pk=staff.pk)
         before = set(locked.venues.values_list("id", flat=True))
+        if seen is not None and set(seen) != before:
+            raise ReceptionRefused("staff_venues_changed")
         after = {venue.pk for venue in venues}
         locked.venues.set(list(venues))
         record(

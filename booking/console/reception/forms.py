@@ -177,14 +177,35 @@ class StaffVenuesForm(ConsoleForm):
         widget=forms.CheckboxSelectMultiple,
     )
 
+    # The venues as the form showed them: another admin's change in between is refused.
+    seen = forms.CharField(widget=forms.HiddenInput, required=False)
+
     def __init__(self, *args: Any, member: StaffMember, **kwargs: Any) -> None:
-        kwargs.setdefault("initial", {"venues": list(member.venues.all())})
+        shown = list(member.venues.all())
+        kwargs.setdefault(
+            "initial",
+            {"venues": shown, "seen": ",".join(str(v.pk) for v in sorted(shown, key=_pk))},
+        )
         kwargs.setdefault("prefix", f"staff-{member.pk}")
         super().__init__(*args, **kwargs)
         self.member = member
         self.fields["venues"].queryset = Venue.objects.order_by(  # type: ignore[attr-defined]
             "area", "name"
         )
+
+    def seen_ids(self) -> set[int] | None:
+        """The venues' ids the form showed (None for a form sent without them)."""
+        text = self.cleaned_data.get("seen")
+        if text is None:
+            return None
+        parts = [part for part in str(text).split(",") if part]
+        if not all(part.isdigit() for part in parts):
+            return None
+        return {int(part) for part in parts}
+
+
+def _pk(venue: Venue) -> int:
+    return int(venue.pk)
 
 
 def _lot_number(typed: str) -> str:

@@ -735,17 +735,22 @@ def staff_venues(request: HttpRequest) -> HttpResponse:
         form = StaffVenuesForm(request.POST if bound else None, member=member)
         if bound:
             if form.is_valid():
-                staff_venues_set(
-                    staff=member,
-                    venues=list(form.cleaned_data["venues"]),
-                    by=_staff(request),
-                    ip=client_ip(request),
-                )
-                messages.success(
-                    request,
-                    _("%(email)s の担当会場を保存しました。") % {"email": member.user.email},
-                )
-                return redirect("console:reception:staff_venues")
+                try:
+                    staff_venues_set(
+                        staff=member,
+                        venues=list(form.cleaned_data["venues"]),
+                        by=_staff(request),
+                        ip=client_ip(request),
+                        seen=form.seen_ids(),
+                    )
+                except ReceptionRefused as refusal:
+                    form.add_error(None, refusal.message)
+                else:
+                    messages.success(
+                        request,
+                        _("%(email)s の担当会場を保存しました。") % {"email": member.user.email},
+                    )
+                    return redirect("console:reception:staff_venues")
             status = 400
         forms.append((member, form))
     if request.method == "POST" and status == 200:

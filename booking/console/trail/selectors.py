@@ -530,6 +530,10 @@ class ReceptionRefusal(models.TextChoices):
         gettext_lazy("見合わせのあと同じ回を予約し直している"),
     )
     SLOT_FULL_NOW = "slot_full_now", gettext_lazy("枠が埋まった")
+    STAFF_VENUES_CHANGED = (
+        "staff_venues_changed",
+        gettext_lazy("担当会場がほかの職員に変更されていた"),
+    )
     WALK_IN_UNKNOWN = "walk_in_unknown", gettext_lazy("登録のない接種券番号（予約のない方の受付）")
 
 

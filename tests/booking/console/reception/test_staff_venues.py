@@ -69,3 +69,47 @@ def test_a_disabled_account_is_not_offered_venues(
     assert refused.status_code == 400
     with tenant_context(tenant_a):
         assert not StaffMember.objects.get(pk=leaver.staff_id).venues.exists()
+
+
+def test_venues_changed_by_another_admin_meanwhile_are_not_saved_over(
+    tenant_a: Municipality, client_a: Client, day: Day, admin_a: StaffAccount, clock
+) -> None:
+    """Two admins with the page open: the second save would drop the first's venue unseen
+    (a nurse unable to check anyone in on the day). Refused; nothing written."""
+    nurse = make_staff(tenant_a, "kango@kodaira.example.jp", StaffMember.Role.VENUE)
+    logged_in(client_a, admin_a, clock)
+    prefix = f"staff-{nurse.staff_id}"
+    page = client_a.get("/console/reception/staff-venues/").content.decode()
+    shown = page.split(f'name="{prefix}-seen"')[1].split('value="')[1].split('"')[0]
+    with tenant_context(tenant_a):  # the other admin's save, meanwhile
+        member = StaffMember.objects.get(pk=nurse.staff_id)
+        member.venues.set([day.north])
+    refused = client_a.post(
+        "/console/reception/staff-venues/",
+        {
+            "member": str(nurse.staff_id),
+            f"{prefix}-venues": [str(day.civic.pk)],
+            f"{prefix}-seen": shown,
+        },
+    )
+    assert refused.status_code == 400
+    assert (
+        "ほかの職員がこの方の担当会場を変更しました。保存していません" in refused.content.decode()
+    )
+    with tenant_context(tenant_a):
+        venues = StaffMember.objects.get(pk=nurse.staff_id).venues.values_list("pk", flat=True)
+        assert list(venues) == [day.north.pk]
+    assert events(tenant_a, "staff.venues_set") == []
+    # Opened again, both venues ticked, the save goes through.
+    page = client_a.get("/console/reception/staff-venues/").content.decode()
+    shown = page.split(f'name="{prefix}-seen"')[1].split('value="')[1].split('"')[0]
+    assert shown == str(day.north.pk)
+    saved = client_a.post(
+        "/console/reception/staff-venues/",
+        {
+            "member": str(nurse.staff_id),
+            f"{prefix}-venues": [str(day.civic.pk), str(day.north.pk)],
+            f"{prefix}-seen": shown,
+        },
+    )
+    assert saved.status_code == 302
