@@ -18,11 +18,13 @@ from booking.console.planning.common import ADMIN, actor_of, ip_of, page
 from booking.console.planning.forms import AgePhaseForm, BookingPolicyForm, VaccineForm
 from booking.models import AgePhase, BookingPolicy, VaccineProduct
 from booking.services.planning import (
+    PhaseDetails,
     PlanningRefused,
     age_phase_create,
     age_phase_delete,
     age_phase_update,
     booking_policy_update,
+    rules_version,
     vaccine_create,
     vaccine_update,
 )
@@ -145,11 +147,26 @@ def phase_edit(request: HttpRequest, phase_id: int) -> HttpResponse:
 def phase_delete(request: HttpRequest, phase_id: int) -> HttpResponse:
     phase = get_object_or_404(AgePhase, pk=phase_id)
     if request.method == "POST":
-        age_phase_delete(phase=phase, actor=actor_of(request), ip=ip_of(request))
+        try:
+            age_phase_delete(
+                phase=phase,
+                actor=actor_of(request),
+                ip=ip_of(request),
+                seen_version=request.POST.get("version", ""),
+            )
+        except PlanningRefused as refused:
+            messages.error(request, refused.message)
+            return redirect("console:planning:phase_delete", phase_id=phase.pk)
         messages.success(request, _("「%(name)s」を削除しました。") % {"name": phase.name})
         return redirect(_RULES)
     return page(
-        request, "phase_delete.html", {"phase": phase, "opened": phase.opens_at <= timezone.now()}
+        request,
+        "phase_delete.html",
+        {
+            "phase": phase,
+            "opened": phase.opens_at <= timezone.now(),
+            "version": rules_version(phase, PhaseDetails),
+        },
     )
 
 

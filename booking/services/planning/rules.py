@@ -184,13 +184,24 @@ def age_phase_update(
     return current
 
 
-def age_phase_delete(*, phase: AgePhase, actor: Actor, ip: str | None = None) -> None:
+def age_phase_delete(
+    *, phase: AgePhase, actor: Actor, ip: str | None = None, seen_version: str = ""
+) -> None:
     """Remove a phase. Bookings already made stay; residents it alone covered can no longer
-    book (the page that asks for the confirmation says so)."""
+    book (the page that asks for the confirmation says so). ``seen_version``: the phase as
+    that page showed it; one changed since is not deleted (PlanningRefused)."""
     with transaction.atomic():
         current = AgePhase.objects.select_for_update().filter(pk=phase.pk).first()
         if current is None:
             return
+        if seen_version and seen_version != rules_version(current, PhaseDetails):
+            raise PlanningRefused(
+                "changed_meanwhile",
+                _(
+                    "この画面を開いた後に、ほかの職員がこの区分を変更しました。削除していません。"
+                    "いまの内容を確かめてから、削除するかどうか決めてください。"
+                ),
+            )
         record(
             action="age_phase.deleted",
             actor=actor,

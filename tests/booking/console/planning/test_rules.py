@@ -437,3 +437,26 @@ def test_a_phase_or_vaccine_changed_meanwhile_is_not_saved_over(
     with in_a(tenant_a):
         assert AgePhase.objects.get(pk=phase.pk).name == "75歳以上の方（変更）"
         assert VaccineProduct.objects.get(pk=product.pk).interval_days == 21
+
+
+def test_a_phase_changed_meanwhile_is_not_deleted(
+    as_admin: Client, world: World, tenant_a: Municipality
+) -> None:
+    """The delete page showed one phase; another admin changed it since: what it has become
+    was never confirmed for deletion, and stays."""
+    with in_a(tenant_a):
+        phase = AgePhase.objects.order_by("pk").first()
+        assert phase is not None
+    url = f"/console/planning/rules/phases/{phase.pk}/delete/"
+    shown = _shown_version(as_admin.get(url).content.decode())
+    with in_a(tenant_a):
+        AgePhase.objects.filter(pk=phase.pk).update(name="40歳以上の方（変更）")
+    refused = as_admin.post(url, {"version": shown})
+    assert refused["Location"] == url
+    assert "削除していません" in as_admin.get(url).content.decode()
+    with in_a(tenant_a):
+        assert AgePhase.objects.filter(pk=phase.pk).exists()
+    deleted = as_admin.post(url, {"version": _shown_version(as_admin.get(url).content.decode())})
+    assert deleted["Location"] == "/console/planning/rules/"
+    with in_a(tenant_a):
+        assert not AgePhase.objects.filter(pk=phase.pk).exists()
