@@ -57,6 +57,9 @@ def japanese_year_label(year: int) -> str:
     return f"{year}{pgettext('before an aside', '（')}{era}{pgettext('after an aside', '）')}"
 
 
+OLDEST_AGE = 120
+
+
 class BirthDateWidget(forms.SelectDateWidget):
     """Three selects, each labelled by its unit (年 月 日), inside the field's fieldset."""
 
@@ -77,7 +80,9 @@ class BirthDateWidget(forms.SelectDateWidget):
 
     def get_context(self, name: str, value: Any, attrs: dict[str, Any] | None) -> dict[str, Any]:
         this_year = timezone.localdate().year
-        self.years = range(this_year - 110, this_year + 1)
+        # As far back as anyone alive (the oldest are over 115): a resident born before
+        # the list starts could not log in at all (the registry takes any date from 明治).
+        self.years = range(this_year - OLDEST_AGE, this_year + 1)
         # Always an empty first choice, so nobody is born in the first year on the list by
         # forgetting to choose (the field stays required).
         required, self.is_required = self.is_required, False

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime
 import pytest
 import time_machine
 from django.forms.renderers import get_default_renderer
-from django.utils import translation
+from django.utils import timezone, translation
 from django.utils.html import escape
 
 from booking.resident.forms import BirthDateLoginForm, BirthDateWidget
@@ -46,6 +46,16 @@ def test_the_selects_are_what_djangos_templates_write(
         expected = _as_django_writes_it(widget, value, attrs)
         assert widget.render("birth_date", value, attrs) == expected
     assert expected.count("<option") > 150
+
+
+def test_the_oldest_residents_find_their_birth_year() -> None:
+    """The registry takes a birth date of 大正3年 (1914); its resident must be able to choose
+    that year to log in."""
+    html = BirthDateWidget().render("birth_date", None, {"id": "id_birth_date"})
+    assert '<option value="1914">1914（大正3）</option>' in html
+    this_year = timezone.localdate().year
+    assert f'<option value="{this_year - 120}">' in html
+    assert f'<option value="{this_year - 121}">' not in html
 
 
 def test_the_login_form_keeps_the_chosen_date_selected() -> None:
