@@ -300,6 +300,8 @@ def incident_start(*, staff: StaffMember, notice: str, ip: str | None) -> Incide
                 "sessions_ended": incident.sessions_ended,
                 "notices_queued": incident.notices_queued,
                 "login_mode": municipality.login_mode,
+                # What residents were told, kept where it cannot be changed unseen.
+                "notice": incident.notice,
             },
         )
     return incident
@@ -348,6 +350,7 @@ def incident_end(
                 "status_reopened": reopened,
                 "status": municipality.status,
                 "notices_queued": queued,
+                **({"reopening_notice": reopening_notice} if reopening_notice else {}),
             },
         )
     return incident, queued

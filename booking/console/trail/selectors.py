@@ -288,6 +288,7 @@ DETAIL_LABELS = {
     "not_found": gettext_lazy("有効な接種券になかった数"),
     "not_told": gettext_lazy("お知らせが届かない予約"),
     "notice": gettext_lazy("住民へのお知らせ"),
+    "reopening_notice": gettext_lazy("再開のお知らせ"),
     "notice_text": gettext_lazy("住民へのお知らせの文面"),
     "notices_queued": gettext_lazy("送信待ちにしたお知らせの数"),
     "notifications": gettext_lazy("お知らせの数"),

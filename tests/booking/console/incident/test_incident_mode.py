@@ -77,6 +77,7 @@ def test_the_admin_starts_incident_mode_in_one_action(
     started = events(tenant_a, "incident.started")[-1]
     assert started.actor_id == str(admin_a.user_id)
     assert started.details["passwords_reset"] == 2 and started.details["notices_queued"] == 1
+    assert started.details["notice"] == NOTICE  # what residents were told, in the trail
     with schema_context("public"):
         platform = PlatformEvent.objects.filter(action="municipality.incident_started").last()
         assert platform is not None and platform.target_id == str(tenant_a.pk)
@@ -302,7 +303,9 @@ def test_ending_tells_the_residents_who_were_told_of_the_incident(
             "notice": "再開しました。"
         }
         assert stopped.dedupe_key != reopened.dedupe_key
-    assert events(tenant_a, "incident.ended")[-1].details["notices_queued"] == 1
+    ended = events(tenant_a, "incident.ended")[-1]
+    assert ended.details["notices_queued"] == 1
+    assert ended.details["reopening_notice"] == "再開しました。"
 
 
 def test_ending_without_a_reopening_notice_sends_none(
