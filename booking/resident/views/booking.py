@@ -292,11 +292,13 @@ def _flow(
     *,
     refused: bool = False,
     chosen: Slot | None = None,
+    shown_slot_id: int | None = None,
 ) -> _Flow | HttpResponse:
     """The flow of the page asked for; or the page saying why there is nothing to book (409
     when it answers a booking the service ``refused``). ``chosen``: the slot a refused
     change was to, whose vaccine the day's other slots are then filtered by (the resident
-    was choosing it, whatever the booking being changed has)."""
+    was choosing it, whatever the booking being changed has). ``shown_slot_id``: the slot
+    of the confirmation asked for (the resident's own booking, back after booking it)."""
     voucher = request.voucher  # type: ignore[attr-defined]
     changing = _own_booking(request, booking_number)
     first_slot = _first_slot(request, first_slot_id)
@@ -317,6 +319,10 @@ def _flow(
         if blocker:
             # Which bookings are meant (a resident back on a page after booking, say).
             live = bookings_of(voucher, live_only=True)
+            # The slot on screen is the resident's own booking (Back after booking it): said
+            # so, not as if booking had failed.
+            slot_ids = {chosen.pk if chosen is not None else None, shown_slot_id} - {None}
+            here = next((b for b in live if b.slot_id in slot_ids), None)
             return page(
                 request,
                 "booking/resident/nothing_to_book.html",
@@ -324,9 +330,13 @@ def _flow(
                     "message": blocker,
                     "live": [(b, booking_number_display(b.booking_number)) for b in live],
                     # Answering 予約する: what was pressed was not booked.
-                    "refused": refused,
+                    "refused": refused and here is None,
+                    "booked_here": here,
+                    "booked_here_number": booking_number_display(here.booking_number)
+                    if here
+                    else "",
                 },
-                status=409 if refused else 200,
+                status=409 if refused and here is None else 200,
             )
         preset = nxt.product.code if nxt.product is not None else ""
         dose, earliest, because = nxt.dose, nxt.earliest_day, "interval"
@@ -763,7 +773,7 @@ def confirm(
             return booked
     # The page; or a POST that goes no further than the page would (not changeable, the
     # series to choose first, a slot not open to this channel): nothing was booked.
-    flow = _flow(request, booking_number, first_slot_id)
+    flow = _flow(request, booking_number, first_slot_id, shown_slot_id=slot_id)
     if isinstance(flow, HttpResponse):
         return flow
     slot = slot_for_booking(slot_id, channel=flow.channel)

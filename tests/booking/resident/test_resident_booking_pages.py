@@ -542,6 +542,24 @@ def test_a_press_on_a_full_slot_is_answered_without_the_booking_transaction(
     assert _bookings(world_a.municipality, resident_a) == []
 
 
+def test_back_on_the_slot_just_booked_says_it_is_booked_not_refused(
+    client_a: Client, world_a: World, resident_a: Resident
+) -> None:
+    """The Back button after booking shows the confirmation of the slot just booked: it
+    says the slot is booked (the number, the way to it), not 「いまは予約できません」."""
+    logged_in(client_a, resident_a)
+    slot = world_a.slot(3, 10)
+    booking = _book(client_a, slot, world_a.municipality)
+    back = client_a.get(f"/book/slot/{slot.pk}/")
+    assert back.status_code == 200
+    text = back.content.decode()
+    assert "この予約枠はご予約済みです" in text and "いまは予約できません" not in text
+    assert booking_number_display(booking.booking_number) in text.split('id="booked-here"')[1]
+    assert f'href="/bookings/{booking.booking_number}/"' in text
+    other = client_a.get(f"/book/slot/{world_a.slot(5, 10).pk}/").content.decode()
+    assert "いまは予約できません" in other and 'id="booked-here"' not in other
+
+
 def test_one_booking_at_a_time(client_a: Client, world_a: World, resident_a: Resident) -> None:
     logged_in(client_a, resident_a)
     made = _book(client_a, world_a.slot(3, 10), world_a.municipality)
