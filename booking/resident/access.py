@@ -68,9 +68,12 @@ def _refusal_messages(request: HttpRequest, reason: str) -> list[str]:
     return said
 
 
-def resident_required(view: View | None = None, *, allow_password_pending: bool = False) -> Any:
+def resident_required(
+    view: View | None = None, *, allow_password_pending: bool = False, resume_post: bool = False
+) -> Any:
     """Open the view only to a logged-in resident; it finds the voucher in
-    ``request.voucher``.
+    ``request.voucher``. ``resume_post``: a view whose page is at the same address as its
+    POST: a press on it with the session gone comes back to that page after the login.
 
     Anyone else goes to the top page (with a message saying why, for a session that ran
     out); a session that ran out or lost its standing is ended. Every refusal is audited.
@@ -93,7 +96,7 @@ def resident_required(view: View | None = None, *, allow_password_pending: bool 
                 )
                 if reason not in ("anonymous", "unstamped"):
                     resident_logout(request, reason=reason)
-                remember_next(request)
+                remember_next(request, after_post=resume_post)
                 for message in _refusal_messages(request, reason):
                     messages.warning(request, message)
                 return redirect("resident:top")

@@ -64,9 +64,15 @@ def _fresh_session(request: HttpRequest) -> None:
 NEXT = "resident_next"
 
 
-def remember_next(request: HttpRequest) -> None:
-    if request.method == "GET" and request.path.startswith("/") and len(request.path) < 200:
-        request.session[NEXT] = request.path
+def remember_next(request: HttpRequest, *, after_post: bool = False) -> None:
+    """Remember the page asked for, its query (the day's filters) included. A POST only
+    with ``after_post``, from a view whose page is the same address (the confirmation the
+    resident pressed 予約する on): logging in again goes back to it, nothing done."""
+    wanted = request.get_full_path()
+    if request.method != "GET" and not after_post:
+        return
+    if wanted.startswith("/") and len(wanted) < 300:
+        request.session[NEXT] = wanted
 
 
 def next_after_login(request: HttpRequest) -> str | None:

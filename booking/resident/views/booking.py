@@ -760,7 +760,7 @@ def _refusal_text(flow: _Flow, refused: BookingRefused) -> str:
 
 
 @require_http_methods(["GET", "POST"])
-@resident_required
+@resident_required(resume_post=True)
 def confirm(
     request: HttpRequest,
     slot_id: int,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from typing import Any
+from urllib.parse import urlsplit
 
 from django import forms
 from django.contrib import messages
@@ -192,7 +193,7 @@ def _page_of(request: HttpRequest, voucher: Voucher, path: str) -> bool:
     page of the site, and if it names a booking (a reminder's link; a page of whoever used
     the browser before, reached with Back after their logout), a booking of theirs."""
     try:
-        match = resolve(path, urlconf=getattr(request, "urlconf", None))
+        match = resolve(urlsplit(path).path, urlconf=getattr(request, "urlconf", None))
     except Resolver404:
         return False
     number = match.kwargs.get("booking_number")

@@ -560,6 +560,29 @@ def test_back_on_the_slot_just_booked_says_it_is_booked_not_refused(
     assert "いまは予約できません" in other and 'id="booked-here"' not in other
 
 
+def test_a_press_after_the_session_ended_comes_back_to_the_same_slot_after_login(
+    client_a: Client, world_a: World, resident_a: Resident
+) -> None:
+    """予約する pressed with the session gone (timed out, ended in another tab): nothing is
+    booked, and logging in again goes back to that slot's confirmation (with the day's
+    filters), not to my page, to press again."""
+    logged_in(client_a, resident_a)
+    slot = world_a.slot(3, 10)
+    client_a.cookies.pop("sessionid")
+    pressed = client_a.post(f"/book/slot/{slot.pk}/?area=%E4%B8%AD%E5%A4%AE")
+    assert pressed.status_code == 302 and pressed["Location"] == "/"
+    assert (
+        "いまの操作（予約・変更・取消など）は行われていません" in client_a.get("/").content.decode()
+    )
+    again = login_dob(client_a, resident_a)
+    assert again["Location"] == f"/book/slot/{slot.pk}/?area=%E4%B8%AD%E5%A4%AE"
+    assert _bookings(world_a.municipality, resident_a) == []
+    # A press on a page that has no page at its address (logging out) is not resumed.
+    client_a.cookies.pop("sessionid")
+    client_a.post("/logout/")
+    assert login_dob(client_a, resident_a)["Location"] == "/mypage/"
+
+
 def test_one_booking_at_a_time(client_a: Client, world_a: World, resident_a: Resident) -> None:
     logged_in(client_a, resident_a)
     made = _book(client_a, world_a.slot(3, 10), world_a.municipality)
