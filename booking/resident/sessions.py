@@ -151,6 +151,28 @@ def resident_of(request: HttpRequest) -> tuple[Voucher | None, str]:
     return voucher, ""
 
 
+def resident_session_left(request: HttpRequest) -> int | None:
+    """Seconds until this resident session ends if nothing more is done in it (the idle or
+    the absolute timeout, whichever comes first); None when it has ended or is no resident
+    session. Asking does not count as being at work: the idle timer is not touched (another
+    tab's pages may have moved it on)."""
+    session = request.session
+    voucher_id = session.get(VOUCHER)
+    login_at, seen_at = session.get(LOGIN_AT), session.get(SEEN_AT)
+    if not (isinstance(voucher_id, int) and isinstance(login_at, int) and isinstance(seen_at, int)):
+        return None
+    now = _now()
+    left = min(
+        settings.SESSHU_SESSION_IDLE_SECONDS - (now - seen_at),
+        settings.SESSION_COOKIE_AGE - (now - login_at),
+    )
+    if left <= 0:
+        return None
+    if resident_session_voucher(voucher_id=voucher_id, session_key=session.session_key) is None:
+        return None
+    return left
+
+
 def resident_seen(request: HttpRequest) -> None:
     """The resident is at work now (the idle warning's 続ける): the idle timer starts again."""
     request.session[SEEN_AT] = _now()

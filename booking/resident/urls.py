@@ -19,6 +19,7 @@ urlpatterns = [
     path("password/", entry.password_set, name="password_set"),
     path("logout/", entry.logout, name="logout"),
     path("session/continue/", entry.session_continue, name="session_continue"),
+    path("session/left/", entry.session_left, name="session_left"),
     path("mypage/", mypage.mypage, name="mypage"),
     path("contact/", mypage.contact, name="contact"),
     path("book/", booking.choose_date, name="book_date"),

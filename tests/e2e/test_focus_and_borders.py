@@ -8,9 +8,11 @@ that makes the ring or a box's edge faint again fails here."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+import time_machine
 
 from tests.e2e.conftest import Site, watched_page
 
@@ -134,19 +136,29 @@ def test_shortly_before_the_idle_timeout_a_notice_offers_to_continue(
     browser: Any, site: Site
 ) -> None:
     """WCAG 2.2.1: the session's time limit is said before it ends, and can be extended.
-    The page's clock is moved on; the server's is not (its session is still alive)."""
+    The page's clock and the server's move on together (the page asks the server how long
+    the session has left before it warns, or says it ended)."""
     from django.conf import settings
 
-    with watched_page(browser, site, width=1024) as page:
+    idle = settings.SESSHU_SESSION_IDLE_SECONDS
+    with (
+        watched_page(browser, site, width=1024) as page,
+        time_machine.travel(datetime.now(tz=UTC), tick=True) as server_clock,
+    ):
+
+        def forward(seconds: int) -> None:
+            server_clock.shift(seconds)
+            page.clock.fast_forward(seconds * 1000)
+
         page.clock.install()
         page.goto(site.url("/"))
         site.log_in(page)
         warning = page.locator("#idle-warning")
         assert warning.is_hidden()
-        page.clock.fast_forward((settings.SESSHU_SESSION_IDLE_SECONDS - 200) * 1000)
+        forward(idle - 200)
         assert warning.is_hidden()
-        page.clock.fast_forward(30 * 1000)
-        assert warning.is_visible()
+        forward(30)
+        warning.wait_for(state="visible")
         assert "まもなく自動的にログアウトします" in warning.inner_text()
         assert page.evaluate("document.activeElement.closest('#idle-warning') !== null")
         with page.expect_response(lambda answer: "/session/continue/" in answer.url) as sent:
@@ -154,9 +166,38 @@ def test_shortly_before_the_idle_timeout_a_notice_offers_to_continue(
         assert sent.value.status == 204
         warning.wait_for(state="hidden")
         # Armed again: the notice comes back after another stretch without anything done.
-        page.clock.fast_forward((settings.SESSHU_SESSION_IDLE_SECONDS - 170) * 1000)
-        assert warning.is_visible()
+        forward(idle - 170)
+        warning.wait_for(state="visible")
         # Left until the whole idle time is gone: it no longer offers to continue.
-        page.clock.fast_forward(200 * 1000)
+        forward(200)
+        page.get_by_role("button", name="ログインし直す").wait_for()
         assert "ログアウトしました" in warning.inner_text()
-        assert page.get_by_role("button", name="ログインし直す").is_visible()
+
+
+def test_a_tab_left_open_does_not_say_logged_out_while_another_tab_works_on(
+    browser: Any, site: Site
+) -> None:
+    """A page left open in one tab while the resident works in another: when its own clock
+    says the idle time is nearly up, the server says the session was kept alive, and the
+    page neither warns nor says it has logged out."""
+    from django.conf import settings
+
+    idle = settings.SESSHU_SESSION_IDLE_SECONDS
+    with (
+        watched_page(browser, site, width=1024) as page,
+        time_machine.travel(datetime.now(tz=UTC), tick=True) as server_clock,
+    ):
+        page.clock.install()
+        page.goto(site.url("/"))
+        site.log_in(page)
+        other = page.context.new_page()  # the same session, another tab
+        warning = page.locator("#idle-warning")
+        for _stretch in range(3):  # work in the other tab every ten minutes
+            server_clock.shift(idle // 3)
+            other.goto(site.url("/mypage/"))
+            page.clock.fast_forward(idle // 3 * 1000)
+        page.clock.fast_forward(5 * 1000)
+        page.wait_for_timeout(500)
+        assert warning.is_hidden()
+        assert page.get_by_role("button", name="ログインし直す").count() == 0
+        other.close()

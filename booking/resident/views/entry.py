@@ -10,14 +10,14 @@ from urllib.parse import urlsplit
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
 from django.urls import Resolver404, resolve
 from django.utils import timezone, translation
 from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_post_parameters
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from audit.middleware import client_ip
 from booking.models import Voucher
@@ -59,6 +59,7 @@ from booking.resident.sessions import (
     resident_of,
     resident_password_done,
     resident_seen,
+    resident_session_left,
 )
 from booking.resident.views.common import municipality_of, page
 from booking.selectors.residents import booking_of
@@ -547,6 +548,15 @@ def session_continue(request: HttpRequest) -> HttpResponse:
         return HttpResponse(status=401)
     resident_seen(request)
     return HttpResponse(status=204)
+
+
+@require_GET
+def session_left(request: HttpRequest) -> HttpResponse:
+    """How long the session has left (resident.js asks before it warns of the idle timeout
+    or says the session ended: another tab may have kept it alive). JSON ``{"seconds": n}``,
+    0 when it has ended (an answer, not an error a browser reports); the idle timer is not
+    touched."""
+    return JsonResponse({"seconds": resident_session_left(request) or 0})
 
 
 @require_http_methods(["GET", "HEAD"])

@@ -118,6 +118,25 @@ def test_pages_rewrite_the_session_once_a_minute_at_most(
     assert client_a.get("/mypage/").status_code == 200
 
 
+def test_a_page_asks_how_long_the_session_has_left_without_keeping_it_alive(
+    client_a: Client, dob_mode: Municipality, resident_a: Resident, clock: time_machine.Coordinates
+) -> None:
+    """resident.js asks before it warns or says the session ended (another tab may have
+    kept it alive); asking is not being at work."""
+    idle = settings.SESSHU_SESSION_IDLE_SECONDS
+    assert client_a.get("/session/left/").json() == {"seconds": 0}  # nobody logged in
+    login_dob(client_a, resident_a)
+    assert client_a.get("/session/left/").json() == {"seconds": idle}
+    clock.shift(timedelta(seconds=idle - 100))
+    with CaptureQueriesContext(connection) as queries:
+        assert client_a.get("/session/left/").json() == {"seconds": 100}
+    assert not any(q["sql"].startswith('UPDATE "django_session"') for q in queries)
+    client_a.get("/mypage/")  # another tab's page: the idle timer starts again
+    assert client_a.get("/session/left/").json() == {"seconds": idle}
+    clock.shift(timedelta(seconds=idle))
+    assert client_a.get("/session/left/").json() == {"seconds": 0}
+
+
 def test_logout_ends_the_session(
     client_a: Client, dob_mode: Municipality, resident_a: Resident
 ) -> None:

@@ -25,29 +25,55 @@
     var idle = parseInt(box.getAttribute("data-idle-seconds"), 10);
     var button = box.querySelector("button");
     if (!idle || !button) { return; }
-    var after = Math.max(idle - WARN_BEFORE, idle / 2) * 1000;
     var text = box.querySelector("p");
     var warned = {text: text.textContent, button: button.textContent};
     var timer = null;
-    var endTimer = null;
     var ended = false;
-    function arm() {
-      window.clearTimeout(timer);
-      window.clearTimeout(endTimer);
+    // How long the session has left, as the server counts it (another tab's pages may have
+    // kept it alive): calls back with the seconds, or 0 when it has ended.
+    function askLeft(then) {
+      window.fetch(box.getAttribute("data-left"), {
+        credentials: "same-origin",
+        redirect: "manual",
+        cache: "no-store"
+      }).then(function (answer) {
+        if (answer.status !== 200) { then(0); return; }
+        answer.json().then(function (body) { then(body.seconds || 0); },
+                           function () { then(0); });
+      }, function () { then(-1); });  // unreachable: keep counting by this page's clock
+    }
+    function showWarning() {
       ended = false;
       text.textContent = warned.text;
       button.textContent = warned.button;
+      box.hidden = false;
+      button.focus();
+    }
+    function showEnded() {
+      ended = true;
+      text.textContent = box.getAttribute("data-ended-text");
+      button.textContent = box.getAttribute("data-ended-button");
+      box.hidden = false;
+    }
+    // Wait ``seconds`` (what this page believes is left), then ask the server: warn when
+    // little is left, say it ended when it has, and otherwise wait for what it says is left.
+    function arm(seconds) {
+      window.clearTimeout(timer);
+      var wait = Math.max(seconds - WARN_BEFORE, Math.min(seconds, idle / 2));
       timer = window.setTimeout(function () {
-        box.hidden = false;
-        button.focus();
-      }, after);
-      // The whole idle time gone by: the session has ended on the server too, so the notice
-      // no longer offers to continue.
-      endTimer = window.setTimeout(function () {
-        ended = true;
-        text.textContent = box.getAttribute("data-ended-text");
-        button.textContent = box.getAttribute("data-ended-button");
-      }, idle * 1000);
+        askLeft(function (left) {
+          if (left === -1) { left = seconds - wait; }
+          if (left <= 0) {
+            showEnded();
+          } else if (left <= WARN_BEFORE) {
+            showWarning();
+            timer = window.setTimeout(function () { arm(0.1); }, left * 1000);
+          } else {
+            box.hidden = true;
+            arm(left);
+          }
+        });
+      }, wait * 1000);
     }
     button.addEventListener("click", function () {
       if (ended) {
@@ -63,13 +89,13 @@
       }).then(function (answer) {
         if (answer.status === 204) {
           box.hidden = true;
-          arm();
+          arm(idle);
         } else {
           window.location.reload();  // the session has ended: the page says so
         }
       }, function () { window.location.reload(); });
     });
-    arm();
+    arm(idle);
   }
 
   document.addEventListener("DOMContentLoaded", function () {
