@@ -343,6 +343,10 @@ def slot_capacity_view(request: HttpRequest, slot_id: int) -> HttpResponse:
                 slot.refresh_from_db()
                 form = SlotCapacityForm(initial=_capacities_now(slot))
                 messages.error(request, refused.message)
+            elif refused.by_channel:
+                # Each at its box (below what is booked through that channel).
+                for channel, message in refused.by_channel.items():
+                    form.add_error(f"capacity_{channel}", message)
             else:
                 form.add_error(None, refused.message)
         else:

@@ -18,11 +18,14 @@ JAPAN = ZoneInfo("Asia/Tokyo")
 
 
 class PlanningRefused(Exception):
-    """A planning rule said no; ``message`` is for the staff member (Japanese)."""
+    """A planning rule said no; ``message`` is for the staff member (Japanese).
+    ``by_channel``: where the refusal is about some channels' values (a slot's places),
+    the message about each, for the form to put at its box."""
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, *, by_channel: dict[str, str] | None = None):
         self.code = code
         self.message = message
+        self.by_channel = by_channel or {}
         super().__init__(code)
 
 

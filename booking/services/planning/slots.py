@@ -526,14 +526,14 @@ def slot_capacity_change(
                 )
                 % {"changes": pgettext("joining items", "、").join(changed_meanwhile)},
             )
-        below = [
-            _("%(channel)sの定員は、予約済みの%(booked)s人より少なくできません。")
+        below = {
+            channel: _("%(channel)sの定員は、予約済みの%(booked)s人より少なくできません。")
             % {"channel": Channel(channel).label, "booked": current.booked(channel)}
             for channel in Channel.values
             if capacities[channel] < current.booked(channel)
-        ]
+        }
         if below:
-            raise PlanningRefused("below_booked", " ".join(below))
+            raise PlanningRefused("below_booked", " ".join(below.values()), by_channel=below)
         if sum(capacities.values()) <= 0:
             raise PlanningRefused(
                 "no_capacity",

@@ -87,6 +87,10 @@ def test_places_never_fall_below_what_is_booked(
     text = refused.content.decode()
     assert "LINEの定員は、予約済みの2人より少なくできません" in text
     assert 'name="capacity_line" value="1"' in text  # what was typed stays
+    # Said at the LINE box, which is marked (not only above the form).
+    line_box = text.split('name="capacity_line"')[1].split(">")[0]
+    assert 'aria-invalid="true"' in line_box
+    assert 'aria-invalid="true"' not in text.split('name="capacity_web"')[1].split(">")[0]
     for typed, message in (
         ((1, 2, 2), "定員が変わっていません"),
         ((-1, 2, 2), "定員は 0 以上にしてください"),
