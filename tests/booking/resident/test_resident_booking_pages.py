@@ -15,7 +15,14 @@ from django.utils import timezone
 from django_tenants.utils import tenant_context
 
 from audit.chain import Actor
-from booking.models import Booking, BookingPolicy, ContactPreference, Slot, VaccineProduct
+from booking.models import (
+    Booking,
+    BookingPolicy,
+    ContactPreference,
+    Slot,
+    VaccineProduct,
+    Venue,
+)
 from booking.models.bookings import booking_number_display
 from booking.resident.views.booking import _day_venues_html
 from booking.services.notifications import line_channel_configure
@@ -581,6 +588,23 @@ def test_a_press_after_the_session_ended_comes_back_to_the_same_slot_after_login
     client_a.cookies.pop("sessionid")
     client_a.post("/logout/")
     assert login_dob(client_a, resident_a)["Location"] == "/mypage/"
+
+
+def test_the_confirmation_and_the_booking_say_how_to_get_there_and_the_accessibility(
+    client_a: Client, world_a: World, resident_a: Resident
+) -> None:
+    with tenant_context(world_a.municipality):
+        Venue.objects.filter(pk=world_a.civic.pk).update(
+            access_notes="市役所前バス停から徒歩1分", accessibility="車いすで入れます"
+        )
+    logged_in(client_a, resident_a)
+    slot = world_a.slot(3, 10)
+    confirm = client_a.get(f"/book/slot/{slot.pk}/").content.decode()
+    assert "<dt>交通案内</dt><dd>市役所前バス停から徒歩1分</dd>" in confirm
+    assert "<dt>バリアフリー情報</dt><dd>車いすで入れます</dd>" in confirm
+    booking = _book(client_a, slot, world_a.municipality)
+    done = client_a.get(f"/bookings/{booking.booking_number}/done/").content.decode()
+    assert "<dt>バリアフリー情報</dt><dd>車いすで入れます</dd>" in done
 
 
 def test_one_booking_at_a_time(client_a: Client, world_a: World, resident_a: Resident) -> None:
