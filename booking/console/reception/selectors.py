@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from django.db.models import Count, QuerySet
 from django.utils import timezone
 
-from booking.models import Booking, Channel, Slot, StaffMember, Venue
+from booking.models import Booking, Channel, Slot, StaffMember, VaccinationRecord, Venue
+from booking.models.bookings import booking_number_display
 from booking.services.reception import day_bounds, reception_venues, today_in_japan
 
 
@@ -85,3 +86,51 @@ def walk_in_slots(staff: StaffMember) -> list[FreePlaces]:
         for slot in slots
     ]
     return [each for each in free if each.places > 0]
+
+
+@dataclass(frozen=True)
+class LotCount:
+    product: str
+    lot_number: str
+    doses: int
+
+
+@dataclass(frozen=True)
+class VenueVaccinations:
+    """A venue's doses given today: by vaccine and lot (to reconcile the vials), and each
+    record (no name: the booking number, the dose, the lot, the doctor)."""
+
+    venue: Venue
+    lots: list[LotCount]
+    records: list[tuple[VaccinationRecord, str]]  # with its booking number as written
+
+    @property
+    def total(self) -> int:
+        return len(self.records)
+
+
+def vaccinations_today(staff: StaffMember) -> list[VenueVaccinations]:
+    """Today's doses at each venue ``staff`` works at (the records that stand)."""
+    venues = list(reception_venues(staff).order_by("name"))
+    records = list(
+        VaccinationRecord.objects.filter(
+            vaccinated_on=today_in_japan(), booking__slot__venue__in=venues
+        )
+        .select_related("product", "booking__slot")
+        .order_by("recorded_at")
+    )
+    result = []
+    for venue in venues:
+        mine = [r for r in records if r.booking is not None and r.booking.slot.venue_id == venue.pk]
+        counts: dict[tuple[str, str], int] = {}
+        for record in mine:
+            key = (record.product.name, record.lot_number)
+            counts[key] = counts.get(key, 0) + 1
+        lots = [LotCount(product, lot, n) for (product, lot), n in sorted(counts.items())]
+        numbered = [
+            (record, booking_number_display(record.booking.booking_number))
+            for record in mine
+            if record.booking is not None
+        ]
+        result.append(VenueVaccinations(venue, lots, numbered))
+    return result

@@ -28,7 +28,7 @@ from booking.console.reception.forms import (
     VaccinationVoidForm,
     WalkInForm,
 )
-from booking.console.reception.selectors import reception_day, walk_in_slots
+from booking.console.reception.selectors import reception_day, vaccinations_today, walk_in_slots
 from booking.models import Booking, StaffMember, VaccinationRecord
 from booking.models.bookings import booking_number_display
 from booking.registry.dates import ERAS
@@ -415,6 +415,18 @@ def _slot_words(booking: Booking) -> str:
     """``12月8日（火）10:00 市民総合体育館``: a slot as the desk reads it out."""
     starts = timezone.localtime(booking.slot.starts_at)
     return f"{date_format(starts, _('n月j日（D）H:i'))} {booking.slot.venue.name}"
+
+
+@require_GET
+@staff_required(Admin, Venue_)
+def today(request: HttpRequest) -> HttpResponse:
+    """Today's doses at the staff member's venues, by vaccine and lot and one by one: what
+    the venue reconciles its vials and its paper list with at the end of the day."""
+    return render(
+        request,
+        "booking/console/reception/today.html",
+        _context(request, venues=vaccinations_today(_staff(request)), day=today_in_japan()),
+    )
 
 
 @require_http_methods(["GET", "POST"])

@@ -16,7 +16,7 @@ from booking.services.booking import BookingRefused, booking_create
 from tenants.models import Municipality
 
 from ..conftest import StaffAccount, events, make_staff
-from .conftest import Day, at, logged_in, make_booking, make_slot, make_voucher
+from .conftest import RESIDENT_NAME, Day, at, logged_in, make_booking, make_slot, make_voucher
 
 TODAY = date(2026, 5, 11)
 
@@ -465,3 +465,35 @@ def test_a_dose_recorded_with_another_vaccine_flags_the_later_booking_it_no_long
     notice = page.split('id="out-of-step"')[1].split("</div>")[0]
     assert f"{number[:5]}-{number[5:]}" in notice and "違うワクチンの枠です" in notice
     assert "接種したワクチン：モデルナ" in page  # what was given, not the slot's vaccine
+
+
+def test_the_days_doses_are_counted_by_lot_for_the_venue(
+    tenant_a: Municipality,
+    client_a: Client,
+    day: Day,
+    venue_a: StaffAccount,
+    venue_north_a: StaffAccount,
+    clock,
+) -> None:
+    """At the end of the day the venue reconciles its vials: doses by vaccine and lot, and
+    each record (booking number, dose, lot, doctor; no name), its own venues only."""
+    with tenant_context(tenant_a):
+        second = make_booking(make_voucher(tenant_a, "1000000041"), day.later)
+        third = make_booking(make_voucher(tenant_a, "1000000042"), day.later)
+    for booking in (day.booking, second, third):
+        checked_in(tenant_a, booking)
+    logged_in(client_a, venue_a, clock)
+    record(client_a, day.booking, day.pfizer)
+    record(client_a, second, day.pfizer)
+    record(client_a, third, day.pfizer, lot_number="EW0200")
+    page = client_a.get("/console/reception/today/").content.decode()
+    lots = page.split('class="lots"')[1].split("</table>")[0]
+    assert '<td>ファイザー社ワクチン</td><td class="mono">FK8892</td><td>2</td>' in lots
+    assert '<td>ファイザー社ワクチン</td><td class="mono">EW0200</td><td>1</td>' in lots
+    listed = page.split('class="records"')[1].split("</table>")[0]
+    assert day.number in listed and "医師 一郎" in listed and RESIDENT_NAME not in page
+    assert "（3件）" in page
+    other = Client(HTTP_HOST=client_a.defaults["HTTP_HOST"])
+    logged_in(other, venue_north_a, clock)
+    north = other.get("/console/reception/today/").content.decode()
+    assert day.number not in north and "本日の接種記録はまだありません" in north
