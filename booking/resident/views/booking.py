@@ -643,7 +643,10 @@ def _day_venues_html(
                         "slots_html": _slot_items(venue.slots, base, labels, own, query),
                     }
                     for venue in venues
-                ]
+                ],
+                # Filters chosen (or set for the resident, as a change's vaccine): an empty
+                # day says to change them, not only to pick another day.
+                "filtered": bool(query),
             },
         )
 

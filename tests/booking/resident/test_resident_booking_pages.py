@@ -607,6 +607,22 @@ def test_the_confirmation_and_the_booking_say_how_to_get_there_and_the_accessibi
     assert "<dt>バリアフリー情報</dt><dd>車いすで入れます</dd>" in done
 
 
+def test_a_day_empty_under_the_filters_says_to_change_them(
+    client_a: Client, world_a: World, resident_a: Resident
+) -> None:
+    """A day whose slots are all in another area: "pick another day" would never help while
+    the area stays chosen; the page says to change the filters too."""
+    logged_in(client_a, resident_a)
+    slot = world_a.slot(3, 10)  # at the civic centre (中央地区) only that day
+    world_a.slot(4, 10, venue=world_a.north)  # 北地区 has slots another day
+    day = timezone.localtime(slot.starts_at).date().isoformat()
+    page = client_a.get(f"/book/{day}/", {"area": "北地区"}).content.decode()
+    said = page.split('id="no-venues"')[1].split("</p>")[0]
+    assert "地区やワクチンの絞り込みを変えるか" in said
+    unfiltered = client_a.get(f"/book/{day}/").content.decode()
+    assert 'id="no-venues"' not in unfiltered and "小平市役所" in unfiltered
+
+
 def test_one_booking_at_a_time(client_a: Client, world_a: World, resident_a: Resident) -> None:
     logged_in(client_a, resident_a)
     made = _book(client_a, world_a.slot(3, 10), world_a.municipality)
