@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from django.contrib import messages
-from django.forms import Form
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.utils import timezone
@@ -33,11 +32,22 @@ _RULES = "console:planning:rules"
 _Saved = TypeVar("_Saved")
 
 
-def _saved(form: Form, save: Callable[[], _Saved]) -> _Saved | None:
-    """What the service saved; None, with its refusal on the form (another admin's change
-    in between, say), when it wrote nothing."""
+def _saved(
+    request: HttpRequest, form: Any, service: Callable[..., _Saved], **target: Any
+) -> _Saved | None:
+    """The rules' row saved through ``service`` from a valid ``form`` (its details, and the
+    version the form showed); None, with the refusal on the form (another admin's change in
+    between, say) or the form's own errors, when nothing was written."""
+    if not form.is_valid():
+        return None
     try:
-        return save()
+        return service(
+            details=form.details(),
+            actor=actor_of(request),
+            ip=ip_of(request),
+            seen_version=form.cleaned_data["version"],
+            **target,
+        )
     except PlanningRefused as refused:
         form.add_error(None, refused.message)
         return None
@@ -64,19 +74,7 @@ def rules(request: HttpRequest) -> HttpResponse:
 def policy_edit(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         form = BookingPolicyForm(request.POST)
-        saved = (
-            _saved(
-                form,
-                lambda: booking_policy_update(
-                    details=form.details(),
-                    actor=actor_of(request),
-                    ip=ip_of(request),
-                    seen_version=form.cleaned_data["version"],
-                ),
-            )
-            if form.is_valid()
-            else None
-        )
+        saved = _saved(request, form, booking_policy_update)
         if saved is not None:
             messages.success(request, _("予約の受付条件を保存しました。"))
             return redirect(_RULES)
@@ -118,20 +116,7 @@ def phase_edit(request: HttpRequest, phase_id: int) -> HttpResponse:
     if request.method == "POST":
         form = AgePhaseForm(request.POST, editing=phase)
         was_open = phase.opens_at <= timezone.now()
-        updated = (
-            _saved(
-                form,
-                lambda: age_phase_update(
-                    phase=phase,
-                    details=form.details(),
-                    actor=actor_of(request),
-                    ip=ip_of(request),
-                    seen_version=form.cleaned_data["version"],
-                ),
-            )
-            if form.is_valid()
-            else None
-        )
+        updated = _saved(request, form, age_phase_update, phase=phase)
         if updated is not None:
             messages.success(request, _("「%(name)s」を更新しました。") % {"name": updated.name})
             if not was_open:
@@ -194,20 +179,7 @@ def vaccine_edit(request: HttpRequest, product_id: int) -> HttpResponse:
     product = get_object_or_404(VaccineProduct, pk=product_id)
     if request.method == "POST":
         form = VaccineForm(request.POST, product=product)
-        saved_product = (
-            _saved(
-                form,
-                lambda: vaccine_update(
-                    product=product,
-                    details=form.details(),
-                    actor=actor_of(request),
-                    ip=ip_of(request),
-                    seen_version=form.cleaned_data["version"],
-                ),
-            )
-            if form.is_valid()
-            else None
-        )
+        saved_product = _saved(request, form, vaccine_update, product=product)
         if saved_product is not None:
             messages.success(
                 request, _("「%(name)s」を更新しました。") % {"name": saved_product.name}
