@@ -32,6 +32,7 @@ from booking.console.reception.selectors import reception_day, vaccinations_toda
 from booking.models import Booking, StaffMember, VaccinationRecord
 from booking.models.bookings import booking_number_display
 from booking.registry.dates import ERAS
+from booking.selectors.residents import next_dose
 from booking.services.booking import BookingRefused, bookings_out_of_step
 from booking.services.reception import (
     ReceptionRefused,
@@ -171,6 +172,8 @@ def _card_page(
         and not card.voucher_withdrawn
     )
     can_record = booking.status == Booking.Status.CHECKED_IN and card.record is None
+    # Back again the same day: the dose is recorded, or reception has the resident.
+    recorded_today = card.record is not None and card.record.vaccinated_on == today_in_japan()
     # 接種見合わせ chosen by mistake: taken back the same day, the resident still there.
     can_undo_deferral = booking.deferred and card.is_today and not card.voucher_withdrawn
     if can_record and vaccination_form is None:
@@ -199,19 +202,44 @@ def _card_page(
             lookup_form=_lookup_form(vaccination_form),
             # Much before the slot: a confirmation of another day or person, perhaps.
             early=can_check_in and booking.slot.starts_at - timezone.now() > EARLY_ARRIVAL,
-            # Back again the same day: the dose is recorded, or reception has the resident.
-            recorded_today=card.record is not None
-            and card.record.vaccinated_on == today_in_japan(),
+            recorded_today=recorded_today,
             can_check_in=can_check_in,
             can_check_in_after=can_check_in_after,
             can_record=can_record,
             can_undo_deferral=can_undo_deferral,
             # Its check-in taken back cancels a walk-in's booking: the choice says so.
             walk_in=can_record and made_at_the_venue(booking),
+            # Recorded today: what to tell the resident about the next dose before they go.
+            next_dose=_next_dose_words(card.record) if card.record and recorded_today else "",
             vaccination_form=vaccination_form if can_record else None,
         ),
         status=status,
     )
+
+
+def _next_dose_words(record: VaccinationRecord) -> str:
+    """What the resident is told about the next dose as they leave: the booking they hold
+    for it, or from when it can be booked, or that the series is complete."""
+    later = later_doses_booked(record)
+    if later:
+        nearest = later[0]
+        return _("%(dose)s回目の予約があります（%(when)s）。当日は予約確認をお持ちください。") % {
+            "dose": nearest.dose,
+            "when": _slot_words(nearest),
+        }
+    upcoming = next_dose(record.voucher)
+    if upcoming.series_complete:
+        return _("予定の回数の接種は、これで済みました。")
+    if upcoming.earliest_day is None:
+        return ""
+    return _(
+        "%(dose)s回目は、%(day)s以降の日で予約できます（同じワクチン：%(product)s）。"
+        "ウェブ・LINE・コールセンターでご予約いただくようお伝えください。"
+    ) % {
+        "dose": upcoming.dose,
+        "day": date_format(upcoming.earliest_day, _("Y年n月j日（D）")),
+        "product": upcoming.product.name if upcoming.product else record.product.name,
+    }
 
 
 def _open(request: HttpRequest, booking_id: int) -> Booking | HttpResponse:

@@ -497,3 +497,24 @@ def test_the_days_doses_are_counted_by_lot_for_the_venue(
     logged_in(other, venue_north_a, clock)
     north = other.get("/console/reception/today/").content.decode()
     assert day.number not in north and "本日の接種記録はまだありません" in north
+
+
+def test_the_card_says_when_the_next_dose_can_be_booked(
+    tenant_a: Municipality, client_a: Client, day: Day, venue_a: StaffAccount, clock
+) -> None:
+    """Recorded today, the card tells the desk what to say as the resident leaves: from when
+    the next dose can be booked (19 days after a first Pfizer dose), the booking they hold
+    for it, or that the series is complete."""
+    checked_in(tenant_a, day.booking)
+    logged_in(client_a, venue_a, clock)
+    response = record(client_a, day.booking, day.pfizer)
+    card = client_a.get(response["Location"]).content.decode()
+    said = card.split('id="next-dose"')[1].split("</p>")[0]
+    assert "2回目は、2026年5月30日（土）以降の日で予約できます" in said
+    assert "ファイザー社ワクチン" in said
+    with tenant_context(tenant_a):
+        second_day = make_slot(day.civic, day.pfizer, at(21, 10))
+        make_booking(day.resident, second_day, dose=2)
+    card = client_a.get(response["Location"]).content.decode()
+    said = card.split('id="next-dose"')[1].split("</p>")[0]
+    assert "2回目の予約があります（6月1日（月）10:00 小平市役所）" in said
