@@ -518,6 +518,28 @@ class ReceptionCard:
         return not self.is_today and not self.is_past
 
 
+@dataclass(frozen=True)
+class _Identity:
+    """What reception compares with the 接種券 and an ID: name, kana, birth date."""
+
+    name: str = ""
+    name_kana: str = ""
+    birth_date: date | None = None
+
+
+def _identity(voucher: Voucher) -> _Identity:
+    """The voucher's name, kana and birth date, decrypted (the caller audits the read)."""
+    personal = cipher_for(current_municipality()).open_record(
+        bytes(voucher.personal), table=VOUCHER_TABLE, row_id=voucher.voucher_number
+    )
+    birth_text = personal.get("birth_date")
+    return _Identity(
+        name=personal.get("name") or "",
+        name_kana=personal.get("name_kana") or "",
+        birth_date=date.fromisoformat(birth_text) if birth_text else None,
+    )
+
+
 def _age_on(birth_date: date, day: date) -> int:
     return day.year - birth_date.year - ((day.month, day.day) < (birth_date.month, birth_date.day))
 
@@ -536,15 +558,8 @@ def reception_card_open(
     voucher = booking.voucher
     today = today_in_japan()
     ahead = day_of(booking.slot.starts_at) > today
-    personal = (
-        {}
-        if ahead
-        else cipher_for(current_municipality()).open_record(
-            bytes(voucher.personal), table=VOUCHER_TABLE, row_id=voucher.voucher_number
-        )
-    )
-    birth_text = personal.get("birth_date")
-    birth_date = date.fromisoformat(birth_text) if birth_text else None
+    who = _Identity() if ahead else _identity(voucher)
+    birth_date = who.birth_date
     instead = (
         # Today's included: the booking may be later today, at another venue.
         _next_live_booking(voucher, since=datetime.combine(today, time.min, tzinfo=JAPAN))
@@ -570,8 +585,8 @@ def reception_card_open(
         booking=booking,
         voucher_number=voucher.voucher_number,
         voucher_withdrawn=voucher.status == Voucher.Status.WITHDRAWN,
-        name=personal.get("name") or "",
-        name_kana=personal.get("name_kana") or "",
+        name=who.name,
+        name_kana=who.name_kana,
         birth_date=birth_date,
         age=_age_on(birth_date, today) if birth_date else None,
         is_today=day_of(booking.slot.starts_at) == today,
@@ -601,6 +616,15 @@ def _lock(booking: Booking) -> tuple[Voucher, Booking]:
     return voucher, locked
 
 
+def _lock_at_own_venue(booking: Booking, staff: StaffMember) -> tuple[Voucher, Booking]:
+    """``_lock``, refused ``other_venue`` unless ``staff`` works at the booking's venue (as it
+    is now, under the lock)."""
+    voucher, locked = _lock(booking)
+    if not staff_works_at(staff, locked.slot.venue_id):
+        raise ReceptionRefused("other_venue")
+    return voucher, locked
+
+
 def _check_own(booking: Booking) -> None:
     if not made_in_current_schema(booking):
         raise ValueError("the booking is not of the current municipality")
@@ -623,9 +647,7 @@ def booking_check_in(
     _check_own(booking)
     try:
         with transaction.atomic():
-            voucher, locked = _lock(booking)
-            if not staff_works_at(staff, locked.slot.venue_id):
-                raise ReceptionRefused("other_venue")
+            voucher, locked = _lock_at_own_venue(booking, staff)
             if locked.status == Booking.Status.CHECKED_IN:
                 raise ReceptionRefused("already_checked_in")
             if locked.status == Booking.Status.VACCINATED:
@@ -683,9 +705,7 @@ def booking_check_in_undo(
     operation = "defer" if deferred else "undo_check_in"
     try:
         with transaction.atomic():
-            _voucher, locked = _lock(booking)
-            if not staff_works_at(staff, locked.slot.venue_id):
-                raise ReceptionRefused("other_venue")
+            _voucher, locked = _lock_at_own_venue(booking, staff)
             if VaccinationRecord.objects.filter(booking_id=locked.pk).exists():
                 raise ReceptionRefused("already_recorded")
             if locked.status != Booking.Status.CHECKED_IN:
@@ -759,9 +779,7 @@ def booking_deferral_undo(
     _check_own(booking)
     try:
         with transaction.atomic():
-            voucher, locked = _lock(booking)
-            if not staff_works_at(staff, locked.slot.venue_id):
-                raise ReceptionRefused("other_venue")
+            voucher, locked = _lock_at_own_venue(booking, staff)
             if locked.status == Booking.Status.CHECKED_IN:
                 raise ReceptionRefused("deferral_undone_already")
             if not locked.deferred:
@@ -880,9 +898,7 @@ def reception_walk_in_identify(
     voucher = Voucher.objects.filter(voucher_number=voucher_number).first()
     if voucher is None:
         raise _refused(code="walk_in_unknown", operation="walk_in", staff=staff, ip=ip)
-    personal = cipher_for(current_municipality()).open_record(
-        bytes(voucher.personal), table=VOUCHER_TABLE, row_id=voucher.voucher_number
-    )
+    who = _identity(voucher)
     record(
         action="reception.viewed",
         actor=staff_actor(staff),
@@ -890,12 +906,11 @@ def reception_walk_in_identify(
         ip=ip,
         details={"voucher": voucher.pk, "fields": ["name", "name_kana", "birth_date"]},
     )
-    birth_text = personal.get("birth_date")
-    born = date.fromisoformat(birth_text) if birth_text else None
+    born = who.birth_date
     return WalkInResident(
         voucher_number=voucher.voucher_number,
-        name=personal.get("name") or "",
-        name_kana=personal.get("name_kana") or "",
+        name=who.name,
+        name_kana=who.name_kana,
         birth_date=born,
         age=_age_on(born, today_in_japan()) if born else None,
         withdrawn=voucher.status == Voucher.Status.WITHDRAWN,

@@ -36,6 +36,7 @@ from booking.selectors.residents import next_dose
 from booking.services.booking import BookingRefused, bookings_out_of_step
 from booking.services.reception import (
     ReceptionRefused,
+    WalkInResident,
     booking_check_in,
     booking_check_in_undo,
     booking_deferral_undo,
@@ -478,41 +479,39 @@ def walk_in(request: HttpRequest) -> HttpResponse:
     ]
     form = WalkInForm(request.POST if request.method == "POST" else None, choices=choices)
     resident = None
+    chosen = None
     if request.method == "POST" and form.is_valid():
         staff, ip = _staff(request), client_ip(request)
+        number = form.cleaned_data["voucher_number"]
+        booking_asked = request.POST.get("step") == "book"
         try:
             # First who the number is, to compare with the resident (a mistyped number
             # would book someone else); then, confirmed, the booking and the check-in.
-            resident = reception_walk_in_identify(
-                staff=staff, voucher_number=form.cleaned_data["voucher_number"], ip=ip
-            )
-            if request.POST.get("step") == "book":
-                if not form.cleaned_data["confirm"]:
-                    form.add_error("confirm", _("確認のチェックを入れてください。"))
-                else:
-                    booking = reception_walk_in(
-                        staff=staff,
-                        voucher_number=resident.voucher_number,
-                        slot_id=form.cleaned_data["slot"],
-                        ip=ip,
+            if booking_asked and form.cleaned_data["confirm"]:
+                booking = reception_walk_in(
+                    staff=staff, voucher_number=number, slot_id=form.cleaned_data["slot"], ip=ip
+                )
+                messages.success(
+                    request,
+                    _(
+                        "予約のない方を、本日の空き枠で予約し受付しました（予約番号 "
+                        "%(number)s）。接種のあとは記録してください。"
                     )
-                    messages.success(
-                        request,
-                        _(
-                            "予約のない方を、本日の空き枠で予約し受付しました（予約番号 "
-                            "%(number)s）。接種のあとは記録してください。"
-                        )
-                        % {"number": booking_number_display(booking.booking_number)},
-                    )
-                    return redirect("console:reception:booking", booking_id=booking.pk)
-        except ReceptionRefused as refusal:
-            resident = None
-            field = "voucher_number" if refusal.code == "walk_in_unknown" else None
-            form.add_error(field, refusal.message)
+                    % {"number": booking_number_display(booking.booking_number)},
+                )
+                return redirect("console:reception:booking", booking_id=booking.pk)
+            if booking_asked:
+                form.add_error("confirm", _("確認のチェックを入れてください。"))
+            # The holder shown to check, or again after a refusal of the booking.
+            resident = reception_walk_in_identify(staff=staff, voucher_number=number, ip=ip)
         except BookingRefused as refused:
-            form.add_error(
-                None, _walk_in_refusal(refused, form.cleaned_data.get("voucher_number", ""))
-            )
+            form.add_error(None, _walk_in_refusal(refused, number))
+            resident = _walk_in_holder(form, staff=staff, voucher_number=number, ip=ip)
+        except ReceptionRefused as refusal:
+            _walk_in_refused(form, refusal)
+        chosen = next(
+            (each for each in free if each.slot.pk == form.cleaned_data.get("slot")), None
+        )
     return render(
         request,
         "booking/console/reception/walk_in.html",
@@ -522,19 +521,26 @@ def walk_in(request: HttpRequest) -> HttpResponse:
             free=free,
             resident=resident,
             era_label=era_label(resident.birth_date) if resident and resident.birth_date else "",
-            chosen=next(
-                (
-                    each
-                    for each in free
-                    if form.is_bound
-                    and form.is_valid()
-                    and each.slot.pk == form.cleaned_data.get("slot")
-                ),
-                None,
-            ),
+            chosen=chosen,
         ),
         status=400 if request.method == "POST" and form.errors else 200,
     )
+
+
+def _walk_in_holder(
+    form: WalkInForm, *, staff: StaffMember, voucher_number: str, ip: str | None
+) -> WalkInResident | None:
+    """The voucher's holder shown again with the booking's refusal (None if refused too)."""
+    try:
+        return reception_walk_in_identify(staff=staff, voucher_number=voucher_number, ip=ip)
+    except ReceptionRefused as refusal:
+        _walk_in_refused(form, refusal)
+        return None
+
+
+def _walk_in_refused(form: WalkInForm, refusal: ReceptionRefused) -> None:
+    """An unknown number said at its box; anything else above the form."""
+    form.add_error("voucher_number" if refusal.code == "walk_in_unknown" else None, refusal.message)
 
 
 def _walk_in_refusal(refused: BookingRefused, voucher_number: str) -> str:
