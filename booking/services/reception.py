@@ -43,6 +43,7 @@ from booking.models import (
     Voucher,
 )
 from booking.models.bookings import (
+    booking_number_display,
     booking_number_is_well_formed,
     booking_number_normalize,
     made_in_current_schema,
@@ -596,6 +597,99 @@ def reception_card_open(
         instead=None if elsewhere else instead,
         instead_elsewhere=elsewhere,
     )
+
+
+# --- The day's list, on paper ----------------------------------------------------------------
+
+# The bookings a venue's list names: those that came, or may still come. Not the cancelled
+# ones, nor those put off at the venue (接種見合わせ ends the booking).
+_ROSTER_STATUSES = (
+    Booking.Status.ACTIVE,
+    Booking.Status.CHECKED_IN,
+    Booking.Status.VACCINATED,
+    Booking.Status.NO_SHOW,
+)
+
+
+@dataclass(frozen=True)
+class RosterLine:
+    booking: Booking
+    booking_number: str
+    name: str
+    name_kana: str
+    birth_date: date | None
+    age: int | None
+    voucher_withdrawn: bool
+
+
+@dataclass(frozen=True)
+class RosterSlot:
+    slot: Slot
+    lines: list[RosterLine]
+
+
+@dataclass(frozen=True)
+class Roster:
+    venue: Venue
+    day: date
+    slots: list[RosterSlot]
+    made_at: datetime
+
+    @property
+    def count(self) -> int:
+        return sum(len(each.lines) for each in self.slots)
+
+
+def reception_roster_open(*, staff: StaffMember, venue: Venue, ip: str | None = None) -> Roster:
+    """Today's bookings at one of ``staff``'s venues, slot by slot, each with the resident's
+    name, kana and birth date: the list a venue prints in the morning, to tick residents off
+    and to go on receiving them should the network fail. Today's only, as the card: nobody
+    is named before their day. One read in the trail names every voucher on the list
+    (``reception.roster_viewed``)."""
+    if not staff_works_at(staff, venue.pk):
+        raise _refused(code="other_venue", operation="roster", staff=staff, venue=venue, ip=ip)
+    today = today_in_japan()
+    start, end = day_bounds(today)
+    bookings = (
+        Booking.objects.filter(
+            slot__venue=venue,
+            slot__starts_at__gte=start,
+            slot__starts_at__lt=end,
+            status__in=_ROSTER_STATUSES,
+        )
+        .select_related("slot__product", "voucher")
+        .order_by("slot__starts_at", "slot_id", "pk")
+    )
+    by_slot: dict[int, RosterSlot] = {}
+    vouchers: set[int] = set()
+    for booking in bookings:
+        who = _identity(booking.voucher)
+        vouchers.add(booking.voucher_id)
+        line = RosterLine(
+            booking=booking,
+            booking_number=booking_number_display(booking.booking_number),
+            name=who.name,
+            name_kana=who.name_kana,
+            birth_date=who.birth_date,
+            age=_age_on(who.birth_date, today) if who.birth_date else None,
+            voucher_withdrawn=booking.voucher.status == Voucher.Status.WITHDRAWN,
+        )
+        by_slot.setdefault(booking.slot_id, RosterSlot(booking.slot, [])).lines.append(line)
+    for each in by_slot.values():
+        each.lines.sort(key=lambda line: (line.name_kana, line.booking_number))
+    record(
+        action="reception.roster_viewed",
+        actor=staff_actor(staff),
+        target=venue,
+        ip=ip,
+        details={
+            "day": today.isoformat(),
+            "bookings": sum(len(each.lines) for each in by_slot.values()),
+            "vouchers": sorted(vouchers),
+            "fields": ["name", "name_kana", "birth_date"],
+        },
+    )
+    return Roster(venue=venue, day=today, slots=list(by_slot.values()), made_at=timezone.now())
 
 
 def _deferred_at(booking: Booking) -> datetime | None:

@@ -230,3 +230,36 @@ def test_a_resident_without_a_booking_is_given_a_free_place_and_checked_in(
         assert Event.objects.filter(
             action="booking.created", target_id=str(booking.pk), details__at_the_venue=True
         ).exists()
+
+
+def test_venue_staff_print_the_list_of_the_day(
+    page: Any, site: Site, desk: Desk, django_db_blocker: Any
+) -> None:
+    """In the morning the desk prints today's list, to tick residents off on paper (and to
+    go on if the network stops); printed, the list stands alone, without the console."""
+    shots = Shots("console-reception-roster")
+    with django_db_blocker.unblock(), tenant_context(site.municipality):
+        venue = Venue.objects.get(name=desk.venue)
+        staff = _venue_staff(site, "uketsuke4@e2e.example.jp", venue)
+    staff.log_in(page, site)
+    page.goto(site.url("/console/reception/"))
+    page.get_by_role("link", name="受付名簿（印刷用）").click()
+    page.wait_for_url(re.compile(r".*/console/reception/roster/\?venue=\d+$"))
+    roster = page.locator("#roster")
+    assert f"受付名簿　{desk.venue}" in roster.inner_text()
+    for booking, name in zip(desk.bookings, ("小平 花子", "小川 一郎"), strict=True):
+        row = roster.locator("tr", has_text=booking_number_display(booking.booking_number))
+        assert name in row.inner_text()
+    # The script shows the print button (progressive enhancement).
+    assert page.get_by_role("button", name="印刷する").is_visible()
+    shots.take(page, "roster")
+    page.emulate_media(media="print")
+    assert not page.locator(".site-header").is_visible()
+    assert not page.get_by_role("button", name="印刷する").is_visible()
+    assert not page.get_by_label("会場").is_visible()  # the venue chooser
+    assert roster.is_visible()
+    shots.take(page, "roster-as-printed")
+    with django_db_blocker.unblock(), tenant_context(site.municipality):
+        viewed = Event.objects.filter(action="reception.roster_viewed").latest("seq")
+    assert viewed.target_id == str(venue.pk)
+    assert {booking.voucher_id for booking in desk.bookings} <= set(viewed.details["vouchers"])

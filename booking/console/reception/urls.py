@@ -26,5 +26,6 @@ urlpatterns = [
     path("no-shows/", views.no_shows, name="no_shows"),
     path("walk-in/", views.walk_in, name="walk_in"),
     path("today/", views.today, name="today"),
+    path("roster/", views.roster, name="roster"),
     path("staff-venues/", views.staff_venues, name="staff_venues"),
 ]

@@ -29,7 +29,7 @@ from booking.console.reception.forms import (
     WalkInForm,
 )
 from booking.console.reception.selectors import reception_day, vaccinations_today, walk_in_slots
-from booking.models import Booking, StaffMember, VaccinationRecord
+from booking.models import Booking, StaffMember, VaccinationRecord, Venue
 from booking.models.bookings import booking_number_display
 from booking.registry.dates import ERAS
 from booking.selectors.residents import next_dose
@@ -50,6 +50,7 @@ from booking.services.reception import (
     reception_booking_get,
     reception_card_open,
     reception_lookup,
+    reception_roster_open,
     reception_venues,
     reception_walk_in,
     reception_walk_in_identify,
@@ -455,6 +456,38 @@ def today(request: HttpRequest) -> HttpResponse:
         request,
         "booking/console/reception/today.html",
         _context(request, venues=vaccinations_today(_staff(request)), day=today_in_japan()),
+    )
+
+
+@require_GET
+@staff_required(Admin, Venue_)
+def roster(request: HttpRequest) -> HttpResponse:
+    """Today's list of a venue, with names, to print: chosen from the staff member's venues
+    (``?venue=``); each showing is one read in the trail."""
+    staff = _staff(request)
+    chosen = request.GET.get("venue", "")
+    venue = Venue.objects.filter(pk=int(chosen)).first() if chosen.isdigit() else None
+    roster = None
+    status = 200
+    if chosen:
+        try:
+            if venue is None:
+                raise ReceptionRefused("not_found")
+            roster = reception_roster_open(staff=staff, venue=venue, ip=client_ip(request))
+        except ReceptionRefused as refusal:
+            status = 403 if refusal.code == "other_venue" else 404
+    return render(
+        request,
+        "booking/console/reception/roster.html",
+        _context(
+            request,
+            venues=reception_venues(staff),
+            chosen=venue.pk if venue is not None else None,
+            roster=roster,
+            venue_refused=status != 200,
+            day=today_in_japan(),
+        ),
+        status=status,
     )
 
 

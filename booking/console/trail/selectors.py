@@ -138,6 +138,7 @@ ACTION_LABELS = {
     "notification.template_saved": gettext_lazy("お知らせの文面の保存"),
     "notification.template_deleted": gettext_lazy("お知らせの文面の削除"),
     "reception.viewed": gettext_lazy("受付での住民の氏名・生年月日の表示"),
+    "reception.roster_viewed": gettext_lazy("受付名簿（本日の予約者の氏名・生年月日）の表示"),
     "reception.checked_in": gettext_lazy("来場の受付"),
     "reception.check_in_undone": gettext_lazy("受付の取消（誤って受け付けたとき）"),
     "reception.deferred": gettext_lazy("接種の見合わせ（予診の結果など）"),
@@ -552,6 +553,7 @@ class ReceptionOperation(models.TextChoices):
     VOID = "void", gettext_lazy("接種記録の取消")
     NO_SHOWS = "no_shows", gettext_lazy("来場なしの記録")
     STAFF_VENUES = "staff_venues", gettext_lazy("担当会場の設定")
+    ROSTER = "roster", gettext_lazy("受付名簿の表示")
 
 
 SCOPED_VALUE_CHOICES: dict[tuple[str, str], type[models.Choices]] = {

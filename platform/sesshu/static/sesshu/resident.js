@@ -1,18 +1,8 @@
 // Progressive enhancement only: every page works without this.
-// - The print page: a button opens the print dialog (without it, the browser's print command).
 // - A logged-in page: shortly before the idle timeout ends the session, a notice says so and
 //   its button starts the timer again (without it, the next page says the session ended).
 (function () {
   "use strict";
-
-  function printButton() {
-    var button = document.querySelector(".print-button");
-    if (!button) { return; }
-    button.hidden = false;
-    var hint = document.querySelector(".print-hint");
-    if (hint) { hint.hidden = true; }
-    button.addEventListener("click", function () { window.print(); });
-  }
 
   // Seconds before the earliest end of the session at which the notice shows: the server
   // may have started the idle timer up to a minute before this page loaded, so two minutes
@@ -99,7 +89,6 @@
   }
 
   document.addEventListener("DOMContentLoaded", function () {
-    printButton();
     idleWarning();
   });
 })();
