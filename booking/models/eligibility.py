@@ -1,6 +1,7 @@
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from django.db import models
 from django.db.models import Q
@@ -8,6 +9,8 @@ from django.utils.translation import gettext_lazy as _
 
 from sesshu.brief_cache import BriefCache
 from tenants.db import current_schema
+
+JAPAN = ZoneInfo("Asia/Tokyo")
 
 
 class BookingPolicy(models.Model):
@@ -17,6 +20,10 @@ class BookingPolicy(models.Model):
     closes_hours_before = models.PositiveSmallIntegerField(
         _("予約・変更の締切（開始の何時間前）"), default=24
     )
+    # None: each slot opens on its own, N days before it starts (a day's slots open one by
+    # one through the day). A time: a day's slots open together, N days before the day at
+    # that time (Japan): what residents are told ("every morning at 9:00, the day 28 days on").
+    opens_at_time = models.TimeField(_("新しい日の予約の受付開始時刻"), null=True, blank=True)
     book_series_together = models.BooleanField(_("1回目と2回目をまとめて予約する"), default=False)
     cancel_cascades = models.BooleanField(_("1回目を取り消すと2回目も取り消す"), default=True)
     call_centre_phone = models.CharField(_("コールセンター電話番号"), max_length=20, blank=True)
@@ -35,6 +42,32 @@ class BookingPolicy(models.Model):
 
     def __str__(self) -> str:
         return "booking policy"
+
+    def booking_opens_at(self, starts_at: datetime) -> datetime:
+        """When booking a slot that starts at ``starts_at`` opens: ``opens_days_ahead`` days
+        before it starts; with ``opens_at_time``, that many days before the slot's day, at
+        that time in Japan (a day's slots open together)."""
+        if self.opens_at_time is None:
+            return starts_at - timedelta(days=self.opens_days_ahead)
+        day = starts_at.astimezone(JAPAN).date() - timedelta(days=self.opens_days_ahead)
+        return datetime.combine(day, self.opens_at_time, tzinfo=JAPAN)
+
+    def last_day_open(self, now: datetime) -> date:
+        """The last day (in Japan) with slots open to booking at ``now``: with
+        ``opens_at_time``, the day before the usual one until that time of the day."""
+        local = now.astimezone(JAPAN)
+        last = local.date() + timedelta(days=self.opens_days_ahead)
+        if self.opens_at_time is not None and local.time() < self.opens_at_time:
+            return last - timedelta(days=1)
+        return last
+
+    def bookable_until(self, now: datetime) -> datetime:
+        """The latest start of a slot open to booking at ``now`` (inclusive), as
+        ``booking_opens_at`` decides."""
+        if self.opens_at_time is None:
+            return now + timedelta(days=self.opens_days_ahead)
+        next_day = self.last_day_open(now) + timedelta(days=1)
+        return datetime.combine(next_day, time.min, tzinfo=JAPAN) - timedelta(microseconds=1)
 
     @classmethod
     def current(cls) -> BookingPolicy:

@@ -231,18 +231,23 @@ def _check_channel(channel: str) -> str:
 
 
 def _bookable_slots(
-    channel: str, *, area: str | None, product: str | None, venue: int | None = None
+    channel: str,
+    policy: BookingPolicy,
+    now: datetime,
+    *,
+    area: str | None,
+    product: str | None,
+    venue: int | None = None,
 ) -> QuerySet[Slot]:
-    """Open slots of open venues that ``channel`` may book now, inside the booking window."""
-    policy = BookingPolicy.current()
-    now = timezone.now()
+    """Open slots of open venues that ``channel`` may book at ``now``, inside the booking
+    window."""
     slots = Slot.objects.using(DEFAULT_DB_ALIAS).filter(
         Q(**{f"capacity_{channel}__gt": 0}),
         status=Slot.Status.OPEN,
         venue__is_open=True,
         product__active=True,
         starts_at__gt=now + timedelta(hours=policy.closes_hours_before),
-        starts_at__lte=now + timedelta(days=policy.opens_days_ahead),
+        starts_at__lte=policy.bookable_until(now),
     )
     if area:
         slots = slots.filter(venue__area=area)
@@ -274,15 +279,24 @@ def availability_for_day(
     seconds per municipality, channel, day and filters.
     """
     _check_channel(channel)
+    policy, now = BookingPolicy.current(), timezone.now()
     key = "booking:availability:day:" + _digest(
-        channel, day.isoformat(), area, product, venue, _generation(channel, day.isoformat())
+        channel,
+        day.isoformat(),
+        area,
+        product,
+        venue,
+        _generation(channel, day.isoformat()),
+        # At a set opening time (opens_at_time) the new day is there at once, not after
+        # the answers cached just before it have expired.
+        policy.last_day_open(now),
     )
     cached = _answer(key)
     if cached is not None:
         return list(cached)
     start, end = _day_bounds(day, day)
     rows = (
-        _bookable_slots(channel, area=area, product=product, venue=venue)
+        _bookable_slots(channel, policy, now, area=area, product=product, venue=venue)
         .filter(starts_at__gte=start, starts_at__lt=end)
         .order_by("venue__area", "venue__name", "venue_id", "starts_at", "product__code")
         .values_list(
@@ -335,15 +349,25 @@ def open_days(
     _check_channel(channel)
     if to_date < from_date:
         return []
+    policy, now = BookingPolicy.current(), timezone.now()
     key = "booking:availability:days:" + _digest(
-        channel, from_date, to_date, area, product, venue, _generation(channel, "days")
+        channel,
+        from_date,
+        to_date,
+        area,
+        product,
+        venue,
+        _generation(channel, "days"),
+        # At a set opening time (opens_at_time) the new day is there at once, not after
+        # the answers cached just before it have expired.
+        policy.last_day_open(now),
     )
     cached = _answer(key)
     if cached is not None:
         return list(cached)
     start, end = _day_bounds(from_date, to_date)
     rows = (
-        _bookable_slots(channel, area=area, product=product, venue=venue)
+        _bookable_slots(channel, policy, now, area=area, product=product, venue=venue)
         .filter(starts_at__gte=start, starts_at__lt=end)
         .annotate(day=TruncDate("starts_at", tzinfo=JAPAN))
         .values("day")
@@ -379,8 +403,15 @@ def open_venues(
     _check_channel(channel)
     if to_date < from_date:
         return []
+    policy, now = BookingPolicy.current(), timezone.now()
     key = "booking:availability:venues:" + _digest(
-        channel, from_date, to_date, area, product, _generation(channel, "days")
+        channel,
+        from_date,
+        to_date,
+        area,
+        product,
+        _generation(channel, "days"),
+        policy.last_day_open(now),
     )
     cached = _answer(key)
     if cached is not None:
@@ -388,7 +419,7 @@ def open_venues(
     start, end = _day_bounds(from_date, to_date)
     capacity, booked = f"capacity_{channel}", f"booked_{channel}"
     rows = (
-        _bookable_slots(channel, area=area, product=product)
+        _bookable_slots(channel, policy, now, area=area, product=product)
         .filter(starts_at__gte=start, starts_at__lt=end)
         .values(*_VENUE_FIELDS.values())
         .annotate(

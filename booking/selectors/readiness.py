@@ -64,7 +64,7 @@ def booking_readiness() -> Readiness:
         venue__is_open=True,
         product__active=True,
         starts_at__gt=now + timedelta(hours=policy.closes_hours_before),
-        starts_at__lte=now + timedelta(days=policy.opens_days_ahead),
+        starts_at__lte=policy.bookable_until(now),
     ).aggregate(
         slots=Count("id"),
         web=Sum("capacity_web") - Sum("booked_web"),

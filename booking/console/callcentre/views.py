@@ -574,7 +574,7 @@ def _slot_picker(
     days = open_days(
         CHANNEL,
         first,
-        today + timedelta(days=policy.opens_days_ahead),
+        policy.last_day_open(timezone.now()),
         area=str(area) if area else None,
         product=str(product) if product else None,
         venue=venue,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from django import forms
@@ -546,6 +546,16 @@ class BookingPolicyForm(_SeenVersion, PlanningForm):
         MAX_OPENS_DAYS_AHEAD,
         help_text=_("今日から数えて何日先の枠まで住民に表示し、予約を受け付けるか。"),
     )
+    opens_at_time = forms.TimeField(
+        label=_("新しい日の予約の受付開始時刻（任意）"),
+        widget=_time_input(),
+        required=False,
+        help_text=_(
+            "決めると、その日の枠はまとめて、接種日の上の日数前のこの時刻から受け付けます（例：9:00）。"
+            "住民には「毎日9:00に受付開始」と表示します。空欄のときは、枠ごとに開始時刻のちょうど"
+            "上の日数前から受け付けます（1日の枠が時刻の順に少しずつ受付開始になります）。"
+        ),
+    )
     closes_hours_before = _number(
         _("予約・変更の締切（開始の何時間前）"),
         0,
@@ -597,9 +607,27 @@ class BookingPolicyForm(_SeenVersion, PlanningForm):
             )
         return phone
 
+    def clean_opens_at_time(self) -> time | None:
+        value: time | None = self.cleaned_data["opens_at_time"]
+        return value.replace(second=0, microsecond=0) if value is not None else None
+
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
         days, hours = data.get("opens_days_ahead"), data.get("closes_hours_before")
+        opening = data.get("opens_at_time")
+        if days is not None and hours is not None and opening is not None:
+            # A day's first slot, at midnight at the earliest, is bookable from the opening
+            # time N days before until M hours before it starts.
+            if hours * 60 + opening.hour * 60 + opening.minute >= days * 24 * 60:
+                self.add_error(
+                    "opens_at_time",
+                    _(
+                        "受付開始時刻（%(time)s）と締切（開始の%(hours)s時間前）では、朝早い枠を"
+                        "予約できる時間がありません。受付開始時刻を早めるか、締切を短くするか、"
+                        "予約できる日数を増やしてください。"
+                    )
+                    % {"time": f"{opening:%H:%M}", "hours": hours},
+                )
         # A slot is bookable from N days before it starts until M hours before: with M
         # hours as long as N days or longer, no slot could ever be booked.
         if days is not None and hours is not None and hours >= days * 24:

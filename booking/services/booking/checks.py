@@ -4,7 +4,7 @@ doses before and after, and which dose to book."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from functools import partial
 from zoneinfo import ZoneInfo
 
@@ -30,10 +30,6 @@ def booking_closes_at(slot: Slot, policy: BookingPolicy) -> datetime:
     """Until when a booking of ``slot`` may be made, changed or cancelled online (the cut-off:
     the policy's hours before the start)."""
     return slot.starts_at - timedelta(hours=policy.closes_hours_before)
-
-
-def _opens_at(slot: Slot, policy: BookingPolicy) -> datetime:
-    return slot.starts_at - timedelta(days=policy.opens_days_ahead)
 
 
 @dataclass(frozen=True)
@@ -109,15 +105,21 @@ def _check_slot_at(
         raise refusal("slot_closed")
     if slot.capacity(channel) <= 0:
         raise refusal("channel_closed")
-    opens = _opens_at(slot, policy)
+    opens = policy.booking_opens_at(slot.starts_at)
     if now < opens:
+        local = opens.astimezone(JAPAN)
         raise refusal(
             "window_not_open",
             days=policy.opens_days_ahead,
-            opens=_date_text(opens.astimezone(JAPAN).date()),
+            opens=f"{_date_text(local.date())}{_clock_text(local.time())}",
+            at=_clock_text(policy.opens_at_time) if policy.opens_at_time else "",
         )
     if now > booking_closes_at(slot, policy):
         raise refusal("window_closed", hours=policy.closes_hours_before)
+
+
+def _clock_text(moment: time) -> str:
+    return f"{moment.hour}:{moment.minute:02d}"  # 9:00, as residents read a time
 
 
 def _date_text(day: date) -> str:
@@ -180,9 +182,10 @@ class AgeWindow:
 def booking_days(policy: BookingPolicy, earliest: date | None = None) -> tuple[date, date]:
     """The first and last days whose slots may be booked now (from ``earliest`` at the
     soonest), in Japan."""
-    today = timezone.localdate(timezone=JAPAN)
+    now = timezone.now()
+    today = _day_of(now)
     first = max(today, earliest) if earliest else today
-    return first, today + timedelta(days=policy.opens_days_ahead)
+    return first, policy.last_day_open(now)
 
 
 def next_dose_age_window(

@@ -52,6 +52,15 @@ def _refusal_message(code: str, values: dict[str, Any]) -> str:
     if code == "slot_closed":
         return _("この予約枠は受付を停止しています。ほかの日時・会場をお選びください。")
     if code == "window_not_open":
+        if values.get("at"):  # a day's slots open together, at the policy's time
+            return (
+                _(
+                    "この日の予約はまだ始まっていません。予約は接種日の%(days)s日前の%(at)sから"
+                    "受け付けます。%(opens)s以降にもう一度お試しいただくか、もっと近い日を"
+                    "お選びください。"
+                )
+                % values
+            )
         return (
             _(
                 "この日の予約はまだ始まっていません。予約は接種日の%(days)s日前から受け付けます。"

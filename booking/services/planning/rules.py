@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, fields
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 
 from django.db import transaction
 from django.db.models import Model
@@ -23,6 +23,7 @@ from booking.services.planning.base import JAPAN, PlanningRefused, invalidate_on
 @dataclass(frozen=True)
 class PolicyDetails:
     opens_days_ahead: int
+    opens_at_time: time | None
     closes_hours_before: int
     book_series_together: bool
     cancel_cascades: bool
@@ -51,6 +52,10 @@ class VaccineDetails:
 def _as_text(value: object) -> str:
     if isinstance(value, datetime):
         return value.astimezone(JAPAN).isoformat(timespec="minutes")
+    if isinstance(value, time):
+        return value.isoformat(timespec="minutes")
+    if value is None:
+        return ""
     return str(value)
 
 
@@ -130,7 +135,7 @@ def booking_policy_update(
             also_save=("updated_at",),
             seen_version=seen_version,
         )
-        if {"opens_days_ahead", "closes_hours_before"} & set(changed):
+        if {"opens_days_ahead", "opens_at_time", "closes_hours_before"} & set(changed):
             invalidate_on_commit(_every_bookable_day(days))
     return current
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import html
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
+from datetime import time as datetime_time
 from typing import Any
 
+import time_machine
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -28,6 +30,7 @@ from booking.resident.views.booking import _day_venues_html
 from booking.services.notifications import line_channel_configure
 from tenants.models import Municipality
 from tests.booking.resident.conftest import (
+    JAPAN,
     Resident,
     World,
     at,
@@ -1239,3 +1242,35 @@ def test_my_page_says_nothing_of_a_cancellation_the_resident_made(
     cancel = f"/bookings/{booking.booking_number}/cancel/"
     assert client_a.post(cancel, {"from_slot": str(booking.slot_id)}).status_code == 302
     assert 'id="cancelled-by-staff"' not in client_a.get("/mypage/").content.decode()
+
+
+def test_with_an_opening_time_the_dates_say_when_new_days_open(
+    client_a: Client, world_a: World, resident_a: Resident
+) -> None:
+    """From 9:00 each day the day 28 days on opens, all its slots together: before 9:00 the
+    dates end the day before it, and the page says when the next day opens."""
+    with tenant_context(world_a.municipality):
+        policy = BookingPolicy.current()
+        policy.opens_at_time = datetime_time(9)
+        policy.save()
+    day = timezone.localdate(timezone=JAPAN) + timedelta(days=2)
+    with time_machine.travel(datetime.combine(day, datetime_time(8, 59), tzinfo=JAPAN)) as clock:
+        logged_in(client_a, resident_a)
+        last = day + timedelta(days=28)
+        with tenant_context(world_a.municipality):
+            evening = Slot.objects.create(
+                venue=world_a.civic,
+                product=world_a.pfizer,
+                starts_at=datetime.combine(last, datetime_time(18), tzinfo=JAPAN),
+                ends_at=datetime.combine(last, datetime_time(18, 30), tzinfo=JAPAN),
+                capacity_web=5,
+            )
+        dates = client_a.get("/book/").content.decode()
+        told = dates.split('id="opening-time"')[1].split("</p>")[0]
+        assert "新しい日の予約は、毎日9:00に受付を始めます（28日後の日の分）" in told
+        assert f'href="/book/{last.isoformat()}/"' not in dates
+        clock.move_to(datetime.combine(day, datetime_time(9), tzinfo=JAPAN))
+        dates = client_a.get("/book/").content.decode()
+        assert f'href="/book/{last.isoformat()}/"' in dates
+        slots = client_a.get(f"/book/{last.isoformat()}/").content.decode()
+        assert f'href="/book/slot/{evening.pk}/"' in slots

@@ -4,7 +4,7 @@ is audited with what it changed and is what residents and the booking service se
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 
 import time_machine
 from django.test import Client
@@ -460,3 +460,40 @@ def test_a_phase_changed_meanwhile_is_not_deleted(
     assert deleted["Location"] == "/console/planning/rules/"
     with in_a(tenant_a):
         assert not AgePhase.objects.filter(pk=phase.pk).exists()
+
+
+def test_an_admin_sets_the_time_new_days_open_and_residents_are_told(
+    as_admin: Client, world: World, tenant_a: Municipality
+) -> None:
+    form = as_admin.get("/console/planning/rules/policy/").content.decode()
+    assert 'name="opens_at_time"' in form and 'type="time"' in form
+    # Seconds (a browser without a time picker) are dropped.
+    response = as_admin.post(
+        "/console/planning/rules/policy/", {**POLICY, "opens_at_time": "9:00:30"}
+    )
+    assert response.status_code == 302
+    with in_a(tenant_a):
+        assert BookingPolicy.current().opens_at_time == time(9)
+    page = as_admin.get("/console/planning/rules/").content.decode()
+    assert "毎日9:00（その日から14日後の日の枠を、まとめて受付開始）" in page
+    changed = events(tenant_a, "booking_policy.updated")[-1].details["changed"]
+    assert "opens_at_time:  → 09:00" in changed
+
+    # Opening at 23:00, 1 day ahead, closing 2 hours before: a slot at 00:30 would open at
+    # 23:00 the day before and close at 22:30, before it opened.
+    late = {**POLICY, "opens_days_ahead": "1", "closes_hours_before": "2", "opens_at_time": "23:00"}
+    refused = as_admin.post("/console/planning/rules/policy/", late)
+    assert refused.status_code == 400
+    assert "朝早い枠を予約できる時間がありません" in refused.content.decode()
+    for value, message in (("25:00", "時刻"), ("nine", "時刻")):
+        bad = as_admin.post("/console/planning/rules/policy/", {**POLICY, "opens_at_time": value})
+        assert bad.status_code == 400 and message in bad.content.decode(), value
+    with in_a(tenant_a):
+        assert BookingPolicy.current().opens_at_time == time(9)
+
+    # Emptied again: each slot opens on its own, as before.
+    assert as_admin.post("/console/planning/rules/policy/", POLICY).status_code == 302
+    with in_a(tenant_a):
+        assert BookingPolicy.current().opens_at_time is None
+    page = as_admin.get("/console/planning/rules/").content.decode()
+    assert "決めていません（枠ごとに、開始時刻の日数前から受付）" in page
