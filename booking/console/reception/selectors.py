@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date, timedelta
 
-from django.db.models import Count, QuerySet
+from django.db.models import Count, F, Q, QuerySet, Sum
+from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from booking.models import Booking, Channel, Slot, StaffMember, VaccinationRecord, Venue
 from booking.models.bookings import booking_number_display
-from booking.services.reception import day_bounds, reception_venues, today_in_japan
+from booking.services.reception import JAPAN, day_bounds, reception_venues, today_in_japan
 
 
 @dataclass(frozen=True)
@@ -133,4 +135,82 @@ def vaccinations_today(staff: StaffMember) -> list[VenueVaccinations]:
             if record.booking is not None
         ]
         result.append(VenueVaccinations(venue, lots, numbered))
+    return result
+
+
+# Days ahead the venue sees, today included: two weeks, to order and thaw vaccine and to plan
+# the desk's staff.
+AHEAD_DAYS = 14
+# The bookings that still hold a place (today's may be received or done already).
+_HOLDING = (Booking.Status.ACTIVE, Booking.Status.CHECKED_IN, Booking.Status.VACCINATED)
+
+
+@dataclass(frozen=True)
+class DayProduct:
+    """One vaccine on one day at a venue: the residents booked, and the places of the day's
+    slots of it that are not cancelled (every channel's together)."""
+
+    day: date
+    product: str
+    booked: int
+    places: int
+    first_doses: int
+
+
+@dataclass(frozen=True)
+class VenueAhead:
+    venue: Venue
+    days: list[DayProduct]
+
+    @property
+    def booked(self) -> int:
+        return sum(each.booked for each in self.days)
+
+
+def bookings_ahead(staff: StaffMember) -> list[VenueAhead]:
+    """How many residents are booked at each venue ``staff`` works at, day by day and vaccine
+    by vaccine, from today for AHEAD_DAYS: what the venue prepares (vials, staff) from.
+    Counts only. Two queries."""
+    venues = list(reception_venues(staff))
+    first = today_in_japan()
+    start, end = day_bounds(first)[0], day_bounds(first + timedelta(days=AHEAD_DAYS - 1))[1]
+    slots = Slot.objects.filter(venue__in=venues, starts_at__gte=start, starts_at__lt=end)
+    day = TruncDate("starts_at", tzinfo=JAPAN)
+    places = {
+        (row["venue_id"], row["day"], row["product__name"]): int(row["places"] or 0)
+        for row in slots.exclude(status=Slot.Status.CANCELLED)
+        .annotate(day=day)
+        .values("venue_id", "day", "product__name")
+        .annotate(places=Sum(F("capacity_web") + F("capacity_line") + F("capacity_call_centre")))
+        .order_by()
+    }
+    booked = {
+        (row["slot__venue_id"], row["day"], row["slot__product__name"]): (
+            int(row["booked"]),
+            int(row["first_doses"]),
+        )
+        for row in Booking.objects.filter(slot__in=slots, status__in=_HOLDING)
+        .annotate(day=TruncDate("slot__starts_at", tzinfo=JAPAN))
+        .values("slot__venue_id", "day", "slot__product__name")
+        .annotate(booked=Count("id"), first_doses=Count("id", filter=Q(dose=1)))
+        .order_by()
+    }
+    result = []
+    for venue in venues:
+        keys = sorted(key for key in places.keys() | booked.keys() if key[0] == venue.pk)
+        result.append(
+            VenueAhead(
+                venue,
+                [
+                    DayProduct(
+                        day=key[1],
+                        product=key[2],
+                        booked=booked.get(key, (0, 0))[0],
+                        places=places.get(key, 0),
+                        first_doses=booked.get(key, (0, 0))[1],
+                    )
+                    for key in keys
+                ],
+            )
+        )
     return result

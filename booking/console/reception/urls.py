@@ -27,5 +27,6 @@ urlpatterns = [
     path("walk-in/", views.walk_in, name="walk_in"),
     path("today/", views.today, name="today"),
     path("roster/", views.roster, name="roster"),
+    path("ahead/", views.ahead, name="ahead"),
     path("staff-venues/", views.staff_venues, name="staff_venues"),
 ]

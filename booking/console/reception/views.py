@@ -28,7 +28,13 @@ from booking.console.reception.forms import (
     VaccinationVoidForm,
     WalkInForm,
 )
-from booking.console.reception.selectors import reception_day, vaccinations_today, walk_in_slots
+from booking.console.reception.selectors import (
+    AHEAD_DAYS,
+    bookings_ahead,
+    reception_day,
+    vaccinations_today,
+    walk_in_slots,
+)
 from booking.models import Booking, StaffMember, VaccinationRecord, Venue
 from booking.models.bookings import booking_number_display
 from booking.registry.dates import ERAS
@@ -456,6 +462,17 @@ def today(request: HttpRequest) -> HttpResponse:
         request,
         "booking/console/reception/today.html",
         _context(request, venues=vaccinations_today(_staff(request)), day=today_in_japan()),
+    )
+
+
+@require_GET
+@staff_required(Admin, Venue_)
+def ahead(request: HttpRequest) -> HttpResponse:
+    """The days to come at the staff member's venues, in numbers: what to prepare."""
+    return render(
+        request,
+        "booking/console/reception/ahead.html",
+        _context(request, venues=bookings_ahead(_staff(request)), days=AHEAD_DAYS),
     )
 
 
