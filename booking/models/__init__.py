@@ -22,13 +22,14 @@ from booking.models.registry import (
 )
 from booking.models.residents import ResidentCredential, ResidentSession
 from booking.models.staff import StaffInvitation, StaffMember, StaffSession
-from booking.models.venues import Channel, Slot, VaccineProduct, Venue
+from booking.models.venues import BookedThrough, Channel, Slot, VaccineProduct, Venue
 from booking.models.vouchers import Voucher
 
 __all__ = [
     "AgePhase",
     "Booking",
     "BookingPolicy",
+    "BookedThrough",
     "Channel",
     "ConsoleNetwork",
     "ContactPreference",

@@ -9,7 +9,7 @@ from django.db.models import Q
 from django.db.models.signals import post_init
 from django.utils.translation import gettext_lazy as _
 
-from booking.models.venues import Channel, Slot, VaccineProduct
+from booking.models.venues import BookedThrough, Channel, Slot, VaccineProduct
 from booking.models.vouchers import Voucher
 
 # 予約番号: read aloud over the phone and typed at reception, so no 0/O or 1/I to confuse.
@@ -116,9 +116,10 @@ class Booking(models.Model):
     # The channel whose places the booking holds: a change moves it to the channel it was
     # changed through (a web booking changed by phone holds the call centre's places).
     channel = models.CharField(_("予約経路"), max_length=12, choices=Channel.choices)
-    # The channel it was made through, never changed: what the reports count it by.
+    # The channel it was made through (or the venue's desk), never changed: what the reports
+    # count it by.
     booked_through = models.CharField(
-        _("予約したときの受付方法"), max_length=12, choices=Channel.choices
+        _("予約したときの受付方法"), max_length=12, choices=BookedThrough.choices
     )
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.ACTIVE)
     # Set when this booking was made together with the previous dose's booking.
@@ -152,7 +153,8 @@ class Booking(models.Model):
                 name="one_live_booking_per_voucher_and_dose",
             ),
             models.CheckConstraint(
-                condition=Q(booked_through__in=Channel.values), name="booking_booked_through_known"
+                condition=Q(booked_through__in=BookedThrough.values),
+                name="booking_booked_through_known",
             ),
         ]
         indexes = [models.Index(fields=["slot", "status"], name="booking_slot_status")]

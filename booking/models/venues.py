@@ -13,6 +13,16 @@ class Channel(models.TextChoices):
     CALL_CENTRE = "call_centre", _("コールセンター")
 
 
+class BookedThrough(models.TextChoices):
+    """How a booking was made, as the reports count it: through a channel, or at the venue's
+    desk for a resident without one (whichever channel's place it took: ``Booking.channel``)."""
+
+    WEB = Channel.WEB.value, Channel.WEB.label
+    LINE = Channel.LINE.value, Channel.LINE.label
+    CALL_CENTRE = Channel.CALL_CENTRE.value, Channel.CALL_CENTRE.label
+    AT_THE_VENUE = "venue", _("会場の受付（予約なしで来場）")
+
+
 class VaccineProduct(models.Model):
     """A vaccine the municipality offers, with the rules that go with it."""
 

@@ -41,7 +41,7 @@ from booking.console.planning.charts import (
     stacked_bars,
 )
 from booking.console.planning.common import JAPAN
-from booking.models import Booking, Channel, Slot, VaccinationRecord
+from booking.models import BookedThrough, Booking, Slot, VaccinationRecord
 
 K = TypeVar("K", bound=Hashable)
 REPORT_KEYS = (
@@ -85,9 +85,10 @@ def _label(day: date) -> str:
 
 
 def _channel_series() -> list[Series]:
+    """How bookings were made: the channels, then the venue's desk (walk-ins)."""
     return [
         Series(channel, str(label), PALETTE[index])
-        for index, (channel, label) in enumerate(Channel.choices)
+        for index, (channel, label) in enumerate(BookedThrough.choices)
     ]
 
 

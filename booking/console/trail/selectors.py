@@ -19,6 +19,7 @@ from django.utils.translation import gettext_lazy
 from audit.chain import Actor
 from audit.models import Event
 from booking.models import (
+    BookedThrough,
     Booking,
     Channel,
     Language,
@@ -399,7 +400,7 @@ PRODUCT_CODE_DETAILS = ("product", "slot_product")
 # (Anything with ``choices``, as Django's choices classes have.)
 VALUE_CHOICES: dict[str, Any] = {
     "booked_channel": Channel,
-    "booked_through": Channel,
+    "booked_through": BookedThrough,
     "channel": Channel,
     "language": Language,
     "login_mode": Municipality.LoginMode,

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from audit import record
 from audit.chain import Actor
-from booking.models import Booking, BookingPolicy, Channel, Slot, Voucher
+from booking.models import BookedThrough, Booking, BookingPolicy, Channel, Slot, Voucher
 from booking.models.bookings import booking_number_new
 from booking.selectors.residents import DoseTaken, dose_history, series_size
 from booking.services.booking.access import _check_actor, _check_channel, _check_municipality
@@ -185,7 +185,7 @@ def booking_create(
                     slot=planned,
                     dose=planned_dose,
                     channel=held[planned.pk],
-                    booked_through=channel,
+                    booked_through=BookedThrough.AT_THE_VENUE if at_the_venue else channel,
                     actor=actor,
                     linked_to_id=bookings[-1].pk if bookings else follows_booking_id,
                 )

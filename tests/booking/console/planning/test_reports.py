@@ -20,7 +20,7 @@ from audit.chain import Actor
 from booking.console.planning.reports import attendance, bookings_last_hour
 from booking.models import Booking, Slot, VaccinationRecord
 from booking.resident.waiting_room import queue_join
-from booking.services.booking import booking_cancel, booking_change
+from booking.services.booking import booking_cancel, booking_change, booking_create
 from booking.services.planning import slot_cancel
 from tenants.models import Municipality
 
@@ -100,12 +100,39 @@ def rows_with_data(rows: list[list[str]]) -> list[list[str]]:
 
 def test_bookings_per_day_by_channel(as_admin: Client, history: World) -> None:
     rows = csv_rows(as_admin, "bookings")
-    assert rows[0] == ["日付", "ウェブ", "LINE", "コールセンター", "合計"]
+    assert rows[0] == [
+        "日付",
+        "ウェブ",
+        "LINE",
+        "コールセンター",
+        "会場の受付（予約なしで来場）",
+        "合計",
+    ]
     assert len(rows) == 1 + 12  # every day of the range, empty ones too
     assert rows_with_data(rows) == [
-        ["2026-05-08", "1", "0", "0", "1"],
-        ["2026-05-09", "1", "1", "1", "3"],
+        ["2026-05-08", "1", "0", "0", "0", "1"],
+        ["2026-05-09", "1", "1", "1", "0", "3"],
     ]
+
+
+def test_a_resident_taken_at_the_venue_without_a_booking_counts_as_such(
+    as_admin: Client, history: World, tenant_a: Municipality
+) -> None:
+    """A dose given at the desk to a resident without a booking takes a place of whichever
+    channel has one (the call centre's first), and is counted as made at the venue, not by
+    phone."""
+    with in_a(tenant_a):
+        today = make_slot(history.civic, history.pfizer, at(date(2026, 5, 11), 10))
+        walk_in = booking_create(
+            voucher=make_voucher(history.municipality, "1000000008", address_number="A8"),
+            slot=today,
+            channel="call_centre",
+            actor=Actor(Actor.STAFF, "1"),
+            at_the_venue=True,
+        )
+        assert (walk_in.channel, walk_in.booked_through) == ("call_centre", "venue")
+    rows = rows_with_data(csv_rows(as_admin, "bookings"))
+    assert ["2026-05-11", "0", "0", "0", "1", "1"] in rows
 
 
 def test_a_booking_changed_through_another_channel_counts_where_it_was_made(
@@ -123,7 +150,14 @@ def test_a_booking_changed_through_another_channel_counts_where_it_was_made(
         )
         booking.refresh_from_db()
         assert (booking.channel, booking.booked_through) == ("call_centre", "web")
-    assert rows_with_data(csv_rows(as_admin, "bookings"))[0] == ["2026-05-08", "1", "0", "0", "1"]
+    assert rows_with_data(csv_rows(as_admin, "bookings"))[0] == [
+        "2026-05-08",
+        "1",
+        "0",
+        "0",
+        "0",
+        "1",
+    ]
 
 
 def test_fill_rate_per_venue_and_day(as_admin: Client, history: World) -> None:
@@ -150,11 +184,15 @@ def test_fill_rate_per_venue_and_day(as_admin: Client, history: World) -> None:
 
 def test_cancellations_no_shows_deferrals_and_doses(as_admin: Client, history: World) -> None:
     assert rows_with_data(csv_rows(as_admin, "cancellations")) == [
-        ["2026-05-11", "0", "0", "1", "1"]
+        ["2026-05-11", "0", "0", "1", "0", "1"]
     ]
-    assert rows_with_data(csv_rows(as_admin, "no_shows")) == [["2026-05-18", "0", "1", "0", "1"]]
+    assert rows_with_data(csv_rows(as_admin, "no_shows")) == [
+        ["2026-05-18", "0", "1", "0", "0", "1"]
+    ]
     # Counted on the day of its slot, by the channel it was booked through.
-    assert rows_with_data(csv_rows(as_admin, "deferrals")) == [["2026-05-19", "1", "0", "0", "1"]]
+    assert rows_with_data(csv_rows(as_admin, "deferrals")) == [
+        ["2026-05-19", "1", "0", "0", "0", "1"]
+    ]
     doses = csv_rows(as_admin, "doses")
     assert doses[0] == ["日付", "1回目", "2回目", "3回目以降", "合計"]
     assert rows_with_data(doses) == [

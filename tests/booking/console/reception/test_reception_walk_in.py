@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
+
+from django.db import connection
 from django.test import Client
 from django_tenants.utils import tenant_context
 
@@ -65,7 +68,8 @@ def test_a_resident_without_a_booking_is_booked_into_a_free_place_and_checked_in
     (booking,) = _bookings(tenant_a, walker)
     assert response["Location"] == f"/console/reception/bookings/{booking.pk}/"
     assert booking.status == Booking.Status.CHECKED_IN and booking.slot_id == day.later.pk
-    assert booking.channel == "web" and booking.booked_through == "call_centre"
+    # The web's place, and counted as made at the venue (not by the call centre).
+    assert booking.channel == "web" and booking.booked_through == "venue"
     with tenant_context(tenant_a):
         assert Slot.objects.get(pk=day.later.pk).booked_web == 1
     card = client_a.get(response["Location"]).content.decode()
@@ -177,3 +181,25 @@ def test_a_walk_ins_check_in_taken_back_cancels_the_booking_made_for_it(
         {"outcome": "undo", "confirm": "1"},
     )
     assert _bookings(tenant_a, day.resident)[0].status == Booking.Status.ACTIVE
+
+
+def test_walk_ins_made_before_they_were_told_apart_are_counted_as_such_again(
+    tenant_a: Municipality, client_a: Client, day: Day, venue_a: StaffAccount, clock
+) -> None:
+    """The migration that told the venue's desk apart from the call centre finds the
+    earlier walk-ins by their trail (booking.created with at_the_venue)."""
+    backfill = importlib.import_module(
+        "booking.migrations.0029_booking_booked_through_at_the_venue"
+    ).BACKFILL
+    with tenant_context(tenant_a):
+        walker = make_voucher(tenant_a, "1000000056")
+    logged_in(client_a, venue_a, clock)
+    assert _walk_in(client_a, "1000000056", day.later).status_code == 302
+    with tenant_context(tenant_a):
+        (walk_in,) = Booking.objects.filter(voucher=walker)
+        Booking.objects.filter(pk=walk_in.pk).update(booked_through="call_centre")
+        with connection.cursor() as cursor:
+            cursor.execute(backfill)
+        assert Booking.objects.get(pk=walk_in.pk).booked_through == "venue"
+        # The day's other booking, made by the web, is left as it was.
+        assert Booking.objects.get(pk=day.booking.pk).booked_through == "web"
