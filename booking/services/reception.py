@@ -634,6 +634,9 @@ class Roster:
     day: date
     slots: list[RosterSlot]
     made_at: datetime
+    # The trail's record of this showing, printed on the sheet: a list found where it should
+    # not be is traced to who showed it, when.
+    trail_seq: int
 
     @property
     def count(self) -> int:
@@ -677,19 +680,25 @@ def reception_roster_open(*, staff: StaffMember, venue: Venue, ip: str | None = 
         by_slot.setdefault(booking.slot_id, RosterSlot(booking.slot, [])).lines.append(line)
     for each in by_slot.values():
         each.lines.sort(key=lambda line: (line.name_kana, line.booking_number))
-    record(
+    event = record(
         action="reception.roster_viewed",
         actor=staff_actor(staff),
         target=venue,
         ip=ip,
         details={
             "day": today.isoformat(),
-            "bookings": sum(len(each.lines) for each in by_slot.values()),
+            "bookings_listed": sum(len(each.lines) for each in by_slot.values()),
             "vouchers": sorted(vouchers),
             "fields": ["name", "name_kana", "birth_date"],
         },
     )
-    return Roster(venue=venue, day=today, slots=list(by_slot.values()), made_at=timezone.now())
+    return Roster(
+        venue=venue,
+        day=today,
+        slots=list(by_slot.values()),
+        made_at=event.occurred_at,
+        trail_seq=event.seq,
+    )
 
 
 def _deferred_at(booking: Booking) -> datetime | None:

@@ -472,7 +472,9 @@ def ahead(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "booking/console/reception/ahead.html",
-        _context(request, venues=bookings_ahead(_staff(request)), days=AHEAD_DAYS),
+        _context(
+            request, venues=bookings_ahead(_staff(request)), days=AHEAD_DAYS, now=timezone.now()
+        ),
     )
 
 

@@ -222,6 +222,7 @@ DETAIL_LABELS = {
     "allowed_networks": gettext_lazy("許可されたネットワークの数"),
     "already_registered": gettext_lazy("登録済み"),
     "as_of": gettext_lazy("時点"),
+    "at_the_venue": gettext_lazy("会場の受付で予約（予約なしで来場）"),
     "asked_by": gettext_lazy("お申し出の方"),
     "basis": gettext_lazy("集計の基準"),
     "booked": gettext_lazy("予約数"),
@@ -301,6 +302,7 @@ DETAIL_LABELS = {
     "phone_changed": gettext_lazy("電話番号の変更"),
     "phone_given": gettext_lazy("電話番号の入力"),
     "places_elsewhere": gettext_lazy("住所の多かったほかの市区町村"),
+    "places_of": gettext_lazy("使った定員の経路"),
     "planned": gettext_lazy("作成しようとした数"),
     "previous_channel": gettext_lazy("変更前の予約経路"),
     "previous_products": gettext_lazy("変更前のワクチン"),
@@ -348,6 +350,7 @@ DETAIL_LABELS = {
     "venue_accessibility": gettext_lazy("バリアフリー情報"),
     "venue_address": gettext_lazy("会場の住所"),
     "venue_area": gettext_lazy("地区"),
+    "venue_day_bookings": gettext_lazy("デモで作った本日の予約"),
     "venue_map_url": gettext_lazy("地図のURL"),
     "venue_name": gettext_lazy("会場名"),
     "venues": gettext_lazy("会場"),
@@ -384,6 +387,7 @@ ID_DETAILS = {
     "cascade_of": "booking.booking",
     "linked_to": "booking.booking",
     "not_told": "booking.booking",
+    "venue_day_bookings": "booking.booking",
     "slot": "booking.slot",
     "previous_slot": "booking.slot",
     "venue": "booking.venue",
@@ -402,6 +406,7 @@ VALUE_CHOICES: dict[str, Any] = {
     "booked_channel": Channel,
     "booked_through": BookedThrough,
     "channel": Channel,
+    "places_of": Channel,
     "language": Language,
     "login_mode": Municipality.LoginMode,
     "mode": Municipality.LoginMode,
@@ -860,9 +865,21 @@ def _actor_as_written(kind: str | None, text: str) -> tuple[str | None, str]:
     return kind, text
 
 
+# The reads whose details list the residents they showed, by voucher id (``vouchers``).
+LISTING_ACTIONS = (
+    SEARCHED,
+    "reception.roster_viewed",
+    "slot.cancel_viewed",
+    "slot.cancellation_list_viewed",
+    "export.vrs_changes_viewed",
+)
+
+
 def _target_matching(text: str) -> models.Q:
-    """A voucher number: the voucher's events and its bookings', the call centre's searches
-    that listed it and the bulk reads whose files held it. A booking number: its own."""
+    """A voucher number: the voucher's events, its bookings' and its vaccination records',
+    the lists that showed it (the call centre's searches, the venues' lists of the day, …)
+    and the bulk reads whose files held it. A booking number: its own, and its vaccination
+    record's."""
     typed = booking_number_normalize(text)  # a voucher number folds the same way
     nothing = models.Q(pk__in=[])
     if typed.isdigit():
@@ -872,17 +889,27 @@ def _target_matching(text: str) -> models.Q:
         if voucher is None:
             return bulk
         bookings = [str(pk) for pk in voucher.bookings.values_list("pk", flat=True)]
+        records = VaccinationRecord.every_record.filter(voucher=voucher)
         return (
             models.Q(target_type="booking.voucher", target_id=str(voucher.pk))
             | models.Q(target_type="booking.booking", target_id__in=bookings)
-            # The searches that listed them, and the files that held them.
-            | models.Q(action=SEARCHED, details__vouchers__contains=[voucher.pk])
+            | _records_q(records)
+            # The lists that showed them, and the files that held them.
+            | models.Q(action__in=LISTING_ACTIONS, details__vouchers__contains=[voucher.pk])
             | bulk
         )
     booking = Booking.objects.filter(booking_number=typed).first()
     if booking is None:
         return nothing
-    return models.Q(target_type="booking.booking", target_id=str(booking.pk))
+    return models.Q(target_type="booking.booking", target_id=str(booking.pk)) | _records_q(
+        VaccinationRecord.every_record.filter(booking_id=booking.pk)
+    )
+
+
+def _records_q(records: models.QuerySet[VaccinationRecord]) -> models.Q:
+    """The events of these vaccination records (withdrawn ones too: their voiding)."""
+    ids = [str(pk) for pk in records.values_list("pk", flat=True)]
+    return models.Q(target_type="booking.vaccinationrecord", target_id__in=ids)
 
 
 def _target_labels(events: list[Event], emails: dict[int, str]) -> dict[tuple[str, str], str]:

@@ -38,6 +38,7 @@ def test_venue_staff_see_their_venues_next_two_weeks_day_by_day_and_vaccine_by_v
     assert response.status_code == 200
     page = response.content.decode()
     assert "小平市役所（4人）" in page and "北部集会所" not in page
+    assert '<p id="ahead-as-of">5月11日（月） 09:30 時点</p>' in page
     # Today: the two slots' places (17 each), the resident booked at 10:00.
     assert _row("5月11日（月）", "ファイザー社ワクチン", 1, 1, 34) in page
     # Tomorrow: a first and a second dose (the cancelled booking and slot not counted).

@@ -84,19 +84,30 @@ def test_venue_staff_print_todays_list_of_their_venue_with_names_slot_by_slot(
     assert "青木 一郎" in ten and "1948年4月1日（78）" in ten
     assert booking_number_display(bookings["aoki"].booking_number) in ten
     assert "受付済み" in ten and "（接種券は対象外）" in ten  # Watanabe's, withdrawn since
+    # Every row says its time (a page of the printed list may start mid-slot), and those
+    # received already are ticked.
+    watanabe = ten.split("ワタナベ ジロウ")[0].rsplit("<tr>", 1)[1]
+    aoki = ten.split("アオキ イチロウ")[0].rsplit("<tr>", 1)[1]
+    assert "☑" in watanabe and "□" in aoki and "☑" not in aoki
+    assert '<td class="nowrap">10:00</td>' in aoki
     assert "佐藤 三郎" in eleven and "2回目" in eleven
     # Not the cancelled booking, nor tomorrow's, nor another venue's.
     for name in ("取消 四郎", "明日 五郎", "北部 六郎"):
         assert name not in page
 
-    # One read in the trail naming every resident listed, and no personal value in it.
+    # One read in the trail naming every resident listed, and no personal value in it; the
+    # list says who showed it, when, and the trail's record of it.
     (viewed,) = events(tenant_a, "reception.roster_viewed")
+    shown_by = page.split('id="roster-shown-by">')[1].split("</p>")[0]
+    assert shown_by == (
+        f"表示した職員：uketsuke@kodaira.example.jp（2026/05/11 09:30:30、監査記録 {viewed.seq}番）"
+    )
     listed = {day.resident.pk, *(bookings[key].voucher_id for key in ("aoki", "watanabe", "sato"))}
     assert viewed.target_type == "booking.venue" and viewed.target_id == str(day.civic.pk)
     assert viewed.actor_id == str(venue_a.user_id)
     assert viewed.details == {
         "day": "2026-05-11",
-        "bookings": 4,
+        "bookings_listed": 4,
         "vouchers": sorted(listed),
         "fields": ["name", "name_kana", "birth_date"],
     }
@@ -150,7 +161,7 @@ def test_a_venue_with_no_booking_today_says_so_and_admins_see_every_venue(
     page = client_a.get(ROSTER, {"venue": day.civic.pk}).content.decode()
     assert "この会場の本日の予約はありません" in page and "<caption>" not in page
     (viewed,) = events(tenant_a, "reception.roster_viewed")
-    assert viewed.details["bookings"] == 0 and viewed.details["vouchers"] == []
+    assert viewed.details["bookings_listed"] == 0 and viewed.details["vouchers"] == []
 
 
 def test_call_centre_operators_and_auditors_have_no_list(
@@ -165,3 +176,36 @@ def test_call_centre_operators_and_auditors_have_no_list(
         response = client.get(ROSTER, {"venue": day.civic.pk})
         assert response.status_code == 403 and "受付 花子" not in response.content.decode()
     assert events(tenant_a, "reception.roster_viewed") == []
+
+
+def test_the_trail_of_a_resident_shows_the_lists_that_named_them_and_their_doses(
+    tenant_a: Municipality,
+    client_a: Client,
+    day: Day,
+    venue_a: StaffAccount,
+    auditor_a: StaffAccount,
+    clock: time_machine.Coordinates,
+) -> None:
+    """A leak report asks who saw a resident: the venue's lists of the day name them, and
+    the records of their doses are theirs too (by voucher number and by booking number)."""
+    logged_in(client_a, venue_a, clock)
+    client_a.get(ROSTER, {"venue": day.civic.pk})
+    with tenant_context(tenant_a):
+        other = make_voucher(tenant_a, "1000000009", name="別人 七郎", kana="ベツジン シチロウ")
+    client_a.post(f"/console/reception/bookings/{day.booking.pk}/check-in/")
+    recorded = client_a.post(
+        f"/console/reception/bookings/{day.booking.pk}/vaccination/",
+        {"product": day.pfizer.pk, "lot_number": "FA1234", "doctor": "医師 一郎", "dose": 1},
+    )
+    assert recorded.status_code == 302, recorded.content.decode()[:3000]
+    auditor = Client(HTTP_HOST=client_a.defaults["HTTP_HOST"])
+    logged_in(auditor, auditor_a, clock)
+    for typed in (day.resident.voucher_number, day.number):
+        body = auditor.get("/console/trail/", {"target": typed}).content.decode()
+        assert "reception.vaccination_recorded" in body, typed
+    by_voucher = auditor.get("/console/trail/", {"target": day.resident.voucher_number})
+    assert "reception.roster_viewed" in by_voucher.content.decode()
+    # Another resident, on no list: none of it.
+    nothing = auditor.get("/console/trail/", {"target": other.voucher_number}).content.decode()
+    assert "reception.roster_viewed" not in nothing
+    assert "reception.vaccination_recorded" not in nothing
