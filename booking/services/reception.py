@@ -48,6 +48,7 @@ from booking.models.bookings import (
     booking_number_normalize,
     made_in_current_schema,
 )
+from booking.selectors.residents import next_dose
 from booking.spreadsheet import starts_as_formula
 from sesshu.outages import CACHE_DOWN, cache_down
 from tenants.crypto import cipher_for
@@ -987,6 +988,17 @@ class WalkInResident:
     birth_date: date | None
     age: int | None
     withdrawn: bool
+    # The last dose given: (dose, day, vaccine); and, when the next cannot be given today,
+    # from which day it can be (the interval after it), or that the series is complete.
+    last_given: tuple[int, date, str] | None = None
+    next_from: date | None = None
+    series_complete: bool = False
+
+    @property
+    def dose_due_today(self) -> bool:
+        """Whether the doses given leave one to give today (the booking service decides
+        again, with every other rule, when the desk books)."""
+        return self.next_from is None and not self.series_complete
 
 
 def reception_walk_in_identify(
@@ -1010,13 +1022,27 @@ def reception_walk_in_identify(
         details={"voucher": voucher.pk, "fields": ["name", "name_kana", "birth_date"]},
     )
     born = who.birth_date
+    today = today_in_japan()
+    after = next_dose(voucher)
+    given = after.previous if after.previous is not None and after.previous.given else None
     return WalkInResident(
         voucher_number=voucher.voucher_number,
         name=who.name,
         name_kana=who.name_kana,
         birth_date=born,
-        age=_age_on(born, today_in_japan()) if born else None,
+        age=_age_on(born, today) if born else None,
         withdrawn=voucher.status == Voucher.Status.WITHDRAWN,
+        last_given=(
+            (given.dose, given.day, after.product.name if after.product else "")
+            if given is not None
+            else None
+        ),
+        next_from=(
+            after.earliest_day
+            if given is not None and after.earliest_day and after.earliest_day > today
+            else None
+        ),
+        series_complete=given is not None and after.series_complete,
     )
 
 

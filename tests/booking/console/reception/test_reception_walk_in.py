@@ -8,7 +8,7 @@ from django.db import connection
 from django.test import Client
 from django_tenants.utils import tenant_context
 
-from booking.models import Booking, Slot, Voucher
+from booking.models import Booking, Slot, VaccinationRecord, Voucher
 from booking.services.callcentre import booked_how
 from tenants.models import Municipality
 
@@ -203,3 +203,42 @@ def test_walk_ins_made_before_they_were_told_apart_are_counted_as_such_again(
         assert Booking.objects.get(pk=walk_in.pk).booked_through == "venue"
         # The day's other booking, made by the web, is left as it was.
         assert Booking.objects.get(pk=day.booking.pk).booked_through == "web"
+
+
+def test_a_resident_given_a_dose_too_recently_is_told_at_once_not_after_the_identity_check(
+    tenant_a: Municipality, client_a: Client, day: Day, venue_a: StaffAccount, clock
+) -> None:
+    """Given their first dose this morning (here, elsewhere, or a week ago), a resident who
+    comes to the desk again is turned away on the first step, in the desk's words, with no
+    button to book."""
+    with tenant_context(tenant_a):
+        walker = make_voucher(tenant_a, "1000000057", name="再来 八郎", kana="サイライ ハチロウ")
+        done = make_booking(walker, day.early, status=Booking.Status.VACCINATED)
+        VaccinationRecord.objects.create(
+            voucher=walker,
+            booking=done,
+            dose=1,
+            product=day.pfizer,
+            lot_number="FA1234",
+            vaccinated_on=day.early.starts_at.date(),
+            venue_name=day.civic.name,
+            actor_kind="staff",
+            actor_id="1",
+        )
+        newcomer = make_voucher(tenant_a, "1000000058")
+    logged_in(client_a, venue_a, clock)
+    shown = client_a.post(
+        WALK_IN, {"voucher_number": "1000000057", "slot": day.later.pk, "step": "check"}
+    ).content.decode()
+    assert "1回目（2026年5月11日、ファイザー社ワクチン）" in shown
+    told = shown.split('id="walk-in-not-due"')[1].split("</p>")[0]
+    assert "間隔が足りないため、本日は接種できません" in told and "2026年5月30日（土）以降" in told
+    assert 'id="walk-in"' not in shown  # no button to book
+    # Someone with no dose yet: the button, and no warning.
+    fresh = client_a.post(
+        WALK_IN, {"voucher_number": "1000000058", "slot": day.later.pk, "step": "check"}
+    ).content.decode()
+    assert 'id="walk-in"' in fresh and 'id="walk-in-not-due"' not in fresh
+    assert '<dd id="walk-in-last-dose">記録なし</dd>' in fresh
+    with tenant_context(tenant_a):
+        assert not Booking.objects.filter(voucher__in=[walker, newcomer], slot=day.later).exists()
