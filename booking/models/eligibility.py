@@ -52,6 +52,15 @@ class BookingPolicy(models.Model):
         day = starts_at.astimezone(JAPAN).date() - timedelta(days=self.opens_days_ahead)
         return datetime.combine(day, self.opens_at_time, tzinfo=JAPAN)
 
+    def day_opens_at(self, day: date) -> datetime | None:
+        """With ``opens_at_time``, when booking ``day``'s slots opens; None when each slot
+        opens on its own (from ``opens_days_ahead`` days before that day, slot by slot)."""
+        if self.opens_at_time is None:
+            return None
+        return datetime.combine(
+            day - timedelta(days=self.opens_days_ahead), self.opens_at_time, tzinfo=JAPAN
+        )
+
     def last_day_open(self, now: datetime) -> date:
         """The last day (in Japan) with slots open to booking at ``now``: with
         ``opens_at_time``, the day before the usual one until that time of the day."""

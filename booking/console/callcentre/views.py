@@ -66,6 +66,7 @@ from booking.selectors.residents import (
     next_dose,
     vaccinations_of,
 )
+from booking.selectors.slots import slot_with_venue_and_product
 from booking.services.booking import (
     BookingRefused,
     SeriesTogether,
@@ -73,6 +74,7 @@ from booking.services.booking import (
     bookings_out_of_step,
     next_dose_age_window,
     series_together_for,
+    slot_refusal,
 )
 from booking.services.callcentre import (
     IDENTITY_VALID,
@@ -595,9 +597,14 @@ def _slot_picker(
         if chosen
         else []
     )
+    last_open = policy.last_day_open(timezone.now())
     return {
         "days": days,
         "chosen_day": chosen,
+        # A day whose booking has not opened yet (asked for by its date): when it opens.
+        "not_open_yet": isinstance(chosen, date) and chosen > last_open,
+        "day_opens_at": policy.day_opens_at(chosen) if isinstance(chosen, date) else None,
+        "policy": policy,
         "venues": venues,
         "choices": choices,
         "venue_groups": venues_by_area(choices.venues),
@@ -672,7 +679,19 @@ def _book_page(
         context["confirm_gone"] = (
             context["confirming"] is None and request.GET.get("confirm", "").isdigit()
         )
+        if context["confirm_gone"]:
+            context["confirm_gone_reason"] = _gone_reason(int(request.GET["confirm"]))
     return console_page(request, "booking/console/callcentre/book.html", context, status=status)
+
+
+def _gone_reason(slot_id: int) -> str:
+    """Why a slot asked for by its id is not offered, when the slot alone says (not open
+    yet, stopped, no places for the phone, past the cut-off); "" when it does not."""
+    slot = slot_with_venue_and_product(slot_id)
+    if slot is None:
+        return ""
+    refused = slot_refusal(slot, channel=CHANNEL, policy=BookingPolicy.current())
+    return refused.staff_message if refused is not None else ""
 
 
 def _confirming(request: HttpRequest, venues: Any) -> tuple[Any, Any] | None:

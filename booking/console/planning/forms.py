@@ -9,7 +9,9 @@ from typing import Any
 
 from django import forms
 from django.core.validators import URLValidator
-from django.utils import formats
+from django.db.models import Min
+from django.db.models.functions import TruncTime
+from django.utils import formats, timezone
 from django.utils.translation import gettext_lazy as _
 
 from booking.console.forms import ConsoleForm
@@ -539,6 +541,16 @@ class _SeenVersion(forms.Form):
         return [name for name in cls.base_fields if name != "version"]
 
 
+def _earliest_slot_time() -> time | None:
+    """The earliest time of day (in Japan) a slot to come starts at; None with none."""
+    first: time | None = (
+        Slot.objects.filter(starts_at__gt=timezone.now())
+        .exclude(status=Slot.Status.CANCELLED)
+        .aggregate(first=Min(TruncTime("starts_at", tzinfo=JAPAN)))["first"]
+    )
+    return first
+
+
 class BookingPolicyForm(_SeenVersion, PlanningForm):
     opens_days_ahead = _number(
         _("何日先まで予約できるか"),
@@ -551,9 +563,11 @@ class BookingPolicyForm(_SeenVersion, PlanningForm):
         widget=_time_input(),
         required=False,
         help_text=_(
-            "決めると、その日の枠はまとめて、接種日の上の日数前のこの時刻から受け付けます（例：9:00）。"
-            "住民には「毎日9:00に受付開始」と表示します。空欄のときは、枠ごとに開始時刻のちょうど"
-            "上の日数前から受け付けます（1日の枠が時刻の順に少しずつ受付開始になります）。"
+            "決めると、その日の枠はまとめて、接種日の「何日先まで予約できるか」の日数前の、この"
+            "時刻から受け付けます（例：9:00）。住民には「毎日9:00に受付開始」と表示します。空欄の"
+            "ときは、枠ごとに、開始時刻のちょうどその日数前から受け付けます（1日の枠が時刻の順に"
+            "少しずつ受付開始になります）。時刻を遅くしたり空欄にしたりすると、すでに受付を始めた"
+            "日の枠が、新しい時刻まで表示されなくなることがあります（予約済みの予約はそのままです）。"
         ),
     )
     closes_hours_before = _number(
@@ -615,18 +629,25 @@ class BookingPolicyForm(_SeenVersion, PlanningForm):
         data = super().clean() or {}
         days, hours = data.get("opens_days_ahead"), data.get("closes_hours_before")
         opening = data.get("opens_at_time")
-        if days is not None and hours is not None and opening is not None:
-            # A day's first slot, at midnight at the earliest, is bookable from the opening
-            # time N days before until M hours before it starts.
-            if hours * 60 + opening.hour * 60 + opening.minute >= days * 24 * 60:
+        first = _earliest_slot_time() if opening is not None else None
+        if days is not None and hours is not None and opening is not None and first is not None:
+            # The day's earliest slot is bookable from the opening time N days before its day
+            # until M hours before it starts: no time between, no booking of it.
+            opens = opening.hour * 60 + opening.minute
+            starts = days * 24 * 60 + first.hour * 60 + first.minute
+            if starts - hours * 60 <= opens:
                 self.add_error(
                     "opens_at_time",
                     _(
-                        "受付開始時刻（%(time)s）と締切（開始の%(hours)s時間前）では、朝早い枠を"
-                        "予約できる時間がありません。受付開始時刻を早めるか、締切を短くするか、"
-                        "予約できる日数を増やしてください。"
+                        "受付開始時刻（%(time)s）と締切（開始の%(hours)s時間前）では、%(first)sに"
+                        "始まる枠（いまある枠でいちばん早い時刻）を予約できる時間がありません。"
+                        "受付開始時刻を早めるか、締切を短くするか、予約できる日数を増やしてください。"
                     )
-                    % {"time": f"{opening:%H:%M}", "hours": hours},
+                    % {
+                        "time": f"{opening.hour}:{opening.minute:02d}",
+                        "hours": hours,
+                        "first": f"{first.hour}:{first.minute:02d}",
+                    },
                 )
         # A slot is bookable from N days before it starts until M hours before: with M
         # hours as long as N days or longer, no slot could ever be booked.

@@ -559,9 +559,11 @@ def _slots_page(
     too_early = (
         flow.earliest if flow.earliest and chosen_day < flow.earliest and not passed else None
     )
+    # A day whose booking has not opened yet (its address typed or kept): when it opens.
+    not_open_yet = chosen_day > flow.policy.last_day_open(timezone.now())
     venues = (
         []
-        if too_early or passed
+        if too_early or passed or not_open_yet
         else availability_for_day(
             channel=flow.channel,
             day=chosen_day,
@@ -592,6 +594,8 @@ def _slots_page(
             "legend": _legend(),
             "too_early": too_early,
             "passed": passed,
+            "not_open_yet": not_open_yet,
+            "day_opens_at": flow.policy.day_opens_at(chosen_day),
         },
         status=status,
     )

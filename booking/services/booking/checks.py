@@ -9,6 +9,8 @@ from functools import partial
 from zoneinfo import ZoneInfo
 
 from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.translation import gettext
 
 from booking.models import AgePhase, BookingPolicy, Slot, VaccineProduct, Voucher
 from booking.selectors.residents import DoseHistory, DoseTaken, series_size
@@ -123,8 +125,7 @@ def _clock_text(moment: time) -> str:
 
 
 def _date_text(day: date) -> str:
-    weekdays = "月火水木金土日"
-    return f"{day.month}月{day.day}日（{weekdays[day.weekday()]}）"
+    return date_format(day, gettext("n月j日（D）"))
 
 
 def _birth_date(voucher: Voucher) -> date | None:

@@ -96,7 +96,8 @@ def test_without_an_opening_time_each_slot_opens_at_its_own_time(world: World) -
         refusal = refused(world, afternoon)
         assert refusal.code == "window_not_open"
         # When, to the minute: today at 15:00 (not "from today", which is already here).
-        assert "接種日の28日前から受け付けます" in refusal.message
+        assert "この時間の枠の予約はまだ始まっていません" in refusal.message
+        assert "接種の開始時刻の28日前から枠ごとに受け付けます" in refusal.message
         assert f"{_text(monday)}15:00以降に" in refusal.message
         clock.move_to(_moment(monday, 15))
         assert book(world, afternoon).slot_id == afternoon.pk

@@ -1269,6 +1269,14 @@ def test_with_an_opening_time_the_dates_say_when_new_days_open(
         told = dates.split('id="opening-time"')[1].split("</p>")[0]
         assert "新しい日の予約は、毎日9:00に受付を始めます（28日後の日の分）" in told
         assert f'href="/book/{last.isoformat()}/"' not in dates
+        # Its address typed: the day says when it opens, rather than "no venue".
+        early = client_a.get(f"/book/{last.isoformat()}/").content.decode()
+        weekday = "月火水木金土日"[day.weekday()]
+        assert (
+            f"この日の予約はまだ始まっていません。{day.month}月{day.day}日（{weekday}）9:00から"
+            in early.split('id="day-not-open"')[1]
+        )
+        assert f'href="/book/slot/{evening.pk}/"' not in early
         clock.move_to(datetime.combine(day, datetime_time(9), tzinfo=JAPAN))
         dates = client_a.get("/book/").content.decode()
         assert f'href="/book/{last.isoformat()}/"' in dates

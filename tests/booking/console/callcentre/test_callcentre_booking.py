@@ -4,7 +4,7 @@ capacity only, the same rules and messages."""
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 import time_machine
 from django.test import Client
@@ -12,7 +12,7 @@ from django.utils import timezone
 from django_tenants.utils import schema_context
 
 from booking.console.planning.common import JAPAN
-from booking.models import AgePhase, Booking, Slot
+from booking.models import AgePhase, Booking, BookingPolicy, Slot
 from booking.selectors.availability import availability_invalidate
 from tenants.models import Municipality
 from tests.booking.booking.conftest import counters, years_ago
@@ -680,4 +680,33 @@ def test_a_confirmation_whose_slot_filled_meanwhile_says_so(
         availability_invalidate(days=[timezone.localtime(town.later_slot.starts_at).date()])
     page = client_a.get(url).content.decode()
     assert 'id="confirm"' not in page
-    assert "選んだ枠は、いま電話では予約できません" in page.split('id="confirm-gone"')[1]
+    gone = page.split('id="confirm-gone"')[1].split("</p>")[0]
+    assert "この予約枠のコールセンターの受付枠が、ちょうど埋まりました" in gone
+
+
+def test_a_day_not_open_yet_is_said_to_be_so_with_when_it_opens(
+    tenant_a: Municipality,
+    client_a: Client,
+    operator_a: StaffAccount,
+    town: Town,
+    clock: time_machine.Coordinates,
+) -> None:
+    """The municipality opens a new day every morning at 10:00: at 09:30 the operator asked
+    for that day's slot is told it opens at 10:00 (not that it is full), and so is a caller
+    asking for the day."""
+    with schema_context(tenant_a.schema_name):
+        policy = BookingPolicy.current()
+        policy.opens_days_ahead, policy.opens_at_time = 5, time(10)
+        policy.save()
+    ready(client_a, operator_a, town, clock)
+    starts = timezone.localtime(town.later_slot.starts_at)  # 5 days ahead, 14:00
+    url = f"{resident_url(town)}book/?day={starts.date().isoformat()}&confirm={town.later_slot.pk}"
+    page = client_a.get(url).content.decode()
+    assert "新しい日の予約は、毎日10:00に受付を始めます（5日後の日の分）" in page
+    gone = page.split('id="confirm-gone"')[1].split("</p>")[0]
+    assert "予約は接種日の5日前の10:00から受け付けます" in gone and "満員" not in gone
+    day = page.split('id="day-not-open"')[1].split("</p>")[0]
+    assert "この日の予約はまだ始まっていません。5月11日（月）10:00から受け付けます" in day
+    clock.move_to(datetime(2026, 5, 11, 10, 0, tzinfo=JAPAN))
+    opened = client_a.get(url).content.decode()
+    assert 'id="confirm"' in opened and 'id="confirm-gone"' not in opened

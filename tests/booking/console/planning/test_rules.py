@@ -479,12 +479,29 @@ def test_an_admin_sets_the_time_new_days_open_and_residents_are_told(
     changed = events(tenant_a, "booking_policy.updated")[-1].details["changed"]
     assert "opens_at_time:  → 09:00" in changed
 
-    # Opening at 23:00, 1 day ahead, closing 2 hours before: a slot at 00:30 would open at
-    # 23:00 the day before and close at 22:30, before it opened.
-    late = {**POLICY, "opens_days_ahead": "1", "closes_hours_before": "2", "opens_at_time": "23:00"}
+    # Opening at 23:00, 1 day ahead, closing 11 hours before: the slots at 9:00 would open at
+    # 23:00 the day before and close at 22:00, before they opened. Closing 9 hours before
+    # leaves them an hour.
+    with in_a(tenant_a):
+        make_slot(world.civic, world.pfizer, at(MONDAY + timedelta(days=3), 9))
+        make_slot(world.civic, world.pfizer, at(MONDAY + timedelta(days=3), 14))
+    late = {
+        **POLICY,
+        "opens_days_ahead": "1",
+        "closes_hours_before": "11",
+        "opens_at_time": "23:00",
+    }
     refused = as_admin.post("/console/planning/rules/policy/", late)
     assert refused.status_code == 400
-    assert "朝早い枠を予約できる時間がありません" in refused.content.decode()
+    assert "9:00に始まる枠（いまある枠でいちばん早い時刻）を予約できる時間がありません" in (
+        refused.content.decode()
+    )
+    fits = {**late, "closes_hours_before": "9"}
+    assert as_admin.post("/console/planning/rules/policy/", fits).status_code == 302
+    with in_a(tenant_a):
+        assert BookingPolicy.current().opens_at_time == time(23)
+    reset = as_admin.post("/console/planning/rules/policy/", {**POLICY, "opens_at_time": "9:00"})
+    assert reset.status_code == 302
     for value, message in (("25:00", "時刻"), ("nine", "時刻")):
         bad = as_admin.post("/console/planning/rules/policy/", {**POLICY, "opens_at_time": value})
         assert bad.status_code == 400 and message in bad.content.decode(), value
@@ -496,4 +513,4 @@ def test_an_admin_sets_the_time_new_days_open_and_residents_are_told(
     with in_a(tenant_a):
         assert BookingPolicy.current().opens_at_time is None
     page = as_admin.get("/console/planning/rules/").content.decode()
-    assert "決めていません（枠ごとに、開始時刻の日数前から受付）" in page
+    assert "決めていません（枠ごとに、開始時刻の14日前から受付）" in page
