@@ -1268,6 +1268,8 @@ def test_with_an_opening_time_the_dates_say_when_new_days_open(
         dates = client_a.get("/book/").content.decode()
         told = dates.split('id="opening-time"')[1].split("</p>")[0]
         assert "新しい日の予約は、毎日9:00に受付を始めます（28日後の日の分）" in told
+        venues = client_a.get("/book/venues/").content.decode()  # the venue-first way in
+        assert "新しい日の予約は、毎日9:00に受付を始めます" in venues.split('id="opening-time"')[1]
         assert f'href="/book/{last.isoformat()}/"' not in dates
         # Its address typed: the day says when it opens, rather than "no venue".
         early = client_a.get(f"/book/{last.isoformat()}/").content.decode()
