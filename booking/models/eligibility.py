@@ -47,10 +47,8 @@ class BookingPolicy(models.Model):
         """When booking a slot that starts at ``starts_at`` opens: ``opens_days_ahead`` days
         before it starts; with ``opens_at_time``, that many days before the slot's day, at
         that time in Japan (a day's slots open together)."""
-        if self.opens_at_time is None:
-            return starts_at - timedelta(days=self.opens_days_ahead)
-        day = starts_at.astimezone(JAPAN).date() - timedelta(days=self.opens_days_ahead)
-        return datetime.combine(day, self.opens_at_time, tzinfo=JAPAN)
+        opens = self.day_opens_at(starts_at.astimezone(JAPAN).date())
+        return opens if opens is not None else starts_at - timedelta(days=self.opens_days_ahead)
 
     def day_opens_at(self, day: date) -> datetime | None:
         """With ``opens_at_time``, when booking ``day``'s slots opens; None when each slot

@@ -679,7 +679,8 @@ def reception_roster_open(*, staff: StaffMember, venue: Venue, ip: str | None = 
             voucher_withdrawn=booking.voucher.status == Voucher.Status.WITHDRAWN,
         )
         by_slot.setdefault(booking.slot_id, RosterSlot(booking.slot, [])).lines.append(line)
-    for each in by_slot.values():
+    slots = list(by_slot.values())
+    for each in slots:
         each.lines.sort(key=lambda line: (line.name_kana, line.booking_number))
     event = record(
         action="reception.roster_viewed",
@@ -688,7 +689,7 @@ def reception_roster_open(*, staff: StaffMember, venue: Venue, ip: str | None = 
         ip=ip,
         details={
             "day": today.isoformat(),
-            "bookings_listed": sum(len(each.lines) for each in by_slot.values()),
+            "bookings_listed": sum(len(each.lines) for each in slots),
             "vouchers": sorted(vouchers),
             "fields": ["name", "name_kana", "birth_date"],
         },
@@ -696,7 +697,7 @@ def reception_roster_open(*, staff: StaffMember, venue: Venue, ip: str | None = 
     return Roster(
         venue=venue,
         day=today,
-        slots=list(by_slot.values()),
+        slots=slots,
         made_at=event.occurred_at,
         trail_seq=event.seq,
     )
