@@ -504,6 +504,9 @@ REPORT_HEADER = [
     "理由の説明",
     # The operator's own words for a reveal (sealed in the trail, opened for the report).
     "メモ",
+    # What the event was about, as the trail writes it (a venue's list of the day names
+    # its venue: booking.venue:3), to find it in the trail without its record number.
+    "対象",
 ]
 
 
@@ -605,6 +608,7 @@ def _report_rows(
                     emails.get(event.actor_id, "") if event.actor_kind == Actor.STAFF else "",
                     describe_reason(event.action, reason) if reason else "",
                     memo,
+                    f"{event.target_type}:{event.target_id}" if event.target_type else "",
                 ]
 
 

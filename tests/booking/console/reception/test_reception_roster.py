@@ -113,7 +113,10 @@ def test_venue_staff_print_todays_list_of_their_venue_with_names_slot_by_slot(
     }
     assert "受付" not in str(viewed.details) and "1948" not in str(viewed.details)
     # The breach-scope report names each of them as read by this member of staff.
-    rows = of_action(report(auditor_a, clock), "reception.roster_viewed")
+    read = [row for row in report(auditor_a, clock) if row[1] == "reception.roster_viewed"]
+    # Each names the venue whose list it was.
+    assert {row[-1] for row in read} == {f"booking.venue:{day.civic.pk}"}
+    rows = of_action(read, "reception.roster_viewed")
     assert {int(voucher_id) for _actor, voucher_id, _number, _note in rows} == listed
     assert {actor for actor, *_rest in rows} == {str(venue_a.user_id)}
     # Each showing is a read of its own.

@@ -79,7 +79,7 @@ def test_the_report_lists_a_reveal_with_the_voucher_the_operator_and_the_time(
     assert rows[0][:6] == ["日時", "操作", "閲覧者の種別", "閲覧者ID", "接種券ID", "接種券番号"]
     reveals = [row for row in rows[1:] if row[1] == "callcentre.personal_data_revealed"]
     assert reveals[1][0] == timezone.localtime(other.occurred_at).strftime("%Y/%m/%d %H:%M:%S")
-    assert reveals[1][6] == "other" and reveals[1][-1] == "ご家族から住所変更の問い合わせ"
+    assert reveals[1][6] == "other" and reveals[1][-2] == "ご家族から住所変更の問い合わせ"
     assert reveals[:1] == [
         [
             # As Excel reads a date and time (ISO text would stay text).
@@ -98,6 +98,8 @@ def test_the_report_lists_a_reveal_with_the_voucher_the_operator_and_the_time(
             "call@kodaira.example.jp",
             "本人確認のため（読み上げと照合）",
             "",
+            # What it was about: the voucher whose record was shown.
+            f"booking.voucher:{town.hanako.pk}",
         ]
     ]
     viewed = [row for row in rows[1:] if row[1] == "callcentre.resident_viewed"]

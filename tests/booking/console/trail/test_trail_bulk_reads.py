@@ -70,7 +70,8 @@ def report(auditor: StaffAccount, clock: time_machine.Coordinates) -> list[list[
     )
     assert response.status_code == 200
     rows = csv_rows(b"".join(response.streaming_content))
-    assert rows[0][9] == "備考" and rows[0][-3:] == ["閲覧者のメールアドレス", "理由の説明", "メモ"]
+    assert rows[0][9] == "備考"
+    assert rows[0][-4:] == ["閲覧者のメールアドレス", "理由の説明", "メモ", "対象"]
     return rows[1:]
 
 
