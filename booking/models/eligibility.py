@@ -50,14 +50,16 @@ class BookingPolicy(models.Model):
         opens = self.day_opens_at(starts_at.astimezone(JAPAN).date())
         return opens if opens is not None else starts_at - timedelta(days=self.opens_days_ahead)
 
+    def day_opens_on(self, day: date) -> date:
+        """The day booking ``day``'s slots opens: ``opens_days_ahead`` days before it."""
+        return day - timedelta(days=self.opens_days_ahead)
+
     def day_opens_at(self, day: date) -> datetime | None:
         """With ``opens_at_time``, when booking ``day``'s slots opens; None when each slot
         opens on its own (from ``opens_days_ahead`` days before that day, slot by slot)."""
         if self.opens_at_time is None:
             return None
-        return datetime.combine(
-            day - timedelta(days=self.opens_days_ahead), self.opens_at_time, tzinfo=JAPAN
-        )
+        return datetime.combine(self.day_opens_on(day), self.opens_at_time, tzinfo=JAPAN)
 
     def last_day_open(self, now: datetime) -> date:
         """The last day (in Japan) with slots open to booking at ``now``: with

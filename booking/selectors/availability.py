@@ -258,6 +258,24 @@ def _bookable_slots(
     return slots
 
 
+def slots_on(channel: str, day: date) -> bool:
+    """Whether ``day`` has open slots with places for ``channel``, booking open or not yet:
+    a day not open yet is said to open only when it has something to open."""
+    start, end = _day_bounds(day, day)
+    return (
+        Slot.objects.using(DEFAULT_DB_ALIAS)
+        .filter(
+            Q(**{f"capacity_{_check_channel(channel)}__gt": 0}),
+            status=Slot.Status.OPEN,
+            venue__is_open=True,
+            product__active=True,
+            starts_at__gte=start,
+            starts_at__lt=end,
+        )
+        .exists()
+    )
+
+
 def _day_bounds(first: date, last: date) -> tuple[datetime, datetime]:
     start = datetime.combine(first, clock.min, tzinfo=JAPAN)
     end = datetime.combine(last + timedelta(days=1), clock.min, tzinfo=JAPAN)

@@ -55,6 +55,7 @@ from booking.selectors.availability import (
     availability_choices,
     availability_for_day,
     open_days,
+    slots_on,
     venues_by_area,
 )
 from booking.selectors.residents import (
@@ -602,8 +603,11 @@ def _slot_picker(
         "days": days,
         "chosen_day": chosen,
         # A day whose booking has not opened yet (asked for by its date): when it opens.
-        "not_open_yet": isinstance(chosen, date) and chosen > last_open,
+        "not_open_yet": isinstance(chosen, date)
+        and chosen > last_open
+        and slots_on(CHANNEL, chosen),
         "day_opens_at": policy.day_opens_at(chosen) if isinstance(chosen, date) else None,
+        "day_opens_on": policy.day_opens_on(chosen) if isinstance(chosen, date) else None,
         "policy": policy,
         "venues": venues,
         "choices": choices,
@@ -680,13 +684,24 @@ def _book_page(
             context["confirming"] is None and request.GET.get("confirm", "").isdigit()
         )
         if context["confirm_gone"]:
-            context["confirm_gone_reason"] = _gone_reason(int(request.GET["confirm"]))
+            context["confirm_gone_reason"] = _gone_reason(voucher, int(request.GET["confirm"]))
     return console_page(request, "booking/console/callcentre/book.html", context, status=status)
 
 
-def _gone_reason(slot_id: int) -> str:
-    """Why a slot asked for by its id is not offered, when the slot alone says (not open
-    yet, stopped, no places for the phone, past the cut-off); "" when it does not."""
+def _gone_reason(voucher: Voucher, slot_id: int) -> str:
+    """Why a slot asked for by its id is not offered: the caller holds it already (the
+    confirmation opened again after booking, by Back), or what the slot alone says (not open
+    yet, stopped, no places for the phone, past the cut-off); "" when neither says."""
+    held = (
+        Booking.objects.filter(voucher=voucher, slot_id=slot_id, status__in=Booking.LIVE_STATUSES)
+        .only("booking_number")
+        .first()
+    )
+    if held is not None:
+        return _(
+            "この方は、この枠をすでに予約しています（予約番号 %(number)s）。"
+            "予約の内容は、この方のページで確かめられます。"
+        ) % {"number": booking_number_display(held.booking_number)}
     slot = slot_with_venue_and_product(slot_id)
     if slot is None:
         return ""

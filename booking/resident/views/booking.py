@@ -49,6 +49,7 @@ from booking.selectors.availability import (
     availability_for_day,
     open_days,
     open_venues,
+    slots_on,
 )
 from booking.selectors.residents import (
     NextDose,
@@ -560,7 +561,9 @@ def _slots_page(
         flow.earliest if flow.earliest and chosen_day < flow.earliest and not passed else None
     )
     # A day whose booking has not opened yet (its address typed or kept): when it opens.
-    not_open_yet = chosen_day > flow.policy.last_day_open(timezone.now())
+    not_open_yet = chosen_day > flow.policy.last_day_open(timezone.now()) and slots_on(
+        flow.channel, chosen_day
+    )
     venues = (
         []
         if too_early or passed or not_open_yet
@@ -596,6 +599,7 @@ def _slots_page(
             "passed": passed,
             "not_open_yet": not_open_yet,
             "day_opens_at": flow.policy.day_opens_at(chosen_day),
+            "day_opens_on": flow.policy.day_opens_on(chosen_day),
         },
         status=status,
     )

@@ -710,3 +710,44 @@ def test_a_day_not_open_yet_is_said_to_be_so_with_when_it_opens(
     clock.move_to(datetime(2026, 5, 11, 10, 0, tzinfo=JAPAN))
     opened = client_a.get(url).content.decode()
     assert 'id="confirm"' in opened and 'id="confirm-gone"' not in opened
+    # A day with no slots at all opens nothing: not said to.
+    empty_day = (starts + timedelta(days=1)).date().isoformat()
+    empty = client_a.get(f"{resident_url(town)}book/?day={empty_day}").content.decode()
+    assert 'id="day-not-open"' not in empty
+    # Without a set time, each slot opens on its own: the day says from which day.
+    with schema_context(tenant_a.schema_name):
+        policy = BookingPolicy.current()
+        policy.opens_days_ahead, policy.opens_at_time = 4, None
+        policy.save()
+    rolling = client_a.get(url).content.decode().split('id="day-not-open"')[1].split("</p>")[0]
+    assert (
+        "この日の予約はまだ始まっていません。5月12日（火）から、枠ごとに、開始時刻の4日前の"
+        "同じ時刻に受付が始まります。"
+    ) in rolling
+
+
+def test_back_to_the_confirmation_after_booking_says_the_caller_holds_the_slot(
+    tenant_a: Municipality,
+    client_a: Client,
+    operator_a: StaffAccount,
+    town: Town,
+    clock: time_machine.Coordinates,
+) -> None:
+    """The confirmation opened again (Back) after the caller's booking took the slot's last
+    phone place: it says the caller holds it, not that it filled up."""
+    ready(client_a, operator_a, town, clock)
+    day = timezone.localtime(town.later_slot.starts_at).date().isoformat()
+    url = f"{resident_url(town)}book/?day={day}&confirm={town.later_slot.pk}"
+    with schema_context(tenant_a.schema_name):
+        Slot.objects.filter(pk=town.later_slot.pk).update(capacity_call_centre=1)
+        availability_invalidate(days=[timezone.localtime(town.later_slot.starts_at).date()])
+    assert 'id="confirm"' in client_a.get(url).content.decode()
+    booked = client_a.post(resident_url(town) + "book/", {"slot": town.later_slot.pk})
+    assert booked.status_code == 302
+    [booking] = live_bookings(tenant_a, town.hanako)
+    with schema_context(tenant_a.schema_name):  # as the booking's commit leaves it
+        availability_invalidate(days=[timezone.localtime(town.later_slot.starts_at).date()])
+    gone = client_a.get(url).content.decode().split('id="confirm-gone"')[1].split("</p>")[0]
+    number = booking.booking_number
+    assert f"この方は、この枠をすでに予約しています（予約番号 {number[:5]}-{number[5:]}）" in gone
+    assert "埋まりました" not in gone
