@@ -47,7 +47,8 @@ from audit import record
 from audit.chain import Actor
 from audit.models import Event
 from booking.models import Booking, Channel, ResidentCredential, Slot, StaffMember, Voucher
-from booking.registry.dates import ERAS
+from booking.registry.dates import ERAS, parse_birth_date
+from booking.registry.errors import RegistryValueError
 from booking.registry.normalize import NormalizeError, normalize_kana, normalize_phone
 from booking.registry.pipeline import VOUCHER_TABLE, kana_key
 from booking.resident import throttle
@@ -292,10 +293,15 @@ class SearchTerms:
     voucher_number: str | None = None
     kana: str | None = None
     phone: str | None = None
+    # With the kana name only: a caller without their letter or a phone on the registry
+    # often knows their birth date.
+    birth_date: date | None = None
 
     @property
     def kind(self) -> str:
         """For the audit trail: which keys, never their values."""
+        if self.kana and self.birth_date:
+            return "kana_and_birth_date"
         if self.kana and self.phone:
             return "kana_and_phone"
         if self.kana:
@@ -319,12 +325,30 @@ def search_terms_parse(query: str) -> SearchTerms:
     Ten digits are a voucher number — and also a fixed-line phone number if they could be one,
     so both are searched. Eleven digits (or ten with hyphens or brackets) are a phone number.
     Katakana or hiragana is the name in kana (spaces ignored). Kana and a number together
-    narrow to both. Kanji is not searchable: the registry holds only kana in a searchable form.
+    narrow to both. Kana and a birth date, written as the registry's files write them
+    (1950-10-10, 19501010, S25.10.10, 昭和25年10月10日), narrow to that date. Kanji is not
+    searchable: the registry holds only kana in a searchable form.
     """
     text = unicodedata.normalize("NFKC", query or "").strip()
     if not text:
         raise ValidationError(_("接種券番号、氏名（カナ）、電話番号のいずれかを入力してください。"))
-    tokens = text.split()
+    tokens, born = _birth_date_taken(text.split())
+    if born is not None:
+        kana_words = " ".join(tokens)
+        if not kana_words or any(_is_number_token(token) for token in tokens):
+            raise ValidationError(
+                _(
+                    "生年月日で検索するときは、氏名（カナ）と生年月日だけを入力してください"
+                    "（例：コダイラ ハナコ 1948-04-01）。"
+                )
+            )
+        try:
+            name = kana_key(normalize_kana(kana_words))
+        except NormalizeError:
+            raise ValidationError(
+                _("氏名はカタカナかひらがなで入力してください（漢字では検索できません）。")
+            ) from None
+        return SearchTerms(kana=name, birth_date=born)
     number = "".join(token for token in tokens if _is_number_token(token))
     words = " ".join(token for token in tokens if not _is_number_token(token))
     kana = phone = voucher_number = None
@@ -352,6 +376,19 @@ def search_terms_parse(query: str) -> SearchTerms:
         if voucher_number is None and phone is None:
             raise ValidationError(_number_refused(digits, plain=plain, with_kana=bool(kana)))
     return SearchTerms(voucher_number=voucher_number, kana=kana, phone=phone)
+
+
+def _birth_date_taken(tokens: list[str]) -> tuple[list[str], date | None]:
+    """The tokens without the one that is a birth date (not a phone number), and the date."""
+    for index, token in enumerate(tokens):
+        if _is_number_token(token) and len("".join(filter(str.isdigit, token))) != 8:
+            continue  # a voucher or phone number, never a date of 8 digits
+        try:
+            born = parse_birth_date(token)
+        except RegistryValueError:
+            continue
+        return tokens[:index] + tokens[index + 1 :], born
+    return tokens, None
 
 
 def _number_refused(digits: str, *, plain: bool, with_kana: bool) -> str:
@@ -382,6 +419,11 @@ class SearchResult:
     truncated: bool
 
 
+# Namesakes of one kana name looked through for a birth date: far more than any name has in
+# a municipality (the commonest have a few dozen).
+BIRTH_DATE_CANDIDATES = 2000
+
+
 def callcentre_search(*, staff: StaffMember, query: str, ip: str | None) -> SearchResult:
     """Find residents by voucher number, kana name or phone (exact match; blind indexes for
     the last two). Results are masked. Raises ValidationError for input that is none of them.
@@ -401,11 +443,22 @@ def callcentre_search(*, staff: StaffMember, query: str, ip: str | None) -> Sear
         if terms.phone:
             either |= models.Q(phone_index=cipher.blind_index(terms.phone, purpose="phone"))
         condition &= either
-    found = list(
+    candidates = (
         Voucher.objects.filter(condition)
         .only("id", "voucher_number", "personal", "status", "web_login_disabled", "web_login_stop")
-        .order_by("voucher_number")[: SEARCH_LIMIT + 1]
+        .order_by("voucher_number")
     )
+    if terms.birth_date is not None:
+        # The birth date has no blind index: the namesakes' records are opened here, and only
+        # those born that day are shown (and recorded as shown).
+        born = terms.birth_date.isoformat()
+        found = [
+            voucher
+            for voucher in candidates[:BIRTH_DATE_CANDIDATES]
+            if _open(voucher).get("birth_date") == born
+        ][: SEARCH_LIMIT + 1]
+    else:
+        found = list(candidates[: SEARCH_LIMIT + 1])
     truncated = len(found) > SEARCH_LIMIT
     residents = [_summary(voucher) for voucher in found[:SEARCH_LIMIT]]
     record(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
@@ -13,7 +13,9 @@ from django.core.cache import cache
 from django.test import Client
 from django_tenants.utils import schema_context
 
+from booking.models import Voucher
 from booking.resident.waiting_room import queue_join
+from tenants.crypto import cipher_for
 from tenants.models import Municipality
 from tests.booking.console.callcentre.cast import CALL_CENTRE_HOME, Town, signed_in
 from tests.booking.console.conftest import StaffAccount, events
@@ -332,3 +334,44 @@ def test_a_search_that_finds_nobody_says_so_and_what_to_check(
     signed_in(client_a, operator_a, clock)
     page = search(client_a, "ダレモ イナイ 09099999999").content.decode()
     assert "該当する方は見つかりませんでした" in page and "0件" not in page
+
+
+@pytest.mark.parametrize("written", ["iso", "digits", "era_letter", "era_kanji"])
+def test_kana_and_birth_date_together_narrow_to_one(
+    tenant_a: Municipality,
+    client_a: Client,
+    operator_a: StaffAccount,
+    town: Town,
+    clock: time_machine.Coordinates,
+    written: str,
+) -> None:
+    """A caller without their letter and with no phone on the registry: the namesakes of
+    their kana name are told apart by the birth date, written as a caller says it."""
+    born = _birth_date(tenant_a, town.namesake)
+    era_year = born.year - 1925  # 昭和
+    typed = {
+        "iso": born.isoformat(),
+        "digits": born.strftime("%Y%m%d"),
+        "era_letter": f"S{era_year}.{born.month}.{born.day}",
+        "era_kanji": f"昭和{era_year}年{born.month}月{born.day}日",
+    }[written]
+    signed_in(client_a, operator_a, clock)
+    response = search(client_a, f"コダイラ ハナコ {typed}")
+    assert response.status_code == 302
+    assert response["Location"] == f"{CALL_CENTRE_HOME}residents/{town.namesake.pk}/"
+    searched = events(tenant_a, "callcentre.searched")[-1]
+    assert searched.details["by"] == "kana_and_birth_date"
+    assert searched.details["vouchers"] == [town.namesake.pk]  # the other one not shown
+    # Another day: nobody. A birth date alone, or with a number: said what to type.
+    other = (born - timedelta(days=1)).isoformat()
+    assert "一致する人はいません" in search(client_a, f"コダイラ ハナコ {other}").content.decode()
+    for query in (born.isoformat(), f"{born.isoformat()} 090-1234-5678"):
+        refused = search(client_a, query).content.decode()
+        assert "氏名（カナ）と生年月日だけを入力してください" in refused, query
+
+
+def _birth_date(tenant: Municipality, voucher: Voucher) -> date:
+    personal = cipher_for(tenant).open_record(
+        bytes(voucher.personal), table="booking_voucher", row_id=voucher.voucher_number
+    )
+    return date.fromisoformat(personal["birth_date"])
