@@ -839,6 +839,38 @@ def booked_how(booking: Booking) -> str:
     return "" if creation is None else _by_whom(*creation)
 
 
+@dataclass(frozen=True)
+class BookingMove:
+    """One change of a booking to another slot: when, from which slot, and who made it."""
+
+    at: datetime
+    previous: Slot | None
+    how: str
+
+
+def booking_moves(booking: Booking) -> list[BookingMove]:
+    """The booking's changes, oldest first, as a caller asks "what was it before?" (from its
+    ``booking.changed`` events; a slot deleted since shows as None)."""
+    events = list(
+        Event.objects.filter(
+            action="booking.changed", target_type="booking.booking", target_id=str(booking.pk)
+        )
+        .order_by("seq")
+        .values_list("occurred_at", "actor_kind", "details")
+    )
+    details_of = [details if isinstance(details, dict) else {} for _at, _kind, details in events]
+    slot_ids = {
+        d.get("previous_slot") for d in details_of if isinstance(d.get("previous_slot"), int)
+    }
+    slots = Slot.objects.select_related("venue").in_bulk(slot_ids)
+    return [
+        BookingMove(
+            at=at, previous=slots.get(details.get("previous_slot")), how=_by_whom(kind, details)
+        )
+        for (at, kind, _raw), details in zip(events, details_of, strict=True)
+    ]
+
+
 def _by_whom(actor_kind: str, details: Mapping[str, Any]) -> str:
     if actor_kind == Actor.RESIDENT:
         if details.get("channel") == Channel.LINE:

@@ -87,6 +87,7 @@ from booking.services.callcentre import (
     RevealRequired,
     SearchResult,
     booked_how,
+    booking_moves,
     callcentre_book,
     callcentre_cancel,
     callcentre_change,
@@ -919,6 +920,7 @@ def booking_detail(request: HttpRequest, voucher_id: int, booking_id: int) -> Ht
             "spoken": booking_number_spoken(current.booking_number),
             "live": current.status in Booking.LIVE_STATUSES,
             "booked_how": booked_how(current),
+            "moves": booking_moves(current),
             "cancelled_how": cancelled_how(current),
             # A slot the municipality cancelled: its words, and whether the caller was told.
             "called_off_notice": slot_cancellation_notice(current) if current.called_off else "",

@@ -9,11 +9,13 @@ from datetime import UTC, datetime, time, timedelta
 import time_machine
 from django.test import Client
 from django.utils import timezone
-from django_tenants.utils import schema_context
+from django_tenants.utils import schema_context, tenant_context
 
+from audit.chain import Actor
 from booking.console.planning.common import JAPAN
 from booking.models import AgePhase, Booking, BookingPolicy, Slot
 from booking.selectors.availability import availability_invalidate
+from booking.services.booking import booking_change
 from tenants.models import Municipality
 from tests.booking.booking.conftest import counters, years_ago
 from tests.booking.console.callcentre.cast import (
@@ -751,3 +753,30 @@ def test_back_to_the_confirmation_after_booking_says_the_caller_holds_the_slot(
     number = booking.booking_number
     assert f"この方は、この枠をすでに予約しています（予約番号 {number[:5]}-{number[5:]}）" in gone
     assert "埋まりました" not in gone
+
+
+def test_the_booking_page_lists_its_changes_with_what_it_was_before(
+    tenant_a: Municipality,
+    client_a: Client,
+    operator_a: StaffAccount,
+    town: Town,
+    clock: time_machine.Coordinates,
+) -> None:
+    """A caller asks what their booking was before: each change, by whom, from which slot."""
+    ready(client_a, operator_a, town, clock)
+    client_a.post(resident_url(town) + "book/", {"slot": town.call_slot.pk})
+    [booking] = live_bookings(tenant_a, town.hanako)
+    page = client_a.get(f"{resident_url(town)}bookings/{booking.pk}/").content.decode()
+    assert 'id="booking-moves"' not in page
+    with tenant_context(tenant_a):
+        booking_change(
+            booking=booking,
+            slot=town.later_slot,
+            channel="web",
+            actor=Actor.resident(town.hanako.pk),
+        )
+    page = client_a.get(f"{resident_url(town)}bookings/{booking.pk}/").content.decode()
+    moves = page.split('id="booking-moves"')[1].split("</dd>")[0]
+    before = timezone.localtime(town.call_slot.starts_at)
+    assert moves.count("<li>") == 1 and "ご本人がウェブから変更" in moves
+    assert f"（変更前：{before.month}月{before.day}日" in moves and "小平市役所" in moves
