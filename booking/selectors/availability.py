@@ -241,11 +241,7 @@ def _bookable_slots(
 ) -> QuerySet[Slot]:
     """Open slots of open venues that ``channel`` may book at ``now``, inside the booking
     window."""
-    slots = Slot.objects.using(DEFAULT_DB_ALIAS).filter(
-        Q(**{f"capacity_{channel}__gt": 0}),
-        status=Slot.Status.OPEN,
-        venue__is_open=True,
-        product__active=True,
+    slots = _open_slots(channel).filter(
         starts_at__gt=now + timedelta(hours=policy.closes_hours_before),
         starts_at__lte=policy.bookable_until(now),
     )
@@ -263,16 +259,20 @@ def slots_on(channel: str, day: date) -> bool:
     a day not open yet is said to open only when it has something to open."""
     start, end = _day_bounds(day, day)
     return (
-        Slot.objects.using(DEFAULT_DB_ALIAS)
-        .filter(
-            Q(**{f"capacity_{_check_channel(channel)}__gt": 0}),
-            status=Slot.Status.OPEN,
-            venue__is_open=True,
-            product__active=True,
-            starts_at__gte=start,
-            starts_at__lt=end,
-        )
+        _open_slots(_check_channel(channel))
+        .filter(starts_at__gte=start, starts_at__lt=end)
         .exists()
+    )
+
+
+def _open_slots(channel: str) -> QuerySet[Slot]:
+    """Slots open to ``channel`` (with places for it) at open venues, of vaccines offered,
+    whatever their time."""
+    return Slot.objects.using(DEFAULT_DB_ALIAS).filter(
+        Q(**{f"capacity_{channel}__gt": 0}),
+        status=Slot.Status.OPEN,
+        venue__is_open=True,
+        product__active=True,
     )
 
 

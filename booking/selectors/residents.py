@@ -246,14 +246,19 @@ def contact_preference_of(voucher_id: int) -> ContactPreference | None:
     return None if row is None else columns.load(row)
 
 
+def booking_events(booking: Booking, action: str) -> QuerySet[Event]:
+    """The booking's ``action`` events in the trail (``booking.created``, ...)."""
+    return Event.objects.filter(
+        action=action, target_type="booking.booking", target_id=str(booking.pk)
+    )
+
+
 def booking_event(booking: Booking, action: str) -> tuple[str, dict[str, Any]] | None:
     """Who did ``action`` (``booking.created``, ``booking.cancelled``, ...) to the booking
     (the actor's kind) and with which details, from its latest such event; None when it
     has none."""
     event = (
-        Event.objects.filter(
-            action=action, target_type="booking.booking", target_id=str(booking.pk)
-        )
+        booking_events(booking, action)
         .order_by("-seq")
         .values_list("actor_kind", "details")
         .first()

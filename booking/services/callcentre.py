@@ -58,7 +58,7 @@ from booking.resident.services import (
     resident_sessions_end,
     resident_web_login_set,
 )
-from booking.selectors.residents import booking_cancellation, booking_event
+from booking.selectors.residents import booking_cancellation, booking_event, booking_events
 from booking.services.booking import booking_cancel, booking_change, booking_create
 from booking.services.registry_import import (
     CODE_ALPHABET,
@@ -852,9 +852,7 @@ def booking_moves(booking: Booking) -> list[BookingMove]:
     """The booking's changes, oldest first, as a caller asks "what was it before?" (from its
     ``booking.changed`` events; a slot deleted since shows as None)."""
     events = list(
-        Event.objects.filter(
-            action="booking.changed", target_type="booking.booking", target_id=str(booking.pk)
-        )
+        booking_events(booking, "booking.changed")
         .order_by("seq")
         .values_list("occurred_at", "actor_kind", "details")
     )
