@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from functools import lru_cache
 from typing import Any, NamedTuple
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
@@ -654,7 +654,7 @@ def _day_venues_html(
                 ],
                 # Filters chosen (or set for the resident, as a change's vaccine): an empty
                 # day says to change them, not only to pick another day.
-                "filtered": bool(query),
+                "filtered": bool(parse_qsl(query)),  # blank values (every vaccine) are none
             },
         )
 

@@ -624,6 +624,16 @@ def test_a_day_empty_under_the_filters_says_to_change_them(
     assert "地区やワクチンの絞り込みを変えるか" in said
     unfiltered = client_a.get(f"/book/{day}/").content.decode()
     assert 'id="no-venues"' not in unfiltered and "小平市役所" in unfiltered
+    # A day with no slot at all, every vaccine chosen (product=, as the filters' links
+    # write it): nothing to change in the filters, only another day to pick.
+    empty_day = (timezone.localtime(slot.starts_at) + timedelta(days=2)).date().isoformat()
+    empty = client_a.get(f"/book/{empty_day}/", {"area": "", "product": ""}).content.decode()
+    told = empty.split('id="no-venues"')[1].split("</p>")[0]
+    assert "この日に予約できる会場はありません。ほかの日を選んでください。" in told
+    # The dates say until when booking, changing and cancelling are open.
+    dates = client_a.get("/book/").content.decode()
+    closing = dates.split('id="closing-time"')[1].split("</p>")[0]
+    assert "予約・変更・取消は、接種開始の24時間前までです" in closing
 
 
 def test_one_booking_at_a_time(client_a: Client, world_a: World, resident_a: Resident) -> None:

@@ -76,11 +76,11 @@ def test_my_page_and_the_booking_pages_read_in_english(
     mypage = client_a.get("/mypage/").content.decode()
     assert "My page" in mypage and "Book dose 1" in mypage and "Not registered" in mypage
     dates = client_a.get("/book/").content.decode()
-    assert "Choose the day of your vaccination" in dates and "places free" in dates
+    assert "Choose the day of your vaccination" in dates and "places available" in dates
     assert "Search by venue" in dates
     venues = client_a.get("/book/venues/").content.decode()
-    assert "Choose the venue of your vaccination" in venues and "Earliest place:" in venues
-    assert "See the days with places at" in venues and "Search by date" in venues
+    assert "Choose the venue of your vaccination" in venues and "First free place:" in venues
+    assert "See the days with free places at" in venues and "Search by date" in venues
     # Japanese punctuation stays out of the English pages' labels and asides.
     assert "Vaccine: " in venues and "Availability: " in dates and "：" not in dates
     # The municipality's names are Japanese: said once, and marked so for screen readers.
