@@ -835,7 +835,9 @@ def test_lines_browser_books_with_lines_places(
     slot = world_a.slot(3, 10)
     day = timezone.localtime(slot.starts_at).date().isoformat()
     # LINE's places can run out before the web's: the pages say so.
-    assert 'id="line-capacity"' in client.get(f"/book/{day}/").content.decode()
+    told = client.get(f"/book/{day}/").content.decode().split('id="line-capacity"')[1]
+    # And how else to book: what a browser is, said by name.
+    assert "SafariやChromeなどのブラウザでこの予約サイトを開くか" in told.split("</p>")[0]
     assert (
         'id="line-capacity"' not in Client(HTTP_HOST="kodaira.localhost").get("/").content.decode()
     )
@@ -1294,3 +1296,4 @@ def test_with_an_opening_time_the_dates_say_when_new_days_open(
         assert f'href="/book/{last.isoformat()}/"' in dates
         slots = client_a.get(f"/book/{last.isoformat()}/").content.decode()
         assert f'href="/book/slot/{evening.pk}/"' in slots
+        assert "毎日9:00に受付を始めます" in slots.split('id="opening-time"')[1]  # step 2 too
