@@ -32,6 +32,7 @@ from django.utils.translation import gettext_lazy
 from audit import record
 from audit.chain import Actor
 from booking.models import (
+    BookedThrough,
     Booking,
     Channel,
     NotificationKind,
@@ -971,11 +972,9 @@ def live_booking_of(voucher_number: str) -> Booking | None:
 
 
 def made_at_the_venue(booking: Booking) -> bool:
-    """Whether the booking was made at the venue's desk for a resident without one."""
-    from booking.selectors.residents import booking_event
-
-    created = booking_event(booking, "booking.created")
-    return created is not None and bool(created[1].get("at_the_venue"))
+    """Whether the booking was made at the venue's desk for a resident without one (the
+    booking says so; earlier ones were marked from their trail by migration 0029)."""
+    return booking.booked_through == BookedThrough.AT_THE_VENUE
 
 
 @dataclass(frozen=True)
